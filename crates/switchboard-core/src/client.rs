@@ -1,0 +1,470 @@
+//! The client machinery generated clients are built on: correlation of replies, timeouts,
+//! signal fan-in and property watches, over any [`ClientTransport`].
+
+use std::{
+    collections::HashMap,
+    fmt,
+    marker::PhantomData,
+    sync::{
+        Arc, Mutex, MutexGuard,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::Duration,
+};
+
+use bytes::Bytes;
+use serde::{Serialize, de::DeserializeOwned};
+use tokio::sync::{broadcast, oneshot, watch};
+
+use crate::{
+    codec,
+    descriptor::InterfaceDescriptor,
+    error::{CallError, DecodeError, TransportError, TransportErrorKind},
+    message::{ClientMessage, Name, ServerMessage},
+    transport::{ClientInbox, ClientTransport, ServiceAddress, ServiceTarget},
+};
+
+/// The default time a call may take before it fails with [`CallError::Timeout`].
+pub const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How many signal messages a slow local subscriber may fall behind before it sees
+/// [`SubscriptionError::Lagged`].
+const SIGNAL_BUFFER: usize = 256;
+
+/// Settings for a client connection.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct ClientOptions {
+    /// How long a call, property read or property update may take. Default: 30 s.
+    /// A `timeout` in the interface file overrides it per method.
+    pub call_timeout: Duration,
+}
+
+impl Default for ClientOptions {
+    fn default() -> Self {
+        ClientOptions { call_timeout: DEFAULT_CALL_TIMEOUT }
+    }
+}
+
+impl ClientOptions {
+    /// Sets the default call timeout.
+    pub fn call_timeout(mut self, timeout: Duration) -> Self {
+        self.call_timeout = timeout;
+        self
+    }
+}
+
+/// A connection to one service instance, shared by clones.
+///
+/// Dropping the last clone closes the connection.
+#[derive(Clone)]
+pub struct ClientCore {
+    inner: Arc<ClientInner>,
+}
+
+struct ClientInner {
+    transport: Arc<dyn ClientTransport>,
+    shared: Arc<ClientShared>,
+    interface: Arc<InterfaceDescriptor>,
+    options: ClientOptions,
+}
+
+impl Drop for ClientInner {
+    fn drop(&mut self) {
+        self.transport.close();
+        self.shared.close();
+    }
+}
+
+impl fmt::Debug for ClientCore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClientCore")
+            .field("interface", &self.inner.interface.name)
+            .field("transport", &self.inner.transport)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What a reply slot receives: the server's answer, or why there will be none.
+type ReplySlot = oneshot::Sender<Result<ServerMessage, TransportError>>;
+
+/// A signal as local subscribers receive it: the payload, or notice of a lost connection.
+type SignalEvent = Result<Bytes, TransportError>;
+
+/// A property's last known value and version.
+type PropertySnapshot = Option<(u64, Bytes)>;
+
+#[derive(Default)]
+struct ClientShared {
+    next_id: AtomicU64,
+    pending: Mutex<HashMap<u64, ReplySlot>>,
+    signals: Mutex<HashMap<Name, broadcast::Sender<SignalEvent>>>,
+    watches: Mutex<HashMap<Name, watch::Sender<PropertySnapshot>>>,
+    versions: Mutex<HashMap<Name, u64>>,
+}
+
+/// Locks a mutex, recovering from poisoning: the maps stay consistent under every operation.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl ClientShared {
+    fn close(&self) {
+        let error = TransportError::new(TransportErrorKind::Closed, "the client was closed");
+        for (_, slot) in lock(&self.pending).drain() {
+            let _ = slot.send(Err(error.clone()));
+        }
+        lock(&self.signals).clear();
+        lock(&self.watches).clear();
+    }
+
+    fn note_version(&self, property: &Name, version: u64) {
+        lock(&self.versions).insert(property.clone(), version);
+    }
+
+    fn update_watch(&self, property: &Name, version: u64, payload: &Bytes) {
+        if let Some(sender) = lock(&self.watches).get(property) {
+            sender.send_if_modified(|current| {
+                let changed = current.as_ref().is_none_or(|(v, p)| *v != version || p != payload);
+                if changed {
+                    *current = Some((version, payload.clone()));
+                }
+                changed
+            });
+        }
+    }
+}
+
+impl ClientInbox for ClientShared {
+    fn deliver(&self, message: ServerMessage) {
+        match message {
+            ServerMessage::Reply { id, .. } => {
+                if let Some(slot) = lock(&self.pending).remove(&id) {
+                    let _ = slot.send(Ok(message));
+                }
+            }
+            ServerMessage::PropertyReply { id, ref property, version, ref payload, .. } => {
+                self.note_version(property, version);
+                self.update_watch(property, version, payload);
+                if let Some(slot) = lock(&self.pending).remove(&id) {
+                    let _ = slot.send(Ok(message));
+                }
+            }
+            ServerMessage::Signal { signal, payload } => {
+                if let Some(sender) = lock(&self.signals).get(&signal) {
+                    let _ = sender.send(Ok(payload));
+                }
+            }
+            ServerMessage::PropertyValue { property, version, payload } => {
+                self.note_version(&property, version);
+                self.update_watch(&property, version, &payload);
+            }
+        }
+    }
+
+    fn disconnected(&self, error: TransportError) {
+        for (_, slot) in lock(&self.pending).drain() {
+            let _ = slot.send(Err(error.clone()));
+        }
+        for sender in lock(&self.signals).values() {
+            let _ = sender.send(Err(error.clone()));
+        }
+        // A restarted server starts its versions afresh; forget what we saw.
+        lock(&self.versions).clear();
+    }
+
+    fn reconnected(&self) -> Vec<ClientMessage> {
+        let signals = lock(&self.signals).keys().cloned().collect::<Vec<_>>();
+        let watches = lock(&self.watches).keys().cloned().collect::<Vec<_>>();
+        signals
+            .into_iter()
+            .map(|signal| ClientMessage::Subscribe { signal })
+            .chain(watches.into_iter().map(|property| ClientMessage::Watch { property }))
+            .collect()
+    }
+}
+
+/// Removes a pending reply slot when the waiting future is dropped (timeout or cancellation).
+struct PendingGuard<'a> {
+    shared: &'a ClientShared,
+    id: u64,
+}
+
+impl Drop for PendingGuard<'_> {
+    fn drop(&mut self) {
+        lock(&self.shared.pending).remove(&self.id);
+    }
+}
+
+impl ClientCore {
+    /// Connects to the service at `address`, which serves `interface`.
+    pub async fn connect(
+        address: &dyn ServiceAddress,
+        interface: &InterfaceDescriptor,
+        options: ClientOptions,
+    ) -> Result<Self, TransportError> {
+        let interface = Arc::new(interface.clone());
+        let shared = Arc::new(ClientShared::default());
+        let target = ServiceTarget { interface: interface.clone(), instance: address.instance().to_owned() };
+        let transport = address.connect(target, shared.clone()).await?;
+        Ok(ClientCore { inner: Arc::new(ClientInner { transport, shared, interface, options }) })
+    }
+
+    /// The interface this client speaks.
+    pub fn interface(&self) -> &InterfaceDescriptor {
+        &self.inner.interface
+    }
+
+    /// Calls a method with typed arguments and decodes the typed reply.
+    pub async fn call<A, R>(&self, method: impl Into<Name>, args: &A) -> Result<R, CallError>
+    where
+        A: Serialize + ?Sized,
+        R: DeserializeOwned,
+    {
+        let method = method.into();
+        let payload = codec::encode(args)
+            .map_err(|e| DecodeError::new(format!("arguments of method `{method}`"), e))?;
+        let reply = self.call_raw(method.clone(), payload).await?;
+        codec::decode(&reply).map_err(|e| DecodeError::new(format!("reply of method `{method}`"), e).into())
+    }
+
+    /// Calls a method with an already-encoded JSON object and returns the encoded reply.
+    pub async fn call_raw(&self, method: impl Into<Name>, payload: Bytes) -> Result<Bytes, CallError> {
+        let method = method.into();
+        let timeout = self
+            .inner
+            .interface
+            .method(&method)
+            .and_then(|m| m.timeout)
+            .unwrap_or(self.inner.options.call_timeout);
+        match self.request(timeout, |id| ClientMessage::Call { id, method, payload }).await? {
+            ServerMessage::Reply { result, .. } => result.map_err(CallError::Remote),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    /// Subscribes to a signal. Signals emitted after this returns are delivered in order.
+    pub async fn subscribe<T: DeserializeOwned>(
+        &self,
+        signal: impl Into<Name>,
+    ) -> Result<SignalStream<T>, CallError> {
+        let signal = signal.into();
+        let (receiver, first) = {
+            let mut signals = lock(&self.inner.shared.signals);
+            match signals.get(&signal) {
+                Some(sender) => (sender.subscribe(), false),
+                None => {
+                    let (sender, receiver) = broadcast::channel(SIGNAL_BUFFER);
+                    signals.insert(signal.clone(), sender);
+                    (receiver, true)
+                }
+            }
+        };
+        if first {
+            let sent = self.inner.transport.send(ClientMessage::Subscribe { signal: signal.clone() }).await;
+            if let Err(error) = sent {
+                lock(&self.inner.shared.signals).remove(&signal);
+                return Err(error.into());
+            }
+        }
+        Ok(SignalStream { receiver, signal, _type: PhantomData })
+    }
+
+    /// Reads a property's current value from the server.
+    pub async fn get_property<W: DeserializeOwned>(&self, property: impl Into<Name>) -> Result<W, CallError> {
+        let property = property.into();
+        let (_, payload) = self.get_property_raw(property.clone()).await?;
+        codec::decode(&payload)
+            .map_err(|e| DecodeError::new(format!("value of property `{property}`"), e).into())
+    }
+
+    /// Reads a property's current version and encoded value.
+    pub async fn get_property_raw(&self, property: impl Into<Name>) -> Result<(u64, Bytes), CallError> {
+        let property = property.into();
+        let timeout = self.inner.options.call_timeout;
+        match self.request(timeout, |id| ClientMessage::GetProperty { id, property }).await? {
+            ServerMessage::PropertyReply { error: Some(error), .. } => Err(CallError::Remote(error)),
+            ServerMessage::PropertyReply { version, payload, .. } => Ok((version, payload)),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    /// Asks the server to replace a property's value.
+    ///
+    /// The request carries the last version this client saw (reading it first if it has seen
+    /// none). If someone else changed the property since, the server refuses with `OutOfSync`
+    /// and this client's view is updated to the current value.
+    pub async fn set_property<W: Serialize + ?Sized>(
+        &self,
+        property: impl Into<Name>,
+        value: &W,
+    ) -> Result<(), CallError> {
+        let property = property.into();
+        let payload = codec::encode(value)
+            .map_err(|e| DecodeError::new(format!("value of property `{property}`"), e))?;
+        self.set_property_raw(property, payload).await.map(|_| ())
+    }
+
+    /// Replaces a property's value with an encoded JSON object; returns the new version.
+    pub async fn set_property_raw(&self, property: impl Into<Name>, payload: Bytes) -> Result<u64, CallError> {
+        let property = property.into();
+        let known = lock(&self.inner.shared.versions).get(&property).copied();
+        let version = match known {
+            Some(version) => version,
+            None => self.get_property_raw(property.clone()).await?.0,
+        };
+        let timeout = self.inner.options.call_timeout;
+        let message = |id| ClientMessage::SetProperty { id, property, version: Some(version), payload };
+        match self.request(timeout, message).await? {
+            ServerMessage::PropertyReply { error: Some(error), .. } => Err(CallError::Remote(error)),
+            ServerMessage::PropertyReply { version, .. } => Ok(version),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    /// Watches a property: the first [`PropertyWatch::next`] gives the current value, later ones
+    /// each change, with nothing lost in between.
+    pub async fn watch_property<W, T>(
+        &self,
+        property: impl Into<Name>,
+        map: fn(W) -> T,
+    ) -> Result<PropertyWatch<T>, CallError>
+    where
+        W: DeserializeOwned + 'static,
+        T: 'static,
+    {
+        let property = property.into();
+        let (mut receiver, first) = {
+            let mut watches = lock(&self.inner.shared.watches);
+            match watches.get(&property) {
+                Some(sender) => (sender.subscribe(), false),
+                None => {
+                    let (sender, receiver) = watch::channel(None);
+                    watches.insert(property.clone(), sender);
+                    (receiver, true)
+                }
+            }
+        };
+        if first {
+            let sent = self.inner.transport.send(ClientMessage::Watch { property: property.clone() }).await;
+            if let Err(error) = sent {
+                lock(&self.inner.shared.watches).remove(&property);
+                return Err(error.into());
+            }
+        }
+        receiver.mark_changed();
+        let decode = move |payload: &[u8]| codec::decode::<W>(payload).map(map);
+        Ok(PropertyWatch { receiver, property, decode: Box::new(decode) })
+    }
+
+    /// Closes the connection; pending and later requests fail with a `Closed` transport error.
+    pub fn close(&self) {
+        self.inner.transport.close();
+        self.inner.shared.close();
+    }
+
+    async fn request(
+        &self,
+        timeout: Duration,
+        make: impl FnOnce(u64) -> ClientMessage,
+    ) -> Result<ServerMessage, CallError> {
+        let shared = &self.inner.shared;
+        let id = shared.next_id.fetch_add(1, Ordering::Relaxed) + 1;
+        let (slot, reply) = oneshot::channel();
+        lock(&shared.pending).insert(id, slot);
+        let _guard = PendingGuard { shared, id };
+        self.inner.transport.send(make(id)).await?;
+        match tokio::time::timeout(timeout, reply).await {
+            Ok(Ok(Ok(message))) => Ok(message),
+            Ok(Ok(Err(error))) => Err(error.into()),
+            Ok(Err(_)) => Err(TransportError::new(TransportErrorKind::Closed, "the client was closed").into()),
+            Err(_) => Err(CallError::Timeout(timeout)),
+        }
+    }
+}
+
+fn unexpected(message: &ServerMessage) -> CallError {
+    TransportError::new(TransportErrorKind::Protocol, format!("unexpected answer from the server: {message:?}"))
+        .into()
+}
+
+/// Why a subscription yielded no value this time. The stream goes on after each of these.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum SubscriptionError {
+    /// This subscriber fell behind and `missed` signals were dropped for it.
+    #[error("fell behind and missed {missed} signals")]
+    Lagged {
+        /// How many signals were skipped.
+        missed: u64,
+    },
+    /// A signal did not decode as the interface declares.
+    #[error(transparent)]
+    Decode(#[from] DecodeError),
+    /// The connection was lost; signals sent until it is restored are missed.
+    #[error(transparent)]
+    Transport(#[from] TransportError),
+}
+
+/// The signals of one kind, decoded as `T`.
+pub struct SignalStream<T> {
+    receiver: broadcast::Receiver<SignalEvent>,
+    signal: Name,
+    _type: PhantomData<fn() -> T>,
+}
+
+impl<T> fmt::Debug for SignalStream<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SignalStream").field("signal", &self.signal).finish_non_exhaustive()
+    }
+}
+
+impl<T: DeserializeOwned> SignalStream<T> {
+    /// Waits for the next signal. Returns `None` once the client is closed.
+    pub async fn next(&mut self) -> Option<Result<T, SubscriptionError>> {
+        match self.receiver.recv().await {
+            Ok(Ok(payload)) => Some(codec::decode(&payload).map_err(|e| {
+                DecodeError::new(format!("signal `{}`", self.signal), e).into()
+            })),
+            Ok(Err(error)) => Some(Err(error.into())),
+            Err(broadcast::error::RecvError::Lagged(missed)) => Some(Err(SubscriptionError::Lagged { missed })),
+            Err(broadcast::error::RecvError::Closed) => None,
+        }
+    }
+}
+
+/// The value of one property over time, decoded as `T`.
+pub struct PropertyWatch<T> {
+    receiver: watch::Receiver<PropertySnapshot>,
+    property: Name,
+    decode: Box<dyn Fn(&[u8]) -> Result<T, serde_json::Error> + Send + Sync>,
+}
+
+impl<T> fmt::Debug for PropertyWatch<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PropertyWatch").field("property", &self.property).finish_non_exhaustive()
+    }
+}
+
+impl<T> PropertyWatch<T> {
+    /// Waits for the next value: the current one first, then each change.
+    ///
+    /// Values that change faster than they are read are coalesced: the latest wins.
+    /// Returns `None` once the client is closed.
+    pub async fn next(&mut self) -> Option<Result<T, DecodeError>> {
+        loop {
+            self.receiver.changed().await.ok()?;
+            let snapshot = self.receiver.borrow_and_update().clone();
+            if let Some((_, payload)) = snapshot {
+                return Some((self.decode)(&payload).map_err(|e| {
+                    DecodeError::new(format!("value of property `{}`", self.property), e)
+                }));
+            }
+        }
+    }
+
+    /// The version of the latest value received, if any.
+    pub fn version(&self) -> Option<u64> {
+        self.receiver.borrow().as_ref().map(|(version, _)| *version)
+    }
+}

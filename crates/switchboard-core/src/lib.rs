@@ -1,0 +1,18 @@
+//! Transport-independent runtime core: the message model, errors, codec, and the client and server machinery.
+//!
+//! Transports (`switchboard-transport-*`) implement the traits in [`transport`]; generated code
+//! uses [`client::ClientCore`] and [`server::ServerCore`] through the facade's `__private` module.
+//! See ARCHITECTURE.md for how the pieces fit.
+
+pub mod client;
+pub mod codec;
+pub mod context;
+pub mod descriptor;
+pub mod error;
+pub mod message;
+pub mod server;
+pub mod transport;
+
+pub use context::{CallContext, PeerCredentials, PeerId};
+pub use descriptor::{InterfaceDescriptor, MethodDescriptor, PropertyDescriptor};
+pub use error::{CallError, DecodeError, ErrorCode, RemoteError, TransportError, TransportErrorKind};

@@ -1,0 +1,462 @@
+//! The server machinery generated servers are built on: dispatch of calls to the handler,
+//! property state with versions, and delivery of signals and property changes.
+//!
+//! Property updates and watches both take the property's lock, and every peer's messages are
+//! queued in order, so a watcher sees the current value and then every later change, with no gap.
+
+use std::{
+    collections::HashMap,
+    fmt,
+    panic::AssertUnwindSafe,
+    sync::{Arc, Mutex, MutexGuard, OnceLock, Weak},
+};
+
+use bytes::Bytes;
+use futures_util::FutureExt;
+use serde::{Serialize, de::DeserializeOwned};
+
+use crate::{
+    codec,
+    context::{CallContext, PeerId},
+    descriptor::InterfaceDescriptor,
+    error::{ErrorCode, RemoteError, TransportError, names},
+    message::{ClientMessage, Name, ServerMessage},
+    transport::{BoxFuture, Fanout, Peer, ServerInbox, ServerTransport, ServiceAddress, ServiceTarget},
+};
+
+/// The application side of a server, as generated code implements it.
+pub trait Service: Send + Sync + 'static {
+    /// Decodes the arguments, runs the handler for `method` and encodes its reply.
+    fn call(&self, method: &str, payload: Bytes, ctx: CallContext) -> BoxFuture<'static, Result<Bytes, RemoteError>>;
+
+    /// Decodes a requested property value, lets the handler accept or refuse it, and returns
+    /// the value to store, re-encoded.
+    fn update_property(
+        &self,
+        property: &str,
+        payload: Bytes,
+        ctx: CallContext,
+    ) -> BoxFuture<'static, Result<Bytes, RemoteError>>;
+}
+
+/// A running server for one service instance, shared by clones.
+#[derive(Clone)]
+pub struct ServerCore {
+    state: Arc<ServerState>,
+}
+
+impl fmt::Debug for ServerCore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ServerCore").field("interface", &self.state.interface.name).finish_non_exhaustive()
+    }
+}
+
+struct ServerState {
+    interface: Arc<InterfaceDescriptor>,
+    service: Arc<dyn Service>,
+    transport: OnceLock<Arc<dyn ServerTransport>>,
+    properties: HashMap<Name, Mutex<PropertyState>>,
+    signals: Mutex<HashMap<Name, Vec<Peer>>>,
+}
+
+struct PropertyState {
+    version: u64,
+    payload: Bytes,
+    read_only: bool,
+    watchers: Vec<Peer>,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl ServerCore {
+    /// Starts serving `interface` at `address` with the given initial property values.
+    ///
+    /// Every property declared by the interface must have an initial value; missing ones start
+    /// as `{}` and are reported in the log.
+    pub async fn start(
+        address: &dyn ServiceAddress,
+        interface: &InterfaceDescriptor,
+        service: Arc<dyn Service>,
+        initial: Vec<(&'static str, Bytes)>,
+    ) -> Result<Self, TransportError> {
+        let interface = Arc::new(interface.clone());
+        let mut values: HashMap<&str, Bytes> = initial.into_iter().collect();
+        let properties = interface
+            .properties
+            .iter()
+            .map(|p| {
+                let payload = values.remove(&*p.name).unwrap_or_else(|| {
+                    tracing::error!(property = %p.name, "no initial value given; starting with {{}}");
+                    Bytes::from_static(b"{}")
+                });
+                let state = PropertyState { version: 1, payload, read_only: p.read_only, watchers: Vec::new() };
+                (p.name.clone(), Mutex::new(state))
+            })
+            .collect();
+        let state = Arc::new(ServerState {
+            interface: interface.clone(),
+            service,
+            transport: OnceLock::new(),
+            properties,
+            signals: Mutex::new(HashMap::new()),
+        });
+        let target = ServiceTarget { interface, instance: address.instance().to_owned() };
+        let transport = address.bind(target, Arc::new(Inbox(Arc::downgrade(&state)))).await?;
+        let _ = state.transport.set(transport.clone());
+        if transport.fanout() == Fanout::Broker {
+            for (name, property) in &state.properties {
+                let (version, payload) = {
+                    let property = lock(property);
+                    (property.version, property.payload.clone())
+                };
+                transport.publish(ServerMessage::PropertyValue { property: name.clone(), version, payload }).await?;
+            }
+        }
+        Ok(ServerCore { state })
+    }
+
+    /// The interface being served.
+    pub fn interface(&self) -> &InterfaceDescriptor {
+        &self.state.interface
+    }
+
+    /// Emits a signal to every subscribed client.
+    pub async fn emit<T: Serialize + ?Sized>(&self, signal: &'static str, payload: &T) -> Result<(), TransportError> {
+        let payload = encode_property(payload);
+        self.emit_raw(signal, payload).await
+    }
+
+    /// Emits a signal whose payload is already encoded.
+    pub async fn emit_raw(&self, signal: &str, payload: Bytes) -> Result<(), TransportError> {
+        let Some(name) = self.state.interface.signal(signal).cloned() else {
+            return Err(TransportError::new(
+                crate::error::TransportErrorKind::Protocol,
+                format!("interface {} has no signal `{signal}`", self.state.interface.name),
+            ));
+        };
+        let message = ServerMessage::Signal { signal: name.clone(), payload };
+        match self.transport().map(|t| (t.fanout(), t)) {
+            Some((Fanout::Broker, transport)) => transport.publish(message).await,
+            _ => {
+                let peers = lock(&self.state.signals).get(&name).cloned().unwrap_or_default();
+                for peer in peers {
+                    // A failed send means the transport applied its slow-consumer policy to that peer.
+                    let _ = peer.send(message.clone());
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Replaces a property's value from the server side and notifies every watcher.
+    pub async fn set_property<W: Serialize + ?Sized>(&self, property: &'static str, value: &W) -> Result<(), TransportError> {
+        let payload = encode_property(value);
+        let message = self.state.store(property, payload).ok_or_else(|| {
+            TransportError::new(
+                crate::error::TransportErrorKind::Protocol,
+                format!("interface {} has no property `{property}`", self.state.interface.name),
+            )
+        })?;
+        match message {
+            Some(message) => match self.transport() {
+                Some(transport) => transport.publish(message).await,
+                None => Ok(()),
+            },
+            None => Ok(()),
+        }
+    }
+
+    /// Decodes the current value of a property.
+    ///
+    /// # Panics
+    /// Only if `W` is not the property's type, which generated code rules out: every stored value
+    /// was encoded from `W` by this server.
+    pub fn property<W: DeserializeOwned>(&self, property: &str) -> W {
+        let (_, payload) = self.property_raw(property).unwrap_or_default();
+        codec::decode(&payload).unwrap_or_else(|e| panic!("stored value of property `{property}` must decode: {e}"))
+    }
+
+    /// The current version and encoded value of a property.
+    pub fn property_raw(&self, property: &str) -> Option<(u64, Bytes)> {
+        let state = lock(self.state.properties.get(property)?);
+        Some((state.version, state.payload.clone()))
+    }
+
+    /// Stops serving and closes every client connection.
+    pub async fn shutdown(&self) {
+        if let Some(transport) = self.transport() {
+            transport.close();
+        }
+    }
+
+    fn transport(&self) -> Option<Arc<dyn ServerTransport>> {
+        self.state.transport.get().cloned()
+    }
+}
+
+impl ServerState {
+    /// Stores a new value, bumps the version and notifies watchers (for per-peer fan-out).
+    ///
+    /// Returns `None` for an unknown property, `Some(Some(message))` when a broker must publish it.
+    fn store(&self, property: &str, payload: Bytes) -> Option<Option<ServerMessage>> {
+        let (name, slot) = self.properties.get_key_value(property)?;
+        let mut state = lock(slot);
+        state.version += 1;
+        state.payload = payload;
+        let message =
+            ServerMessage::PropertyValue { property: name.clone(), version: state.version, payload: state.payload.clone() };
+        if self.fanout() == Fanout::Broker {
+            return Some(Some(message));
+        }
+        for peer in &state.watchers {
+            let _ = peer.send(message.clone());
+        }
+        Some(None)
+    }
+
+    fn fanout(&self) -> Fanout {
+        self.transport.get().map_or(Fanout::PerPeer, |t| t.fanout())
+    }
+
+    fn property_reply(&self, id: u64, property: Name, error: Option<RemoteError>) -> ServerMessage {
+        let (version, payload) = match self.properties.get(&property) {
+            Some(slot) => {
+                let state = lock(slot);
+                (state.version, state.payload.clone())
+            }
+            None => (0, Bytes::from_static(b"{}")),
+        };
+        ServerMessage::PropertyReply { id, property, version, payload, error }
+    }
+
+    fn handle_call(self: &Arc<Self>, peer: &Peer, id: u64, method: Name, payload: Bytes) {
+        if self.interface.method(&method).is_none() {
+            let error = RemoteError::new(
+                ErrorCode::MethodNotFound,
+                names::UNKNOWN_METHOD,
+                format!("interface {} has no method `{method}`", self.interface.name),
+            );
+            let _ = peer.send(ServerMessage::Reply { id, result: Err(error) });
+            return;
+        }
+        let ctx = CallContext::new(peer.id(), peer.credentials());
+        let service = self.service.clone();
+        let peer = peer.clone();
+        tokio::spawn(async move {
+            let result = guarded(&method, || service.call(&method, payload, ctx)).await;
+            let _ = peer.send(ServerMessage::Reply { id, result });
+        });
+    }
+
+    fn handle_set(self: &Arc<Self>, peer: &Peer, id: u64, property: Name, version: Option<u64>, payload: Bytes) {
+        let Some(slot) = self.properties.get(&property) else {
+            let error = unknown_property_error(&self.interface.name, &property);
+            let _ = peer.send(self.property_reply(id, property, Some(error)));
+            return;
+        };
+        let (read_only, current) = {
+            let state = lock(slot);
+            (state.read_only, state.version)
+        };
+        if read_only {
+            let error = RemoteError::new(
+                ErrorCode::Unauthorized,
+                names::READ_ONLY,
+                format!("property `{property}` is read-only"),
+            );
+            let _ = peer.send(self.property_reply(id, property, Some(error)));
+            return;
+        }
+        if version != Some(current) {
+            let _ = peer.send(self.property_reply(id, property.clone(), Some(out_of_sync(&property, version, current))));
+            return;
+        }
+        let ctx = CallContext::new(peer.id(), peer.credentials());
+        let state = self.clone();
+        let peer = peer.clone();
+        tokio::spawn(async move {
+            let validated = guarded(&property, || state.service.update_property(&property, payload, ctx)).await;
+            let reply = match validated {
+                Err(error) => state.property_reply(id, property, Some(error)),
+                Ok(payload) => match state.apply_update(&property, version, payload).await {
+                    Ok(()) => state.property_reply(id, property, None),
+                    Err(error) => state.property_reply(id, property, Some(error)),
+                },
+            };
+            let _ = peer.send(reply);
+        });
+    }
+
+    /// Stores a validated update unless the property changed while the handler was deciding.
+    async fn apply_update(&self, property: &Name, version: Option<u64>, payload: Bytes) -> Result<(), RemoteError> {
+        let slot = self.properties.get(property).ok_or_else(|| unknown_property_error(&self.interface.name, property))?;
+        let current = lock(slot).version;
+        if version != Some(current) {
+            return Err(out_of_sync(property, version, current));
+        }
+        if let Some(Some(message)) = self.store(property, payload) {
+            if let Some(transport) = self.transport.get() {
+                if let Err(error) = transport.publish(message).await {
+                    tracing::warn!(%property, %error, "could not publish a property change");
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn unknown_property_error(interface: &str, property: &str) -> RemoteError {
+    RemoteError::new(ErrorCode::MethodNotFound, names::UNKNOWN_PROPERTY, format!("interface {interface} has no property `{property}`"))
+}
+
+fn out_of_sync(property: &str, requested: Option<u64>, current: u64) -> RemoteError {
+    let requested = requested.map_or_else(|| "none".to_owned(), |v| v.to_string());
+    RemoteError::new(
+        ErrorCode::OutOfSync,
+        names::OUT_OF_SYNC,
+        format!("update of property `{property}` was based on version {requested}, but the current version is {current}"),
+    )
+}
+
+/// Runs a handler, turning a panic into a generic internal error that reveals nothing.
+async fn guarded(
+    what: &str,
+    start: impl FnOnce() -> BoxFuture<'static, Result<Bytes, RemoteError>>,
+) -> Result<Bytes, RemoteError> {
+    let outcome = match std::panic::catch_unwind(AssertUnwindSafe(start)) {
+        Ok(future) => AssertUnwindSafe(future).catch_unwind().await,
+        Err(panic) => Err(panic),
+    };
+    outcome.unwrap_or_else(|panic| {
+        let detail = panic
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        tracing::error!(handler = what, panic = %detail, "a handler panicked");
+        Err(RemoteError::internal("the server failed while handling the request"))
+    })
+}
+
+/// The transport's way into the server state. It holds a weak reference, so a transport that
+/// outlives its server (tasks still winding down) keeps nothing alive.
+struct Inbox(Weak<ServerState>);
+
+impl ServerInbox for Inbox {
+    fn deliver(&self, peer: &Peer, message: ClientMessage) {
+        if let Some(state) = self.0.upgrade() {
+            state.deliver(peer, message);
+        }
+    }
+
+    fn peer_gone(&self, peer: PeerId) {
+        if let Some(state) = self.0.upgrade() {
+            state.peer_gone(peer);
+        }
+    }
+}
+
+impl ServerState {
+    fn deliver(self: &Arc<Self>, peer: &Peer, message: ClientMessage) {
+        let this = self;
+        match message {
+            ClientMessage::Call { id, method, payload } => this.handle_call(peer, id, method, payload),
+            ClientMessage::GetProperty { id, property } => {
+                let error = (!self.properties.contains_key(&property))
+                    .then(|| unknown_property_error(&self.interface.name, &property));
+                let _ = peer.send(self.property_reply(id, property, error));
+            }
+            ClientMessage::SetProperty { id, property, version, payload } => {
+                this.handle_set(peer, id, property, version, payload)
+            }
+            ClientMessage::Subscribe { signal } => match self.interface.signal(&signal) {
+                Some(name) => {
+                    let mut signals = lock(&self.signals);
+                    let peers = signals.entry(name.clone()).or_default();
+                    if !peers.iter().any(|p| p.id() == peer.id()) {
+                        peers.push(peer.clone());
+                    }
+                }
+                None => tracing::debug!(%signal, peer = %peer.id(), "subscription to an unknown signal ignored"),
+            },
+            ClientMessage::Unsubscribe { signal } => {
+                if let Some(peers) = lock(&self.signals).get_mut(&signal) {
+                    peers.retain(|p| p.id() != peer.id());
+                }
+            }
+            ClientMessage::Watch { property } => match self.properties.get_key_value(&property) {
+                Some((name, slot)) => {
+                    let mut state = lock(slot);
+                    if !state.watchers.iter().any(|p| p.id() == peer.id()) {
+                        state.watchers.push(peer.clone());
+                    }
+                    let _ = peer.send(ServerMessage::PropertyValue {
+                        property: name.clone(),
+                        version: state.version,
+                        payload: state.payload.clone(),
+                    });
+                }
+                None => tracing::debug!(%property, peer = %peer.id(), "watch of an unknown property ignored"),
+            },
+            ClientMessage::Unwatch { property } => {
+                if let Some(slot) = self.properties.get(&property) {
+                    lock(slot).watchers.retain(|p| p.id() != peer.id());
+                }
+            }
+        }
+    }
+
+    fn peer_gone(&self, peer: PeerId) {
+        for peers in lock(&self.signals).values_mut() {
+            peers.retain(|p| p.id() != peer);
+        }
+        for slot in self.properties.values() {
+            lock(slot).watchers.retain(|p| p.id() != peer);
+        }
+    }
+}
+
+
+/// Encodes a value the server stores or sends. The generated types always encode; should one
+/// ever fail, the failure is logged and `{}` is used, so the server keeps running.
+pub fn encode_property<T: Serialize + ?Sized>(value: &T) -> Bytes {
+    codec::encode(value).unwrap_or_else(|error| {
+        tracing::error!(%error, "a value could not be encoded");
+        Bytes::from_static(b"{}")
+    })
+}
+
+/// Decodes the arguments of a call or property update, answering `InvalidArguments` when they
+/// do not match the declared types.
+pub fn decode_args<T: DeserializeOwned>(what: &str, payload: &[u8]) -> Result<T, RemoteError> {
+    codec::decode(payload).map_err(|error| {
+        RemoteError::new(
+            ErrorCode::ServerDeserializationError,
+            names::INVALID_ARGUMENTS,
+            format!("invalid arguments for `{what}`: {error}"),
+        )
+    })
+}
+
+/// Encodes a handler's reply.
+pub fn encode_reply<T: Serialize + ?Sized>(value: &T) -> Result<Bytes, RemoteError> {
+    codec::encode(value).map_err(|error| {
+        tracing::error!(%error, "a reply could not be encoded");
+        RemoteError::new(ErrorCode::ServerSerializationError, names::INTERNAL, "the reply could not be encoded")
+    })
+}
+
+/// The answer to a method the generated dispatcher does not know.
+pub fn unknown_method(method: &str) -> BoxFuture<'static, Result<Bytes, RemoteError>> {
+    let error = RemoteError::new(ErrorCode::MethodNotFound, names::UNKNOWN_METHOD, format!("no method `{method}`"));
+    Box::pin(std::future::ready(Err(error)))
+}
+
+/// The answer to an update of a property the generated dispatcher does not accept updates for.
+pub fn unknown_property(property: &str) -> BoxFuture<'static, Result<Bytes, RemoteError>> {
+    let error =
+        RemoteError::new(ErrorCode::MethodNotFound, names::UNKNOWN_PROPERTY, format!("no writable property `{property}`"));
+    Box::pin(std::future::ready(Err(error)))
+}

@@ -1,0 +1,160 @@
+//! The contract between the runtime core and a transport.
+//!
+//! A transport moves [`ClientMessage`]s and [`ServerMessage`]s; it never interprets payloads.
+//! The core owns correlation, timeouts, property state and dispatch. A transport crate
+//! implements [`Connector`] and [`Binder`] for its endpoint type, and the facade picks one from a URL.
+//!
+//! Incoming messages are pushed into an inbox ([`ClientInbox`], [`ServerInbox`]) straight from the
+//! transport's reader task, so a reply reaches its waiting caller with no extra channel hop.
+
+use std::{fmt::Debug, future::Future, pin::Pin, sync::Arc};
+
+use crate::{
+    context::{PeerCredentials, PeerId},
+    descriptor::InterfaceDescriptor,
+    error::TransportError,
+    message::{ClientMessage, ServerMessage},
+};
+
+/// A boxed, sendable future, as used by the object-safe transport traits.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// What a client needs to reach one service instance.
+#[derive(Debug, Clone)]
+pub struct ServiceTarget {
+    /// The interface the client was generated from.
+    pub interface: Arc<InterfaceDescriptor>,
+    /// The service instance id; `"default"` unless the user chose one.
+    pub instance: String,
+}
+
+/// The default instance id when none is given.
+pub const DEFAULT_INSTANCE: &str = "default";
+
+/// Opens client connections. Implemented by each transport's endpoint type.
+pub trait Connector: Send + Sync + Debug {
+    /// Connects to the service and completes any handshake before returning.
+    ///
+    /// The transport keeps the connection alive afterwards: if it drops, the transport reports
+    /// [`ClientInbox::disconnected`], reconnects by itself, and calls [`ClientInbox::reconnected`]
+    /// to learn which subscriptions to restore.
+    fn connect(
+        &self,
+        target: ServiceTarget,
+        inbox: Arc<dyn ClientInbox>,
+    ) -> BoxFuture<'_, Result<Arc<dyn ClientTransport>, TransportError>>;
+}
+
+/// Serves one service instance. Implemented by each transport's endpoint type.
+pub trait Binder: Send + Sync + Debug {
+    /// Starts accepting clients for `target` and delivers their messages to `inbox`.
+    fn bind(
+        &self,
+        target: ServiceTarget,
+        inbox: Arc<dyn ServerInbox>,
+    ) -> BoxFuture<'_, Result<Arc<dyn ServerTransport>, TransportError>>;
+}
+
+/// The sending half of a client connection.
+pub trait ClientTransport: Send + Sync + Debug {
+    /// Sends one message to the server. Fails at once when there is no connection.
+    fn send(&self, message: ClientMessage) -> BoxFuture<'_, Result<(), TransportError>>;
+
+    /// Closes the connection and stops reconnecting.
+    fn close(&self);
+}
+
+/// Where a client transport delivers what it receives. Implemented by the core.
+pub trait ClientInbox: Send + Sync {
+    /// A message arrived from the server.
+    fn deliver(&self, message: ServerMessage);
+
+    /// The connection was lost; every request in flight must fail with this error.
+    fn disconnected(&self, error: TransportError);
+
+    /// A lost connection was restored. Returns the messages (subscriptions and watches)
+    /// the transport must send before anything else.
+    fn reconnected(&self) -> Vec<ClientMessage>;
+}
+
+/// How a server transport delivers signals and property changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Fanout {
+    /// There is no broker: the core tracks subscribers and sends to each [`Peer`] itself.
+    PerPeer,
+    /// A broker fans out: the core calls [`ServerTransport::publish`] once.
+    Broker,
+}
+
+/// The serving half of a transport.
+pub trait ServerTransport: Send + Sync + Debug {
+    /// Who fans out signals and property values.
+    fn fanout(&self) -> Fanout;
+
+    /// Publishes a signal or property value to every subscriber, for [`Fanout::Broker`] transports.
+    fn publish(&self, message: ServerMessage) -> BoxFuture<'_, Result<(), TransportError>>;
+
+    /// Stops accepting clients and closes every connection.
+    fn close(&self);
+}
+
+/// Where a server transport delivers what clients send. Implemented by the core.
+pub trait ServerInbox: Send + Sync {
+    /// A client sent a message.
+    fn deliver(&self, peer: &Peer, message: ClientMessage);
+
+    /// A client went away; the core forgets its subscriptions.
+    fn peer_gone(&self, peer: PeerId);
+}
+
+/// A connected client, as the server sees it: an identity and a way to send to it.
+#[derive(Clone, Debug)]
+pub struct Peer {
+    link: Arc<dyn PeerLink>,
+}
+
+/// The transport side of a [`Peer`].
+pub trait PeerLink: Send + Sync + Debug {
+    /// The connection's id.
+    fn id(&self) -> PeerId;
+
+    /// The peer process's credentials, when the transport knows them.
+    fn credentials(&self) -> Option<PeerCredentials>;
+
+    /// Queues a message to this peer without waiting.
+    ///
+    /// A transport with bounded queues applies its slow-consumer policy here and returns an error
+    /// when the message was not queued.
+    fn send(&self, message: ServerMessage) -> Result<(), TransportError>;
+}
+
+impl Peer {
+    /// Wraps a transport's link.
+    pub fn new(link: Arc<dyn PeerLink>) -> Self {
+        Peer { link }
+    }
+
+    /// The connection's id.
+    pub fn id(&self) -> PeerId {
+        self.link.id()
+    }
+
+    /// The peer process's credentials, when known.
+    pub fn credentials(&self) -> Option<PeerCredentials> {
+        self.link.credentials()
+    }
+
+    /// Queues a message to this peer.
+    pub fn send(&self, message: ServerMessage) -> Result<(), TransportError> {
+        self.link.send(message)
+    }
+}
+
+/// Where to serve or connect: a transport's endpoint plus a service instance id.
+///
+/// The facade's `Endpoint` implements it; generated code passes one to the core.
+pub trait ServiceAddress: Connector + Binder {
+    /// The service instance id.
+    fn instance(&self) -> &str;
+}

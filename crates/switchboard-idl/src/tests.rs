@@ -1,0 +1,1 @@
+//! Unit tests for the loader, the checker and the renderers.

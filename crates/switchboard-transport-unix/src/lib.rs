@@ -1,0 +1,31 @@
+//! Brokerless Unix-socket transport for switchboard: the zero-setup default.
+//!
+//! A server binds one stream socket per service instance and serves many clients; every client
+//! holds one connection and multiplexes calls, property traffic and subscriptions over it.
+//! There is no daemon: the server fans out signals and property values to each peer itself
+//! ([`Fanout::PerPeer`](switchboard_core::transport::Fanout::PerPeer)).
+//!
+//! The wire format is described in `docs/wire/unix.md`; [`frame`] is its codec.
+//!
+//! # Socket location
+//!
+//! [`UnixEndpoint::at`] names the socket file directly. [`UnixEndpoint::default_path`] puts it at
+//! `<dir>/<Interface>/<instance>.sock` where `<dir>` is [`default_socket_dir`].
+//!
+//! # Slow consumers
+//!
+//! Each peer has a bounded queue of outgoing frames ([`UnixOptions::peer_queue`]). When a
+//! server sends to a peer whose queue is full, the transport disconnects that peer, logs a
+//! warning and returns an error. The client notices the disconnect, reconnects and re-subscribes,
+//! so a slow client loses frames but never makes the server hold unbounded memory.
+
+pub mod frame;
+
+mod client;
+mod options;
+mod paths;
+mod server;
+mod wire;
+
+pub use options::UnixOptions;
+pub use paths::{UnixEndpoint, default_socket_dir};

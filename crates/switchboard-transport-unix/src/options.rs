@@ -1,0 +1,153 @@
+//! Tunables of the Unix transport and the access-control decision they drive.
+
+use std::time::Duration;
+
+use switchboard_core::PeerCredentials;
+
+use crate::frame::{DEFAULT_MAX_FRAME_SIZE, HEADER_LEN};
+
+/// Limits, permissions and timings of a Unix endpoint.
+///
+/// Build one with [`UnixOptions::default`] and the `with_*` setters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct UnixOptions {
+    /// The largest frame accepted or sent, counted after the length field. Default 16 MiB.
+    pub max_frame_size: usize,
+    /// The permission bits the server gives its socket file. Default `0o660`.
+    pub socket_mode: u32,
+    /// Users allowed to connect, besides the server's own user. See [`UnixOptions::allows`].
+    pub allowed_uids: Vec<u32>,
+    /// Groups whose members may connect. See [`UnixOptions::allows`].
+    pub allowed_gids: Vec<u32>,
+    /// Frames queued per peer before the server disconnects it as too slow. Default 1024.
+    pub peer_queue: usize,
+    /// The first delay before a client tries to reconnect. Default 50 ms.
+    pub reconnect_initial: Duration,
+    /// The longest delay between reconnect attempts. Default 2 s.
+    pub reconnect_max: Duration,
+    /// How long either side waits for the other's handshake frame. Default 5 s.
+    pub handshake_timeout: Duration,
+}
+
+impl Default for UnixOptions {
+    fn default() -> Self {
+        UnixOptions {
+            max_frame_size: DEFAULT_MAX_FRAME_SIZE,
+            socket_mode: 0o660,
+            allowed_uids: Vec::new(),
+            allowed_gids: Vec::new(),
+            peer_queue: 1024,
+            reconnect_initial: Duration::from_millis(50),
+            reconnect_max: Duration::from_secs(2),
+            handshake_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+impl UnixOptions {
+    /// Sets [`UnixOptions::max_frame_size`].
+    pub fn with_max_frame_size(mut self, bytes: usize) -> Self {
+        self.max_frame_size = bytes;
+        self
+    }
+
+    /// Sets [`UnixOptions::socket_mode`], e.g. `0o600`.
+    pub fn with_socket_mode(mut self, mode: u32) -> Self {
+        self.socket_mode = mode;
+        self
+    }
+
+    /// Sets [`UnixOptions::allowed_uids`].
+    pub fn with_allowed_uids(mut self, uids: impl IntoIterator<Item = u32>) -> Self {
+        self.allowed_uids = uids.into_iter().collect();
+        self
+    }
+
+    /// Sets [`UnixOptions::allowed_gids`].
+    pub fn with_allowed_gids(mut self, gids: impl IntoIterator<Item = u32>) -> Self {
+        self.allowed_gids = gids.into_iter().collect();
+        self
+    }
+
+    /// Sets [`UnixOptions::peer_queue`].
+    pub fn with_peer_queue(mut self, frames: usize) -> Self {
+        self.peer_queue = frames;
+        self
+    }
+
+    /// Sets the reconnect backoff: the first delay and the cap it doubles up to.
+    pub fn with_reconnect(mut self, initial: Duration, max: Duration) -> Self {
+        self.reconnect_initial = initial;
+        self.reconnect_max = max;
+        self
+    }
+
+    /// Sets [`UnixOptions::handshake_timeout`].
+    pub fn with_handshake_timeout(mut self, timeout: Duration) -> Self {
+        self.handshake_timeout = timeout;
+        self
+    }
+
+    /// The frame limit actually enforced: never below the 20-byte header, never above `u32::MAX`.
+    pub(crate) fn frame_limit(&self) -> usize {
+        self.max_frame_size.clamp(HEADER_LEN, u32::MAX as usize)
+    }
+
+    /// The per-peer queue capacity actually used (at least one frame).
+    pub(crate) fn queue_capacity(&self) -> usize {
+        self.peer_queue.max(1)
+    }
+
+    /// Decides whether a peer may use a server running as `server_uid`.
+    ///
+    /// With both allow-lists empty, anyone who can open the socket file is allowed (the file
+    /// mode is the access control). Otherwise the peer's uid must be in `allowed_uids`, or its
+    /// gid in `allowed_gids`, or be the server's own uid. A peer whose credentials are unknown
+    /// is refused whenever a list is set.
+    pub fn allows(&self, peer: Option<&PeerCredentials>, server_uid: u32) -> bool {
+        if self.allowed_uids.is_empty() && self.allowed_gids.is_empty() {
+            return true;
+        }
+        let Some(peer) = peer else {
+            return false;
+        };
+        peer.uid == server_uid
+            || self.allowed_uids.contains(&peer.uid)
+            || self.allowed_gids.contains(&peer.gid)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn creds(uid: u32, gid: u32) -> PeerCredentials {
+        PeerCredentials { uid, gid, pid: Some(1) }
+    }
+
+    #[test]
+    fn empty_lists_allow_everyone() {
+        let options = UnixOptions::default();
+        assert!(options.allows(Some(&creds(1234, 1234)), 1000));
+        assert!(options.allows(None, 1000));
+    }
+
+    #[test]
+    fn lists_restrict_other_users() {
+        let options = UnixOptions::default().with_allowed_uids([2000]).with_allowed_gids([300]);
+        assert!(options.allows(Some(&creds(2000, 1)), 1000), "listed uid");
+        assert!(options.allows(Some(&creds(5, 300)), 1000), "listed gid");
+        assert!(options.allows(Some(&creds(1000, 1)), 1000), "server's own uid");
+        assert!(!options.allows(Some(&creds(3000, 3000)), 1000), "unlisted");
+        assert!(!options.allows(None, 1000), "unknown credentials");
+        let uid_only = UnixOptions::default().with_allowed_uids([2000]);
+        assert!(!uid_only.allows(Some(&creds(0, 0)), 1000), "root is not special");
+    }
+
+    #[test]
+    fn limits_are_clamped() {
+        assert_eq!(UnixOptions::default().with_max_frame_size(3).frame_limit(), HEADER_LEN);
+        assert_eq!(UnixOptions::default().with_peer_queue(0).queue_capacity(), 1);
+    }
+}

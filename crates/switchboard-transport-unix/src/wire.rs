@@ -1,0 +1,463 @@
+//! The mapping between switchboard's message model and frames, plus the handshake documents.
+
+use std::borrow::Cow;
+
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+use switchboard_core::{
+    ErrorCode, InterfaceDescriptor, RemoteError, TransportError, TransportErrorKind,
+    message::{ClientMessage, ServerMessage},
+};
+
+use crate::frame::{Frame, Kind, PROTOCOL_VERSION};
+
+/// The error name a REFUSED frame carries when interface name, protocol or hash do not match.
+pub(crate) const INCOMPATIBLE_INTERFACE: &str = "IncompatibleInterface";
+/// The error name a REFUSED frame carries when the peer's credentials are not allowed.
+pub(crate) const ACCESS_DENIED: &str = "AccessDenied";
+/// The error name a REFUSED frame carries when the protocol number or handshake is wrong.
+pub(crate) const UNSUPPORTED_PROTOCOL: &str = "UnsupportedProtocol";
+/// The name an ERROR frame carries, and the name of the remote error it becomes on the client.
+pub(crate) const PROTOCOL_ERROR: &str = "ProtocolError";
+
+/// The JSON payload of HELLO and WELCOME.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub(crate) struct Hello {
+    pub(crate) protocol: u64,
+    pub(crate) interface: String,
+    #[serde(default)]
+    pub(crate) version: String,
+    #[serde(default)]
+    pub(crate) hash: Option<String>,
+    #[serde(default)]
+    pub(crate) instance: String,
+}
+
+impl Hello {
+    /// Describes `interface` as served or expected at `instance`; an empty hash becomes `null`.
+    pub(crate) fn describe(interface: &InterfaceDescriptor, instance: &str) -> Self {
+        Hello {
+            protocol: PROTOCOL_VERSION,
+            interface: interface.name.to_string(),
+            version: interface.version.to_string(),
+            hash: (!interface.hash.is_empty()).then(|| interface.hash.to_string()),
+            instance: instance.to_owned(),
+        }
+    }
+
+    /// `Thermostat 1.2.0 (sha256:ab12cd34ef56)`, for error messages.
+    pub(crate) fn summary(&self) -> String {
+        match &self.hash {
+            Some(hash) => format!("{} {} ({})", self.interface, self.version, short_hash(hash)),
+            None => format!("{} {} (any hash)", self.interface, self.version),
+        }
+    }
+
+    /// Encodes as a HELLO or WELCOME frame.
+    pub(crate) fn to_frame(&self, kind: Kind) -> Frame {
+        let payload = serde_json::to_vec(self).unwrap_or_default();
+        Frame::new(kind, self.interface.clone()).with_payload(payload)
+    }
+}
+
+/// `sha256:` and the first 12 hex digits of a hash.
+pub(crate) fn short_hash(hash: &str) -> String {
+    let hex = hash.strip_prefix("sha256:").unwrap_or(hash);
+    let short = hex.get(..12).unwrap_or(hex);
+    format!("sha256:{short}")
+}
+
+/// Decides whether a server serving `server` accepts a client that sent `client`.
+/// Returns the REFUSED error name and message on mismatch.
+pub(crate) fn check_hello(client: &Hello, server: &Hello) -> Result<(), (&'static str, String)> {
+    if client.protocol != PROTOCOL_VERSION {
+        return Err((
+            UNSUPPORTED_PROTOCOL,
+            format!(
+                "client speaks protocol {}, server speaks protocol {PROTOCOL_VERSION}",
+                client.protocol
+            ),
+        ));
+    }
+    let hash_differs = match (&client.hash, &server.hash) {
+        (Some(c), Some(s)) => c != s,
+        _ => false,
+    };
+    if client.interface != server.interface || hash_differs {
+        return Err((
+            INCOMPATIBLE_INTERFACE,
+            format!(
+                "client was generated from {}, server serves {}",
+                client.summary(),
+                server.summary()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// The JSON payload of REFUSED and ERROR frames.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct MessageOnly {
+    #[serde(default)]
+    pub(crate) message: String,
+}
+
+/// Builds a frame whose payload is `{"message": …}`.
+pub(crate) fn message_frame(kind: Kind, code: ErrorCode, name: &str, id: u64, message: &str) -> Frame {
+    let payload = serde_json::to_vec(&MessageOnly { message: message.to_owned() }).unwrap_or_default();
+    Frame::new(kind, name).with_code(code.as_u8()).with_id(id).with_payload(payload)
+}
+
+/// Reads the `message` field of a REFUSED or ERROR payload, tolerating junk.
+pub(crate) fn message_of(payload: &[u8]) -> String {
+    serde_json::from_slice::<MessageOnly>(payload).map(|m| m.message).unwrap_or_default()
+}
+
+#[derive(Serialize)]
+struct ErrorPayload<'a> {
+    message: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    details: Option<&'a serde_json::Value>,
+}
+
+#[derive(Serialize)]
+struct PropertyErrorPayload<'a> {
+    error: &'a str,
+    message: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    details: Option<&'a serde_json::Value>,
+    value: Option<&'a RawValue>,
+}
+
+#[derive(Deserialize)]
+struct ReceivedError {
+    #[serde(default)]
+    message: String,
+    #[serde(default)]
+    details: Option<serde_json::Value>,
+}
+
+#[derive(Deserialize)]
+struct ReceivedPropertyError<'a> {
+    #[serde(default)]
+    error: Option<String>,
+    #[serde(default)]
+    message: String,
+    #[serde(default)]
+    details: Option<serde_json::Value>,
+    #[serde(borrow, default)]
+    value: Option<&'a RawValue>,
+}
+
+fn owned(name: &str) -> Cow<'static, str> {
+    Cow::Owned(name.to_owned())
+}
+
+fn unsupported(what: &str) -> TransportError {
+    TransportError::new(
+        TransportErrorKind::Protocol,
+        format!("the unix transport cannot carry this {what} message"),
+    )
+}
+
+/// Maps a client message to its frame.
+pub(crate) fn client_to_frame(message: &ClientMessage) -> Result<Frame, TransportError> {
+    Ok(match message {
+        ClientMessage::Call { id, method, payload } => {
+            Frame::new(Kind::Call, method.as_ref()).with_id(*id).with_payload(payload.clone())
+        }
+        ClientMessage::GetProperty { id, property } => {
+            Frame::new(Kind::GetProperty, property.as_ref()).with_id(*id)
+        }
+        ClientMessage::SetProperty { id, property, version, payload } => {
+            Frame::new(Kind::SetProperty, property.as_ref())
+                .with_id(*id)
+                .with_version(version.unwrap_or(0))
+                .with_payload(payload.clone())
+        }
+        ClientMessage::Subscribe { signal } => Frame::new(Kind::Subscribe, signal.as_ref()),
+        ClientMessage::Unsubscribe { signal } => Frame::new(Kind::Unsubscribe, signal.as_ref()),
+        ClientMessage::Watch { property } => Frame::new(Kind::Watch, property.as_ref()),
+        ClientMessage::Unwatch { property } => Frame::new(Kind::Unwatch, property.as_ref()),
+        _ => return Err(unsupported("client")),
+    })
+}
+
+/// Maps a frame received by a server to a client message.
+///
+/// HELLO and ERROR are handled by the caller; any other kind a client may not send is an error
+/// whose text goes back to the client in an ERROR frame.
+pub(crate) fn frame_to_client(frame: Frame) -> Result<ClientMessage, String> {
+    let Frame { kind, id, version, name, payload, .. } = frame;
+    Ok(match kind {
+        Kind::Call => ClientMessage::Call { id, method: owned(&name), payload },
+        Kind::GetProperty => ClientMessage::GetProperty { id, property: owned(&name) },
+        Kind::SetProperty => ClientMessage::SetProperty {
+            id,
+            property: owned(&name),
+            version: (version != 0).then_some(version),
+            payload,
+        },
+        Kind::Subscribe => ClientMessage::Subscribe { signal: owned(&name) },
+        Kind::Unsubscribe => ClientMessage::Unsubscribe { signal: owned(&name) },
+        Kind::Watch => ClientMessage::Watch { property: owned(&name) },
+        Kind::Unwatch => ClientMessage::Unwatch { property: owned(&name) },
+        Kind::Hello => return Err("HELLO is only valid as the first frame".to_owned()),
+        other => return Err(format!("{other} frames are sent by servers, not clients")),
+    })
+}
+
+/// Maps a server message to its frame.
+pub(crate) fn server_to_frame(message: &ServerMessage) -> Result<Frame, TransportError> {
+    Ok(match message {
+        ServerMessage::Reply { id, result: Ok(payload) } => {
+            Frame::new(Kind::Reply, "").with_id(*id).with_payload(payload.clone())
+        }
+        ServerMessage::Reply { id, result: Err(error) } => {
+            let payload = serde_json::to_vec(&ErrorPayload {
+                message: error.message(),
+                details: error.details(),
+            })
+            .unwrap_or_default();
+            Frame::new(Kind::Reply, error.name())
+                .with_id(*id)
+                .with_code(error.code().as_u8())
+                .with_payload(payload)
+        }
+        ServerMessage::PropertyReply { id, property, version, payload, error: None } => {
+            Frame::new(Kind::PropertyReply, property.as_ref())
+                .with_id(*id)
+                .with_version(*version)
+                .with_payload(payload.clone())
+        }
+        ServerMessage::PropertyReply { id, property, version, payload, error: Some(error) } => {
+            let value = std::str::from_utf8(payload)
+                .ok()
+                .and_then(|s| serde_json::from_str::<&RawValue>(s).ok());
+            let payload = serde_json::to_vec(&PropertyErrorPayload {
+                error: error.name(),
+                message: error.message(),
+                details: error.details(),
+                value,
+            })
+            .unwrap_or_default();
+            Frame::new(Kind::PropertyReply, property.as_ref())
+                .with_id(*id)
+                .with_version(*version)
+                .with_code(error.code().as_u8())
+                .with_payload(payload)
+        }
+        ServerMessage::Signal { signal, payload } => {
+            Frame::new(Kind::Signal, signal.as_ref()).with_payload(payload.clone())
+        }
+        ServerMessage::PropertyValue { property, version, payload } => {
+            Frame::new(Kind::PropertyValue, property.as_ref())
+                .with_version(*version)
+                .with_payload(payload.clone())
+        }
+        _ => return Err(unsupported("server")),
+    })
+}
+
+fn nonzero_code(code: u8) -> ErrorCode {
+    ErrorCode::from_u8(code)
+}
+
+/// Maps a frame received by a client to a server message.
+///
+/// ERROR frames with an id become an error reply to that request; other kinds a server may not
+/// send, and ERROR frames without an id, give `Err` with a description to log.
+pub(crate) fn frame_to_server(frame: Frame) -> Result<ServerMessage, String> {
+    let Frame { kind, code, id, version, name, payload } = frame;
+    Ok(match kind {
+        Kind::Reply if code == 0 => ServerMessage::Reply { id, result: Ok(payload) },
+        Kind::Reply => {
+            let received = serde_json::from_slice::<ReceivedError>(&payload)
+                .unwrap_or(ReceivedError { message: String::new(), details: None });
+            let mut error = RemoteError::new(nonzero_code(code), name, received.message);
+            if let Some(details) = received.details {
+                error = error.with_details(details);
+            }
+            ServerMessage::Reply { id, result: Err(error) }
+        }
+        Kind::PropertyReply if code == 0 => {
+            ServerMessage::PropertyReply { id, property: owned(&name), version, payload, error: None }
+        }
+        Kind::PropertyReply => {
+            let (error, value) = match serde_json::from_slice::<ReceivedPropertyError<'_>>(&payload)
+            {
+                Ok(received) => {
+                    let mut error = RemoteError::new(
+                        nonzero_code(code),
+                        received.error.unwrap_or_else(|| "UnknownError".to_owned()),
+                        received.message,
+                    );
+                    if let Some(details) = received.details {
+                        error = error.with_details(details);
+                    }
+                    let value = received
+                        .value
+                        .map(|v| Bytes::copy_from_slice(v.get().as_bytes()))
+                        .unwrap_or_default();
+                    (error, value)
+                }
+                Err(e) => (
+                    RemoteError::new(
+                        nonzero_code(code),
+                        PROTOCOL_ERROR,
+                        format!("unreadable PROPERTY_REPLY error payload: {e}"),
+                    ),
+                    Bytes::new(),
+                ),
+            };
+            ServerMessage::PropertyReply {
+                id,
+                property: owned(&name),
+                version,
+                payload: value,
+                error: Some(error),
+            }
+        }
+        Kind::Signal => ServerMessage::Signal { signal: owned(&name), payload },
+        Kind::PropertyValue => ServerMessage::PropertyValue { property: owned(&name), version, payload },
+        Kind::Error if id != 0 => ServerMessage::Reply {
+            id,
+            result: Err(RemoteError::new(nonzero_code(code), PROTOCOL_ERROR, message_of(&payload))),
+        },
+        Kind::Error => {
+            return Err(format!("the server reported a protocol error: {}", message_of(&payload)));
+        }
+        other => return Err(format!("unexpected {other} frame from the server")),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn round_trip_server(message: ServerMessage) {
+        let frame = server_to_frame(&message).expect("mappable");
+        let bytes = frame.to_vec().expect("encodable");
+        let (decoded, _) = crate::frame::decode(&bytes, 1 << 20).expect("ok").expect("whole");
+        assert_eq!(frame_to_server(decoded.expect("valid")).expect("server kind"), message);
+    }
+
+    fn round_trip_client(message: ClientMessage) {
+        let frame = client_to_frame(&message).expect("mappable");
+        assert_eq!(frame_to_client(frame).expect("client kind"), message);
+    }
+
+    #[test]
+    fn server_messages_round_trip() {
+        round_trip_server(ServerMessage::Reply { id: 3, result: Ok(Bytes::from_static(b"{\"a\":1}")) });
+        round_trip_server(ServerMessage::Reply {
+            id: 4,
+            result: Err(RemoteError::client_error("too hot")
+                .with_details(serde_json::json!({"limit": 30}))),
+        });
+        round_trip_server(ServerMessage::Reply { id: 4, result: Err(RemoteError::internal("boom")) });
+        round_trip_server(ServerMessage::PropertyReply {
+            id: 5,
+            property: "target".into(),
+            version: 9,
+            payload: Bytes::from_static(b"{\"celsius\":21.5}"),
+            error: None,
+        });
+        round_trip_server(ServerMessage::PropertyReply {
+            id: 6,
+            property: "target".into(),
+            version: 9,
+            payload: Bytes::from_static(b"{\"celsius\":21.5}"),
+            error: Some(RemoteError::new(ErrorCode::OutOfSync, "OutOfSync", "stale version 8")),
+        });
+        round_trip_server(ServerMessage::Signal {
+            signal: "changed".into(),
+            payload: Bytes::from_static(b"{}"),
+        });
+        round_trip_server(ServerMessage::PropertyValue {
+            property: "target".into(),
+            version: 1,
+            payload: Bytes::from_static(b"{\"celsius\":20}"),
+        });
+    }
+
+    #[test]
+    fn client_messages_round_trip() {
+        round_trip_client(ClientMessage::Call {
+            id: 1,
+            method: "boost".into(),
+            payload: Bytes::from_static(b"{}"),
+        });
+        round_trip_client(ClientMessage::GetProperty { id: 2, property: "target".into() });
+        round_trip_client(ClientMessage::SetProperty {
+            id: 3,
+            property: "target".into(),
+            version: None,
+            payload: Bytes::from_static(b"{}"),
+        });
+        round_trip_client(ClientMessage::SetProperty {
+            id: 3,
+            property: "target".into(),
+            version: Some(4),
+            payload: Bytes::from_static(b"{}"),
+        });
+        round_trip_client(ClientMessage::Subscribe { signal: "s".into() });
+        round_trip_client(ClientMessage::Unsubscribe { signal: "s".into() });
+        round_trip_client(ClientMessage::Watch { property: "p".into() });
+        round_trip_client(ClientMessage::Unwatch { property: "p".into() });
+    }
+
+    #[test]
+    fn error_frame_with_id_fails_that_request() {
+        let frame = message_frame(Kind::Error, ErrorCode::PayloadError, PROTOCOL_ERROR, 12, "bad");
+        match frame_to_server(frame) {
+            Ok(ServerMessage::Reply { id: 12, result: Err(e) }) => {
+                assert_eq!(e.name(), "ProtocolError");
+                assert_eq!(e.message(), "bad");
+                assert_eq!(e.code(), ErrorCode::PayloadError);
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        let anonymous = message_frame(Kind::Error, ErrorCode::PayloadError, PROTOCOL_ERROR, 0, "x");
+        assert!(frame_to_server(anonymous).is_err());
+    }
+
+    #[test]
+    fn direction_is_enforced() {
+        assert!(frame_to_client(Frame::new(Kind::Signal, "s")).is_err());
+        assert!(frame_to_client(Frame::new(Kind::Hello, "s")).is_err());
+        assert!(frame_to_server(Frame::new(Kind::Call, "m")).is_err());
+    }
+
+    #[test]
+    fn hello_checks() {
+        let server = Hello {
+            protocol: 1,
+            interface: "Thermostat".into(),
+            version: "1.3.0".into(),
+            hash: Some("sha256:0123456789abcdef".into()),
+            instance: "default".into(),
+        };
+        let mut client = server.clone();
+        assert!(check_hello(&client, &server).is_ok());
+        client.hash = None;
+        assert!(check_hello(&client, &server).is_ok());
+        client.hash = Some("sha256:ab12cd34ef56ffff".into());
+        client.version = "1.2.0".into();
+        let (name, message) = check_hello(&client, &server).expect_err("mismatch");
+        assert_eq!(name, INCOMPATIBLE_INTERFACE);
+        assert_eq!(
+            message,
+            "client was generated from Thermostat 1.2.0 (sha256:ab12cd34ef56), \
+             server serves Thermostat 1.3.0 (sha256:0123456789ab)"
+        );
+        client = server.clone();
+        client.interface = "Other".into();
+        assert_eq!(check_hello(&client, &server).expect_err("mismatch").0, INCOMPATIBLE_INTERFACE);
+        client = server.clone();
+        client.protocol = 2;
+        assert_eq!(check_hello(&client, &server).expect_err("mismatch").0, UNSUPPORTED_PROTOCOL);
+    }
+}

@@ -1,0 +1,196 @@
+//! Where a service lives: a transport chosen from a URL, plus the service instance id.
+
+use std::{fmt, str::FromStr, sync::Arc};
+
+use switchboard_core::transport::{
+    Binder, BoxFuture, ClientInbox, ClientTransport, Connector, DEFAULT_INSTANCE, ServerInbox, ServerTransport,
+    ServiceAddress, ServiceTarget,
+};
+use switchboard_core::{TransportError, TransportErrorKind};
+
+/// The environment variable that names the default endpoint URL.
+pub const URL_ENV: &str = "SWITCHBOARD_URL";
+
+/// Where to serve or reach a service: a transport address and an instance id.
+///
+/// | URL | meaning |
+/// |---|---|
+/// | `unix:` | the default socket for the interface and instance (see [`crate::unix::default_socket_dir`]) |
+/// | `unix:///run/thermostat.sock`, `unix:/run/thermostat.sock` | that socket file |
+///
+/// A `?instance=NAME` query selects the service instance; the default is `default`.
+#[derive(Debug, Clone)]
+pub struct Endpoint {
+    transport: Transport,
+    instance: String,
+}
+
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+enum Transport {
+    #[cfg(feature = "unix")]
+    Unix(switchboard_transport_unix::UnixEndpoint),
+}
+
+/// Why a URL is not a usable endpoint.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum EndpointParseError {
+    /// The URL has no `scheme:` prefix.
+    #[error("`{0}` is not an endpoint URL; expected something like `unix:` or `unix:///run/app.sock`")]
+    MissingScheme(String),
+    /// The scheme names a transport this build does not include.
+    #[error("unsupported transport `{scheme}` in `{url}`; this build supports: {supported}")]
+    UnsupportedScheme {
+        /// The scheme as written.
+        scheme: String,
+        /// The whole URL.
+        url: String,
+        /// The schemes this build supports.
+        supported: &'static str,
+    },
+    /// A query parameter is unknown or malformed.
+    #[error("invalid query `{0}`; the only parameter is `instance=NAME`")]
+    InvalidQuery(String),
+    /// The instance id is not a valid name.
+    #[error("invalid instance id `{0}`: use letters, digits, `-`, `_`, `.` or `:`")]
+    InvalidInstance(String),
+}
+
+const SUPPORTED: &str = if cfg!(feature = "unix") { "unix" } else { "(none)" };
+
+impl Endpoint {
+    /// Parses an endpoint URL.
+    pub fn parse(url: &str) -> Result<Self, EndpointParseError> {
+        let (scheme, rest) = url.split_once(':').ok_or_else(|| EndpointParseError::MissingScheme(url.to_owned()))?;
+        let (location, query) = match rest.split_once('?') {
+            Some((location, query)) => (location, Some(query)),
+            None => (rest, None),
+        };
+        let instance = match query {
+            None => DEFAULT_INSTANCE.to_owned(),
+            Some(query) => match query.split_once('=') {
+                Some(("instance", value)) => value.to_owned(),
+                _ => return Err(EndpointParseError::InvalidQuery(query.to_owned())),
+            },
+        };
+        let transport = match scheme {
+            #[cfg(feature = "unix")]
+            "unix" => {
+                let path = location.strip_prefix("//").unwrap_or(location);
+                Transport::Unix(if path.is_empty() {
+                    switchboard_transport_unix::UnixEndpoint::default_path()
+                } else {
+                    switchboard_transport_unix::UnixEndpoint::at(path)
+                })
+            }
+            _ => {
+                return Err(EndpointParseError::UnsupportedScheme {
+                    scheme: scheme.to_owned(),
+                    url: url.to_owned(),
+                    supported: SUPPORTED,
+                });
+            }
+        };
+        Endpoint { transport, instance: DEFAULT_INSTANCE.to_owned() }.with_instance(instance)
+    }
+
+    /// The endpoint named by `$SWITCHBOARD_URL`, or the default Unix socket when it is unset.
+    pub fn from_env() -> Result<Self, EndpointParseError> {
+        match std::env::var(URL_ENV) {
+            Ok(url) if !url.is_empty() => Self::parse(&url),
+            _ => Self::parse("unix:"),
+        }
+    }
+
+    /// An endpoint on the Unix-socket transport with explicit options.
+    #[cfg(feature = "unix")]
+    pub fn unix(endpoint: switchboard_transport_unix::UnixEndpoint) -> Self {
+        Endpoint { transport: Transport::Unix(endpoint), instance: DEFAULT_INSTANCE.to_owned() }
+    }
+
+    /// Selects the service instance.
+    pub fn with_instance(mut self, instance: impl Into<String>) -> Result<Self, EndpointParseError> {
+        let instance = instance.into();
+        let valid = !instance.is_empty()
+            && instance.len() <= 128
+            && instance.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':'))
+            && instance != "."
+            && instance != "..";
+        if !valid {
+            return Err(EndpointParseError::InvalidInstance(instance));
+        }
+        self.instance = instance;
+        Ok(self)
+    }
+
+    /// The service instance id.
+    pub fn instance(&self) -> &str {
+        &self.instance
+    }
+
+    fn connector(&self) -> &dyn Connector {
+        match &self.transport {
+            #[cfg(feature = "unix")]
+            Transport::Unix(endpoint) => endpoint,
+        }
+    }
+
+    fn binder(&self) -> &dyn Binder {
+        match &self.transport {
+            #[cfg(feature = "unix")]
+            Transport::Unix(endpoint) => endpoint,
+        }
+    }
+}
+
+impl FromStr for Endpoint {
+    type Err = EndpointParseError;
+
+    fn from_str(url: &str) -> Result<Self, Self::Err> {
+        Endpoint::parse(url)
+    }
+}
+
+impl fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.transport {
+            #[cfg(feature = "unix")]
+            Transport::Unix(_) => write!(f, "unix:")?,
+        }
+        write!(f, "?instance={}", self.instance)
+    }
+}
+
+impl Connector for Endpoint {
+    fn connect(
+        &self,
+        target: ServiceTarget,
+        inbox: Arc<dyn ClientInbox>,
+    ) -> BoxFuture<'_, Result<Arc<dyn ClientTransport>, TransportError>> {
+        self.connector().connect(target, inbox)
+    }
+}
+
+impl Binder for Endpoint {
+    fn bind(
+        &self,
+        target: ServiceTarget,
+        inbox: Arc<dyn ServerInbox>,
+    ) -> BoxFuture<'_, Result<Arc<dyn ServerTransport>, TransportError>> {
+        self.binder().bind(target, inbox)
+    }
+}
+
+impl ServiceAddress for Endpoint {
+    fn instance(&self) -> &str {
+        &self.instance
+    }
+}
+
+/// Turns a URL parse failure into the transport error a `connect` would report.
+impl From<EndpointParseError> for TransportError {
+    fn from(error: EndpointParseError) -> Self {
+        TransportError::new(TransportErrorKind::InvalidAddress, error.to_string())
+    }
+}
