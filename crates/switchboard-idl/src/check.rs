@@ -58,7 +58,8 @@ const TOP_HINTS: &[(&str, &str)] = &[
     ("error", "errors go under `errors`"),
 ];
 
-const INTERFACE_KEYS: &[&str] = &["name", "version", "title", "summary", "documentation", "license"];
+const INTERFACE_KEYS: &[&str] =
+    &["name", "version", "title", "summary", "documentation", "license"];
 
 const INTERFACE_HINTS: &[(&str, &str)] = &[
     ("enums", "`enums` belongs at the top level, not inside `interface`"),
@@ -171,6 +172,26 @@ struct Versioning<'a> {
     what: &'a str,
 }
 
+/// The keys every component shares, read once.
+struct Common {
+    name: String,
+    what: String,
+    documentation: Option<String>,
+    version: Option<String>,
+    consumers: Vec<String>,
+}
+
+/// The `interface` section.
+#[derive(Default)]
+struct Header {
+    name: Option<String>,
+    version: Option<String>,
+    title: Option<String>,
+    summary: Option<String>,
+    documentation: Option<String>,
+    license: Option<String>,
+}
+
 /// The state of one validation run.
 pub(crate) struct Checker {
     /// Everything found so far.
@@ -193,13 +214,23 @@ impl Checker {
         }
     }
 
-    fn error(&mut self, code: &'static str, span: Span, message: impl Into<String>) -> &mut Diagnostic {
+    fn error(
+        &mut self,
+        code: &'static str,
+        span: Span,
+        message: impl Into<String>,
+    ) -> &mut Diagnostic {
         self.diags.push(Diagnostic::error(code, span, message));
         let last = self.diags.len() - 1;
         &mut self.diags[last]
     }
 
-    fn warn(&mut self, code: &'static str, span: Span, message: impl Into<String>) -> &mut Diagnostic {
+    fn warn(
+        &mut self,
+        code: &'static str,
+        span: Span,
+        message: impl Into<String>,
+    ) -> &mut Diagnostic {
         self.diags.push(Diagnostic::warning(code, span, message));
         let last = self.diags.len() - 1;
         &mut self.diags[last]
@@ -213,7 +244,11 @@ impl Checker {
             Value::Bad => None,
             _ => {
                 let found = node.kind();
-                let d = self.error("wrong-type", node.span, format!("{what} must be a mapping, found {found}"));
+                let d = self.error(
+                    "wrong-type",
+                    node.span,
+                    format!("{what} must be a mapping, found {found}"),
+                );
                 d.label = Some("expected a mapping".into());
                 None
             }
@@ -228,7 +263,11 @@ impl Checker {
             Value::Bad => None,
             _ => {
                 let found = node.kind();
-                let d = self.error("wrong-type", node.span, format!("{what} must be a list, found {found}"));
+                let d = self.error(
+                    "wrong-type",
+                    node.span,
+                    format!("{what} must be a list, found {found}"),
+                );
                 d.label = Some("expected a list".into());
                 None
             }
@@ -246,7 +285,11 @@ impl Checker {
                     return Some(text.to_string());
                 }
                 let found = node.kind();
-                let d = self.error("wrong-type", node.span, format!("{what} must be a string, found {found}"));
+                let d = self.error(
+                    "wrong-type",
+                    node.span,
+                    format!("{what} must be a string, found {found}"),
+                );
                 d.label = Some("expected a string".into());
                 None
             }
@@ -260,8 +303,14 @@ impl Checker {
             Value::Bool(b) => Some(*b),
             Value::Null | Value::Bad => None,
             _ => {
-                let shown = node.scalar_text().map_or_else(|| node.kind().to_string(), |t| format!("`{t}`"));
-                let d = self.error("wrong-type", node.span, format!("{what} must be `true` or `false`, found {shown}"));
+                let shown = node
+                    .scalar_text()
+                    .map_or_else(|| node.kind().to_string(), |t| format!("`{t}`"));
+                let d = self.error(
+                    "wrong-type",
+                    node.span,
+                    format!("{what} must be `true` or `false`, found {shown}"),
+                );
                 d.label = Some("expected a boolean".into());
                 d.help = Some("write `true` or `false` (YAML 1.2 reads `yes`, `no`, `on` and `off` as strings)".into());
                 None
@@ -278,10 +327,20 @@ impl Checker {
         what: &str,
         lenient: bool,
     ) {
+        let what = if what == "the top level" {
+            "at the top level".to_string()
+        } else {
+            format!("in {what}")
+        };
+        let what = what.as_str();
         for (k, _) in entries {
             let Some(key) = k.as_key() else {
                 let found = k.kind();
-                let d = self.error("invalid-key", k.span, format!("keys in {what} must be strings, found {found}"));
+                let d = self.error(
+                    "invalid-key",
+                    k.span,
+                    format!("keys {what} must be strings, found {found}"),
+                );
                 d.label = Some("not a string key".into());
                 continue;
             };
@@ -289,18 +348,22 @@ impl Checker {
                 continue;
             }
             if let Some((_, hint)) = hints.iter().find(|(h, _)| *h == key) {
-                let d = self.error("unknown-key", k.span, format!("`{key}` is not allowed in {what}"));
+                let d = self.error("unknown-key", k.span, format!("`{key}` is not allowed {what}"));
                 d.label = Some("not allowed here".into());
                 d.help = Some((*hint).to_string());
             } else if let Some(sugg) = did_you_mean(key, allowed) {
-                let d = self.error("unknown-key", k.span, format!("unknown key `{key}` in {what}"));
+                let d = self.error("unknown-key", k.span, format!("unknown key `{key}` {what}"));
                 d.label = Some("unknown key".into());
                 d.help = Some(format!("did you mean `{sugg}`?"));
             } else if lenient {
-                let d = self.warn("unknown-key", k.span, format!("unknown key `{key}` in {what} is ignored"));
+                let d = self.warn(
+                    "unknown-key",
+                    k.span,
+                    format!("unknown key `{key}` {what} is ignored"),
+                );
                 d.label = Some("ignored".into());
             } else {
-                let d = self.error("unknown-key", k.span, format!("unknown key `{key}` in {what}"));
+                let d = self.error("unknown-key", k.span, format!("unknown key `{key}` {what}"));
                 d.label = Some("unknown key".into());
                 d.help = Some(format!("allowed keys: {}", allowed.join(", ")));
             }
@@ -309,12 +372,16 @@ impl Checker {
 
     /// Checks a name against the character set and the reserved words.
     fn check_name(&mut self, name: &str, span: Span, what: &str, reserved: bool) {
-        if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') {
-            let d = self.error("invalid-name", span, format!("{what} `{name}` is not a valid name"));
+        if name.is_empty()
+            || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+        {
+            let d =
+                self.error("invalid-name", span, format!("{what} `{name}` is not a valid name"));
             d.label = Some("invalid name".into());
             d.help = Some("names may use only letters, digits, `_` and `-`".into());
         } else if reserved && RESERVED.contains(&name) {
-            let d = self.error("reserved-name", span, format!("{what} `{name}` is a reserved word"));
+            let d =
+                self.error("reserved-name", span, format!("{what} `{name}` is a reserved word"));
             d.label = Some("reserved".into());
             d.help = Some(format!("reserved words are: {}", RESERVED.join(" ")));
         }
@@ -324,7 +391,11 @@ impl Checker {
     fn entry_name(&mut self, key: &Node, what: &str) -> Option<String> {
         let Some(name) = key.scalar_text() else {
             let found = key.kind();
-            let d = self.error("invalid-name", key.span, format!("{what} name must be a string, found {found}"));
+            let d = self.error(
+                "invalid-name",
+                key.span,
+                format!("{what} name must be a string, found {found}"),
+            );
             d.label = Some("not a name".into());
             return None;
         };
@@ -338,7 +409,11 @@ impl Checker {
         let node = node?;
         let text = self.string(Some(node), &format!("the `version` of {what}"))?;
         if !is_dotted_version(&text) {
-            let d = self.error("invalid-version", node.span, format!("`{text}` is not a valid version for {what}"));
+            let d = self.error(
+                "invalid-version",
+                node.span,
+                format!("`{text}` is not a valid version for {what}"),
+            );
             d.label = Some("expected up to three dot-separated numbers".into());
             d.help = Some("write it like `1.2.0`".into());
         }
@@ -352,7 +427,11 @@ impl Checker {
             Value::Bad => return None,
             _ => {
                 let found = root.kind();
-                let d = self.error("wrong-type", root.span, format!("an interface file must be a mapping, found {found}"));
+                let d = self.error(
+                    "wrong-type",
+                    root.span,
+                    format!("an interface file must be a mapping, found {found}"),
+                );
                 d.label = Some("expected keys such as `stingeripc` and `interface`".into());
                 return None;
             }
@@ -362,17 +441,16 @@ impl Checker {
         self.dialect = format.dialect;
 
         // Definitions are named before any argument refers to them.
-        for (kind, section) in [
-            (DefKind::Enum, "enums"),
-            (DefKind::Struct, "structures"),
-            (DefKind::Error, "errors"),
-        ] {
+        for (kind, section) in
+            [(DefKind::Enum, "enums"), (DefKind::Struct, "structures"), (DefKind::Error, "errors")]
+        {
             self.collect_defs(root, kind, section);
         }
         self.check_def_clashes(root);
 
         let iface = root.get("interface");
-        let (name, version, title, summary, documentation, license) = self.interface_section(iface, root.span);
+        let Header { name, version, title, summary, documentation, license } =
+            self.interface_section(iface, root.span, root.key_span("interface"));
 
         let constants = self.constants(root.get("constants"));
         let enums = self.enums(root.get("enums"));
@@ -416,15 +494,24 @@ impl Checker {
         let stinger = root.get("stingeripc");
         let ours = root.get("switchboard");
         let (node, key) = match (stinger, ours) {
-            (Some(s), Some(o)) => {
-                let d = self.error("conflicting-format", o.span, "a file declares either `stingeripc` or `switchboard`, not both");
+            (Some(s), Some(_)) => {
+                let span = root.key_span("switchboard").unwrap_or(root.span);
+                let d = self.error(
+                    "conflicting-format",
+                    span,
+                    "a file declares either `stingeripc` or `switchboard`, not both",
+                );
                 d.label = Some("second format declaration".into());
                 (s, "stingeripc")
             }
             (Some(s), None) => (s, "stingeripc"),
             (None, Some(o)) => (o, "switchboard"),
             (None, None) => {
-                let d = self.error("missing-key", Span { end: root.span.start, ..root.span }, "missing the `stingeripc` section");
+                let d = self.error(
+                    "missing-key",
+                    Span { end: root.span.start, ..root.span },
+                    "missing the `stingeripc` section",
+                );
                 d.help = Some("start the file with `stingeripc: {version: 0.1.1}` (or `switchboard: {version: \"0.1\"}`)".into());
                 return fallback;
             }
@@ -455,7 +542,11 @@ impl Checker {
                 } else {
                     "0.1"
                 };
-                let d = self.error("unsupported-version", vnode.span, format!("unsupported {key} format version `{version}`"));
+                let d = self.error(
+                    "unsupported-version",
+                    vnode.span,
+                    format!("unsupported {key} format version `{version}`"),
+                );
                 d.label = Some("not supported".into());
                 d.help = Some(format!("supported versions are {supported}"));
                 FormatVersion { version, dialect: Dialect::V0_1 }
@@ -477,16 +568,22 @@ impl Checker {
     /// Enums, structures and errors share one namespace in generated code.
     fn check_def_clashes(&mut self, root: &Node) {
         let mut seen: HashMap<String, DefKind> = HashMap::new();
-        for (kind, section) in [
-            (DefKind::Enum, "enums"),
-            (DefKind::Struct, "structures"),
-            (DefKind::Error, "errors"),
-        ] {
+        for (kind, section) in
+            [(DefKind::Enum, "enums"), (DefKind::Struct, "structures"), (DefKind::Error, "errors")]
+        {
             let Some(entries) = root.get(section).and_then(Node::as_map) else { continue };
             for (k, _) in entries {
                 let Some(name) = k.scalar_text() else { continue };
                 if let Some(prev) = seen.get(name) {
-                    let d = self.error("duplicate-name", k.span, format!("`{name}` is defined both as an {} and as a {}", prev.noun(), kind.noun()));
+                    let d = self.error(
+                        "duplicate-name",
+                        k.span,
+                        format!(
+                            "`{name}` is defined both as an {} and as a {}",
+                            prev.noun(),
+                            kind.noun()
+                        ),
+                    );
                     d.label = Some("second definition".into());
                     d.help = Some("enumerations, structures and errors share one namespace".into());
                 } else {
@@ -496,23 +593,28 @@ impl Checker {
         }
     }
 
-    #[allow(clippy::type_complexity)]
     fn interface_section(
         &mut self,
         node: Option<&Node>,
         root_span: Span,
-    ) -> (Option<String>, Option<String>, Option<String>, Option<String>, Option<String>, Option<String>) {
-        let none = (None, None, None, None, None, None);
+        key_span: Option<Span>,
+    ) -> Header {
+        let none = Header::default();
         let Some(node) = node else {
-            let d = self.error("missing-key", Span { end: root_span.start, ..root_span }, "missing the `interface` section");
+            let d = self.error(
+                "missing-key",
+                Span { end: root_span.start, ..root_span },
+                "missing the `interface` section",
+            );
             d.help = Some("add `interface: {name: MyInterface, version: 0.1.0}`".into());
             return none;
         };
         let Some(entries) = self.map(node, "`interface`") else { return none };
+        let at = key_span.unwrap_or(node.span);
         self.check_keys(entries, INTERFACE_KEYS, INTERFACE_HINTS, "`interface`", false);
         let name = match node.get("name") {
             None => {
-                let d = self.error("missing-key", node.span, "`interface` needs a `name`");
+                let d = self.error("missing-key", at, "`interface` needs a `name`");
                 d.label = Some("no `name` here".into());
                 None
             }
@@ -527,7 +629,7 @@ impl Checker {
         };
         let version = match node.get("version") {
             None => {
-                let d = self.error("missing-key", node.span, "`interface` needs a `version`");
+                let d = self.error("missing-key", at, "`interface` needs a `version`");
                 d.label = Some("no `version` here".into());
                 d.help = Some("use `MAJOR.MINOR.PATCH`, e.g. `version: 1.0.0`".into());
                 None
@@ -537,7 +639,11 @@ impl Checker {
                 if let Some(v) = &v {
                     self.check_len(v, 32, n.span, "the interface version");
                     if !is_semver(v) {
-                        let d = self.warn("non-semver-version", n.span, format!("interface version `{v}` is not `MAJOR.MINOR.PATCH`"));
+                        let d = self.warn(
+                            "non-semver-version",
+                            n.span,
+                            format!("interface version `{v}` is not `MAJOR.MINOR.PATCH`"),
+                        );
                         d.label = Some("clients compare versions semver-style".into());
                     }
                 }
@@ -554,13 +660,17 @@ impl Checker {
         }
         let documentation = self.string(node.get("documentation"), "`documentation`");
         let license = self.string(node.get("license"), "`license`");
-        (name, version, title, summary, documentation, license)
+        Header { name, version, title, summary, documentation, license }
     }
 
     fn check_len(&mut self, text: &str, max: usize, span: Span, what: &str) {
         let n = text.chars().count();
         if n > max {
-            let d = self.error("too-long", span, format!("{what} is {n} characters long; the limit is {max}"));
+            let d = self.error(
+                "too-long",
+                span,
+                format!("{what} is {n} characters long; the limit is {max}"),
+            );
             d.label = Some("too long".into());
         }
     }
@@ -573,7 +683,13 @@ impl Checker {
             let Some(name) = self.entry_name(k, "constant") else { continue };
             let what = format!("constant `{name}`");
             let Some(body) = self.map(v, &what) else { continue };
-            self.check_keys(body, &["type", "value", "description"], &[("documentation", "constants take a one-line `description`")], &what, false);
+            self.check_keys(
+                body,
+                &["type", "value", "description"],
+                &[("documentation", "constants take a one-line `description`")],
+                &what,
+                false,
+            );
             let description = self.string(v.get("description"), "`description`");
             let Some(tnode) = v.get("type") else {
                 let d = self.error("missing-key", k.span, format!("{what} needs a `type`"));
@@ -592,9 +708,15 @@ impl Checker {
                 ("string", Value::Str(s)) => Some(ConstantValue::String(s.clone())),
                 ("boolean", Value::Bool(b)) => Some(ConstantValue::Boolean(*b)),
                 ("integer" | "float" | "string" | "boolean", _) => {
-                    let shown = vnode.scalar_text().map_or_else(|| vnode.kind().to_string(), |t| format!("`{t}`"));
+                    let shown = vnode
+                        .scalar_text()
+                        .map_or_else(|| vnode.kind().to_string(), |t| format!("`{t}`"));
                     let article = if ty == "integer" { "an" } else { "a" };
-                    let d = self.error("wrong-type", vnode.span, format!("the value of {what} must be {article} {ty}, found {shown}"));
+                    let d = self.error(
+                        "wrong-type",
+                        vnode.span,
+                        format!("the value of {what} must be {article} {ty}, found {shown}"),
+                    );
                     d.label = Some(format!("not {article} {ty}"));
                     if ty == "string" {
                         d.help = Some("quote the value to make it a string".into());
@@ -602,12 +724,18 @@ impl Checker {
                     None
                 }
                 _ => {
-                    let d = self.error("unknown-type", tnode.span, format!("constants cannot have type `{ty}`"));
+                    let d = self.error(
+                        "unknown-type",
+                        tnode.span,
+                        format!("constants cannot have type `{ty}`"),
+                    );
                     d.label = Some("not a constant type".into());
-                    d.help = Some(did_you_mean(&ty, &["integer", "float", "string", "boolean"]).map_or_else(
-                        || "use integer, float, string or boolean".to_string(),
-                        |s| format!("did you mean `{s}`?"),
-                    ));
+                    d.help = Some(
+                        did_you_mean(&ty, &["integer", "float", "string", "boolean"]).map_or_else(
+                            || "use integer, float, string or boolean".to_string(),
+                            |s| format!("did you mean `{s}`?"),
+                        ),
+                    );
                     None
                 }
             };
@@ -626,7 +754,13 @@ impl Checker {
             let Some(name) = self.entry_name(k, "enumeration") else { continue };
             let what = format!("enumeration `{name}`");
             let Some(body) = self.map(v, &what) else { continue };
-            self.check_keys(body, &["values", "documentation", "version"], &[("members", "enumerations list their values under `values`")], &what, false);
+            self.check_keys(
+                body,
+                &["values", "documentation", "version"],
+                &[("members", "enumerations list their values under `values`")],
+                &what,
+                false,
+            );
             let documentation = self.string(v.get("documentation"), "`documentation`");
             let version = self.def_version(v.get("version"), &what);
             let Some(vals) = v.get("values") else {
@@ -640,35 +774,63 @@ impl Checker {
                 d.label = Some("empty".into());
             }
             let mut values: Vec<EnumValue> = Vec::new();
+            let mut value_names: HashSet<String> = HashSet::new();
+            let mut numbers: HashMap<i64, String> = HashMap::new();
             let mut max: i64 = 0;
             for item in items {
-                let Some(ientries) = self.map(item, &format!("a value of {what}")) else { continue };
-                self.check_keys(ientries, &["name", "value", "description"], &[("documentation", "enum values take a one-line `description`")], &format!("a value of {what}"), false);
+                let Some(ientries) = self.map(item, &format!("a value of {what}")) else {
+                    continue;
+                };
+                self.check_keys(
+                    ientries,
+                    &["name", "value", "description"],
+                    &[("documentation", "enum values take a one-line `description`")],
+                    &format!("a value of {what}"),
+                    false,
+                );
                 let Some(nnode) = item.get("name") else {
-                    let d = self.error("missing-key", item.span, format!("a value of {what} needs a `name`"));
+                    let d = self.error(
+                        "missing-key",
+                        item.span,
+                        format!("a value of {what} needs a `name`"),
+                    );
                     d.label = Some("no `name`".into());
                     continue;
                 };
                 let Some(vname) = self.string(Some(nnode), "the value name") else { continue };
                 self.check_name(&vname, nnode.span, "enum value", false);
-                if values.iter().any(|e| e.name == vname) {
-                    let d = self.error("duplicate-name", nnode.span, format!("{what} has two values named `{vname}`"));
+                if !value_names.insert(vname.clone()) {
+                    let d = self.error(
+                        "duplicate-name",
+                        nnode.span,
+                        format!("{what} has two values named `{vname}`"),
+                    );
                     d.label = Some("second value with this name".into());
                 }
                 let number = match item.get("value") {
                     None => max.checked_add(1),
                     Some(n) => match &n.value {
                         Value::Int(i) => {
-                            if let Some(prev) = values.iter().find(|e| e.value == *i) {
-                                let d = self.error("duplicate-enum-value", n.span, format!("{what} uses the integer {i} twice"));
+                            if let Some(prev) = numbers.get(i) {
+                                let d = self.error(
+                                    "duplicate-enum-value",
+                                    n.span,
+                                    format!("{what} uses the integer {i} twice"),
+                                );
                                 d.label = Some("already used".into());
-                                d.help = Some(format!("`{}` already has the value {i}", prev.name));
+                                d.help = Some(format!("`{prev}` already has the value {i}"));
                             }
                             Some(*i)
                         }
                         _ => {
-                            let shown = n.scalar_text().map_or_else(|| n.kind().to_string(), |t| format!("`{t}`"));
-                            let d = self.error("wrong-type", n.span, format!("enum value must be an integer, found {shown}"));
+                            let shown = n
+                                .scalar_text()
+                                .map_or_else(|| n.kind().to_string(), |t| format!("`{t}`"));
+                            let d = self.error(
+                                "wrong-type",
+                                n.span,
+                                format!("enum value must be an integer, found {shown}"),
+                            );
                             d.label = Some("not an integer".into());
                             None
                         }
@@ -676,13 +838,18 @@ impl Checker {
                 };
                 let Some(number) = number else { continue };
                 if item.get("value").is_none()
-                    && let Some(prev) = values.iter().find(|e| e.value == number)
+                    && let Some(prev) = numbers.get(&number)
                 {
-                    let d = self.error("duplicate-enum-value", nnode.span, format!("{what} uses the integer {number} twice"));
+                    let d = self.error(
+                        "duplicate-enum-value",
+                        nnode.span,
+                        format!("{what} uses the integer {number} twice"),
+                    );
                     d.label = Some(format!("gets {number} automatically"));
-                    d.help = Some(format!("`{}` already has the value {number}", prev.name));
+                    d.help = Some(format!("`{prev}` already has the value {number}"));
                 }
                 max = max.max(number);
+                numbers.entry(number).or_insert_with(|| vname.clone());
                 let description = self.string(item.get("description"), "`description`");
                 values.push(EnumValue { name: vname, value: number, description, span: item.span });
             }
@@ -696,8 +863,23 @@ impl Checker {
         let Some(node) = node else { return out };
         let Some(entries) = self.map(node, "`structures`") else { return out };
         let (members_key, hints): (&str, &[(&str, &str)]) = match self.dialect {
-            Dialect::V0_3 => ("values", &[("members", "format 0.3.0 renamed `members` to `values`"), ("fields", "use `values`")]),
-            _ => ("members", &[("values", "format 0.1.x lists structure members under `members` (`values` is 0.3.0)"), ("fields", "use `members`")]),
+            Dialect::V0_3 => (
+                "values",
+                &[
+                    ("members", "format 0.3.0 renamed `members` to `values`"),
+                    ("fields", "use `values`"),
+                ],
+            ),
+            _ => (
+                "members",
+                &[
+                    (
+                        "values",
+                        "format 0.1.x lists structure members under `members` (`values` is 0.3.0)",
+                    ),
+                    ("fields", "use `members`"),
+                ],
+            ),
         };
         for (k, v) in entries {
             let Some(name) = self.entry_name(k, "structure") else { continue };
@@ -709,9 +891,12 @@ impl Checker {
             let vers = Versioning { required: version.is_some(), what: &what };
             let fields = match v.get(members_key) {
                 Some(m) => self.fields(m, vers),
+                None if has_hinted(v, hints) => Vec::new(),
                 None => {
-                    let d = self.error("missing-key", k.span, format!("{what} needs `{members_key}`"));
-                    d.help = Some(format!("use `{members_key}: []` for a structure without fields"));
+                    let d =
+                        self.error("missing-key", k.span, format!("{what} needs `{members_key}`"));
+                    d.help =
+                        Some(format!("use `{members_key}: []` for a structure without fields"));
                     Vec::new()
                 }
             };
@@ -728,7 +913,13 @@ impl Checker {
             let Some(name) = self.entry_name(k, "error") else { continue };
             let what = format!("error `{name}`");
             let Some(body) = self.map(v, &what) else { continue };
-            self.check_keys(body, &["values", "documentation"], &[("fields", "use `values`"), ("members", "use `values`")], &what, false);
+            self.check_keys(
+                body,
+                &["values", "documentation"],
+                &[("fields", "use `values`"), ("members", "use `values`")],
+                &what,
+                false,
+            );
             let documentation = self.string(v.get("documentation"), "`documentation`");
             let vers = Versioning { required: false, what: &what };
             let fields = v.get("values").map(|m| self.fields(m, vers)).unwrap_or_default();
@@ -738,7 +929,7 @@ impl Checker {
     }
 
     /// Reads the shared component keys and returns (name, documentation, version, consumers).
-    fn component_common(&mut self, k: &Node, v: &Node, noun: &str) -> Option<(String, String, Option<String>, Option<String>, Vec<String>)> {
+    fn component_common(&mut self, k: &Node, v: &Node, noun: &str) -> Option<Common> {
         let name = self.entry_name(k, noun)?;
         let what = format!("{noun} `{name}`");
         self.map(v, &what)?;
@@ -754,12 +945,16 @@ impl Checker {
                 }
             }
             if version.is_none() {
-                let d = self.error("consumers-without-version", c.span, format!("{what} lists `consumers` but has no `version`"));
+                let d = self.error(
+                    "consumers-without-version",
+                    c.span,
+                    format!("{what} lists `consumers` but has no `version`"),
+                );
                 d.label = Some("requires `version`".into());
                 d.help = Some("add a `version` to the component".into());
             }
         }
-        Some((name, what, documentation, version, consumers))
+        Some(Common { name, what, documentation, version, consumers })
     }
 
     fn signals(&mut self, node: Option<&Node>) -> Vec<Signal> {
@@ -767,27 +962,44 @@ impl Checker {
         let Some(node) = node else { return out };
         let Some(entries) = self.map(node, "`signals`") else { return out };
         let (key, hints): (&str, &[(&str, &str)]) = match self.dialect {
-            Dialect::V0_3 => ("values", &[
-                ("payload", "format 0.3.0 renamed `payload` to `values`"),
-                ("arguments", "signals carry their values under `values`"),
-                ("args", "signals carry their values under `values`"),
-                ("params", "signals carry their values under `values`"),
-            ]),
-            _ => ("payload", &[
-                ("values", "format 0.1.x signals carry their values under `payload`"),
-                ("arguments", "signals carry their values under `payload`"),
-                ("args", "signals carry their values under `payload`"),
-                ("params", "signals carry their values under `payload`"),
-            ]),
+            Dialect::V0_3 => (
+                "values",
+                &[
+                    ("payload", "format 0.3.0 renamed `payload` to `values`"),
+                    ("arguments", "signals carry their values under `values`"),
+                    ("args", "signals carry their values under `values`"),
+                    ("params", "signals carry their values under `values`"),
+                ],
+            ),
+            _ => (
+                "payload",
+                &[
+                    ("values", "format 0.1.x signals carry their values under `payload`"),
+                    ("arguments", "signals carry their values under `payload`"),
+                    ("args", "signals carry their values under `payload`"),
+                    ("params", "signals carry their values under `payload`"),
+                ],
+            ),
         };
         for (k, v) in entries {
-            let Some((name, what, documentation, version, consumers)) = self.component_common(k, v, "signal") else { continue };
+            let Some(Common { name, what, documentation, version, consumers }) =
+                self.component_common(k, v, "signal")
+            else {
+                continue;
+            };
             if let Some(body) = v.as_map() {
-                self.check_keys(body, &[key, "documentation", "version", "consumers"], hints, &what, false);
+                self.check_keys(
+                    body,
+                    &[key, "documentation", "version", "consumers"],
+                    hints,
+                    &what,
+                    false,
+                );
             }
             let vers = Versioning { required: version.is_some(), what: &what };
             let fields = match v.get(key) {
                 Some(p) => self.fields(p, vers),
+                None if has_hinted(v, hints) => Vec::new(),
                 None => {
                     let d = self.error("missing-key", k.span, format!("{what} needs `{key}`"));
                     d.help = Some(format!("use `{key}: []` for a signal without values"));
@@ -805,24 +1017,46 @@ impl Checker {
         let Some(entries) = self.map(node, "`properties`") else { return out };
         let v3 = self.dialect == Dialect::V0_3;
         let (key, hints): (&str, &[(&str, &str)]) = if v3 {
-            ("value", &[
-                ("values", "format 0.3.0 properties hold a single `value`; use a struct for several fields"),
-                ("payload", "properties hold a single `value`"),
-                ("arguments", "properties hold a single `value`"),
-                ("params", "properties hold a single `value`"),
-            ])
+            (
+                "value",
+                &[
+                    (
+                        "values",
+                        "format 0.3.0 properties hold a single `value`; use a struct for several fields",
+                    ),
+                    ("payload", "properties hold a single `value`"),
+                    ("arguments", "properties hold a single `value`"),
+                    ("params", "properties hold a single `value`"),
+                ],
+            )
         } else {
-            ("values", &[
-                ("value", "format 0.1.x properties list their values under `values` (single `value` is 0.3.0)"),
-                ("payload", "properties list their values under `values`"),
-                ("arguments", "properties list their values under `values`"),
-                ("params", "properties list their values under `values`"),
-            ])
+            (
+                "values",
+                &[
+                    (
+                        "value",
+                        "format 0.1.x properties list their values under `values` (single `value` is 0.3.0)",
+                    ),
+                    ("payload", "properties list their values under `values`"),
+                    ("arguments", "properties list their values under `values`"),
+                    ("params", "properties list their values under `values`"),
+                ],
+            )
         };
         for (k, v) in entries {
-            let Some((name, what, documentation, version, consumers)) = self.component_common(k, v, "property") else { continue };
+            let Some(Common { name, what, documentation, version, consumers }) =
+                self.component_common(k, v, "property")
+            else {
+                continue;
+            };
             if let Some(body) = v.as_map() {
-                self.check_keys(body, &[key, "readOnly", "documentation", "version", "consumers"], hints, &what, false);
+                self.check_keys(
+                    body,
+                    &[key, "readOnly", "documentation", "version", "consumers"],
+                    hints,
+                    &what,
+                    false,
+                );
             }
             let read_only = self.boolean(v.get("readOnly"), "`readOnly`").unwrap_or(false);
             let vers = Versioning { required: version.is_some(), what: &what };
@@ -831,18 +1065,28 @@ impl Checker {
                 Some(p) => {
                     let f = self.fields(p, vers);
                     if f.is_empty() && p.as_seq().is_some_and(<[Node]>::is_empty) {
-                        let d = self.error("empty-property", p.span, format!("{what} has no values"));
+                        let d =
+                            self.error("empty-property", p.span, format!("{what} has no values"));
                         d.label = Some("needs at least one value".into());
                     }
                     f
                 }
+                None if has_hinted(v, hints) => Vec::new(),
                 None => {
                     let d = self.error("missing-key", k.span, format!("{what} needs `{key}`"));
                     d.label = Some(format!("no `{key}`"));
                     Vec::new()
                 }
             };
-            out.push(Property { name, documentation, version, consumers, read_only, fields, span: k.span });
+            out.push(Property {
+                name,
+                documentation,
+                version,
+                consumers,
+                read_only,
+                fields,
+                span: k.span,
+            });
         }
         out
     }
@@ -860,24 +1104,52 @@ impl Checker {
             ("args", "use `arguments`"),
             ("arg", "use `arguments`"),
         ];
-        let ret_hint = if v3 { "use `returnValue` (a single argument; use a struct for several)" } else { "use `returnValues` (a list)" };
+        let ret_hint = if v3 {
+            "use `returnValue` (a single argument; use a struct for several)"
+        } else {
+            "use `returnValues` (a list)"
+        };
         for bad in ["returnArgs", "returnParams", "returnPayload", "returns", "returnArg"] {
             hints.push((bad, ret_hint));
         }
         if v3 {
-            hints.push(("returnValues", "format 0.3.0 uses a single `returnValue`; use a struct for several values"));
+            hints.push((
+                "returnValues",
+                "format 0.3.0 uses a single `returnValue`; use a struct for several values",
+            ));
         } else {
-            hints.push(("returnValue", "format 0.1.x uses a `returnValues` list (single `returnValue` is 0.3.0)"));
+            hints.push((
+                "returnValue",
+                "format 0.1.x uses a `returnValues` list (single `returnValue` is 0.3.0)",
+            ));
         }
         for (k, v) in entries {
-            let Some((name, what, documentation, version, consumers)) = self.component_common(k, v, "method") else { continue };
+            let Some(Common { name, what, documentation, version, consumers }) =
+                self.component_common(k, v, "method")
+            else {
+                continue;
+            };
             if let Some(body) = v.as_map() {
-                self.check_keys(body, &["arguments", ret_key, "errors", "timeout", "documentation", "version", "consumers"], &hints, &what, false);
+                self.check_keys(
+                    body,
+                    &[
+                        "arguments",
+                        ret_key,
+                        "errors",
+                        "timeout",
+                        "documentation",
+                        "version",
+                        "consumers",
+                    ],
+                    &hints,
+                    &what,
+                    false,
+                );
             }
             let vers = Versioning { required: version.is_some(), what: &what };
             let arguments = match v.get("arguments") {
                 Some(a) => self.fields(a, vers),
-                None if v3 => Vec::new(),
+                None if v3 || has_hinted(v, &hints[..5]) => Vec::new(),
                 None => {
                     let d = self.error("missing-key", k.span, format!("{what} needs `arguments`"));
                     d.help = Some("use `arguments: []` for a method without arguments".into());
@@ -891,7 +1163,17 @@ impl Checker {
             };
             let errors = self.error_list(v.get("errors"), &what);
             let timeout_secs = self.timeout(v.get("timeout"));
-            out.push(Method { name, documentation, version, consumers, arguments, returns, errors, timeout_secs, span: k.span });
+            out.push(Method {
+                name,
+                documentation,
+                version,
+                consumers,
+                arguments,
+                returns,
+                errors,
+                timeout_secs,
+                span: k.span,
+            });
         }
         out
     }
@@ -903,13 +1185,18 @@ impl Checker {
             Value::Float(f) => f,
             Value::Null | Value::Bad => return None,
             _ => {
-                let d = self.error("wrong-type", node.span, "`timeout` must be a number of seconds");
+                let d =
+                    self.error("wrong-type", node.span, "`timeout` must be a number of seconds");
                 d.label = Some("not a number".into());
                 return None;
             }
         };
         if !(secs.is_finite() && secs > 0.0) {
-            let d = self.error("invalid-value", node.span, "`timeout` must be a positive number of seconds");
+            let d = self.error(
+                "invalid-value",
+                node.span,
+                "`timeout` must be a positive number of seconds",
+            );
             d.label = Some("not positive".into());
             return None;
         }
@@ -918,6 +1205,7 @@ impl Checker {
 
     fn error_list(&mut self, node: Option<&Node>, what: &str) -> Vec<String> {
         let mut out: Vec<String> = Vec::new();
+        let mut listed: HashSet<String> = HashSet::new();
         let Some(node) = node else { return out };
         let Some(items) = self.seq(node, &format!("the `errors` of {what}")) else { return out };
         for item in items {
@@ -931,8 +1219,12 @@ impl Checker {
                 let d = self.error("unknown-error", item.span, msg);
                 d.label = Some("not declared in `errors`".into());
                 d.help = Some(help);
-            } else if out.contains(&name) {
-                let d = self.warn("duplicate-name", item.span, format!("{what} lists error `{name}` twice"));
+            } else if !listed.insert(name.clone()) {
+                let d = self.warn(
+                    "duplicate-name",
+                    item.span,
+                    format!("{what} lists error `{name}` twice"),
+                );
                 d.label = Some("listed again".into());
             } else {
                 out.push(name);
@@ -953,9 +1245,19 @@ impl Checker {
             ("returnValues", "commands have no response; use a method"),
         ];
         for (k, v) in entries {
-            let Some((name, what, documentation, version, consumers)) = self.component_common(k, v, "command") else { continue };
+            let Some(Common { name, what, documentation, version, consumers }) =
+                self.component_common(k, v, "command")
+            else {
+                continue;
+            };
             if let Some(body) = v.as_map() {
-                self.check_keys(body, &["arguments", "documentation", "version", "consumers"], hints, &what, false);
+                self.check_keys(
+                    body,
+                    &["arguments", "documentation", "version", "consumers"],
+                    hints,
+                    &what,
+                    false,
+                );
             }
             let vers = Versioning { required: version.is_some(), what: &what };
             let arguments = v.get("arguments").map(|a| self.fields(a, vers)).unwrap_or_default();
@@ -972,7 +1274,16 @@ impl Checker {
             let Some(name) = self.entry_name(k, "action") else { continue };
             let what = format!("action `{name}`");
             let Some(body) = self.map(v, &what) else { continue };
-            self.check_keys(body, &["goal", "feedback", "result", "errors", "documentation", "version"], &[("arguments", "an action's inputs go under `goal`"), ("returnValues", "an action's outputs go under `result`")], &what, false);
+            self.check_keys(
+                body,
+                &["goal", "feedback", "result", "errors", "documentation", "version"],
+                &[
+                    ("arguments", "an action's inputs go under `goal`"),
+                    ("returnValues", "an action's outputs go under `result`"),
+                ],
+                &what,
+                false,
+            );
             let documentation = self.string(v.get("documentation"), "`documentation`");
             let version = self.def_version(v.get("version"), &what);
             let vers = Versioning { required: version.is_some(), what: &what };
@@ -980,7 +1291,16 @@ impl Checker {
             let feedback = v.get("feedback").map(|a| self.fields(a, vers)).unwrap_or_default();
             let result = v.get("result").map(|a| self.fields(a, vers)).unwrap_or_default();
             let errors = self.error_list(v.get("errors"), &what);
-            out.push(Action { name, documentation, version, goal, feedback, result, errors, span: k.span });
+            out.push(Action {
+                name,
+                documentation,
+                version,
+                goal,
+                feedback,
+                result,
+                errors,
+                span: k.span,
+            });
         }
         out
     }
@@ -994,7 +1314,11 @@ impl Checker {
             && let Some(mime) = self.string(Some(m), "`mimeType`")
             && mime != "application/json"
         {
-            let d = self.error("unsupported-mime-type", m.span, format!("payload encoding `{mime}` is not supported"));
+            let d = self.error(
+                "unsupported-mime-type",
+                m.span,
+                format!("payload encoding `{mime}` is not supported"),
+            );
             d.label = Some("only JSON is supported".into());
             d.help = Some("use `mimeType: application/json` or leave it out".into());
         }
@@ -1007,15 +1331,30 @@ impl Checker {
             for item in items {
                 let Some(param) = self.string(Some(item), "a topic parameter") else { continue };
                 let valid = !param.is_empty()
-                    && param.split('_').all(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric()));
+                    && param
+                        .split('_')
+                        .all(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric()));
                 if !valid {
-                    let d = self.error("invalid-name", item.span, format!("topic parameter `{param}` is not a valid name"));
-                    d.help = Some("use letters and digits, optionally separated by single `_`".into());
+                    let d = self.error(
+                        "invalid-name",
+                        item.span,
+                        format!("topic parameter `{param}` is not a valid name"),
+                    );
+                    d.help =
+                        Some("use letters and digits, optionally separated by single `_`".into());
                 } else if TOPIC_PLACEHOLDERS.contains(&param.as_str()) {
-                    let d = self.error("reserved-name", item.span, format!("topic parameter `{param}` is a built-in placeholder"));
+                    let d = self.error(
+                        "reserved-name",
+                        item.span,
+                        format!("topic parameter `{param}` is a built-in placeholder"),
+                    );
                     d.label = Some("reserved".into());
                 } else if cfg.topic_params.contains(&param) {
-                    let d = self.error("duplicate-name", item.span, format!("topic parameter `{param}` is listed twice"));
+                    let d = self.error(
+                        "duplicate-name",
+                        item.span,
+                        format!("topic parameter `{param}` is listed twice"),
+                    );
                     d.label = Some("listed again".into());
                 } else {
                     cfg.topic_params.push(param);
@@ -1037,7 +1376,11 @@ impl Checker {
             (templates.get("propertyUpdateResponses"), templates.get("methodResponses"))
             && a == b
         {
-            let d = self.error("invalid-topic", *span, "`propertyUpdateResponses` must differ from `methodResponses`");
+            let d = self.error(
+                "invalid-topic",
+                *span,
+                "`propertyUpdateResponses` must differ from `methodResponses`",
+            );
             d.label = Some("same as `methodResponses`".into());
         }
         cfg
@@ -1049,17 +1392,29 @@ impl Checker {
         while let Some(open) = rest.find('{') {
             let after = rest.get(open + 1..).unwrap_or("");
             let Some(close) = after.find('}') else {
-                let d = self.error("invalid-topic", span, format!("topic `{key}` has an unclosed `{{`"));
+                let d = self.error(
+                    "invalid-topic",
+                    span,
+                    format!("topic `{key}` has an unclosed `{{`"),
+                );
                 d.label = Some("unclosed placeholder".into());
                 return;
             };
             let name = after.get(..close).unwrap_or("");
             if !TOPIC_PLACEHOLDERS.contains(&name) && !params.iter().any(|p| p == name) {
-                let d = self.error("invalid-topic", span, format!("topic `{key}` uses unknown placeholder `{{{name}}}`"));
+                let d = self.error(
+                    "invalid-topic",
+                    span,
+                    format!("topic `{key}` uses unknown placeholder `{{{name}}}`"),
+                );
                 d.label = Some("unknown placeholder".into());
                 d.help = Some("declare extra placeholders in `topics.params`".into());
             } else if seen.iter().any(|s| s == name) {
-                let d = self.error("invalid-topic", span, format!("topic `{key}` uses `{{{name}}}` twice"));
+                let d = self.error(
+                    "invalid-topic",
+                    span,
+                    format!("topic `{key}` uses `{{{name}}}` twice"),
+                );
                 d.label = Some("repeated placeholder".into());
             }
             seen.push(name.to_string());
@@ -1076,7 +1431,11 @@ impl Checker {
         };
         for r in required {
             if !seen.iter().any(|s| s == r) {
-                let d = self.error("invalid-topic", span, format!("topic `{key}` must contain `{{{r}}}`"));
+                let d = self.error(
+                    "invalid-topic",
+                    span,
+                    format!("topic `{key}` must contain `{{{r}}}`"),
+                );
                 d.label = Some(format!("missing `{{{r}}}`"));
             }
         }
@@ -1085,13 +1444,24 @@ impl Checker {
     /// Parses a list of named arguments.
     fn fields(&mut self, node: &Node, vers: Versioning<'_>) -> Vec<Field> {
         let mut out: Vec<Field> = Vec::new();
-        let Some(items) = self.seq(node, &format!("the values of {}", vers.what)) else { return out };
+        let Some(items) = self.seq(node, &format!("the values of {}", vers.what)) else {
+            return out;
+        };
+        let mut seen: HashSet<String> = HashSet::new();
         for item in items {
-            let Some(field) = self.field(item, vers) else { continue };
-            if out.iter().any(|f| f.name == field.name) {
-                let d = self.error("duplicate-name", field.span, format!("{} has two values named `{}`", vers.what, field.name));
+            if let Some(n) = item.get("name")
+                && let Some(name) = n.scalar_text()
+                && !seen.insert(name.to_string())
+            {
+                let d = self.error(
+                    "duplicate-name",
+                    n.span,
+                    format!("{} has two values named `{name}`", vers.what),
+                );
                 d.label = Some("second value with this name".into());
-            } else {
+                continue;
+            }
+            if let Some(field) = self.field(item, vers) {
                 out.push(field);
             }
         }
@@ -1105,7 +1475,11 @@ impl Checker {
         let name_node = node.get("name");
         let name = match name_node {
             None => {
-                let d = self.error("missing-key", node.span, format!("a value of {} needs a `name`", vers.what));
+                let d = self.error(
+                    "missing-key",
+                    node.span,
+                    format!("a value of {} needs a `name`", vers.what),
+                );
                 d.label = Some("no `name`".into());
                 None
             }
@@ -1137,7 +1511,11 @@ impl Checker {
             Value::Bad => return None,
             _ => {
                 let found = tnode.kind();
-                let d = self.error("wrong-type", tnode.span, format!("`type` must be a string, found {found}"));
+                let d = self.error(
+                    "wrong-type",
+                    tnode.span,
+                    format!("`type` must be a string, found {found}"),
+                );
                 d.label = Some("not a type name".into());
                 return None;
             }
@@ -1152,8 +1530,16 @@ impl Checker {
             ("valueType", tname == "map"),
             ("contentType", tname == "binary"),
         ] {
-            if !applies && TYPES.contains(&tname) && let Some((k, _)) = node.as_map().and_then(|m| m.iter().find(|(k, _)| k.as_key() == Some(key))) {
-                let d = self.warn("misplaced-key", k.span, format!("`{key}` does not apply to type `{tname}` and is ignored"));
+            if !applies
+                && TYPES.contains(&tname)
+                && let Some((k, _)) =
+                    node.as_map().and_then(|m| m.iter().find(|(k, _)| k.as_key() == Some(key)))
+            {
+                let d = self.warn(
+                    "misplaced-key",
+                    k.span,
+                    format!("`{key}` does not apply to type `{tname}` and is ignored"),
+                );
                 d.label = Some("ignored".into());
             }
         }
@@ -1173,8 +1559,10 @@ impl Checker {
             "array" | "map" => {
                 let key = if tname == "array" { "itemType" } else { "valueType" };
                 let Some(inner) = node.get(key) else {
-                    let code = if tname == "array" { "missing-item-type" } else { "missing-value-type" };
-                    let d = self.error(code, tnode.span, format!("an {tname} needs `{key}`"));
+                    let code =
+                        if tname == "array" { "missing-item-type" } else { "missing-value-type" };
+                    let d =
+                        self.error(code, tnode.span, format!("{} needs `{key}`", article(tname)));
                     d.label = Some(format!("no `{key}`"));
                     d.help = Some(format!("add e.g. `{key}: {{type: string}}`"));
                     return None;
@@ -1185,7 +1573,11 @@ impl Checker {
                     && matches!(it, "array" | "map")
                 {
                     let span = inner.get("type").map_or(inner.span, |n| n.span);
-                    let d = self.error("nested-collection", span, format!("an {tname} cannot directly hold an {it}"));
+                    let d = self.error(
+                        "nested-collection",
+                        span,
+                        format!("{} cannot directly hold {}", article(tname), article(it)),
+                    );
                     d.label = Some("collection inside a collection".into());
                     d.help = Some("wrap the inner collection in a structure".into());
                     return None;
@@ -1226,7 +1618,11 @@ impl Checker {
             "uint32" => IntFormat::Uint32,
             "uint64" => IntFormat::Uint64,
             other => {
-                let d = self.error("unknown-format", node.span, format!("unknown integer format `{other}`"));
+                let d = self.error(
+                    "unknown-format",
+                    node.span,
+                    format!("unknown integer format `{other}`"),
+                );
                 d.label = Some("not an integer format".into());
                 d.help = Some(did_you_mean(other, INT_FORMATS).map_or_else(
                     || format!("formats are: {}", INT_FORMATS.join(", ")),
@@ -1244,7 +1640,11 @@ impl Checker {
             "float32" => FloatFormat::Float32,
             "float64" => FloatFormat::Float64,
             other => {
-                let d = self.error("unknown-format", node.span, format!("unknown float format `{other}`"));
+                let d = self.error(
+                    "unknown-format",
+                    node.span,
+                    format!("unknown float format `{other}`"),
+                );
                 d.label = Some("not a float format".into());
                 d.help = Some(did_you_mean(other, FLOAT_FORMATS).map_or_else(
                     || format!("formats are: {}", FLOAT_FORMATS.join(", ")),
@@ -1257,6 +1657,10 @@ impl Checker {
 
     fn suggest(&self, kind: DefKind, name: &str) -> Option<String> {
         let names = self.def_names.get(&kind)?;
+        // Suggestions compare against every name, so skip them for enormous files.
+        if names.len() > 2000 {
+            return None;
+        }
         let refs: Vec<&str> = names.iter().map(String::as_str).collect();
         did_you_mean(name, &refs).map(str::to_string)
     }
@@ -1277,7 +1681,12 @@ impl Checker {
         let Some(def_version) = self.defs.get(&(kind, name.clone())).cloned() else {
             let other = if kind == DefKind::Enum { DefKind::Struct } else { DefKind::Enum };
             let help = if self.defs.contains_key(&(other, name.clone())) {
-                format!("`{name}` is {} {}; use `type: {}`", if other == DefKind::Enum { "an" } else { "a" }, other.noun(), if other == DefKind::Enum { "enum" } else { "struct" })
+                format!(
+                    "`{name}` is {} {}; use `type: {}`",
+                    if other == DefKind::Enum { "an" } else { "a" },
+                    other.noun(),
+                    if other == DefKind::Enum { "enum" } else { "struct" }
+                )
             } else {
                 self.suggest(kind, &name).map_or_else(
                     || format!("no {} named `{name}` is defined", kind.noun()),
@@ -1294,23 +1703,48 @@ impl Checker {
                 let wanted = self.string(Some(vnode), &format!("`{version_key}`"))?;
                 match def_version {
                     None => {
-                        let d = self.error("version-mismatch", vnode.span, format!("`{version_key}` is given but {} `{name}` has no `version`", kind.noun()));
+                        let d = self.error(
+                            "version-mismatch",
+                            vnode.span,
+                            format!(
+                                "`{version_key}` is given but {} `{name}` has no `version`",
+                                kind.noun()
+                            ),
+                        );
                         d.label = Some("nothing to compare with".into());
-                        d.help = Some(format!("add `version: {wanted}` to {} `{name}`", kind.noun()));
+                        d.help =
+                            Some(format!("add `version: {wanted}` to {} `{name}`", kind.noun()));
                     }
                     Some(have) if major_minor(&have) != major_minor(&wanted) => {
-                        let d = self.error("version-mismatch", vnode.span, format!("{} `{name}` has version {have}, which does not match {wanted}", kind.noun()));
+                        let d = self.error(
+                            "version-mismatch",
+                            vnode.span,
+                            format!(
+                                "{} `{name}` has version {have}, which does not match {wanted}",
+                                kind.noun()
+                            ),
+                        );
                         d.label = Some("major.minor differ".into());
                     }
                     Some(_) => {}
                 }
             }
             None if vers.required => {
-                let d = self.error("missing-version", nnode.span, format!("{} has a `version`, so this reference needs `{version_key}`", vers.what));
+                let d = self.error(
+                    "missing-version",
+                    nnode.span,
+                    format!(
+                        "{} has a `version`, so this reference needs `{version_key}`",
+                        vers.what
+                    ),
+                );
                 d.label = Some(format!("no `{version_key}`"));
                 d.help = Some(match def_version {
                     Some(v) => format!("add `{version_key}: {v}`"),
-                    None => format!("give {} `{name}` a `version` and reference it with `{version_key}`", kind.noun()),
+                    None => format!(
+                        "give {} `{name}` a `version` and reference it with `{version_key}`",
+                        kind.noun()
+                    ),
                 });
             }
             None => {}
@@ -1320,50 +1754,102 @@ impl Checker {
 
     /// Rejects structures that contain themselves without an `optional`, array or map in between.
     fn check_recursion(&mut self, structs: &[StructDef]) {
-        let by_name: HashMap<&str, &StructDef> = structs.iter().map(|s| (s.name.as_str(), s)).collect();
-        let mut reported: HashSet<&str> = HashSet::new();
-        for s in structs {
-            if reported.contains(s.name.as_str()) {
+        // Edges are the members whose type is a plain struct; optional, array and map members can
+        // be empty, so they end a value and do not count.
+        let index: HashMap<&str, usize> =
+            structs.iter().enumerate().map(|(i, s)| (s.name.as_str(), i)).collect();
+        let edges: Vec<Vec<(usize, Span)>> = structs
+            .iter()
+            .map(|s| {
+                s.fields
+                    .iter()
+                    .filter_map(|f| match &f.ty {
+                        Type::Struct { name } => index.get(name.as_str()).map(|t| (*t, f.span)),
+                        _ => None,
+                    })
+                    .collect()
+            })
+            .collect();
+        // 0 = unvisited, 1 = on the current path, 2 = finished.
+        let mut state = vec![0u8; structs.len()];
+        let mut cycles: Vec<(Vec<usize>, Span)> = Vec::new();
+        for root in 0..structs.len() {
+            if state.get(root) != Some(&0) {
                 continue;
             }
-            // Depth-first search over direct (non-optional, non-collection) struct fields.
-            let mut stack: Vec<(&str, Vec<&str>)> = vec![(s.name.as_str(), vec![s.name.as_str()])];
-            let mut visited: HashSet<&str> = HashSet::new();
-            let mut found: Option<(Vec<&str>, Span)> = None;
-            while let Some((cur, path)) = stack.pop() {
-                let Some(def) = by_name.get(cur) else { continue };
-                for f in &def.fields {
-                    let Type::Struct { name } = &f.ty else { continue };
-                    if name == &s.name {
-                        if found.is_none() {
-                            let mut p = path.clone();
-                            p.push(name.as_str());
-                            found = Some((p, f.span));
-                        }
-                    } else if visited.insert(name.as_str()) {
-                        let mut p = path.clone();
-                        p.push(name.as_str());
-                        stack.push((name.as_str(), p));
-                    }
-                }
+            let mut stack: Vec<(usize, usize)> = vec![(root, 0)];
+            if let Some(st) = state.get_mut(root) {
+                *st = 1;
             }
-            if let Some((path, span)) = found {
-                for p in &path {
-                    reported.insert(p);
+            while let Some(&mut (node, ref mut next)) = stack.last_mut() {
+                let Some(&(target, span)) = edges.get(node).and_then(|e| e.get(*next)) else {
+                    if let Some(st) = state.get_mut(node) {
+                        *st = 2;
+                    }
+                    stack.pop();
+                    continue;
+                };
+                *next += 1;
+                match state.get(target) {
+                    Some(0) => {
+                        if let Some(st) = state.get_mut(target) {
+                            *st = 1;
+                        }
+                        stack.push((target, 0));
+                    }
+                    Some(1) => {
+                        let start = stack.iter().position(|(n, _)| *n == target).unwrap_or(0);
+                        let path: Vec<usize> = stack.iter().skip(start).map(|(n, _)| *n).collect();
+                        cycles.push((path, span));
+                    }
+                    _ => {}
                 }
-                let cycle = path.join(" -> ");
-                let d = self.error("recursive-struct", span, format!("structure `{}` contains itself: {cycle}", s.name));
-                d.label = Some("closes the cycle".into());
-                d.help = Some("make one of these members `optional: true` (or hold it in an array or map) so a value can end".into());
             }
         }
+        for (path, span) in cycles {
+            let names: Vec<&str> =
+                path.iter().filter_map(|i| structs.get(*i)).map(|s| s.name.as_str()).collect();
+            let Some(first) = names.first().copied() else { continue };
+            let mut shown: Vec<&str> = names.iter().take(8).copied().collect();
+            if names.len() > 8 {
+                shown.push("...");
+            }
+            shown.push(first);
+            let cycle = shown.join(" -> ");
+            let d = self.error(
+                "recursive-struct",
+                span,
+                format!("structure `{first}` contains itself: {cycle}"),
+            );
+            d.label = Some("closes the cycle".into());
+            d.help = Some(
+                "make one of these members `optional: true` (or hold it in an array or map) \
+                 so a value can end"
+                    .into(),
+            );
+        }
     }
+}
+
+/// Returns the word with `a` or `an` in front.
+fn article(word: &str) -> String {
+    if word.starts_with(['a', 'e', 'i', 'o', 'u']) {
+        format!("an {word}")
+    } else {
+        format!("a {word}")
+    }
+}
+
+/// Returns true when the mapping holds any of the keys that hints describe as misspellings.
+fn has_hinted(node: &Node, hints: &[(&str, &str)]) -> bool {
+    hints.iter().any(|(k, _)| node.get(k).is_some())
 }
 
 /// True for `1`, `1.2` or `1.2.3`.
 fn is_dotted_version(v: &str) -> bool {
     let parts: Vec<&str> = v.split('.').collect();
-    (1..=3).contains(&parts.len()) && parts.iter().all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+    (1..=3).contains(&parts.len())
+        && parts.iter().all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
 }
 
 /// True for `MAJOR.MINOR.PATCH`, optionally followed by a pre-release or build suffix.

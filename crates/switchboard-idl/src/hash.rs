@@ -9,7 +9,7 @@ use crate::model::Interface;
 
 /// Object keys that only carry prose or codegen hints, never anything that changes the wire.
 const NON_WIRE_KEYS: &[&str] =
-    &["documentation", "description", "title", "summary", "license", "format", "consumers"];
+    &["documentation", "description", "title", "summary", "license", "consumers"];
 
 impl Interface {
     /// Returns `sha256:` and the hex digest of the canonical JSON of the wire-relevant model.
@@ -18,6 +18,10 @@ impl Interface {
     /// source positions are left out, so editing prose does not change the hash. Keys are sorted.
     pub fn description_hash(&self) -> String {
         let mut value = serde_json::to_value(self).unwrap_or(Value::Null);
+        // The dialect is how the file was spelled, not what travels; only the top level has it.
+        if let Value::Object(map) = &mut value {
+            map.remove("format");
+        }
         strip(&mut value);
         let mut canonical = String::new();
         write_canonical(&value, &mut canonical);

@@ -28,6 +28,9 @@ pub use diagnostic::{Diagnostic, Severity};
 pub use model::*;
 pub use source::{FileId, SourceFile, SourceMap, Span};
 
+/// The most diagnostics one parse reports; the rest are summarised in one line.
+const MAX_DIAGNOSTICS: usize = 1000;
+
 /// Supplies the text of files named by `$ref`.
 pub trait Loader {
     /// Returns the text of the file at `path` (already resolved relative to the referencing file by
@@ -73,7 +76,9 @@ impl Parsed {
     /// Each object has `severity`, `code`, `message`, `file`, `line`, `column`, optionally
     /// `end_line` and `end_column`, and `label` and `help` (which may be null).
     pub fn to_json(&self) -> serde_json::Value {
-        serde_json::Value::Array(self.diagnostics.iter().map(|d| d.to_json(&self.sources)).collect())
+        serde_json::Value::Array(
+            self.diagnostics.iter().map(|d| d.to_json(&self.sources)).collect(),
+        )
     }
 }
 
@@ -102,6 +107,19 @@ pub fn parse(name: &str, text: &str, loader: &mut dyn Loader) -> Parsed {
     diagnostics.append(&mut checker.diags);
     diagnostics.sort_by_key(|d| (d.span.file.0, d.span.start, d.span.end));
     diagnostics.dedup();
+    if diagnostics.len() > MAX_DIAGNOSTICS {
+        let hidden = diagnostics.len() - MAX_DIAGNOSTICS;
+        diagnostics.truncate(MAX_DIAGNOSTICS);
+        let span = diagnostics.last().map(|d| d.span).unwrap_or_default();
+        diagnostics.push(
+            Diagnostic::error(
+                "too-many-diagnostics",
+                span,
+                format!("{hidden} more diagnostics after this one are not shown"),
+            )
+            .with_label("stopped listing here"),
+        );
+    }
     let has_errors = diagnostics.iter().any(|d| d.severity == Severity::Error);
     Parsed { interface: if has_errors { None } else { model }, diagnostics, sources }
 }

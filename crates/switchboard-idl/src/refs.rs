@@ -116,7 +116,9 @@ impl<'l> Resolver<'l> {
                 Diagnostic::error(
                     "unresolved-ref",
                     target.span,
-                    format!("cannot follow `{reference}`: only relative file references are supported"),
+                    format!(
+                        "cannot follow `{reference}`: only relative file references are supported"
+                    ),
                 )
                 .with_label("not a file path"),
             );
@@ -158,7 +160,9 @@ impl<'l> Resolver<'l> {
                     format!("`{path}` has nothing at `#{pointer}`"),
                 )
                 .with_label("target not found")
-                .with_help("references look like \"file.yaml#/enums/Name\" or \"#/structures/Name\""),
+                .with_help(
+                    "references look like \"file.yaml#/enums/Name\" or \"#/structures/Name\"",
+                ),
             );
             return bad(target.span);
         };
@@ -184,10 +188,11 @@ impl<'l> Resolver<'l> {
                 match yaml::load(&text, id) {
                     Ok(root) => Some(Rc::new(root)),
                     Err(e) => {
-                        diags.push(
-                            Diagnostic::error(e.code, e.span, e.message)
-                                .with_help_opt(e.label.map(|l| format!("{l} (in a referenced file)"))),
-                        );
+                        let from = sources.get(at.file).map_or("", |f| f.name.as_str());
+                        let mut d = Diagnostic::error(e.code, e.span, e.message)
+                            .with_help(format!("this file is referenced from {from}:{}", at.line));
+                        d.label = e.label;
+                        diags.push(d);
                         None
                     }
                 }

@@ -77,6 +77,11 @@ impl Node {
         self.as_map()?.iter().find(|(k, _)| k.as_key() == Some(key)).map(|(_, v)| v)
     }
 
+    /// Returns the span of the key `key`, if this is a mapping holding it.
+    pub(crate) fn key_span(&self, key: &str) -> Option<Span> {
+        self.as_map()?.iter().find(|(k, _)| k.as_key() == Some(key)).map(|(k, _)| k.span)
+    }
+
     /// Returns the text of a scalar usable as a key or name (strings, numbers and booleans).
     pub(crate) fn as_key(&self) -> Option<&str> {
         match &self.value {
@@ -117,36 +122,29 @@ impl Node {
 /// Maps saphyr's character-based markers to byte offsets and our spans.
 struct Positions<'a> {
     text: &'a str,
-    line_starts: Vec<usize>,
+    /// The byte offset of every `STRIDE`th character, so lookups never rescan long lines.
+    checkpoints: Vec<usize>,
     file: FileId,
 }
 
+/// How many characters lie between two checkpoints.
+const STRIDE: usize = 64;
+
 impl<'a> Positions<'a> {
     fn new(text: &'a str, file: FileId) -> Self {
-        let mut line_starts = vec![0];
-        for (i, b) in text.bytes().enumerate() {
-            if b == b'\n' {
-                line_starts.push(i + 1);
-            }
-        }
-        Positions { text, line_starts, file }
+        let checkpoints =
+            text.char_indices().step_by(STRIDE).map(|(i, _)| i).collect::<Vec<usize>>();
+        Positions { text, checkpoints, file }
     }
 
-    /// Converts a marker to a byte offset, clamping anything out of range to the text.
+    /// Converts a marker's character index to a byte offset, clamping anything out of range.
     fn offset(&self, m: &Marker) -> usize {
-        let line = m.line().max(1);
-        let Some(&start) = self.line_starts.get(line - 1) else {
+        let index = m.index();
+        let Some(&base) = self.checkpoints.get(index / STRIDE) else {
             return self.text.len();
         };
-        let rest = self.text.get(start..).unwrap_or("");
-        let mut off = start;
-        for (n, (i, c)) in rest.char_indices().enumerate() {
-            if n == m.col() || c == '\n' {
-                return start + i;
-            }
-            off = start + i + c.len_utf8();
-        }
-        off
+        let rest = self.text.get(base..).unwrap_or("");
+        rest.char_indices().nth(index % STRIDE).map_or(self.text.len(), |(i, _)| base + i)
     }
 
     fn span(&self, start: &Marker, end: &Marker) -> Span {
@@ -186,10 +184,8 @@ fn prescan(text: &str, file: FileId) -> Result<(), LoadError> {
     let mut flow: usize = 0;
     let mut offset = 0;
     for line in text.split_inclusive('\n') {
-        let indent = line
-            .bytes()
-            .take_while(|b| matches!(b, b' ' | b'\t' | b'-' | b'?' | b':'))
-            .count();
+        let indent =
+            line.bytes().take_while(|b| matches!(b, b' ' | b'\t' | b'-' | b'?' | b':')).count();
         if indent > MAX_DEPTH * 4 {
             return Err(LoadError {
                 code: "too-deep",
@@ -247,12 +243,18 @@ pub(crate) fn load(text: &str, file: FileId) -> Result<Node, LoadError> {
             let m = e.marker();
             let info = e.info();
             let (code, message, label) = if info.contains("duplicated key") {
-                ("duplicate-key", "duplicate key in mapping".to_string(), "this key appears earlier")
+                ("duplicate-key", String::new(), "this key appears earlier in the same mapping")
             } else {
                 ("yaml-syntax", format!("invalid YAML: {info}"), "here")
             };
             let span = pos.span(m, m);
             let span = widen_to_token(text, span);
+            let message = if code == "duplicate-key" {
+                let key = text.get(span.start..span.end).unwrap_or("");
+                format!("duplicate key `{key}` in mapping")
+            } else {
+                message
+            };
             return Err(LoadError { code, message, span, label: Some(label.into()) });
         }
     };
@@ -283,7 +285,13 @@ fn widen_to_token(text: &str, span: Span) -> Span {
 }
 
 fn convert(y: &MarkedYaml<'_>, pos: &Positions<'_>, depth: usize) -> Result<Node, LoadError> {
-    let span = pos.span(&y.span.start, &y.span.end);
+    let mut span = pos.span(&y.span.start, &y.span.end);
+    // A flow collection ends at its closing bracket; include it so carets cover the whole thing.
+    if matches!(y.data, YamlData::Sequence(_) | YamlData::Mapping(_))
+        && matches!(pos.text.as_bytes().get(span.end), Some(b']' | b'}'))
+    {
+        span.end += 1;
+    }
     if depth > MAX_DEPTH {
         return Err(LoadError {
             code: "too-deep",
