@@ -205,7 +205,8 @@ impl ClientCore {
     ) -> Result<Self, TransportError> {
         let interface = Arc::new(interface.clone());
         let shared = Arc::new(ClientShared::default());
-        let target = ServiceTarget { interface: interface.clone(), instance: address.instance().to_owned() };
+        let target =
+            ServiceTarget { interface: interface.clone(), instance: address.instance().to_owned() };
         let transport = address.connect(target, shared.clone()).await?;
         Ok(ClientCore { inner: Arc::new(ClientInner { transport, shared, interface, options }) })
     }
@@ -225,11 +226,16 @@ impl ClientCore {
         let payload = codec::encode(args)
             .map_err(|e| DecodeError::new(format!("arguments of method `{method}`"), e))?;
         let reply = self.call_raw(method.clone(), payload).await?;
-        codec::decode(&reply).map_err(|e| DecodeError::new(format!("reply of method `{method}`"), e).into())
+        codec::decode(&reply)
+            .map_err(|e| DecodeError::new(format!("reply of method `{method}`"), e).into())
     }
 
     /// Calls a method with an already-encoded JSON object and returns the encoded reply.
-    pub async fn call_raw(&self, method: impl Into<Name>, payload: Bytes) -> Result<Bytes, CallError> {
+    pub async fn call_raw(
+        &self,
+        method: impl Into<Name>,
+        payload: Bytes,
+    ) -> Result<Bytes, CallError> {
         let method = method.into();
         let timeout = self
             .inner
@@ -261,7 +267,11 @@ impl ClientCore {
             }
         };
         if first {
-            let sent = self.inner.transport.send(ClientMessage::Subscribe { signal: signal.clone() }).await;
+            let sent = self
+                .inner
+                .transport
+                .send(ClientMessage::Subscribe { signal: signal.clone() })
+                .await;
             if let Err(error) = sent {
                 lock(&self.inner.shared.signals).remove(&signal);
                 return Err(error.into());
@@ -271,7 +281,10 @@ impl ClientCore {
     }
 
     /// Reads a property's current value from the server.
-    pub async fn get_property<W: DeserializeOwned>(&self, property: impl Into<Name>) -> Result<W, CallError> {
+    pub async fn get_property<W: DeserializeOwned>(
+        &self,
+        property: impl Into<Name>,
+    ) -> Result<W, CallError> {
         let property = property.into();
         let (_, payload) = self.get_property_raw(property.clone()).await?;
         codec::decode(&payload)
@@ -279,11 +292,16 @@ impl ClientCore {
     }
 
     /// Reads a property's current version and encoded value.
-    pub async fn get_property_raw(&self, property: impl Into<Name>) -> Result<(u64, Bytes), CallError> {
+    pub async fn get_property_raw(
+        &self,
+        property: impl Into<Name>,
+    ) -> Result<(u64, Bytes), CallError> {
         let property = property.into();
         let timeout = self.inner.options.call_timeout;
         match self.request(timeout, |id| ClientMessage::GetProperty { id, property }).await? {
-            ServerMessage::PropertyReply { error: Some(error), .. } => Err(CallError::Remote(error)),
+            ServerMessage::PropertyReply { error: Some(error), .. } => {
+                Err(CallError::Remote(error))
+            }
             ServerMessage::PropertyReply { version, payload, .. } => Ok((version, payload)),
             other => Err(unexpected(&other)),
         }
@@ -306,7 +324,11 @@ impl ClientCore {
     }
 
     /// Replaces a property's value with an encoded JSON object; returns the new version.
-    pub async fn set_property_raw(&self, property: impl Into<Name>, payload: Bytes) -> Result<u64, CallError> {
+    pub async fn set_property_raw(
+        &self,
+        property: impl Into<Name>,
+        payload: Bytes,
+    ) -> Result<u64, CallError> {
         let property = property.into();
         let known = lock(&self.inner.shared.versions).get(&property).copied();
         let version = match known {
@@ -314,9 +336,12 @@ impl ClientCore {
             None => self.get_property_raw(property.clone()).await?.0,
         };
         let timeout = self.inner.options.call_timeout;
-        let message = |id| ClientMessage::SetProperty { id, property, version: Some(version), payload };
+        let message =
+            |id| ClientMessage::SetProperty { id, property, version: Some(version), payload };
         match self.request(timeout, message).await? {
-            ServerMessage::PropertyReply { error: Some(error), .. } => Err(CallError::Remote(error)),
+            ServerMessage::PropertyReply { error: Some(error), .. } => {
+                Err(CallError::Remote(error))
+            }
             ServerMessage::PropertyReply { version, .. } => Ok(version),
             other => Err(unexpected(&other)),
         }
@@ -346,7 +371,11 @@ impl ClientCore {
             }
         };
         if first {
-            let sent = self.inner.transport.send(ClientMessage::Watch { property: property.clone() }).await;
+            let sent = self
+                .inner
+                .transport
+                .send(ClientMessage::Watch { property: property.clone() })
+                .await;
             if let Err(error) = sent {
                 lock(&self.inner.shared.watches).remove(&property);
                 return Err(error.into());
@@ -377,15 +406,20 @@ impl ClientCore {
         match tokio::time::timeout(timeout, reply).await {
             Ok(Ok(Ok(message))) => Ok(message),
             Ok(Ok(Err(error))) => Err(error.into()),
-            Ok(Err(_)) => Err(TransportError::new(TransportErrorKind::Closed, "the client was closed").into()),
+            Ok(Err(_)) => {
+                Err(TransportError::new(TransportErrorKind::Closed, "the client was closed").into())
+            }
             Err(_) => Err(CallError::Timeout(timeout)),
         }
     }
 }
 
 fn unexpected(message: &ServerMessage) -> CallError {
-    TransportError::new(TransportErrorKind::Protocol, format!("unexpected answer from the server: {message:?}"))
-        .into()
+    TransportError::new(
+        TransportErrorKind::Protocol,
+        format!("unexpected answer from the server: {message:?}"),
+    )
+    .into()
 }
 
 /// Why a subscription yielded no value this time. The stream goes on after each of these.
@@ -423,21 +457,27 @@ impl<T: DeserializeOwned> SignalStream<T> {
     /// Waits for the next signal. Returns `None` once the client is closed.
     pub async fn next(&mut self) -> Option<Result<T, SubscriptionError>> {
         match self.receiver.recv().await {
-            Ok(Ok(payload)) => Some(codec::decode(&payload).map_err(|e| {
-                DecodeError::new(format!("signal `{}`", self.signal), e).into()
-            })),
+            Ok(Ok(payload)) => Some(
+                codec::decode(&payload)
+                    .map_err(|e| DecodeError::new(format!("signal `{}`", self.signal), e).into()),
+            ),
             Ok(Err(error)) => Some(Err(error.into())),
-            Err(broadcast::error::RecvError::Lagged(missed)) => Some(Err(SubscriptionError::Lagged { missed })),
+            Err(broadcast::error::RecvError::Lagged(missed)) => {
+                Some(Err(SubscriptionError::Lagged { missed }))
+            }
             Err(broadcast::error::RecvError::Closed) => None,
         }
     }
 }
 
+/// Turns a property's encoded value into what a [`PropertyWatch`] yields.
+type DecodeFn<T> = dyn Fn(&[u8]) -> Result<T, serde_json::Error> + Send + Sync;
+
 /// The value of one property over time, decoded as `T`.
 pub struct PropertyWatch<T> {
     receiver: watch::Receiver<PropertySnapshot>,
     property: Name,
-    decode: Box<dyn Fn(&[u8]) -> Result<T, serde_json::Error> + Send + Sync>,
+    decode: Box<DecodeFn<T>>,
 }
 
 impl<T> fmt::Debug for PropertyWatch<T> {

@@ -38,7 +38,10 @@ impl<'de> Deserialize<'de> for Empty {
 pub struct IsoDateTime;
 
 impl SerializeAs<DateTime<Utc>> for IsoDateTime {
-    fn serialize_as<S: Serializer>(source: &DateTime<Utc>, serializer: S) -> Result<S::Ok, S::Error> {
+    fn serialize_as<S: Serializer>(
+        source: &DateTime<Utc>,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
         serializer.serialize_str(&format_datetime(source))
     }
 }
@@ -223,7 +226,8 @@ fn parse_clock(text: &str) -> Option<TimeDelta> {
 }
 
 /// Padded standard base64 (RFC 4648 §4), the wire form of `binary`.
-pub type Base64 = serde_with::base64::Base64<serde_with::base64::Standard, serde_with::formats::Padded>;
+pub type Base64 =
+    serde_with::base64::Base64<serde_with::base64::Standard, serde_with::formats::Padded>;
 
 #[cfg(test)]
 mod tests;

@@ -15,4 +15,6 @@ pub mod transport;
 
 pub use context::{CallContext, PeerCredentials, PeerId};
 pub use descriptor::{InterfaceDescriptor, MethodDescriptor, PropertyDescriptor};
-pub use error::{CallError, DecodeError, ErrorCode, RemoteError, TransportError, TransportErrorKind};
+pub use error::{
+    CallError, DecodeError, ErrorCode, RemoteError, TransportError, TransportErrorKind,
+};

@@ -21,13 +21,20 @@ use crate::{
     descriptor::InterfaceDescriptor,
     error::{ErrorCode, RemoteError, TransportError, names},
     message::{ClientMessage, Name, ServerMessage},
-    transport::{BoxFuture, Fanout, Peer, ServerInbox, ServerTransport, ServiceAddress, ServiceTarget},
+    transport::{
+        BoxFuture, Fanout, Peer, ServerInbox, ServerTransport, ServiceAddress, ServiceTarget,
+    },
 };
 
 /// The application side of a server, as generated code implements it.
 pub trait Service: Send + Sync + 'static {
     /// Decodes the arguments, runs the handler for `method` and encodes its reply.
-    fn call(&self, method: &str, payload: Bytes, ctx: CallContext) -> BoxFuture<'static, Result<Bytes, RemoteError>>;
+    fn call(
+        &self,
+        method: &str,
+        payload: Bytes,
+        ctx: CallContext,
+    ) -> BoxFuture<'static, Result<Bytes, RemoteError>>;
 
     /// Decodes a requested property value, lets the handler accept or refuse it, and returns
     /// the value to store, re-encoded.
@@ -47,7 +54,9 @@ pub struct ServerCore {
 
 impl fmt::Debug for ServerCore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ServerCore").field("interface", &self.state.interface.name).finish_non_exhaustive()
+        f.debug_struct("ServerCore")
+            .field("interface", &self.state.interface.name)
+            .finish_non_exhaustive()
     }
 }
 
@@ -111,7 +120,13 @@ impl ServerCore {
                     let property = lock(property);
                     (property.version, property.payload.clone())
                 };
-                transport.publish(ServerMessage::PropertyValue { property: name.clone(), version, payload }).await?;
+                transport
+                    .publish(ServerMessage::PropertyValue {
+                        property: name.clone(),
+                        version,
+                        payload,
+                    })
+                    .await?;
             }
         }
         Ok(ServerCore { state })
@@ -123,7 +138,11 @@ impl ServerCore {
     }
 
     /// Emits a signal to every subscribed client.
-    pub async fn emit<T: Serialize + ?Sized>(&self, signal: &'static str, payload: &T) -> Result<(), TransportError> {
+    pub async fn emit<T: Serialize + ?Sized>(
+        &self,
+        signal: &'static str,
+        payload: &T,
+    ) -> Result<(), TransportError> {
         let payload = encode_property(payload);
         self.emit_raw(signal, payload).await
     }
@@ -151,7 +170,11 @@ impl ServerCore {
     }
 
     /// Replaces a property's value from the server side and notifies every watcher.
-    pub async fn set_property<W: Serialize + ?Sized>(&self, property: &'static str, value: &W) -> Result<(), TransportError> {
+    pub async fn set_property<W: Serialize + ?Sized>(
+        &self,
+        property: &'static str,
+        value: &W,
+    ) -> Result<(), TransportError> {
         let payload = encode_property(value);
         let message = self.state.store(property, payload).ok_or_else(|| {
             TransportError::new(
@@ -175,7 +198,8 @@ impl ServerCore {
     /// was encoded from `W` by this server.
     pub fn property<W: DeserializeOwned>(&self, property: &str) -> W {
         let (_, payload) = self.property_raw(property).unwrap_or_default();
-        codec::decode(&payload).unwrap_or_else(|e| panic!("stored value of property `{property}` must decode: {e}"))
+        codec::decode(&payload)
+            .unwrap_or_else(|e| panic!("stored value of property `{property}` must decode: {e}"))
     }
 
     /// The current version and encoded value of a property.
@@ -205,8 +229,11 @@ impl ServerState {
         let mut state = lock(slot);
         state.version += 1;
         state.payload = payload;
-        let message =
-            ServerMessage::PropertyValue { property: name.clone(), version: state.version, payload: state.payload.clone() };
+        let message = ServerMessage::PropertyValue {
+            property: name.clone(),
+            version: state.version,
+            payload: state.payload.clone(),
+        };
         if self.fanout() == Fanout::Broker {
             return Some(Some(message));
         }
@@ -250,7 +277,14 @@ impl ServerState {
         });
     }
 
-    fn handle_set(self: &Arc<Self>, peer: &Peer, id: u64, property: Name, version: Option<u64>, payload: Bytes) {
+    fn handle_set(
+        self: &Arc<Self>,
+        peer: &Peer,
+        id: u64,
+        property: Name,
+        version: Option<u64>,
+        payload: Bytes,
+    ) {
         let Some(slot) = self.properties.get(&property) else {
             let error = unknown_property_error(&self.interface.name, &property);
             let _ = peer.send(self.property_reply(id, property, Some(error)));
@@ -270,14 +304,19 @@ impl ServerState {
             return;
         }
         if version != Some(current) {
-            let _ = peer.send(self.property_reply(id, property.clone(), Some(out_of_sync(&property, version, current))));
+            let _ = peer.send(self.property_reply(
+                id,
+                property.clone(),
+                Some(out_of_sync(&property, version, current)),
+            ));
             return;
         }
         let ctx = CallContext::new(peer.id(), peer.credentials());
         let state = self.clone();
         let peer = peer.clone();
         tokio::spawn(async move {
-            let validated = guarded(&property, || state.service.update_property(&property, payload, ctx)).await;
+            let validated =
+                guarded(&property, || state.service.update_property(&property, payload, ctx)).await;
             let reply = match validated {
                 Err(error) => state.property_reply(id, property, Some(error)),
                 Ok(payload) => match state.apply_update(&property, version, payload).await {
@@ -290,25 +329,36 @@ impl ServerState {
     }
 
     /// Stores a validated update unless the property changed while the handler was deciding.
-    async fn apply_update(&self, property: &Name, version: Option<u64>, payload: Bytes) -> Result<(), RemoteError> {
-        let slot = self.properties.get(property).ok_or_else(|| unknown_property_error(&self.interface.name, property))?;
+    async fn apply_update(
+        &self,
+        property: &Name,
+        version: Option<u64>,
+        payload: Bytes,
+    ) -> Result<(), RemoteError> {
+        let slot = self
+            .properties
+            .get(property)
+            .ok_or_else(|| unknown_property_error(&self.interface.name, property))?;
         let current = lock(slot).version;
         if version != Some(current) {
             return Err(out_of_sync(property, version, current));
         }
-        if let Some(Some(message)) = self.store(property, payload) {
-            if let Some(transport) = self.transport.get() {
-                if let Err(error) = transport.publish(message).await {
-                    tracing::warn!(%property, %error, "could not publish a property change");
-                }
-            }
+        if let Some(Some(message)) = self.store(property, payload)
+            && let Some(transport) = self.transport.get()
+            && let Err(error) = transport.publish(message).await
+        {
+            tracing::warn!(%property, %error, "could not publish a property change");
         }
         Ok(())
     }
 }
 
 fn unknown_property_error(interface: &str, property: &str) -> RemoteError {
-    RemoteError::new(ErrorCode::MethodNotFound, names::UNKNOWN_PROPERTY, format!("interface {interface} has no property `{property}`"))
+    RemoteError::new(
+        ErrorCode::MethodNotFound,
+        names::UNKNOWN_PROPERTY,
+        format!("interface {interface} has no property `{property}`"),
+    )
 }
 
 fn out_of_sync(property: &str, requested: Option<u64>, current: u64) -> RemoteError {
@@ -316,7 +366,9 @@ fn out_of_sync(property: &str, requested: Option<u64>, current: u64) -> RemoteEr
     RemoteError::new(
         ErrorCode::OutOfSync,
         names::OUT_OF_SYNC,
-        format!("update of property `{property}` was based on version {requested}, but the current version is {current}"),
+        format!(
+            "update of property `{property}` was based on version {requested}, but the current version is {current}"
+        ),
     )
 }
 
@@ -362,7 +414,9 @@ impl ServerState {
     fn deliver(self: &Arc<Self>, peer: &Peer, message: ClientMessage) {
         let this = self;
         match message {
-            ClientMessage::Call { id, method, payload } => this.handle_call(peer, id, method, payload),
+            ClientMessage::Call { id, method, payload } => {
+                this.handle_call(peer, id, method, payload)
+            }
             ClientMessage::GetProperty { id, property } => {
                 let error = (!self.properties.contains_key(&property))
                     .then(|| unknown_property_error(&self.interface.name, &property));
@@ -379,7 +433,9 @@ impl ServerState {
                         peers.push(peer.clone());
                     }
                 }
-                None => tracing::debug!(%signal, peer = %peer.id(), "subscription to an unknown signal ignored"),
+                None => {
+                    tracing::debug!(%signal, peer = %peer.id(), "subscription to an unknown signal ignored")
+                }
             },
             ClientMessage::Unsubscribe { signal } => {
                 if let Some(peers) = lock(&self.signals).get_mut(&signal) {
@@ -398,7 +454,9 @@ impl ServerState {
                         payload: state.payload.clone(),
                     });
                 }
-                None => tracing::debug!(%property, peer = %peer.id(), "watch of an unknown property ignored"),
+                None => {
+                    tracing::debug!(%property, peer = %peer.id(), "watch of an unknown property ignored")
+                }
             },
             ClientMessage::Unwatch { property } => {
                 if let Some(slot) = self.properties.get(&property) {
@@ -417,7 +475,6 @@ impl ServerState {
         }
     }
 }
-
 
 /// Encodes a value the server stores or sends. The generated types always encode; should one
 /// ever fail, the failure is logged and `{}` is used, so the server keeps running.
@@ -444,19 +501,30 @@ pub fn decode_args<T: DeserializeOwned>(what: &str, payload: &[u8]) -> Result<T,
 pub fn encode_reply<T: Serialize + ?Sized>(value: &T) -> Result<Bytes, RemoteError> {
     codec::encode(value).map_err(|error| {
         tracing::error!(%error, "a reply could not be encoded");
-        RemoteError::new(ErrorCode::ServerSerializationError, names::INTERNAL, "the reply could not be encoded")
+        RemoteError::new(
+            ErrorCode::ServerSerializationError,
+            names::INTERNAL,
+            "the reply could not be encoded",
+        )
     })
 }
 
 /// The answer to a method the generated dispatcher does not know.
 pub fn unknown_method(method: &str) -> BoxFuture<'static, Result<Bytes, RemoteError>> {
-    let error = RemoteError::new(ErrorCode::MethodNotFound, names::UNKNOWN_METHOD, format!("no method `{method}`"));
+    let error = RemoteError::new(
+        ErrorCode::MethodNotFound,
+        names::UNKNOWN_METHOD,
+        format!("no method `{method}`"),
+    );
     Box::pin(std::future::ready(Err(error)))
 }
 
 /// The answer to an update of a property the generated dispatcher does not accept updates for.
 pub fn unknown_property(property: &str) -> BoxFuture<'static, Result<Bytes, RemoteError>> {
-    let error =
-        RemoteError::new(ErrorCode::MethodNotFound, names::UNKNOWN_PROPERTY, format!("no writable property `{property}`"));
+    let error = RemoteError::new(
+        ErrorCode::MethodNotFound,
+        names::UNKNOWN_PROPERTY,
+        format!("no writable property `{property}`"),
+    );
     Box::pin(std::future::ready(Err(error)))
 }

@@ -345,7 +345,7 @@ pub fn decode(
     if length_usize > max_frame_size {
         return Err(FrameError::TooLarge { length: u64::from(length), limit: max_frame_size });
     }
-    let Some(body) = buf.get(LENGTH_LEN..LENGTH_LEN + length_usize) else {
+    let Some(body) = buf.get(LENGTH_LEN..).and_then(|rest| rest.get(..length_usize)) else {
         return Ok(None);
     };
     Ok(Some((decode_body(body), LENGTH_LEN + length_usize)))
@@ -517,7 +517,10 @@ mod tests {
     #[test]
     fn too_large_is_fatal() {
         let buf = [0, 0x10, 0, 0, 0];
-        assert!(matches!(decode(&buf, 1024), Err(FrameError::TooLarge { length: 0x0010_0000, limit: 1024 })));
+        assert!(matches!(
+            decode(&buf, 1024),
+            Err(FrameError::TooLarge { length: 0x0010_0000, limit: 1024 })
+        ));
     }
 
     #[tokio::test]

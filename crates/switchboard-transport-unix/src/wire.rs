@@ -105,8 +105,15 @@ pub(crate) struct MessageOnly {
 }
 
 /// Builds a frame whose payload is `{"message": …}`.
-pub(crate) fn message_frame(kind: Kind, code: ErrorCode, name: &str, id: u64, message: &str) -> Frame {
-    let payload = serde_json::to_vec(&MessageOnly { message: message.to_owned() }).unwrap_or_default();
+pub(crate) fn message_frame(
+    kind: Kind,
+    code: ErrorCode,
+    name: &str,
+    id: u64,
+    message: &str,
+) -> Frame {
+    let payload =
+        serde_json::to_vec(&MessageOnly { message: message.to_owned() }).unwrap_or_default();
     Frame::new(kind, name).with_code(code.as_u8()).with_id(id).with_payload(payload)
 }
 
@@ -282,9 +289,13 @@ pub(crate) fn frame_to_server(frame: Frame) -> Result<ServerMessage, String> {
             }
             ServerMessage::Reply { id, result: Err(error) }
         }
-        Kind::PropertyReply if code == 0 => {
-            ServerMessage::PropertyReply { id, property: owned(&name), version, payload, error: None }
-        }
+        Kind::PropertyReply if code == 0 => ServerMessage::PropertyReply {
+            id,
+            property: owned(&name),
+            version,
+            payload,
+            error: None,
+        },
         Kind::PropertyReply => {
             let (error, value) = match serde_json::from_slice::<ReceivedPropertyError<'_>>(&payload)
             {
@@ -321,7 +332,9 @@ pub(crate) fn frame_to_server(frame: Frame) -> Result<ServerMessage, String> {
             }
         }
         Kind::Signal => ServerMessage::Signal { signal: owned(&name), payload },
-        Kind::PropertyValue => ServerMessage::PropertyValue { property: owned(&name), version, payload },
+        Kind::PropertyValue => {
+            ServerMessage::PropertyValue { property: owned(&name), version, payload }
+        }
         Kind::Error if id != 0 => ServerMessage::Reply {
             id,
             result: Err(RemoteError::new(nonzero_code(code), PROTOCOL_ERROR, message_of(&payload))),
@@ -351,13 +364,20 @@ mod tests {
 
     #[test]
     fn server_messages_round_trip() {
-        round_trip_server(ServerMessage::Reply { id: 3, result: Ok(Bytes::from_static(b"{\"a\":1}")) });
+        round_trip_server(ServerMessage::Reply {
+            id: 3,
+            result: Ok(Bytes::from_static(b"{\"a\":1}")),
+        });
         round_trip_server(ServerMessage::Reply {
             id: 4,
-            result: Err(RemoteError::client_error("too hot")
-                .with_details(serde_json::json!({"limit": 30}))),
+            result: Err(
+                RemoteError::client_error("too hot").with_details(serde_json::json!({"limit": 30}))
+            ),
         });
-        round_trip_server(ServerMessage::Reply { id: 4, result: Err(RemoteError::internal("boom")) });
+        round_trip_server(ServerMessage::Reply {
+            id: 4,
+            result: Err(RemoteError::internal("boom")),
+        });
         round_trip_server(ServerMessage::PropertyReply {
             id: 5,
             property: "target".into(),

@@ -3,8 +3,8 @@
 use std::{fmt, str::FromStr, sync::Arc};
 
 use switchboard_core::transport::{
-    Binder, BoxFuture, ClientInbox, ClientTransport, Connector, DEFAULT_INSTANCE, ServerInbox, ServerTransport,
-    ServiceAddress, ServiceTarget,
+    Binder, BoxFuture, ClientInbox, ClientTransport, Connector, DEFAULT_INSTANCE, ServerInbox,
+    ServerTransport, ServiceAddress, ServiceTarget,
 };
 use switchboard_core::{TransportError, TransportErrorKind};
 
@@ -37,7 +37,9 @@ enum Transport {
 #[non_exhaustive]
 pub enum EndpointParseError {
     /// The URL has no `scheme:` prefix.
-    #[error("`{0}` is not an endpoint URL; expected something like `unix:` or `unix:///run/app.sock`")]
+    #[error(
+        "`{0}` is not an endpoint URL; expected something like `unix:` or `unix:///run/app.sock`"
+    )]
     MissingScheme(String),
     /// The scheme names a transport this build does not include.
     #[error("unsupported transport `{scheme}` in `{url}`; this build supports: {supported}")]
@@ -62,7 +64,8 @@ const SUPPORTED: &str = if cfg!(feature = "unix") { "unix" } else { "(none)" };
 impl Endpoint {
     /// Parses an endpoint URL.
     pub fn parse(url: &str) -> Result<Self, EndpointParseError> {
-        let (scheme, rest) = url.split_once(':').ok_or_else(|| EndpointParseError::MissingScheme(url.to_owned()))?;
+        let (scheme, rest) =
+            url.split_once(':').ok_or_else(|| EndpointParseError::MissingScheme(url.to_owned()))?;
         let (location, query) = match rest.split_once('?') {
             Some((location, query)) => (location, Some(query)),
             None => (rest, None),
@@ -110,11 +113,16 @@ impl Endpoint {
     }
 
     /// Selects the service instance.
-    pub fn with_instance(mut self, instance: impl Into<String>) -> Result<Self, EndpointParseError> {
+    pub fn with_instance(
+        mut self,
+        instance: impl Into<String>,
+    ) -> Result<Self, EndpointParseError> {
         let instance = instance.into();
         let valid = !instance.is_empty()
             && instance.len() <= 128
-            && instance.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':'))
+            && instance
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':'))
             && instance != "."
             && instance != "..";
         if !valid {

@@ -20,8 +20,8 @@ mod endpoint;
 
 pub use endpoint::{Endpoint, EndpointParseError};
 pub use switchboard_core::{
-    CallContext, CallError, DecodeError, ErrorCode, PeerCredentials, PeerId, RemoteError, TransportError,
-    TransportErrorKind,
+    CallContext, CallError, DecodeError, ErrorCode, PeerCredentials, PeerId, RemoteError,
+    TransportError, TransportErrorKind,
     client::{ClientOptions, DEFAULT_CALL_TIMEOUT, PropertyWatch, SignalStream, SubscriptionError},
     error::names as error_names,
 };
@@ -61,11 +61,14 @@ pub mod __private {
     pub use serde;
     pub use serde_with::{As, Same};
     pub use switchboard_core::{
-        CallContext, CallError, InterfaceDescriptor, MethodDescriptor, PropertyDescriptor, RemoteError,
-        TransportError,
+        CallContext, CallError, InterfaceDescriptor, MethodDescriptor, PropertyDescriptor,
+        RemoteError, TransportError,
         client::{ClientCore, ClientOptions, PropertyWatch, SignalStream},
         codec::{Base64, Empty, IsoDateTime, IsoDuration},
-        server::{ServerCore, Service, decode_args, encode_property, encode_reply, unknown_method, unknown_property},
+        server::{
+            ServerCore, Service, decode_args, encode_property, encode_reply, unknown_method,
+            unknown_property,
+        },
         transport::BoxFuture,
     };
 

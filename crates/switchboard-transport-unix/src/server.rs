@@ -1,0 +1,583 @@
+//! The serving side: binding the socket, accepting peers, the handshake, and each peer's reader
+//! and writer tasks with their bounded queue.
+
+use std::{
+    fs, io,
+    os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt},
+    path::{Path, PathBuf},
+    sync::{
+        Arc,
+        atomic::{AtomicBool, AtomicU64, Ordering},
+    },
+    time::Duration,
+};
+
+use switchboard_core::{
+    ErrorCode, PeerCredentials, PeerId, TransportError, TransportErrorKind,
+    message::ServerMessage,
+    transport::{BoxFuture, Fanout, Peer, PeerLink, ServerInbox, ServerTransport, ServiceTarget},
+};
+use tokio::{
+    io::{AsyncWriteExt, BufReader},
+    net::{
+        UnixListener, UnixStream,
+        unix::{OwnedReadHalf, OwnedWriteHalf},
+    },
+    sync::{mpsc, watch},
+    time::timeout,
+};
+use tracing::{debug, warn};
+
+use crate::{
+    frame::{Frame, FrameError, Kind, ReadOutcome, read_frame},
+    options::UnixOptions,
+    wire::{self, Hello},
+};
+
+/// How long a bind waits for an existing socket to answer before calling it live.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(1);
+/// How long the accept loop pauses after an accept error (e.g. out of file descriptors).
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+/// The most bytes the writer gathers into one write.
+const MAX_BATCH: usize = 1024 * 1024;
+/// The read buffer size per connection.
+const READ_BUFFER: usize = 64 * 1024;
+
+/// A bound server socket. Closing or dropping it stops everything it started.
+#[derive(Debug)]
+pub(crate) struct UnixServer {
+    path: PathBuf,
+    /// Device and inode of the socket file we created, so we never remove someone else's.
+    identity: Option<(u64, u64)>,
+    shutdown: watch::Sender<bool>,
+    closed: AtomicBool,
+}
+
+/// What every connection task shares.
+struct Shared {
+    options: UnixOptions,
+    inbox: Arc<dyn ServerInbox>,
+    welcome: Hello,
+    server_uid: u32,
+    next_peer: AtomicU64,
+}
+
+fn io_error(kind: TransportErrorKind, message: String, e: io::Error) -> TransportError {
+    TransportError::io(kind, message, e)
+}
+
+fn already_listening(path: &Path) -> TransportError {
+    TransportError::new(
+        TransportErrorKind::AccessDenied,
+        format!("another server is already listening on {}", path.display()),
+    )
+}
+
+/// Removes a stale socket file at `path`; refuses a live socket or a file that is not a socket.
+async fn clear_stale(path: &Path) -> Result<(), TransportError> {
+    let meta = match fs::symlink_metadata(path) {
+        Ok(meta) => meta,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => {
+            return Err(io_error(
+                TransportErrorKind::Io,
+                format!("cannot inspect {}", path.display()),
+                e,
+            ));
+        }
+    };
+    if !meta.file_type().is_socket() {
+        return Err(TransportError::new(
+            TransportErrorKind::AccessDenied,
+            format!("{} exists and is not a socket; refusing to replace it", path.display()),
+        ));
+    }
+    match timeout(PROBE_TIMEOUT, UnixStream::connect(path)).await {
+        Ok(Ok(_live)) => Err(already_listening(path)),
+        Ok(Err(e)) if e.kind() == io::ErrorKind::ConnectionRefused => {
+            debug!(path = %path.display(), "removing stale socket file");
+            match fs::remove_file(path) {
+                Ok(()) => Ok(()),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+                Err(e) => Err(io_error(
+                    TransportErrorKind::AccessDenied,
+                    format!("cannot remove stale socket {}", path.display()),
+                    e,
+                )),
+            }
+        }
+        Ok(Err(e)) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        // A full backlog means someone is listening.
+        Ok(Err(e)) if e.kind() == io::ErrorKind::WouldBlock => Err(already_listening(path)),
+        Ok(Err(e)) => Err(io_error(
+            TransportErrorKind::AccessDenied,
+            format!("cannot probe existing socket {}", path.display()),
+            e,
+        )),
+        Err(_elapsed) => Err(already_listening(path)),
+    }
+}
+
+/// Binds `path`, sets its mode and starts the accept loop.
+pub(crate) async fn bind(
+    path: PathBuf,
+    options: UnixOptions,
+    target: ServiceTarget,
+    inbox: Arc<dyn ServerInbox>,
+) -> Result<Arc<UnixServer>, TransportError> {
+    clear_stale(&path).await?;
+    let listener = UnixListener::bind(&path).map_err(|e| {
+        let kind = match e.kind() {
+            io::ErrorKind::AddrInUse => return already_listening(&path),
+            io::ErrorKind::PermissionDenied => TransportErrorKind::AccessDenied,
+            _ => TransportErrorKind::Io,
+        };
+        io_error(kind, format!("cannot bind {}", path.display()), e)
+    })?;
+    fs::set_permissions(&path, fs::Permissions::from_mode(options.socket_mode)).map_err(|e| {
+        io_error(
+            TransportErrorKind::Io,
+            format!("cannot set mode {:o} on {}", options.socket_mode, path.display()),
+            e,
+        )
+    })?;
+    let meta = fs::symlink_metadata(&path).map_err(|e| {
+        io_error(TransportErrorKind::Io, format!("cannot inspect {}", path.display()), e)
+    })?;
+    let (shutdown, shutdown_rx) = watch::channel(false);
+    let shared = Arc::new(Shared {
+        welcome: Hello::describe(&target.interface, &target.instance),
+        options,
+        inbox,
+        // The socket file was created by this process, so its owner is our effective uid.
+        server_uid: meta.uid(),
+        next_peer: AtomicU64::new(1),
+    });
+    tokio::spawn(accept_loop(listener, shared, shutdown_rx));
+    debug!(path = %path.display(), "unix transport listening");
+    Ok(Arc::new(UnixServer {
+        path,
+        identity: Some((meta.dev(), meta.ino())),
+        shutdown,
+        closed: AtomicBool::new(false),
+    }))
+}
+
+impl ServerTransport for UnixServer {
+    fn fanout(&self) -> Fanout {
+        Fanout::PerPeer
+    }
+
+    fn publish(&self, _message: ServerMessage) -> BoxFuture<'_, Result<(), TransportError>> {
+        Box::pin(async {
+            Err(TransportError::new(
+                TransportErrorKind::Io,
+                "the unix transport has no broker; send to each peer instead of publishing",
+            ))
+        })
+    }
+
+    fn close(&self) {
+        if self.closed.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        self.shutdown.send_replace(true);
+        let ours = fs::symlink_metadata(&self.path)
+            .is_ok_and(|m| Some((m.dev(), m.ino())) == self.identity);
+        if ours && let Err(e) = fs::remove_file(&self.path) {
+            warn!(path = %self.path.display(), error = %e, "cannot remove socket file");
+        }
+    }
+}
+
+impl Drop for UnixServer {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+/// Resolves when `flag` becomes true or its sender is gone.
+async fn raised(flag: &mut watch::Receiver<bool>) {
+    let _ = flag.wait_for(|v| *v).await;
+}
+
+async fn accept_loop(
+    listener: UnixListener,
+    shared: Arc<Shared>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    loop {
+        tokio::select! {
+            biased;
+            () = raised(&mut shutdown) => break,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => {
+                    tokio::spawn(serve_connection(stream, shared.clone(), shutdown.clone()));
+                }
+                Err(e) => {
+                    warn!(error = %e, "accept failed; pausing before the next attempt");
+                    tokio::select! {
+                        () = raised(&mut shutdown) => break,
+                        () = tokio::time::sleep(ACCEPT_BACKOFF) => {}
+                    }
+                }
+            },
+        }
+    }
+    debug!("unix transport stopped accepting");
+}
+
+/// An item in a peer's outgoing queue.
+#[derive(Debug)]
+enum Outgoing {
+    /// An encoded frame.
+    Frame(Vec<u8>),
+    /// Write everything before this, then close the connection.
+    Close,
+}
+
+/// The server's handle on one connected client.
+#[derive(Debug)]
+struct UnixPeerLink {
+    id: PeerId,
+    credentials: Option<PeerCredentials>,
+    queue: mpsc::Sender<Outgoing>,
+    queue_capacity: usize,
+    kill: Arc<watch::Sender<bool>>,
+    frame_limit: usize,
+}
+
+impl UnixPeerLink {
+    fn send_frame(&self, frame: &Frame) -> Result<(), TransportError> {
+        if frame.body_len() > self.frame_limit {
+            return Err(TransportError::new(
+                TransportErrorKind::FrameTooLarge,
+                format!(
+                    "frame of {} bytes exceeds the limit of {} bytes",
+                    frame.body_len(),
+                    self.frame_limit
+                ),
+            ));
+        }
+        let bytes = frame
+            .to_vec()
+            .map_err(|e| TransportError::new(TransportErrorKind::FrameTooLarge, e.to_string()))?;
+        match self.queue.try_send(Outgoing::Frame(bytes)) {
+            Ok(()) => Ok(()),
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                warn!(
+                    peer = %self.id,
+                    queue = self.queue_capacity,
+                    "peer is not reading fast enough; disconnecting it"
+                );
+                self.kill.send_replace(true);
+                Err(TransportError::disconnected(format!(
+                    "{} did not keep up: its queue of {} frames is full, so it was disconnected",
+                    self.id, self.queue_capacity
+                )))
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => {
+                Err(TransportError::disconnected(format!("{} has disconnected", self.id)))
+            }
+        }
+    }
+
+    fn send_error(&self, id: u64, message: &str) {
+        let frame = wire::message_frame(
+            Kind::Error,
+            ErrorCode::PayloadError,
+            wire::PROTOCOL_ERROR,
+            id,
+            message,
+        );
+        if let Err(e) = self.send_frame(&frame) {
+            debug!(peer = %self.id, error = %e, "could not queue ERROR frame");
+        }
+    }
+}
+
+impl PeerLink for UnixPeerLink {
+    fn id(&self) -> PeerId {
+        self.id
+    }
+
+    fn credentials(&self) -> Option<PeerCredentials> {
+        self.credentials
+    }
+
+    fn send(&self, message: ServerMessage) -> Result<(), TransportError> {
+        self.send_frame(&wire::server_to_frame(&message)?)
+    }
+}
+
+/// Writes one handshake frame, bounded by the handshake timeout.
+async fn write_direct(writer: &mut OwnedWriteHalf, frame: &Frame, limit: Duration) -> bool {
+    let Ok(bytes) = frame.to_vec() else {
+        return false;
+    };
+    matches!(timeout(limit, writer.write_all(&bytes)).await, Ok(Ok(())))
+}
+
+/// Answers a failed handshake with REFUSED and closes.
+async fn refuse(
+    mut writer: OwnedWriteHalf,
+    code: ErrorCode,
+    name: &str,
+    message: &str,
+    limit: Duration,
+) {
+    debug!(name, message, "refusing client");
+    let frame = wire::message_frame(Kind::Refused, code, name, 0, message);
+    if write_direct(&mut writer, &frame, limit).await {
+        let _ = timeout(limit, writer.shutdown()).await;
+    }
+}
+
+async fn serve_connection(
+    stream: UnixStream,
+    shared: Arc<Shared>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let credentials = stream.peer_cred().ok().map(|c| PeerCredentials {
+        uid: c.uid(),
+        gid: c.gid(),
+        pid: c.pid(),
+    });
+    let allowed = shared.options.allows(credentials.as_ref(), shared.server_uid);
+    let (read, mut writer) = stream.into_split();
+    let mut reader = BufReader::with_capacity(READ_BUFFER, read);
+    let mut buf = Vec::new();
+    let limit = shared.options.frame_limit();
+    let hs_timeout = shared.options.handshake_timeout;
+
+    let first = tokio::select! {
+        biased;
+        () = raised(&mut shutdown) => return,
+        first = timeout(hs_timeout, read_frame(&mut reader, &mut buf, limit)) => first,
+    };
+    let hello = match first {
+        Ok(Ok(ReadOutcome::Frame(frame))) => frame,
+        Ok(Ok(ReadOutcome::Malformed(e) | ReadOutcome::TooLarge(e))) => {
+            let message = format!("unreadable HELLO: {e}");
+            return refuse(
+                writer,
+                ErrorCode::PayloadError,
+                wire::UNSUPPORTED_PROTOCOL,
+                &message,
+                hs_timeout,
+            )
+            .await;
+        }
+        Ok(Ok(ReadOutcome::Eof)) => return,
+        Ok(Err(e)) => {
+            debug!(error = %e, "connection failed before the handshake");
+            return;
+        }
+        Err(_elapsed) => {
+            debug!("no HELLO within the handshake timeout; closing");
+            return;
+        }
+    };
+    if !allowed {
+        let who = match credentials {
+            Some(c) => format!("uid {} gid {}", c.uid, c.gid),
+            None => "a peer with unknown credentials".to_owned(),
+        };
+        let message = format!("{who} may not use {}", shared.welcome.interface);
+        return refuse(writer, ErrorCode::Unauthorized, wire::ACCESS_DENIED, &message, hs_timeout)
+            .await;
+    }
+    if hello.kind != Kind::Hello {
+        let message = format!("expected HELLO as the first frame, got {}", hello.kind);
+        return refuse(
+            writer,
+            ErrorCode::PayloadError,
+            wire::UNSUPPORTED_PROTOCOL,
+            &message,
+            hs_timeout,
+        )
+        .await;
+    }
+    let client = match serde_json::from_slice::<Hello>(&hello.payload) {
+        Ok(client) => client,
+        Err(e) => {
+            let message = format!("unreadable HELLO payload: {e}");
+            return refuse(
+                writer,
+                ErrorCode::PayloadError,
+                wire::UNSUPPORTED_PROTOCOL,
+                &message,
+                hs_timeout,
+            )
+            .await;
+        }
+    };
+    if let Err((name, message)) = wire::check_hello(&client, &shared.welcome) {
+        return refuse(writer, ErrorCode::PayloadError, name, &message, hs_timeout).await;
+    }
+    if !write_direct(&mut writer, &shared.welcome.to_frame(Kind::Welcome), hs_timeout).await {
+        debug!("could not send WELCOME");
+        return;
+    }
+
+    let id = PeerId(shared.next_peer.fetch_add(1, Ordering::Relaxed));
+    let capacity = shared.options.queue_capacity();
+    let (queue, outgoing) = mpsc::channel(capacity);
+    let (kill, killed) = watch::channel(false);
+    let kill = Arc::new(kill);
+    let link = Arc::new(UnixPeerLink {
+        id,
+        credentials,
+        queue,
+        queue_capacity: capacity,
+        kill: kill.clone(),
+        frame_limit: limit,
+    });
+    let peer = Peer::new(link.clone());
+    debug!(peer = %id, ?credentials, "client connected");
+    let writer_task =
+        tokio::spawn(write_loop(writer, outgoing, kill.clone(), killed.clone(), shutdown.clone()));
+
+    let end = read_loop(&mut reader, &mut buf, &shared, &peer, &link, killed, shutdown).await;
+    if end == End::FlushAndClose && link.queue.try_send(Outgoing::Close).is_ok() {
+        // Give the writer a bounded time to deliver the ERROR frame before the socket closes.
+        let abort = writer_task.abort_handle();
+        if timeout(hs_timeout, writer_task).await.is_err() {
+            abort.abort();
+        }
+    } else {
+        kill.send_replace(true);
+        let _ = writer_task.await;
+    }
+    drop(peer);
+    shared.inbox.peer_gone(id);
+    debug!(peer = %id, "client gone");
+}
+
+/// Why a connection's reader stopped.
+#[derive(Debug, PartialEq, Eq)]
+enum End {
+    /// The peer closed, the socket failed, the server closed, or the peer was disconnected.
+    Closed,
+    /// The peer broke framing; queued frames (its ERROR) should be written before closing.
+    FlushAndClose,
+}
+
+async fn read_loop(
+    reader: &mut BufReader<OwnedReadHalf>,
+    buf: &mut Vec<u8>,
+    shared: &Shared,
+    peer: &Peer,
+    link: &UnixPeerLink,
+    mut killed: watch::Receiver<bool>,
+    mut shutdown: watch::Receiver<bool>,
+) -> End {
+    let limit = shared.options.frame_limit();
+    loop {
+        let outcome = tokio::select! {
+            biased;
+            () = raised(&mut killed) => return End::Closed,
+            () = raised(&mut shutdown) => return End::Closed,
+            outcome = read_frame(reader, buf, limit) => outcome,
+        };
+        let frame = match outcome {
+            Ok(ReadOutcome::Frame(frame)) => frame,
+            Ok(ReadOutcome::Eof) => return End::Closed,
+            Err(e) => {
+                debug!(peer = %link.id, error = %e, "read failed");
+                return End::Closed;
+            }
+            Ok(ReadOutcome::TooLarge(e)) => {
+                warn!(peer = %link.id, error = %e, "closing connection after an oversized frame");
+                link.send_error(0, &e.to_string());
+                return End::FlushAndClose;
+            }
+            Ok(ReadOutcome::Malformed(e)) => {
+                let id = match &e {
+                    FrameError::Malformed { id, .. } => *id,
+                    _ => 0,
+                };
+                debug!(peer = %link.id, error = %e, "malformed frame");
+                link.send_error(id, &e.to_string());
+                continue;
+            }
+        };
+        if frame.kind == Kind::Error {
+            debug!(
+                peer = %link.id,
+                id = frame.id,
+                message = wire::message_of(&frame.payload),
+                "client reported a protocol error"
+            );
+            continue;
+        }
+        let id = frame.id;
+        match wire::frame_to_client(frame) {
+            Ok(message) => shared.inbox.deliver(peer, message),
+            Err(reason) => link.send_error(id, &reason),
+        }
+    }
+}
+
+/// Drains a peer's queue, gathering every frame that is ready into one write.
+async fn write_loop(
+    mut writer: OwnedWriteHalf,
+    mut outgoing: mpsc::Receiver<Outgoing>,
+    kill: Arc<watch::Sender<bool>>,
+    mut killed: watch::Receiver<bool>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut batch: Vec<u8> = Vec::new();
+    loop {
+        let first = tokio::select! {
+            biased;
+            () = raised(&mut killed) => break,
+            () = raised(&mut shutdown) => break,
+            item = outgoing.recv() => item,
+        };
+        let Some(Outgoing::Frame(first)) = first else {
+            break;
+        };
+        let mut close = false;
+        let data = match outgoing.try_recv() {
+            Err(_) => first,
+            Ok(next) => {
+                batch.clear();
+                batch.extend_from_slice(&first);
+                let mut item = Some(next);
+                while let Some(current) = item.take() {
+                    match current {
+                        Outgoing::Frame(bytes) => batch.extend_from_slice(&bytes),
+                        Outgoing::Close => {
+                            close = true;
+                            break;
+                        }
+                    }
+                    if batch.len() < MAX_BATCH {
+                        item = outgoing.try_recv().ok();
+                    }
+                }
+                std::mem::take(&mut batch)
+            }
+        };
+        let written = tokio::select! {
+            biased;
+            () = raised(&mut killed) => break,
+            () = raised(&mut shutdown) => break,
+            written = writer.write_all(&data) => written,
+        };
+        if data.capacity() <= MAX_BATCH {
+            batch = data;
+        }
+        if let Err(e) = written {
+            debug!(error = %e, "write to peer failed");
+            break;
+        }
+        if close {
+            break;
+        }
+    }
+    // Stop the reader too, whichever side ended first.
+    kill.send_replace(true);
+    let _ = writer.shutdown().await;
+}
