@@ -18,7 +18,7 @@ compile_error!("switchboard needs at least one transport feature; enable \"unix\
 
 mod endpoint;
 
-pub use endpoint::{Endpoint, EndpointParseError};
+pub use endpoint::{Endpoint, EndpointParseError, URL_ENV};
 pub use switchboard_core::{
     CallContext, CallError, DecodeError, ErrorCode, PeerCredentials, PeerId, RemoteError,
     TransportError, TransportErrorKind,
