@@ -1,1 +1,169 @@
-//! Placeholder.
+//! Generates code from switchboard interface files: Rust now; Python, AsyncAPI and Markdown later.
+//!
+//! There are two ways in. A build script uses [`Builder`], which reads interface files, writes
+//! `<snake_name>.rs` into `OUT_DIR` and tells Cargo which files to watch; the crate then pulls the
+//! file in with `switchboard::include_interface!`. The `switchboard generate` command uses
+//! [`generate_files`] to write files meant to be committed. Both produce the same bytes.
+//!
+//! ```no_run
+//! // build.rs
+//! fn main() -> Result<(), switchboard_codegen::Error> {
+//!     switchboard_codegen::Builder::new().compile(&["thermostat.yaml"])
+//! }
+//! ```
+
+mod builder;
+mod names;
+pub mod rust;
+
+use std::path::{Path, PathBuf};
+
+use switchboard_idl::{Interface, Loader, Parsed};
+
+pub use builder::Builder;
+pub use names::NameError;
+
+/// A target language.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Lang {
+    /// Rust, against the `switchboard` runtime.
+    Rust,
+}
+
+/// One generated file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GeneratedFile {
+    /// The file's path relative to the output directory.
+    pub path: PathBuf,
+    /// The file's contents.
+    pub contents: String,
+}
+
+/// Why code could not be generated from a valid interface.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum GenerateError {
+    /// A name from the interface file has no usable spelling, or two would collide.
+    #[error(transparent)]
+    Name(#[from] NameError),
+    /// The generator produced code that does not parse; this is a bug in the generator.
+    #[error("internal error: the generated code does not parse ({0}); please report this")]
+    Syntax(String),
+}
+
+/// Everything that can go wrong reading interface files and writing generated code.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// An interface file could not be read.
+    #[error("cannot read `{}`: {source}", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// A generated file or its directory could not be written.
+    #[error("cannot write `{}`: {source}", path.display())]
+    Write {
+        /// The file or directory.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// The interface file has errors; the message is the rendered diagnostics.
+    #[error("{rendered}")]
+    Interface {
+        /// The interface file.
+        path: PathBuf,
+        /// Every diagnostic, rendered for people.
+        rendered: String,
+    },
+    /// The interface is valid but code cannot be generated from it.
+    #[error("cannot generate code from `{}`: {source}", path.display())]
+    Generate {
+        /// The interface file.
+        path: PathBuf,
+        /// What went wrong.
+        source: GenerateError,
+    },
+    /// No output directory was given and `OUT_DIR` is not set.
+    #[error("OUT_DIR is not set: call `Builder::out_dir` or run from a build script")]
+    NoOutDir,
+}
+
+/// An interface file read from disk and parsed, with every file that was read.
+#[derive(Debug, Clone)]
+pub struct LoadedFile {
+    /// The parse result, with diagnostics.
+    pub parsed: Parsed,
+    /// The interface file first, then every file read through `$ref`.
+    pub files_read: Vec<PathBuf>,
+}
+
+/// A [`Loader`] that reads `$ref`'d files from disk and remembers which ones it read.
+#[derive(Debug, Clone, Default)]
+pub struct FsLoader {
+    files_read: Vec<PathBuf>,
+}
+
+impl FsLoader {
+    /// Creates a loader that has read nothing yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The files read so far, in order.
+    pub fn files_read(&self) -> &[PathBuf] {
+        &self.files_read
+    }
+}
+
+impl Loader for FsLoader {
+    fn load(&mut self, path: &str) -> Result<String, String> {
+        self.files_read.push(PathBuf::from(path));
+        std::fs::read_to_string(path).map_err(|e| e.to_string())
+    }
+}
+
+/// Reads and parses the interface file at `path`, following `$ref`s on disk.
+///
+/// # Errors
+///
+/// Fails only when `path` itself cannot be read; problems inside the file are diagnostics.
+pub fn load_file(path: &Path) -> Result<LoadedFile, Error> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|source| Error::Read { path: path.to_path_buf(), source })?;
+    let mut loader = FsLoader::new();
+    let parsed = switchboard_idl::parse(&path.to_string_lossy(), &text, &mut loader);
+    let mut files_read = vec![path.to_path_buf()];
+    files_read.extend(loader.files_read);
+    Ok(LoadedFile { parsed, files_read })
+}
+
+/// Generates every file `lang` produces for `iface`; `source_name` names the interface file.
+///
+/// Pass only the file's name (not a full path) as `source_name` so the output does not depend on
+/// where the file lives; [`Builder`] and the CLI both do this.
+///
+/// # Errors
+///
+/// See [`GenerateError`].
+pub fn generate_files(
+    iface: &Interface,
+    source_name: &str,
+    lang: Lang,
+) -> Result<Vec<GeneratedFile>, GenerateError> {
+    match lang {
+        Lang::Rust => {
+            let contents = rust::generate(iface, source_name)?;
+            Ok(vec![GeneratedFile { path: rust::file_name(iface)?.into(), contents }])
+        }
+    }
+}
+
+/// The name that goes into generated headers for the file at `path`: its final component.
+pub fn source_name(path: &Path) -> String {
+    path.file_name().unwrap_or(path.as_os_str()).to_string_lossy().into_owned()
+}

@@ -1,0 +1,839 @@
+//! Turns the Rust view model into tokens; every name and type was decided during lowering.
+
+use proc_macro2::{Literal, TokenStream};
+use quote::{format_ident, quote};
+
+use super::model::{
+    Const, ConstValue, Enum, Field, Method, Module, Property, PropertyShape, Returns, Service,
+    Signal, Struct,
+};
+
+/// Clippy's default limit on function parameters, `self` included.
+const MAX_PARAMS: usize = 7;
+
+/// Renders every item of `module`, in the order they appear in the file.
+pub(crate) fn module(module: &Module) -> TokenStream {
+    let consts = module.consts.iter().map(constant);
+    let enums = module.enums.iter().map(enumeration);
+    let structs = module.structs.iter().map(data_struct);
+    let service = &module.service;
+    let descriptor = descriptor(service);
+    let handler_trait = handler_trait(service);
+    let properties = properties_struct(service);
+    let server = server(service);
+    let client = client(service);
+    let dispatcher = dispatcher(service);
+    let wire_structs = module.wire_structs.iter().map(data_struct);
+    quote! {
+        use switchboard::__private as sb;
+        #(#consts)*
+        #(#enums)*
+        #(#structs)*
+        #descriptor
+        #handler_trait
+        #properties
+        #server
+        #client
+        #dispatcher
+        #(#wire_structs)*
+    }
+}
+
+/// Doc attributes, one per line.
+fn doc_attrs(lines: &[String]) -> TokenStream {
+    let lines =
+        lines.iter().map(|line| if line.is_empty() { String::new() } else { format!(" {line}") });
+    quote!(#(#[doc = #lines])*)
+}
+
+/// A single generated doc line.
+fn doc_attr(line: String) -> TokenStream {
+    doc_attrs(&[line])
+}
+
+/// A generated sentence followed by the file's documentation, if any.
+fn doc_attrs_with(first: String, rest: &[String]) -> TokenStream {
+    let mut lines = vec![first];
+    if !rest.is_empty() {
+        lines.push(String::new());
+        lines.extend_from_slice(rest);
+    }
+    doc_attrs(&lines)
+}
+
+/// An identifier, raw when it starts with `r#`.
+fn ident(name: &str) -> proc_macro2::Ident {
+    format_ident!("{name}")
+}
+
+/// An `i64` literal that also works for negative values and `i64::MIN`.
+fn int_lit(value: i64) -> TokenStream {
+    if value == i64::MIN {
+        quote!(i64::MIN)
+    } else if value < 0 {
+        let lit = Literal::i64_unsuffixed(-value);
+        quote!(-#lit)
+    } else {
+        let lit = Literal::i64_unsuffixed(value);
+        quote!(#lit)
+    }
+}
+
+/// An `f64` literal, with the named constants for values that have no literal.
+fn float_lit(value: f64) -> TokenStream {
+    if value.is_nan() {
+        quote!(f64::NAN)
+    } else if value.is_infinite() {
+        if value > 0.0 { quote!(f64::INFINITY) } else { quote!(f64::NEG_INFINITY) }
+    } else if value.is_sign_negative() {
+        let lit = Literal::f64_unsuffixed(-value);
+        quote!(-#lit)
+    } else {
+        let lit = Literal::f64_unsuffixed(value);
+        quote!(#lit)
+    }
+}
+
+/// `std::borrow::Cow::Borrowed("text")`.
+fn cow(text: &str) -> TokenStream {
+    quote!(std::borrow::Cow::Borrowed(#text))
+}
+
+/// A raw string literal with as few `#`s as `text` allows.
+fn raw_string(text: &str) -> Literal {
+    let mut hashes = 1;
+    while text.contains(&format!("\"{}", "#".repeat(hashes))) {
+        hashes += 1;
+    }
+    let hashes = "#".repeat(hashes);
+    format!("r{hashes}\"{text}\"{hashes}").parse().unwrap_or_else(|_| Literal::string(text))
+}
+
+/// `#[allow(clippy::too_many_arguments)]` when a function takes more than Clippy likes.
+fn allow_many(params: usize) -> TokenStream {
+    if params > MAX_PARAMS { quote!(#[allow(clippy::too_many_arguments)]) } else { quote!() }
+}
+
+/// `#[allow(clippy::wrong_self_convention)]` for `from_…`/`into_…` names that take `&self`.
+fn allow_convention(name: &str) -> TokenStream {
+    let name = name.strip_prefix("r#").unwrap_or(name);
+    if name.starts_with("from_") || name.starts_with("into_") {
+        quote!(#[allow(clippy::wrong_self_convention)])
+    } else {
+        quote!()
+    }
+}
+
+/// Renders a `pub const`.
+fn constant(c: &Const) -> TokenStream {
+    let docs = doc_attrs(&c.doc);
+    let name = ident(&c.ident);
+    let (ty, value) = match &c.value {
+        ConstValue::Integer(v) => (quote!(i64), int_lit(*v)),
+        ConstValue::Float(v) => (quote!(f64), float_lit(*v)),
+        ConstValue::String(v) => (quote!(&str), quote!(#v)),
+        ConstValue::Boolean(v) => (quote!(bool), quote!(#v)),
+    };
+    quote! {
+        #docs
+        pub const #name: #ty = #value;
+    }
+}
+
+/// Renders an enum with its integer conversions and serde impls.
+fn enumeration(e: &Enum) -> TokenStream {
+    let docs = doc_attrs(&e.doc);
+    let name = ident(&e.ident);
+    let allow =
+        if e.allow_variant_names { quote!(#[allow(clippy::enum_variant_names)]) } else { quote!() };
+    let variants = e.variants.iter().map(|v| {
+        let docs = doc_attrs(&v.doc);
+        let variant = ident(&v.ident);
+        let value = int_lit(v.value);
+        quote!(#docs #variant = #value,)
+    });
+    let arms = e.variants.iter().map(|v| {
+        let variant = ident(&v.ident);
+        let value = int_lit(v.value);
+        quote!(#value => Some(Self::#variant),)
+    });
+    let (repr, to_value, from_value) = if e.variants.is_empty() {
+        (quote!(), quote!(match self {}), quote!(let _ = value; None))
+    } else {
+        (quote!(#[repr(i64)]), quote!(self as i64), quote!(match value { #(#arms)* _ => None }))
+    };
+    let message = format!(
+        "{{value}} is not a value of enum {}",
+        e.wire.replace('{', "{{").replace('}', "}}")
+    );
+    quote! {
+        #docs
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        #allow
+        #repr
+        pub enum #name {
+            #(#variants)*
+        }
+
+        impl #name {
+            /// Returns the integer that stands for this value on the wire.
+            pub const fn value(self) -> i64 {
+                #to_value
+            }
+
+            /// Returns the value that `value` stands for on the wire, or `None` if there is none.
+            pub const fn from_value(value: i64) -> Option<Self> {
+                #from_value
+            }
+        }
+
+        impl sb::serde::Serialize for #name {
+            fn serialize<S>(&self, serializer: S) -> Result<S::Ok, S::Error>
+            where
+                S: sb::serde::Serializer,
+            {
+                serializer.serialize_i64(self.value())
+            }
+        }
+
+        impl<'de> sb::serde::Deserialize<'de> for #name {
+            fn deserialize<D>(deserializer: D) -> Result<Self, D::Error>
+            where
+                D: sb::serde::Deserializer<'de>,
+            {
+                let value = <i64 as sb::serde::Deserialize<'de>>::deserialize(deserializer)?;
+                Self::from_value(value).ok_or_else(|| {
+                    <D::Error as sb::serde::de::Error>::custom(format!(#message))
+                })
+            }
+        }
+    }
+}
+
+/// Renders a serde struct, public or private.
+fn data_struct(s: &Struct) -> TokenStream {
+    let docs = doc_attrs(&s.doc);
+    let name = ident(&s.ident);
+    let vis = if s.public { quote!(pub) } else { quote!() };
+    let fields = s.fields.iter().map(|f| {
+        let docs = doc_attrs(&f.doc);
+        let field = ident(&f.ident);
+        let ty = f.ty.tokens();
+        let mut serde = Vec::new();
+        if f.ident.strip_prefix("r#").unwrap_or(&f.ident) != f.wire {
+            let wire = &f.wire;
+            serde.push(quote!(rename = #wire));
+        }
+        if f.ty.is_option() {
+            serde.push(quote!(default));
+        }
+        if let Some(adapter) = f.ty.adapter() {
+            let with = format!("sb::As::<{adapter}>");
+            serde.push(quote!(with = #with));
+        }
+        let serde = if serde.is_empty() { quote!() } else { quote!(#[serde(#(#serde),*)]) };
+        quote!(#docs #serde #vis #field: #ty,)
+    });
+    quote! {
+        #docs
+        #[derive(Debug, Clone, PartialEq, sb::serde::Serialize, sb::serde::Deserialize)]
+        #[serde(crate = "sb::serde", deny_unknown_fields)]
+        #vis struct #name {
+            #(#fields)*
+        }
+    }
+}
+
+/// Renders the `INTERFACE` descriptor.
+fn descriptor(service: &Service) -> TokenStream {
+    let name = cow(&service.wire);
+    let version = cow(&service.version);
+    let hash = cow(&service.hash);
+    let description = raw_string(&service.description_json);
+    let methods = service.methods.iter().map(|m| {
+        let name = cow(&m.wire);
+        let timeout = match m.timeout_ms {
+            Some(ms) => {
+                let ms = Literal::u64_unsuffixed(ms);
+                quote!(Some(std::time::Duration::from_millis(#ms)))
+            }
+            None => quote!(None),
+        };
+        quote!(sb::MethodDescriptor { name: #name, timeout: #timeout })
+    });
+    let signals = service.signals.iter().map(|s| cow(&s.wire));
+    let properties = service.properties.iter().map(|p| {
+        let name = cow(&p.wire);
+        let read_only = p.read_only;
+        quote!(sb::PropertyDescriptor { name: #name, read_only: #read_only })
+    });
+    let docs = doc_attr(format!(
+        "Describes the `{}` interface to the runtime: its names, version and description hash.",
+        service.wire
+    ));
+    quote! {
+        #docs
+        pub const INTERFACE: sb::InterfaceDescriptor = sb::InterfaceDescriptor {
+            name: #name,
+            version: #version,
+            hash: #hash,
+            description: std::borrow::Cow::Borrowed(#description),
+            methods: std::borrow::Cow::Borrowed(&[#(#methods),*]),
+            signals: std::borrow::Cow::Borrowed(&[#(#signals),*]),
+            properties: std::borrow::Cow::Borrowed(&[#(#properties),*]),
+        };
+    }
+}
+
+/// `name: Type` parameters for `fields`.
+fn params(fields: &[Field]) -> Vec<TokenStream> {
+    fields
+        .iter()
+        .map(|f| {
+            let name = ident(&f.ident);
+            let ty = f.ty.tokens();
+            quote!(#name: #ty)
+        })
+        .collect()
+}
+
+/// A struct literal that moves same-named locals into `fields`.
+fn struct_literal(name: &str, fields: &[Field]) -> TokenStream {
+    let name = ident(name);
+    let fields = fields.iter().map(|f| ident(&f.ident));
+    quote!(#name { #(#fields),* })
+}
+
+/// What a method's handler and client function return on success.
+fn return_type(method: &Method) -> TokenStream {
+    match &method.returns {
+        Returns::Unit => quote!(()),
+        Returns::Single { field, .. } => field.ty.tokens(),
+        Returns::Struct { ident: name } => {
+            let name = ident(name);
+            quote!(#name)
+        }
+    }
+}
+
+/// Renders the handler trait.
+fn handler_trait(service: &Service) -> TokenStream {
+    let docs = doc_attrs(&service.doc);
+    let name = ident(&service.trait_ident);
+    let methods = service.methods.iter().map(|m| {
+        let docs = if m.doc.is_empty() {
+            doc_attr(format!("Handles a call to `{}`.", m.wire))
+        } else {
+            doc_attrs(&m.doc)
+        };
+        let allow = allow_many(m.args.len() + 2);
+        let convention = allow_convention(&m.fn_ident);
+        let fn_name = ident(&m.fn_ident);
+        let params = params(&m.args);
+        let output = return_type(m);
+        quote! {
+            #docs
+            #allow
+            #convention
+            fn #fn_name(&self, ctx: &sb::CallContext, #(#params),*)
+                -> impl std::future::Future<Output = Result<#output, sb::RemoteError>> + Send;
+        }
+    });
+    let updates = service.properties.iter().filter(|p| !p.read_only).map(|p| {
+        let docs = doc_attr(format!(
+            "Called when a client asks to change `{}`; return an error to refuse it. Accepts by default.",
+            p.wire
+        ));
+        let fn_name = ident(&p.update_fn);
+        let value = update_param(p);
+        let ty = p.shape.value_type();
+        quote! {
+            #docs
+            fn #fn_name(&self, ctx: &sb::CallContext, #value: &#ty)
+                -> impl std::future::Future<Output = Result<(), sb::RemoteError>> + Send {
+                let _ = (ctx, #value);
+                async { Ok(()) }
+            }
+        }
+    });
+    quote! {
+        #docs
+        pub trait #name: Send + Sync + 'static {
+            #(#methods)*
+            #(#updates)*
+        }
+    }
+}
+
+/// The parameter name of a property's update hook: the field's name, or `value`.
+fn update_param(p: &Property) -> proc_macro2::Ident {
+    match &p.shape {
+        PropertyShape::Single { field, .. } => ident(&field.ident),
+        PropertyShape::Struct { .. } => ident("value"),
+    }
+}
+
+/// Renders the initial-values struct.
+fn properties_struct(service: &Service) -> TokenStream {
+    let docs = doc_attr(format!(
+        "The initial values of the `{}` properties, given to `{}::serve`.",
+        service.wire, service.server_ident
+    ));
+    let name = ident(&service.properties_ident);
+    let fields = service.properties.iter().map(|p| {
+        let docs = if p.doc.is_empty() {
+            doc_attr(format!("The initial value of `{}`.", p.wire))
+        } else {
+            doc_attrs(&p.doc)
+        };
+        let field = ident(&p.initial_field);
+        let ty = p.shape.value_type();
+        quote!(#docs pub #field: #ty,)
+    });
+    quote! {
+        #docs
+        #[derive(Debug, Clone, PartialEq)]
+        pub struct #name {
+            #(#fields)*
+        }
+    }
+}
+
+/// Encodes `value` (an expression of the property's API type) as its wire struct.
+fn wire_value(p: &Property, value: TokenStream) -> TokenStream {
+    match &p.shape {
+        PropertyShape::Single { wire_struct, field } => {
+            let wire = ident(wire_struct);
+            let field = ident(&field.ident);
+            quote!(&#wire { #field: #value })
+        }
+        PropertyShape::Struct { .. } => quote!(&#value),
+    }
+}
+
+/// The parameters that carry a new value of `p`, and the wire struct built from them.
+fn setter_parts(p: &Property) -> (TokenStream, TokenStream) {
+    match &p.shape {
+        PropertyShape::Single { wire_struct, field } => {
+            let params = params(std::slice::from_ref(field));
+            (quote!(#(#params),*), struct_literal(wire_struct, std::slice::from_ref(field)))
+        }
+        PropertyShape::Struct { ident: name } => {
+            let name = ident(name);
+            (quote!(value: #name), quote!(value))
+        }
+    }
+}
+
+/// Renders the server handle.
+fn server(service: &Service) -> TokenStream {
+    let name = ident(&service.server_ident);
+    let handler_trait = ident(&service.trait_ident);
+    let properties = ident(&service.properties_ident);
+    let dispatcher = ident(&service.service_ident);
+    let unpack = if service.properties.is_empty() {
+        quote!(let #properties {} = properties;)
+    } else {
+        quote!()
+    };
+    let initial = service.properties.iter().map(|p| {
+        let wire = &p.wire;
+        let field = ident(&p.initial_field);
+        let value = wire_value(p, quote!(properties.#field));
+        quote!((#wire, sb::encode_property(#value)))
+    });
+    let initial = if service.properties.is_empty() {
+        quote!(Vec::new())
+    } else {
+        quote!(Vec::from([#(#initial),*]))
+    };
+    let emitters = service.signals.iter().map(emitter);
+    let properties_fns = service.properties.iter().map(|p| {
+        let wire = &p.wire;
+        let set_docs = doc_attrs_with(
+            format!("Changes the `{}` property and notifies every client watching it.", p.wire),
+            &p.doc,
+        );
+        let get_docs = doc_attr(format!("Returns the current value of the `{}` property.", p.wire));
+        let set_fn = ident(&p.set_fn);
+        let get_fn = ident(&p.get_fn);
+        let (params, value) = setter_parts(p);
+        let ty = p.shape.value_type();
+        let get_body = match &p.shape {
+            PropertyShape::Single { wire_struct, field } => {
+                let wire_struct = ident(wire_struct);
+                let field = ident(&field.ident);
+                quote!(self.core.property::<#wire_struct>(#wire).#field)
+            }
+            PropertyShape::Struct { ident: name } => {
+                let name = ident(name);
+                quote!(self.core.property::<#name>(#wire))
+            }
+        };
+        quote! {
+            #set_docs
+            pub async fn #set_fn(&self, #params) -> Result<(), sb::TransportError> {
+                self.core.set_property(#wire, &#value).await
+            }
+
+            #get_docs
+            pub fn #get_fn(&self) -> #ty {
+                #get_body
+            }
+        }
+    });
+    let struct_docs = doc_attrs(&[
+        format!("A running `{}` server.", service.wire),
+        String::new(),
+        "Clones are handles to the same server.".to_string(),
+    ]);
+    let serve_docs = doc_attr(format!(
+        "Starts serving `{}` at `endpoint`, answering calls with `handler` and starting from \
+         `properties`.",
+        service.wire
+    ));
+    quote! {
+        #struct_docs
+        #[derive(Debug, Clone)]
+        pub struct #name {
+            core: sb::ServerCore,
+        }
+
+        impl #name {
+            #serve_docs
+            pub async fn serve<T: #handler_trait>(
+                endpoint: &sb::Endpoint,
+                handler: T,
+                properties: #properties,
+            ) -> Result<Self, sb::TransportError> {
+                #unpack
+                let initial = #initial;
+                let service = #dispatcher(std::sync::Arc::new(handler));
+                let core = sb::ServerCore::start(endpoint, &INTERFACE, std::sync::Arc::new(service), initial).await?;
+                Ok(Self { core })
+            }
+
+            #(#emitters)*
+
+            #(#properties_fns)*
+
+            /// Stops serving and disconnects every client.
+            pub async fn shutdown(&self) {
+                self.core.shutdown().await
+            }
+        }
+    }
+}
+
+/// Renders a server's `emit_…` function.
+fn emitter(s: &Signal) -> TokenStream {
+    let docs = doc_attrs_with(
+        format!("Emits the `{}` signal to every subscribed client.", s.wire),
+        &s.doc,
+    );
+    let allow = allow_many(s.fields.len() + 1);
+    let fn_name = ident(&s.emit_fn);
+    let params = params(&s.fields);
+    let wire = &s.wire;
+    let payload = struct_literal(&s.payload, &s.fields);
+    quote! {
+        #docs
+        #allow
+        pub async fn #fn_name(&self, #(#params),*) -> Result<(), sb::TransportError> {
+            self.core.emit(#wire, &#payload).await
+        }
+    }
+}
+
+/// Renders the client.
+fn client(service: &Service) -> TokenStream {
+    let name = ident(&service.client_ident);
+    let methods = service.methods.iter().map(client_method);
+    let subscribers = service.signals.iter().map(|s| {
+        let docs = doc_attrs_with(format!("Subscribes to the `{}` signal.", s.wire), &s.doc);
+        let fn_name = ident(&s.subscribe_fn);
+        let payload = ident(&s.payload);
+        let wire = &s.wire;
+        quote! {
+            #docs
+            pub async fn #fn_name(&self) -> Result<sb::SignalStream<#payload>, sb::CallError> {
+                self.core.subscribe(#wire).await
+            }
+        }
+    });
+    let properties = service.properties.iter().map(|p| {
+        let wire = &p.wire;
+        let ty = p.shape.value_type();
+        let get_fn = ident(&p.get_fn);
+        let watch_fn = ident(&p.watch_fn);
+        let get_docs =
+            doc_attrs_with(format!("Reads the `{}` property from the server.", p.wire), &p.doc);
+        let watch_docs = doc_attr(format!(
+            "Watches the `{}` property: the current value first, then every change.",
+            p.wire
+        ));
+        let (get_body, extract) = match &p.shape {
+            PropertyShape::Single { wire_struct, field } => {
+                let wire_struct = ident(wire_struct);
+                let field = ident(&field.ident);
+                (
+                    quote! {
+                        let value: #wire_struct = self.core.get_property(#wire).await?;
+                        Ok(value.#field)
+                    },
+                    quote!(|value: #wire_struct| value.#field),
+                )
+            }
+            PropertyShape::Struct { ident: name } => {
+                let name = ident(name);
+                (quote!(self.core.get_property(#wire).await), quote!(|value: #name| value))
+            }
+        };
+        let setter = if p.read_only {
+            quote!()
+        } else {
+            let set_docs =
+                doc_attr(format!("Asks the server to change the `{}` property.", p.wire));
+            let set_fn = ident(&p.set_fn);
+            let (params, value) = setter_parts(p);
+            quote! {
+                #set_docs
+                pub async fn #set_fn(&self, #params) -> Result<(), sb::CallError> {
+                    self.core.set_property(#wire, &#value).await
+                }
+            }
+        };
+        quote! {
+            #get_docs
+            pub async fn #get_fn(&self) -> Result<#ty, sb::CallError> {
+                #get_body
+            }
+
+            #setter
+
+            #watch_docs
+            pub async fn #watch_fn(&self) -> Result<sb::PropertyWatch<#ty>, sb::CallError> {
+                self.core.watch_property(#wire, #extract).await
+            }
+        }
+    });
+    let struct_docs = doc_attrs(&[
+        format!("A client of the `{}` interface.", service.wire),
+        String::new(),
+        "Clones share the same connection.".to_string(),
+    ]);
+    let connect_docs = doc_attr(format!(
+        "Connects to the `{}` server at `endpoint` with default options.",
+        service.wire
+    ));
+    let connect_with_docs = doc_attr(format!(
+        "Connects to the `{}` server at `endpoint` with `options`.",
+        service.wire
+    ));
+    quote! {
+        #struct_docs
+        #[derive(Debug, Clone)]
+        pub struct #name {
+            core: sb::ClientCore,
+        }
+
+        impl #name {
+            #connect_docs
+            pub async fn connect(endpoint: &sb::Endpoint) -> Result<Self, sb::TransportError> {
+                Self::connect_with(endpoint, sb::ClientOptions::default()).await
+            }
+
+            #connect_with_docs
+            pub async fn connect_with(
+                endpoint: &sb::Endpoint,
+                options: sb::ClientOptions,
+            ) -> Result<Self, sb::TransportError> {
+                Ok(Self { core: sb::ClientCore::connect(endpoint, &INTERFACE, options).await? })
+            }
+
+            #(#methods)*
+
+            #(#subscribers)*
+
+            #(#properties)*
+
+            /// Closes the connection; calls made afterwards fail.
+            pub fn close(&self) {
+                self.core.close()
+            }
+        }
+    }
+}
+
+/// Renders one client method.
+fn client_method(m: &Method) -> TokenStream {
+    let docs =
+        if m.doc.is_empty() { doc_attr(format!("Calls `{}`.", m.wire)) } else { doc_attrs(&m.doc) };
+    let allow = allow_many(m.args.len() + 1);
+    let convention = allow_convention(&m.fn_ident);
+    let fn_name = ident(&m.fn_ident);
+    let params = params(&m.args);
+    let output = return_type(m);
+    let wire = &m.wire;
+    let args = struct_literal(&m.args_struct, &m.args);
+    let body = match &m.returns {
+        Returns::Unit => quote! {
+            self.core.call::<_, sb::Empty>(#wire, &#args).await?;
+            Ok(())
+        },
+        Returns::Single { wire_struct, field } => {
+            let wire_struct = ident(wire_struct);
+            let field = ident(&field.ident);
+            quote! {
+                let reply: #wire_struct = self.core.call(#wire, &#args).await?;
+                Ok(reply.#field)
+            }
+        }
+        Returns::Struct { .. } => quote!(self.core.call(#wire, &#args).await),
+    };
+    quote! {
+        #docs
+        #allow
+        #convention
+        pub async fn #fn_name(&self, #(#params),*) -> Result<#output, sb::CallError> {
+            #body
+        }
+    }
+}
+
+/// Renders the private dispatcher that implements `sb::Service`.
+fn dispatcher(service: &Service) -> TokenStream {
+    let name = ident(&service.service_ident);
+    let handler_trait = ident(&service.trait_ident);
+    let call_arms: Vec<TokenStream> = service.methods.iter().map(call_arm).collect();
+    let update_arms: Vec<TokenStream> =
+        service.properties.iter().filter(|p| !p.read_only).map(update_arm).collect();
+    let call = route(&call_arms, quote!(method), quote!(sb::unknown_method(method)));
+    let update = route(&update_arms, quote!(property), quote!(sb::unknown_property(property)));
+    // With nothing to route, the handler is only kept alive, which `dead_code` reports.
+    let allow_unused = if call_arms.is_empty() && update_arms.is_empty() {
+        quote!(#[allow(dead_code)])
+    } else {
+        quote!()
+    };
+    let (call_payload, call_ctx) = unused_if(call_arms.is_empty());
+    let (update_payload, update_ctx) = unused_if(update_arms.is_empty());
+    let docs = doc_attr(format!(
+        "Routes incoming calls and property updates to a `{}`.",
+        service.trait_ident
+    ));
+    quote! {
+        #docs
+        struct #name<T>(#allow_unused std::sync::Arc<T>);
+
+        impl<T: #handler_trait> sb::Service for #name<T> {
+            fn call(
+                &self,
+                method: &str,
+                #call_payload: sb::Bytes,
+                #call_ctx: sb::CallContext,
+            ) -> sb::BoxFuture<'static, Result<sb::Bytes, sb::RemoteError>> {
+                #call
+            }
+
+            fn update_property(
+                &self,
+                property: &str,
+                #update_payload: sb::Bytes,
+                #update_ctx: sb::CallContext,
+            ) -> sb::BoxFuture<'static, Result<sb::Bytes, sb::RemoteError>> {
+                #update
+            }
+        }
+    }
+}
+
+/// The `payload` and `ctx` parameter names, underscored when nothing reads them.
+fn unused_if(unused: bool) -> (proc_macro2::Ident, proc_macro2::Ident) {
+    if unused { (ident("_payload"), ident("_ctx")) } else { (ident("payload"), ident("ctx")) }
+}
+
+/// A `match` over `arms` with `fallback` for anything else, or just `fallback` when there are none.
+fn route(arms: &[TokenStream], scrutinee: TokenStream, fallback: TokenStream) -> TokenStream {
+    if arms.is_empty() {
+        return fallback;
+    }
+    quote! {
+        let handler = std::sync::Arc::clone(&self.0);
+        match #scrutinee {
+            #(#arms)*
+            _ => #fallback,
+        }
+    }
+}
+
+/// One arm of the `call` match.
+fn call_arm(m: &Method) -> TokenStream {
+    let wire = &m.wire;
+    let args_struct = ident(&m.args_struct);
+    let fn_name = ident(&m.fn_ident);
+    let (decode, args) = if m.args.is_empty() {
+        (quote!(let #args_struct {} = sb::decode_args(#wire, &payload)?;), Vec::new())
+    } else {
+        let args = m.args.iter().map(|a| {
+            let a = ident(&a.ident);
+            quote!(args.#a)
+        });
+        (quote!(let args: #args_struct = sb::decode_args(#wire, &payload)?;), args.collect())
+    };
+    let call = quote!(handler.#fn_name(&ctx, #(#args),*).await?);
+    let reply = match &m.returns {
+        Returns::Unit => quote! {
+            #call;
+            sb::encode_reply(&sb::Empty {})
+        },
+        Returns::Single { wire_struct, field } => {
+            let wire_struct = ident(wire_struct);
+            let field = ident(&field.ident);
+            quote! {
+                let reply = #call;
+                sb::encode_reply(&#wire_struct { #field: reply })
+            }
+        }
+        Returns::Struct { .. } => quote! {
+            let reply = #call;
+            sb::encode_reply(&reply)
+        },
+    };
+    quote! {
+        #wire => Box::pin(async move {
+            #decode
+            #reply
+        }),
+    }
+}
+
+/// One arm of the `update_property` match.
+fn update_arm(p: &Property) -> TokenStream {
+    let wire = &p.wire;
+    let fn_name = ident(&p.update_fn);
+    let body = match &p.shape {
+        PropertyShape::Single { wire_struct, field } => {
+            let wire_struct = ident(wire_struct);
+            let field = ident(&field.ident);
+            quote! {
+                let wire: #wire_struct = sb::decode_args(#wire, &payload)?;
+                handler.#fn_name(&ctx, &wire.#field).await?;
+                sb::encode_reply(&wire)
+            }
+        }
+        PropertyShape::Struct { ident: name } => {
+            let name = ident(name);
+            quote! {
+                let value: #name = sb::decode_args(#wire, &payload)?;
+                handler.#fn_name(&ctx, &value).await?;
+                sb::encode_reply(&value)
+            }
+        }
+    };
+    quote! {
+        #wire => Box::pin(async move {
+            #body
+        }),
+    }
+}
