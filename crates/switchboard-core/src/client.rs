@@ -287,7 +287,7 @@ impl ClientCore {
     ) -> Result<W, CallError> {
         let property = property.into();
         let (_, payload) = self.get_property_raw(property.clone()).await?;
-        codec::decode(&payload)
+        codec::decode_explained(&payload)
             .map_err(|e| DecodeError::new(format!("value of property `{property}`"), e).into())
     }
 
@@ -383,7 +383,7 @@ impl ClientCore {
         }
         receiver.mark_changed();
         let decode = move |payload: &[u8]| codec::decode::<W>(payload).map(map);
-        Ok(PropertyWatch { receiver, property, decode: Box::new(decode) })
+        Ok(PropertyWatch { receiver, property, decode: Box::new(decode), version: None })
     }
 
     /// Closes the connection; pending and later requests fail with a `Closed` transport error.
@@ -478,6 +478,7 @@ pub struct PropertyWatch<T> {
     receiver: watch::Receiver<PropertySnapshot>,
     property: Name,
     decode: Box<DecodeFn<T>>,
+    version: Option<u64>,
 }
 
 impl<T> fmt::Debug for PropertyWatch<T> {
@@ -495,7 +496,8 @@ impl<T> PropertyWatch<T> {
         loop {
             self.receiver.changed().await.ok()?;
             let snapshot = self.receiver.borrow_and_update().clone();
-            if let Some((_, payload)) = snapshot {
+            if let Some((version, payload)) = snapshot {
+                self.version = Some(version);
                 return Some((self.decode)(&payload).map_err(|e| {
                     DecodeError::new(format!("value of property `{}`", self.property), e)
                 }));
@@ -503,8 +505,8 @@ impl<T> PropertyWatch<T> {
         }
     }
 
-    /// The version of the latest value received, if any.
+    /// The version of the value the last [`next`](Self::next) returned.
     pub fn version(&self) -> Option<u64> {
-        self.receiver.borrow().as_ref().map(|(version, _)| *version)
+        self.version
     }
 }

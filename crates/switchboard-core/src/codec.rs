@@ -19,6 +19,22 @@ pub fn decode<T: DeserializeOwned>(payload: &[u8]) -> Result<T, serde_json::Erro
     serde_json::from_slice(payload)
 }
 
+/// Decodes a JSON payload; the error names the field that did not match, e.g.
+/// `extraCelsius: invalid type: string "hot", expected f64 at line 1 column 21`.
+pub fn decode_explained<T: DeserializeOwned>(payload: &[u8]) -> Result<T, String> {
+    let mut deserializer = serde_json::Deserializer::from_slice(payload);
+    let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
+        let path = error.path().to_string();
+        if path == "." {
+            error.into_inner().to_string()
+        } else {
+            format!("{path}: {}", error.into_inner())
+        }
+    })?;
+    deserializer.end().map_err(|error| error.to_string())?;
+    Ok(value)
+}
+
 /// The value of a reply or payload with no fields: `{}` on the wire.
 ///
 /// Decoding accepts any JSON object, so a peer that adds fields later still interoperates.

@@ -488,7 +488,7 @@ pub fn encode_property<T: Serialize + ?Sized>(value: &T) -> Bytes {
 /// Decodes the arguments of a call or property update, answering `InvalidArguments` when they
 /// do not match the declared types.
 pub fn decode_args<T: DeserializeOwned>(what: &str, payload: &[u8]) -> Result<T, RemoteError> {
-    codec::decode(payload).map_err(|error| {
+    codec::decode_explained(payload).map_err(|error| {
         RemoteError::new(
             ErrorCode::ServerDeserializationError,
             names::INVALID_ARGUMENTS,
