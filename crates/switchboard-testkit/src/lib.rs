@@ -1,1 +1,109 @@
-//! Placeholder.
+//! Helpers for switchboard's own tests: private socket directories, child server processes and
+//! waiting with deadlines, so no test can hang.
+
+use std::{
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use switchboard::{Endpoint, unix::UnixEndpoint};
+
+/// A private directory for the sockets of one test, removed when dropped.
+#[derive(Debug)]
+pub struct SocketDir {
+    dir: tempfile::TempDir,
+}
+
+impl SocketDir {
+    /// Creates a fresh directory.
+    ///
+    /// # Panics
+    /// If the temporary directory cannot be created; a test cannot go on without it.
+    pub fn new() -> Self {
+        let dir = tempfile::Builder::new()
+            .prefix("switchboard-test-")
+            .tempdir()
+            .expect("create a temporary socket directory");
+        SocketDir { dir }
+    }
+
+    /// The path of socket `name` inside the directory.
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(format!("{name}.sock"))
+    }
+
+    /// A Unix-socket endpoint for socket `name` inside the directory.
+    pub fn endpoint(&self, name: &str) -> Endpoint {
+        Endpoint::unix(UnixEndpoint::at(self.path(name)))
+    }
+}
+
+impl Default for SocketDir {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Waits until `path` exists, or fails after `timeout`.
+pub async fn wait_for_path(path: &Path, timeout: Duration) -> Result<(), String> {
+    let deadline = Instant::now() + timeout;
+    while !path.exists() {
+        if Instant::now() > deadline {
+            return Err(format!("{} did not appear within {timeout:?}", path.display()));
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    Ok(())
+}
+
+/// A child process that is killed (SIGKILL) and reaped when dropped.
+#[derive(Debug)]
+pub struct ChildProcess {
+    child: Option<Child>,
+}
+
+impl ChildProcess {
+    /// Starts `program` with `args`, inheriting stderr so its log shows in test output.
+    ///
+    /// # Panics
+    /// If the program cannot be started.
+    pub fn spawn(program: impl AsRef<Path>, args: &[&str]) -> Self {
+        let program = program.as_ref();
+        let child = Command::new(program)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap_or_else(|e| panic!("start {}: {e}", program.display()));
+        ChildProcess { child: Some(child) }
+    }
+
+    /// Kills the process with SIGKILL, as a crash would, and waits for it to exit.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// The process id, while it runs.
+    pub fn id(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+}
+
+impl Drop for ChildProcess {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Sends test logs to the test's output when `RUST_LOG` is set.
+pub fn init_tracing() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_test_writer()
+        .try_init();
+}

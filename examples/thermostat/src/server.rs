@@ -1,0 +1,98 @@
+//! The thermostat server: a simulated heating zone implementing the generated `Thermostat` trait.
+
+use std::{
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use switchboard::{CallContext, DateTime, Endpoint, RemoteError};
+
+use crate::generated::thermostat::{
+    GetStatusReply, Mode, Thermostat, ThermostatProperties, ThermostatServer,
+};
+
+/// The simulated zone: it keeps a short history of readings. Clones share the history.
+#[derive(Debug, Clone, Default)]
+pub struct Zone {
+    history: Arc<Mutex<Vec<f64>>>,
+}
+
+impl Zone {
+    fn record(&self, celsius: f64) {
+        let mut history = self.history.lock().unwrap_or_else(|p| p.into_inner());
+        history.push(celsius);
+        if history.len() > 10 {
+            history.remove(0);
+        }
+    }
+}
+
+impl Thermostat for Zone {
+    async fn boost(
+        &self,
+        _ctx: &CallContext,
+        extra_celsius: f64,
+        for_how_long: switchboard::Duration,
+        reason: Option<String>,
+    ) -> Result<DateTime, RemoteError> {
+        if !(0.0..=10.0).contains(&extra_celsius) {
+            return Err(RemoteError::client_error(format!(
+                "a boost of {extra_celsius} °C is outside 0 to 10 °C"
+            )));
+        }
+        tracing::info!(extra_celsius, %for_how_long, reason = reason.as_deref().unwrap_or("none"), "boosting");
+        Ok(chrono_now() + for_how_long)
+    }
+
+    async fn get_status(&self, _ctx: &CallContext) -> Result<GetStatusReply, RemoteError> {
+        let history = self.history.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let celsius = history.last().copied().unwrap_or(20.0);
+        Ok(GetStatusReply { mode: Mode::Heat, celsius, history })
+    }
+
+    async fn update_setpoint(&self, _ctx: &CallContext, celsius: &f64) -> Result<(), RemoteError> {
+        if !(5.0..=35.5).contains(celsius) {
+            return Err(RemoteError::client_error(format!(
+                "a set-point of {celsius} °C is outside 5 to 35.5 °C"
+            )));
+        }
+        Ok(())
+    }
+}
+
+fn chrono_now() -> DateTime {
+    DateTime::from(std::time::SystemTime::now())
+}
+
+/// Serves a thermostat at `endpoint` until Ctrl-C or SIGTERM, emitting a reading every 200 ms.
+pub async fn run(endpoint: &Endpoint) -> anyhow::Result<()> {
+    run_until(endpoint, std::future::pending()).await
+}
+
+/// Like [`run`], but also stops when `stop` completes.
+pub async fn run_until(endpoint: &Endpoint, stop: impl Future<Output = ()>) -> anyhow::Result<()> {
+    let zone = Zone::default();
+    let properties = ThermostatProperties { setpoint: 21.0, mode: Mode::Heat };
+    let server = ThermostatServer::serve(endpoint, zone.clone(), properties).await?;
+    tracing::info!(%endpoint, "thermostat serving");
+
+    let mut stop = std::pin::pin!(stop);
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    let mut ticks = tokio::time::interval(Duration::from_millis(200));
+    let mut celsius = 19.5;
+    loop {
+        tokio::select! {
+            _ = ticks.tick() => {
+                celsius += 0.1;
+                zone.record(celsius);
+                server.emit_temperature_changed(celsius, chrono_now()).await?;
+            }
+            _ = tokio::signal::ctrl_c() => break,
+            _ = &mut stop => break,
+            _ = terminate.recv() => break,
+        }
+    }
+    tracing::info!("thermostat stopping");
+    server.shutdown().await;
+    Ok(())
+}

@@ -1,0 +1,49 @@
+//! A thermostat server for fault tests, which kill it with SIGKILL and start it again.
+//!
+//! Usage: `switchboard-test-server SOCKET_PATH`. Unlike the example, `boost` answers only after
+//! `forHowLong` has passed, so a test can kill the server while a call is in flight. It emits
+//! `temperatureChanged` every 50 ms so tests can see signals resume after a restart.
+
+use std::time::Duration;
+
+use switchboard::{CallContext, DateTime, Endpoint, RemoteError, unix::UnixEndpoint};
+use switchboard_tests::thermostat::{
+    GetStatusReply, Mode, Thermostat, ThermostatProperties, ThermostatServer,
+};
+
+struct SlowThermostat;
+
+impl Thermostat for SlowThermostat {
+    async fn boost(
+        &self,
+        _ctx: &CallContext,
+        _extra_celsius: f64,
+        for_how_long: switchboard::Duration,
+        _reason: Option<String>,
+    ) -> Result<DateTime, RemoteError> {
+        tokio::time::sleep(for_how_long.to_std().unwrap_or_default()).await;
+        Ok(DateTime::from(std::time::SystemTime::now()))
+    }
+
+    async fn get_status(&self, _ctx: &CallContext) -> Result<GetStatusReply, RemoteError> {
+        Ok(GetStatusReply { mode: Mode::Eco, celsius: 18.5, history: vec![18.0, 18.5] })
+    }
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let Some(path) = std::env::args().nth(1) else {
+        return Err("usage: switchboard-test-server SOCKET_PATH".into());
+    };
+    let endpoint = Endpoint::unix(UnixEndpoint::at(path));
+    let properties = ThermostatProperties { setpoint: 21.0, mode: Mode::Eco };
+    let server = ThermostatServer::serve(&endpoint, SlowThermostat, properties).await?;
+    let mut celsius = 18.0;
+    loop {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        celsius += 0.5;
+        server
+            .emit_temperature_changed(celsius, DateTime::from(std::time::SystemTime::now()))
+            .await?;
+    }
+}

@@ -1,0 +1,257 @@
+//! The shared suite over the Unix-socket transport, plus the faults only a socket can show:
+//! killed servers, foreign interfaces, malformed and oversized frames.
+
+use std::{
+    io::{Read, Write},
+    os::unix::net::UnixStream,
+    time::{Duration, Instant},
+};
+
+use switchboard::{CallError, ClientOptions, ErrorCode, TransportErrorKind, error_names};
+use switchboard_core::{InterfaceDescriptor, client::ClientCore};
+use switchboard_testkit::{ChildProcess, SocketDir, wait_for_path};
+use switchboard_tests::thermostat::{INTERFACE, ThermostatClient};
+use switchboard_transport_unix::frame::{self, Frame, Kind};
+
+use crate::suite::{self, within};
+
+macro_rules! unix_suite {
+    ($($name:ident),* $(,)?) => {$(
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $name() {
+            switchboard_testkit::init_tracing();
+            let dir = SocketDir::new();
+            suite::$name(dir.endpoint("service")).await;
+        }
+    )*};
+}
+
+unix_suite!(
+    every_type_round_trip,
+    signals_arrive_in_order,
+    methods,
+    call_timeout,
+    handler_panic_is_contained,
+    properties
+);
+
+/// Killing the server mid-call fails the call with a disconnect error at once; a restarted
+/// server is found again, and subscriptions resume without the client doing anything.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_server_fails_calls_and_restart_is_found() {
+    switchboard_testkit::init_tracing();
+    let dir = SocketDir::new();
+    let socket = dir.path("service");
+    let socket_arg = socket.to_str().expect("a UTF-8 path");
+    let server_binary = env!("CARGO_BIN_EXE_switchboard-test-server");
+
+    let mut server = ChildProcess::spawn(server_binary, &[socket_arg]);
+    within("socket", wait_for_path(&socket, suite::STEP)).await.unwrap();
+    let client = within("connect", ThermostatClient::connect(&dir.endpoint("service")))
+        .await
+        .expect("connect");
+    let mut readings = within("subscribe", client.subscribe_temperature_changed()).await.unwrap();
+    within("a reading", readings.next()).await.unwrap().expect("a reading before the kill");
+
+    // A call that would take 30 s is in flight when the server dies.
+    let pending = tokio::spawn({
+        let client = client.clone();
+        async move { client.boost(1.0, switchboard::Duration::seconds(30), None).await }
+    });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let killed_at = Instant::now();
+    server.kill();
+    let error = within("the pending call", pending).await.unwrap().unwrap_err();
+    assert!(error.is_disconnect(), "expected a disconnect, got {error:?}");
+    assert!(
+        killed_at.elapsed() < Duration::from_secs(2),
+        "the disconnect took {:?}",
+        killed_at.elapsed()
+    );
+
+    // While the server is gone, calls fail at once rather than hang.
+    let error = within("call while down", client.get_status()).await.unwrap_err();
+    assert!(matches!(&error, CallError::Transport(_)), "{error:?}");
+
+    // After the readings that arrived before the kill, the subscription reports the gap.
+    within("gap notice", async {
+        while let Some(item) = readings.next().await {
+            if item.is_err() {
+                return;
+            }
+        }
+        panic!("the stream closed instead of reporting the lost connection");
+    })
+    .await;
+
+    let _restarted = ChildProcess::spawn(server_binary, &[socket_arg]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        match client.get_status().await {
+            Ok(status) => break status,
+            Err(error) if Instant::now() < deadline => {
+                assert!(matches!(error, CallError::Transport(_)), "{error:?}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Err(error) => panic!("the client did not find the restarted server: {error:?}"),
+        }
+    };
+    assert_eq!(status.celsius, 18.5);
+    // Signals flow again on the old stream, re-subscribed by the client itself.
+    let reading = within("a reading after restart", readings.next()).await.unwrap();
+    assert!(reading.is_ok(), "{reading:?}");
+}
+
+/// A client generated from another version of the interface is refused with an error naming
+/// both versions, and the server keeps serving its other clients.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mismatched_interface_is_refused_clearly() {
+    let dir = SocketDir::new();
+    let endpoint = dir.endpoint("service");
+    let (_server, _) = suite::serve_thermostat(&endpoint).await;
+    let good = within("connect", ThermostatClient::connect(&endpoint)).await.unwrap();
+
+    let other = InterfaceDescriptor {
+        version: "2.0.0".into(),
+        hash: "sha256:00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff".into(),
+        ..INTERFACE.clone()
+    };
+    let error = within("connect", ClientCore::connect(&endpoint, &other, ClientOptions::default()))
+        .await
+        .unwrap_err();
+    assert_eq!(error.kind(), TransportErrorKind::IncompatibleInterface, "{error}");
+    let message = error.to_string();
+    for expected in ["2.0.0", "001122334455", "1.0.0", INTERFACE.short_hash()] {
+        assert!(message.contains(expected), "`{message}` should mention {expected}");
+    }
+    within("getStatus", good.get_status()).await.expect("the server still serves others");
+}
+
+/// Raw frames: connect and complete the handshake by hand.
+fn raw_connection(path: &std::path::Path) -> UnixStream {
+    let mut stream = UnixStream::connect(path).expect("connect");
+    stream.set_read_timeout(Some(suite::STEP)).unwrap();
+    let hello = serde_json::json!({
+        "protocol": 1, "interface": "Thermostat", "version": INTERFACE.version, "hash": INTERFACE.hash, "instance": "default"
+    });
+    write_frame(
+        &mut stream,
+        &Frame::new(Kind::Hello, "Thermostat").with_payload(hello.to_string()),
+    );
+    let welcome = read_frame(&mut stream).expect("a welcome");
+    assert_eq!(welcome.kind, Kind::Welcome);
+    stream
+}
+
+fn write_frame(stream: &mut UnixStream, frame: &Frame) {
+    stream.write_all(&frame.to_vec().expect("encodable")).expect("write");
+}
+
+fn read_frame(stream: &mut UnixStream) -> Option<Frame> {
+    let mut length = [0u8; 4];
+    stream.read_exact(&mut length).ok()?;
+    let mut body = vec![0u8; u32::from_be_bytes(length) as usize];
+    stream.read_exact(&mut body).ok()?;
+    Some(frame::decode_body(&body).expect("the server sends valid frames"))
+}
+
+/// Malformed frames, oversized frames, unknown methods and wrong argument types each get a clear
+/// error, and the server goes on serving everyone else.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_requests_get_clear_errors_and_the_server_goes_on() {
+    let dir = SocketDir::new();
+    let endpoint = dir.endpoint("service");
+    let (_server, _) = suite::serve_thermostat(&endpoint).await;
+    let bystander = within("connect", ThermostatClient::connect(&endpoint)).await.unwrap();
+    let path = dir.path("service");
+
+    let report = tokio::task::spawn_blocking(move || {
+        // A frame too short to hold a header: an ERROR answers it, and the connection goes on.
+        let mut raw = raw_connection(&path);
+        raw.write_all(&[0, 0, 0, 3, 0x10, 0, 0]).unwrap();
+        let error = read_frame(&mut raw).expect("an error frame");
+        assert_eq!(error.kind, Kind::Error);
+        let call = Frame::new(Kind::Call, "getStatus").with_id(7).with_payload("{}");
+        write_frame(&mut raw, &call);
+        let reply = read_frame(&mut raw).expect("a reply after the malformed frame");
+        assert_eq!((reply.kind, reply.id, reply.code), (Kind::Reply, 7, 0));
+
+        // A frame of an unknown kind.
+        let mut bytes = Frame::new(Kind::Call, "getStatus").with_id(8).to_vec().unwrap();
+        bytes[4] = 0x5f;
+        raw.write_all(&bytes).unwrap();
+        let error = read_frame(&mut raw).expect("an error frame");
+        assert_eq!(error.kind, Kind::Error);
+
+        // An unknown method and arguments of the wrong type, answered by name.
+        write_frame(
+            &mut raw,
+            &Frame::new(Kind::Call, "selfDestruct").with_id(9).with_payload("{}"),
+        );
+        let reply = read_frame(&mut raw).unwrap();
+        assert_eq!(
+            (reply.id, reply.code, reply.name.as_str()),
+            (9, ErrorCode::MethodNotFound.as_u8(), error_names::UNKNOWN_METHOD)
+        );
+        let wrong = r#"{"extraCelsius":"hot","forHowLong":"PT1S","reason":null}"#;
+        write_frame(&mut raw, &Frame::new(Kind::Call, "boost").with_id(10).with_payload(wrong));
+        let reply = read_frame(&mut raw).unwrap();
+        assert_eq!((reply.id, reply.name.as_str()), (10, error_names::INVALID_ARGUMENTS));
+        assert_eq!(reply.code, ErrorCode::ServerDeserializationError.as_u8());
+        let text = String::from_utf8_lossy(&reply.payload).into_owned();
+        assert!(text.contains("extraCelsius"), "the error should name the field: {text}");
+        write_frame(
+            &mut raw,
+            &Frame::new(Kind::Call, "boost").with_id(11).with_payload("{not json"),
+        );
+        let reply = read_frame(&mut raw).unwrap();
+        assert_eq!((reply.id, reply.name.as_str()), (11, error_names::INVALID_ARGUMENTS));
+
+        // An oversized frame: an ERROR, then the server closes this connection.
+        let mut big = raw_connection(&path);
+        big.write_all(&u32::MAX.to_be_bytes()).unwrap();
+        let error = read_frame(&mut big).expect("an error frame before closing");
+        assert_eq!(error.kind, Kind::Error);
+        assert!(String::from_utf8_lossy(&error.payload).contains("exceeds"), "{error:?}");
+        assert!(read_frame(&mut big).is_none(), "the connection should be closed");
+    });
+    within("raw exchanges", report).await.expect("raw exchanges");
+
+    // Everyone else was unaffected.
+    within("getStatus", bystander.get_status()).await.expect("the server still serves others");
+
+    // The client library refuses to send a frame above the limit itself.
+    let small = switchboard::Endpoint::unix(
+        switchboard::unix::UnixEndpoint::at(dir.path("service"))
+            .with_options(switchboard::unix::UnixOptions::default().with_max_frame_size(1024)),
+    );
+    let client = within("connect", ThermostatClient::connect(&small)).await.unwrap();
+    let error = within(
+        "huge call",
+        client.boost(1.0, switchboard::Duration::zero(), Some("x".repeat(4096))),
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        matches!(&error, CallError::Transport(e) if e.kind() == TransportErrorKind::FrameTooLarge),
+        "{error:?}"
+    );
+    within("getStatus", client.get_status()).await.expect("the connection survives a refused send");
+}
+
+/// Handlers see the caller's uid, gid and pid.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn handlers_see_peer_credentials() {
+    let dir = SocketDir::new();
+    let endpoint = dir.endpoint("service");
+    let (_server, handler) = suite::serve_thermostat(&endpoint).await;
+    let client = within("connect", ThermostatClient::connect(&endpoint)).await.unwrap();
+    within("boost", client.boost(0.5, switchboard::Duration::zero(), None)).await.unwrap();
+    let callers = handler.callers();
+    let credentials = callers.first().copied().flatten().expect("credentials over a Unix socket");
+    assert_eq!(credentials.pid, Some(std::process::id() as i32));
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let uid_line = status.lines().find(|l| l.starts_with("Uid:")).unwrap();
+    let euid: u32 = uid_line.split_whitespace().nth(2).unwrap().parse().unwrap();
+    assert_eq!(credentials.uid, euid);
+}
