@@ -2,7 +2,7 @@
 
 fn main() {
     let mut files = Vec::new();
-    for dir in ["../examples/interfaces", "interfaces"] {
+    for dir in ["../examples/interfaces", "../examples/thermostat"] {
         let mut found: Vec<_> = std::fs::read_dir(dir)
             .unwrap_or_else(|e| panic!("read {dir}: {e}"))
             .filter_map(Result::ok)
@@ -13,7 +13,7 @@ fn main() {
         files.extend(found);
     }
     println!("cargo:rerun-if-changed=../examples/interfaces");
-    println!("cargo:rerun-if-changed=interfaces");
+    println!("cargo:rerun-if-changed=../examples/thermostat/thermostat.yaml");
     if let Err(error) = switchboard_codegen::Builder::new().compile(&files) {
         panic!("code generation failed:\n{error}");
     }

@@ -11,7 +11,7 @@ pub mod keywords {
     switchboard::include_interface!("keywords");
 }
 
-/// Generated from `examples/interfaces/thermostat.yaml`.
+/// Generated from `examples/thermostat/thermostat.yaml`.
 pub mod thermostat {
     switchboard::include_interface!("thermostat");
 }

@@ -9,7 +9,7 @@ use switchboard_codegen::{Lang, generate_files, load_file, source_name};
 
 /// Interface files whose generated code is committed, and where it lives.
 const COMMITTED: &[(&str, &str, Lang)] =
-    &[("examples/interfaces/thermostat.yaml", "examples/thermostat/src/generated", Lang::Rust)];
+    &[("examples/thermostat/thermostat.yaml", "examples/thermostat/src/generated", Lang::Rust)];
 
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();

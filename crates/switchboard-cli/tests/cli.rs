@@ -5,7 +5,7 @@ use std::process::{Command, Output};
 
 /// The thermostat example interface.
 fn thermostat() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/interfaces/thermostat.yaml")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/thermostat/thermostat.yaml")
 }
 
 /// A fresh scratch directory named `name` for one test.
@@ -150,4 +150,22 @@ fn generate_refuses_an_invalid_file() {
     assert_eq!(output.status.code(), Some(1));
     assert!(stderr(&output).contains("broken.yaml:"), "{}", stderr(&output));
     assert!(!out.exists());
+}
+
+/// A file from the interface parser's valid corpus.
+fn valid_corpus(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../crates/switchboard-idl/tests/data/valid")
+        .join(name)
+}
+
+#[test]
+fn check_accepts_stinger_ipc_files_unchanged() {
+    // StingerIPC's complete 0.1.x example (with its `$ref` to common_types.yaml) and a file in the
+    // 0.3.0 pre-release dialect.
+    for name in ["stinger_complete.yaml", "dialect_0_3.yaml"] {
+        let output = run(&["check".as_ref(), valid_corpus(name).as_os_str()]);
+        assert_eq!(output.status.code(), Some(0), "{name}: {}", stderr(&output));
+        assert!(!stderr(&output).contains("error"), "{name}: {}", stderr(&output));
+    }
 }

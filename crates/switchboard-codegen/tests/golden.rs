@@ -18,15 +18,14 @@ fn yaml_files(dir: &Path) -> Vec<PathBuf> {
     files
 }
 
-/// The corpus: the example interfaces, this crate's corner cases and StingerIPC's complete example.
+/// The corpus: the example interfaces, the thermostat, this crate's corner cases and StingerIPC's
+/// complete example.
 fn corpus() -> Vec<PathBuf> {
     let root = repo_root();
     let mut files = yaml_files(&root.join("examples/interfaces"));
+    files.push(root.join("examples/thermostat/thermostat.yaml"));
     files.extend(yaml_files(&Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data")));
-    let stinger = root.join("crates/switchboard-idl/tests/data/valid/stinger_complete.yaml");
-    if stinger.exists() {
-        files.push(stinger);
-    }
+    files.push(root.join("crates/switchboard-idl/tests/data/valid/stinger_complete.yaml"));
     files
 }
 
@@ -53,7 +52,7 @@ fn rust_output_matches_snapshots() {
 
 #[test]
 fn builder_writes_what_generate_returns() {
-    let path = repo_root().join("examples/interfaces/thermostat.yaml");
+    let path = repo_root().join("examples/thermostat/thermostat.yaml");
     let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("builder-output");
     let _ = std::fs::remove_dir_all(&out);
     switchboard_codegen::Builder::new()

@@ -1,13 +1,13 @@
 //! The thermostat example: a server implementation and a client walkthrough, shared by the
 //! `thermostat-server`, `thermostat-client` and `quickstart` binaries.
 //!
-//! `generated/thermostat.rs` is written by `switchboard generate ../interfaces/thermostat.yaml
+//! `generated/thermostat.rs` is written by `switchboard generate thermostat.yaml
 //! --lang rust --out src/generated` and committed, so you can read exactly what the generator makes.
 
 pub mod client;
 pub mod server;
 
-/// Code generated from `examples/interfaces/thermostat.yaml`.
+/// Code generated from `thermostat.yaml`.
 pub mod generated {
     /// The `Thermostat` interface: server trait, server handle, client and types.
     // The generator formats its own output; `cargo xtask codegen --check` keeps it as generated.
