@@ -11,6 +11,8 @@ pub struct InterfaceDescriptor {
     pub name: Cow<'static, str>,
     /// The interface version string.
     pub version: Cow<'static, str>,
+    /// The human title, or the name when the file gives none.
+    pub title: Cow<'static, str>,
     /// The description hash (`sha256:…`); peers compare it at connect time.
     pub hash: Cow<'static, str>,
     /// The full interface description as JSON, for runtime introspection.
@@ -21,6 +23,11 @@ pub struct InterfaceDescriptor {
     pub signals: Cow<'static, [Cow<'static, str>]>,
     /// The properties the server holds.
     pub properties: Cow<'static, [PropertyDescriptor]>,
+    /// Extra topic placeholders (such as `prefix`) for broker transports.
+    pub topic_params: Cow<'static, [Cow<'static, str>]>,
+    /// Topic template overrides for broker transports, keyed by StingerIPC's camelCase names
+    /// (`signals`, `propertyValues`, `methodRequests`, …).
+    pub topic_templates: Cow<'static, [(Cow<'static, str>, Cow<'static, str>)]>,
 }
 
 /// One method.

@@ -154,6 +154,9 @@ impl<'a> Lowering<'a> {
         let service = Service {
             wire: iface.name.clone(),
             version: iface.version.clone(),
+            title: iface.title.clone().unwrap_or_else(|| iface.name.clone()),
+            topic_params: iface.configuration.topic_params.clone(),
+            topic_templates: iface.configuration.topics.clone(),
             hash,
             description_json: iface.description_json(),
             doc,

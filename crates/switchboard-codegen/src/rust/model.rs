@@ -207,6 +207,12 @@ pub(crate) struct Service {
     pub(crate) wire: String,
     /// The interface version.
     pub(crate) version: String,
+    /// The interface title, falling back to its name.
+    pub(crate) title: String,
+    /// Extra topic parameters, from `configuration.topics.params`.
+    pub(crate) topic_params: Vec<String>,
+    /// Topic template overrides, from `configuration.topics`.
+    pub(crate) topic_templates: Vec<(String, String)>,
     /// The full `sha256:…` description hash.
     pub(crate) hash: String,
     /// The canonical description JSON.

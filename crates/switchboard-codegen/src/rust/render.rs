@@ -248,6 +248,12 @@ fn data_struct(s: &Struct) -> TokenStream {
 fn descriptor(service: &Service) -> TokenStream {
     let name = cow(&service.wire);
     let version = cow(&service.version);
+    let title = cow(&service.title);
+    let topic_params = service.topic_params.iter().map(|p| cow(p));
+    let topic_templates = service.topic_templates.iter().map(|(key, template)| {
+        let (key, template) = (cow(key), cow(template));
+        quote!((#key, #template))
+    });
     let hash = cow(&service.hash);
     let description = raw_string(&service.description_json);
     let methods = service.methods.iter().map(|m| {
@@ -276,11 +282,14 @@ fn descriptor(service: &Service) -> TokenStream {
         pub const INTERFACE: sb::InterfaceDescriptor = sb::InterfaceDescriptor {
             name: #name,
             version: #version,
+            title: #title,
             hash: #hash,
             description: std::borrow::Cow::Borrowed(#description),
             methods: std::borrow::Cow::Borrowed(&[#(#methods),*]),
             signals: std::borrow::Cow::Borrowed(&[#(#signals),*]),
             properties: std::borrow::Cow::Borrowed(&[#(#properties),*]),
+            topic_params: std::borrow::Cow::Borrowed(&[#(#topic_params),*]),
+            topic_templates: std::borrow::Cow::Borrowed(&[#(#topic_templates),*]),
         };
     }
 }

@@ -82,6 +82,7 @@ pub struct GetStatusReply {
 pub const INTERFACE: sb::InterfaceDescriptor = sb::InterfaceDescriptor {
     name: std::borrow::Cow::Borrowed("Thermostat"),
     version: std::borrow::Cow::Borrowed("1.0.0"),
+    title: std::borrow::Cow::Borrowed("Smart thermostat"),
     hash: std::borrow::Cow::Borrowed(
         "sha256:1b8506ada06778b4d97bf1483485b187ba97900cced92a06e4f081efa5ef6833",
     ),
@@ -115,6 +116,8 @@ pub const INTERFACE: sb::InterfaceDescriptor = sb::InterfaceDescriptor {
             },
         ],
     ),
+    topic_params: std::borrow::Cow::Borrowed(&[]),
+    topic_templates: std::borrow::Cow::Borrowed(&[]),
 };
 
 /// Controls one heating zone.
