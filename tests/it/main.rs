@@ -1,8 +1,10 @@
 //! switchboard's integration tests: one binary, one module per area.
 //!
 //! `suite` holds test bodies written against `Endpoint` only, so every transport runs the same
-//! bodies; `unix` instantiates them for the Unix socket and adds the Unix-specific fault tests.
+//! bodies; `unix` and `mqtt` instantiate them and add their transport's own fault tests;
+//! `interop` runs StingerIPC's real Python peers against ours over MQTT.
 
-mod generated_code;
+mod interop;
+mod mqtt;
 mod suite;
 mod unix;

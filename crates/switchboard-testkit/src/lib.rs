@@ -9,6 +9,9 @@ use std::{
 
 use switchboard::{Endpoint, unix::UnixEndpoint};
 
+pub mod broker;
+pub mod python;
+
 /// A private directory for the sockets of one test, removed when dropped.
 #[derive(Debug)]
 pub struct SocketDir {

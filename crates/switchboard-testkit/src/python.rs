@@ -1,0 +1,1 @@
+//! Python virtual environments for cross-language tests (to be written).

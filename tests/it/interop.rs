@@ -1,0 +1,1 @@
+//! Interoperability with StingerIPC's generated Python peers over MQTT (to be written).
