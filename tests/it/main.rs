@@ -4,6 +4,7 @@
 //! bodies; `unix` and `mqtt` instantiate them and add their transport's own fault tests;
 //! `interop` runs StingerIPC's real Python peers against ours over MQTT.
 
+mod conformance;
 mod interop;
 mod mqtt;
 mod suite;

@@ -19,12 +19,9 @@ compile_error!("switchboard needs at least one transport feature; enable \"unix\
 mod endpoint;
 
 pub use endpoint::{Endpoint, EndpointParseError, URL_ENV};
-pub use switchboard_core::{
-    CallContext, CallError, DecodeError, ErrorCode, PeerCredentials, PeerId, RemoteError,
-    TransportError, TransportErrorKind,
-    client::{ClientOptions, DEFAULT_CALL_TIMEOUT, PropertyWatch, SignalStream, SubscriptionError},
-    error::names as error_names,
-};
+pub use exports::*;
+
+mod exports;
 
 /// A point in time, in UTC: the Rust type of `datetime`.
 pub type DateTime = chrono::DateTime<chrono::Utc>;
@@ -54,23 +51,4 @@ macro_rules! include_interface {
 
 /// The only surface generated code uses. Not a public API: it changes with the generator.
 #[doc(hidden)]
-pub mod __private {
-    pub use std::collections::BTreeMap;
-
-    pub use bytes::Bytes;
-    pub use serde;
-    pub use serde_with::{As, Same};
-    pub use switchboard_core::{
-        CallContext, CallError, InterfaceDescriptor, MethodDescriptor, PropertyDescriptor,
-        RemoteError, TransportError,
-        client::{ClientCore, ClientOptions, PropertyWatch, SignalStream},
-        codec::{Base64, Empty, IsoDateTime, IsoDuration},
-        server::{
-            ServerCore, Service, decode_args, encode_property, encode_reply, unknown_method,
-            unknown_property,
-        },
-        transport::BoxFuture,
-    };
-
-    pub use crate::{DateTime, Duration, Endpoint};
-}
+pub mod __private;

@@ -1,0 +1,20 @@
+//! The only surface generated code uses. Not a public API: it changes with the generator.
+
+pub use std::collections::BTreeMap;
+
+pub use bytes::Bytes;
+pub use serde;
+pub use serde_with::{As, Same};
+pub use switchboard_core::{
+    CallContext, CallError, InterfaceDescriptor, MethodDescriptor, PropertyDescriptor, RemoteError,
+    TransportError,
+    client::{ClientCore, ClientOptions, PropertyWatch, SignalStream},
+    codec::{Base64, Empty, IsoDateTime, IsoDuration},
+    server::{
+        ServerCore, Service, decode_args, encode_property, encode_reply, unknown_method,
+        unknown_property,
+    },
+    transport::BoxFuture,
+};
+
+pub use crate::{DateTime, Duration, Endpoint};
