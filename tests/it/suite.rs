@@ -8,18 +8,19 @@ use std::{
 };
 
 use switchboard::{
-    CallContext, CallError, ClientOptions, DateTime, Endpoint, ErrorCode, PeerCredentials,
-    RemoteError, error_names,
+    CallContext, CallError, ClientOptions, DateTime, Endpoint, ErrorCode, HandlerError,
+    MethodError, PeerCredentials, RemoteError, error_names,
 };
 use switchboard_core::client::ClientCore;
 use switchboard_tests::{
     everything::{
-        Color, EchoCollectionsReply, EchoNestedReply, EchoScalarsReply, EchoTimesReply, Everything,
-        EverythingClient, EverythingProperties, EverythingServer, Label, Point, SettingsProperty,
-        Shape, Tree, UptimeProperty,
+        Color, EchoCollectionsReply, EchoNestedReply, EchoScalarsError, EchoScalarsReply,
+        EchoTimesReply, Everything, EverythingClient, EverythingProperties, EverythingServer,
+        Label, Point, SettingsProperty, Shape, Tree, Unsupported, UptimeProperty,
     },
     thermostat::{
-        GetStatusReply, Mode, Thermostat, ThermostatClient, ThermostatProperties, ThermostatServer,
+        GetStatusReply, Mode, PreheatError, PreheatFeedback, Thermostat, ThermostatClient,
+        ThermostatProperties, ThermostatServer,
     },
 };
 
@@ -62,13 +63,12 @@ impl Everything for Echo {
         flag: bool,
         text: String,
         color: Color,
-    ) -> Result<EchoScalarsReply, RemoteError> {
+    ) -> Result<EchoScalarsReply, HandlerError<EchoScalarsError>> {
         if text == "unsupported" {
-            return Err(RemoteError::new(
-                ErrorCode::ClientError,
-                "Unsupported",
-                "this text is not echoed",
-            ));
+            return Err(EchoScalarsError::Unsupported(Unsupported {
+                reason: "this text is not echoed".into(),
+            })
+            .into());
         }
         Ok(EchoScalarsReply {
             i8,
@@ -383,8 +383,12 @@ pub(crate) async fn every_type_round_trip(endpoint: Endpoint) {
     )
     .await
     .expect_err("the server refuses");
-    let remote = error.as_remote().expect("a remote error");
-    assert_eq!((remote.name(), remote.code()), ("Unsupported", ErrorCode::ClientError));
+    match error {
+        MethodError::Declared(EchoScalarsError::Unsupported(Unsupported { reason })) => {
+            assert_eq!(reason, "this text is not echoed");
+        }
+        other => panic!("expected the declared `Unsupported`, got {other:?}"),
+    }
 
     // Properties of every kind: a struct-valued one with an optional enum, and a read-only one.
     let settings = within("get settings", client.get_settings()).await.expect("get settings");
@@ -463,6 +467,15 @@ impl Thermostat for TestThermostat {
 
     async fn get_status(&self, _ctx: &CallContext) -> Result<GetStatusReply, RemoteError> {
         Ok(GetStatusReply { mode: Mode::Heat, celsius: 20.0, history: vec![19.0, 19.5, 20.0] })
+    }
+
+    async fn preheat(
+        &self,
+        goal: switchboard::GoalContext<PreheatFeedback>,
+        target_celsius: f64,
+    ) -> Result<f64, switchboard::HandlerError<PreheatError>> {
+        goal.feedback(PreheatFeedback { celsius: target_celsius, percent: 100 }).await;
+        Ok(target_celsius)
     }
 
     async fn update_setpoint(&self, _ctx: &CallContext, celsius: &f64) -> Result<(), RemoteError> {

@@ -13,7 +13,10 @@ use switchboard_testkit::{ChildProcess, SocketDir, wait_for_path};
 use switchboard_tests::thermostat::{INTERFACE, ThermostatClient};
 use switchboard_transport_unix::frame::{self, Frame, Kind};
 
-use crate::suite::{self, within};
+use crate::{
+    conformance,
+    suite::{self, within},
+};
 
 macro_rules! unix_suite {
     ($($name:ident),* $(,)?) => {$(
@@ -33,6 +36,34 @@ unix_suite!(
     call_timeout,
     handler_panic_is_contained,
     properties
+);
+
+macro_rules! unix_conformance {
+    ($($name:ident),* $(,)?) => {$(
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $name() {
+            switchboard_testkit::init_tracing();
+            let dir = SocketDir::new();
+            conformance::$name(dir.endpoint("jobs")).await;
+        }
+    )*};
+}
+
+unix_conformance!(
+    goal_accept_and_reject,
+    feedback_arrives_in_order,
+    cancel_before_start,
+    cancel_during_run,
+    cancel_after_end,
+    concurrent_goals_and_limit,
+    departed_client_goal_is_cancelled_after_grace,
+    reattach_within_grace_keeps_goal,
+    late_subscriber_gets_result,
+    declared_errors_carry_fields,
+    unknown_error_keeps_name_and_message,
+    handler_panic_leaks_nothing,
+    command_reaches_handler,
+    event_to_one_client,
 );
 
 /// Killing the server mid-call fails the call with a disconnect error at once; a restarted

@@ -1,12 +1,16 @@
 //! The client machinery generated clients are built on: correlation of replies, timeouts,
 //! signal fan-in and property watches, over any [`ClientTransport`].
+//!
+//! It also sends commands and goals. A goal's routing is registered before the goal is sent, so
+//! the first feedback cannot be lost; after a reconnect the client re-attaches to every goal it
+//! still follows, before sending anything else, and learns what happened meanwhile.
 
 use std::{
     collections::HashMap,
     fmt,
     marker::PhantomData,
     sync::{
-        Arc, Mutex, MutexGuard,
+        Arc, Mutex, MutexGuard, Weak,
         atomic::{AtomicU64, Ordering},
     },
     time::Duration,
@@ -17,11 +21,17 @@ use serde::{Serialize, de::DeserializeOwned};
 use tokio::sync::{broadcast, oneshot, watch};
 
 use crate::{
+    action::{
+        GoalCanceller, GoalEvent, GoalHandle, GoalId, GoalOutcome, GoalSnapshot, GoalTrack,
+        ResultFn,
+    },
     codec,
     descriptor::InterfaceDescriptor,
-    error::{CallError, DecodeError, TransportError, TransportErrorKind},
+    error::{
+        CallError, DeclaredError, DecodeError, MethodError, TransportError, TransportErrorKind,
+    },
     message::{ClientMessage, Name, ServerMessage},
-    transport::{ClientInbox, ClientTransport, ServiceAddress, ServiceTarget},
+    transport::{BoxFuture, ClientInbox, ClientTransport, ServiceAddress, ServiceTarget},
 };
 
 /// The default time a call may take before it fails with [`CallError::Timeout`].
@@ -101,6 +111,7 @@ struct ClientShared {
     signals: Mutex<HashMap<Name, broadcast::Sender<SignalEvent>>>,
     watches: Mutex<HashMap<Name, watch::Sender<PropertySnapshot>>>,
     versions: Mutex<HashMap<Name, u64>>,
+    goals: Mutex<HashMap<GoalId, Weak<GoalTrack>>>,
 }
 
 /// Locks a mutex, recovering from poisoning: the maps stay consistent under every operation.
@@ -116,6 +127,30 @@ impl ClientShared {
         }
         lock(&self.signals).clear();
         lock(&self.watches).clear();
+        for (_, track) in lock(&self.goals).drain() {
+            if let Some(track) = track.upgrade() {
+                track.close(error.clone());
+            }
+        }
+    }
+
+    fn goal(&self, goal: &GoalId) -> Option<Arc<GoalTrack>> {
+        let mut goals = lock(&self.goals);
+        let track = goals.get(goal).and_then(Weak::upgrade);
+        if track.is_none() {
+            goals.remove(goal);
+        }
+        track
+    }
+
+    /// Applies an event to the goal it belongs to; a goal that ended stops being routed.
+    fn goal_event(&self, goal: &GoalId, event: GoalEvent) {
+        if let Some(track) = self.goal(goal) {
+            track.apply(event);
+            if track.is_finished() {
+                lock(&self.goals).remove(goal);
+            }
+        }
     }
 
     fn note_version(&self, property: &Name, version: u64) {
@@ -159,6 +194,38 @@ impl ClientInbox for ClientShared {
                 self.note_version(&property, version);
                 self.update_watch(&property, version, &payload);
             }
+            ServerMessage::GoalReply { id, goal, result, .. } => {
+                // The snapshot is applied here, in arrival order, so that events which follow it
+                // on the connection are never overwritten by it.
+                if let Ok(snapshot) = &result {
+                    match &snapshot.outcome {
+                        Some(outcome) => {
+                            self.goal_event(&goal, GoalEvent::Finished(outcome.clone()))
+                        }
+                        None => self.goal_event(&goal, GoalEvent::Status(snapshot.status)),
+                    }
+                }
+                let waiting = lock(&self.pending).remove(&id);
+                match waiting {
+                    Some(slot) => {
+                        let _ = slot.send(Ok(ServerMessage::GoalReply {
+                            id,
+                            action: Name::Borrowed(""),
+                            goal,
+                            result,
+                        }));
+                    }
+                    // The answer to a re-attach sent after a reconnect. An error means the server
+                    // no longer knows the goal (it restarted, or the goal's retention ran out):
+                    // the goal ended with that error.
+                    None => {
+                        if let Err(error) = result {
+                            self.goal_event(&goal, GoalEvent::Finished(GoalOutcome::Failed(error)))
+                        }
+                    }
+                }
+            }
+            ServerMessage::GoalEvent { goal, event, .. } => self.goal_event(&goal, event),
         }
     }
 
@@ -176,10 +243,22 @@ impl ClientInbox for ClientShared {
     fn reconnected(&self) -> Vec<ClientMessage> {
         let signals = lock(&self.signals).keys().cloned().collect::<Vec<_>>();
         let watches = lock(&self.watches).keys().cloned().collect::<Vec<_>>();
+        let goals = {
+            let mut goals = lock(&self.goals);
+            goals.retain(|_, track| track.upgrade().is_some_and(|t| !t.is_finished()));
+            goals.values().filter_map(Weak::upgrade).collect::<Vec<_>>()
+        };
+        let attaches = goals.into_iter().map(|track| ClientMessage::AttachGoal {
+            id: self.next_id.fetch_add(1, Ordering::Relaxed) + 1,
+            action: track.action.clone(),
+            goal: track.id.clone(),
+            follow: true,
+        });
         signals
             .into_iter()
             .map(|signal| ClientMessage::Subscribe { signal })
             .chain(watches.into_iter().map(|property| ClientMessage::Watch { property }))
+            .chain(attaches)
             .collect()
     }
 }
@@ -386,6 +465,145 @@ impl ClientCore {
         Ok(PropertyWatch { receiver, property, decode: Box::new(decode), version: None })
     }
 
+    /// Runs a command: sends it and returns; the server never answers.
+    ///
+    /// `Ok` means the command was handed to the transport, not that the server ran it.
+    pub async fn command<A: Serialize + ?Sized>(
+        &self,
+        command: impl Into<Name>,
+        args: &A,
+    ) -> Result<(), CallError> {
+        let command = command.into();
+        let payload = codec::encode(args)
+            .map_err(|e| DecodeError::new(format!("arguments of command `{command}`"), e))?;
+        self.inner.transport.send(ClientMessage::Command { command, payload }).await?;
+        Ok(())
+    }
+
+    /// Sends a goal of `action` and returns its handle once the server accepted it.
+    ///
+    /// The goal's routing is registered before it is sent, so no event is lost. A rejection
+    /// gives the error the server answered with. `map` turns the decoded result object into
+    /// what [`GoalHandle::result`] returns.
+    pub async fn send_goal<G, F, W, R, E>(
+        &self,
+        action: impl Into<Name>,
+        goal: &G,
+        map: fn(W) -> R,
+    ) -> Result<GoalHandle<F, R, E>, MethodError<E>>
+    where
+        G: Serialize + ?Sized,
+        F: DeserializeOwned,
+        W: DeserializeOwned + 'static,
+        R: 'static,
+        E: DeclaredError,
+    {
+        let action = action.into();
+        let payload = codec::encode(goal).map_err(|e| {
+            CallError::from(DecodeError::new(format!("goal of action `{action}`"), e))
+        })?;
+        let id = GoalId::random();
+        let track = Arc::new(GoalTrack::new(action.clone(), id.clone()));
+        lock(&self.inner.shared.goals).insert(id.clone(), Arc::downgrade(&track));
+        let sent = self
+            .goal_request(|rid| ClientMessage::SendGoal {
+                id: rid,
+                action: action.clone(),
+                goal: id.clone(),
+                payload,
+            })
+            .await;
+        match sent {
+            Ok(_) => Ok(self.handle(track, result_decoder::<W, R>(map))),
+            Err(error) => {
+                lock(&self.inner.shared.goals).remove(&id);
+                Err(error.into())
+            }
+        }
+    }
+
+    /// Follows a goal by its id, from any connection: its handle gives the status now, the
+    /// feedback from now on, and the result (also when the goal has already ended, while the
+    /// server remembers it). This connection becomes the goal's owner.
+    pub async fn attach_goal<F, W, R, E>(
+        &self,
+        action: impl Into<Name>,
+        goal: GoalId,
+        map: fn(W) -> R,
+    ) -> Result<GoalHandle<F, R, E>, MethodError<E>>
+    where
+        F: DeserializeOwned,
+        W: DeserializeOwned + 'static,
+        R: 'static,
+        E: DeclaredError,
+    {
+        let action = action.into();
+        let track = {
+            let mut goals = lock(&self.inner.shared.goals);
+            match goals.get(&goal).and_then(Weak::upgrade) {
+                Some(track) => track,
+                None => {
+                    let track = Arc::new(GoalTrack::new(action.clone(), goal.clone()));
+                    goals.insert(goal.clone(), Arc::downgrade(&track));
+                    track
+                }
+            }
+        };
+        let snapshot = self
+            .goal_request(|id| ClientMessage::AttachGoal {
+                id,
+                action: action.clone(),
+                goal: goal.clone(),
+                follow: true,
+            })
+            .await;
+        match snapshot {
+            Ok(_) => Ok(self.handle(track, result_decoder::<W, R>(map))),
+            Err(error) => {
+                lock(&self.inner.shared.goals).remove(&goal);
+                Err(error.into())
+            }
+        }
+    }
+
+    /// Asks for a goal's status (and outcome, if it ended) without following it.
+    pub async fn goal_status(
+        &self,
+        action: impl Into<Name>,
+        goal: GoalId,
+    ) -> Result<GoalSnapshot, CallError> {
+        let action = action.into();
+        self.goal_request(|id| ClientMessage::AttachGoal { id, action, goal, follow: false }).await
+    }
+
+    /// Asks the server to cancel a goal; returns its state at that moment.
+    pub async fn cancel_goal(
+        &self,
+        action: impl Into<Name>,
+        goal: GoalId,
+    ) -> Result<GoalSnapshot, CallError> {
+        let action = action.into();
+        self.goal_request(|id| ClientMessage::CancelGoal { id, action, goal }).await
+    }
+
+    fn handle<F, R, E>(&self, track: Arc<GoalTrack>, decode: ResultFn<R>) -> GoalHandle<F, R, E>
+    where
+        F: DeserializeOwned,
+        E: DeclaredError,
+    {
+        GoalHandle::new(track, Arc::new(self.clone()), decode)
+    }
+
+    async fn goal_request(
+        &self,
+        make: impl FnOnce(u64) -> ClientMessage,
+    ) -> Result<GoalSnapshot, CallError> {
+        match self.request(self.inner.options.call_timeout, make).await? {
+            ServerMessage::GoalReply { result, .. } => result.map_err(CallError::Remote),
+            other => Err(unexpected(&other)),
+        }
+    }
+
     /// Closes the connection; pending and later requests fail with a `Closed` transport error.
     pub fn close(&self) {
         self.inner.transport.close();
@@ -412,6 +630,22 @@ impl ClientCore {
             Err(_) => Err(CallError::Timeout(timeout)),
         }
     }
+}
+
+impl GoalCanceller for ClientCore {
+    fn cancel(
+        &self,
+        action: Name,
+        goal: GoalId,
+    ) -> BoxFuture<'static, Result<GoalSnapshot, CallError>> {
+        let this = self.clone();
+        Box::pin(async move { this.cancel_goal(action, goal).await })
+    }
+}
+
+/// Builds the decoder of a goal's result: the result object as `W`, mapped to `R`.
+fn result_decoder<W: DeserializeOwned + 'static, R: 'static>(map: fn(W) -> R) -> ResultFn<R> {
+    Arc::new(move |payload| codec::decode::<W>(payload).map(map))
 }
 
 fn unexpected(message: &ServerMessage) -> CallError {

@@ -138,6 +138,18 @@ pub mod names {
     pub const ACCESS_DENIED: &str = "AccessDenied";
     /// A generic application error with no declared name.
     pub const APPLICATION: &str = "ApplicationError";
+    /// The command does not exist on the server (logged there; commands get no answer).
+    pub const UNKNOWN_COMMAND: &str = "UnknownCommand";
+    /// The action does not exist on the server.
+    pub const UNKNOWN_ACTION: &str = "UnknownAction";
+    /// No goal with this id is running or remembered.
+    pub const UNKNOWN_GOAL: &str = "UnknownGoal";
+    /// A goal with this id already exists.
+    pub const DUPLICATE_GOAL: &str = "DuplicateGoal";
+    /// The action already runs as many goals as its limit allows.
+    pub const TOO_MANY_GOALS: &str = "TooManyGoals";
+    /// A method handler gave up because it was cancelled.
+    pub const CANCELLED: &str = "Cancelled";
 }
 
 impl RemoteError {
@@ -199,6 +211,147 @@ impl fmt::Display for RemoteError {
 }
 
 impl std::error::Error for RemoteError {}
+
+/// A typed error declared in the interface file: generated `<Method>Error` enums implement it.
+///
+/// On the wire a declared error is a [`RemoteError`] whose name is the error's name, whose code is
+/// [`ErrorCode::ClientError`] and whose details are the error's fields as a JSON object.
+pub trait DeclaredError: fmt::Debug + Send + Sync + Sized + 'static {
+    /// Converts the error into what goes on the wire.
+    fn into_remote(self) -> RemoteError;
+
+    /// Recognises a received error by its name and decodes its fields; `None` when the name is
+    /// not one of the declared errors or the fields do not decode.
+    fn from_remote(error: &RemoteError) -> Option<Self>;
+}
+
+/// No declared errors: the error type of methods and actions that declare none.
+impl DeclaredError for std::convert::Infallible {
+    fn into_remote(self) -> RemoteError {
+        match self {}
+    }
+
+    fn from_remote(_: &RemoteError) -> Option<Self> {
+        None
+    }
+}
+
+/// Why a handler did not produce a value: a declared error, any other error, or cancellation.
+///
+/// Handlers of methods and actions with declared errors return it; `?` converts both the
+/// declared error type and [`RemoteError`] into it.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum HandlerError<E> {
+    /// One of the errors the interface declares, sent with its name and fields.
+    Declared(E),
+    /// Any other error, sent as it is.
+    Other(RemoteError),
+    /// The handler stopped because cancellation was requested. An action's goal ends as
+    /// cancelled; a method call fails with a `Cancelled` error.
+    Cancelled,
+}
+
+impl<E: DeclaredError> HandlerError<E> {
+    /// The error as it goes on the wire (for methods; actions keep cancellation apart).
+    pub fn into_remote(self) -> RemoteError {
+        match self {
+            HandlerError::Declared(error) => error.into_remote(),
+            HandlerError::Other(error) => error,
+            HandlerError::Cancelled => RemoteError::new(
+                ErrorCode::ServerError,
+                names::CANCELLED,
+                "the handler was cancelled",
+            ),
+        }
+    }
+}
+
+impl<E: DeclaredError> From<E> for HandlerError<E> {
+    fn from(error: E) -> Self {
+        HandlerError::Declared(error)
+    }
+}
+
+impl<E> From<RemoteError> for HandlerError<E> {
+    fn from(error: RemoteError) -> Self {
+        HandlerError::Other(error)
+    }
+}
+
+impl<E: fmt::Display> fmt::Display for HandlerError<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            HandlerError::Declared(error) => error.fmt(f),
+            HandlerError::Other(error) => error.fmt(f),
+            HandlerError::Cancelled => f.write_str("cancelled"),
+        }
+    }
+}
+
+impl<E: fmt::Debug + fmt::Display> std::error::Error for HandlerError<E> {}
+
+/// Why a call to a method with declared errors failed: one of those errors, or anything a call
+/// can fail with.
+///
+/// An error whose name the client does not know (from a newer server, say) stays
+/// [`MethodError::Call`] with [`CallError::Remote`], keeping its name and message.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum MethodError<E> {
+    /// The server answered with one of the declared errors.
+    Declared(E),
+    /// Any other failure: an undeclared remote error, a timeout, a decode or transport failure.
+    Call(CallError),
+}
+
+impl<E: DeclaredError> From<CallError> for MethodError<E> {
+    fn from(error: CallError) -> Self {
+        match &error {
+            CallError::Remote(remote) => match E::from_remote(remote) {
+                Some(declared) => MethodError::Declared(declared),
+                None => MethodError::Call(error),
+            },
+            _ => MethodError::Call(error),
+        }
+    }
+}
+
+impl<E> MethodError<E> {
+    /// The declared error, if that is what the server answered.
+    pub fn declared(&self) -> Option<&E> {
+        match self {
+            MethodError::Declared(error) => Some(error),
+            MethodError::Call(_) => None,
+        }
+    }
+
+    /// The call failure, if the error is not a declared one.
+    pub fn call_error(&self) -> Option<&CallError> {
+        match self {
+            MethodError::Declared(_) => None,
+            MethodError::Call(error) => Some(error),
+        }
+    }
+}
+
+impl<E: fmt::Display> fmt::Display for MethodError<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            MethodError::Declared(error) => error.fmt(f),
+            MethodError::Call(error) => error.fmt(f),
+        }
+    }
+}
+
+impl<E: fmt::Debug + fmt::Display> std::error::Error for MethodError<E> {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            MethodError::Declared(_) => None,
+            MethodError::Call(error) => Some(error),
+        }
+    }
+}
 
 /// A payload that did not match the type the interface declares for it.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -299,5 +452,94 @@ impl fmt::Display for TransportError {
 impl std::error::Error for TransportError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         self.source.as_deref().map(|e| e as _)
+    }
+}
+
+/// Builds the wire form of a declared error: code 1 (`ClientError`), the error's name, a
+/// message, and its fields as a JSON object in the details.
+pub fn declared_error<T: serde::Serialize + ?Sized>(
+    name: &str,
+    message: &str,
+    fields: &T,
+) -> RemoteError {
+    let error = RemoteError::new(ErrorCode::ClientError, name, message);
+    match serde_json::to_value(fields) {
+        Ok(details) => error.with_details(details),
+        Err(e) => {
+            tracing::error!(error = %e, name, "the fields of a declared error could not be encoded");
+            error
+        }
+    }
+}
+
+/// Decodes a declared error's fields from a received error's details (`{}` when it has none).
+pub fn declared_details<T: serde::de::DeserializeOwned>(error: &RemoteError) -> Option<T> {
+    let details = error.details().cloned().unwrap_or_else(|| serde_json::json!({}));
+    serde_json::from_value(details).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, PartialEq)]
+    enum LookupError {
+        NotFound(String),
+    }
+
+    impl DeclaredError for LookupError {
+        fn into_remote(self) -> RemoteError {
+            match self {
+                LookupError::NotFound(id) => {
+                    declared_error("NotFound", "no such key", &serde_json::json!({ "id": id }))
+                }
+            }
+        }
+
+        fn from_remote(error: &RemoteError) -> Option<Self> {
+            #[derive(serde::Deserialize)]
+            struct Fields {
+                id: String,
+            }
+            match error.name() {
+                "NotFound" => {
+                    declared_details::<Fields>(error).map(|f| LookupError::NotFound(f.id))
+                }
+                _ => None,
+            }
+        }
+    }
+
+    #[test]
+    fn declared_errors_round_trip_and_unknown_ones_stay_remote() {
+        let remote = LookupError::NotFound("k".into()).into_remote();
+        assert_eq!((remote.code(), remote.name()), (ErrorCode::ClientError, "NotFound"));
+        let error = MethodError::<LookupError>::from(CallError::Remote(remote));
+        assert_eq!(error.declared(), Some(&LookupError::NotFound("k".into())));
+
+        let newer = RemoteError::new(ErrorCode::ClientError, "RateLimited", "slow down");
+        match MethodError::<LookupError>::from(CallError::Remote(newer)) {
+            MethodError::Call(CallError::Remote(e)) => {
+                assert_eq!((e.name(), e.message()), ("RateLimited", "slow down"));
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        // Fields that do not decode leave the error undeclared rather than inventing values.
+        let broken = RemoteError::new(ErrorCode::ClientError, "NotFound", "x")
+            .with_details(serde_json::json!({"id": 5}));
+        assert!(MethodError::<LookupError>::from(CallError::Remote(broken)).declared().is_none());
+    }
+
+    #[test]
+    fn handler_errors_convert_with_question_mark() {
+        fn declared() -> Result<(), HandlerError<LookupError>> {
+            Err(LookupError::NotFound("a".into()))?
+        }
+        fn other() -> Result<(), HandlerError<LookupError>> {
+            Err(RemoteError::internal("x"))?
+        }
+        assert_eq!(declared().unwrap_err().into_remote().name(), "NotFound");
+        assert_eq!(other().unwrap_err().into_remote().name(), names::INTERNAL);
+        assert_eq!(HandlerError::<LookupError>::Cancelled.into_remote().name(), names::CANCELLED);
     }
 }

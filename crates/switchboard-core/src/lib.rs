@@ -4,6 +4,7 @@
 //! uses [`client::ClientCore`] and [`server::ServerCore`] through the facade's `__private` module.
 //! See ARCHITECTURE.md for how the pieces fit.
 
+pub mod action;
 pub mod client;
 pub mod codec;
 pub mod context;
@@ -13,8 +14,10 @@ pub mod message;
 pub mod server;
 pub mod transport;
 
+pub use action::{GoalContext, GoalError, GoalEvent, GoalHandle, GoalId, GoalOutcome, GoalStatus};
 pub use context::{CallContext, PeerCredentials, PeerId};
 pub use descriptor::{InterfaceDescriptor, MethodDescriptor, PropertyDescriptor};
 pub use error::{
-    CallError, DecodeError, ErrorCode, RemoteError, TransportError, TransportErrorKind,
+    CallError, DeclaredError, DecodeError, ErrorCode, HandlerError, MethodError, RemoteError,
+    TransportError, TransportErrorKind,
 };

@@ -8,7 +8,10 @@ use std::borrow::Cow;
 
 use bytes::Bytes;
 
-use crate::error::RemoteError;
+use crate::{
+    action::{GoalEvent, GoalId, GoalSnapshot},
+    error::RemoteError,
+};
 
 /// A method, signal or property name as written in the interface file.
 pub type Name = Cow<'static, str>;
@@ -67,6 +70,46 @@ pub enum ClientMessage {
         /// The property name.
         property: Name,
     },
+    /// Run a command: fire and forget, the server never answers.
+    Command {
+        /// The command name.
+        command: Name,
+        /// The arguments as a JSON object.
+        payload: Bytes,
+    },
+    /// Start a goal of an action; the server answers with [`ServerMessage::GoalReply`]
+    /// (accepted, or the error that rejected it), then sends [`ServerMessage::GoalEvent`]s.
+    SendGoal {
+        /// Correlates the reply.
+        id: RequestId,
+        /// The action name.
+        action: Name,
+        /// The goal id the client chose (UUID format).
+        goal: GoalId,
+        /// The goal's values as a JSON object.
+        payload: Bytes,
+    },
+    /// Ask the server to cancel a goal; the reply carries the goal's status at that moment.
+    CancelGoal {
+        /// Correlates the reply.
+        id: RequestId,
+        /// The action name.
+        action: Name,
+        /// The goal id.
+        goal: GoalId,
+    },
+    /// Learn a goal's status (and its outcome, if it has ended). With `follow`, this connection
+    /// also becomes the goal's owner and receives its later events: how a client re-attaches.
+    AttachGoal {
+        /// Correlates the reply.
+        id: RequestId,
+        /// The action name.
+        action: Name,
+        /// The goal id.
+        goal: GoalId,
+        /// Keep receiving the goal's events and take ownership of it.
+        follow: bool,
+    },
 }
 
 /// A message from a server to one client or to all subscribers.
@@ -108,5 +151,26 @@ pub enum ServerMessage {
         version: u64,
         /// The value as a JSON object.
         payload: Bytes,
+    },
+    /// The answer to [`ClientMessage::SendGoal`], [`ClientMessage::CancelGoal`] and
+    /// [`ClientMessage::AttachGoal`]: the goal's state when the request was handled, or an error.
+    GoalReply {
+        /// The request's id.
+        id: RequestId,
+        /// The action name.
+        action: Name,
+        /// The goal id.
+        goal: GoalId,
+        /// The goal's state, or why the request failed (a rejected goal, an unknown goal).
+        result: Result<GoalSnapshot, RemoteError>,
+    },
+    /// Something happened to a goal: sent, in order, to the connections following it.
+    GoalEvent {
+        /// The action name.
+        action: Name,
+        /// The goal id.
+        goal: GoalId,
+        /// What happened.
+        event: GoalEvent,
     },
 }

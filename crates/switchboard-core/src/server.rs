@@ -3,12 +3,18 @@
 //!
 //! Property updates and watches both take the property's lock, and every peer's messages are
 //! queued in order, so a watcher sees the current value and then every later change, with no gap.
+//!
+//! Goals of actions are kept here too: each action runs several at once up to its limit
+//! ([`ServerOptions`]); a finished goal's end state is kept for a retention period so a late
+//! `AttachGoal` still learns it; and the goals of a client that went away are cancelled after a
+//! grace period unless a connection re-attaches first.
 
 use std::{
     collections::HashMap,
     fmt,
     panic::AssertUnwindSafe,
     sync::{Arc, Mutex, MutexGuard, OnceLock, Weak},
+    time::Duration,
 };
 
 use bytes::Bytes;
@@ -16,10 +22,11 @@ use futures_util::FutureExt;
 use serde::{Serialize, de::DeserializeOwned};
 
 use crate::{
+    action::{GoalEvent, GoalId, GoalOutcome, GoalRun, GoalStatus, RawGoal, ServerGoal},
     codec,
     context::{CallContext, PeerId},
     descriptor::InterfaceDescriptor,
-    error::{ErrorCode, RemoteError, TransportError, names},
+    error::{ErrorCode, RemoteError, TransportError, TransportErrorKind, names},
     message::{ClientMessage, Name, ServerMessage},
     transport::{
         BoxFuture, Fanout, Peer, ServerInbox, ServerTransport, ServiceAddress, ServiceTarget,
@@ -44,6 +51,100 @@ pub trait Service: Send + Sync + 'static {
         payload: Bytes,
         ctx: CallContext,
     ) -> BoxFuture<'static, Result<Bytes, RemoteError>>;
+
+    /// Decodes a command's arguments and runs its handler. Nobody is answered: the server logs
+    /// a failure. The default knows no commands.
+    fn command(
+        &self,
+        command: &str,
+        payload: Bytes,
+        ctx: CallContext,
+    ) -> BoxFuture<'static, Result<(), RemoteError>> {
+        let _ = (payload, ctx);
+        let error = RemoteError::new(
+            ErrorCode::MethodNotFound,
+            names::UNKNOWN_COMMAND,
+            format!("no command `{command}`"),
+        );
+        Box::pin(std::future::ready(Err(error)))
+    }
+
+    /// Decodes a goal, lets the handler accept or reject it, and returns the (not yet started)
+    /// future that runs it. The default knows no actions.
+    fn start_goal(
+        &self,
+        action: &str,
+        payload: Bytes,
+        goal: RawGoal,
+    ) -> BoxFuture<'static, Result<GoalRun, RemoteError>> {
+        let _ = (payload, goal);
+        unknown_action(action)
+    }
+}
+
+/// The default number of goals one action may run at once.
+pub const DEFAULT_ACTION_LIMIT: usize = 16;
+
+/// The default time a finished goal's end state is kept for late `AttachGoal` requests.
+pub const DEFAULT_GOAL_RETENTION: Duration = Duration::from_secs(60);
+
+/// The default time a departed client's goals keep running, waiting for a re-attach.
+pub const DEFAULT_DISCONNECT_GRACE: Duration = Duration::from_secs(10);
+
+/// Settings for a server.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct ServerOptions {
+    /// How many goals an action without its own limit may run at once. Default: 16.
+    pub default_action_limit: usize,
+    /// Per-action limits, overriding the default.
+    pub action_limits: HashMap<String, usize>,
+    /// How long a finished goal's end state is kept. Default: 60 s.
+    pub goal_retention: Duration,
+    /// How long the goals of a client that went away keep running before they are cancelled,
+    /// unless a connection re-attaches; `None` never cancels them. Default: 10 s.
+    pub disconnect_grace: Option<Duration>,
+}
+
+impl Default for ServerOptions {
+    fn default() -> Self {
+        ServerOptions {
+            default_action_limit: DEFAULT_ACTION_LIMIT,
+            action_limits: HashMap::new(),
+            goal_retention: DEFAULT_GOAL_RETENTION,
+            disconnect_grace: Some(DEFAULT_DISCONNECT_GRACE),
+        }
+    }
+}
+
+impl ServerOptions {
+    /// Limits how many goals `action` may run at once; more are rejected with `TooManyGoals`.
+    pub fn action_limit(mut self, action: impl Into<String>, limit: usize) -> Self {
+        self.action_limits.insert(action.into(), limit);
+        self
+    }
+
+    /// Sets the limit for actions without their own.
+    pub fn default_action_limit(mut self, limit: usize) -> Self {
+        self.default_action_limit = limit;
+        self
+    }
+
+    /// Sets how long finished goals are remembered.
+    pub fn goal_retention(mut self, retention: Duration) -> Self {
+        self.goal_retention = retention;
+        self
+    }
+
+    /// Sets how long a departed client's goals wait for a re-attach; `None` never cancels them.
+    pub fn disconnect_grace(mut self, grace: Option<Duration>) -> Self {
+        self.disconnect_grace = grace;
+        self
+    }
+
+    fn limit_of(&self, action: &str) -> usize {
+        self.action_limits.get(action).copied().unwrap_or(self.default_action_limit)
+    }
 }
 
 /// A running server for one service instance, shared by clones.
@@ -66,6 +167,18 @@ struct ServerState {
     transport: OnceLock<Arc<dyn ServerTransport>>,
     properties: HashMap<Name, Mutex<PropertyState>>,
     signals: Mutex<HashMap<Name, Vec<Peer>>>,
+    options: ServerOptions,
+    /// Every connected peer, for events to one client.
+    peers: Mutex<HashMap<PeerId, Peer>>,
+    goals: Mutex<GoalTable>,
+}
+
+/// The goals the server runs or remembers.
+#[derive(Default)]
+struct GoalTable {
+    by_id: HashMap<GoalId, Arc<ServerGoal>>,
+    /// How many goals of each action have not ended (accepted or executing or canceling).
+    running: HashMap<Name, usize>,
 }
 
 struct PropertyState {
@@ -90,6 +203,17 @@ impl ServerCore {
         service: Arc<dyn Service>,
         initial: Vec<(&'static str, Bytes)>,
     ) -> Result<Self, TransportError> {
+        Self::start_with(address, interface, service, initial, ServerOptions::default()).await
+    }
+
+    /// Like [`start`](Self::start), with options for actions.
+    pub async fn start_with(
+        address: &dyn ServiceAddress,
+        interface: &InterfaceDescriptor,
+        service: Arc<dyn Service>,
+        initial: Vec<(&'static str, Bytes)>,
+        options: ServerOptions,
+    ) -> Result<Self, TransportError> {
         let interface = Arc::new(interface.clone());
         let mut values: HashMap<&str, Bytes> = initial.into_iter().collect();
         let properties = interface
@@ -110,6 +234,9 @@ impl ServerCore {
             transport: OnceLock::new(),
             properties,
             signals: Mutex::new(HashMap::new()),
+            options,
+            peers: Mutex::new(HashMap::new()),
+            goals: Mutex::new(GoalTable::default()),
         });
         let target = ServiceTarget { interface, instance: address.instance().to_owned() };
         let transport = address.bind(target, Arc::new(Inbox(Arc::downgrade(&state)))).await?;
@@ -167,6 +294,37 @@ impl ServerCore {
                 Ok(())
             }
         }
+    }
+
+    /// Emits a signal to one connected client only.
+    ///
+    /// The client receives it through its ordinary subscription to the signal. Fails with a
+    /// `NotConnected` transport error when `peer` is not connected.
+    pub async fn emit_to<T: Serialize + ?Sized>(
+        &self,
+        peer: PeerId,
+        signal: &'static str,
+        payload: &T,
+    ) -> Result<(), TransportError> {
+        let Some(name) = self.state.interface.signal(signal).cloned() else {
+            return Err(TransportError::new(
+                TransportErrorKind::Protocol,
+                format!("interface {} has no signal `{signal}`", self.state.interface.name),
+            ));
+        };
+        let Some(target) = lock(&self.state.peers).get(&peer).cloned() else {
+            return Err(TransportError::not_connected(format!(
+                "{peer} is not connected to this server"
+            )));
+        };
+        target.send(ServerMessage::Signal { signal: name, payload: encode_property(payload) })
+    }
+
+    /// The clients connected right now.
+    pub fn peers(&self) -> Vec<PeerId> {
+        let mut peers: Vec<PeerId> = lock(&self.state.peers).keys().copied().collect();
+        peers.sort();
+        peers
     }
 
     /// Replaces a property's value from the server side and notifies every watcher.
@@ -373,10 +531,10 @@ fn out_of_sync(property: &str, requested: Option<u64>, current: u64) -> RemoteEr
 }
 
 /// Runs a handler, turning a panic into a generic internal error that reveals nothing.
-async fn guarded(
+async fn guarded<T>(
     what: &str,
-    start: impl FnOnce() -> BoxFuture<'static, Result<Bytes, RemoteError>>,
-) -> Result<Bytes, RemoteError> {
+    start: impl FnOnce() -> BoxFuture<'static, Result<T, RemoteError>>,
+) -> Result<T, RemoteError> {
     let outcome = match std::panic::catch_unwind(AssertUnwindSafe(start)) {
         Ok(future) => AssertUnwindSafe(future).catch_unwind().await,
         Err(panic) => Err(panic),
@@ -403,6 +561,12 @@ impl ServerInbox for Inbox {
         }
     }
 
+    fn peer_connected(&self, peer: &Peer) {
+        if let Some(state) = self.0.upgrade() {
+            lock(&state.peers).insert(peer.id(), peer.clone());
+        }
+    }
+
     fn peer_gone(&self, peer: PeerId) {
         if let Some(state) = self.0.upgrade() {
             state.peer_gone(peer);
@@ -413,6 +577,8 @@ impl ServerInbox for Inbox {
 impl ServerState {
     fn deliver(self: &Arc<Self>, peer: &Peer, message: ClientMessage) {
         let this = self;
+        // Transports that do not report connections still make their peers known here.
+        lock(&self.peers).entry(peer.id()).or_insert_with(|| peer.clone());
         match message {
             ClientMessage::Call { id, method, payload } => {
                 this.handle_call(peer, id, method, payload)
@@ -463,10 +629,203 @@ impl ServerState {
                     lock(slot).watchers.retain(|p| p.id() != peer.id());
                 }
             }
+            ClientMessage::Command { command, payload } => {
+                self.handle_command(peer, command, payload)
+            }
+            ClientMessage::SendGoal { id, action, goal, payload } => {
+                self.handle_send_goal(peer, id, action, goal, payload)
+            }
+            ClientMessage::CancelGoal { id, action, goal } => {
+                let result = self.find_goal(&action, &goal).map(|g| g.request_cancel());
+                let _ = peer.send(ServerMessage::GoalReply { id, action, goal, result });
+            }
+            ClientMessage::AttachGoal { id, action, goal, follow } => {
+                let result = self.find_goal(&action, &goal).map(|g| {
+                    let mut state = g.lock();
+                    if follow {
+                        state.owner = peer.id();
+                        if !state.followers.iter().any(|p| p.id() == peer.id()) {
+                            state.followers.push(peer.clone());
+                        }
+                    }
+                    // Sent under the goal's lock, so later events follow the snapshot.
+                    let snapshot = ServerGoal::snapshot(&state);
+                    let _ = peer.send(ServerMessage::GoalReply {
+                        id,
+                        action: action.clone(),
+                        goal: goal.clone(),
+                        result: Ok(snapshot),
+                    });
+                });
+                if let Err(error) = result {
+                    let _ = peer.send(ServerMessage::GoalReply {
+                        id,
+                        action,
+                        goal,
+                        result: Err(error),
+                    });
+                }
+            }
         }
     }
 
+    fn handle_command(self: &Arc<Self>, peer: &Peer, command: Name, payload: Bytes) {
+        let ctx = CallContext::new(peer.id(), peer.credentials());
+        let service = self.service.clone();
+        let peer = peer.id();
+        tokio::spawn(async move {
+            if let Err(error) = guarded(&command, || service.command(&command, payload, ctx)).await
+            {
+                tracing::warn!(%command, %peer, %error, "a command failed");
+            }
+        });
+    }
+
+    fn find_goal(&self, action: &str, goal: &GoalId) -> Result<Arc<ServerGoal>, RemoteError> {
+        lock(&self.goals).by_id.get(goal).filter(|g| g.action == action).cloned().ok_or_else(|| {
+            RemoteError::new(
+                ErrorCode::MethodNotFound,
+                names::UNKNOWN_GOAL,
+                format!("no goal `{goal}` of action `{action}` is running or remembered"),
+            )
+        })
+    }
+
+    fn handle_send_goal(
+        self: &Arc<Self>,
+        peer: &Peer,
+        id: u64,
+        action: Name,
+        goal_id: GoalId,
+        payload: Bytes,
+    ) {
+        let reply = {
+            let (action, goal) = (action.clone(), goal_id.clone());
+            move |result| ServerMessage::GoalReply {
+                id,
+                action: action.clone(),
+                goal: goal.clone(),
+                result,
+            }
+        };
+        let goal = {
+            let mut table = lock(&self.goals);
+            if table.by_id.contains_key(&goal_id) {
+                let error = RemoteError::new(
+                    ErrorCode::ClientError,
+                    names::DUPLICATE_GOAL,
+                    format!("a goal with id `{goal_id}` already exists"),
+                );
+                let _ = peer.send(reply(Err(error)));
+                return;
+            }
+            let limit = self.options.limit_of(&action);
+            let running = table.running.entry(action.clone()).or_default();
+            if *running >= limit {
+                let error = RemoteError::new(
+                    ErrorCode::ServiceUnavailable,
+                    names::TOO_MANY_GOALS,
+                    format!("action `{action}` already runs {limit} goals, its limit"),
+                );
+                let _ = peer.send(reply(Err(error)));
+                return;
+            }
+            *running += 1;
+            let goal = Arc::new(ServerGoal::new(goal_id.clone(), action.clone(), peer));
+            table.by_id.insert(goal_id.clone(), goal.clone());
+            goal
+        };
+        let ctx = CallContext::new(peer.id(), peer.credentials());
+        let state = self.clone();
+        let peer = peer.clone();
+        tokio::spawn(async move {
+            let raw = RawGoal::new(goal.clone(), ctx);
+            let started =
+                guarded(&action, || state.service.start_goal(&action, payload, raw)).await;
+            let run = match started {
+                Ok(run) => run,
+                Err(error) => {
+                    state.forget_goal(&goal, true);
+                    let _ = peer.send(reply(Err(error)));
+                    return;
+                }
+            };
+            {
+                // The reply goes out under the goal's lock, before any of its events.
+                let state = goal.lock();
+                let _ = peer.send(reply(Ok(ServerGoal::snapshot(&state))));
+            }
+            let outcome = if goal.is_cancel_requested() {
+                GoalOutcome::Cancelled
+            } else {
+                goal.emit(GoalEvent::Status(GoalStatus::Executing));
+                let run: BoxFuture<'static, Result<GoalOutcome, RemoteError>> =
+                    Box::pin(async move { Ok(run.await) });
+                guarded(&action, || run).await.unwrap_or_else(GoalOutcome::Failed)
+            };
+            goal.emit(GoalEvent::Finished(outcome));
+            state.forget_goal(&goal, false);
+        });
+    }
+
+    /// Frees the goal's slot in its action's limit; a rejected goal is forgotten at once, an
+    /// ended one after the retention period.
+    fn forget_goal(self: &Arc<Self>, goal: &Arc<ServerGoal>, rejected: bool) {
+        {
+            let mut table = lock(&self.goals);
+            if let Some(running) = table.running.get_mut(&goal.action) {
+                *running = running.saturating_sub(1);
+            }
+            if rejected {
+                table.by_id.remove(&goal.id);
+                return;
+            }
+        }
+        let state = Arc::downgrade(self);
+        let goal = goal.clone();
+        let retention = self.options.goal_retention;
+        tokio::spawn(async move {
+            tokio::time::sleep(retention).await;
+            if let Some(state) = state.upgrade() {
+                let mut table = lock(&state.goals);
+                if table.by_id.get(&goal.id).is_some_and(|g| Arc::ptr_eq(g, &goal)) {
+                    table.by_id.remove(&goal.id);
+                }
+            }
+        });
+    }
+
     fn peer_gone(&self, peer: PeerId) {
+        lock(&self.peers).remove(&peer);
+        self.forget_peer_subscriptions(peer);
+        let goals: Vec<Arc<ServerGoal>> = lock(&self.goals).by_id.values().cloned().collect();
+        for goal in goals {
+            let orphaned = {
+                let mut state = goal.lock();
+                state.followers.retain(|p| p.id() != peer);
+                state.owner == peer && state.outcome.is_none()
+            };
+            if !orphaned {
+                continue;
+            }
+            let Some(grace) = self.options.disconnect_grace else {
+                continue;
+            };
+            tokio::spawn(async move {
+                tokio::time::sleep(grace).await;
+                let still_orphaned = {
+                    let state = goal.lock();
+                    state.owner == peer && state.outcome.is_none()
+                };
+                if still_orphaned {
+                    tracing::info!(action = %goal.action, goal = %goal.id, %peer, "cancelling the goal of a client that went away");
+                    goal.request_cancel();
+                }
+            });
+        }
+    }
+
+    fn forget_peer_subscriptions(&self, peer: PeerId) {
         for peers in lock(&self.signals).values_mut() {
             peers.retain(|p| p.id() != peer);
         }
@@ -515,6 +874,26 @@ pub fn unknown_method(method: &str) -> BoxFuture<'static, Result<Bytes, RemoteEr
         ErrorCode::MethodNotFound,
         names::UNKNOWN_METHOD,
         format!("no method `{method}`"),
+    );
+    Box::pin(std::future::ready(Err(error)))
+}
+
+/// The answer to a command the generated dispatcher does not know (logged by the server).
+pub fn unknown_command(command: &str) -> BoxFuture<'static, Result<(), RemoteError>> {
+    let error = RemoteError::new(
+        ErrorCode::MethodNotFound,
+        names::UNKNOWN_COMMAND,
+        format!("no command `{command}`"),
+    );
+    Box::pin(std::future::ready(Err(error)))
+}
+
+/// The answer to a goal of an action the generated dispatcher does not know.
+pub fn unknown_action(action: &str) -> BoxFuture<'static, Result<GoalRun, RemoteError>> {
+    let error = RemoteError::new(
+        ErrorCode::MethodNotFound,
+        names::UNKNOWN_ACTION,
+        format!("no action `{action}`"),
     );
     Box::pin(std::future::ready(Err(error)))
 }

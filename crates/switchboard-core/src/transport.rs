@@ -104,6 +104,12 @@ pub trait ServerInbox: Send + Sync {
     /// A client sent a message.
     fn deliver(&self, peer: &Peer, message: ClientMessage);
 
+    /// A client connected (after any handshake). Transports call it so the core knows every
+    /// connected peer, for events to one client; the default does nothing.
+    fn peer_connected(&self, peer: &Peer) {
+        let _ = peer;
+    }
+
     /// A client went away; the core forgets its subscriptions.
     fn peer_gone(&self, peer: PeerId);
 }

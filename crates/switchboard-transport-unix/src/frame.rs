@@ -65,15 +65,31 @@ pub enum Kind {
     Subscribe = 0x30,
     /// Client → server: stop receiving a signal.
     Unsubscribe = 0x31,
-    /// Server → client: a signal emission.
+    /// Server → client: a signal emission (to every subscriber, or to one client).
     Signal = 0x32,
+    /// Client → server: start a goal of an action.
+    SendGoal = 0x40,
+    /// Client → server: ask for a goal to be cancelled.
+    CancelGoal = 0x41,
+    /// Client → server: learn a goal's state, and optionally follow it.
+    AttachGoal = 0x42,
+    /// Server → client: the answer to SEND_GOAL, CANCEL_GOAL or ATTACH_GOAL.
+    GoalReply = 0x43,
+    /// Server → client: a goal's progress.
+    GoalFeedback = 0x44,
+    /// Server → client: a goal's status changed.
+    GoalStatus = 0x45,
+    /// Server → client: a goal ended.
+    GoalFinished = 0x46,
+    /// Client → server: run a command; never answered.
+    Command = 0x50,
     /// Either direction: a protocol error about a frame.
     Error = 0x7F,
 }
 
 impl Kind {
     /// Every kind this version of the protocol defines.
-    pub const ALL: [Kind; 15] = [
+    pub const ALL: [Kind; 23] = [
         Kind::Hello,
         Kind::Welcome,
         Kind::Refused,
@@ -88,6 +104,14 @@ impl Kind {
         Kind::Subscribe,
         Kind::Unsubscribe,
         Kind::Signal,
+        Kind::SendGoal,
+        Kind::CancelGoal,
+        Kind::AttachGoal,
+        Kind::GoalReply,
+        Kind::GoalFeedback,
+        Kind::GoalStatus,
+        Kind::GoalFinished,
+        Kind::Command,
         Kind::Error,
     ];
 
@@ -118,6 +142,14 @@ impl Kind {
             Kind::Subscribe => "SUBSCRIBE",
             Kind::Unsubscribe => "UNSUBSCRIBE",
             Kind::Signal => "SIGNAL",
+            Kind::SendGoal => "SEND_GOAL",
+            Kind::CancelGoal => "CANCEL_GOAL",
+            Kind::AttachGoal => "ATTACH_GOAL",
+            Kind::GoalReply => "GOAL_REPLY",
+            Kind::GoalFeedback => "GOAL_FEEDBACK",
+            Kind::GoalStatus => "GOAL_STATUS",
+            Kind::GoalFinished => "GOAL_FINISHED",
+            Kind::Command => "COMMAND",
             Kind::Error => "ERROR",
         }
     }
@@ -134,6 +166,10 @@ impl Kind {
                 | Kind::Unwatch
                 | Kind::Subscribe
                 | Kind::Unsubscribe
+                | Kind::SendGoal
+                | Kind::CancelGoal
+                | Kind::AttachGoal
+                | Kind::Command
                 | Kind::Error
         )
     }
@@ -148,6 +184,10 @@ impl Kind {
                 | Kind::PropertyReply
                 | Kind::PropertyValue
                 | Kind::Signal
+                | Kind::GoalReply
+                | Kind::GoalFeedback
+                | Kind::GoalStatus
+                | Kind::GoalFinished
                 | Kind::Error
         )
     }

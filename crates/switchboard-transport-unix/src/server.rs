@@ -435,6 +435,7 @@ async fn serve_connection(
     });
     let peer = Peer::new(link.clone());
     debug!(peer = %id, ?credentials, "client connected");
+    shared.inbox.peer_connected(&peer);
     let writer_task =
         tokio::spawn(write_loop(writer, outgoing, kill.clone(), killed.clone(), shutdown.clone()));
 

@@ -36,11 +36,14 @@ fn descriptor(version: &'static str, hash: &'static str) -> Arc<InterfaceDescrip
     Arc::new(InterfaceDescriptor {
         name: Cow::Borrowed("Thermostat"),
         version: Cow::Borrowed(version),
+        title: Cow::Borrowed("Thermostat"),
         hash: Cow::Borrowed(hash),
         description: Cow::Borrowed("{}"),
         methods: Cow::Borrowed(&[]),
         signals: Cow::Borrowed(&[]),
         properties: Cow::Borrowed(&[]),
+        topic_params: Cow::Borrowed(&[]),
+        topic_templates: Cow::Borrowed(&[]),
     })
 }
 
@@ -304,7 +307,7 @@ async fn malformed_frames_get_an_error_and_the_connection_survives() {
     let (mut raw, mut buf) = raw_client(&path).await;
 
     // An unknown kind with id 77.
-    let mut bad = vec![0, 0, 0, 20, 0x45, 0, 0, 0];
+    let mut bad = vec![0, 0, 0, 20, 0x65, 0, 0, 0];
     bad.extend_from_slice(&77u64.to_be_bytes());
     bad.extend_from_slice(&0u64.to_be_bytes());
     raw.write_all(&bad).await.expect("send");

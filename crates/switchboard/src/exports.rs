@@ -1,8 +1,13 @@
 //! The runtime types users name: errors, options, streams and handles, re-exported from the core.
 
 pub use switchboard_core::{
-    CallContext, CallError, DecodeError, ErrorCode, PeerCredentials, PeerId, RemoteError,
-    TransportError, TransportErrorKind,
+    CallContext, CallError, DeclaredError, DecodeError, ErrorCode, GoalContext, GoalError,
+    GoalHandle, GoalId, GoalStatus, HandlerError, MethodError, PeerCredentials, PeerId,
+    RemoteError, TransportError, TransportErrorKind,
+    action::{GoalOutcome, GoalSnapshot},
     client::{ClientOptions, DEFAULT_CALL_TIMEOUT, PropertyWatch, SignalStream, SubscriptionError},
     error::names as error_names,
+    server::{
+        DEFAULT_ACTION_LIMIT, DEFAULT_DISCONNECT_GRACE, DEFAULT_GOAL_RETENTION, ServerOptions,
+    },
 };

@@ -1,11 +1,12 @@
-//! The client walkthrough: call a method, set a property and watch it change, receive a signal.
+//! The client walkthrough: call a method, set a property and watch it change, receive a signal,
+//! run an action with progress, cancel one, and match a typed error.
 
 use std::time::Duration;
 
 use anyhow::Context;
-use switchboard::Endpoint;
+use switchboard::{Endpoint, GoalError, MethodError};
 
-use crate::generated::thermostat::ThermostatClient;
+use crate::generated::thermostat::{OutOfRange, PreheatError, ThermostatClient};
 
 /// How long the walkthrough waits for any one thing before it gives up.
 const STEP_TIMEOUT: Duration = Duration::from_secs(5);
@@ -52,7 +53,40 @@ pub async fn walkthrough(endpoint: &Endpoint) -> anyhow::Result<()> {
         }
         other => anyhow::bail!("expected the server to refuse 99 °C, got {other:?}"),
     }
+
+    // An action: send a goal, follow its progress, and await its result.
+    let mut preheat = client.preheat(23.0).await?;
+    while let Some(progress) = timeout(preheat.next_feedback()).await? {
+        println!("action   preheat: {:>3} % at {:.1} °C", progress.percent, progress.celsius);
+    }
+    let reached = timeout(preheat.result()).await??;
+    println!("action   preheat done: {reached:.1} °C");
+
+    // Cancelling: the handler sees it and the goal ends cancelled.
+    let mut second = client.preheat(25.0).await?;
+    timeout(second.next_feedback()).await?;
+    second.cancel().await?;
+    match timeout(second.result()).await? {
+        Err(GoalError::Cancelled) => println!("action   preheat cancelled after the first step"),
+        other => anyhow::bail!("expected the preheat to be cancelled, got {other:?}"),
+    }
+
+    // A typed error: match the declared error and read its fields.
+    match client.preheat(80.0).await {
+        Err(MethodError::Declared(PreheatError::OutOfRange(OutOfRange {
+            requested_celsius,
+            max_celsius,
+            ..
+        }))) => println!(
+            "action   preheat to {requested_celsius} °C rejected: the maximum is {max_celsius} °C"
+        ),
+        other => anyhow::bail!("expected OutOfRange, got {other:?}"),
+    }
     Ok(())
+}
+
+async fn timeout<T>(future: impl Future<Output = T>) -> anyhow::Result<T> {
+    tokio::time::timeout(STEP_TIMEOUT, future).await.context("the server took too long")
 }
 
 async fn next_value(watch: &mut switchboard::PropertyWatch<f64>) -> anyhow::Result<f64> {

@@ -5,11 +5,19 @@ use std::{
     time::Duration,
 };
 
-use switchboard::{CallContext, DateTime, Endpoint, RemoteError};
+use switchboard::{CallContext, DateTime, Endpoint, GoalContext, HandlerError, RemoteError};
 
 use crate::generated::thermostat::{
-    GetStatusReply, Mode, Thermostat, ThermostatProperties, ThermostatServer,
+    GetStatusReply, Mode, OutOfRange, PreheatError, PreheatFeedback, PreheatGoal, Thermostat,
+    ThermostatProperties, ThermostatServer,
 };
+
+/// The lowest and highest temperatures the zone can preheat to.
+const PREHEAT_RANGE: (f64, f64) = (5.0, 30.0);
+
+/// How many steps a preheat takes, and how long each one lasts.
+const PREHEAT_STEPS: u8 = 5;
+const PREHEAT_STEP: Duration = Duration::from_millis(40);
 
 /// The simulated zone: it keeps a short history of readings. Clones share the history.
 #[derive(Debug, Clone, Default)]
@@ -48,6 +56,42 @@ impl Thermostat for Zone {
         let history = self.history.lock().unwrap_or_else(|p| p.into_inner()).clone();
         let celsius = history.last().copied().unwrap_or(20.0);
         Ok(GetStatusReply { mode: Mode::Heat, celsius, history })
+    }
+
+    async fn accept_preheat(
+        &self,
+        _ctx: &CallContext,
+        goal: &PreheatGoal,
+    ) -> Result<(), HandlerError<PreheatError>> {
+        let (min_celsius, max_celsius) = PREHEAT_RANGE;
+        if !(min_celsius..=max_celsius).contains(&goal.target_celsius) {
+            // A declared error: the client receives it as `PreheatError::OutOfRange`, fields and all.
+            let requested_celsius = goal.target_celsius;
+            let error = OutOfRange { requested_celsius, min_celsius, max_celsius };
+            return Err(PreheatError::OutOfRange(error).into());
+        }
+        Ok(())
+    }
+
+    async fn preheat(
+        &self,
+        goal: GoalContext<PreheatFeedback>,
+        target_celsius: f64,
+    ) -> Result<f64, HandlerError<PreheatError>> {
+        let start = self.history.lock().unwrap_or_else(|p| p.into_inner()).last().copied();
+        let start = start.unwrap_or(20.0);
+        let mut celsius = start;
+        for step in 1..=PREHEAT_STEPS {
+            tokio::select! {
+                () = tokio::time::sleep(PREHEAT_STEP) => {}
+                // The client cancelled (or went away): stop heating and say so.
+                () = goal.cancelled() => return Err(HandlerError::Cancelled),
+            }
+            celsius = start + (target_celsius - start) * f64::from(step) / f64::from(PREHEAT_STEPS);
+            let percent = step * (100 / PREHEAT_STEPS);
+            goal.feedback(PreheatFeedback { celsius, percent }).await;
+        }
+        Ok(celsius)
     }
 
     async fn update_setpoint(&self, _ctx: &CallContext, celsius: &f64) -> Result<(), RemoteError> {

@@ -5,8 +5,8 @@ use std::collections::HashMap;
 use switchboard_idl::{self as idl, ConstantValue, FloatFormat, IntFormat, Interface, Type};
 
 use super::model::{
-    Const, ConstValue, Enum, Field, Method, Module, Property, PropertyShape, Returns, RustType,
-    Service, Signal, Struct, Variant,
+    Action, Command, Const, ConstValue, Enum, ErrorEnum, ErrorVariant, Field, Method, Module,
+    Property, PropertyShape, Returns, RustType, Service, Signal, Struct, Variant,
 };
 use crate::names::{self, NameError, NameTable, PRELUDE_TYPES};
 
@@ -18,6 +18,12 @@ const VALUES: &str = "the generated module's constants";
 
 /// The trait parameter every handler function receives before its own arguments.
 const CONTEXT_PARAM: &str = "ctx";
+
+/// The parameter an action handler receives before the goal's values.
+const GOAL_PARAM: &str = "goal";
+
+/// The parameter of a server's `emit_…_to` function that names the client.
+const PEER_PARAM: &str = "peer";
 
 /// Lowers `iface` into a [`Module`]; `source_name` goes into the header.
 pub(crate) fn lower(iface: &Interface, source_name: &str) -> Result<Module, NameError> {
@@ -34,6 +40,8 @@ struct Lowering<'a> {
     base: String,
     /// For each struct, the structs it contains without a `Vec` or map in between.
     direct_refs: HashMap<&'a str, Vec<&'a str>>,
+    /// Rust identifiers and messages of declared errors, by their names in the file.
+    error_idents: HashMap<&'a str, (String, String)>,
 }
 
 impl<'a> Lowering<'a> {
@@ -57,6 +65,7 @@ impl<'a> Lowering<'a> {
             type_idents: HashMap::new(),
             base,
             direct_refs,
+            error_idents: HashMap::new(),
         };
         for name in PRELUDE_TYPES {
             let owner = format!("Rust's `{name}`, which generated code uses,");
@@ -68,7 +77,7 @@ impl<'a> Lowering<'a> {
         }
         this.table.claim(VALUES, "INTERFACE", "the generated `INTERFACE` descriptor")?;
         let (server, client) = (this.server_scope(), this.client_scope());
-        for fixed in ["serve", "shutdown"] {
+        for fixed in ["serve", "serve_with", "shutdown"] {
             this.table.claim(&server, fixed, &format!("the generated `{fixed}`"))?;
         }
         for fixed in ["connect", "connect_with", "close"] {
@@ -124,13 +133,21 @@ impl<'a> Lowering<'a> {
             self.table.claim(TYPES, &ident, &what)?;
             let doc =
                 doc_lines(def.documentation.as_deref(), || format!("The `{}` error.", def.name));
+            let message = user_doc(def.documentation.as_deref())
+                .into_iter()
+                .next()
+                .unwrap_or_else(|| def.name.clone());
+            self.error_idents.insert(def.name.as_str(), (ident.clone(), message));
             structs.push(self.data_struct(ident, doc, true, &def.fields, &[])?);
         }
 
         let mut wire_structs = Vec::new();
+        let mut error_enums = Vec::new();
         let signals = self.signals(&mut structs)?;
         let properties = self.properties(&mut structs, &mut wire_structs)?;
-        let methods = self.methods(&mut structs, &mut wire_structs)?;
+        let methods = self.methods(&mut structs, &mut wire_structs, &mut error_enums)?;
+        let commands = self.commands(&mut wire_structs)?;
+        let actions = self.actions(&mut structs, &mut wire_structs, &mut error_enums)?;
 
         let service_ident = format!("{}Service", self.base);
         let service_ident = self.table.claim_numbered(TYPES, &service_ident, "the dispatcher");
@@ -168,8 +185,10 @@ impl<'a> Lowering<'a> {
             methods,
             signals,
             properties,
+            commands,
+            actions,
         };
-        Ok(Module { header, consts, enums, structs, wire_structs, service })
+        Ok(Module { header, consts, enums, structs, wire_structs, error_enums, service })
     }
 
     /// Lowers a constant.
@@ -328,6 +347,18 @@ impl<'a> Lowering<'a> {
                 self.data_struct(payload, struct_doc, true, &signal.fields, &[])?;
             let emit_fn = names::prefixed_snake("emit", &signal.name, &what)?;
             self.table.claim(&server_scope, &emit_fn, &format!("the emitter of {what}"))?;
+            let emit_to_fn = format!("{}_to", names::unraw(&emit_fn));
+            self.table.claim(
+                &server_scope,
+                &emit_to_fn,
+                &format!("the emitter of {what} to one client"),
+            )?;
+            // The one-client emitter takes the payload's fields and the client's id.
+            let peer_param = [PEER_PARAM, "to_peer", "target_peer"]
+                .into_iter()
+                .find(|p| !payload_struct.fields.iter().any(|f| names::unraw(&f.ident) == *p))
+                .unwrap_or("target_peer_")
+                .to_string();
             let subscribe_fn = names::prefixed_snake("subscribe", &signal.name, &what)?;
             self.table.claim(&client_scope, &subscribe_fn, &format!("the subscriber of {what}"))?;
             out.push(Signal {
@@ -336,6 +367,8 @@ impl<'a> Lowering<'a> {
                 payload: payload_struct.ident.clone(),
                 fields: payload_struct.fields.clone(),
                 emit_fn,
+                emit_to_fn,
+                peer_param,
                 subscribe_fn,
             });
             structs.push(payload_struct);
@@ -413,11 +446,204 @@ impl<'a> Lowering<'a> {
         Ok(out)
     }
 
+    /// Lowers the declared errors of a method or action into an enum, if it declares any.
+    fn error_enum(
+        &mut self,
+        name: &str,
+        what: &str,
+        errors: &[String],
+        error_enums: &mut Vec<ErrorEnum>,
+    ) -> Result<Option<String>, NameError> {
+        if errors.is_empty() {
+            return Ok(None);
+        }
+        let kind = if what.starts_with("action") { "Action" } else { "Method" };
+        let candidates = [
+            names::camel(name, "Error", what)?,
+            names::camel(name, &format!("{kind}Error"), what)?,
+        ];
+        let ident =
+            self.table.claim_first(TYPES, &candidates, &format!("the error type of {what}"))?;
+        let scope = format!("the variants of `{ident}`");
+        let mut variants = Vec::new();
+        for error in errors {
+            // A valid model resolves every error name; skip one that does not.
+            let Some((variant, message)) = self.error_idents.get(error.as_str()).cloned() else {
+                continue;
+            };
+            if self.table.is_taken(&scope, &variant) {
+                continue;
+            }
+            self.table.claim(&scope, &variant, &format!("error `{error}`"))?;
+            variants.push(ErrorVariant { ident: variant, wire: error.clone(), message });
+        }
+        let doc = vec![format!("The errors {what} declares.")];
+        error_enums.push(ErrorEnum { ident: ident.clone(), doc, variants });
+        Ok(Some(ident))
+    }
+
+    /// Lowers the result of an action or the reply of a method; `kinds` gives the suffix and doc
+    /// line of the private one-field wire struct and of the public several-field struct.
+    fn returns(
+        &mut self,
+        name: &str,
+        what: &str,
+        fields: &[idl::Field],
+        kinds: [(&str, String); 2],
+        structs: &mut Vec<Struct>,
+        wire_structs: &mut Vec<Struct>,
+    ) -> Result<Returns, NameError> {
+        let [(wire_suffix, wire_doc), (public_suffix, public_doc)] = kinds;
+        Ok(match fields {
+            [] => Returns::Unit,
+            [field] => {
+                let ident = names::camel(name, wire_suffix, what)?;
+                let ident =
+                    self.table.claim_numbered(TYPES, &ident, &format!("the reply of {what}"));
+                let wire = self.data_struct(
+                    ident.clone(),
+                    vec![wire_doc],
+                    false,
+                    std::slice::from_ref(field),
+                    &[],
+                )?;
+                let field = wire.fields[0].clone();
+                wire_structs.push(wire);
+                Returns::Single { wire_struct: ident, field }
+            }
+            fields => {
+                let ident = names::camel(name, public_suffix, what)?;
+                self.table.claim(TYPES, &ident, &format!("the reply of {what}"))?;
+                structs.push(self.data_struct(
+                    ident.clone(),
+                    vec![public_doc],
+                    true,
+                    fields,
+                    &[],
+                )?);
+                Returns::Struct { ident }
+            }
+        })
+    }
+
+    /// Lowers the commands, adding their argument structs.
+    fn commands(&mut self, wire_structs: &mut Vec<Struct>) -> Result<Vec<Command>, NameError> {
+        let client_scope = self.client_scope();
+        let trait_scope = self.trait_scope();
+        let mut out = Vec::new();
+        for command in &self.iface.commands {
+            let what = format!("command `{}`", command.name);
+            let fn_ident = names::snake(&command.name, &what)?;
+            self.table.claim(&trait_scope, &fn_ident, &what)?;
+            self.table.claim(&client_scope, &fn_ident, &what)?;
+            let args_struct = names::camel(&command.name, "Args", &what)?;
+            let args_struct =
+                self.table.claim_numbered(TYPES, &args_struct, &format!("the arguments of {what}"));
+            let doc = vec![format!("The arguments of `{}` as sent on the wire.", command.name)];
+            let args = self.data_struct(
+                args_struct.clone(),
+                doc,
+                false,
+                &command.arguments,
+                &[CONTEXT_PARAM],
+            )?;
+            out.push(Command {
+                wire: command.name.clone(),
+                fn_ident,
+                doc: user_doc(command.documentation.as_deref()),
+                args: args.fields.clone(),
+                args_struct,
+            });
+            wire_structs.push(args);
+        }
+        Ok(out)
+    }
+
+    /// Lowers the actions, adding their goal, feedback and result structs and error enums.
+    fn actions(
+        &mut self,
+        structs: &mut Vec<Struct>,
+        wire_structs: &mut Vec<Struct>,
+        error_enums: &mut Vec<ErrorEnum>,
+    ) -> Result<Vec<Action>, NameError> {
+        let client_scope = self.client_scope();
+        let trait_scope = self.trait_scope();
+        let mut out = Vec::new();
+        for action in &self.iface.actions {
+            let what = format!("action `{}`", action.name);
+            let fn_ident = names::snake(&action.name, &what)?;
+            self.table.claim(&trait_scope, &fn_ident, &what)?;
+            self.table.claim(&client_scope, &fn_ident, &what)?;
+            let accept_fn = names::prefixed_snake("accept", &action.name, &what)?;
+            self.table.claim(
+                &trait_scope,
+                &accept_fn,
+                &format!("the acceptance hook of {what}"),
+            )?;
+            let attach_fn = names::prefixed_snake("attach", &action.name, &what)?;
+            self.table.claim(&client_scope, &attach_fn, &format!("the re-attacher of {what}"))?;
+
+            let candidates = [
+                names::camel(&action.name, "Goal", &what)?,
+                names::camel(&action.name, "ActionGoal", &what)?,
+            ];
+            let goal_struct =
+                self.table.claim_first(TYPES, &candidates, &format!("the goal of {what}"))?;
+            let doc = vec![format!("A goal of the `{}` action.", action.name)];
+            let goal =
+                self.data_struct(goal_struct.clone(), doc, true, &action.goal, &[GOAL_PARAM])?;
+            let candidates = [
+                names::camel(&action.name, "Feedback", &what)?,
+                names::camel(&action.name, "ActionFeedback", &what)?,
+            ];
+            let feedback_struct =
+                self.table.claim_first(TYPES, &candidates, &format!("the feedback of {what}"))?;
+            let doc = vec![format!("Progress of a goal of the `{}` action.", action.name)];
+            structs.push(self.data_struct(
+                feedback_struct.clone(),
+                doc,
+                true,
+                &action.feedback,
+                &[],
+            )?);
+            let result = self.returns(
+                &action.name,
+                &what,
+                &action.result,
+                [
+                    (
+                        "ResultWire",
+                        format!("The result of a goal of `{}` as sent on the wire.", action.name),
+                    ),
+                    ("Result", format!("The result of a goal of `{}`.", action.name)),
+                ],
+                structs,
+                wire_structs,
+            )?;
+            let errors = self.error_enum(&action.name, &what, &action.errors, error_enums)?;
+            out.push(Action {
+                wire: action.name.clone(),
+                fn_ident,
+                accept_fn,
+                attach_fn,
+                doc: user_doc(action.documentation.as_deref()),
+                goal_struct,
+                goal: goal.fields.clone(),
+                feedback_struct,
+                result,
+                errors,
+            });
+            structs.push(goal);
+        }
+        Ok(out)
+    }
+
     /// Lowers the methods, adding their argument and reply structs.
     fn methods(
         &mut self,
         structs: &mut Vec<Struct>,
         wire_structs: &mut Vec<Struct>,
+        error_enums: &mut Vec<ErrorEnum>,
     ) -> Result<Vec<Method>, NameError> {
         let client_scope = self.client_scope();
         let trait_scope = self.trait_scope();
@@ -428,32 +654,18 @@ impl<'a> Lowering<'a> {
             self.table.claim(&trait_scope, &fn_ident, &what)?;
             self.table.claim(&client_scope, &fn_ident, &what)?;
 
-            let returns = match method.returns.as_slice() {
-                [] => Returns::Unit,
-                [field] => {
-                    let ident = names::camel(&method.name, "ReplyWire", &what)?;
-                    let ident =
-                        self.table.claim_numbered(TYPES, &ident, &format!("the reply of {what}"));
-                    let doc = vec![format!("The reply of `{}` as sent on the wire.", method.name)];
-                    let wire = self.data_struct(
-                        ident.clone(),
-                        doc,
-                        false,
-                        std::slice::from_ref(field),
-                        &[],
-                    )?;
-                    let field = wire.fields[0].clone();
-                    wire_structs.push(wire);
-                    Returns::Single { wire_struct: ident, field }
-                }
-                fields => {
-                    let ident = names::camel(&method.name, "Reply", &what)?;
-                    self.table.claim(TYPES, &ident, &format!("the reply of {what}"))?;
-                    let doc = vec![format!("What `{}` returns.", method.name)];
-                    structs.push(self.data_struct(ident.clone(), doc, true, fields, &[])?);
-                    Returns::Struct { ident }
-                }
-            };
+            let returns = self.returns(
+                &method.name,
+                &what,
+                &method.returns,
+                [
+                    ("ReplyWire", format!("The reply of `{}` as sent on the wire.", method.name)),
+                    ("Reply", format!("What `{}` returns.", method.name)),
+                ],
+                structs,
+                wire_structs,
+            )?;
+            let errors = self.error_enum(&method.name, &what, &method.errors, error_enums)?;
 
             let args_struct = names::camel(&method.name, "Args", &what)?;
             let args_struct =
@@ -478,6 +690,7 @@ impl<'a> Lowering<'a> {
                 args_struct,
                 returns,
                 timeout_ms,
+                errors,
             });
             wire_structs.push(args);
         }

@@ -18,6 +18,8 @@ pub(crate) struct Module {
     pub(crate) structs: Vec<Struct>,
     /// Private wire structs: method arguments, single-value replies and single-field properties.
     pub(crate) wire_structs: Vec<Struct>,
+    /// The typed error enums of methods and actions that declare errors.
+    pub(crate) error_enums: Vec<ErrorEnum>,
     /// The trait, dispatcher, server and client.
     pub(crate) service: Service,
 }
@@ -70,6 +72,28 @@ pub(crate) struct Variant {
     pub(crate) doc: Vec<String>,
     /// The wire integer.
     pub(crate) value: i64,
+}
+
+/// The errors one method or action declares, as an enum of the per-error structs.
+#[derive(Debug)]
+pub(crate) struct ErrorEnum {
+    /// The enum's identifier, e.g. `LookupError`.
+    pub(crate) ident: String,
+    /// Doc lines.
+    pub(crate) doc: Vec<String>,
+    /// One variant per declared error.
+    pub(crate) variants: Vec<ErrorVariant>,
+}
+
+/// One declared error inside an [`ErrorEnum`].
+#[derive(Debug)]
+pub(crate) struct ErrorVariant {
+    /// The variant's identifier, which is also the error struct's.
+    pub(crate) ident: String,
+    /// The error's name on the wire.
+    pub(crate) wire: String,
+    /// The human-readable message sent with it.
+    pub(crate) message: String,
 }
 
 /// A serde struct sent as a JSON object.
@@ -235,6 +259,10 @@ pub(crate) struct Service {
     pub(crate) signals: Vec<Signal>,
     /// Properties in file order.
     pub(crate) properties: Vec<Property>,
+    /// Commands in file order.
+    pub(crate) commands: Vec<Command>,
+    /// Actions in file order.
+    pub(crate) actions: Vec<Action>,
 }
 
 /// One method.
@@ -254,6 +282,48 @@ pub(crate) struct Method {
     pub(crate) returns: Returns,
     /// The per-method timeout in milliseconds.
     pub(crate) timeout_ms: Option<u64>,
+    /// The typed error enum, when the method declares errors.
+    pub(crate) errors: Option<String>,
+}
+
+/// One command: a fire-and-forget call.
+#[derive(Debug)]
+pub(crate) struct Command {
+    /// The wire name.
+    pub(crate) wire: String,
+    /// The function name on the trait and on the client.
+    pub(crate) fn_ident: String,
+    /// Doc lines.
+    pub(crate) doc: Vec<String>,
+    /// The arguments.
+    pub(crate) args: Vec<Field>,
+    /// The private arguments struct.
+    pub(crate) args_struct: String,
+}
+
+/// One action: a long-running goal with feedback and a result.
+#[derive(Debug)]
+pub(crate) struct Action {
+    /// The wire name.
+    pub(crate) wire: String,
+    /// The handler on the trait and the goal sender on the client.
+    pub(crate) fn_ident: String,
+    /// The trait's `accept_…` hook.
+    pub(crate) accept_fn: String,
+    /// The client's `attach_…` function.
+    pub(crate) attach_fn: String,
+    /// Doc lines.
+    pub(crate) doc: Vec<String>,
+    /// The public goal struct, whose fields are also the parameters.
+    pub(crate) goal_struct: String,
+    /// The goal's fields.
+    pub(crate) goal: Vec<Field>,
+    /// The public feedback struct.
+    pub(crate) feedback_struct: String,
+    /// What a successful goal returns.
+    pub(crate) result: Returns,
+    /// The typed error enum, when the action declares errors.
+    pub(crate) errors: Option<String>,
 }
 
 /// The result shape of a method.
@@ -288,6 +358,10 @@ pub(crate) struct Signal {
     pub(crate) fields: Vec<Field>,
     /// The server's `emit_…` function.
     pub(crate) emit_fn: String,
+    /// The server's `emit_…_to` function, for one client.
+    pub(crate) emit_to_fn: String,
+    /// The name of `emit_…_to`'s parameter that names the client.
+    pub(crate) peer_param: String,
     /// The client's `subscribe_…` function.
     pub(crate) subscribe_fn: String,
 }

@@ -4,8 +4,8 @@ use proc_macro2::{Literal, TokenStream};
 use quote::{format_ident, quote};
 
 use super::model::{
-    Const, ConstValue, Enum, Field, Method, Module, Property, PropertyShape, Returns, Service,
-    Signal, Struct,
+    Action, Command, Const, ConstValue, Enum, ErrorEnum, Field, Method, Module, Property,
+    PropertyShape, Returns, Service, Signal, Struct,
 };
 
 /// Clippy's default limit on function parameters, `self` included.
@@ -16,6 +16,7 @@ pub(crate) fn module(module: &Module) -> TokenStream {
     let consts = module.consts.iter().map(constant);
     let enums = module.enums.iter().map(enumeration);
     let structs = module.structs.iter().map(data_struct);
+    let error_enums = module.error_enums.iter().map(error_enum);
     let service = &module.service;
     let descriptor = descriptor(service);
     let handler_trait = handler_trait(service);
@@ -29,6 +30,7 @@ pub(crate) fn module(module: &Module) -> TokenStream {
         #(#consts)*
         #(#enums)*
         #(#structs)*
+        #(#error_enums)*
         #descriptor
         #handler_trait
         #properties
@@ -315,13 +317,135 @@ fn struct_literal(name: &str, fields: &[Field]) -> TokenStream {
 
 /// What a method's handler and client function return on success.
 fn return_type(method: &Method) -> TokenStream {
-    match &method.returns {
+    returns_type(&method.returns)
+}
+
+/// The Rust type of a reply or result.
+fn returns_type(returns: &Returns) -> TokenStream {
+    match returns {
         Returns::Unit => quote!(()),
         Returns::Single { field, .. } => field.ty.tokens(),
         Returns::Struct { ident: name } => {
             let name = ident(name);
             quote!(#name)
         }
+    }
+}
+
+/// The declared-error type of a method or action: its enum, or `Infallible` when it has none.
+fn error_type(errors: &Option<String>) -> TokenStream {
+    match errors {
+        Some(name) => {
+            let name = ident(name);
+            quote!(#name)
+        }
+        None => quote!(std::convert::Infallible),
+    }
+}
+
+/// Renders the enum of one method's or action's declared errors and its conversions.
+fn error_enum(e: &ErrorEnum) -> TokenStream {
+    let docs = doc_attrs(&e.doc);
+    let name = ident(&e.ident);
+    let variants = e.variants.iter().map(|v| {
+        let docs = doc_attr(format!("The `{}` error.", v.wire));
+        let variant = ident(&v.ident);
+        quote!(#docs #variant(#variant),)
+    });
+    let name_arms = e.variants.iter().map(|v| {
+        let variant = ident(&v.ident);
+        let wire = &v.wire;
+        quote!(Self::#variant(_) => #wire,)
+    });
+    let message_arms = e.variants.iter().map(|v| {
+        let variant = ident(&v.ident);
+        let message = &v.message;
+        quote!(Self::#variant(_) => #message,)
+    });
+    let into_arms = e.variants.iter().map(|v| {
+        let variant = ident(&v.ident);
+        quote!(Self::#variant(fields) => sb::declared_error(name, message, &fields),)
+    });
+    let from_arms = e.variants.iter().map(|v| {
+        let variant = ident(&v.ident);
+        let wire = &v.wire;
+        quote!(#wire => sb::declared_details(error).map(Self::#variant),)
+    });
+    let froms = e.variants.iter().map(|v| {
+        let variant = ident(&v.ident);
+        quote! {
+            impl From<#variant> for #name {
+                fn from(error: #variant) -> Self {
+                    Self::#variant(error)
+                }
+            }
+        }
+    });
+    let (name_body, message_body, into_body, from_body) = if e.variants.is_empty() {
+        (
+            quote!(match *self {}),
+            quote!(match *self {}),
+            quote!(match self {}),
+            quote!({
+                let _ = error;
+                None
+            }),
+        )
+    } else {
+        (
+            quote!(match self { #(#name_arms)* }),
+            quote!(match self { #(#message_arms)* }),
+            quote! {
+                let (name, message) = (self.name(), self.message());
+                match self { #(#into_arms)* }
+            },
+            quote!(match error.name() { #(#from_arms)* _ => None }),
+        )
+    };
+    quote! {
+        #docs
+        #[derive(Debug, Clone, PartialEq)]
+        pub enum #name {
+            #(#variants)*
+        }
+
+        impl #name {
+            /// The error's name on the wire.
+            pub fn name(&self) -> &'static str {
+                #name_body
+            }
+
+            /// The human-readable message sent with the error.
+            pub fn message(&self) -> &'static str {
+                #message_body
+            }
+        }
+
+        impl std::fmt::Display for #name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                write!(f, "{}: {}", self.name(), self.message())
+            }
+        }
+
+        impl std::error::Error for #name {}
+
+        impl sb::DeclaredError for #name {
+            fn into_remote(self) -> sb::RemoteError {
+                #into_body
+            }
+
+            fn from_remote(error: &sb::RemoteError) -> Option<Self> {
+                #from_body
+            }
+        }
+
+        impl From<#name> for sb::RemoteError {
+            fn from(error: #name) -> Self {
+                sb::DeclaredError::into_remote(error)
+            }
+        }
+
+        #(#froms)*
     }
 }
 
@@ -340,12 +464,76 @@ fn handler_trait(service: &Service) -> TokenStream {
         let fn_name = ident(&m.fn_ident);
         let params = params(&m.args);
         let output = return_type(m);
+        let error = match &m.errors {
+            Some(_) => {
+                let error = error_type(&m.errors);
+                quote!(sb::HandlerError<#error>)
+            }
+            None => quote!(sb::RemoteError),
+        };
         quote! {
             #docs
             #allow
             #convention
             fn #fn_name(&self, ctx: &sb::CallContext, #(#params),*)
-                -> impl std::future::Future<Output = Result<#output, sb::RemoteError>> + Send;
+                -> impl std::future::Future<Output = Result<#output, #error>> + Send;
+        }
+    });
+    let commands = service.commands.iter().map(|c| {
+        let docs = doc_attrs_with(
+            format!(
+                "Handles the `{}` command. Nobody is answered; an error is only logged.",
+                c.wire
+            ),
+            &c.doc,
+        );
+        let allow = allow_many(c.args.len() + 2);
+        let convention = allow_convention(&c.fn_ident);
+        let fn_name = ident(&c.fn_ident);
+        let params = params(&c.args);
+        quote! {
+            #docs
+            #allow
+            #convention
+            fn #fn_name(&self, ctx: &sb::CallContext, #(#params),*)
+                -> impl std::future::Future<Output = Result<(), sb::RemoteError>> + Send;
+        }
+    });
+    let actions = service.actions.iter().map(|a| {
+        let docs = doc_attrs_with(
+            format!(
+                "Runs a goal of the `{}` action: send progress with `goal.feedback(…)`, watch \
+                 `goal.cancelled()`, and end a cancelled goal with `Err(sb::HandlerError::Cancelled)`.",
+                a.wire
+            ),
+            &a.doc,
+        );
+        let allow = allow_many(a.goal.len() + 2);
+        let convention = allow_convention(&a.fn_ident);
+        let fn_name = ident(&a.fn_ident);
+        let params = params(&a.goal);
+        let output = returns_type(&a.result);
+        let error = error_type(&a.errors);
+        let feedback = ident(&a.feedback_struct);
+        let goal_struct = ident(&a.goal_struct);
+        let accept_fn = ident(&a.accept_fn);
+        let accept_docs = doc_attr(format!(
+            "Decides whether to accept a goal of `{}`; return an error to reject it. Accepts by default.",
+            a.wire
+        ));
+        quote! {
+            #docs
+            #allow
+            #convention
+            fn #fn_name(&self, goal: sb::GoalContext<#feedback>, #(#params),*)
+                -> impl std::future::Future<Output = Result<#output, sb::HandlerError<#error>>> + Send;
+
+            #accept_docs
+            fn #accept_fn(&self, ctx: &sb::CallContext, goal: &#goal_struct)
+                -> impl std::future::Future<Output = Result<(), sb::HandlerError<#error>>> + Send {
+                let _ = (ctx, goal);
+                async { Ok(()) }
+            }
         }
     });
     let updates = service.properties.iter().filter(|p| !p.read_only).map(|p| {
@@ -369,6 +557,8 @@ fn handler_trait(service: &Service) -> TokenStream {
         #docs
         pub trait #name: Send + Sync + 'static {
             #(#methods)*
+            #(#commands)*
+            #(#actions)*
             #(#updates)*
         }
     }
@@ -501,6 +691,10 @@ fn server(service: &Service) -> TokenStream {
          `properties`.",
         service.wire
     ));
+    let serve_with_docs = doc_attr(format!(
+        "Like `serve`, with `options` for actions (goal limits, retention, disconnect grace) for `{}`.",
+        service.wire
+    ));
     quote! {
         #struct_docs
         #[derive(Debug, Clone)]
@@ -515,10 +709,27 @@ fn server(service: &Service) -> TokenStream {
                 handler: T,
                 properties: #properties,
             ) -> Result<Self, sb::TransportError> {
+                Self::serve_with(endpoint, handler, properties, sb::ServerOptions::default()).await
+            }
+
+            #serve_with_docs
+            pub async fn serve_with<T: #handler_trait>(
+                endpoint: &sb::Endpoint,
+                handler: T,
+                properties: #properties,
+                options: sb::ServerOptions,
+            ) -> Result<Self, sb::TransportError> {
                 #unpack
                 let initial = #initial;
                 let service = #dispatcher(std::sync::Arc::new(handler));
-                let core = sb::ServerCore::start(endpoint, &INTERFACE, std::sync::Arc::new(service), initial).await?;
+                let core = sb::ServerCore::start_with(
+                    endpoint,
+                    &INTERFACE,
+                    std::sync::Arc::new(service),
+                    initial,
+                    options,
+                )
+                .await?;
                 Ok(Self { core })
             }
 
@@ -545,11 +756,28 @@ fn emitter(s: &Signal) -> TokenStream {
     let params = params(&s.fields);
     let wire = &s.wire;
     let payload = struct_literal(&s.payload, &s.fields);
+    let to_docs = doc_attrs_with(
+        format!(
+            "Emits the `{}` signal to one connected client only; it arrives through that \
+             client's ordinary subscription. Fails when the client is not connected.",
+            s.wire
+        ),
+        &s.doc,
+    );
+    let to_allow = allow_many(s.fields.len() + 2);
+    let to_name = ident(&s.emit_to_fn);
+    let peer = ident(&s.peer_param);
     quote! {
         #docs
         #allow
         pub async fn #fn_name(&self, #(#params),*) -> Result<(), sb::TransportError> {
             self.core.emit(#wire, &#payload).await
+        }
+
+        #to_docs
+        #to_allow
+        pub async fn #to_name(&self, #peer: sb::PeerId, #(#params),*) -> Result<(), sb::TransportError> {
+            self.core.emit_to(#peer, #wire, &#payload).await
         }
     }
 }
@@ -558,6 +786,8 @@ fn emitter(s: &Signal) -> TokenStream {
 fn client(service: &Service) -> TokenStream {
     let name = ident(&service.client_ident);
     let methods = service.methods.iter().map(client_method);
+    let commands = service.commands.iter().map(client_command);
+    let actions = service.actions.iter().map(client_action);
     let subscribers = service.signals.iter().map(|s| {
         let docs = doc_attrs_with(format!("Subscribes to the `{}` signal.", s.wire), &s.doc);
         let fn_name = ident(&s.subscribe_fn);
@@ -662,6 +892,10 @@ fn client(service: &Service) -> TokenStream {
 
             #(#methods)*
 
+            #(#commands)*
+
+            #(#actions)*
+
             #(#subscribers)*
 
             #(#properties)*
@@ -698,14 +932,106 @@ fn client_method(m: &Method) -> TokenStream {
                 Ok(reply.#field)
             }
         }
+        Returns::Struct { .. } if m.errors.is_some() => {
+            quote!(Ok(self.core.call(#wire, &#args).await?))
+        }
         Returns::Struct { .. } => quote!(self.core.call(#wire, &#args).await),
+    };
+    let error = match &m.errors {
+        Some(_) => {
+            let error = error_type(&m.errors);
+            quote!(sb::MethodError<#error>)
+        }
+        None => quote!(sb::CallError),
     };
     quote! {
         #docs
         #allow
         #convention
-        pub async fn #fn_name(&self, #(#params),*) -> Result<#output, sb::CallError> {
+        pub async fn #fn_name(&self, #(#params),*) -> Result<#output, #error> {
             #body
+        }
+    }
+}
+
+/// Renders one client command.
+fn client_command(c: &Command) -> TokenStream {
+    let docs = doc_attrs_with(
+        format!(
+            "Sends the `{}` command; returns once it is sent, as the server never answers.",
+            c.wire
+        ),
+        &c.doc,
+    );
+    let allow = allow_many(c.args.len() + 1);
+    let convention = allow_convention(&c.fn_ident);
+    let fn_name = ident(&c.fn_ident);
+    let params = params(&c.args);
+    let wire = &c.wire;
+    let args = struct_literal(&c.args_struct, &c.args);
+    quote! {
+        #docs
+        #allow
+        #convention
+        pub async fn #fn_name(&self, #(#params),*) -> Result<(), sb::CallError> {
+            self.core.command(#wire, &#args).await
+        }
+    }
+}
+
+/// The function that turns an action's decoded result object into what its handle returns.
+fn result_map(returns: &Returns) -> TokenStream {
+    match returns {
+        Returns::Unit => quote!(|_: sb::Empty| ()),
+        Returns::Single { wire_struct, field } => {
+            let wire_struct = ident(wire_struct);
+            let field = ident(&field.ident);
+            quote!(|reply: #wire_struct| reply.#field)
+        }
+        Returns::Struct { ident: name } => {
+            let name = ident(name);
+            quote!(|reply: #name| reply)
+        }
+    }
+}
+
+/// Renders one client action: the goal sender and the re-attacher.
+fn client_action(a: &Action) -> TokenStream {
+    let docs = doc_attrs_with(
+        format!(
+            "Sends a goal of the `{}` action; returns its handle once the server accepted it.",
+            a.wire
+        ),
+        &a.doc,
+    );
+    let attach_docs = doc_attr(format!(
+        "Follows a goal of `{}` by its id, e.g. one sent before a restart or from another client.",
+        a.wire
+    ));
+    let allow = allow_many(a.goal.len() + 1);
+    let convention = allow_convention(&a.fn_ident);
+    let fn_name = ident(&a.fn_ident);
+    let attach_fn = ident(&a.attach_fn);
+    let params = params(&a.goal);
+    let wire = &a.wire;
+    let goal = struct_literal(&a.goal_struct, &a.goal);
+    let feedback = ident(&a.feedback_struct);
+    let output = returns_type(&a.result);
+    let error = error_type(&a.errors);
+    let map = result_map(&a.result);
+    quote! {
+        #docs
+        #allow
+        #convention
+        pub async fn #fn_name(&self, #(#params),*)
+            -> Result<sb::GoalHandle<#feedback, #output, #error>, sb::MethodError<#error>> {
+            self.core.send_goal(#wire, &#goal, #map).await
+        }
+
+        #attach_docs
+        pub async fn #attach_fn(&self, goal: sb::GoalId)
+            -> Result<sb::GoalHandle<#feedback, #output, #error>, sb::MethodError<#error>> {
+            self.core.attach_goal(#wire, goal, #map).await
         }
     }
 }
@@ -717,16 +1043,58 @@ fn dispatcher(service: &Service) -> TokenStream {
     let call_arms: Vec<TokenStream> = service.methods.iter().map(call_arm).collect();
     let update_arms: Vec<TokenStream> =
         service.properties.iter().filter(|p| !p.read_only).map(update_arm).collect();
+    let command_arms: Vec<TokenStream> = service.commands.iter().map(command_arm).collect();
+    let goal_arms: Vec<TokenStream> = service.actions.iter().map(goal_arm).collect();
     let call = route(&call_arms, quote!(method), quote!(sb::unknown_method(method)));
     let update = route(&update_arms, quote!(property), quote!(sb::unknown_property(property)));
+    let command = route(&command_arms, quote!(command), quote!(sb::unknown_command(command)));
+    let start_goal = route(&goal_arms, quote!(action), quote!(sb::unknown_action(action)));
     // With nothing to route, the handler is only kept alive, which `dead_code` reports.
-    let allow_unused = if call_arms.is_empty() && update_arms.is_empty() {
+    let allow_unused = if call_arms.is_empty()
+        && update_arms.is_empty()
+        && command_arms.is_empty()
+        && goal_arms.is_empty()
+    {
         quote!(#[allow(dead_code)])
     } else {
         quote!()
     };
     let (call_payload, call_ctx) = unused_if(call_arms.is_empty());
     let (update_payload, update_ctx) = unused_if(update_arms.is_empty());
+    let (command_payload, command_ctx) = unused_if(command_arms.is_empty());
+    let (goal_payload, goal_raw) = if goal_arms.is_empty() {
+        (ident("_payload"), ident("_goal"))
+    } else {
+        (ident("payload"), ident("goal"))
+    };
+    let command_fn = if command_arms.is_empty() {
+        quote!()
+    } else {
+        quote! {
+            fn command(
+                &self,
+                command: &str,
+                #command_payload: sb::Bytes,
+                #command_ctx: sb::CallContext,
+            ) -> sb::BoxFuture<'static, Result<(), sb::RemoteError>> {
+                #command
+            }
+        }
+    };
+    let goal_fn = if goal_arms.is_empty() {
+        quote!()
+    } else {
+        quote! {
+            fn start_goal(
+                &self,
+                action: &str,
+                #goal_payload: sb::Bytes,
+                #goal_raw: sb::RawGoal,
+            ) -> sb::BoxFuture<'static, Result<sb::GoalRun, sb::RemoteError>> {
+                #start_goal
+            }
+        }
+    };
     let docs = doc_attr(format!(
         "Routes incoming calls and property updates to a `{}`.",
         service.trait_ident
@@ -753,6 +1121,10 @@ fn dispatcher(service: &Service) -> TokenStream {
             ) -> sb::BoxFuture<'static, Result<sb::Bytes, sb::RemoteError>> {
                 #update
             }
+
+            #command_fn
+
+            #goal_fn
         }
     }
 }
@@ -790,7 +1162,12 @@ fn call_arm(m: &Method) -> TokenStream {
         });
         (quote!(let args: #args_struct = sb::decode_args(#wire, &payload)?;), args.collect())
     };
-    let call = quote!(handler.#fn_name(&ctx, #(#args),*).await?);
+    let call = match &m.errors {
+        Some(_) => {
+            quote!(handler.#fn_name(&ctx, #(#args),*).await.map_err(sb::HandlerError::into_remote)?)
+        }
+        None => quote!(handler.#fn_name(&ctx, #(#args),*).await?),
+    };
     let reply = match &m.returns {
         Returns::Unit => quote! {
             #call;
@@ -813,6 +1190,67 @@ fn call_arm(m: &Method) -> TokenStream {
         #wire => Box::pin(async move {
             #decode
             #reply
+        }),
+    }
+}
+
+/// Decodes `fields` from `payload` as `strukt` and returns the statement and the field
+/// expressions to pass on.
+fn decode_fields(wire: &str, strukt: &str, fields: &[Field]) -> (TokenStream, Vec<TokenStream>) {
+    let strukt = ident(strukt);
+    if fields.is_empty() {
+        return (quote!(let #strukt {} = sb::decode_args(#wire, &payload)?;), Vec::new());
+    }
+    let args = fields.iter().map(|a| {
+        let a = ident(&a.ident);
+        quote!(args.#a)
+    });
+    (quote!(let args: #strukt = sb::decode_args(#wire, &payload)?;), args.collect())
+}
+
+/// One arm of the `command` match.
+fn command_arm(c: &Command) -> TokenStream {
+    let wire = &c.wire;
+    let fn_name = ident(&c.fn_ident);
+    let (decode, args) = decode_fields(wire, &c.args_struct, &c.args);
+    quote! {
+        #wire => Box::pin(async move {
+            #decode
+            handler.#fn_name(&ctx, #(#args),*).await
+        }),
+    }
+}
+
+/// One arm of the `start_goal` match: decode, ask the acceptance hook, return the run.
+fn goal_arm(a: &Action) -> TokenStream {
+    let wire = &a.wire;
+    let fn_name = ident(&a.fn_ident);
+    let accept_fn = ident(&a.accept_fn);
+    let goal_struct = ident(&a.goal_struct);
+    let args = a.goal.iter().map(|f| {
+        let f = ident(&f.ident);
+        quote!(args.#f)
+    });
+    let finish = match &a.result {
+        Returns::Unit => quote!(.map(|()| sb::Empty {})),
+        Returns::Single { wire_struct, field } => {
+            let wire_struct = ident(wire_struct);
+            let field = ident(&field.ident);
+            quote!(.map(|#field| #wire_struct { #field }))
+        }
+        Returns::Struct { .. } => quote!(),
+    };
+    quote! {
+        #wire => Box::pin(async move {
+            let args: #goal_struct = sb::decode_args(#wire, &payload)?;
+            handler
+                .#accept_fn(goal.client(), &args)
+                .await
+                .map_err(sb::HandlerError::into_remote)?;
+            let goal = sb::GoalContext::new(goal);
+            Ok(sb::goal_run(async move {
+                handler.#fn_name(goal, #(#args),*).await #finish
+            }))
         }),
     }
 }

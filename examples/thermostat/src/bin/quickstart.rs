@@ -52,7 +52,7 @@ async fn main() -> anyhow::Result<()> {
 
     wait_until_serving(&endpoint).await?;
     thermostat_example::client::walkthrough(&endpoint).await?;
-    println!("quickstart finished: method, property and signal all worked");
+    println!("quickstart finished: method, property, signal and action all worked");
     Ok(())
 }
 
