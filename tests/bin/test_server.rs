@@ -1,6 +1,7 @@
 //! A thermostat server for fault tests, which kill it with SIGKILL and start it again.
 //!
-//! Usage: `switchboard-test-server SOCKET_PATH`. Unlike the example, `boost` answers only after
+//! Usage: `switchboard-test-server SOCKET_PATH` or `switchboard-test-server ENDPOINT_URL` (any
+//! argument containing `://`, such as `mqtt://127.0.0.1:1883?instance=x`). Unlike the example, `boost` answers only after
 //! `forHowLong` has passed, so a test can kill the server while a call is in flight. It emits
 //! `temperatureChanged` every 50 ms so tests can see signals resume after a restart.
 
@@ -8,7 +9,8 @@ use std::time::Duration;
 
 use switchboard::{CallContext, DateTime, Endpoint, RemoteError, unix::UnixEndpoint};
 use switchboard_tests::thermostat::{
-    GetStatusReply, Mode, Thermostat, ThermostatProperties, ThermostatServer,
+    GetStatusReply, Mode, PreheatError, PreheatFeedback, Thermostat, ThermostatProperties,
+    ThermostatServer,
 };
 
 struct SlowThermostat;
@@ -28,22 +30,39 @@ impl Thermostat for SlowThermostat {
     async fn get_status(&self, _ctx: &CallContext) -> Result<GetStatusReply, RemoteError> {
         Ok(GetStatusReply { mode: Mode::Eco, celsius: 18.5, history: vec![18.0, 18.5] })
     }
+
+    async fn preheat(
+        &self,
+        goal: switchboard::GoalContext<PreheatFeedback>,
+        target_celsius: f64,
+    ) -> Result<f64, switchboard::HandlerError<PreheatError>> {
+        goal.feedback(PreheatFeedback { celsius: target_celsius, percent: 100 }).await;
+        Ok(target_celsius)
+    }
 }
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let Some(path) = std::env::args().nth(1) else {
-        return Err("usage: switchboard-test-server SOCKET_PATH".into());
+        return Err("usage: switchboard-test-server SOCKET_PATH|ENDPOINT_URL".into());
     };
-    let endpoint = Endpoint::unix(UnixEndpoint::at(path));
+    let endpoint = if path.contains("://") {
+        Endpoint::parse(&path)?
+    } else {
+        Endpoint::unix(UnixEndpoint::at(path))
+    };
     let properties = ThermostatProperties { setpoint: 21.0, mode: Mode::Eco };
     let server = ThermostatServer::serve(&endpoint, SlowThermostat, properties).await?;
     let mut celsius = 18.0;
     loop {
         tokio::time::sleep(Duration::from_millis(50)).await;
         celsius += 0.5;
-        server
+        // Over a broker, emitting fails while the broker is away; keep going.
+        if let Err(error) = server
             .emit_temperature_changed(celsius, DateTime::from(std::time::SystemTime::now()))
-            .await?;
+            .await
+        {
+            eprintln!("switchboard-test-server: could not emit: {error}");
+        }
     }
 }

@@ -1,1 +1,143 @@
-//! Access to the MQTT brokers tests run against: the shared loopback broker and private ones started per test (to be written).
+//! Access to the MQTT brokers tests run against: the shared loopback broker, and private
+//! mosquitto instances started per test (which a test may stop and restart).
+
+use std::{
+    net::{SocketAddr, TcpListener, TcpStream},
+    path::PathBuf,
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+/// The shared broker every MQTT test uses unless it needs its own.
+pub const SHARED_BROKER: &str = "127.0.0.1:1883";
+
+/// The mosquitto binary private brokers run.
+pub const MOSQUITTO: &str = "/usr/sbin/mosquitto";
+
+/// A reachable broker.
+#[derive(Debug, Clone)]
+pub struct SharedBroker {
+    /// `mqtt://host:port`.
+    pub url: String,
+}
+
+fn reachable(addr: &str) -> bool {
+    let addr: SocketAddr = addr.parse().expect("a socket address");
+    TcpStream::connect_timeout(&addr, Duration::from_millis(500)).is_ok()
+}
+
+/// The shared broker on 127.0.0.1:1883, or `None` (with a printed reason) when it is not running.
+///
+/// # Panics
+/// Under `CI=true` a missing broker fails the test instead: CI must run the MQTT tests.
+pub fn shared_mosquitto() -> Option<SharedBroker> {
+    if reachable(SHARED_BROKER) {
+        return Some(SharedBroker { url: format!("mqtt://{SHARED_BROKER}") });
+    }
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!(
+            "no MQTT broker on {SHARED_BROKER}: CI=true requires one (install and start mosquitto)"
+        );
+    }
+    eprintln!("skipped: no MQTT broker on {SHARED_BROKER}");
+    None
+}
+
+/// A mosquitto of this test's own, on a free port, with anonymous access. Killed on drop.
+#[derive(Debug)]
+pub struct PrivateMosquitto {
+    dir: tempfile::TempDir,
+    port: u16,
+    child: Option<Child>,
+}
+
+impl PrivateMosquitto {
+    /// Starts a broker on a free loopback port (and a Unix socket in its directory) and waits
+    /// until it accepts connections. Returns `None` (with a printed reason) if mosquitto is not
+    /// installed, unless `CI=true`.
+    ///
+    /// # Panics
+    /// If mosquitto is installed but does not start, or is missing under `CI=true`.
+    pub fn start() -> Option<Self> {
+        if !std::path::Path::new(MOSQUITTO).exists() {
+            if std::env::var("CI").is_ok_and(|v| v == "true") {
+                panic!("{MOSQUITTO} is missing: CI=true requires it for the broker fault tests");
+            }
+            eprintln!("skipped: {MOSQUITTO} is not installed");
+            return None;
+        }
+        let dir =
+            tempfile::Builder::new().prefix("switchboard-mosquitto-").tempdir().expect("temp dir");
+        // mosquitto started as root drops to its own user, which must be able to make the socket.
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let _ = std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777));
+        }
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let config = format!(
+            "listener {port} 127.0.0.1\nallow_anonymous true\nlistener 0 {}\nallow_anonymous true\npersistence false\n",
+            dir.path().join("mosquitto.sock").display()
+        );
+        std::fs::write(dir.path().join("mosquitto.conf"), config).expect("write mosquitto.conf");
+        let mut broker = PrivateMosquitto { dir, port, child: None };
+        broker.launch();
+        Some(broker)
+    }
+
+    fn launch(&mut self) {
+        let child = Command::new(MOSQUITTO)
+            .arg("-c")
+            .arg(self.dir.path().join("mosquitto.conf"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("start {MOSQUITTO}: {e}"));
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let addr = format!("127.0.0.1:{}", self.port);
+        while !reachable(&addr) {
+            assert!(Instant::now() < deadline, "mosquitto did not listen on {addr} within 5 s");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// The TCP port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// `mqtt://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("mqtt://127.0.0.1:{}", self.port)
+    }
+
+    /// The broker's Unix socket.
+    pub fn socket(&self) -> PathBuf {
+        self.dir.path().join("mosquitto.sock")
+    }
+
+    /// Kills the broker (SIGKILL: every connection drops at once, no retained state survives).
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts the broker again on the same port and waits until it accepts connections.
+    pub fn restart(&mut self) {
+        self.stop();
+        self.launch();
+    }
+}
+
+impl Drop for PrivateMosquitto {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}

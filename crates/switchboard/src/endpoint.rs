@@ -18,7 +18,13 @@ pub const URL_ENV: &str = "SWITCHBOARD_URL";
 /// | `unix:` | the default socket for the interface and instance (see [`crate::unix::default_socket_dir`]) |
 /// | `unix:///run/thermostat.sock`, `unix:/run/thermostat.sock` | that socket file |
 ///
-/// A `?instance=NAME` query selects the service instance; the default is `default`.
+/// | `mqtt://[user:pass@]host[:1883]` | an MQTT v5 broker over TCP (feature `mqtt`) |
+/// | `mqtts://[user:pass@]host[:8883]` | an MQTT v5 broker over TLS, certificates verified against the system roots or `?ca=PATH` |
+/// | `mqtt+unix:///run/mosquitto.sock` | an MQTT v5 broker on a Unix socket |
+///
+/// A `?instance=NAME` query selects the service instance; the default is `default`. MQTT URLs
+/// also take `client_id=ID`, `ca=PATH` (mqtts) and topic params such as `prefix=home1`; a client
+/// may use `instance=*` for the first instance it discovers.
 #[derive(Debug, Clone)]
 pub struct Endpoint {
     transport: Transport,
@@ -30,6 +36,8 @@ pub struct Endpoint {
 enum Transport {
     #[cfg(feature = "unix")]
     Unix(switchboard_transport_unix::UnixEndpoint),
+    #[cfg(feature = "mqtt")]
+    Mqtt(switchboard_transport_mqtt::MqttEndpoint),
 }
 
 /// Why a URL is not a usable endpoint.
@@ -57,15 +65,50 @@ pub enum EndpointParseError {
     /// The instance id is not a valid name.
     #[error("invalid instance id `{0}`: use letters, digits, `-`, `_`, `.` or `:`")]
     InvalidInstance(String),
+    /// The URL is malformed for its transport.
+    #[error("{0}")]
+    Invalid(String),
 }
 
-const SUPPORTED: &str = if cfg!(feature = "unix") { "unix" } else { "(none)" };
+const SUPPORTED: &str = match (cfg!(feature = "unix"), cfg!(feature = "mqtt")) {
+    (true, true) => "unix, mqtt, mqtts, mqtt+unix",
+    (true, false) => "unix",
+    (false, true) => "mqtt, mqtts, mqtt+unix",
+    (false, false) => "(none)",
+};
 
 impl Endpoint {
     /// Parses an endpoint URL.
     pub fn parse(url: &str) -> Result<Self, EndpointParseError> {
         let (scheme, rest) =
             url.split_once(':').ok_or_else(|| EndpointParseError::MissingScheme(url.to_owned()))?;
+        #[cfg(feature = "mqtt")]
+        if switchboard_transport_mqtt::SCHEMES.contains(&scheme) {
+            let parsed = switchboard_transport_mqtt::MqttEndpoint::parse(url)
+                .map_err(|e| EndpointParseError::Invalid(e.to_string()))?;
+            let endpoint = Endpoint {
+                transport: Transport::Mqtt(parsed.endpoint),
+                instance: DEFAULT_INSTANCE.to_owned(),
+            };
+            return match parsed.instance {
+                Some(instance) => endpoint.with_instance(instance),
+                None => Ok(endpoint),
+            };
+        }
+        #[cfg(feature = "unix")]
+        if scheme == "unix" {
+            return Self::parse_unix(rest);
+        }
+        let _ = rest;
+        Err(EndpointParseError::UnsupportedScheme {
+            scheme: scheme.to_owned(),
+            url: url.to_owned(),
+            supported: SUPPORTED,
+        })
+    }
+
+    #[cfg(feature = "unix")]
+    fn parse_unix(rest: &str) -> Result<Self, EndpointParseError> {
         let (location, query) = match rest.split_once('?') {
             Some((location, query)) => (location, Some(query)),
             None => (rest, None),
@@ -77,24 +120,12 @@ impl Endpoint {
                 _ => return Err(EndpointParseError::InvalidQuery(query.to_owned())),
             },
         };
-        let transport = match scheme {
-            #[cfg(feature = "unix")]
-            "unix" => {
-                let path = location.strip_prefix("//").unwrap_or(location);
-                Transport::Unix(if path.is_empty() {
-                    switchboard_transport_unix::UnixEndpoint::default_path()
-                } else {
-                    switchboard_transport_unix::UnixEndpoint::at(path)
-                })
-            }
-            _ => {
-                return Err(EndpointParseError::UnsupportedScheme {
-                    scheme: scheme.to_owned(),
-                    url: url.to_owned(),
-                    supported: SUPPORTED,
-                });
-            }
-        };
+        let path = location.strip_prefix("//").unwrap_or(location);
+        let transport = Transport::Unix(if path.is_empty() {
+            switchboard_transport_unix::UnixEndpoint::default_path()
+        } else {
+            switchboard_transport_unix::UnixEndpoint::at(path)
+        });
         Endpoint { transport, instance: DEFAULT_INSTANCE.to_owned() }.with_instance(instance)
     }
 
@@ -112,12 +143,27 @@ impl Endpoint {
         Endpoint { transport: Transport::Unix(endpoint), instance: DEFAULT_INSTANCE.to_owned() }
     }
 
+    /// An endpoint on the MQTT transport.
+    #[cfg(feature = "mqtt")]
+    pub fn mqtt(endpoint: switchboard_transport_mqtt::MqttEndpoint) -> Self {
+        Endpoint { transport: Transport::Mqtt(endpoint), instance: DEFAULT_INSTANCE.to_owned() }
+    }
+
     /// Selects the service instance.
+    ///
+    /// On MQTT a client may use `*`: the first instance it discovers.
     pub fn with_instance(
         mut self,
         instance: impl Into<String>,
     ) -> Result<Self, EndpointParseError> {
         let instance = instance.into();
+        #[cfg(feature = "mqtt")]
+        if instance == switchboard_transport_mqtt::ANY_INSTANCE
+            && matches!(self.transport, Transport::Mqtt(_))
+        {
+            self.instance = instance;
+            return Ok(self);
+        }
         let valid = !instance.is_empty()
             && instance.len() <= 128
             && instance
@@ -141,6 +187,8 @@ impl Endpoint {
         match &self.transport {
             #[cfg(feature = "unix")]
             Transport::Unix(endpoint) => endpoint,
+            #[cfg(feature = "mqtt")]
+            Transport::Mqtt(endpoint) => endpoint,
         }
     }
 
@@ -148,6 +196,8 @@ impl Endpoint {
         match &self.transport {
             #[cfg(feature = "unix")]
             Transport::Unix(endpoint) => endpoint,
+            #[cfg(feature = "mqtt")]
+            Transport::Mqtt(endpoint) => endpoint,
         }
     }
 }
@@ -164,9 +214,15 @@ impl fmt::Display for Endpoint {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.transport {
             #[cfg(feature = "unix")]
-            Transport::Unix(_) => write!(f, "unix:")?,
+            Transport::Unix(_) => write!(f, "unix:?instance={}", self.instance),
+            #[cfg(feature = "mqtt")]
+            Transport::Mqtt(endpoint) => {
+                // The password is never shown.
+                let url = endpoint.url();
+                let separator = if url.contains('?') { '&' } else { '?' };
+                write!(f, "{url}{separator}instance={}", self.instance)
+            }
         }
-        write!(f, "?instance={}", self.instance)
     }
 }
 

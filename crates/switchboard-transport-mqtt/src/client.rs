@@ -1,0 +1,458 @@
+//! The client half: discovery at connect, requests with response topics and correlation data,
+//! retained property values, and signal subscriptions.
+
+use std::{
+    collections::{HashMap, HashSet},
+    sync::{Arc, Mutex, MutexGuard, OnceLock, Weak},
+};
+
+use bytes::Bytes;
+use rumqttc::v5::mqttbytes::v5::Publish;
+use switchboard_core::{
+    ErrorCode, InterfaceDescriptor, RemoteError, TransportError, TransportErrorKind,
+    error::names,
+    message::{ClientMessage, Name, ServerMessage},
+    transport::{BoxFuture, ClientInbox, ClientTransport},
+};
+use tokio::sync::mpsc;
+
+use crate::{
+    conn::{Conn, Handler, JSON, Route, json_properties},
+    topics::{Kind, Topics},
+    wire::{self, Correlator, PROPERTY_VERSION},
+};
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// A discovered interface info message: its topic and payload.
+pub(crate) type Announcement = (String, Bytes);
+
+/// The state a client's connection task and its transport handle share.
+pub(crate) struct ClientShared {
+    pub(crate) conn: OnceLock<Arc<Conn>>,
+    /// The topic layout, fixed once discovery resolved the instance and params.
+    pub(crate) topics: OnceLock<Topics>,
+    pub(crate) interface: Arc<InterfaceDescriptor>,
+    inbox: Arc<dyn ClientInbox>,
+    correlator: Correlator,
+    /// Where discovery receives interface info messages.
+    pub(crate) discovery: Mutex<Option<mpsc::UnboundedSender<Announcement>>>,
+    /// Where discovery receives the announcing server's presence.
+    pub(crate) presence: Mutex<Option<mpsc::UnboundedSender<Announcement>>>,
+    watched: Mutex<HashSet<Name>>,
+    /// Property reads waiting for the broker to resend the retained value.
+    gets: Mutex<HashMap<Name, Vec<u64>>>,
+    /// The last value and version seen per property.
+    known: Mutex<HashMap<Name, (u64, Bytes)>>,
+    /// This connection's presence topic.
+    pub(crate) lwt: String,
+    me: Weak<ClientShared>,
+}
+
+impl ClientShared {
+    pub(crate) fn new(
+        interface: Arc<InterfaceDescriptor>,
+        inbox: Arc<dyn ClientInbox>,
+        lwt: String,
+    ) -> Arc<Self> {
+        Arc::new_cyclic(|me| ClientShared {
+            conn: OnceLock::new(),
+            topics: OnceLock::new(),
+            interface,
+            inbox,
+            correlator: Correlator::new(),
+            discovery: Mutex::new(None),
+            presence: Mutex::new(None),
+            watched: Mutex::new(HashSet::new()),
+            gets: Mutex::new(HashMap::new()),
+            known: Mutex::new(HashMap::new()),
+            lwt,
+            me: me.clone(),
+        })
+    }
+
+    fn topics(&self) -> Result<&Topics, TransportError> {
+        self.topics.get().ok_or_else(|| {
+            TransportError::new(
+                TransportErrorKind::NotConnected,
+                "the service was not discovered yet",
+            )
+        })
+    }
+
+    /// The canonical name of a property, if the interface has it.
+    fn property_name(&self, name: &str) -> Option<Name> {
+        self.interface.property(name).map(|p| p.name.clone())
+    }
+
+    /// Subscribes to the response topics once the topic layout is known.
+    pub(crate) fn subscribe_responses(&self, conn: &Conn) -> Result<(), TransportError> {
+        let topics = self.topics()?;
+        let _ = conn.subscribe(
+            &topics.topic(Kind::MethodResponses, "+"),
+            Route::MethodResponses,
+            false,
+        );
+        let _ = conn.subscribe(
+            &topics.topic(Kind::PropertyUpdateResponses, "+"),
+            Route::UpdateResponses,
+            false,
+        );
+        Ok(())
+    }
+
+    fn ensure_value_subscription(
+        &self,
+        conn: &Conn,
+        property: &Name,
+        refresh: bool,
+    ) -> Result<(), TransportError> {
+        let filter = self.topics()?.topic(Kind::PropertyValues, property);
+        let _ = conn.subscribe(&filter, Route::Value(property.clone()), refresh);
+        Ok(())
+    }
+
+    /// Maps one core message onto the wire.
+    fn handle(&self, conn: &Arc<Conn>, message: ClientMessage) -> Result<(), TransportError> {
+        let topics = self.topics()?;
+        match message {
+            ClientMessage::Call { id, method, payload } => {
+                let mut properties = json_properties();
+                properties.response_topic = Some(topics.topic(Kind::MethodResponses, &method));
+                properties.correlation_data = Some(self.correlator.encode(id));
+                conn.publish_rpc(topics.topic(Kind::MethodRequests, &method), payload, properties)
+            }
+            ClientMessage::GetProperty { id, property } => {
+                let Some(name) = self.property_name(&property) else {
+                    self.inbox.deliver(unknown_property(id, property, &self.interface.name));
+                    return Ok(());
+                };
+                lock(&self.gets).entry(name.clone()).or_default().push(id);
+                // Re-subscribing makes the broker send the retained value again: a fresh read.
+                self.ensure_value_subscription(conn, &name, true)?;
+                let timeout = conn.options().discovery_timeout;
+                let shared_gets = self.gets_timeout(name, id, timeout);
+                tokio::spawn(shared_gets);
+                Ok(())
+            }
+            ClientMessage::SetProperty { id, property, version, payload } => {
+                let Some(descriptor) = self.interface.property(&property) else {
+                    self.inbox.deliver(unknown_property(id, property, &self.interface.name));
+                    return Ok(());
+                };
+                if descriptor.read_only {
+                    // StingerIPC servers do not even subscribe to read-only updates; answer here
+                    // rather than let the caller wait for a reply that never comes.
+                    let (version, payload) = self.best_known(&property);
+                    self.inbox.deliver(ServerMessage::PropertyReply {
+                        id,
+                        property: descriptor.name.clone(),
+                        version,
+                        payload,
+                        error: Some(RemoteError::new(
+                            ErrorCode::Unauthorized,
+                            names::READ_ONLY,
+                            format!("property `{property}` is read-only"),
+                        )),
+                    });
+                    return Ok(());
+                }
+                let mut properties = json_properties();
+                properties.response_topic =
+                    Some(topics.topic(Kind::PropertyUpdateResponses, &property));
+                properties.correlation_data = Some(self.correlator.encode(id));
+                if let Some(version) = version {
+                    properties
+                        .user_properties
+                        .push((PROPERTY_VERSION.to_owned(), version.to_string()));
+                }
+                conn.publish_rpc(
+                    topics.topic(Kind::PropertyUpdates, &property),
+                    payload,
+                    properties,
+                )
+            }
+            ClientMessage::Subscribe { signal } => {
+                let name = self.interface.signal(&signal).cloned().unwrap_or(signal);
+                let _ =
+                    conn.subscribe(&topics.topic(Kind::Signals, &name), Route::Signal(name), false);
+                Ok(())
+            }
+            ClientMessage::Unsubscribe { signal } => {
+                conn.unsubscribe(&topics.topic(Kind::Signals, &signal));
+                Ok(())
+            }
+            ClientMessage::Watch { property } => {
+                let Some(name) = self.property_name(&property) else {
+                    tracing::debug!(%property, "watch of an unknown property ignored");
+                    return Ok(());
+                };
+                lock(&self.watched).insert(name.clone());
+                self.ensure_value_subscription(conn, &name, true)
+            }
+            ClientMessage::Unwatch { property } => {
+                lock(&self.watched).remove(&property);
+                Ok(())
+            }
+            other => Err(TransportError::new(
+                TransportErrorKind::Protocol,
+                format!("the MQTT transport does not support {other:?} yet"),
+            )),
+        }
+    }
+
+    fn gets_timeout(
+        &self,
+        property: Name,
+        id: u64,
+        timeout: std::time::Duration,
+    ) -> impl std::future::Future<Output = ()> + Send + 'static {
+        // Only weak holds: a closed client must not be kept alive by a timer.
+        let inbox = Arc::downgrade(&self.inbox);
+        let waiting = self.me.clone();
+        async move {
+            tokio::time::sleep(timeout).await;
+            let Some(shared) = waiting.upgrade() else { return };
+            let still_waiting = {
+                let mut gets = lock(&shared.gets);
+                match gets.get_mut(&property) {
+                    Some(ids) if ids.contains(&id) => {
+                        ids.retain(|i| *i != id);
+                        true
+                    }
+                    _ => false,
+                }
+            };
+            if still_waiting && let Some(inbox) = inbox.upgrade() {
+                let (version, payload) = shared.best_known(&property);
+                inbox.deliver(ServerMessage::PropertyReply {
+                    id,
+                    property: property.clone(),
+                    version,
+                    payload,
+                    error: Some(RemoteError::new(
+                        ErrorCode::ServiceUnavailable,
+                        "NoRetainedValue",
+                        format!("the broker holds no retained value for property `{property}`; is the service running?"),
+                    )),
+                });
+            }
+        }
+    }
+
+    fn best_known(&self, property: &str) -> (u64, Bytes) {
+        lock(&self.known).get(property).cloned().unwrap_or((0, Bytes::from_static(b"{}")))
+    }
+
+    fn on_value(&self, property: &Name, publish: Publish) {
+        if publish.payload.is_empty() {
+            // A cleared retained value: the service shut down cleanly.
+            return;
+        }
+        let properties = publish.properties.unwrap_or_default();
+        if let Some(content_type) = properties.content_type.as_deref()
+            && content_type != JSON
+        {
+            tracing::warn!(%property, %content_type, "property value with a foreign content type ignored");
+            return;
+        }
+        let version = wire::user_property(&properties, PROPERTY_VERSION)
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .unwrap_or(0);
+        let payload = publish.payload;
+        lock(&self.known).insert(property.clone(), (version, payload.clone()));
+        if publish.retain {
+            let waiting = lock(&self.gets).remove(property).unwrap_or_default();
+            for id in waiting {
+                self.inbox.deliver(ServerMessage::PropertyReply {
+                    id,
+                    property: property.clone(),
+                    version,
+                    payload: payload.clone(),
+                    error: None,
+                });
+            }
+        }
+        if lock(&self.watched).contains(property) {
+            self.inbox.deliver(ServerMessage::PropertyValue {
+                property: property.clone(),
+                version,
+                payload,
+            });
+        }
+    }
+}
+
+fn unknown_property(id: u64, property: Name, interface: &str) -> ServerMessage {
+    ServerMessage::PropertyReply {
+        id,
+        property: property.clone(),
+        version: 0,
+        payload: Bytes::from_static(b"{}"),
+        error: Some(RemoteError::new(
+            ErrorCode::MethodNotFound,
+            names::UNKNOWN_PROPERTY,
+            format!("interface {interface} has no property `{property}`"),
+        )),
+    }
+}
+
+impl Handler for ClientShared {
+    fn on_connected(&self, conn: &Arc<Conn>, first: bool) {
+        let _ = conn.publish_now(
+            self.lwt.clone(),
+            true,
+            Bytes::from_static(br#"{"online":true}"#),
+            json_properties(),
+        );
+        if first {
+            return;
+        }
+        for message in self.inbox.reconnected() {
+            if let Err(error) = self.handle(conn, message) {
+                tracing::warn!(%error, "could not restore a subscription after reconnecting");
+            }
+        }
+    }
+
+    fn on_publish(&self, _conn: &Arc<Conn>, route: &Route, publish: Publish) {
+        match route {
+            Route::Interface => {
+                if publish.payload.is_empty() {
+                    return;
+                }
+                let topic = String::from_utf8_lossy(&publish.topic).into_owned();
+                if let Some(sender) = lock(&self.discovery).as_ref() {
+                    let _ = sender.send((topic, publish.payload));
+                }
+            }
+            Route::Presence => {
+                let topic = String::from_utf8_lossy(&publish.topic).into_owned();
+                if let Some(sender) = lock(&self.presence).as_ref() {
+                    let _ = sender.send((topic, publish.payload));
+                }
+            }
+            Route::MethodResponses => {
+                let properties = publish.properties.unwrap_or_default();
+                let Some(id) =
+                    properties.correlation_data.as_deref().and_then(|d| self.correlator.decode(d))
+                else {
+                    tracing::debug!("a method response with foreign correlation data was ignored");
+                    return;
+                };
+                let result = match wire::outcome(&properties) {
+                    None => Ok(publish.payload),
+                    Some(error) => Err(error),
+                };
+                self.inbox.deliver(ServerMessage::Reply { id, result });
+            }
+            Route::UpdateResponses => {
+                let properties = publish.properties.unwrap_or_default();
+                let Some(id) =
+                    properties.correlation_data.as_deref().and_then(|d| self.correlator.decode(d))
+                else {
+                    tracing::debug!("an update response with foreign correlation data was ignored");
+                    return;
+                };
+                let topic = String::from_utf8_lossy(&publish.topic);
+                let Some(property) = self
+                    .topics
+                    .get()
+                    .and_then(|t| t.extract(Kind::PropertyUpdateResponses, &topic, "property_name"))
+                    .and_then(|p| self.property_name(&p))
+                else {
+                    tracing::debug!(%topic, "an update response for an unknown property was ignored");
+                    return;
+                };
+                let error = wire::outcome(&properties);
+                let (known_version, _) = self.best_known(&property);
+                let version = wire::user_property(&properties, PROPERTY_VERSION)
+                    .and_then(|v| v.trim().parse::<u64>().ok())
+                    .unwrap_or(if error.is_none() { known_version + 1 } else { known_version });
+                self.inbox.deliver(ServerMessage::PropertyReply {
+                    id,
+                    property,
+                    version,
+                    payload: publish.payload,
+                    error,
+                });
+            }
+            Route::Value(property) => self.on_value(property, publish),
+            Route::Signal(signal) => {
+                let properties = publish.properties.unwrap_or_default();
+                if let Some(content_type) = properties.content_type.as_deref()
+                    && content_type != JSON
+                {
+                    tracing::warn!(%signal, %content_type, "signal with a foreign content type ignored");
+                    return;
+                }
+                self.inbox.deliver(ServerMessage::Signal {
+                    signal: signal.clone(),
+                    payload: publish.payload,
+                });
+            }
+            Route::Requests | Route::Updates => {}
+        }
+    }
+
+    fn on_lost(&self, _conn: &Arc<Conn>, error: TransportError) {
+        lock(&self.gets).clear();
+        self.inbox.disconnected(error);
+    }
+}
+
+/// A connected MQTT client transport.
+pub(crate) struct MqttClient {
+    pub(crate) shared: Arc<ClientShared>,
+}
+
+impl std::fmt::Debug for MqttClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MqttClient")
+            .field("interface", &self.shared.interface.name)
+            .field("conn", &self.shared.conn.get())
+            .finish()
+    }
+}
+
+impl ClientTransport for MqttClient {
+    fn send(&self, message: ClientMessage) -> BoxFuture<'_, Result<(), TransportError>> {
+        Box::pin(async move {
+            let conn = self.shared.conn.get().ok_or_else(|| {
+                TransportError::new(TransportErrorKind::NotConnected, "the client is not connected")
+            })?;
+            if !conn.is_connected() {
+                return Err(conn.not_connected());
+            }
+            if let ClientMessage::Subscribe { signal } = &message {
+                // Wait for the SUBACK: signals emitted after `subscribe` returns must arrive.
+                let topics = self.shared.topics()?;
+                let name =
+                    self.shared.interface.signal(signal).cloned().unwrap_or_else(|| signal.clone());
+                let filter = topics.topic(Kind::Signals, &name);
+                return conn.subscribe_confirmed(&filter, Route::Signal(name)).await;
+            }
+            self.shared.handle(conn, message)
+        })
+    }
+
+    fn close(&self) {
+        if let Some(conn) = self.shared.conn.get() {
+            let offline = (
+                self.shared.lwt.clone(),
+                true,
+                Bytes::from_static(br#"{"online":false}"#),
+                json_properties(),
+            );
+            conn.close(vec![offline]);
+        }
+    }
+}
+
+impl Drop for MqttClient {
+    fn drop(&mut self) {
+        self.close();
+    }
+}

@@ -1,0 +1,652 @@
+//! One broker connection: owns rumqttc's event loop, reconnects with backoff, re-subscribes
+//! everything itself after each reconnect (rumqttc #250) and routes publishes by subscription
+//! identifier.
+
+use std::{
+    collections::{BTreeMap, HashMap},
+    sync::{
+        Arc, Mutex, MutexGuard,
+        atomic::{AtomicBool, AtomicUsize, Ordering},
+    },
+    time::Duration,
+};
+
+use bytes::Bytes;
+use rumqttc::v5::{
+    AsyncClient, ClientError, ConnectionError, Event, EventLoop,
+    mqttbytes::{
+        QoS,
+        v5::{
+            ConnectReturnCode, LastWill, LastWillProperties, Packet, Publish, PublishProperties,
+            SubscribeProperties,
+        },
+    },
+};
+use switchboard_core::{TransportError, TransportErrorKind, message::Name};
+use tokio::sync::{oneshot, watch};
+
+use crate::endpoint::MqttEndpoint;
+
+/// The content type of every message with a body.
+pub(crate) const JSON: &str = "application/json";
+
+/// What a subscription's messages are for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Route {
+    /// Server: method requests (`…/method/+/request`).
+    Requests,
+    /// Server: property updates (`…/property/+/update`).
+    Updates,
+    /// Client: method responses.
+    MethodResponses,
+    /// Client: property update responses.
+    UpdateResponses,
+    /// Client: interface info during discovery.
+    Interface,
+    /// Client: a property's retained value.
+    Value(Name),
+    /// Client: a signal.
+    Signal(Name),
+    /// Client: a server's presence topic, checked during discovery.
+    Presence,
+}
+
+/// What a connection reports to its owner (server or client state).
+pub(crate) trait Handler: Send + Sync + 'static {
+    /// A CONNACK arrived and every subscription was re-issued. `first` on the initial connect.
+    fn on_connected(&self, conn: &Arc<Conn>, first: bool);
+    /// A message arrived on a subscription.
+    fn on_publish(&self, conn: &Arc<Conn>, route: &Route, publish: Publish);
+    /// An established connection was lost; reconnecting has begun.
+    fn on_lost(&self, conn: &Arc<Conn>, error: TransportError);
+}
+
+struct Subscription {
+    id: usize,
+    qos: QoS,
+    route: Route,
+}
+
+/// A live broker connection shared by a server or client and its event-loop task.
+pub(crate) struct Conn {
+    client: AsyncClient,
+    client_id: String,
+    broker: String,
+    connected: AtomicBool,
+    closed: watch::Sender<bool>,
+    subscriptions: Mutex<BTreeMap<String, Subscription>>,
+    routes: Mutex<HashMap<usize, Route>>,
+    next_id: AtomicUsize,
+    options: crate::endpoint::MqttOptions,
+    /// Waiters for SUBACKs: queued in the order SUBSCRIBEs were queued, then keyed by packet id
+    /// once rumqttc reports the id it used.
+    acks: Mutex<Acks>,
+}
+
+#[derive(Default)]
+struct Acks {
+    queued: std::collections::VecDeque<Option<oneshot::Sender<()>>>,
+    by_packet: HashMap<u16, oneshot::Sender<()>>,
+}
+
+impl std::fmt::Debug for Conn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Conn")
+            .field("client_id", &self.client_id)
+            .field("broker", &self.broker)
+            .field("connected", &self.connected.load(Ordering::Relaxed))
+            .finish_non_exhaustive()
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Client ids in use by connections of this process, so a reused explicit id fails clearly
+/// instead of two connections taking each other's session over forever.
+static IN_USE: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+/// Request channel capacity between our code and rumqttc's event loop.
+const CHANNEL: usize = 4096;
+
+/// Replaces control characters, which brokers reject in MQTT strings (mosquitto drops the
+/// connection), and bounds the length.
+pub(crate) fn clean(text: &str) -> String {
+    const LIMIT: usize = 4096;
+    let mut out: String = text.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
+    if out.len() > LIMIT {
+        let mut end = LIMIT;
+        while !out.is_char_boundary(end) {
+            end -= 1;
+        }
+        out.truncate(end);
+        out.push('…');
+    }
+    out
+}
+
+/// Publish properties with our content type.
+pub(crate) fn json_properties() -> PublishProperties {
+    PublishProperties { content_type: Some(JSON.to_owned()), ..Default::default() }
+}
+
+impl Conn {
+    /// Connects, waits for the first CONNACK and starts the event-loop task.
+    pub(crate) async fn start(
+        endpoint: &MqttEndpoint,
+        client_id: String,
+        will_topic: String,
+        handler: Arc<dyn Handler>,
+        initial: Vec<(String, Route)>,
+    ) -> Result<Arc<Conn>, TransportError> {
+        {
+            let mut in_use = lock(&IN_USE);
+            if in_use.contains(&client_id) {
+                return Err(TransportError::new(
+                    TransportErrorKind::InvalidAddress,
+                    format!(
+                        "MQTT client id `{client_id}` is already used by another connection of this process; each server and client needs its own"
+                    ),
+                ));
+            }
+            in_use.push(client_id.clone());
+        }
+        let release = ReleaseId(client_id.clone());
+        let mut options = endpoint.raw_options(&client_id)?;
+        let will_properties = LastWillProperties {
+            content_type: Some(JSON.to_owned()),
+            delay_interval: None,
+            payload_format_indicator: None,
+            message_expiry_interval: None,
+            response_topic: None,
+            correlation_data: None,
+            user_properties: Vec::new(),
+        };
+        options.set_last_will(LastWill::new(
+            will_topic,
+            &br#"{"online":false}"#[..],
+            QoS::AtLeastOnce,
+            true,
+            Some(will_properties),
+        ));
+        let (client, eventloop) = AsyncClient::new(options, CHANNEL);
+        let (closed, _) = watch::channel(false);
+        let conn = Arc::new(Conn {
+            client,
+            client_id,
+            broker: endpoint.broker().to_string(),
+            connected: AtomicBool::new(false),
+            closed,
+            subscriptions: Mutex::new(BTreeMap::new()),
+            routes: Mutex::new(HashMap::new()),
+            next_id: AtomicUsize::new(10),
+            options: endpoint.options().clone(),
+            acks: Mutex::new(Acks::default()),
+        });
+        // Registered before the first CONNACK, so they go out before anything is published.
+        for (filter, route) in initial {
+            let _ = conn.subscribe(&filter, route, false);
+        }
+        let (first_tx, first_rx) = oneshot::channel();
+        tokio::spawn(run(conn.clone(), eventloop, handler, first_tx, release));
+        let timeout = endpoint.options().connect_timeout + Duration::from_millis(500);
+        match tokio::time::timeout(timeout, first_rx).await {
+            Ok(Ok(Ok(()))) => Ok(conn),
+            Ok(Ok(Err(error))) => Err(error),
+            Ok(Err(_)) => Err(TransportError::new(
+                TransportErrorKind::Closed,
+                "the MQTT connection task ended",
+            )),
+            Err(_) => {
+                conn.shutdown();
+                Err(TransportError::new(
+                    TransportErrorKind::NotFound,
+                    format!(
+                        "the MQTT broker at {} did not answer within {timeout:?}",
+                        endpoint.broker()
+                    ),
+                ))
+            }
+        }
+    }
+
+    pub(crate) fn client_id(&self) -> &str {
+        &self.client_id
+    }
+
+    pub(crate) fn broker(&self) -> &str {
+        &self.broker
+    }
+
+    pub(crate) fn options(&self) -> &crate::endpoint::MqttOptions {
+        &self.options
+    }
+
+    pub(crate) fn is_connected(&self) -> bool {
+        self.connected.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn is_closed(&self) -> bool {
+        *self.closed.borrow()
+    }
+
+    /// The error for a send while the connection is down.
+    pub(crate) fn not_connected(&self) -> TransportError {
+        if self.is_closed() {
+            TransportError::new(TransportErrorKind::Closed, "the MQTT connection was closed")
+        } else {
+            TransportError::not_connected(format!(
+                "not connected to the MQTT broker at {} (reconnecting)",
+                self.broker
+            ))
+        }
+    }
+
+    /// Subscribes to `filter` (once; later calls only re-issue it when `refresh` is set, which
+    /// makes the broker send its retained messages again).
+    pub(crate) fn subscribe(
+        &self,
+        filter: &str,
+        route: Route,
+        refresh: bool,
+    ) -> Option<oneshot::Receiver<()>> {
+        let (id, fresh) = {
+            let mut subscriptions = lock(&self.subscriptions);
+            match subscriptions.get(filter) {
+                Some(existing) => (existing.id, false),
+                None => {
+                    let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+                    lock(&self.routes).insert(id, route.clone());
+                    subscriptions.insert(
+                        filter.to_owned(),
+                        Subscription { id, qos: QoS::AtLeastOnce, route },
+                    );
+                    (id, true)
+                }
+            }
+        };
+        if (fresh || refresh) && self.is_connected() {
+            let (tx, rx) = oneshot::channel();
+            self.send_subscribe(filter, id, QoS::AtLeastOnce, Some(tx));
+            return Some(rx);
+        }
+        None
+    }
+
+    /// Subscribes and waits (bounded) until the broker confirmed it, so that messages
+    /// published after this returns are delivered.
+    pub(crate) async fn subscribe_confirmed(
+        &self,
+        filter: &str,
+        route: Route,
+    ) -> Result<(), TransportError> {
+        let Some(ack) = self.subscribe(filter, route, false) else { return Ok(()) };
+        match tokio::time::timeout(self.options.connect_timeout, ack).await {
+            Ok(Ok(())) => Ok(()),
+            _ if !self.is_connected() => Err(self.not_connected()),
+            Ok(Err(_)) => Ok(()),
+            Err(_) => Err(TransportError::new(
+                TransportErrorKind::Io,
+                format!(
+                    "the MQTT broker at {} did not confirm a subscription in time",
+                    self.broker
+                ),
+            )),
+        }
+    }
+
+    /// Drops a subscription.
+    pub(crate) fn unsubscribe(&self, filter: &str) {
+        let removed = lock(&self.subscriptions).remove(filter);
+        if let Some(subscription) = removed {
+            lock(&self.routes).remove(&subscription.id);
+            if self.is_connected()
+                && let Err(error) = self.client.try_unsubscribe(filter)
+            {
+                let client = self.client.clone();
+                let filter = filter.to_owned();
+                tracing::debug!(%error, "request queue full; unsubscribing from a task");
+                tokio::spawn(async move { client.unsubscribe(filter).await });
+            }
+        }
+    }
+
+    fn send_subscribe(&self, filter: &str, id: usize, qos: QoS, ack: Option<oneshot::Sender<()>>) {
+        let properties = SubscribeProperties { id: Some(id), user_properties: Vec::new() };
+        let mut acks = lock(&self.acks);
+        let queued = self.client.try_subscribe_with_properties(filter, qos, properties.clone());
+        if queued.is_ok() {
+            acks.queued.push_back(ack);
+        }
+        drop(acks);
+        if let Err(error) = queued {
+            tracing::debug!(%error, "request queue full; subscribing from a task");
+            let client = self.client.clone();
+            let filter = filter.to_owned();
+            tokio::spawn(
+                async move { client.subscribe_with_properties(filter, qos, properties).await },
+            );
+        }
+    }
+
+    fn resubscribe_all(&self) {
+        let all: Vec<(String, usize, QoS)> = lock(&self.subscriptions)
+            .iter()
+            .map(|(filter, s)| (filter.clone(), s.id, s.qos))
+            .collect();
+        for (filter, id, qos) in all {
+            self.send_subscribe(&filter, id, qos, None);
+        }
+    }
+
+    fn route(&self, publish: &Publish) -> Option<Route> {
+        let routes = lock(&self.routes);
+        let ids = publish.properties.as_ref().map(|p| p.subscription_identifiers.as_slice());
+        if let Some(route) = ids.unwrap_or_default().iter().find_map(|id| routes.get(id)) {
+            return Some(route.clone());
+        }
+        // A broker that drops identifiers: fall back to the first matching filter.
+        let topic = std::str::from_utf8(&publish.topic).ok()?;
+        let subscriptions = lock(&self.subscriptions);
+        subscriptions
+            .iter()
+            .find(|(filter, _)| filter_matches(filter, topic))
+            .map(|(_, s)| s.route.clone())
+    }
+
+    /// Queues a publish without waiting (falls back to a task when the queue is full).
+    pub(crate) fn publish_now(
+        &self,
+        topic: String,
+        retain: bool,
+        payload: Bytes,
+        properties: PublishProperties,
+    ) -> Result<(), TransportError> {
+        self.publish_now_qos(topic, QoS::AtLeastOnce, retain, payload, properties)
+    }
+
+    /// Queues a request or reply at the configured RPC QoS (see [`MqttOptions::rpc_qos`]).
+    ///
+    /// [`MqttOptions::rpc_qos`]: crate::MqttOptions::rpc_qos
+    pub(crate) fn publish_rpc(
+        &self,
+        topic: String,
+        payload: Bytes,
+        properties: PublishProperties,
+    ) -> Result<(), TransportError> {
+        let qos = if self.options.rpc_qos == 0 { QoS::AtMostOnce } else { QoS::AtLeastOnce };
+        self.publish_now_qos(topic, qos, false, payload, properties)
+    }
+
+    fn publish_now_qos(
+        &self,
+        topic: String,
+        qos: QoS,
+        retain: bool,
+        payload: Bytes,
+        properties: PublishProperties,
+    ) -> Result<(), TransportError> {
+        match self.client.try_publish_with_properties(
+            topic.clone(),
+            qos,
+            retain,
+            payload.clone(),
+            properties.clone(),
+        ) {
+            Ok(()) => Ok(()),
+            Err(ClientError::TryRequest(_)) | Err(ClientError::Request(_))
+                if !valid_topic(&topic) =>
+            {
+                Err(TransportError::new(
+                    TransportErrorKind::Protocol,
+                    format!("`{}` is not a valid MQTT topic to publish to", clean(&topic)),
+                ))
+            }
+            Err(_) => {
+                let client = self.client.clone();
+                tokio::spawn(async move {
+                    let sent = client
+                        .publish_with_properties(topic, qos, retain, payload, properties)
+                        .await;
+                    if let Err(error) = sent {
+                        tracing::debug!(%error, "a queued publish was dropped");
+                    }
+                });
+                Ok(())
+            }
+        }
+    }
+
+    /// Queues a publish, waiting for room in the queue (keeps order under load).
+    pub(crate) async fn publish(
+        &self,
+        topic: String,
+        retain: bool,
+        payload: Bytes,
+        properties: PublishProperties,
+    ) -> Result<(), TransportError> {
+        if !valid_topic(&topic) {
+            return Err(TransportError::new(
+                TransportErrorKind::Protocol,
+                format!("`{}` is not a valid MQTT topic to publish to", clean(&topic)),
+            ));
+        }
+        self.client
+            .publish_with_properties(topic, QoS::AtLeastOnce, retain, payload, properties)
+            .await
+            .map_err(|_| self.not_connected())
+    }
+
+    /// Publishes `finals` (best effort, without waiting), disconnects cleanly and stops the task.
+    pub(crate) fn close(&self, finals: Vec<(String, bool, Bytes, PublishProperties)>) {
+        if self.closed.send_replace(true) {
+            return;
+        }
+        if self.is_connected() {
+            for (topic, retain, payload, properties) in finals {
+                let _ = self.client.try_publish_with_properties(
+                    topic,
+                    QoS::AtLeastOnce,
+                    retain,
+                    payload,
+                    properties,
+                );
+            }
+            let _ = self.client.try_disconnect();
+        }
+    }
+
+    /// Stops without any farewell messages.
+    fn shutdown(&self) {
+        self.closed.send_replace(true);
+    }
+}
+
+struct ReleaseId(String);
+
+impl Drop for ReleaseId {
+    fn drop(&mut self) {
+        lock(&IN_USE).retain(|id| *id != self.0);
+    }
+}
+
+fn valid_topic(topic: &str) -> bool {
+    !topic.is_empty() && !topic.contains(['+', '#', '\0'])
+}
+
+/// MQTT topic filter matching (`+` one level, `#` the rest).
+pub(crate) fn filter_matches(filter: &str, topic: &str) -> bool {
+    let mut topic_levels = topic.split('/');
+    for level in filter.split('/') {
+        match level {
+            "#" => return true,
+            "+" => {
+                if topic_levels.next().is_none() {
+                    return false;
+                }
+            }
+            literal => {
+                if topic_levels.next() != Some(literal) {
+                    return false;
+                }
+            }
+        }
+    }
+    topic_levels.next().is_none()
+}
+
+fn map_error(broker: &str, error: &ConnectionError) -> TransportError {
+    match error {
+        ConnectionError::Io(io) => {
+            let kind = match io.kind() {
+                std::io::ErrorKind::ConnectionRefused | std::io::ErrorKind::NotFound => {
+                    TransportErrorKind::NotFound
+                }
+                std::io::ErrorKind::PermissionDenied => TransportErrorKind::AccessDenied,
+                _ => TransportErrorKind::Io,
+            };
+            TransportError::io(
+                kind,
+                format!("cannot reach the MQTT broker at {broker}"),
+                std::io::Error::new(io.kind(), io.to_string()),
+            )
+        }
+        ConnectionError::ConnectionRefused(code) => {
+            let kind = match code {
+                ConnectReturnCode::NotAuthorized | ConnectReturnCode::BadUserNamePassword => {
+                    TransportErrorKind::AccessDenied
+                }
+                ConnectReturnCode::ClientIdentifierNotValid => TransportErrorKind::InvalidAddress,
+                _ => TransportErrorKind::Protocol,
+            };
+            TransportError::new(
+                kind,
+                format!("the MQTT broker at {broker} refused the connection: {code:?}"),
+            )
+        }
+        ConnectionError::Timeout(_) => TransportError::new(
+            TransportErrorKind::NotFound,
+            format!("the MQTT broker at {broker} did not answer in time"),
+        ),
+        other => TransportError::new(
+            TransportErrorKind::Disconnected,
+            format!("lost the connection to the MQTT broker at {broker}: {other}"),
+        ),
+    }
+}
+
+async fn run(
+    conn: Arc<Conn>,
+    mut eventloop: EventLoop,
+    handler: Arc<dyn Handler>,
+    first: oneshot::Sender<Result<(), TransportError>>,
+    release: ReleaseId,
+) {
+    let mut first = Some(first);
+    let mut closed = conn.closed.subscribe();
+    let mut backoff = conn.options.min_backoff;
+    let mut up = false;
+    // Once closing, give the farewell messages a moment to go out, then stop regardless.
+    let mut deadline: Option<tokio::time::Instant> = None;
+    loop {
+        if deadline.is_none() && *closed.borrow() {
+            if !up {
+                break;
+            }
+            deadline = Some(tokio::time::Instant::now() + Duration::from_secs(2));
+        }
+        let event = tokio::select! {
+            event = eventloop.poll() => event,
+            _ = closed.changed(), if deadline.is_none() => continue,
+            _ = tokio::time::sleep_until(deadline.unwrap_or_else(tokio::time::Instant::now)), if deadline.is_some() => break,
+        };
+        match event {
+            Ok(Event::Incoming(Packet::ConnAck(_))) => {
+                backoff = conn.options.min_backoff;
+                conn.resubscribe_all();
+                conn.connected.store(true, Ordering::Release);
+                up = true;
+                tracing::debug!(client_id = %conn.client_id, broker = %conn.broker, "connected");
+                handler.on_connected(&conn, first.is_some());
+                if let Some(first) = first.take() {
+                    let _ = first.send(Ok(()));
+                }
+            }
+            Ok(Event::Incoming(Packet::Publish(publish))) => match conn.route(&publish) {
+                Some(route) => handler.on_publish(&conn, &route, publish),
+                None => {
+                    tracing::debug!(topic = ?publish.topic, "a message matched no subscription")
+                }
+            },
+            Ok(Event::Outgoing(rumqttc::Outgoing::Subscribe(packet))) => {
+                let mut acks = lock(&conn.acks);
+                if let Some(Some(waiter)) = acks.queued.pop_front() {
+                    acks.by_packet.insert(packet, waiter);
+                }
+            }
+            Ok(Event::Incoming(Packet::SubAck(ack))) => {
+                if let Some(waiter) = lock(&conn.acks).by_packet.remove(&ack.pkid) {
+                    let _ = waiter.send(());
+                }
+            }
+            Ok(Event::Incoming(Packet::Disconnect(disconnect))) => {
+                tracing::warn!(reason = ?disconnect.reason_code, broker = %conn.broker, "the broker disconnected us");
+            }
+            Ok(Event::Outgoing(rumqttc::Outgoing::Disconnect)) if deadline.is_some() => {
+                // Let the socket drain what was written before DISCONNECT.
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                break;
+            }
+            Ok(_) => {}
+            Err(error) => {
+                let was_up = std::mem::replace(&mut up, false);
+                conn.connected.store(false, Ordering::Release);
+                *lock(&conn.acks) = Acks::default();
+                if deadline.is_some() || *closed.borrow() {
+                    break;
+                }
+                let mapped = map_error(&conn.broker, &error);
+                if let Some(first) = first.take() {
+                    let _ = first.send(Err(mapped));
+                    break;
+                }
+                if was_up {
+                    tracing::warn!(%error, broker = %conn.broker, "lost the MQTT connection; reconnecting");
+                    let lost = TransportError::disconnected(format!(
+                        "lost the connection to the MQTT broker at {}: {error}",
+                        conn.broker
+                    ));
+                    handler.on_lost(&conn, lost);
+                } else {
+                    tracing::debug!(%error, "reconnect failed");
+                }
+                let jitter =
+                    Duration::from_millis(u64::from(uuid::Uuid::new_v4().as_bytes()[0]) % 20);
+                tokio::select! {
+                    _ = tokio::time::sleep(backoff + jitter) => {}
+                    _ = closed.changed() => break,
+                }
+                backoff = (backoff * 2).min(conn.options.max_backoff);
+            }
+        }
+    }
+    conn.connected.store(false, Ordering::Release);
+    conn.closed.send_replace(true);
+    drop(release);
+    tracing::debug!(client_id = %conn.client_id, "MQTT connection task ended");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn filters_and_cleaning() {
+        assert!(filter_matches("a/+/c", "a/b/c"));
+        assert!(filter_matches("a/#", "a/b/c"));
+        assert!(!filter_matches("a/+", "a/b/c"));
+        assert!(!filter_matches("a/b/c", "a/b"));
+        assert_eq!(clean("a\nb\t\u{7}c\u{9b}"), "a b  c ");
+    }
+}

@@ -1,0 +1,284 @@
+//! StingerIPC's topic templates: the defaults, the interface's overrides, filling them in and
+//! reading placeholders back out of a received topic.
+
+use std::collections::BTreeMap;
+
+use switchboard_core::{InterfaceDescriptor, TransportError, TransportErrorKind};
+
+/// The template kinds, by StingerIPC's camelCase configuration key, with their defaults.
+const DEFAULTS: &[(&str, &str)] = &[
+    ("signals", "{interface_name}/{service_id}/signal/{signal_name}"),
+    ("propertyValues", "{interface_name}/{service_id}/property/{property_name}/value"),
+    ("propertyUpdates", "{interface_name}/{service_id}/property/{property_name}/update"),
+    (
+        "propertyUpdateResponses",
+        "client/{client_id}/{interface_name}/property/{property_name}/update/response",
+    ),
+    ("methodRequests", "{interface_name}/{service_id}/method/{method_name}/request"),
+    ("methodResponses", "client/{client_id}/{interface_name}/method/{method_name}/response"),
+    ("interfaceDiscovery", "{interface_name}/{service_id}/interface"),
+    ("lwt", "client/{client_id}/online"),
+    ("commands", "{interface_name}/{service_id}/command/{command_name}"),
+];
+
+/// Placeholders the transport fills in itself; topic params may not use these names.
+pub(crate) const RESERVED: &[&str] = &[
+    "interface_name",
+    "service_id",
+    "signal_name",
+    "property_name",
+    "method_name",
+    "client_id",
+    "instance_id",
+    "command_name",
+];
+
+/// One kind of topic.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    Signals,
+    PropertyValues,
+    PropertyUpdates,
+    PropertyUpdateResponses,
+    MethodRequests,
+    MethodResponses,
+    InterfaceDiscovery,
+    Lwt,
+}
+
+impl Kind {
+    fn key(self) -> &'static str {
+        match self {
+            Kind::Signals => "signals",
+            Kind::PropertyValues => "propertyValues",
+            Kind::PropertyUpdates => "propertyUpdates",
+            Kind::PropertyUpdateResponses => "propertyUpdateResponses",
+            Kind::MethodRequests => "methodRequests",
+            Kind::MethodResponses => "methodResponses",
+            Kind::InterfaceDiscovery => "interfaceDiscovery",
+            Kind::Lwt => "lwt",
+        }
+    }
+}
+
+/// The topic layout of one interface instance, as seen by one MQTT connection.
+#[derive(Debug, Clone)]
+pub(crate) struct Topics {
+    templates: BTreeMap<&'static str, String>,
+    /// Known placeholder values: interface name, service id (may be `+`), client id, params.
+    values: BTreeMap<String, String>,
+}
+
+/// True when `level` can be one MQTT topic level: non-empty, no `/`, `+`, `#`, no NUL.
+pub(crate) fn valid_level(level: &str) -> bool {
+    !level.is_empty() && !level.contains(['/', '+', '#', '\0'])
+}
+
+/// True when `name` is a valid topic param name, as StingerIPC defines it.
+pub(crate) fn valid_param_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .split('_')
+            .all(|part| !part.is_empty() && part.chars().all(|c| c.is_ascii_alphanumeric()))
+        && !RESERVED.contains(&name)
+}
+
+impl Topics {
+    /// The layout for `interface`, with the given service id, client id and param values.
+    ///
+    /// A param without a value becomes a `+` wildcard, which only subscriptions can use.
+    pub(crate) fn new(
+        interface: &InterfaceDescriptor,
+        service_id: &str,
+        client_id: &str,
+        params: &BTreeMap<String, String>,
+    ) -> Result<Self, TransportError> {
+        let mut templates: BTreeMap<&'static str, String> =
+            DEFAULTS.iter().map(|(k, v)| (*k, (*v).to_owned())).collect();
+        for (key, template) in interface.topic_templates.iter() {
+            match DEFAULTS.iter().find(|(k, _)| *k == key) {
+                Some((k, _)) => {
+                    templates.insert(k, template.to_string());
+                }
+                None => tracing::warn!(%key, "unknown topic template ignored"),
+            }
+        }
+        let mut values = BTreeMap::new();
+        values.insert("interface_name".to_owned(), interface.name.to_string());
+        values.insert("service_id".to_owned(), service_id.to_owned());
+        values.insert("instance_id".to_owned(), service_id.to_owned());
+        values.insert("client_id".to_owned(), client_id.to_owned());
+        for param in interface.topic_params.iter() {
+            let value = params.get(&**param).cloned().unwrap_or_else(|| "+".to_owned());
+            values.insert(param.to_string(), value);
+        }
+        for (name, template) in &templates {
+            for placeholder in placeholders(template) {
+                let known = values.contains_key(placeholder)
+                    || RESERVED.contains(&placeholder)
+                    || interface.topic_params.iter().any(|p| p == placeholder);
+                if !known {
+                    return Err(TransportError::new(
+                        TransportErrorKind::InvalidAddress,
+                        format!(
+                            "topic template `{name}` (`{template}`) uses `{{{placeholder}}}`, which is neither a standard placeholder nor a topic param of interface {}",
+                            interface.name
+                        ),
+                    ));
+                }
+            }
+        }
+        Ok(Topics { templates, values })
+    }
+
+    /// Fills in template `kind`; `name` is the signal, property or method name (or `+`).
+    pub(crate) fn topic(&self, kind: Kind, name: &str) -> String {
+        let template = &self.templates[kind.key()];
+        let mut out = String::with_capacity(template.len() + 32);
+        let mut rest = template.as_str();
+        while let Some(start) = rest.find('{') {
+            out.push_str(&rest[..start]);
+            let Some(end) = rest[start..].find('}') else {
+                out.push_str(&rest[start..]);
+                rest = "";
+                break;
+            };
+            let placeholder = &rest[start + 1..start + end];
+            match placeholder {
+                "signal_name" | "property_name" | "method_name" | "command_name" => {
+                    out.push_str(name)
+                }
+                other => out.push_str(self.values.get(other).map_or("+", String::as_str)),
+            }
+            rest = &rest[start + end + 1..];
+        }
+        out.push_str(rest);
+        out
+    }
+
+    /// Reads placeholder `wanted` out of `topic`, which was built from template `kind`.
+    pub(crate) fn extract(&self, kind: Kind, topic: &str, wanted: &str) -> Option<String> {
+        extract(&self.templates[kind.key()], topic, wanted)
+    }
+}
+
+/// The placeholder names in a template.
+fn placeholders(template: &str) -> impl Iterator<Item = &str> {
+    template.split('{').skip(1).filter_map(|part| part.split_once('}').map(|(name, _)| name))
+}
+
+/// Matches `topic` against `template` level by level and returns the value of `wanted`.
+///
+/// Each level of the template is literal text with at most one placeholder; other placeholders
+/// match any single level.
+pub(crate) fn extract(template: &str, topic: &str, wanted: &str) -> Option<String> {
+    let template_levels: Vec<&str> = template.split('/').collect();
+    let topic_levels: Vec<&str> = topic.split('/').collect();
+    if template_levels.len() != topic_levels.len() {
+        return None;
+    }
+    let mut found = None;
+    for (pattern, level) in template_levels.iter().zip(&topic_levels) {
+        match pattern.find('{').zip(pattern.find('}')) {
+            None => {
+                if pattern != level {
+                    return None;
+                }
+            }
+            Some((start, end)) if start < end => {
+                let (prefix, suffix) = (&pattern[..start], &pattern[end + 1..]);
+                let value = level.strip_prefix(prefix)?.strip_suffix(suffix)?;
+                if &pattern[start + 1..end] == wanted {
+                    found = Some(value.to_owned());
+                }
+            }
+            Some(_) => return None,
+        }
+    }
+    found
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn descriptor(
+        templates: &[(&'static str, &'static str)],
+        params: &[&'static str],
+    ) -> InterfaceDescriptor {
+        InterfaceDescriptor {
+            name: "Thermostat".into(),
+            version: "1.0.0".into(),
+            title: "Thermostat".into(),
+            hash: "sha256:00".into(),
+            description: "{}".into(),
+            methods: vec![].into(),
+            signals: vec![].into(),
+            properties: vec![].into(),
+            topic_params: params.iter().map(|p| (*p).into()).collect::<Vec<_>>().into(),
+            topic_templates: templates
+                .iter()
+                .map(|(k, v)| ((*k).into(), (*v).into()))
+                .collect::<Vec<_>>()
+                .into(),
+        }
+    }
+
+    #[test]
+    fn default_layout() {
+        let topics = Topics::new(&descriptor(&[], &[]), "probe-1", "me", &BTreeMap::new()).unwrap();
+        assert_eq!(topics.topic(Kind::Signals, "x"), "Thermostat/probe-1/signal/x");
+        assert_eq!(topics.topic(Kind::PropertyValues, "+"), "Thermostat/probe-1/property/+/value");
+        assert_eq!(
+            topics.topic(Kind::MethodResponses, "boost"),
+            "client/me/Thermostat/method/boost/response"
+        );
+        assert_eq!(topics.topic(Kind::Lwt, ""), "client/me/online");
+        assert_eq!(topics.topic(Kind::InterfaceDiscovery, ""), "Thermostat/probe-1/interface");
+        assert_eq!(
+            topics.extract(
+                Kind::MethodRequests,
+                "Thermostat/probe-1/method/boost/request",
+                "method_name"
+            ),
+            Some("boost".into())
+        );
+        assert_eq!(
+            topics.extract(
+                Kind::MethodResponses,
+                "client/abc/Thermostat/method/boost/response",
+                "client_id"
+            ),
+            Some("abc".into())
+        );
+        assert_eq!(
+            topics.extract(Kind::MethodRequests, "Thermostat/probe-1/method/boost", "method_name"),
+            None
+        );
+    }
+
+    #[test]
+    fn templates_and_params() {
+        let d = descriptor(
+            &[("signals", "{prefix}/{interface_name}/{service_id}/sig-{signal_name}")],
+            &["prefix"],
+        );
+        let params = BTreeMap::from([("prefix".to_owned(), "home1".to_owned())]);
+        let topics = Topics::new(&d, "a", "c", &params).unwrap();
+        assert_eq!(topics.topic(Kind::Signals, "s"), "home1/Thermostat/a/sig-s");
+        assert_eq!(
+            topics.extract(Kind::Signals, "home1/Thermostat/a/sig-s", "signal_name"),
+            Some("s".into())
+        );
+        let wild = Topics::new(&d, "+", "c", &BTreeMap::new()).unwrap();
+        assert_eq!(wild.topic(Kind::Signals, "s"), "+/Thermostat/+/sig-s");
+        let bad = descriptor(&[("signals", "{nope}/{signal_name}")], &[]);
+        assert!(Topics::new(&bad, "a", "c", &BTreeMap::new()).is_err());
+        assert!(
+            valid_param_name("prefix")
+                && valid_param_name("a_b1")
+                && !valid_param_name("client_id")
+        );
+        assert!(!valid_param_name("a__b") && !valid_param_name("_a") && !valid_param_name("a-b"));
+    }
+}
