@@ -2,7 +2,7 @@
 
 fn main() {
     let mut files = Vec::new();
-    for dir in ["../examples/interfaces", "../examples/thermostat"] {
+    for dir in ["../examples/interfaces", "../examples/thermostat", "interop"] {
         let mut found: Vec<_> = std::fs::read_dir(dir)
             .unwrap_or_else(|e| panic!("read {dir}: {e}"))
             .filter_map(Result::ok)
@@ -14,6 +14,7 @@ fn main() {
     }
     println!("cargo:rerun-if-changed=../examples/interfaces");
     println!("cargo:rerun-if-changed=../examples/thermostat/thermostat.yaml");
+    println!("cargo:rerun-if-changed=interop/interop_probe.yaml");
     if let Err(error) = switchboard_codegen::Builder::new().compile(&files) {
         panic!("code generation failed:\n{error}");
     }

@@ -6,6 +6,11 @@ pub mod everything {
     switchboard::include_interface!("everything");
 }
 
+/// Generated from `tests/interop/interop_probe.yaml`, the interface of the StingerIPC interop tests.
+pub mod interop_probe {
+    switchboard::include_interface!("interop_probe");
+}
+
 /// Generated from `examples/interfaces/keywords.yaml`.
 pub mod keywords {
     switchboard::include_interface!("keywords");
@@ -14,4 +19,9 @@ pub mod keywords {
 /// Generated from `examples/thermostat/thermostat.yaml`.
 pub mod thermostat {
     switchboard::include_interface!("thermostat");
+}
+
+/// Generated from `examples/interfaces/jobs.yaml`: the conformance suite's interface.
+pub mod jobs {
+    switchboard::include_interface!("jobs");
 }
