@@ -14,7 +14,10 @@ use switchboard_testkit::{
 };
 use switchboard_tests::thermostat::{INTERFACE, ThermostatClient};
 
-use crate::suite::{self, within};
+use crate::{
+    conformance,
+    suite::{self, within},
+};
 
 /// A fresh instance id, so tests sharing the broker never see each other.
 fn unique(tag: &str) -> String {
@@ -50,6 +53,37 @@ mqtt_suite!(
     properties
 );
 
+macro_rules! mqtt_conformance {
+    ($($name:ident),* $(,)?) => {$(
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $name() {
+            switchboard_testkit::init_tracing();
+            let Some(broker) = shared_mosquitto() else { return };
+            let instance = unique(stringify!($name));
+            conformance::$name(endpoint(&broker.url, &instance)).await;
+            raw::clear_retained(&broker.url, &instance).await;
+        }
+    )*};
+}
+
+mqtt_conformance!(
+    goal_accept_and_reject,
+    feedback_arrives_in_order,
+    cancel_before_start,
+    cancel_during_run,
+    cancel_after_end,
+    concurrent_goals_and_limit,
+    departed_client_goal_is_cancelled_after_grace,
+    reattach_within_grace_keeps_goal,
+    late_subscriber_gets_result,
+    declared_errors_carry_fields,
+    unknown_error_keeps_name_and_message,
+    handler_panic_leaks_nothing,
+    command_reaches_handler,
+    event_to_one_client,
+);
+
+mod extensions;
 mod raw;
 
 use raw::{Raw, request, text, user};

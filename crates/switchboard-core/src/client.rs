@@ -226,6 +226,11 @@ impl ClientInbox for ClientShared {
                 }
             }
             ServerMessage::GoalEvent { goal, event, .. } => self.goal_event(&goal, event),
+            ServerMessage::Description { id, .. } => {
+                if let Some(slot) = lock(&self.pending).remove(&id) {
+                    let _ = slot.send(Ok(message));
+                }
+            }
         }
     }
 
@@ -324,6 +329,23 @@ impl ClientCore {
             .unwrap_or(self.inner.options.call_timeout);
         match self.request(timeout, |id| ClientMessage::Call { id, method, payload }).await? {
             ServerMessage::Reply { result, .. } => result.map_err(CallError::Remote),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    /// Asks the server to describe its interface (runtime introspection) and returns the
+    /// description JSON: the interface model as `switchboard-idl` serializes it.
+    ///
+    /// A dynamic client connects with a descriptor whose hash is empty, describes the server,
+    /// and builds its full descriptor from the answer.
+    pub async fn describe(&self) -> Result<String, CallError> {
+        let timeout = self.inner.options.call_timeout;
+        match self.request(timeout, |id| ClientMessage::Describe { id }).await? {
+            ServerMessage::Description { description, .. } => {
+                String::from_utf8(description.to_vec())
+                    .map_err(|e| DecodeError::new("the interface description", e).into())
+            }
+            ServerMessage::Reply { result: Err(error), .. } => Err(CallError::Remote(error)),
             other => Err(unexpected(&other)),
         }
     }

@@ -110,6 +110,12 @@ pub enum ClientMessage {
         /// Keep receiving the goal's events and take ownership of it.
         follow: bool,
     },
+    /// Ask the server to describe its interface; the server answers with
+    /// [`ServerMessage::Description`]. Runtime introspection, for dynamic clients such as the CLI.
+    Describe {
+        /// Correlates the reply.
+        id: RequestId,
+    },
 }
 
 /// A message from a server to one client or to all subscribers.
@@ -172,5 +178,14 @@ pub enum ServerMessage {
         goal: GoalId,
         /// What happened.
         event: GoalEvent,
+    },
+    /// The answer to [`ClientMessage::Describe`]: the served interface's full description, the
+    /// JSON of `InterfaceDescriptor::description` (the interface model as `switchboard-idl`
+    /// serializes it).
+    Description {
+        /// The request's id.
+        id: RequestId,
+        /// The description JSON.
+        description: Bytes,
     },
 }

@@ -635,6 +635,10 @@ impl ServerState {
             ClientMessage::SendGoal { id, action, goal, payload } => {
                 self.handle_send_goal(peer, id, action, goal, payload)
             }
+            ClientMessage::Describe { id } => {
+                let description = Bytes::copy_from_slice(self.interface.description.as_bytes());
+                let _ = peer.send(ServerMessage::Description { id, description });
+            }
             ClientMessage::CancelGoal { id, action, goal } => {
                 let result = self.find_goal(&action, &goal).map(|g| g.request_cancel());
                 let _ = peer.send(ServerMessage::GoalReply { id, action, goal, result });

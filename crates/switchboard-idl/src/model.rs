@@ -3,12 +3,12 @@
 //! Everything here is plain data. Names are kept exactly as written in the file, because they are
 //! the wire names; each target language derives its own identifiers from them.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::source::Span;
 
 /// One interface, with everything its `$ref`s pulled in and every reference resolved.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct Interface {
     /// The `interface.name`, used verbatim in topics and socket paths.
@@ -48,7 +48,7 @@ pub struct Interface {
 }
 
 /// The `stingeripc.version` (or `switchboard.version`) a file declared.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FormatVersion {
     /// The version string as written, e.g. `0.1.1` or `0.3.0`.
     pub version: String,
@@ -57,7 +57,7 @@ pub struct FormatVersion {
 }
 
 /// The two families of keys StingerIPC files come in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub enum Dialect {
     /// Format 0.0.7 … 0.1.x (stinger-ipc 0.9.x): `members`, `payload`, `values: [...]`, `returnValues`.
@@ -67,7 +67,7 @@ pub enum Dialect {
 }
 
 /// A named constant.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Constant {
     /// Name as written.
     pub name: String,
@@ -81,7 +81,7 @@ pub struct Constant {
 }
 
 /// The value of a [`Constant`].
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", content = "value", rename_all = "lowercase")]
 pub enum ConstantValue {
     /// `type: integer`
@@ -95,7 +95,7 @@ pub enum ConstantValue {
 }
 
 /// An enumeration; the wire carries each value's integer.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EnumDef {
     /// Name as written.
     pub name: String,
@@ -111,7 +111,7 @@ pub struct EnumDef {
 }
 
 /// One value of an [`EnumDef`].
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EnumValue {
     /// Name as written.
     pub name: String,
@@ -125,7 +125,7 @@ pub struct EnumValue {
 }
 
 /// A structure: an ordered set of named fields, sent as a JSON object.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StructDef {
     /// Name as written.
     pub name: String,
@@ -141,7 +141,7 @@ pub struct StructDef {
 }
 
 /// A named error that methods and actions can declare (switchboard extension).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ErrorDef {
     /// Name as written; this is the error's wire name.
     pub name: String,
@@ -155,7 +155,7 @@ pub struct ErrorDef {
 }
 
 /// A server-to-client broadcast.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Signal {
     /// Name as written.
     pub name: String,
@@ -173,7 +173,7 @@ pub struct Signal {
 }
 
 /// A server-held value with a version counter. All fields travel together.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Property {
     /// Name as written.
     pub name: String,
@@ -193,7 +193,7 @@ pub struct Property {
 }
 
 /// A request/response call from client to server.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Method {
     /// Name as written.
     pub name: String,
@@ -217,7 +217,7 @@ pub struct Method {
 }
 
 /// A fire-and-forget call from client to server.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Command {
     /// Name as written.
     pub name: String,
@@ -235,7 +235,7 @@ pub struct Command {
 }
 
 /// A long-running goal: accepted or rejected, then feedback, then one end state.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Action {
     /// Name as written.
     pub name: String,
@@ -257,7 +257,7 @@ pub struct Action {
 }
 
 /// A named, typed value: an argument, return value, struct member, property value or error field.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Field {
     /// Name as written; also the JSON key on the wire.
     pub name: String,
@@ -272,7 +272,7 @@ pub struct Field {
 }
 
 /// A resolved type.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Type {
     /// `integer`, with its `format` (default `int64`).
@@ -323,7 +323,7 @@ pub enum Type {
 }
 
 /// The `format` of an `integer`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 #[allow(missing_docs)]
 pub enum IntFormat {
@@ -338,7 +338,7 @@ pub enum IntFormat {
 }
 
 /// The `format` of a `float`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 #[allow(missing_docs)]
 pub enum FloatFormat {
@@ -349,7 +349,7 @@ pub enum FloatFormat {
 /// Topic templates and extra topic parameters.
 ///
 /// Empty by default, meaning StingerIPC's default layout. Only the MQTT transport reads it.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Configuration {
     /// Extra topic placeholders such as `prefix`.
     pub topic_params: Vec<String>,

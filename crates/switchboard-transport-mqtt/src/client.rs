@@ -7,9 +7,10 @@ use std::{
 };
 
 use bytes::Bytes;
-use rumqttc::v5::mqttbytes::v5::Publish;
+use rumqttc::v5::mqttbytes::{QoS, v5::Publish};
 use switchboard_core::{
     ErrorCode, InterfaceDescriptor, RemoteError, TransportError, TransportErrorKind,
+    action::GoalId,
     error::names,
     message::{ClientMessage, Name, ServerMessage},
     transport::{BoxFuture, ClientInbox, ClientTransport},
@@ -19,7 +20,7 @@ use tokio::sync::mpsc;
 use crate::{
     conn::{Conn, Handler, JSON, Route, json_properties},
     topics::{Kind, Topics},
-    wire::{self, Correlator, PROPERTY_VERSION},
+    wire::{self, CLIENT_ID, Correlator, GOAL_EVENT, PROPERTY_VERSION},
 };
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -100,7 +101,80 @@ impl ClientShared {
             Route::UpdateResponses,
             false,
         );
+        if !self.interface.signals.is_empty() {
+            // Signals the server sends to this client only.
+            let _ = conn.subscribe(
+                &topics.topic(Kind::ClientSignals, "+"),
+                Route::ClientSignals,
+                false,
+            );
+        }
         Ok(())
+    }
+
+    /// Publishes an action request (`goal`, `cancel` or `attach`) whose reply comes on the
+    /// action's event topic, behind any event already sent.
+    fn action_request(
+        &self,
+        conn: &Conn,
+        id: u64,
+        action: &str,
+        op: &str,
+        payload: Bytes,
+    ) -> Result<(), TransportError> {
+        let topics = self.topics()?;
+        // Subscribed before the first request goes out (the broker handles them in order),
+        // and re-subscribed after every reconnect like every other subscription.
+        let _ = conn.subscribe(&topics.topic(Kind::ActionEvents, "+"), Route::ActionEvents, false);
+        let mut properties = json_properties();
+        properties.response_topic = Some(topics.topic(Kind::ActionEvents, action));
+        properties.correlation_data = Some(self.correlator.encode(id));
+        properties.user_properties.push((CLIENT_ID.to_owned(), conn.client_id().to_owned()));
+        let topic = format!("{}/{op}", topics.topic(Kind::ActionRequests, action));
+        conn.publish_rpc(topic, payload, properties)
+    }
+
+    /// A message on an action's event topic: a reply (it has our correlation data) or an event.
+    fn on_action_message(&self, publish: Publish) {
+        let topic = String::from_utf8_lossy(&publish.topic).into_owned();
+        let Some(action) =
+            self.topics.get().and_then(|t| t.extract(Kind::ActionEvents, &topic, "action_name"))
+        else {
+            tracing::debug!(%topic, "an action message on an unexpected topic was ignored");
+            return;
+        };
+        let action: Name = action.into();
+        let properties = publish.properties.unwrap_or_default();
+        if let Some(data) = properties.correlation_data.as_deref() {
+            let Some(id) = self.correlator.decode(data) else {
+                tracing::debug!("an action reply with foreign correlation data was ignored");
+                return;
+            };
+            let result = match wire::outcome(&properties) {
+                None => wire::read_state(&publish.payload).map_err(|reason| {
+                    RemoteError::new(
+                        ErrorCode::ClientDeserializationError,
+                        "ClientDeserializationError",
+                        format!(
+                            "the reply to a request of action `{action}` is unreadable: {reason}"
+                        ),
+                    )
+                }),
+                Some(error) => Err(error_from_payload(error, &publish.payload)),
+            };
+            let (goal, result) = match result {
+                Ok((goal, snapshot)) => (goal, Ok(snapshot)),
+                Err(error) => (goal_of(&publish.payload), Err(error)),
+            };
+            self.inbox.deliver(ServerMessage::GoalReply { id, action, goal, result });
+            return;
+        }
+        match wire::read_event(wire::user_property(&properties, GOAL_EVENT), &publish.payload) {
+            Ok((goal, event)) => {
+                self.inbox.deliver(ServerMessage::GoalEvent { action, goal, event })
+            }
+            Err(reason) => tracing::warn!(%action, %reason, "an unreadable goal event was ignored"),
+        }
     }
 
     fn ensure_value_subscription(
@@ -196,9 +270,34 @@ impl ClientShared {
                 lock(&self.watched).remove(&property);
                 Ok(())
             }
+            ClientMessage::Command { command, payload } => {
+                let mut properties = json_properties();
+                properties
+                    .user_properties
+                    .push((CLIENT_ID.to_owned(), conn.client_id().to_owned()));
+                conn.publish_now_qos(
+                    topics.topic(Kind::Commands, &command),
+                    QoS::ExactlyOnce,
+                    false,
+                    payload,
+                    properties,
+                )
+            }
+            ClientMessage::SendGoal { id, action, goal, payload } => {
+                let payload = wire::goal_request(&goal, Some(&payload), None);
+                self.action_request(conn, id, &action, "goal", payload)
+            }
+            ClientMessage::CancelGoal { id, action, goal } => {
+                let payload = wire::goal_request(&goal, None, None);
+                self.action_request(conn, id, &action, "cancel", payload)
+            }
+            ClientMessage::AttachGoal { id, action, goal, follow } => {
+                let payload = wire::goal_request(&goal, None, Some(follow));
+                self.action_request(conn, id, &action, "attach", payload)
+            }
             other => Err(TransportError::new(
                 TransportErrorKind::Protocol,
-                format!("the MQTT transport does not support {other:?} yet"),
+                format!("the MQTT transport does not support {other:?}"),
             )),
         }
     }
@@ -282,6 +381,32 @@ impl ClientShared {
                 payload,
             });
         }
+    }
+}
+
+/// The goal id a failed reply's payload names (empty if none).
+fn goal_of(payload: &[u8]) -> GoalId {
+    serde_json::from_slice::<serde_json::Value>(payload)
+        .ok()
+        .and_then(|v| v.get("goal").and_then(|g| g.as_str()).map(GoalId::from))
+        .unwrap_or_else(|| GoalId::from(""))
+}
+
+/// A failed reply's error: code and name from the user properties, message and details from the
+/// payload when it has them (it keeps what a one-line `DebugInfo` cannot).
+fn error_from_payload(error: RemoteError, payload: &[u8]) -> RemoteError {
+    let Ok(serde_json::Value::Object(body)) = serde_json::from_slice::<serde_json::Value>(payload)
+    else {
+        return error;
+    };
+    let message =
+        body.get("message").and_then(|m| m.as_str()).unwrap_or(error.message()).to_owned();
+    let details =
+        body.get("details").filter(|d| !d.is_null()).cloned().or_else(|| error.details().cloned());
+    let rebuilt = RemoteError::new(error.code(), error.name().to_owned(), message);
+    match details {
+        Some(details) => rebuilt.with_details(details),
+        None => rebuilt,
     }
 }
 
@@ -393,7 +518,32 @@ impl Handler for ClientShared {
                     payload: publish.payload,
                 });
             }
-            Route::Requests | Route::Updates => {}
+            Route::ClientSignals => {
+                let topic = String::from_utf8_lossy(&publish.topic).into_owned();
+                let Some(signal) = self
+                    .topics
+                    .get()
+                    .and_then(|t| t.extract(Kind::ClientSignals, &topic, "signal_name"))
+                    .and_then(|s| self.interface.signal(&s).cloned())
+                else {
+                    tracing::debug!(%topic, "a signal to this client of an unknown name was ignored");
+                    return;
+                };
+                let properties = publish.properties.unwrap_or_default();
+                if let Some(content_type) = properties.content_type.as_deref()
+                    && content_type != JSON
+                {
+                    tracing::warn!(%signal, %content_type, "signal with a foreign content type ignored");
+                    return;
+                }
+                self.inbox.deliver(ServerMessage::Signal { signal, payload: publish.payload });
+            }
+            Route::ActionEvents => self.on_action_message(publish),
+            Route::Requests
+            | Route::Updates
+            | Route::Commands
+            | Route::ActionRequests
+            | Route::ClientPresence => {}
         }
     }
 
@@ -433,6 +583,42 @@ impl ClientTransport for MqttClient {
                     self.shared.interface.signal(signal).cloned().unwrap_or_else(|| signal.clone());
                 let filter = topics.topic(Kind::Signals, &name);
                 return conn.subscribe_confirmed(&filter, Route::Signal(name)).await;
+            }
+            if let ClientMessage::Describe { id } = message {
+                // Runtime introspection: the server keeps its description retained on
+                // `…/schema`; read it through the discovery route and answer locally.
+                let topic = self.shared.topics()?.topic(Kind::InterfaceSchema, "");
+                let (found_tx, mut found) = mpsc::unbounded_channel();
+                *lock(&self.shared.discovery) = Some(found_tx);
+                let subscribed = conn.subscribe_confirmed(&topic, Route::Interface).await;
+                let wait = conn.options().discovery_timeout;
+                let description = tokio::time::timeout(wait, async {
+                    while let Some((from, payload)) = found.recv().await {
+                        if from == topic {
+                            return Some(payload);
+                        }
+                    }
+                    None
+                })
+                .await;
+                *lock(&self.shared.discovery) = None;
+                conn.unsubscribe(&topic);
+                subscribed?;
+                let message = match description {
+                    Ok(Some(description)) => ServerMessage::Description { id, description },
+                    _ => ServerMessage::Reply {
+                        id,
+                        result: Err(RemoteError::new(
+                            ErrorCode::MethodNotFound,
+                            "NoDescription",
+                            format!(
+                                "nothing is retained on `{topic}`: the service does not describe itself (a StingerIPC peer?)"
+                            ),
+                        )),
+                    },
+                };
+                self.shared.inbox.deliver(message);
+                return Ok(());
             }
             self.shared.handle(conn, message)
         })

@@ -49,7 +49,20 @@ pub(crate) enum Route {
     Signal(Name),
     /// Client: a server's presence topic, checked during discovery.
     Presence,
+    /// Server: commands (`…/command/+`).
+    Commands,
+    /// Server: action requests (`…/action/+/+`).
+    ActionRequests,
+    /// Server: every client's presence (`client/+/online`).
+    ClientPresence,
+    /// Client: signals to this client only (`client/{client_id}/…/signal/+`).
+    ClientSignals,
+    /// Client: replies to action requests and goal events (`client/{client_id}/…/action/+/event`).
+    ActionEvents,
 }
+
+/// One publish waiting in a connection's ordered queue.
+type Ordered = (String, QoS, Bytes, PublishProperties);
 
 /// What a connection reports to its owner (server or client state).
 pub(crate) trait Handler: Send + Sync + 'static {
@@ -81,6 +94,8 @@ pub(crate) struct Conn {
     /// Waiters for SUBACKs: queued in the order SUBSCRIBEs were queued, then keyed by packet id
     /// once rumqttc reports the id it used.
     acks: Mutex<Acks>,
+    /// Publishes that must leave in exactly the order they were queued (goal replies and events).
+    ordered: tokio::sync::mpsc::UnboundedSender<Ordered>,
 }
 
 #[derive(Default)]
@@ -172,6 +187,21 @@ impl Conn {
         ));
         let (client, eventloop) = AsyncClient::new(options, CHANNEL);
         let (closed, _) = watch::channel(false);
+        let (ordered, mut queue) = tokio::sync::mpsc::unbounded_channel::<Ordered>();
+        {
+            // One task publishes them one after the other, waiting for room in rumqttc's queue
+            // rather than falling back to a task per message, which could reorder them.
+            let client = client.clone();
+            tokio::spawn(async move {
+                while let Some((topic, qos, payload, properties)) = queue.recv().await {
+                    if let Err(error) =
+                        client.publish_with_properties(topic, qos, false, payload, properties).await
+                    {
+                        tracing::debug!(%error, "an ordered publish was dropped");
+                    }
+                }
+            });
+        }
         let conn = Arc::new(Conn {
             client,
             client_id,
@@ -183,10 +213,13 @@ impl Conn {
             next_id: AtomicUsize::new(10),
             options: endpoint.options().clone(),
             acks: Mutex::new(Acks::default()),
+            ordered,
         });
         // Registered before the first CONNACK, so they go out before anything is published.
         for (filter, route) in initial {
-            let _ = conn.subscribe(&filter, route, false);
+            // Commands are exactly-once end to end (StingerIPC 0.3.0).
+            let qos = if route == Route::Commands { QoS::ExactlyOnce } else { QoS::AtLeastOnce };
+            let _ = conn.subscribe_qos(&filter, route, false, qos);
         }
         let (first_tx, first_rx) = oneshot::channel();
         tokio::spawn(run(conn.clone(), eventloop, handler, first_tx, release));
@@ -251,24 +284,32 @@ impl Conn {
         route: Route,
         refresh: bool,
     ) -> Option<oneshot::Receiver<()>> {
-        let (id, fresh) = {
+        self.subscribe_qos(filter, route, refresh, QoS::AtLeastOnce)
+    }
+
+    /// [`subscribe`](Self::subscribe) at another maximum QoS.
+    pub(crate) fn subscribe_qos(
+        &self,
+        filter: &str,
+        route: Route,
+        refresh: bool,
+        qos: QoS,
+    ) -> Option<oneshot::Receiver<()>> {
+        let (id, qos, fresh) = {
             let mut subscriptions = lock(&self.subscriptions);
             match subscriptions.get(filter) {
-                Some(existing) => (existing.id, false),
+                Some(existing) => (existing.id, existing.qos, false),
                 None => {
                     let id = self.next_id.fetch_add(1, Ordering::Relaxed);
                     lock(&self.routes).insert(id, route.clone());
-                    subscriptions.insert(
-                        filter.to_owned(),
-                        Subscription { id, qos: QoS::AtLeastOnce, route },
-                    );
-                    (id, true)
+                    subscriptions.insert(filter.to_owned(), Subscription { id, qos, route });
+                    (id, qos, true)
                 }
             }
         };
         if (fresh || refresh) && self.is_connected() {
             let (tx, rx) = oneshot::channel();
-            self.send_subscribe(filter, id, QoS::AtLeastOnce, Some(tx));
+            self.send_subscribe(filter, id, qos, Some(tx));
             return Some(rx);
         }
         None
@@ -379,7 +420,26 @@ impl Conn {
         self.publish_now_qos(topic, qos, false, payload, properties)
     }
 
-    fn publish_now_qos(
+    /// Queues a publish behind every earlier ordered one (not retained); never reorders.
+    pub(crate) fn publish_ordered(
+        &self,
+        topic: String,
+        qos: QoS,
+        payload: Bytes,
+        properties: PublishProperties,
+    ) -> Result<(), TransportError> {
+        if !valid_topic(&topic) {
+            return Err(TransportError::new(
+                TransportErrorKind::Protocol,
+                format!("`{}` is not a valid MQTT topic to publish to", clean(&topic)),
+            ));
+        }
+        self.ordered.send((topic, qos, payload, properties)).map_err(|_| {
+            TransportError::new(TransportErrorKind::Closed, "the MQTT connection was closed")
+        })
+    }
+
+    pub(crate) fn publish_now_qos(
         &self,
         topic: String,
         qos: QoS,

@@ -110,9 +110,12 @@ impl Binder for MqttEndpoint {
             let initial = vec![
                 (topics.topic(Kind::MethodRequests, "+"), Route::Requests),
                 (topics.topic(Kind::PropertyUpdates, "+"), Route::Updates),
+                (topics.topic(Kind::Commands, "+"), Route::Commands),
+                (format!("{}/+", topics.topic(Kind::ActionRequests, "+")), Route::ActionRequests),
+                (topics.for_client("+").topic(Kind::Lwt, ""), Route::ClientPresence),
             ];
             let lwt = topics.topic(Kind::Lwt, "");
-            let shared = Arc::new(ServerShared::new(topics, interface, instance, params, inbox));
+            let shared = ServerShared::new(topics, interface, instance, params, inbox);
             let conn = Conn::start(self, client_id, lwt, shared.clone(), initial).await?;
             let _ = shared.conn.set(conn.clone());
             tokio::spawn(server::advertise(Arc::downgrade(&shared), conn));
@@ -282,7 +285,8 @@ fn check_compatible(
         ));
     }
     match info.get("hash").and_then(|v| v.as_str()) {
-        Some(hash) if hash != interface.hash => {
+        // A dynamic client (empty hash, such as the CLI) accepts whatever the server serves.
+        Some(hash) if !interface.hash.is_empty() && hash != interface.hash => {
             let short = hash.strip_prefix("sha256:").unwrap_or(hash);
             Err(TransportError::new(
                 TransportErrorKind::IncompatibleInterface,

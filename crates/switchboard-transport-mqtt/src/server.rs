@@ -3,15 +3,18 @@
 //! discovery and presence.
 
 use std::{
-    collections::BTreeMap,
+    collections::{BTreeMap, HashMap},
     sync::{
-        Arc, Mutex, MutexGuard, OnceLock,
+        Arc, Mutex, MutexGuard, OnceLock, Weak,
         atomic::{AtomicU64, Ordering},
     },
 };
 
 use bytes::Bytes;
-use rumqttc::v5::mqttbytes::v5::{Publish, PublishProperties};
+use rumqttc::v5::mqttbytes::{
+    QoS,
+    v5::{Publish, PublishProperties},
+};
 use switchboard_core::{
     ErrorCode, InterfaceDescriptor, PeerCredentials, PeerId, RemoteError, TransportError,
     TransportErrorKind,
@@ -22,8 +25,12 @@ use switchboard_core::{
 use crate::{
     conn::{Conn, Handler, JSON, Route, clean, json_properties},
     topics::{Kind, Topics},
-    wire::{self, ERROR_NAME, PROPERTY_VERSION, RETURN_CODE},
+    wire::{self, CLIENT_ID, ERROR_NAME, GOAL_EVENT, PROPERTY_VERSION, RETURN_CODE},
 };
+
+/// The peer id of requests that name no client: StingerIPC commands, requests without a
+/// response topic. No event can be sent to it.
+pub(crate) const ANONYMOUS: PeerId = PeerId(0);
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -40,6 +47,10 @@ pub(crate) struct ServerShared {
     /// The last published value and version of each property, republished after reconnects.
     values: Mutex<BTreeMap<Name, (u64, Bytes)>>,
     next_request: AtomicU64,
+    /// Every client id seen, with its generation: bumped when the client's presence turns
+    /// offline, so a later connection with the same id is a new peer.
+    clients: Mutex<HashMap<String, u64>>,
+    me: Weak<ServerShared>,
 }
 
 impl ServerShared {
@@ -49,8 +60,8 @@ impl ServerShared {
         instance: String,
         params: BTreeMap<String, String>,
         inbox: Arc<dyn ServerInbox>,
-    ) -> Self {
-        ServerShared {
+    ) -> Arc<Self> {
+        Arc::new_cyclic(|me| ServerShared {
             conn: OnceLock::new(),
             topics,
             interface,
@@ -59,7 +70,9 @@ impl ServerShared {
             inbox,
             values: Mutex::new(BTreeMap::new()),
             next_request: AtomicU64::new(1),
-        }
+            clients: Mutex::new(HashMap::new()),
+            me: me.clone(),
+        })
     }
 
     /// The interface info document, keys in StingerIPC's order, then params, then `hash`.
@@ -93,9 +106,14 @@ impl ServerShared {
         };
         let topic = self.topics.topic(Kind::InterfaceDiscovery, "");
         if let Err(error) =
-            conn.publish_now(topic, true, self.interface_info(conn.client_id()), properties)
+            conn.publish_now(topic, true, self.interface_info(conn.client_id()), properties.clone())
         {
             tracing::warn!(%error, "could not publish the interface info");
+        }
+        let schema = self.topics.topic(Kind::InterfaceSchema, "");
+        let description = Bytes::from(self.interface.description.to_string());
+        if let Err(error) = conn.publish_now(schema, true, description, properties) {
+            tracing::warn!(%error, "could not publish the interface description");
         }
     }
 
@@ -112,12 +130,20 @@ impl ServerShared {
 
     /// The farewell messages of a clean close: discovery and values cleared, presence offline.
     pub(crate) fn farewell(&self) -> Vec<(String, bool, Bytes, PublishProperties)> {
-        let mut finals = vec![(
-            self.topics.topic(Kind::InterfaceDiscovery, ""),
-            true,
-            Bytes::new(),
-            PublishProperties::default(),
-        )];
+        let mut finals = vec![
+            (
+                self.topics.topic(Kind::InterfaceDiscovery, ""),
+                true,
+                Bytes::new(),
+                PublishProperties::default(),
+            ),
+            (
+                self.topics.topic(Kind::InterfaceSchema, ""),
+                true,
+                Bytes::new(),
+                PublishProperties::default(),
+            ),
+        ];
         for property in self.interface.properties.iter() {
             finals.push((
                 self.topics.topic(Kind::PropertyValues, &property.name),
@@ -135,32 +161,149 @@ impl ServerShared {
         finals
     }
 
-    fn peer_for(&self, response_topic: Option<&str>) -> PeerId {
-        let client = response_topic.and_then(|topic| {
-            self.topics
-                .extract(Kind::MethodResponses, topic, "client_id")
-                .or_else(|| self.topics.extract(Kind::PropertyUpdateResponses, topic, "client_id"))
-                .or_else(|| {
-                    topic
-                        .strip_prefix("client/")
-                        .and_then(|t| t.split('/').next())
-                        .map(str::to_owned)
-                })
-        });
-        PeerId(wire::fnv1a(client.as_deref().or(response_topic).unwrap_or("").as_bytes()))
+    /// The sender's client id: `ClientId`, else read from the response topic.
+    fn client_of(&self, properties: &PublishProperties) -> Option<String> {
+        if let Some(id) = wire::user_property(properties, CLIENT_ID)
+            && crate::topics::valid_level(id)
+        {
+            return Some(id.to_owned());
+        }
+        let topic = properties.response_topic.as_deref()?;
+        self.topics
+            .extract(Kind::MethodResponses, topic, "client_id")
+            .or_else(|| self.topics.extract(Kind::PropertyUpdateResponses, topic, "client_id"))
+            .or_else(|| self.topics.extract(Kind::ActionEvents, topic, "client_id"))
+            .or_else(|| {
+                topic.strip_prefix("client/").and_then(|t| t.split('/').next()).map(str::to_owned)
+            })
+            .filter(|id| crate::topics::valid_level(id))
+    }
+
+    /// The peer id of `client` in its current generation; remembers the client.
+    fn peer_of(&self, client: &str) -> PeerId {
+        let generation = *lock(&self.clients).entry(client.to_owned()).or_insert(0);
+        peer_id(client, generation)
+    }
+
+    /// The reply path and identity of one received message.
+    fn link(&self, conn: &Arc<Conn>, properties: &PublishProperties) -> MqttPeer {
+        let client = self.client_of(properties);
+        let peer = match &client {
+            Some(client) => self.peer_of(client),
+            // A response topic we cannot read a client id from still names a stable peer.
+            None => properties
+                .response_topic
+                .as_deref()
+                .map_or(ANONYMOUS, |t| PeerId(wire::fnv1a(t.as_bytes()))),
+        };
+        MqttPeer {
+            conn: conn.clone(),
+            shared: self.me.clone(),
+            peer,
+            client,
+            response_topic: properties.response_topic.clone(),
+            correlation: properties.correlation_data.clone(),
+        }
+    }
+
+    /// A client's presence changed; a known client going offline is gone.
+    fn on_presence(&self, topic: &str, payload: &[u8]) {
+        let online = serde_json::from_slice::<serde_json::Value>(payload)
+            .ok()
+            .and_then(|v| v.get("online").and_then(serde_json::Value::as_bool));
+        if online != Some(false) {
+            return;
+        }
+        let Some(client) = self.topics.extract(Kind::Lwt, topic, "client_id") else { return };
+        let gone = {
+            let mut clients = lock(&self.clients);
+            match clients.get_mut(&client) {
+                Some(generation) => {
+                    let peer = peer_id(&client, *generation);
+                    *generation += 1;
+                    Some(peer)
+                }
+                None => None,
+            }
+        };
+        if let Some(peer) = gone {
+            tracing::debug!(%client, %peer, "a client went offline");
+            self.inbox.peer_gone(peer);
+        }
+    }
+
+    fn handle_command(&self, conn: &Arc<Conn>, topic: &str, publish: Publish) {
+        let Some(command) = self.topics.extract(Kind::Commands, topic, "command_name") else {
+            tracing::debug!(%topic, "a command on an unexpected topic was ignored");
+            return;
+        };
+        let properties = publish.properties.unwrap_or_default();
+        if let Some(content_type) = properties.content_type.as_deref()
+            && content_type != JSON
+        {
+            tracing::warn!(%command, %content_type, "a command with a foreign content type was dropped");
+            return;
+        }
+        let link = self.link(conn, &properties);
+        let message = ClientMessage::Command { command: command.into(), payload: publish.payload };
+        self.inbox.deliver(&Peer::new(Arc::new(link)), message);
+    }
+
+    fn handle_action(&self, conn: &Arc<Conn>, topic: &str, publish: Publish) {
+        let Some((base, op)) = topic.rsplit_once('/') else { return };
+        let Some(action) = self.topics.extract(Kind::ActionRequests, base, "action_name") else {
+            tracing::debug!(%topic, "an action request on an unexpected topic was ignored");
+            return;
+        };
+        let properties = publish.properties.unwrap_or_default();
+        let link = self.link(conn, &properties);
+        let action: Name = action.into();
+        let id = self.next_request.fetch_add(1, Ordering::Relaxed);
+        let request = wire::read_goal(&publish.payload);
+        let message = match (op, request) {
+            (_, Err(reason)) => {
+                let error = RemoteError::new(
+                    ErrorCode::PayloadError,
+                    "PayloadError",
+                    format!("the {op} request of action `{action}` is malformed: {reason}"),
+                );
+                let goal = switchboard_core::action::GoalId::from("");
+                let _ =
+                    link.send(ServerMessage::GoalReply { id, action, goal, result: Err(error) });
+                return;
+            }
+            ("goal", Ok(goal)) => {
+                ClientMessage::SendGoal { id, action, payload: goal.args(), goal: goal.goal.into() }
+            }
+            ("cancel", Ok(goal)) => {
+                ClientMessage::CancelGoal { id, action, goal: goal.goal.into() }
+            }
+            ("attach", Ok(goal)) => ClientMessage::AttachGoal {
+                id,
+                action,
+                follow: goal.follow,
+                goal: goal.goal.into(),
+            },
+            (other, Ok(goal)) => {
+                let error = RemoteError::new(
+                    ErrorCode::MethodNotFound,
+                    "UnknownRequest",
+                    format!("actions have no `{other}` request (expected goal, cancel or attach)"),
+                );
+                let goal = goal.goal.into();
+                let _ =
+                    link.send(ServerMessage::GoalReply { id, action, goal, result: Err(error) });
+                return;
+            }
+        };
+        self.inbox.deliver(&Peer::new(Arc::new(link)), message);
     }
 
     fn current_value(&self, property: &str) -> (u64, Bytes) {
         lock(&self.values).get(property).cloned().unwrap_or((0, Bytes::from_static(b"{}")))
     }
 
-    fn handle_update(
-        &self,
-        conn: &Arc<Conn>,
-        property: String,
-        publish: Publish,
-        link: RequestLink,
-    ) {
+    fn handle_update(&self, conn: &Arc<Conn>, property: String, publish: Publish, link: MqttPeer) {
         let properties = publish.properties.unwrap_or_default();
         let refuse = |code: ErrorCode, name: &str, message: String| {
             let (version, payload) = self.current_value(&property);
@@ -232,18 +375,12 @@ impl Handler for ServerShared {
     }
 
     fn on_publish(&self, conn: &Arc<Conn>, route: &Route, publish: Publish) {
-        let Ok(topic) = std::str::from_utf8(&publish.topic) else {
+        let Ok(topic) = std::str::from_utf8(&publish.topic).map(str::to_owned) else {
             tracing::debug!("a request on a non-UTF-8 topic was ignored");
             return;
         };
+        let topic = topic.as_str();
         let properties = publish.properties.clone().unwrap_or_default();
-        let response_topic = properties.response_topic.clone();
-        let link = RequestLink {
-            conn: conn.clone(),
-            peer: self.peer_for(response_topic.as_deref()),
-            response_topic,
-            correlation: properties.correlation_data.clone(),
-        };
         match route {
             Route::Requests => {
                 let Some(method) = self.topics.extract(Kind::MethodRequests, topic, "method_name")
@@ -251,6 +388,7 @@ impl Handler for ServerShared {
                     tracing::debug!(%topic, "a request on an unexpected topic was ignored");
                     return;
                 };
+                let link = self.link(conn, &properties);
                 let id = self.next_request.fetch_add(1, Ordering::Relaxed);
                 let message =
                     ClientMessage::Call { id, method: method.into(), payload: publish.payload };
@@ -263,8 +401,12 @@ impl Handler for ServerShared {
                     tracing::debug!(%topic, "an update on an unexpected topic was ignored");
                     return;
                 };
+                let link = self.link(conn, &properties);
                 self.handle_update(conn, property, publish, link);
             }
+            Route::Commands => self.handle_command(conn, topic, publish),
+            Route::ActionRequests => self.handle_action(conn, topic, publish),
+            Route::ClientPresence => self.on_presence(topic, &publish.payload),
             other => tracing::debug!(?other, "unexpected route on a server connection"),
         }
     }
@@ -274,18 +416,46 @@ impl Handler for ServerShared {
     }
 }
 
-/// The reply path of one request: its response topic and correlation data.
-struct RequestLink {
+/// The peer id of `client` in generation `generation`.
+fn peer_id(client: &str, generation: u64) -> PeerId {
+    let id = if generation == 0 {
+        wire::fnv1a(client.as_bytes())
+    } else {
+        wire::fnv1a(format!("{client}\u{0}{generation}").as_bytes())
+    };
+    // Never the anonymous peer.
+    PeerId(id.max(1))
+}
+
+/// One received message's sender: its identity (client id), its reply path (response topic and
+/// correlation data), and the client-specific topics for events to it.
+struct MqttPeer {
     conn: Arc<Conn>,
+    shared: Weak<ServerShared>,
     peer: PeerId,
+    client: Option<String>,
     response_topic: Option<String>,
     correlation: Option<Bytes>,
 }
 
-impl std::fmt::Debug for RequestLink {
+impl MqttPeer {
+    /// The sender's client-specific topic of `kind`, or why there is none.
+    fn client_topic(&self, kind: Kind, name: &str) -> Result<String, TransportError> {
+        let (Some(client), Some(shared)) = (&self.client, self.shared.upgrade()) else {
+            return Err(TransportError::not_connected(format!(
+                "{} names no MQTT client id, so nothing can be sent to it",
+                self.peer
+            )));
+        };
+        Ok(shared.topics.for_client(client).topic(kind, name))
+    }
+}
+
+impl std::fmt::Debug for MqttPeer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RequestLink")
+        f.debug_struct("MqttPeer")
             .field("peer", &self.peer)
+            .field("client", &self.client)
             .field("response_topic", &self.response_topic)
             .finish_non_exhaustive()
     }
@@ -296,13 +466,12 @@ fn error_properties(properties: &mut PublishProperties, error: &RemoteError) {
     properties.user_properties.push((wire::DEBUG_INFO.to_owned(), clean(error.message())));
     properties.user_properties.push((ERROR_NAME.to_owned(), clean(error.name())));
     if let Some(details) = error.details() {
-        properties
-            .user_properties
-            .push((wire::ERROR_DETAILS.to_owned(), clean(&details.to_string())));
+        // JSON text never holds raw control characters; it is not shortened, so fields round-trip.
+        properties.user_properties.push((wire::ERROR_DETAILS.to_owned(), details.to_string()));
     }
 }
 
-impl PeerLink for RequestLink {
+impl PeerLink for MqttPeer {
     fn id(&self) -> PeerId {
         self.peer
     }
@@ -312,6 +481,47 @@ impl PeerLink for RequestLink {
     }
 
     fn send(&self, message: ServerMessage) -> Result<(), TransportError> {
+        let message = match message {
+            ServerMessage::Signal { signal, payload } => {
+                let topic = self.client_topic(Kind::ClientSignals, &signal)?;
+                if !self.conn.is_connected() {
+                    return Err(self.conn.not_connected());
+                }
+                return self.conn.publish_ordered(
+                    topic,
+                    QoS::AtLeastOnce,
+                    payload,
+                    json_properties(),
+                );
+            }
+            ServerMessage::GoalEvent { action, goal, event } => {
+                let topic = self.client_topic(Kind::ActionEvents, &action)?;
+                let (kind, code, payload) = wire::goal_event(&goal, &event);
+                let mut properties = json_properties();
+                properties.user_properties.push((GOAL_EVENT.to_owned(), kind.to_owned()));
+                if let Some(code) = code {
+                    properties.user_properties.push((RETURN_CODE.to_owned(), code.to_string()));
+                }
+                return self.conn.publish_ordered(topic, QoS::AtLeastOnce, payload, properties);
+            }
+            ServerMessage::GoalReply { goal, result, .. } => {
+                let Some(topic) = self.response_topic.clone() else { return Ok(()) };
+                let mut properties = json_properties();
+                properties.correlation_data = self.correlation.clone();
+                let payload = match result {
+                    Ok(snapshot) => {
+                        properties.user_properties.push((RETURN_CODE.to_owned(), "0".to_owned()));
+                        wire::goal_state(&goal, snapshot.status, snapshot.outcome.as_ref()).1
+                    }
+                    Err(error) => {
+                        error_properties(&mut properties, &error);
+                        wire::goal_error(&goal, &error)
+                    }
+                };
+                return self.conn.publish_ordered(topic, QoS::AtLeastOnce, payload, properties);
+            }
+            other => other,
+        };
         let Some(topic) = self.response_topic.clone() else {
             // StingerIPC: a request without a response topic runs, and nothing is sent.
             return Ok(());

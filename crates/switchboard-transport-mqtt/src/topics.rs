@@ -19,6 +19,11 @@ const DEFAULTS: &[(&str, &str)] = &[
     ("interfaceDiscovery", "{interface_name}/{service_id}/interface"),
     ("lwt", "client/{client_id}/online"),
     ("commands", "{interface_name}/{service_id}/command/{command_name}"),
+    // switchboard's own: StingerIPC peers never subscribe to these.
+    ("clientSignals", "client/{client_id}/{interface_name}/signal/{signal_name}"),
+    ("actionRequests", "{interface_name}/{service_id}/action/{action_name}"),
+    ("actionEvents", "client/{client_id}/{interface_name}/action/{action_name}/event"),
+    ("interfaceSchema", "{interface_name}/{service_id}/schema"),
 ];
 
 /// Placeholders the transport fills in itself; topic params may not use these names.
@@ -31,6 +36,7 @@ pub(crate) const RESERVED: &[&str] = &[
     "client_id",
     "instance_id",
     "command_name",
+    "action_name",
 ];
 
 /// One kind of topic.
@@ -44,6 +50,12 @@ pub(crate) enum Kind {
     MethodResponses,
     InterfaceDiscovery,
     Lwt,
+    Commands,
+    ClientSignals,
+    /// Append `/goal`, `/cancel` or `/attach`.
+    ActionRequests,
+    ActionEvents,
+    InterfaceSchema,
 }
 
 impl Kind {
@@ -57,6 +69,11 @@ impl Kind {
             Kind::MethodResponses => "methodResponses",
             Kind::InterfaceDiscovery => "interfaceDiscovery",
             Kind::Lwt => "lwt",
+            Kind::Commands => "commands",
+            Kind::ClientSignals => "clientSignals",
+            Kind::ActionRequests => "actionRequests",
+            Kind::ActionEvents => "actionEvents",
+            Kind::InterfaceSchema => "interfaceSchema",
         }
     }
 }
@@ -145,15 +162,21 @@ impl Topics {
             };
             let placeholder = &rest[start + 1..start + end];
             match placeholder {
-                "signal_name" | "property_name" | "method_name" | "command_name" => {
-                    out.push_str(name)
-                }
+                "signal_name" | "property_name" | "method_name" | "command_name"
+                | "action_name" => out.push_str(name),
                 other => out.push_str(self.values.get(other).map_or("+", String::as_str)),
             }
             rest = &rest[start + end + 1..];
         }
         out.push_str(rest);
         out
+    }
+
+    /// The same layout as seen for another client id (`+` for a wildcard).
+    pub(crate) fn for_client(&self, client_id: &str) -> Topics {
+        let mut topics = self.clone();
+        topics.values.insert("client_id".to_owned(), client_id.to_owned());
+        topics
     }
 
     /// Reads placeholder `wanted` out of `topic`, which was built from template `kind`.

@@ -83,13 +83,17 @@ pub enum Kind {
     GoalFinished = 0x46,
     /// Client → server: run a command; never answered.
     Command = 0x50,
+    /// Client → server: describe the served interface (runtime introspection).
+    Describe = 0x60,
+    /// Server → client: the answer to DESCRIBE, carrying the interface description JSON.
+    Description = 0x61,
     /// Either direction: a protocol error about a frame.
     Error = 0x7F,
 }
 
 impl Kind {
     /// Every kind this version of the protocol defines.
-    pub const ALL: [Kind; 23] = [
+    pub const ALL: [Kind; 25] = [
         Kind::Hello,
         Kind::Welcome,
         Kind::Refused,
@@ -112,6 +116,8 @@ impl Kind {
         Kind::GoalStatus,
         Kind::GoalFinished,
         Kind::Command,
+        Kind::Describe,
+        Kind::Description,
         Kind::Error,
     ];
 
@@ -150,6 +156,8 @@ impl Kind {
             Kind::GoalStatus => "GOAL_STATUS",
             Kind::GoalFinished => "GOAL_FINISHED",
             Kind::Command => "COMMAND",
+            Kind::Describe => "DESCRIBE",
+            Kind::Description => "DESCRIPTION",
             Kind::Error => "ERROR",
         }
     }
@@ -170,6 +178,7 @@ impl Kind {
                 | Kind::CancelGoal
                 | Kind::AttachGoal
                 | Kind::Command
+                | Kind::Describe
                 | Kind::Error
         )
     }

@@ -371,6 +371,7 @@ pub(crate) fn client_to_frame(message: &ClientMessage) -> Result<Frame, Transpor
         )
         .with_id(*id)
         .with_payload(goal_payload(goal, None, Some(*follow))),
+        ClientMessage::Describe { id } => Frame::new(Kind::Describe, "").with_id(*id),
         _ => return Err(unsupported("client")),
     })
 }
@@ -395,6 +396,7 @@ pub(crate) fn frame_to_client(frame: Frame) -> Result<ClientMessage, String> {
         Kind::Watch => ClientMessage::Watch { property: owned(&name) },
         Kind::Unwatch => ClientMessage::Unwatch { property: owned(&name) },
         Kind::Command => ClientMessage::Command { command: owned(&name), payload },
+        Kind::Describe => ClientMessage::Describe { id },
         Kind::SendGoal | Kind::CancelGoal | Kind::AttachGoal => {
             let goal: GoalIn<'_> = serde_json::from_slice(&payload)
                 .map_err(|e| format!("unreadable {kind} payload: {e}"))?;
@@ -503,6 +505,9 @@ pub(crate) fn server_to_frame(message: &ServerMessage) -> Result<Frame, Transpor
             }
             _ => return Err(unsupported("server")),
         },
+        ServerMessage::Description { id, description } => {
+            Frame::new(Kind::Description, "").with_id(*id).with_payload(description.clone())
+        }
         _ => return Err(unsupported("server")),
     })
 }
@@ -618,6 +623,7 @@ pub(crate) fn frame_to_server(frame: Frame) -> Result<ServerMessage, String> {
                 event: GoalEvent::Finished(outcome),
             }
         }
+        Kind::Description => ServerMessage::Description { id, description: payload },
         Kind::Error if id != 0 => ServerMessage::Reply {
             id,
             result: Err(RemoteError::new(nonzero_code(code), PROTOCOL_ERROR, message_of(&payload))),
@@ -647,6 +653,10 @@ mod tests {
 
     #[test]
     fn server_messages_round_trip() {
+        round_trip_server(ServerMessage::Description {
+            id: 9,
+            description: Bytes::from_static(br#"{"name":"Thermostat"}"#),
+        });
         round_trip_server(ServerMessage::Reply {
             id: 3,
             result: Ok(Bytes::from_static(b"{\"a\":1}")),
@@ -688,6 +698,7 @@ mod tests {
 
     #[test]
     fn client_messages_round_trip() {
+        round_trip_client(ClientMessage::Describe { id: 9 });
         round_trip_client(ClientMessage::Call {
             id: 1,
             method: "boost".into(),

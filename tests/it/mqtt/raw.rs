@@ -70,8 +70,13 @@ impl Raw {
 
     /// Subscribes with a subscription identifier and waits for the SUBACK.
     pub(crate) async fn subscribe(&mut self, filter: &str) {
+        self.subscribe_qos(filter, QoS::AtLeastOnce).await;
+    }
+
+    /// [`subscribe`](Self::subscribe) at another maximum QoS.
+    pub(crate) async fn subscribe_qos(&mut self, filter: &str, qos: QoS) {
         let properties = SubscribeProperties { id: Some(7), user_properties: vec![] };
-        self.client.subscribe_with_properties(filter, QoS::AtLeastOnce, properties).await.unwrap();
+        self.client.subscribe_with_properties(filter, qos, properties).await.unwrap();
         let deadline = tokio::time::Instant::now() + STEP;
         loop {
             match tokio::time::timeout_at(deadline, self.incoming.recv()).await {
