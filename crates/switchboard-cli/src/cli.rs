@@ -4,9 +4,9 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
-/// Work with switchboard interface files.
+/// Work with switchboard interface files, and talk to running switchboard services.
 #[derive(Debug, Parser)]
-#[command(name = "switchboard", version, about)]
+#[command(name = "switchboard", version, about, after_help = crate::exit::EXIT_CODES_HELP)]
 pub(crate) struct Cli {
     /// What to do.
     #[command(subcommand)]
@@ -20,6 +20,162 @@ pub(crate) enum Command {
     Check(CheckArgs),
     /// Generate code from an interface file.
     Generate(GenerateArgs),
+    /// List running services: scans the socket directory, or discovers over MQTT.
+    #[command(after_help = crate::exit::EXIT_CODES_HELP)]
+    List(ListArgs),
+    /// Print a service's interface, as the server describes it at run time.
+    #[command(after_help = crate::exit::EXIT_CODES_HELP)]
+    Introspect(IntrospectArgs),
+    /// Call a method and print its reply.
+    #[command(after_help = crate::exit::EXIT_CODES_HELP)]
+    Call(InvokeArgs),
+    /// Read a property and print its value.
+    #[command(after_help = crate::exit::EXIT_CODES_HELP)]
+    Get(GetArgs),
+    /// Replace a property's value and print the new value.
+    #[command(after_help = crate::exit::EXIT_CODES_HELP)]
+    Set(InvokeArgs),
+    /// Print signals and property changes, one JSON line each, until stopped.
+    #[command(after_help = crate::exit::EXIT_CODES_HELP)]
+    Watch(WatchArgs),
+    /// Start a goal of an action; print its feedback as JSON lines and then its end. Ctrl-C cancels it.
+    #[command(after_help = crate::exit::EXIT_CODES_HELP)]
+    Action(InvokeArgs),
+    /// Run a command (fire and forget).
+    #[command(after_help = crate::exit::EXIT_CODES_HELP)]
+    #[allow(clippy::enum_variant_names)]
+    Command(InvokeArgs),
+    /// Serve a named-pipe gateway to a service: one request per line in, one JSON line out.
+    #[command(after_help = crate::exit::EXIT_CODES_HELP)]
+    Pipe(PipeArgs),
+}
+
+/// How results are printed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum OutputFormat {
+    /// One compact JSON object (or one per line for `watch` and `action`).
+    Json,
+    /// Readable text, coloured when standard output is a terminal.
+    Text,
+}
+
+/// Options every verb that talks to a service shares.
+#[derive(Debug, Clone, clap::Args)]
+pub(crate) struct ConnectArgs {
+    /// Where the service lives (`unix:`, `unix:///path.sock`, `mqtt://host:1883`, …).
+    /// Default: `$SWITCHBOARD_URL`, then the standard Unix socket.
+    #[arg(long, value_name = "URL")]
+    pub(crate) connect: Option<String>,
+    /// The interface file, for peers that cannot describe themselves (StingerIPC).
+    /// Without it the server is asked for its description.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) interface: Option<PathBuf>,
+    /// How to print results. Default: `text` when standard output is a terminal, else `json`.
+    #[arg(long, value_enum)]
+    pub(crate) format: Option<OutputFormat>,
+    /// Give up after this long (`500ms`, `2s`, `1m`, or seconds). Requests default to 30 s;
+    /// `watch` and `action` have no timeout unless this is given.
+    #[arg(long, value_name = "DURATION", value_parser = parse_timeout)]
+    pub(crate) timeout: Option<std::time::Duration>,
+}
+
+/// Parses `500ms`, `2s`, `1.5`, `1m`.
+fn parse_timeout(text: &str) -> Result<std::time::Duration, String> {
+    let (number, unit) = match text.find(|c: char| c.is_ascii_alphabetic()) {
+        Some(at) => text.split_at(at),
+        None => (text, "s"),
+    };
+    let value: f64 = number.trim().parse().map_err(|_| format!("`{text}` is not a duration"))?;
+    let scale = match unit {
+        "ms" => 0.001,
+        "s" => 1.0,
+        "m" => 60.0,
+        "h" => 3600.0,
+        _ => return Err(format!("`{text}`: use ms, s, m or h")),
+    };
+    let secs = value * scale;
+    if !secs.is_finite() || secs < 0.0 {
+        return Err(format!("`{text}` is not a duration"));
+    }
+    Ok(std::time::Duration::from_secs_f64(secs))
+}
+
+/// Arguments of `switchboard list`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct ListArgs {
+    #[command(flatten)]
+    pub(crate) conn: ConnectArgs,
+}
+
+/// Arguments of `switchboard introspect`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct IntrospectArgs {
+    #[command(flatten)]
+    pub(crate) conn: ConnectArgs,
+    /// `Interface` or `Interface/instance`.
+    #[arg(value_name = "SERVICE")]
+    pub(crate) service: String,
+}
+
+/// Arguments of `call`, `set`, `action` and `command`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct InvokeArgs {
+    #[command(flatten)]
+    pub(crate) conn: ConnectArgs,
+    /// `Interface` or `Interface/instance`.
+    #[arg(value_name = "SERVICE")]
+    pub(crate) service: String,
+    /// The method, property, action or command.
+    #[arg(value_name = "NAME")]
+    pub(crate) member: String,
+    /// Arguments as `NAME=VALUE`; each value is parsed by the argument's declared type.
+    #[arg(value_name = "NAME=VALUE", conflicts_with = "json")]
+    pub(crate) args: Vec<String>,
+    /// All arguments as one JSON object.
+    #[arg(long, value_name = "JSON")]
+    pub(crate) json: Option<String>,
+}
+
+/// Arguments of `switchboard get`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct GetArgs {
+    #[command(flatten)]
+    pub(crate) conn: ConnectArgs,
+    /// `Interface` or `Interface/instance`.
+    #[arg(value_name = "SERVICE")]
+    pub(crate) service: String,
+    /// The property.
+    #[arg(value_name = "PROPERTY")]
+    pub(crate) property: String,
+}
+
+/// Arguments of `switchboard watch`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct WatchArgs {
+    #[command(flatten)]
+    pub(crate) conn: ConnectArgs,
+    /// `Interface` or `Interface/instance`.
+    #[arg(value_name = "SERVICE")]
+    pub(crate) service: String,
+    /// Signals and properties to watch; all of them when none is given.
+    #[arg(value_name = "SIGNAL_OR_PROPERTY")]
+    pub(crate) names: Vec<String>,
+    /// Stop (successfully) after this many events.
+    #[arg(long, value_name = "N")]
+    pub(crate) count: Option<u64>,
+}
+
+/// Arguments of `switchboard pipe`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct PipeArgs {
+    #[command(flatten)]
+    pub(crate) conn: ConnectArgs,
+    /// `Interface` or `Interface/instance`.
+    #[arg(value_name = "SERVICE")]
+    pub(crate) service: String,
+    /// The directory to create the FIFOs `requests` and `responses` in (created if missing).
+    #[arg(long, value_name = "DIR")]
+    pub(crate) dir: PathBuf,
 }
 
 /// Arguments of `switchboard check`.
@@ -64,4 +220,6 @@ pub(crate) struct GenerateArgs {
 pub(crate) enum Lang {
     /// Rust, for the `switchboard` runtime.
     Rust,
+    /// Python: an installable package for the `switchboard` Python runtime.
+    Python,
 }

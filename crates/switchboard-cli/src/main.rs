@@ -1,7 +1,12 @@
-//! The `switchboard` command: checks interface files and generates code from them.
+//! The `switchboard` command: checks interface files, generates code from them, and talks to
+//! running services from a shell (call, get, set, watch, action, command, list, introspect, and
+//! a named-pipe gateway). See `docs/shell.md`.
 
 mod cli;
 mod command;
+mod exit;
+mod session;
+mod types;
 
 use std::process::ExitCode;
 

@@ -169,3 +169,15 @@ fn check_accepts_stinger_ipc_files_unchanged() {
         assert!(!stderr(&output).contains("error"), "{name}: {}", stderr(&output));
     }
 }
+
+#[path = "shell/support.rs"]
+mod support;
+
+#[path = "shell/remote.rs"]
+mod remote;
+
+#[path = "shell/pipe.rs"]
+mod pipe;
+
+#[path = "shell/mqtt.rs"]
+mod mqtt;

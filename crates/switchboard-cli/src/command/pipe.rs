@@ -1,0 +1,714 @@
+//! `switchboard pipe`: a named-pipe gateway to one service, for bash, awk and anything that can
+//! open a file.
+//!
+//! `DIR/requests` takes one request per line; `DIR/responses` gives one JSON line per response
+//! or event. The robustness policies (prior-art §2.7) are documented in `docs/shell.md`:
+//!
+//! - the request FIFO is opened read-only and non-blocking, and reopened (new descriptor first)
+//!   whenever every writer has closed, so each writer session's end is seen: a partial line left
+//!   by a writer that died is discarded with an error line and never merges into the next one;
+//! - the response FIFO is held open for writing only (a drain descriptor is open just while
+//!   opening it), so writing with no reader fails at once with EPIPE instead of blocking: a
+//!   response produced while nobody reads is dropped, and bytes a departed reader left unread
+//!   are discarded when the last reader goes (no stale backlog for the next reader);
+//! - lines are limited to [`MAX_LINE`]; longer ones are answered with an error and skipped;
+//! - the FIFO paths are checked every [`CHECK_EVERY`]; a deleted or replaced FIFO is recreated;
+//! - SIGTERM or SIGINT stops everything at once (nothing blocks: every descriptor is
+//!   non-blocking and every wait is a `select!` with the stop signal) and removes the FIFOs.
+
+use std::{
+    collections::HashMap,
+    ffi::CString,
+    io,
+    os::{
+        fd::{AsRawFd, FromRawFd, OwnedFd},
+        unix::{ffi::OsStrExt, fs::FileTypeExt, fs::MetadataExt},
+    },
+    path::{Path, PathBuf},
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::Duration,
+};
+
+use serde_json::{Map, Value, json};
+use switchboard_core::GoalId;
+use tokio::{
+    io::{Interest, unix::AsyncFd},
+    sync::{mpsc, watch},
+    task::JoinSet,
+};
+
+use crate::{
+    cli::PipeArgs,
+    command::remote::{self, WatchEvent},
+    exit::Failure,
+    session::{Service, Session},
+};
+
+/// The longest request line accepted, newline excluded: 16 MiB.
+pub(crate) const MAX_LINE: usize = 16 * 1024 * 1024;
+/// How many response lines may wait for a slow reader before new ones are dropped.
+const QUEUE: usize = 1024;
+/// How often the FIFO paths are checked for deletion or replacement.
+const CHECK_EVERY: Duration = Duration::from_millis(250);
+/// The request FIFO's name inside DIR.
+pub(crate) const REQUESTS: &str = "requests";
+/// The response FIFO's name inside DIR.
+pub(crate) const RESPONSES: &str = "responses";
+
+fn cstr(path: &Path) -> io::Result<CString> {
+    CString::new(path.as_os_str().as_bytes()).map_err(|_| io::Error::other("path contains NUL"))
+}
+
+fn open_raw(path: &Path, flags: libc::c_int) -> io::Result<OwnedFd> {
+    let c = cstr(path)?;
+    // SAFETY: `c` is a valid NUL-terminated path; the returned descriptor is owned by us.
+    let fd = unsafe { libc::open(c.as_ptr(), flags | libc::O_NONBLOCK | libc::O_CLOEXEC) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `fd` was just opened and is owned by nothing else.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// Registers an owned descriptor with the reactor.
+fn register(fd: OwnedFd, interest: Interest) -> io::Result<AsyncFd<OwnedFd>> {
+    // SAFETY: an `OwnedFd` stays open and refers to the same file until the `AsyncFd` drops it.
+    unsafe { AsyncFd::register_with_interest(fd, interest) }.map_err(io::Error::from)
+}
+
+fn read_raw(fd: &OwnedFd, buf: &mut [u8]) -> io::Result<usize> {
+    // SAFETY: `buf` is valid for `buf.len()` bytes.
+    let n = unsafe { libc::read(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
+    if n < 0 { Err(io::Error::last_os_error()) } else { Ok(n as usize) }
+}
+
+fn write_raw(fd: &OwnedFd, buf: &[u8]) -> io::Result<usize> {
+    // SAFETY: `buf` is valid for `buf.len()` bytes.
+    let n = unsafe { libc::write(fd.as_raw_fd(), buf.as_ptr().cast(), buf.len()) };
+    if n < 0 { Err(io::Error::last_os_error()) } else { Ok(n as usize) }
+}
+
+/// Bytes waiting in the pipe (works on either end).
+fn pending_bytes(fd: &OwnedFd) -> usize {
+    let mut n: libc::c_int = 0;
+    // SAFETY: FIONREAD writes one int.
+    let rc = unsafe { libc::ioctl(fd.as_raw_fd(), libc::FIONREAD, &mut n) };
+    if rc < 0 { 0 } else { n.max(0) as usize }
+}
+
+/// Creates a FIFO at `path` with mode 0600 (mkfifo, then chmod so the umask does not matter).
+/// An old FIFO there is replaced; anything else is an error.
+fn make_fifo(path: &Path) -> io::Result<()> {
+    match std::fs::symlink_metadata(path) {
+        Ok(meta) if meta.file_type().is_fifo() => std::fs::remove_file(path)?,
+        Ok(_) => {
+            return Err(io::Error::new(
+                io::ErrorKind::AlreadyExists,
+                format!("{} exists and is not a FIFO", path.display()),
+            ));
+        }
+        Err(_) => {}
+    }
+    let c = cstr(path)?;
+    // SAFETY: `c` is a valid path.
+    if unsafe { libc::mkfifo(c.as_ptr(), 0o600) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+}
+
+/// Where responses go: a bounded queue to the writer task.
+#[derive(Clone, Debug)]
+struct Out {
+    tx: mpsc::Sender<String>,
+    dropped: Arc<AtomicU64>,
+}
+
+impl Out {
+    fn send(&self, value: Value) {
+        let line = value.to_string();
+        if self.tx.try_send(line).is_err() {
+            let n = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
+            if n.is_power_of_two() {
+                eprintln!(
+                    "switchboard pipe: the reader is not keeping up; {n} responses dropped so far"
+                );
+            }
+        }
+    }
+}
+
+/// `switchboard pipe`.
+pub(crate) async fn run(args: &PipeArgs) -> Result<(), Failure> {
+    let stopping = remote::stop_requested();
+    let service = Service::parse(&args.service)?;
+    let session = Arc::new(Session::open(&args.conn, &service).await?);
+    std::fs::create_dir_all(&args.dir)
+        .map_err(|e| Failure::Local(format!("cannot create {}: {e}", args.dir.display())))?;
+    let requests = args.dir.join(REQUESTS);
+    let responses = args.dir.join(RESPONSES);
+    for path in [&requests, &responses] {
+        make_fifo(path)
+            .map_err(|e| Failure::Local(format!("cannot create {}: {e}", path.display())))?;
+    }
+    let (stop_tx, stop) = watch::channel(false);
+    let (tx, rx) = mpsc::channel(QUEUE);
+    let out = Out { tx, dropped: Arc::new(AtomicU64::new(0)) };
+    let (lines_tx, mut lines) = mpsc::channel::<Result<Vec<u8>, String>>(64);
+    // Bumped when a FIFO had to be recreated: the reader and writer reopen.
+    let (reopen_requests, reopen_requests_rx) = watch::channel(0u64);
+    let (reopen_responses, reopen_responses_rx) = watch::channel(0u64);
+
+    let mut tasks = JoinSet::new();
+    tasks.spawn(reader(requests.clone(), lines_tx, stop.clone(), reopen_requests_rx));
+    tasks.spawn(writer(responses.clone(), rx, stop.clone(), reopen_responses_rx));
+    tasks.spawn(guard(
+        vec![(requests.clone(), reopen_requests), (responses.clone(), reopen_responses)],
+        stop.clone(),
+    ));
+    eprintln!(
+        "switchboard pipe: serving {} through {} (write) and {} (read)",
+        service.interface,
+        requests.display(),
+        responses.display()
+    );
+
+    let mut handlers = JoinSet::new();
+    let goals: Goals = Arc::new(Mutex::new(HashMap::new()));
+    tokio::pin!(stopping);
+    loop {
+        tokio::select! {
+            () = &mut stopping => break,
+            line = lines.recv() => match line {
+                Some(Ok(line)) => {
+                    let session = session.clone();
+                    let out = out.clone();
+                    let goals = goals.clone();
+                    handlers.spawn(async move { handle_line(&session, &out, &goals, &line).await });
+                }
+                Some(Err(message)) => out.send(json!({ "id": null, "error": { "kind": "usage", "message": message } })),
+                None => break,
+            },
+            Some(_) = handlers.join_next(), if !handlers.is_empty() => {}
+        }
+    }
+    let _ = stop_tx.send(true);
+    handlers.abort_all();
+    let _ = tokio::time::timeout(Duration::from_millis(500), async {
+        while tasks.join_next().await.is_some() {}
+    })
+    .await;
+    tasks.abort_all();
+    session.client.close();
+    for path in [&requests, &responses] {
+        let _ = std::fs::remove_file(path);
+    }
+    Ok(())
+}
+
+type Goals = Arc<Mutex<HashMap<String, (String, GoalId)>>>;
+
+/// Reads request lines; every writer session's end discards its unfinished line.
+async fn reader(
+    path: PathBuf,
+    lines: mpsc::Sender<Result<Vec<u8>, String>>,
+    mut stop: watch::Receiver<bool>,
+    mut reopen: watch::Receiver<u64>,
+) {
+    let open = |path: &Path| {
+        open_raw(path, libc::O_RDONLY).and_then(|fd| register(fd, Interest::READABLE))
+    };
+    let mut fd = match open(&path) {
+        Ok(fd) => fd,
+        Err(error) => {
+            eprintln!("switchboard pipe: cannot open {}: {error}", path.display());
+            return;
+        }
+    };
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut line: Vec<u8> = Vec::new();
+    let mut skipping = false;
+    loop {
+        let mut ready = tokio::select! {
+            _ = stop.changed() => return,
+            _ = reopen.changed() => {
+                if let Ok(new) = open(&path) { fd = new; }
+                line.clear();
+                skipping = false;
+                continue;
+            }
+            ready = fd.readable() => match ready { Ok(r) => r, Err(_) => return },
+        };
+        match ready.try_io(|inner| read_raw(inner.get_ref(), &mut buf)) {
+            Err(_would_block) => continue,
+            Ok(Ok(0)) => {
+                // Every writer closed: open a fresh descriptor (first, so a writer arriving now
+                // still finds a reader) and drop the old one, whose hang-up would stay set.
+                drop(ready);
+                if !line.is_empty() && !skipping {
+                    let _ = lines
+                        .send(Err(format!(
+                            "discarded an unfinished line of {} bytes: its writer closed before the newline",
+                            line.len()
+                        )))
+                        .await;
+                }
+                line.clear();
+                skipping = false;
+                match open(&path) {
+                    Ok(new) => fd = new,
+                    Err(error) => {
+                        eprintln!("switchboard pipe: cannot reopen {}: {error}", path.display());
+                        // The guard recreates the FIFO and asks for a reopen.
+                        tokio::select! {
+                            _ = stop.changed() => return,
+                            _ = reopen.changed() => { if let Ok(new) = open(&path) { fd = new; } }
+                        }
+                    }
+                }
+            }
+            Ok(Ok(n)) => {
+                let mut chunk = &buf[..n];
+                while let Some(at) = chunk.iter().position(|b| *b == b'\n') {
+                    if skipping {
+                        skipping = false;
+                    } else {
+                        line.extend_from_slice(&chunk[..at]);
+                        if lines.send(Ok(std::mem::take(&mut line))).await.is_err() {
+                            return;
+                        }
+                    }
+                    line.clear();
+                    chunk = &chunk[at + 1..];
+                }
+                if !skipping {
+                    line.extend_from_slice(chunk);
+                    if line.len() > MAX_LINE {
+                        let _ = lines
+                            .send(Err(format!(
+                                "request line longer than the limit of {MAX_LINE} bytes; skipped"
+                            )))
+                            .await;
+                        line = Vec::new();
+                        skipping = true;
+                    }
+                }
+            }
+            Ok(Err(error)) if error.kind() == io::ErrorKind::Interrupted => {}
+            Ok(Err(error)) => {
+                eprintln!("switchboard pipe: reading {} failed: {error}", path.display());
+                return;
+            }
+        }
+    }
+}
+
+/// Opens the response FIFO for writing without blocking: a drain descriptor is the reader for
+/// the moment of opening, then closed, so later writes see whether a real reader exists.
+fn open_writer(path: &Path) -> io::Result<AsyncFd<OwnedFd>> {
+    let drain = open_raw(path, libc::O_RDONLY)?;
+    let fd = open_raw(path, libc::O_WRONLY)?;
+    drop(drain);
+    register(fd, Interest::WRITABLE)
+}
+
+/// Throws away whatever a departed reader left in the pipe.
+fn drain(path: &Path) {
+    if let Ok(fd) = open_raw(path, libc::O_RDONLY) {
+        let mut buf = vec![0u8; 64 * 1024];
+        while matches!(read_raw(&fd, &mut buf), Ok(n) if n > 0) {}
+    }
+}
+
+/// Writes response lines to whoever reads the response FIFO right now.
+async fn writer(
+    path: PathBuf,
+    mut rx: mpsc::Receiver<String>,
+    mut stop: watch::Receiver<bool>,
+    mut reopen: watch::Receiver<u64>,
+) {
+    let mut fd = match open_writer(&path) {
+        Ok(fd) => fd,
+        Err(error) => {
+            eprintln!("switchboard pipe: cannot open {}: {error}", path.display());
+            return;
+        }
+    };
+    loop {
+        tokio::select! {
+            biased;
+            _ = stop.changed() => return,
+            _ = reopen.changed() => {
+                if let Ok(new) = open_writer(&path) { fd = new; }
+            }
+            ready = fd.ready(Interest::ERROR) => {
+                // The last reader went away. What it left unread is stale: discard it.
+                if let Ok(mut ready) = ready {
+                    if pending_bytes(fd.get_ref()) > 0 {
+                        drain(&path);
+                    }
+                    ready.clear_ready();
+                }
+            }
+            line = rx.recv() => {
+                let Some(mut line) = line else { return };
+                line.push('\n');
+                tokio::select! {
+                    _ = stop.changed() => return,
+                    () = write_line(&fd, line.as_bytes()) => {}
+                }
+            }
+        }
+    }
+}
+
+/// Writes one whole line, or drops it when there is no reader.
+async fn write_line(fd: &AsyncFd<OwnedFd>, bytes: &[u8]) {
+    let mut offset = 0;
+    while offset < bytes.len() {
+        let Ok(mut ready) = fd.writable().await else { return };
+        match ready.try_io(|inner| write_raw(inner.get_ref(), &bytes[offset..])) {
+            Err(_would_block) => {}
+            Ok(Ok(n)) => offset += n,
+            Ok(Err(error)) if error.kind() == io::ErrorKind::Interrupted => {}
+            // EPIPE: nobody reads. The line is dropped (policy: no stale backlog). The readiness
+            // stays set, so the next line tries again at once, for whichever reader comes.
+            Ok(Err(_)) => return,
+        }
+    }
+}
+
+/// Recreates a FIFO that was deleted or replaced while running, and tells its user to reopen.
+async fn guard(paths: Vec<(PathBuf, watch::Sender<u64>)>, mut stop: watch::Receiver<bool>) {
+    let mut ticks = tokio::time::interval(CHECK_EVERY);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut ids: Vec<Option<(u64, u64)>> = paths
+        .iter()
+        .map(|(p, _)| std::fs::symlink_metadata(p).ok().map(|m| (m.dev(), m.ino())))
+        .collect();
+    loop {
+        tokio::select! {
+            _ = stop.changed() => return,
+            _ = ticks.tick() => {}
+        }
+        for (i, (path, reopen)) in paths.iter().enumerate() {
+            let now = std::fs::symlink_metadata(path).ok();
+            let ok = now
+                .as_ref()
+                .is_some_and(|m| m.file_type().is_fifo() && Some((m.dev(), m.ino())) == ids[i]);
+            if ok {
+                continue;
+            }
+            eprintln!(
+                "switchboard pipe: {} was deleted or replaced; recreating it",
+                path.display()
+            );
+            if now.as_ref().is_some_and(|m| !m.file_type().is_fifo()) {
+                eprintln!(
+                    "switchboard pipe: {} is no longer a FIFO; leaving it alone",
+                    path.display()
+                );
+                ids[i] = now.map(|m| (m.dev(), m.ino()));
+                continue;
+            }
+            if let Err(error) = make_fifo(path) {
+                eprintln!("switchboard pipe: cannot recreate {}: {error}", path.display());
+                continue;
+            }
+            ids[i] = std::fs::symlink_metadata(path).ok().map(|m| (m.dev(), m.ino()));
+            reopen.send_modify(|g| *g += 1);
+        }
+    }
+}
+
+/// One parsed request.
+#[derive(Debug, PartialEq)]
+pub(crate) struct Request {
+    pub(crate) id: Value,
+    pub(crate) verb: String,
+    pub(crate) name: Option<String>,
+    pub(crate) args: Option<Map<String, Value>>,
+    pub(crate) pairs: Vec<String>,
+    pub(crate) names: Vec<String>,
+}
+
+const VERBS: &[&str] = &["call", "get", "set", "watch", "action", "command", "cancel", "describe"];
+
+/// Splits a compact line into words; `'…'` and `"…"` quote, `\` escapes.
+fn words(line: &str) -> Result<Vec<String>, String> {
+    let mut out = Vec::new();
+    let mut current = String::new();
+    let mut in_word = false;
+    let mut chars = line.chars();
+    let mut quote: Option<char> = None;
+    while let Some(c) = chars.next() {
+        match (quote, c) {
+            (Some(q), c) if c == q => quote = None,
+            (Some('"'), '\\') | (None, '\\') => {
+                current.push(chars.next().ok_or("a trailing backslash")?);
+                in_word = true;
+            }
+            (Some(_), c) => current.push(c),
+            (None, '"' | '\'') => {
+                quote = Some(c);
+                in_word = true;
+            }
+            (None, c) if c.is_whitespace() => {
+                if in_word {
+                    out.push(std::mem::take(&mut current));
+                    in_word = false;
+                }
+            }
+            (None, c) => {
+                current.push(c);
+                in_word = true;
+            }
+        }
+    }
+    if quote.is_some() {
+        return Err("an unterminated quote".to_owned());
+    }
+    if in_word {
+        out.push(current);
+    }
+    Ok(out)
+}
+
+/// Parses one request line (JSON or compact).
+pub(crate) fn parse_request(line: &str) -> Result<Request, (Value, String)> {
+    let trimmed = line.trim();
+    if trimmed.starts_with('{') {
+        let mut object = match serde_json::from_str::<Value>(trimmed) {
+            Ok(Value::Object(object)) => object,
+            Ok(_) => return Err((Value::Null, "a request must be a JSON object".to_owned())),
+            Err(e) => return Err((Value::Null, format!("malformed JSON request: {e}"))),
+        };
+        let id = object.remove("id").unwrap_or(Value::Null);
+        let present: Vec<&str> =
+            VERBS.iter().copied().filter(|v| object.contains_key(*v)).collect();
+        let verb = match present.as_slice() {
+            [verb] => (*verb).to_owned(),
+            [] => {
+                return Err((
+                    id,
+                    format!("the request names no verb; use one of {}", VERBS.join(", ")),
+                ));
+            }
+            _ => {
+                return Err((
+                    id,
+                    format!("the request names several verbs: {}", present.join(", ")),
+                ));
+            }
+        };
+        let target = object.remove(&verb).unwrap_or(Value::Null);
+        let (name, names) = match target {
+            Value::String(s) => (Some(s.clone()), vec![s]),
+            Value::Array(items) => {
+                let names: Vec<String> =
+                    items.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect();
+                (None, names)
+            }
+            Value::Null | Value::Bool(true) => (None, Vec::new()),
+            other if verb == "cancel" => (Some(other.to_string()), Vec::new()),
+            other => return Err((id, format!("`{verb}` must name a member, not {other}"))),
+        };
+        let args = match object.remove("args") {
+            None | Some(Value::Null) => None,
+            Some(Value::Object(map)) => Some(map),
+            Some(other) => return Err((id, format!("`args` must be an object, not {other}"))),
+        };
+        if let Some(key) = object.keys().next() {
+            return Err((id, format!("unknown request key `{key}`")));
+        }
+        return Ok(Request { id, verb, name, args, pairs: Vec::new(), names });
+    }
+    let words = words(trimmed).map_err(|e| (Value::Null, format!("malformed request: {e}")))?;
+    let Some(first) = words.first() else { return Err((Value::Null, "empty request".to_owned())) };
+    let (verb, rest) =
+        if VERBS.contains(&first.as_str()) && words.len() > 1 && !words[1].contains('=')
+            || first == "describe"
+        {
+            (first.clone(), &words[1..])
+        } else {
+            ("call".to_owned(), &words[..])
+        };
+    let name = rest.first().cloned();
+    let (names, pairs) = if verb == "watch" {
+        (rest.to_vec(), Vec::new())
+    } else {
+        (Vec::new(), rest.iter().skip(1).cloned().collect())
+    };
+    Ok(Request { id: Value::Null, verb, name, args: None, pairs, names })
+}
+
+fn error_line(id: &Value, failure: &Failure) -> Value {
+    json!({ "id": id, "error": failure.to_json() })
+}
+
+async fn handle_line(session: &Session, out: &Out, goals: &Goals, line: &[u8]) {
+    let text = match std::str::from_utf8(line) {
+        Ok(text) => text,
+        Err(_) => {
+            out.send(json!({ "id": null, "error": { "kind": "usage", "message": "the request is not UTF-8" } }));
+            return;
+        }
+    };
+    // Blank lines are ignored.
+    if text.trim().is_empty() {
+        return;
+    }
+    let request = match parse_request(text) {
+        Ok(request) => request,
+        Err((id, message)) => {
+            out.send(error_line(&id, &Failure::Usage(message)));
+            return;
+        }
+    };
+    let id = request.id.clone();
+    if let Err(failure) = handle(session, out, goals, request).await {
+        out.send(error_line(&id, &failure));
+    }
+}
+
+fn name_of(request: &Request) -> Result<&str, Failure> {
+    request
+        .name
+        .as_deref()
+        .ok_or_else(|| Failure::Usage(format!("`{}` needs a name", request.verb)))
+}
+
+async fn handle(
+    session: &Session,
+    out: &Out,
+    goals: &Goals,
+    request: Request,
+) -> Result<(), Failure> {
+    let types = session.types();
+    let iface = &session.iface;
+    let id = request.id.clone();
+    let build = |fields: &[switchboard_idl::Field]| -> Result<Value, Failure> {
+        match &request.args {
+            Some(args) => types
+                .build(fields, &[], Some(&Value::Object(args.clone()).to_string()))
+                .map_err(Failure::Usage),
+            None => types.build(fields, &request.pairs, None).map_err(Failure::Usage),
+        }
+    };
+    let encode = |v: &Value| bytes::Bytes::from(serde_json::to_vec(v).unwrap_or_default());
+    match request.verb.as_str() {
+        "call" => {
+            let method = remote::method(iface, name_of(&request)?)?;
+            let payload = build(&method.arguments)?;
+            let reply = session.client.call_raw(method.name.clone(), encode(&payload)).await?;
+            let reply: Value = serde_json::from_slice(&reply).unwrap_or(Value::Null);
+            out.send(json!({ "id": id, "result": reply }));
+        }
+        "get" => {
+            let property = remote::property(iface, name_of(&request)?)?;
+            let (version, value) = session.client.get_property_raw(property.name.clone()).await?;
+            let value: Value = serde_json::from_slice(&value).unwrap_or(Value::Null);
+            out.send(json!({ "id": id, "result": value, "version": version }));
+        }
+        "set" => {
+            let property = remote::property(iface, name_of(&request)?)?;
+            if property.read_only {
+                return Err(Failure::Usage(format!("property `{}` is read-only", property.name)));
+            }
+            let value = build(&property.fields)?;
+            let version =
+                session.client.set_property_raw(property.name.clone(), encode(&value)).await?;
+            out.send(json!({ "id": id, "result": value, "version": version }));
+        }
+        "command" => {
+            let command = remote::command(iface, name_of(&request)?)?;
+            let value = build(&command.arguments)?;
+            session.client.command(command.name.clone(), &value).await?;
+            out.send(json!({ "id": id, "result": {} }));
+        }
+        "describe" => {
+            out.send(
+                json!({ "id": id, "result": serde_json::to_value(iface).unwrap_or(Value::Null) }),
+            );
+        }
+        "watch" => {
+            let mut events = remote::start_watch(session, &request.names).await?;
+            out.send(json!({ "id": id, "result": { "watching": request.names } }));
+            while let Some(event) = events.recv().await {
+                let mut line = event.to_json();
+                if let (
+                    Value::Object(map),
+                    WatchEvent::Signal { .. } | WatchEvent::Property { .. },
+                ) = (&mut line, &event)
+                {
+                    map.insert("id".to_owned(), id.clone());
+                }
+                if let WatchEvent::Problem(message) = &event {
+                    line = json!({ "id": id, "warning": message });
+                }
+                out.send(line);
+            }
+        }
+        "action" => {
+            let action = remote::action(iface, name_of(&request)?)?;
+            let goal = build(&action.goal)?;
+            let mut handle = remote::send_goal(session, &action.name, &goal).await?;
+            let key = id.to_string();
+            goals
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(key.clone(), (action.name.clone(), handle.id().clone()));
+            out.send(json!({ "id": id, "goal": handle.id().as_str(), "status": "accepted" }));
+            while let Some(feedback) = handle.next_feedback().await {
+                out.send(json!({ "id": id, "feedback": feedback }));
+            }
+            let (end, _) = remote::goal_end(handle.result().await, false);
+            goals.lock().unwrap_or_else(|p| p.into_inner()).remove(&key);
+            let mut end = end;
+            if let Value::Object(map) = &mut end {
+                map.insert("id".to_owned(), id.clone());
+            }
+            out.send(end);
+        }
+        "cancel" => {
+            // `{"cancel": 7}` cancels the goal started by the request with id 7.
+            let key = request.name.clone().unwrap_or_default();
+            let key = serde_json::from_str::<Value>(&key).map(|v| v.to_string()).unwrap_or(key);
+            let found = goals.lock().unwrap_or_else(|p| p.into_inner()).get(&key).cloned();
+            let Some((action, goal)) = found else {
+                return Err(Failure::NotFound(format!(
+                    "no running goal was started by request id {key}"
+                )));
+            };
+            let snapshot = session.client.cancel_goal(action, goal).await?;
+            out.send(json!({ "id": id, "result": { "status": snapshot.status.as_str() } }));
+        }
+        other => return Err(Failure::Usage(format!("unknown verb `{other}`"))),
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn compact_and_json_requests_parse() {
+        let r = parse_request("boost extraCelsius=1 'reason=for a guest'").unwrap();
+        assert_eq!(r.verb, "call");
+        assert_eq!(r.name.as_deref(), Some("boost"));
+        assert_eq!(r.pairs, ["extraCelsius=1", "reason=for a guest"]);
+        let r = parse_request("get setpoint").unwrap();
+        assert_eq!((r.verb.as_str(), r.name.as_deref()), ("get", Some("setpoint")));
+        let r = parse_request("watch setpoint temperatureChanged").unwrap();
+        assert_eq!(r.names, ["setpoint", "temperatureChanged"]);
+        let r = parse_request(r#"{"call":"boost","args":{"extraCelsius":1},"id":7}"#).unwrap();
+        assert_eq!((r.verb.as_str(), r.id.clone()), ("call", json!(7)));
+        assert!(parse_request(r#"{"call":"a","get":"b"}"#).is_err());
+        assert!(parse_request(r#"{"call":"a","#).is_err());
+        assert!(parse_request("say 'unterminated").is_err());
+    }
+}
