@@ -7,5 +7,6 @@
 mod conformance;
 mod interop;
 mod mqtt;
+mod python;
 mod suite;
 mod unix;

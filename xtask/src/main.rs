@@ -8,8 +8,10 @@ use anyhow::{Context, bail};
 use switchboard_codegen::{Lang, generate_files, load_file, source_name};
 
 /// Interface files whose generated code is committed, and where it lives.
-const COMMITTED: &[(&str, &str, Lang)] =
-    &[("examples/thermostat/thermostat.yaml", "examples/thermostat/src/generated", Lang::Rust)];
+const COMMITTED: &[(&str, &str, Lang)] = &[
+    ("examples/thermostat/thermostat.yaml", "examples/thermostat/src/generated", Lang::Rust),
+    ("examples/thermostat/thermostat.yaml", "examples/python/thermostat", Lang::Python),
+];
 
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();

@@ -14,6 +14,7 @@
 
 mod builder;
 mod names;
+pub mod python;
 pub mod rust;
 
 use std::path::{Path, PathBuf};
@@ -29,6 +30,8 @@ pub use names::NameError;
 pub enum Lang {
     /// Rust, against the `switchboard` runtime.
     Rust,
+    /// Python: an installable package against the `switchboard` Python runtime.
+    Python,
 }
 
 /// One generated file.
@@ -160,6 +163,7 @@ pub fn generate_files(
             let contents = rust::generate(iface, source_name)?;
             Ok(vec![GeneratedFile { path: rust::file_name(iface)?.into(), contents }])
         }
+        Lang::Python => python::generate(iface, source_name),
     }
 }
 

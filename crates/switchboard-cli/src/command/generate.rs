@@ -20,6 +20,7 @@ pub(crate) fn run(args: &GenerateArgs) -> anyhow::Result<ExitCode> {
     };
     let lang = match args.lang {
         Lang::Rust => switchboard_codegen::Lang::Rust,
+        Lang::Python => switchboard_codegen::Lang::Python,
     };
     let source_name = switchboard_codegen::source_name(&args.file);
     let files = switchboard_codegen::generate_files(iface, &source_name, lang)
@@ -55,6 +56,10 @@ pub(crate) fn run(args: &GenerateArgs) -> anyhow::Result<ExitCode> {
         .with_context(|| format!("cannot create `{}`", args.out.display()))?;
     for file in &files {
         let target = args.out.join(&file.path);
+        if let Some(parent) = target.parent() {
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("cannot create `{}`", parent.display()))?;
+        }
         std::fs::write(&target, &file.contents)
             .with_context(|| format!("cannot write `{}`", target.display()))?;
         eprintln!("wrote {}", target.display());
@@ -66,5 +71,6 @@ pub(crate) fn run(args: &GenerateArgs) -> anyhow::Result<ExitCode> {
 fn lang_name(lang: Lang) -> &'static str {
     match lang {
         Lang::Rust => "rust",
+        Lang::Python => "python",
     }
 }

@@ -1,0 +1,76 @@
+//! Decides every Python identifier the generator emits: PEP 8 spelling and keyword escapes.
+//!
+//! Functions, attributes and parameters are `snake_case`, classes `CapWords`, enum members and
+//! constants `UPPER_CASE`. A name that is a Python keyword gets a trailing underscore (PEP 8's
+//! advice, `class_`). Collisions are caught with the shared [`NameTable`](crate::names::NameTable).
+
+use heck::{ToShoutySnakeCase, ToSnakeCase, ToUpperCamelCase};
+
+use crate::names::NameError;
+
+/// Python's keywords (`keyword.kwlist`); soft keywords (`match`, `case`, `type`, `_`) are valid
+/// identifiers and stay as they are.
+pub(crate) const KEYWORDS: &[&str] = &[
+    "False", "None", "True", "and", "as", "assert", "async", "await", "break", "class", "continue",
+    "def", "del", "elif", "else", "except", "finally", "for", "from", "global", "if", "import",
+    "in", "is", "lambda", "nonlocal", "not", "or", "pass", "raise", "return", "try", "while",
+    "with", "yield",
+];
+
+/// Converts `name` to `snake_case` and escapes keywords.
+pub(crate) fn snake(name: &str, what: &str) -> Result<String, NameError> {
+    escape(name.to_snake_case(), what)
+}
+
+/// `prefix_<snake name>`, e.g. `get_setpoint`.
+pub(crate) fn prefixed_snake(prefix: &str, name: &str, what: &str) -> Result<String, NameError> {
+    escape(format!("{prefix}_{}", name.to_snake_case()), what)
+}
+
+/// Converts `name` to `CapWords` and appends `suffix`.
+pub(crate) fn camel(name: &str, suffix: &str, what: &str) -> Result<String, NameError> {
+    escape(format!("{}{suffix}", name.to_upper_camel_case()), what)
+}
+
+/// Converts `name` to `UPPER_CASE`.
+pub(crate) fn shouty(name: &str, what: &str) -> Result<String, NameError> {
+    escape(name.to_shouty_snake_case(), what)
+}
+
+fn escape(ident: String, what: &str) -> Result<String, NameError> {
+    let invalid =
+        |reason| NameError::Invalid { what: what.to_string(), ident: ident.clone(), reason };
+    let mut chars = ident.chars();
+    match chars.next() {
+        Some(c) if c.is_ascii_alphabetic() => {}
+        Some(c) if c.is_ascii_digit() => return Err(invalid("starts with a digit")),
+        Some('_') | None => {
+            return Err(invalid(
+                "is empty or starts with `_`, which Python keeps for private names",
+            ));
+        }
+        _ => return Err(invalid("contains characters other than ASCII letters, digits and `_`")),
+    }
+    if !chars.all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        return Err(invalid("contains characters other than ASCII letters, digits and `_`"));
+    }
+    if KEYWORDS.contains(&ident.as_str()) { Ok(format!("{ident}_")) } else { Ok(ident) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pep8_names_and_escapes() {
+        assert_eq!(snake("extraCelsius", "x").unwrap(), "extra_celsius");
+        assert_eq!(snake("async", "x").unwrap(), "async_");
+        assert_eq!(snake("None", "x").unwrap(), "none");
+        assert_eq!(camel("None", "", "x").unwrap(), "None_");
+        assert_eq!(camel("temperatureChanged", "", "x").unwrap(), "TemperatureChanged");
+        assert_eq!(shouty("maxTemp", "x").unwrap(), "MAX_TEMP");
+        assert_eq!(snake("type", "x").unwrap(), "type");
+        assert_eq!(prefixed_snake("get", "setPoint", "x").unwrap(), "get_set_point");
+        assert!(snake("2fast", "x").is_err());
+    }
+}
