@@ -115,7 +115,7 @@ impl Jobs for Worker {
     }
 }
 
-async fn serve(endpoint: &Endpoint, options: ServerOptions) -> JobsServer {
+pub(crate) async fn serve(endpoint: &Endpoint, options: ServerOptions) -> JobsServer {
     let cell = Arc::new(OnceLock::new());
     let worker = Worker { server: cell.clone() };
     let server =

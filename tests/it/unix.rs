@@ -286,3 +286,30 @@ async fn handlers_see_peer_credentials() {
     let euid: u32 = uid_line.split_whitespace().nth(2).unwrap().parse().unwrap();
     assert_eq!(credentials.uid, euid);
 }
+
+/// A goal whose server dies and stays gone ends its `result()` with the transport error once the
+/// client's goal reconnect timeout has passed, rather than waiting forever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn goal_result_fails_when_the_server_stays_gone() {
+    let dir = SocketDir::new();
+    let endpoint = dir.endpoint("jobs");
+    let server = crate::conformance::serve(&endpoint, switchboard::ServerOptions::default()).await;
+    let options = ClientOptions::default().goal_reconnect_timeout(Duration::from_millis(300));
+    let client =
+        within("connect", switchboard_tests::jobs::JobsClient::connect_with(&endpoint, options))
+            .await
+            .expect("connect");
+    let goal = within("send", client.count(10_000, 10, 0)).await.expect("accepted");
+    server.shutdown().await;
+    let lost_at = Instant::now();
+    let outcome = within("result", goal.result()).await;
+    assert!(
+        matches!(&outcome, Err(switchboard::GoalError::Call(error)) if error.is_disconnect()),
+        "{outcome:?}"
+    );
+    assert!(
+        lost_at.elapsed() >= Duration::from_millis(250),
+        "gave up after {:?}",
+        lost_at.elapsed()
+    );
+}

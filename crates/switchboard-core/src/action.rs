@@ -466,6 +466,9 @@ struct TrackState {
     missed: u64,
     outcome: Option<GoalOutcome>,
     closed: Option<TransportError>,
+    /// The connection was lost: until a re-attach brings news of the goal, waiting for it ends
+    /// with this error at this deadline.
+    lost: Option<(tokio::time::Instant, TransportError)>,
 }
 
 impl GoalTrack {
@@ -484,6 +487,8 @@ impl GoalTrack {
             if state.outcome.is_some() {
                 return;
             }
+            // Any news of the goal means the client reached the server again.
+            state.lost = None;
             match event {
                 GoalEvent::Feedback(payload) => {
                     if state.feedback.len() >= FEEDBACK_BUFFER {
@@ -510,6 +515,45 @@ impl GoalTrack {
     pub(crate) fn close(&self, error: TransportError) {
         lock(&self.state).closed = Some(error);
         self.bump();
+    }
+
+    /// The connection was lost. Unless the client re-attaches within `patience`, waiting for the
+    /// goal ends with `error`.
+    pub(crate) fn lose(&self, error: TransportError, patience: std::time::Duration) {
+        {
+            let mut state = lock(&self.state);
+            if state.outcome.is_some() || state.lost.is_some() {
+                return;
+            }
+            state.lost = Some((tokio::time::Instant::now() + patience, error));
+        }
+        self.bump();
+    }
+
+    /// The error to end waiting with, when the connection has stayed lost past its deadline;
+    /// otherwise the deadline to wait until, if any.
+    fn lost_state(&self) -> Result<Option<tokio::time::Instant>, TransportError> {
+        match &lock(&self.state).lost {
+            Some((deadline, error)) if tokio::time::Instant::now() >= *deadline => {
+                Err(error.clone())
+            }
+            Some((deadline, _)) => Ok(Some(*deadline)),
+            None => Ok(None),
+        }
+    }
+
+    /// Waits for the next change, or until a lost connection's deadline passes.
+    async fn wait(&self, changes: &mut watch::Receiver<u64>) -> Result<(), TransportError> {
+        let closed = || {
+            TransportError::new(crate::error::TransportErrorKind::Closed, "the client was closed")
+        };
+        match self.lost_state()? {
+            Some(deadline) => match tokio::time::timeout_at(deadline, changes.changed()).await {
+                Ok(changed) => changed.map_err(|_| closed()),
+                Err(_) => self.lost_state().map(|_| ()),
+            },
+            None => changes.changed().await.map_err(|_| closed()),
+        }
     }
 }
 
@@ -591,7 +635,9 @@ where
     /// Waits for the next feedback, in the order the server sent it.
     ///
     /// Returns `None` once the goal has ended and every feedback sent before the end has been
-    /// read, or when the client is closed. A feedback that does not decode is skipped and logged.
+    /// read, when the client is closed, or when the connection stays lost for longer than
+    /// [`ClientOptions::goal_reconnect_timeout`](crate::client::ClientOptions). A feedback that
+    /// does not decode is skipped and logged.
     pub async fn next_feedback(&mut self) -> Option<F> {
         loop {
             let next = {
@@ -608,7 +654,7 @@ where
                     tracing::warn!(action = %self.track.action, %error, "goal feedback did not decode");
                 }
                 None => {
-                    if self.changes.changed().await.is_err() {
+                    if self.track.wait(&mut self.changes).await.is_err() {
                         return None;
                     }
                 }
@@ -628,6 +674,11 @@ where
     }
 
     /// Waits for the goal to end and returns its result.
+    ///
+    /// The wait survives a reconnect (the client re-attaches by itself), but not a connection
+    /// that stays lost for longer than
+    /// [`ClientOptions::goal_reconnect_timeout`](crate::client::ClientOptions): then it fails with
+    /// the transport error. Re-attach with the goal's id later to learn how it ended.
     pub async fn result(&self) -> Result<R, GoalError<E>> {
         let mut changes = self.changes.clone();
         loop {
@@ -640,14 +691,8 @@ where
                     return Err(GoalError::Call(error.clone().into()));
                 }
             }
-            if changes.changed().await.is_err() {
-                return Err(GoalError::Call(
-                    TransportError::new(
-                        crate::error::TransportErrorKind::Closed,
-                        "the client was closed",
-                    )
-                    .into(),
-                ));
+            if let Err(error) = self.track.wait(&mut changes).await {
+                return Err(GoalError::Call(error.into()));
             }
         }
     }

@@ -48,11 +48,20 @@ pub struct ClientOptions {
     /// How long a call, property read or property update may take. Default: 30 s.
     /// A `timeout` in the interface file overrides it per method.
     pub call_timeout: Duration,
+    /// How long a goal handle keeps waiting for the connection to come back after it was lost
+    /// before its `result()` fails with the transport error. Default: 30 s.
+    pub goal_reconnect_timeout: Duration,
 }
+
+/// The default [`ClientOptions::goal_reconnect_timeout`].
+pub const DEFAULT_GOAL_RECONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 
 impl Default for ClientOptions {
     fn default() -> Self {
-        ClientOptions { call_timeout: DEFAULT_CALL_TIMEOUT }
+        ClientOptions {
+            call_timeout: DEFAULT_CALL_TIMEOUT,
+            goal_reconnect_timeout: DEFAULT_GOAL_RECONNECT_TIMEOUT,
+        }
     }
 }
 
@@ -60,6 +69,12 @@ impl ClientOptions {
     /// Sets the default call timeout.
     pub fn call_timeout(mut self, timeout: Duration) -> Self {
         self.call_timeout = timeout;
+        self
+    }
+
+    /// Sets how long goal handles wait for a lost connection to come back.
+    pub fn goal_reconnect_timeout(mut self, timeout: Duration) -> Self {
+        self.goal_reconnect_timeout = timeout;
         self
     }
 }
@@ -112,6 +127,8 @@ struct ClientShared {
     watches: Mutex<HashMap<Name, watch::Sender<PropertySnapshot>>>,
     versions: Mutex<HashMap<Name, u64>>,
     goals: Mutex<HashMap<GoalId, Weak<GoalTrack>>>,
+    /// Copied from [`ClientOptions::goal_reconnect_timeout`] at connect time.
+    goal_reconnect_timeout: Duration,
 }
 
 /// Locks a mutex, recovering from poisoning: the maps stay consistent under every operation.
@@ -243,6 +260,10 @@ impl ClientInbox for ClientShared {
         }
         // A restarted server starts its versions afresh; forget what we saw.
         lock(&self.versions).clear();
+        let patience = self.goal_reconnect_timeout;
+        for track in lock(&self.goals).values().filter_map(Weak::upgrade) {
+            track.lose(error.clone(), patience);
+        }
     }
 
     fn reconnected(&self) -> Vec<ClientMessage> {
@@ -288,7 +309,10 @@ impl ClientCore {
         options: ClientOptions,
     ) -> Result<Self, TransportError> {
         let interface = Arc::new(interface.clone());
-        let shared = Arc::new(ClientShared::default());
+        let shared = Arc::new(ClientShared {
+            goal_reconnect_timeout: options.goal_reconnect_timeout,
+            ..ClientShared::default()
+        });
         let target =
             ServiceTarget { interface: interface.clone(), instance: address.instance().to_owned() };
         let transport = address.connect(target, shared.clone()).await?;

@@ -5,7 +5,10 @@ pub use switchboard_core::{
     GoalHandle, GoalId, GoalStatus, HandlerError, MethodError, PeerCredentials, PeerId,
     RemoteError, TransportError, TransportErrorKind,
     action::{GoalOutcome, GoalSnapshot},
-    client::{ClientOptions, DEFAULT_CALL_TIMEOUT, PropertyWatch, SignalStream, SubscriptionError},
+    client::{
+        ClientOptions, DEFAULT_CALL_TIMEOUT, DEFAULT_GOAL_RECONNECT_TIMEOUT, PropertyWatch,
+        SignalStream, SubscriptionError,
+    },
     error::names as error_names,
     server::{
         DEFAULT_ACTION_LIMIT, DEFAULT_DISCONNECT_GRACE, DEFAULT_GOAL_RETENTION, ServerOptions,
