@@ -1,5 +1,6 @@
 //! The generated Python and the `switchboard` Python runtime (`python/`) against Rust peers and
-//! against each other, over the Unix socket.
+//! against each other, over the Unix socket and over MQTT (the shared broker on 127.0.0.1:1883),
+//! and against StingerIPC's generated Python peers over MQTT.
 //!
 //! The first test to need it prepares a virtual environment under the target directory (pip
 //! installs paho-mqtt, ruff, mypy and vermin) and generates the Python packages of
@@ -22,7 +23,10 @@ use switchboard::{
     CallContext, CallError, DateTime, Endpoint, ErrorCode, GoalError, GoalStatus, HandlerError,
     MethodError, RemoteError, error_names,
 };
-use switchboard_testkit::python::{PeerProcess, in_ci};
+use switchboard_testkit::{
+    broker::shared_mosquitto,
+    python::{PeerProcess, StingerPeers, in_ci},
+};
 use switchboard_tests::{
     everything::{
         Color, EchoCollectionsReply, EchoNestedReply, EchoScalarsError, EchoScalarsReply,
@@ -89,7 +93,11 @@ fn setup() -> Result<PyEnv, String> {
         std::fs::write(&marker, b"").map_err(|e| e.to_string())?;
     }
     let generated = root.join("generated");
-    for file in ["examples/interfaces/everything.yaml", "examples/interfaces/jobs.yaml"] {
+    for file in [
+        "examples/interfaces/everything.yaml",
+        "examples/interfaces/jobs.yaml",
+        "tests/interop/interop_probe.yaml",
+    ] {
         let file = repo().join(file);
         let loaded = switchboard_codegen::load_file(&file).map_err(|e| e.to_string())?;
         let iface = loaded.parsed.interface.as_ref().ok_or("interface has errors")?;
@@ -109,6 +117,7 @@ fn setup() -> Result<PyEnv, String> {
         repo().join("python/src"),
         generated.join("everything"),
         generated.join("jobs"),
+        generated.join("interop_probe"),
         repo().join("tests/python"),
     ]
     .iter()
@@ -159,6 +168,21 @@ fn socket_url() -> String {
     ));
     let _ = std::fs::remove_dir_all(&dir);
     format!("unix://{}/s.sock", dir.display())
+}
+
+/// A fresh instance on the shared broker (`None`, with a printed reason, when it is not running
+/// outside CI).
+fn mqtt_url() -> Option<String> {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let broker = shared_mosquitto()?;
+    let instance = format!("sbpy-{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed));
+    Some(format!("{}?instance={instance}", broker.url))
+}
+
+/// Stops a Python server with SIGTERM, so that it clears its retained messages.
+async fn stop_python_server(server: &mut PeerProcess) {
+    server.terminate();
+    let _ = server.wait_for("CLOSED", Duration::from_secs(10)).await;
 }
 
 async fn expect_line(peer: &mut PeerProcess, line: &str) {
@@ -823,12 +847,161 @@ async fn unix_python_client_faults() {
     expect_line(&mut client, "PASS").await;
 }
 
+// ---------------------------------------------------------------------------------------------
+// The same over MQTT, each test with its own instance on the shared broker.
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mqtt_rust_server_python_client_every_type() {
+    let Some(env) = py() else { return };
+    let Some(url) = mqtt_url() else { return };
+    let server = serve_everything(&url).await;
+    python_client_passes(env, "everything_client.py", &url).await;
+    within("shutdown", server.shutdown()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mqtt_rust_server_python_client_actions_errors_commands() {
+    let Some(env) = py() else { return };
+    let Some(url) = mqtt_url() else { return };
+    let server = serve_jobs(&url).await;
+    python_client_passes(env, "jobs_client.py", &url).await;
+    within("shutdown", server.shutdown()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mqtt_python_server_rust_client_every_type() {
+    let Some(env) = py() else { return };
+    let Some(url) = mqtt_url() else { return };
+    let mut server = env.spawn("everything_server.py", &[&url]);
+    expect_line(&mut server, "READY").await;
+    rust_client_checks_everything(&url).await;
+    stop_python_server(&mut server).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mqtt_python_server_rust_client_actions_errors_commands() {
+    let Some(env) = py() else { return };
+    let Some(url) = mqtt_url() else { return };
+    let mut server = env.spawn("jobs_server.py", &[&url]);
+    expect_line(&mut server, "READY").await;
+    rust_client_checks_jobs(&url).await;
+    stop_python_server(&mut server).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mqtt_python_server_python_client() {
+    let Some(env) = py() else { return };
+    for (server_script, client_script) in
+        [("everything_server.py", "everything_client.py"), ("jobs_server.py", "jobs_client.py")]
+    {
+        let Some(url) = mqtt_url() else { return };
+        let mut server = env.spawn(server_script, &[&url]);
+        expect_line(&mut server, "READY").await;
+        python_client_passes(env, client_script, &url).await;
+        stop_python_server(&mut server).await;
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Our generated Python against StingerIPC's generated Python (tests/interop/).
+
+fn stinger_peers() -> Option<&'static StingerPeers> {
+    match StingerPeers::get() {
+        Ok(peers) => Some(peers),
+        Err(reason) => {
+            eprintln!("skipped: {reason}");
+            None
+        }
+    }
+}
+
+/// Removes what a test left retained on the broker (StingerIPC never clears property values).
+struct ClearRetained(&'static StingerPeers, Vec<String>);
+
+impl Drop for ClearRetained {
+    fn drop(&mut self) {
+        let _ = self
+            .0
+            .command("capture.py")
+            .arg("--clear")
+            .args(&self.1)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
+fn probe_names(prefix: &str) -> (String, String, String) {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    let pid = std::process::id();
+    (
+        format!("{prefix}-probe-{pid}-{n}"),
+        format!("{prefix}-server-{pid}-{n}"),
+        format!("{prefix}-client-{pid}-{n}"),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mqtt_our_python_client_against_their_python_server() {
+    let Some(env) = py() else { return };
+    let Some(broker) = shared_mosquitto() else { return };
+    let Some(peers) = stinger_peers() else { return };
+    let (instance, server_id, _) = probe_names("sbpy-theirs");
+    let _clear = ClearRetained(
+        peers,
+        vec![format!("InteropProbe/{instance}/#"), format!("client/{server_id}/online")],
+    );
+    let mut server = peers.spawn("py_server.py", &[&instance, "--client-id", &server_id]);
+    if let Err(error) = server.wait_for("ready", PEER_RUN).await {
+        panic!("their server did not start: {error}");
+    }
+    let url = format!("{}?instance={instance}", broker.url);
+    python_client_passes(env, "probe_client.py", &url).await;
+    server.terminate();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mqtt_their_python_client_against_our_python_server() {
+    let Some(env) = py() else { return };
+    let Some(broker) = shared_mosquitto() else { return };
+    let Some(peers) = stinger_peers() else { return };
+    let (instance, server_id, client_id) = probe_names("sbpy-ours");
+    let _clear = ClearRetained(
+        peers,
+        vec![
+            format!("InteropProbe/{instance}/#"),
+            format!("client/{server_id}/online"),
+            format!("client/{client_id}/online"),
+        ],
+    );
+    let url = format!("{}?instance={instance}&client_id={server_id}", broker.url);
+    let mut server = env.spawn("probe_server.py", &[&url]);
+    expect_line(&mut server, "READY").await;
+    let mut client = peers.spawn("py_client.py", &[&instance, "--client-id", &client_id]);
+    let (status, lines) =
+        client.finish(Duration::from_secs(60)).await.unwrap_or_else(|e| panic!("{e}"));
+    let failed: Vec<&String> = lines.iter().filter(|line| !line.contains("\"ok\": true")).collect();
+    let summary = lines.iter().any(|line| line.contains("\"check\": \"summary\""));
+    assert!(
+        status.success() && failed.is_empty() && summary && lines.len() > 30,
+        "their client failed against our Python server: {failed:#?}\nall: {lines:#?}\nstderr:\n{}\nour server's stderr:\n{}",
+        client.stderr(),
+        server.stderr()
+    );
+    stop_python_server(&mut server).await;
+}
+
 /// The generated Python passes `ruff check` and `mypy --strict`, and the runtime and the
 /// generated code parse as Python 3.9 (`vermin`).
 #[test]
 fn generated_python_passes_ruff_mypy_and_vermin() {
     let Some(env) = py() else { return };
-    let packages = [env.generated.join("everything/everything"), env.generated.join("jobs/jobs")];
+    let packages = [
+        env.generated.join("everything/everything"),
+        env.generated.join("jobs/jobs"),
+        env.generated.join("interop_probe/interop_probe"),
+    ];
     run(Command::new(env.bin.join("ruff"))
         .args(["check", "--no-cache", "--target-version", "py39"])
         .args(&packages)

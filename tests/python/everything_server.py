@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import signal
 import sys
 
 from values import AT, BLOB, shape
@@ -62,8 +63,12 @@ async def main() -> None:
         uptime=UptimeProperty(AT, dt.timedelta(days=1, seconds=1, microseconds=500000)),
     )
     handler.server = await EverythingServer.serve(handler, properties, sys.argv[1])
+    stop = asyncio.Event()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
     print("READY", flush=True)
-    await asyncio.Event().wait()
+    await stop.wait()
+    await handler.server.close()  # clears its retained messages on an MQTT broker
+    print("CLOSED", flush=True)
 
 
 asyncio.run(main())

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import signal
 import sys
 
 from jobs import (
@@ -69,8 +70,12 @@ async def main() -> None:
     worker.server = await JobsServer.serve(worker, JobsProperties(), sys.argv[1])
     if len(sys.argv) > 2:
         worker.server.core.action_limits["count"] = int(sys.argv[2])
+    stop = asyncio.Event()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
     print("READY", flush=True)
-    await asyncio.Event().wait()
+    await stop.wait()
+    await worker.server.close()  # clears its retained messages on an MQTT broker
+    print("CLOSED", flush=True)
 
 
 asyncio.run(main())

@@ -109,6 +109,14 @@ class InterfaceSpec:
     signals: Mapping[str, SignalSpec] = field(default_factory=dict)
     commands: Mapping[str, CommandSpec] = field(default_factory=dict)
     actions: Mapping[str, ActionSpec] = field(default_factory=dict)
+    #: The interface's title (its name when the file gives none), for MQTT discovery.
+    title: str = ""
+    #: The interface description (JSON text) a server publishes on the MQTT schema topic.
+    description: str = "{}"
+    #: Extra MQTT topic placeholders (``configuration.topic_params``).
+    topic_params: tuple[str, ...] = ()
+    #: MQTT topic template overrides keyed by kind (``signals``, ``methodRequests``, ...).
+    topics: Mapping[str, str] = field(default_factory=dict)
 
 
 def interface(
@@ -121,6 +129,10 @@ def interface(
     signals: list[SignalSpec] = [],  # noqa: B006
     commands: list[CommandSpec] = [],  # noqa: B006
     actions: list[ActionSpec] = [],  # noqa: B006
+    title: str = "",
+    description: str = "{}",
+    topic_params: list[str] = [],  # noqa: B006
+    topics: dict[str, str] = {},  # noqa: B006
 ) -> InterfaceSpec:
     return InterfaceSpec(
         name,
@@ -131,6 +143,10 @@ def interface(
         {s.name: s for s in signals},
         {c.name: c for c in commands},
         {a.name: a for a in actions},
+        title or name,
+        description,
+        tuple(topic_params),
+        dict(topics),
     )
 
 

@@ -313,6 +313,8 @@ class UnixClient(ClientCore):
         if kind == SIGNAL:
             self._on_signal(frame.name, data)
         elif kind == PROPERTY_VALUE:
+            if frame.version:
+                self._versions[frame.name] = frame.version
             self._on_property_value(frame.name, data)
         elif kind == GOAL_FEEDBACK:
             self._on_goal_event("feedback", data)
@@ -371,6 +373,9 @@ class UnixClient(ClientCore):
         return reply.json()
 
     async def _wire_set(self, name: str, value: dict[str, Any], timeout: float) -> Any:
+        if name not in self._versions:
+            # Version 0 ("none seen") is always refused with OutOfSync: read the property first.
+            await self._wire_get(name, timeout)
         version = self._versions.get(name, 0)
         frame = Frame(SET_PROPERTY, name, json_payload(value), version=version)
         reply = await self._request(frame, timeout)

@@ -23,9 +23,10 @@ CONNECT_TIMEOUT = 5.0
 class Endpoint:
     """Where to serve or reach a service.
 
-    ``unix:`` (the default socket), ``unix:///run/app.sock``, ``mqtt://host:1883``,
-    ``mqtt+unix:///run/mosquitto.sock``; ``?instance=NAME`` picks the instance; MQTT URLs also
-    take ``client_id`` and topic params.
+    ``unix:`` (the default socket), ``unix:///run/app.sock``, ``mqtt://[user:pass@]host:1883``,
+    ``mqtts://host:8883?ca=/path/ca.pem``, ``mqtt+unix:///run/mosquitto.sock``;
+    ``?instance=NAME`` picks the instance (``*`` for a client: the first one discovered); MQTT URLs
+    also take ``client_id`` and one ``name=value`` per topic param of the interface.
     """
 
     scheme: str
@@ -53,7 +54,7 @@ class Endpoint:
                 instance = value
             path = location.removeprefix("//")
             return cls("unix", path=path, instance=instance)
-        if scheme in ("mqtt", "mqtt+unix"):
+        if scheme in ("mqtt", "mqtts", "mqtt+unix"):
             parsed = urllib.parse.urlsplit(url)
             instance, client_id = DEFAULT_INSTANCE, None
             params: dict[str, str] = {}
@@ -74,14 +75,16 @@ class Endpoint:
             return cls(
                 scheme,
                 host=parsed.hostname or "localhost",
-                port=parsed.port or 1883,
+                port=parsed.port or (8883 if scheme == "mqtts" else 1883),
                 username=user,
                 password=password,
                 instance=instance,
                 client_id=client_id,
                 params=params,
             )
-        raise ValueError(f"unsupported scheme `{scheme}` in `{url}`; expected unix, mqtt or mqtt+unix")
+        raise ValueError(
+            f"unsupported scheme `{scheme}` in `{url}`; expected unix, mqtt, mqtts or mqtt+unix"
+        )
 
     @classmethod
     def from_env(cls) -> Endpoint:
@@ -109,7 +112,13 @@ async def connect(
         client = _unix.UnixClient(spec, path, ep.instance, timeout)
         await client.start(connect_timeout)
         return client
-    raise TransportError(f"the Python runtime does not speak {ep.scheme} yet; use unix:")
+    if ep.scheme in ("mqtt", "mqtts", "mqtt+unix"):
+        from . import _mqtt
+
+        mqtt_client = _mqtt.MqttClient(spec, ep, timeout)
+        await mqtt_client.start(connect_timeout)
+        return mqtt_client
+    raise TransportError(f"the Python runtime does not speak {ep.scheme}")
 
 
 async def serve(
@@ -129,4 +138,15 @@ async def serve(
         await server.start(default_location=not ep.path)
         core.transports.append(server)
         return core
-    raise TransportError(f"the Python runtime does not speak {ep.scheme} yet; use unix:")
+    if ep.scheme in ("mqtt", "mqtts", "mqtt+unix"):
+        from . import _mqtt
+
+        mqtt_server = _mqtt.MqttServer(core, ep)
+        core.transports.append(mqtt_server)
+        try:
+            await mqtt_server.start(CONNECT_TIMEOUT)
+        except BaseException:
+            core.transports.remove(mqtt_server)
+            raise
+        return core
+    raise TransportError(f"the Python runtime does not speak {ep.scheme}")

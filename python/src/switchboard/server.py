@@ -223,7 +223,8 @@ class ServerCore:
 
         if spec.read_only:
             return refuse(10, "ReadOnlyProperty", f"property `{name}` is read-only")
-        if version is not None and version != 0 and version != current:
+        # Versions start at 1: a missing version or 0 ("none seen") is never current.
+        if version is None or version != current:
             return refuse(
                 12,
                 "OutOfSync",

@@ -30,6 +30,10 @@ struct Package {
     name: String,
     version: String,
     hash: String,
+    title: String,
+    description: String,
+    topic_params: Vec<String>,
+    topics: Vec<(String, String)>,
     base: String,
     consts: Vec<Const>,
     enums: Vec<Enum>,
@@ -335,6 +339,14 @@ impl<'a> Lowering<'a> {
             "\n\nGenerated from `{source_name}` ({} {}); wire names are those of the file.",
             iface.name, iface.version
         ));
+        if iface.description_json().contains("\"date_time\"") {
+            doc.push_str(
+                "\n\nTimestamps are `datetime.datetime` values in UTC with microsecond resolution:\n\
+                 finer fractions a peer sends (Rust keeps nanoseconds) are truncated, never\n\
+                 rounded, so a received timestamp sent back is the same instant to the\n\
+                 microsecond.",
+            );
+        }
 
         let consts: Vec<Const> =
             iface.constants.iter().map(|c| self.constant(c)).collect::<Result<_, _>>()?;
@@ -402,6 +414,10 @@ impl<'a> Lowering<'a> {
             name: iface.name.clone(),
             version: iface.version.clone(),
             hash,
+            title: iface.title.clone().unwrap_or_else(|| iface.name.clone()),
+            description: iface.description_json(),
+            topic_params: iface.configuration.topic_params.clone(),
+            topics: iface.configuration.topics.clone(),
             base: self.base.clone(),
             consts,
             enums,

@@ -8,6 +8,11 @@ It reports temperature readings, holds a set-point clients may change,
 and can boost the set-point for a while.
 
 Generated from `thermostat.yaml` (Thermostat 1.0.0); wire names are those of the file.
+
+Timestamps are `datetime.datetime` values in UTC with microsecond resolution:
+finer fractions a peer sends (Rust keeps nanoseconds) are truncated, never
+rounded, so a received timestamp sent back is the same instant to the
+microsecond.
 """
 
 from __future__ import annotations
@@ -37,9 +42,6 @@ __all__ = [
     "ThermostatProperties",
     "ThermostatServer",
 ]
-
-if _t.TYPE_CHECKING:
-    from typing_extensions import Self
 
 INTERFACE_NAME: _t.Final = "Thermostat"
 INTERFACE_VERSION: _t.Final = "1.0.0"
@@ -177,6 +179,9 @@ _ACTION_PREHEAT = _sb.ActionSpec(
     errors={ "OutOfRange": OutOfRange },
 )
 
+_DESCRIPTION = "{\"name\":\"Thermostat\",\"version\":\"1.0.0\",\"title\":\"Smart thermostat\",\"summary\":\"Controls one heating zone.\",\"documentation\":\"A thermostat for one heating zone.\\nIt reports temperature readings, holds a set-point clients may change,\\nand can boost the set-point for a while.\\n\",\"license\":null,\"format\":{\"version\":\"0.1.1\",\"dialect\":\"V0_1\"},\"constants\":[],\"enums\":[{\"name\":\"Mode\",\"documentation\":\"How the zone is being heated.\",\"version\":null,\"values\":[{\"name\":\"off\",\"value\":0,\"description\":\"Heating is disabled.\"},{\"name\":\"heat\",\"value\":1,\"description\":\"Heating to the set-point.\"},{\"name\":\"eco\",\"value\":10,\"description\":\"Heating to a lower, energy-saving set-point.\"}]}],\"structs\":[],\"errors\":[{\"name\":\"OutOfRange\",\"documentation\":\"The requested temperature is outside what the zone can do.\",\"fields\":[{\"name\":\"requestedCelsius\",\"type\":{\"kind\":\"float\",\"format\":\"float64\"},\"description\":null},{\"name\":\"minCelsius\",\"type\":{\"kind\":\"float\",\"format\":\"float64\"},\"description\":null},{\"name\":\"maxCelsius\",\"type\":{\"kind\":\"float\",\"format\":\"float64\"},\"description\":null}]}],\"signals\":[{\"name\":\"temperatureChanged\",\"documentation\":\"Emitted when the measured temperature changes.\",\"version\":null,\"consumers\":[],\"fields\":[{\"name\":\"celsius\",\"type\":{\"kind\":\"float\",\"format\":\"float64\"},\"description\":\"The new reading in degrees Celsius.\"},{\"name\":\"measuredAt\",\"type\":{\"kind\":\"date_time\"},\"description\":\"When the reading was taken.\"}]}],\"properties\":[{\"name\":\"setpoint\",\"documentation\":\"The temperature the zone heats to, in degrees Celsius.\",\"version\":null,\"consumers\":[],\"read_only\":false,\"fields\":[{\"name\":\"celsius\",\"type\":{\"kind\":\"float\",\"format\":\"float64\"},\"description\":null}]},{\"name\":\"mode\",\"documentation\":\"The current heating mode; the thermostat decides it.\",\"version\":null,\"consumers\":[],\"read_only\":true,\"fields\":[{\"name\":\"mode\",\"type\":{\"kind\":\"enum\",\"name\":\"Mode\"},\"description\":null}]}],\"methods\":[{\"name\":\"boost\",\"documentation\":\"Raises the set-point by `extraCelsius` for `forHowLong`, then restores it.\",\"version\":null,\"consumers\":[],\"arguments\":[{\"name\":\"extraCelsius\",\"type\":{\"kind\":\"float\",\"format\":\"float64\"},\"description\":\"How many degrees to add.\"},{\"name\":\"forHowLong\",\"type\":{\"kind\":\"duration\"},\"description\":\"How long the boost lasts.\"},{\"name\":\"reason\",\"type\":{\"kind\":\"optional\",\"inner\":{\"kind\":\"string\"}},\"description\":\"Why, for the log.\"}],\"returns\":[{\"name\":\"endsAt\",\"type\":{\"kind\":\"date_time\"},\"description\":\"When the boost will end.\"}],\"errors\":[],\"timeout_secs\":null},{\"name\":\"getStatus\",\"documentation\":\"Reports the mode, the latest reading and recent history.\",\"version\":null,\"consumers\":[],\"arguments\":[],\"returns\":[{\"name\":\"mode\",\"type\":{\"kind\":\"enum\",\"name\":\"Mode\"},\"description\":null},{\"name\":\"celsius\",\"type\":{\"kind\":\"float\",\"format\":\"float64\"},\"description\":null},{\"name\":\"history\",\"type\":{\"kind\":\"array\",\"item\":{\"kind\":\"float\",\"format\":\"float64\"}},\"description\":null}],\"errors\":[],\"timeout_secs\":null}],\"commands\":[],\"actions\":[{\"name\":\"preheat\",\"documentation\":\"Heats the zone to `targetCelsius` ahead of time, reporting progress. It can be cancelled.\",\"version\":null,\"goal\":[{\"name\":\"targetCelsius\",\"type\":{\"kind\":\"float\",\"format\":\"float64\"},\"description\":\"The temperature to reach.\"}],\"feedback\":[{\"name\":\"celsius\",\"type\":{\"kind\":\"float\",\"format\":\"float64\"},\"description\":\"The temperature reached so far.\"},{\"name\":\"percent\",\"type\":{\"kind\":\"integer\",\"format\":\"uint8\"},\"description\":\"How far along the preheat is.\"}],\"result\":[{\"name\":\"reachedCelsius\",\"type\":{\"kind\":\"float\",\"format\":\"float64\"},\"description\":\"The temperature the zone reached.\"}],\"errors\":[\"OutOfRange\"]}],\"configuration\":{\"topic_params\":[],\"topics\":[]}}"
+"""The interface description (JSON) a server publishes for runtime introspection."""
+
 INTERFACE: _t.Final = _sb.interface(
     INTERFACE_NAME,
     INTERFACE_VERSION,
@@ -186,10 +191,13 @@ INTERFACE: _t.Final = _sb.interface(
     signals=[_SIGNAL_TEMPERATURE_CHANGED],
     commands=[],
     actions=[_ACTION_PREHEAT],
+    title="Smart thermostat",
+    description=_DESCRIPTION,
 )
 """The description of Thermostat the runtime works from."""
 
 
+@_t.final
 class ThermostatClient:
     """An asyncio client of Thermostat.
 
@@ -217,7 +225,7 @@ class ThermostatClient:
         """Closes the connection; open subscriptions end."""
         await self._core.close()
 
-    async def __aenter__(self) -> Self:
+    async def __aenter__(self) -> ThermostatClient:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -293,6 +301,7 @@ class ThermostatClient:
         return await self._core.attach_goal(_ACTION_PREHEAT, goal_id)
 
 
+@_t.final
 class ThermostatBlockingClient:
     """A blocking client of Thermostat, for scripts.
 
@@ -318,7 +327,7 @@ class ThermostatBlockingClient:
         """Closes the connection."""
         self._runner.run(self.client.close())
 
-    def __enter__(self) -> Self:
+    def __enter__(self) -> ThermostatBlockingClient:
         return self
 
     def __exit__(self, *exc: object) -> None:
