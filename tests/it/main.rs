@@ -8,5 +8,6 @@ mod conformance;
 mod interop;
 mod mqtt;
 mod python;
+mod reference_docs;
 mod suite;
 mod unix;

@@ -11,6 +11,12 @@ use switchboard_codegen::{Lang, generate_files, load_file, source_name};
 const COMMITTED: &[(&str, &str, Lang)] = &[
     ("examples/thermostat/thermostat.yaml", "examples/thermostat/src/generated", Lang::Rust),
     ("examples/thermostat/thermostat.yaml", "examples/python/thermostat", Lang::Python),
+    ("examples/thermostat/thermostat.yaml", "docs/reference", Lang::AsyncApi),
+    ("examples/thermostat/thermostat.yaml", "docs/reference", Lang::Markdown),
+    ("examples/interfaces/everything.yaml", "docs/reference", Lang::AsyncApi),
+    ("examples/interfaces/everything.yaml", "docs/reference", Lang::Markdown),
+    ("examples/interfaces/jobs.yaml", "docs/reference", Lang::AsyncApi),
+    ("examples/interfaces/jobs.yaml", "docs/reference", Lang::Markdown),
 ];
 
 fn main() -> anyhow::Result<()> {

@@ -222,4 +222,9 @@ pub(crate) enum Lang {
     Rust,
     /// Python: an installable package for the `switchboard` Python runtime.
     Python,
+    /// An AsyncAPI 3.0 document (JSON) of the interface's MQTT mapping.
+    #[value(name = "asyncapi")]
+    AsyncApi,
+    /// A Markdown reference of the interface.
+    Markdown,
 }

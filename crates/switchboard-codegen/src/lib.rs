@@ -1,4 +1,4 @@
-//! Generates code from switchboard interface files: Rust now; Python, AsyncAPI and Markdown later.
+//! Generates code and documents from switchboard interface files: Rust, Python, AsyncAPI 3.0 and Markdown.
 //!
 //! There are two ways in. A build script uses [`Builder`], which reads interface files, writes
 //! `<snake_name>.rs` into `OUT_DIR` and tells Cargo which files to watch; the crate then pulls the
@@ -12,7 +12,9 @@
 //! }
 //! ```
 
+pub mod asyncapi;
 mod builder;
+pub mod markdown;
 mod names;
 pub mod python;
 pub mod rust;
@@ -32,6 +34,10 @@ pub enum Lang {
     Rust,
     /// Python: an installable package against the `switchboard` Python runtime.
     Python,
+    /// An AsyncAPI 3.0 document (JSON) describing the interface's MQTT mapping.
+    AsyncApi,
+    /// A Markdown reference for people.
+    Markdown,
 }
 
 /// One generated file.
@@ -164,6 +170,14 @@ pub fn generate_files(
             Ok(vec![GeneratedFile { path: rust::file_name(iface)?.into(), contents }])
         }
         Lang::Python => python::generate(iface, source_name),
+        Lang::AsyncApi => {
+            let contents = asyncapi::generate(iface, source_name)?;
+            Ok(vec![GeneratedFile { path: asyncapi::file_name(iface)?.into(), contents }])
+        }
+        Lang::Markdown => {
+            let contents = markdown::generate(iface, source_name)?;
+            Ok(vec![GeneratedFile { path: markdown::file_name(iface)?.into(), contents }])
+        }
     }
 }
 

@@ -21,6 +21,8 @@ pub(crate) fn run(args: &GenerateArgs) -> anyhow::Result<ExitCode> {
     let lang = match args.lang {
         Lang::Rust => switchboard_codegen::Lang::Rust,
         Lang::Python => switchboard_codegen::Lang::Python,
+        Lang::AsyncApi => switchboard_codegen::Lang::AsyncApi,
+        Lang::Markdown => switchboard_codegen::Lang::Markdown,
     };
     let source_name = switchboard_codegen::source_name(&args.file);
     let files = switchboard_codegen::generate_files(iface, &source_name, lang)
@@ -72,5 +74,7 @@ fn lang_name(lang: Lang) -> &'static str {
     match lang {
         Lang::Rust => "rust",
         Lang::Python => "python",
+        Lang::AsyncApi => "asyncapi",
+        Lang::Markdown => "markdown",
     }
 }

@@ -5,8 +5,8 @@
 //! the tokens are parsed with `syn` and printed with `prettyplease`, so the output needs no
 //! `rustfmt` and is byte-for-byte deterministic.
 
-mod lower;
-mod model;
+pub(crate) mod lower;
+pub(crate) mod model;
 mod render;
 
 use switchboard_idl::Interface;

@@ -1,0 +1,875 @@
+//! The Markdown target: a reference document for people.
+//!
+//! One file per interface: an overview; every signal, property, method, command, action, error,
+//! struct, enum and constant with tables of names, types and documentation; the topics and
+//! messages on each transport with example payloads; Mermaid sequence diagrams; and short Rust
+//! and Python usage snippets. Example values come from `asyncapi::example`, so they are the same
+//! as the AsyncAPI document's and never change between runs. The Rust snippet is written against
+//! the names the Rust target really generates (its lowered view model). The workspace's tests
+//! compile the Rust snippets of the committed references (`tests/it/reference_docs.rs`) and
+//! type-check their Python snippets with `mypy --strict` (`crates/switchboard-codegen/tests/docs.rs`).
+
+mod snippets;
+
+use std::fmt::Write as _;
+
+use switchboard_idl::{ConstantValue, Dialect, Field, FloatFormat, Interface, Type};
+
+use crate::GenerateError;
+use crate::asyncapi::example::{self, Value, ex};
+use crate::asyncapi::topics::Topics;
+
+/// The name of the file [`generate`] output belongs in: `<snake_case name>.md`.
+///
+/// # Errors
+///
+/// Fails when the interface name has no usable spelling.
+pub fn file_name(iface: &Interface) -> Result<String, GenerateError> {
+    let what = format!("interface `{}`", iface.name);
+    let snake = crate::names::snake(&iface.name, &what)?;
+    Ok(format!("{}.md", crate::names::unraw(&snake)))
+}
+
+/// Generates the Markdown reference of `iface`.
+///
+/// # Errors
+///
+/// Fails when names from the interface file cannot become Rust identifiers (for the snippets).
+pub fn generate(iface: &Interface, source_name: &str) -> Result<String, GenerateError> {
+    let rust = snippets::rust(iface, source_name)?;
+    let python = snippets::python(iface);
+    let mut doc = Doc { iface, out: String::new(), topics: Topics::new(iface) };
+    doc.header(source_name);
+    doc.overview();
+    doc.signals();
+    doc.properties();
+    doc.methods();
+    doc.commands();
+    doc.actions();
+    doc.errors();
+    doc.structs();
+    doc.enums();
+    doc.constants();
+    doc.transports();
+    doc.diagrams();
+    doc.usage(&rust, &python);
+    let mut out = doc.out;
+    while out.ends_with("\n\n") {
+        out.pop();
+    }
+    Ok(out)
+}
+
+/// The Rust usage snippet alone, exactly as it appears in the reference's `rust` code block.
+///
+/// # Errors
+///
+/// Fails when names from the interface file cannot become Rust identifiers.
+pub fn rust_snippet(iface: &Interface, source_name: &str) -> Result<String, GenerateError> {
+    snippets::rust(iface, source_name)
+}
+
+struct Doc<'a> {
+    iface: &'a Interface,
+    out: String,
+    topics: Topics,
+}
+
+/// Makes `text` safe inside a table cell: one line, pipes escaped.
+fn cell(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ").replace('|', "\\|")
+}
+
+fn opt_cell(text: &Option<String>) -> String {
+    text.as_deref().map(cell).unwrap_or_default()
+}
+
+/// The anchor of a type definition.
+fn anchor(kind: &str, name: &str) -> String {
+    format!("{kind}-{}", name.to_ascii_lowercase())
+}
+
+/// A type as people read it, with links to enums and structs.
+fn type_name(ty: &Type) -> String {
+    match ty {
+        Type::Integer { format } => format!("integer ({})", crate::asyncapi::int_format(*format)),
+        Type::Float { format: FloatFormat::Float32 } => "float (float32)".to_string(),
+        Type::Float { format: FloatFormat::Float64 } => "float (float64)".to_string(),
+        Type::Boolean => "boolean".to_string(),
+        Type::String => "string".to_string(),
+        Type::DateTime => "datetime".to_string(),
+        Type::Duration => "duration".to_string(),
+        Type::Binary => "binary".to_string(),
+        Type::Enum { name } => format!("enum [`{name}`](#{})", anchor("enum", name)),
+        Type::Struct { name } => format!("struct [`{name}`](#{})", anchor("struct", name)),
+        Type::Array { item } => format!("array of {}", type_name(item)),
+        Type::Map { value } => format!("map of string to {}", type_name(value)),
+        Type::Optional { inner } => format!("{} or null", type_name(inner)),
+    }
+}
+
+fn json(value: &Value) -> String {
+    value.to_json()
+}
+
+fn pretty(value: &Value) -> String {
+    value.to_pretty_json()
+}
+
+impl Doc<'_> {
+    fn line(&mut self, text: &str) {
+        self.out.push_str(text);
+        self.out.push('\n');
+    }
+
+    fn blank(&mut self) {
+        if !self.out.ends_with("\n\n") {
+            self.out.push('\n');
+        }
+    }
+
+    fn para(&mut self, text: &str) {
+        let text = text.trim();
+        if !text.is_empty() {
+            self.line(text);
+            self.blank();
+        }
+    }
+
+    fn code(&mut self, lang: &str, text: &str) {
+        let _ = writeln!(self.out, "```{lang}\n{}\n```", text.trim_end());
+        self.blank();
+    }
+
+    fn fields_table(&mut self, fields: &[Field], empty: &str) {
+        if fields.is_empty() {
+            self.para(empty);
+            return;
+        }
+        self.line("| name | type | description |");
+        self.line("| --- | --- | --- |");
+        for field in fields {
+            let _ = writeln!(
+                self.out,
+                "| `{}` | {} | {} |",
+                field.name,
+                type_name(&field.ty),
+                opt_cell(&field.description)
+            );
+        }
+        self.blank();
+    }
+
+    fn example_object(&mut self, title: &str, fields: &[Field]) {
+        let value = example::object(self.iface, fields);
+        self.para(title);
+        self.code("json", &pretty(&value));
+    }
+
+    fn header(&mut self, source_name: &str) {
+        let iface = self.iface;
+        let title = iface.title.clone().unwrap_or_else(|| iface.name.clone());
+        let _ = writeln!(self.out, "# {title}");
+        self.blank();
+        self.para(&format!(
+            "<!-- @generated by switchboard from `{source_name}`; do not edit. -->\n\
+             Reference of the `{}` interface, version {}, generated from `{source_name}`.",
+            iface.name, iface.version
+        ));
+        if let Some(summary) = &iface.summary {
+            self.para(summary);
+        }
+        if let Some(documentation) = &iface.documentation {
+            self.para(documentation);
+        }
+        self.line("## Contents");
+        self.blank();
+        let mut sections = vec![("Overview", "overview")];
+        let iface = self.iface;
+        for (present, title, id) in [
+            (!iface.signals.is_empty(), "Signals", "signals"),
+            (!iface.properties.is_empty(), "Properties", "properties"),
+            (!iface.methods.is_empty(), "Methods", "methods"),
+            (!iface.commands.is_empty(), "Commands", "commands"),
+            (!iface.actions.is_empty(), "Actions", "actions"),
+            (!iface.errors.is_empty(), "Errors", "errors"),
+            (!iface.structs.is_empty(), "Structs", "structs"),
+            (!iface.enums.is_empty(), "Enums", "enums"),
+            (!iface.constants.is_empty(), "Constants", "constants"),
+        ] {
+            if present {
+                sections.push((title, id));
+            }
+        }
+        sections.extend([
+            ("On the wire", "on-the-wire"),
+            ("Sequence diagrams", "sequence-diagrams"),
+            ("Usage", "usage"),
+        ]);
+        for (title, id) in sections {
+            let _ = writeln!(self.out, "- [{title}](#{id})");
+        }
+        self.blank();
+    }
+
+    fn overview(&mut self) {
+        let iface = self.iface;
+        self.line("## Overview");
+        self.blank();
+        self.line("| | |");
+        self.line("| --- | --- |");
+        let _ = writeln!(self.out, "| interface | `{}` |", iface.name);
+        let _ = writeln!(self.out, "| version | {} |", cell(&iface.version));
+        if let Some(title) = &iface.title {
+            let _ = writeln!(self.out, "| title | {} |", cell(title));
+        }
+        if let Some(license) = &iface.license {
+            let _ = writeln!(self.out, "| license | {} |", cell(license));
+        }
+        let dialect = match iface.format.dialect {
+            Dialect::V0_1 => "0.1.x keys",
+            Dialect::V0_3 => "0.3.0 keys",
+            _ => "other",
+        };
+        let _ = writeln!(self.out, "| format | {} ({dialect}) |", cell(&iface.format.version));
+        let _ = writeln!(self.out, "| hash | `{}` |", iface.description_hash());
+        if !iface.configuration.topic_params.is_empty() {
+            let params = iface
+                .configuration
+                .topic_params
+                .iter()
+                .map(|p| format!("`{p}`"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let _ = writeln!(self.out, "| MQTT topic params | {params} |");
+        }
+        self.blank();
+        self.line("| what | count | |");
+        self.line("| --- | --- | --- |");
+        for (what, count, meaning) in [
+            ("signals", iface.signals.len(), "server-to-client broadcasts"),
+            ("properties", iface.properties.len(), "server-held, versioned values"),
+            ("methods", iface.methods.len(), "request/response calls"),
+            ("commands", iface.commands.len(), "fire-and-forget calls to the server"),
+            ("actions", iface.actions.len(), "long-running goals with feedback and cancellation"),
+            ("errors", iface.errors.len(), "declared errors"),
+            ("structs", iface.structs.len(), ""),
+            ("enums", iface.enums.len(), ""),
+        ] {
+            let _ = writeln!(self.out, "| {what} | {count} | {meaning} |");
+        }
+        self.blank();
+        self.para(
+            "JSON encodings, the same on every transport: enums travel as their integers, \
+             optional values as `null`, datetimes as UTC strings such as \
+             `2030-01-01T12:00:00Z`, durations as ISO 8601 strings such as `PT1.5S`, binary \
+             data as padded base64, maps as objects with string keys.",
+        );
+    }
+
+    fn signals(&mut self) {
+        let iface = self.iface;
+        if iface.signals.is_empty() {
+            return;
+        }
+        self.line("## Signals");
+        self.blank();
+        for signal in &iface.signals {
+            let _ = writeln!(self.out, "### `{}`", signal.name);
+            self.blank();
+            self.para(signal.documentation.as_deref().unwrap_or_default());
+            self.fields_table(&signal.fields, "No values: the payload is `{}`.");
+            self.example_object("Example payload:", &signal.fields);
+        }
+    }
+
+    fn properties(&mut self) {
+        let iface = self.iface;
+        if iface.properties.is_empty() {
+            return;
+        }
+        self.line("## Properties");
+        self.blank();
+        for property in &iface.properties {
+            let access = if property.read_only { "read-only" } else { "read-write" };
+            let _ = writeln!(self.out, "### `{}` ({access})", property.name);
+            self.blank();
+            self.para(property.documentation.as_deref().unwrap_or_default());
+            self.fields_table(&property.fields, "");
+            self.example_object("Example value:", &property.fields);
+        }
+    }
+
+    fn declared_errors(&mut self, errors: &[String]) {
+        if errors.is_empty() {
+            return;
+        }
+        let list = errors
+            .iter()
+            .map(|e| format!("[`{e}`](#{})", anchor("error", e)))
+            .collect::<Vec<_>>()
+            .join(", ");
+        self.para(&format!("Declared errors: {list}."));
+    }
+
+    fn methods(&mut self) {
+        let iface = self.iface;
+        if iface.methods.is_empty() {
+            return;
+        }
+        self.line("## Methods");
+        self.blank();
+        for method in &iface.methods {
+            let _ = writeln!(self.out, "### `{}`", method.name);
+            self.blank();
+            self.para(method.documentation.as_deref().unwrap_or_default());
+            self.para("Arguments:");
+            self.fields_table(&method.arguments, "None: the arguments are `{}`.");
+            self.para("Returns:");
+            self.fields_table(&method.returns, "Nothing: the reply is `{}`.");
+            self.declared_errors(&method.errors);
+            if let Some(timeout) = method.timeout_secs {
+                self.para(&format!("Timeout: {timeout} s."));
+            }
+            self.example_object("Example arguments:", &method.arguments);
+            self.example_object("Example reply:", &method.returns);
+        }
+    }
+
+    fn commands(&mut self) {
+        let iface = self.iface;
+        if iface.commands.is_empty() {
+            return;
+        }
+        self.line("## Commands");
+        self.blank();
+        self.para("A command is fire-and-forget: the server never answers, not even on failure.");
+        for command in &iface.commands {
+            let _ = writeln!(self.out, "### `{}`", command.name);
+            self.blank();
+            self.para(command.documentation.as_deref().unwrap_or_default());
+            self.fields_table(&command.arguments, "No arguments: the payload is `{}`.");
+            self.example_object("Example arguments:", &command.arguments);
+        }
+    }
+
+    fn actions(&mut self) {
+        let iface = self.iface;
+        if iface.actions.is_empty() {
+            return;
+        }
+        self.line("## Actions");
+        self.blank();
+        self.para(
+            "An action is a long-running goal: the client sends a goal (with a goal id it \
+             chooses), the server accepts or rejects it, reports feedback while it runs, and \
+             ends it exactly once: `succeeded` with a result, `cancelled`, or `failed` with an \
+             error. A client may cancel a goal, or attach to it by its id from another \
+             connection.",
+        );
+        for action in &iface.actions {
+            let _ = writeln!(self.out, "### `{}`", action.name);
+            self.blank();
+            self.para(action.documentation.as_deref().unwrap_or_default());
+            self.para("Goal:");
+            self.fields_table(&action.goal, "No values: the goal's `args` are `{}`.");
+            self.para("Feedback:");
+            self.fields_table(&action.feedback, "No values: feedback is `{}`.");
+            self.para("Result:");
+            self.fields_table(&action.result, "No values: the result is `{}`.");
+            self.declared_errors(&action.errors);
+            self.example_object("Example goal:", &action.goal);
+        }
+    }
+
+    fn errors(&mut self) {
+        let iface = self.iface;
+        if iface.errors.is_empty() {
+            return;
+        }
+        self.line("## Errors");
+        self.blank();
+        self.para(
+            "A declared error travels with return code 1 (client error), its name and message, \
+             and its fields as details.",
+        );
+        for error in &iface.errors {
+            let _ = writeln!(
+                self.out,
+                "<a id=\"{}\"></a>\n### `{}`",
+                anchor("error", &error.name),
+                error.name
+            );
+            self.blank();
+            self.para(error.documentation.as_deref().unwrap_or_default());
+            self.fields_table(&error.fields, "No fields.");
+        }
+    }
+
+    fn structs(&mut self) {
+        let iface = self.iface;
+        if iface.structs.is_empty() {
+            return;
+        }
+        self.line("## Structs");
+        self.blank();
+        for def in &iface.structs {
+            let _ = writeln!(
+                self.out,
+                "<a id=\"{}\"></a>\n### `{}`",
+                anchor("struct", &def.name),
+                def.name
+            );
+            self.blank();
+            self.para(def.documentation.as_deref().unwrap_or_default());
+            if let Some(version) = &def.version {
+                self.para(&format!("Version {version}."));
+            }
+            self.fields_table(&def.fields, "No members: the value is `{}`.");
+            let value = example::value(self.iface, &Type::Struct { name: def.name.clone() });
+            self.para("Example:");
+            self.code("json", &pretty(&value));
+        }
+    }
+
+    fn enums(&mut self) {
+        let iface = self.iface;
+        if iface.enums.is_empty() {
+            return;
+        }
+        self.line("## Enums");
+        self.blank();
+        self.para("An enum travels as the integer of its value.");
+        for def in &iface.enums {
+            let _ = writeln!(
+                self.out,
+                "<a id=\"{}\"></a>\n### `{}`",
+                anchor("enum", &def.name),
+                def.name
+            );
+            self.blank();
+            self.para(def.documentation.as_deref().unwrap_or_default());
+            self.line("| name | value | description |");
+            self.line("| --- | --- | --- |");
+            for value in &def.values {
+                let _ = writeln!(
+                    self.out,
+                    "| `{}` | {} | {} |",
+                    value.name,
+                    value.value,
+                    opt_cell(&value.description)
+                );
+            }
+            self.blank();
+        }
+    }
+
+    fn constants(&mut self) {
+        let iface = self.iface;
+        if iface.constants.is_empty() {
+            return;
+        }
+        self.line("## Constants");
+        self.blank();
+        self.line("| name | type | value | description |");
+        self.line("| --- | --- | --- | --- |");
+        for constant in &iface.constants {
+            let (ty, value) = match &constant.value {
+                ConstantValue::Integer(v) => ("integer", v.to_string()),
+                ConstantValue::Float(v) => ("float", format!("{v:?}")),
+                ConstantValue::String(v) => ("string", json(&Value::from(v.clone()))),
+                ConstantValue::Boolean(v) => ("boolean", v.to_string()),
+            };
+            let _ = writeln!(
+                self.out,
+                "| `{}` | {ty} | `{}` | {} |",
+                constant.name,
+                value.replace('|', "\\|"),
+                opt_cell(&constant.description)
+            );
+        }
+        self.blank();
+    }
+
+    fn transports(&mut self) {
+        let iface = self.iface;
+        let name = &iface.name;
+        self.line("## On the wire");
+        self.blank();
+        self.para(
+            "The payloads above are the same JSON objects on every transport. \
+             [docs/wire/unix.md](../wire/unix.md) and [docs/wire/mqtt.md](../wire/mqtt.md) \
+             specify the transports completely; this section lists what this interface uses.",
+        );
+
+        self.line("### Unix socket");
+        self.blank();
+        self.para(&format!(
+            "A server listens on `<dir>/{name}/<instance>.sock` (`unix:` URLs). Every message is \
+             one frame: kind, code, correlation id, property version, a name and a JSON payload."
+        ));
+        self.line("| what | client sends | server answers or pushes | frame name |");
+        self.line("| --- | --- | --- | --- |");
+        for s in &iface.signals {
+            let _ = writeln!(
+                self.out,
+                "| signal `{0}` | SUBSCRIBE (0x30), UNSUBSCRIBE (0x31) | SIGNAL (0x32) | `{0}` |",
+                s.name
+            );
+        }
+        for p in &iface.properties {
+            let set = if p.read_only { "" } else { ", SET_PROPERTY (0x21)" };
+            let _ = writeln!(
+                self.out,
+                "| property `{0}` | GET_PROPERTY (0x20){set}, WATCH (0x23), UNWATCH (0x24) | PROPERTY_REPLY (0x22), PROPERTY_VALUE (0x25) | `{0}` |",
+                p.name
+            );
+        }
+        for m in &iface.methods {
+            let _ =
+                writeln!(self.out, "| method `{0}` | CALL (0x10) | REPLY (0x11) | `{0}` |", m.name);
+        }
+        for c in &iface.commands {
+            let _ =
+                writeln!(self.out, "| command `{0}` | COMMAND (0x50) | nothing | `{0}` |", c.name);
+        }
+        for a in &iface.actions {
+            let _ = writeln!(
+                self.out,
+                "| action `{0}` | SEND_GOAL (0x40), CANCEL_GOAL (0x41), ATTACH_GOAL (0x42) | GOAL_REPLY (0x43), GOAL_FEEDBACK (0x44), GOAL_STATUS (0x45), GOAL_FINISHED (0x46) | `{0}` |",
+                a.name
+            );
+        }
+        let _ =
+            writeln!(self.out, "| description | DESCRIBE (0x60) | DESCRIPTION (0x61) | `\"\"` |");
+        self.blank();
+        let mut frames = Vec::new();
+        if let Some(m) = iface.methods.first() {
+            frames.push(format!(
+                "c→s  CALL            7  {}  {}",
+                m.name,
+                json(&example::object(iface, &m.arguments))
+            ));
+            frames.push(format!(
+                "s→c  REPLY           7  \"\"  {}",
+                json(&example::object(iface, &m.returns))
+            ));
+        }
+        if let Some(p) = iface.properties.iter().find(|p| !p.read_only) {
+            let value = json(&example::object(iface, &p.fields));
+            frames.push(format!("c→s  SET_PROPERTY    8  {}  {value}  (version 1)", p.name));
+            frames.push(format!("s→c  PROPERTY_REPLY  8  {}  {value}  (version 2)", p.name));
+        }
+        if let Some(s) = iface.signals.first() {
+            frames.push(format!(
+                "s→c  SIGNAL          0  {}  {}",
+                s.name,
+                json(&example::object(iface, &s.fields))
+            ));
+        }
+        if let Some(a) = iface.actions.first() {
+            frames.push(format!(
+                "c→s  SEND_GOAL       9  {}  {}",
+                a.name,
+                json(&ex!({"goal": "G", "args": example::object(iface, &a.goal)}))
+            ));
+            frames.push(
+                "s→c  GOAL_REPLY      9  \"\"  {\"goal\":\"G\",\"status\":\"accepted\"}"
+                    .to_string(),
+            );
+            frames.push(format!(
+                "s→c  GOAL_FEEDBACK   0  {}  {}",
+                a.name,
+                json(&ex!({"goal": "G", "feedback": example::object(iface, &a.feedback)}))
+            ));
+        }
+        if !frames.is_empty() {
+            self.para("Example frames (`direction KIND id name payload`):");
+            self.code("text", &frames.join("\n"));
+        }
+
+        self.line("### MQTT");
+        self.blank();
+        self.para(&format!(
+            "Topics of this interface (`{{service_id}}` is the server's instance id, \
+             `{{client_id}}` a client's MQTT client id). Requests carry the MQTT v5 \
+             `ResponseTopic` and `CorrelationData`; replies carry the user properties \
+             `ReturnCode` (and on errors `DebugInfo`, `ErrorName`, `ErrorDetails`). The AsyncAPI \
+             document [`{}`]({}) describes the same mapping for tools.",
+            crate::asyncapi::file_name(iface).unwrap_or_default(),
+            crate::asyncapi::file_name(iface).unwrap_or_default()
+        ));
+        self.line("| what | topic | direction | QoS | retained |");
+        self.line("| --- | --- | --- | --- | --- |");
+        let rows: Vec<(String, String, &str, &str, &str)> = {
+            let t = &self.topics;
+            let mut rows = vec![
+                (
+                    "interface info".to_string(),
+                    t.address("interfaceDiscovery", ""),
+                    "server → all",
+                    "1",
+                    "yes",
+                ),
+                (
+                    "description".to_string(),
+                    t.address("interfaceSchema", ""),
+                    "server → all",
+                    "1",
+                    "yes",
+                ),
+                ("presence".to_string(), t.address("lwt", ""), "each connection", "1", "yes"),
+            ];
+            for s in &iface.signals {
+                rows.push((
+                    format!("signal `{}`", s.name),
+                    t.address("signals", &s.name),
+                    "server → subscribers",
+                    "1",
+                    "no",
+                ));
+                rows.push((
+                    format!("signal `{}` to one client", s.name),
+                    t.address("clientSignals", &s.name),
+                    "server → one client",
+                    "1",
+                    "no",
+                ));
+            }
+            for p in &iface.properties {
+                rows.push((
+                    format!("property `{}` value", p.name),
+                    t.address("propertyValues", &p.name),
+                    "server → all",
+                    "1",
+                    "yes",
+                ));
+                if !p.read_only {
+                    rows.push((
+                        format!("property `{}` update", p.name),
+                        t.address("propertyUpdates", &p.name),
+                        "client → server",
+                        "0",
+                        "no",
+                    ));
+                    rows.push((
+                        format!("property `{}` update response", p.name),
+                        t.address("propertyUpdateResponses", &p.name),
+                        "server → client",
+                        "0",
+                        "no",
+                    ));
+                }
+            }
+            for m in &iface.methods {
+                rows.push((
+                    format!("method `{}` request", m.name),
+                    t.address("methodRequests", &m.name),
+                    "client → server",
+                    "0",
+                    "no",
+                ));
+                rows.push((
+                    format!("method `{}` response", m.name),
+                    t.address("methodResponses", &m.name),
+                    "server → client",
+                    "0",
+                    "no",
+                ));
+            }
+            for c in &iface.commands {
+                rows.push((
+                    format!("command `{}`", c.name),
+                    t.address("commands", &c.name),
+                    "client → server",
+                    "2",
+                    "no",
+                ));
+            }
+            for a in &iface.actions {
+                let base = t.address("actionRequests", &a.name);
+                for kind in ["goal", "cancel", "attach"] {
+                    rows.push((
+                        format!("action `{}` {kind} request", a.name),
+                        format!("{base}/{kind}"),
+                        "client → server",
+                        "0",
+                        "no",
+                    ));
+                }
+                rows.push((
+                    format!("action `{}` replies and events", a.name),
+                    t.address("actionEvents", &a.name),
+                    "server → client",
+                    "1",
+                    "no",
+                ));
+            }
+            rows
+        };
+        for (what, topic, dir, qos, retain) in rows {
+            let _ = writeln!(self.out, "| {what} | `{topic}` | {dir} | {qos} | {retain} |");
+        }
+        self.blank();
+        let service = "kitchen";
+        let client = "app-1";
+        let fill = |topic: String| {
+            let mut topic = topic.replace("{service_id}", service).replace("{client_id}", client);
+            for param in &iface.configuration.topic_params {
+                topic = topic.replace(&format!("{{{param}}}"), "home1");
+            }
+            topic
+        };
+        let mut lines = Vec::new();
+        if let Some(m) = iface.methods.first() {
+            lines.push(format!(
+                "t={} q=0 r=0 ct=application/json rt={} cd={} up= | {}",
+                fill(self.topics.address("methodRequests", &m.name)),
+                fill(self.topics.address("methodResponses", &m.name)),
+                example::CORRELATION,
+                json(&example::object(iface, &m.arguments))
+            ));
+            lines.push(format!(
+                "t={} q=0 r=0 ct=application/json rt= cd={} up=ReturnCode:0 | {}",
+                fill(self.topics.address("methodResponses", &m.name)),
+                example::CORRELATION,
+                json(&example::object(iface, &m.returns))
+            ));
+        }
+        if let Some(p) = iface.properties.first() {
+            lines.push(format!(
+                "t={} q=1 r=1 ct=application/json rt= cd= up=PropertyVersion:1 | {}",
+                fill(self.topics.address("propertyValues", &p.name)),
+                json(&example::object(iface, &p.fields))
+            ));
+        }
+        if let Some(s) = iface.signals.first() {
+            lines.push(format!(
+                "t={} q=1 r=0 ct=application/json rt= cd= up= | {}",
+                fill(self.topics.address("signals", &s.name)),
+                json(&example::object(iface, &s.fields))
+            ));
+        }
+        if let Some(c) = iface.commands.first() {
+            lines.push(format!(
+                "t={} q=2 r=0 ct=application/json rt= cd= up=ClientId:{client} | {}",
+                fill(self.topics.address("commands", &c.name)),
+                json(&example::object(iface, &c.arguments))
+            ));
+        }
+        if let Some(a) = iface.actions.first() {
+            let events = fill(self.topics.address("actionEvents", &a.name));
+            lines.push(format!(
+                "t={}/goal q=0 r=0 ct=application/json rt={events} cd={} up=ClientId:{client} | {}",
+                fill(self.topics.address("actionRequests", &a.name)),
+                example::CORRELATION,
+                json(&ex!({"goal": example::GOAL_ID, "args": example::object(iface, &a.goal)}))
+            ));
+            lines.push(format!(
+                "t={events} q=1 r=0 ct=application/json rt= cd={} up=ReturnCode:0 | {}",
+                example::CORRELATION,
+                json(&ex!({"goal": example::GOAL_ID, "status": "accepted"}))
+            ));
+            lines.push(format!(
+                "t={events} q=1 r=0 ct=application/json rt= cd= up=GoalEvent:feedback | {}",
+                json(&ex!({"goal": example::GOAL_ID, "feedback": example::object(iface, &a.feedback)}))
+            ));
+            lines.push(format!(
+                "t={events} q=1 r=0 ct=application/json rt= cd= up=GoalEvent:finished ReturnCode:0 | {}",
+                json(&ex!({"goal": example::GOAL_ID, "status": "succeeded", "result": example::object(iface, &a.result)}))
+            ));
+        }
+        if !lines.is_empty() {
+            self.para(&format!(
+                "Example messages for service `{service}` and client `{client}` (`t=topic q=QoS \
+                 r=retain ct=content type rt=response topic cd=correlation data up=user \
+                 properties | payload`):"
+            ));
+            self.code("text", &lines.join("\n"));
+        }
+    }
+
+    fn diagrams(&mut self) {
+        let iface = self.iface;
+        self.line("## Sequence diagrams");
+        self.blank();
+        let method = iface.methods.first().map_or("someMethod", |m| m.name.as_str());
+        let property = iface
+            .properties
+            .iter()
+            .find(|p| !p.read_only)
+            .map_or("someProperty", |p| p.name.as_str());
+        let action = iface.actions.first().map_or("someAction", |a| a.name.as_str());
+        if iface.methods.is_empty()
+            || iface.properties.iter().all(|p| p.read_only)
+            || iface.actions.is_empty()
+        {
+            self.para(
+                "Where this interface has no such item, the diagrams use a placeholder name.",
+            );
+        }
+        self.line("### A method call");
+        self.blank();
+        self.code(
+            "mermaid",
+            &format!(
+                "sequenceDiagram\n    participant C as Client\n    participant S as Server\n    \
+                 C->>S: call {method}(arguments) with a correlation id\n    \
+                 Note over S: the handler runs\n    \
+                 S-->>C: reply: return values, or an error code and message"
+            ),
+        );
+        self.line("### A property update");
+        self.blank();
+        self.code(
+            "mermaid",
+            &format!(
+                "sequenceDiagram\n    participant C as Client\n    participant S as Server\n    \
+                 participant W as Watchers\n    \
+                 C->>S: update {property} (new value, last version seen: 1)\n    \
+                 Note over S: the handler accepts the value\n    \
+                 S-->>W: value of {property}, version 2\n    \
+                 S-->>C: update response: success, version 2, the value\n    \
+                 C->>S: update {property} (based on version 1)\n    \
+                 S-->>C: update response: OutOfSync (12), version 2, the current value"
+            ),
+        );
+        self.line("### An action, cancelled");
+        self.blank();
+        self.code(
+            "mermaid",
+            &format!(
+                "sequenceDiagram\n    participant C as Client\n    participant S as Server\n    \
+                 C->>S: goal of {action} (goal id G, goal values)\n    \
+                 S-->>C: reply: G accepted\n    \
+                 S-->>C: status: G executing\n    \
+                 S-->>C: feedback of G\n    \
+                 C->>S: cancel G\n    \
+                 S-->>C: status: G canceling\n    \
+                 S-->>C: reply: G canceling\n    \
+                 Note over S: the handler stops\n    \
+                 S-->>C: finished: G cancelled"
+            ),
+        );
+    }
+
+    fn usage(&mut self, rust: &str, python: &str) {
+        self.line("## Usage");
+        self.blank();
+        self.line("### Rust");
+        self.blank();
+        self.para(
+            "Generate the code in `build.rs` with `switchboard_codegen::Builder`, include it with \
+             `switchboard::include_interface!`, then connect a client to any URL \
+             (`unix:`, `mqtt://host?instance=…`):",
+        );
+        self.code("rust", rust);
+        self.line("### Python");
+        self.blank();
+        self.para(
+            "Generate the package with `switchboard generate FILE --lang python --out DIR`, \
+             install it next to the `switchboard` Python runtime, then:",
+        );
+        self.code("python", python);
+    }
+}

@@ -1,0 +1,269 @@
+//! The usage snippets of the Markdown reference.
+//!
+//! The Rust snippet uses the Rust target's own lowered view model, so every identifier and type
+//! in it is the one the generated code has; the workspace's tests compile the snippets of the
+//! committed references against the generated code.
+
+use std::fmt::Write as _;
+
+use heck::{ToSnakeCase, ToUpperCamelCase};
+use switchboard_idl::{Field, Interface, Type};
+
+use crate::GenerateError;
+use crate::rust::lower;
+use crate::rust::model::{Module, Returns, RustType};
+
+/// The Rust client snippet: one function that uses the first item of each kind.
+pub(super) fn rust(iface: &Interface, source_name: &str) -> Result<String, GenerateError> {
+    let module = lower::lower(iface, source_name)?;
+    let what = format!("interface `{}`", iface.name);
+    let m = crate::names::snake(&iface.name, &what)?;
+    let plain = crate::names::unraw(&m).to_string();
+    let func = crate::names::prefixed_snake("use", &iface.name, &what)?;
+    let service = &module.service;
+    let client = &service.client_ident;
+    let mut out = String::new();
+    let _ = writeln!(out, "// The generated code, where your crate includes it:");
+    let _ = writeln!(out, "// mod {m} {{ switchboard::include_interface!(\"{plain}\"); }}");
+    let _ = writeln!(out, "use {m}::{client};");
+    out.push('\n');
+    let _ = writeln!(
+        out,
+        "/// Connects to the `{}` server at `endpoint` and uses one item of each kind.",
+        iface.name
+    );
+    let _ = writeln!(out, "pub async fn {func}(");
+    let _ = writeln!(out, "    endpoint: &switchboard::Endpoint,");
+    let _ = writeln!(out, ") -> Result<(), Box<dyn std::error::Error>> {{");
+    let _ = writeln!(out, "    let client = {client}::connect(endpoint).await?;");
+    let expr = |ty: &RustType| rust_value(&module, &m, ty);
+    if let Some(method) = service.methods.first() {
+        let args: Vec<String> = method.args.iter().map(|a| expr(&a.ty)).collect();
+        let _ = writeln!(out, "\n    // Call a method.");
+        let call = format!("client.{}({}).await?", method.fn_ident, arg_list(&args));
+        if matches!(method.returns, Returns::Unit) {
+            let _ = writeln!(out, "    {call};");
+        } else {
+            let _ = writeln!(out, "    let reply = {call};");
+            let _ = writeln!(out, "    println!(\"{} -> {{reply:?}}\");", method.wire);
+        }
+    }
+    if let Some(property) =
+        service.properties.iter().find(|p| !p.read_only).or(service.properties.first())
+    {
+        let _ = writeln!(
+            out,
+            "\n    // Read and watch a property{}.",
+            if property.read_only { "" } else { ", and update it" }
+        );
+        let _ = writeln!(out, "    let value = client.{}().await?;", property.get_fn);
+        if property.read_only {
+            let _ = writeln!(out, "    println!(\"{} = {{value:?}}\");", property.wire);
+        } else {
+            let _ = writeln!(out, "    client.{}(value).await?;", property.set_fn);
+        }
+        let _ = writeln!(out, "    let mut values = client.{}().await?;", property.watch_fn);
+        let _ = writeln!(out, "    if let Some(value) = values.next().await {{");
+        let _ = writeln!(out, "        println!(\"{} = {{:?}}\", value?);", property.wire);
+        let _ = writeln!(out, "    }}");
+    }
+    if let Some(signal) = service.signals.first() {
+        let _ = writeln!(out, "\n    // Receive a signal.");
+        let _ = writeln!(out, "    let mut signals = client.{}().await?;", signal.subscribe_fn);
+        let _ = writeln!(out, "    if let Some(signal) = signals.next().await {{");
+        let _ = writeln!(out, "        println!(\"{}: {{:?}}\", signal?);", signal.wire);
+        let _ = writeln!(out, "    }}");
+    }
+    if let Some(command) = service.commands.first() {
+        let args: Vec<String> = command.args.iter().map(|a| expr(&a.ty)).collect();
+        let _ = writeln!(out, "\n    // Send a command (never answered).");
+        let _ = writeln!(out, "    client.{}({}).await?;", command.fn_ident, arg_list(&args));
+    }
+    if let Some(action) = service.actions.first() {
+        let args: Vec<String> = action.goal.iter().map(|a| expr(&a.ty)).collect();
+        let _ = writeln!(
+            out,
+            "\n    // Start a goal, read its feedback, cancel it and see how it ended."
+        );
+        let _ = writeln!(
+            out,
+            "    let mut goal = client.{}({}).await?;",
+            action.fn_ident,
+            arg_list(&args)
+        );
+        let _ = writeln!(out, "    if let Some(feedback) = goal.next_feedback().await {{");
+        let _ = writeln!(out, "        println!(\"{} feedback: {{feedback:?}}\");", action.wire);
+        let _ = writeln!(out, "    }}");
+        let _ = writeln!(out, "    goal.cancel().await?;");
+        let _ = writeln!(out, "    match goal.result().await {{");
+        let _ = writeln!(
+            out,
+            "        Ok(result) => println!(\"{} result: {{result:?}}\"),",
+            action.wire
+        );
+        let _ =
+            writeln!(out, "        Err(error) => println!(\"{} ended: {{error}}\"),", action.wire);
+        let _ = writeln!(out, "    }}");
+    }
+    let _ = writeln!(out, "\n    client.close();");
+    let _ = writeln!(out, "    Ok(())");
+    let _ = writeln!(out, "}}");
+    Ok(out)
+}
+
+/// Arguments on one line, or one per line (indented for a call in the function body) when long.
+fn arg_list(args: &[String]) -> String {
+    let line = args.join(", ");
+    if line.len() <= 60 {
+        return line;
+    }
+    let mut out = String::from("\n");
+    for arg in args {
+        let _ = writeln!(out, "        {arg},");
+    }
+    out.push_str("    ");
+    out
+}
+
+/// A Rust expression of type `ty`: the example values, or the empty value of collections.
+fn rust_value(module: &Module, m: &str, ty: &RustType) -> String {
+    match ty {
+        RustType::Primitive("bool") => "true".to_string(),
+        RustType::Primitive(p) if p.starts_with('f') => "1.5".to_string(),
+        RustType::Primitive(_) => "42".to_string(),
+        RustType::String => "\"example\".to_string()".to_string(),
+        RustType::DateTime => format!("\"{}\".parse()?", crate::asyncapi::example::DATETIME),
+        RustType::Duration => "switchboard::Duration::milliseconds(1500)".to_string(),
+        RustType::Binary => "vec![0, 1, 2]".to_string(),
+        RustType::Vec(_) => "Vec::new()".to_string(),
+        RustType::Map(_) => "Default::default()".to_string(),
+        RustType::Option(_) => "None".to_string(),
+        RustType::Boxed(inner) => format!("Box::new({})", rust_value(module, m, inner)),
+        RustType::Named(ident) => {
+            if let Some(def) = module.enums.iter().find(|e| e.ident == *ident) {
+                let variant = def.variants.first().map_or("", |v| v.ident.as_str());
+                format!("{m}::{ident}::{variant}")
+            } else if let Some(def) = module.structs.iter().find(|s| s.ident == *ident) {
+                let fields: Vec<String> = def
+                    .fields
+                    .iter()
+                    .map(|f| format!("{}: {}", f.ident, rust_value(module, m, &f.ty)))
+                    .collect();
+                if fields.is_empty() {
+                    format!("{m}::{ident} {{}}")
+                } else {
+                    format!("{m}::{ident} {{ {} }}", fields.join(", "))
+                }
+            } else {
+                "Default::default()".to_string()
+            }
+        }
+    }
+}
+
+/// Python's keywords, which the Python target escapes with a trailing underscore.
+const PY_KEYWORDS: &[&str] = &[
+    "False", "None", "True", "and", "as", "assert", "async", "await", "break", "class", "continue",
+    "def", "del", "elif", "else", "except", "finally", "for", "from", "global", "if", "import",
+    "in", "is", "lambda", "nonlocal", "not", "or", "pass", "raise", "return", "try", "while",
+    "with", "yield",
+];
+
+fn py_snake(name: &str) -> String {
+    let snake = name.to_snake_case();
+    if PY_KEYWORDS.contains(&snake.as_str()) { format!("{snake}_") } else { snake }
+}
+
+/// A Python value of `ty`, or `None` when the snippet should not build one (structs).
+fn py_value(iface: &Interface, package: &str, ty: &Type, imports: &mut bool) -> Option<String> {
+    Some(match ty {
+        Type::Integer { .. } => "42".to_string(),
+        Type::Float { .. } => "1.5".to_string(),
+        Type::Boolean => "True".to_string(),
+        Type::String => "\"example\"".to_string(),
+        Type::DateTime => {
+            *imports = true;
+            "dt.datetime(2030, 1, 1, 12, tzinfo=dt.timezone.utc)".to_string()
+        }
+        Type::Duration => {
+            *imports = true;
+            "dt.timedelta(seconds=1.5)".to_string()
+        }
+        Type::Binary => "b\"\\x00\\x01\\x02\"".to_string(),
+        Type::Enum { name } => {
+            let value = iface.enum_def(name)?.values.first()?.value;
+            format!("{package}.{}({value})", name.to_upper_camel_case())
+        }
+        Type::Struct { .. } => return None,
+        Type::Array { .. } => "[]".to_string(),
+        Type::Map { .. } => "{}".to_string(),
+        Type::Optional { .. } => "None".to_string(),
+    })
+}
+
+fn py_args(
+    iface: &Interface,
+    package: &str,
+    fields: &[Field],
+    imports: &mut bool,
+) -> Option<String> {
+    let values: Option<Vec<String>> =
+        fields.iter().map(|f| py_value(iface, package, &f.ty, imports)).collect();
+    values.map(|v| v.join(", "))
+}
+
+/// The Python snippet, with the blocking client.
+pub(super) fn python(iface: &Interface) -> String {
+    let package = py_snake(&iface.name);
+    let client = format!("{}BlockingClient", iface.name.to_upper_camel_case());
+    let mut imports = false;
+    let mut body = String::new();
+    if let Some((method, args)) = iface
+        .methods
+        .iter()
+        .find_map(|m| py_args(iface, &package, &m.arguments, &mut imports).map(|a| (m, a)))
+    {
+        let _ = writeln!(
+            body,
+            "    print(\"{} ->\", client.{}({args}))",
+            method.name,
+            py_snake(&method.name)
+        );
+    }
+    if let Some(property) = iface.properties.first() {
+        let get = format!("get_{}", property.name.to_snake_case());
+        let _ = writeln!(body, "    value = client.{get}()");
+        let _ = writeln!(body, "    print(\"{} =\", value)", property.name);
+        if !property.read_only {
+            let _ = writeln!(body, "    client.set_{}(value)", property.name.to_snake_case());
+        }
+    }
+    if let Some(signal) = iface.signals.first() {
+        let _ = writeln!(
+            body,
+            "    signals = client.subscribe_{}()\n    print(\"{}:\", signals.next(timeout=10))",
+            signal.name.to_snake_case(),
+            signal.name
+        );
+    }
+    if let Some((command, args)) = iface
+        .commands
+        .iter()
+        .find_map(|c| py_args(iface, &package, &c.arguments, &mut imports).map(|a| (c, a)))
+    {
+        let _ = writeln!(body, "    client.{}({args})", py_snake(&command.name));
+    }
+    if body.is_empty() {
+        body.push_str("    pass\n");
+    }
+    let mut out = String::new();
+    if imports {
+        out.push_str("import datetime as dt\n\n");
+    }
+    let _ = writeln!(out, "import {package}");
+    let _ = writeln!(out, "from {package} import {client}");
+    out.push('\n');
+    let _ = writeln!(out, "with {client}.connect(\"unix:\") as client:");
+    out.push_str(&body);
+    out
+}
