@@ -410,6 +410,8 @@ pub(crate) async fn signals_arrive_in_order(endpoint: Endpoint) {
         .expect("serve");
     let client = within("connect", EverythingClient::connect(&endpoint)).await.expect("connect");
     let mut samples = within("subscribe", client.subscribe_sample()).await.expect("subscribe");
+    // A round trip puts the subscription in force on every transport before the server emits.
+    within("echoNothing", client.echo_nothing()).await.expect("echoNothing");
     let at = datetime("2026-01-01T00:00:00.000000007Z");
     for counter in 0..200u64 {
         let shape = (counter % 2 == 0).then(|| shape(Some("s"), None));

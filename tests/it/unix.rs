@@ -313,3 +313,32 @@ async fn goal_result_fails_when_the_server_stays_gone() {
         lost_at.elapsed()
     );
 }
+
+/// A burst of signals far larger than a peer's send queue arrives whole and in order: the
+/// emitter waits for room instead of the server dropping a subscriber that is still reading.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signal_burst_arrives_whole() {
+    switchboard_testkit::init_tracing();
+    let dir = SocketDir::new();
+    let endpoint = dir.endpoint("service");
+    let (server, _) = suite::serve_thermostat(&endpoint).await;
+    let client = within("connect", ThermostatClient::connect(&endpoint)).await.unwrap();
+    let mut readings = within("subscribe", client.subscribe_temperature_changed()).await.unwrap();
+    // A round trip makes sure the subscription is in force before the burst starts.
+    within("getStatus", client.get_status()).await.unwrap();
+
+    const BURST: u32 = 20_000;
+    let at = switchboard::DateTime::from(std::time::SystemTime::UNIX_EPOCH);
+    let emitting = server.clone();
+    let emitter = tokio::spawn(async move {
+        for i in 0..BURST {
+            emitting.emit_temperature_changed(f64::from(i), at).await.expect("emit");
+        }
+    });
+    for i in 0..BURST {
+        let reading =
+            within("a reading", readings.next()).await.expect("stream open").expect("no gap");
+        assert_eq!(reading.celsius, f64::from(i), "signals must arrive in order");
+    }
+    within("emitter", emitter).await.expect("emitter task");
+}

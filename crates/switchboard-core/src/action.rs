@@ -299,6 +299,27 @@ impl ServerGoal {
         self.emit_locked(&mut state, event);
     }
 
+    /// Sends feedback to every follower, waiting while a follower's queue is full, so a handler
+    /// that reports progress faster than a client reads it is slowed down instead of getting
+    /// the client disconnected. Feedback after the end is dropped.
+    pub(crate) async fn emit_feedback(&self, payload: Bytes) {
+        let (message, followers) = {
+            let state = self.lock();
+            if state.outcome.is_some() {
+                return;
+            }
+            let event = GoalEvent::Feedback(payload);
+            let message = ServerMessage::GoalEvent {
+                action: self.action.clone(),
+                goal: self.id.clone(),
+                event,
+            };
+            (message, state.followers.clone())
+        };
+        let sends = followers.iter().map(|peer| peer.send_when_ready(message.clone()));
+        futures_util::future::join_all(sends).await;
+    }
+
     fn emit_locked(&self, state: &mut ServerGoalState, event: GoalEvent) {
         if state.outcome.is_some() {
             return;
@@ -403,7 +424,7 @@ impl<F: Serialize> GoalContext<F> {
     /// went away and nobody re-attached yet) it is dropped too; the goal keeps running.
     pub async fn feedback(&self, value: F) {
         match codec::encode(&value) {
-            Ok(payload) => self.raw.goal.emit(GoalEvent::Feedback(payload)),
+            Ok(payload) => self.raw.goal.emit_feedback(payload).await,
             Err(error) => tracing::error!(%error, "goal feedback could not be encoded"),
         }
     }

@@ -39,7 +39,7 @@ pub const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// How many signal messages a slow local subscriber may fall behind before it sees
 /// [`SubscriptionError::Lagged`].
-const SIGNAL_BUFFER: usize = 256;
+const SIGNAL_BUFFER: usize = 4096;
 
 /// Settings for a client connection.
 #[derive(Debug, Clone)]
@@ -374,7 +374,13 @@ impl ClientCore {
         }
     }
 
-    /// Subscribes to a signal. Signals emitted after this returns are delivered in order.
+    /// Subscribes to a signal; signals are delivered in the order the server emitted them.
+    ///
+    /// The subscription is in force for everything the server does on behalf of this client's
+    /// later requests. Whether a signal the server emits on its own just after this returns is
+    /// delivered depends on the transport: over MQTT it is (the broker acknowledged the
+    /// subscription); over a Unix socket it is once any later request of this client has been
+    /// answered (see `docs/wire/unix.md`, "Signals").
     pub async fn subscribe<T: DeserializeOwned>(
         &self,
         signal: impl Into<Name>,

@@ -287,10 +287,11 @@ impl ServerCore {
             Some((Fanout::Broker, transport)) => transport.publish(message).await,
             _ => {
                 let peers = lock(&self.state.signals).get(&name).cloned().unwrap_or_default();
-                for peer in peers {
-                    // A failed send means the transport applied its slow-consumer policy to that peer.
-                    let _ = peer.send(message.clone());
-                }
+                // Each peer's send waits while its queue is full, so a burst of signals slows the
+                // emitter down rather than dropping a reader that is still draining. A peer that
+                // stays full is disconnected by the transport's slow-consumer policy.
+                let sends = peers.iter().map(|peer| peer.send_when_ready(message.clone()));
+                futures_util::future::join_all(sends).await;
                 Ok(())
             }
         }
@@ -317,7 +318,12 @@ impl ServerCore {
                 "{peer} is not connected to this server"
             )));
         };
-        target.send(ServerMessage::Signal { signal: name, payload: encode_property(payload) })
+        target
+            .send_when_ready(ServerMessage::Signal {
+                signal: name,
+                payload: encode_property(payload),
+            })
+            .await
     }
 
     /// The clients connected right now.

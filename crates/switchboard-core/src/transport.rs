@@ -133,6 +133,13 @@ pub trait PeerLink: Send + Sync + Debug {
     /// A transport with bounded queues applies its slow-consumer policy here and returns an error
     /// when the message was not queued.
     fn send(&self, message: ServerMessage) -> Result<(), TransportError>;
+
+    /// Queues a message to this peer, waiting (for a bounded time the transport chooses) while
+    /// its queue is full. Streams of signals and goal feedback use it, so a burst slows the
+    /// sender down instead of tripping the slow-consumer policy. By default it is [`send`](Self::send).
+    fn send_when_ready(&self, message: ServerMessage) -> BoxFuture<'_, Result<(), TransportError>> {
+        Box::pin(std::future::ready(self.send(message)))
+    }
 }
 
 impl Peer {
@@ -154,6 +161,11 @@ impl Peer {
     /// Queues a message to this peer.
     pub fn send(&self, message: ServerMessage) -> Result<(), TransportError> {
         self.link.send(message)
+    }
+
+    /// Queues a message to this peer, waiting while its queue is full (see [`PeerLink::send_when_ready`]).
+    pub async fn send_when_ready(&self, message: ServerMessage) -> Result<(), TransportError> {
+        self.link.send_when_ready(message).await
     }
 }
 

@@ -14,10 +14,12 @@
 //!
 //! # Slow consumers
 //!
-//! Each peer has a bounded queue of outgoing frames ([`UnixOptions::peer_queue`]). When a
-//! server sends to a peer whose queue is full, the transport disconnects that peer, logs a
-//! warning and returns an error. The client notices the disconnect, reconnects and re-subscribes,
-//! so a slow client loses frames but never makes the server hold unbounded memory.
+//! Each peer has a bounded queue of outgoing frames ([`UnixOptions::peer_queue`]). Signals and
+//! goal feedback wait for room in a full queue for up to [`UnixOptions::slow_consumer_timeout`],
+//! so bursts slow the emitter down instead of dropping readers. When a queue stays full, or a
+//! reply finds it full, the transport disconnects that peer, logs a warning and returns an
+//! error. The client notices the disconnect, reconnects and re-subscribes, so a slow client loses
+//! frames but never makes the server hold unbounded memory.
 
 pub mod frame;
 

@@ -20,8 +20,13 @@ pub struct UnixOptions {
     pub allowed_uids: Vec<u32>,
     /// Groups whose members may connect. See [`UnixOptions::allows`].
     pub allowed_gids: Vec<u32>,
-    /// Frames queued per peer before the server disconnects it as too slow. Default 1024.
+    /// Frames queued per peer. A reply or property message that finds the queue full, or a signal
+    /// or goal feedback that still finds it full after [`UnixOptions::slow_consumer_timeout`],
+    /// gets the peer disconnected as too slow. Default 1024.
     pub peer_queue: usize,
+    /// How long a signal or goal feedback waits for room in a full peer queue before the peer is
+    /// disconnected as too slow. Default 2 s.
+    pub slow_consumer_timeout: Duration,
     /// The first delay before a client tries to reconnect. Default 50 ms.
     pub reconnect_initial: Duration,
     /// The longest delay between reconnect attempts. Default 2 s.
@@ -38,6 +43,7 @@ impl Default for UnixOptions {
             allowed_uids: Vec::new(),
             allowed_gids: Vec::new(),
             peer_queue: 1024,
+            slow_consumer_timeout: Duration::from_secs(2),
             reconnect_initial: Duration::from_millis(50),
             reconnect_max: Duration::from_secs(2),
             handshake_timeout: Duration::from_secs(5),
@@ -73,6 +79,12 @@ impl UnixOptions {
     /// Sets [`UnixOptions::peer_queue`].
     pub fn with_peer_queue(mut self, frames: usize) -> Self {
         self.peer_queue = frames;
+        self
+    }
+
+    /// Sets [`UnixOptions::slow_consumer_timeout`].
+    pub fn with_slow_consumer_timeout(mut self, timeout: Duration) -> Self {
+        self.slow_consumer_timeout = timeout;
         self
     }
 

@@ -245,10 +245,12 @@ struct UnixPeerLink {
     queue_capacity: usize,
     kill: Arc<watch::Sender<bool>>,
     frame_limit: usize,
+    slow_consumer_timeout: Duration,
 }
 
 impl UnixPeerLink {
-    fn send_frame(&self, frame: &Frame) -> Result<(), TransportError> {
+    /// Encodes a frame, refusing one above the frame limit.
+    fn encode(&self, frame: &Frame) -> Result<Vec<u8>, TransportError> {
         if frame.body_len() > self.frame_limit {
             return Err(TransportError::new(
                 TransportErrorKind::FrameTooLarge,
@@ -259,27 +261,32 @@ impl UnixPeerLink {
                 ),
             ));
         }
-        let bytes = frame
+        frame
             .to_vec()
-            .map_err(|e| TransportError::new(TransportErrorKind::FrameTooLarge, e.to_string()))?;
+            .map_err(|e| TransportError::new(TransportErrorKind::FrameTooLarge, e.to_string()))
+    }
+
+    fn send_frame(&self, frame: &Frame) -> Result<(), TransportError> {
+        let bytes = self.encode(frame)?;
         match self.queue.try_send(Outgoing::Frame(bytes)) {
             Ok(()) => Ok(()),
-            Err(mpsc::error::TrySendError::Full(_)) => {
-                warn!(
-                    peer = %self.id,
-                    queue = self.queue_capacity,
-                    "peer is not reading fast enough; disconnecting it"
-                );
-                self.kill.send_replace(true);
-                Err(TransportError::disconnected(format!(
-                    "{} did not keep up: its queue of {} frames is full, so it was disconnected",
-                    self.id, self.queue_capacity
-                )))
-            }
-            Err(mpsc::error::TrySendError::Closed(_)) => {
-                Err(TransportError::disconnected(format!("{} has disconnected", self.id)))
-            }
+            Err(mpsc::error::TrySendError::Full(_)) => Err(self.too_slow()),
+            Err(mpsc::error::TrySendError::Closed(_)) => Err(self.gone()),
         }
+    }
+
+    /// Applies the slow-consumer policy: the peer is disconnected (it reconnects and re-syncs).
+    fn too_slow(&self) -> TransportError {
+        warn!(peer = %self.id, queue = self.queue_capacity, "peer is not reading fast enough; disconnecting it");
+        self.kill.send_replace(true);
+        TransportError::disconnected(format!(
+            "{} did not keep up: its queue of {} frames stayed full, so it was disconnected",
+            self.id, self.queue_capacity
+        ))
+    }
+
+    fn gone(&self) -> TransportError {
+        TransportError::disconnected(format!("{} has disconnected", self.id))
     }
 
     fn send_error(&self, id: u64, message: &str) {
@@ -307,6 +314,18 @@ impl PeerLink for UnixPeerLink {
 
     fn send(&self, message: ServerMessage) -> Result<(), TransportError> {
         self.send_frame(&wire::server_to_frame(&message)?)
+    }
+
+    fn send_when_ready(&self, message: ServerMessage) -> BoxFuture<'_, Result<(), TransportError>> {
+        Box::pin(async move {
+            let bytes = self.encode(&wire::server_to_frame(&message)?)?;
+            match timeout(self.slow_consumer_timeout, self.queue.send(Outgoing::Frame(bytes))).await
+            {
+                Ok(Ok(())) => Ok(()),
+                Ok(Err(_)) => Err(self.gone()),
+                Err(_) => Err(self.too_slow()),
+            }
+        })
     }
 }
 
@@ -432,6 +451,7 @@ async fn serve_connection(
         queue_capacity: capacity,
         kill: kill.clone(),
         frame_limit: limit,
+        slow_consumer_timeout: shared.options.slow_consumer_timeout,
     });
     let peer = Peer::new(link.clone());
     debug!(peer = %id, ?credentials, "client connected");
