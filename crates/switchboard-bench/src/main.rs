@@ -1,0 +1,41 @@
+//! switchboard's benchmark suite and callgrind gate.
+//!
+//! - `switchboard-bench all [--quick]` runs every scenario and writes `docs/benchmarks.md`;
+//! - `switchboard-bench gate [--update]` is the CI instruction-count gate;
+//! - `serve ROLE ADDR` and `gate-workload …` are roles the suite starts itself.
+
+mod gate;
+mod mqtt;
+mod peers;
+mod report;
+mod scenarios;
+mod servers;
+mod util;
+
+mod generated {
+    #![allow(missing_docs, unreachable_pub, dead_code, missing_debug_implementations)]
+    pub(crate) mod bench {
+        switchboard::include_interface!("bench");
+    }
+    pub(crate) mod thermostat {
+        switchboard::include_interface!("thermostat");
+    }
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    match args.as_slice() {
+        ["serve", role, addr] => servers::serve(role, addr),
+        ["gate-workload", which, n] => gate::workload(which, n.parse().expect("a count")),
+        ["gate"] => std::process::exit(gate::run(false)),
+        ["gate", "--update"] => std::process::exit(gate::run(true)),
+        ["all", rest @ ..] => report::all(rest),
+        _ => {
+            eprintln!(
+                "usage: switchboard-bench all [--quick] [--rows 1,2,…] [--out FILE]\n       switchboard-bench gate [--update]"
+            );
+            std::process::exit(2);
+        }
+    }
+}
