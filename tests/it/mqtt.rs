@@ -84,6 +84,7 @@ mqtt_conformance!(
 );
 
 mod extensions;
+mod liveness;
 mod raw;
 
 use raw::{Raw, request, text, user};

@@ -30,6 +30,18 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 /// A discovered interface info message: its topic and payload.
 pub(crate) type Announcement = (String, Bytes);
 
+/// What the client knows of the server it talks to, from its presence topic and its
+/// announcements (see "Server liveness" in `docs/wire/mqtt.md`).
+struct Liveness {
+    /// The resolved instance, for messages.
+    instance: String,
+    /// The presence topic watched: the `connection_topic` of the latest announcement, if it
+    /// had a usable one.
+    presence: Option<String>,
+    /// False from the moment that presence said `{"online":false}` until the server is back.
+    online: bool,
+}
+
 /// The state a client's connection task and its transport handle share.
 pub(crate) struct ClientShared {
     pub(crate) conn: OnceLock<Arc<Conn>>,
@@ -43,6 +55,8 @@ pub(crate) struct ClientShared {
     /// Where discovery receives the announcing server's presence.
     pub(crate) presence: Mutex<Option<mpsc::UnboundedSender<Announcement>>>,
     watched: Mutex<HashSet<Name>>,
+    /// The discovered server's liveness; `None` until discovery finished.
+    server: Mutex<Option<Liveness>>,
     /// Property reads waiting for the broker to resend the retained value.
     gets: Mutex<HashMap<Name, Vec<u64>>>,
     /// The last value and version seen per property.
@@ -67,6 +81,7 @@ impl ClientShared {
             discovery: Mutex::new(None),
             presence: Mutex::new(None),
             watched: Mutex::new(HashSet::new()),
+            server: Mutex::new(None),
             gets: Mutex::new(HashMap::new()),
             known: Mutex::new(HashMap::new()),
             lwt,
@@ -86,6 +101,131 @@ impl ClientShared {
     /// The canonical name of a property, if the interface has it.
     fn property_name(&self, name: &str) -> Option<Name> {
         self.interface.property(name).map(|p| p.name.clone())
+    }
+
+    /// Starts watching the discovered server: its presence topic (when the interface info
+    /// named one) and the instance's interface info topic, where a restarted server announces
+    /// itself again.
+    pub(crate) fn watch_server(
+        &self,
+        conn: &Conn,
+        instance: String,
+        info_topic: String,
+        presence: Option<String>,
+    ) {
+        *lock(&self.server) = Some(Liveness { instance, presence: presence.clone(), online: true });
+        if let Some(presence) = &presence {
+            let _ = conn.subscribe(presence, Route::ServerPresence, true);
+        }
+        if !info_topic.contains(['+', '#']) {
+            let _ = conn.subscribe(&info_topic, Route::ServerInfo, true);
+        }
+    }
+
+    /// True while the server's presence says it is offline.
+    fn server_is_offline(&self) -> bool {
+        lock(&self.server).as_ref().is_some_and(|server| !server.online)
+    }
+
+    /// The error for a send while the server is offline.
+    fn server_offline(&self) -> Option<TransportError> {
+        let server = lock(&self.server);
+        let server = server.as_ref().filter(|server| !server.online)?;
+        Some(TransportError::not_connected(format!(
+            "the server of {} instance `{}` is offline (its presence `{}` says so); waiting for it to announce itself again",
+            self.interface.name,
+            server.instance,
+            server.presence.as_deref().unwrap_or("?"),
+        )))
+    }
+
+    /// A message on the watched server's presence topic.
+    fn on_server_presence(&self, conn: &Arc<Conn>, publish: Publish) {
+        let topic = String::from_utf8_lossy(&publish.topic).into_owned();
+        // A cleared retained presence, or something unreadable, says nothing.
+        let Some(online) = crate::presence_state(&publish.payload) else { return };
+        let instance = {
+            let mut server = lock(&self.server);
+            let Some(server) = server.as_mut() else { return };
+            // Late messages on a presence topic we stopped watching are ignored.
+            if server.presence.as_deref() != Some(topic.as_str()) || server.online == online {
+                return;
+            }
+            server.online = online;
+            server.instance.clone()
+        };
+        if online {
+            self.server_back(conn, &instance, &format!("its presence `{topic}` is online again"));
+        } else {
+            self.server_gone(&instance, &topic);
+        }
+    }
+
+    /// An interface info message on the resolved instance's discovery topic.
+    fn on_server_info(&self, conn: &Arc<Conn>, publish: Publish) {
+        if publish.payload.is_empty() {
+            // A clean close clears it; the presence that follows tells the rest.
+            return;
+        }
+        let topic = String::from_utf8_lossy(&publish.topic).into_owned();
+        let Ok(info) = serde_json::from_slice::<serde_json::Value>(&publish.payload) else {
+            tracing::debug!(%topic, "unreadable interface info ignored");
+            return;
+        };
+        if let Err(error) = crate::check_compatible(&self.interface, &info, &topic) {
+            tracing::warn!(%error, "an incompatible server announced itself on this client's instance; ignored");
+            return;
+        }
+        let presence = crate::presence_topic(&info).map(str::to_owned);
+        // Brokers forward a live publish with the retain flag cleared: only a server that is
+        // running right now sends one. A retained copy (after a (re)subscribe) may be stale.
+        let live = !publish.retain;
+        let (switched, back) = {
+            let mut server = lock(&self.server);
+            let Some(server) = server.as_mut() else { return };
+            let switched = match &presence {
+                Some(new) if server.presence.as_ref() != Some(new) => {
+                    Some(server.presence.replace(new.clone()))
+                }
+                _ => None,
+            };
+            let back = live && !server.online;
+            if back {
+                server.online = true;
+            }
+            (switched, back.then(|| server.instance.clone()))
+        };
+        if let Some(old) = switched {
+            if let Some(old) = old {
+                conn.unsubscribe(&old);
+            }
+            if let Some(new) = &presence {
+                tracing::debug!(presence = %new, "the server announced a new presence topic");
+                // Its retained presence tells whether that server is online.
+                let _ = conn.subscribe(new, Route::ServerPresence, true);
+            }
+        }
+        if let Some(instance) = back {
+            self.server_back(conn, &instance, "it announced itself again");
+        }
+    }
+
+    fn server_gone(&self, instance: &str, presence: &str) {
+        tracing::warn!(interface = %self.interface.name, %instance, %presence, "the server went offline");
+        lock(&self.gets).clear();
+        self.inbox.disconnected(TransportError::disconnected(format!(
+            "the server of {} instance `{instance}` went offline (its presence `{presence}` turned {{\"online\":false}})",
+            self.interface.name
+        )));
+    }
+
+    fn server_back(&self, conn: &Arc<Conn>, instance: &str, why: &str) {
+        tracing::info!(interface = %self.interface.name, %instance, "the server is back: {why}");
+        for message in self.inbox.reconnected() {
+            if let Err(error) = self.handle(conn, message) {
+                tracing::warn!(%error, "could not restore a subscription after the server came back");
+            }
+        }
     }
 
     /// Subscribes to the response topics once the topic layout is known.
@@ -435,6 +575,10 @@ impl Handler for ClientShared {
         if first {
             return;
         }
+        if self.server_is_offline() {
+            // The broker is back but the server is not: `reconnected` waits for the server.
+            return;
+        }
         for message in self.inbox.reconnected() {
             if let Err(error) = self.handle(conn, message) {
                 tracing::warn!(%error, "could not restore a subscription after reconnecting");
@@ -442,7 +586,7 @@ impl Handler for ClientShared {
         }
     }
 
-    fn on_publish(&self, _conn: &Arc<Conn>, route: &Route, publish: Publish) {
+    fn on_publish(&self, conn: &Arc<Conn>, route: &Route, publish: Publish) {
         match route {
             Route::Interface => {
                 if publish.payload.is_empty() {
@@ -459,6 +603,8 @@ impl Handler for ClientShared {
                     let _ = sender.send((topic, publish.payload));
                 }
             }
+            Route::ServerPresence => self.on_server_presence(conn, publish),
+            Route::ServerInfo => self.on_server_info(conn, publish),
             Route::MethodResponses => {
                 let properties = publish.properties.unwrap_or_default();
                 let Some(id) =
@@ -575,6 +721,11 @@ impl ClientTransport for MqttClient {
             })?;
             if !conn.is_connected() {
                 return Err(conn.not_connected());
+            }
+            if !matches!(message, ClientMessage::Unsubscribe { .. } | ClientMessage::Unwatch { .. })
+                && let Some(error) = self.shared.server_offline()
+            {
+                return Err(error);
             }
             if let ClientMessage::Subscribe { signal } = &message {
                 // Wait for the SUBACK: signals emitted after `subscribe` returns must arrive.

@@ -49,6 +49,11 @@ pub(crate) enum Route {
     Signal(Name),
     /// Client: a server's presence topic, checked during discovery.
     Presence,
+    /// Client: the connected server's presence topic, watched for as long as the client lives.
+    ServerPresence,
+    /// Client: the connected instance's interface info, watched for as long as the client lives
+    /// (a restarted server announces itself there, possibly with a new presence topic).
+    ServerInfo,
     /// Server: commands (`…/command/+`).
     Commands,
     /// Server: action requests (`…/action/+/+`).

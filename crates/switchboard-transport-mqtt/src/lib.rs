@@ -224,8 +224,11 @@ impl Connector for MqttEndpoint {
                 }
             }
             let topics = Topics::new(&interface, &resolved, &client_id, &params)?;
+            let info_topic = topics.topic(Kind::InterfaceDiscovery, "");
             let _ = shared.topics.set(topics);
             shared.subscribe_responses(&conn)?;
+            let presence = presence_topic(&info).map(str::to_owned);
+            shared.watch_server(&conn, resolved, info_topic, presence);
             Ok(Arc::new(handle) as Arc<dyn ClientTransport>)
         })
     }
@@ -240,11 +243,7 @@ async fn announcer_offline(
     info: &serde_json::Value,
     deadline: tokio::time::Instant,
 ) -> bool {
-    let Some(presence) = info
-        .get("connection_topic")
-        .and_then(|v| v.as_str())
-        .filter(|t| !t.is_empty() && !t.contains(['+', '#']) && t.ends_with("/online"))
-    else {
+    let Some(presence) = presence_topic(info) else {
         return false;
     };
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
@@ -254,10 +253,7 @@ async fn announcer_offline(
     let offline = loop {
         match tokio::time::timeout_at(wait, rx.recv()).await {
             Ok(Some((topic, payload))) if topic == presence => {
-                let online = serde_json::from_slice::<serde_json::Value>(&payload)
-                    .ok()
-                    .and_then(|v| v.get("online").and_then(serde_json::Value::as_bool));
-                break online == Some(false);
+                break presence_state(&payload) == Some(false);
             }
             Ok(Some(_)) => continue,
             _ => break false,
@@ -266,6 +262,22 @@ async fn announcer_offline(
     *shared.presence.lock().unwrap_or_else(|p| p.into_inner()) = None;
     conn.unsubscribe(presence);
     offline
+}
+
+/// The announcing server's presence topic (its `connection_topic`), if the interface info
+/// names a usable one.
+pub(crate) fn presence_topic(info: &serde_json::Value) -> Option<&str> {
+    info.get("connection_topic")
+        .and_then(|v| v.as_str())
+        .filter(|t| !t.is_empty() && !t.contains(['+', '#']) && t.ends_with("/online"))
+}
+
+/// What a presence message says: `Some(online)`, or `None` when it is empty or unreadable.
+/// Any JSON spacing is accepted.
+pub(crate) fn presence_state(payload: &[u8]) -> Option<bool> {
+    serde_json::from_slice::<serde_json::Value>(payload)
+        .ok()
+        .and_then(|v| v.get("online").and_then(serde_json::Value::as_bool))
 }
 
 /// Compares the announced interface with ours: by hash when the server is a switchboard one,

@@ -122,6 +122,28 @@ impl Raw {
         }
     }
 
+    /// Like [`subscribe`](Self::subscribe), but keeps the messages that arrive meanwhile (the
+    /// retained ones of earlier subscriptions) for [`drain`](Self::drain).
+    pub(crate) async fn subscribe_keeping(&mut self, filter: &str) {
+        let properties = SubscribeProperties { id: Some(7), user_properties: vec![] };
+        self.client.subscribe_with_properties(filter, QoS::AtLeastOnce, properties).await.unwrap();
+        let deadline = tokio::time::Instant::now() + STEP;
+        loop {
+            match tokio::time::timeout_at(deadline, self.incoming.recv()).await {
+                Ok(Some(Packet::SubAck(_))) => return,
+                Ok(Some(Packet::Publish(p))) => self.skipped.push(p),
+                Ok(Some(_)) => continue,
+                _ => panic!("no SUBACK for {filter}"),
+            }
+        }
+    }
+
+    /// Returns once the broker has handled everything sent before: it answers a SUBSCRIBE only
+    /// after the packets ahead of it on the connection.
+    pub(crate) async fn flush(&mut self) {
+        self.subscribe("switchboard-tests/flush").await;
+    }
+
     /// Every message received within `wait`.
     pub(crate) async fn drain(&mut self, wait: Duration) -> Vec<Publish> {
         let deadline = tokio::time::Instant::now() + wait;
@@ -165,7 +187,7 @@ pub(crate) fn text(publish: &Publish) -> String {
 pub(crate) async fn clear_retained(url: &str, instance: &str) {
     let mut raw = Raw::connect(url, &format!("cleanup-{instance}")).await;
     for filter in [format!("+/{instance}/#"), format!("+/+/{instance}/#")] {
-        raw.subscribe(&filter).await;
+        raw.subscribe_keeping(&filter).await;
     }
     let retained: Vec<_> =
         raw.drain(Duration::from_millis(200)).await.into_iter().filter(|p| p.retain).collect();
@@ -173,6 +195,7 @@ pub(crate) async fn clear_retained(url: &str, instance: &str) {
         let topic = String::from_utf8_lossy(&p.topic).into_owned();
         raw.publish(&topic, true, Bytes::new(), PublishProperties::default()).await;
     }
+    raw.flush().await;
     let _ = raw.client.disconnect().await;
     tokio::time::sleep(Duration::from_millis(20)).await;
 }
