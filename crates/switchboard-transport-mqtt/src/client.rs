@@ -18,7 +18,7 @@ use switchboard_core::{
 use tokio::sync::mpsc;
 
 use crate::{
-    conn::{Conn, Handler, JSON, Route, json_properties},
+    conn::{Conn, Handler, JSON, Route, json_properties, offline_properties},
     topics::{Kind, Topics},
     wire::{self, CLIENT_ID, Correlator, GOAL_EVENT, PROPERTY_VERSION},
 };
@@ -781,7 +781,7 @@ impl ClientTransport for MqttClient {
                 self.shared.lwt.clone(),
                 true,
                 Bytes::from_static(br#"{"online":false}"#),
-                json_properties(),
+                offline_properties(),
             );
             conn.close(vec![offline]);
         }

@@ -96,6 +96,9 @@ pub(crate) struct Conn {
     routes: Mutex<HashMap<usize, Route>>,
     next_id: AtomicUsize,
     options: crate::endpoint::MqttOptions,
+    /// The broker's confirmations of the subscriptions made at the first connect; `start`
+    /// waits for them, so a server is reachable when it returns.
+    first_confirmations: Mutex<Vec<oneshot::Receiver<()>>>,
     /// Waiters for SUBACKs: queued in the order SUBSCRIBEs were queued, then keyed by packet id
     /// once rumqttc reports the id it used.
     acks: Mutex<Acks>,
@@ -151,6 +154,17 @@ pub(crate) fn json_properties() -> PublishProperties {
     PublishProperties { content_type: Some(JSON.to_owned()), ..Default::default() }
 }
 
+/// How long a retained `{"online":false}` (a last will, or a clean close's farewell) stays on
+/// the broker: longer than interface info lives (144 s), so a dead server's leftover
+/// announcement is never mistaken for a live one, yet departed clients do not pile up
+/// retained messages on the broker forever.
+pub(crate) const OFFLINE_EXPIRY_SECS: u32 = 600;
+
+/// The properties of a retained `{"online":false}`.
+pub(crate) fn offline_properties() -> PublishProperties {
+    PublishProperties { message_expiry_interval: Some(OFFLINE_EXPIRY_SECS), ..json_properties() }
+}
+
 impl Conn {
     /// Connects, waits for the first CONNACK and starts the event-loop task.
     pub(crate) async fn start(
@@ -178,7 +192,7 @@ impl Conn {
             content_type: Some(JSON.to_owned()),
             delay_interval: None,
             payload_format_indicator: None,
-            message_expiry_interval: None,
+            message_expiry_interval: Some(OFFLINE_EXPIRY_SECS),
             response_topic: None,
             correlation_data: None,
             user_properties: Vec::new(),
@@ -219,6 +233,7 @@ impl Conn {
             options: endpoint.options().clone(),
             acks: Mutex::new(Acks::default()),
             ordered,
+            first_confirmations: Mutex::new(Vec::new()),
         });
         // Registered before the first CONNACK, so they go out before anything is published.
         for (filter, route) in initial {
@@ -230,7 +245,30 @@ impl Conn {
         tokio::spawn(run(conn.clone(), eventloop, handler, first_tx, release));
         let timeout = endpoint.options().connect_timeout + Duration::from_millis(500);
         match tokio::time::timeout(timeout, first_rx).await {
-            Ok(Ok(Ok(()))) => Ok(conn),
+            Ok(Ok(Ok(()))) => {
+                // A server is reachable only once the broker has confirmed its subscriptions:
+                // a request published before that would be dropped (requests go at QoS 0).
+                let confirmations = std::mem::take(&mut *lock(&conn.first_confirmations));
+                let confirmed = async {
+                    for confirmation in confirmations {
+                        let _ = confirmation.await;
+                    }
+                };
+                if tokio::time::timeout(endpoint.options().connect_timeout, confirmed)
+                    .await
+                    .is_err()
+                {
+                    conn.shutdown();
+                    return Err(TransportError::new(
+                        TransportErrorKind::Io,
+                        format!(
+                            "the MQTT broker at {} did not confirm the subscriptions in time",
+                            endpoint.broker()
+                        ),
+                    ));
+                }
+                Ok(conn)
+            }
             Ok(Ok(Err(error))) => Err(error),
             Ok(Err(_)) => Err(TransportError::new(
                 TransportErrorKind::Closed,
@@ -376,14 +414,19 @@ impl Conn {
         }
     }
 
-    fn resubscribe_all(&self) {
+    /// Re-issues every subscription; the receivers resolve as the broker confirms each one.
+    fn resubscribe_all(&self) -> Vec<oneshot::Receiver<()>> {
         let all: Vec<(String, usize, QoS)> = lock(&self.subscriptions)
             .iter()
             .map(|(filter, s)| (filter.clone(), s.id, s.qos))
             .collect();
-        for (filter, id, qos) in all {
-            self.send_subscribe(&filter, id, qos, None);
-        }
+        all.into_iter()
+            .map(|(filter, id, qos)| {
+                let (tx, rx) = oneshot::channel();
+                self.send_subscribe(&filter, id, qos, Some(tx));
+                rx
+            })
+            .collect()
     }
 
     fn route(&self, publish: &Publish) -> Option<Route> {
@@ -629,7 +672,10 @@ async fn run(
         match event {
             Ok(Event::Incoming(Packet::ConnAck(_))) => {
                 backoff = conn.options.min_backoff;
-                conn.resubscribe_all();
+                let confirmations = conn.resubscribe_all();
+                if first.is_some() {
+                    *lock(&conn.first_confirmations) = confirmations;
+                }
                 conn.connected.store(true, Ordering::Release);
                 up = true;
                 tracing::debug!(client_id = %conn.client_id, broker = %conn.broker, "connected");

@@ -112,7 +112,6 @@ impl Binder for MqttEndpoint {
                 (topics.topic(Kind::PropertyUpdates, "+"), Route::Updates),
                 (topics.topic(Kind::Commands, "+"), Route::Commands),
                 (format!("{}/+", topics.topic(Kind::ActionRequests, "+")), Route::ActionRequests),
-                (topics.for_client("+").topic(Kind::Lwt, ""), Route::ClientPresence),
             ];
             let lwt = topics.topic(Kind::Lwt, "");
             let shared = ServerShared::new(topics, interface, instance, params, inbox);

@@ -23,7 +23,7 @@ use switchboard_core::{
 };
 
 use crate::{
-    conn::{Conn, Handler, JSON, Route, clean, json_properties},
+    conn::{Conn, Handler, JSON, Route, clean, json_properties, offline_properties},
     topics::{Kind, Topics},
     wire::{self, CLIENT_ID, ERROR_NAME, GOAL_EVENT, PROPERTY_VERSION, RETURN_CODE},
 };
@@ -156,7 +156,7 @@ impl ServerShared {
             self.topics.topic(Kind::Lwt, ""),
             true,
             Bytes::from_static(br#"{"online":false}"#),
-            json_properties(),
+            offline_properties(),
         ));
         finals
     }
@@ -180,8 +180,28 @@ impl ServerShared {
     }
 
     /// The peer id of `client` in its current generation; remembers the client.
+    ///
+    /// The first message from a client subscribes to its presence topic, so the server learns
+    /// when that client goes away. Only the server's own clients are watched: a subscription to
+    /// every client's presence would bring each server the whole broker's retained presence.
     fn peer_of(&self, client: &str) -> PeerId {
-        let generation = *lock(&self.clients).entry(client.to_owned()).or_insert(0);
+        let (generation, first) = {
+            let mut clients = lock(&self.clients);
+            match clients.get(client) {
+                Some(generation) => (*generation, false),
+                None => {
+                    clients.insert(client.to_owned(), 0);
+                    (0, true)
+                }
+            }
+        };
+        if first && let Some(conn) = self.conn.get() {
+            let _ = conn.subscribe(
+                &self.topics.for_client(client).topic(Kind::Lwt, ""),
+                Route::ClientPresence,
+                false,
+            );
+        }
         peer_id(client, generation)
     }
 
