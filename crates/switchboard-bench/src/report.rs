@@ -336,6 +336,7 @@ pub(crate) fn all(args: &[&str]) {
     for note in &notes {
         let _ = writeln!(md, "\n{note}");
     }
+    let _ = writeln!(md, "\n{}", include_str!("../analysis.md").trim_end());
     let _ = writeln!(md, "\n## The CI gate\n\n{}", crate::peers::gate_section());
     std::fs::write(&out, md).expect("write report");
     eprintln!("wrote {}", out.display());
