@@ -884,23 +884,6 @@ async fn their_client_passes_against_our_server() {
 // ---------------------------------------------------------------------------------------------
 // Presence after kill -9.
 
-/// The environment variable that makes [`serve_probe_from_env`] serve at the URL it holds.
-const SERVE_ENV: &str = "SWITCHBOARD_INTEROP_SERVE";
-
-/// Not a test of its own: [`our_presence_says_offline_after_kill_9`] runs it in a child copy of
-/// this test binary (with `SERVE_ENV` set) to get a server in a process it can SIGKILL.
-#[tokio::test(flavor = "multi_thread")]
-#[ignore = "a helper process for our_presence_says_offline_after_kill_9"]
-async fn serve_probe_from_env() {
-    let Ok(url) = std::env::var(SERVE_ENV) else {
-        eprintln!("{SERVE_ENV} is not set; nothing to serve");
-        return;
-    };
-    let _server = serve_probe(&url).await;
-    println!("serving");
-    std::future::pending::<()>().await;
-}
-
 /// The retained presence message of `client_id`, as JSON.
 async fn presence(peers: &StingerPeers, client_id: &str) -> serde_json::Value {
     let topic = format!("client/{client_id}/online");
@@ -916,16 +899,23 @@ async fn our_presence_says_offline_after_kill_9() {
     retained.instance(&instance);
     retained.client(&server_id);
 
-    let mut command = std::process::Command::new(std::env::current_exe().expect("the test binary"));
-    command
-        .args(["interop::serve_probe_from_env", "--exact", "--ignored", "--nocapture"])
-        .env(SERVE_ENV, mqtt_url(&instance, &server_id))
-        .stdin(std::process::Stdio::null());
+    // Our server in a process of its own, so it can be SIGKILLed: the test server binary
+    // serves the thermostat at any endpoint URL.
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_switchboard-test-server"));
+    command.arg(mqtt_url(&instance, &server_id)).stdin(std::process::Stdio::null());
     let mut server = PeerProcess::spawn(command, "our server process");
-    if let Err(error) = server.wait_for("serving", PEER_STEP).await {
-        panic!("our server process did not start: {error}");
+    let deadline = tokio::time::Instant::now() + PEER_STEP;
+    loop {
+        let now = presence(peers, &server_id).await;
+        if now == serde_json::json!({"online": true}) {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "our server never said it was online: {now}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert_eq!(presence(peers, &server_id).await, serde_json::json!({"online": true}));
 
     server.kill();
     let deadline = tokio::time::Instant::now() + PEER_STEP;
