@@ -86,6 +86,7 @@ mqtt_conformance!(
 mod extensions;
 mod liveness;
 mod raw;
+mod tls;
 
 use raw::{Raw, request, text, user};
 

@@ -3,7 +3,7 @@
 
 use std::{
     net::{SocketAddr, TcpListener, TcpStream},
-    path::PathBuf,
+    path::{Path, PathBuf},
     process::{Child, Command, Stdio},
     time::{Duration, Instant},
 };
@@ -49,6 +49,8 @@ pub struct PrivateMosquitto {
     dir: tempfile::TempDir,
     port: u16,
     child: Option<Child>,
+    /// The CA certificate (PEM) of a TLS broker's listener.
+    ca: Option<PathBuf>,
 }
 
 impl PrivateMosquitto {
@@ -59,6 +61,43 @@ impl PrivateMosquitto {
     /// # Panics
     /// If mosquitto is installed but does not start, or is missing under `CI=true`.
     pub fn start() -> Option<Self> {
+        let dir = Self::prepare()?;
+        let port = free_port();
+        let config = format!(
+            "listener {port} 127.0.0.1\nallow_anonymous true\nlistener 0 {}\nallow_anonymous true\npersistence false\n",
+            dir.path().join("mosquitto.sock").display()
+        );
+        std::fs::write(dir.path().join("mosquitto.conf"), config).expect("write mosquitto.conf");
+        let mut broker = PrivateMosquitto { dir, port, child: None, ca: None };
+        broker.launch();
+        Some(broker)
+    }
+
+    /// Starts a broker with only a TLS listener on a free loopback port, its certificate (for
+    /// `127.0.0.1` and `localhost`) issued by a throwaway CA made now. Connect with
+    /// [`url`](Self::url), which trusts that CA through `?ca=`. Returns `None` as
+    /// [`start`](Self::start) does.
+    ///
+    /// # Panics
+    /// As [`start`](Self::start), or if the certificates cannot be made.
+    pub fn start_tls() -> Option<Self> {
+        let dir = Self::prepare()?;
+        let port = free_port();
+        let (ca, cert, key) = write_test_certificates(dir.path());
+        let config = format!(
+            "listener {port} 127.0.0.1\ncafile {}\ncertfile {}\nkeyfile {}\nallow_anonymous true\npersistence false\n",
+            ca.display(),
+            cert.display(),
+            key.display()
+        );
+        std::fs::write(dir.path().join("mosquitto.conf"), config).expect("write mosquitto.conf");
+        let mut broker = PrivateMosquitto { dir, port, child: None, ca: Some(ca) };
+        broker.launch();
+        Some(broker)
+    }
+
+    /// The broker's temp dir, or `None` (or a panic under `CI=true`) without mosquitto.
+    fn prepare() -> Option<tempfile::TempDir> {
         if !std::path::Path::new(MOSQUITTO).exists() {
             if std::env::var("CI").is_ok_and(|v| v == "true") {
                 panic!("{MOSQUITTO} is missing: CI=true requires it for the broker fault tests");
@@ -74,18 +113,7 @@ impl PrivateMosquitto {
             use std::os::unix::fs::PermissionsExt;
             let _ = std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777));
         }
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free port")
-            .port();
-        let config = format!(
-            "listener {port} 127.0.0.1\nallow_anonymous true\nlistener 0 {}\nallow_anonymous true\npersistence false\n",
-            dir.path().join("mosquitto.sock").display()
-        );
-        std::fs::write(dir.path().join("mosquitto.conf"), config).expect("write mosquitto.conf");
-        let mut broker = PrivateMosquitto { dir, port, child: None };
-        broker.launch();
-        Some(broker)
+        Some(dir)
     }
 
     fn launch(&mut self) {
@@ -111,9 +139,17 @@ impl PrivateMosquitto {
         self.port
     }
 
-    /// `mqtt://127.0.0.1:PORT`.
+    /// `mqtt://127.0.0.1:PORT`, or for a TLS broker `mqtts://127.0.0.1:PORT?ca=CA_PATH`.
     pub fn url(&self) -> String {
-        format!("mqtt://127.0.0.1:{}", self.port)
+        match &self.ca {
+            None => format!("mqtt://127.0.0.1:{}", self.port),
+            Some(ca) => format!("mqtts://127.0.0.1:{}?ca={}", self.port, ca.display()),
+        }
+    }
+
+    /// The PEM file of the CA that issued a TLS broker's certificate (`None` for plain TCP).
+    pub fn ca(&self) -> Option<&Path> {
+        self.ca.as_deref()
     }
 
     /// The broker's Unix socket.
@@ -134,6 +170,43 @@ impl PrivateMosquitto {
         self.stop();
         self.launch();
     }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free port").port()
+}
+
+/// Writes `ca.pem` (a throwaway CA) plus `server.pem` and `server.key` (a certificate it issued
+/// for `127.0.0.1` and `localhost`) into `dir`, returning their paths in that order.
+fn write_test_certificates(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
+    use rcgen::{
+        BasicConstraints, CertificateParams, CertifiedIssuer, DnType, ExtendedKeyUsagePurpose,
+        IsCa, KeyPair, KeyUsagePurpose,
+    };
+    let mut ca_params = CertificateParams::new(Vec::new()).expect("CA params");
+    ca_params.distinguished_name.push(DnType::CommonName, "switchboard test CA");
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().expect("a CA key"))
+        .expect("a CA certificate");
+    let mut server_params =
+        CertificateParams::new(vec!["127.0.0.1".to_owned(), "localhost".to_owned()])
+            .expect("server params");
+    server_params.distinguished_name.push(DnType::CommonName, "127.0.0.1");
+    server_params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+    let server_key = KeyPair::generate().expect("a server key");
+    let server = server_params.signed_by(&server_key, &ca).expect("a server certificate");
+    let paths = (dir.join("ca.pem"), dir.join("server.pem"), dir.join("server.key"));
+    std::fs::write(&paths.0, ca.pem()).expect("write ca.pem");
+    std::fs::write(&paths.1, server.pem()).expect("write server.pem");
+    // mosquitto started as root reads the key after dropping to its own user.
+    std::fs::write(&paths.2, server_key.serialize_pem()).expect("write server.key");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let _ = std::fs::set_permissions(&paths.2, std::fs::Permissions::from_mode(0o644));
+    }
+    paths
 }
 
 impl Drop for PrivateMosquitto {

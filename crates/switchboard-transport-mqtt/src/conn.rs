@@ -633,6 +633,27 @@ fn map_error(broker: &str, error: &ConnectionError) -> TransportError {
                 format!("the MQTT broker at {broker} refused the connection: {code:?}"),
             )
         }
+        ConnectionError::Tls(tls) => {
+            // A certificate the verifier refuses (unknown issuer, wrong name, expired) denies
+            // access; any other handshake failure (such as a plain-MQTT port) breaks the protocol.
+            let rustls_error = match tls {
+                rumqttc::TlsError::TLS(e) => Some(e),
+                rumqttc::TlsError::Io(io) => io.get_ref().and_then(|e| e.downcast_ref()),
+                _ => None,
+            };
+            let kind = match rustls_error {
+                Some(rustls::Error::InvalidCertificate(_)) => TransportErrorKind::AccessDenied,
+                _ => TransportErrorKind::Protocol,
+            };
+            let reason = match rustls_error {
+                Some(e) => e.to_string(),
+                None => tls.to_string(),
+            };
+            TransportError::new(
+                kind,
+                format!("the TLS handshake with the MQTT broker at {broker} failed: {reason}"),
+            )
+        }
         ConnectionError::Timeout(_) => TransportError::new(
             TransportErrorKind::NotFound,
             format!("the MQTT broker at {broker} did not answer in time"),
