@@ -10,6 +10,7 @@ pub mod codec;
 pub mod context;
 pub mod descriptor;
 pub mod error;
+pub mod goal_payload;
 pub mod message;
 pub mod server;
 pub mod transport;

@@ -12,6 +12,7 @@ use switchboard_core::{
     ErrorCode, InterfaceDescriptor, RemoteError, TransportError, TransportErrorKind,
     action::GoalId,
     error::names,
+    goal_payload,
     message::{ClientMessage, Name, ServerMessage},
     transport::{BoxFuture, ClientInbox, ClientTransport},
 };
@@ -291,7 +292,7 @@ impl ClientShared {
                 return;
             };
             let result = match wire::outcome(&properties) {
-                None => wire::read_state(&publish.payload).map_err(|reason| {
+                None => goal_payload::decode_state(&publish.payload).map_err(|reason| {
                     RemoteError::new(
                         ErrorCode::ClientDeserializationError,
                         "ClientDeserializationError",
@@ -424,15 +425,15 @@ impl ClientShared {
                 )
             }
             ClientMessage::SendGoal { id, action, goal, payload } => {
-                let payload = wire::goal_request(&goal, Some(&payload), None);
+                let payload = goal_payload::encode_request(&goal, Some(&payload), None);
                 self.action_request(conn, id, &action, "goal", payload)
             }
             ClientMessage::CancelGoal { id, action, goal } => {
-                let payload = wire::goal_request(&goal, None, None);
+                let payload = goal_payload::encode_request(&goal, None, None);
                 self.action_request(conn, id, &action, "cancel", payload)
             }
             ClientMessage::AttachGoal { id, action, goal, follow } => {
-                let payload = wire::goal_request(&goal, None, Some(follow));
+                let payload = goal_payload::encode_request(&goal, None, Some(follow));
                 self.action_request(conn, id, &action, "attach", payload)
             }
             other => Err(TransportError::new(

@@ -17,7 +17,7 @@ use rumqttc::v5::mqttbytes::{
 };
 use switchboard_core::{
     ErrorCode, InterfaceDescriptor, PeerCredentials, PeerId, RemoteError, TransportError,
-    TransportErrorKind,
+    TransportErrorKind, goal_payload,
     message::{ClientMessage, Name, ServerMessage},
     transport::{Fanout, Peer, PeerLink, ServerInbox, ServerTransport},
 };
@@ -279,7 +279,7 @@ impl ServerShared {
         let link = self.link(conn, &properties);
         let action: Name = action.into();
         let id = self.next_request.fetch_add(1, Ordering::Relaxed);
-        let request = wire::read_goal(&publish.payload);
+        let request = goal_payload::decode_request(&publish.payload);
         let message = match (op, request) {
             (_, Err(reason)) => {
                 let error = RemoteError::new(
@@ -293,24 +293,19 @@ impl ServerShared {
                 return;
             }
             ("goal", Ok(goal)) => {
-                ClientMessage::SendGoal { id, action, payload: goal.args(), goal: goal.goal.into() }
+                ClientMessage::SendGoal { id, action, payload: goal.args, goal: goal.goal }
             }
-            ("cancel", Ok(goal)) => {
-                ClientMessage::CancelGoal { id, action, goal: goal.goal.into() }
+            ("cancel", Ok(goal)) => ClientMessage::CancelGoal { id, action, goal: goal.goal },
+            ("attach", Ok(goal)) => {
+                ClientMessage::AttachGoal { id, action, follow: goal.follow, goal: goal.goal }
             }
-            ("attach", Ok(goal)) => ClientMessage::AttachGoal {
-                id,
-                action,
-                follow: goal.follow,
-                goal: goal.goal.into(),
-            },
             (other, Ok(goal)) => {
                 let error = RemoteError::new(
                     ErrorCode::MethodNotFound,
                     "UnknownRequest",
                     format!("actions have no `{other}` request (expected goal, cancel or attach)"),
                 );
-                let goal = goal.goal.into();
+                let goal = goal.goal;
                 let _ =
                     link.send(ServerMessage::GoalReply { id, action, goal, result: Err(error) });
                 return;
@@ -531,11 +526,16 @@ impl PeerLink for MqttPeer {
                 let payload = match result {
                     Ok(snapshot) => {
                         properties.user_properties.push((RETURN_CODE.to_owned(), "0".to_owned()));
-                        wire::goal_state(&goal, snapshot.status, snapshot.outcome.as_ref()).1
+                        goal_payload::encode_state(
+                            &goal,
+                            snapshot.status,
+                            snapshot.outcome.as_ref(),
+                        )
+                        .1
                     }
                     Err(error) => {
                         error_properties(&mut properties, &error);
-                        wire::goal_error(&goal, &error)
+                        goal_payload::encode_error(&goal, &error)
                     }
                 };
                 return self.conn.publish_ordered(topic, QoS::AtLeastOnce, payload, properties);

@@ -77,204 +77,29 @@ pub(crate) fn outcome(properties: &PublishProperties) -> Option<RemoteError> {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Action payloads: the same JSON objects as on the Unix socket (docs/wire/unix.md §5.5).
+// Action payloads: the same JSON objects as on the Unix socket (docs/wire/unix.md §5.5), from
+// the core's `goal_payload`.
 
 use bytes::Bytes;
-use serde::{Deserialize, Serialize};
-use serde_json::value::RawValue;
-use switchboard_core::action::{GoalEvent, GoalId, GoalOutcome, GoalSnapshot, GoalStatus};
-
-/// A JSON payload as a raw value; anything that is not JSON becomes `{}`.
-fn raw(payload: &[u8]) -> Box<RawValue> {
-    std::str::from_utf8(payload)
-        .ok()
-        .and_then(|s| serde_json::from_str::<&RawValue>(s).ok())
-        .map(|r| r.to_owned())
-        .unwrap_or_else(|| {
-            RawValue::from_string("{}".to_owned()).unwrap_or_else(|_| RawValue::NULL.to_owned())
-        })
-}
-
-fn raw_bytes(value: Option<&RawValue>) -> Bytes {
-    value.map_or_else(|| Bytes::from_static(b"{}"), |v| Bytes::copy_from_slice(v.get().as_bytes()))
-}
-
-/// The payload of a goal, cancel or attach request, and of a feedback event.
-#[derive(Serialize)]
-struct GoalOut<'a> {
-    goal: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    args: Option<Box<RawValue>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    follow: Option<bool>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    feedback: Option<Box<RawValue>>,
-}
-
-/// A received goal, cancel or attach request, or a feedback event.
-#[derive(Deserialize)]
-pub(crate) struct GoalIn<'a> {
-    pub(crate) goal: String,
-    #[serde(borrow, default)]
-    args: Option<&'a RawValue>,
-    #[serde(default)]
-    pub(crate) follow: bool,
-    #[serde(borrow, default)]
-    feedback: Option<&'a RawValue>,
-}
-
-impl GoalIn<'_> {
-    pub(crate) fn args(&self) -> Bytes {
-        raw_bytes(self.args)
-    }
-
-    pub(crate) fn feedback(&self) -> Option<Bytes> {
-        self.feedback.map(|f| raw_bytes(Some(f)))
-    }
-}
-
-/// Reads a request or feedback payload.
-pub(crate) fn read_goal(payload: &[u8]) -> Result<GoalIn<'_>, String> {
-    let goal: GoalIn<'_> =
-        serde_json::from_slice(payload).map_err(|e| format!("not a goal object: {e}"))?;
-    if goal.goal.is_empty() {
-        return Err("the goal id is empty".to_owned());
-    }
-    Ok(goal)
-}
-
-/// `{"goal":…,"args":…}`, `{"goal":…}` or `{"goal":…,"follow":…}`.
-pub(crate) fn goal_request(goal: &GoalId, args: Option<&Bytes>, follow: Option<bool>) -> Bytes {
-    let out = GoalOut { goal: goal.as_str(), args: args.map(|a| raw(a)), follow, feedback: None };
-    Bytes::from(serde_json::to_vec(&out).unwrap_or_default())
-}
-
-#[derive(Serialize)]
-struct StateOut<'a> {
-    goal: &'a str,
-    status: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    result: Option<Box<RawValue>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    error: Option<GoalErrorOut<'a>>,
-}
-
-#[derive(Serialize)]
-struct GoalErrorOut<'a> {
-    name: &'a str,
-    code: u8,
-    message: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    details: Option<&'a serde_json::Value>,
-}
-
-#[derive(Deserialize)]
-struct StateIn<'a> {
-    goal: String,
-    #[serde(default)]
-    status: Option<String>,
-    #[serde(borrow, default)]
-    result: Option<&'a RawValue>,
-    #[serde(default)]
-    error: Option<GoalErrorIn>,
-}
-
-#[derive(Deserialize)]
-struct GoalErrorIn {
-    name: String,
-    #[serde(default)]
-    code: u8,
-    #[serde(default)]
-    message: String,
-    #[serde(default)]
-    details: Option<serde_json::Value>,
-}
-
-/// The goal state object; also returns the error code of a failed outcome (else 0).
-pub(crate) fn goal_state(
-    goal: &GoalId,
-    status: GoalStatus,
-    outcome: Option<&GoalOutcome>,
-) -> (u8, Bytes) {
-    let mut code = 0;
-    let mut state =
-        StateOut { goal: goal.as_str(), status: status.as_str(), result: None, error: None };
-    match outcome {
-        Some(GoalOutcome::Succeeded(payload)) => state.result = Some(raw(payload)),
-        Some(GoalOutcome::Failed(error)) => {
-            code = error.code().as_u8();
-            state.error = Some(GoalErrorOut {
-                name: error.name(),
-                code,
-                message: error.message(),
-                details: error.details(),
-            });
-        }
-        _ => {}
-    }
-    (code, Bytes::from(serde_json::to_vec(&state).unwrap_or_default()))
-}
-
-/// The payload of a failed reply: `{"goal":…,"message":…,"details":…}`.
-pub(crate) fn goal_error(goal: &GoalId, error: &RemoteError) -> Bytes {
-    let mut out = serde_json::Map::new();
-    out.insert("goal".into(), goal.as_str().into());
-    out.insert("message".into(), error.message().into());
-    if let Some(details) = error.details() {
-        out.insert("details".into(), details.clone());
-    }
-    Bytes::from(serde_json::Value::Object(out).to_string())
-}
-
-/// Reads a goal state.
-pub(crate) fn read_state(payload: &[u8]) -> Result<(GoalId, GoalSnapshot), String> {
-    let state: StateIn<'_> =
-        serde_json::from_slice(payload).map_err(|e| format!("unreadable goal state: {e}"))?;
-    let name = state.status.unwrap_or_default();
-    let status = GoalStatus::parse(&name).ok_or_else(|| format!("unknown goal status `{name}`"))?;
-    let outcome = match status {
-        GoalStatus::Succeeded => Some(GoalOutcome::Succeeded(raw_bytes(state.result))),
-        GoalStatus::Cancelled => Some(GoalOutcome::Cancelled),
-        GoalStatus::Failed | GoalStatus::Rejected => {
-            let error = match state.error {
-                Some(e) => {
-                    let code = match e.code {
-                        1..=15 => ErrorCode::from_u8(e.code),
-                        _ => ErrorCode::UnknownError,
-                    };
-                    let error = RemoteError::new(code, e.name, e.message);
-                    match e.details.filter(|d| !d.is_null()) {
-                        Some(details) => error.with_details(details),
-                        None => error,
-                    }
-                }
-                None => RemoteError::new(ErrorCode::UnknownError, "UnknownError", ""),
-            };
-            Some(GoalOutcome::Failed(error))
-        }
-        _ => None,
-    };
-    Ok((GoalId::from(state.goal), GoalSnapshot { status, outcome }))
-}
+use switchboard_core::{
+    action::{GoalEvent, GoalId, GoalStatus},
+    goal_payload,
+};
 
 /// A goal event's payload and its `GoalEvent` kind (and `ReturnCode` for `finished`).
 pub(crate) fn goal_event(goal: &GoalId, event: &GoalEvent) -> (&'static str, Option<u8>, Bytes) {
     match event {
         GoalEvent::Feedback(payload) => {
-            let out = GoalOut {
-                goal: goal.as_str(),
-                args: None,
-                follow: None,
-                feedback: Some(raw(payload)),
-            };
-            ("feedback", None, Bytes::from(serde_json::to_vec(&out).unwrap_or_default()))
+            ("feedback", None, goal_payload::encode_feedback(goal, payload))
         }
-        GoalEvent::Status(status) => ("status", None, goal_state(goal, *status, None).1),
+        GoalEvent::Status(status) => {
+            ("status", None, goal_payload::encode_state(goal, *status, None).1)
+        }
         GoalEvent::Finished(outcome) => {
-            let (code, payload) = goal_state(goal, outcome.status(), Some(outcome));
+            let (code, payload) = goal_payload::encode_state(goal, outcome.status(), Some(outcome));
             ("finished", Some(code), payload)
         }
-        _ => ("status", None, goal_state(goal, GoalStatus::Executing, None).1),
+        _ => ("status", None, goal_payload::encode_state(goal, GoalStatus::Executing, None).1),
     }
 }
 
@@ -286,14 +111,14 @@ pub(crate) fn read_event(
     let is_feedback = match kind {
         Some("feedback") => true,
         Some(_) => false,
-        None => read_goal(payload).is_ok_and(|g| g.feedback.is_some()),
+        None => goal_payload::decode_request(payload).is_ok_and(|g| g.feedback.is_some()),
     };
     if is_feedback {
-        let goal = read_goal(payload)?;
-        let feedback = goal.feedback().ok_or("a feedback event without `feedback`")?;
-        return Ok((GoalId::from(goal.goal), GoalEvent::Feedback(feedback)));
+        let request = goal_payload::decode_request(payload)?;
+        let feedback = request.feedback.ok_or("a feedback event without `feedback`")?;
+        return Ok((request.goal, GoalEvent::Feedback(feedback)));
     }
-    let (goal, snapshot) = read_state(payload)?;
+    let (goal, snapshot) = goal_payload::decode_state(payload)?;
     Ok(match snapshot.outcome {
         Some(outcome) => (goal, GoalEvent::Finished(outcome)),
         None => (goal, GoalEvent::Status(snapshot.status)),

@@ -1,13 +1,14 @@
 //! The mapping between switchboard's message model and frames, plus the handshake documents.
 
-use std::{borrow::Cow, sync::OnceLock};
+use std::borrow::Cow;
 
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use switchboard_core::{
     ErrorCode, InterfaceDescriptor, RemoteError, TransportError, TransportErrorKind,
-    action::{GoalEvent, GoalId, GoalOutcome, GoalSnapshot, GoalStatus},
+    action::GoalEvent,
+    goal_payload,
     message::{ClientMessage, ServerMessage},
 };
 
@@ -159,168 +160,6 @@ struct ReceivedPropertyError<'a> {
     value: Option<&'a RawValue>,
 }
 
-/// The goal part of SEND_GOAL, CANCEL_GOAL, ATTACH_GOAL and GOAL_FEEDBACK payloads.
-#[derive(Serialize)]
-struct GoalOut<'a> {
-    goal: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    args: Option<&'a RawValue>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    follow: Option<bool>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    feedback: Option<&'a RawValue>,
-}
-
-#[derive(Deserialize)]
-struct GoalIn<'a> {
-    goal: String,
-    #[serde(borrow, default)]
-    args: Option<&'a RawValue>,
-    #[serde(default)]
-    follow: bool,
-    #[serde(borrow, default)]
-    feedback: Option<&'a RawValue>,
-}
-
-/// A goal's state: the payload of a successful GOAL_REPLY, of GOAL_STATUS and of GOAL_FINISHED.
-#[derive(Serialize)]
-struct StateOut<'a> {
-    goal: &'a str,
-    status: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    result: Option<&'a RawValue>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    error: Option<GoalErrorOut<'a>>,
-}
-
-#[derive(Serialize)]
-struct GoalErrorOut<'a> {
-    name: &'a str,
-    code: u8,
-    message: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    details: Option<&'a serde_json::Value>,
-}
-
-#[derive(Deserialize)]
-struct StateIn<'a> {
-    goal: String,
-    #[serde(default)]
-    status: Option<String>,
-    #[serde(borrow, default)]
-    result: Option<&'a RawValue>,
-    #[serde(default)]
-    error: Option<GoalErrorIn>,
-    #[serde(default)]
-    message: String,
-    #[serde(default)]
-    details: Option<serde_json::Value>,
-}
-
-#[derive(Deserialize)]
-struct GoalErrorIn {
-    name: String,
-    #[serde(default)]
-    code: u8,
-    #[serde(default)]
-    message: String,
-    #[serde(default)]
-    details: Option<serde_json::Value>,
-}
-
-/// A JSON payload as a raw value; anything that is not JSON becomes `{}`.
-fn raw(payload: &[u8]) -> &RawValue {
-    static EMPTY: OnceLock<Box<RawValue>> = OnceLock::new();
-    std::str::from_utf8(payload)
-        .ok()
-        .and_then(|s| serde_json::from_str::<&RawValue>(s).ok())
-        .unwrap_or_else(|| {
-            EMPTY.get_or_init(|| {
-                RawValue::from_string("{}".to_owned()).unwrap_or_else(|_| RawValue::NULL.to_owned())
-            })
-        })
-}
-
-fn raw_bytes(value: Option<&RawValue>) -> Bytes {
-    value.map_or_else(|| Bytes::from_static(b"{}"), |v| Bytes::copy_from_slice(v.get().as_bytes()))
-}
-
-fn goal_payload(goal: &GoalId, args: Option<&Bytes>, follow: Option<bool>) -> Vec<u8> {
-    serde_json::to_vec(&GoalOut {
-        goal: goal.as_str(),
-        args: args.map(|a| raw(a)),
-        follow,
-        feedback: None,
-    })
-    .unwrap_or_default()
-}
-
-fn remote_error(
-    code: u8,
-    name: String,
-    message: String,
-    details: Option<serde_json::Value>,
-) -> RemoteError {
-    let error = RemoteError::new(nonzero_code(code), name, message);
-    match details {
-        Some(details) => error.with_details(details),
-        None => error,
-    }
-}
-
-/// Encodes a goal state (status plus outcome) and returns the frame code that goes with it.
-fn state_payload(
-    goal: &GoalId,
-    status: GoalStatus,
-    outcome: Option<&GoalOutcome>,
-) -> (u8, Vec<u8>) {
-    let mut code = 0;
-    let mut state =
-        StateOut { goal: goal.as_str(), status: status.as_str(), result: None, error: None };
-    match outcome {
-        Some(GoalOutcome::Succeeded(payload)) => state.result = Some(raw(payload)),
-        Some(GoalOutcome::Failed(error)) => {
-            code = error.code().as_u8();
-            state.error = Some(GoalErrorOut {
-                name: error.name(),
-                code,
-                message: error.message(),
-                details: error.details(),
-            });
-        }
-        _ => {}
-    }
-    (code, serde_json::to_vec(&state).unwrap_or_default())
-}
-
-/// Decodes a goal state; the status must be known.
-fn read_state(payload: &[u8]) -> Result<(GoalId, GoalSnapshot), String> {
-    let state: StateIn<'_> =
-        serde_json::from_slice(payload).map_err(|e| format!("unreadable goal state: {e}"))?;
-    let name = state.status.unwrap_or_default();
-    let status = GoalStatus::parse(&name).ok_or_else(|| format!("unknown goal status `{name}`"))?;
-    let outcome = match status {
-        GoalStatus::Succeeded => Some(GoalOutcome::Succeeded(raw_bytes(state.result))),
-        GoalStatus::Cancelled => Some(GoalOutcome::Cancelled),
-        GoalStatus::Failed | GoalStatus::Rejected => {
-            let error = state.error.unwrap_or(GoalErrorIn {
-                name: "UnknownError".to_owned(),
-                code: ErrorCode::UnknownError.as_u8(),
-                message: String::new(),
-                details: None,
-            });
-            Some(GoalOutcome::Failed(remote_error(
-                error.code,
-                error.name,
-                error.message,
-                error.details,
-            )))
-        }
-        _ => None,
-    };
-    Ok((GoalId::from(state.goal), GoalSnapshot { status, outcome }))
-}
-
 fn owned(name: &str) -> Cow<'static, str> {
     Cow::Owned(name.to_owned())
 }
@@ -354,23 +193,21 @@ pub(crate) fn client_to_frame(message: &ClientMessage) -> Result<Frame, Transpor
         ClientMessage::Command { command, payload } => {
             Frame::new(Kind::Command, command.as_ref()).with_payload(payload.clone())
         }
-        ClientMessage::SendGoal { id, action, goal, payload } => Frame::new(
-            Kind::SendGoal,
-            action.as_ref(),
-        )
-        .with_id(*id)
-        .with_payload(goal_payload(goal, Some(payload), None)),
+        ClientMessage::SendGoal { id, action, goal, payload } => {
+            Frame::new(Kind::SendGoal, action.as_ref())
+                .with_id(*id)
+                .with_payload(goal_payload::encode_request(goal, Some(payload), None))
+        }
         ClientMessage::CancelGoal { id, action, goal } => {
             Frame::new(Kind::CancelGoal, action.as_ref())
                 .with_id(*id)
-                .with_payload(goal_payload(goal, None, None))
+                .with_payload(goal_payload::encode_request(goal, None, None))
         }
-        ClientMessage::AttachGoal { id, action, goal, follow } => Frame::new(
-            Kind::AttachGoal,
-            action.as_ref(),
-        )
-        .with_id(*id)
-        .with_payload(goal_payload(goal, None, Some(*follow))),
+        ClientMessage::AttachGoal { id, action, goal, follow } => {
+            Frame::new(Kind::AttachGoal, action.as_ref())
+                .with_id(*id)
+                .with_payload(goal_payload::encode_request(goal, None, Some(*follow)))
+        }
         ClientMessage::Describe { id } => Frame::new(Kind::Describe, "").with_id(*id),
         _ => return Err(unsupported("client")),
     })
@@ -398,19 +235,18 @@ pub(crate) fn frame_to_client(frame: Frame) -> Result<ClientMessage, String> {
         Kind::Command => ClientMessage::Command { command: owned(&name), payload },
         Kind::Describe => ClientMessage::Describe { id },
         Kind::SendGoal | Kind::CancelGoal | Kind::AttachGoal => {
-            let goal: GoalIn<'_> = serde_json::from_slice(&payload)
+            let request = goal_payload::decode_request(&payload)
                 .map_err(|e| format!("unreadable {kind} payload: {e}"))?;
             let action = owned(&name);
-            let goal_id = GoalId::from(goal.goal);
+            let goal_id = request.goal;
             match kind {
-                Kind::SendGoal => ClientMessage::SendGoal {
-                    id,
-                    action,
-                    goal: goal_id,
-                    payload: raw_bytes(goal.args),
-                },
+                Kind::SendGoal => {
+                    ClientMessage::SendGoal { id, action, goal: goal_id, payload: request.args }
+                }
                 Kind::CancelGoal => ClientMessage::CancelGoal { id, action, goal: goal_id },
-                _ => ClientMessage::AttachGoal { id, action, goal: goal_id, follow: goal.follow },
+                _ => {
+                    ClientMessage::AttachGoal { id, action, goal: goal_id, follow: request.follow }
+                }
             }
         }
         Kind::Hello => return Err("HELLO is only valid as the first frame".to_owned()),
@@ -467,16 +303,12 @@ pub(crate) fn server_to_frame(message: &ServerMessage) -> Result<Frame, Transpor
                 .with_payload(payload.clone())
         }
         ServerMessage::GoalReply { id, goal, result: Ok(snapshot), .. } => {
-            let (_, payload) = state_payload(goal, snapshot.status, snapshot.outcome.as_ref());
+            let (_, payload) =
+                goal_payload::encode_state(goal, snapshot.status, snapshot.outcome.as_ref());
             Frame::new(Kind::GoalReply, "").with_id(*id).with_payload(payload)
         }
         ServerMessage::GoalReply { id, goal, result: Err(error), .. } => {
-            let payload = serde_json::to_vec(&serde_json::json!({
-                "goal": goal.as_str(),
-                "message": error.message(),
-                "details": error.details(),
-            }))
-            .unwrap_or_default();
+            let payload = goal_payload::encode_error(goal, error);
             Frame::new(Kind::GoalReply, error.name())
                 .with_id(*id)
                 .with_code(error.code().as_u8())
@@ -484,21 +316,16 @@ pub(crate) fn server_to_frame(message: &ServerMessage) -> Result<Frame, Transpor
         }
         ServerMessage::GoalEvent { action, goal, event } => match event {
             GoalEvent::Feedback(payload) => {
-                let payload = serde_json::to_vec(&GoalOut {
-                    goal: goal.as_str(),
-                    args: None,
-                    follow: None,
-                    feedback: Some(raw(payload)),
-                })
-                .unwrap_or_default();
+                let payload = goal_payload::encode_feedback(goal, payload);
                 Frame::new(Kind::GoalFeedback, action.as_ref()).with_payload(payload)
             }
             GoalEvent::Status(status) => {
-                let (_, payload) = state_payload(goal, *status, None);
+                let (_, payload) = goal_payload::encode_state(goal, *status, None);
                 Frame::new(Kind::GoalStatus, action.as_ref()).with_payload(payload)
             }
             GoalEvent::Finished(outcome) => {
-                let (code, payload) = state_payload(goal, outcome.status(), Some(outcome));
+                let (code, payload) =
+                    goal_payload::encode_state(goal, outcome.status(), Some(outcome));
                 Frame::new(Kind::GoalFinished, action.as_ref())
                     .with_code(code)
                     .with_payload(payload)
@@ -580,32 +407,26 @@ pub(crate) fn frame_to_server(frame: Frame) -> Result<ServerMessage, String> {
             ServerMessage::PropertyValue { property: owned(&name), version, payload }
         }
         Kind::GoalReply if code == 0 => {
-            let (goal, snapshot) = read_state(&payload)?;
+            let (goal, snapshot) = goal_payload::decode_state(&payload)?;
             ServerMessage::GoalReply { id, action: owned(""), goal, result: Ok(snapshot) }
         }
         Kind::GoalReply => {
-            let state: StateIn<'_> = serde_json::from_slice(&payload)
+            let (goal, error) = goal_payload::decode_error(&payload, code, name)
                 .map_err(|e| format!("unreadable GOAL_REPLY error payload: {e}"))?;
-            let error =
-                remote_error(code, name, state.message, state.details.filter(|d| !d.is_null()));
-            ServerMessage::GoalReply {
-                id,
-                action: owned(""),
-                goal: GoalId::from(state.goal),
-                result: Err(error),
-            }
+            ServerMessage::GoalReply { id, action: owned(""), goal, result: Err(error) }
         }
         Kind::GoalFeedback => {
-            let goal: GoalIn<'_> = serde_json::from_slice(&payload)
+            let request = goal_payload::decode_request(&payload)
                 .map_err(|e| format!("unreadable GOAL_FEEDBACK payload: {e}"))?;
+            let feedback = request.feedback.ok_or("a GOAL_FEEDBACK frame without `feedback`")?;
             ServerMessage::GoalEvent {
                 action: owned(&name),
-                goal: GoalId::from(goal.goal),
-                event: GoalEvent::Feedback(raw_bytes(goal.feedback)),
+                goal: request.goal,
+                event: GoalEvent::Feedback(feedback),
             }
         }
         Kind::GoalStatus => {
-            let (goal, snapshot) = read_state(&payload)?;
+            let (goal, snapshot) = goal_payload::decode_state(&payload)?;
             ServerMessage::GoalEvent {
                 action: owned(&name),
                 goal,
@@ -613,7 +434,7 @@ pub(crate) fn frame_to_server(frame: Frame) -> Result<ServerMessage, String> {
             }
         }
         Kind::GoalFinished => {
-            let (goal, snapshot) = read_state(&payload)?;
+            let (goal, snapshot) = goal_payload::decode_state(&payload)?;
             let outcome = snapshot.outcome.ok_or_else(|| {
                 format!("GOAL_FINISHED with the non-final status {}", snapshot.status)
             })?;
@@ -638,6 +459,7 @@ pub(crate) fn frame_to_server(frame: Frame) -> Result<ServerMessage, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use switchboard_core::action::{GoalId, GoalOutcome, GoalSnapshot, GoalStatus};
 
     fn round_trip_server(message: ServerMessage) {
         let frame = server_to_frame(&message).expect("mappable");

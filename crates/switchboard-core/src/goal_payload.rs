@@ -1,0 +1,302 @@
+//! The JSON bodies of goal messages, which every transport carries the same way: goal, cancel and
+//! attach requests, feedback, goal states and goal errors (docs/wire/unix.md §5.5).
+//!
+//! They live here so that each transport frames them its own way but no transport spells the
+//! objects out again.
+
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+
+use crate::{
+    action::{GoalId, GoalOutcome, GoalSnapshot, GoalStatus},
+    error::{ErrorCode, RemoteError},
+};
+
+/// The `{}` that stands in for a payload that is not JSON.
+const EMPTY_OBJECT: &str = "{}";
+
+/// A payload as a raw JSON value; anything that is not JSON becomes `{}`.
+fn raw(payload: &[u8]) -> &RawValue {
+    std::str::from_utf8(payload)
+        .ok()
+        .and_then(|s| serde_json::from_str::<&RawValue>(s).ok())
+        // `{}` is a valid literal, so its own fallback to `null` is never taken.
+        .unwrap_or_else(|| {
+            serde_json::from_str::<&RawValue>(EMPTY_OBJECT).unwrap_or(RawValue::NULL)
+        })
+}
+
+fn raw_bytes(value: Option<&RawValue>) -> Bytes {
+    value.map_or_else(
+        || Bytes::from_static(EMPTY_OBJECT.as_bytes()),
+        |v| Bytes::copy_from_slice(v.get().as_bytes()),
+    )
+}
+
+/// The payload of a goal, cancel or attach request, and of a feedback event.
+#[derive(Serialize)]
+struct GoalOut<'a> {
+    goal: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    args: Option<&'a RawValue>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    follow: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    feedback: Option<&'a RawValue>,
+}
+
+#[derive(Deserialize)]
+struct GoalIn<'a> {
+    goal: String,
+    #[serde(borrow, default)]
+    args: Option<&'a RawValue>,
+    #[serde(default)]
+    follow: bool,
+    #[serde(borrow, default)]
+    feedback: Option<&'a RawValue>,
+}
+
+/// A decoded goal, cancel or attach request, or feedback event.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GoalRequest {
+    /// The goal's id.
+    pub goal: GoalId,
+    /// The goal's arguments (`{}` when absent).
+    pub args: Bytes,
+    /// For an attach: whether to keep receiving the goal's events.
+    pub follow: bool,
+    /// For a feedback event: the feedback values.
+    pub feedback: Option<Bytes>,
+}
+
+/// `{"goal":…,"args":…}`, `{"goal":…}` or `{"goal":…,"follow":…}`.
+pub fn encode_request(goal: &GoalId, args: Option<&Bytes>, follow: Option<bool>) -> Bytes {
+    encode_goal_out(&GoalOut {
+        goal: goal.as_str(),
+        args: args.map(|a| raw(a)),
+        follow,
+        feedback: None,
+    })
+}
+
+/// `{"goal":…,"feedback":…}`.
+pub fn encode_feedback(goal: &GoalId, feedback: &Bytes) -> Bytes {
+    encode_goal_out(&GoalOut {
+        goal: goal.as_str(),
+        args: None,
+        follow: None,
+        feedback: Some(raw(feedback)),
+    })
+}
+
+fn encode_goal_out(out: &GoalOut<'_>) -> Bytes {
+    Bytes::from(serde_json::to_vec(out).unwrap_or_default())
+}
+
+/// Reads a goal, cancel or attach request, or a feedback event.
+pub fn decode_request(payload: &[u8]) -> Result<GoalRequest, String> {
+    let goal: GoalIn<'_> =
+        serde_json::from_slice(payload).map_err(|e| format!("not a goal object: {e}"))?;
+    if goal.goal.is_empty() {
+        return Err("the goal id is empty".to_owned());
+    }
+    Ok(GoalRequest {
+        args: raw_bytes(goal.args),
+        follow: goal.follow,
+        feedback: goal.feedback.map(|f| raw_bytes(Some(f))),
+        goal: GoalId::from(goal.goal),
+    })
+}
+
+/// A goal's state: the payload of an accepted reply, a status event and a finished event.
+#[derive(Serialize)]
+struct StateOut<'a> {
+    goal: &'a str,
+    status: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    result: Option<&'a RawValue>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<GoalErrorOut<'a>>,
+}
+
+#[derive(Serialize)]
+struct GoalErrorOut<'a> {
+    name: &'a str,
+    code: u8,
+    message: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    details: Option<&'a serde_json::Value>,
+}
+
+#[derive(Deserialize)]
+struct StateIn<'a> {
+    goal: String,
+    #[serde(default)]
+    status: Option<String>,
+    #[serde(borrow, default)]
+    result: Option<&'a RawValue>,
+    #[serde(default)]
+    error: Option<GoalErrorIn>,
+}
+
+#[derive(Deserialize)]
+struct GoalErrorIn {
+    name: String,
+    #[serde(default)]
+    code: u8,
+    #[serde(default)]
+    message: String,
+    #[serde(default)]
+    details: Option<serde_json::Value>,
+}
+
+/// Encodes a goal state; also returns the error code of a failed outcome (else 0), which
+/// transports put in their own status field.
+pub fn encode_state(
+    goal: &GoalId,
+    status: GoalStatus,
+    outcome: Option<&GoalOutcome>,
+) -> (u8, Bytes) {
+    let mut code = 0;
+    let mut state =
+        StateOut { goal: goal.as_str(), status: status.as_str(), result: None, error: None };
+    match outcome {
+        Some(GoalOutcome::Succeeded(payload)) => state.result = Some(raw(payload)),
+        Some(GoalOutcome::Failed(error)) => {
+            code = error.code().as_u8();
+            state.error = Some(GoalErrorOut {
+                name: error.name(),
+                code,
+                message: error.message(),
+                details: error.details(),
+            });
+        }
+        _ => {}
+    }
+    (code, Bytes::from(serde_json::to_vec(&state).unwrap_or_default()))
+}
+
+/// Reads a goal state; the status must be known.
+pub fn decode_state(payload: &[u8]) -> Result<(GoalId, GoalSnapshot), String> {
+    let state: StateIn<'_> =
+        serde_json::from_slice(payload).map_err(|e| format!("unreadable goal state: {e}"))?;
+    let name = state.status.unwrap_or_default();
+    let status = GoalStatus::parse(&name).ok_or_else(|| format!("unknown goal status `{name}`"))?;
+    let outcome = match status {
+        GoalStatus::Succeeded => Some(GoalOutcome::Succeeded(raw_bytes(state.result))),
+        GoalStatus::Cancelled => Some(GoalOutcome::Cancelled),
+        GoalStatus::Failed | GoalStatus::Rejected => Some(GoalOutcome::Failed(match state.error {
+            Some(e) => remote_error(e.code, e.name, e.message, e.details),
+            None => RemoteError::new(ErrorCode::UnknownError, "UnknownError", ""),
+        })),
+        _ => None,
+    };
+    Ok((GoalId::from(state.goal), GoalSnapshot { status, outcome }))
+}
+
+#[derive(Serialize)]
+struct ErrorOut<'a> {
+    goal: &'a str,
+    message: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    details: Option<&'a serde_json::Value>,
+}
+
+#[derive(Deserialize)]
+struct ErrorIn {
+    goal: String,
+    #[serde(default)]
+    message: String,
+    #[serde(default)]
+    details: Option<serde_json::Value>,
+}
+
+/// The payload of a refused goal, cancel or attach request: `{"goal":…,"message":…,"details":…}`.
+/// The error's name and code travel in the transport's own fields.
+pub fn encode_error(goal: &GoalId, error: &RemoteError) -> Bytes {
+    let out = ErrorOut { goal: goal.as_str(), message: error.message(), details: error.details() };
+    Bytes::from(serde_json::to_vec(&out).unwrap_or_default())
+}
+
+/// Reads a refused request's payload into the error it carries, given the name and code the
+/// transport carried alongside.
+pub fn decode_error(
+    payload: &[u8],
+    code: u8,
+    name: String,
+) -> Result<(GoalId, RemoteError), String> {
+    let error: ErrorIn =
+        serde_json::from_slice(payload).map_err(|e| format!("unreadable goal error: {e}"))?;
+    Ok((GoalId::from(error.goal), remote_error(code, name, error.message, error.details)))
+}
+
+/// A remote error from wire fields; codes outside 1–15 become `UnknownError`, `null` details none.
+fn remote_error(
+    code: u8,
+    name: String,
+    message: String,
+    details: Option<serde_json::Value>,
+) -> RemoteError {
+    let error = RemoteError::new(ErrorCode::from_u8(code), name, message);
+    match details.filter(|d| !d.is_null()) {
+        Some(details) => error.with_details(details),
+        None => error,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_and_feedback_round_trip() {
+        let goal = GoalId::from("0b8c6f7e-4a4f-4a8e-9d2b-2f7f1c1f0a11".to_owned());
+        let args = Bytes::from_static(br#"{"to":2}"#);
+        let encoded = encode_request(&goal, Some(&args), None);
+        assert_eq!(
+            &encoded[..],
+            br#"{"goal":"0b8c6f7e-4a4f-4a8e-9d2b-2f7f1c1f0a11","args":{"to":2}}"#
+        );
+        let decoded = decode_request(&encoded).unwrap();
+        assert_eq!((decoded.goal, decoded.args, decoded.follow), (goal.clone(), args, false));
+        let attach = decode_request(&encode_request(&goal, None, Some(true))).unwrap();
+        assert!(attach.follow);
+        assert_eq!(&attach.args[..], b"{}");
+        let feedback =
+            decode_request(&encode_feedback(&goal, &Bytes::from_static(br#"{"value":1}"#)))
+                .unwrap();
+        assert_eq!(feedback.feedback.as_deref(), Some(&br#"{"value":1}"#[..]));
+        assert!(decode_request(br#"{"goal":""}"#).is_err());
+        assert!(decode_request(b"not json").is_err());
+    }
+
+    #[test]
+    fn states_and_errors_round_trip() {
+        let goal = GoalId::from("g".to_owned());
+        let failure = RemoteError::new(ErrorCode::ClientError, "BadInput", "no")
+            .with_details(serde_json::json!({"field": "to"}));
+        for (status, outcome) in [
+            (GoalStatus::Executing, None),
+            (
+                GoalStatus::Succeeded,
+                Some(GoalOutcome::Succeeded(Bytes::from_static(br#"{"total":2}"#))),
+            ),
+            (GoalStatus::Cancelled, Some(GoalOutcome::Cancelled)),
+            (GoalStatus::Failed, Some(GoalOutcome::Failed(failure.clone()))),
+        ] {
+            let (code, payload) = encode_state(&goal, status, outcome.as_ref());
+            assert_eq!(code, if status == GoalStatus::Failed { 1 } else { 0 });
+            let (decoded_goal, snapshot) = decode_state(&payload).unwrap();
+            assert_eq!(
+                (decoded_goal, snapshot.status, snapshot.outcome),
+                (goal.clone(), status, outcome)
+            );
+        }
+        assert!(decode_state(br#"{"goal":"g","status":"paused"}"#).is_err());
+
+        let payload = encode_error(&goal, &failure);
+        let (decoded_goal, error) = decode_error(&payload, 1, "BadInput".to_owned()).unwrap();
+        assert_eq!((decoded_goal, error), (goal, failure));
+    }
+}
