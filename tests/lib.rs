@@ -25,3 +25,5 @@ pub mod thermostat {
 pub mod jobs {
     switchboard::include_interface!("jobs");
 }
+
+pub mod fixtures;

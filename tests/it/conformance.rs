@@ -3,127 +3,22 @@
 //! Every body takes an endpoint, starts its own `Jobs` server and clients on it, and uses nothing
 //! but the generated API, so each transport instantiates the same bodies (see `unix.rs`).
 
-use std::{
-    sync::{Arc, OnceLock},
-    time::Duration,
-};
+use std::time::Duration;
 
 use switchboard::{
-    CallContext, CallError, Endpoint, ErrorCode, GoalError, GoalStatus, HandlerError, MethodError,
-    PeerId, RemoteError, ServerOptions, TransportErrorKind, error_names,
+    CallError, Endpoint, ErrorCode, GoalError, GoalStatus, MethodError, PeerId, RemoteError,
+    ServerOptions, TransportErrorKind, error_names,
 };
 use switchboard_tests::jobs::{
-    BadInput, CountError, CountFeedback, CountGoal, Jobs, JobsClient, JobsProperties, JobsServer,
-    LookupError, NotFound, Notice, QuotaExceeded,
+    BadInput, CountError, JobsClient, JobsServer, LookupError, NotFound, Notice, QuotaExceeded,
 };
+
+use switchboard_tests::fixtures::{FAILING_COUNT, PANICKING_COUNT, resets_at, serve_jobs};
 
 use crate::suite::within;
 
-/// The `to` that makes `count` fail with the declared `QuotaExceeded` after one step.
-const FAILING_COUNT: i64 = 13;
-
-/// The `to` that makes `count` panic after one step.
-const PANICKING_COUNT: i64 = 99;
-
-/// What a panicking handler says; none of it may reach a client.
-const PANIC_TEXT: &str = "secret detail at /srv/jobs/src/handler.rs:42";
-
-fn resets_at() -> switchboard::DateTime {
-    switchboard_core::codec::parse_datetime("2030-01-02T03:04:05.123456789Z").expect("a datetime")
-}
-
-/// The `Jobs` handler the suite runs.
-struct Worker {
-    server: Arc<OnceLock<JobsServer>>,
-}
-
-impl Jobs for Worker {
-    async fn lookup(
-        &self,
-        _ctx: &CallContext,
-        key: String,
-    ) -> Result<String, HandlerError<LookupError>> {
-        match key.as_str() {
-            "missing" => Err(LookupError::NotFound(NotFound { key }).into()),
-            "quota" => Err(LookupError::QuotaExceeded(QuotaExceeded {
-                used: 7,
-                limit: 5,
-                resets_at: Some(resets_at()),
-            })
-            .into()),
-            "other" => {
-                Err(RemoteError::new(ErrorCode::ClientError, "RateLimited", "slow down").into())
-            }
-            "panic" => panic!("{PANIC_TEXT}"),
-            _ => Ok(key.to_uppercase()),
-        }
-    }
-
-    async fn note(
-        &self,
-        ctx: &CallContext,
-        text: String,
-        private: bool,
-    ) -> Result<(), RemoteError> {
-        let server = self.server.get().ok_or_else(|| RemoteError::internal("not serving yet"))?;
-        let sent = if private {
-            server.emit_notice_to(ctx.peer(), text).await
-        } else {
-            server.emit_notice(text).await
-        };
-        sent.map_err(|e| RemoteError::internal(e.to_string()))
-    }
-
-    async fn count(
-        &self,
-        goal: switchboard::GoalContext<CountFeedback>,
-        to: i64,
-        step_ms: u32,
-        start_after_ms: u32,
-    ) -> Result<i64, HandlerError<CountError>> {
-        tokio::select! {
-            () = tokio::time::sleep(Duration::from_millis(start_after_ms.into())) => {}
-            () = goal.cancelled() => return Err(HandlerError::Cancelled),
-        }
-        for value in 1..=to {
-            goal.feedback(CountFeedback { value }).await;
-            if to == FAILING_COUNT {
-                let quota = QuotaExceeded { used: 1, limit: 1, resets_at: None };
-                return Err(CountError::QuotaExceeded(quota).into());
-            }
-            if to == PANICKING_COUNT {
-                panic!("{PANIC_TEXT}");
-            }
-            tokio::select! {
-                () = tokio::time::sleep(Duration::from_millis(step_ms.into())) => {}
-                () = goal.cancelled() => return Err(HandlerError::Cancelled),
-            }
-        }
-        Ok(to)
-    }
-
-    async fn accept_count(
-        &self,
-        _ctx: &CallContext,
-        goal: &CountGoal,
-    ) -> Result<(), HandlerError<CountError>> {
-        if goal.to < 0 {
-            let reason = "must not be negative".to_owned();
-            return Err(CountError::BadInput(BadInput { field: "to".into(), reason }).into());
-        }
-        Ok(())
-    }
-}
-
 pub(crate) async fn serve(endpoint: &Endpoint, options: ServerOptions) -> JobsServer {
-    let cell = Arc::new(OnceLock::new());
-    let worker = Worker { server: cell.clone() };
-    let server =
-        within("serve", JobsServer::serve_with(endpoint, worker, JobsProperties {}, options))
-            .await
-            .expect("serve");
-    let _ = cell.set(server.clone());
-    server
+    serve_jobs(endpoint, options).await
 }
 
 async fn connect(endpoint: &Endpoint) -> JobsClient {

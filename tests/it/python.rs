@@ -33,10 +33,8 @@ use switchboard_tests::{
         EchoTimesReply, Everything, EverythingClient, EverythingProperties, EverythingServer,
         Label, Point, SettingsProperty, Shape, Tree, Unsupported, UptimeProperty,
     },
-    jobs::{
-        BadInput, CountError, CountFeedback, CountGoal, Jobs, JobsClient, JobsProperties,
-        JobsServer, LookupError, NotFound, QuotaExceeded,
-    },
+    fixtures::{self, FAILING_COUNT, PANICKING_COUNT, resets_at},
+    jobs::{BadInput, CountError, JobsClient, JobsServer, LookupError, NotFound, QuotaExceeded},
 };
 
 use crate::suite::within;
@@ -355,106 +353,9 @@ async fn serve_everything(url: &str) -> EverythingServer {
     server
 }
 
-const FAILING_COUNT: i64 = 13;
-const PANICKING_COUNT: i64 = 99;
-
-fn resets_at() -> DateTime {
-    datetime("2030-01-02T03:04:05.123456Z")
-}
-
-struct Worker {
-    server: Arc<OnceLock<JobsServer>>,
-}
-
-impl Jobs for Worker {
-    async fn lookup(
-        &self,
-        _ctx: &CallContext,
-        key: String,
-    ) -> Result<String, HandlerError<LookupError>> {
-        match key.as_str() {
-            "missing" => Err(LookupError::NotFound(NotFound { key }).into()),
-            "quota" => Err(LookupError::QuotaExceeded(QuotaExceeded {
-                used: 7,
-                limit: 5,
-                resets_at: Some(resets_at()),
-            })
-            .into()),
-            "other" => {
-                Err(RemoteError::new(ErrorCode::ClientError, "RateLimited", "slow down").into())
-            }
-            "panic" => panic!("secret detail at /srv/jobs/src/handler.rs:42"),
-            _ => Ok(key.to_uppercase()),
-        }
-    }
-
-    async fn note(
-        &self,
-        ctx: &CallContext,
-        text: String,
-        private: bool,
-    ) -> Result<(), RemoteError> {
-        let server = self.server.get().ok_or_else(|| RemoteError::internal("not serving yet"))?;
-        let sent = if private {
-            server.emit_notice_to(ctx.peer(), text).await
-        } else {
-            server.emit_notice(text).await
-        };
-        sent.map_err(|e| RemoteError::internal(e.to_string()))
-    }
-
-    async fn count(
-        &self,
-        goal: switchboard::GoalContext<CountFeedback>,
-        to: i64,
-        step_ms: u32,
-        start_after_ms: u32,
-    ) -> Result<i64, HandlerError<CountError>> {
-        tokio::select! {
-            () = tokio::time::sleep(Duration::from_millis(start_after_ms.into())) => {}
-            () = goal.cancelled() => return Err(HandlerError::Cancelled),
-        }
-        for value in 1..=to {
-            goal.feedback(CountFeedback { value }).await;
-            if to == FAILING_COUNT {
-                let quota = QuotaExceeded { used: 1, limit: 1, resets_at: None };
-                return Err(CountError::QuotaExceeded(quota).into());
-            }
-            if to == PANICKING_COUNT {
-                panic!("secret detail at /srv/jobs/src/handler.rs:42");
-            }
-            tokio::select! {
-                () = tokio::time::sleep(Duration::from_millis(step_ms.into())) => {}
-                () = goal.cancelled() => return Err(HandlerError::Cancelled),
-            }
-        }
-        Ok(to)
-    }
-
-    async fn accept_count(
-        &self,
-        _ctx: &CallContext,
-        goal: &CountGoal,
-    ) -> Result<(), HandlerError<CountError>> {
-        if goal.to < 0 {
-            let reason = "must not be negative".to_owned();
-            return Err(CountError::BadInput(BadInput { field: "to".into(), reason }).into());
-        }
-        Ok(())
-    }
-}
-
 async fn serve_jobs(url: &str) -> JobsServer {
-    let cell = Arc::new(OnceLock::new());
     let endpoint = Endpoint::parse(url).expect("an endpoint");
-    let server = within(
-        "serve",
-        JobsServer::serve(&endpoint, Worker { server: cell.clone() }, JobsProperties {}),
-    )
-    .await
-    .expect("serve");
-    let _ = cell.set(server.clone());
-    server
+    fixtures::serve_jobs(&endpoint, switchboard::ServerOptions::default()).await
 }
 
 // ---------------------------------------------------------------------------------------------

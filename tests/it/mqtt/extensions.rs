@@ -2,97 +2,24 @@
 //! events to one client on its own topic only, the action topics and payloads, and the retained
 //! interface description.
 
-use std::{
-    sync::{Arc, OnceLock},
-    time::Duration,
-};
+use std::time::Duration;
 
 use bytes::Bytes;
 use rumqttc::v5::mqttbytes::{QoS, v5::PublishProperties};
-use switchboard::{
-    CallContext, Endpoint, GoalError, GoalStatus, HandlerError, RemoteError, ServerOptions,
-};
+use switchboard::{Endpoint, GoalError, GoalStatus, ServerOptions};
 use switchboard_testkit::broker::shared_mosquitto;
-use switchboard_tests::jobs::{
-    BadInput, CountError, CountFeedback, CountGoal, INTERFACE, Jobs, JobsClient, JobsProperties,
-    JobsServer,
-};
+use switchboard_tests::jobs::{INTERFACE, JobsClient, JobsServer};
 
 use super::{endpoint, raw, unique};
 use crate::suite::within;
 use raw::{Raw, request, text, user};
-
-/// A small `Jobs` handler: `note` emits the notice (to the sender only when private), `count`
-/// counts with feedback, `lookup` echoes.
-struct Worker {
-    server: Arc<OnceLock<JobsServer>>,
-}
-
-impl Jobs for Worker {
-    async fn lookup(
-        &self,
-        _ctx: &CallContext,
-        key: String,
-    ) -> Result<String, HandlerError<switchboard_tests::jobs::LookupError>> {
-        Ok(key)
-    }
-
-    async fn note(
-        &self,
-        ctx: &CallContext,
-        text: String,
-        private: bool,
-    ) -> Result<(), RemoteError> {
-        let server = self.server.get().ok_or_else(|| RemoteError::internal("not serving yet"))?;
-        let sent = if private {
-            server.emit_notice_to(ctx.peer(), text).await
-        } else {
-            server.emit_notice(text).await
-        };
-        sent.map_err(|e| RemoteError::internal(e.to_string()))
-    }
-
-    async fn count(
-        &self,
-        goal: switchboard::GoalContext<CountFeedback>,
-        to: i64,
-        step_ms: u32,
-        _start_after_ms: u32,
-    ) -> Result<i64, HandlerError<CountError>> {
-        for value in 1..=to {
-            goal.feedback(CountFeedback { value }).await;
-            tokio::select! {
-                () = tokio::time::sleep(Duration::from_millis(step_ms.into())) => {}
-                () = goal.cancelled() => return Err(HandlerError::Cancelled),
-            }
-        }
-        Ok(to)
-    }
-
-    async fn accept_count(
-        &self,
-        _ctx: &CallContext,
-        goal: &CountGoal,
-    ) -> Result<(), HandlerError<CountError>> {
-        if goal.to < 0 {
-            let reason = "must not be negative".to_owned();
-            return Err(CountError::BadInput(BadInput { field: "to".into(), reason }).into());
-        }
-        Ok(())
-    }
-}
 
 async fn serve(endpoint: &Endpoint) -> JobsServer {
     serve_with(endpoint, ServerOptions::default()).await
 }
 
 async fn serve_with(endpoint: &Endpoint, options: ServerOptions) -> JobsServer {
-    let cell = Arc::new(OnceLock::new());
-    let worker = Worker { server: cell.clone() };
-    let serving = JobsServer::serve_with(endpoint, worker, JobsProperties {}, options);
-    let server = within("serve", serving).await.expect("serve");
-    let _ = cell.set(server.clone());
-    server
+    switchboard_tests::fixtures::serve_jobs(endpoint, options).await
 }
 
 /// Removes the retained presence of connections with explicit client ids, once they closed.

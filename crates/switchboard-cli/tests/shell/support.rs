@@ -3,14 +3,12 @@
 use std::{
     path::{Path, PathBuf},
     process::{Command, Output, Stdio},
-    sync::{Arc, OnceLock},
+    sync::OnceLock,
     time::{Duration, Instant},
 };
 
-use switchboard::{CallContext, Endpoint, HandlerError, RemoteError, unix::UnixEndpoint};
-use switchboard_tests::jobs::{
-    CountError, CountFeedback, CountGoal, Jobs, JobsProperties, JobsServer, LookupError, NotFound,
-};
+use switchboard::{Endpoint, ServerOptions, unix::UnixEndpoint};
+use switchboard_tests::{fixtures::serve_jobs, jobs::JobsServer};
 use tokio::sync::oneshot;
 
 /// The runtime the in-process servers run on.
@@ -33,63 +31,6 @@ pub(crate) struct Live {
     pub(crate) url: String,
     stops: Vec<oneshot::Sender<()>>,
     _jobs: Vec<JobsServer>,
-}
-
-struct Worker {
-    server: Arc<OnceLock<JobsServer>>,
-}
-
-impl Jobs for Worker {
-    async fn lookup(
-        &self,
-        _ctx: &CallContext,
-        key: String,
-    ) -> Result<String, HandlerError<LookupError>> {
-        match key.as_str() {
-            "missing" => Err(LookupError::NotFound(NotFound { key }).into()),
-            _ => Ok(key.to_uppercase()),
-        }
-    }
-
-    async fn note(
-        &self,
-        ctx: &CallContext,
-        text: String,
-        private: bool,
-    ) -> Result<(), RemoteError> {
-        let server = self.server.get().ok_or_else(|| RemoteError::internal("not serving yet"))?;
-        let sent = if private {
-            server.emit_notice_to(ctx.peer(), text).await
-        } else {
-            server.emit_notice(text).await
-        };
-        sent.map_err(|e| RemoteError::internal(e.to_string()))
-    }
-
-    async fn count(
-        &self,
-        goal: switchboard::GoalContext<CountFeedback>,
-        to: i64,
-        step_ms: u32,
-        _start_after_ms: u32,
-    ) -> Result<i64, HandlerError<CountError>> {
-        for value in 1..=to {
-            goal.feedback(CountFeedback { value }).await;
-            tokio::select! {
-                () = tokio::time::sleep(Duration::from_millis(step_ms.into())) => {}
-                () = goal.cancelled() => return Err(HandlerError::Cancelled),
-            }
-        }
-        Ok(to)
-    }
-
-    async fn accept_count(
-        &self,
-        _ctx: &CallContext,
-        _goal: &CountGoal,
-    ) -> Result<(), HandlerError<CountError>> {
-        Ok(())
-    }
 }
 
 impl Live {
@@ -129,12 +70,7 @@ impl Live {
             })
             .await;
         });
-        let cell = Arc::new(OnceLock::new());
-        let worker = Worker { server: cell.clone() };
-        let server = rt()
-            .block_on(JobsServer::serve(&jobs, worker, JobsProperties {}))
-            .expect("jobs serves");
-        let _ = cell.set(server.clone());
+        let server = rt().block_on(serve_jobs(&jobs, ServerOptions::default()));
         self._jobs.push(server);
     }
 
