@@ -20,9 +20,11 @@ pub struct UnixOptions {
     pub allowed_uids: Vec<u32>,
     /// Groups whose members may connect. See [`UnixOptions::allows`].
     pub allowed_gids: Vec<u32>,
-    /// Frames queued per peer. A reply or property message that finds the queue full, or a signal
-    /// or goal feedback that still finds it full after [`UnixOptions::slow_consumer_timeout`],
-    /// gets the peer disconnected as too slow. Default 1024.
+    /// Signal and goal-feedback frames queued per peer; as many places again are kept for
+    /// answers to the peer's own requests, so a client whose stream readers hold its connection
+    /// back still gets its replies. A stream frame that still finds no place after
+    /// [`UnixOptions::slow_consumer_timeout`], or an answer that finds the queue full, gets the
+    /// peer disconnected as too slow. Default 1024.
     pub peer_queue: usize,
     /// How long a signal or goal feedback waits for room in a full peer queue before the peer is
     /// disconnected as too slow. Default 2 s.

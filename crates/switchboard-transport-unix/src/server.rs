@@ -23,7 +23,7 @@ use tokio::{
         UnixListener, UnixStream,
         unix::{OwnedReadHalf, OwnedWriteHalf},
     },
-    sync::{mpsc, watch},
+    sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch},
     time::timeout,
 };
 use tracing::{debug, warn};
@@ -231,9 +231,17 @@ async fn accept_loop(
 #[derive(Debug)]
 enum Outgoing {
     /// An encoded frame.
-    Frame(Vec<u8>),
+    Frame(QueuedFrame),
     /// Write everything before this, then close the connection.
     Close,
+}
+
+/// An encoded frame waiting in a peer's queue.
+#[derive(Debug)]
+struct QueuedFrame {
+    bytes: Vec<u8>,
+    /// A signal's or goal feedback's place among the stream frames; freed once it is taken.
+    _stream_place: Option<OwnedSemaphorePermit>,
 }
 
 /// The server's handle on one connected client.
@@ -243,6 +251,9 @@ struct UnixPeerLink {
     credentials: Option<PeerCredentials>,
     queue: mpsc::Sender<Outgoing>,
     queue_capacity: usize,
+    /// Places for signals and goal feedback: at most half the queue, so that answers to the
+    /// peer's own requests still find room while its stream readers hold the connection back.
+    stream_places: Arc<Semaphore>,
     kill: Arc<watch::Sender<bool>>,
     frame_limit: usize,
     slow_consumer_timeout: Duration,
@@ -268,7 +279,8 @@ impl UnixPeerLink {
 
     fn send_frame(&self, frame: &Frame) -> Result<(), TransportError> {
         let bytes = self.encode(frame)?;
-        match self.queue.try_send(Outgoing::Frame(bytes)) {
+        let frame = QueuedFrame { bytes, _stream_place: None };
+        match self.queue.try_send(Outgoing::Frame(frame)) {
             Ok(()) => Ok(()),
             Err(mpsc::error::TrySendError::Full(_)) => Err(self.too_slow()),
             Err(mpsc::error::TrySendError::Closed(_)) => Err(self.gone()),
@@ -319,10 +331,14 @@ impl PeerLink for UnixPeerLink {
     fn send_when_ready(&self, message: ServerMessage) -> BoxFuture<'_, Result<(), TransportError>> {
         Box::pin(async move {
             let bytes = self.encode(&wire::server_to_frame(&message)?)?;
-            match timeout(self.slow_consumer_timeout, self.queue.send(Outgoing::Frame(bytes))).await
-            {
-                Ok(Ok(())) => Ok(()),
-                Ok(Err(_)) => Err(self.gone()),
+            let queued = timeout(self.slow_consumer_timeout, async {
+                let place = self.stream_places.clone().acquire_owned().await.ok();
+                let frame = QueuedFrame { bytes, _stream_place: place };
+                self.queue.send(Outgoing::Frame(frame)).await.is_ok()
+            });
+            match queued.await {
+                Ok(true) => Ok(()),
+                Ok(false) => Err(self.gone()),
                 Err(_) => Err(self.too_slow()),
             }
         })
@@ -441,14 +457,16 @@ async fn serve_connection(
 
     let id = PeerId(shared.next_peer.fetch_add(1, Ordering::Relaxed));
     let capacity = shared.options.queue_capacity();
-    let (queue, outgoing) = mpsc::channel(capacity);
+    // Half the queue for stream frames, the rest kept for answers (see `stream_places`).
+    let (queue, outgoing) = mpsc::channel(2 * capacity);
     let (kill, killed) = watch::channel(false);
     let kill = Arc::new(kill);
     let link = Arc::new(UnixPeerLink {
         id,
         credentials,
         queue,
-        queue_capacity: capacity,
+        queue_capacity: 2 * capacity,
+        stream_places: Arc::new(Semaphore::new(capacity)),
         kill: kill.clone(),
         frame_limit: limit,
         slow_consumer_timeout: shared.options.slow_consumer_timeout,
@@ -556,7 +574,7 @@ async fn write_loop(
             () = raised(&mut shutdown) => break,
             item = outgoing.recv() => item,
         };
-        let Some(Outgoing::Frame(first)) = first else {
+        let Some(Outgoing::Frame(QueuedFrame { bytes: first, .. })) = first else {
             break;
         };
         let mut close = false;
@@ -568,7 +586,7 @@ async fn write_loop(
                 let mut item = Some(next);
                 while let Some(current) = item.take() {
                     match current {
-                        Outgoing::Frame(bytes) => batch.extend_from_slice(&bytes),
+                        Outgoing::Frame(frame) => batch.extend_from_slice(&frame.bytes),
                         Outgoing::Close => {
                             close = true;
                             break;
