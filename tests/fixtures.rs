@@ -96,6 +96,13 @@ impl Jobs for JobsWorker {
             if to == PANICKING_COUNT {
                 panic!("{PANIC_TEXT}");
             }
+            if step_ms == 0 {
+                // Back to back: a burst as fast as the transport takes it.
+                if goal.is_cancelled() {
+                    return Err(HandlerError::Cancelled);
+                }
+                continue;
+            }
             tokio::select! {
                 () = tokio::time::sleep(Duration::from_millis(step_ms.into())) => {}
                 () = goal.cancelled() => return Err(HandlerError::Cancelled),

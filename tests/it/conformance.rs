@@ -6,8 +6,8 @@
 use std::time::Duration;
 
 use switchboard::{
-    CallError, Endpoint, ErrorCode, GoalError, GoalStatus, MethodError, PeerId, RemoteError,
-    ServerOptions, TransportErrorKind, error_names,
+    CallError, DEFAULT_SLOW_READER_TIMEOUT, Endpoint, ErrorCode, FEEDBACK_BUFFER, GoalError,
+    GoalStatus, MethodError, PeerId, RemoteError, ServerOptions, TransportErrorKind, error_names,
 };
 use switchboard_tests::jobs::{
     BadInput, CountError, JobsClient, JobsServer, LookupError, NotFound, Notice, QuotaExceeded,
@@ -15,7 +15,7 @@ use switchboard_tests::jobs::{
 
 use switchboard_tests::fixtures::{FAILING_COUNT, PANICKING_COUNT, resets_at, serve_jobs};
 
-use crate::suite::within;
+use crate::suite::{Link, within};
 
 pub(crate) async fn serve(endpoint: &Endpoint, options: ServerOptions) -> JobsServer {
     serve_jobs(endpoint, options).await
@@ -54,6 +54,38 @@ pub(crate) async fn feedback_arrives_in_order(endpoint: Endpoint) {
     assert_eq!(seen, (1..=200).collect::<Vec<_>>());
     assert_eq!(goal.missed_feedback(), 0);
     assert_eq!(within("result", goal.result()).await.expect("succeeded"), 200);
+}
+
+/// A feedback reader that pauses while the handler sends several queues' worth: over a direct
+/// link it misses nothing (a full queue holds the connection back); through a broker it misses
+/// the oldest, and is told how many. The outcome is never lost either way.
+pub(crate) async fn paused_feedback_reader(endpoint: Endpoint, link: Link) {
+    let _server = serve(&endpoint, ServerOptions::default()).await;
+    let client = connect(&endpoint).await;
+    let total = 3 * FEEDBACK_BUFFER as i64;
+    let mut goal = within("send", client.count(total, 0, 0)).await.expect("accepted");
+    let first = within("feedback", goal.next_feedback()).await.expect("the first feedback");
+    assert_eq!(first.value, 1);
+    // Longer than the handler needs to fill the queue, shorter than the slow-reader timeout.
+    tokio::time::sleep(DEFAULT_SLOW_READER_TIMEOUT / 2).await;
+    let mut seen = vec![first.value];
+    while let Some(feedback) = within("feedback", goal.next_feedback()).await {
+        assert!(feedback.value > seen[seen.len() - 1], "feedback in order");
+        seen.push(feedback.value);
+    }
+    assert_eq!(within("result", goal.result()).await.expect("succeeded"), total);
+    let missed = goal.missed_feedback();
+    match link {
+        Link::Direct => {
+            assert_eq!(missed, 0);
+            assert_eq!(seen, (1..=total).collect::<Vec<_>>());
+        }
+        Link::Brokered => {
+            assert!(missed > 0, "a paused reader behind a broker misses feedback, and is told");
+            assert!(seen.len() as u64 + missed <= total as u64);
+            assert_eq!(seen.last(), Some(&total), "the newest feedback is kept");
+        }
+    }
 }
 
 /// A goal cancelled before its handler started working ends cancelled, with no feedback.

@@ -106,6 +106,26 @@ async fn eventually<T>(what: &str, mut check: impl AsyncFnMut() -> Option<T>) ->
 /// themselves, the server republishes its retained state, a call during the outage fails at
 /// once with a transport error, and calls after recovery succeed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_reader_lags_without_stalling_calls() {
+    switchboard_testkit::init_tracing();
+    let Some(broker) = shared_mosquitto() else { return };
+    let instance = unique("stalled_reader");
+    let endpoint = endpoint(&broker.url, &instance);
+    suite::a_stalled_reader_lags_without_stalling_calls(endpoint, suite::Link::Brokered).await;
+    raw::clear_retained(&broker.url, &instance).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn paused_feedback_reader() {
+    switchboard_testkit::init_tracing();
+    let Some(broker) = shared_mosquitto() else { return };
+    let instance = unique("paused_feedback");
+    let endpoint = endpoint(&broker.url, &instance);
+    conformance::paused_feedback_reader(endpoint, suite::Link::Brokered).await;
+    raw::clear_retained(&broker.url, &instance).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn broker_restart_is_survived() {
     switchboard_testkit::init_tracing();
     let Some(mut broker) = PrivateMosquitto::start() else { return };

@@ -8,8 +8,9 @@ use std::{
 };
 
 use switchboard::{
-    CallContext, CallError, ClientOptions, DateTime, Endpoint, ErrorCode, HandlerError,
-    MethodError, PeerCredentials, RemoteError, error_names,
+    CallContext, CallError, ClientOptions, DEFAULT_SLOW_READER_TIMEOUT, DateTime, Endpoint,
+    ErrorCode, HandlerError, MethodError, PeerCredentials, RemoteError, SIGNAL_BUFFER,
+    SubscriptionError, error_names,
 };
 use switchboard_core::client::ClientCore;
 use switchboard_tests::{
@@ -434,6 +435,112 @@ pub(crate) async fn signals_arrive_in_order(endpoint: Endpoint) {
         assert_eq!(sample.level, counter as f64 / 3.0);
         assert_eq!((sample.at, sample.color, sample.raw), (at, Color::Green, vec![counter as u8]));
         assert_eq!(sample.shape.is_some(), counter % 2 == 0);
+    }
+}
+
+/// Emits `count` samples numbered from `first`, as fast as the transport takes them.
+async fn emit_samples(server: &EverythingServer, first: u64, count: u64) {
+    let at = datetime("2026-01-01T00:00:00Z");
+    for counter in first..first + count {
+        server
+            .emit_sample(counter, 0.0, at, Color::Red, None, Vec::new())
+            .await
+            .expect("emit a sample");
+    }
+}
+
+/// A reader that pauses while the server emits several queues' worth of signals misses none:
+/// its full queue holds the connection back, and the server waits, instead of dropping.
+pub(crate) async fn a_paused_reader_misses_no_signal(endpoint: Endpoint) {
+    let server = within("serve", EverythingServer::serve(&endpoint, Echo, everything_properties()))
+        .await
+        .expect("serve");
+    let client = within("connect", EverythingClient::connect(&endpoint)).await.expect("connect");
+    let mut samples = within("subscribe", client.subscribe_sample()).await.expect("subscribe");
+    within("echoNothing", client.echo_nothing()).await.expect("echoNothing");
+    let total = 3 * SIGNAL_BUFFER as u64;
+    let emitter = tokio::spawn(async move {
+        emit_samples(&server, 0, total).await;
+        server
+    });
+    // Longer than the emitter needs to fill the queue, shorter than the slow-reader timeout.
+    tokio::time::sleep(DEFAULT_SLOW_READER_TIMEOUT / 2).await;
+    for counter in 0..total {
+        match within("next sample", samples.next()).await {
+            Some(Ok(sample)) => assert_eq!(sample.counter, counter),
+            other => panic!("sample {counter}: expected it, got {other:?}"),
+        }
+    }
+    let _server = within("emitter", emitter).await.expect("the emitter finished");
+    // The connection is still usable afterwards.
+    within("echoNothing", client.echo_nothing()).await.expect("echoNothing");
+}
+
+/// How a client is linked to its server, which decides what a full local reader does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Link {
+    /// A direct connection (the Unix socket): a full reader holds the connection back and the
+    /// server waits, for up to the slow-reader timeout; every message is read or counted.
+    Direct,
+    /// Through a broker (MQTT): a full reader misses messages at once and is told how many;
+    /// the broker may drop more under its own limits, uncounted.
+    Brokered,
+}
+
+/// A stream nobody reads holds its connection back only once, for the slow-reader timeout:
+/// calls keep working, and when the stream is read again it reports how much it missed.
+pub(crate) async fn a_stalled_reader_lags_without_stalling_calls(endpoint: Endpoint, link: Link) {
+    let server = within("serve", EverythingServer::serve(&endpoint, Echo, everything_properties()))
+        .await
+        .expect("serve");
+    // Shorter than the Unix server's 2 s slow-consumer timeout, as the default is.
+    let patience = DEFAULT_SLOW_READER_TIMEOUT;
+    let options = ClientOptions::default().slow_reader_timeout(patience);
+    let client = within("connect", EverythingClient::connect_with(&endpoint, options))
+        .await
+        .expect("connect");
+    let mut stalled = within("subscribe", client.subscribe_sample()).await.expect("subscribe");
+    within("echoNothing", client.echo_nothing()).await.expect("echoNothing");
+    let total = 4 * SIGNAL_BUFFER as u64;
+    let emitter = tokio::spawn(async move {
+        emit_samples(&server, 0, total).await;
+        server
+    });
+    // The stream is not read at all while the server emits, long enough for every queue on
+    // the way to fill up; calls still get through.
+    tokio::time::sleep(patience / 2).await;
+    for _ in 0..3 {
+        within("echoNothing while a stream is stalled", client.echo_nothing())
+            .await
+            .expect("echoNothing");
+    }
+    let server = within("emit", emitter).await.expect("the emitter finished");
+    // Read until the stream has been quiet for a while.
+    let (mut seen, mut missed, mut next) = (0u64, 0u64, 0u64);
+    while let Ok(item) = tokio::time::timeout(Duration::from_millis(500), stalled.next()).await {
+        match item {
+            Some(Ok(sample)) => {
+                assert!(sample.counter >= next, "sample {} after {next}", sample.counter);
+                next = sample.counter + 1;
+                seen += 1;
+            }
+            Some(Err(SubscriptionError::Lagged { missed: count })) => missed += count,
+            other => panic!("expected a sample or a gap, got {other:?}"),
+        }
+    }
+    assert!(seen >= SIGNAL_BUFFER as u64, "a full queue is kept: saw {seen}");
+    assert!(missed > 0, "a stalled reader misses signals, and is told");
+    match link {
+        Link::Direct => assert_eq!(seen + missed, total, "read or counted, every one"),
+        Link::Brokered => assert!(seen + missed <= total, "{seen} + {missed} > {total}"),
+    }
+    // Caught up: new signals arrive again, with nothing missed.
+    emit_samples(&server, total, 10).await;
+    for counter in total..total + 10 {
+        match within("next sample", stalled.next()).await {
+            Some(Ok(sample)) => assert_eq!(sample.counter, counter),
+            other => panic!("sample {counter}: expected it, got {other:?}"),
+        }
     }
 }
 

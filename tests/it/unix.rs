@@ -32,6 +32,7 @@ macro_rules! unix_suite {
 unix_suite!(
     every_type_round_trip,
     signals_arrive_in_order,
+    a_paused_reader_misses_no_signal,
     methods,
     call_timeout,
     handler_panic_is_contained,
@@ -68,6 +69,24 @@ unix_conformance!(
 
 /// Killing the server mid-call fails the call with a disconnect error at once; a restarted
 /// server is found again, and subscriptions resume without the client doing anything.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_reader_lags_without_stalling_calls() {
+    switchboard_testkit::init_tracing();
+    let dir = SocketDir::new();
+    suite::a_stalled_reader_lags_without_stalling_calls(
+        dir.endpoint("service"),
+        suite::Link::Direct,
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn paused_feedback_reader() {
+    switchboard_testkit::init_tracing();
+    let dir = SocketDir::new();
+    conformance::paused_feedback_reader(dir.endpoint("jobs"), suite::Link::Direct).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killed_server_fails_calls_and_restart_is_found() {
     switchboard_testkit::init_tracing();

@@ -20,19 +20,19 @@ use std::{
         Arc, Mutex, MutexGuard,
         atomic::{AtomicU64, Ordering},
     },
-    time::{SystemTime, UNIX_EPOCH},
+    time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
 use bytes::Bytes;
 use serde::{Serialize, de::DeserializeOwned};
-use tokio::sync::watch;
+use tokio::sync::{Notify, watch};
 
 use crate::{
     codec,
     context::CallContext,
     error::{CallError, DeclaredError, DecodeError, HandlerError, RemoteError, TransportError},
     message::{Name, ServerMessage},
-    transport::{BoxFuture, Peer},
+    transport::{Backpressure, BoxFuture, Peer},
 };
 
 /// The id of one goal, chosen by the client in UUID format (`8-4-4-4-12` hex digits).
@@ -469,7 +469,15 @@ where
 // ---------------------------------------------------------------------------------------------
 // Client side.
 
-/// How much feedback a goal keeps for a reader that falls behind; the oldest is dropped first.
+/// How much feedback a goal queues for its reader.
+///
+/// Once a handle has asked for feedback ([`GoalHandle::next_feedback`]), a full queue makes the
+/// connection wait for the reader, for up to
+/// [`ClientOptions::slow_reader_timeout`](crate::client::ClientOptions::slow_reader_timeout).
+/// Until then, and for a reader that stayed full that long, the oldest feedback is dropped
+/// (counted in [`GoalHandle::missed_feedback`]): a goal whose feedback nobody reads keeps the
+/// newest and never slows its connection down. Over a transport that cannot push back (a
+/// broker), a full queue always drops the oldest.
 pub const FEEDBACK_BUFFER: usize = 1024;
 
 /// What the client knows about one goal it follows.
@@ -478,6 +486,8 @@ pub(crate) struct GoalTrack {
     pub(crate) id: GoalId,
     state: Mutex<TrackState>,
     changed: watch::Sender<u64>,
+    /// Wakes a held feedback delivery when a reader takes feedback.
+    feedback_taken: Notify,
 }
 
 #[derive(Default)]
@@ -485,6 +495,11 @@ struct TrackState {
     status: Option<GoalStatus>,
     feedback: VecDeque<Bytes>,
     missed: u64,
+    /// A handle has asked for feedback: a full queue waits for it.
+    reading: bool,
+    /// The reader stayed full past the timeout: drop the oldest instead of waiting, until it has
+    /// read half the queue.
+    lagging: bool,
     outcome: Option<GoalOutcome>,
     closed: Option<TransportError>,
     /// The connection was lost: until a re-attach brings news of the goal, waiting for it ends
@@ -494,7 +509,13 @@ struct TrackState {
 
 impl GoalTrack {
     pub(crate) fn new(action: Name, id: GoalId) -> Self {
-        GoalTrack { action, id, state: Mutex::default(), changed: watch::channel(0).0 }
+        GoalTrack {
+            action,
+            id,
+            state: Mutex::default(),
+            changed: watch::channel(0).0,
+            feedback_taken: Notify::new(),
+        }
     }
 
     fn bump(&self) {
@@ -502,17 +523,32 @@ impl GoalTrack {
     }
 
     /// Applies an event; nothing changes after the end state.
-    pub(crate) fn apply(&self, event: GoalEvent) {
+    ///
+    /// Feedback for a reader whose queue is full comes back as [`Backpressure`]: the connection
+    /// waits (up to `patience`; never when it is zero) until the reader has taken some.
+    pub(crate) fn apply(
+        self: &Arc<Self>,
+        event: GoalEvent,
+        patience: Duration,
+    ) -> Option<Backpressure> {
         {
             let mut state = lock(&self.state);
             if state.outcome.is_some() {
-                return;
+                return None;
             }
             // Any news of the goal means the client reached the server again.
             state.lost = None;
             match event {
                 GoalEvent::Feedback(payload) => {
+                    if state.lagging && state.feedback.len() <= FEEDBACK_BUFFER / 2 {
+                        state.lagging = false;
+                    }
                     if state.feedback.len() >= FEEDBACK_BUFFER {
+                        if state.reading && !state.lagging && !patience.is_zero() {
+                            let track = self.clone();
+                            let deadline = tokio::time::Instant::now() + patience;
+                            return Some(Backpressure::new(track.hold_feedback(payload, deadline)));
+                        }
                         state.feedback.pop_front();
                         state.missed += 1;
                     }
@@ -526,6 +562,41 @@ impl GoalTrack {
             }
         }
         self.bump();
+        None
+    }
+
+    /// Waits until the feedback queue has room for `payload`, but not past `deadline`: then the
+    /// reader is declared lagging and the oldest feedback makes room. Returns early when the goal
+    /// ends, the client closes or every handle is gone.
+    async fn hold_feedback(self: Arc<Self>, payload: Bytes, deadline: tokio::time::Instant) {
+        loop {
+            let mut taken = std::pin::pin!(self.feedback_taken.notified());
+            taken.as_mut().enable();
+            let queued = {
+                let mut state = lock(&self.state);
+                let abandoned = Arc::strong_count(&self) == 1;
+                if state.outcome.is_some() || state.closed.is_some() || abandoned {
+                    return;
+                }
+                let full = state.feedback.len() >= FEEDBACK_BUFFER;
+                if full && tokio::time::Instant::now() >= deadline {
+                    state.lagging = true;
+                    state.feedback.pop_front();
+                    state.missed += 1;
+                }
+                if full && !state.lagging {
+                    false
+                } else {
+                    state.feedback.push_back(payload.clone());
+                    true
+                }
+            };
+            if queued {
+                self.bump();
+                return;
+            }
+            let _ = tokio::time::timeout_at(deadline, taken).await;
+        }
     }
 
     pub(crate) fn is_finished(&self) -> bool {
@@ -593,6 +664,13 @@ pub struct GoalHandle<F, R, E> {
     _types: PhantomData<fn() -> (F, E)>,
 }
 
+impl<F, R, E> Drop for GoalHandle<F, R, E> {
+    fn drop(&mut self) {
+        // A feedback delivery held for a full queue stops waiting once no handle is left.
+        self.track.feedback_taken.notify_one();
+    }
+}
+
 impl<F, R, E> Clone for GoalHandle<F, R, E> {
     fn clone(&self) -> Self {
         GoalHandle {
@@ -648,7 +726,8 @@ where
         lock(&self.track.state).status.unwrap_or(GoalStatus::Accepted)
     }
 
-    /// How many feedback messages were dropped because nobody read them in time.
+    /// How many feedback messages were dropped: before any handle asked for feedback, or while
+    /// a reader stayed full for longer than the slow-reader timeout (see [`FEEDBACK_BUFFER`]).
     pub fn missed_feedback(&self) -> u64 {
         lock(&self.track.state).missed
     }
@@ -663,8 +742,12 @@ where
         loop {
             let next = {
                 let mut state = lock(&self.track.state);
+                state.reading = true;
                 match state.feedback.pop_front() {
-                    Some(payload) => Some(payload),
+                    Some(payload) => {
+                        self.track.feedback_taken.notify_one();
+                        Some(payload)
+                    }
                     None if state.outcome.is_some() || state.closed.is_some() => return None,
                     None => None,
                 }
@@ -763,11 +846,17 @@ mod tests {
 
     #[test]
     fn track_keeps_exactly_one_end_state() {
-        let track = GoalTrack::new("count".into(), GoalId::random());
-        track.apply(GoalEvent::Feedback(Bytes::from_static(b"{}")));
-        track.apply(GoalEvent::Finished(GoalOutcome::Cancelled));
-        track.apply(GoalEvent::Finished(GoalOutcome::Succeeded(Bytes::from_static(b"{}"))));
-        track.apply(GoalEvent::Status(GoalStatus::Executing));
+        let track = Arc::new(GoalTrack::new("count".into(), GoalId::random()));
+        let patience = Duration::from_secs(1);
+        let events = [
+            GoalEvent::Feedback(Bytes::from_static(b"{}")),
+            GoalEvent::Finished(GoalOutcome::Cancelled),
+            GoalEvent::Finished(GoalOutcome::Succeeded(Bytes::from_static(b"{}"))),
+            GoalEvent::Status(GoalStatus::Executing),
+        ];
+        for event in events {
+            assert!(track.apply(event, patience).is_none());
+        }
         let state = lock(&track.state);
         assert_eq!(state.outcome, Some(GoalOutcome::Cancelled));
         assert_eq!(state.status, Some(GoalStatus::Cancelled));
@@ -775,13 +864,60 @@ mod tests {
     }
 
     #[test]
-    fn feedback_buffer_is_bounded() {
-        let track = GoalTrack::new("count".into(), GoalId::random());
-        for _ in 0..FEEDBACK_BUFFER + 3 {
-            track.apply(GoalEvent::Feedback(Bytes::from_static(b"{}")));
+    fn unread_feedback_keeps_the_newest_without_holding_the_connection() {
+        let track = Arc::new(GoalTrack::new("count".into(), GoalId::random()));
+        for n in 0..FEEDBACK_BUFFER + 3 {
+            let feedback = GoalEvent::Feedback(Bytes::from(n.to_string()));
+            assert!(track.apply(feedback, Duration::from_secs(1)).is_none());
         }
         let state = lock(&track.state);
         assert_eq!(state.feedback.len(), FEEDBACK_BUFFER);
+        assert_eq!(state.feedback.front().map(|b| &b[..]), Some(&b"3"[..]));
         assert_eq!(state.missed, 3);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn read_feedback_holds_the_connection_then_lags() {
+        let track = Arc::new(GoalTrack::new("count".into(), GoalId::random()));
+        let patience = Duration::from_secs(1);
+        lock(&track.state).reading = true;
+        for n in 0..FEEDBACK_BUFFER {
+            assert!(
+                track.apply(GoalEvent::Feedback(Bytes::from(n.to_string())), patience).is_none()
+            );
+        }
+        // Full: the next one waits for the reader, then gives up and drops the oldest.
+        let held = track.apply(GoalEvent::Feedback(Bytes::from_static(b"late")), patience);
+        let started = tokio::time::Instant::now();
+        held.expect("a full queue with a reader holds the delivery").await;
+        assert_eq!(started.elapsed(), patience);
+        // Lagging now: no more waiting until the reader has read half the queue.
+        assert!(track.apply(GoalEvent::Feedback(Bytes::from_static(b"later")), patience).is_none());
+        let state = lock(&track.state);
+        assert_eq!(state.missed, 2);
+        assert_eq!(state.feedback.back().map(|b| &b[..]), Some(&b"later"[..]));
+    }
+
+    #[tokio::test]
+    async fn held_feedback_is_queued_once_the_reader_takes_some() {
+        let track = Arc::new(GoalTrack::new("count".into(), GoalId::random()));
+        let patience = Duration::from_secs(30);
+        lock(&track.state).reading = true;
+        for n in 0..FEEDBACK_BUFFER {
+            assert!(
+                track.apply(GoalEvent::Feedback(Bytes::from(n.to_string())), patience).is_none()
+            );
+        }
+        let held = track.apply(GoalEvent::Feedback(Bytes::from_static(b"last")), patience);
+        let held = tokio::spawn(held.expect("a full queue with a reader holds the delivery"));
+        tokio::task::yield_now().await;
+        assert!(!held.is_finished());
+        lock(&track.state).feedback.pop_front();
+        track.feedback_taken.notify_one();
+        held.await.unwrap();
+        let state = lock(&track.state);
+        assert_eq!(state.missed, 0);
+        assert_eq!(state.feedback.len(), FEEDBACK_BUFFER);
+        assert_eq!(state.feedback.back().map(|b| &b[..]), Some(&b"last"[..]));
     }
 }

@@ -10,7 +10,7 @@ use std::{
     fmt,
     marker::PhantomData,
     sync::{
-        Arc, Mutex, MutexGuard, Weak,
+        Arc, Mutex, MutexGuard, OnceLock, Weak,
         atomic::{AtomicU64, Ordering},
     },
     time::Duration,
@@ -18,7 +18,7 @@ use std::{
 
 use bytes::Bytes;
 use serde::{Serialize, de::DeserializeOwned};
-use tokio::sync::{broadcast, oneshot, watch};
+use tokio::sync::{oneshot, watch};
 
 use crate::{
     action::{
@@ -31,15 +31,18 @@ use crate::{
         CallError, DeclaredError, DecodeError, MethodError, TransportError, TransportErrorKind,
     },
     message::{ClientMessage, Name, ServerMessage},
-    transport::{BoxFuture, ClientInbox, ClientTransport, ServiceAddress, ServiceTarget},
+    reader_queue::{Entry, Offer, QueueReader, ReaderQueue},
+    transport::{
+        Backpressure, BoxFuture, ClientInbox, ClientTransport, ServiceAddress, ServiceTarget,
+    },
 };
 
 /// The default time a call may take before it fails with [`CallError::Timeout`].
 pub const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// How many signal messages a slow local subscriber may fall behind before it sees
-/// [`SubscriptionError::Lagged`].
-const SIGNAL_BUFFER: usize = 4096;
+/// How many signals a [`SignalStream`] holds for its reader; when it is full, the connection
+/// waits for the reader (see [`ClientOptions::slow_reader_timeout`]).
+pub const SIGNAL_BUFFER: usize = 4096;
 
 /// Settings for a client connection.
 #[derive(Debug, Clone)]
@@ -51,16 +54,36 @@ pub struct ClientOptions {
     /// How long a goal handle keeps waiting for the connection to come back after it was lost
     /// before its `result()` fails with the transport error. Default: 30 s.
     pub goal_reconnect_timeout: Duration,
+    /// How long the connection waits for a local reader whose queue is full: a
+    /// [`SignalStream`] holding [`SIGNAL_BUFFER`] signals, or a goal handle that reads feedback
+    /// and holds [`FEEDBACK_BUFFER`](crate::action::FEEDBACK_BUFFER) of it. Default: 1 s.
+    ///
+    /// While it waits nothing else is read from the connection, so a fast sender slows down to
+    /// the reader's pace and nothing is lost. A reader still full after this long is declared
+    /// lagging: its messages are dropped (and reported, as [`SubscriptionError::Lagged`] or in
+    /// [`GoalHandle::missed_feedback`]) until it has read half its queue. A reader that stopped
+    /// reading therefore holds its connection back once, for this long, not for every message.
+    ///
+    /// Only transports that can slow the server down wait
+    /// ([`ClientTransport::can_push_back`]: the Unix socket does). Over a broker (MQTT) a
+    /// full reader misses messages at once, and is told how many: holding the connection back
+    /// would only make the broker drop messages of its own accord, replies and goal outcomes
+    /// among them.
+    pub slow_reader_timeout: Duration,
 }
 
 /// The default [`ClientOptions::goal_reconnect_timeout`].
 pub const DEFAULT_GOAL_RECONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The default [`ClientOptions::slow_reader_timeout`].
+pub const DEFAULT_SLOW_READER_TIMEOUT: Duration = Duration::from_secs(1);
 
 impl Default for ClientOptions {
     fn default() -> Self {
         ClientOptions {
             call_timeout: DEFAULT_CALL_TIMEOUT,
             goal_reconnect_timeout: DEFAULT_GOAL_RECONNECT_TIMEOUT,
+            slow_reader_timeout: DEFAULT_SLOW_READER_TIMEOUT,
         }
     }
 }
@@ -75,6 +98,12 @@ impl ClientOptions {
     /// Sets how long goal handles wait for a lost connection to come back.
     pub fn goal_reconnect_timeout(mut self, timeout: Duration) -> Self {
         self.goal_reconnect_timeout = timeout;
+        self
+    }
+
+    /// Sets how long the connection waits for a local reader whose queue is full.
+    pub fn slow_reader_timeout(mut self, timeout: Duration) -> Self {
+        self.slow_reader_timeout = timeout;
         self
     }
 }
@@ -119,16 +148,23 @@ type SignalEvent = Result<Bytes, TransportError>;
 /// A property's last known value and version.
 type PropertySnapshot = Option<(u64, Bytes)>;
 
+/// The queues of a signal's local readers, one per [`SignalStream`].
+type SignalReaders = Vec<Arc<ReaderQueue<SignalEvent>>>;
+
 #[derive(Default)]
 struct ClientShared {
     next_id: AtomicU64,
     pending: Mutex<HashMap<u64, ReplySlot>>,
-    signals: Mutex<HashMap<Name, broadcast::Sender<SignalEvent>>>,
+    signals: Mutex<HashMap<Name, SignalReaders>>,
     watches: Mutex<HashMap<Name, watch::Sender<PropertySnapshot>>>,
     versions: Mutex<HashMap<Name, u64>>,
     goals: Mutex<HashMap<GoalId, Weak<GoalTrack>>>,
     /// Copied from [`ClientOptions::goal_reconnect_timeout`] at connect time.
     goal_reconnect_timeout: Duration,
+    /// How long a delivery waits for a full local reader: [`ClientOptions::slow_reader_timeout`]
+    /// when the transport can push back, zero (drop and count at once) when it cannot. Set once
+    /// connected; nothing is subscribed before.
+    slow_reader_timeout: OnceLock<Duration>,
 }
 
 /// Locks a mutex, recovering from poisoning: the maps stay consistent under every operation.
@@ -142,7 +178,9 @@ impl ClientShared {
         for (_, slot) in lock(&self.pending).drain() {
             let _ = slot.send(Err(error.clone()));
         }
-        lock(&self.signals).clear();
+        for queue in lock(&self.signals).drain().flat_map(|(_, readers)| readers) {
+            queue.close();
+        }
         lock(&self.watches).clear();
         for (_, track) in lock(&self.goals).drain() {
             if let Some(track) = track.upgrade() {
@@ -161,13 +199,45 @@ impl ClientShared {
     }
 
     /// Applies an event to the goal it belongs to; a goal that ended stops being routed.
-    fn goal_event(&self, goal: &GoalId, event: GoalEvent) {
-        if let Some(track) = self.goal(goal) {
-            track.apply(event);
-            if track.is_finished() {
-                lock(&self.goals).remove(goal);
+    fn goal_event(&self, goal: &GoalId, event: GoalEvent) -> Option<Backpressure> {
+        let track = self.goal(goal)?;
+        let backpressure = track.apply(event, self.patience());
+        if track.is_finished() {
+            lock(&self.goals).remove(goal);
+        }
+        backpressure
+    }
+
+    /// How long a delivery may wait for a full local reader.
+    fn patience(&self) -> Duration {
+        self.slow_reader_timeout.get().copied().unwrap_or(Duration::ZERO)
+    }
+
+    /// Hands a signal to each of its local readers; waits for those that are full.
+    fn deliver_signal(&self, signal: &Name, payload: Bytes) -> Option<Backpressure> {
+        let patience = self.patience();
+        let mut held = Vec::new();
+        {
+            let mut signals = lock(&self.signals);
+            let readers = signals.get_mut(signal)?;
+            readers.retain(|queue| !queue.reader_gone());
+            for queue in readers.iter() {
+                match queue.offer(Ok(payload.clone())) {
+                    Offer::Done => {}
+                    Offer::Full(_) if patience.is_zero() => queue.give_up(),
+                    Offer::Full(payload) => held.push((queue.clone(), payload)),
+                }
             }
         }
+        if held.is_empty() {
+            return None;
+        }
+        let deadline = tokio::time::Instant::now() + patience;
+        Some(Backpressure::new(async move {
+            for (queue, payload) in held {
+                queue.hold(payload, deadline).await;
+            }
+        }))
     }
 
     fn note_version(&self, property: &Name, version: u64) {
@@ -188,7 +258,7 @@ impl ClientShared {
 }
 
 impl ClientInbox for ClientShared {
-    fn deliver(&self, message: ServerMessage) {
+    fn deliver(&self, message: ServerMessage) -> Option<Backpressure> {
         match message {
             ServerMessage::Reply { id, .. } => {
                 if let Some(slot) = lock(&self.pending).remove(&id) {
@@ -203,9 +273,7 @@ impl ClientInbox for ClientShared {
                 }
             }
             ServerMessage::Signal { signal, payload } => {
-                if let Some(sender) = lock(&self.signals).get(&signal) {
-                    let _ = sender.send(Ok(payload));
-                }
+                return self.deliver_signal(&signal, payload);
             }
             ServerMessage::PropertyValue { property, version, payload } => {
                 self.note_version(&property, version);
@@ -214,13 +282,14 @@ impl ClientInbox for ClientShared {
             ServerMessage::GoalReply { id, goal, result, .. } => {
                 // The snapshot is applied here, in arrival order, so that events which follow it
                 // on the connection are never overwritten by it.
+                // Status and outcome are never held back: only feedback waits for its reader.
                 if let Ok(snapshot) = &result {
-                    match &snapshot.outcome {
+                    let _ = match &snapshot.outcome {
                         Some(outcome) => {
                             self.goal_event(&goal, GoalEvent::Finished(outcome.clone()))
                         }
                         None => self.goal_event(&goal, GoalEvent::Status(snapshot.status)),
-                    }
+                    };
                 }
                 let waiting = lock(&self.pending).remove(&id);
                 match waiting {
@@ -237,26 +306,28 @@ impl ClientInbox for ClientShared {
                     // the goal ended with that error.
                     None => {
                         if let Err(error) = result {
-                            self.goal_event(&goal, GoalEvent::Finished(GoalOutcome::Failed(error)))
+                            let _ = self
+                                .goal_event(&goal, GoalEvent::Finished(GoalOutcome::Failed(error)));
                         }
                     }
                 }
             }
-            ServerMessage::GoalEvent { goal, event, .. } => self.goal_event(&goal, event),
+            ServerMessage::GoalEvent { goal, event, .. } => return self.goal_event(&goal, event),
             ServerMessage::Description { id, .. } => {
                 if let Some(slot) = lock(&self.pending).remove(&id) {
                     let _ = slot.send(Ok(message));
                 }
             }
         }
+        None
     }
 
     fn disconnected(&self, error: TransportError) {
         for (_, slot) in lock(&self.pending).drain() {
             let _ = slot.send(Err(error.clone()));
         }
-        for sender in lock(&self.signals).values() {
-            let _ = sender.send(Err(error.clone()));
+        for queue in lock(&self.signals).values().flatten() {
+            queue.force(Err(error.clone()));
         }
         // A restarted server starts its versions afresh; forget what we saw.
         lock(&self.versions).clear();
@@ -316,6 +387,9 @@ impl ClientCore {
         let target =
             ServiceTarget { interface: interface.clone(), instance: address.instance().to_owned() };
         let transport = address.connect(target, shared.clone()).await?;
+        let patience =
+            if transport.can_push_back() { options.slow_reader_timeout } else { Duration::ZERO };
+        let _ = shared.slow_reader_timeout.set(patience);
         Ok(ClientCore { inner: Arc::new(ClientInner { transport, shared, interface, options }) })
     }
 
@@ -386,16 +460,12 @@ impl ClientCore {
         signal: impl Into<Name>,
     ) -> Result<SignalStream<T>, CallError> {
         let signal = signal.into();
-        let (receiver, first) = {
+        let queue = Arc::new(ReaderQueue::new(SIGNAL_BUFFER));
+        let first = {
             let mut signals = lock(&self.inner.shared.signals);
-            match signals.get(&signal) {
-                Some(sender) => (sender.subscribe(), false),
-                None => {
-                    let (sender, receiver) = broadcast::channel(SIGNAL_BUFFER);
-                    signals.insert(signal.clone(), sender);
-                    (receiver, true)
-                }
-            }
+            let first = !signals.contains_key(&signal);
+            signals.entry(signal.clone()).or_default().push(queue.clone());
+            first
         };
         if first {
             let sent = self
@@ -408,7 +478,7 @@ impl ClientCore {
                 return Err(error.into());
             }
         }
-        Ok(SignalStream { receiver, signal, _type: PhantomData })
+        Ok(SignalStream { reader: QueueReader::new(queue), signal, _type: PhantomData })
     }
 
     /// Reads a property's current value from the server.
@@ -712,7 +782,8 @@ fn unexpected(message: &ServerMessage) -> CallError {
 #[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum SubscriptionError {
-    /// This subscriber fell behind and `missed` signals were dropped for it.
+    /// This stream's queue stayed full for longer than
+    /// [`ClientOptions::slow_reader_timeout`], and `missed` signals were dropped for it here.
     #[error("fell behind and missed {missed} signals")]
     Lagged {
         /// How many signals were skipped.
@@ -727,8 +798,13 @@ pub enum SubscriptionError {
 }
 
 /// The signals of one kind, decoded as `T`.
+///
+/// Each stream has its own queue of [`SIGNAL_BUFFER`] signals. When it is full the connection
+/// waits for this reader, for up to [`ClientOptions::slow_reader_timeout`], before it reads on;
+/// only a reader that stays full that long misses signals, and learns how many from
+/// [`SubscriptionError::Lagged`]. Drop a stream you no longer read.
 pub struct SignalStream<T> {
-    receiver: broadcast::Receiver<SignalEvent>,
+    reader: QueueReader<SignalEvent>,
     signal: Name,
     _type: PhantomData<fn() -> T>,
 }
@@ -742,16 +818,13 @@ impl<T> fmt::Debug for SignalStream<T> {
 impl<T: DeserializeOwned> SignalStream<T> {
     /// Waits for the next signal. Returns `None` once the client is closed.
     pub async fn next(&mut self) -> Option<Result<T, SubscriptionError>> {
-        match self.receiver.recv().await {
-            Ok(Ok(payload)) => Some(
+        match self.reader.next().await? {
+            Entry::Item(Ok(payload)) => Some(
                 codec::decode(&payload)
                     .map_err(|e| DecodeError::new(format!("signal `{}`", self.signal), e).into()),
             ),
-            Ok(Err(error)) => Some(Err(error.into())),
-            Err(broadcast::error::RecvError::Lagged(missed)) => {
-                Some(Err(SubscriptionError::Lagged { missed }))
-            }
-            Err(broadcast::error::RecvError::Closed) => None,
+            Entry::Item(Err(error)) => Some(Err(error.into())),
+            Entry::Missed(missed) => Some(Err(SubscriptionError::Lagged { missed })),
         }
     }
 }

@@ -60,6 +60,13 @@ pub trait ClientTransport: Send + Sync + Debug {
     /// Sends one message to the server. Fails at once when there is no connection.
     fn send(&self, message: ClientMessage) -> BoxFuture<'_, Result<(), TransportError>>;
 
+    /// Whether waiting before reading on slows the server down. True for a direct connection,
+    /// whose sender waits for room; false where a broker sits in between, since it would pile
+    /// messages up and drop beyond its own limits. Only a transport that can push back is handed
+    /// [`Backpressure`] by [`ClientInbox::deliver`]; for the others a full local reader misses
+    /// messages, and is told how many.
+    fn can_push_back(&self) -> bool;
+
     /// Closes the connection and stops reconnecting.
     fn close(&self);
 }
@@ -67,7 +74,12 @@ pub trait ClientTransport: Send + Sync + Debug {
 /// Where a client transport delivers what it receives. Implemented by the core.
 pub trait ClientInbox: Send + Sync {
     /// A message arrived from the server.
-    fn deliver(&self, message: ServerMessage);
+    ///
+    /// Returns [`Backpressure`] when a local reader (a signal stream, a goal's feedback reader)
+    /// has no room for it: the transport must await that before it reads anything else from
+    /// its connection, so that a fast sender is slowed down instead of messages being dropped.
+    #[must_use = "a transport must wait for a full reader before reading on"]
+    fn deliver(&self, message: ServerMessage) -> Option<Backpressure>;
 
     /// The connection was lost; every request in flight must fail with this error.
     fn disconnected(&self, error: TransportError);
@@ -75,6 +87,35 @@ pub trait ClientInbox: Send + Sync {
     /// A lost connection was restored. Returns the messages (subscriptions and watches)
     /// the transport must send before anything else.
     fn reconnected(&self) -> Vec<ClientMessage>;
+}
+
+/// A delivery waiting for a full local reader; see [`ClientInbox::deliver`].
+///
+/// It completes when the reader has taken the message, when the reader goes away, or after the
+/// client's `slow_reader_timeout`: a reader still full then starts missing messages (and is told
+/// so), so one stalled reader holds its connection back for at most that long.
+#[must_use = "a transport must wait for a full reader before reading on"]
+pub struct Backpressure(BoxFuture<'static, ()>);
+
+impl Backpressure {
+    /// Wraps the wait for a reader.
+    pub fn new(wait: impl Future<Output = ()> + Send + 'static) -> Self {
+        Backpressure(Box::pin(wait))
+    }
+}
+
+impl Future for Backpressure {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<()> {
+        self.0.as_mut().poll(cx)
+    }
+}
+
+impl Debug for Backpressure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Backpressure")
+    }
 }
 
 /// How a server transport delivers signals and property changes.

@@ -307,12 +307,12 @@ impl ClientShared {
                 Ok((goal, snapshot)) => (goal, Ok(snapshot)),
                 Err(error) => (goal_of(&publish.payload), Err(error)),
             };
-            self.inbox.deliver(ServerMessage::GoalReply { id, action, goal, result });
+            deliver(&*self.inbox, ServerMessage::GoalReply { id, action, goal, result });
             return;
         }
         match wire::read_event(wire::user_property(&properties, GOAL_EVENT), &publish.payload) {
             Ok((goal, event)) => {
-                self.inbox.deliver(ServerMessage::GoalEvent { action, goal, event })
+                deliver(&*self.inbox, ServerMessage::GoalEvent { action, goal, event })
             }
             Err(reason) => tracing::warn!(%action, %reason, "an unreadable goal event was ignored"),
         }
@@ -341,7 +341,7 @@ impl ClientShared {
             }
             ClientMessage::GetProperty { id, property } => {
                 let Some(name) = self.property_name(&property) else {
-                    self.inbox.deliver(unknown_property(id, property, &self.interface.name));
+                    deliver(&*self.inbox, unknown_property(id, property, &self.interface.name));
                     return Ok(());
                 };
                 lock(&self.gets).entry(name.clone()).or_default().push(id);
@@ -354,24 +354,27 @@ impl ClientShared {
             }
             ClientMessage::SetProperty { id, property, version, payload } => {
                 let Some(descriptor) = self.interface.property(&property) else {
-                    self.inbox.deliver(unknown_property(id, property, &self.interface.name));
+                    deliver(&*self.inbox, unknown_property(id, property, &self.interface.name));
                     return Ok(());
                 };
                 if descriptor.read_only {
                     // StingerIPC servers do not even subscribe to read-only updates; answer here
                     // rather than let the caller wait for a reply that never comes.
                     let (version, payload) = self.best_known(&property);
-                    self.inbox.deliver(ServerMessage::PropertyReply {
-                        id,
-                        property: descriptor.name.clone(),
-                        version,
-                        payload,
-                        error: Some(RemoteError::new(
-                            ErrorCode::Unauthorized,
-                            names::READ_ONLY,
-                            format!("property `{property}` is read-only"),
-                        )),
-                    });
+                    deliver(
+                        &*self.inbox,
+                        ServerMessage::PropertyReply {
+                            id,
+                            property: descriptor.name.clone(),
+                            version,
+                            payload,
+                            error: Some(RemoteError::new(
+                                ErrorCode::Unauthorized,
+                                names::READ_ONLY,
+                                format!("property `{property}` is read-only"),
+                            )),
+                        },
+                    );
                     return Ok(());
                 }
                 let mut properties = json_properties();
@@ -467,17 +470,22 @@ impl ClientShared {
             };
             if still_waiting && let Some(inbox) = inbox.upgrade() {
                 let (version, payload) = shared.best_known(&property);
-                inbox.deliver(ServerMessage::PropertyReply {
-                    id,
-                    property: property.clone(),
-                    version,
-                    payload,
-                    error: Some(RemoteError::new(
-                        ErrorCode::ServiceUnavailable,
-                        "NoRetainedValue",
-                        format!("the broker holds no retained value for property `{property}`; is the service running?"),
-                    )),
-                });
+                deliver(
+                    &*inbox,
+                    ServerMessage::PropertyReply {
+                        id,
+                        property: property.clone(),
+                        version,
+                        payload,
+                        error: Some(RemoteError::new(
+                            ErrorCode::ServiceUnavailable,
+                            "NoRetainedValue",
+                            format!(
+                                "the broker holds no retained value for property `{property}`; is the service running?"
+                            ),
+                        )),
+                    },
+                );
             }
         }
     }
@@ -506,22 +514,34 @@ impl ClientShared {
         if publish.retain {
             let waiting = lock(&self.gets).remove(property).unwrap_or_default();
             for id in waiting {
-                self.inbox.deliver(ServerMessage::PropertyReply {
-                    id,
-                    property: property.clone(),
-                    version,
-                    payload: payload.clone(),
-                    error: None,
-                });
+                deliver(
+                    &*self.inbox,
+                    ServerMessage::PropertyReply {
+                        id,
+                        property: property.clone(),
+                        version,
+                        payload: payload.clone(),
+                        error: None,
+                    },
+                );
             }
         }
         if lock(&self.watched).contains(property) {
-            self.inbox.deliver(ServerMessage::PropertyValue {
-                property: property.clone(),
-                version,
-                payload,
-            });
+            deliver(
+                &*self.inbox,
+                ServerMessage::PropertyValue { property: property.clone(), version, payload },
+            );
         }
+    }
+}
+
+/// Hands a message to the core. A broker cannot be made to wait for one slow reader (it would
+/// drop messages of its own accord), so this transport declares that it does not push back
+/// ([`ClientTransport::can_push_back`]) and the core never holds a delivery; should it ever,
+/// the delivery is finished in the background rather than lost.
+fn deliver(inbox: &dyn ClientInbox, message: ServerMessage) {
+    if let Some(held) = inbox.deliver(message) {
+        tokio::spawn(held);
     }
 }
 
@@ -618,7 +638,7 @@ impl Handler for ClientShared {
                     None => Ok(publish.payload),
                     Some(error) => Err(error),
                 };
-                self.inbox.deliver(ServerMessage::Reply { id, result });
+                deliver(&*self.inbox, ServerMessage::Reply { id, result });
             }
             Route::UpdateResponses => {
                 let properties = publish.properties.unwrap_or_default();
@@ -643,13 +663,16 @@ impl Handler for ClientShared {
                 let version = wire::user_property(&properties, PROPERTY_VERSION)
                     .and_then(|v| v.trim().parse::<u64>().ok())
                     .unwrap_or(if error.is_none() { known_version + 1 } else { known_version });
-                self.inbox.deliver(ServerMessage::PropertyReply {
-                    id,
-                    property,
-                    version,
-                    payload: publish.payload,
-                    error,
-                });
+                deliver(
+                    &*self.inbox,
+                    ServerMessage::PropertyReply {
+                        id,
+                        property,
+                        version,
+                        payload: publish.payload,
+                        error,
+                    },
+                );
             }
             Route::Value(property) => self.on_value(property, publish),
             Route::Signal(signal) => {
@@ -660,10 +683,10 @@ impl Handler for ClientShared {
                     tracing::warn!(%signal, %content_type, "signal with a foreign content type ignored");
                     return;
                 }
-                self.inbox.deliver(ServerMessage::Signal {
-                    signal: signal.clone(),
-                    payload: publish.payload,
-                });
+                deliver(
+                    &*self.inbox,
+                    ServerMessage::Signal { signal: signal.clone(), payload: publish.payload },
+                );
             }
             Route::ClientSignals => {
                 let topic = String::from_utf8_lossy(&publish.topic).into_owned();
@@ -683,7 +706,7 @@ impl Handler for ClientShared {
                     tracing::warn!(%signal, %content_type, "signal with a foreign content type ignored");
                     return;
                 }
-                self.inbox.deliver(ServerMessage::Signal { signal, payload: publish.payload });
+                deliver(&*self.inbox, ServerMessage::Signal { signal, payload: publish.payload });
             }
             Route::ActionEvents => self.on_action_message(publish),
             Route::Requests
@@ -769,11 +792,17 @@ impl ClientTransport for MqttClient {
                         )),
                     },
                 };
-                self.shared.inbox.deliver(message);
+                deliver(&*self.shared.inbox, message);
                 return Ok(());
             }
             self.shared.handle(conn, message)
         })
+    }
+
+    fn can_push_back(&self) -> bool {
+        // Waiting before reading on would pile messages up in the broker, which drops beyond
+        // its own limits (`max_queued_messages`), silently and without regard to what they are.
+        false
     }
 
     fn close(&self) {

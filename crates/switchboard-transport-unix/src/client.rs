@@ -172,6 +172,11 @@ impl ClientTransport for UnixClient {
         })
     }
 
+    fn can_push_back(&self) -> bool {
+        // The server waits for room in this connection's queue (`slow_consumer_timeout`).
+        true
+    }
+
     fn close(&self) {
         let shared = &*self.shared;
         if shared.closed.send_replace(true) {
@@ -370,7 +375,12 @@ async fn read_until_lost(
         };
         match outcome {
             Ok(ReadOutcome::Frame(frame)) => match wire::frame_to_server(frame) {
-                Ok(message) => shared.inbox.deliver(message),
+                Ok(message) => {
+                    // A full local reader holds the connection: the server waits, nothing drops.
+                    if let Some(backpressure) = shared.inbox.deliver(message) {
+                        backpressure.await;
+                    }
+                }
                 Err(reason) => warn!(path = %shared.path.display(), "{reason}"),
             },
             Ok(ReadOutcome::Malformed(e)) => {

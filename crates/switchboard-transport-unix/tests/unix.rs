@@ -13,7 +13,7 @@ use switchboard_core::{
     InterfaceDescriptor, PeerId, TransportError, TransportErrorKind,
     message::{ClientMessage, ServerMessage},
     transport::{
-        Binder, ClientInbox, ClientTransport, Connector, Fanout, Peer, ServerInbox,
+        Backpressure, Binder, ClientInbox, ClientTransport, Connector, Fanout, Peer, ServerInbox,
         ServerTransport, ServiceTarget,
     },
 };
@@ -86,8 +86,9 @@ struct RecordingClient {
 }
 
 impl ClientInbox for RecordingClient {
-    fn deliver(&self, message: ServerMessage) {
+    fn deliver(&self, message: ServerMessage) -> Option<Backpressure> {
         let _ = self.events.send(ClientEvent::Message(message));
+        None
     }
 
     fn disconnected(&self, error: TransportError) {

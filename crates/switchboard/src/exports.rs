@@ -4,10 +4,10 @@ pub use switchboard_core::{
     CallContext, CallError, DeclaredError, DecodeError, ErrorCode, GoalContext, GoalError,
     GoalHandle, GoalId, GoalStatus, HandlerError, MethodError, PeerCredentials, PeerId,
     RemoteError, TransportError, TransportErrorKind,
-    action::{GoalOutcome, GoalSnapshot},
+    action::{FEEDBACK_BUFFER, GoalOutcome, GoalSnapshot},
     client::{
-        ClientOptions, DEFAULT_CALL_TIMEOUT, DEFAULT_GOAL_RECONNECT_TIMEOUT, PropertyWatch,
-        SignalStream, SubscriptionError,
+        ClientOptions, DEFAULT_CALL_TIMEOUT, DEFAULT_GOAL_RECONNECT_TIMEOUT,
+        DEFAULT_SLOW_READER_TIMEOUT, PropertyWatch, SIGNAL_BUFFER, SignalStream, SubscriptionError,
     },
     error::names as error_names,
     server::{
