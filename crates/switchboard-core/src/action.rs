@@ -471,13 +471,13 @@ where
 
 /// How much feedback a goal queues for its reader.
 ///
-/// Once a handle has asked for feedback ([`GoalHandle::next_feedback`]), a full queue makes the
-/// connection wait for the reader, for up to
-/// [`ClientOptions::slow_reader_timeout`](crate::client::ClientOptions::slow_reader_timeout).
-/// Until then, and for a reader that stayed full that long, the oldest feedback is dropped
-/// (counted in [`GoalHandle::missed_feedback`]): a goal whose feedback nobody reads keeps the
-/// newest and never slows its connection down. Over a transport that cannot push back (a
-/// broker), a full queue always drops the oldest.
+/// A full queue makes the connection wait for the reader, for up to
+/// [`ClientOptions::slow_reader_timeout`](crate::client::ClientOptions::slow_reader_timeout);
+/// a reader still full then lags, and the oldest feedback is dropped (counted in
+/// [`GoalHandle::missed_feedback`]) until it has read half the queue. A goal whose handle awaits
+/// [`GoalHandle::result`] without ever having asked for feedback never slows its connection
+/// down: it keeps the newest feedback. Over a transport that cannot push back (a broker), a full
+/// queue always drops the oldest.
 pub const FEEDBACK_BUFFER: usize = 1024;
 
 /// What the client knows about one goal it follows.
@@ -495,8 +495,11 @@ struct TrackState {
     status: Option<GoalStatus>,
     feedback: VecDeque<Bytes>,
     missed: u64,
-    /// A handle has asked for feedback: a full queue waits for it.
+    /// A handle has asked for feedback.
     reading: bool,
+    /// A handle awaits the result. If nobody has asked for feedback, nobody will: a full queue
+    /// drops the oldest instead of waiting.
+    awaiting_result: bool,
     /// The reader stayed full past the timeout: drop the oldest instead of waiting, until it has
     /// read half the queue.
     lagging: bool,
@@ -544,7 +547,8 @@ impl GoalTrack {
                         state.lagging = false;
                     }
                     if state.feedback.len() >= FEEDBACK_BUFFER {
-                        if state.reading && !state.lagging && !patience.is_zero() {
+                        let unread = state.awaiting_result && !state.reading;
+                        if !unread && !state.lagging && !patience.is_zero() {
                             let track = self.clone();
                             let deadline = tokio::time::Instant::now() + patience;
                             return Some(Backpressure::new(track.hold_feedback(payload, deadline)));
@@ -726,8 +730,9 @@ where
         lock(&self.track.state).status.unwrap_or(GoalStatus::Accepted)
     }
 
-    /// How many feedback messages were dropped: before any handle asked for feedback, or while
-    /// a reader stayed full for longer than the slow-reader timeout (see [`FEEDBACK_BUFFER`]).
+    /// How many feedback messages were dropped: while the result was awaited and nobody read
+    /// feedback, or while a reader stayed full for longer than the slow-reader timeout (see
+    /// [`FEEDBACK_BUFFER`]).
     pub fn missed_feedback(&self) -> u64 {
         lock(&self.track.state).missed
     }
@@ -784,6 +789,7 @@ where
     /// [`ClientOptions::goal_reconnect_timeout`](crate::client::ClientOptions): then it fails with
     /// the transport error. Re-attach with the goal's id later to learn how it ended.
     pub async fn result(&self) -> Result<R, GoalError<E>> {
+        lock(&self.track.state).awaiting_result = true;
         let mut changes = self.changes.clone();
         loop {
             {
@@ -866,6 +872,7 @@ mod tests {
     #[test]
     fn unread_feedback_keeps_the_newest_without_holding_the_connection() {
         let track = Arc::new(GoalTrack::new("count".into(), GoalId::random()));
+        lock(&track.state).awaiting_result = true;
         for n in 0..FEEDBACK_BUFFER + 3 {
             let feedback = GoalEvent::Feedback(Bytes::from(n.to_string()));
             assert!(track.apply(feedback, Duration::from_secs(1)).is_none());
@@ -880,7 +887,8 @@ mod tests {
     async fn read_feedback_holds_the_connection_then_lags() {
         let track = Arc::new(GoalTrack::new("count".into(), GoalId::random()));
         let patience = Duration::from_secs(1);
-        lock(&track.state).reading = true;
+        // Feedback not yet asked for, but nobody said it never will be: it waits too.
+        lock(&track.state).awaiting_result = false;
         for n in 0..FEEDBACK_BUFFER {
             assert!(
                 track.apply(GoalEvent::Feedback(Bytes::from(n.to_string())), patience).is_none()
