@@ -39,6 +39,17 @@ pub(crate) fn workload(which: &str, n: u64) {
                 client.client.close();
                 server.shutdown().await;
             }
+            "goal" => {
+                // Row 8's goal → accepted exchange, each goal settled before the next: for profiles.
+                let endpoint = Endpoint::parse(&format!("unix://{path}")).expect("url");
+                let server = crate::servers::serve_ours(&endpoint).await;
+                let mut client = crate::scenarios::GoalAccepted::connect(&endpoint).await;
+                for _ in 0..n {
+                    client.once().await;
+                    client.settle().await;
+                }
+                server.shutdown().await;
+            }
             "raw" => {
                 let listener = tokio::net::UnixListener::bind(&path).expect("bind");
                 let accept = tokio::spawn(crate::servers::raw_tokio_accept(listener));
