@@ -27,7 +27,7 @@ mod client;
 mod options;
 mod paths;
 mod server;
-mod stop;
+mod signal;
 mod wire;
 
 pub use options::UnixOptions;

@@ -32,7 +32,7 @@ use tracing::{debug, warn};
 use crate::{
     frame::{Frame, FrameError, Kind, ReadOutcome, read_frame},
     options::UnixOptions,
-    stop::{Side, Stop},
+    signal::{Side, Stop},
     wire::{self, Hello},
 };
 

@@ -1,10 +1,11 @@
-//! [`Stop`]: the signal that ends a connection's tasks, cheap enough to check around every frame.
+//! Signals between a connection's tasks that are cheap enough to check around every frame.
 //!
-//! The reader and writer loops race each read and write against their stop signal. With a
-//! `tokio::sync::watch` channel each race built a `wait_for` future that registered with the
-//! channel's waiter list under a lock and unregistered when dropped, several times per frame:
-//! about a tenth of a method call's instructions. A `Stop` is a flag plus one waker slot per
-//! task, so a check is an atomic load and, when the task is about to sleep, a waker store.
+//! The reader and writer loops race each read and write against the signals that end them.
+//! With `tokio::sync::watch` channels each race built a `wait_for` future that registered with
+//! the channel's waiter list under a lock and unregistered when dropped, several times per frame:
+//! about a tenth of a method call's instructions. Here a signal is an atomic plus a waker slot
+//! for the one task that waits ([`wait_until`]), so a check is an atomic load and, when the task
+//! is about to sleep, a waker store. [`Stop`] is the one-way signal that ends a server connection.
 
 use std::{
     future::{Future, poll_fn},
@@ -13,6 +14,19 @@ use std::{
 };
 
 use futures_util::task::AtomicWaker;
+
+/// Resolves once `ready` returns true. Whoever makes it true must then wake `slot`, and only one
+/// task may wait on a slot at a time.
+pub(crate) fn wait_until<'a>(
+    slot: &'a AtomicWaker,
+    ready: impl Fn() -> bool + 'a,
+) -> impl Future<Output = ()> + 'a {
+    poll_fn(move |cx| {
+        // Register before checking, so a change in between is not missed.
+        slot.register(cx.waker());
+        if ready() { Poll::Ready(()) } else { Poll::Pending }
+    })
+}
 
 /// Which task waits: each side has its own waker slot, so exactly one task may wait as each.
 #[derive(Debug, Clone, Copy)]
@@ -50,11 +64,7 @@ impl Stop {
             Side::Reader => &self.reader,
             Side::Writer => &self.writer,
         };
-        poll_fn(move |cx| {
-            // Register before checking, so a raise in between is not missed.
-            slot.register(cx.waker());
-            if self.is_raised() { Poll::Ready(()) } else { Poll::Pending }
-        })
+        wait_until(slot, || self.is_raised())
     }
 }
 
