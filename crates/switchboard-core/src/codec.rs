@@ -22,6 +22,11 @@ pub fn decode<T: DeserializeOwned>(payload: &[u8]) -> Result<T, serde_json::Erro
 /// Decodes a JSON payload; the error names the field that did not match, e.g.
 /// `extraCelsius: invalid type: string "hot", expected f64 at line 1 column 21`.
 pub fn decode_explained<T: DeserializeOwned>(payload: &[u8]) -> Result<T, String> {
+    // Most payloads match: decode them plainly. Only a failure is decoded again, tracking the
+    // path so the error can name the field; that second pass fails the same way.
+    if let Ok(value) = serde_json::from_slice(payload) {
+        return Ok(value);
+    }
     let mut deserializer = serde_json::Deserializer::from_slice(payload);
     let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
         let path = error.path().to_string();

@@ -6,10 +6,12 @@ use std::{
     path::{Path, PathBuf},
     sync::{
         Arc,
-        atomic::{AtomicU64, Ordering},
+        atomic::{AtomicBool, AtomicU64, Ordering},
     },
     time::Duration,
 };
+
+use futures_util::task::AtomicWaker;
 
 use switchboard_core::{
     TransportError, TransportErrorKind,
@@ -22,7 +24,7 @@ use tokio::{
         UnixStream,
         unix::{OwnedReadHalf, OwnedWriteHalf},
     },
-    sync::{Mutex, MutexGuard, watch},
+    sync::{Mutex, MutexGuard},
     time::timeout,
 };
 use tracing::{debug, warn};
@@ -30,6 +32,7 @@ use tracing::{debug, warn};
 use crate::{
     frame::{Kind, ReadOutcome, read_frame},
     options::UnixOptions,
+    signal::wait_until,
     wire::{self, Hello},
 };
 
@@ -55,8 +58,10 @@ struct ClientShared {
     /// The number of the live connection; 0 while there is none.
     live: AtomicU64,
     /// The number of the last connection a sender found broken; its reader stops on seeing it.
-    lost: watch::Sender<u64>,
-    closed: watch::Sender<bool>,
+    lost: AtomicU64,
+    closed: AtomicBool,
+    /// Wakes the reader task when `lost` or `closed` changes; only that task waits on it.
+    reader_waker: AtomicWaker,
 }
 
 impl std::fmt::Debug for ClientShared {
@@ -70,7 +75,30 @@ impl std::fmt::Debug for ClientShared {
 
 impl ClientShared {
     fn is_closed(&self) -> bool {
-        *self.closed.borrow()
+        self.closed.load(Ordering::SeqCst)
+    }
+
+    /// Marks the client closed; returns whether it already was.
+    fn set_closed(&self) -> bool {
+        let was = self.closed.swap(true, Ordering::SeqCst);
+        self.reader_waker.wake();
+        was
+    }
+
+    /// Resolves when the client is closed.
+    fn closing(&self) -> impl Future<Output = ()> + '_ {
+        wait_until(&self.reader_waker, || self.is_closed())
+    }
+
+    /// Tells the reader of connection `generation` that a sender found it broken.
+    fn set_lost(&self, generation: u64) {
+        self.lost.store(generation, Ordering::SeqCst);
+        self.reader_waker.wake();
+    }
+
+    /// Resolves when a sender found connection `generation` broken.
+    fn lost(&self, generation: u64) -> impl Future<Output = ()> + '_ {
+        wait_until(&self.reader_waker, move || self.lost.load(Ordering::SeqCst) == generation)
     }
 
     /// Marks connection `generation` as gone, if it is still the live one.
@@ -109,7 +137,7 @@ impl Drop for WriteGuard<'_> {
                 Ordering::SeqCst,
                 Ordering::SeqCst,
             );
-            self.shared.lost.send_replace(self.generation);
+            self.shared.set_lost(self.generation);
         }
     }
 }
@@ -179,7 +207,7 @@ impl ClientTransport for UnixClient {
 
     fn close(&self) {
         let shared = &*self.shared;
-        if shared.closed.send_replace(true) {
+        if shared.set_closed() {
             return;
         }
         shared.live.store(0, Ordering::SeqCst);
@@ -306,7 +334,6 @@ pub(crate) async fn connect(
 ) -> Result<Arc<UnixClient>, TransportError> {
     let hello = Hello::describe(&target.interface, &target.instance);
     let (reader, writer) = open(&path, &options, &hello).await?;
-    let (closed, closed_rx) = watch::channel(false);
     let shared = Arc::new(ClientShared {
         path,
         options,
@@ -314,26 +341,22 @@ pub(crate) async fn connect(
         inbox,
         writer: Mutex::new(Some(Slot { generation: 1, writer })),
         live: AtomicU64::new(1),
-        lost: watch::channel(0).0,
-        closed,
+        lost: AtomicU64::new(0),
+        closed: AtomicBool::new(false),
+        reader_waker: AtomicWaker::new(),
     });
-    tokio::spawn(run(shared.clone(), reader, closed_rx));
+    tokio::spawn(run(shared.clone(), reader));
     Ok(Arc::new(UnixClient { shared }))
 }
 
-/// Resolves when the client is closed or its handle is gone.
-async fn closing(closed: &mut watch::Receiver<bool>) {
-    let _ = closed.wait_for(|v| *v).await;
-}
-
 /// The life of a client: read until the connection is lost, report it, reconnect, repeat.
-async fn run(shared: Arc<ClientShared>, mut reader: Reader, mut closed: watch::Receiver<bool>) {
+async fn run(shared: Arc<ClientShared>, mut reader: Reader) {
     let mut generation = 1;
     let mut buf = Vec::new();
     loop {
         let reason = tokio::select! {
             biased;
-            () = closing(&mut closed) => break,
+            () = shared.closing() => break,
             reason = read_until_lost(&shared, &mut reader, &mut buf, generation) => reason,
         };
         shared.mark_lost(generation);
@@ -347,7 +370,7 @@ async fn run(shared: Arc<ClientShared>, mut reader: Reader, mut closed: watch::R
             shared.path.display()
         )));
         generation += 1;
-        match reconnect(&shared, &mut closed, generation).await {
+        match reconnect(&shared, generation).await {
             Some(next) => reader = next,
             None => break,
         }
@@ -364,13 +387,12 @@ async fn read_until_lost(
     generation: u64,
 ) -> String {
     let limit = shared.options.frame_limit();
-    let mut lost = shared.lost.subscribe();
     loop {
         // Only the wait for this connection's failure may interrupt a read: a read cut short
         // leaves the stream mid-frame, which is fine only because the stream is abandoned.
         let outcome = tokio::select! {
             biased;
-            _ = lost.wait_for(|g| *g == generation) => return "a write failed".to_owned(),
+            () = shared.lost(generation) => return "a write failed".to_owned(),
             outcome = read_frame(reader, buf, limit) => outcome,
         };
         match outcome {
@@ -394,24 +416,20 @@ async fn read_until_lost(
 }
 
 /// Reconnects with exponential backoff until it succeeds or the client is closed.
-async fn reconnect(
-    shared: &ClientShared,
-    closed: &mut watch::Receiver<bool>,
-    generation: u64,
-) -> Option<Reader> {
+async fn reconnect(shared: &ClientShared, generation: u64) -> Option<Reader> {
     let options = &shared.options;
     let max = options.reconnect_max.max(MIN_BACKOFF);
     let mut delay = options.reconnect_initial.clamp(MIN_BACKOFF, max);
     loop {
         tokio::select! {
             biased;
-            () = closing(closed) => return None,
+            () = shared.closing() => return None,
             () = tokio::time::sleep(delay) => {}
         }
         delay = delay.saturating_mul(2).min(max);
         let attempt = tokio::select! {
             biased;
-            () = closing(closed) => return None,
+            () = shared.closing() => return None,
             attempt = open(&shared.path, options, &shared.hello) => attempt,
         };
         let (reader, mut writer) = match attempt {
@@ -427,7 +445,7 @@ async fn reconnect(
         };
         let mut slot = tokio::select! {
             biased;
-            () = closing(closed) => return None,
+            () = shared.closing() => return None,
             slot = shared.writer.lock() => slot,
         };
         // Restore subscriptions and watches before any caller can write.

@@ -27,6 +27,7 @@ mod client;
 mod options;
 mod paths;
 mod server;
+mod signal;
 mod wire;
 
 pub use options::UnixOptions;

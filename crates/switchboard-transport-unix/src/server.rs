@@ -2,11 +2,12 @@
 //! and writer tasks with their bounded queue.
 
 use std::{
+    collections::HashMap,
     fs, io,
     os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt},
     path::{Path, PathBuf},
     sync::{
-        Arc,
+        Arc, Mutex, MutexGuard,
         atomic::{AtomicBool, AtomicU64, Ordering},
     },
     time::Duration,
@@ -31,6 +32,7 @@ use tracing::{debug, warn};
 use crate::{
     frame::{Frame, FrameError, Kind, ReadOutcome, read_frame},
     options::UnixOptions,
+    signal::{Side, Stop},
     wire::{self, Hello},
 };
 
@@ -49,8 +51,10 @@ pub(crate) struct UnixServer {
     path: PathBuf,
     /// Device and inode of the socket file we created, so we never remove someone else's.
     identity: Option<(u64, u64)>,
+    /// Stops the accept loop.
     shutdown: watch::Sender<bool>,
     closed: AtomicBool,
+    shared: Arc<Shared>,
 }
 
 /// What every connection task shares.
@@ -60,6 +64,63 @@ struct Shared {
     welcome: Hello,
     server_uid: u32,
     next_peer: AtomicU64,
+    connections: Mutex<Connections>,
+}
+
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared").field("welcome", &self.welcome).finish_non_exhaustive()
+    }
+}
+
+/// The stop signal of every connection being served, so that closing the server ends them all.
+#[derive(Debug, Default)]
+struct Connections {
+    /// Set when the server closes; no connection is served after that.
+    closed: bool,
+    next: u64,
+    stops: HashMap<u64, Arc<Stop>>,
+}
+
+/// A connection's entry in [`Connections`]; dropping it removes the entry.
+struct Registered<'a> {
+    shared: &'a Shared,
+    key: u64,
+    stop: Arc<Stop>,
+}
+
+impl Drop for Registered<'_> {
+    fn drop(&mut self) {
+        self.shared.connections().stops.remove(&self.key);
+    }
+}
+
+impl Shared {
+    fn connections(&self) -> MutexGuard<'_, Connections> {
+        self.connections.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Gives a new connection its stop signal; `None` once the server is closed.
+    fn register(&self) -> Option<Registered<'_>> {
+        let mut connections = self.connections();
+        if connections.closed {
+            return None;
+        }
+        connections.next += 1;
+        let key = connections.next;
+        let stop = Arc::new(Stop::default());
+        connections.stops.insert(key, stop.clone());
+        Some(Registered { shared: self, key, stop })
+    }
+
+    /// Stops every connection, now and later.
+    fn stop_all(&self) {
+        let mut connections = self.connections();
+        connections.closed = true;
+        for stop in connections.stops.values() {
+            stop.raise();
+        }
+    }
 }
 
 fn io_error(kind: TransportErrorKind, message: String, e: io::Error) -> TransportError {
@@ -152,14 +213,16 @@ pub(crate) async fn bind(
         // The socket file was created by this process, so its owner is our effective uid.
         server_uid: meta.uid(),
         next_peer: AtomicU64::new(1),
+        connections: Mutex::default(),
     });
-    tokio::spawn(accept_loop(listener, shared, shutdown_rx));
+    tokio::spawn(accept_loop(listener, shared.clone(), shutdown_rx));
     debug!(path = %path.display(), "unix transport listening");
     Ok(Arc::new(UnixServer {
         path,
         identity: Some((meta.dev(), meta.ino())),
         shutdown,
         closed: AtomicBool::new(false),
+        shared,
     }))
 }
 
@@ -182,6 +245,7 @@ impl ServerTransport for UnixServer {
             return;
         }
         self.shutdown.send_replace(true);
+        self.shared.stop_all();
         let ours = fs::symlink_metadata(&self.path)
             .is_ok_and(|m| Some((m.dev(), m.ino())) == self.identity);
         if ours && let Err(e) = fs::remove_file(&self.path) {
@@ -212,7 +276,7 @@ async fn accept_loop(
             () = raised(&mut shutdown) => break,
             accepted = listener.accept() => match accepted {
                 Ok((stream, _)) => {
-                    tokio::spawn(serve_connection(stream, shared.clone(), shutdown.clone()));
+                    tokio::spawn(serve_connection(stream, shared.clone()));
                 }
                 Err(e) => {
                     warn!(error = %e, "accept failed; pausing before the next attempt");
@@ -254,7 +318,8 @@ struct UnixPeerLink {
     /// Places for signals and goal feedback: at most half the queue, so that answers to the
     /// peer's own requests still find room while its stream readers hold the connection back.
     stream_places: Arc<Semaphore>,
-    kill: Arc<watch::Sender<bool>>,
+    /// The connection's stop signal: raising it ends the reader and the writer.
+    stop: Arc<Stop>,
     frame_limit: usize,
     slow_consumer_timeout: Duration,
 }
@@ -290,7 +355,7 @@ impl UnixPeerLink {
     /// Applies the slow-consumer policy: the peer is disconnected (it reconnects and re-syncs).
     fn too_slow(&self) -> TransportError {
         warn!(peer = %self.id, queue = self.queue_capacity, "peer is not reading fast enough; disconnecting it");
-        self.kill.send_replace(true);
+        self.stop.raise();
         TransportError::disconnected(format!(
             "{} did not keep up: its queue of {} frames stayed full, so it was disconnected",
             self.id, self.queue_capacity
@@ -368,11 +433,11 @@ async fn refuse(
     }
 }
 
-async fn serve_connection(
-    stream: UnixStream,
-    shared: Arc<Shared>,
-    mut shutdown: watch::Receiver<bool>,
-) {
+async fn serve_connection(stream: UnixStream, shared: Arc<Shared>) {
+    let Some(registered) = shared.register() else {
+        return;
+    };
+    let stop = registered.stop.clone();
     let credentials = stream.peer_cred().ok().map(|c| PeerCredentials {
         uid: c.uid(),
         gid: c.gid(),
@@ -387,7 +452,7 @@ async fn serve_connection(
 
     let first = tokio::select! {
         biased;
-        () = raised(&mut shutdown) => return,
+        () = stop.raised(Side::Reader) => return,
         first = timeout(hs_timeout, read_frame(&mut reader, &mut buf, limit)) => first,
     };
     let hello = match first {
@@ -459,25 +524,22 @@ async fn serve_connection(
     let capacity = shared.options.queue_capacity();
     // Half the queue for stream frames, the rest kept for answers (see `stream_places`).
     let (queue, outgoing) = mpsc::channel(2 * capacity);
-    let (kill, killed) = watch::channel(false);
-    let kill = Arc::new(kill);
     let link = Arc::new(UnixPeerLink {
         id,
         credentials,
         queue,
         queue_capacity: 2 * capacity,
         stream_places: Arc::new(Semaphore::new(capacity)),
-        kill: kill.clone(),
+        stop: stop.clone(),
         frame_limit: limit,
         slow_consumer_timeout: shared.options.slow_consumer_timeout,
     });
     let peer = Peer::new(link.clone());
     debug!(peer = %id, ?credentials, "client connected");
     shared.inbox.peer_connected(&peer);
-    let writer_task =
-        tokio::spawn(write_loop(writer, outgoing, kill.clone(), killed.clone(), shutdown.clone()));
+    let writer_task = tokio::spawn(write_loop(writer, outgoing, stop.clone()));
 
-    let end = read_loop(&mut reader, &mut buf, &shared, &peer, &link, killed, shutdown).await;
+    let end = read_loop(&mut reader, &mut buf, &shared, &peer, &link).await;
     if end == End::FlushAndClose && link.queue.try_send(Outgoing::Close).is_ok() {
         // Give the writer a bounded time to deliver the ERROR frame before the socket closes.
         let abort = writer_task.abort_handle();
@@ -485,10 +547,11 @@ async fn serve_connection(
             abort.abort();
         }
     } else {
-        kill.send_replace(true);
+        stop.raise();
         let _ = writer_task.await;
     }
     drop(peer);
+    drop(registered);
     shared.inbox.peer_gone(id);
     debug!(peer = %id, "client gone");
 }
@@ -508,15 +571,12 @@ async fn read_loop(
     shared: &Shared,
     peer: &Peer,
     link: &UnixPeerLink,
-    mut killed: watch::Receiver<bool>,
-    mut shutdown: watch::Receiver<bool>,
 ) -> End {
     let limit = shared.options.frame_limit();
     loop {
         let outcome = tokio::select! {
             biased;
-            () = raised(&mut killed) => return End::Closed,
-            () = raised(&mut shutdown) => return End::Closed,
+            () = link.stop.raised(Side::Reader) => return End::Closed,
             outcome = read_frame(reader, buf, limit) => outcome,
         };
         let frame = match outcome {
@@ -562,16 +622,13 @@ async fn read_loop(
 async fn write_loop(
     mut writer: OwnedWriteHalf,
     mut outgoing: mpsc::Receiver<Outgoing>,
-    kill: Arc<watch::Sender<bool>>,
-    mut killed: watch::Receiver<bool>,
-    mut shutdown: watch::Receiver<bool>,
+    stop: Arc<Stop>,
 ) {
     let mut batch: Vec<u8> = Vec::new();
     loop {
         let first = tokio::select! {
             biased;
-            () = raised(&mut killed) => break,
-            () = raised(&mut shutdown) => break,
+            () = stop.raised(Side::Writer) => break,
             item = outgoing.recv() => item,
         };
         let Some(Outgoing::Frame(QueuedFrame { bytes: first, .. })) = first else {
@@ -601,8 +658,7 @@ async fn write_loop(
         };
         let written = tokio::select! {
             biased;
-            () = raised(&mut killed) => break,
-            () = raised(&mut shutdown) => break,
+            () = stop.raised(Side::Writer) => break,
             written = writer.write_all(&data) => written,
         };
         if data.capacity() <= MAX_BATCH {
@@ -617,6 +673,6 @@ async fn write_loop(
         }
     }
     // Stop the reader too, whichever side ended first.
-    kill.send_replace(true);
+    stop.raise();
     let _ = writer.shutdown().await;
 }
