@@ -667,29 +667,45 @@ fn map_error(broker: &str, error: &ConnectionError) -> TransportError {
 
 async fn run(
     conn: Arc<Conn>,
-    mut eventloop: EventLoop,
+    eventloop: EventLoop,
     handler: Arc<dyn Handler>,
     first: oneshot::Sender<Result<(), TransportError>>,
     release: ReleaseId,
+) {
+    let mut closed = conn.closed.subscribe();
+    let stop = async {
+        let _ = closed.wait_for(|closed| *closed).await;
+        if conn.is_connected() {
+            // Give the farewell messages a moment to go out, then stop regardless.
+            tokio::time::sleep(Duration::from_secs(2)).await;
+        }
+    };
+    // Raced once rather than around every event: a `select!` per event moves rumqttc's large
+    // poll future (2.7 kB) several times per message.
+    tokio::select! {
+        () = drive(conn.clone(), eventloop, handler, first) => {}
+        () = stop => {}
+    }
+    conn.connected.store(false, Ordering::Release);
+    conn.closed.send_replace(true);
+    drop(release);
+    tracing::debug!(client_id = %conn.client_id, "MQTT connection task ended");
+}
+
+/// Polls the event loop until the connection is closed (or the first connect fails), routing
+/// what arrives and reconnecting with backoff.
+async fn drive(
+    conn: Arc<Conn>,
+    mut eventloop: EventLoop,
+    handler: Arc<dyn Handler>,
+    first: oneshot::Sender<Result<(), TransportError>>,
 ) {
     let mut first = Some(first);
     let mut closed = conn.closed.subscribe();
     let mut backoff = conn.options.min_backoff;
     let mut up = false;
-    // Once closing, give the farewell messages a moment to go out, then stop regardless.
-    let mut deadline: Option<tokio::time::Instant> = None;
     loop {
-        if deadline.is_none() && *closed.borrow() {
-            if !up {
-                break;
-            }
-            deadline = Some(tokio::time::Instant::now() + Duration::from_secs(2));
-        }
-        let event = tokio::select! {
-            event = eventloop.poll() => event,
-            _ = closed.changed(), if deadline.is_none() => continue,
-            _ = tokio::time::sleep_until(deadline.unwrap_or_else(tokio::time::Instant::now)), if deadline.is_some() => break,
-        };
+        let event = eventloop.poll().await;
         match event {
             Ok(Event::Incoming(Packet::ConnAck(_))) => {
                 backoff = conn.options.min_backoff;
@@ -725,7 +741,7 @@ async fn run(
             Ok(Event::Incoming(Packet::Disconnect(disconnect))) => {
                 tracing::warn!(reason = ?disconnect.reason_code, broker = %conn.broker, "the broker disconnected us");
             }
-            Ok(Event::Outgoing(rumqttc::Outgoing::Disconnect)) if deadline.is_some() => {
+            Ok(Event::Outgoing(rumqttc::Outgoing::Disconnect)) if conn.is_closed() => {
                 // Let the socket drain what was written before DISCONNECT.
                 tokio::time::sleep(Duration::from_millis(20)).await;
                 break;
@@ -735,7 +751,7 @@ async fn run(
                 let was_up = std::mem::replace(&mut up, false);
                 conn.connected.store(false, Ordering::Release);
                 *lock(&conn.acks) = Acks::default();
-                if deadline.is_some() || *closed.borrow() {
+                if conn.is_closed() {
                     break;
                 }
                 let mapped = map_error(&conn.broker, &error);
@@ -763,10 +779,6 @@ async fn run(
             }
         }
     }
-    conn.connected.store(false, Ordering::Release);
-    conn.closed.send_replace(true);
-    drop(release);
-    tracing::debug!(client_id = %conn.client_id, "MQTT connection task ended");
 }
 
 #[cfg(test)]
