@@ -13,7 +13,7 @@ use std::{
 
 use bytes::Bytes;
 use rumqttc::v5::{
-    AsyncClient, ClientError, ConnectionError, Event, EventLoop,
+    AsyncClient, ClientError, ConnectionError, Event, EventLoop, Request,
     mqttbytes::{
         QoS,
         v5::{
@@ -22,7 +22,7 @@ use rumqttc::v5::{
         },
     },
 };
-use switchboard_core::{TransportError, TransportErrorKind, message::Name};
+use switchboard_core::{TransportError, TransportErrorKind, message::Name, transport::BoxFuture};
 use tokio::sync::{oneshot, watch};
 
 use crate::endpoint::MqttEndpoint;
@@ -546,6 +546,49 @@ impl Conn {
             .map_err(|_| self.not_connected())
     }
 
+    /// Queues a publish at QoS 1 like [`publish`](Self::publish), but without building a
+    /// waiting future when rumqttc's request queue has room, which is nearly always: the
+    /// returned future is then zero-sized, so boxing it allocates nothing. When the queue is
+    /// full, the future waits for room, so the caller's publishes stay in order.
+    pub(crate) fn publish_when_ready(
+        &self,
+        topic: String,
+        retain: bool,
+        payload: Bytes,
+        properties: PublishProperties,
+    ) -> BoxFuture<'_, Result<(), TransportError>> {
+        if !valid_topic(&topic) {
+            return Box::pin(std::future::ready(Err(TransportError::new(
+                TransportErrorKind::Protocol,
+                format!("`{}` is not a valid MQTT topic to publish to", clean(&topic)),
+            ))));
+        }
+        match self.client.try_publish_with_properties(
+            topic,
+            QoS::AtLeastOnce,
+            retain,
+            payload,
+            properties,
+        ) {
+            Ok(()) => Box::pin(Queued),
+            Err(ClientError::TryRequest(Request::Publish(publish))) => Box::pin(async move {
+                let topic = String::from_utf8_lossy(&publish.topic).into_owned();
+                let properties = publish.properties.unwrap_or_default();
+                self.client
+                    .publish_with_properties(
+                        topic,
+                        publish.qos,
+                        retain,
+                        publish.payload,
+                        properties,
+                    )
+                    .await
+                    .map_err(|_| self.not_connected())
+            }),
+            Err(_) => Box::pin(std::future::ready(Err(self.not_connected()))),
+        }
+    }
+
     /// Publishes `finals` (best effort, without waiting), disconnects cleanly and stops the task.
     pub(crate) fn close(&self, finals: Vec<(String, bool, Bytes, PublishProperties)>) {
         if self.closed.send_replace(true) {
@@ -568,6 +611,20 @@ impl Conn {
     /// Stops without any farewell messages.
     fn shutdown(&self) {
         self.closed.send_replace(true);
+    }
+}
+
+/// The future of a publish rumqttc took at once: complete, and zero-sized.
+struct Queued;
+
+impl std::future::Future for Queued {
+    type Output = Result<(), TransportError>;
+
+    fn poll(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        std::task::Poll::Ready(Ok(()))
     }
 }
 
