@@ -3,6 +3,8 @@
 //! - `switchboard-bench all [--quick]` runs every scenario and writes `docs/benchmarks.md`;
 //! - `switchboard-bench gate [--update]` is the CI instruction-count gate;
 //! - `serve ROLE ADDR` and `gate-workload …` are roles the suite starts itself.
+//!
+//! `SB_PROFILE_SERVERS=DIR` runs every server role under callgrind, one profile per role in `DIR`.
 
 mod gate;
 mod mqtt;

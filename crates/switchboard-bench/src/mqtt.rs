@@ -37,7 +37,8 @@ async fn connect(
     hostport: &str,
     subscriptions: &[(&str, QoS)],
 ) -> (AsyncClient, Incoming) {
-    let (client, mut eventloop) = AsyncClient::new(options(id, hostport), 1024);
+    // The request queue capacity our transport uses (`conn.rs`, `CHANNEL`).
+    let (client, mut eventloop) = AsyncClient::new(options(id, hostport), 4096);
     let (tx, rx) = mpsc::unbounded_channel();
     let (ready_tx, mut ready_rx) = mpsc::unbounded_channel();
     tokio::spawn(async move {

@@ -166,10 +166,23 @@ pub(crate) fn all(args: &[&str]) {
             eprintln!("row 5: MQTT signal throughput");
             let instance = format!("s{}", std::process::id());
             let raw_addr = format!("127.0.0.1:1883#{instance}");
-            let _raw = Server::spawn("raw-mqtt", &raw_addr);
-            let _ours = Server::spawn("ours-mqtt", &format!("mqtt://127.0.0.1:1883#{instance}"));
+            let raw = Server::spawn("raw-mqtt", &raw_addr);
+            let ours = Server::spawn("ours-mqtt", &format!("mqtt://127.0.0.1:1883#{instance}"));
             let endpoint = Endpoint::parse("mqtt://127.0.0.1:1883").expect("url").with_instance(&instance).expect("id");
-            let t = scenarios::mqtt_signals(&raw_addr, &endpoint, 20_000 / scale as u32, 6).await;
+            let broker = std::fs::read_to_string("/run/mosquitto/mosquitto.pid").ok().and_then(|p| p.trim().parse().ok());
+            let pids = scenarios::MqttPids { raw_server: raw.pid(), ours_server: ours.pid(), broker };
+            let (t, cpu) = scenarios::mqtt_signals(&raw_addr, &endpoint, 20_000 / scale as u32, 6, pids).await;
+            let [(op, ob, os), (bp, bb, bs)] = [cpu.ours, cpu.base].map(|[p, b, s]| (p, b, s));
+            notes.push(format!(
+                "Row 5 CPU time per message delivered (on-CPU time of each process's main thread, summed over the rounds; much less sensitive to the machine's load than the rates): publisher ours {op:.2} µs, raw {bp:.2} µs ({:.2}×); broker{} ours {ob:.2} µs, raw {bb:.2} µs ({:.2}×); subscriber ours {os:.2} µs, raw {bs:.2} µs ({:.2}×); all three ours {:.2} µs, raw {:.2} µs ({:.2}×).",
+                op / bp,
+                if broker.is_some() { "" } else { " (pid unknown, not counted)" },
+                ob / bb,
+                os / bs,
+                op + ob + os,
+                bp + bb + bs,
+                (op + ob + os) / (bp + bb + bs),
+            ));
             results.push(Row {
                 number: 5,
                 scenario: "MQTT signal throughput 1 → 1 (64 B, QoS 1 both sides) vs a raw rumqttc publish loop and subscriber".into(),

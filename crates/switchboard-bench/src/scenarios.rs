@@ -425,13 +425,54 @@ async fn mqtt_next(r: Shared<RawMqttSub>) -> bool {
     r.lock().await.recv().await.is_some_and(|p| serde_json::from_slice::<Msg>(&p.payload).is_ok())
 }
 
+/// The processes of an MQTT throughput comparison whose CPU time is counted.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct MqttPids {
+    pub(crate) raw_server: u32,
+    pub(crate) ours_server: u32,
+    /// The broker, when its pid is known.
+    pub(crate) broker: Option<u32>,
+}
+
+/// CPU time per message delivered, µs: `[publisher, broker, subscriber]` (the subscriber is
+/// this process, which runs nothing else during a round).
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct CpuPerMessage {
+    pub(crate) base: [f64; 3],
+    pub(crate) ours: [f64; 3],
+}
+
+/// On-CPU time of a process's main thread in ns (`/proc/PID/schedstat`), which is where a
+/// `current_thread` runtime and mosquitto do all their work. Unlike wall-clock rates it hardly
+/// depends on what else the machine runs.
+fn cpu_ns(pid: &str) -> Option<u64> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/schedstat")).ok()?;
+    text.split_whitespace().next()?.parse().ok()
+}
+
+/// CPU time of the publisher, the broker and this process (ns).
+fn cpu_sample(publisher: u32, broker: Option<u32>) -> [u64; 3] {
+    [
+        cpu_ns(&publisher.to_string()).unwrap_or(0),
+        broker.and_then(|b| cpu_ns(&b.to_string())).unwrap_or(0),
+        cpu_ns("self").unwrap_or(0),
+    ]
+}
+
+fn add_delta(total: &mut [u64; 3], before: [u64; 3], after: [u64; 3]) {
+    for i in 0..3 {
+        total[i] += after[i].saturating_sub(before[i]);
+    }
+}
+
 /// MQTT signal throughput 1 → 1, ABAB rounds.
 pub(crate) async fn mqtt_signals(
     raw_addr: &str,
     ours: &Endpoint,
     count: u32,
     rounds: usize,
-) -> Throughput {
+    pids: MqttPids,
+) -> (Throughput, CpuPerMessage) {
     let mut control = crate::mqtt::RawRequester::connect(raw_addr).await;
     let raw_subs = vec![share(crate::mqtt::raw_subscriber(raw_addr).await)];
     let ours_control = BenchClient::connect(ours).await.expect("connect");
@@ -441,18 +482,26 @@ pub(crate) async fn mqtt_signals(
     let data = util::payload_data();
     let (mut base_rates, mut ours_rates, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
     let (mut base_lost, mut ours_lost) = (0u64, 0u64);
+    let (mut base_cpu, mut ours_cpu) = ([0u64; 3], [0u64; 3]);
+    let (mut base_got, mut ours_got) = (0u64, 0u64);
     for _ in 0..rounds {
+        let before = cpu_sample(pids.raw_server, pids.broker);
         let start = Instant::now();
         let drained = tokio::spawn(drain(raw_subs.clone(), count, mqtt_next));
         control.blast(count).await;
         let (got, last) = drained.await.expect("drain");
+        add_delta(&mut base_cpu, before, cpu_sample(pids.raw_server, pids.broker));
+        base_got += got.iter().sum::<u64>();
         base_lost += got.iter().map(|g| u64::from(count) - g).sum::<u64>();
         let base = got.iter().sum::<u64>() as f64 / got.len() as f64 / (last - start).as_secs_f64();
 
+        let before = cpu_sample(pids.ours_server, pids.broker);
         let start = Instant::now();
         let drained = tokio::spawn(drain(ours_streams.clone(), count, ours_next));
         ours_control.blast(count, data.clone()).await.expect("blast");
         let (got, last) = drained.await.expect("drain");
+        add_delta(&mut ours_cpu, before, cpu_sample(pids.ours_server, pids.broker));
+        ours_got += got.iter().sum::<u64>();
         ours_lost += got.iter().map(|g| u64::from(count) - g).sum::<u64>();
         let rate = got.iter().sum::<u64>() as f64 / got.len() as f64 / (last - start).as_secs_f64();
         base_rates.push(base);
@@ -460,7 +509,9 @@ pub(crate) async fn mqtt_signals(
         ratios.push(rate / base);
     }
     drop(subscriber);
-    Throughput {
+    let per_message =
+        |cpu: [u64; 3], got: u64| cpu.map(|ns| ns as f64 / 1000.0 / got.max(1) as f64);
+    let throughput = Throughput {
         base_rate: util::median(base_rates),
         ours_rate: util::median(ours_rates),
         ratio: util::median(ratios),
@@ -468,7 +519,12 @@ pub(crate) async fn mqtt_signals(
         count,
         ours_lost,
         base_lost,
-    }
+    };
+    let cpu = CpuPerMessage {
+        base: per_message(base_cpu, base_got),
+        ours: per_message(ours_cpu, ours_got),
+    };
+    (throughput, cpu)
 }
 
 /// Pipelined calls: `in_flight` tasks calling `echo` back to back on one connection for

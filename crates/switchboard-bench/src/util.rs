@@ -63,6 +63,9 @@ pub(crate) fn parse_frame(body: &[u8]) -> Frame<'_> {
     Frame { kind, id, name, payload: &body[20 + name_len..] }
 }
 
+/// The environment variable that runs server roles under callgrind (see [`Server::spawn`]).
+const PROFILE_SERVERS: &str = "SB_PROFILE_SERVERS";
+
 /// A child server process (this binary in a server role), killed on drop.
 #[derive(Debug)]
 pub(crate) struct Server {
@@ -71,9 +74,23 @@ pub(crate) struct Server {
 
 impl Server {
     /// Starts `switchboard-bench serve ROLE ADDR` and waits for its `ready` line.
+    ///
+    /// With `SB_PROFILE_SERVERS=DIR` in the environment, the role runs under callgrind, which
+    /// writes `DIR/ROLE.PID` when the server is stopped.
     pub(crate) fn spawn(role: &str, addr: &str) -> Server {
         let exe = std::env::current_exe().expect("own path");
-        let mut child = Command::new(exe)
+        let mut command = match std::env::var(PROFILE_SERVERS) {
+            Ok(dir) => {
+                let mut command = Command::new("valgrind");
+                command
+                    .args(["--tool=callgrind", "--quiet"])
+                    .arg(format!("--callgrind-out-file={dir}/{role}.%p"))
+                    .arg(&exe);
+                command
+            }
+            Err(_) => Command::new(&exe),
+        };
+        let mut child = command
             .args(["serve", role, addr])
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -115,6 +132,12 @@ impl Server {
 
 impl Drop for Server {
     fn drop(&mut self) {
+        if std::env::var_os(PROFILE_SERVERS).is_some() {
+            // SIGTERM, so that callgrind writes its profile.
+            let _ = Command::new("kill").arg(self.child.id().to_string()).status();
+            let _ = self.child.wait();
+            return;
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }

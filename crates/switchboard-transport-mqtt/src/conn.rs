@@ -13,7 +13,7 @@ use std::{
 
 use bytes::Bytes;
 use rumqttc::v5::{
-    AsyncClient, ClientError, ConnectionError, Event, EventLoop,
+    AsyncClient, ClientError, ConnectionError, Event, EventLoop, Request,
     mqttbytes::{
         QoS,
         v5::{
@@ -22,7 +22,7 @@ use rumqttc::v5::{
         },
     },
 };
-use switchboard_core::{TransportError, TransportErrorKind, message::Name};
+use switchboard_core::{TransportError, TransportErrorKind, message::Name, transport::BoxFuture};
 use tokio::sync::{oneshot, watch};
 
 use crate::endpoint::MqttEndpoint;
@@ -546,6 +546,49 @@ impl Conn {
             .map_err(|_| self.not_connected())
     }
 
+    /// Queues a publish at QoS 1 like [`publish`](Self::publish), but without building a
+    /// waiting future when rumqttc's request queue has room, which is nearly always: the
+    /// returned future is then zero-sized, so boxing it allocates nothing. When the queue is
+    /// full, the future waits for room, so the caller's publishes stay in order.
+    pub(crate) fn publish_when_ready(
+        &self,
+        topic: String,
+        retain: bool,
+        payload: Bytes,
+        properties: PublishProperties,
+    ) -> BoxFuture<'_, Result<(), TransportError>> {
+        if !valid_topic(&topic) {
+            return Box::pin(std::future::ready(Err(TransportError::new(
+                TransportErrorKind::Protocol,
+                format!("`{}` is not a valid MQTT topic to publish to", clean(&topic)),
+            ))));
+        }
+        match self.client.try_publish_with_properties(
+            topic,
+            QoS::AtLeastOnce,
+            retain,
+            payload,
+            properties,
+        ) {
+            Ok(()) => Box::pin(Queued),
+            Err(ClientError::TryRequest(Request::Publish(publish))) => Box::pin(async move {
+                let topic = String::from_utf8_lossy(&publish.topic).into_owned();
+                let properties = publish.properties.unwrap_or_default();
+                self.client
+                    .publish_with_properties(
+                        topic,
+                        publish.qos,
+                        retain,
+                        publish.payload,
+                        properties,
+                    )
+                    .await
+                    .map_err(|_| self.not_connected())
+            }),
+            Err(_) => Box::pin(std::future::ready(Err(self.not_connected()))),
+        }
+    }
+
     /// Publishes `finals` (best effort, without waiting), disconnects cleanly and stops the task.
     pub(crate) fn close(&self, finals: Vec<(String, bool, Bytes, PublishProperties)>) {
         if self.closed.send_replace(true) {
@@ -568,6 +611,20 @@ impl Conn {
     /// Stops without any farewell messages.
     fn shutdown(&self) {
         self.closed.send_replace(true);
+    }
+}
+
+/// The future of a publish rumqttc took at once: complete, and zero-sized.
+struct Queued;
+
+impl std::future::Future for Queued {
+    type Output = Result<(), TransportError>;
+
+    fn poll(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        std::task::Poll::Ready(Ok(()))
     }
 }
 
@@ -667,29 +724,45 @@ fn map_error(broker: &str, error: &ConnectionError) -> TransportError {
 
 async fn run(
     conn: Arc<Conn>,
-    mut eventloop: EventLoop,
+    eventloop: EventLoop,
     handler: Arc<dyn Handler>,
     first: oneshot::Sender<Result<(), TransportError>>,
     release: ReleaseId,
+) {
+    let mut closed = conn.closed.subscribe();
+    let stop = async {
+        let _ = closed.wait_for(|closed| *closed).await;
+        if conn.is_connected() {
+            // Give the farewell messages a moment to go out, then stop regardless.
+            tokio::time::sleep(Duration::from_secs(2)).await;
+        }
+    };
+    // Raced once rather than around every event: a `select!` per event moves rumqttc's large
+    // poll future (2.7 kB) several times per message.
+    tokio::select! {
+        () = drive(conn.clone(), eventloop, handler, first) => {}
+        () = stop => {}
+    }
+    conn.connected.store(false, Ordering::Release);
+    conn.closed.send_replace(true);
+    drop(release);
+    tracing::debug!(client_id = %conn.client_id, "MQTT connection task ended");
+}
+
+/// Polls the event loop until the connection is closed (or the first connect fails), routing
+/// what arrives and reconnecting with backoff.
+async fn drive(
+    conn: Arc<Conn>,
+    mut eventloop: EventLoop,
+    handler: Arc<dyn Handler>,
+    first: oneshot::Sender<Result<(), TransportError>>,
 ) {
     let mut first = Some(first);
     let mut closed = conn.closed.subscribe();
     let mut backoff = conn.options.min_backoff;
     let mut up = false;
-    // Once closing, give the farewell messages a moment to go out, then stop regardless.
-    let mut deadline: Option<tokio::time::Instant> = None;
     loop {
-        if deadline.is_none() && *closed.borrow() {
-            if !up {
-                break;
-            }
-            deadline = Some(tokio::time::Instant::now() + Duration::from_secs(2));
-        }
-        let event = tokio::select! {
-            event = eventloop.poll() => event,
-            _ = closed.changed(), if deadline.is_none() => continue,
-            _ = tokio::time::sleep_until(deadline.unwrap_or_else(tokio::time::Instant::now)), if deadline.is_some() => break,
-        };
+        let event = eventloop.poll().await;
         match event {
             Ok(Event::Incoming(Packet::ConnAck(_))) => {
                 backoff = conn.options.min_backoff;
@@ -725,7 +798,7 @@ async fn run(
             Ok(Event::Incoming(Packet::Disconnect(disconnect))) => {
                 tracing::warn!(reason = ?disconnect.reason_code, broker = %conn.broker, "the broker disconnected us");
             }
-            Ok(Event::Outgoing(rumqttc::Outgoing::Disconnect)) if deadline.is_some() => {
+            Ok(Event::Outgoing(rumqttc::Outgoing::Disconnect)) if conn.is_closed() => {
                 // Let the socket drain what was written before DISCONNECT.
                 tokio::time::sleep(Duration::from_millis(20)).await;
                 break;
@@ -735,7 +808,7 @@ async fn run(
                 let was_up = std::mem::replace(&mut up, false);
                 conn.connected.store(false, Ordering::Release);
                 *lock(&conn.acks) = Acks::default();
-                if deadline.is_some() || *closed.borrow() {
+                if conn.is_closed() {
                     break;
                 }
                 let mapped = map_error(&conn.broker, &error);
@@ -763,10 +836,6 @@ async fn run(
             }
         }
     }
-    conn.connected.store(false, Ordering::Release);
-    conn.closed.send_replace(true);
-    drop(release);
-    tracing::debug!(client_id = %conn.client_id, "MQTT connection task ended");
 }
 
 #[cfg(test)]

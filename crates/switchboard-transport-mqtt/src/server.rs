@@ -44,6 +44,8 @@ pub(crate) struct ServerShared {
     pub(crate) instance: String,
     pub(crate) params: BTreeMap<String, String>,
     pub(crate) inbox: Arc<dyn ServerInbox>,
+    /// Each signal's topic, filled in once rather than on every emit.
+    signal_topics: HashMap<Name, String>,
     /// The last published value and version of each property, republished after reconnects.
     values: Mutex<BTreeMap<Name, (u64, Bytes)>>,
     next_request: AtomicU64,
@@ -61,8 +63,14 @@ impl ServerShared {
         params: BTreeMap<String, String>,
         inbox: Arc<dyn ServerInbox>,
     ) -> Arc<Self> {
+        let signal_topics = interface
+            .signals
+            .iter()
+            .map(|signal| (signal.clone(), topics.topic(Kind::Signals, signal)))
+            .collect();
         Arc::new_cyclic(|me| ServerShared {
             conn: OnceLock::new(),
+            signal_topics,
             topics,
             interface,
             instance,
@@ -114,6 +122,14 @@ impl ServerShared {
         let description = Bytes::from(self.interface.description.to_string());
         if let Err(error) = conn.publish_now(schema, true, description, properties) {
             tracing::warn!(%error, "could not publish the interface description");
+        }
+    }
+
+    /// The topic of `signal`.
+    fn signal_topic(&self, signal: &str) -> String {
+        match self.signal_topics.get(signal) {
+            Some(topic) => topic.clone(),
+            None => self.topics.topic(Kind::Signals, signal),
         }
     }
 
@@ -612,16 +628,20 @@ impl ServerTransport for MqttServer {
         &self,
         message: ServerMessage,
     ) -> switchboard_core::transport::BoxFuture<'_, Result<(), TransportError>> {
+        let conn = match self.conn() {
+            Ok(conn) => conn,
+            Err(error) => return Box::pin(std::future::ready(Err(error))),
+        };
+        if let ServerMessage::Signal { signal, payload } = message {
+            // Signals are the hot path: no waiting future unless rumqttc's queue is full.
+            if !conn.is_connected() {
+                return Box::pin(std::future::ready(Err(conn.not_connected())));
+            }
+            let topic = self.shared.signal_topic(&signal);
+            return conn.publish_when_ready(topic, false, payload, json_properties());
+        }
         Box::pin(async move {
-            let conn = self.conn()?;
             match message {
-                ServerMessage::Signal { signal, payload } => {
-                    if !conn.is_connected() {
-                        return Err(conn.not_connected());
-                    }
-                    let topic = self.shared.topics.topic(Kind::Signals, &signal);
-                    conn.publish(topic, false, payload, json_properties()).await
-                }
                 ServerMessage::PropertyValue { property, version, payload } => {
                     lock(&self.shared.values).insert(property.clone(), (version, payload.clone()));
                     if !conn.is_connected() {
