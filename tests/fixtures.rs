@@ -1,17 +1,152 @@
-//! Test fixtures shared by the integration tests and the CLI's tests: the `Jobs` handler whose
-//! behaviour the conformance suite, the Python cross-language tests and the MQTT wire tests rely on.
+//! Test fixtures shared by the integration tests and the CLI's tests: the `Everything` echo
+//! handler and the `Jobs` handler whose behaviour the suites, the Python cross-language tests and
+//! the MQTT wire tests rely on.
 
 use std::{
+    collections::BTreeMap,
+    future::Future,
+    pin::Pin,
     sync::{Arc, OnceLock},
     time::Duration,
 };
 
-use switchboard::{CallContext, Endpoint, ErrorCode, HandlerError, RemoteError, ServerOptions};
+use switchboard::{
+    CallContext, DateTime, Endpoint, ErrorCode, HandlerError, RemoteError, ServerOptions,
+};
 
+use crate::everything::{
+    Color, EchoCollectionsReply, EchoNestedReply, EchoScalarsError, EchoScalarsReply,
+    EchoTimesReply, Everything, Point, Shape, Tree, Unsupported,
+};
 use crate::jobs::{
     BadInput, CountError, CountFeedback, CountGoal, Jobs, JobsProperties, JobsServer, LookupError,
     NotFound, QuotaExceeded,
 };
+
+/// What `echoNothing` does before it answers, when a test needs more than an empty reply.
+pub type OnNothing =
+    Arc<dyn Fn() -> Pin<Box<dyn Future<Output = Result<(), RemoteError>> + Send>> + Send + Sync>;
+
+/// The `Everything` handler the tests serve: echoes every argument back; `echoScalars` refuses
+/// the text "unsupported"; `echoNothing` runs [`EverythingEcho::on_nothing`] first, if set.
+#[derive(Clone, Default)]
+pub struct EverythingEcho {
+    /// Runs on every `echoNothing` (the Python tests make it emit samples).
+    pub on_nothing: Option<OnNothing>,
+}
+
+impl std::fmt::Debug for EverythingEcho {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EverythingEcho").field("on_nothing", &self.on_nothing.is_some()).finish()
+    }
+}
+
+impl Everything for EverythingEcho {
+    async fn echo_scalars(
+        &self,
+        _ctx: &CallContext,
+        i8: i8,
+        i16: i16,
+        i32: i32,
+        i64: i64,
+        u8: u8,
+        u16: u16,
+        u32: u32,
+        u64: u64,
+        plain: i64,
+        f32: f32,
+        f64: f64,
+        flag: bool,
+        text: String,
+        color: Color,
+    ) -> Result<EchoScalarsReply, HandlerError<EchoScalarsError>> {
+        if text == "unsupported" {
+            return Err(EchoScalarsError::Unsupported(Unsupported {
+                reason: "this text is not echoed".into(),
+            })
+            .into());
+        }
+        Ok(EchoScalarsReply {
+            i8,
+            i16,
+            i32,
+            i64,
+            u8,
+            u16,
+            u32,
+            u64,
+            plain,
+            f32,
+            f64,
+            flag,
+            text,
+            color,
+        })
+    }
+
+    async fn echo_times(
+        &self,
+        _ctx: &CallContext,
+        at: DateTime,
+        lasts: switchboard::Duration,
+        blob: Vec<u8>,
+        maybe_at: Option<DateTime>,
+        maybe_lasts: Option<switchboard::Duration>,
+        maybe_blob: Option<Vec<u8>>,
+        stamps: BTreeMap<String, DateTime>,
+        gaps: Vec<Option<switchboard::Duration>>,
+    ) -> Result<EchoTimesReply, RemoteError> {
+        Ok(EchoTimesReply { at, lasts, blob, maybe_at, maybe_lasts, maybe_blob, stamps, gaps })
+    }
+
+    async fn echo_tree(&self, _ctx: &CallContext, tree: Tree) -> Result<Tree, RemoteError> {
+        Ok(tree)
+    }
+
+    async fn echo_collections(
+        &self,
+        _ctx: &CallContext,
+        numbers: Vec<i32>,
+        names: Vec<String>,
+        points: Vec<Point>,
+        colors: Vec<Color>,
+        times: Vec<DateTime>,
+        blobs: Vec<Vec<u8>>,
+        maybe: Vec<Option<f64>>,
+        scores: BTreeMap<String, f64>,
+        shapes: BTreeMap<String, Shape>,
+    ) -> Result<EchoCollectionsReply, RemoteError> {
+        Ok(EchoCollectionsReply {
+            numbers,
+            names,
+            points,
+            colors,
+            times,
+            blobs,
+            maybe,
+            scores,
+            shapes,
+        })
+    }
+
+    async fn echo_nested(
+        &self,
+        _ctx: &CallContext,
+        shape: Shape,
+        maybe_shape: Option<Shape>,
+        maybe_text: Option<String>,
+        maybe_list: Option<Vec<i64>>,
+    ) -> Result<EchoNestedReply, RemoteError> {
+        Ok(EchoNestedReply { shape, maybe_shape, maybe_text, maybe_list })
+    }
+
+    async fn echo_nothing(&self, _ctx: &CallContext) -> Result<(), RemoteError> {
+        match &self.on_nothing {
+            Some(on_nothing) => on_nothing().await,
+            None => Ok(()),
+        }
+    }
+}
 
 /// The `to` that makes `count` fail with the declared `QuotaExceeded` after one step.
 pub const FAILING_COUNT: i64 = 13;

@@ -31,20 +31,23 @@ fn endpoint(url: &str, instance: &str) -> Endpoint {
     Endpoint::parse(&format!("{url}{separator}instance={instance}")).expect("a valid MQTT URL")
 }
 
-macro_rules! mqtt_suite {
-    ($($name:ident),* $(,)?) => {$(
+/// One test per body of a transport-independent module (`suite`, `conformance`), each on its own
+/// instance of the shared broker, whose retained messages it clears afterwards.
+macro_rules! mqtt_tests {
+    ($module:ident: $($name:ident),* $(,)?) => {$(
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
         async fn $name() {
             switchboard_testkit::init_tracing();
             let Some(broker) = shared_mosquitto() else { return };
             let instance = unique(stringify!($name));
-            suite::$name(endpoint(&broker.url, &instance)).await;
+            $module::$name(endpoint(&broker.url, &instance)).await;
             raw::clear_retained(&broker.url, &instance).await;
         }
     )*};
 }
 
-mqtt_suite!(
+mqtt_tests!(
+    suite:
     every_type_round_trip,
     signals_arrive_in_order,
     methods,
@@ -53,20 +56,8 @@ mqtt_suite!(
     properties
 );
 
-macro_rules! mqtt_conformance {
-    ($($name:ident),* $(,)?) => {$(
-        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-        async fn $name() {
-            switchboard_testkit::init_tracing();
-            let Some(broker) = shared_mosquitto() else { return };
-            let instance = unique(stringify!($name));
-            conformance::$name(endpoint(&broker.url, &instance)).await;
-            raw::clear_retained(&broker.url, &instance).await;
-        }
-    )*};
-}
-
-mqtt_conformance!(
+mqtt_tests!(
+    conformance:
     goal_accept_and_reject,
     feedback_arrives_in_order,
     cancel_before_start,

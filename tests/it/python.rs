@@ -20,8 +20,8 @@ use std::{
 };
 
 use switchboard::{
-    CallContext, CallError, DateTime, Endpoint, ErrorCode, GoalError, GoalStatus, HandlerError,
-    MethodError, RemoteError, error_names,
+    CallError, DateTime, Endpoint, ErrorCode, GoalError, GoalStatus, MethodError, RemoteError,
+    error_names,
 };
 use switchboard_testkit::{
     broker::shared_mosquitto,
@@ -29,11 +29,11 @@ use switchboard_testkit::{
 };
 use switchboard_tests::{
     everything::{
-        Color, EchoCollectionsReply, EchoNestedReply, EchoScalarsError, EchoScalarsReply,
-        EchoTimesReply, Everything, EverythingClient, EverythingProperties, EverythingServer,
-        Label, Point, SettingsProperty, Shape, Tree, Unsupported, UptimeProperty,
+        Color, EchoNestedReply, EchoScalarsError, EchoTimesReply, EverythingClient,
+        EverythingProperties, EverythingServer, Label, Point, SettingsProperty, Shape, Tree,
+        Unsupported, UptimeProperty,
     },
-    fixtures::{self, FAILING_COUNT, PANICKING_COUNT, resets_at},
+    fixtures::{self, EverythingEcho, FAILING_COUNT, OnNothing, PANICKING_COUNT, resets_at},
     jobs::{BadInput, CountError, JobsClient, JobsServer, LookupError, NotFound, QuotaExceeded},
 };
 
@@ -219,119 +219,6 @@ fn py_shape() -> Shape {
     }
 }
 
-#[derive(Clone, Default)]
-struct Echo {
-    server: Arc<OnceLock<EverythingServer>>,
-}
-
-impl Everything for Echo {
-    async fn echo_scalars(
-        &self,
-        _ctx: &CallContext,
-        i8: i8,
-        i16: i16,
-        i32: i32,
-        i64: i64,
-        u8: u8,
-        u16: u16,
-        u32: u32,
-        u64: u64,
-        plain: i64,
-        f32: f32,
-        f64: f64,
-        flag: bool,
-        text: String,
-        color: Color,
-    ) -> Result<EchoScalarsReply, HandlerError<EchoScalarsError>> {
-        if text == "unsupported" {
-            let reason = "this text is not echoed".into();
-            return Err(EchoScalarsError::Unsupported(Unsupported { reason }).into());
-        }
-        Ok(EchoScalarsReply {
-            i8,
-            i16,
-            i32,
-            i64,
-            u8,
-            u16,
-            u32,
-            u64,
-            plain,
-            f32,
-            f64,
-            flag,
-            text,
-            color,
-        })
-    }
-
-    async fn echo_times(
-        &self,
-        _ctx: &CallContext,
-        at: DateTime,
-        lasts: switchboard::Duration,
-        blob: Vec<u8>,
-        maybe_at: Option<DateTime>,
-        maybe_lasts: Option<switchboard::Duration>,
-        maybe_blob: Option<Vec<u8>>,
-        stamps: BTreeMap<String, DateTime>,
-        gaps: Vec<Option<switchboard::Duration>>,
-    ) -> Result<EchoTimesReply, RemoteError> {
-        Ok(EchoTimesReply { at, lasts, blob, maybe_at, maybe_lasts, maybe_blob, stamps, gaps })
-    }
-
-    async fn echo_tree(&self, _ctx: &CallContext, tree: Tree) -> Result<Tree, RemoteError> {
-        Ok(tree)
-    }
-
-    async fn echo_collections(
-        &self,
-        _ctx: &CallContext,
-        numbers: Vec<i32>,
-        names: Vec<String>,
-        points: Vec<Point>,
-        colors: Vec<Color>,
-        times: Vec<DateTime>,
-        blobs: Vec<Vec<u8>>,
-        maybe: Vec<Option<f64>>,
-        scores: BTreeMap<String, f64>,
-        shapes: BTreeMap<String, Shape>,
-    ) -> Result<EchoCollectionsReply, RemoteError> {
-        Ok(EchoCollectionsReply {
-            numbers,
-            names,
-            points,
-            colors,
-            times,
-            blobs,
-            maybe,
-            scores,
-            shapes,
-        })
-    }
-
-    async fn echo_nested(
-        &self,
-        _ctx: &CallContext,
-        shape: Shape,
-        maybe_shape: Option<Shape>,
-        maybe_text: Option<String>,
-        maybe_list: Option<Vec<i64>>,
-    ) -> Result<EchoNestedReply, RemoteError> {
-        Ok(EchoNestedReply { shape, maybe_shape, maybe_text, maybe_list })
-    }
-
-    async fn echo_nothing(&self, _ctx: &CallContext) -> Result<(), RemoteError> {
-        let server = self.server.get().ok_or_else(|| RemoteError::internal("not serving"))?;
-        let fail = |e: switchboard::TransportError| RemoteError::internal(e.to_string());
-        server
-            .emit_sample(u64::MAX, -0.5, at(), Color::Blue, Some(py_shape()), BLOB.to_vec())
-            .await
-            .map_err(fail)?;
-        server.emit_sample(0, 0.0, at(), Color::Red, None, Vec::new()).await.map_err(fail)
-    }
-}
-
 fn everything_properties() -> EverythingProperties {
     EverythingProperties {
         settings: SettingsProperty { name: "initial".into(), brightness: 255, favorite: None },
@@ -342,14 +229,28 @@ fn everything_properties() -> EverythingProperties {
     }
 }
 
+/// Serves `Everything`; `echoNothing` emits two samples with edge values for the Python scripts.
 async fn serve_everything(url: &str) -> EverythingServer {
-    let echo = Echo::default();
+    let serving = Arc::new(OnceLock::<EverythingServer>::new());
+    let emitter = serving.clone();
+    let on_nothing: OnNothing = Arc::new(move || {
+        let server = emitter.get().cloned();
+        Box::pin(async move {
+            let server = server.ok_or_else(|| RemoteError::internal("not serving"))?;
+            let fail = |e: switchboard::TransportError| RemoteError::internal(e.to_string());
+            server
+                .emit_sample(u64::MAX, -0.5, at(), Color::Blue, Some(py_shape()), BLOB.to_vec())
+                .await
+                .map_err(fail)?;
+            server.emit_sample(0, 0.0, at(), Color::Red, None, Vec::new()).await.map_err(fail)
+        })
+    });
+    let echo = EverythingEcho { on_nothing: Some(on_nothing) };
     let endpoint = Endpoint::parse(url).expect("an endpoint");
-    let server =
-        within("serve", EverythingServer::serve(&endpoint, echo.clone(), everything_properties()))
-            .await
-            .expect("serve");
-    let _ = echo.server.set(server.clone());
+    let server = within("serve", EverythingServer::serve(&endpoint, echo, everything_properties()))
+        .await
+        .expect("serve");
+    let _ = serving.set(server.clone());
     server
 }
 

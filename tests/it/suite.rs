@@ -9,16 +9,17 @@ use std::{
 
 use switchboard::{
     CallContext, CallError, ClientOptions, DEFAULT_SLOW_READER_TIMEOUT, DateTime, Endpoint,
-    ErrorCode, HandlerError, MethodError, PeerCredentials, RemoteError, SIGNAL_BUFFER,
-    SubscriptionError, error_names,
+    ErrorCode, MethodError, PeerCredentials, RemoteError, SIGNAL_BUFFER, SubscriptionError,
+    error_names,
 };
 use switchboard_core::client::ClientCore;
 use switchboard_tests::{
     everything::{
         Color, EchoCollectionsReply, EchoNestedReply, EchoScalarsError, EchoScalarsReply,
-        EchoTimesReply, Everything, EverythingClient, EverythingProperties, EverythingServer,
-        Label, Point, SettingsProperty, Shape, Tree, Unsupported, UptimeProperty,
+        EchoTimesReply, EverythingClient, EverythingProperties, EverythingServer, Label, Point,
+        SettingsProperty, Shape, Tree, Unsupported, UptimeProperty,
     },
+    fixtures::EverythingEcho,
     thermostat::{
         GetStatusReply, Mode, PreheatError, PreheatFeedback, Thermostat, ThermostatClient,
         ThermostatProperties, ThermostatServer,
@@ -43,113 +44,6 @@ fn datetime(text: &str) -> DateTime {
 // ---------------------------------------------------------------------------------------------
 // Every type, with edge values.
 
-/// Echoes every argument back; `echoScalars` refuses the text "unsupported".
-struct Echo;
-
-impl Everything for Echo {
-    async fn echo_scalars(
-        &self,
-        _ctx: &CallContext,
-        i8: i8,
-        i16: i16,
-        i32: i32,
-        i64: i64,
-        u8: u8,
-        u16: u16,
-        u32: u32,
-        u64: u64,
-        plain: i64,
-        f32: f32,
-        f64: f64,
-        flag: bool,
-        text: String,
-        color: Color,
-    ) -> Result<EchoScalarsReply, HandlerError<EchoScalarsError>> {
-        if text == "unsupported" {
-            return Err(EchoScalarsError::Unsupported(Unsupported {
-                reason: "this text is not echoed".into(),
-            })
-            .into());
-        }
-        Ok(EchoScalarsReply {
-            i8,
-            i16,
-            i32,
-            i64,
-            u8,
-            u16,
-            u32,
-            u64,
-            plain,
-            f32,
-            f64,
-            flag,
-            text,
-            color,
-        })
-    }
-
-    async fn echo_times(
-        &self,
-        _ctx: &CallContext,
-        at: DateTime,
-        lasts: switchboard::Duration,
-        blob: Vec<u8>,
-        maybe_at: Option<DateTime>,
-        maybe_lasts: Option<switchboard::Duration>,
-        maybe_blob: Option<Vec<u8>>,
-        stamps: BTreeMap<String, DateTime>,
-        gaps: Vec<Option<switchboard::Duration>>,
-    ) -> Result<EchoTimesReply, RemoteError> {
-        Ok(EchoTimesReply { at, lasts, blob, maybe_at, maybe_lasts, maybe_blob, stamps, gaps })
-    }
-
-    async fn echo_tree(&self, _ctx: &CallContext, tree: Tree) -> Result<Tree, RemoteError> {
-        Ok(tree)
-    }
-
-    async fn echo_collections(
-        &self,
-        _ctx: &CallContext,
-        numbers: Vec<i32>,
-        names: Vec<String>,
-        points: Vec<Point>,
-        colors: Vec<Color>,
-        times: Vec<DateTime>,
-        blobs: Vec<Vec<u8>>,
-        maybe: Vec<Option<f64>>,
-        scores: BTreeMap<String, f64>,
-        shapes: BTreeMap<String, Shape>,
-    ) -> Result<EchoCollectionsReply, RemoteError> {
-        Ok(EchoCollectionsReply {
-            numbers,
-            names,
-            points,
-            colors,
-            times,
-            blobs,
-            maybe,
-            scores,
-            shapes,
-        })
-    }
-
-    async fn echo_nested(
-        &self,
-        _ctx: &CallContext,
-        shape: Shape,
-        maybe_shape: Option<Shape>,
-        maybe_text: Option<String>,
-        maybe_list: Option<Vec<i64>>,
-    ) -> Result<EchoNestedReply, RemoteError> {
-        Ok(EchoNestedReply { shape, maybe_shape, maybe_text, maybe_list })
-    }
-
-    async fn echo_nothing(&self, _ctx: &CallContext) -> Result<(), RemoteError> {
-        Ok(())
-    }
-}
-
 fn everything_properties() -> EverythingProperties {
     EverythingProperties {
         settings: SettingsProperty { name: "start".into(), brightness: 255, favorite: None },
@@ -172,10 +66,12 @@ fn shape(note: Option<&str>, label: Option<Label>) -> Shape {
 
 /// Every type and shape survives a round trip exactly, including edge values.
 pub(crate) async fn every_type_round_trip(endpoint: Endpoint) {
-    let _server =
-        within("serve", EverythingServer::serve(&endpoint, Echo, everything_properties()))
-            .await
-            .expect("serve Everything");
+    let _server = within(
+        "serve",
+        EverythingServer::serve(&endpoint, EverythingEcho::default(), everything_properties()),
+    )
+    .await
+    .expect("serve Everything");
     let client = within("connect", EverythingClient::connect(&endpoint)).await.expect("connect");
 
     for (low, text, color) in [
@@ -406,9 +302,12 @@ pub(crate) async fn every_type_round_trip(endpoint: Endpoint) {
 
 /// A signal carrying many types arrives intact and in order.
 pub(crate) async fn signals_arrive_in_order(endpoint: Endpoint) {
-    let server = within("serve", EverythingServer::serve(&endpoint, Echo, everything_properties()))
-        .await
-        .expect("serve");
+    let server = within(
+        "serve",
+        EverythingServer::serve(&endpoint, EverythingEcho::default(), everything_properties()),
+    )
+    .await
+    .expect("serve");
     let client = within("connect", EverythingClient::connect(&endpoint)).await.expect("connect");
     let mut samples = within("subscribe", client.subscribe_sample()).await.expect("subscribe");
     // A round trip puts the subscription in force on every transport before the server emits.
@@ -452,9 +351,12 @@ async fn emit_samples(server: &EverythingServer, first: u64, count: u64) {
 /// A reader that pauses while the server emits several queues' worth of signals misses none:
 /// its full queue holds the connection back, and the server waits, instead of dropping.
 pub(crate) async fn a_paused_reader_misses_no_signal(endpoint: Endpoint) {
-    let server = within("serve", EverythingServer::serve(&endpoint, Echo, everything_properties()))
-        .await
-        .expect("serve");
+    let server = within(
+        "serve",
+        EverythingServer::serve(&endpoint, EverythingEcho::default(), everything_properties()),
+    )
+    .await
+    .expect("serve");
     let client = within("connect", EverythingClient::connect(&endpoint)).await.expect("connect");
     let mut samples = within("subscribe", client.subscribe_sample()).await.expect("subscribe");
     within("echoNothing", client.echo_nothing()).await.expect("echoNothing");
@@ -490,9 +392,12 @@ pub(crate) enum Link {
 /// A stream nobody reads holds its connection back only once, for the slow-reader timeout:
 /// calls keep working, and when the stream is read again it reports how much it missed.
 pub(crate) async fn a_stalled_reader_lags_without_stalling_calls(endpoint: Endpoint, link: Link) {
-    let server = within("serve", EverythingServer::serve(&endpoint, Echo, everything_properties()))
-        .await
-        .expect("serve");
+    let server = within(
+        "serve",
+        EverythingServer::serve(&endpoint, EverythingEcho::default(), everything_properties()),
+    )
+    .await
+    .expect("serve");
     // Shorter than the Unix server's 2 s slow-consumer timeout, as the default is.
     let patience = DEFAULT_SLOW_READER_TIMEOUT;
     let options = ClientOptions::default().slow_reader_timeout(patience);

@@ -18,18 +18,21 @@ use crate::{
     suite::{self, within},
 };
 
-macro_rules! unix_suite {
-    ($($name:ident),* $(,)?) => {$(
+/// One test per body of a transport-independent module (`suite`, `conformance`), each with its
+/// own socket directory.
+macro_rules! unix_tests {
+    ($module:ident: $($name:ident),* $(,)?) => {$(
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
         async fn $name() {
             switchboard_testkit::init_tracing();
             let dir = SocketDir::new();
-            suite::$name(dir.endpoint("service")).await;
+            $module::$name(dir.endpoint("service")).await;
         }
     )*};
 }
 
-unix_suite!(
+unix_tests!(
+    suite:
     every_type_round_trip,
     signals_arrive_in_order,
     a_paused_reader_misses_no_signal,
@@ -39,18 +42,8 @@ unix_suite!(
     properties
 );
 
-macro_rules! unix_conformance {
-    ($($name:ident),* $(,)?) => {$(
-        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-        async fn $name() {
-            switchboard_testkit::init_tracing();
-            let dir = SocketDir::new();
-            conformance::$name(dir.endpoint("jobs")).await;
-        }
-    )*};
-}
-
-unix_conformance!(
+unix_tests!(
+    conformance:
     goal_accept_and_reject,
     feedback_arrives_in_order,
     cancel_before_start,
