@@ -14,13 +14,9 @@
 use std::{
     collections::VecDeque,
     fmt,
-    hash::{BuildHasher, Hasher},
     marker::PhantomData,
-    sync::{
-        Arc, Mutex, MutexGuard,
-        atomic::{AtomicU64, Ordering},
-    },
-    time::{Duration, SystemTime, UNIX_EPOCH},
+    sync::{Arc, Mutex, MutexGuard},
+    time::Duration,
 };
 
 use bytes::Bytes;
@@ -45,31 +41,8 @@ pub struct GoalId(Arc<str>);
 impl GoalId {
     /// A fresh random id (a version 4 UUID).
     pub fn random() -> Self {
-        static COUNTER: AtomicU64 = AtomicU64::new(0);
-        let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos());
-        let count = COUNTER.fetch_add(1, Ordering::Relaxed);
-        // `RandomState` is seeded from the operating system's randomness; two of them give
-        // 128 unpredictable bits without another dependency.
-        let word = |salt: u64| {
-            let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
-            hasher.write_u128(nanos);
-            hasher.write_u64(count);
-            hasher.write_u64(salt);
-            hasher.write_u32(std::process::id());
-            hasher.finish()
-        };
-        let bits = (u128::from(word(1)) << 64) | u128::from(word(2));
-        // Set the version (4) and variant (10xx) bits.
-        let bits = (bits & !(0xf << 76) | (0x4 << 76)) & !(0x3 << 62) | (0x2 << 62);
-        let hex = format!("{bits:032x}");
-        GoalId(Arc::from(format!(
-            "{}-{}-{}-{}-{}",
-            &hex[..8],
-            &hex[8..12],
-            &hex[12..16],
-            &hex[16..20],
-            &hex[20..]
-        )))
+        let mut text = [0u8; uuid::fmt::Hyphenated::LENGTH];
+        GoalId(Arc::from(&*uuid::Uuid::new_v4().hyphenated().encode_lower(&mut text)))
     }
 
     /// The id as text.
