@@ -4,6 +4,8 @@
 //! They live here so that each transport frames them its own way but no transport spells the
 //! objects out again.
 
+use std::borrow::Cow;
+
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
@@ -48,7 +50,8 @@ struct GoalOut<'a> {
 
 #[derive(Deserialize)]
 struct GoalIn<'a> {
-    goal: String,
+    #[serde(borrow)]
+    goal: Cow<'a, str>,
     #[serde(borrow, default)]
     args: Option<&'a RawValue>,
     #[serde(default)]
@@ -105,7 +108,7 @@ pub fn decode_request(payload: &[u8]) -> Result<GoalRequest, String> {
         args: raw_bytes(goal.args),
         follow: goal.follow,
         feedback: goal.feedback.map(|f| raw_bytes(Some(f))),
-        goal: GoalId::from(goal.goal),
+        goal: GoalId::from(&*goal.goal),
     })
 }
 
@@ -131,9 +134,10 @@ struct GoalErrorOut<'a> {
 
 #[derive(Deserialize)]
 struct StateIn<'a> {
-    goal: String,
-    #[serde(default)]
-    status: Option<String>,
+    #[serde(borrow)]
+    goal: Cow<'a, str>,
+    #[serde(borrow, default)]
+    status: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
     result: Option<&'a RawValue>,
     #[serde(default)]
@@ -192,7 +196,7 @@ pub fn decode_state(payload: &[u8]) -> Result<(GoalId, GoalSnapshot), String> {
         })),
         _ => None,
     };
-    Ok((GoalId::from(state.goal), GoalSnapshot { status, outcome }))
+    Ok((GoalId::from(&*state.goal), GoalSnapshot { status, outcome }))
 }
 
 #[derive(Serialize)]
@@ -294,6 +298,10 @@ mod tests {
             );
         }
         assert!(decode_state(br#"{"goal":"g","status":"paused"}"#).is_err());
+        // Escaped text cannot be borrowed from the payload; it decodes all the same.
+        let (escaped, snapshot) =
+            decode_state(br#"{"goal":"a\"b","status":"execut\u0069ng"}"#).unwrap();
+        assert_eq!((escaped.as_str(), snapshot.status), ("a\"b", GoalStatus::Executing));
 
         let payload = encode_error(&goal, &failure);
         let (decoded_goal, error) = decode_error(&payload, 1, "BadInput".to_owned()).unwrap();
