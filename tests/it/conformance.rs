@@ -214,6 +214,26 @@ pub(crate) async fn late_subscriber_gets_result(endpoint: Endpoint) {
     }
 }
 
+/// An ended goal is remembered for the server's retention period, then forgotten.
+pub(crate) async fn ended_goal_is_forgotten_after_retention(endpoint: Endpoint) {
+    const RETENTION: Duration = Duration::from_millis(500);
+    let _server = serve(&endpoint, ServerOptions::default().goal_retention(RETENTION)).await;
+    let sender = connect(&endpoint).await;
+    let goal = within("send", sender.count(1, 0, 0)).await.expect("accepted");
+    within("result", goal.result()).await.expect("succeeded");
+
+    let other = connect(&endpoint).await;
+    let attached = within("attach", other.attach_count(goal.id().clone())).await;
+    assert_eq!(attached.expect("remembered within its retention").status(), GoalStatus::Succeeded);
+    tokio::time::sleep(2 * RETENTION).await;
+    match within("attach", other.attach_count(goal.id().clone())).await {
+        Err(MethodError::Call(CallError::Remote(error))) => {
+            assert_eq!(error.name(), error_names::UNKNOWN_GOAL);
+        }
+        other => panic!("expected UnknownGoal once the retention ran out, got {other:?}"),
+    }
+}
+
 /// Every declared error arrives as its Rust type with its fields: from a method, from a goal's
 /// acceptance hook (see `goal_accept_and_reject`) and from a running goal.
 pub(crate) async fn declared_errors_carry_fields(endpoint: Endpoint) {

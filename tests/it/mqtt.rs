@@ -67,6 +67,7 @@ mqtt_tests!(
     departed_client_goal_is_cancelled_after_grace,
     reattach_within_grace_keeps_goal,
     late_subscriber_gets_result,
+    ended_goal_is_forgotten_after_retention,
     declared_errors_carry_fields,
     unknown_error_keeps_name_and_message,
     handler_panic_leaks_nothing,

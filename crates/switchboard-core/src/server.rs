@@ -10,7 +10,7 @@
 //! grace period unless a connection re-attaches first.
 
 use std::{
-    collections::HashMap,
+    collections::{HashMap, VecDeque},
     fmt,
     panic::AssertUnwindSafe,
     sync::{Arc, Mutex, MutexGuard, OnceLock, Weak},
@@ -20,6 +20,7 @@ use std::{
 use bytes::Bytes;
 use futures_util::FutureExt;
 use serde::{Serialize, de::DeserializeOwned};
+use tokio::time::Instant;
 
 use crate::{
     action::{GoalEvent, GoalId, GoalOutcome, GoalRun, GoalStatus, RawGoal, ServerGoal},
@@ -179,6 +180,23 @@ struct GoalTable {
     by_id: HashMap<GoalId, Arc<ServerGoal>>,
     /// How many goals of each action have not ended (accepted or executing or canceling).
     running: HashMap<Name, usize>,
+    /// Ended goals in the order they ended, each with the moment it is to be forgotten. Every
+    /// goal is kept for the same retention, so the front is always the first to go.
+    ended: VecDeque<(Instant, Arc<ServerGoal>)>,
+}
+
+impl GoalTable {
+    /// Forgets the ended goals whose retention has run out by `now`.
+    fn prune(&mut self, now: Instant) {
+        while let Some((forget_at, _)) = self.ended.front() {
+            if *forget_at > now {
+                break;
+            }
+            if let Some((_, goal)) = self.ended.pop_front() {
+                self.by_id.remove(&goal.id);
+            }
+        }
+    }
 }
 
 struct PropertyState {
@@ -692,7 +710,7 @@ impl ServerState {
     }
 
     fn find_goal(&self, action: &str, goal: &GoalId) -> Result<Arc<ServerGoal>, RemoteError> {
-        lock(&self.goals).by_id.get(goal).filter(|g| g.action == action).cloned().ok_or_else(|| {
+        self.goal_table().by_id.get(goal).filter(|g| g.action == action).cloned().ok_or_else(|| {
             RemoteError::new(
                 ErrorCode::MethodNotFound,
                 names::UNKNOWN_GOAL,
@@ -719,7 +737,7 @@ impl ServerState {
             }
         };
         let goal = {
-            let mut table = lock(&self.goals);
+            let mut table = self.goal_table();
             if table.by_id.contains_key(&goal_id) {
                 let error = RemoteError::new(
                     ErrorCode::ClientError,
@@ -778,37 +796,36 @@ impl ServerState {
         });
     }
 
+    /// Locks the goal table, first forgetting the ended goals whose retention has run out.
+    ///
+    /// Forgetting happens here rather than on a timer per goal: a goal that outlived its
+    /// retention is never found again, and the table holds no more than the goals that ended
+    /// within one retention period before its last use.
+    fn goal_table(&self) -> MutexGuard<'_, GoalTable> {
+        let mut table = lock(&self.goals);
+        table.prune(Instant::now());
+        table
+    }
+
     /// Frees the goal's slot in its action's limit; a rejected goal is forgotten at once, an
     /// ended one after the retention period.
-    fn forget_goal(self: &Arc<Self>, goal: &Arc<ServerGoal>, rejected: bool) {
-        {
-            let mut table = lock(&self.goals);
-            if let Some(running) = table.running.get_mut(&goal.action) {
-                *running = running.saturating_sub(1);
-            }
-            if rejected {
-                table.by_id.remove(&goal.id);
-                return;
-            }
+    fn forget_goal(&self, goal: &Arc<ServerGoal>, rejected: bool) {
+        let mut table = self.goal_table();
+        if let Some(running) = table.running.get_mut(&goal.action) {
+            *running = running.saturating_sub(1);
         }
-        let state = Arc::downgrade(self);
-        let goal = goal.clone();
-        let retention = self.options.goal_retention;
-        tokio::spawn(async move {
-            tokio::time::sleep(retention).await;
-            if let Some(state) = state.upgrade() {
-                let mut table = lock(&state.goals);
-                if table.by_id.get(&goal.id).is_some_and(|g| Arc::ptr_eq(g, &goal)) {
-                    table.by_id.remove(&goal.id);
-                }
-            }
-        });
+        if rejected {
+            table.by_id.remove(&goal.id);
+        } else if let Some(forget_at) = Instant::now().checked_add(self.options.goal_retention) {
+            table.ended.push_back((forget_at, goal.clone()));
+        }
+        // A retention too long to be a moment in time keeps the goal for the server's life.
     }
 
     fn peer_gone(&self, peer: PeerId) {
         lock(&self.peers).remove(&peer);
         self.forget_peer_subscriptions(peer);
-        let goals: Vec<Arc<ServerGoal>> = lock(&self.goals).by_id.values().cloned().collect();
+        let goals: Vec<Arc<ServerGoal>> = self.goal_table().by_id.values().cloned().collect();
         for goal in goals {
             let orphaned = {
                 let mut state = goal.lock();
