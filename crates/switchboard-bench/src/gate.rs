@@ -22,7 +22,8 @@ pub(crate) fn reference_path() -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("gate-reference.txt")
 }
 
-/// `gate-workload ours|raw N`: the measured program.
+/// `gate-workload ours|goal|feedback|raw N`: the measured program (`goal` and `feedback` are
+/// for profiles of row 8; the gate itself compares `ours` with `raw`).
 pub(crate) fn workload(which: &str, n: u64) {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
     let dir = crate::util::socket_dir();
@@ -48,6 +49,16 @@ pub(crate) fn workload(which: &str, n: u64) {
                     client.once().await;
                     client.settle().await;
                 }
+                server.shutdown().await;
+            }
+            "feedback" => {
+                // Row 8's feedback rate: one goal whose handler sends N feedback back to back.
+                let endpoint = Endpoint::parse(&format!("unix://{path}")).expect("url");
+                let server = crate::servers::serve_ours(&endpoint).await;
+                let steps = u32::try_from(n).expect("a step count");
+                let (_, missed) =
+                    crate::scenarios::feedback_rate(&endpoint, steps).await.expect("goal");
+                assert_eq!(missed, 0, "feedback was dropped");
                 server.shutdown().await;
             }
             "raw" => {
