@@ -448,7 +448,10 @@ async fn reconnect(shared: &ClientShared, generation: u64) -> Option<Reader> {
             () = shared.closing() => return None,
             slot = shared.writer.lock() => slot,
         };
-        // Restore subscriptions and watches before any caller can write.
+        // Restore subscriptions and watches before any caller can write. Callers that send
+        // meanwhile find the connection live and wait for the writer, instead of being told
+        // there is no connection when one is about to be there.
+        shared.live.store(generation, Ordering::SeqCst);
         let mut restored = true;
         for message in shared.inbox.reconnected() {
             let bytes = match wire::client_to_frame(&message).and_then(|f| {
@@ -470,13 +473,13 @@ async fn reconnect(shared: &ClientShared, generation: u64) -> Option<Reader> {
             }
         }
         if !restored {
+            shared.live.store(0, Ordering::SeqCst);
             continue;
         }
         if shared.is_closed() {
             return None;
         }
         *slot = Some(Slot { generation, writer });
-        shared.live.store(generation, Ordering::SeqCst);
         debug!(path = %shared.path.display(), "reconnected");
         return Some(reader);
     }
