@@ -45,6 +45,9 @@ fn bracket(host: &str) -> String {
     if host.contains(':') { format!("[{host}]") } else { host.to_owned() }
 }
 
+/// The default [`MqttOptions::max_inflight`].
+pub const DEFAULT_MAX_INFLIGHT: u16 = 1024;
+
 /// Tunables of an MQTT connection. The defaults suit a broker on the same machine or LAN.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
@@ -73,6 +76,12 @@ pub struct MqttOptions {
     /// would save: a request or reply can only go missing with the connection, and then the call
     /// fails with a transport error anyway. Signals, values, discovery and presence stay QoS 1.
     pub rpc_qos: u8,
+    /// The most QoS 1 messages this connection keeps unacknowledged at once. Default 1024.
+    ///
+    /// The broker's Receive Maximum lowers it further (mosquitto's default is 20). The MQTT
+    /// client sets aside room for this many messages up front, about 200 bytes each: the
+    /// protocol's own maximum, 65535, would cost every connection some 14 MB.
+    pub max_inflight: u16,
 }
 
 impl Default for MqttOptions {
@@ -86,6 +95,7 @@ impl Default for MqttOptions {
             advert_interval: Duration::from_secs(120),
             max_packet_size: 16 * 1024 * 1024,
             rpc_qos: 0,
+            max_inflight: DEFAULT_MAX_INFLIGHT,
         }
     }
 }
@@ -361,6 +371,7 @@ impl MqttEndpoint {
         options.set_keep_alive(self.options.keep_alive.max(Duration::from_secs(1)));
         options.set_connection_timeout(self.options.connect_timeout.as_secs().max(1));
         options.set_max_packet_size(Some(self.options.max_packet_size));
+        options.set_outgoing_inflight_upper_limit(self.options.max_inflight.max(1));
         if let Some((user, pass)) = &self.credentials {
             options.set_credentials(user.clone(), pass.clone());
         }
@@ -504,6 +515,16 @@ mod tests {
         let p = MqttEndpoint::parse("mqtt+unix:///run/m.sock?instance=*").unwrap();
         assert_eq!(p.endpoint.broker, Broker::Unix("/run/m.sock".into()));
         assert_eq!(p.instance.as_deref(), Some("*"));
+    }
+
+    #[test]
+    fn bounds_the_in_flight_window() {
+        let mut endpoint = MqttEndpoint::parse("mqtt://127.0.0.1").unwrap().endpoint;
+        let raw = endpoint.raw_options("c").unwrap();
+        assert_eq!(raw.get_outgoing_inflight_upper_limit(), Some(DEFAULT_MAX_INFLIGHT));
+        endpoint.options.max_inflight = 0;
+        let raw = endpoint.raw_options("c").unwrap();
+        assert_eq!(raw.get_outgoing_inflight_upper_limit(), Some(1), "at least one in flight");
     }
 
     #[test]

@@ -28,7 +28,9 @@ mod server;
 mod topics;
 mod wire;
 
-pub use endpoint::{Broker, MqttEndpoint, MqttOptions, MqttUrlError, ParsedUrl, SCHEMES};
+pub use endpoint::{
+    Broker, DEFAULT_MAX_INFLIGHT, MqttEndpoint, MqttOptions, MqttUrlError, ParsedUrl, SCHEMES,
+};
 
 use crate::{
     client::{ClientShared, MqttClient},
