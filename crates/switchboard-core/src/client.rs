@@ -175,7 +175,9 @@ impl Pending {
 /// of its own.
 #[derive(Default)]
 struct PendingCalls {
-    calls: HashMap<u64, Pending>,
+    /// Keyed by request id. The ids are this client's own sequence numbers, so a fast hasher
+    /// is safe here: no peer chooses them.
+    calls: HashMap<u64, Pending, foldhash::fast::RandomState>,
     /// When the sweeper wakes next; `None` while nothing is pending. Lowered (and the sweeper
     /// notified) when a request's deadline comes before it; a call that completes leaves it
     /// alone, so the sweeper may wake once for nothing.

@@ -13,7 +13,10 @@ use std::{
     collections::HashMap,
     fmt,
     panic::AssertUnwindSafe,
-    sync::{Arc, Mutex, MutexGuard, OnceLock, Weak},
+    sync::{
+        Arc, Mutex, MutexGuard, OnceLock, Weak,
+        atomic::{AtomicBool, Ordering},
+    },
     time::Duration,
 };
 
@@ -168,8 +171,12 @@ struct ServerState {
     properties: HashMap<Name, Mutex<PropertyState>>,
     signals: Mutex<HashMap<Name, Vec<Peer>>>,
     options: ServerOptions,
-    /// Every connected peer, for events to one client.
+    /// Every connected peer, for events to one client. Keyed with the standard (SipHash)
+    /// hasher: over MQTT a peer's id is derived from the client id the peer chose.
     peers: Mutex<HashMap<PeerId, Peer>>,
+    /// Set once the transport reports connections ([`ServerInbox::peer_connected`]); until
+    /// then every delivery makes its peer known.
+    peers_reported: AtomicBool,
     goals: Mutex<GoalTable>,
 }
 
@@ -236,6 +243,7 @@ impl ServerCore {
             signals: Mutex::new(HashMap::new()),
             options,
             peers: Mutex::new(HashMap::new()),
+            peers_reported: AtomicBool::new(false),
             goals: Mutex::new(GoalTable::default()),
         });
         let target = ServiceTarget { interface, instance: address.instance().to_owned() };
@@ -570,6 +578,7 @@ impl ServerInbox for Inbox {
     fn peer_connected(&self, peer: &Peer) {
         if let Some(state) = self.0.upgrade() {
             lock(&state.peers).insert(peer.id(), peer.clone());
+            state.peers_reported.store(true, Ordering::Relaxed);
         }
     }
 
@@ -583,8 +592,11 @@ impl ServerInbox for Inbox {
 impl ServerState {
     fn deliver(self: &Arc<Self>, peer: &Peer, message: ClientMessage) {
         let this = self;
-        // Transports that do not report connections still make their peers known here.
-        lock(&self.peers).entry(peer.id()).or_insert_with(|| peer.clone());
+        // Transports that do not report connections still make their peers known here; for
+        // those that do, the peer is known already (and stays forgotten once it has gone).
+        if !self.peers_reported.load(Ordering::Relaxed) {
+            lock(&self.peers).entry(peer.id()).or_insert_with(|| peer.clone());
+        }
         match message {
             ClientMessage::Call { id, method, payload } => {
                 this.handle_call(peer, id, method, payload)
