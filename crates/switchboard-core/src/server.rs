@@ -10,6 +10,7 @@
 //! grace period unless a connection re-attaches first.
 
 use std::{
+    any::Any,
     collections::HashMap,
     fmt,
     panic::AssertUnwindSafe,
@@ -17,11 +18,12 @@ use std::{
         Arc, Mutex, MutexGuard, OnceLock, Weak,
         atomic::{AtomicBool, Ordering},
     },
+    task::{Context, Poll, Waker},
     time::Duration,
 };
 
 use bytes::Bytes;
-use futures_util::FutureExt;
+use futures_util::{FutureExt, future::CatchUnwind};
 use serde::{Serialize, de::DeserializeOwned};
 
 use crate::{
@@ -441,12 +443,32 @@ impl ServerState {
             return;
         }
         let ctx = CallContext::new(peer.id(), peer.credentials());
-        let service = self.service.clone();
-        let peer = peer.clone();
-        tokio::spawn(async move {
-            let result = guarded(&method, || service.call(&method, payload, ctx)).await;
-            let _ = peer.send(ServerMessage::Reply { id, result });
-        });
+        // The handler starts here and is polled once: one that answers without waiting (most
+        // do) is answered at once, with no task of its own. One that waits goes on in a task of
+        // its own, so it never holds up the requests behind it.
+        let mut call = match start_guarded(&method, || self.service.call(&method, payload, ctx)) {
+            Ok(call) => call,
+            Err(error) => {
+                let _ = peer.send(ServerMessage::Reply { id, result: Err(error) });
+                return;
+            }
+        };
+        // Nothing needs waking from this poll: if the handler waits, its task polls it again
+        // at once, and its wakers then come from that task.
+        let mut cx = Context::from_waker(Waker::noop());
+        match call.poll_unpin(&mut cx) {
+            Poll::Ready(outcome) => {
+                let result = settle(&method, outcome);
+                let _ = peer.send(ServerMessage::Reply { id, result });
+            }
+            Poll::Pending => {
+                let peer = peer.clone();
+                tokio::spawn(async move {
+                    let result = settle(&method, call.await);
+                    let _ = peer.send(ServerMessage::Reply { id, result });
+                });
+            }
+        }
     }
 
     fn handle_set(
@@ -549,10 +571,31 @@ async fn guarded<T>(
     what: &str,
     start: impl FnOnce() -> BoxFuture<'static, Result<T, RemoteError>>,
 ) -> Result<T, RemoteError> {
-    let outcome = match std::panic::catch_unwind(AssertUnwindSafe(start)) {
-        Ok(future) => AssertUnwindSafe(future).catch_unwind().await,
-        Err(panic) => Err(panic),
-    };
+    match start_guarded(what, start) {
+        Ok(run) => settle(what, run.await),
+        Err(error) => Err(error),
+    }
+}
+
+/// A started handler whose polls catch panics; [`settle`] turns its outcome into a result.
+type GuardedRun<T> = CatchUnwind<AssertUnwindSafe<BoxFuture<'static, Result<T, RemoteError>>>>;
+
+/// Starts a handler; a panic while starting it is the error it ends with.
+fn start_guarded<T>(
+    what: &str,
+    start: impl FnOnce() -> BoxFuture<'static, Result<T, RemoteError>>,
+) -> Result<GuardedRun<T>, RemoteError> {
+    match std::panic::catch_unwind(AssertUnwindSafe(start)) {
+        Ok(future) => Ok(AssertUnwindSafe(future).catch_unwind()),
+        Err(panic) => settle(what, Err(panic)),
+    }
+}
+
+/// A handler's result, or the generic internal error that reports its panic (to the log only).
+fn settle<T>(
+    what: &str,
+    outcome: Result<Result<T, RemoteError>, Box<dyn Any + Send>>,
+) -> Result<T, RemoteError> {
     outcome.unwrap_or_else(|panic| {
         let detail = panic
             .downcast_ref::<&str>()
