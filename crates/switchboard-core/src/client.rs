@@ -18,7 +18,10 @@ use std::{
 
 use bytes::Bytes;
 use serde::{Serialize, de::DeserializeOwned};
-use tokio::sync::{oneshot, watch};
+use tokio::{
+    sync::{Notify, oneshot, watch},
+    time::Instant,
+};
 
 use crate::{
     action::{
@@ -140,7 +143,62 @@ impl fmt::Debug for ClientCore {
 }
 
 /// What a reply slot receives: the server's answer, or why there will be none.
-type ReplySlot = oneshot::Sender<Result<ServerMessage, TransportError>>;
+type ReplySlot = oneshot::Sender<Result<ServerMessage, NoAnswer>>;
+
+/// Why a request gets no answer.
+#[derive(Debug)]
+enum NoAnswer {
+    /// The connection was lost, or the client closed.
+    Lost(TransportError),
+    /// Its deadline passed first; the request turns this into [`CallError::Timeout`].
+    TimedOut,
+}
+
+/// A request waiting for its answer.
+struct Pending {
+    slot: ReplySlot,
+    /// When the deadline sweeper gives up on it.
+    deadline: Instant,
+}
+
+impl Pending {
+    /// Hands the answer (or why there is none) to the waiting caller; false if it stopped waiting.
+    fn send(self, answer: Result<ServerMessage, NoAnswer>) -> bool {
+        self.slot.send(answer).is_ok()
+    }
+}
+
+/// The requests in flight on one client, and what its deadline sweeper needs to know.
+///
+/// Each request carries its deadline; one task per client ([`sweep_deadlines`]) sleeps until
+/// the earliest one and fails the requests whose deadline has passed, so a call costs no timer
+/// of its own.
+#[derive(Default)]
+struct PendingCalls {
+    /// Keyed by request id. The ids are this client's own sequence numbers, so a fast hasher
+    /// is safe here: no peer chooses them.
+    calls: HashMap<u64, Pending, foldhash::fast::RandomState>,
+    /// When the sweeper wakes next; `None` while nothing is pending. Lowered (and the sweeper
+    /// notified) when a request's deadline comes before it; a call that completes leaves it
+    /// alone, so the sweeper may wake once for nothing.
+    wake: Option<Instant>,
+    /// Set by [`ClientShared::close`]: no request is registered after it, and the sweeper stops.
+    closed: bool,
+}
+
+impl PendingCalls {
+    /// Takes the request `id` out, to answer it.
+    fn remove(&mut self, id: &u64) -> Option<Pending> {
+        self.calls.remove(id)
+    }
+
+    /// Fails every request with `error`.
+    fn fail_all(&mut self, error: &TransportError) {
+        for (_, call) in self.calls.drain() {
+            let _ = call.send(Err(NoAnswer::Lost(error.clone())));
+        }
+    }
+}
 
 /// A signal as local subscribers receive it: the payload, or notice of a lost connection.
 type SignalEvent = Result<Bytes, TransportError>;
@@ -154,7 +212,10 @@ type SignalReaders = Vec<Arc<ReaderQueue<SignalEvent>>>;
 #[derive(Default)]
 struct ClientShared {
     next_id: AtomicU64,
-    pending: Mutex<HashMap<u64, ReplySlot>>,
+    pending: Mutex<PendingCalls>,
+    /// Wakes the deadline sweeper when a request's deadline comes before its wake time, or
+    /// when the client closes.
+    sweeper: Notify,
     signals: Mutex<HashMap<Name, SignalReaders>>,
     watches: Mutex<HashMap<Name, watch::Sender<PropertySnapshot>>>,
     versions: Mutex<HashMap<Name, u64>>,
@@ -174,10 +235,13 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 
 impl ClientShared {
     fn close(&self) {
-        let error = TransportError::new(TransportErrorKind::Closed, "the client was closed");
-        for (_, slot) in lock(&self.pending).drain() {
-            let _ = slot.send(Err(error.clone()));
+        let error = closed_error();
+        {
+            let mut pending = lock(&self.pending);
+            pending.closed = true;
+            pending.fail_all(&error);
         }
+        self.sweeper.notify_one();
         for queue in lock(&self.signals).drain().flat_map(|(_, readers)| readers) {
             queue.close();
         }
@@ -186,6 +250,41 @@ impl ClientShared {
             if let Some(track) = track.upgrade() {
                 track.close(error.clone());
             }
+        }
+    }
+
+    /// Registers a request that waits for its answer until `deadline`; fails once closed.
+    fn register(&self, id: u64, slot: ReplySlot, deadline: Instant) -> Result<(), TransportError> {
+        let wake_earlier = {
+            let mut pending = lock(&self.pending);
+            if pending.closed {
+                return Err(closed_error());
+            }
+            pending.calls.insert(id, Pending { slot, deadline });
+            let earlier = pending.wake.is_none_or(|wake| deadline < wake);
+            if earlier {
+                pending.wake = Some(deadline);
+            }
+            earlier
+        };
+        if wake_earlier {
+            self.sweeper.notify_one();
+        }
+        Ok(())
+    }
+
+    /// Fails the requests whose deadline is not after `now`, and sets the next wake time.
+    fn expire(&self, now: Instant) {
+        let expired: Vec<Pending> = {
+            let mut pending = lock(&self.pending);
+            let expired =
+                pending.calls.extract_if(|_, call| call.deadline <= now).map(|(_, call)| call);
+            let expired = expired.collect();
+            pending.wake = pending.calls.values().map(|call| call.deadline).min();
+            expired
+        };
+        for call in expired {
+            let _ = call.send(Err(NoAnswer::TimedOut));
         }
     }
 
@@ -323,9 +422,7 @@ impl ClientInbox for ClientShared {
     }
 
     fn disconnected(&self, error: TransportError) {
-        for (_, slot) in lock(&self.pending).drain() {
-            let _ = slot.send(Err(error.clone()));
-        }
+        lock(&self.pending).fail_all(&error);
         for queue in lock(&self.signals).values().flatten() {
             queue.force(Err(error.clone()));
         }
@@ -360,7 +457,8 @@ impl ClientInbox for ClientShared {
     }
 }
 
-/// Removes a pending reply slot when the waiting future is dropped (timeout or cancellation).
+/// Removes a pending request when its caller stops waiting without an answer (a failed send,
+/// or the future was dropped); an answered or timed-out request is already gone.
 struct PendingGuard<'a> {
     shared: &'a ClientShared,
     id: u64,
@@ -370,6 +468,44 @@ impl Drop for PendingGuard<'_> {
     fn drop(&mut self) {
         lock(&self.shared.pending).remove(&self.id);
     }
+}
+
+/// The client's deadline sweeper: sleeps until the earliest deadline of a pending request,
+/// fails every request whose deadline has passed with [`CallError::Timeout`], and stops when
+/// the client closes.
+async fn sweep_deadlines(shared: Arc<ClientShared>) {
+    loop {
+        let wake = {
+            let pending = lock(&shared.pending);
+            if pending.closed {
+                return;
+            }
+            pending.wake
+        };
+        match wake {
+            None => shared.sweeper.notified().await,
+            Some(at) => {
+                tokio::select! {
+                    biased;
+                    () = shared.sweeper.notified() => continue,
+                    () = tokio::time::sleep_until(at) => {}
+                }
+                shared.expire(Instant::now());
+            }
+        }
+    }
+}
+
+/// The error of requests on a closed client.
+fn closed_error() -> TransportError {
+    TransportError::new(TransportErrorKind::Closed, "the client was closed")
+}
+
+/// The deadline of a request that may wait `timeout` from now.
+fn deadline_after(timeout: Duration) -> Instant {
+    let now = Instant::now();
+    // A timeout too long to represent never fires, as with `tokio::time::timeout`.
+    now.checked_add(timeout).unwrap_or_else(|| now + Duration::from_secs(86_400 * 365 * 30))
 }
 
 impl ClientCore {
@@ -390,6 +526,7 @@ impl ClientCore {
         let patience =
             if transport.can_push_back() { options.slow_reader_timeout } else { Duration::ZERO };
         let _ = shared.slow_reader_timeout.set(patience);
+        tokio::spawn(sweep_deadlines(shared.clone()));
         Ok(ClientCore { inner: Arc::new(ClientInner { transport, shared, interface, options }) })
     }
 
@@ -732,24 +869,23 @@ impl ClientCore {
         self.inner.shared.close();
     }
 
+    /// Sends a request and waits for its answer until its deadline, `timeout` from now.
     async fn request(
         &self,
         timeout: Duration,
         make: impl FnOnce(u64) -> ClientMessage,
     ) -> Result<ServerMessage, CallError> {
-        let shared = &self.inner.shared;
+        let shared = &*self.inner.shared;
         let id = shared.next_id.fetch_add(1, Ordering::Relaxed) + 1;
         let (slot, reply) = oneshot::channel();
-        lock(&shared.pending).insert(id, slot);
+        shared.register(id, slot, deadline_after(timeout))?;
         let _guard = PendingGuard { shared, id };
         self.inner.transport.send(make(id)).await?;
-        match tokio::time::timeout(timeout, reply).await {
-            Ok(Ok(Ok(message))) => Ok(message),
-            Ok(Ok(Err(error))) => Err(error.into()),
-            Ok(Err(_)) => {
-                Err(TransportError::new(TransportErrorKind::Closed, "the client was closed").into())
-            }
-            Err(_) => Err(CallError::Timeout(timeout)),
+        match reply.await {
+            Ok(Ok(message)) => Ok(message),
+            Ok(Err(NoAnswer::Lost(error))) => Err(error.into()),
+            Ok(Err(NoAnswer::TimedOut)) => Err(CallError::Timeout(timeout)),
+            Err(_) => Err(closed_error().into()),
         }
     }
 }
@@ -867,5 +1003,242 @@ impl<T> PropertyWatch<T> {
     /// The version of the value the last [`next`](Self::next) returned.
     pub fn version(&self) -> Option<u64> {
         self.version
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::borrow::Cow;
+
+    use super::*;
+    use crate::{
+        descriptor::MethodDescriptor,
+        transport::{Binder, Connector, ServerInbox, ServerTransport},
+    };
+
+    /// A method whose interface gives it a timeout of its own.
+    const SLOW: &str = "slow";
+    const SLOW_TIMEOUT: Duration = Duration::from_secs(2);
+    /// A method that uses the client's `call_timeout`.
+    const PLAIN: &str = "plain";
+
+    fn interface() -> InterfaceDescriptor {
+        InterfaceDescriptor {
+            name: "Test".into(),
+            version: "1.0.0".into(),
+            title: "Test".into(),
+            hash: "".into(),
+            description: "{}".into(),
+            methods: vec![
+                MethodDescriptor { name: SLOW.into(), timeout: Some(SLOW_TIMEOUT) },
+                MethodDescriptor { name: PLAIN.into(), timeout: None },
+            ]
+            .into(),
+            signals: Cow::Borrowed(&[]),
+            properties: Cow::Borrowed(&[]),
+            topic_params: Cow::Borrowed(&[]),
+            topic_templates: Cow::Borrowed(&[]),
+        }
+    }
+
+    /// A server that never answers by itself: the test answers through the client's inbox.
+    #[derive(Debug, Default)]
+    struct Silent {
+        inbox: Mutex<Option<Weak<dyn ClientInbox>>>,
+        sent: Arc<Mutex<Vec<ClientMessage>>>,
+    }
+
+    impl Silent {
+        fn inbox(&self) -> Arc<dyn ClientInbox> {
+            lock(&self.inbox).as_ref().and_then(Weak::upgrade).expect("a connected client")
+        }
+
+        fn sent_ids(&self) -> Vec<u64> {
+            lock(&self.sent)
+                .iter()
+                .filter_map(|m| match m {
+                    ClientMessage::Call { id, .. } => Some(*id),
+                    _ => None,
+                })
+                .collect()
+        }
+    }
+
+    /// The client side of [`Silent`]: records what is sent and holds the inbox, as transports do.
+    struct Recorder {
+        sent: Arc<Mutex<Vec<ClientMessage>>>,
+        _inbox: Arc<dyn ClientInbox>,
+    }
+
+    impl fmt::Debug for Recorder {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.debug_struct("Recorder").finish_non_exhaustive()
+        }
+    }
+
+    impl ClientTransport for Recorder {
+        fn send(&self, message: ClientMessage) -> BoxFuture<'_, Result<(), TransportError>> {
+            lock(&self.sent).push(message);
+            Box::pin(std::future::ready(Ok(())))
+        }
+
+        fn can_push_back(&self) -> bool {
+            true
+        }
+
+        fn close(&self) {}
+    }
+
+    impl Connector for Silent {
+        fn connect(
+            &self,
+            _target: ServiceTarget,
+            inbox: Arc<dyn ClientInbox>,
+        ) -> BoxFuture<'_, Result<Arc<dyn ClientTransport>, TransportError>> {
+            *lock(&self.inbox) = Some(Arc::downgrade(&inbox));
+            let transport: Arc<dyn ClientTransport> =
+                Arc::new(Recorder { sent: self.sent.clone(), _inbox: inbox });
+            Box::pin(std::future::ready(Ok(transport)))
+        }
+    }
+
+    impl Binder for Silent {
+        fn bind(
+            &self,
+            _target: ServiceTarget,
+            _inbox: Arc<dyn ServerInbox>,
+        ) -> BoxFuture<'_, Result<Arc<dyn ServerTransport>, TransportError>> {
+            Box::pin(std::future::ready(Err(TransportError::new(
+                TransportErrorKind::Io,
+                "a test server only answers through the inbox",
+            ))))
+        }
+    }
+
+    impl ServiceAddress for Silent {
+        fn instance(&self) -> &str {
+            "default"
+        }
+    }
+
+    async fn connect(call_timeout: Duration) -> (ClientCore, Arc<Silent>) {
+        let server = Arc::new(Silent::default());
+        let options = ClientOptions::default().call_timeout(call_timeout);
+        let client = ClientCore::connect(&*server, &interface(), options).await.expect("connect");
+        (client, server)
+    }
+
+    fn call(client: &ClientCore, method: &'static str) -> BoxFuture<'static, CallResult> {
+        let client = client.clone();
+        Box::pin(async move {
+            let result = client.call_raw(method, Bytes::from_static(b"{}")).await;
+            (result, Instant::now())
+        })
+    }
+
+    type CallResult = (Result<Bytes, CallError>, Instant);
+
+    fn pending(client: &ClientCore) -> usize {
+        lock(&client.inner.shared.pending).calls.len()
+    }
+
+    fn assert_timeout(result: Result<Bytes, CallError>, expected: Duration) {
+        match result {
+            Err(CallError::Timeout(timeout)) => assert_eq!(timeout, expected),
+            other => panic!("expected a timeout after {expected:?}, got {other:?}"),
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_call_times_out_after_its_own_timeout() {
+        let (client, _server) = connect(Duration::from_secs(30)).await;
+        let started = Instant::now();
+        let (result, ended) = call(&client, SLOW).await;
+        assert_timeout(result, SLOW_TIMEOUT);
+        assert_eq!(ended - started, SLOW_TIMEOUT);
+        let started = Instant::now();
+        let (result, ended) = call(&client, PLAIN).await;
+        assert_timeout(result, Duration::from_secs(30));
+        assert_eq!(ended - started, Duration::from_secs(30));
+        assert_eq!(pending(&client), 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_shorter_timeout_issued_later_fires_first() {
+        let (client, _server) = connect(Duration::from_secs(10)).await;
+        let started = Instant::now();
+        let long = tokio::spawn(call(&client, PLAIN));
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let (result, ended) = call(&client, SLOW).await;
+        assert_timeout(result, SLOW_TIMEOUT);
+        assert_eq!(ended - started, Duration::from_secs(1) + SLOW_TIMEOUT);
+        assert!(!long.is_finished(), "the longer call is still waiting");
+        assert_eq!(pending(&client), 1);
+        let (result, ended) = long.await.expect("the long call");
+        assert_timeout(result, Duration::from_secs(10));
+        assert_eq!(ended - started, Duration::from_secs(10));
+        assert_eq!(pending(&client), 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn nothing_is_left_behind() {
+        let (client, server) = connect(Duration::from_secs(10)).await;
+        // An answered call.
+        let answered = tokio::spawn(call(&client, PLAIN));
+        tokio::task::yield_now().await;
+        let id = *server.sent_ids().last().expect("the call was sent");
+        let reply = ServerMessage::Reply { id, result: Ok(Bytes::from_static(b"{\"ok\":1}")) };
+        assert!(server.inbox().deliver(reply).is_none());
+        let (result, _) = answered.await.expect("the answered call");
+        assert_eq!(result.expect("the answer"), Bytes::from_static(b"{\"ok\":1}"));
+        assert_eq!(pending(&client), 0);
+        // A call whose caller gave up.
+        let abandoned = tokio::spawn(call(&client, PLAIN));
+        tokio::task::yield_now().await;
+        assert_eq!(pending(&client), 1);
+        abandoned.abort();
+        assert!(abandoned.await.expect_err("aborted").is_cancelled());
+        assert_eq!(pending(&client), 0);
+        // A late answer goes nowhere.
+        let id = *server.sent_ids().last().expect("the call was sent");
+        assert!(
+            server.inbox().deliver(ServerMessage::Reply { id, result: Ok(Bytes::new()) }).is_none()
+        );
+        // Once the earliest deadline has passed, the sweeper has nothing left to wait for.
+        tokio::time::sleep(Duration::from_secs(11)).await;
+        assert_eq!(lock(&client.inner.shared.pending).wake, None);
+        // Dropping the client stops the sweeper, which frees the client's state.
+        let shared = Arc::downgrade(&client.inner.shared);
+        drop(client);
+        tokio::task::yield_now().await;
+        assert!(shared.upgrade().is_none(), "the sweeper let go of the client");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn close_and_disconnect_fail_pending_calls() {
+        let (client, server) = connect(Duration::from_secs(10)).await;
+        let waiting = tokio::spawn(call(&client, PLAIN));
+        tokio::task::yield_now().await;
+        let started = Instant::now();
+        server.inbox().disconnected(TransportError::disconnected("gone"));
+        let (result, ended) = waiting.await.expect("the call");
+        match result {
+            Err(CallError::Transport(e)) => assert_eq!(e.kind(), TransportErrorKind::Disconnected),
+            other => panic!("expected a disconnect, got {other:?}"),
+        }
+        assert_eq!(ended, started, "failed at once");
+        // The sweeper goes on after a disconnect.
+        assert_timeout(call(&client, SLOW).await.0, SLOW_TIMEOUT);
+
+        let waiting = tokio::spawn(call(&client, PLAIN));
+        tokio::task::yield_now().await;
+        client.close();
+        for result in [waiting.await.expect("the call").0, call(&client, PLAIN).await.0] {
+            match result {
+                Err(CallError::Transport(e)) => assert_eq!(e.kind(), TransportErrorKind::Closed),
+                other => panic!("expected a closed client, got {other:?}"),
+            }
+        }
+        assert_eq!(pending(&client), 0);
     }
 }

@@ -10,15 +10,20 @@
 //! grace period unless a connection re-attaches first.
 
 use std::{
+    any::Any,
     collections::{HashMap, VecDeque},
     fmt,
     panic::AssertUnwindSafe,
-    sync::{Arc, Mutex, MutexGuard, OnceLock, Weak},
+    sync::{
+        Arc, Mutex, MutexGuard, OnceLock, Weak,
+        atomic::{AtomicBool, Ordering},
+    },
+    task::{Context, Poll, Waker},
     time::Duration,
 };
 
 use bytes::Bytes;
-use futures_util::FutureExt;
+use futures_util::{FutureExt, future::CatchUnwind};
 use serde::{Serialize, de::DeserializeOwned};
 use tokio::time::Instant;
 
@@ -169,8 +174,12 @@ struct ServerState {
     properties: HashMap<Name, Mutex<PropertyState>>,
     signals: Mutex<HashMap<Name, Vec<Peer>>>,
     options: ServerOptions,
-    /// Every connected peer, for events to one client.
+    /// Every connected peer, for events to one client. Keyed with the standard (SipHash)
+    /// hasher: over MQTT a peer's id is derived from the client id the peer chose.
     peers: Mutex<HashMap<PeerId, Peer>>,
+    /// Set once the transport reports connections ([`ServerInbox::peer_connected`]); until
+    /// then every delivery makes its peer known.
+    peers_reported: AtomicBool,
     goals: Mutex<GoalTable>,
 }
 
@@ -254,6 +263,7 @@ impl ServerCore {
             signals: Mutex::new(HashMap::new()),
             options,
             peers: Mutex::new(HashMap::new()),
+            peers_reported: AtomicBool::new(false),
             goals: Mutex::new(GoalTable::default()),
         });
         let target = ServiceTarget { interface, instance: address.instance().to_owned() };
@@ -451,12 +461,32 @@ impl ServerState {
             return;
         }
         let ctx = CallContext::new(peer.id(), peer.credentials());
-        let service = self.service.clone();
-        let peer = peer.clone();
-        tokio::spawn(async move {
-            let result = guarded(&method, || service.call(&method, payload, ctx)).await;
-            let _ = peer.send(ServerMessage::Reply { id, result });
-        });
+        // The handler starts here and is polled once: one that answers without waiting (most
+        // do) is answered at once, with no task of its own. One that waits goes on in a task of
+        // its own, so it never holds up the requests behind it.
+        let mut call = match start_guarded(&method, || self.service.call(&method, payload, ctx)) {
+            Ok(call) => call,
+            Err(error) => {
+                let _ = peer.send(ServerMessage::Reply { id, result: Err(error) });
+                return;
+            }
+        };
+        // Nothing needs waking from this poll: if the handler waits, its task polls it again
+        // at once, and its wakers then come from that task.
+        let mut cx = Context::from_waker(Waker::noop());
+        match call.poll_unpin(&mut cx) {
+            Poll::Ready(outcome) => {
+                let result = settle(&method, outcome);
+                let _ = peer.send(ServerMessage::Reply { id, result });
+            }
+            Poll::Pending => {
+                let peer = peer.clone();
+                tokio::spawn(async move {
+                    let result = settle(&method, call.await);
+                    let _ = peer.send(ServerMessage::Reply { id, result });
+                });
+            }
+        }
     }
 
     fn handle_set(
@@ -559,10 +589,31 @@ async fn guarded<T>(
     what: &str,
     start: impl FnOnce() -> BoxFuture<'static, Result<T, RemoteError>>,
 ) -> Result<T, RemoteError> {
-    let outcome = match std::panic::catch_unwind(AssertUnwindSafe(start)) {
-        Ok(future) => AssertUnwindSafe(future).catch_unwind().await,
-        Err(panic) => Err(panic),
-    };
+    match start_guarded(what, start) {
+        Ok(run) => settle(what, run.await),
+        Err(error) => Err(error),
+    }
+}
+
+/// A started handler whose polls catch panics; [`settle`] turns its outcome into a result.
+type GuardedRun<T> = CatchUnwind<AssertUnwindSafe<BoxFuture<'static, Result<T, RemoteError>>>>;
+
+/// Starts a handler; a panic while starting it is the error it ends with.
+fn start_guarded<T>(
+    what: &str,
+    start: impl FnOnce() -> BoxFuture<'static, Result<T, RemoteError>>,
+) -> Result<GuardedRun<T>, RemoteError> {
+    match std::panic::catch_unwind(AssertUnwindSafe(start)) {
+        Ok(future) => Ok(AssertUnwindSafe(future).catch_unwind()),
+        Err(panic) => settle(what, Err(panic)),
+    }
+}
+
+/// A handler's result, or the generic internal error that reports its panic (to the log only).
+fn settle<T>(
+    what: &str,
+    outcome: Result<Result<T, RemoteError>, Box<dyn Any + Send>>,
+) -> Result<T, RemoteError> {
     outcome.unwrap_or_else(|panic| {
         let detail = panic
             .downcast_ref::<&str>()
@@ -588,6 +639,7 @@ impl ServerInbox for Inbox {
     fn peer_connected(&self, peer: &Peer) {
         if let Some(state) = self.0.upgrade() {
             lock(&state.peers).insert(peer.id(), peer.clone());
+            state.peers_reported.store(true, Ordering::Relaxed);
         }
     }
 
@@ -601,8 +653,11 @@ impl ServerInbox for Inbox {
 impl ServerState {
     fn deliver(self: &Arc<Self>, peer: &Peer, message: ClientMessage) {
         let this = self;
-        // Transports that do not report connections still make their peers known here.
-        lock(&self.peers).entry(peer.id()).or_insert_with(|| peer.clone());
+        // Transports that do not report connections still make their peers known here; for
+        // those that do, the peer is known already (and stays forgotten once it has gone).
+        if !self.peers_reported.load(Ordering::Relaxed) {
+            lock(&self.peers).entry(peer.id()).or_insert_with(|| peer.clone());
+        }
         match message {
             ClientMessage::Call { id, method, payload } => {
                 this.handle_call(peer, id, method, payload)

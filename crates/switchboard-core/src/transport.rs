@@ -147,6 +147,9 @@ pub trait ServerInbox: Send + Sync {
 
     /// A client connected (after any handshake). Transports call it so the core knows every
     /// connected peer, for events to one client; the default does nothing.
+    ///
+    /// A transport that calls it calls it for every peer, before delivering anything from it:
+    /// from then on the core no longer looks the sender of each message up.
     fn peer_connected(&self, peer: &Peer) {
         let _ = peer;
     }

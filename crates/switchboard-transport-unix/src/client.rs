@@ -46,7 +46,18 @@ const MIN_BACKOFF: Duration = Duration::from_millis(1);
 struct Slot {
     generation: u64,
     writer: OwnedWriteHalf,
+    /// Where each frame is encoded, straight from its message, before it is written.
+    buf: Vec<u8>,
 }
+
+impl Slot {
+    fn new(generation: u64, writer: OwnedWriteHalf) -> Self {
+        Slot { generation, writer, buf: Vec::new() }
+    }
+}
+
+/// A frame buffer larger than this is given back after its write.
+const KEEP_BUFFER: usize = 64 * 1024;
 
 /// State shared by the caller-facing handle and the background reader task.
 struct ClientShared {
@@ -156,20 +167,9 @@ impl ClientTransport for UnixClient {
                     "the connection was closed by its owner",
                 ));
             }
-            let frame = wire::client_to_frame(&message)?;
+            let frame = wire::client_outgoing(&message)?;
             let limit = shared.options.frame_limit();
-            if frame.body_len() > limit {
-                return Err(TransportError::new(
-                    TransportErrorKind::FrameTooLarge,
-                    format!(
-                        "frame of {} bytes exceeds the limit of {limit} bytes",
-                        frame.body_len()
-                    ),
-                ));
-            }
-            let bytes = frame.to_vec().map_err(|e| {
-                TransportError::new(TransportErrorKind::FrameTooLarge, e.to_string())
-            })?;
+            wire::check_size(frame.fields(), limit)?;
             let generation = shared.live.load(Ordering::SeqCst);
             if generation == 0 {
                 return Err(not_connected(&shared.path));
@@ -179,7 +179,16 @@ impl ClientTransport for UnixClient {
             let mut guard = WriteGuard { slot, shared, generation, done: false };
             let result = match guard.slot.as_mut() {
                 Some(conn) if generation != 0 && conn.generation == generation => {
-                    conn.writer.write_all(&bytes).await
+                    conn.buf.clear();
+                    if let Err(error) = wire::encode_limited(frame.fields(), &mut conn.buf, limit) {
+                        guard.done = true;
+                        return Err(error);
+                    }
+                    let written = conn.writer.write_all(&conn.buf).await;
+                    if conn.buf.capacity() > KEEP_BUFFER {
+                        conn.buf = Vec::new();
+                    }
+                    written
                 }
                 _ => {
                     guard.done = true;
@@ -339,7 +348,7 @@ pub(crate) async fn connect(
         options,
         hello,
         inbox,
-        writer: Mutex::new(Some(Slot { generation: 1, writer })),
+        writer: Mutex::new(Some(Slot::new(1, writer))),
         live: AtomicU64::new(1),
         lost: AtomicU64::new(0),
         closed: AtomicBool::new(false),
@@ -453,18 +462,16 @@ async fn reconnect(shared: &ClientShared, generation: u64) -> Option<Reader> {
         // there is no connection when one is about to be there.
         shared.live.store(generation, Ordering::SeqCst);
         let mut restored = true;
+        let mut bytes = Vec::new();
         for message in shared.inbox.reconnected() {
-            let bytes = match wire::client_to_frame(&message).and_then(|f| {
-                f.to_vec().map_err(|e| {
-                    TransportError::new(TransportErrorKind::FrameTooLarge, e.to_string())
-                })
-            }) {
-                Ok(bytes) => bytes,
-                Err(e) => {
-                    warn!(error = %e, "cannot restore a subscription");
-                    continue;
-                }
-            };
+            bytes.clear();
+            let encoded = wire::client_outgoing(&message).and_then(|frame| {
+                wire::encode_limited(frame.fields(), &mut bytes, options.frame_limit())
+            });
+            if let Err(e) = encoded {
+                warn!(error = %e, "cannot restore a subscription");
+                continue;
+            }
             let written = timeout(options.handshake_timeout, writer.write_all(&bytes)).await;
             if !matches!(written, Ok(Ok(()))) {
                 debug!("connection failed while restoring subscriptions");
@@ -479,7 +486,7 @@ async fn reconnect(shared: &ClientShared, generation: u64) -> Option<Reader> {
         if shared.is_closed() {
             return None;
         }
-        *slot = Some(Slot { generation, writer });
+        *slot = Some(Slot::new(generation, writer));
         debug!(path = %shared.path.display(), "reconnected");
         return Some(reader);
     }

@@ -271,6 +271,64 @@ impl Frame {
         encode(self, &mut out)?;
         Ok(out)
     }
+
+    /// The frame's fields, borrowed.
+    pub fn fields(&self) -> FrameRef<'_> {
+        FrameRef {
+            kind: self.kind,
+            code: self.code,
+            id: self.id,
+            version: self.version,
+            name: &self.name,
+            payload: &self.payload,
+        }
+    }
+}
+
+/// A frame whose name and payload are borrowed: what a sender encodes straight from the
+/// message it holds, without building a [`Frame`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FrameRef<'a> {
+    /// What the frame is.
+    pub kind: Kind,
+    /// 0 for success, otherwise an `ErrorCode` number.
+    pub code: u8,
+    /// The correlation id, 0 when unused.
+    pub id: u64,
+    /// The property version, 0 when unused.
+    pub version: u64,
+    /// A method, property, signal, interface or error name.
+    pub name: &'a str,
+    /// UTF-8 JSON, possibly empty.
+    pub payload: &'a [u8],
+}
+
+impl FrameRef<'_> {
+    /// The value of the length field this frame encodes to.
+    pub fn body_len(&self) -> usize {
+        HEADER_LEN + self.name.len() + self.payload.len()
+    }
+
+    /// Appends the frame, length field included, to `out`; see [`encode`].
+    pub fn encode(&self, out: &mut Vec<u8>) -> Result<(), FrameError> {
+        let name_len = u16::try_from(self.name.len())
+            .map_err(|_| FrameError::NameTooLong { length: self.name.len() })?;
+        let body_len = self.body_len();
+        let length = u32::try_from(body_len).map_err(|_| FrameError::TooLarge {
+            length: body_len as u64,
+            limit: u32::MAX as usize,
+        })?;
+        out.reserve(LENGTH_LEN + body_len);
+        out.extend_from_slice(&length.to_be_bytes());
+        out.push(self.kind.as_u8());
+        out.push(self.code);
+        out.extend_from_slice(&name_len.to_be_bytes());
+        out.extend_from_slice(&self.id.to_be_bytes());
+        out.extend_from_slice(&self.version.to_be_bytes());
+        out.extend_from_slice(self.name.as_bytes());
+        out.extend_from_slice(self.payload);
+        Ok(())
+    }
 }
 
 /// Why bytes are not a valid frame, or a frame cannot be encoded.
@@ -312,21 +370,7 @@ impl FrameError {
 /// Fails only when the name is longer than 65535 bytes or the frame longer than `u32::MAX`;
 /// callers check their own size limit with [`Frame::body_len`].
 pub fn encode(frame: &Frame, out: &mut Vec<u8>) -> Result<(), FrameError> {
-    let name_len = u16::try_from(frame.name.len())
-        .map_err(|_| FrameError::NameTooLong { length: frame.name.len() })?;
-    let body_len = frame.body_len();
-    let length = u32::try_from(body_len)
-        .map_err(|_| FrameError::TooLarge { length: body_len as u64, limit: u32::MAX as usize })?;
-    out.reserve(LENGTH_LEN + body_len);
-    out.extend_from_slice(&length.to_be_bytes());
-    out.push(frame.kind.as_u8());
-    out.push(frame.code);
-    out.extend_from_slice(&name_len.to_be_bytes());
-    out.extend_from_slice(&frame.id.to_be_bytes());
-    out.extend_from_slice(&frame.version.to_be_bytes());
-    out.extend_from_slice(frame.name.as_bytes());
-    out.extend_from_slice(&frame.payload);
-    Ok(())
+    frame.fields().encode(out)
 }
 
 /// The id field of a body, if the body is long enough to hold one.

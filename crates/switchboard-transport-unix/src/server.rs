@@ -30,7 +30,7 @@ use tokio::{
 use tracing::{debug, warn};
 
 use crate::{
-    frame::{Frame, FrameError, Kind, ReadOutcome, read_frame},
+    frame::{Frame, FrameError, FrameRef, Kind, ReadOutcome, read_frame},
     options::UnixOptions,
     signal::{Side, Stop},
     wire::{self, Hello},
@@ -325,24 +325,14 @@ struct UnixPeerLink {
 }
 
 impl UnixPeerLink {
-    /// Encodes a frame, refusing one above the frame limit.
-    fn encode(&self, frame: &Frame) -> Result<Vec<u8>, TransportError> {
-        if frame.body_len() > self.frame_limit {
-            return Err(TransportError::new(
-                TransportErrorKind::FrameTooLarge,
-                format!(
-                    "frame of {} bytes exceeds the limit of {} bytes",
-                    frame.body_len(),
-                    self.frame_limit
-                ),
-            ));
-        }
-        frame
-            .to_vec()
-            .map_err(|e| TransportError::new(TransportErrorKind::FrameTooLarge, e.to_string()))
+    /// Encodes a frame into a buffer of its own, refusing one above the frame limit.
+    fn encode(&self, frame: FrameRef<'_>) -> Result<Vec<u8>, TransportError> {
+        let mut bytes = Vec::new();
+        wire::encode_limited(frame, &mut bytes, self.frame_limit)?;
+        Ok(bytes)
     }
 
-    fn send_frame(&self, frame: &Frame) -> Result<(), TransportError> {
+    fn send_frame(&self, frame: FrameRef<'_>) -> Result<(), TransportError> {
         let bytes = self.encode(frame)?;
         let frame = QueuedFrame { bytes, _stream_place: None };
         match self.queue.try_send(Outgoing::Frame(frame)) {
@@ -374,7 +364,7 @@ impl UnixPeerLink {
             id,
             message,
         );
-        if let Err(e) = self.send_frame(&frame) {
+        if let Err(e) = self.send_frame(frame.fields()) {
             debug!(peer = %self.id, error = %e, "could not queue ERROR frame");
         }
     }
@@ -390,12 +380,12 @@ impl PeerLink for UnixPeerLink {
     }
 
     fn send(&self, message: ServerMessage) -> Result<(), TransportError> {
-        self.send_frame(&wire::server_to_frame(&message)?)
+        self.send_frame(wire::server_outgoing(&message)?.fields())
     }
 
     fn send_when_ready(&self, message: ServerMessage) -> BoxFuture<'_, Result<(), TransportError>> {
         Box::pin(async move {
-            let bytes = self.encode(&wire::server_to_frame(&message)?)?;
+            let bytes = self.encode(wire::server_outgoing(&message)?.fields())?;
             let queued = timeout(self.slow_consumer_timeout, async {
                 let place = self.stream_places.clone().acquire_owned().await.ok();
                 let frame = QueuedFrame { bytes, _stream_place: place };

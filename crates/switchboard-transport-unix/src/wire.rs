@@ -12,7 +12,7 @@ use switchboard_core::{
     message::{ClientMessage, ServerMessage},
 };
 
-use crate::frame::{Frame, Kind, PROTOCOL_VERSION};
+use crate::frame::{Frame, FrameRef, Kind, PROTOCOL_VERSION};
 
 /// The error name a REFUSED frame carries when interface name, protocol or hash do not match.
 pub(crate) const INCOMPATIBLE_INTERFACE: &str = "IncompatibleInterface";
@@ -160,8 +160,100 @@ struct ReceivedPropertyError<'a> {
     value: Option<&'a RawValue>,
 }
 
-fn owned(name: &str) -> Cow<'static, str> {
-    Cow::Owned(name.to_owned())
+/// A message as it goes on the wire: a frame's fields, with the name and, where it can, the
+/// payload borrowed from the message, so a sender encodes it with no copy in between.
+#[derive(Debug)]
+pub(crate) struct Outgoing<'a> {
+    kind: Kind,
+    code: u8,
+    id: u64,
+    version: u64,
+    name: &'a str,
+    payload: Cow<'a, Bytes>,
+}
+
+impl<'a> Outgoing<'a> {
+    fn new(kind: Kind, name: &'a str) -> Self {
+        Outgoing { kind, code: 0, id: 0, version: 0, name, payload: Cow::Owned(Bytes::new()) }
+    }
+
+    fn with_code(mut self, code: u8) -> Self {
+        self.code = code;
+        self
+    }
+
+    fn with_id(mut self, id: u64) -> Self {
+        self.id = id;
+        self
+    }
+
+    fn with_version(mut self, version: u64) -> Self {
+        self.version = version;
+        self
+    }
+
+    fn with_payload(mut self, payload: &'a Bytes) -> Self {
+        self.payload = Cow::Borrowed(payload);
+        self
+    }
+
+    fn with_owned_payload(mut self, payload: impl Into<Bytes>) -> Self {
+        self.payload = Cow::Owned(payload.into());
+        self
+    }
+
+    /// The frame's fields.
+    pub(crate) fn fields(&self) -> FrameRef<'_> {
+        FrameRef {
+            kind: self.kind,
+            code: self.code,
+            id: self.id,
+            version: self.version,
+            name: self.name,
+            payload: &self.payload,
+        }
+    }
+
+    /// The frame, owning its fields.
+    #[cfg(test)]
+    pub(crate) fn into_frame(self) -> Frame {
+        Frame {
+            kind: self.kind,
+            code: self.code,
+            id: self.id,
+            version: self.version,
+            name: self.name.to_owned(),
+            payload: self.payload.into_owned(),
+        }
+    }
+}
+
+/// Refuses a frame whose body is longer than `limit` bytes.
+pub(crate) fn check_size(frame: FrameRef<'_>, limit: usize) -> Result<(), TransportError> {
+    let length = frame.body_len();
+    if length > limit {
+        return Err(TransportError::new(
+            TransportErrorKind::FrameTooLarge,
+            format!("frame of {length} bytes exceeds the limit of {limit} bytes"),
+        ));
+    }
+    Ok(())
+}
+
+/// Appends `frame` to `out`, refusing one whose body is longer than `limit` bytes.
+pub(crate) fn encode_limited(
+    frame: FrameRef<'_>,
+    out: &mut Vec<u8>,
+    limit: usize,
+) -> Result<(), TransportError> {
+    check_size(frame, limit)?;
+    frame
+        .encode(out)
+        .map_err(|e| TransportError::new(TransportErrorKind::FrameTooLarge, e.to_string()))
+}
+
+fn owned(name: String) -> Cow<'static, str> {
+    Cow::Owned(name)
 }
 
 fn unsupported(what: &str) -> TransportError {
@@ -171,44 +263,44 @@ fn unsupported(what: &str) -> TransportError {
     )
 }
 
-/// Maps a client message to its frame.
-pub(crate) fn client_to_frame(message: &ClientMessage) -> Result<Frame, TransportError> {
+/// Maps a client message to the frame it is sent as.
+pub(crate) fn client_outgoing(message: &ClientMessage) -> Result<Outgoing<'_>, TransportError> {
     Ok(match message {
         ClientMessage::Call { id, method, payload } => {
-            Frame::new(Kind::Call, method.as_ref()).with_id(*id).with_payload(payload.clone())
+            Outgoing::new(Kind::Call, method.as_ref()).with_id(*id).with_payload(payload)
         }
         ClientMessage::GetProperty { id, property } => {
-            Frame::new(Kind::GetProperty, property.as_ref()).with_id(*id)
+            Outgoing::new(Kind::GetProperty, property.as_ref()).with_id(*id)
         }
         ClientMessage::SetProperty { id, property, version, payload } => {
-            Frame::new(Kind::SetProperty, property.as_ref())
+            Outgoing::new(Kind::SetProperty, property.as_ref())
                 .with_id(*id)
                 .with_version(version.unwrap_or(0))
-                .with_payload(payload.clone())
+                .with_payload(payload)
         }
-        ClientMessage::Subscribe { signal } => Frame::new(Kind::Subscribe, signal.as_ref()),
-        ClientMessage::Unsubscribe { signal } => Frame::new(Kind::Unsubscribe, signal.as_ref()),
-        ClientMessage::Watch { property } => Frame::new(Kind::Watch, property.as_ref()),
-        ClientMessage::Unwatch { property } => Frame::new(Kind::Unwatch, property.as_ref()),
+        ClientMessage::Subscribe { signal } => Outgoing::new(Kind::Subscribe, signal.as_ref()),
+        ClientMessage::Unsubscribe { signal } => Outgoing::new(Kind::Unsubscribe, signal.as_ref()),
+        ClientMessage::Watch { property } => Outgoing::new(Kind::Watch, property.as_ref()),
+        ClientMessage::Unwatch { property } => Outgoing::new(Kind::Unwatch, property.as_ref()),
         ClientMessage::Command { command, payload } => {
-            Frame::new(Kind::Command, command.as_ref()).with_payload(payload.clone())
+            Outgoing::new(Kind::Command, command.as_ref()).with_payload(payload)
         }
         ClientMessage::SendGoal { id, action, goal, payload } => {
-            Frame::new(Kind::SendGoal, action.as_ref())
+            Outgoing::new(Kind::SendGoal, action.as_ref())
                 .with_id(*id)
-                .with_payload(goal_payload::encode_request(goal, Some(payload), None))
+                .with_owned_payload(goal_payload::encode_request(goal, Some(payload), None))
         }
         ClientMessage::CancelGoal { id, action, goal } => {
-            Frame::new(Kind::CancelGoal, action.as_ref())
+            Outgoing::new(Kind::CancelGoal, action.as_ref())
                 .with_id(*id)
-                .with_payload(goal_payload::encode_request(goal, None, None))
+                .with_owned_payload(goal_payload::encode_request(goal, None, None))
         }
         ClientMessage::AttachGoal { id, action, goal, follow } => {
-            Frame::new(Kind::AttachGoal, action.as_ref())
+            Outgoing::new(Kind::AttachGoal, action.as_ref())
                 .with_id(*id)
-                .with_payload(goal_payload::encode_request(goal, None, Some(*follow)))
+                .with_owned_payload(goal_payload::encode_request(goal, None, Some(*follow)))
         }
-        ClientMessage::Describe { id } => Frame::new(Kind::Describe, "").with_id(*id),
+        ClientMessage::Describe { id } => Outgoing::new(Kind::Describe, "").with_id(*id),
         _ => return Err(unsupported("client")),
     })
 }
@@ -220,24 +312,24 @@ pub(crate) fn client_to_frame(message: &ClientMessage) -> Result<Frame, Transpor
 pub(crate) fn frame_to_client(frame: Frame) -> Result<ClientMessage, String> {
     let Frame { kind, id, version, name, payload, .. } = frame;
     Ok(match kind {
-        Kind::Call => ClientMessage::Call { id, method: owned(&name), payload },
-        Kind::GetProperty => ClientMessage::GetProperty { id, property: owned(&name) },
+        Kind::Call => ClientMessage::Call { id, method: owned(name), payload },
+        Kind::GetProperty => ClientMessage::GetProperty { id, property: owned(name) },
         Kind::SetProperty => ClientMessage::SetProperty {
             id,
-            property: owned(&name),
+            property: owned(name),
             version: (version != 0).then_some(version),
             payload,
         },
-        Kind::Subscribe => ClientMessage::Subscribe { signal: owned(&name) },
-        Kind::Unsubscribe => ClientMessage::Unsubscribe { signal: owned(&name) },
-        Kind::Watch => ClientMessage::Watch { property: owned(&name) },
-        Kind::Unwatch => ClientMessage::Unwatch { property: owned(&name) },
-        Kind::Command => ClientMessage::Command { command: owned(&name), payload },
+        Kind::Subscribe => ClientMessage::Subscribe { signal: owned(name) },
+        Kind::Unsubscribe => ClientMessage::Unsubscribe { signal: owned(name) },
+        Kind::Watch => ClientMessage::Watch { property: owned(name) },
+        Kind::Unwatch => ClientMessage::Unwatch { property: owned(name) },
+        Kind::Command => ClientMessage::Command { command: owned(name), payload },
         Kind::Describe => ClientMessage::Describe { id },
         Kind::SendGoal | Kind::CancelGoal | Kind::AttachGoal => {
             let request = goal_payload::decode_request(&payload)
                 .map_err(|e| format!("unreadable {kind} payload: {e}"))?;
-            let action = owned(&name);
+            let action = owned(name);
             let goal_id = request.goal;
             match kind {
                 Kind::SendGoal => {
@@ -254,11 +346,11 @@ pub(crate) fn frame_to_client(frame: Frame) -> Result<ClientMessage, String> {
     })
 }
 
-/// Maps a server message to its frame.
-pub(crate) fn server_to_frame(message: &ServerMessage) -> Result<Frame, TransportError> {
+/// Maps a server message to the frame it is sent as.
+pub(crate) fn server_outgoing(message: &ServerMessage) -> Result<Outgoing<'_>, TransportError> {
     Ok(match message {
         ServerMessage::Reply { id, result: Ok(payload) } => {
-            Frame::new(Kind::Reply, "").with_id(*id).with_payload(payload.clone())
+            Outgoing::new(Kind::Reply, "").with_id(*id).with_payload(payload)
         }
         ServerMessage::Reply { id, result: Err(error) } => {
             let payload = serde_json::to_vec(&ErrorPayload {
@@ -266,16 +358,16 @@ pub(crate) fn server_to_frame(message: &ServerMessage) -> Result<Frame, Transpor
                 details: error.details(),
             })
             .unwrap_or_default();
-            Frame::new(Kind::Reply, error.name())
+            Outgoing::new(Kind::Reply, error.name())
                 .with_id(*id)
                 .with_code(error.code().as_u8())
-                .with_payload(payload)
+                .with_owned_payload(payload)
         }
         ServerMessage::PropertyReply { id, property, version, payload, error: None } => {
-            Frame::new(Kind::PropertyReply, property.as_ref())
+            Outgoing::new(Kind::PropertyReply, property.as_ref())
                 .with_id(*id)
                 .with_version(*version)
-                .with_payload(payload.clone())
+                .with_payload(payload)
         }
         ServerMessage::PropertyReply { id, property, version, payload, error: Some(error) } => {
             let value = std::str::from_utf8(payload)
@@ -288,52 +380,52 @@ pub(crate) fn server_to_frame(message: &ServerMessage) -> Result<Frame, Transpor
                 value,
             })
             .unwrap_or_default();
-            Frame::new(Kind::PropertyReply, property.as_ref())
+            Outgoing::new(Kind::PropertyReply, property.as_ref())
                 .with_id(*id)
                 .with_version(*version)
                 .with_code(error.code().as_u8())
-                .with_payload(payload)
+                .with_owned_payload(payload)
         }
         ServerMessage::Signal { signal, payload } => {
-            Frame::new(Kind::Signal, signal.as_ref()).with_payload(payload.clone())
+            Outgoing::new(Kind::Signal, signal.as_ref()).with_payload(payload)
         }
         ServerMessage::PropertyValue { property, version, payload } => {
-            Frame::new(Kind::PropertyValue, property.as_ref())
+            Outgoing::new(Kind::PropertyValue, property.as_ref())
                 .with_version(*version)
-                .with_payload(payload.clone())
+                .with_payload(payload)
         }
         ServerMessage::GoalReply { id, goal, result: Ok(snapshot), .. } => {
             let (_, payload) =
                 goal_payload::encode_state(goal, snapshot.status, snapshot.outcome.as_ref());
-            Frame::new(Kind::GoalReply, "").with_id(*id).with_payload(payload)
+            Outgoing::new(Kind::GoalReply, "").with_id(*id).with_owned_payload(payload)
         }
         ServerMessage::GoalReply { id, goal, result: Err(error), .. } => {
             let payload = goal_payload::encode_error(goal, error);
-            Frame::new(Kind::GoalReply, error.name())
+            Outgoing::new(Kind::GoalReply, error.name())
                 .with_id(*id)
                 .with_code(error.code().as_u8())
-                .with_payload(payload)
+                .with_owned_payload(payload)
         }
         ServerMessage::GoalEvent { action, goal, event } => match event {
             GoalEvent::Feedback(payload) => {
                 let payload = goal_payload::encode_feedback(goal, payload);
-                Frame::new(Kind::GoalFeedback, action.as_ref()).with_payload(payload)
+                Outgoing::new(Kind::GoalFeedback, action.as_ref()).with_owned_payload(payload)
             }
             GoalEvent::Status(status) => {
                 let (_, payload) = goal_payload::encode_state(goal, *status, None);
-                Frame::new(Kind::GoalStatus, action.as_ref()).with_payload(payload)
+                Outgoing::new(Kind::GoalStatus, action.as_ref()).with_owned_payload(payload)
             }
             GoalEvent::Finished(outcome) => {
                 let (code, payload) =
                     goal_payload::encode_state(goal, outcome.status(), Some(outcome));
-                Frame::new(Kind::GoalFinished, action.as_ref())
+                Outgoing::new(Kind::GoalFinished, action.as_ref())
                     .with_code(code)
-                    .with_payload(payload)
+                    .with_owned_payload(payload)
             }
             _ => return Err(unsupported("server")),
         },
         ServerMessage::Description { id, description } => {
-            Frame::new(Kind::Description, "").with_id(*id).with_payload(description.clone())
+            Outgoing::new(Kind::Description, "").with_id(*id).with_payload(description)
         }
         _ => return Err(unsupported("server")),
     })
@@ -362,7 +454,7 @@ pub(crate) fn frame_to_server(frame: Frame) -> Result<ServerMessage, String> {
         }
         Kind::PropertyReply if code == 0 => ServerMessage::PropertyReply {
             id,
-            property: owned(&name),
+            property: owned(name),
             version,
             payload,
             error: None,
@@ -396,31 +488,31 @@ pub(crate) fn frame_to_server(frame: Frame) -> Result<ServerMessage, String> {
             };
             ServerMessage::PropertyReply {
                 id,
-                property: owned(&name),
+                property: owned(name),
                 version,
                 payload: value,
                 error: Some(error),
             }
         }
-        Kind::Signal => ServerMessage::Signal { signal: owned(&name), payload },
+        Kind::Signal => ServerMessage::Signal { signal: owned(name), payload },
         Kind::PropertyValue => {
-            ServerMessage::PropertyValue { property: owned(&name), version, payload }
+            ServerMessage::PropertyValue { property: owned(name), version, payload }
         }
         Kind::GoalReply if code == 0 => {
             let (goal, snapshot) = goal_payload::decode_state(&payload)?;
-            ServerMessage::GoalReply { id, action: owned(""), goal, result: Ok(snapshot) }
+            ServerMessage::GoalReply { id, action: Cow::Borrowed(""), goal, result: Ok(snapshot) }
         }
         Kind::GoalReply => {
             let (goal, error) = goal_payload::decode_error(&payload, code, name)
                 .map_err(|e| format!("unreadable GOAL_REPLY error payload: {e}"))?;
-            ServerMessage::GoalReply { id, action: owned(""), goal, result: Err(error) }
+            ServerMessage::GoalReply { id, action: Cow::Borrowed(""), goal, result: Err(error) }
         }
         Kind::GoalFeedback => {
             let request = goal_payload::decode_request(&payload)
                 .map_err(|e| format!("unreadable GOAL_FEEDBACK payload: {e}"))?;
             let feedback = request.feedback.ok_or("a GOAL_FEEDBACK frame without `feedback`")?;
             ServerMessage::GoalEvent {
-                action: owned(&name),
+                action: owned(name),
                 goal: request.goal,
                 event: GoalEvent::Feedback(feedback),
             }
@@ -428,7 +520,7 @@ pub(crate) fn frame_to_server(frame: Frame) -> Result<ServerMessage, String> {
         Kind::GoalStatus => {
             let (goal, snapshot) = goal_payload::decode_state(&payload)?;
             ServerMessage::GoalEvent {
-                action: owned(&name),
+                action: owned(name),
                 goal,
                 event: GoalEvent::Status(snapshot.status),
             }
@@ -439,7 +531,7 @@ pub(crate) fn frame_to_server(frame: Frame) -> Result<ServerMessage, String> {
                 format!("GOAL_FINISHED with the non-final status {}", snapshot.status)
             })?;
             ServerMessage::GoalEvent {
-                action: owned(&name),
+                action: owned(name),
                 goal,
                 event: GoalEvent::Finished(outcome),
             }
@@ -462,14 +554,14 @@ mod tests {
     use switchboard_core::action::{GoalId, GoalOutcome, GoalSnapshot, GoalStatus};
 
     fn round_trip_server(message: ServerMessage) {
-        let frame = server_to_frame(&message).expect("mappable");
+        let frame = server_outgoing(&message).expect("mappable").into_frame();
         let bytes = frame.to_vec().expect("encodable");
         let (decoded, _) = crate::frame::decode(&bytes, 1 << 20).expect("ok").expect("whole");
         assert_eq!(frame_to_server(decoded.expect("valid")).expect("server kind"), message);
     }
 
     fn round_trip_client(message: ClientMessage) {
-        let frame = client_to_frame(&message).expect("mappable");
+        let frame = client_outgoing(&message).expect("mappable").into_frame();
         assert_eq!(frame_to_client(frame).expect("client kind"), message);
     }
 
@@ -606,6 +698,39 @@ mod tests {
         round_trip_server(event(GoalEvent::Finished(GoalOutcome::Failed(RemoteError::internal(
             "the server failed",
         )))));
+    }
+
+    #[test]
+    fn messages_encode_straight_to_frame_bytes() {
+        let call = ClientMessage::Call {
+            id: 7,
+            method: "boost".into(),
+            payload: Bytes::from_static(b"{\"minutes\":5}"),
+        };
+        let mut out = b"left alone".to_vec();
+        encode_limited(client_outgoing(&call).expect("mappable").fields(), &mut out, 1 << 20)
+            .expect("encodable");
+        let mut expected = b"left alone".to_vec();
+        expected.extend_from_slice(&[0, 0, 0, 38, 0x10, 0, 0, 5]);
+        expected.extend_from_slice(&7u64.to_be_bytes());
+        expected.extend_from_slice(&0u64.to_be_bytes());
+        expected.extend_from_slice(b"boost{\"minutes\":5}");
+        assert_eq!(out, expected);
+
+        let reply =
+            ServerMessage::Reply { id: 4, result: Err(RemoteError::client_error("too hot")) };
+        let outgoing = server_outgoing(&reply).expect("mappable");
+        let mut out = Vec::new();
+        encode_limited(outgoing.fields(), &mut out, 1 << 20).expect("encodable");
+        assert_eq!(out, outgoing.into_frame().to_vec().expect("encodable"));
+
+        let body = 20 + "boost".len() + "{\"minutes\":5}".len();
+        let frame = client_outgoing(&call).expect("mappable");
+        let mut out = Vec::new();
+        let error = encode_limited(frame.fields(), &mut out, body - 1).expect_err("too large");
+        assert_eq!(error.kind(), TransportErrorKind::FrameTooLarge);
+        assert!(out.is_empty(), "nothing is written for a refused frame");
+        encode_limited(frame.fields(), &mut out, body).expect("exactly at the limit");
     }
 
     #[test]
