@@ -29,11 +29,19 @@ fn raw(payload: &[u8]) -> &RawValue {
         })
 }
 
-fn raw_bytes(value: Option<&RawValue>) -> Bytes {
-    value.map_or_else(
-        || Bytes::from_static(EMPTY_OBJECT.as_bytes()),
-        |v| Bytes::copy_from_slice(v.get().as_bytes()),
-    )
+/// A value decoded from `payload`, as a view of `payload`'s own bytes rather than a copy;
+/// `{}` when absent.
+fn raw_bytes(payload: &Bytes, value: Option<&RawValue>) -> Bytes {
+    let Some(value) = value else {
+        return Bytes::from_static(EMPTY_OBJECT.as_bytes());
+    };
+    let part = value.get().as_bytes();
+    let (whole, within) = (payload.as_ptr_range(), part.as_ptr_range());
+    if whole.start <= within.start && within.end <= whole.end {
+        payload.slice_ref(part)
+    } else {
+        Bytes::copy_from_slice(part)
+    }
 }
 
 /// The payload of a goal, cancel or attach request, and of a feedback event.
@@ -84,30 +92,43 @@ pub fn encode_request(goal: &GoalId, args: Option<&Bytes>, follow: Option<bool>)
 }
 
 /// `{"goal":…,"feedback":…}`.
+///
+/// Feedback is the JSON the codec made of the handler's value, so it goes in as it is, unlike
+/// a request's arguments, which are checked. This is the one goal message sent many times a
+/// second.
 pub fn encode_feedback(goal: &GoalId, feedback: &Bytes) -> Bytes {
-    encode_goal_out(&GoalOut {
-        goal: goal.as_str(),
-        args: None,
-        follow: None,
-        feedback: Some(raw(feedback)),
-    })
+    debug_assert!(
+        serde_json::from_slice::<serde::de::IgnoredAny>(feedback).is_ok(),
+        "feedback must be JSON"
+    );
+    let mut out = Vec::with_capacity(goal.as_str().len() + feedback.len() + 24);
+    out.extend_from_slice(br#"{"goal":"#);
+    if serde_json::to_writer(&mut out, goal.as_str()).is_err() {
+        // Writing a string into a Vec cannot fail.
+        return Bytes::new();
+    }
+    out.extend_from_slice(br#","feedback":"#);
+    out.extend_from_slice(feedback);
+    out.push(b'}');
+    Bytes::from(out)
 }
 
 fn encode_goal_out(out: &GoalOut<'_>) -> Bytes {
     Bytes::from(serde_json::to_vec(out).unwrap_or_default())
 }
 
-/// Reads a goal, cancel or attach request, or a feedback event.
-pub fn decode_request(payload: &[u8]) -> Result<GoalRequest, String> {
+/// Reads a goal, cancel or attach request, or a feedback event. The arguments and feedback are
+/// views of `payload`, not copies.
+pub fn decode_request(payload: &Bytes) -> Result<GoalRequest, String> {
     let goal: GoalIn<'_> =
         serde_json::from_slice(payload).map_err(|e| format!("not a goal object: {e}"))?;
     if goal.goal.is_empty() {
         return Err("the goal id is empty".to_owned());
     }
     Ok(GoalRequest {
-        args: raw_bytes(goal.args),
+        args: raw_bytes(payload, goal.args),
         follow: goal.follow,
-        feedback: goal.feedback.map(|f| raw_bytes(Some(f))),
+        feedback: goal.feedback.map(|f| raw_bytes(payload, Some(f))),
         goal: GoalId::from(&*goal.goal),
     })
 }
@@ -181,14 +202,14 @@ pub fn encode_state(
     (code, Bytes::from(serde_json::to_vec(&state).unwrap_or_default()))
 }
 
-/// Reads a goal state; the status must be known.
-pub fn decode_state(payload: &[u8]) -> Result<(GoalId, GoalSnapshot), String> {
+/// Reads a goal state; the status must be known. A result is a view of `payload`, not a copy.
+pub fn decode_state(payload: &Bytes) -> Result<(GoalId, GoalSnapshot), String> {
     let state: StateIn<'_> =
         serde_json::from_slice(payload).map_err(|e| format!("unreadable goal state: {e}"))?;
     let name = state.status.unwrap_or_default();
     let status = GoalStatus::parse(&name).ok_or_else(|| format!("unknown goal status `{name}`"))?;
     let outcome = match status {
-        GoalStatus::Succeeded => Some(GoalOutcome::Succeeded(raw_bytes(state.result))),
+        GoalStatus::Succeeded => Some(GoalOutcome::Succeeded(raw_bytes(payload, state.result))),
         GoalStatus::Cancelled => Some(GoalOutcome::Cancelled),
         GoalStatus::Failed | GoalStatus::Rejected => Some(GoalOutcome::Failed(match state.error {
             Some(e) => remote_error(e.code, e.name, e.message, e.details),
@@ -263,7 +284,7 @@ mod tests {
             br#"{"goal":"0b8c6f7e-4a4f-4a8e-9d2b-2f7f1c1f0a11","args":{"to":2}}"#
         );
         let decoded = decode_request(&encoded).unwrap();
-        assert_eq!((decoded.goal, decoded.args, decoded.follow), (goal.clone(), args, false));
+        assert_eq!((&decoded.goal, &decoded.args, decoded.follow), (&goal, &args, false));
         let attach = decode_request(&encode_request(&goal, None, Some(true))).unwrap();
         assert!(attach.follow);
         assert_eq!(&attach.args[..], b"{}");
@@ -271,8 +292,21 @@ mod tests {
             decode_request(&encode_feedback(&goal, &Bytes::from_static(br#"{"value":1}"#)))
                 .unwrap();
         assert_eq!(feedback.feedback.as_deref(), Some(&br#"{"value":1}"#[..]));
-        assert!(decode_request(br#"{"goal":""}"#).is_err());
-        assert!(decode_request(b"not json").is_err());
+        // Arguments and feedback are views of the frame, not copies.
+        let within = |part: &Bytes, whole: &Bytes| {
+            let (part, whole) = (part.as_ptr_range(), whole.as_ptr_range());
+            whole.start <= part.start && part.end <= whole.end
+        };
+        assert!(within(&decoded.args, &encoded));
+        let frame = encode_feedback(&goal, &Bytes::from_static(br#"{"value":2}"#));
+        assert!(within(&decode_request(&frame).unwrap().feedback.unwrap(), &frame));
+        // A goal id that needs escaping is escaped.
+        let odd = GoalId::from("a\"b");
+        let frame = encode_feedback(&odd, &Bytes::from_static(br#"{"value":3}"#));
+        assert_eq!(&frame[..], br#"{"goal":"a\"b","feedback":{"value":3}}"#);
+        assert_eq!(decode_request(&frame).unwrap().goal, odd);
+        assert!(decode_request(&Bytes::from_static(br#"{"goal":""}"#)).is_err());
+        assert!(decode_request(&Bytes::from_static(b"not json")).is_err());
     }
 
     #[test]
@@ -297,10 +331,11 @@ mod tests {
                 (goal.clone(), status, outcome)
             );
         }
-        assert!(decode_state(br#"{"goal":"g","status":"paused"}"#).is_err());
+        assert!(decode_state(&Bytes::from_static(br#"{"goal":"g","status":"paused"}"#)).is_err());
         // Escaped text cannot be borrowed from the payload; it decodes all the same.
         let (escaped, snapshot) =
-            decode_state(br#"{"goal":"a\"b","status":"execut\u0069ng"}"#).unwrap();
+            decode_state(&Bytes::from_static(br#"{"goal":"a\"b","status":"execut\u0069ng"}"#))
+                .unwrap();
         assert_eq!((escaped.as_str(), snapshot.status), ("a\"b", GoalStatus::Executing));
 
         let payload = encode_error(&goal, &failure);

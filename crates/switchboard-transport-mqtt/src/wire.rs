@@ -106,7 +106,7 @@ pub(crate) fn goal_event(goal: &GoalId, event: &GoalEvent) -> (&'static str, Opt
 /// Reads a goal event (a message without correlation data on an event topic).
 pub(crate) fn read_event(
     kind: Option<&str>,
-    payload: &[u8],
+    payload: &Bytes,
 ) -> Result<(GoalId, GoalEvent), String> {
     let is_feedback = match kind {
         Some("feedback") => true,
