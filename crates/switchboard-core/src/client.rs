@@ -219,7 +219,9 @@ struct ClientShared {
     signals: Mutex<HashMap<Name, SignalReaders>>,
     watches: Mutex<HashMap<Name, watch::Sender<PropertySnapshot>>>,
     versions: Mutex<HashMap<Name, u64>>,
-    goals: Mutex<HashMap<GoalId, Weak<GoalTrack>>>,
+    /// The goals this client follows. Only this client adds to it (the server's messages only
+    /// look goals up), so a fast hasher is safe here too.
+    goals: Mutex<HashMap<GoalId, Weak<GoalTrack>, foldhash::fast::RandomState>>,
     /// Copied from [`ClientOptions::goal_reconnect_timeout`] at connect time.
     goal_reconnect_timeout: Duration,
     /// How long a delivery waits for a full local reader: [`ClientOptions::slow_reader_timeout`]
