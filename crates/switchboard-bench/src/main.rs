@@ -9,6 +9,7 @@
 mod gate;
 mod mqtt;
 mod peers;
+mod raw_redis;
 mod report;
 mod scenarios;
 mod servers;

@@ -89,6 +89,48 @@ fn peer_row(name: &str, theirs: Result<(f64, f64), String>, n: usize) -> (String
     }
 }
 
+/// Row 9's Redis line. switchboard has no Redis transport yet, so commlib's Redis RPC is set
+/// against a raw Rust request/response over the same Redis, measured here, and against our MQTT
+/// call (row 3); the goal itself cannot be judged.
+fn redis_row(theirs: Result<(f64, f64), String>, n: usize) -> (String, String, String) {
+    let scenario = "commlib-py 0.13.2 RPC over Redis vs a raw Rust request/response over the same Redis (redis-rs 1.8, RPUSH to a list the responder BLPOPs, answer RPUSHed to the caller's list; switchboard has no Redis transport yet)".to_string();
+    let (p50, p99) = match theirs {
+        Ok(figures) => figures,
+        Err(e) => return (scenario, format!("not measured: {e}"), "not measured".into()),
+    };
+    let floor = (|| {
+        let list = format!("sb-bench-{}", std::process::id());
+        let _responder = Server::spawn_command(
+            {
+                let mut command = Command::new(std::env::current_exe().map_err(|e| e.to_string())?);
+                command.args(["serve", "raw-redis", &list]);
+                command
+            },
+            "raw Redis responder",
+        )?;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| e.to_string())?;
+        runtime.block_on(crate::raw_redis::round_trips(&list, n))
+    })();
+    let mut result = format!("theirs p50 {p50:.0} µs, p99 {p99:.0} µs ({n} calls)");
+    match floor {
+        Ok((r50, r99)) => result.push_str(&format!(
+            "; raw Rust over Redis p50 {r50:.1} µs, p99 {r99:.1} µs, **{:.0}×** faster",
+            p50 / r50
+        )),
+        Err(e) => result.push_str(&format!("; raw Rust over Redis not measured: {e}")),
+    }
+    if let Some((o50, _)) = *OURS_MQTT.lock().expect("lock") {
+        result.push_str(&format!(
+            "; our MQTT call (row 3) p50 {o50:.1} µs, {:.0}× faster",
+            p50 / o50
+        ));
+    }
+    (scenario, result, "not judged: no Redis transport yet".into())
+}
+
 /// Row 9.
 pub(crate) fn rows(quick: bool) -> Vec<(String, String, String)> {
     let mut out = Vec::new();
@@ -156,13 +198,13 @@ pub(crate) fn rows(quick: bool) -> Vec<(String, String, String)> {
             parse(&String::from_utf8_lossy(&output.stdout))
                 .ok_or("commlib client printed no figures".to_string())
         })();
-        let name = if kind == "mqtt" {
-            "commlib-py 0.13.2 RPC over MQTT (typed, mosquitto as configured on this machine)"
-                .to_string()
+        if kind == "mqtt" {
+            let name =
+                "commlib-py 0.13.2 RPC over MQTT (typed, mosquitto as configured on this machine)";
+            out.push(peer_row(name, theirs, calls));
         } else {
-            "commlib-py 0.13.2 RPC over Redis; switchboard has no Redis transport yet, so ours is our MQTT call (row 3)".to_string()
-        };
-        out.push(peer_row(&name, theirs, calls));
+            out.push(redis_row(theirs, calls));
+        }
     }
     out
 }

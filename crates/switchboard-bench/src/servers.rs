@@ -102,6 +102,7 @@ pub(crate) fn serve(role: &str, addr: &str) {
                 std::future::pending::<()>().await;
             }
             "raw-mqtt" => crate::mqtt::raw_responder(addr).await,
+            "raw-redis" => crate::raw_redis::responder(addr).await,
             other => panic!("unknown server role {other}"),
         }
     });
