@@ -78,7 +78,6 @@ pub(crate) fn all(args: &[&str]) {
     let mut results: Vec<Row> = Vec::new();
     let mut notes: Vec<String> = Vec::new();
     let mut echo_unix_p50 = None::<f64>;
-    let mut signal_1to1 = None::<f64>;
 
     let (raw_std_path, raw_tokio_path, ours_path) =
         (dir.path("raw-std.sock"), dir.path("raw-tokio.sock"), dir.path("ours.sock"));
@@ -191,13 +190,10 @@ pub(crate) fn all(args: &[&str]) {
                 verdict: met(t.ratio >= 0.9),
             });
         }
-        if want(6) || want(8) {
+        if want(6) {
             for subscribers in [1usize, 4] {
                 eprintln!("row 6: Unix signal throughput 1 → {subscribers}");
                 let t = scenarios::unix_signals(&raw_tokio_path, &ours_endpoint, subscribers, 50_000 / scale as u32, 6).await;
-                if subscribers == 1 {
-                    signal_1to1 = Some(t.ours_rate);
-                }
                 results.push(Row {
                     number: 6,
                     scenario: format!("Unix signal throughput 1 → {subscribers} (64 B) vs a raw tokio framed UDS writer and readers"),
@@ -246,31 +242,22 @@ pub(crate) fn all(args: &[&str]) {
                 goal: "≤ 1.3×".into(),
                 verdict: if goal.error.is_none() { met(p.ratio_p50 <= 1.3) } else { "not measured".into() },
             });
-            let mut rates = Vec::new();
-            let mut missed = 0;
-            let mut failure = None;
-            for _ in 0..5 {
-                match scenarios::feedback_rate(&ours_endpoint, 20_000 / scale as u32).await {
-                    Ok((rate, m)) => {
-                        rates.push(rate);
-                        missed += m;
-                    }
-                    Err(e) => failure = Some(e),
-                }
+            match scenarios::feedback_vs_signals(&ours_endpoint, 20_000 / scale as u32, 6).await {
+                Ok(t) => results.push(Row {
+                    number: 8,
+                    scenario: "Action feedback rate (handler sends feedback back to back) vs our Unix signal throughput 1 → 1, rounds alternating".into(),
+                    result: format!("ours {:.0} feedback/s delivered; signals {:.0} msg/s; time per message **{:.2}×** the signal's (median of {} rounds × {} messages; dropped: feedback {}, signals {})", t.ours_rate, t.base_rate, t.ratio, t.rounds, t.count, t.ours_lost, t.base_lost),
+                    goal: "≤ 1.3×".into(),
+                    verdict: met(t.ratio <= 1.3),
+                }),
+                Err(e) => results.push(Row {
+                    number: 8,
+                    scenario: "Action feedback rate vs our Unix signal throughput 1 → 1".into(),
+                    result: format!("not measured: `{e}`"),
+                    goal: "≤ 1.3×".into(),
+                    verdict: "not measured".into(),
+                }),
             }
-            if let Some(e) = failure {
-                notes.push(format!("Row 8 feedback: {} of 5 goals failed; the last error was `{e}`.", 5 - rates.len()));
-            }
-            let rate = crate::util::median(rates);
-            let base = signal_1to1.unwrap_or(f64::NAN);
-            let ratio = base / rate;
-            results.push(Row {
-                number: 8,
-                scenario: "Action feedback rate (handler sends feedback back to back) vs our Unix signal throughput 1 → 1 (row 6)".into(),
-                result: format!("ours {rate:.0} feedback/s delivered ({missed} dropped by the bounded client queue over 5 goals); signals {base:.0} msg/s; time per message **{ratio:.2}×** the signal's"),
-                goal: "≤ 1.3×".into(),
-                verdict: met(ratio <= 1.3),
-            });
         }
     });
     let _ = echo_unix_p50;

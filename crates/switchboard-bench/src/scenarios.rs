@@ -254,18 +254,63 @@ impl RoundTrip for GoalAccepted {
     }
 }
 
-/// Feedback delivered per second when the handler sends `steps` back to back.
+/// Feedback delivered per second when the handler sends `steps` back to back, and how many the
+/// client's queue dropped.
 pub(crate) async fn feedback_rate(endpoint: &Endpoint, steps: u32) -> Result<(f64, u64), String> {
     let client = BenchClient::connect(endpoint).await.map_err(|e| e.to_string())?;
+    feedback_round(&client, steps).await
+}
+
+async fn feedback_round(client: &BenchClient, steps: u32) -> Result<(f64, u64), String> {
     let start = Instant::now();
     let mut handle = client.work(steps).await.map_err(|e| e.to_string())?;
     let mut received = 0u64;
     while let Some(_feedback) = handle.next_feedback().await {
         received += 1;
     }
-    let _ = handle.result().await;
+    handle.result().await.map_err(|e| e.to_string())?;
     let elapsed = start.elapsed().as_secs_f64();
     Ok((received as f64 / elapsed, handle.missed_feedback()))
+}
+
+/// Row 8's feedback rate against our own signal throughput 1 → 1, in alternating rounds of
+/// `count` signals and a goal of `count` feedback. `ratio` is the median per-round ratio of time
+/// per message (feedback ÷ signal); `ours_lost` counts dropped feedback, `base_lost` lost signals.
+pub(crate) async fn feedback_vs_signals(
+    endpoint: &Endpoint,
+    count: u32,
+    rounds: usize,
+) -> Result<Throughput, String> {
+    let client = BenchClient::connect(endpoint).await.map_err(|e| e.to_string())?;
+    let subscriber = BenchClient::connect(endpoint).await.map_err(|e| e.to_string())?;
+    let stream = share(subscriber.subscribe_tick().await.map_err(|e| e.to_string())?);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let data = util::payload_data();
+    let (mut signal_rates, mut feedback_rates, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut signals_lost, mut feedback_dropped) = (0u64, 0u64);
+    for _ in 0..rounds {
+        let start = Instant::now();
+        let drained = tokio::spawn(drain(vec![stream.clone()], count, ours_next));
+        client.blast(count, data.clone()).await.map_err(|e| e.to_string())?;
+        let (got, last) = drained.await.map_err(|e| e.to_string())?;
+        signals_lost += u64::from(count) - got[0];
+        let signal_rate = got[0] as f64 / (last - start).as_secs_f64();
+
+        let (feedback_rate, dropped) = feedback_round(&client, count).await?;
+        feedback_dropped += dropped;
+        signal_rates.push(signal_rate);
+        feedback_rates.push(feedback_rate);
+        ratios.push(signal_rate / feedback_rate);
+    }
+    Ok(Throughput {
+        base_rate: util::median(signal_rates),
+        ours_rate: util::median(feedback_rates),
+        ratio: util::median(ratios),
+        rounds,
+        count,
+        ours_lost: feedback_dropped,
+        base_lost: signals_lost,
+    })
 }
 
 /// Result of a throughput comparison.
