@@ -102,7 +102,8 @@ fn redis_row(theirs: Result<(f64, f64), String>, n: usize) -> (String, String, S
         let list = format!("sb-bench-{}", std::process::id());
         let _responder = Server::spawn_command(
             {
-                let mut command = Command::new(std::env::current_exe().map_err(|e| e.to_string())?);
+                let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+                let mut command = crate::util::server_command(exe);
                 command.args(["serve", "raw-redis", &list]);
                 command
             },
@@ -155,7 +156,7 @@ pub(crate) fn rows(quick: bool) -> Vec<(String, String, String)> {
         let interop = repo_root().join("tests/interop");
         let pythonpath = format!("{generated}:{}", interop.display());
         let instance = format!("bench-{}", std::process::id());
-        let mut server = Command::new(&python);
+        let mut server = crate::util::server_command(&python);
         server
             .arg("-u")
             .arg(interop.join("py_server.py"))
@@ -186,7 +187,7 @@ pub(crate) fn rows(quick: bool) -> Vec<(String, String, String)> {
             let python = commlib_python()?;
             let script = bench_dir().join("python/commlib_bench.py");
             let name = format!("b{}", std::process::id());
-            let mut server = Command::new(&python);
+            let mut server = crate::util::server_command(&python);
             server.arg("-u").arg(&script).args(["server", kind, &name]);
             let _server = Server::spawn_command(server, "commlib server")?;
             let output = Command::new(&python)
@@ -263,7 +264,7 @@ pub(crate) fn footprint(bench_server_rss: u64) -> (FootprintRows, Vec<String>) {
         let url = format!("unix://{path}");
         let endpoint = switchboard::Endpoint::parse(&url).expect("url");
         let start = Instant::now();
-        let mut child = Command::new(&server_bin)
+        let mut child = crate::util::server_command(&server_bin)
             .env("SWITCHBOARD_URL", &url)
             .env("RUST_LOG", "warn")
             .stdin(std::process::Stdio::null())

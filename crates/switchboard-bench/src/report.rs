@@ -302,7 +302,12 @@ pub(crate) fn all(args: &[&str]) {
     );
     let _ = writeln!(
         md,
-        "Method: the client runs in this process on a `current_thread` runtime; every server runs in a separate process (the bench binary in a server role, or a Python peer). Latency rows interleave baseline and ours round by round (ABAB…) after a warm-up; p50/p99 are over all samples, and the ratio is the **median of the per-round p50 ratios** (ours ÷ baseline). Throughput rows interleave rounds too and report the median per-round ratio. Payloads are 64 bytes of JSON (`{{\"data\":\"…\"}}`).\n"
+        "Method: the client runs in this process on a `current_thread` runtime; every server runs in a separate process (the bench binary in a server role, or a Python peer){}. Latency rows interleave baseline and ours round by round (ABAB…) after a warm-up; p50/p99 are over all samples, and the ratio is the **median of the per-round p50 ratios** (ours ÷ baseline). Throughput rows interleave rounds too and report the median per-round ratio. Payloads are 64 bytes of JSON (`{{\"data\":\"…\"}}`).\n",
+        if crate::util::pinning() {
+            " pinned to CPU 1 with `taskset`, so that it never shares a CPU with the client (the client and the brokers are left to the scheduler)"
+        } else {
+            " (not pinned: this machine has one CPU or no `taskset`)"
+        }
     );
     let _ = writeln!(md, "## This run\n");
     let _ = writeln!(md, "| | |\n|---|---|");

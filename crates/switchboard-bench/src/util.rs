@@ -66,6 +66,39 @@ pub(crate) fn parse_frame(body: &[u8]) -> Frame<'_> {
 /// The environment variable that runs server roles under callgrind (see [`Server::spawn`]).
 const PROFILE_SERVERS: &str = "SB_PROFILE_SERVERS";
 
+/// The CPU every server the suite measures runs on, when [`pinning`].
+const SERVER_CPU: &str = "1";
+
+/// Whether servers are kept on a CPU of their own: on a machine with two CPUs or more, where
+/// `taskset` works. Left to the scheduler, a client and its server share a CPU in some rounds
+/// and not in others, and a throughput round then runs at either of two rates about 2× apart
+/// (row 5 swung from 0.77× to 1.50× between runs; with the servers pinned, 0.96× to 1.02×).
+/// The client and the shared brokers are left to the scheduler.
+pub(crate) fn pinning() -> bool {
+    static PINNING: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *PINNING.get_or_init(|| {
+        std::thread::available_parallelism().is_ok_and(|n| n.get() >= 2)
+            && Command::new("taskset")
+                .args(["-c", SERVER_CPU, "true"])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success())
+    })
+}
+
+/// A command for a server the suite measures (its own roles and the peers' servers): on the
+/// servers' CPU when [`pinning`], so that it never shares the client's.
+pub(crate) fn server_command(program: impl AsRef<std::ffi::OsStr>) -> Command {
+    if pinning() {
+        let mut command = Command::new("taskset");
+        command.args(["-c", SERVER_CPU]).arg(program);
+        command
+    } else {
+        Command::new(program)
+    }
+}
+
 /// A child server process (this binary in a server role), killed on drop.
 #[derive(Debug)]
 pub(crate) struct Server {
@@ -88,7 +121,7 @@ impl Server {
                     .arg(&exe);
                 command
             }
-            Err(_) => Command::new(&exe),
+            Err(_) => server_command(&exe),
         };
         let mut child = command
             .args(["serve", role, addr])
