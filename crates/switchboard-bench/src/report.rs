@@ -327,7 +327,7 @@ pub(crate) fn all(args: &[&str]) {
     let _ = writeln!(md, "| duration | {:.0} s |", elapsed.as_secs_f64());
     let _ = writeln!(
         md,
-        "\nThe machine is shared (2 vCPUs; other builds ran during the run), which is why every goal is a same-run ratio.\n"
+        "\nAbsolute times depend on the machine and on what else it runs (see the load averages), which is why every goal is a ratio measured in the same run.\n"
     );
     let _ = writeln!(md, "## Results\n");
     let _ = writeln!(md, "| # | scenario | measured | goal | |\n|---|---|---|---|---|");
