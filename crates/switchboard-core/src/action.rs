@@ -15,7 +15,10 @@ use std::{
     collections::VecDeque,
     fmt,
     marker::PhantomData,
-    sync::{Arc, Mutex, MutexGuard},
+    sync::{
+        Arc, Mutex, MutexGuard,
+        atomic::{AtomicU64, Ordering},
+    },
     time::Duration,
 };
 
@@ -458,7 +461,10 @@ pub(crate) struct GoalTrack {
     pub(crate) action: Name,
     pub(crate) id: GoalId,
     state: Mutex<TrackState>,
-    changed: watch::Sender<u64>,
+    /// Counts the changes to `state`; a handle compares it with the count it last saw.
+    version: AtomicU64,
+    /// Wakes the handles waiting for a change.
+    changed: Notify,
     /// Wakes a held feedback delivery when a reader takes feedback.
     feedback_taken: Notify,
 }
@@ -489,13 +495,31 @@ impl GoalTrack {
             action,
             id,
             state: Mutex::default(),
-            changed: watch::channel(0).0,
+            version: AtomicU64::new(0),
+            changed: Notify::new(),
             feedback_taken: Notify::new(),
         }
     }
 
     fn bump(&self) {
-        self.changed.send_modify(|n| *n = n.wrapping_add(1));
+        self.version.fetch_add(1, Ordering::Release);
+        self.changed.notify_waiters();
+    }
+
+    /// Waits until the state has changed since the handle saw version `seen`, and moves `seen`
+    /// on to the version it now has.
+    async fn changed_since(&self, seen: &mut u64) {
+        loop {
+            let mut notified = std::pin::pin!(self.changed.notified());
+            // Registered before the version is read, so a change in between still wakes it.
+            notified.as_mut().enable();
+            let version = self.version.load(Ordering::Acquire);
+            if version != *seen {
+                *seen = version;
+                return;
+            }
+            notified.await;
+        }
     }
 
     /// Applies an event; nothing changes after the end state.
@@ -611,17 +635,20 @@ impl GoalTrack {
         }
     }
 
-    /// Waits for the next change, or until a lost connection's deadline passes.
-    async fn wait(&self, changes: &mut watch::Receiver<u64>) -> Result<(), TransportError> {
-        let closed = || {
-            TransportError::new(crate::error::TransportErrorKind::Closed, "the client was closed")
-        };
+    /// Waits for the next change after version `seen`, or until a lost connection's deadline
+    /// passes.
+    async fn wait(&self, seen: &mut u64) -> Result<(), TransportError> {
         match self.lost_state()? {
-            Some(deadline) => match tokio::time::timeout_at(deadline, changes.changed()).await {
-                Ok(changed) => changed.map_err(|_| closed()),
-                Err(_) => self.lost_state().map(|_| ()),
-            },
-            None => changes.changed().await.map_err(|_| closed()),
+            Some(deadline) => {
+                match tokio::time::timeout_at(deadline, self.changed_since(seen)).await {
+                    Ok(()) => Ok(()),
+                    Err(_) => self.lost_state().map(|_| ()),
+                }
+            }
+            None => {
+                self.changed_since(seen).await;
+                Ok(())
+            }
         }
     }
 }
@@ -635,7 +662,8 @@ pub(crate) type ResultFn<R> = Arc<dyn Fn(&[u8]) -> Result<R, serde_json::Error> 
 /// share the feedback queue. The handle survives reconnects: the client re-attaches by itself.
 pub struct GoalHandle<F, R, E> {
     track: Arc<GoalTrack>,
-    changes: watch::Receiver<u64>,
+    /// The version of the goal's state this handle last looked at.
+    seen: u64,
     canceller: Arc<dyn GoalCanceller>,
     decode_result: ResultFn<R>,
     _types: PhantomData<fn() -> (F, E)>,
@@ -652,7 +680,7 @@ impl<F, R, E> Clone for GoalHandle<F, R, E> {
     fn clone(&self) -> Self {
         GoalHandle {
             track: self.track.clone(),
-            changes: self.changes.clone(),
+            seen: self.seen,
             canceller: self.canceller.clone(),
             decode_result: self.decode_result.clone(),
             _types: PhantomData,
@@ -688,9 +716,9 @@ where
         canceller: Arc<dyn GoalCanceller>,
         decode_result: ResultFn<R>,
     ) -> Self {
-        let mut changes = track.changed.subscribe();
-        changes.mark_changed();
-        GoalHandle { track, changes, canceller, decode_result, _types: PhantomData }
+        // Not a version the state has had: the first wait looks at the state at once.
+        let seen = track.version.load(Ordering::Acquire).wrapping_sub(1);
+        GoalHandle { track, seen, canceller, decode_result, _types: PhantomData }
     }
 
     /// The goal's id: keep it to re-attach from another connection.
@@ -736,7 +764,7 @@ where
                     tracing::warn!(action = %self.track.action, %error, "goal feedback did not decode");
                 }
                 None => {
-                    if self.track.wait(&mut self.changes).await.is_err() {
+                    if self.track.wait(&mut self.seen).await.is_err() {
                         return None;
                     }
                 }
@@ -763,7 +791,7 @@ where
     /// the transport error. Re-attach with the goal's id later to learn how it ended.
     pub async fn result(&self) -> Result<R, GoalError<E>> {
         lock(&self.track.state).awaiting_result = true;
-        let mut changes = self.changes.clone();
+        let mut seen = self.seen;
         loop {
             {
                 let state = lock(&self.track.state);
@@ -774,7 +802,7 @@ where
                     return Err(GoalError::Call(error.clone().into()));
                 }
             }
-            if let Err(error) = self.track.wait(&mut changes).await {
+            if let Err(error) = self.track.wait(&mut seen).await {
                 return Err(GoalError::Call(error.into()));
             }
         }
