@@ -17,6 +17,32 @@ use switchboard_tests::fixtures::{FAILING_COUNT, PANICKING_COUNT, resets_at, ser
 
 use crate::suite::{Link, within};
 
+/// Hands the name of every body below to a transport's test macro (`unix_tests!`,
+/// `mqtt_tests!`), so each transport runs all of them and a new body is listed once.
+macro_rules! every_body {
+    ($runner:ident) => {
+        $runner!(
+            conformance:
+            goal_accept_and_reject,
+            feedback_arrives_in_order,
+            cancel_before_start,
+            cancel_during_run,
+            cancel_after_end,
+            concurrent_goals_and_limit,
+            departed_client_goal_is_cancelled_after_grace,
+            reattach_within_grace_keeps_goal,
+            late_subscriber_gets_result,
+            ended_goal_is_forgotten_after_retention,
+            declared_errors_carry_fields,
+            unknown_error_keeps_name_and_message,
+            handler_panic_leaks_nothing,
+            command_reaches_handler,
+            event_to_one_client,
+        );
+    };
+}
+pub(crate) use every_body;
+
 pub(crate) async fn serve(endpoint: &Endpoint, options: ServerOptions) -> JobsServer {
     serve_jobs(endpoint, options).await
 }

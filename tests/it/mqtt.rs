@@ -56,24 +56,7 @@ mqtt_tests!(
     properties
 );
 
-mqtt_tests!(
-    conformance:
-    goal_accept_and_reject,
-    feedback_arrives_in_order,
-    cancel_before_start,
-    cancel_during_run,
-    cancel_after_end,
-    concurrent_goals_and_limit,
-    departed_client_goal_is_cancelled_after_grace,
-    reattach_within_grace_keeps_goal,
-    late_subscriber_gets_result,
-    ended_goal_is_forgotten_after_retention,
-    declared_errors_carry_fields,
-    unknown_error_keeps_name_and_message,
-    handler_panic_leaks_nothing,
-    command_reaches_handler,
-    event_to_one_client,
-);
+conformance::every_body!(mqtt_tests);
 
 mod extensions;
 mod liveness;

@@ -257,7 +257,7 @@ impl Frame {
 
     /// The value of the length field this frame encodes to.
     pub fn body_len(&self) -> usize {
-        HEADER_LEN + self.name.len() + self.payload.len()
+        self.fields().body_len()
     }
 
     /// The number of bytes this frame encodes to, length field included.

@@ -12,7 +12,7 @@ use switchboard_core::{
     message::{ClientMessage, ServerMessage},
 };
 
-use crate::frame::{Frame, FrameRef, Kind, PROTOCOL_VERSION};
+use crate::frame::{Frame, FrameError, FrameRef, Kind, PROTOCOL_VERSION};
 
 /// The error name a REFUSED frame carries when interface name, protocol or hash do not match.
 pub(crate) const INCOMPATIBLE_INTERFACE: &str = "IncompatibleInterface";
@@ -232,10 +232,8 @@ impl<'a> Outgoing<'a> {
 pub(crate) fn check_size(frame: FrameRef<'_>, limit: usize) -> Result<(), TransportError> {
     let length = frame.body_len();
     if length > limit {
-        return Err(TransportError::new(
-            TransportErrorKind::FrameTooLarge,
-            format!("frame of {length} bytes exceeds the limit of {limit} bytes"),
-        ));
+        let error = FrameError::TooLarge { length: length as u64, limit };
+        return Err(TransportError::new(TransportErrorKind::FrameTooLarge, error.to_string()));
     }
     Ok(())
 }
