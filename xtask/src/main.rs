@@ -7,6 +7,9 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 use switchboard_codegen::{Lang, generate_files, load_file, source_name};
 
+#[cfg(test)]
+mod tidy;
+
 /// Interface files whose generated code is committed, and where it lives.
 const COMMITTED: &[(&str, &str, Lang)] = &[
     ("examples/thermostat/thermostat.yaml", "examples/thermostat/src/generated", Lang::Rust),
