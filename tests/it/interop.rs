@@ -314,17 +314,6 @@ async fn serve_probe(url: &str) -> InteropProbeServer {
 // ---------------------------------------------------------------------------------------------
 // Harness.
 
-/// The Python peers, or `None` (after printing why) when this machine cannot run them.
-fn peers() -> Option<&'static StingerPeers> {
-    match StingerPeers::get() {
-        Ok(peers) => Some(peers),
-        Err(reason) => {
-            eprintln!("skipped: {reason}");
-            None
-        }
-    }
-}
-
 /// A name no other test, run or process uses at the same time.
 fn unique(prefix: &str) -> String {
     static NEXT: AtomicU32 = AtomicU32::new(0);
@@ -519,7 +508,7 @@ fn assert_signal_encodings(who: &str, capture: &Capture, instance: &str) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn their_client_passes_against_their_server() {
-    let Some(peers) = peers() else { return };
+    let Some(peers) = StingerPeers::get() else { return };
     let instance = unique("py-baseline");
     let server_id = unique("py-server");
     let mut retained = Retained::new(peers);
@@ -638,7 +627,7 @@ fn remote_error<T: std::fmt::Debug>(result: Result<T, CallError>) -> RemoteError
 
 #[tokio::test(flavor = "multi_thread")]
 async fn our_client_calls_every_method_of_their_server() {
-    let Some(peers) = peers() else { return };
+    let Some(peers) = StingerPeers::get() else { return };
     let (instance, server_id, client_id) =
         (unique("py-methods"), unique("py-server"), unique("rs-client"));
     let mut retained = Retained::new(peers);
@@ -710,7 +699,7 @@ async fn our_client_calls_every_method_of_their_server() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn our_client_discovers_several_of_their_instances() {
-    let Some(peers) = peers() else { return };
+    let Some(peers) = StingerPeers::get() else { return };
     let (first, second) = (unique("py-first"), unique("py-second"));
     let (first_server, second_server) = (unique("py-server"), unique("py-server"));
     let (first_client, second_client) = (unique("rs-client"), unique("rs-client"));
@@ -743,7 +732,7 @@ async fn our_client_discovers_several_of_their_instances() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn our_client_updates_the_properties_of_their_server() {
-    let Some(peers) = peers() else { return };
+    let Some(peers) = StingerPeers::get() else { return };
     let (instance, server_id, client_id) =
         (unique("py-props"), unique("py-server"), unique("rs-client"));
     let mut retained = Retained::new(peers);
@@ -795,7 +784,7 @@ async fn our_client_updates_the_properties_of_their_server() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn our_client_decodes_every_signal_and_encoding_of_their_server() {
-    let Some(peers) = peers() else { return };
+    let Some(peers) = StingerPeers::get() else { return };
     let (instance, server_id, client_id) =
         (unique("py-signals"), unique("py-server"), unique("rs-client"));
     let mut retained = Retained::new(peers);
@@ -850,7 +839,7 @@ async fn our_client_decodes_every_signal_and_encoding_of_their_server() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn their_client_passes_against_our_server() {
-    let Some(peers) = peers() else { return };
+    let Some(peers) = StingerPeers::get() else { return };
     let (instance, server_id, client_id) =
         (unique("rs-probe"), unique("rs-server"), unique("py-client"));
     let mut retained = Retained::new(peers);
@@ -893,7 +882,7 @@ async fn presence(peers: &StingerPeers, client_id: &str) -> serde_json::Value {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn our_presence_says_offline_after_kill_9() {
-    let Some(peers) = peers() else { return };
+    let Some(peers) = StingerPeers::get() else { return };
     let (instance, server_id) = (unique("rs-presence"), unique("rs-server"));
     let mut retained = Retained::new(peers);
     retained.instance(&instance);

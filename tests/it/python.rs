@@ -25,7 +25,8 @@ use switchboard::{
 };
 use switchboard_testkit::{
     broker::shared_mosquitto,
-    python::{PeerProcess, StingerPeers, in_ci},
+    prerequisite,
+    python::{PeerProcess, StingerPeers},
 };
 use switchboard_tests::{
     everything::{
@@ -125,16 +126,20 @@ fn setup() -> Result<PyEnv, String> {
     Ok(PyEnv { bin: venv.join("bin"), python, path, generated })
 }
 
-/// The environment, or `None` (with a printed reason) when this machine cannot run Python.
+/// The environment, or `None` (with a skip notice) when this machine cannot run Python.
+///
+/// # Panics
+/// Under `CI=true`, when the environment is unavailable.
 fn py() -> Option<&'static PyEnv> {
     static ENV: OnceLock<Result<PyEnv, String>> = OnceLock::new();
     match ENV.get_or_init(setup) {
         Ok(env) => Some(env),
-        Err(reason) if !in_ci() => {
-            eprintln!("skipped: {reason}");
+        Err(reason) => {
+            prerequisite::missing(format_args!(
+                "the Python test environment is unavailable: {reason}"
+            ));
             None
         }
-        Err(reason) => panic!("the Python test environment is unavailable: {reason}"),
     }
 }
 
@@ -707,16 +712,6 @@ async fn mqtt_python_server_python_client() {
 // ---------------------------------------------------------------------------------------------
 // Our generated Python against StingerIPC's generated Python (tests/interop/).
 
-fn stinger_peers() -> Option<&'static StingerPeers> {
-    match StingerPeers::get() {
-        Ok(peers) => Some(peers),
-        Err(reason) => {
-            eprintln!("skipped: {reason}");
-            None
-        }
-    }
-}
-
 /// Removes what a test left retained on the broker (StingerIPC never clears property values).
 struct ClearRetained(&'static StingerPeers, Vec<String>);
 
@@ -748,7 +743,7 @@ fn probe_names(prefix: &str) -> (String, String, String) {
 async fn mqtt_our_python_client_against_their_python_server() {
     let Some(env) = py() else { return };
     let Some(broker) = shared_mosquitto() else { return };
-    let Some(peers) = stinger_peers() else { return };
+    let Some(peers) = StingerPeers::get() else { return };
     let (instance, server_id, _) = probe_names("sbpy-theirs");
     let _clear = ClearRetained(
         peers,
@@ -767,7 +762,7 @@ async fn mqtt_our_python_client_against_their_python_server() {
 async fn mqtt_their_python_client_against_our_python_server() {
     let Some(env) = py() else { return };
     let Some(broker) = shared_mosquitto() else { return };
-    let Some(peers) = stinger_peers() else { return };
+    let Some(peers) = StingerPeers::get() else { return };
     let (instance, server_id, client_id) = probe_names("sbpy-ours");
     let _clear = ClearRetained(
         peers,

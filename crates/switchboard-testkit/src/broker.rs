@@ -8,6 +8,8 @@ use std::{
     time::{Duration, Instant},
 };
 
+use crate::prerequisite;
+
 /// The shared broker every MQTT test uses unless it needs its own.
 pub const SHARED_BROKER: &str = "127.0.0.1:1883";
 
@@ -26,7 +28,7 @@ fn reachable(addr: &str) -> bool {
     TcpStream::connect_timeout(&addr, Duration::from_millis(500)).is_ok()
 }
 
-/// The shared broker on 127.0.0.1:1883, or `None` (with a printed reason) when it is not running.
+/// The shared broker on 127.0.0.1:1883, or `None` (with a skip notice) when it is not running.
 ///
 /// # Panics
 /// Under `CI=true` a missing broker fails the test instead: CI must run the MQTT tests.
@@ -34,12 +36,9 @@ pub fn shared_mosquitto() -> Option<SharedBroker> {
     if reachable(SHARED_BROKER) {
         return Some(SharedBroker { url: format!("mqtt://{SHARED_BROKER}") });
     }
-    if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!(
-            "no MQTT broker on {SHARED_BROKER}: CI=true requires one (install and start mosquitto)"
-        );
-    }
-    eprintln!("skipped: no MQTT broker on {SHARED_BROKER}");
+    prerequisite::missing(format_args!(
+        "no MQTT broker on {SHARED_BROKER} (install and start mosquitto)"
+    ));
     None
 }
 
@@ -55,7 +54,7 @@ pub struct PrivateMosquitto {
 
 impl PrivateMosquitto {
     /// Starts a broker on a free loopback port (and a Unix socket in its directory) and waits
-    /// until it accepts connections. Returns `None` (with a printed reason) if mosquitto is not
+    /// until it accepts connections. Returns `None` (with a skip notice) if mosquitto is not
     /// installed, unless `CI=true`.
     ///
     /// # Panics
@@ -98,11 +97,10 @@ impl PrivateMosquitto {
 
     /// The broker's temp dir, or `None` (or a panic under `CI=true`) without mosquitto.
     fn prepare() -> Option<tempfile::TempDir> {
-        if !std::path::Path::new(MOSQUITTO).exists() {
-            if std::env::var("CI").is_ok_and(|v| v == "true") {
-                panic!("{MOSQUITTO} is missing: CI=true requires it for the broker fault tests");
-            }
-            eprintln!("skipped: {MOSQUITTO} is not installed");
+        if !Path::new(MOSQUITTO).exists() {
+            prerequisite::missing(format_args!(
+                "{MOSQUITTO} is not installed (Debian: apt-get install mosquitto)"
+            ));
             return None;
         }
         let dir =

@@ -10,6 +10,7 @@ use std::{
 use switchboard::{Endpoint, unix::UnixEndpoint};
 
 pub mod broker;
+pub mod prerequisite;
 pub mod python;
 
 /// A private directory for the sockets of one test, removed when dropped.

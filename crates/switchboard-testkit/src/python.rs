@@ -2,8 +2,8 @@
 //! per test process by `tests/interop/setup.sh`, and child Python processes killed on drop.
 //!
 //! Outside CI, a machine without Python 3.12 or without access to the package index cannot run
-//! these tests; [`StingerPeers::get`] then returns the reason, which tests print as
-//! "skipped: …". Under `CI=true` the same failure panics, so CI never skips silently.
+//! these tests; [`StingerPeers::get`] then reports the test as skipped, with the reason (see
+//! [`prerequisite`]). Under `CI=true` the same failure panics, so CI never skips.
 
 use std::{
     io::{BufRead, BufReader, Read},
@@ -15,15 +15,12 @@ use std::{
 
 use tokio::sync::mpsc;
 
+use crate::prerequisite;
+
 /// The directory with the interop interface, `setup.sh` and the Python scripts.
 fn interop_dir() -> PathBuf {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/interop");
     dir.canonicalize().unwrap_or(dir)
-}
-
-/// Whether this is a CI run, where every failure must fail the test.
-pub fn in_ci() -> bool {
-    std::env::var("CI").is_ok_and(|value| value == "true")
 }
 
 /// A prepared Python environment with StingerIPC's generated `interopprobeipc` package.
@@ -45,18 +42,22 @@ struct SetupFailure {
 
 impl StingerPeers {
     /// Prepares the environment on first use (running `tests/interop/setup.sh`) and returns it,
-    /// or the reason it is unavailable on this machine.
+    /// or `None`, with a skip notice, when this machine lacks what it needs.
     ///
     /// # Panics
     /// Under `CI=true`, on any failure. Elsewhere, when the failure is not a missing
     /// prerequisite (for example, StingerIPC's generated code does not import): that is a bug,
     /// not a property of the machine.
-    pub fn get() -> Result<&'static StingerPeers, String> {
+    pub fn get() -> Option<&'static StingerPeers> {
         static PEERS: OnceLock<Result<StingerPeers, SetupFailure>> = OnceLock::new();
         match PEERS.get_or_init(setup) {
-            Ok(peers) => Ok(peers),
-            Err(failure) if failure.missing_prerequisite && !in_ci() => {
-                Err(failure.message.clone())
+            Ok(peers) => Some(peers),
+            Err(failure) if failure.missing_prerequisite => {
+                prerequisite::missing(format_args!(
+                    "StingerIPC's Python peers are unavailable: {}",
+                    failure.message
+                ));
+                None
             }
             Err(failure) => {
                 panic!("StingerIPC's Python peers are unavailable: {}", failure.message)

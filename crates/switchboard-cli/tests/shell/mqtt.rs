@@ -40,13 +40,7 @@ fn every_verb_over_mqtt() {
 
 #[test]
 fn stinger_python_server_with_interface_file() {
-    let peers = match switchboard_testkit::python::StingerPeers::get() {
-        Ok(peers) => peers,
-        Err(reason) => {
-            eprintln!("skipped: {reason}");
-            return;
-        }
-    };
+    let Some(peers) = switchboard_testkit::python::StingerPeers::get() else { return };
     let Some(broker) = switchboard_testkit::broker::shared_mosquitto() else { return };
     let instance = format!("cli-py-{}", std::process::id());
     let client_id = format!("{instance}-server");
