@@ -1,12 +1,14 @@
 //! Project automation. `cargo xtask codegen` regenerates the generated code committed in this
 //! repository; `cargo xtask codegen --check` fails when it is stale. A test runs the check, so
-//! `cargo test` catches drift.
+//! `cargo test` catches drift. `cargo xtask doctor` says what this machine lacks for the full
+//! test suite.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use switchboard_codegen::{Lang, generate_files, load_file, source_name};
 
+mod doctor;
 #[cfg(test)]
 mod tidy;
 
@@ -27,7 +29,11 @@ fn main() -> anyhow::Result<()> {
     match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
         ["codegen"] => codegen(Mode::Write),
         ["codegen", "--check"] => codegen(Mode::Check),
-        _ => bail!("usage: cargo xtask codegen [--check]"),
+        ["doctor"] => {
+            doctor::doctor();
+            Ok(())
+        }
+        _ => bail!("usage: cargo xtask codegen [--check] | cargo xtask doctor"),
     }
 }
 
