@@ -18,6 +18,7 @@ pub fn in_ci() -> bool {
 ///
 /// # Panics
 /// Under `CI=true`, with `reason`: there a missing prerequisite is a failure.
+#[track_caller]
 pub fn missing(reason: impl std::fmt::Display) {
     let test = std::thread::current().name().map(str::to_owned);
     let test = test.as_deref().filter(|name| *name != "main");
