@@ -139,6 +139,13 @@ pub(crate) fn examine(machine: &Machine, places: &Places) -> Vec<Finding> {
         |name: &str, version_args: &[&str]| machine.first_line(name, version_args, &[], false);
     let mut findings = vec![
         Finding {
+            what: "cc".to_owned(),
+            need: Need::Tests,
+            used_by: "building ring, the TLS crypto of the MQTT transport, which has C parts",
+            found: program("cc", &["--version"]),
+            fix: "Debian/Ubuntu: `sudo apt-get install build-essential`",
+        },
+        Finding {
             what: "mosquitto".to_owned(),
             need: Need::Tests,
             used_by: "broker fault and TLS tests, which start brokers of their own",
@@ -360,6 +367,7 @@ mod tests {
         fn complete() -> Self {
             let machine = StubMachine::new();
             machine
+                .program("cc", "echo 'cc (Debian 12.2.0-14) 12.2.0'")
                 .program("mosquitto", "echo 'mosquitto version 2.0.11'; exit 3")
                 .program("python3", "echo 3.12.1")
                 .program("node", "echo v20.20.2")
