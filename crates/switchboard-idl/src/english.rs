@@ -10,6 +10,8 @@
 //! assert_eq!(counted(1, "signal"), "1 signal");
 //! ```
 
+use std::fmt;
+
 /// Starts of words spelled with a vowel but said with a consonant (`a uint8`, `a unit`, `a
 /// user`, `a one-off`), compared without regard to case.
 const CONSONANT_SOUNDS: &[&str] = &["uint", "uni", "use", "usu", "uti", "utf", "one", "eu"];
@@ -42,8 +44,8 @@ pub fn plural(noun: &str) -> String {
 
 /// Returns `count` and the noun, plural unless the count is one: `1 method`, `2 properties`,
 /// `0 signals`.
-pub fn counted(count: usize, noun: &str) -> String {
-    if count == 1 { format!("1 {noun}") } else { format!("{count} {}", plural(noun)) }
+pub fn counted<N: fmt::Display + PartialEq + From<u8>>(count: N, noun: &str) -> String {
+    if count == N::from(1) { format!("1 {noun}") } else { format!("{count} {}", plural(noun)) }
 }
 
 #[cfg(test)]
@@ -86,6 +88,6 @@ mod tests {
         }
         assert_eq!(counted(0, "signal"), "0 signals");
         assert_eq!(counted(1, "property"), "1 property");
-        assert_eq!(counted(3, "property"), "3 properties");
+        assert_eq!(counted(3u64, "property"), "3 properties");
     }
 }

@@ -34,6 +34,7 @@ use std::{
 
 use serde_json::{Map, Value, json};
 use switchboard_core::GoalId;
+use switchboard_idl::english::counted;
 use tokio::{
     io::{Interest, unix::AsyncFd},
     sync::{mpsc, watch},
@@ -134,7 +135,8 @@ impl Out {
             let n = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
             if n.is_power_of_two() {
                 eprintln!(
-                    "switchboard pipe: the reader is not keeping up; {n} responses dropped so far"
+                    "switchboard pipe: the reader is not keeping up; {} dropped so far",
+                    counted(n, "response")
                 );
             }
         }
@@ -251,8 +253,8 @@ async fn reader(
                 if !line.is_empty() && !skipping {
                     let _ = lines
                         .send(Err(format!(
-                            "discarded an unfinished line of {} bytes: its writer closed before the newline",
-                            line.len()
+                            "discarded an unfinished line of {}: its writer closed before the newline",
+                            counted(line.len(), "byte")
                         )))
                         .await;
                 }

@@ -5,7 +5,10 @@ use std::{convert::Infallible, time::Duration};
 use bytes::Bytes;
 use serde_json::{Value, json};
 use switchboard_core::{GoalError, GoalHandle, client::SubscriptionError};
-use switchboard_idl::{Field, Interface};
+use switchboard_idl::{
+    Field, Interface,
+    english::{counted, plural},
+};
 use tokio::sync::mpsc;
 
 use crate::{
@@ -23,9 +26,13 @@ fn decode(payload: &[u8], what: &str) -> Result<Value, Failure> {
         .map_err(|e| Failure::Transport(format!("the server sent an unreadable {what}: {e}")))
 }
 
-fn not_found(iface: &Interface, kind: &str, name: &str, known: Vec<&str>) -> Failure {
+/// "Thermostat has no method `x`; its methods: …", for one or more kinds of member (`signal or
+/// property`, `signals and properties`).
+fn not_found(iface: &Interface, kinds: &[&str], name: &str, known: Vec<&str>) -> Failure {
     let known = if known.is_empty() { "none".to_owned() } else { known.join(", ") };
-    Failure::NotFound(format!("{} has no {kind} `{name}`; its {kind}s: {known}", iface.name))
+    let kind = kinds.join(" or ");
+    let kinds = kinds.iter().map(|k| plural(k)).collect::<Vec<_>>().join(" and ");
+    Failure::NotFound(format!("{} has no {kind} `{name}`; its {kinds}: {known}", iface.name))
 }
 
 /// The fields of a method's arguments.
@@ -34,7 +41,7 @@ pub(crate) fn method<'a>(
     name: &str,
 ) -> Result<&'a switchboard_idl::Method, Failure> {
     iface.methods.iter().find(|m| m.name == name).ok_or_else(|| {
-        not_found(iface, "method", name, iface.methods.iter().map(|m| m.name.as_str()).collect())
+        not_found(iface, &["method"], name, iface.methods.iter().map(|m| m.name.as_str()).collect())
     })
 }
 
@@ -45,7 +52,7 @@ pub(crate) fn property<'a>(
     iface.properties.iter().find(|p| p.name == name).ok_or_else(|| {
         not_found(
             iface,
-            "property",
+            &["property"],
             name,
             iface.properties.iter().map(|p| p.name.as_str()).collect(),
         )
@@ -57,7 +64,7 @@ pub(crate) fn action<'a>(
     name: &str,
 ) -> Result<&'a switchboard_idl::Action, Failure> {
     iface.actions.iter().find(|a| a.name == name).ok_or_else(|| {
-        not_found(iface, "action", name, iface.actions.iter().map(|a| a.name.as_str()).collect())
+        not_found(iface, &["action"], name, iface.actions.iter().map(|a| a.name.as_str()).collect())
     })
 }
 
@@ -66,7 +73,12 @@ pub(crate) fn command<'a>(
     name: &str,
 ) -> Result<&'a switchboard_idl::Command, Failure> {
     iface.commands.iter().find(|c| c.name == name).ok_or_else(|| {
-        not_found(iface, "command", name, iface.commands.iter().map(|c| c.name.as_str()).collect())
+        not_found(
+            iface,
+            &["command"],
+            name,
+            iface.commands.iter().map(|c| c.name.as_str()).collect(),
+        )
     })
 }
 
@@ -311,9 +323,10 @@ pub(crate) async fn start_watch(
                 while let Some(next) = stream.next().await {
                     let event = match next {
                         Ok(args) => WatchEvent::Signal { name: name.clone(), args },
-                        Err(SubscriptionError::Lagged { missed }) => {
-                            WatchEvent::Problem(format!("missed {missed} `{name}` signals"))
-                        }
+                        Err(SubscriptionError::Lagged { missed }) => WatchEvent::Problem(format!(
+                            "missed {}",
+                            counted(missed, &format!("`{name}` signal"))
+                        )),
                         Err(error) => WatchEvent::Problem(format!("`{name}`: {error}")),
                     };
                     if tx.send(event).await.is_err() {
@@ -347,7 +360,7 @@ pub(crate) async fn start_watch(
                 .map(|s| s.name.as_str())
                 .chain(iface.properties.iter().map(|p| p.name.as_str()))
                 .collect();
-            return Err(not_found(iface, "signal or property", &name, known));
+            return Err(not_found(iface, &["signal", "property"], &name, known));
         }
     }
     Ok(rx)

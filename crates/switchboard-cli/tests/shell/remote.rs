@@ -90,6 +90,14 @@ fn exit_codes_are_distinct() {
         "exit_not_found_member",
         transcript(&live, &["call", "Thermostat", "nosuch"])
     );
+    insta::assert_snapshot!(
+        "exit_not_found_property",
+        transcript(&live, &["get", "Thermostat", "nosuch"])
+    );
+    insta::assert_snapshot!(
+        "exit_not_found_watched",
+        transcript(&live, &["watch", "Thermostat", "nosuch"])
+    );
     insta::assert_snapshot!("exit_not_found_service", transcript(&live, &["get", "Nobody", "x"]));
     insta::assert_snapshot!(
         "exit_timeout",
