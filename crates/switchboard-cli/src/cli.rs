@@ -6,7 +6,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 /// Work with switchboard interface files, and talk to running switchboard services.
 #[derive(Debug, Parser)]
-#[command(name = "switchboard", version, about, after_help = crate::exit::EXIT_CODES_HELP)]
+#[command(name = "switchboard", version, about, after_help = crate::exit::exit_codes_help())]
 pub(crate) struct Cli {
     /// What to do.
     #[command(subcommand)]
@@ -21,32 +21,32 @@ pub(crate) enum Command {
     /// Generate code from an interface file.
     Generate(GenerateArgs),
     /// List running services: scans the socket directory, or discovers over MQTT.
-    #[command(after_help = crate::exit::EXIT_CODES_HELP)]
+    #[command(after_help = crate::exit::exit_codes_help())]
     List(ListArgs),
     /// Print a service's interface, as the server describes it at run time.
-    #[command(after_help = crate::exit::EXIT_CODES_HELP)]
+    #[command(after_help = crate::exit::exit_codes_help())]
     Introspect(IntrospectArgs),
     /// Call a method and print its reply.
-    #[command(after_help = crate::exit::EXIT_CODES_HELP)]
+    #[command(after_help = crate::exit::exit_codes_help())]
     Call(InvokeArgs),
     /// Read a property and print its value.
-    #[command(after_help = crate::exit::EXIT_CODES_HELP)]
+    #[command(after_help = crate::exit::exit_codes_help())]
     Get(GetArgs),
     /// Replace a property's value and print the new value.
-    #[command(after_help = crate::exit::EXIT_CODES_HELP)]
+    #[command(after_help = crate::exit::exit_codes_help())]
     Set(InvokeArgs),
     /// Print signals and property changes, one JSON line each, until stopped.
-    #[command(after_help = crate::exit::EXIT_CODES_HELP)]
+    #[command(after_help = crate::exit::exit_codes_help())]
     Watch(WatchArgs),
     /// Start a goal of an action; print its feedback as JSON lines and then its end. Ctrl-C cancels it.
-    #[command(after_help = crate::exit::EXIT_CODES_HELP)]
+    #[command(after_help = crate::exit::exit_codes_help())]
     Action(InvokeArgs),
     /// Run a command (fire and forget).
-    #[command(after_help = crate::exit::EXIT_CODES_HELP)]
+    #[command(after_help = crate::exit::exit_codes_help())]
     #[allow(clippy::enum_variant_names)]
     Command(InvokeArgs),
     /// Serve a named-pipe gateway to a service: one request per line in, one JSON line out.
-    #[command(after_help = crate::exit::EXIT_CODES_HELP)]
+    #[command(after_help = crate::exit::exit_codes_help())]
     Pipe(PipeArgs),
 }
 

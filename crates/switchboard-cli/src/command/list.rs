@@ -13,7 +13,7 @@ use switchboard_core::client::{ClientCore, ClientOptions};
 use crate::{
     cli::ListArgs,
     exit::Failure,
-    session::{Output, url},
+    session::{Output, is_broker, url},
 };
 
 /// How long one socket may take to answer.
@@ -22,7 +22,7 @@ const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 /// `switchboard list`.
 pub(crate) async fn run(args: &ListArgs) -> Result<(), Failure> {
     let url = url(&args.conn);
-    let services = if url.starts_with("mqtt") {
+    let services = if is_broker(&url) {
         mqtt_services(&url).await?
     } else if let Some(rest) = url.strip_prefix("unix:") {
         let location = rest.split('?').next().unwrap_or("");

@@ -423,9 +423,8 @@ pub(crate) async fn watch(args: &WatchArgs) -> Result<(), Failure> {
                 }
                 None => return Err(Failure::Transport("the connection was closed".to_owned())),
             },
-            () = &mut timeout => {
-                return Err(Failure::Timeout(format!("stopped watching after {:?}", args.conn.timeout.unwrap_or_default())));
-            }
+            // Watching for as long as `--timeout` said is what was asked: a success.
+            () = &mut timeout => break,
             () = &mut stop => break,
         }
     }
