@@ -6,7 +6,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 /// Work with switchboard interface files, and talk to running switchboard services.
 #[derive(Debug, Parser)]
-#[command(name = "switchboard", version, about, after_help = crate::exit::exit_codes_help())]
+#[command(name = "switchboard", version, after_help = crate::exit::exit_codes_help())]
 pub(crate) struct Cli {
     /// What to do.
     #[command(subcommand)]
@@ -48,6 +48,10 @@ pub(crate) enum Command {
     /// Serve a named-pipe gateway to a service: one request per line in, one JSON line out.
     #[command(after_help = crate::exit::exit_codes_help())]
     Pipe(PipeArgs),
+    /// Print a shell completion script: `source <(switchboard completions bash)`.
+    Completions(CompletionsArgs),
+    /// Print the manual page (roff), or write one page per subcommand with `--dir`.
+    Man(ManArgs),
 }
 
 /// How results are printed.
@@ -213,6 +217,23 @@ pub(crate) struct GenerateArgs {
     /// Write nothing; exit with status 1 if the files in the directory are not up to date.
     #[arg(long)]
     pub(crate) check: bool,
+}
+
+/// Arguments of `switchboard completions`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct CompletionsArgs {
+    /// The shell to complete for.
+    #[arg(value_enum, value_name = "SHELL")]
+    pub(crate) shell: clap_complete::Shell,
+}
+
+/// Arguments of `switchboard man`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct ManArgs {
+    /// Write `switchboard.1` and a `switchboard-VERB.1` per subcommand into this directory
+    /// (created if missing) instead of printing `switchboard.1`.
+    #[arg(long, value_name = "DIR")]
+    pub(crate) dir: Option<PathBuf>,
 }
 
 /// Target languages.
