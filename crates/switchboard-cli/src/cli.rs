@@ -191,12 +191,15 @@ pub(crate) struct CheckArgs {
     /// How to report the diagnostics.
     #[arg(long, value_enum, default_value_t = Format::Human)]
     pub(crate) format: Format,
+    /// Print problems only: no line for each file that is fine.
+    #[arg(long, short)]
+    pub(crate) quiet: bool,
 }
 
 /// How `check` reports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub(crate) enum Format {
-    /// Rendered diagnostics on standard error.
+    /// Rendered diagnostics, and one line per file saying what it holds, on standard error.
     Human,
     /// One JSON document on standard output.
     Json,

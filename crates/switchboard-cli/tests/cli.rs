@@ -33,10 +33,58 @@ fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
+/// Runs `switchboard` with `args` in `dir`: exit code and both streams, for snapshots.
+fn transcript_in(dir: &Path, args: &[&str]) -> String {
+    let output = Command::new(env!("CARGO_BIN_EXE_switchboard"))
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("binary runs");
+    format!(
+        "$ switchboard {}\nexit: {:?}\n--- stdout\n{}--- stderr\n{}",
+        args.join(" "),
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
 #[test]
-fn check_accepts_a_valid_file() {
-    let output = run(&["check".as_ref(), thermostat().as_os_str()]);
-    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+fn check_accepts_a_valid_file_and_says_what_it_checked() {
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples");
+    insta::assert_snapshot!(
+        "check_ok",
+        transcript_in(&examples, &["check", "thermostat/thermostat.yaml", "interfaces/jobs.yaml"])
+    );
+    insta::assert_snapshot!(
+        "check_ok_quiet",
+        transcript_in(&examples, &["check", "--quiet", "thermostat/thermostat.yaml"])
+    );
+    let report =
+        run(&["check".as_ref(), "--format".as_ref(), "json".as_ref(), thermostat().as_os_str()]);
+    let report: serde_json::Value = serde_json::from_slice(&report.stdout).expect("stdout is JSON");
+    assert_eq!(
+        report["files"][0]["interface"],
+        serde_json::json!({
+            "name": "Thermostat",
+            "version": "1.0.0",
+            "members": {
+                "methods": 2, "properties": 2, "signals": 1, "commands": 0, "actions": 1,
+                "enums": 1, "structs": 0, "errors": 1
+            }
+        })
+    );
+}
+
+#[test]
+fn check_counts_problems_per_file() {
+    let dir = scratch("check-counts");
+    invalid_file(&dir);
+    std::fs::copy(thermostat(), dir.join("thermostat.yaml")).unwrap();
+    insta::assert_snapshot!(
+        "check_failed",
+        transcript_in(&dir, &["check", "thermostat.yaml", "broken.yaml"])
+    );
 }
 
 #[test]

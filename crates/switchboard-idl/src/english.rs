@@ -2,12 +2,13 @@
 //! hand. Diagnostics here and the command line's messages both use it.
 //!
 //! ```
-//! use switchboard_idl::english::{counted, plural, with_article};
+//! use switchboard_idl::english::{counted, listed, plural, with_article};
 //!
 //! assert_eq!(with_article("integer"), "an integer");
 //! assert_eq!(with_article("uint8"), "a uint8");
 //! assert_eq!(plural("property"), "properties");
 //! assert_eq!(counted(1, "signal"), "1 signal");
+//! assert_eq!(listed(&["a", "b", "c"], "and"), "a, b and c");
 //! ```
 
 use std::fmt;
@@ -46,6 +47,18 @@ pub fn plural(noun: &str) -> String {
 /// `0 signals`.
 pub fn counted<N: fmt::Display + PartialEq + From<u8>>(count: N, noun: &str) -> String {
     if count == N::from(1) { format!("1 {noun}") } else { format!("{count} {}", plural(noun)) }
+}
+
+/// Returns the items as a list in a sentence: `a`, `a or b`, `a, b and c`.
+pub fn listed(items: &[impl AsRef<str>], conjunction: &str) -> String {
+    match items {
+        [] => String::new(),
+        [only] => only.as_ref().to_owned(),
+        [init @ .., last] => {
+            let init: Vec<&str> = init.iter().map(AsRef::as_ref).collect();
+            format!("{} {conjunction} {}", init.join(", "), last.as_ref())
+        }
+    }
 }
 
 #[cfg(test)]
@@ -89,5 +102,16 @@ mod tests {
         assert_eq!(counted(0, "signal"), "0 signals");
         assert_eq!(counted(1, "property"), "1 property");
         assert_eq!(counted(3u64, "property"), "3 properties");
+    }
+
+    #[test]
+    fn lists_join_the_last_item_with_the_conjunction() {
+        assert_eq!(listed(&[] as &[&str], "and"), "");
+        assert_eq!(listed(&["signal"], "or"), "signal");
+        assert_eq!(listed(&["signal", "property"], "or"), "signal or property");
+        assert_eq!(
+            listed(&["1 method", "2 properties", "1 signal"], "and"),
+            "1 method, 2 properties and 1 signal"
+        );
     }
 }

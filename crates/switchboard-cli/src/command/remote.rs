@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use switchboard_core::{GoalError, GoalHandle, client::SubscriptionError};
 use switchboard_idl::{
     Field, Interface,
-    english::{counted, plural},
+    english::{counted, listed, plural},
 };
 use tokio::sync::mpsc;
 
@@ -30,8 +30,8 @@ fn decode(payload: &[u8], what: &str) -> Result<Value, Failure> {
 /// property`, `signals and properties`).
 fn not_found(iface: &Interface, kinds: &[&str], name: &str, known: Vec<&str>) -> Failure {
     let known = if known.is_empty() { "none".to_owned() } else { known.join(", ") };
-    let kind = kinds.join(" or ");
-    let kinds = kinds.iter().map(|k| plural(k)).collect::<Vec<_>>().join(" and ");
+    let kind = listed(kinds, "or");
+    let kinds = listed(&kinds.iter().map(|k| plural(k)).collect::<Vec<_>>(), "and");
     Failure::NotFound(format!("{} has no {kind} `{name}`; its {kinds}: {known}", iface.name))
 }
 
