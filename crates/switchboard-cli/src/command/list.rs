@@ -113,11 +113,14 @@ async fn unix_services(path: &Path) -> Vec<Value> {
         };
         let described: Value =
             description.and_then(|d| serde_json::from_str(&d).ok()).unwrap_or(Value::Null);
+        // The title the server declares: as in its descriptor (and MQTT discovery), the
+        // interface name when the file gives none.
+        let title = described.get("title").filter(|t| t.is_string()).cloned();
         found.push(json!({
             "interface": interface,
             "instance": instance,
             "version": described.get("version").cloned().unwrap_or(Value::Null),
-            "title": described.get("title").cloned().unwrap_or(Value::Null),
+            "title": title.unwrap_or_else(|| json!(interface)),
             "transport": "unix",
             "address": format!("unix://{}", socket.display()),
         }));

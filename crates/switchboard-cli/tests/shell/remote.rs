@@ -231,6 +231,11 @@ fn list_shows_live_services_only() {
         })
         .collect();
     assert_eq!(names, ["Jobs/default 1.0.0", "Thermostat/default 1.0.0"]);
+    // The title each server declares: the file's, or the interface name when it gives none
+    // (the same as MQTT discovery shows).
+    let titles: Vec<&str> =
+        listed["services"].as_array().unwrap().iter().filter_map(|s| s["title"].as_str()).collect();
+    assert_eq!(titles, ["Jobs", "Smart thermostat"]);
     insta::assert_snapshot!("list_text", transcript(&live, &["list", "--format", "text"]));
 }
 
