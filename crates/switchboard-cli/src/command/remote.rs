@@ -297,12 +297,12 @@ fn identity(value: Value) -> Value {
     value
 }
 
-/// Subscribes to every name (all signals and properties when `names` is empty); events arrive
-/// on the returned channel. The channel closes when the client does.
+/// Subscribes to every name (all signals and properties when `names` is empty). Returns the
+/// names watched, and the channel events arrive on, which closes when the client does.
 pub(crate) async fn start_watch(
     session: &Session,
     names: &[String],
-) -> Result<mpsc::Receiver<WatchEvent>, Failure> {
+) -> Result<(Vec<String>, mpsc::Receiver<WatchEvent>), Failure> {
     let iface = &session.iface;
     let names: Vec<String> = if names.is_empty() {
         iface
@@ -315,7 +315,7 @@ pub(crate) async fn start_watch(
         names.to_vec()
     };
     let (tx, rx) = mpsc::channel(256);
-    for name in names {
+    for name in names.iter().cloned() {
         if iface.signals.iter().any(|s| s.name == name) {
             let mut stream = session.client.subscribe::<Value>(name.clone()).await?;
             let tx = tx.clone();
@@ -363,7 +363,7 @@ pub(crate) async fn start_watch(
             return Err(not_found(iface, &["signal", "property"], &name, known));
         }
     }
-    Ok(rx)
+    Ok((names, rx))
 }
 
 /// Resolves when the process is asked to stop (SIGINT, i.e. Ctrl-C, or SIGTERM).
@@ -400,7 +400,7 @@ pub(crate) async fn watch(args: &WatchArgs) -> Result<(), Failure> {
     let service = Service::parse(&args.service)?;
     let session = Session::open(&args.conn, &service).await?;
     let out = Output::new(&args.conn);
-    let mut events = start_watch(&session, &args.names).await?;
+    let (_, mut events) = start_watch(&session, &args.names).await?;
     let types = session.types();
     let mut seen = 0u64;
     let timeout = deadline(args.conn.timeout);
