@@ -59,7 +59,7 @@ pub(crate) enum Command {
 pub(crate) enum OutputFormat {
     /// One compact JSON object (or one per line for `watch` and `action`).
     Json,
-    /// Readable text, coloured when standard output is a terminal.
+    /// Readable text, coloured when standard output is a terminal and `NO_COLOR` is not set.
     Text,
 }
 

@@ -3,6 +3,7 @@
 
 use std::{borrow::Cow, io::IsTerminal, time::Duration};
 
+use anstyle::{AnsiColor, Style};
 use switchboard::Endpoint;
 use switchboard_core::{
     InterfaceDescriptor, MethodDescriptor, PropertyDescriptor,
@@ -256,11 +257,16 @@ pub(crate) struct Output {
 
 impl Output {
     pub(crate) fn new(conn: &ConnectArgs) -> Self {
-        let terminal = std::io::stdout().is_terminal();
-        let format =
-            conn.format.unwrap_or(if terminal { OutputFormat::Text } else { OutputFormat::Json });
-        let colour =
-            terminal && format == OutputFormat::Text && std::env::var_os("NO_COLOR").is_none();
+        let stdout = std::io::stdout();
+        let format = conn.format.unwrap_or(if stdout.is_terminal() {
+            OutputFormat::Text
+        } else {
+            OutputFormat::Json
+        });
+        // The policy clap's own help follows: colour on a terminal that supports it, never with
+        // a non-empty NO_COLOR (no-color.org) or CLICOLOR=0, always with CLICOLOR_FORCE.
+        let colour = format == OutputFormat::Text
+            && anstream::AutoStream::choice(&stdout) != anstream::ColorChoice::Never;
         Output { format, colour }
     }
 
@@ -268,8 +274,22 @@ impl Output {
         self.format == OutputFormat::Json
     }
 
+    /// The same output with no colour, for values inlined into a line of their own.
+    pub(crate) fn plain(self) -> Self {
+        Output { colour: false, ..self }
+    }
+
     /// A heading, bold when colouring.
     pub(crate) fn bold(self, text: &str) -> String {
-        if self.colour { format!("\x1b[1m{text}\x1b[0m") } else { text.to_owned() }
+        self.paint(Style::new().bold(), text)
+    }
+
+    /// A field's name, cyan when colouring.
+    pub(crate) fn field_name(self, text: &str) -> String {
+        self.paint(AnsiColor::Cyan.on_default(), text)
+    }
+
+    fn paint(self, style: Style, text: &str) -> String {
+        if self.colour { format!("{style}{text}{style:#}") } else { text.to_owned() }
     }
 }

@@ -7,6 +7,8 @@ use base64::Engine as _;
 use serde_json::{Map, Value};
 use switchboard_idl::{Field, FloatFormat, IntFormat, Interface, Type, english::with_article};
 
+use crate::session::Output;
+
 /// The interface a dynamic client talks to.
 #[derive(Debug, Clone)]
 pub(crate) struct Types<'a> {
@@ -335,28 +337,24 @@ impl Types<'_> {
             .join(", ")
     }
 
-    /// Renders an object of `fields` as `name: value` lines, names coloured when `colour`.
-    pub(crate) fn render_fields(&self, fields: &[Field], value: &Value, colour: bool) -> String {
+    /// Renders an object of `fields` as `name: value` lines, names styled for `out`.
+    pub(crate) fn render_fields(&self, fields: &[Field], value: &Value, out: Output) -> String {
         let Value::Object(map) = value else { return value.to_string() };
-        let mut out = String::new();
+        let mut lines = String::new();
         for field in fields {
             if let Some(v) = map.get(&field.name) {
                 let rendered = self.render(&field.ty, v);
-                if colour {
-                    out.push_str(&format!("\x1b[36m{}\x1b[0m: {rendered}\n", field.name));
-                } else {
-                    out.push_str(&format!("{}: {rendered}\n", field.name));
-                }
+                lines.push_str(&format!("{}: {rendered}\n", out.field_name(&field.name)));
             }
         }
         // Keys the interface does not know (a newer server) still show.
         for (k, v) in map.iter().filter(|(k, _)| !fields.iter().any(|f| &f.name == *k)) {
-            out.push_str(&format!("{k}: {v}\n"));
+            lines.push_str(&format!("{k}: {v}\n"));
         }
-        if out.is_empty() {
-            out.push_str("(no values)\n");
+        if lines.is_empty() {
+            lines.push_str("(no values)\n");
         }
-        out
+        lines
     }
 }
 

@@ -95,7 +95,7 @@ fn print_object(out: Output, types: &Types<'_>, fields: &[Field], value: &Value)
     if out.json() {
         println!("{value}");
     } else {
-        print!("{}", types.render_fields(fields, value, out.colour));
+        print!("{}", types.render_fields(fields, value, out));
     }
 }
 
@@ -434,7 +434,7 @@ pub(crate) async fn watch(args: &WatchArgs) -> Result<(), Failure> {
 
 fn watch_text(types: &Types<'_>, event: &WatchEvent, out: Output) -> String {
     let inline = |fields: &[Field], value: &Value| {
-        types.render_fields(fields, value, false).trim_end().replace('\n', ", ")
+        types.render_fields(fields, value, out.plain()).trim_end().replace('\n', ", ")
     };
     match event {
         WatchEvent::Signal { name, args } => {
@@ -542,7 +542,7 @@ pub(crate) async fn run_action(args: &InvokeArgs) -> Result<(), Failure> {
         tokio::select! {
             feedback = handle.next_feedback() => match feedback {
                 Some(feedback) => {
-                    let text = format!("feedback {}", types.render_fields(&action.feedback, &feedback, false).trim_end().replace('\n', ", "));
+                    let text = format!("feedback {}", types.render_fields(&action.feedback, &feedback, out.plain()).trim_end().replace('\n', ", "));
                     line(json!({ "feedback": feedback }), text);
                 }
                 None => break,
@@ -573,7 +573,7 @@ pub(crate) async fn run_action(args: &InvokeArgs) -> Result<(), Failure> {
         Some("succeeded") => format!(
             "succeeded {}",
             types
-                .render_fields(&action.result, &end["result"], false)
+                .render_fields(&action.result, &end["result"], out.plain())
                 .trim_end()
                 .replace('\n', ", ")
         ),

@@ -295,3 +295,27 @@ fn shell_md_examples_work() {
         );
     }
 }
+
+/// Colour only on a terminal, and never with a non-empty `NO_COLOR` (no-color.org).
+#[test]
+fn colour_only_on_a_terminal_unless_no_color() {
+    let live = Live::unix();
+    let escape = '\x1b';
+    let verbs: [&[&str]; 4] = [
+        &["get", "Thermostat", "mode", "--format", "text"],
+        &["introspect", "Thermostat", "--format", "text"],
+        &["list", "--format", "text"],
+        &["watch", "Thermostat", "setpoint", "--count", "1", "--format", "text"],
+    ];
+    for args in verbs {
+        let shown = live.on_terminal(args, &[]);
+        assert!(shown.contains(escape), "{args:?} on a terminal: {shown:?}");
+        // An empty NO_COLOR counts as unset.
+        assert!(live.on_terminal(args, &[("NO_COLOR", "")]).contains(escape), "{args:?}");
+        let plain = live.on_terminal(args, &[("NO_COLOR", "1")]);
+        assert!(!plain.contains(escape), "{args:?} with NO_COLOR: {plain:?}");
+        let piped = live.run(args);
+        assert_eq!(piped.status.code(), Some(0), "{args:?}");
+        assert!(!piped.stdout.contains(&0x1b) && !piped.stderr.contains(&0x1b), "{args:?} piped");
+    }
+}
