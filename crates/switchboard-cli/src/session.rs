@@ -53,6 +53,11 @@ pub(crate) fn endpoint(conn: &ConnectArgs, instance: Option<&str>) -> Result<End
     } else {
         Endpoint::parse(&url).map_err(|e| Failure::Usage(e.to_string()))
     }?;
+    at_instance(endpoint, instance)
+}
+
+/// `endpoint` at `instance`, when one is given.
+fn at_instance(endpoint: Endpoint, instance: Option<&str>) -> Result<Endpoint, Failure> {
     match instance {
         Some(instance) => {
             endpoint.with_instance(instance).map_err(|e| Failure::Usage(e.to_string()))
@@ -79,13 +84,7 @@ fn broker_endpoint(url: &str, timeout: Option<Duration>) -> Result<Endpoint, Fai
         options.discovery_timeout = options.discovery_timeout.min(timeout);
         broker = broker.with_options(options);
     }
-    let endpoint = Endpoint::mqtt(broker);
-    match parsed.instance {
-        Some(instance) => {
-            endpoint.with_instance(instance).map_err(|e| Failure::Usage(e.to_string()))
-        }
-        None => Ok(endpoint),
-    }
+    at_instance(Endpoint::mqtt(broker), parsed.instance.as_deref())
 }
 
 /// The URL in use, for messages.

@@ -35,8 +35,9 @@ pub(crate) fn run(args: &CheckArgs) -> anyhow::Result<ExitCode> {
                     problems.extend(warnings.then(|| count(Severity::Warning)));
                     eprintln!("{file}: failed with {}", listed(&problems, "and"));
                 }
-                let interface = parsed.interface.as_ref().filter(|_| ok);
-                if let (true, false, Some(iface)) = (human, args.quiet, interface) {
+                // `Some` only when the file has no errors.
+                let interface = parsed.interface.as_ref();
+                if let Some(iface) = interface.filter(|_| human && !args.quiet) {
                     let verdict = if warnings {
                         format!("ok with {}", count(Severity::Warning))
                     } else {
