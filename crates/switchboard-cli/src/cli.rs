@@ -6,7 +6,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 /// Work with switchboard interface files, and talk to running switchboard services.
 #[derive(Debug, Parser)]
-#[command(name = "switchboard", version, about, after_help = crate::exit::EXIT_CODES_HELP)]
+#[command(name = "switchboard", version, after_help = crate::exit::exit_codes_help())]
 pub(crate) struct Cli {
     /// What to do.
     #[command(subcommand)]
@@ -21,33 +21,37 @@ pub(crate) enum Command {
     /// Generate code from an interface file.
     Generate(GenerateArgs),
     /// List running services: scans the socket directory, or discovers over MQTT.
-    #[command(after_help = crate::exit::EXIT_CODES_HELP)]
+    #[command(after_help = crate::exit::exit_codes_help())]
     List(ListArgs),
     /// Print a service's interface, as the server describes it at run time.
-    #[command(after_help = crate::exit::EXIT_CODES_HELP)]
+    #[command(after_help = crate::exit::exit_codes_help())]
     Introspect(IntrospectArgs),
     /// Call a method and print its reply.
-    #[command(after_help = crate::exit::EXIT_CODES_HELP)]
+    #[command(after_help = crate::exit::exit_codes_help())]
     Call(InvokeArgs),
     /// Read a property and print its value.
-    #[command(after_help = crate::exit::EXIT_CODES_HELP)]
+    #[command(after_help = crate::exit::exit_codes_help())]
     Get(GetArgs),
     /// Replace a property's value and print the new value.
-    #[command(after_help = crate::exit::EXIT_CODES_HELP)]
+    #[command(after_help = crate::exit::exit_codes_help())]
     Set(InvokeArgs),
     /// Print signals and property changes, one JSON line each, until stopped.
-    #[command(after_help = crate::exit::EXIT_CODES_HELP)]
+    #[command(after_help = crate::exit::exit_codes_help())]
     Watch(WatchArgs),
     /// Start a goal of an action; print its feedback as JSON lines and then its end. Ctrl-C cancels it.
-    #[command(after_help = crate::exit::EXIT_CODES_HELP)]
+    #[command(after_help = crate::exit::exit_codes_help())]
     Action(InvokeArgs),
     /// Run a command (fire and forget).
-    #[command(after_help = crate::exit::EXIT_CODES_HELP)]
+    #[command(after_help = crate::exit::exit_codes_help())]
     #[allow(clippy::enum_variant_names)]
     Command(InvokeArgs),
     /// Serve a named-pipe gateway to a service: one request per line in, one JSON line out.
-    #[command(after_help = crate::exit::EXIT_CODES_HELP)]
+    #[command(after_help = crate::exit::exit_codes_help())]
     Pipe(PipeArgs),
+    /// Print a shell completion script: `source <(switchboard completions bash)`.
+    Completions(CompletionsArgs),
+    /// Print the manual page (roff), or write one page per subcommand with `--dir`.
+    Man(ManArgs),
 }
 
 /// How results are printed.
@@ -55,7 +59,7 @@ pub(crate) enum Command {
 pub(crate) enum OutputFormat {
     /// One compact JSON object (or one per line for `watch` and `action`).
     Json,
-    /// Readable text, coloured when standard output is a terminal.
+    /// Readable text, coloured when standard output is a terminal and `NO_COLOR` is not set.
     Text,
 }
 
@@ -187,12 +191,15 @@ pub(crate) struct CheckArgs {
     /// How to report the diagnostics.
     #[arg(long, value_enum, default_value_t = Format::Human)]
     pub(crate) format: Format,
+    /// Print problems only: no line for each file that is fine.
+    #[arg(long, short)]
+    pub(crate) quiet: bool,
 }
 
 /// How `check` reports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub(crate) enum Format {
-    /// Rendered diagnostics on standard error.
+    /// Rendered diagnostics, and one line per file saying what it holds, on standard error.
     Human,
     /// One JSON document on standard output.
     Json,
@@ -213,6 +220,23 @@ pub(crate) struct GenerateArgs {
     /// Write nothing; exit with status 1 if the files in the directory are not up to date.
     #[arg(long)]
     pub(crate) check: bool,
+}
+
+/// Arguments of `switchboard completions`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct CompletionsArgs {
+    /// The shell to complete for.
+    #[arg(value_enum, value_name = "SHELL")]
+    pub(crate) shell: clap_complete::Shell,
+}
+
+/// Arguments of `switchboard man`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct ManArgs {
+    /// Write `switchboard.1` and a `switchboard-VERB.1` per subcommand into this directory
+    /// (created if missing) instead of printing `switchboard.1`.
+    #[arg(long, value_name = "DIR")]
+    pub(crate) dir: Option<PathBuf>,
 }
 
 /// Target languages.

@@ -19,17 +19,29 @@ pub(crate) const TRANSPORT: u8 = 6;
 /// Interrupted by Ctrl-C (or SIGTERM) while a goal ran: it was cancelled.
 pub(crate) const INTERRUPTED: u8 = 130;
 
-/// The exit-code table shown in `--help`.
-pub(crate) const EXIT_CODES_HELP: &str = "\
-Exit codes:
-  0    success
-  1    check/generate found problems; a local failure
-  2    usage: bad options or arguments (NAME=VALUE that does not fit its type)
-  3    the server answered with an error (its name is printed on stderr)
-  4    not found: no such service, method, property, signal, action or command
-  5    timeout
-  6    transport failure: cannot connect, connection lost, incompatible interface
-  130  interrupted (Ctrl-C): a running goal was cancelled";
+/// Every exit code and what it means: the table `--help` and the manual page show.
+pub(crate) const EXIT_CODES: &[(u8, &str)] = &[
+    (0, "success (`watch` stopped by --count or --timeout succeeds too)"),
+    (FAILURE, "check/generate found problems; a local failure"),
+    (USAGE, "usage: bad options or arguments (NAME=VALUE that does not fit its type)"),
+    (REMOTE, "the server answered with an error (its name is printed on stderr)"),
+    (NOT_FOUND, "not found: no such service, method, property, signal, action or command"),
+    (TIMEOUT, "timeout: a request or a goal got no answer in time"),
+    (
+        TRANSPORT,
+        "transport failure: cannot connect (e.g. no broker), connection lost, incompatible interface",
+    ),
+    (INTERRUPTED, "interrupted (Ctrl-C): a running goal was cancelled"),
+];
+
+/// The exit-code table as `--help` shows it.
+pub(crate) fn exit_codes_help() -> String {
+    let mut help = String::from("Exit codes:");
+    for (code, meaning) in EXIT_CODES {
+        help.push_str(&format!("\n  {code:<4} {meaning}"));
+    }
+    help
+}
 
 /// A failure of a verb, carrying what decides the exit code.
 #[derive(Debug)]

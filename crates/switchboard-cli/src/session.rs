@@ -3,6 +3,7 @@
 
 use std::{borrow::Cow, io::IsTerminal, time::Duration};
 
+use anstyle::{AnsiColor, Style};
 use switchboard::Endpoint;
 use switchboard_core::{
     InterfaceDescriptor, MethodDescriptor, PropertyDescriptor,
@@ -18,6 +19,8 @@ use crate::{
 
 /// How long connecting may take when `--timeout` is not given.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How much longer than its own waits a broker transport may take to report why it failed.
+const BROKER_GRACE: Duration = Duration::from_secs(1);
 
 /// `Interface` or `Interface/instance`.
 #[derive(Debug, Clone)]
@@ -44,17 +47,44 @@ impl Service {
 /// The endpoint `--connect` (or `$SWITCHBOARD_URL`, or the Unix default) names, at the
 /// service's instance.
 pub(crate) fn endpoint(conn: &ConnectArgs, instance: Option<&str>) -> Result<Endpoint, Failure> {
-    let endpoint = match &conn.connect {
-        Some(url) => Endpoint::parse(url),
-        None => Endpoint::from_env(),
-    }
-    .map_err(|e| Failure::Usage(e.to_string()))?;
+    let url = url(conn);
+    let endpoint = if is_broker(&url) {
+        broker_endpoint(&url, conn.timeout)
+    } else {
+        Endpoint::parse(&url).map_err(|e| Failure::Usage(e.to_string()))
+    }?;
+    at_instance(endpoint, instance)
+}
+
+/// `endpoint` at `instance`, when one is given.
+fn at_instance(endpoint: Endpoint, instance: Option<&str>) -> Result<Endpoint, Failure> {
     match instance {
         Some(instance) => {
             endpoint.with_instance(instance).map_err(|e| Failure::Usage(e.to_string()))
         }
         None => Ok(endpoint),
     }
+}
+
+/// True when `url` names an MQTT broker (`mqtt://`, `mqtts://`, `mqtt+unix://`).
+pub(crate) fn is_broker(url: &str) -> bool {
+    url.starts_with("mqtt")
+}
+
+/// A broker endpoint whose waits each fit in `timeout`: reaching the broker, and discovering
+/// the instance. So an instance nobody announces is reported as not found within `--timeout`,
+/// however short, rather than as a timeout.
+fn broker_endpoint(url: &str, timeout: Option<Duration>) -> Result<Endpoint, Failure> {
+    let parsed =
+        switchboard::mqtt::MqttEndpoint::parse(url).map_err(|e| Failure::Usage(e.to_string()))?;
+    let mut broker = parsed.endpoint;
+    if let Some(timeout) = timeout {
+        let mut options = broker.options().clone();
+        options.connect_timeout = options.connect_timeout.min(timeout);
+        options.discovery_timeout = options.discovery_timeout.min(timeout);
+        broker = broker.with_options(options);
+    }
+    at_instance(Endpoint::mqtt(broker), parsed.instance.as_deref())
 }
 
 /// The URL in use, for messages.
@@ -180,7 +210,12 @@ impl Session {
         if let Some(timeout) = conn.timeout {
             options = options.call_timeout(timeout);
         }
-        let limit = conn.timeout.unwrap_or(CONNECT_TIMEOUT);
+        let mut limit = conn.timeout.unwrap_or(CONNECT_TIMEOUT);
+        if is_broker(&url(conn)) {
+            // Two waits the transport bounds by `limit` each (reaching the broker, discovering
+            // the instance): leave it room to say which one failed.
+            limit = 2 * limit + BROKER_GRACE;
+        }
         let iface = match &conn.interface {
             Some(path) => {
                 let iface = load_interface(path)?;
@@ -221,11 +256,16 @@ pub(crate) struct Output {
 
 impl Output {
     pub(crate) fn new(conn: &ConnectArgs) -> Self {
-        let terminal = std::io::stdout().is_terminal();
-        let format =
-            conn.format.unwrap_or(if terminal { OutputFormat::Text } else { OutputFormat::Json });
-        let colour =
-            terminal && format == OutputFormat::Text && std::env::var_os("NO_COLOR").is_none();
+        let stdout = std::io::stdout();
+        let format = conn.format.unwrap_or(if stdout.is_terminal() {
+            OutputFormat::Text
+        } else {
+            OutputFormat::Json
+        });
+        // The policy clap's own help follows: colour on a terminal that supports it, never with
+        // a non-empty NO_COLOR (no-color.org) or CLICOLOR=0, always with CLICOLOR_FORCE.
+        let colour = format == OutputFormat::Text
+            && anstream::AutoStream::choice(&stdout) != anstream::ColorChoice::Never;
         Output { format, colour }
     }
 
@@ -233,8 +273,22 @@ impl Output {
         self.format == OutputFormat::Json
     }
 
+    /// The same output with no colour, for values inlined into a line of their own.
+    pub(crate) fn plain(self) -> Self {
+        Output { colour: false, ..self }
+    }
+
     /// A heading, bold when colouring.
     pub(crate) fn bold(self, text: &str) -> String {
-        if self.colour { format!("\x1b[1m{text}\x1b[0m") } else { text.to_owned() }
+        self.paint(Style::new().bold(), text)
+    }
+
+    /// A field's name, cyan when colouring.
+    pub(crate) fn field_name(self, text: &str) -> String {
+        self.paint(AnsiColor::Cyan.on_default(), text)
+    }
+
+    fn paint(self, style: Style, text: &str) -> String {
+        if self.colour { format!("{style}{text}{style:#}") } else { text.to_owned() }
     }
 }

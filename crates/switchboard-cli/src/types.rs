@@ -5,7 +5,9 @@
 
 use base64::Engine as _;
 use serde_json::{Map, Value};
-use switchboard_idl::{Field, FloatFormat, IntFormat, Interface, Type};
+use switchboard_idl::{Field, FloatFormat, IntFormat, Interface, Type, english::with_article};
+
+use crate::session::Output;
 
 /// The interface a dynamic client talks to.
 #[derive(Debug, Clone)]
@@ -152,12 +154,13 @@ impl Types<'_> {
             }
             Type::Integer { .. } | Type::Float { .. } => {
                 let value: Value = serde_json::from_str(text)
-                    .map_err(|_| format!("`{text}` is not a {}", type_name(ty)))?;
+                    .map_err(|_| format!("`{text}` is not {}", with_article(&type_name(ty))))?;
                 self.check_json(ty, value, "")
             }
             _ => {
-                let value: Value = serde_json::from_str(text)
-                    .map_err(|e| format!("`{text}` is not JSON for a {}: {e}", type_name(ty)))?;
+                let value: Value = serde_json::from_str(text).map_err(|e| {
+                    format!("`{text}` is not JSON for {}: {e}", with_article(&type_name(ty)))
+                })?;
                 self.check_json(ty, value, "")
             }
         }
@@ -229,18 +232,24 @@ impl Types<'_> {
             Type::Enum { name } => {
                 let def =
                     self.iface.enum_def(name).ok_or_else(|| at(format!("unknown enum {name}")))?;
-                let names =
-                    || def.values.iter().map(|v| v.name.as_str()).collect::<Vec<_>>().join(", ");
+                let not_one = |shown: String| {
+                    let names = def.values.iter().map(|v| v.name.as_str()).collect::<Vec<_>>();
+                    at(format!(
+                        "{shown} is not {}: one of {}",
+                        with_article(name),
+                        names.join(", ")
+                    ))
+                };
                 match &value {
                     Value::String(text) => def
                         .values
                         .iter()
                         .find(|v| v.name == *text)
                         .map(|v| Value::from(v.value))
-                        .ok_or_else(|| at(format!("`{text}` is not a {name}: one of {}", names()))),
+                        .ok_or_else(|| not_one(format!("`{text}`"))),
                     Value::Number(n) => match n.as_i64() {
                         Some(n) if def.values.iter().any(|v| v.value == n) => Ok(value),
-                        _ => Err(at(format!("{value} is not a {name}: one of {}", names()))),
+                        _ => Err(not_one(value.to_string())),
                     },
                     _ => Err(wrong(&value)),
                 }
@@ -328,28 +337,24 @@ impl Types<'_> {
             .join(", ")
     }
 
-    /// Renders an object of `fields` as `name: value` lines, names coloured when `colour`.
-    pub(crate) fn render_fields(&self, fields: &[Field], value: &Value, colour: bool) -> String {
+    /// Renders an object of `fields` as `name: value` lines, names styled for `out`.
+    pub(crate) fn render_fields(&self, fields: &[Field], value: &Value, out: Output) -> String {
         let Value::Object(map) = value else { return value.to_string() };
-        let mut out = String::new();
+        let mut lines = String::new();
         for field in fields {
             if let Some(v) = map.get(&field.name) {
                 let rendered = self.render(&field.ty, v);
-                if colour {
-                    out.push_str(&format!("\x1b[36m{}\x1b[0m: {rendered}\n", field.name));
-                } else {
-                    out.push_str(&format!("{}: {rendered}\n", field.name));
-                }
+                lines.push_str(&format!("{}: {rendered}\n", out.field_name(&field.name)));
             }
         }
         // Keys the interface does not know (a newer server) still show.
         for (k, v) in map.iter().filter(|(k, _)| !fields.iter().any(|f| &f.name == *k)) {
-            out.push_str(&format!("{k}: {v}\n"));
+            lines.push_str(&format!("{k}: {v}\n"));
         }
-        if out.is_empty() {
-            out.push_str("(no values)\n");
+        if lines.is_empty() {
+            lines.push_str("(no values)\n");
         }
-        out
+        lines
     }
 }
 
@@ -403,6 +408,20 @@ mod tests {
         assert_eq!(types.render(&mode, &serde_json::json!(10)), "eco");
         let byte = Type::Integer { format: IntFormat::Uint8 };
         assert!(types.parse_text(&byte, "256").unwrap_err().contains("out of range"));
+        assert_eq!(types.parse_text(&byte, "two").unwrap_err(), "`two` is not a uint8");
+        let integer = Type::Integer { format: IntFormat::Int64 };
+        assert_eq!(types.parse_text(&integer, "two").unwrap_err(), "`two` is not an integer");
+        let list = Type::Array { item: Box::new(Type::Float { format: FloatFormat::Float64 }) };
+        assert!(
+            types
+                .parse_text(&list, "[1,")
+                .unwrap_err()
+                .starts_with("`[1,` is not JSON for an array<float>"),
+        );
+        assert_eq!(
+            types.parse_text(&mode, "warm").unwrap_err(),
+            "`warm` is not a Mode: one of off, heat, eco"
+        );
         assert!(types.parse_text(&Type::Binary, "not base64!").is_err());
         assert_eq!(types.parse_text(&Type::Binary, "AAE=").unwrap(), serde_json::json!("AAE="));
         assert!(types.parse_text(&Type::DateTime, "yesterday").is_err());

@@ -33,10 +33,58 @@ fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
+/// Runs `switchboard` with `args` in `dir`: exit code and both streams, for snapshots.
+fn transcript_in(dir: &Path, args: &[&str]) -> String {
+    let output = Command::new(env!("CARGO_BIN_EXE_switchboard"))
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("binary runs");
+    format!(
+        "$ switchboard {}\nexit: {:?}\n--- stdout\n{}--- stderr\n{}",
+        args.join(" "),
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
 #[test]
-fn check_accepts_a_valid_file() {
-    let output = run(&["check".as_ref(), thermostat().as_os_str()]);
-    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+fn check_accepts_a_valid_file_and_says_what_it_checked() {
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples");
+    insta::assert_snapshot!(
+        "check_ok",
+        transcript_in(&examples, &["check", "thermostat/thermostat.yaml", "interfaces/jobs.yaml"])
+    );
+    insta::assert_snapshot!(
+        "check_ok_quiet",
+        transcript_in(&examples, &["check", "--quiet", "thermostat/thermostat.yaml"])
+    );
+    let report =
+        run(&["check".as_ref(), "--format".as_ref(), "json".as_ref(), thermostat().as_os_str()]);
+    let report: serde_json::Value = serde_json::from_slice(&report.stdout).expect("stdout is JSON");
+    assert_eq!(
+        report["files"][0]["interface"],
+        serde_json::json!({
+            "name": "Thermostat",
+            "version": "1.0.0",
+            "members": {
+                "methods": 2, "properties": 2, "signals": 1, "commands": 0, "actions": 1,
+                "enums": 1, "structs": 0, "errors": 1
+            }
+        })
+    );
+}
+
+#[test]
+fn check_counts_problems_per_file() {
+    let dir = scratch("check-counts");
+    invalid_file(&dir);
+    std::fs::copy(thermostat(), dir.join("thermostat.yaml")).unwrap();
+    insta::assert_snapshot!(
+        "check_failed",
+        transcript_in(&dir, &["check", "thermostat.yaml", "broken.yaml"])
+    );
 }
 
 #[test]
@@ -181,3 +229,100 @@ mod pipe;
 
 #[path = "shell/mqtt.rs"]
 mod mqtt;
+
+/// The subcommands `switchboard --help` lists, `help` aside.
+fn subcommands() -> Vec<String> {
+    let help = run(&["--help".as_ref()]);
+    let text = String::from_utf8(help.stdout).unwrap();
+    let listed = text.split("Commands:\n").nth(1).expect("a Commands section");
+    let names: Vec<String> = listed
+        .lines()
+        .take_while(|line| !line.trim().is_empty())
+        .filter_map(|line| line.split_whitespace().next().map(str::to_owned))
+        .filter(|name| name != "help")
+        .collect();
+    assert!(names.len() >= 13, "{names:?}");
+    names
+}
+
+#[test]
+fn completions_cover_every_subcommand() {
+    for shell in ["bash", "zsh", "fish"] {
+        let output = run(&["completions".as_ref(), shell.as_ref()]);
+        assert_eq!(output.status.code(), Some(0), "{shell}: {}", stderr(&output));
+        let script = String::from_utf8(output.stdout).unwrap();
+        for name in subcommands() {
+            assert!(script.contains(&name), "{shell} completion lacks `{name}`");
+        }
+        assert!(script.contains("connect"), "{shell} completion lacks --connect");
+    }
+    let unknown = run(&["completions".as_ref(), "tcsh".as_ref()]);
+    assert_eq!(unknown.status.code(), Some(2));
+}
+
+#[test]
+fn bash_accepts_the_bash_completion() {
+    let dir = scratch("completions");
+    let script = dir.join("switchboard.bash");
+    std::fs::write(&script, run(&["completions".as_ref(), "bash".as_ref()]).stdout).unwrap();
+    let checked = Command::new("bash").arg("-n").arg(&script).output().expect("bash runs");
+    assert!(checked.status.success(), "bash -n: {}", stderr(&checked));
+    // Sourced, it registers a completion for `switchboard`.
+    let registered = Command::new("bash")
+        .arg("-c")
+        .arg(format!("source {} && complete -p switchboard", script.display()))
+        .output()
+        .expect("bash runs");
+    assert!(registered.status.success(), "{}", stderr(&registered));
+    assert!(String::from_utf8_lossy(&registered.stdout).contains("switchboard"));
+}
+
+#[test]
+fn man_page_lists_every_subcommand_and_the_exit_codes() {
+    let output = run(&["man".as_ref()]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let page = String::from_utf8(output.stdout).unwrap();
+    assert!(page.contains(".TH switchboard 1"), "{page}");
+    for name in subcommands() {
+        assert!(page.contains(&format!("switchboard\\-{name}(1)")), "no `{name}` in:\n{page}");
+    }
+    assert!(!page.contains("switchboard\\-help(1)"), "{page}");
+    let exit_status = &page[page.find(".SH \"EXIT STATUS\"").expect("an EXIT STATUS section")..];
+    for code in ["0", "1", "2", "3", "4", "5", "6", "130"] {
+        assert!(exit_status.contains(&format!("\\fB{code}\\fR")), "no exit code {code}");
+    }
+}
+
+#[test]
+fn man_dir_writes_a_page_per_subcommand() {
+    let dir = scratch("man");
+    let output = run(&["man".as_ref(), "--dir".as_ref(), dir.as_os_str()]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let mut pages = vec!["switchboard.1".to_owned()];
+    pages.extend(subcommands().iter().map(|name| format!("switchboard-{name}.1")));
+    for page in &pages {
+        let text =
+            std::fs::read_to_string(dir.join(page)).unwrap_or_else(|e| panic!("{page}: {e}"));
+        assert!(text.contains(".SH SYNOPSIS"), "{page}");
+    }
+    let written = std::fs::read_dir(&dir).unwrap().count();
+    assert_eq!(written, pages.len());
+    let call = std::fs::read_to_string(dir.join("switchboard-call.1")).unwrap();
+    assert!(call.contains("\\-\\-connect") && call.contains(".SH \"EXIT STATUS\""), "{call}");
+    // groff, where installed, renders every page without a warning (`-k`: UTF-8 input, as man
+    // reads it).
+    if Command::new("groff").arg("-v").output().is_ok() {
+        for page in &pages {
+            let rendered = Command::new("groff")
+                .args(["-k", "-man", "-Tutf8", "-ww", "-z"])
+                .arg(dir.join(page))
+                .output()
+                .expect("groff runs");
+            assert!(
+                rendered.status.success() && rendered.stderr.is_empty(),
+                "{page}: {}",
+                stderr(&rendered)
+            );
+        }
+    }
+}

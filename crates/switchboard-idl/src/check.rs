@@ -3,6 +3,7 @@
 use std::collections::{HashMap, HashSet};
 
 use crate::diagnostic::{Diagnostic, did_you_mean};
+use crate::english::with_article;
 use crate::model::*;
 use crate::source::Span;
 use crate::yaml::{Node, Value};
@@ -579,9 +580,9 @@ impl Checker {
                         "duplicate-name",
                         k.span,
                         format!(
-                            "`{name}` is defined both as an {} and as a {}",
-                            prev.noun(),
-                            kind.noun()
+                            "`{name}` is defined both as {} and as {}",
+                            with_article(prev.noun()),
+                            with_article(kind.noun())
                         ),
                     );
                     d.label = Some("second definition".into());
@@ -1561,8 +1562,11 @@ impl Checker {
                 let Some(inner) = node.get(key) else {
                     let code =
                         if tname == "array" { "missing-item-type" } else { "missing-value-type" };
-                    let d =
-                        self.error(code, tnode.span, format!("{} needs `{key}`", article(tname)));
+                    let d = self.error(
+                        code,
+                        tnode.span,
+                        format!("{} needs `{key}`", with_article(tname)),
+                    );
                     d.label = Some(format!("no `{key}`"));
                     d.help = Some(format!("add e.g. `{key}: {{type: string}}`"));
                     return None;
@@ -1576,7 +1580,11 @@ impl Checker {
                     let d = self.error(
                         "nested-collection",
                         span,
-                        format!("{} cannot directly hold {}", article(tname), article(it)),
+                        format!(
+                            "{} cannot directly hold {}",
+                            with_article(tname),
+                            with_article(it)
+                        ),
                     );
                     d.label = Some("collection inside a collection".into());
                     d.help = Some("wrap the inner collection in a structure".into());
@@ -1828,15 +1836,6 @@ impl Checker {
                     .into(),
             );
         }
-    }
-}
-
-/// Returns the word with `a` or `an` in front.
-fn article(word: &str) -> String {
-    if word.starts_with(['a', 'e', 'i', 'o', 'u']) {
-        format!("an {word}")
-    } else {
-        format!("a {word}")
     }
 }
 

@@ -13,6 +13,7 @@
 
 mod check;
 mod diagnostic;
+pub mod english;
 mod hash;
 mod model;
 mod refs;
@@ -115,7 +116,7 @@ pub fn parse(name: &str, text: &str, loader: &mut dyn Loader) -> Parsed {
             Diagnostic::error(
                 "too-many-diagnostics",
                 span,
-                format!("{hidden} more diagnostics after this one are not shown"),
+                format!("{} not shown after this one", english::counted(hidden, "more diagnostic")),
             )
             .with_label("stopped listing here"),
         );

@@ -94,3 +94,24 @@ fn warnings_render_with_their_severity() {
     let parsed = parse("t.yaml", text, &mut NoLoader);
     assert!(parsed.render().starts_with("warning[non-semver-version]"));
 }
+
+/// An interface file with `unknown` sections it does not know, one diagnostic each.
+fn with_unknown_sections(unknown: usize) -> String {
+    let mut text =
+        String::from("stingeripc: {version: 0.1.1}\ninterface: {name: Demo, version: 1.0.0}\n");
+    for i in 0..unknown {
+        text.push_str(&format!("extra{i}: 1\n"));
+    }
+    text
+}
+
+#[test]
+fn diagnostics_past_the_limit_are_counted_in_one() {
+    let last = |unknown| {
+        let parsed = parse("demo.yaml", &with_unknown_sections(unknown), &mut NoLoader);
+        assert_eq!(parsed.diagnostics.len(), crate::MAX_DIAGNOSTICS + 1);
+        parsed.diagnostics.last().map(|d| d.message.clone()).unwrap_or_default()
+    };
+    assert_eq!(last(crate::MAX_DIAGNOSTICS + 1), "1 more diagnostic not shown after this one");
+    assert_eq!(last(crate::MAX_DIAGNOSTICS + 2), "2 more diagnostics not shown after this one");
+}

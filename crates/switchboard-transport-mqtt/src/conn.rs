@@ -277,7 +277,7 @@ impl Conn {
             Err(_) => {
                 conn.shutdown();
                 Err(TransportError::new(
-                    TransportErrorKind::NotFound,
+                    TransportErrorKind::Io,
                     format!(
                         "the MQTT broker at {} did not answer within {timeout:?}",
                         endpoint.broker()
@@ -664,10 +664,9 @@ pub(crate) fn filter_matches(filter: &str, topic: &str) -> bool {
 fn map_error(broker: &str, error: &ConnectionError) -> TransportError {
     match error {
         ConnectionError::Io(io) => {
+            // An unreachable broker says nothing about the service, so this is never `NotFound`:
+            // that is kept for an instance nobody announces.
             let kind = match io.kind() {
-                std::io::ErrorKind::ConnectionRefused | std::io::ErrorKind::NotFound => {
-                    TransportErrorKind::NotFound
-                }
                 std::io::ErrorKind::PermissionDenied => TransportErrorKind::AccessDenied,
                 _ => TransportErrorKind::Io,
             };
@@ -712,7 +711,7 @@ fn map_error(broker: &str, error: &ConnectionError) -> TransportError {
             )
         }
         ConnectionError::Timeout(_) => TransportError::new(
-            TransportErrorKind::NotFound,
+            TransportErrorKind::Io,
             format!("the MQTT broker at {broker} did not answer in time"),
         ),
         other => TransportError::new(

@@ -13,7 +13,7 @@ use switchboard_core::client::{ClientCore, ClientOptions};
 use crate::{
     cli::ListArgs,
     exit::Failure,
-    session::{Output, url},
+    session::{Output, is_broker, url},
 };
 
 /// How long one socket may take to answer.
@@ -22,7 +22,7 @@ const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 /// `switchboard list`.
 pub(crate) async fn run(args: &ListArgs) -> Result<(), Failure> {
     let url = url(&args.conn);
-    let services = if url.starts_with("mqtt") {
+    let services = if is_broker(&url) {
         mqtt_services(&url).await?
     } else if let Some(rest) = url.strip_prefix("unix:") {
         let location = rest.split('?').next().unwrap_or("");
@@ -113,11 +113,14 @@ async fn unix_services(path: &Path) -> Vec<Value> {
         };
         let described: Value =
             description.and_then(|d| serde_json::from_str(&d).ok()).unwrap_or(Value::Null);
+        // The title the server declares: as in its descriptor (and MQTT discovery), the
+        // interface name when the file gives none.
+        let title = described.get("title").filter(|t| t.is_string()).cloned();
         found.push(json!({
             "interface": interface,
             "instance": instance,
             "version": described.get("version").cloned().unwrap_or(Value::Null),
-            "title": described.get("title").cloned().unwrap_or(Value::Null),
+            "title": title.unwrap_or_else(|| json!(interface)),
             "transport": "unix",
             "address": format!("unix://{}", socket.display()),
         }));

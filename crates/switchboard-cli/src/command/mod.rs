@@ -1,8 +1,10 @@
 //! Runs the subcommands; each returns the process exit code.
 
 mod check;
+mod completions;
 mod generate;
 mod list;
+mod man;
 pub(crate) mod pipe;
 pub(crate) mod remote;
 
@@ -18,6 +20,8 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Check(args) => check::run(&args),
         Command::Generate(args) => generate::run(&args),
+        Command::Completions(args) => completions::run(&args),
+        Command::Man(args) => man::run(&args),
         other => Ok(run_remote(other)),
     }
 }
@@ -42,7 +46,10 @@ fn run_remote(command: Command) -> ExitCode {
             Command::Action(args) => remote::run_action(&args).await,
             Command::Command(args) => remote::run_command(&args).await,
             Command::Pipe(args) => pipe::run(&args).await,
-            Command::Check(_) | Command::Generate(_) => Ok(()),
+            Command::Check(_)
+            | Command::Generate(_)
+            | Command::Completions(_)
+            | Command::Man(_) => Ok(()),
         }
     });
     // Background tasks (reconnects, readers) must not hold the process open.

@@ -34,6 +34,7 @@ use std::{
 
 use serde_json::{Map, Value, json};
 use switchboard_core::GoalId;
+use switchboard_idl::english::counted;
 use tokio::{
     io::{Interest, unix::AsyncFd},
     sync::{mpsc, watch},
@@ -134,7 +135,8 @@ impl Out {
             let n = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
             if n.is_power_of_two() {
                 eprintln!(
-                    "switchboard pipe: the reader is not keeping up; {n} responses dropped so far"
+                    "switchboard pipe: the reader is not keeping up; {} dropped so far",
+                    counted(n, "response")
                 );
             }
         }
@@ -251,8 +253,8 @@ async fn reader(
                 if !line.is_empty() && !skipping {
                     let _ = lines
                         .send(Err(format!(
-                            "discarded an unfinished line of {} bytes: its writer closed before the newline",
-                            line.len()
+                            "discarded an unfinished line of {}: its writer closed before the newline",
+                            counted(line.len(), "byte")
                         )))
                         .await;
                 }
@@ -437,7 +439,8 @@ pub(crate) struct Request {
 
 const VERBS: &[&str] = &["call", "get", "set", "watch", "action", "command", "cancel", "describe"];
 
-/// Splits a compact line into words; `'…'` and `"…"` quote, `\` escapes.
+/// Splits a compact line into words; `'…'` and `"…"` quote, `\` escapes, and a JSON object or
+/// array right after the `=` of `NAME=` is taken as written, up to its closing bracket.
 fn words(line: &str) -> Result<Vec<String>, String> {
     let mut out = Vec::new();
     let mut current = String::new();
@@ -455,6 +458,9 @@ fn words(line: &str) -> Result<Vec<String>, String> {
             (None, '"' | '\'') => {
                 quote = Some(c);
                 in_word = true;
+            }
+            (None, '{' | '[') if current.ends_with('=') => {
+                current.push_str(&json_value(c, &mut chars)?)
             }
             (None, c) if c.is_whitespace() => {
                 if in_word {
@@ -475,6 +481,30 @@ fn words(line: &str) -> Result<Vec<String>, String> {
         out.push(current);
     }
     Ok(out)
+}
+
+/// Takes a JSON object or array whose opening bracket `open` was just read, through its matching
+/// closing bracket; brackets inside JSON strings do not count.
+fn json_value(open: char, chars: &mut std::str::Chars<'_>) -> Result<String, String> {
+    let mut value = String::from(open);
+    let mut depth = 1;
+    let mut in_string = false;
+    while let Some(c) = chars.next() {
+        value.push(c);
+        match c {
+            '\\' if in_string => value.extend(chars.next()),
+            '"' => in_string = !in_string,
+            '{' | '[' if !in_string => depth += 1,
+            '}' | ']' if !in_string => {
+                depth -= 1;
+                if depth == 0 {
+                    return Ok(value);
+                }
+            }
+            _ => {}
+        }
+    }
+    Err(format!("an unterminated JSON value `{value}`"))
 }
 
 /// Parses one request line (JSON or compact).
@@ -635,8 +665,8 @@ async fn handle(
             );
         }
         "watch" => {
-            let mut events = remote::start_watch(session, &request.names).await?;
-            out.send(json!({ "id": id, "result": { "watching": request.names } }));
+            let (watching, mut events) = remote::start_watch(session, &request.names).await?;
+            out.send(json!({ "id": id, "result": { "watching": watching } }));
             while let Some(event) = events.recv().await {
                 let mut line = event.to_json();
                 if let (
@@ -710,5 +740,40 @@ mod tests {
         assert!(parse_request(r#"{"call":"a","get":"b"}"#).is_err());
         assert!(parse_request(r#"{"call":"a","#).is_err());
         assert!(parse_request("say 'unterminated").is_err());
+    }
+
+    #[test]
+    fn compact_values_keep_json_as_written() {
+        let plant = r#"plant={"species":"fern"}"#;
+        let r = parse_request(&format!("addPlant {plant}")).unwrap();
+        assert_eq!((r.verb.as_str(), r.name.as_deref()), ("call", Some("addPlant")));
+        assert_eq!(r.pairs, [plant]);
+        // Spaces, quotes and brackets inside strings belong to the value.
+        let spaced = r#"plant={"species": "fern", "tags": ["a b", "]"]}"#;
+        let r = parse_request(&format!("call addPlant {spaced} count=2")).unwrap();
+        assert_eq!(r.pairs, [spaced, "count=2"]);
+        let r = parse_request(r#"set tags list=[1, 2, 3]"#).unwrap();
+        assert_eq!(r.pairs, ["list=[1, 2, 3]"]);
+        // Quoting the whole pair, or the value, as a shell would, still works.
+        for quoted in [r#"'plant={"species": "fern"}'"#, r#"plant='{"species": "fern"}'"#] {
+            let r = parse_request(&format!("addPlant {quoted}")).unwrap();
+            assert_eq!(r.pairs, [r#"plant={"species": "fern"}"#], "{quoted}");
+        }
+        let (_, message) = parse_request(r#"addPlant plant={"species":"fern""#).unwrap_err();
+        assert!(message.contains("unterminated JSON"), "{message}");
+    }
+
+    #[test]
+    fn a_compact_struct_argument_reaches_the_type_check_intact() {
+        let path =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/interfaces/everything.yaml");
+        let iface = switchboard_codegen::load_file(&path).unwrap().parsed.interface.unwrap();
+        let echo = iface.methods.iter().find(|m| m.name == "echoNested").unwrap();
+        let line = r#"echoNested shape={"origin": {"x": 1, "y": 2}, "note": "a b", "corners": []}"#;
+        let request = parse_request(line).unwrap();
+        let types = crate::types::Types { iface: &iface };
+        let args = types.build(&echo.arguments, &request.pairs, None).unwrap();
+        assert_eq!(args["shape"]["origin"], json!({"x": 1.0, "y": 2.0}));
+        assert_eq!(args["shape"]["note"], "a b");
     }
 }

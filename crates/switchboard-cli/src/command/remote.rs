@@ -5,7 +5,10 @@ use std::{convert::Infallible, time::Duration};
 use bytes::Bytes;
 use serde_json::{Value, json};
 use switchboard_core::{GoalError, GoalHandle, client::SubscriptionError};
-use switchboard_idl::{Field, Interface};
+use switchboard_idl::{
+    Field, Interface,
+    english::{counted, listed, plural},
+};
 use tokio::sync::mpsc;
 
 use crate::{
@@ -23,9 +26,13 @@ fn decode(payload: &[u8], what: &str) -> Result<Value, Failure> {
         .map_err(|e| Failure::Transport(format!("the server sent an unreadable {what}: {e}")))
 }
 
-fn not_found(iface: &Interface, kind: &str, name: &str, known: Vec<&str>) -> Failure {
+/// "Thermostat has no method `x`; its methods: …", for one or more kinds of member (`signal or
+/// property`, `signals and properties`).
+fn not_found(iface: &Interface, kinds: &[&str], name: &str, known: Vec<&str>) -> Failure {
     let known = if known.is_empty() { "none".to_owned() } else { known.join(", ") };
-    Failure::NotFound(format!("{} has no {kind} `{name}`; its {kind}s: {known}", iface.name))
+    let kind = listed(kinds, "or");
+    let kinds = listed(&kinds.iter().map(|k| plural(k)).collect::<Vec<_>>(), "and");
+    Failure::NotFound(format!("{} has no {kind} `{name}`; its {kinds}: {known}", iface.name))
 }
 
 /// The fields of a method's arguments.
@@ -34,7 +41,7 @@ pub(crate) fn method<'a>(
     name: &str,
 ) -> Result<&'a switchboard_idl::Method, Failure> {
     iface.methods.iter().find(|m| m.name == name).ok_or_else(|| {
-        not_found(iface, "method", name, iface.methods.iter().map(|m| m.name.as_str()).collect())
+        not_found(iface, &["method"], name, iface.methods.iter().map(|m| m.name.as_str()).collect())
     })
 }
 
@@ -45,7 +52,7 @@ pub(crate) fn property<'a>(
     iface.properties.iter().find(|p| p.name == name).ok_or_else(|| {
         not_found(
             iface,
-            "property",
+            &["property"],
             name,
             iface.properties.iter().map(|p| p.name.as_str()).collect(),
         )
@@ -57,7 +64,7 @@ pub(crate) fn action<'a>(
     name: &str,
 ) -> Result<&'a switchboard_idl::Action, Failure> {
     iface.actions.iter().find(|a| a.name == name).ok_or_else(|| {
-        not_found(iface, "action", name, iface.actions.iter().map(|a| a.name.as_str()).collect())
+        not_found(iface, &["action"], name, iface.actions.iter().map(|a| a.name.as_str()).collect())
     })
 }
 
@@ -66,7 +73,12 @@ pub(crate) fn command<'a>(
     name: &str,
 ) -> Result<&'a switchboard_idl::Command, Failure> {
     iface.commands.iter().find(|c| c.name == name).ok_or_else(|| {
-        not_found(iface, "command", name, iface.commands.iter().map(|c| c.name.as_str()).collect())
+        not_found(
+            iface,
+            &["command"],
+            name,
+            iface.commands.iter().map(|c| c.name.as_str()).collect(),
+        )
     })
 }
 
@@ -83,7 +95,7 @@ fn print_object(out: Output, types: &Types<'_>, fields: &[Field], value: &Value)
     if out.json() {
         println!("{value}");
     } else {
-        print!("{}", types.render_fields(fields, value, out.colour));
+        print!("{}", types.render_fields(fields, value, out));
     }
 }
 
@@ -285,12 +297,12 @@ fn identity(value: Value) -> Value {
     value
 }
 
-/// Subscribes to every name (all signals and properties when `names` is empty); events arrive
-/// on the returned channel. The channel closes when the client does.
+/// Subscribes to every name (all signals and properties when `names` is empty). Returns the
+/// names watched, and the channel events arrive on, which closes when the client does.
 pub(crate) async fn start_watch(
     session: &Session,
     names: &[String],
-) -> Result<mpsc::Receiver<WatchEvent>, Failure> {
+) -> Result<(Vec<String>, mpsc::Receiver<WatchEvent>), Failure> {
     let iface = &session.iface;
     let names: Vec<String> = if names.is_empty() {
         iface
@@ -303,7 +315,7 @@ pub(crate) async fn start_watch(
         names.to_vec()
     };
     let (tx, rx) = mpsc::channel(256);
-    for name in names {
+    for name in names.iter().cloned() {
         if iface.signals.iter().any(|s| s.name == name) {
             let mut stream = session.client.subscribe::<Value>(name.clone()).await?;
             let tx = tx.clone();
@@ -311,9 +323,10 @@ pub(crate) async fn start_watch(
                 while let Some(next) = stream.next().await {
                     let event = match next {
                         Ok(args) => WatchEvent::Signal { name: name.clone(), args },
-                        Err(SubscriptionError::Lagged { missed }) => {
-                            WatchEvent::Problem(format!("missed {missed} `{name}` signals"))
-                        }
+                        Err(SubscriptionError::Lagged { missed }) => WatchEvent::Problem(format!(
+                            "missed {}",
+                            counted(missed, &format!("`{name}` signal"))
+                        )),
                         Err(error) => WatchEvent::Problem(format!("`{name}`: {error}")),
                     };
                     if tx.send(event).await.is_err() {
@@ -347,10 +360,10 @@ pub(crate) async fn start_watch(
                 .map(|s| s.name.as_str())
                 .chain(iface.properties.iter().map(|p| p.name.as_str()))
                 .collect();
-            return Err(not_found(iface, "signal or property", &name, known));
+            return Err(not_found(iface, &["signal", "property"], &name, known));
         }
     }
-    Ok(rx)
+    Ok((names, rx))
 }
 
 /// Resolves when the process is asked to stop (SIGINT, i.e. Ctrl-C, or SIGTERM).
@@ -387,7 +400,7 @@ pub(crate) async fn watch(args: &WatchArgs) -> Result<(), Failure> {
     let service = Service::parse(&args.service)?;
     let session = Session::open(&args.conn, &service).await?;
     let out = Output::new(&args.conn);
-    let mut events = start_watch(&session, &args.names).await?;
+    let (_, mut events) = start_watch(&session, &args.names).await?;
     let types = session.types();
     let mut seen = 0u64;
     let timeout = deadline(args.conn.timeout);
@@ -410,9 +423,8 @@ pub(crate) async fn watch(args: &WatchArgs) -> Result<(), Failure> {
                 }
                 None => return Err(Failure::Transport("the connection was closed".to_owned())),
             },
-            () = &mut timeout => {
-                return Err(Failure::Timeout(format!("stopped watching after {:?}", args.conn.timeout.unwrap_or_default())));
-            }
+            // Watching for as long as `--timeout` said is what was asked: a success.
+            () = &mut timeout => break,
             () = &mut stop => break,
         }
     }
@@ -422,7 +434,7 @@ pub(crate) async fn watch(args: &WatchArgs) -> Result<(), Failure> {
 
 fn watch_text(types: &Types<'_>, event: &WatchEvent, out: Output) -> String {
     let inline = |fields: &[Field], value: &Value| {
-        types.render_fields(fields, value, false).trim_end().replace('\n', ", ")
+        types.render_fields(fields, value, out.plain()).trim_end().replace('\n', ", ")
     };
     match event {
         WatchEvent::Signal { name, args } => {
@@ -530,7 +542,7 @@ pub(crate) async fn run_action(args: &InvokeArgs) -> Result<(), Failure> {
         tokio::select! {
             feedback = handle.next_feedback() => match feedback {
                 Some(feedback) => {
-                    let text = format!("feedback {}", types.render_fields(&action.feedback, &feedback, false).trim_end().replace('\n', ", "));
+                    let text = format!("feedback {}", types.render_fields(&action.feedback, &feedback, out.plain()).trim_end().replace('\n', ", "));
                     line(json!({ "feedback": feedback }), text);
                 }
                 None => break,
@@ -561,7 +573,7 @@ pub(crate) async fn run_action(args: &InvokeArgs) -> Result<(), Failure> {
         Some("succeeded") => format!(
             "succeeded {}",
             types
-                .render_fields(&action.result, &end["result"], false)
+                .render_fields(&action.result, &end["result"], out.plain())
                 .trim_end()
                 .replace('\n', ", ")
         ),

@@ -1,11 +1,11 @@
 //! The verbs over MQTT (shared broker, unique instances), and against StingerIPC's Python server
 //! with `--interface`.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use crate::support::{Live, example};
+use crate::support::{Live, example, transcript};
 
 #[test]
 fn every_verb_over_mqtt() {
@@ -28,14 +28,15 @@ fn every_verb_over_mqtt() {
     assert_eq!(missing.status.code(), Some(3));
     let listed = live.json(&["list"]);
     let instance = live.url.split("instance=").nth(1).unwrap();
-    assert!(
-        listed["services"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|s| s["instance"] == instance && s["interface"] == "Thermostat"),
-        "{listed}"
-    );
+    let mut ours: Vec<(&str, &str)> = listed["services"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["instance"] == instance)
+        .map(|s| (s["interface"].as_str().unwrap(), s["title"].as_str().unwrap_or("(none)")))
+        .collect();
+    ours.sort_unstable();
+    assert_eq!(ours, [("Jobs", "Jobs"), ("Thermostat", "Smart thermostat")], "{listed}");
 }
 
 #[test]
@@ -80,4 +81,28 @@ fn stinger_python_server_with_interface_file() {
     run(&["set", "InteropProbe", "currentLevel", "level=4"]);
     assert_eq!(run(&["get", "InteropProbe", "currentLevel"]), json!({"level": 4}));
     drop(server);
+}
+
+/// A broker that cannot be reached is a transport failure (6), not a missing service.
+#[test]
+fn unreachable_broker_exits_with_transport_failure() {
+    let live = Live::unix();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let url = format!("mqtt://127.0.0.1:{port}");
+    let run = transcript(&live, &["get", "--connect", &url, "Thermostat", "setpoint"]);
+    insta::assert_snapshot!("exit_transport_no_broker", run.replace(&port.to_string(), "[port]"));
+}
+
+/// An instance nobody announces is not found (4), also when `--timeout` is shorter than the
+/// discovery time, and the CLI gives up within that timeout.
+#[test]
+fn unknown_instance_is_not_found_within_the_timeout() {
+    let Some(live) = Live::mqtt("absent") else { return };
+    let url = live.url.replace("instance=cli-absent", "instance=cli-nobody");
+    let started = Instant::now();
+    let run = transcript(&live, &["get", "--connect", &url, "--timeout", "1s", "Jobs", "lookup"]);
+    let took = started.elapsed();
+    let instance = url.split("instance=").nth(1).unwrap();
+    insta::assert_snapshot!("exit_not_found_instance", run.replace(instance, "[instance]"));
+    assert!(took < Duration::from_secs(4), "took {took:?}");
 }

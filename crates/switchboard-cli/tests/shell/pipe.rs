@@ -172,12 +172,36 @@ fn pipe_serves_every_verb() {
         lines.last().unwrap(),
         &json!({"id":"a","status":"succeeded","result":{"reachedCelsius":22.0}})
     );
+    // Watching everything is acknowledged with every name it watches; then come the properties'
+    // current values (among readings of the signal).
+    gateway.send("{\"watch\":null,\"id\":\"all\"}\n");
+    let acknowledged = loop {
+        let line = out.next();
+        if line.get("result").is_some() {
+            break line;
+        }
+    };
+    assert_eq!(
+        acknowledged,
+        json!({"id":"all","result":{"watching":["temperatureChanged","setpoint","mode"]}})
+    );
+    let mut properties = Vec::new();
+    while properties.len() < 2 {
+        let line = out.next();
+        assert_eq!(line["id"], "all", "{line}");
+        properties.extend(line["property"].as_str().map(str::to_owned));
+    }
+    properties.sort_unstable();
+    assert_eq!(properties, ["mode", "setpoint"]);
     gateway.stop();
 
     let jobs = Gateway::start(&live, "Jobs");
     let out = jobs.reader();
     jobs.send("{\"watch\":[\"notice\"],\"id\":1}\n");
     assert_eq!(out.next()["result"], json!({"watching":["notice"]}));
+    // A compact value in JSON keeps its quotes: `lookup` answers with the key upper-cased.
+    jobs.send("lookup key={\"species\": \"fern\"}\n");
+    assert_eq!(out.next(), json!({"id":null,"result":{"value":"{\"SPECIES\": \"FERN\"}"}}));
     jobs.send("command note text=hey private=false\n");
     let mut seen = vec![out.next(), out.next()];
     seen.sort_by_key(|v| v.to_string());

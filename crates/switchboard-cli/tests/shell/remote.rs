@@ -90,6 +90,14 @@ fn exit_codes_are_distinct() {
         "exit_not_found_member",
         transcript(&live, &["call", "Thermostat", "nosuch"])
     );
+    insta::assert_snapshot!(
+        "exit_not_found_property",
+        transcript(&live, &["get", "Thermostat", "nosuch"])
+    );
+    insta::assert_snapshot!(
+        "exit_not_found_watched",
+        transcript(&live, &["watch", "Thermostat", "nosuch"])
+    );
     insta::assert_snapshot!("exit_not_found_service", transcript(&live, &["get", "Nobody", "x"]));
     insta::assert_snapshot!(
         "exit_timeout",
@@ -124,6 +132,15 @@ fn help_documents_exit_codes() {
     let help = live.ok(&["call", "--help"]);
     let table = &help[help.find("Exit codes:").expect("exit codes in --help")..];
     insta::assert_snapshot!("help_exit_codes", table);
+    // docs/shell.md's table lists the same codes.
+    let codes =
+        |lines: Vec<&str>| -> Vec<u8> { lines.iter().filter_map(|l| l.parse().ok()).collect() };
+    let in_help =
+        codes(table.lines().skip(1).filter_map(|l| l.split_whitespace().next()).collect());
+    let doc = std::fs::read_to_string(example("docs/shell.md")).unwrap();
+    let in_doc =
+        codes(doc.lines().filter_map(|l| l.strip_prefix("| ")?.split(' ').next()).collect());
+    assert_eq!(in_doc, in_help);
 }
 
 #[test]
@@ -135,9 +152,12 @@ fn watch_prints_signals_and_properties_as_lines() {
     assert_eq!(lines.len(), 3);
     assert_eq!(lines[0], json!({"property": "setpoint", "version": 1, "value": {"celsius": 21.0}}));
     assert_eq!(lines[1]["signal"], "temperatureChanged");
-    // Without names, everything; no timeout unless asked, and --timeout ends with 5.
-    let timed = live.run(&["watch", "Jobs", "--timeout", "200ms"]);
-    assert_eq!(timed.status.code(), Some(5));
+    // Without names, everything; no timeout unless asked, and --timeout ends it with 0: it
+    // stopped as asked.
+    insta::assert_snapshot!(
+        "watch_timeout_succeeds",
+        transcript(&live, &["watch", "Jobs", "--timeout", "200ms"])
+    );
     // A command's notice arrives on a watch.
     let mut watcher = live.command(&["watch", "Jobs", "notice", "--count", "1"]);
     let child = watcher.stdout(Stdio::piped()).spawn().unwrap();
@@ -211,6 +231,11 @@ fn list_shows_live_services_only() {
         })
         .collect();
     assert_eq!(names, ["Jobs/default 1.0.0", "Thermostat/default 1.0.0"]);
+    // The title each server declares: the file's, or the interface name when it gives none
+    // (the same as MQTT discovery shows).
+    let titles: Vec<&str> =
+        listed["services"].as_array().unwrap().iter().filter_map(|s| s["title"].as_str()).collect();
+    assert_eq!(titles, ["Jobs", "Smart thermostat"]);
     insta::assert_snapshot!("list_text", transcript(&live, &["list", "--format", "text"]));
 }
 
@@ -268,5 +293,29 @@ fn shell_md_examples_work() {
             String::from_utf8_lossy(&output.stdout),
             String::from_utf8_lossy(&output.stderr)
         );
+    }
+}
+
+/// Colour only on a terminal, and never with a non-empty `NO_COLOR` (no-color.org).
+#[test]
+fn colour_only_on_a_terminal_unless_no_color() {
+    let live = Live::unix();
+    let escape = '\x1b';
+    let verbs: [&[&str]; 4] = [
+        &["get", "Thermostat", "mode", "--format", "text"],
+        &["introspect", "Thermostat", "--format", "text"],
+        &["list", "--format", "text"],
+        &["watch", "Thermostat", "setpoint", "--count", "1", "--format", "text"],
+    ];
+    for args in verbs {
+        let shown = live.on_terminal(args, &[]);
+        assert!(shown.contains(escape), "{args:?} on a terminal: {shown:?}");
+        // An empty NO_COLOR counts as unset.
+        assert!(live.on_terminal(args, &[("NO_COLOR", "")]).contains(escape), "{args:?}");
+        let plain = live.on_terminal(args, &[("NO_COLOR", "1")]);
+        assert!(!plain.contains(escape), "{args:?} with NO_COLOR: {plain:?}");
+        let piped = live.run(args);
+        assert_eq!(piped.status.code(), Some(0), "{args:?}");
+        assert!(!piped.stdout.contains(&0x1b) && !piped.stderr.contains(&0x1b), "{args:?} piped");
     }
 }

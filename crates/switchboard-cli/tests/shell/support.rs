@@ -77,14 +77,35 @@ impl Live {
     /// A command running the binary against these servers.
     pub(crate) fn command(&self, args: &[&str]) -> Command {
         let mut command = Command::new(bin());
+        command.args(args);
+        self.environment(&mut command);
         command
-            .args(args)
+    }
+
+    /// Points `command` at these servers, in their directory, with no colour settings inherited.
+    fn environment(&self, command: &mut Command) {
+        command
             .env("XDG_RUNTIME_DIR", self.dir.path())
             .env("SWITCHBOARD_URL", &self.url)
             .env_remove("NO_COLOR")
+            .env_remove("CLICOLOR")
+            .env_remove("CLICOLOR_FORCE")
             .current_dir(self.dir.path())
             .stdin(Stdio::null());
-        command
+    }
+
+    /// Runs the binary on a pseudo-terminal (util-linux `script`) with `TERM=xterm` and `env`, as
+    /// at a terminal; returns everything the terminal showed.
+    pub(crate) fn on_terminal(&self, args: &[&str], env: &[(&str, &str)]) -> String {
+        let line: Vec<String> =
+            std::iter::once(bin()).chain(args.iter().copied()).map(|a| format!("'{a}'")).collect();
+        let mut script = Command::new("script");
+        script.args(["-qec", &line.join(" "), "/dev/null"]);
+        self.environment(&mut script);
+        script.env("TERM", "xterm").envs(env.iter().copied());
+        let output = run_bounded(script, Duration::from_secs(30));
+        assert!(output.status.success(), "{args:?}: {}", String::from_utf8_lossy(&output.stderr));
+        String::from_utf8_lossy(&output.stdout).into_owned()
     }
 
     /// Runs the binary to completion (within 30 s).
