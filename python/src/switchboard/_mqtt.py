@@ -16,7 +16,8 @@ import re
 import socket
 import threading
 import uuid
-from typing import TYPE_CHECKING, Any, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from . import _codec
 from .client import ClientCore

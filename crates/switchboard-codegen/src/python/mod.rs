@@ -20,6 +20,19 @@ const PYPROJECT_TEMPLATE: &str = include_str!("../../templates/python/pyproject.
 /// The scope of module-level names in the generated module.
 const MODULE: &str = "the generated Python module";
 
+/// The oldest Python the generated code runs on; `python/pyproject.toml` names the same for the
+/// runtime.
+const MIN_PYTHON: MinPython = MinPython { version: "3.10", ruff_target: "py310" };
+
+/// The oldest Python, as each tool spells it.
+#[derive(Debug, Serialize)]
+struct MinPython {
+    /// `requires-python` (after `>=`) and mypy's `python_version`.
+    version: &'static str,
+    /// ruff's `target-version`.
+    ruff_target: &'static str,
+}
+
 /// The generated package.
 #[derive(Debug, Serialize)]
 struct Package {
@@ -48,6 +61,7 @@ struct Package {
     uses_datetime: bool,
     uses_enum: bool,
     codegen_version: String,
+    python: &'static MinPython,
 }
 
 #[derive(Debug, Serialize)]
@@ -432,6 +446,7 @@ impl<'a> Lowering<'a> {
             uses_datetime,
             uses_enum: !enums_empty,
             codegen_version: env!("CARGO_PKG_VERSION").to_string(),
+            python: &MIN_PYTHON,
         })
     }
 
