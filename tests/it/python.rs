@@ -5,8 +5,8 @@
 //! The first test to need it prepares a virtual environment under the target directory, one per
 //! version of the `python3` on `PATH` (so `PYENV_VERSION=3.10.13 cargo test …` runs the same tests
 //! on another Python), in which pip installs paho-mqtt, ruff, mypy and vermin, and it generates
-//! the Python packages of `everything.yaml` and `jobs.yaml` with `switchboard_codegen`, so no
-//! manual step is needed.
+//! the Python packages of `everything.yaml`, `jobs.yaml` and `tests/python/garden.yaml` with
+//! `switchboard_codegen`, so no manual step is needed.
 //! The Python peers live in `tests/python/`. Outside CI, a machine without `python3` or without
 //! access to PyPI prints "skipped: …"; under `CI=true` that is a failure.
 
@@ -110,6 +110,7 @@ fn setup() -> Result<PyEnv, String> {
         "examples/interfaces/everything.yaml",
         "examples/interfaces/jobs.yaml",
         "tests/interop/interop_probe.yaml",
+        "tests/python/garden.yaml",
     ] {
         let file = repo().join(file);
         let loaded = switchboard_codegen::load_file(&file).map_err(|e| e.to_string())?;
@@ -131,6 +132,7 @@ fn setup() -> Result<PyEnv, String> {
         generated.join("everything"),
         generated.join("jobs"),
         generated.join("interop_probe"),
+        generated.join("garden"),
         repo().join("tests/python"),
     ]
     .iter()
@@ -664,6 +666,14 @@ async fn unix_python_client_faults() {
     expect_line(&mut client, "PASS").await;
 }
 
+/// Optional values can be left out of every generated constructor and call, and a Python server
+/// receives them as `None` (`tests/python/optional_values.py` serves and calls itself).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unix_python_optional_values_default_to_none() {
+    let Some(env) = py() else { return };
+    python_client_passes(env, "optional_values.py", &socket_url()).await;
+}
+
 // ---------------------------------------------------------------------------------------------
 // The same over MQTT, each test with its own instance on the shared broker.
 
@@ -826,6 +836,7 @@ fn generated_python_passes_ruff_mypy_and_vermin() {
         env.generated.join("everything/everything"),
         env.generated.join("jobs/jobs"),
         env.generated.join("interop_probe/interop_probe"),
+        env.generated.join("garden/garden"),
     ];
     run(Command::new(env.bin.join("ruff"))
         .args(["check", "--no-cache", "--config"])
