@@ -2,9 +2,11 @@
 //! against each other, over the Unix socket and over MQTT (the shared broker on 127.0.0.1:1883),
 //! and against StingerIPC's generated Python peers over MQTT.
 //!
-//! The first test to need it prepares a virtual environment under the target directory (pip
-//! installs paho-mqtt, ruff, mypy and vermin) and generates the Python packages of
-//! `everything.yaml` and `jobs.yaml` with `switchboard_codegen`, so no manual step is needed.
+//! The first test to need it prepares a virtual environment under the target directory, one per
+//! version of the `python3` on `PATH` (so `PYENV_VERSION=3.10.13 cargo test …` runs the same tests
+//! on another Python), in which pip installs paho-mqtt, ruff, mypy and vermin, and it generates
+//! the Python packages of `everything.yaml`, `jobs.yaml` and `tests/python/garden.yaml` with
+//! `switchboard_codegen`, so no manual step is needed.
 //! The Python peers live in `tests/python/`. Outside CI, a machine without `python3` or without
 //! access to PyPI prints "skipped: …"; under `CI=true` that is a failure.
 
@@ -69,9 +71,22 @@ fn run(command: &mut Command) -> Result<(), String> {
     }
 }
 
+/// `major.minor` of the `python3` on `PATH`.
+fn python3_version() -> Result<String, String> {
+    let output = Command::new("python3")
+        .args(["-c", "import sys; print('%d.%d' % sys.version_info[:2])"])
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("cannot run python3 (is it installed?): {e}"))?;
+    if !output.status.success() {
+        return Err(format!("python3 failed: {}", String::from_utf8_lossy(&output.stderr)));
+    }
+    Ok(String::from_utf8_lossy(&output.stdout).trim().to_string())
+}
+
 fn setup() -> Result<PyEnv, String> {
     let root = Path::new(env!("CARGO_TARGET_TMPDIR")).join("python");
-    let venv = root.join("venv");
+    let venv = root.join(format!("venv-{}", python3_version()?));
     let python = venv.join("bin/python");
     let marker = venv.join(".switchboard-ready");
     if !marker.exists() {
@@ -96,6 +111,7 @@ fn setup() -> Result<PyEnv, String> {
         "examples/interfaces/everything.yaml",
         "examples/interfaces/jobs.yaml",
         "tests/interop/interop_probe.yaml",
+        "tests/python/garden.yaml",
     ] {
         let file = repo().join(file);
         let loaded = switchboard_codegen::load_file(&file).map_err(|e| e.to_string())?;
@@ -117,6 +133,7 @@ fn setup() -> Result<PyEnv, String> {
         generated.join("everything"),
         generated.join("jobs"),
         generated.join("interop_probe"),
+        generated.join("garden"),
         repo().join("tests/python"),
     ]
     .iter()
@@ -654,6 +671,14 @@ async fn unix_python_client_faults() {
     expect_line(&mut client, "PASS").await;
 }
 
+/// Optional values can be left out of every generated constructor and call, and a Python server
+/// receives them as `None` (`tests/python/optional_values.py` serves and calls itself).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unix_python_optional_values_default_to_none() {
+    let Some(env) = py() else { return };
+    python_client_passes(env, "optional_values.py", &socket_url()).await;
+}
+
 // ---------------------------------------------------------------------------------------------
 // The same over MQTT, each test with its own instance on the shared broker.
 
@@ -789,36 +814,40 @@ async fn mqtt_their_python_client_against_our_python_server() {
     stop_python_server(&mut server).await;
 }
 
-/// The generated Python passes `ruff check` and `mypy --strict`, and the runtime and the
-/// generated code parse as Python 3.9 (`vermin`).
+/// The generated Python and the runtime pass `ruff check` and `mypy --strict` with the runtime's
+/// settings (`python/pyproject.toml`), and need no Python newer than its `requires-python`
+/// (`vermin`).
 #[test]
 fn generated_python_passes_ruff_mypy_and_vermin() {
     let Some(env) = py() else { return };
+    let config = repo().join("python/pyproject.toml");
+    let settings = std::fs::read_to_string(&config).expect("python/pyproject.toml");
+    let oldest = settings
+        .lines()
+        .find_map(|line| line.strip_prefix("requires-python = \">="))
+        .and_then(|rest| rest.strip_suffix('"'))
+        .expect("python/pyproject.toml has `requires-python = \">=X.Y\"`");
     let packages = [
         env.generated.join("everything/everything"),
         env.generated.join("jobs/jobs"),
         env.generated.join("interop_probe/interop_probe"),
+        env.generated.join("garden/garden"),
     ];
     run(Command::new(env.bin.join("ruff"))
-        .args(["check", "--no-cache", "--target-version", "py39"])
+        .args(["check", "--no-cache", "--config"])
+        .arg(&config)
         .args(&packages)
         .arg(repo().join("python/src")))
     .unwrap_or_else(|e| panic!("{e}"));
     run(Command::new(env.bin.join("mypy"))
-        .args([
-            "--strict",
-            "--no-incremental",
-            "--cache-dir",
-            "/dev/null",
-            "--python-version",
-            "3.10",
-        ])
+        .args(["--no-incremental", "--cache-dir", "/dev/null", "--config-file"])
+        .arg(&config)
         .env("MYPYPATH", repo().join("python/src"))
         .args(&packages)
         .arg(repo().join("python/src/switchboard")))
     .unwrap_or_else(|e| panic!("{e}"));
     run(Command::new(env.bin.join("vermin"))
-        .args(["-t=3.9-", "--no-tips", "--violations"])
+        .args([&format!("-t={oldest}-"), "--no-tips", "--violations"])
         .args(&packages)
         .arg(repo().join("python/src/switchboard")))
     .unwrap_or_else(|e| panic!("{e}"));

@@ -14,11 +14,13 @@ from values import AT, BLOB, EPOCH, scalars, shape, tree
 
 from everything import (
     Color,
+    EchoNestedReply,
     EchoScalarsReply,
     EverythingBlockingClient,
     EverythingClient,
     Point,
     SettingsProperty,
+    Shape,
     Unsupported,
 )
 import switchboard as sb
@@ -62,12 +64,12 @@ async def main() -> None:
         check(True, "NaN refused locally")
 
     gaps = [dt.timedelta(0), None, dt.timedelta(milliseconds=1500), dt.timedelta(days=-1, seconds=86399), dt.timedelta(days=400, hours=5, minutes=6, seconds=7, microseconds=8)]
-    times = await client.echo_times(AT, dt.timedelta(seconds=1.5), BLOB, None, None, None, {}, gaps)
+    times = await client.echo_times(AT, dt.timedelta(seconds=1.5), BLOB, stamps={}, gaps=gaps)
     check(times.at == AT and times.lasts == dt.timedelta(seconds=1.5) and times.blob == BLOB, "datetime, duration, binary")
     check(times.maybe_at is None and times.maybe_lasts is None and times.maybe_blob is None, "absent optionals")
     check(times.gaps == gaps and times.stamps == {}, "durations with nulls, negative and large")
     offset = dt.datetime(2000, 1, 1, 12, tzinfo=dt.timezone(dt.timedelta(hours=2)))
-    times = await client.echo_times(EPOCH, dt.timedelta(0), b"", offset, -dt.timedelta(seconds=1), b"\xff" * 1000, {"a": AT, "": EPOCH, "\u00fc": offset}, [])
+    times = await client.echo_times(EPOCH, dt.timedelta(0), b"", offset, -dt.timedelta(seconds=1), b"\xff" * 1000, stamps={"a": AT, "": EPOCH, "\u00fc": offset}, gaps=[])
     check(times.maybe_at == offset and times.maybe_at.utcoffset() == dt.timedelta(0), "offsets become UTC")
     check(times.maybe_lasts == -dt.timedelta(seconds=1) and times.blob == b"", "negative duration and empty binary")
     check(times.stamps == {"a": AT, "": EPOCH, "\u00fc": offset} and times.maybe_blob == b"\xff" * 1000, "maps of datetimes")
@@ -84,6 +86,9 @@ async def main() -> None:
 
     nested = await client.echo_nested(shape(), None, None, None)
     check(nested.shape == shape() and nested.maybe_shape is None and nested.maybe_list is None, "nested struct, null optionals")
+    bare = Shape(Point(0.0, 0.0), corners=[])
+    check(bare.label is None and bare.note is None and bare.weight is None, "optional fields default to None")
+    check(await client.echo_nested(bare) == EchoNestedReply(bare), "optional arguments default to None")
     nested = await client.echo_nested(shape(), shape(), "", [])
     check(nested.maybe_shape == shape() and nested.maybe_text == "" and nested.maybe_list == [], "present optionals")
     check(await client.echo_tree(tree()) == tree(), "recursive struct")
@@ -120,6 +125,9 @@ async def main() -> None:
     def blocking() -> None:
         with EverythingBlockingClient.connect(URL) as bc:
             check(bc.echo_tree(tree()) == tree(), "blocking call")
+            check(bc.echo_nested(bare) == EchoNestedReply(bare), "blocking call without optional arguments")
+            times = bc.echo_times(AT, dt.timedelta(0), b"", stamps={}, gaps=[])
+            check(times.maybe_at is None and times.stamps == {}, "blocking call with keyword-only arguments")
             check(bc.get_settings() == new, "blocking property read")
             subs = bc.subscribe_sample()
             bc.echo_nothing()

@@ -40,7 +40,7 @@ class Echo(EverythingHandler):
         return EchoScalarsReply(i8, i16, i32, i64, u8, u16, u32, u64, plain, f32, f64, flag, text, color)
 
     async def echo_times(self, ctx: sb.CallContext, at: dt.datetime, lasts: dt.timedelta, blob: bytes, maybe_at: dt.datetime | None, maybe_lasts: dt.timedelta | None, maybe_blob: bytes | None, stamps: dict[str, dt.datetime], gaps: list[dt.timedelta | None]) -> EchoTimesReply:  # noqa: E501
-        return EchoTimesReply(at, lasts, blob, maybe_at, maybe_lasts, maybe_blob, stamps, gaps)
+        return EchoTimesReply(at, lasts, blob, maybe_at, maybe_lasts, maybe_blob, stamps=stamps, gaps=gaps)
 
     async def echo_collections(self, ctx, numbers, names, points, colors, times, blobs, maybe, scores, shapes):  # type: ignore[no-untyped-def]
         return EchoCollectionsReply(numbers, names, points, colors, times, blobs, maybe, scores, shapes)
@@ -49,8 +49,8 @@ class Echo(EverythingHandler):
         return EchoNestedReply(shape, maybe_shape, maybe_text, maybe_list)
 
     async def echo_nothing(self, ctx: sb.CallContext) -> None:
-        await self.server.emit_sample(2**64 - 1, -0.5, AT, Color.BLUE, shape(), BLOB)
-        await self.server.emit_sample(0, 0.0, AT, Color.RED, None, b"")
+        await self.server.emit_sample(2**64 - 1, -0.5, AT, Color.BLUE, shape(), raw=BLOB)
+        await self.server.emit_sample(0, 0.0, AT, Color.RED, raw=b"")
 
     async def echo_tree(self, ctx: sb.CallContext, tree: Tree) -> Tree:
         return tree

@@ -54,7 +54,7 @@ class Worker(JobsHandler):
         for value in range(1, to + 1):
             await goal.feedback(CountFeedback(value))
             if to == FAILING_COUNT:
-                raise QuotaExceeded(1, 1, None)
+                raise QuotaExceeded(1, 1)
             if to == PANICKING_COUNT:
                 raise RuntimeError("secret detail at /srv/jobs/handler.py:42")
             await goal.sleep(step_ms / 1000)

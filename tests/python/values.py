@@ -38,5 +38,5 @@ def shape() -> Shape:
 
 
 def tree() -> Tree:
-    leaf = Tree("leaf", None, [])
-    return Tree("root", Tree("parent", None, []), [leaf, Tree("mid", None, [leaf])])
+    leaf = Tree("leaf", children=[])
+    return Tree("root", Tree("parent", children=[]), children=[leaf, Tree("mid", children=[leaf])])

@@ -40,3 +40,43 @@ fn python_output_matches_snapshots() {
         }
     }
 }
+
+/// The value of `key = "…"` in a TOML file as simple as ours (each key once per file).
+fn toml_string<'a>(text: &'a str, key: &str) -> &'a str {
+    let prefix = format!("{key} = ");
+    let line = text.lines().find_map(|l| l.strip_prefix(&prefix));
+    let line = line.unwrap_or_else(|| panic!("no `{key}` in\n{text}"));
+    line.trim_matches(|c| c == '"' || c == '[' || c == ']')
+}
+
+/// A generated package installs on the runtime in `python/`: it depends on the runtime's
+/// distribution (its name and minor version), and both name the same oldest Python in
+/// `requires-python`, ruff's `target-version` and mypy's `python_version`.
+#[test]
+fn generated_pyproject_agrees_with_the_runtime() {
+    let runtime = std::fs::read_to_string(repo_root().join("python/pyproject.toml")).unwrap();
+    let path = repo_root().join("examples/thermostat/thermostat.yaml");
+    let loaded = switchboard_codegen::load_file(&path).unwrap();
+    let iface = loaded.parsed.interface.as_ref().unwrap();
+    let files =
+        switchboard_codegen::generate_files(iface, "t.yaml", switchboard_codegen::Lang::Python)
+            .unwrap();
+    let generated = &files.iter().find(|f| f.path.ends_with("pyproject.toml")).unwrap().contents;
+
+    let name = toml_string(&runtime, "name");
+    let version = toml_string(&runtime, "version");
+    let (major, rest) = version.split_once('.').unwrap();
+    let minor: u32 = rest.split('.').next().unwrap().parse().unwrap();
+    let range = format!(">={major}.{minor},<{major}.{}", minor + 1);
+    assert_eq!(toml_string(generated, "dependencies"), format!("{name}{range}"));
+    assert_eq!(toml_string(generated, "mqtt"), format!("{name}[mqtt]{range}"));
+    assert!(runtime.contains("\nmqtt = ["), "the runtime has no `mqtt` extra");
+
+    for (file, text) in [("python/pyproject.toml", runtime.as_str()), ("generated", generated)] {
+        let requires = toml_string(text, "requires-python");
+        let oldest = requires.strip_prefix(">=").unwrap_or_else(|| panic!("{file}: {requires}"));
+        assert_eq!(requires, toml_string(generated, "requires-python"), "{file}");
+        assert_eq!(toml_string(text, "python_version"), oldest, "{file}: mypy");
+        assert_eq!(toml_string(text, "target-version"), format!("py{}", oldest.replace('.', "")));
+    }
+}

@@ -16,7 +16,8 @@ import re
 import socket
 import threading
 import uuid
-from typing import TYPE_CHECKING, Any, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from . import _codec
 from .client import ClientCore
@@ -41,7 +42,7 @@ try:
     from paho.mqtt.subscribeoptions import SubscribeOptions
 except ImportError as _error:  # pragma: no cover - depends on the installation
     raise TransportError(
-        "MQTT needs paho-mqtt 2.x: pip install 'switchboard[mqtt]' (or 'paho-mqtt>=2,<3')"
+        "MQTT needs paho-mqtt 2.x: pip install 'switchboard-ipc[mqtt]' (or 'paho-mqtt>=2,<3')"
     ) from _error
 
 if TYPE_CHECKING:

@@ -50,6 +50,10 @@ class Shape:
     def args_from_wire(self, data: Any, path: str, strict: bool) -> list[Any]:
         return _codec.decode_values(self.fields, data, path, strict)
 
+    def keywords(self, values: list[Any]) -> dict[str, Any]:
+        """``{attribute: value}`` for ``values`` in field order, to build ``cls`` by keyword."""
+        return {attr: value for (_, attr, _), value in zip(self.fields, values)}
+
 
 def shape(fields: Fields, cls: type | None = None) -> Shape:
     """A shape that is bare for exactly one field without a class, else held by ``cls``."""

@@ -302,7 +302,7 @@ class ServerCore:
         accept = getattr(self.handler, f"accept_{spec.attr}", None)
         if accept is not None and spec.goal_cls is not None:
             try:
-                await accept(CallContext(peer), spec.goal_cls(*args))
+                await accept(CallContext(peer), spec.goal_cls(**spec.goal.keywords(args)))
             except RemoteError as error:
                 details = error._sb_details() if isinstance(error, DeclaredError) else error.details
                 return fail(int(error.code), error.name, error.message, details)

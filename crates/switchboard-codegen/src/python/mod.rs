@@ -20,6 +20,19 @@ const PYPROJECT_TEMPLATE: &str = include_str!("../../templates/python/pyproject.
 /// The scope of module-level names in the generated module.
 const MODULE: &str = "the generated Python module";
 
+/// The oldest Python the generated code runs on (its dataclasses may have keyword-only fields,
+/// new in 3.10); `python/pyproject.toml` names the same for the runtime.
+const MIN_PYTHON: MinPython = MinPython { version: "3.10", ruff_target: "py310" };
+
+/// The oldest Python, as each tool spells it.
+#[derive(Debug, Serialize)]
+struct MinPython {
+    /// `requires-python` (after `>=`) and mypy's `python_version`.
+    version: &'static str,
+    /// ruff's `target-version`.
+    ruff_target: &'static str,
+}
+
 /// The generated package.
 #[derive(Debug, Serialize)]
 struct Package {
@@ -48,6 +61,7 @@ struct Package {
     uses_datetime: bool,
     uses_enum: bool,
     codegen_version: String,
+    python: &'static MinPython,
 }
 
 #[derive(Debug, Serialize)]
@@ -72,6 +86,11 @@ struct EnumValue {
     doc: String,
 }
 
+/// A field of a class, or a parameter of a function.
+///
+/// Optional values default to `None`. Python allows no required parameter after one with a
+/// default, so a required value that follows an optional one starts the keyword-only values
+/// (`*` in a signature, `_dc.KW_ONLY` in a dataclass); the file's order is kept either way.
 #[derive(Debug, Serialize, Clone)]
 struct Field {
     wire: String,
@@ -79,6 +98,12 @@ struct Field {
     annotation: String,
     codec: String,
     doc: String,
+    /// The value is optional, so it defaults to `None`.
+    optional: bool,
+    /// The keyword-only values start here.
+    starts_keywords: bool,
+    /// The value is passed by keyword only (it is this one that starts them, or a later one).
+    keyword_only: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -94,6 +119,8 @@ struct ErrorClass {
     wire: String,
     doc: String,
     fields: Vec<Field>,
+    /// The parameters of `__init__` before `message`.
+    declarations: Vec<String>,
 }
 
 /// How a list of fields is held in Python: bare (one value), a class, or nothing.
@@ -112,6 +139,10 @@ struct Method {
     spec: String,
     doc: String,
     params: Vec<Field>,
+    /// The parameters of the client's method before `timeout`.
+    declarations: Vec<String>,
+    /// How the blocking client passes its parameters on to the asyncio client.
+    forward: Vec<String>,
     args: String,
     returns: Shape,
     errors: Vec<(String, String)>,
@@ -128,6 +159,10 @@ struct Signal {
     emit_to: String,
     doc: String,
     params: Vec<Field>,
+    /// The parameters of `emit` (after `peer` in `emit_to`).
+    declarations: Vec<String>,
+    /// The arguments that build the signal's class from the parameters of `emit`.
+    construct: Vec<String>,
     value: Shape,
 }
 
@@ -151,6 +186,8 @@ struct Command {
     spec: String,
     doc: String,
     params: Vec<Field>,
+    declarations: Vec<String>,
+    forward: Vec<String>,
     args: String,
 }
 
@@ -163,6 +200,8 @@ struct Action {
     spec: String,
     doc: String,
     params: Vec<Field>,
+    declarations: Vec<String>,
+    forward: Vec<String>,
     goal_class: String,
     feedback: Shape,
     result: Shape,
@@ -365,7 +404,8 @@ impl<'a> Lowering<'a> {
             let doc = doc_or(def.documentation.as_deref(), || format!("The `{}` error.", def.name));
             let reserved = ["code", "name", "message", "details", "wire_name", "args"];
             let fields = self.fields(&def.fields, &format!("the fields of `{name}`"), &reserved)?;
-            errors.push(ErrorClass { name, wire: def.name.clone(), doc, fields });
+            let declarations = declarations(&fields, true);
+            errors.push(ErrorClass { name, wire: def.name.clone(), doc, fields, declarations });
         }
         let methods = iface.methods.iter().map(|m| self.method(m)).collect::<Result<_, _>>()?;
         let signals = iface.signals.iter().map(|s| self.signal(s)).collect::<Result<_, _>>()?;
@@ -432,6 +472,7 @@ impl<'a> Lowering<'a> {
             uses_datetime,
             uses_enum: !enums_empty,
             codegen_version: env!("CARGO_PKG_VERSION").to_string(),
+            python: &MIN_PYTHON,
         })
     }
 
@@ -477,6 +518,7 @@ impl<'a> Lowering<'a> {
         for r in reserved {
             self.table.claim(scope, r, &format!("generated `{r}`"))?;
         }
+        let (mut after_optional, mut keyword_only) = (false, false);
         fields
             .iter()
             .map(|f| {
@@ -484,12 +526,19 @@ impl<'a> Lowering<'a> {
                 let ident = names::snake(&f.name, &what)?;
                 let attr = self.table.claim_field(scope, &ident, &what)?;
                 let (annotation, codec) = self.ty(&f.ty);
+                let optional = matches!(f.ty, Type::Optional { .. });
+                let starts_keywords = after_optional && !optional && !keyword_only;
+                keyword_only |= starts_keywords;
+                after_optional |= optional;
                 Ok(Field {
                     wire: f.name.clone(),
                     attr,
                     annotation,
                     codec,
                     doc: f.description.clone().unwrap_or_default(),
+                    optional,
+                    starts_keywords,
+                    keyword_only,
                 })
             })
             .collect()
@@ -647,6 +696,8 @@ impl<'a> Lowering<'a> {
             attr,
             spec,
             doc,
+            declarations: declarations(&params, true),
+            forward: pass_on(&params, &params),
             params,
             args,
             returns,
@@ -668,6 +719,7 @@ impl<'a> Lowering<'a> {
         let fields = self.fields(&s.fields, &format!("the values of signal `{}`", s.name), &[])?;
         let doc = doc_or(s.documentation.as_deref(), || format!("The `{}` signal.", s.name));
         let class = self.message_class(&s.name, &["", "Signal"], &what)?;
+        let construct = pass_on(&params, &fields);
         let value = self.class_shape(class.clone(), doc.clone(), fields);
         let spec = self.spec_name("SIGNAL", &s.name, &what)?;
         Ok(Signal {
@@ -678,7 +730,9 @@ impl<'a> Lowering<'a> {
             emit,
             emit_to,
             doc,
+            declarations: declarations(&params, false),
             params,
+            construct,
             value,
         })
     }
@@ -727,7 +781,8 @@ impl<'a> Lowering<'a> {
         let doc = doc_or(c.documentation.as_deref(), || format!("Sends the `{}` command.", c.name));
         let spec = self.spec_name("COMMAND", &c.name, &what)?;
         let args = format!("_sb.shape({})", fields_expr(&params));
-        Ok(Command { wire: c.name.clone(), attr, spec, doc, params, args })
+        let (declarations, forward) = (declarations(&params, false), pass_on(&params, &params));
+        Ok(Command { wire: c.name.clone(), attr, spec, doc, params, declarations, forward, args })
     }
 
     fn action(&mut self, a: &idl::Action) -> Result<Action, NameError> {
@@ -766,6 +821,8 @@ impl<'a> Lowering<'a> {
             accept,
             spec,
             doc,
+            declarations: declarations(&params, false),
+            forward: pass_on(&params, &params),
             params,
             goal_class,
             feedback,
@@ -774,6 +831,41 @@ impl<'a> Lowering<'a> {
             errors: self.errors_of(&a.errors),
         })
     }
+}
+
+/// The declarations of `params` in a signature that callers use: `name: annotation`, with
+/// `= None` for optional values and a `*` before the keyword-only ones. With `keywords_follow`
+/// the signature goes on with keyword-only parameters of its own (`timeout`, `message`), so the
+/// declarations end with a `*` when none came before.
+fn declarations(params: &[Field], keywords_follow: bool) -> Vec<String> {
+    let mut out = Vec::with_capacity(params.len() + 1);
+    for p in params {
+        if p.starts_keywords {
+            out.push("*".to_string());
+        }
+        let default = if p.optional { " = None" } else { "" };
+        out.push(format!("{}: {}{default}", p.attr, p.annotation));
+    }
+    if keywords_follow && !params.iter().any(|p| p.keyword_only) {
+        out.push("*".to_string());
+    }
+    out
+}
+
+/// The arguments that pass each of `values` on to the matching one of `params` (a function's or a
+/// class's): positional while `params` allow it, `param=value` from their keyword-only ones on.
+fn pass_on(values: &[Field], params: &[Field]) -> Vec<String> {
+    values
+        .iter()
+        .zip(params)
+        .map(|(value, param)| {
+            if param.keyword_only {
+                format!("{}={}", param.attr, value.attr)
+            } else {
+                value.attr.clone()
+            }
+        })
+        .collect()
 }
 
 /// `(("wire", "attr", codec), ...)`, always a tuple.

@@ -235,7 +235,7 @@ class ThermostatClient:
         self,
         extra_celsius: float,
         for_how_long: _dt.timedelta,
-        reason: str | None,
+        reason: str | None = None,
         *,
         timeout: float | None = None,
     ) -> _dt.datetime:
@@ -337,7 +337,7 @@ class ThermostatBlockingClient:
         self,
         extra_celsius: float,
         for_how_long: _dt.timedelta,
-        reason: str | None,
+        reason: str | None = None,
         *,
         timeout: float | None = None,
     ) -> _dt.datetime:
