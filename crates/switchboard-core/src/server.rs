@@ -401,9 +401,13 @@ impl ServerCore {
     }
 
     /// Stops serving and closes every client connection.
+    ///
+    /// Returns once the transport's farewell has left the process (over MQTT: the cleared
+    /// discovery entry and retained values, and the offline presence), waiting a bounded time
+    /// for it, so `main` may return right after.
     pub async fn shutdown(&self) {
         if let Some(transport) = self.transport() {
-            transport.close();
+            transport.close().await;
         }
     }
 

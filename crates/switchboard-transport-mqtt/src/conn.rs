@@ -66,6 +66,16 @@ pub(crate) enum Route {
     ActionEvents,
 }
 
+/// Whether a connection is open, and how it is being closed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Closing {
+    Open,
+    /// A farewell was queued: the connection's task sees it out before it ends.
+    Farewell,
+    /// Closed without a farewell (never connected, down, or given up on).
+    Silent,
+}
+
 /// One publish waiting in a connection's ordered queue.
 type Ordered = (String, QoS, Bytes, PublishProperties);
 
@@ -91,7 +101,9 @@ pub(crate) struct Conn {
     client_id: String,
     broker: String,
     connected: AtomicBool,
-    closed: watch::Sender<bool>,
+    closed: watch::Sender<Closing>,
+    /// Set when the connection's task has ended: whatever it was to send has left or never will.
+    finished: watch::Sender<bool>,
     subscriptions: Mutex<BTreeMap<String, Subscription>>,
     routes: Mutex<HashMap<usize, Route>>,
     next_id: AtomicUsize,
@@ -160,6 +172,12 @@ pub(crate) fn json_properties() -> PublishProperties {
 /// retained messages on the broker forever.
 pub(crate) const OFFLINE_EXPIRY_SECS: u32 = 600;
 
+/// The longest a clean close waits for its farewell to reach the broker.
+pub(crate) const FAREWELL_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// One message of a farewell: topic, retain flag, payload and properties.
+pub(crate) type Farewell = (String, bool, Bytes, PublishProperties);
+
 /// The properties of a retained `{"online":false}`.
 pub(crate) fn offline_properties() -> PublishProperties {
     PublishProperties { message_expiry_interval: Some(OFFLINE_EXPIRY_SECS), ..json_properties() }
@@ -205,7 +223,8 @@ impl Conn {
             Some(will_properties),
         ));
         let (client, eventloop) = AsyncClient::new(options, CHANNEL);
-        let (closed, _) = watch::channel(false);
+        let (closed, _) = watch::channel(Closing::Open);
+        let (finished, _) = watch::channel(false);
         let (ordered, mut queue) = tokio::sync::mpsc::unbounded_channel::<Ordered>();
         {
             // One task publishes them one after the other, waiting for room in rumqttc's queue
@@ -227,6 +246,7 @@ impl Conn {
             broker: endpoint.broker().to_string(),
             connected: AtomicBool::new(false),
             closed,
+            finished,
             subscriptions: Mutex::new(BTreeMap::new()),
             routes: Mutex::new(HashMap::new()),
             next_id: AtomicUsize::new(10),
@@ -304,7 +324,7 @@ impl Conn {
     }
 
     pub(crate) fn is_closed(&self) -> bool {
-        *self.closed.borrow()
+        *self.closed.borrow() != Closing::Open
     }
 
     /// The error for a send while the connection is down.
@@ -589,12 +609,32 @@ impl Conn {
         }
     }
 
-    /// Publishes `finals` (best effort, without waiting), disconnects cleanly and stops the task.
-    pub(crate) fn close(&self, finals: Vec<(String, bool, Bytes, PublishProperties)>) {
-        if self.closed.send_replace(true) {
-            return;
+    /// Says goodbye and closes: publishes `finals` at QoS 1, then disconnects normally (so the
+    /// broker sends no will), and returns once the broker has closed the connection, for at most
+    /// [`FAREWELL_TIMEOUT`]. When the runtime is dropped right after, nothing is left unsent.
+    pub(crate) async fn close(&self, finals: Vec<Farewell>) {
+        if self.begin_close() {
+            for (topic, retain, payload, properties) in finals {
+                // Room in the queue is made by the connection's task, which is saying goodbye
+                // now; once it has ended, these fail at once instead of waiting.
+                let _ = self
+                    .client
+                    .publish_with_properties(topic, QoS::AtLeastOnce, retain, payload, properties)
+                    .await;
+            }
+            let _ = self.client.disconnect().await;
         }
-        if self.is_connected() {
+        let mut finished = self.finished.subscribe();
+        // The task bounds its farewell itself; this bound only guards against a task that
+        // never ran (its runtime gone).
+        let _ = tokio::time::timeout(FAREWELL_TIMEOUT * 2, finished.wait_for(|done| *done)).await;
+    }
+
+    /// Like [`close`](Self::close), without waiting: the farewell leaves from the connection's
+    /// task while the runtime still runs it. For `Drop`, and for clients, whose `close` is not
+    /// awaited.
+    pub(crate) fn start_close(&self, finals: Vec<Farewell>) {
+        if self.begin_close() {
             for (topic, retain, payload, properties) in finals {
                 let _ = self.client.try_publish_with_properties(
                     topic,
@@ -608,9 +648,27 @@ impl Conn {
         }
     }
 
+    /// Marks the connection closed. True when this is the first close and the connection is
+    /// up: the caller queues the farewell, and the connection's task sees it out.
+    fn begin_close(&self) -> bool {
+        let goodbye = if self.is_connected() { Closing::Farewell } else { Closing::Silent };
+        self.mark_closed(goodbye) && goodbye == Closing::Farewell
+    }
+
+    /// Moves the connection from open to closed `how`; false when it was closed already.
+    fn mark_closed(&self, how: Closing) -> bool {
+        self.closed.send_if_modified(|closing| {
+            let first = *closing == Closing::Open;
+            if first {
+                *closing = how;
+            }
+            first
+        })
+    }
+
     /// Stops without any farewell messages.
     fn shutdown(&self) {
-        self.closed.send_replace(true);
+        self.mark_closed(Closing::Silent);
     }
 }
 
@@ -724,36 +782,63 @@ fn map_error(broker: &str, error: &ConnectionError) -> TransportError {
 
 async fn run(
     conn: Arc<Conn>,
-    eventloop: EventLoop,
+    mut eventloop: EventLoop,
     handler: Arc<dyn Handler>,
     first: oneshot::Sender<Result<(), TransportError>>,
     release: ReleaseId,
 ) {
     let mut closed = conn.closed.subscribe();
-    let stop = async {
-        let _ = closed.wait_for(|closed| *closed).await;
-        if conn.is_connected() {
-            // Give the farewell messages a moment to go out, then stop regardless.
-            tokio::time::sleep(Duration::from_secs(2)).await;
-        }
-    };
     // Raced once rather than around every event: a `select!` per event moves rumqttc's large
     // poll future (2.7 kB) several times per message.
-    tokio::select! {
-        () = drive(conn.clone(), eventloop, handler, first) => {}
-        () = stop => {}
+    let closing = tokio::select! {
+        biased;
+        closing = closed.wait_for(|closing| *closing != Closing::Open) => {
+            closing.map_or(Closing::Silent, |closing| *closing)
+        }
+        () = drive(conn.clone(), &mut eventloop, handler, first) => Closing::Silent,
+    };
+    if closing == Closing::Farewell && conn.is_connected() {
+        let farewell = tokio::time::timeout(FAREWELL_TIMEOUT, farewell(&mut eventloop));
+        if farewell.await.is_err() {
+            tracing::warn!(broker = %conn.broker, "the MQTT broker did not close the connection within {FAREWELL_TIMEOUT:?} of our farewell");
+        }
     }
     conn.connected.store(false, Ordering::Release);
-    conn.closed.send_replace(true);
+    conn.shutdown();
     drop(release);
+    drop(eventloop);
+    conn.finished.send_replace(true);
     tracing::debug!(client_id = %conn.client_id, "MQTT connection task ended");
+}
+
+/// Polls the event loop while the farewell [`Conn::close`] queues goes out, until the broker
+/// closes the connection in answer to our DISCONNECT. Nothing received is delivered any more.
+///
+/// The broker handles a connection's packets in order, so once it closes the connection it
+/// has stored (or cleared) every retained message queued before the DISCONNECT, and drops the
+/// will. Reading on until then also keeps unread acknowledgements from turning our close into
+/// a reset.
+async fn farewell(eventloop: &mut EventLoop) {
+    let mut disconnected = false;
+    loop {
+        match eventloop.poll().await {
+            Ok(Event::Outgoing(rumqttc::Outgoing::Disconnect)) => disconnected = true,
+            Ok(_) => {}
+            Err(error) => {
+                if !disconnected {
+                    tracing::debug!(%error, "the MQTT connection broke during the farewell");
+                }
+                return;
+            }
+        }
+    }
 }
 
 /// Polls the event loop until the connection is closed (or the first connect fails), routing
 /// what arrives and reconnecting with backoff.
 async fn drive(
     conn: Arc<Conn>,
-    mut eventloop: EventLoop,
+    eventloop: &mut EventLoop,
     handler: Arc<dyn Handler>,
     first: oneshot::Sender<Result<(), TransportError>>,
 ) {
@@ -797,11 +882,6 @@ async fn drive(
             }
             Ok(Event::Incoming(Packet::Disconnect(disconnect))) => {
                 tracing::warn!(reason = ?disconnect.reason_code, broker = %conn.broker, "the broker disconnected us");
-            }
-            Ok(Event::Outgoing(rumqttc::Outgoing::Disconnect)) if conn.is_closed() => {
-                // Let the socket drain what was written before DISCONNECT.
-                tokio::time::sleep(Duration::from_millis(20)).await;
-                break;
             }
             Ok(_) => {}
             Err(error) => {

@@ -240,7 +240,16 @@ impl ServerTransport for UnixServer {
         })
     }
 
-    fn close(&self) {
+    fn close(&self) -> BoxFuture<'_, ()> {
+        self.stop();
+        // Nothing is said on the way out: the peers see their connections end.
+        Box::pin(std::future::ready(()))
+    }
+}
+
+impl UnixServer {
+    /// Stops accepting, ends every connection and removes the socket file it created.
+    fn stop(&self) {
         if self.closed.swap(true, Ordering::SeqCst) {
             return;
         }
@@ -256,7 +265,7 @@ impl ServerTransport for UnixServer {
 
 impl Drop for UnixServer {
     fn drop(&mut self) {
-        self.close();
+        self.stop();
     }
 }
 

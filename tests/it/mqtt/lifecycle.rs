@@ -1,0 +1,99 @@
+//! A server's start and end on a broker: a shutdown whose farewell has left the process before
+//! `shutdown().await` returns, so nothing of a stopped server stays retained.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use rumqttc::v5::mqttbytes::v5::{Publish, PublishProperties};
+use switchboard_testkit::broker::shared_mosquitto;
+
+use super::{
+    endpoint,
+    raw::{self, Raw},
+    text, unique,
+};
+use crate::suite;
+
+/// How long an observer waits for messages that must not come.
+const QUIET: Duration = Duration::from_millis(300);
+
+/// A runtime for the observing MQTT clients, which outlives the servers' runtimes.
+fn observer_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("an observer runtime")
+}
+
+/// The retained messages a fresh subscriber gets for everything under `instance`.
+async fn retained_under(url: &str, instance: &str) -> Vec<Publish> {
+    let mut fresh = Raw::connect(url, &format!("fresh-{instance}")).await;
+    for filter in [format!("+/{instance}/#"), format!("+/+/{instance}/#")] {
+        fresh.subscribe_keeping(&filter).await;
+    }
+    let retained = fresh.drain(QUIET).await.into_iter().filter(|p| p.retain).collect();
+    let _ = fresh.client.disconnect().await;
+    retained
+}
+
+/// Clears what a test's server left on the shared broker: anything retained under its instance,
+/// and its offline presence (which a farewell leaves retained on purpose).
+async fn tidy(url: &str, instance: &str, presence: &str) {
+    raw::clear_retained(url, instance).await;
+    let mut raw = Raw::connect(url, &format!("tidy-{instance}")).await;
+    raw.publish(presence, true, Bytes::new(), PublishProperties::default()).await;
+    raw.flush().await;
+}
+
+/// `shutdown().await` returns only once the farewell has left the process: when the runtime is
+/// dropped right after it (as when `main` returns), a fresh subscriber finds nothing retained
+/// under the instance, and the server's presence turned offline exactly once (the farewell, with
+/// no will after it). Twenty times in a row, so a race shows.
+#[test]
+fn shutdown_returns_after_the_farewell_left() {
+    switchboard_testkit::init_tracing();
+    let Some(broker) = shared_mosquitto() else { return };
+    let observer = observer_runtime();
+    for round in 0..20 {
+        let instance = unique("farewell");
+        let client_id = format!("{instance}-server");
+        let presence = format!("client/{client_id}/online");
+        let mut watcher = observer.block_on(async {
+            let mut watcher = Raw::connect(&broker.url, &format!("watch-{instance}")).await;
+            watcher.subscribe(&presence).await;
+            watcher
+        });
+
+        let server_runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a server runtime");
+        let url = format!("{}?client_id={client_id}", broker.url);
+        let took = server_runtime.block_on(async {
+            let (server, _) = suite::serve_thermostat(&endpoint(&url, &instance)).await;
+            let started = std::time::Instant::now();
+            server.shutdown().await;
+            started.elapsed()
+        });
+        drop(server_runtime);
+
+        let (offline, retained) = observer.block_on(async {
+            let states: Vec<String> =
+                watcher.drain(QUIET).await.iter().filter(|p| !p.retain).map(text).collect();
+            let offline = states.iter().filter(|s| s.contains("false")).count();
+            (offline, retained_under(&broker.url, &instance).await)
+        });
+        let leftovers: Vec<String> =
+            retained.iter().map(|p| String::from_utf8_lossy(&p.topic).into_owned()).collect();
+        // Tidied before checking, so that a failing round leaves the shared broker clean.
+        observer.block_on(tidy(&broker.url, &instance, &presence));
+        assert!(
+            leftovers.is_empty(),
+            "round {round}: still retained after shutdown: {leftovers:?}"
+        );
+        assert_eq!(offline, 1, "round {round}: the presence turned offline {offline} times");
+        // The broker answers at once; a shutdown that ran into its bound never saw it close.
+        assert!(took < Duration::from_secs(1), "round {round}: the shutdown took {took:?}");
+    }
+}
