@@ -91,6 +91,27 @@ impl ChildProcess {
         }
     }
 
+    /// Asks the process to stop with SIGTERM, as systemd does, and waits for it to exit, for at
+    /// most `timeout`. Returns its exit status, or `None` if it was still running (then it is
+    /// killed).
+    pub fn terminate(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let mut child = self.child.take()?;
+        let pid = libc::pid_t::try_from(child.id()).expect("a process id fits pid_t");
+        // SAFETY: `kill` has no memory-safety preconditions; the child is ours and not yet
+        // reaped, so the pid still names it.
+        unsafe { libc::kill(pid, libc::SIGTERM) };
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = child.try_wait() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        None
+    }
+
     /// The process id, while it runs.
     pub fn id(&self) -> Option<u32> {
         self.child.as_ref().map(Child::id)

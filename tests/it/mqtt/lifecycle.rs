@@ -7,12 +7,15 @@ use bytes::Bytes;
 use rumqttc::v5::mqttbytes::v5::{Publish, PublishProperties};
 use switchboard_testkit::broker::shared_mosquitto;
 
+use switchboard_testkit::ChildProcess;
+use switchboard_tests::thermostat::ThermostatClient;
+
 use super::{
     endpoint,
     raw::{self, Raw},
     text, unique,
 };
-use crate::suite;
+use crate::suite::{self, within};
 
 /// How long an observer waits for messages that must not come.
 const QUIET: Duration = Duration::from_millis(300);
@@ -95,5 +98,40 @@ fn shutdown_returns_after_the_farewell_left() {
         assert_eq!(offline, 1, "round {round}: the presence turned offline {offline} times");
         // The broker answers at once; a shutdown that ran into its bound never saw it close.
         assert!(took < Duration::from_secs(1), "round {round}: the shutdown took {took:?}");
+    }
+}
+
+/// The same through a process of its own, stopped with SIGTERM as systemd stops a service: the
+/// test server (which stops on `switchboard::shutdown_signal`) exits 0 and leaves nothing
+/// retained under its instance.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_stopped_by_sigterm_leaves_nothing_retained() {
+    switchboard_testkit::init_tracing();
+    let Some(broker) = shared_mosquitto() else { return };
+    let server_binary = env!("CARGO_BIN_EXE_switchboard-test-server");
+    for round in 0..3 {
+        let instance = unique("sigterm");
+        let client_id = format!("{instance}-server");
+        let url = format!("{}?client_id={client_id}&instance={instance}", broker.url);
+        let mut server = ChildProcess::spawn(server_binary, &[&url]);
+        let client =
+            within("connect", ThermostatClient::connect(&endpoint(&broker.url, &instance)))
+                .await
+                .expect("the server announces itself");
+        within("getStatus", client.get_status()).await.expect("the server answers");
+        client.close();
+
+        let exited = tokio::task::spawn_blocking(move || server.terminate(Duration::from_secs(5)))
+            .await
+            .expect("waiting for the server");
+        let retained = retained_under(&broker.url, &instance).await;
+        let leftovers: Vec<String> =
+            retained.iter().map(|p| String::from_utf8_lossy(&p.topic).into_owned()).collect();
+        tidy(&broker.url, &instance, &format!("client/{client_id}/online")).await;
+        assert!(
+            exited.is_some_and(|status| status.success()),
+            "round {round}: the server did not exit cleanly on SIGTERM: {exited:?}"
+        );
+        assert!(leftovers.is_empty(), "round {round}: still retained after SIGTERM: {leftovers:?}");
     }
 }
