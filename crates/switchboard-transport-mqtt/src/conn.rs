@@ -23,7 +23,10 @@ use rumqttc::v5::{
     },
 };
 use switchboard_core::{TransportError, TransportErrorKind, message::Name, transport::BoxFuture};
-use tokio::sync::{oneshot, watch};
+use tokio::{
+    sync::{oneshot, watch},
+    time::Instant,
+};
 
 use crate::endpoint::MqttEndpoint;
 
@@ -64,6 +67,107 @@ pub(crate) enum Route {
     ClientSignals,
     /// Client: replies to action requests and goal events (`client/{client_id}/…/action/+/event`).
     ActionEvents,
+}
+
+/// What a connection does when the broker cannot be reached at its first connect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum FirstConnect {
+    /// Fail at once: a client's caller decides what to do.
+    FailFast,
+    /// Retry with backoff, logging why, until `until` if set: a server started before its
+    /// broker waits for it.
+    Wait { until: Option<Instant> },
+}
+
+/// How often a server waiting for its broker says it still waits.
+const WAIT_REPORT_INTERVAL: Duration = Duration::from_secs(30);
+
+/// A server's wait for a broker it could not reach at start.
+#[derive(Debug)]
+struct BrokerWait {
+    started: Instant,
+    until: Option<Instant>,
+    attempts: u32,
+    reported: Option<Instant>,
+}
+
+impl BrokerWait {
+    fn new(until: Option<Instant>) -> Self {
+        BrokerWait { started: Instant::now(), until, attempts: 0, reported: None }
+    }
+
+    /// Whether to try again after `error`: when it may go away by itself and the wait is not
+    /// over. Says why it waits at warn level, then at most every [`WAIT_REPORT_INTERVAL`].
+    fn try_again(&mut self, broker: &str, error: &ConnectionError) -> bool {
+        self.attempts += 1;
+        let now = Instant::now();
+        if !may_pass(error) || self.until.is_some_and(|until| now >= until) {
+            return false;
+        }
+        let due = self.reported.is_none_or(|at| now.duration_since(at) >= WAIT_REPORT_INTERVAL);
+        if due {
+            self.reported = Some(now);
+            let waited = now.duration_since(self.started);
+            tracing::warn!(%broker, %error, attempts = self.attempts, ?waited, "cannot reach the MQTT broker; the server waits for it and keeps retrying");
+        } else {
+            tracing::debug!(%broker, %error, attempts = self.attempts, "the MQTT broker is still unreachable");
+        }
+        true
+    }
+
+    /// The error a server reports when it stops waiting: the last one, saying how long it
+    /// waited when it waited at all.
+    fn gave_up(&self, error: TransportError) -> TransportError {
+        if self.attempts <= 1 {
+            return error;
+        }
+        let waited = self.started.elapsed();
+        TransportError::new(
+            error.kind(),
+            format!(
+                "{} (gave up after {waited:.1?} and {} attempts)",
+                error.message(),
+                self.attempts
+            ),
+        )
+    }
+
+    /// Says that the wait is over, when there was one.
+    fn reached(&self, broker: &str) {
+        if self.attempts > 0 {
+            let waited = self.started.elapsed();
+            tracing::info!(%broker, attempts = self.attempts + 1, ?waited, "reached the MQTT broker");
+        }
+    }
+}
+
+/// Whether a failed connect may succeed later without anyone changing anything: the broker is
+/// not up yet (refused, absent socket, timeout, reset) or says it is busy. Credentials,
+/// certificates, client ids and protocol errors fail at once.
+fn may_pass(error: &ConnectionError) -> bool {
+    match error {
+        ConnectionError::Io(io) => io.kind() != std::io::ErrorKind::PermissionDenied,
+        ConnectionError::Timeout(_) | ConnectionError::MqttState(_) => true,
+        ConnectionError::ConnectionRefused(code) => matches!(
+            code,
+            ConnectReturnCode::ServerUnavailable
+                | ConnectReturnCode::ServiceUnavailable
+                | ConnectReturnCode::ServerBusy
+                | ConnectReturnCode::ConnectionRateExceeded
+        ),
+        _ => false,
+    }
+}
+
+/// Stops a connection whose `start` did not succeed; disarmed on success.
+struct Abandoned(Option<Arc<Conn>>);
+
+impl Drop for Abandoned {
+    fn drop(&mut self) {
+        if let Some(conn) = self.0.take() {
+            conn.shutdown();
+        }
+    }
 }
 
 /// Whether a connection is open, and how it is being closed.
@@ -184,13 +288,15 @@ pub(crate) fn offline_properties() -> PublishProperties {
 }
 
 impl Conn {
-    /// Connects, waits for the first CONNACK and starts the event-loop task.
+    /// Connects, waits for the first CONNACK and starts the event-loop task. `first_connect`
+    /// says what to do while the broker cannot be reached.
     pub(crate) async fn start(
         endpoint: &MqttEndpoint,
         client_id: String,
         will_topic: String,
         handler: Arc<dyn Handler>,
         initial: Vec<(String, Route)>,
+        first_connect: FirstConnect,
     ) -> Result<Arc<Conn>, TransportError> {
         {
             let mut in_use = lock(&IN_USE);
@@ -262,9 +368,24 @@ impl Conn {
             let _ = conn.subscribe_qos(&filter, route, false, qos);
         }
         let (first_tx, first_rx) = oneshot::channel();
-        tokio::spawn(run(conn.clone(), eventloop, handler, first_tx, release));
-        let timeout = endpoint.options().connect_timeout + Duration::from_millis(500);
-        match tokio::time::timeout(timeout, first_rx).await {
+        let wait = match first_connect {
+            FirstConnect::FailFast => None,
+            FirstConnect::Wait { until } => Some(BrokerWait::new(until)),
+        };
+        tokio::spawn(run(conn.clone(), eventloop, handler, first_tx, wait, release));
+        // From here on, every way out of `start` but success (this future dropped while it
+        // waits for the broker included) stops the connection's task.
+        let mut abandoned = Abandoned(Some(conn.clone()));
+        let answer_within = endpoint.options().connect_timeout + Duration::from_millis(500);
+        let deadline = match first_connect {
+            FirstConnect::FailFast => Some(Instant::now() + answer_within),
+            FirstConnect::Wait { until } => until.map(|until| until + answer_within),
+        };
+        let first = match deadline {
+            Some(deadline) => tokio::time::timeout_at(deadline, first_rx).await,
+            None => Ok(first_rx.await),
+        };
+        match first {
             Ok(Ok(Ok(()))) => {
                 // A server is reachable only once the broker has confirmed its subscriptions:
                 // a request published before that would be dropped (requests go at QoS 0).
@@ -278,7 +399,6 @@ impl Conn {
                     .await
                     .is_err()
                 {
-                    conn.shutdown();
                     return Err(TransportError::new(
                         TransportErrorKind::Io,
                         format!(
@@ -287,6 +407,7 @@ impl Conn {
                         ),
                     ));
                 }
+                abandoned.0 = None;
                 Ok(conn)
             }
             Ok(Ok(Err(error))) => Err(error),
@@ -294,16 +415,10 @@ impl Conn {
                 TransportErrorKind::Closed,
                 "the MQTT connection task ended",
             )),
-            Err(_) => {
-                conn.shutdown();
-                Err(TransportError::new(
-                    TransportErrorKind::NotFound,
-                    format!(
-                        "the MQTT broker at {} did not answer within {timeout:?}",
-                        endpoint.broker()
-                    ),
-                ))
-            }
+            Err(_) => Err(TransportError::new(
+                TransportErrorKind::NotFound,
+                format!("the MQTT broker at {} did not answer in time", endpoint.broker()),
+            )),
         }
     }
 
@@ -785,6 +900,7 @@ async fn run(
     mut eventloop: EventLoop,
     handler: Arc<dyn Handler>,
     first: oneshot::Sender<Result<(), TransportError>>,
+    wait: Option<BrokerWait>,
     release: ReleaseId,
 ) {
     let mut closed = conn.closed.subscribe();
@@ -795,7 +911,7 @@ async fn run(
         closing = closed.wait_for(|closing| *closing != Closing::Open) => {
             closing.map_or(Closing::Silent, |closing| *closing)
         }
-        () = drive(conn.clone(), &mut eventloop, handler, first) => Closing::Silent,
+        () = drive(conn.clone(), &mut eventloop, handler, first, wait) => Closing::Silent,
     };
     if closing == Closing::Farewell && conn.is_connected() {
         let farewell = tokio::time::timeout(FAREWELL_TIMEOUT, farewell(&mut eventloop));
@@ -834,13 +950,15 @@ async fn farewell(eventloop: &mut EventLoop) {
     }
 }
 
-/// Polls the event loop until the connection is closed (or the first connect fails), routing
-/// what arrives and reconnecting with backoff.
+/// Polls the event loop until the connection is closed (or the first connect fails, after the
+/// server's `wait` for its broker if it has one), routing what arrives and reconnecting with
+/// backoff.
 async fn drive(
     conn: Arc<Conn>,
     eventloop: &mut EventLoop,
     handler: Arc<dyn Handler>,
     first: oneshot::Sender<Result<(), TransportError>>,
+    mut wait: Option<BrokerWait>,
 ) {
     let mut first = Some(first);
     let mut closed = conn.closed.subscribe();
@@ -860,6 +978,9 @@ async fn drive(
                 tracing::debug!(client_id = %conn.client_id, broker = %conn.broker, "connected");
                 handler.on_connected(&conn, first.is_some());
                 if let Some(first) = first.take() {
+                    if let Some(wait) = wait.take() {
+                        wait.reached(&conn.broker);
+                    }
                     let _ = first.send(Ok(()));
                 }
             }
@@ -891,12 +1012,18 @@ async fn drive(
                 if conn.is_closed() {
                     break;
                 }
-                let mapped = map_error(&conn.broker, &error);
-                if let Some(first) = first.take() {
-                    let _ = first.send(Err(mapped));
-                    break;
-                }
-                if was_up {
+                if first.is_some() {
+                    if !wait.as_mut().is_some_and(|wait| wait.try_again(&conn.broker, &error)) {
+                        let mut failure = map_error(&conn.broker, &error);
+                        if let Some(wait) = &wait {
+                            failure = wait.gave_up(failure);
+                        }
+                        if let Some(first) = first.take() {
+                            let _ = first.send(Err(failure));
+                        }
+                        break;
+                    }
+                } else if was_up {
                     tracing::warn!(%error, broker = %conn.broker, "lost the MQTT connection; reconnecting");
                     let lost = TransportError::disconnected(format!(
                         "lost the connection to the MQTT broker at {}: {error}",
@@ -929,5 +1056,31 @@ mod tests {
         assert!(!filter_matches("a/+", "a/b/c"));
         assert!(!filter_matches("a/b/c", "a/b"));
         assert_eq!(clean("a\nb\t\u{7}c\u{9b}"), "a b  c ");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_waiting_server_reports_now_and_then_and_gives_up_in_time() {
+        let refused = || ConnectionError::Io(std::io::ErrorKind::ConnectionRefused.into());
+        let mut wait = BrokerWait::new(Some(Instant::now() + Duration::from_secs(70)));
+        assert!(wait.try_again("b", &refused()));
+        let first = wait.reported.expect("the first failure is reported");
+        tokio::time::advance(Duration::from_secs(10)).await;
+        assert!(wait.try_again("b", &refused()));
+        assert_eq!(wait.reported, Some(first), "reported again within 30 s");
+        tokio::time::advance(Duration::from_secs(25)).await;
+        assert!(wait.try_again("b", &refused()));
+        assert_eq!(wait.reported, Some(first + Duration::from_secs(35)), "not reported after 30 s");
+        tokio::time::advance(Duration::from_secs(40)).await;
+        assert!(!wait.try_again("b", &refused()), "retried past the deadline");
+        let error = TransportError::new(TransportErrorKind::NotFound, "cannot reach it");
+        let error = wait.gave_up(error);
+        assert_eq!(error.kind(), TransportErrorKind::NotFound);
+        assert_eq!(error.message(), "cannot reach it (gave up after 75.0s and 4 attempts)");
+
+        let mut forever = BrokerWait::new(None);
+        let busy = ConnectionError::ConnectionRefused(ConnectReturnCode::ServerBusy);
+        assert!(forever.try_again("b", &busy));
+        let denied = ConnectionError::ConnectionRefused(ConnectReturnCode::NotAuthorized);
+        assert!(!forever.try_again("b", &denied), "waited for credentials to change");
     }
 }

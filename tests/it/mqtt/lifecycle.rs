@@ -1,14 +1,16 @@
-//! A server's start and end on a broker: a shutdown whose farewell has left the process before
-//! `shutdown().await` returns, so nothing of a stopped server stays retained.
+//! A server's start and end on a broker: waiting for a broker that is not up yet (or not), and a
+//! shutdown whose farewell has left the process before `shutdown().await` returns, so nothing of
+//! a stopped server stays retained.
 
 use std::time::Duration;
 
 use bytes::Bytes;
 use rumqttc::v5::mqttbytes::v5::{Publish, PublishProperties};
-use switchboard_testkit::broker::shared_mosquitto;
+use switchboard::{Endpoint, TransportError, TransportErrorKind, mqtt::MqttOptions};
+use switchboard_testkit::broker::{PrivateMosquitto, shared_mosquitto};
 
 use switchboard_testkit::ChildProcess;
-use switchboard_tests::thermostat::ThermostatClient;
+use switchboard_tests::thermostat::{ThermostatClient, ThermostatServer};
 
 use super::{
     endpoint,
@@ -134,4 +136,80 @@ async fn a_server_stopped_by_sigterm_leaves_nothing_retained() {
         );
         assert!(leftovers.is_empty(), "round {round}: still retained after SIGTERM: {leftovers:?}");
     }
+}
+
+/// Serves a test thermostat, however that ends.
+async fn serve(endpoint: Endpoint) -> Result<ThermostatServer, TransportError> {
+    let handler = suite::TestThermostat::default();
+    ThermostatServer::serve(&endpoint, handler, suite::thermostat_properties()).await
+}
+
+/// An endpoint on `url` whose MQTT options `adjust` changed.
+fn with_options(url: &str, instance: &str, adjust: impl FnOnce(&mut MqttOptions)) -> Endpoint {
+    let parsed = switchboard::mqtt::MqttEndpoint::parse(url).expect("a valid MQTT URL");
+    let mut options = parsed.endpoint.options().clone();
+    adjust(&mut options);
+    Endpoint::mqtt(parsed.endpoint.with_options(options))
+        .with_instance(instance)
+        .expect("a valid instance")
+}
+
+/// A server started before its broker waits for it, by default, and serves once it is up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_waits_for_a_broker_that_starts_later() {
+    switchboard_testkit::init_tracing();
+    let Some(mut broker) = PrivateMosquitto::stopped() else { return };
+    let endpoint = endpoint(&broker.url(), "late-broker");
+    let serving = tokio::spawn(serve(endpoint.clone()));
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(!serving.is_finished(), "serve gave up on the broker: {:?}", serving.await);
+
+    tokio::task::block_in_place(|| broker.restart());
+    let server = within("serve after the broker started", serving)
+        .await
+        .expect("the serving task")
+        .expect("serve once the broker is up");
+    let client = within("connect", ThermostatClient::connect(&endpoint)).await.expect("connect");
+    within("getStatus", client.get_status()).await.expect("the late server answers");
+    within("shutdown", server.shutdown()).await;
+}
+
+/// A bounded wait ends with the connection error, saying how long it waited; a zero wait (for
+/// tools) fails at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bounded_wait_for_the_broker_gives_up() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let url = format!("mqtt://127.0.0.1:{port}");
+    for (wait, gave_up) in [(Duration::ZERO, false), (Duration::from_millis(400), true)] {
+        let endpoint = with_options(&url, "nobody", |o| o.wait_for_broker = Some(wait));
+        let started = std::time::Instant::now();
+        let error = within("serve", serve(endpoint)).await.unwrap_err();
+        let took = started.elapsed();
+        assert_eq!(error.kind(), TransportErrorKind::NotFound, "{error}");
+        assert!(error.message().contains(&format!("127.0.0.1:{port}")), "{error}");
+        assert_eq!(error.message().contains("gave up after"), gave_up, "{error}");
+        assert!(took >= wait, "a wait of {wait:?} ended after {took:?}");
+        assert!(took < wait + Duration::from_secs(3), "a wait of {wait:?} took {took:?}");
+    }
+}
+
+/// A `serve` abandoned while it waits (its future dropped, as on a signal) stops waiting: the
+/// broker that starts afterwards never sees that server.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_abandoned_serve_stops_waiting() {
+    let Some(mut broker) = PrivateMosquitto::stopped() else { return };
+    let endpoint = endpoint(&broker.url(), "abandoned");
+    let serving = tokio::spawn(serve(endpoint.clone()));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    serving.abort();
+    assert!(serving.await.is_err_and(|e| e.is_cancelled()), "serve ended by itself");
+
+    tokio::task::block_in_place(|| broker.restart());
+    // Longer than the longest backoff (2 s), so a server still retrying would have connected.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let quick = with_options(&broker.url(), "abandoned", |o| {
+        o.discovery_timeout = Duration::from_millis(500)
+    });
+    let error = within("connect", ThermostatClient::connect(&quick)).await.unwrap_err();
+    assert_eq!(error.kind(), TransportErrorKind::NotFound, "a server announced itself: {error}");
 }
