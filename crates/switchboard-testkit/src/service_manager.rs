@@ -1,5 +1,6 @@
 //! Plays systemd for tests: starts a service with listening sockets passed as systemd passes
-//! them (`$LISTEN_FDS` from fd 3, `$LISTEN_PID` naming the service).
+//! them (`$LISTEN_FDS` from fd 3, `$LISTEN_PID` naming the service), and receives what a service
+//! notifies (`$NOTIFY_SOCKET`).
 
 use std::{
     os::{
@@ -8,6 +9,7 @@ use std::{
     },
     path::Path,
     process::{Command, Stdio},
+    time::Duration,
 };
 
 use crate::ChildProcess;
@@ -66,4 +68,57 @@ pub fn spawn_service(
         }
     }
     ChildProcess::spawn_command(command)
+}
+
+/// A notification socket like systemd's: a Unix datagram socket whose address a service gets in
+/// `$NOTIFY_SOCKET`.
+#[derive(Debug)]
+pub struct NotifySocket {
+    socket: tokio::net::UnixDatagram,
+    address: String,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl NotifySocket {
+    /// A socket at a path in a fresh directory.
+    ///
+    /// # Panics
+    /// If it cannot be made; must be called within a Tokio runtime.
+    pub fn at_path() -> Self {
+        let dir =
+            tempfile::Builder::new().prefix("switchboard-notify-").tempdir().expect("temp dir");
+        let path = dir.path().join("notify.sock");
+        let socket = tokio::net::UnixDatagram::bind(&path).expect("bind the notify socket");
+        NotifySocket { socket, address: path.display().to_string(), _dir: Some(dir) }
+    }
+
+    /// A socket with an abstract name (Linux), which `$NOTIFY_SOCKET` writes as `@name`.
+    ///
+    /// # Panics
+    /// If it cannot be made; must be called within a Tokio runtime.
+    #[cfg(target_os = "linux")]
+    pub fn abstract_name() -> Self {
+        use std::os::linux::net::SocketAddrExt;
+        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let name = format!("switchboard-test-notify-{}-{n}", std::process::id());
+        let address = std::os::unix::net::SocketAddr::from_abstract_name(&name).expect("a name");
+        let socket = std::os::unix::net::UnixDatagram::bind_addr(&address).expect("bind");
+        socket.set_nonblocking(true).expect("non-blocking");
+        let socket = tokio::net::UnixDatagram::from_std(socket).expect("a Tokio socket");
+        NotifySocket { socket, address: format!("@{name}"), _dir: None }
+    }
+
+    /// The value for `$NOTIFY_SOCKET`.
+    pub fn address(&self) -> &str {
+        &self.address
+    }
+
+    /// The next notification, or `None` if none arrives within `wait`.
+    pub async fn next(&self, wait: Duration) -> Option<String> {
+        let mut buffer = vec![0; 4096];
+        let received = tokio::time::timeout(wait, self.socket.recv(&mut buffer)).await.ok()?;
+        let length = received.expect("receive a notification");
+        Some(String::from_utf8_lossy(&buffer[..length]).into_owned())
+    }
 }
