@@ -214,11 +214,14 @@ pub(crate) async fn bind(
 /// is the service manager's: it is left in place on close, with the mode its unit gave it.
 pub(crate) fn adopt(
     listener: std::os::unix::net::UnixListener,
-    path: PathBuf,
+    path_of_server: PathBuf,
     options: UnixOptions,
     target: ServiceTarget,
     inbox: Arc<dyn ServerInbox>,
 ) -> Result<Arc<UnixServer>, TransportError> {
+    // Known by the socket's own path: passed by name, it may differ from the server's.
+    let path = listener.local_addr().ok().and_then(|a| a.as_pathname().map(Path::to_path_buf));
+    let path = path.unwrap_or(path_of_server);
     let listener = UnixListener::from_std(listener).map_err(|e| {
         io_error(TransportErrorKind::Io, "cannot serve the passed socket".to_owned(), e)
     })?;
