@@ -3,7 +3,8 @@
 //! Usage: `switchboard-test-server SOCKET_PATH` or `switchboard-test-server ENDPOINT_URL` (any
 //! argument containing `://`, such as `mqtt://127.0.0.1:1883?instance=x`). Unlike the example, `boost` answers only after
 //! `forHowLong` has passed, so a test can kill the server while a call is in flight. It emits
-//! `temperatureChanged` every 50 ms so tests can see signals resume after a restart.
+//! `temperatureChanged` every 50 ms so tests can see signals resume after a restart. SIGINT or
+//! SIGTERM shut it down cleanly, and it exits 0.
 
 use std::time::Duration;
 
@@ -51,11 +52,16 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     } else {
         Endpoint::unix(UnixEndpoint::at(path))
     };
+    let mut stop = switchboard::shutdown_signal()?;
     let properties = ThermostatProperties { setpoint: 21.0, mode: Mode::Eco };
     let server = ThermostatServer::serve(&endpoint, SlowThermostat, properties).await?;
+    let mut ticks = tokio::time::interval(Duration::from_millis(50));
     let mut celsius = 18.0;
     loop {
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        tokio::select! {
+            _ = ticks.tick() => {}
+            () = &mut stop => break,
+        }
         celsius += 0.5;
         // Over a broker, emitting fails while the broker is away; keep going.
         if let Err(error) = server
@@ -65,4 +71,6 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             eprintln!("switchboard-test-server: could not emit: {error}");
         }
     }
+    server.shutdown().await;
+    Ok(())
 }

@@ -10,4 +10,5 @@ mod mqtt;
 mod python;
 mod reference_docs;
 mod suite;
+mod systemd;
 mod unix;

@@ -59,6 +59,7 @@ mqtt_tests!(
 conformance::every_body!(mqtt_tests);
 
 mod extensions;
+mod lifecycle;
 mod liveness;
 mod raw;
 mod tls;

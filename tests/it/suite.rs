@@ -507,7 +507,7 @@ impl TestThermostat {
     }
 }
 
-fn thermostat_properties() -> ThermostatProperties {
+pub(crate) fn thermostat_properties() -> ThermostatProperties {
     ThermostatProperties { setpoint: 21.0, mode: Mode::Heat }
 }
 

@@ -12,6 +12,7 @@ pub mod descriptor;
 pub mod error;
 pub mod goal_payload;
 pub mod message;
+mod notify;
 mod reader_queue;
 pub mod server;
 pub mod transport;

@@ -34,6 +34,7 @@ use crate::{
     descriptor::InterfaceDescriptor,
     error::{ErrorCode, RemoteError, TransportError, TransportErrorKind, names},
     message::{ClientMessage, Name, ServerMessage},
+    notify,
     transport::{
         BoxFuture, Fanout, Peer, ServerInbox, ServerTransport, ServiceAddress, ServiceTarget,
     },
@@ -181,6 +182,9 @@ struct ServerState {
     /// then every delivery makes its peer known.
     peers_reported: AtomicBool,
     goals: Mutex<GoalTable>,
+    /// Counts this server among the process's running ones, for the service manager; taken
+    /// when it shuts down.
+    serving: Mutex<Option<notify::Serving>>,
 }
 
 /// The goals the server runs or remembers.
@@ -265,6 +269,7 @@ impl ServerCore {
             peers: Mutex::new(HashMap::new()),
             peers_reported: AtomicBool::new(false),
             goals: Mutex::new(GoalTable::default()),
+            serving: Mutex::new(None),
         });
         let target = ServiceTarget { interface, instance: address.instance().to_owned() };
         let transport = address.bind(target, Arc::new(Inbox(Arc::downgrade(&state)))).await?;
@@ -284,6 +289,8 @@ impl ServerCore {
                     .await?;
             }
         }
+        let serving = format!("{} (instance {})", state.interface.name, address.instance());
+        *lock(&state.serving) = Some(notify::serving(&serving));
         Ok(ServerCore { state })
     }
 
@@ -401,9 +408,17 @@ impl ServerCore {
     }
 
     /// Stops serving and closes every client connection.
+    ///
+    /// Returns once the transport's farewell has left the process (over MQTT: the cleared
+    /// discovery entry and retained values, and the offline presence), waiting a bounded time
+    /// for it, so `main` may return right after.
+    ///
+    /// Under a service manager that listens (`$NOTIFY_SOCKET`), the process's first server to
+    /// start serving reports `READY=1` and its last to shut down `STOPPING=1`.
     pub async fn shutdown(&self) {
+        drop(lock(&self.state.serving).take());
         if let Some(transport) = self.transport() {
-            transport.close();
+            transport.close().await;
         }
     }
 

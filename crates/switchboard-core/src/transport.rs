@@ -136,8 +136,10 @@ pub trait ServerTransport: Send + Sync + Debug {
     /// Publishes a signal or property value to every subscriber, for [`Fanout::Broker`] transports.
     fn publish(&self, message: ServerMessage) -> BoxFuture<'_, Result<(), TransportError>>;
 
-    /// Stops accepting clients and closes every connection.
-    fn close(&self);
+    /// Stops accepting clients and closes every connection. Completes once whatever the
+    /// transport says on the way out (an MQTT server's farewell) has left the process, waiting
+    /// for a bounded time the transport chooses, so a process may exit right after.
+    fn close(&self) -> BoxFuture<'_, ()>;
 }
 
 /// Where a server transport delivers what clients send. Implemented by the core.

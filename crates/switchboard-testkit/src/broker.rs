@@ -60,6 +60,15 @@ impl PrivateMosquitto {
     /// # Panics
     /// If mosquitto is installed but does not start, or is missing under `CI=true`.
     pub fn start() -> Option<Self> {
+        let mut broker = Self::stopped()?;
+        broker.launch();
+        Some(broker)
+    }
+
+    /// Like [`start`](Self::start), but the broker does not run until [`restart`](Self::restart):
+    /// for a server or client started before its broker. Its port is free now, and as free as
+    /// any other when the broker starts.
+    pub fn stopped() -> Option<Self> {
         let dir = Self::prepare()?;
         let port = free_port();
         let config = format!(
@@ -67,9 +76,7 @@ impl PrivateMosquitto {
             dir.path().join("mosquitto.sock").display()
         );
         std::fs::write(dir.path().join("mosquitto.conf"), config).expect("write mosquitto.conf");
-        let mut broker = PrivateMosquitto { dir, port, child: None, ca: None };
-        broker.launch();
-        Some(broker)
+        Some(PrivateMosquitto { dir, port, child: None, ca: None })
     }
 
     /// Starts a broker with only a TLS listener on a free loopback port, its certificate (for
@@ -163,7 +170,7 @@ impl PrivateMosquitto {
         }
     }
 
-    /// Starts the broker again on the same port and waits until it accepts connections.
+    /// Starts the broker (again) on its port and waits until it accepts connections.
     pub fn restart(&mut self) {
         self.stop();
         self.launch();

@@ -12,6 +12,7 @@ use switchboard::{Endpoint, unix::UnixEndpoint};
 pub mod broker;
 pub mod prerequisite;
 pub mod python;
+pub mod service_manager;
 
 /// A private directory for the sockets of one test, removed when dropped.
 #[derive(Debug)]
@@ -73,14 +74,20 @@ impl ChildProcess {
     /// # Panics
     /// If the program cannot be started.
     pub fn spawn(program: impl AsRef<Path>, args: &[&str]) -> Self {
-        let program = program.as_ref();
-        let child = Command::new(program)
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
+        let mut command = Command::new(program.as_ref());
+        command.args(args).stdin(Stdio::null()).stdout(Stdio::null());
+        Self::spawn_command(command)
+    }
+
+    /// Starts `command`, its stderr inherited so its log shows in test output.
+    ///
+    /// # Panics
+    /// If the program cannot be started.
+    pub fn spawn_command(mut command: Command) -> Self {
+        let child = command
             .stderr(Stdio::inherit())
             .spawn()
-            .unwrap_or_else(|e| panic!("start {}: {e}", program.display()));
+            .unwrap_or_else(|e| panic!("start {:?}: {e}", command.get_program()));
         ChildProcess { child: Some(child) }
     }
 
@@ -90,6 +97,33 @@ impl ChildProcess {
             let _ = child.kill();
             let _ = child.wait();
         }
+    }
+
+    /// Asks the process to stop with SIGTERM, as systemd does, and waits for it to exit, for at
+    /// most `timeout`. Returns its exit status, or `None` if it was still running (then it is
+    /// killed).
+    pub fn terminate(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let pid = libc::pid_t::try_from(self.id()?).expect("a process id fits pid_t");
+        // SAFETY: `kill` has no memory-safety preconditions; the child is ours and not yet
+        // reaped, so the pid still names it.
+        unsafe { libc::kill(pid, libc::SIGTERM) };
+        self.exit_status(timeout)
+    }
+
+    /// Waits for the process to exit by itself, for at most `timeout`. Returns its exit
+    /// status, or `None` if it was still running (then it is killed).
+    pub fn exit_status(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let mut child = self.child.take()?;
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = child.try_wait() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        None
     }
 
     /// The process id, while it runs.

@@ -813,7 +813,7 @@ impl ClientTransport for MqttClient {
                 Bytes::from_static(br#"{"online":false}"#),
                 offline_properties(),
             );
-            conn.close(vec![offline]);
+            conn.start_close(vec![offline]);
         }
     }
 }

@@ -23,7 +23,10 @@ use rumqttc::v5::{
     },
 };
 use switchboard_core::{TransportError, TransportErrorKind, message::Name, transport::BoxFuture};
-use tokio::sync::{oneshot, watch};
+use tokio::{
+    sync::{oneshot, watch},
+    time::Instant,
+};
 
 use crate::endpoint::MqttEndpoint;
 
@@ -66,6 +69,117 @@ pub(crate) enum Route {
     ActionEvents,
 }
 
+/// What a connection does when the broker cannot be reached at its first connect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum FirstConnect {
+    /// Fail at once: a client's caller decides what to do.
+    FailFast,
+    /// Retry with backoff, logging why, until `until` if set: a server started before its
+    /// broker waits for it.
+    Wait { until: Option<Instant> },
+}
+
+/// How often a server waiting for its broker says it still waits.
+const WAIT_REPORT_INTERVAL: Duration = Duration::from_secs(30);
+
+/// A server's wait for a broker it could not reach at start.
+#[derive(Debug)]
+struct BrokerWait {
+    started: Instant,
+    until: Option<Instant>,
+    attempts: u32,
+    reported: Option<Instant>,
+}
+
+impl BrokerWait {
+    fn new(until: Option<Instant>) -> Self {
+        BrokerWait { started: Instant::now(), until, attempts: 0, reported: None }
+    }
+
+    /// Whether to try again after `error`: when it may go away by itself and the wait is not
+    /// over. Says why it waits at warn level, then at most every [`WAIT_REPORT_INTERVAL`].
+    fn try_again(&mut self, broker: &str, error: &ConnectionError) -> bool {
+        self.attempts += 1;
+        let now = Instant::now();
+        if !may_pass(error) || self.until.is_some_and(|until| now >= until) {
+            return false;
+        }
+        let due = self.reported.is_none_or(|at| now.duration_since(at) >= WAIT_REPORT_INTERVAL);
+        if due {
+            self.reported = Some(now);
+            let waited = now.duration_since(self.started);
+            tracing::warn!(%broker, %error, attempts = self.attempts, ?waited, "cannot reach the MQTT broker; the server waits for it and keeps retrying");
+        } else {
+            tracing::debug!(%broker, %error, attempts = self.attempts, "the MQTT broker is still unreachable");
+        }
+        true
+    }
+
+    /// The error a server reports when it stops waiting: the last one, saying how long it
+    /// waited when it waited at all.
+    fn gave_up(&self, error: TransportError) -> TransportError {
+        if self.attempts <= 1 {
+            return error;
+        }
+        let waited = self.started.elapsed();
+        TransportError::new(
+            error.kind(),
+            format!(
+                "{} (gave up after {waited:.1?} and {} attempts)",
+                error.message(),
+                self.attempts
+            ),
+        )
+    }
+
+    /// Says that the wait is over, when there was one.
+    fn reached(&self, broker: &str) {
+        if self.attempts > 0 {
+            let waited = self.started.elapsed();
+            tracing::info!(%broker, attempts = self.attempts + 1, ?waited, "reached the MQTT broker");
+        }
+    }
+}
+
+/// Whether a failed connect may succeed later without anyone changing anything: the broker is
+/// not up yet (refused, absent socket, timeout, reset) or says it is busy. Credentials,
+/// certificates, client ids and protocol errors fail at once.
+fn may_pass(error: &ConnectionError) -> bool {
+    match error {
+        ConnectionError::Io(io) => io.kind() != std::io::ErrorKind::PermissionDenied,
+        ConnectionError::Timeout(_) | ConnectionError::MqttState(_) => true,
+        ConnectionError::ConnectionRefused(code) => matches!(
+            code,
+            ConnectReturnCode::ServerUnavailable
+                | ConnectReturnCode::ServiceUnavailable
+                | ConnectReturnCode::ServerBusy
+                | ConnectReturnCode::ConnectionRateExceeded
+        ),
+        _ => false,
+    }
+}
+
+/// Stops a connection whose `start` did not succeed; disarmed on success.
+struct Abandoned(Option<Arc<Conn>>);
+
+impl Drop for Abandoned {
+    fn drop(&mut self) {
+        if let Some(conn) = self.0.take() {
+            conn.shutdown();
+        }
+    }
+}
+
+/// Whether a connection is open, and how it is being closed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Closing {
+    Open,
+    /// A farewell was queued: the connection's task sees it out before it ends.
+    Farewell,
+    /// Closed without a farewell (never connected, down, or given up on).
+    Silent,
+}
+
 /// One publish waiting in a connection's ordered queue.
 type Ordered = (String, QoS, Bytes, PublishProperties);
 
@@ -91,7 +205,9 @@ pub(crate) struct Conn {
     client_id: String,
     broker: String,
     connected: AtomicBool,
-    closed: watch::Sender<bool>,
+    closed: watch::Sender<Closing>,
+    /// Set when the connection's task has ended: whatever it was to send has left or never will.
+    finished: watch::Sender<bool>,
     subscriptions: Mutex<BTreeMap<String, Subscription>>,
     routes: Mutex<HashMap<usize, Route>>,
     next_id: AtomicUsize,
@@ -160,19 +276,27 @@ pub(crate) fn json_properties() -> PublishProperties {
 /// retained messages on the broker forever.
 pub(crate) const OFFLINE_EXPIRY_SECS: u32 = 600;
 
+/// The longest a clean close waits for its farewell to reach the broker.
+pub(crate) const FAREWELL_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// One message of a farewell: topic, retain flag, payload and properties.
+pub(crate) type Farewell = (String, bool, Bytes, PublishProperties);
+
 /// The properties of a retained `{"online":false}`.
 pub(crate) fn offline_properties() -> PublishProperties {
     PublishProperties { message_expiry_interval: Some(OFFLINE_EXPIRY_SECS), ..json_properties() }
 }
 
 impl Conn {
-    /// Connects, waits for the first CONNACK and starts the event-loop task.
+    /// Connects, waits for the first CONNACK and starts the event-loop task. `first_connect`
+    /// says what to do while the broker cannot be reached.
     pub(crate) async fn start(
         endpoint: &MqttEndpoint,
         client_id: String,
         will_topic: String,
         handler: Arc<dyn Handler>,
         initial: Vec<(String, Route)>,
+        first_connect: FirstConnect,
     ) -> Result<Arc<Conn>, TransportError> {
         {
             let mut in_use = lock(&IN_USE);
@@ -205,7 +329,8 @@ impl Conn {
             Some(will_properties),
         ));
         let (client, eventloop) = AsyncClient::new(options, CHANNEL);
-        let (closed, _) = watch::channel(false);
+        let (closed, _) = watch::channel(Closing::Open);
+        let (finished, _) = watch::channel(false);
         let (ordered, mut queue) = tokio::sync::mpsc::unbounded_channel::<Ordered>();
         {
             // One task publishes them one after the other, waiting for room in rumqttc's queue
@@ -227,6 +352,7 @@ impl Conn {
             broker: endpoint.broker().to_string(),
             connected: AtomicBool::new(false),
             closed,
+            finished,
             subscriptions: Mutex::new(BTreeMap::new()),
             routes: Mutex::new(HashMap::new()),
             next_id: AtomicUsize::new(10),
@@ -242,9 +368,24 @@ impl Conn {
             let _ = conn.subscribe_qos(&filter, route, false, qos);
         }
         let (first_tx, first_rx) = oneshot::channel();
-        tokio::spawn(run(conn.clone(), eventloop, handler, first_tx, release));
-        let timeout = endpoint.options().connect_timeout + Duration::from_millis(500);
-        match tokio::time::timeout(timeout, first_rx).await {
+        let wait = match first_connect {
+            FirstConnect::FailFast => None,
+            FirstConnect::Wait { until } => Some(BrokerWait::new(until)),
+        };
+        tokio::spawn(run(conn.clone(), eventloop, handler, first_tx, wait, release));
+        // From here on, every way out of `start` but success (this future dropped while it
+        // waits for the broker included) stops the connection's task.
+        let mut abandoned = Abandoned(Some(conn.clone()));
+        let answer_within = endpoint.options().connect_timeout + Duration::from_millis(500);
+        let deadline = match first_connect {
+            FirstConnect::FailFast => Some(Instant::now() + answer_within),
+            FirstConnect::Wait { until } => until.map(|until| until + answer_within),
+        };
+        let first = match deadline {
+            Some(deadline) => tokio::time::timeout_at(deadline, first_rx).await,
+            None => Ok(first_rx.await),
+        };
+        match first {
             Ok(Ok(Ok(()))) => {
                 // A server is reachable only once the broker has confirmed its subscriptions:
                 // a request published before that would be dropped (requests go at QoS 0).
@@ -258,7 +399,6 @@ impl Conn {
                     .await
                     .is_err()
                 {
-                    conn.shutdown();
                     return Err(TransportError::new(
                         TransportErrorKind::Io,
                         format!(
@@ -267,6 +407,7 @@ impl Conn {
                         ),
                     ));
                 }
+                abandoned.0 = None;
                 Ok(conn)
             }
             Ok(Ok(Err(error))) => Err(error),
@@ -274,16 +415,10 @@ impl Conn {
                 TransportErrorKind::Closed,
                 "the MQTT connection task ended",
             )),
-            Err(_) => {
-                conn.shutdown();
-                Err(TransportError::new(
-                    TransportErrorKind::Io,
-                    format!(
-                        "the MQTT broker at {} did not answer within {timeout:?}",
-                        endpoint.broker()
-                    ),
-                ))
-            }
+            Err(_) => Err(TransportError::new(
+                TransportErrorKind::Io,
+                format!("the MQTT broker at {} did not answer in time", endpoint.broker()),
+            )),
         }
     }
 
@@ -304,7 +439,7 @@ impl Conn {
     }
 
     pub(crate) fn is_closed(&self) -> bool {
-        *self.closed.borrow()
+        *self.closed.borrow() != Closing::Open
     }
 
     /// The error for a send while the connection is down.
@@ -589,12 +724,32 @@ impl Conn {
         }
     }
 
-    /// Publishes `finals` (best effort, without waiting), disconnects cleanly and stops the task.
-    pub(crate) fn close(&self, finals: Vec<(String, bool, Bytes, PublishProperties)>) {
-        if self.closed.send_replace(true) {
-            return;
+    /// Says goodbye and closes: publishes `finals` at QoS 1, then disconnects normally (so the
+    /// broker sends no will), and returns once the broker has closed the connection, for at most
+    /// [`FAREWELL_TIMEOUT`]. When the runtime is dropped right after, nothing is left unsent.
+    pub(crate) async fn close(&self, finals: Vec<Farewell>) {
+        if self.begin_close() {
+            for (topic, retain, payload, properties) in finals {
+                // Room in the queue is made by the connection's task, which is saying goodbye
+                // now; once it has ended, these fail at once instead of waiting.
+                let _ = self
+                    .client
+                    .publish_with_properties(topic, QoS::AtLeastOnce, retain, payload, properties)
+                    .await;
+            }
+            let _ = self.client.disconnect().await;
         }
-        if self.is_connected() {
+        let mut finished = self.finished.subscribe();
+        // The task bounds its farewell itself; this bound only guards against a task that
+        // never ran (its runtime gone).
+        let _ = tokio::time::timeout(FAREWELL_TIMEOUT * 2, finished.wait_for(|done| *done)).await;
+    }
+
+    /// Like [`close`](Self::close), without waiting: the farewell leaves from the connection's
+    /// task while the runtime still runs it. For `Drop`, and for clients, whose `close` is not
+    /// awaited.
+    pub(crate) fn start_close(&self, finals: Vec<Farewell>) {
+        if self.begin_close() {
             for (topic, retain, payload, properties) in finals {
                 let _ = self.client.try_publish_with_properties(
                     topic,
@@ -608,9 +763,27 @@ impl Conn {
         }
     }
 
+    /// Marks the connection closed. True when this is the first close and the connection is
+    /// up: the caller queues the farewell, and the connection's task sees it out.
+    fn begin_close(&self) -> bool {
+        let goodbye = if self.is_connected() { Closing::Farewell } else { Closing::Silent };
+        self.mark_closed(goodbye) && goodbye == Closing::Farewell
+    }
+
+    /// Moves the connection from open to closed `how`; false when it was closed already.
+    fn mark_closed(&self, how: Closing) -> bool {
+        self.closed.send_if_modified(|closing| {
+            let first = *closing == Closing::Open;
+            if first {
+                *closing = how;
+            }
+            first
+        })
+    }
+
     /// Stops without any farewell messages.
     fn shutdown(&self) {
-        self.closed.send_replace(true);
+        self.mark_closed(Closing::Silent);
     }
 }
 
@@ -723,38 +896,68 @@ fn map_error(broker: &str, error: &ConnectionError) -> TransportError {
 
 async fn run(
     conn: Arc<Conn>,
-    eventloop: EventLoop,
-    handler: Arc<dyn Handler>,
-    first: oneshot::Sender<Result<(), TransportError>>,
-    release: ReleaseId,
-) {
-    let mut closed = conn.closed.subscribe();
-    let stop = async {
-        let _ = closed.wait_for(|closed| *closed).await;
-        if conn.is_connected() {
-            // Give the farewell messages a moment to go out, then stop regardless.
-            tokio::time::sleep(Duration::from_secs(2)).await;
-        }
-    };
-    // Raced once rather than around every event: a `select!` per event moves rumqttc's large
-    // poll future (2.7 kB) several times per message.
-    tokio::select! {
-        () = drive(conn.clone(), eventloop, handler, first) => {}
-        () = stop => {}
-    }
-    conn.connected.store(false, Ordering::Release);
-    conn.closed.send_replace(true);
-    drop(release);
-    tracing::debug!(client_id = %conn.client_id, "MQTT connection task ended");
-}
-
-/// Polls the event loop until the connection is closed (or the first connect fails), routing
-/// what arrives and reconnecting with backoff.
-async fn drive(
-    conn: Arc<Conn>,
     mut eventloop: EventLoop,
     handler: Arc<dyn Handler>,
     first: oneshot::Sender<Result<(), TransportError>>,
+    wait: Option<BrokerWait>,
+    release: ReleaseId,
+) {
+    let mut closed = conn.closed.subscribe();
+    // Raced once rather than around every event: a `select!` per event moves rumqttc's large
+    // poll future (2.7 kB) several times per message.
+    let closing = tokio::select! {
+        biased;
+        closing = closed.wait_for(|closing| *closing != Closing::Open) => {
+            closing.map_or(Closing::Silent, |closing| *closing)
+        }
+        () = drive(conn.clone(), &mut eventloop, handler, first, wait) => Closing::Silent,
+    };
+    if closing == Closing::Farewell && conn.is_connected() {
+        let farewell = tokio::time::timeout(FAREWELL_TIMEOUT, farewell(&mut eventloop));
+        if farewell.await.is_err() {
+            tracing::warn!(broker = %conn.broker, "the MQTT broker did not close the connection within {FAREWELL_TIMEOUT:?} of our farewell");
+        }
+    }
+    conn.connected.store(false, Ordering::Release);
+    conn.shutdown();
+    drop(release);
+    drop(eventloop);
+    conn.finished.send_replace(true);
+    tracing::debug!(client_id = %conn.client_id, "MQTT connection task ended");
+}
+
+/// Polls the event loop while the farewell [`Conn::close`] queues goes out, until the broker
+/// closes the connection in answer to our DISCONNECT. Nothing received is delivered any more.
+///
+/// The broker handles a connection's packets in order, so once it closes the connection it
+/// has stored (or cleared) every retained message queued before the DISCONNECT, and drops the
+/// will. Reading on until then also keeps unread acknowledgements from turning our close into
+/// a reset.
+async fn farewell(eventloop: &mut EventLoop) {
+    let mut disconnected = false;
+    loop {
+        match eventloop.poll().await {
+            Ok(Event::Outgoing(rumqttc::Outgoing::Disconnect)) => disconnected = true,
+            Ok(_) => {}
+            Err(error) => {
+                if !disconnected {
+                    tracing::debug!(%error, "the MQTT connection broke during the farewell");
+                }
+                return;
+            }
+        }
+    }
+}
+
+/// Polls the event loop until the connection is closed (or the first connect fails, after the
+/// server's `wait` for its broker if it has one), routing what arrives and reconnecting with
+/// backoff.
+async fn drive(
+    conn: Arc<Conn>,
+    eventloop: &mut EventLoop,
+    handler: Arc<dyn Handler>,
+    first: oneshot::Sender<Result<(), TransportError>>,
+    mut wait: Option<BrokerWait>,
 ) {
     let mut first = Some(first);
     let mut closed = conn.closed.subscribe();
@@ -774,6 +977,9 @@ async fn drive(
                 tracing::debug!(client_id = %conn.client_id, broker = %conn.broker, "connected");
                 handler.on_connected(&conn, first.is_some());
                 if let Some(first) = first.take() {
+                    if let Some(wait) = wait.take() {
+                        wait.reached(&conn.broker);
+                    }
                     let _ = first.send(Ok(()));
                 }
             }
@@ -797,11 +1003,6 @@ async fn drive(
             Ok(Event::Incoming(Packet::Disconnect(disconnect))) => {
                 tracing::warn!(reason = ?disconnect.reason_code, broker = %conn.broker, "the broker disconnected us");
             }
-            Ok(Event::Outgoing(rumqttc::Outgoing::Disconnect)) if conn.is_closed() => {
-                // Let the socket drain what was written before DISCONNECT.
-                tokio::time::sleep(Duration::from_millis(20)).await;
-                break;
-            }
             Ok(_) => {}
             Err(error) => {
                 let was_up = std::mem::replace(&mut up, false);
@@ -810,12 +1011,18 @@ async fn drive(
                 if conn.is_closed() {
                     break;
                 }
-                let mapped = map_error(&conn.broker, &error);
-                if let Some(first) = first.take() {
-                    let _ = first.send(Err(mapped));
-                    break;
-                }
-                if was_up {
+                if first.is_some() {
+                    if !wait.as_mut().is_some_and(|wait| wait.try_again(&conn.broker, &error)) {
+                        let mut failure = map_error(&conn.broker, &error);
+                        if let Some(wait) = &wait {
+                            failure = wait.gave_up(failure);
+                        }
+                        if let Some(first) = first.take() {
+                            let _ = first.send(Err(failure));
+                        }
+                        break;
+                    }
+                } else if was_up {
                     tracing::warn!(%error, broker = %conn.broker, "lost the MQTT connection; reconnecting");
                     let lost = TransportError::disconnected(format!(
                         "lost the connection to the MQTT broker at {}: {error}",
@@ -848,5 +1055,31 @@ mod tests {
         assert!(!filter_matches("a/+", "a/b/c"));
         assert!(!filter_matches("a/b/c", "a/b"));
         assert_eq!(clean("a\nb\t\u{7}c\u{9b}"), "a b  c ");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_waiting_server_reports_now_and_then_and_gives_up_in_time() {
+        let refused = || ConnectionError::Io(std::io::ErrorKind::ConnectionRefused.into());
+        let mut wait = BrokerWait::new(Some(Instant::now() + Duration::from_secs(70)));
+        assert!(wait.try_again("b", &refused()));
+        let first = wait.reported.expect("the first failure is reported");
+        tokio::time::advance(Duration::from_secs(10)).await;
+        assert!(wait.try_again("b", &refused()));
+        assert_eq!(wait.reported, Some(first), "reported again within 30 s");
+        tokio::time::advance(Duration::from_secs(25)).await;
+        assert!(wait.try_again("b", &refused()));
+        assert_eq!(wait.reported, Some(first + Duration::from_secs(35)), "not reported after 30 s");
+        tokio::time::advance(Duration::from_secs(40)).await;
+        assert!(!wait.try_again("b", &refused()), "retried past the deadline");
+        let error = TransportError::new(TransportErrorKind::NotFound, "cannot reach it");
+        let error = wait.gave_up(error);
+        assert_eq!(error.kind(), TransportErrorKind::NotFound);
+        assert_eq!(error.message(), "cannot reach it (gave up after 75.0s and 4 attempts)");
+
+        let mut forever = BrokerWait::new(None);
+        let busy = ConnectionError::ConnectionRefused(ConnectReturnCode::ServerBusy);
+        assert!(forever.try_again("b", &busy));
+        let denied = ConnectionError::ConnectionRefused(ConnectReturnCode::NotAuthorized);
+        assert!(!forever.try_again("b", &denied), "waited for credentials to change");
     }
 }

@@ -82,6 +82,15 @@ pub struct MqttOptions {
     /// client sets aside room for this many messages up front, about 200 bytes each: the
     /// protocol's own maximum, 65535, would cost every connection some 14 MB.
     pub max_inflight: u16,
+    /// How long a server waits for a broker it cannot reach when it starts. Default `None`: as
+    /// long as it takes, since a daemon may start before its broker.
+    ///
+    /// While it waits, `serve` retries with backoff ([`min_backoff`](Self::min_backoff) doubling
+    /// to [`max_backoff`](Self::max_backoff)) and logs why at warn level, then again every 30 s.
+    /// `Some(Duration::ZERO)` fails at once, as a tool wants. Only errors that may pass by
+    /// themselves are waited out (refused or absent, timed out, broker busy); refused
+    /// credentials and certificates fail at once. Clients never wait: `connect` fails at once.
+    pub wait_for_broker: Option<Duration>,
 }
 
 impl Default for MqttOptions {
@@ -96,6 +105,7 @@ impl Default for MqttOptions {
             max_packet_size: 16 * 1024 * 1024,
             rpc_qos: 0,
             max_inflight: DEFAULT_MAX_INFLIGHT,
+            wait_for_broker: None,
         }
     }
 }

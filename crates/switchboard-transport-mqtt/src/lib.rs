@@ -13,6 +13,8 @@
 
 use std::{collections::BTreeMap, sync::Arc};
 
+use tokio::time::Instant;
+
 use switchboard_core::{
     InterfaceDescriptor, TransportError, TransportErrorKind,
     transport::{
@@ -34,7 +36,7 @@ pub use endpoint::{
 
 use crate::{
     client::{ClientShared, MqttClient},
-    conn::{Conn, Route},
+    conn::{Conn, FirstConnect, Route},
     server::{MqttServer, ServerShared},
     topics::{Kind, Topics, valid_level},
 };
@@ -117,7 +119,11 @@ impl Binder for MqttEndpoint {
             ];
             let lwt = topics.topic(Kind::Lwt, "");
             let shared = ServerShared::new(topics, interface, instance, params, inbox);
-            let conn = Conn::start(self, client_id, lwt, shared.clone(), initial).await?;
+            // A daemon may start before its broker: it waits for it (as long as configured).
+            let until = self.options.wait_for_broker.map(|wait| Instant::now() + wait);
+            let first_connect = FirstConnect::Wait { until };
+            let conn =
+                Conn::start(self, client_id, lwt, shared.clone(), initial, first_connect).await?;
             let _ = shared.conn.set(conn.clone());
             tokio::spawn(server::advertise(Arc::downgrade(&shared), conn));
             Ok(Arc::new(MqttServer { shared }) as Arc<dyn ServerTransport>)
@@ -150,7 +156,11 @@ impl Connector for MqttEndpoint {
             let (found_tx, mut found_rx) = tokio::sync::mpsc::unbounded_channel();
             *shared.discovery.lock().unwrap_or_else(|p| p.into_inner()) = Some(found_tx);
             let initial = vec![(filter.clone(), Route::Interface)];
-            let conn = Conn::start(self, client_id.clone(), lwt, shared.clone(), initial).await?;
+            // A client fails at once: its caller decides whether to try again.
+            let first_connect = FirstConnect::FailFast;
+            let conn =
+                Conn::start(self, client_id.clone(), lwt, shared.clone(), initial, first_connect)
+                    .await?;
             let _ = shared.conn.set(conn.clone());
             // From here on, dropping the handle closes the connection on every error path.
             let handle = MqttClient { shared: shared.clone() };

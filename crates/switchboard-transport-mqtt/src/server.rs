@@ -23,7 +23,7 @@ use switchboard_core::{
 };
 
 use crate::{
-    conn::{Conn, Handler, JSON, Route, clean, json_properties, offline_properties},
+    conn::{Conn, Farewell, Handler, JSON, Route, clean, json_properties, offline_properties},
     topics::{Kind, Topics},
     wire::{self, CLIENT_ID, ERROR_NAME, GOAL_EVENT, PROPERTY_VERSION, RETURN_CODE},
 };
@@ -145,7 +145,7 @@ impl ServerShared {
     }
 
     /// The farewell messages of a clean close: discovery and values cleared, presence offline.
-    pub(crate) fn farewell(&self) -> Vec<(String, bool, Bytes, PublishProperties)> {
+    pub(crate) fn farewell(&self) -> Vec<Farewell> {
         let mut finals = vec![
             (
                 self.topics.topic(Kind::InterfaceDiscovery, ""),
@@ -595,8 +595,9 @@ impl PeerLink for MqttPeer {
     }
 }
 
-/// A running MQTT server transport. Closing (or dropping) it clears its discovery entry and
-/// retained values and announces it offline.
+/// A running MQTT server transport. Closing it clears its discovery entry and retained values
+/// and announces it offline, and completes once that farewell has reached the broker; dropping
+/// it sends the same farewell without waiting.
 pub(crate) struct MqttServer {
     pub(crate) shared: Arc<ServerShared>,
 }
@@ -660,16 +661,20 @@ impl ServerTransport for MqttServer {
         })
     }
 
-    fn close(&self) {
-        if let Some(conn) = self.shared.conn.get() {
-            conn.close(self.shared.farewell());
-        }
+    fn close(&self) -> switchboard_core::transport::BoxFuture<'_, ()> {
+        Box::pin(async move {
+            if let Some(conn) = self.shared.conn.get() {
+                conn.close(self.shared.farewell()).await;
+            }
+        })
     }
 }
 
 impl Drop for MqttServer {
     fn drop(&mut self) {
-        self.close();
+        if let Some(conn) = self.shared.conn.get() {
+            conn.start_close(self.shared.farewell());
+        }
     }
 }
 

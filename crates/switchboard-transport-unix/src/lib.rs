@@ -12,6 +12,12 @@
 //! [`UnixEndpoint::at`] names the socket file directly. [`UnixEndpoint::default_path`] puts it at
 //! `<dir>/<Interface>/<instance>.sock` where `<dir>` is [`default_socket_dir`].
 //!
+//! # Socket activation
+//!
+//! A server serves a listening socket its service manager passed (`$LISTEN_FDS`) instead of
+//! binding one, when that socket is bound to the server's path or named after its interface
+//! (`FileDescriptorName=`). `docs/daemons.md` shows the systemd units.
+//!
 //! # Slow consumers
 //!
 //! Each peer has a bounded queue of outgoing frames ([`UnixOptions::peer_queue`]). Signals and
@@ -23,6 +29,7 @@
 
 pub mod frame;
 
+mod activation;
 mod client;
 mod options;
 mod paths;

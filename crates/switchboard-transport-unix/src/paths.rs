@@ -121,8 +121,14 @@ impl Binder for UnixEndpoint {
     ) -> BoxFuture<'_, Result<Arc<dyn ServerTransport>, TransportError>> {
         Box::pin(async move {
             let path = self.resolve(&target)?;
-            self.prepare_parent(&path)?;
-            let server = crate::server::bind(path, self.options.clone(), target, inbox).await?;
+            let options = self.options.clone();
+            let server = match crate::activation::take(&path, &target.interface.name)? {
+                Some(passed) => crate::server::adopt(passed, path, options, target, inbox)?,
+                None => {
+                    self.prepare_parent(&path)?;
+                    crate::server::bind(path, options, target, inbox).await?
+                }
+            };
             Ok(server as Arc<dyn ServerTransport>)
         })
     }

@@ -205,25 +205,54 @@ pub(crate) async fn bind(
     let meta = fs::symlink_metadata(&path).map_err(|e| {
         io_error(TransportErrorKind::Io, format!("cannot inspect {}", path.display()), e)
     })?;
+    // The socket file was created by this process, so its owner is our effective uid.
+    let identity = (meta.dev(), meta.ino());
+    Ok(start(listener, path, Some(identity), meta.uid(), options, target, inbox))
+}
+
+/// Serves a listening socket the service manager passed (socket activation). The socket file
+/// is the service manager's: it is left in place on close, with the mode its unit gave it.
+pub(crate) fn adopt(
+    listener: std::os::unix::net::UnixListener,
+    path_of_server: PathBuf,
+    options: UnixOptions,
+    target: ServiceTarget,
+    inbox: Arc<dyn ServerInbox>,
+) -> Result<Arc<UnixServer>, TransportError> {
+    // Known by the socket's own path: passed by name, it may differ from the server's.
+    let path = listener.local_addr().ok().and_then(|a| a.as_pathname().map(Path::to_path_buf));
+    let path = path.unwrap_or(path_of_server);
+    let listener = UnixListener::from_std(listener).map_err(|e| {
+        io_error(TransportErrorKind::Io, "cannot serve the passed socket".to_owned(), e)
+    })?;
+    // SAFETY: `geteuid` takes nothing, touches no memory and cannot fail.
+    let server_uid = unsafe { libc::geteuid() };
+    Ok(start(listener, path, None, server_uid, options, target, inbox))
+}
+
+/// Starts the accept loop on a bound listener; `identity` is the socket file's, when this
+/// process created it and removes it on close.
+fn start(
+    listener: UnixListener,
+    path: PathBuf,
+    identity: Option<(u64, u64)>,
+    server_uid: u32,
+    options: UnixOptions,
+    target: ServiceTarget,
+    inbox: Arc<dyn ServerInbox>,
+) -> Arc<UnixServer> {
     let (shutdown, shutdown_rx) = watch::channel(false);
     let shared = Arc::new(Shared {
         welcome: Hello::describe(&target.interface, &target.instance),
         options,
         inbox,
-        // The socket file was created by this process, so its owner is our effective uid.
-        server_uid: meta.uid(),
+        server_uid,
         next_peer: AtomicU64::new(1),
         connections: Mutex::default(),
     });
     tokio::spawn(accept_loop(listener, shared.clone(), shutdown_rx));
     debug!(path = %path.display(), "unix transport listening");
-    Ok(Arc::new(UnixServer {
-        path,
-        identity: Some((meta.dev(), meta.ino())),
-        shutdown,
-        closed: AtomicBool::new(false),
-        shared,
-    }))
+    Arc::new(UnixServer { path, identity, shutdown, closed: AtomicBool::new(false), shared })
 }
 
 impl ServerTransport for UnixServer {
@@ -240,7 +269,16 @@ impl ServerTransport for UnixServer {
         })
     }
 
-    fn close(&self) {
+    fn close(&self) -> BoxFuture<'_, ()> {
+        self.stop();
+        // Nothing is said on the way out: the peers see their connections end.
+        Box::pin(std::future::ready(()))
+    }
+}
+
+impl UnixServer {
+    /// Stops accepting, ends every connection and removes the socket file it created.
+    fn stop(&self) {
         if self.closed.swap(true, Ordering::SeqCst) {
             return;
         }
@@ -256,7 +294,7 @@ impl ServerTransport for UnixServer {
 
 impl Drop for UnixServer {
     fn drop(&mut self) {
-        self.close();
+        self.stop();
     }
 }
 

@@ -266,7 +266,7 @@ async fn call_reaches_server_with_credentials_and_reply_comes_back() {
 
     client.transport.close();
     assert!(matches!(server.next().await, ServerEvent::Gone(id) if id == peer.id()));
-    server.transport.close();
+    server.transport.close().await;
     assert!(!socket_in(&dir).exists(), "close removes the socket file");
 }
 
@@ -448,7 +448,7 @@ async fn client_notices_a_lost_server_and_reconnects_to_a_new_one() {
     let mut client = try_client(&endpoint, thermostat(), restore).await.expect("connect");
     assert_serves(&mut first, &mut client, 1).await;
 
-    first.transport.close();
+    first.transport.close().await;
     match client.next().await {
         ClientEvent::Disconnected(error) => {
             assert_eq!(error.kind(), TransportErrorKind::Disconnected)

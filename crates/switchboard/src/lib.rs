@@ -18,8 +18,10 @@ compile_error!(
     "switchboard needs at least one transport feature; enable \"unix\" (the default) or \"mqtt\"."
 );
 
+mod daemon;
 mod endpoint;
 
+pub use daemon::{ShutdownSignal, shutdown_signal};
 pub use endpoint::{Endpoint, EndpointParseError, URL_ENV};
 pub use exports::*;
 

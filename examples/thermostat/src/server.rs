@@ -115,13 +115,14 @@ pub async fn run(endpoint: &Endpoint) -> anyhow::Result<()> {
 
 /// Like [`run`], but also stops when `stop` completes.
 pub async fn run_until(endpoint: &Endpoint, stop: impl Future<Output = ()>) -> anyhow::Result<()> {
+    // Listening from the start, so a signal while the server starts still stops it cleanly.
+    let mut signal = switchboard::shutdown_signal()?;
     let zone = Zone::default();
     let properties = ThermostatProperties { setpoint: 21.0, mode: Mode::Heat };
     let server = ThermostatServer::serve(endpoint, zone.clone(), properties).await?;
     tracing::info!(%endpoint, "thermostat serving");
 
     let mut stop = std::pin::pin!(stop);
-    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let mut ticks = tokio::time::interval(Duration::from_millis(200));
     let mut celsius = 19.5;
     loop {
@@ -131,12 +132,12 @@ pub async fn run_until(endpoint: &Endpoint, stop: impl Future<Output = ()>) -> a
                 zone.record(celsius);
                 server.emit_temperature_changed(celsius, chrono_now()).await?;
             }
-            _ = tokio::signal::ctrl_c() => break,
-            _ = &mut stop => break,
-            _ = terminate.recv() => break,
+            () = &mut signal => break,
+            () = &mut stop => break,
         }
     }
     tracing::info!("thermostat stopping");
+    // Returns once clients are told: over MQTT, the retained announcement is cleared.
     server.shutdown().await;
     Ok(())
 }
