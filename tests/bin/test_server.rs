@@ -7,7 +7,9 @@
 
 use std::time::Duration;
 
-use switchboard::{CallContext, DateTime, Endpoint, RemoteError, unix::UnixEndpoint};
+use switchboard::{
+    DateTime, Endpoint, error::RemoteError, server::CallContext, transport::unix::UnixEndpoint,
+};
 use switchboard_tests::thermostat::{
     GetStatusReply, Mode, PreheatError, PreheatFeedback, Thermostat, ThermostatProperties,
     ThermostatServer,
@@ -33,9 +35,9 @@ impl Thermostat for SlowThermostat {
 
     async fn preheat(
         &self,
-        goal: switchboard::GoalContext<PreheatFeedback>,
+        goal: switchboard::action::GoalContext<PreheatFeedback>,
         target_celsius: f64,
-    ) -> Result<f64, switchboard::HandlerError<PreheatError>> {
+    ) -> Result<f64, switchboard::error::HandlerError<PreheatError>> {
         goal.feedback(PreheatFeedback { celsius: target_celsius, percent: 100 }).await;
         Ok(target_celsius)
     }

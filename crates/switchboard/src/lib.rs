@@ -1,9 +1,19 @@
 //! switchboard: describe an interface once in YAML, get typed Rust servers and clients that talk
-//! over a brokerless Unix socket (and, with more transports, over brokers).
+//! over a brokerless Unix socket or an MQTT v5 broker.
 //!
-//! Generated code (from `switchboard generate` or `switchboard_codegen::Builder` in `build.rs`)
-//! is the main way in. This crate gives it the runtime: an [`Endpoint`] chosen from a URL,
-//! the error types callers match on, and the value types interfaces use.
+//! Code generated from the interface file (by `switchboard_codegen::Builder` in `build.rs`, or
+//! `switchboard generate --lang rust`) is the main way in: a handler trait, a server handle, a
+//! client and the interface's types. This crate gives it the runtime. Its root holds what nearly
+//! every program names, [`Endpoint`], [`DateTime`] and [`Duration`]; the rest is grouped by
+//! what it is for:
+//!
+//! - [`prelude`]: the handful of types a server implementation and a client's error handling
+//!   name, for `use switchboard::prelude::*`;
+//! - [`client`]: client options, signal streams and property watches;
+//! - [`server`]: server options and what a handler learns about each call;
+//! - [`action`]: goals of long-running actions, on both sides;
+//! - [`error`]: the errors calls return and handlers raise;
+//! - [`transport`]: endpoints and each transport's own settings.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
@@ -20,10 +30,7 @@ compile_error!(
 
 mod endpoint;
 
-pub use endpoint::{Endpoint, EndpointParseError, URL_ENV};
-pub use exports::*;
-
-mod exports;
+pub use endpoint::Endpoint;
 
 /// A point in time, in UTC: the Rust type of `datetime`.
 pub type DateTime = chrono::DateTime<chrono::Utc>;
@@ -31,18 +38,82 @@ pub type DateTime = chrono::DateTime<chrono::Utc>;
 /// A signed span of time with nanosecond precision: the Rust type of `duration`.
 pub type Duration = chrono::TimeDelta;
 
-/// The Unix-socket transport: default socket locations and options.
-#[cfg(feature = "unix")]
-pub mod unix {
-    pub use switchboard_transport_unix::{UnixEndpoint, UnixOptions, default_socket_dir};
+/// The `chrono` crate that [`DateTime`] and [`Duration`] come from, so a program can call
+/// `switchboard::chrono::Utc::now()` without a `chrono` dependency (and version) of its own.
+pub use chrono;
+
+/// The types a server implementation and a client's error handling name most:
+/// `use switchboard::prelude::*;`.
+pub mod prelude {
+    pub use crate::{
+        DateTime, Duration, Endpoint,
+        action::{GoalContext, GoalError},
+        error::{CallError, HandlerError, MethodError, RemoteError},
+        server::CallContext,
+    };
 }
 
-/// The MQTT v5 transport: brokers, options and URL parsing (wire-compatible with StingerIPC).
-#[cfg(feature = "mqtt")]
-pub mod mqtt {
-    pub use switchboard_transport_mqtt::{
-        ANY_INSTANCE, Broker, MqttEndpoint, MqttOptions, MqttUrlError,
+/// The client side: connection options, signal streams and property watches.
+///
+/// Generated clients (`<Interface>Client`) connect with [`ClientOptions`] and return the streams.
+pub mod client {
+    pub use switchboard_core::client::{
+        ClientOptions, DEFAULT_CALL_TIMEOUT, DEFAULT_GOAL_RECONNECT_TIMEOUT,
+        DEFAULT_SLOW_READER_TIMEOUT, PropertyWatch, SIGNAL_BUFFER, SignalStream, SubscriptionError,
     };
+}
+
+/// The server side: options and what a handler learns about the client that called.
+///
+/// Generated servers (`<Interface>Server::serve_with`) take [`ServerOptions`]; every handler
+/// function receives a [`CallContext`].
+pub mod server {
+    pub use switchboard_core::{
+        CallContext, PeerCredentials, PeerId,
+        server::{
+            DEFAULT_ACTION_LIMIT, DEFAULT_DISCONNECT_GRACE, DEFAULT_GOAL_RETENTION, ServerOptions,
+        },
+    };
+}
+
+/// Actions: the goal a handler runs ([`GoalContext`]) and the handle a client follows it with
+/// ([`GoalHandle`]).
+pub mod action {
+    pub use switchboard_core::{
+        GoalContext, GoalError, GoalHandle, GoalId, GoalStatus,
+        action::{FEEDBACK_BUFFER, GoalOutcome, GoalSnapshot},
+    };
+}
+
+/// Errors: what a call returns ([`CallError`], [`MethodError`]), what a handler raises
+/// ([`RemoteError`], [`HandlerError`]), and the parts they share.
+///
+/// "The server said no" ([`CallError::Remote`]) is always kept apart from "the transport broke"
+/// ([`CallError::Transport`]).
+pub mod error {
+    pub use switchboard_core::{
+        CallError, DeclaredError, DecodeError, ErrorCode, HandlerError, MethodError, RemoteError,
+        TransportError, TransportErrorKind, error::names,
+    };
+}
+
+/// Transports: [`Endpoint`] URLs and each transport's own settings.
+pub mod transport {
+    pub use crate::endpoint::{Endpoint, EndpointParseError, URL_ENV};
+
+    /// The Unix-socket transport: default socket locations and options.
+    #[cfg(feature = "unix")]
+    pub mod unix {
+        pub use switchboard_transport_unix::{UnixEndpoint, UnixOptions, default_socket_dir};
+    }
+
+    /// The MQTT v5 transport: brokers, options and URL parsing (wire-compatible with StingerIPC).
+    #[cfg(feature = "mqtt")]
+    pub mod mqtt {
+        pub use switchboard_transport_mqtt::{
+            ANY_INSTANCE, Broker, MqttEndpoint, MqttOptions, MqttUrlError,
+        };
+    }
 }
 
 /// Includes code generated by `switchboard_codegen::Builder` in `build.rs`.

@@ -1,11 +1,8 @@
 //! The thermostat server: a simulated heating zone implementing the generated `Thermostat` trait.
 
-use std::{
-    sync::{Arc, Mutex},
-    time::Duration,
-};
+use std::sync::{Arc, Mutex};
 
-use switchboard::{CallContext, DateTime, Endpoint, GoalContext, HandlerError, RemoteError};
+use switchboard::prelude::*;
 
 use crate::generated::thermostat::{
     GetStatusReply, Mode, OutOfRange, PreheatError, PreheatFeedback, PreheatGoal, Thermostat,
@@ -17,7 +14,7 @@ const PREHEAT_RANGE: (f64, f64) = (5.0, 30.0);
 
 /// How many steps a preheat takes, and how long each one lasts.
 const PREHEAT_STEPS: u8 = 5;
-const PREHEAT_STEP: Duration = Duration::from_millis(40);
+const PREHEAT_STEP: std::time::Duration = std::time::Duration::from_millis(40);
 
 /// The simulated zone: it keeps a short history of readings. Clones share the history.
 #[derive(Debug, Clone, Default)]
@@ -40,7 +37,7 @@ impl Thermostat for Zone {
         &self,
         _ctx: &CallContext,
         extra_celsius: f64,
-        for_how_long: switchboard::Duration,
+        for_how_long: Duration,
         reason: Option<String>,
     ) -> Result<DateTime, RemoteError> {
         if !(0.0..=10.0).contains(&extra_celsius) {
@@ -122,7 +119,7 @@ pub async fn run_until(endpoint: &Endpoint, stop: impl Future<Output = ()>) -> a
 
     let mut stop = std::pin::pin!(stop);
     let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-    let mut ticks = tokio::time::interval(Duration::from_millis(200));
+    let mut ticks = tokio::time::interval(std::time::Duration::from_millis(200));
     let mut celsius = 19.5;
     loop {
         tokio::select! {
