@@ -18,36 +18,39 @@ fn main() {
     if let Err(error) = switchboard_codegen::Builder::new().compile(&files) {
         panic!("code generation failed:\n{error}");
     }
-    extract_reference_snippets();
+    extract_reference_snippets(&files);
 }
 
-/// Copies the `rust` code blocks of the generated references in `docs/reference/` into
+/// Writes the `rust` code blocks of each interface's generated Markdown reference (the ones
+/// committed in `docs/reference/`, and those of the other interfaces here) into
 /// `$OUT_DIR/reference_snippets/<name>.rs`, for `it/reference_docs.rs` to compile.
-fn extract_reference_snippets() {
-    println!("cargo:rerun-if-changed=../docs/reference");
+fn extract_reference_snippets(files: &[std::path::PathBuf]) {
     let out = std::path::Path::new(&std::env::var("OUT_DIR").expect("OUT_DIR"))
         .join("reference_snippets");
     std::fs::create_dir_all(&out).expect("create reference_snippets");
-    for entry in std::fs::read_dir("../docs/reference").expect("read docs/reference") {
-        let path = entry.expect("a directory entry").path();
-        if path.extension().is_none_or(|ext| ext != "md") {
-            continue;
-        }
-        let text = std::fs::read_to_string(&path).expect("read a reference");
-        let mut code = String::new();
-        let mut inside = false;
-        for line in text.lines() {
-            match (inside, line) {
-                (false, "```rust") => inside = true,
-                (true, "```") => inside = false,
-                (true, _) => {
-                    code.push_str(line);
-                    code.push('\n');
+    for path in files {
+        let loaded = switchboard_codegen::load_file(path).expect("a readable interface");
+        let iface = loaded.parsed.interface.as_ref().expect("a valid interface");
+        let name = switchboard_codegen::source_name(path);
+        let markdown =
+            switchboard_codegen::generate_files(iface, &name, switchboard_codegen::Lang::Markdown)
+                .expect("a Markdown reference");
+        for file in markdown {
+            let mut code = String::new();
+            let mut inside = false;
+            for line in file.contents.lines() {
+                match (inside, line) {
+                    (false, "```rust") => inside = true,
+                    (true, "```") => inside = false,
+                    (true, _) => {
+                        code.push_str(line);
+                        code.push('\n');
+                    }
+                    _ => {}
                 }
-                _ => {}
             }
+            let target = out.join(file.path.with_extension("rs"));
+            std::fs::write(target, code).expect("write a snippet");
         }
-        let stem = path.file_stem().and_then(|s| s.to_str()).expect("a UTF-8 name");
-        std::fs::write(out.join(format!("{stem}.rs")), code).expect("write a snippet");
     }
 }

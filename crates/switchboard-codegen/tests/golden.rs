@@ -137,9 +137,7 @@ fn nested_adapters_are_composed() {
         "{code}"
     );
     assert!(
-        code.contains(
-            "with = \"sb::As::<std::collections::BTreeMap<sb::Same, sb::IsoDateTime>>\""
-        ),
+        code.contains("with = \"sb::As::<std::collections::BTreeMap<sb::Same, sb::IsoDateTime>>\""),
         "{code}"
     );
     assert!(code.contains("    pub plain: Vec<i64>,"), "{code}");
@@ -198,7 +196,9 @@ fn optional_fields_get_constructors_and_setters() {
     assert!(!code.contains("impl Strict {"), "{code}");
     assert!(!code.contains(&format!("{derive}pub struct Strict {{")), "{code}");
     assert!(
-        code.contains("#[derive(Debug, Clone, PartialEq, Default)]\npub struct ThermostatProperties"),
+        code.contains(
+            "#[derive(Debug, Clone, PartialEq, Default)]\npub struct ThermostatProperties"
+        ),
         "{code}"
     );
     assert!(code.contains("    pub fn with_limit(mut self, limit: i64) -> Self {"), "{code}");
