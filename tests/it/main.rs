@@ -5,9 +5,11 @@
 //! `interop` runs StingerIPC's real Python peers against ours over MQTT.
 
 mod conformance;
+mod doc_snippets;
 mod interop;
 mod mqtt;
 mod python;
 mod reference_docs;
 mod suite;
 mod unix;
+mod user_crate;

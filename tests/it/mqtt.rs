@@ -64,7 +64,7 @@ conformance::every_body!(mqtt_tests);
 
 mod extensions;
 mod liveness;
-mod raw;
+pub(crate) mod raw;
 mod tls;
 
 use raw::{Raw, request, text, user};
