@@ -42,9 +42,10 @@ pub type Duration = chrono::TimeDelta;
 /// `switchboard::chrono::Utc::now()` without a `chrono` dependency (and version) of its own.
 pub use chrono;
 
-/// The types a server implementation and a client's error handling name most:
-/// `use switchboard::prelude::*;`.
 pub mod prelude {
+    //! The types a server implementation and a client's error handling name most:
+    //! `use switchboard::prelude::*;`.
+
     pub use crate::{
         DateTime, Duration, Endpoint,
         action::{GoalContext, GoalError},
@@ -53,21 +54,23 @@ pub mod prelude {
     };
 }
 
-/// The client side: connection options, signal streams and property watches.
-///
-/// Generated clients (`<Interface>Client`) connect with [`ClientOptions`] and return the streams.
 pub mod client {
+    //! The client side: connection options, signal streams and property watches.
+    //!
+    //! Generated clients (`<Interface>Client`) connect with [`ClientOptions`] and return the streams.
+
     pub use switchboard_core::client::{
         ClientOptions, DEFAULT_CALL_TIMEOUT, DEFAULT_GOAL_RECONNECT_TIMEOUT,
         DEFAULT_SLOW_READER_TIMEOUT, PropertyWatch, SIGNAL_BUFFER, SignalStream, SubscriptionError,
     };
 }
 
-/// The server side: options and what a handler learns about the client that called.
-///
-/// Generated servers (`<Interface>Server::serve_with`) take [`ServerOptions`]; every handler
-/// function receives a [`CallContext`].
 pub mod server {
+    //! The server side: options and what a handler learns about the client that called.
+    //!
+    //! Generated servers (`<Interface>Server::serve_with`) take [`ServerOptions`]; every handler
+    //! function receives a [`CallContext`].
+
     pub use switchboard_core::{
         CallContext, PeerCredentials, PeerId,
         server::{
@@ -76,40 +79,45 @@ pub mod server {
     };
 }
 
-/// Actions: the goal a handler runs ([`GoalContext`]) and the handle a client follows it with
-/// ([`GoalHandle`]).
 pub mod action {
+    //! Actions: the goal a handler runs ([`GoalContext`]) and the handle a client follows it with
+    //! ([`GoalHandle`]).
+
     pub use switchboard_core::{
         GoalContext, GoalError, GoalHandle, GoalId, GoalStatus,
         action::{FEEDBACK_BUFFER, GoalOutcome, GoalSnapshot},
     };
 }
 
-/// Errors: what a call returns ([`CallError`], [`MethodError`]), what a handler raises
-/// ([`RemoteError`], [`HandlerError`]), and the parts they share.
-///
-/// "The server said no" ([`CallError::Remote`]) is always kept apart from "the transport broke"
-/// ([`CallError::Transport`]).
 pub mod error {
+    //! Errors: what a call returns ([`CallError`], [`MethodError`]), what a handler raises
+    //! ([`RemoteError`], [`HandlerError`]), and the parts they share.
+    //!
+    //! "The server said no" ([`CallError::Remote`]) is always kept apart from "the transport broke"
+    //! ([`CallError::Transport`]).
+
     pub use switchboard_core::{
         CallError, DeclaredError, DecodeError, ErrorCode, HandlerError, MethodError, RemoteError,
         TransportError, TransportErrorKind, error::names,
     };
 }
 
-/// Transports: [`Endpoint`] URLs and each transport's own settings.
 pub mod transport {
+    //! Transports: [`Endpoint`] URLs and each transport's own settings.
+
     pub use crate::endpoint::{Endpoint, EndpointParseError, URL_ENV};
 
-    /// The Unix-socket transport: default socket locations and options.
     #[cfg(feature = "unix")]
     pub mod unix {
+        //! The Unix-socket transport: default socket locations and options.
+
         pub use switchboard_transport_unix::{UnixEndpoint, UnixOptions, default_socket_dir};
     }
 
-    /// The MQTT v5 transport: brokers, options and URL parsing (wire-compatible with StingerIPC).
     #[cfg(feature = "mqtt")]
     pub mod mqtt {
+        //! The MQTT v5 transport: brokers, options and URL parsing (wire-compatible with StingerIPC).
+
         pub use switchboard_transport_mqtt::{
             ANY_INSTANCE, Broker, MqttEndpoint, MqttOptions, MqttUrlError,
         };
