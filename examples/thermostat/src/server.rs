@@ -2,7 +2,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use switchboard::prelude::*;
+use switchboard::{chrono::Utc, prelude::*};
 
 use crate::generated::thermostat::{
     GetStatusReply, Mode, OutOfRange, PreheatError, PreheatFeedback, PreheatGoal, Thermostat,
@@ -46,7 +46,7 @@ impl Thermostat for Zone {
             )));
         }
         tracing::info!(extra_celsius, %for_how_long, reason = reason.as_deref().unwrap_or("none"), "boosting");
-        Ok(chrono_now() + for_how_long)
+        Ok(Utc::now() + for_how_long)
     }
 
     async fn get_status(&self, _ctx: &CallContext) -> Result<GetStatusReply, RemoteError> {
@@ -101,10 +101,6 @@ impl Thermostat for Zone {
     }
 }
 
-fn chrono_now() -> DateTime {
-    DateTime::from(std::time::SystemTime::now())
-}
-
 /// Serves a thermostat at `endpoint` until Ctrl-C or SIGTERM, emitting a reading every 200 ms.
 pub async fn run(endpoint: &Endpoint) -> anyhow::Result<()> {
     run_until(endpoint, std::future::pending()).await
@@ -126,7 +122,7 @@ pub async fn run_until(endpoint: &Endpoint, stop: impl Future<Output = ()>) -> a
             _ = ticks.tick() => {
                 celsius += 0.1;
                 zone.record(celsius);
-                server.emit_temperature_changed(celsius, chrono_now()).await?;
+                server.emit_temperature_changed(celsius, Utc::now()).await?;
             }
             _ = tokio::signal::ctrl_c() => break,
             _ = &mut stop => break,
