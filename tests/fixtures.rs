@@ -11,7 +11,9 @@ use std::{
 };
 
 use switchboard::{
-    CallContext, DateTime, Endpoint, ErrorCode, HandlerError, RemoteError, ServerOptions,
+    DateTime, Endpoint,
+    error::{ErrorCode, HandlerError, RemoteError},
+    server::{CallContext, ServerOptions},
 };
 
 use crate::everything::{
@@ -19,8 +21,8 @@ use crate::everything::{
     EchoTimesReply, Everything, Point, Shape, Tree, Unsupported,
 };
 use crate::jobs::{
-    BadInput, CountError, CountFeedback, CountGoal, Jobs, JobsProperties, JobsServer, LookupError,
-    NotFound, QuotaExceeded,
+    BadInput, CountError, CountFeedback, CountGoal, Jobs, JobsServer, LookupError, NotFound,
+    QuotaExceeded,
 };
 
 /// What `echoNothing` does before it answers, when a test needs more than an empty reply.
@@ -213,7 +215,7 @@ impl Jobs for JobsWorker {
 
     async fn count(
         &self,
-        goal: switchboard::GoalContext<CountFeedback>,
+        goal: switchboard::action::GoalContext<CountFeedback>,
         to: i64,
         step_ms: u32,
         start_after_ms: u32,
@@ -266,7 +268,7 @@ impl Jobs for JobsWorker {
 pub async fn serve_jobs(endpoint: &Endpoint, options: ServerOptions) -> JobsServer {
     let cell = Arc::new(OnceLock::new());
     let worker = JobsWorker { server: cell.clone() };
-    let serving = JobsServer::serve_with(endpoint, worker, JobsProperties {}, options);
+    let serving = JobsServer::serve_with(endpoint, worker, options);
     let server = tokio::time::timeout(Duration::from_secs(10), serving)
         .await
         .expect("the jobs server starts within 10 s")

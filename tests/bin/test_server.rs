@@ -8,7 +8,9 @@
 
 use std::time::Duration;
 
-use switchboard::{CallContext, DateTime, Endpoint, RemoteError, unix::UnixEndpoint};
+use switchboard::{
+    DateTime, Endpoint, error::RemoteError, server::CallContext, transport::unix::UnixEndpoint,
+};
 use switchboard_tests::thermostat::{
     GetStatusReply, Mode, PreheatError, PreheatFeedback, Thermostat, ThermostatProperties,
     ThermostatServer,
@@ -34,9 +36,9 @@ impl Thermostat for SlowThermostat {
 
     async fn preheat(
         &self,
-        goal: switchboard::GoalContext<PreheatFeedback>,
+        goal: switchboard::action::GoalContext<PreheatFeedback>,
         target_celsius: f64,
-    ) -> Result<f64, switchboard::HandlerError<PreheatError>> {
+    ) -> Result<f64, switchboard::error::HandlerError<PreheatError>> {
         goal.feedback(PreheatFeedback { celsius: target_celsius, percent: 100 }).await;
         Ok(target_celsius)
     }
@@ -52,7 +54,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     } else {
         Endpoint::unix(UnixEndpoint::at(path))
     };
-    let mut stop = switchboard::shutdown_signal()?;
+    let mut stop = switchboard::server::shutdown_signal()?;
     let properties = ThermostatProperties { setpoint: 21.0, mode: Mode::Eco };
     let server = ThermostatServer::serve(&endpoint, SlowThermostat, properties).await?;
     let mut ticks = tokio::time::interval(Duration::from_millis(50));

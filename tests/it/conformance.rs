@@ -6,8 +6,13 @@
 use std::time::Duration;
 
 use switchboard::{
-    CallError, DEFAULT_SLOW_READER_TIMEOUT, Endpoint, ErrorCode, FEEDBACK_BUFFER, GoalError,
-    GoalStatus, MethodError, PeerId, RemoteError, ServerOptions, TransportErrorKind, error_names,
+    Endpoint,
+    action::{FEEDBACK_BUFFER, GoalError, GoalStatus},
+    client::DEFAULT_SLOW_READER_TIMEOUT,
+    error::{
+        CallError, ErrorCode, MethodError, RemoteError, TransportErrorKind, names as error_names,
+    },
+    server::{PeerId, ServerOptions},
 };
 use switchboard_tests::jobs::{
     BadInput, CountError, JobsClient, JobsServer, LookupError, NotFound, Notice, QuotaExceeded,
@@ -232,7 +237,7 @@ pub(crate) async fn late_subscriber_gets_result(endpoint: Endpoint) {
     assert_eq!(within("result", attached.result()).await.expect("the result"), 3);
     assert!(within("feedback", attached.next_feedback()).await.is_none());
 
-    match within("attach", late.attach_count(switchboard::GoalId::random())).await {
+    match within("attach", late.attach_count(switchboard::action::GoalId::random())).await {
         Err(MethodError::Call(CallError::Remote(error))) => {
             assert_eq!(error.name(), error_names::UNKNOWN_GOAL);
         }

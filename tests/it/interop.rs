@@ -21,7 +21,11 @@ use std::{
     time::Duration,
 };
 
-use switchboard::{CallContext, CallError, DateTime, Endpoint, ErrorCode, RemoteError};
+use switchboard::{
+    DateTime, Endpoint,
+    error::{CallError, ErrorCode, RemoteError},
+    server::CallContext,
+};
 use switchboard_testkit::python::{PeerProcess, StingerPeers};
 use switchboard_tests::interop_probe::{
     Color, DescribeReply, EchoBytesReply, EchoListsReply, FirmwareProperty, InteropProbe,
@@ -603,7 +607,7 @@ async fn connect(instance: &str, client_id: &str) -> InteropProbeClient {
 /// Reads `watch` until it yields `wanted`.
 async fn watch_until<T: PartialEq + std::fmt::Debug>(
     what: &str,
-    watch: &mut switchboard::PropertyWatch<T>,
+    watch: &mut switchboard::client::PropertyWatch<T>,
     wanted: &T,
 ) {
     within(what, async {

@@ -5,6 +5,7 @@
 //! `interop` runs StingerIPC's real Python peers against ours over MQTT.
 
 mod conformance;
+mod doc_snippets;
 mod interop;
 mod mqtt;
 mod python;
@@ -12,3 +13,4 @@ mod reference_docs;
 mod suite;
 mod systemd;
 mod unix;
+mod user_crate;

@@ -6,7 +6,10 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use rumqttc::v5::mqttbytes::v5::PublishProperties;
-use switchboard::{CallError, Endpoint, ErrorCode, TransportErrorKind, error_names};
+use switchboard::{
+    Endpoint,
+    error::{CallError, ErrorCode, TransportErrorKind, names as error_names},
+};
 use switchboard_core::InterfaceDescriptor;
 use switchboard_testkit::{
     ChildProcess,
@@ -50,6 +53,7 @@ mqtt_tests!(
     suite:
     every_type_round_trip,
     signals_arrive_in_order,
+    streams_work_with_stream_ext,
     methods,
     call_timeout,
     handler_panic_is_contained,
@@ -61,7 +65,7 @@ conformance::every_body!(mqtt_tests);
 mod extensions;
 mod lifecycle;
 mod liveness;
-mod raw;
+pub(crate) mod raw;
 mod tls;
 
 use raw::{Raw, request, text, user};
@@ -179,9 +183,9 @@ async fn discovery_and_compatibility() {
     let Some(broker) = shared_mosquitto() else { return };
     let tag = unique("discovery");
     let missing = endpoint(&broker.url, &format!("{tag}-absent"));
-    let mut options = switchboard::mqtt::MqttOptions::default();
+    let mut options = switchboard::transport::mqtt::MqttOptions::default();
     options.discovery_timeout = Duration::from_millis(300);
-    let parsed = switchboard::mqtt::MqttEndpoint::parse(&broker.url).unwrap();
+    let parsed = switchboard::transport::mqtt::MqttEndpoint::parse(&broker.url).unwrap();
     let quick = Endpoint::mqtt(parsed.endpoint.with_options(options))
         .with_instance(format!("{tag}-absent"))
         .unwrap();
@@ -473,10 +477,13 @@ async fn killed_server_is_announced_offline() {
     server.kill();
     assert_eq!(text(&raw.next_on(&presence).await), r#"{"online":false}"#);
     // A new client does not take the dead server's leftover announcement for a live one.
-    let mut options = switchboard::mqtt::MqttOptions::default();
+    let mut options = switchboard::transport::mqtt::MqttOptions::default();
     options.discovery_timeout = Duration::from_millis(500);
     let quick = Endpoint::mqtt(
-        switchboard::mqtt::MqttEndpoint::parse(&broker.url).unwrap().endpoint.with_options(options),
+        switchboard::transport::mqtt::MqttEndpoint::parse(&broker.url)
+            .unwrap()
+            .endpoint
+            .with_options(options),
     )
     .with_instance(instance.clone())
     .unwrap();

@@ -22,8 +22,9 @@ use std::{
 };
 
 use switchboard::{
-    CallError, DateTime, Endpoint, ErrorCode, GoalError, GoalStatus, MethodError, RemoteError,
-    error_names,
+    DateTime, Endpoint,
+    action::{GoalError, GoalStatus},
+    error::{CallError, ErrorCode, MethodError, RemoteError, names as error_names},
 };
 use switchboard_testkit::{
     broker::shared_mosquitto,
@@ -259,7 +260,7 @@ async fn serve_everything(url: &str) -> EverythingServer {
         let server = emitter.get().cloned();
         Box::pin(async move {
             let server = server.ok_or_else(|| RemoteError::internal("not serving"))?;
-            let fail = |e: switchboard::TransportError| RemoteError::internal(e.to_string());
+            let fail = |e: switchboard::error::TransportError| RemoteError::internal(e.to_string());
             server
                 .emit_sample(u64::MAX, -0.5, at(), Color::Blue, Some(py_shape()), BLOB.to_vec())
                 .await
@@ -278,7 +279,7 @@ async fn serve_everything(url: &str) -> EverythingServer {
 
 async fn serve_jobs(url: &str) -> JobsServer {
     let endpoint = Endpoint::parse(url).expect("an endpoint");
-    fixtures::serve_jobs(&endpoint, switchboard::ServerOptions::default()).await
+    fixtures::serve_jobs(&endpoint, switchboard::server::ServerOptions::default()).await
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -586,7 +587,7 @@ async fn rust_client_checks_jobs(url: &str) {
     let late = within("connect", JobsClient::connect(&endpoint)).await.expect("connect");
     let attached = within("attach", late.attach_count(done.id().clone())).await.expect("attach");
     assert_eq!(attached.status(), GoalStatus::Succeeded);
-    match within("attach", late.attach_count(switchboard::GoalId::random())).await {
+    match within("attach", late.attach_count(switchboard::action::GoalId::random())).await {
         Err(MethodError::Call(CallError::Remote(error))) => {
             assert_eq!(error.name(), error_names::UNKNOWN_GOAL)
         }

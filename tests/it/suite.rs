@@ -8,9 +8,10 @@ use std::{
 };
 
 use switchboard::{
-    CallContext, CallError, ClientOptions, DEFAULT_SLOW_READER_TIMEOUT, DateTime, Endpoint,
-    ErrorCode, MethodError, PeerCredentials, RemoteError, SIGNAL_BUFFER, SubscriptionError,
-    error_names,
+    DateTime, Endpoint,
+    client::{ClientOptions, DEFAULT_SLOW_READER_TIMEOUT, SIGNAL_BUFFER, SubscriptionError},
+    error::{CallError, ErrorCode, MethodError, RemoteError, names as error_names},
+    server::{CallContext, PeerCredentials},
 };
 use switchboard_core::client::ClientCore;
 use switchboard_tests::{
@@ -337,6 +338,28 @@ pub(crate) async fn signals_arrive_in_order(endpoint: Endpoint) {
     }
 }
 
+/// Signal streams and property watches are `Stream`s, so `StreamExt` combinators work on them.
+pub(crate) async fn streams_work_with_stream_ext(endpoint: Endpoint) {
+    use futures_util::StreamExt;
+
+    let (server, _) = serve_thermostat(&endpoint).await;
+    let client = within("connect", ThermostatClient::connect(&endpoint)).await.expect("connect");
+    let readings = within("subscribe", client.subscribe_temperature_changed()).await.unwrap();
+    // A round trip puts the subscription in force on every transport before the server emits.
+    within("getStatus", client.get_status()).await.expect("getStatus");
+    for celsius in [20.0, 20.5, 21.0] {
+        server.emit_temperature_changed(celsius, DateTime::UNIX_EPOCH).await.expect("emit");
+    }
+    let celsius = readings.map(|reading| reading.expect("a reading").celsius).take(3);
+    assert_eq!(within("three readings", celsius.collect::<Vec<_>>()).await, [20.0, 20.5, 21.0]);
+
+    let watch = within("watch", client.watch_setpoint()).await.expect("watch");
+    let mut values = watch.map(|value| value.expect("a value"));
+    assert_eq!(within("first value", values.next()).await, Some(21.0));
+    server.set_setpoint(23.5).await.expect("server set");
+    assert_eq!(within("change", values.next()).await, Some(23.5));
+}
+
 /// Emits `count` samples numbered from `first`, as fast as the transport takes them.
 async fn emit_samples(server: &EverythingServer, first: u64, count: u64) {
     let at = datetime("2026-01-01T00:00:00Z");
@@ -485,9 +508,9 @@ impl Thermostat for TestThermostat {
 
     async fn preheat(
         &self,
-        goal: switchboard::GoalContext<PreheatFeedback>,
+        goal: switchboard::action::GoalContext<PreheatFeedback>,
         target_celsius: f64,
-    ) -> Result<f64, switchboard::HandlerError<PreheatError>> {
+    ) -> Result<f64, switchboard::error::HandlerError<PreheatError>> {
         goal.feedback(PreheatFeedback { celsius: target_celsius, percent: 100 }).await;
         Ok(target_celsius)
     }
@@ -618,7 +641,7 @@ pub(crate) async fn properties(endpoint: Endpoint) {
     // A server-side change reaches watchers too.
     server.set_setpoint(19.0).await.expect("server set");
     assert_eq!(within("change", watch.next()).await.unwrap().unwrap(), 19.0);
-    assert_eq!(server.get_setpoint(), 19.0);
+    assert_eq!(server.setpoint(), 19.0);
 
     // An update based on a stale version is refused, and the refusal brings the current version.
     // Alice last saw version 2; the server's own change moved it to 3.

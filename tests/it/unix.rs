@@ -7,7 +7,10 @@ use std::{
     time::{Duration, Instant},
 };
 
-use switchboard::{CallError, ClientOptions, ErrorCode, TransportErrorKind, error_names};
+use switchboard::{
+    client::ClientOptions,
+    error::{CallError, ErrorCode, TransportErrorKind, names as error_names},
+};
 use switchboard_core::{InterfaceDescriptor, client::ClientCore};
 use switchboard_testkit::{ChildProcess, SocketDir, wait_for_path};
 use switchboard_tests::thermostat::{INTERFACE, ThermostatClient};
@@ -35,6 +38,7 @@ unix_tests!(
     suite:
     every_type_round_trip,
     signals_arrive_in_order,
+    streams_work_with_stream_ext,
     a_paused_reader_misses_no_signal,
     methods,
     call_timeout,
@@ -249,8 +253,9 @@ async fn bad_requests_get_clear_errors_and_the_server_goes_on() {
 
     // The client library refuses to send a frame above the limit itself.
     let small = switchboard::Endpoint::unix(
-        switchboard::unix::UnixEndpoint::at(dir.path("service"))
-            .with_options(switchboard::unix::UnixOptions::default().with_max_frame_size(1024)),
+        switchboard::transport::unix::UnixEndpoint::at(dir.path("service")).with_options(
+            switchboard::transport::unix::UnixOptions::default().with_max_frame_size(1024),
+        ),
     );
     let client = within("connect", ThermostatClient::connect(&small)).await.unwrap();
     let error = within(
@@ -289,7 +294,8 @@ async fn handlers_see_peer_credentials() {
 async fn goal_result_fails_when_the_server_stays_gone() {
     let dir = SocketDir::new();
     let endpoint = dir.endpoint("jobs");
-    let server = crate::conformance::serve(&endpoint, switchboard::ServerOptions::default()).await;
+    let server =
+        crate::conformance::serve(&endpoint, switchboard::server::ServerOptions::default()).await;
     let options = ClientOptions::default().goal_reconnect_timeout(Duration::from_millis(300));
     let client =
         within("connect", switchboard_tests::jobs::JobsClient::connect_with(&endpoint, options))
@@ -300,7 +306,7 @@ async fn goal_result_fails_when_the_server_stays_gone() {
     let lost_at = Instant::now();
     let outcome = within("result", goal.result()).await;
     assert!(
-        matches!(&outcome, Err(switchboard::GoalError::Call(error)) if error.is_disconnect()),
+        matches!(&outcome, Err(switchboard::action::GoalError::Call(error)) if error.is_disconnect()),
         "{outcome:?}"
     );
     assert!(

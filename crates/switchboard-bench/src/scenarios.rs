@@ -179,7 +179,7 @@ impl RoundTrip for crate::mqtt::RawRequester {
 #[derive(Debug)]
 pub(crate) struct SetNotify {
     client: BenchClient,
-    watch: switchboard::PropertyWatch<String>,
+    watch: switchboard::client::PropertyWatch<String>,
     n: u64,
 }
 
@@ -215,7 +215,7 @@ pub(crate) struct GoalAccepted {
     pub(crate) error: Option<String>,
     done: u64,
     pending: Option<
-        switchboard::GoalHandle<
+        switchboard::action::GoalHandle<
             crate::generated::bench::WorkFeedback,
             u32,
             std::convert::Infallible,
@@ -392,7 +392,7 @@ async fn raw_next(r: Shared<RawReader>) -> bool {
     ok
 }
 
-type OursStream = switchboard::SignalStream<crate::generated::bench::Tick>;
+type OursStream = switchboard::client::SignalStream<crate::generated::bench::Tick>;
 
 async fn ours_next(s: Shared<OursStream>) -> bool {
     let mut s = s.lock().await;

@@ -7,7 +7,12 @@ use std::{
     sync::{Arc, OnceLock},
 };
 
-use switchboard::{CallContext, Endpoint, GoalContext, HandlerError, RemoteError};
+use switchboard::{
+    Endpoint,
+    action::GoalContext,
+    error::{HandlerError, RemoteError},
+    server::CallContext,
+};
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt, BufReader},
     net::{UnixListener, unix::OwnedWriteHalf},

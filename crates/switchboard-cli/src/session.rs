@@ -91,7 +91,7 @@ fn broker_endpoint(url: &str, timeout: Option<Duration>) -> Result<Endpoint, Fai
 pub(crate) fn url(conn: &ConnectArgs) -> String {
     conn.connect
         .clone()
-        .or_else(|| std::env::var(switchboard::URL_ENV).ok().filter(|u| !u.is_empty()))
+        .or_else(|| std::env::var(switchboard::transport::URL_ENV).ok().filter(|u| !u.is_empty()))
         .unwrap_or_else(|| "unix:".to_owned())
 }
 

@@ -1,9 +1,11 @@
 //! Generates code and documents from switchboard interface files: Rust, Python, AsyncAPI 3.0 and Markdown.
 //!
 //! There are two ways in. A build script uses [`Builder`], which reads interface files, writes
-//! `<snake_name>.rs` into `OUT_DIR` and tells Cargo which files to watch; the crate then pulls the
-//! file in with `switchboard::include_interface!`. The `switchboard generate` command uses
-//! [`generate_files`] to write files meant to be committed. Both produce the same bytes.
+//! `<snake_name>.rs` into `$OUT_DIR/switchboard` and tells Cargo which files to watch; the crate
+//! then pulls the file in with `switchboard::include_interface!("<snake_name>")`, where
+//! `<snake_name>` is the interface's `name` in snake case. The `switchboard generate` command uses
+//! [`generate_files`] to write files meant to be committed (or only read: `--lang rust` shows
+//! the generated API, `--lang markdown` a reference with examples). Both produce the same bytes.
 //!
 //! ```no_run
 //! // build.rs
@@ -62,7 +64,11 @@ pub enum GenerateError {
 }
 
 /// Everything that can go wrong reading interface files and writing generated code.
-#[derive(Debug, thiserror::Error)]
+///
+/// Its `Debug` is its message, so a build script that calls `.unwrap()` or returns the error
+/// from `main` prints what `switchboard check` would: the diagnostics with their source lines and
+/// carets, not an escaped one-line string.
+#[derive(thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
     /// An interface file could not be read.
@@ -97,9 +103,30 @@ pub enum Error {
         /// What went wrong.
         source: GenerateError,
     },
+    /// Two interface files generate a file of the same name, which would overwrite each other.
+    #[error(
+        "`{}` and `{}` both generate `{}`; rename one of the interfaces",
+        first.display(),
+        second.display(),
+        file.display()
+    )]
+    SameName {
+        /// The file compiled first.
+        first: PathBuf,
+        /// The file compiled second.
+        second: PathBuf,
+        /// The generated file both would write.
+        file: PathBuf,
+    },
     /// No output directory was given and `OUT_DIR` is not set.
     #[error("OUT_DIR is not set: call `Builder::out_dir` or run from a build script")]
     NoOutDir,
+}
+
+impl std::fmt::Debug for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(self, f)
+    }
 }
 
 /// An interface file read from disk and parsed, with every file that was read.

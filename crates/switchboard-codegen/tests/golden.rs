@@ -50,35 +50,6 @@ fn rust_output_matches_snapshots() {
     }
 }
 
-#[test]
-fn builder_writes_what_generate_returns() {
-    let path = repo_root().join("examples/thermostat/thermostat.yaml");
-    let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("builder-output");
-    let _ = std::fs::remove_dir_all(&out);
-    switchboard_codegen::Builder::new()
-        .out_dir(&out)
-        .emit_cargo_directives(false)
-        .compile(&[&path])
-        .expect("the builder succeeds");
-    let written = std::fs::read_to_string(out.join("thermostat.rs")).expect("thermostat.rs exists");
-    assert_eq!(written, generate(&path));
-}
-
-#[test]
-fn builder_reports_diagnostics() {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("builder-invalid");
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("broken.yaml");
-    std::fs::write(&path, "stingeripc: {version: 0.1.1}\ninterface: {version: 1.0.0}\n").unwrap();
-    let err = switchboard_codegen::Builder::new()
-        .out_dir(dir.join("out"))
-        .emit_cargo_directives(false)
-        .compile(&[&path])
-        .expect_err("the interface has no name");
-    assert!(matches!(err, switchboard_codegen::Error::Interface { .. }));
-    assert!(err.to_string().contains("broken.yaml"), "{err}");
-}
-
 /// Parses `yaml` (the body after the `stingeripc` and `interface` headers) and generates Rust.
 fn generate_inline(yaml: &str) -> Result<String, switchboard_codegen::GenerateError> {
     let text = format!(
@@ -137,7 +108,7 @@ fn signal_payload_colliding_with_a_struct_gets_a_suffix() {
     .unwrap();
     assert!(code.contains("pub struct Alarm {"), "{code}");
     assert!(code.contains("pub struct AlarmSignal {"), "{code}");
-    assert!(code.contains("Result<sb::SignalStream<AlarmSignal>, sb::CallError>"), "{code}");
+    assert!(code.contains("switchboard::client::SignalStream<AlarmSignal>,"), "{code}");
 }
 
 #[test]
@@ -145,7 +116,10 @@ fn argument_named_ctx_steps_around_the_context_parameter() {
     let code =
         generate_inline("methods:\n  run:\n    arguments:\n      - {name: ctx, type: string}\n")
             .unwrap();
-    assert!(code.contains("ctx: &sb::CallContext,\n        ctx_: String,"), "{code}");
+    assert!(
+        code.contains("ctx: &switchboard::server::CallContext,\n        ctx_: String,"),
+        "{code}"
+    );
     assert!(code.contains("#[serde(rename = \"ctx\")]\n    ctx_: String,"), "{code}");
 }
 
@@ -163,8 +137,92 @@ fn nested_adapters_are_composed() {
         "{code}"
     );
     assert!(
-        code.contains("with = \"sb::As::<sb::BTreeMap<sb::Same, sb::IsoDateTime>>\""),
+        code.contains("with = \"sb::As::<std::collections::BTreeMap<sb::Same, sb::IsoDateTime>>\""),
         "{code}"
     );
     assert!(code.contains("    pub plain: Vec<i64>,"), "{code}");
+}
+
+/// The server reads a property with a getter named like the property (Rust's C-GETTER); when
+/// that name is taken, by a fixed function or `Clone`, it falls back to `get_…`.
+#[test]
+fn server_getters_are_named_after_their_property() {
+    let code = generate_inline(
+        "properties:\n  setpoint:\n    values:\n      - {name: celsius, type: float}\n\
+         \x20 shutdown:\n    values:\n      - {name: at, type: integer}\n\
+         \x20 clone:\n    values:\n      - {name: copies, type: integer}\n",
+    )
+    .unwrap();
+    assert!(code.contains("    pub fn setpoint(&self) -> f64 {"), "{code}");
+    assert!(code.contains("    pub fn get_shutdown(&self) -> i64 {"), "{code}");
+    assert!(code.contains("    pub fn get_clone(&self) -> i64 {"), "{code}");
+    assert!(code.contains("    pub async fn get_setpoint(&self)"), "the client still asks: {code}");
+}
+
+/// An interface without properties has no properties struct to fill in: `serve` takes none.
+#[test]
+fn serve_takes_no_properties_when_there_are_none() {
+    let code = generate_inline("methods:\n  ping:\n    arguments: []\n").unwrap();
+    assert!(!code.contains("ThermostatProperties"), "{code}");
+    assert!(
+        code.contains(
+            "    pub async fn serve<T: Thermostat>(\n        endpoint: &switchboard::Endpoint,\n        \
+             handler: T,\n    ) -> Result<Self, switchboard::error::TransportError> {"
+        ),
+        "{code}"
+    );
+}
+
+/// Public structs with optional fields get `Default` (all optional) or `new` with the required
+/// fields, plus a `with_…` setter per optional field; structs without optional fields get neither.
+#[test]
+fn optional_fields_get_constructors_and_setters() {
+    let code = generate_inline(
+        "structures:\n\
+         \x20 Loose:\n    members:\n      - {name: note, type: string, optional: true}\n\
+         \x20 Mixed:\n    members:\n      - {name: id, type: integer}\n\
+         \x20     - {name: label, type: string, optional: true}\n\
+         \x20 Strict:\n    members:\n      - {name: id, type: integer}\n\
+         properties:\n  limit:\n    values:\n      - {name: max, type: integer, optional: true}\n",
+    )
+    .unwrap();
+    let derive = "#[derive(Debug, Clone, PartialEq, Default, sb::serde::Serialize, \
+                  sb::serde::Deserialize)]\n#[serde(crate = \"sb::serde\", deny_unknown_fields)]\n";
+    assert!(code.contains(&format!("{derive}pub struct Loose {{")), "{code}");
+    assert!(code.contains("    pub fn with_note(mut self, note: String) -> Self {"), "{code}");
+    assert!(!code.contains(&format!("{derive}pub struct Mixed {{")), "{code}");
+    assert!(code.contains("    pub fn new(id: i64) -> Self {\n        Self { id, label: None }"));
+    assert!(code.contains("    pub fn with_label(mut self, label: String) -> Self {"), "{code}");
+    assert!(!code.contains("impl Strict {"), "{code}");
+    assert!(!code.contains(&format!("{derive}pub struct Strict {{")), "{code}");
+    assert!(
+        code.contains(
+            "#[derive(Debug, Clone, PartialEq, Default)]\npub struct ThermostatProperties"
+        ),
+        "{code}"
+    );
+    assert!(code.contains("    pub fn with_limit(mut self, limit: i64) -> Self {"), "{code}");
+}
+
+/// What users implement and call names only public paths, so a trait signature can be copied
+/// into their code; the runtime's machinery (`sb::`) stays inside bodies and private items.
+#[test]
+fn the_handler_trait_names_only_public_paths() {
+    let path = repo_root().join("examples/thermostat/thermostat.yaml");
+    let code = generate(&path);
+    let start = code.find("pub trait Thermostat").expect("the trait");
+    let end = start + code[start..].find("\n}\n").expect("the trait's end");
+    let handler_trait = &code[start..end];
+    assert!(handler_trait.contains("switchboard::server::CallContext"), "{handler_trait}");
+    assert!(!handler_trait.contains("sb::"), "{handler_trait}");
+}
+
+/// The description JSON is split into short lines instead of one long one.
+#[test]
+fn no_generated_line_is_very_long() {
+    for path in corpus() {
+        let code = generate(&path);
+        let longest = code.lines().map(str::len).max().unwrap_or(0);
+        assert!(longest <= 200, "{}: a line of {longest} characters", path.display());
+    }
 }

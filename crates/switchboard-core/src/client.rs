@@ -9,19 +9,23 @@ use std::{
     collections::HashMap,
     fmt,
     marker::PhantomData,
+    pin::Pin,
     sync::{
         Arc, Mutex, MutexGuard, OnceLock, Weak,
         atomic::{AtomicU64, Ordering},
     },
+    task::{Context, Poll, ready},
     time::Duration,
 };
 
 use bytes::Bytes;
+use futures_core::Stream;
 use serde::{Serialize, de::DeserializeOwned};
 use tokio::{
     sync::{Notify, oneshot, watch},
     time::Instant,
 };
+use tokio_util::sync::ReusableBoxFuture;
 
 use crate::{
     action::{
@@ -723,7 +727,12 @@ impl ClientCore {
         }
         receiver.mark_changed();
         let decode = move |payload: &[u8]| codec::decode::<W>(payload).map(map);
-        Ok(PropertyWatch { receiver, property, decode: Box::new(decode), version: None })
+        Ok(PropertyWatch {
+            change: ReusableBoxFuture::new(next_change(receiver)),
+            property,
+            decode: Box::new(decode),
+            version: None,
+        })
     }
 
     /// Runs a command: sends it and returns; the server never answers.
@@ -937,6 +946,9 @@ pub enum SubscriptionError {
 
 /// The signals of one kind, decoded as `T`.
 ///
+/// Read it with [`next`](Self::next), or as a [`Stream`] (with `StreamExt` from `futures` or
+/// `tokio-stream`, for `map`, `filter`, `select` and the like).
+///
 /// Each stream has its own queue of [`SIGNAL_BUFFER`] signals. When it is full the connection
 /// waits for this reader, for up to [`ClientOptions::slow_reader_timeout`], before it reads on;
 /// only a reader that stays full that long misses signals, and learns how many from
@@ -956,23 +968,51 @@ impl<T> fmt::Debug for SignalStream<T> {
 impl<T: DeserializeOwned> SignalStream<T> {
     /// Waits for the next signal. Returns `None` once the client is closed.
     pub async fn next(&mut self) -> Option<Result<T, SubscriptionError>> {
-        match self.reader.next().await? {
-            Entry::Item(Ok(payload)) => Some(
-                codec::decode(&payload)
-                    .map_err(|e| DecodeError::new(format!("signal `{}`", self.signal), e).into()),
-            ),
-            Entry::Item(Err(error)) => Some(Err(error.into())),
-            Entry::Missed(missed) => Some(Err(SubscriptionError::Lagged { missed })),
-        }
+        std::future::poll_fn(|cx| self.poll_signal(cx)).await
+    }
+
+    fn poll_signal(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<T, SubscriptionError>>> {
+        let Some(entry) = ready!(self.reader.poll_next(cx)) else { return Poll::Ready(None) };
+        Poll::Ready(Some(match entry {
+            Entry::Item(Ok(payload)) => codec::decode(&payload)
+                .map_err(|e| DecodeError::new(format!("signal `{}`", self.signal), e).into()),
+            Entry::Item(Err(error)) => Err(error.into()),
+            Entry::Missed(missed) => Err(SubscriptionError::Lagged { missed }),
+        }))
+    }
+}
+
+impl<T: DeserializeOwned> Stream for SignalStream<T> {
+    type Item = Result<T, SubscriptionError>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.get_mut().poll_signal(cx)
     }
 }
 
 /// Turns a property's encoded value into what a [`PropertyWatch`] yields.
 type DecodeFn<T> = dyn Fn(&[u8]) -> Result<T, serde_json::Error> + Send + Sync;
 
+/// The wait for a property's next value, which owns the receiver while it waits.
+type NextChange = ReusableBoxFuture<
+    'static,
+    (Result<(), watch::error::RecvError>, watch::Receiver<PropertySnapshot>),
+>;
+
+/// Waits for `receiver` to see a value it has not seen, and hands it back.
+async fn next_change(
+    mut receiver: watch::Receiver<PropertySnapshot>,
+) -> (Result<(), watch::error::RecvError>, watch::Receiver<PropertySnapshot>) {
+    let changed = receiver.changed().await;
+    (changed, receiver)
+}
+
 /// The value of one property over time, decoded as `T`.
+///
+/// Read it with [`next`](Self::next), or as a [`Stream`] (with `StreamExt` from `futures` or
+/// `tokio-stream`).
 pub struct PropertyWatch<T> {
-    receiver: watch::Receiver<PropertySnapshot>,
+    change: NextChange,
     property: Name,
     decode: Box<DecodeFn<T>>,
     version: Option<u64>,
@@ -990,21 +1030,37 @@ impl<T> PropertyWatch<T> {
     /// Values that change faster than they are read are coalesced: the latest wins.
     /// Returns `None` once the client is closed.
     pub async fn next(&mut self) -> Option<Result<T, DecodeError>> {
-        loop {
-            self.receiver.changed().await.ok()?;
-            let snapshot = self.receiver.borrow_and_update().clone();
-            if let Some((version, payload)) = snapshot {
-                self.version = Some(version);
-                return Some((self.decode)(&payload).map_err(|e| {
-                    DecodeError::new(format!("value of property `{}`", self.property), e)
-                }));
-            }
-        }
+        std::future::poll_fn(|cx| self.poll_value(cx)).await
     }
 
     /// The version of the value the last [`next`](Self::next) returned.
     pub fn version(&self) -> Option<u64> {
         self.version
+    }
+
+    fn poll_value(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<T, DecodeError>>> {
+        loop {
+            let (changed, mut receiver) = ready!(self.change.poll(cx));
+            let snapshot = receiver.borrow_and_update().clone();
+            self.change.set(next_change(receiver));
+            if changed.is_err() {
+                return Poll::Ready(None);
+            }
+            if let Some((version, payload)) = snapshot {
+                self.version = Some(version);
+                return Poll::Ready(Some((self.decode)(&payload).map_err(|e| {
+                    DecodeError::new(format!("value of property `{}`", self.property), e)
+                })));
+            }
+        }
+    }
+}
+
+impl<T> Stream for PropertyWatch<T> {
+    type Item = Result<T, DecodeError>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.get_mut().poll_value(cx)
     }
 }
 

@@ -13,6 +13,7 @@ use std::{
     collections::VecDeque,
     pin::pin,
     sync::{Arc, Mutex, MutexGuard},
+    task::{Context, Poll, Waker},
 };
 
 use tokio::{sync::Notify, time::Instant};
@@ -39,8 +40,6 @@ pub(crate) enum Offer<T> {
 pub(crate) struct ReaderQueue<T> {
     state: Mutex<State<T>>,
     capacity: usize,
-    /// Wakes the reader when something is queued or the queue closes.
-    arrived: Notify,
     /// Wakes a held delivery when the reader takes something or goes away.
     taken: Notify,
 }
@@ -56,10 +55,19 @@ struct State<T> {
     closed: bool,
     /// The reader was dropped: messages are discarded.
     reader_gone: bool,
+    /// The reader waiting for an entry, woken when one is queued or the queue closes.
+    reader_waker: Option<Waker>,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Wakes the reader, if it is waiting.
+fn wake_reader<T>(state: &mut State<T>) {
+    if let Some(waker) = state.reader_waker.take() {
+        waker.wake();
+    }
 }
 
 impl<T> ReaderQueue<T> {
@@ -72,9 +80,9 @@ impl<T> ReaderQueue<T> {
                 missed: 0,
                 closed: false,
                 reader_gone: false,
+                reader_waker: None,
             }),
             capacity: capacity.max(2),
-            arrived: Notify::new(),
             taken: Notify::new(),
         }
     }
@@ -150,8 +158,10 @@ impl<T> ReaderQueue<T> {
 
     /// No more messages: the reader gets what is queued, then `None`.
     pub(crate) fn close(&self) {
-        lock(&self.state).closed = true;
-        self.arrived.notify_one();
+        let mut state = lock(&self.state);
+        state.closed = true;
+        wake_reader(&mut state);
+        drop(state);
         self.taken.notify_one();
     }
 
@@ -162,32 +172,37 @@ impl<T> ReaderQueue<T> {
             state.entries.push_back(Entry::Missed(missed));
         }
         state.entries.push_back(Entry::Item(item));
-        self.arrived.notify_one();
+        wake_reader(state);
+    }
+
+    /// Takes the next entry, or registers `cx` to be woken when there is one; `None` once the
+    /// queue is closed and empty.
+    pub(crate) fn poll_next(&self, cx: &mut Context<'_>) -> Poll<Option<Entry<T>>> {
+        let mut state = lock(&self.state);
+        if let Some(entry) = state.entries.pop_front() {
+            drop(state);
+            self.taken.notify_one();
+            return Poll::Ready(Some(entry));
+        }
+        if state.missed > 0 {
+            // Read to the end of a gap: report it now rather than with the next message.
+            state.lagging = false;
+            return Poll::Ready(Some(Entry::Missed(std::mem::take(&mut state.missed))));
+        }
+        if state.closed {
+            return Poll::Ready(None);
+        }
+        match &mut state.reader_waker {
+            Some(waker) => waker.clone_from(cx.waker()),
+            slot @ None => *slot = Some(cx.waker().clone()),
+        }
+        Poll::Pending
     }
 
     /// Takes the next entry, waiting for one; `None` once the queue is closed and empty.
+    #[cfg(test)]
     pub(crate) async fn next(&self) -> Option<Entry<T>> {
-        loop {
-            let mut arrived = pin!(self.arrived.notified());
-            arrived.as_mut().enable();
-            {
-                let mut state = lock(&self.state);
-                if let Some(entry) = state.entries.pop_front() {
-                    drop(state);
-                    self.taken.notify_one();
-                    return Some(entry);
-                }
-                if state.missed > 0 {
-                    // Read to the end of a gap: report it now rather than with the next message.
-                    state.lagging = false;
-                    return Some(Entry::Missed(std::mem::take(&mut state.missed)));
-                }
-                if state.closed {
-                    return None;
-                }
-            }
-            arrived.await;
-        }
+        std::future::poll_fn(|cx| self.poll_next(cx)).await
     }
 
     /// The reader went away: discard what is queued and release a held delivery.
@@ -211,9 +226,10 @@ impl<T> QueueReader<T> {
         QueueReader { queue }
     }
 
-    /// Takes the next entry, waiting for one; `None` once the queue is closed and empty.
-    pub(crate) async fn next(&self) -> Option<Entry<T>> {
-        self.queue.next().await
+    /// Takes the next entry, or registers `cx` to be woken when there is one; `None` once the
+    /// queue is closed and empty.
+    pub(crate) fn poll_next(&self, cx: &mut Context<'_>) -> Poll<Option<Entry<T>>> {
+        self.queue.poll_next(cx)
     }
 }
 

@@ -7,7 +7,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use switchboard::{Endpoint, unix::UnixEndpoint};
+use switchboard::{Endpoint, transport::unix::UnixEndpoint};
 
 pub mod broker;
 pub mod prerequisite;

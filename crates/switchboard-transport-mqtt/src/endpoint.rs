@@ -429,13 +429,29 @@ fn tls_config(ca: Option<&std::path::Path>) -> Result<rustls::ClientConfig, Tran
             }
         }
     }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    // rustls asks libraries to use the provider the program installed; without one, ring.
+    let provider = match rustls::crypto::CryptoProvider::get_default() {
+        Some(installed) => Arc::clone(installed),
+        None => Arc::new(ring_provider()),
+    };
     let config = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|e| invalid(format!("TLS setup failed: {e}")))?
         .with_root_certificates(roots)
         .with_no_client_auth();
     Ok(config)
+}
+
+/// rustls' *ring* provider.
+///
+/// rustls 0.23.48 deprecates it because *ring* has no post-quantum key exchange, and 0.23 has no
+/// other way to name it. It stays this crate's provider because the alternative, aws-lc-rs,
+/// needs a C toolchain and cmake to build; a program that wants post-quantum key exchange
+/// installs aws-lc-rs as the process default (`CryptoProvider::install_default`), which
+/// [`tls_config`] then uses instead.
+#[allow(deprecated)]
+fn ring_provider() -> rustls::crypto::CryptoProvider {
+    rustls::crypto::ring::default_provider()
 }
 
 fn split_host_port(hostport: &str, default_port: u16) -> Result<(String, u16), String> {

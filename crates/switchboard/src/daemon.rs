@@ -34,7 +34,7 @@ pub struct ShutdownSignal {
 ///
 /// ```no_run
 /// # async fn demo() -> std::io::Result<()> {
-/// let stop = switchboard::shutdown_signal()?;
+/// let stop = switchboard::server::shutdown_signal()?;
 /// // let server = ThermostatServer::serve(&endpoint, Zone, properties).await?;
 /// stop.await;
 /// // server.shutdown().await;
@@ -45,7 +45,7 @@ pub struct ShutdownSignal {
 ///
 /// ```no_run
 /// # async fn demo() -> std::io::Result<()> {
-/// let mut stop = switchboard::shutdown_signal()?;
+/// let mut stop = switchboard::server::shutdown_signal()?;
 /// let mut ticks = tokio::time::interval(std::time::Duration::from_secs(1));
 /// loop {
 ///     tokio::select! {

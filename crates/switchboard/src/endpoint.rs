@@ -15,9 +15,8 @@ pub const URL_ENV: &str = "SWITCHBOARD_URL";
 ///
 /// | URL | meaning |
 /// |---|---|
-/// | `unix:` | the default socket for the interface and instance (see [`crate::unix::default_socket_dir`]) |
+/// | `unix:` | the default socket for the interface and instance (see [`crate::transport::unix::default_socket_dir`]) |
 /// | `unix:///run/thermostat.sock`, `unix:/run/thermostat.sock` | that socket file |
-///
 /// | `mqtt://[user:pass@]host[:1883]` | an MQTT v5 broker over TCP (feature `mqtt`) |
 /// | `mqtts://[user:pass@]host[:8883]` | an MQTT v5 broker over TLS, certificates verified against the system roots or `?ca=PATH` |
 /// | `mqtt+unix:///run/mosquitto.sock` | an MQTT v5 broker on a Unix socket |

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use anyhow::Context;
-use switchboard::{Endpoint, GoalError, MethodError};
+use switchboard::{client::PropertyWatch, prelude::*};
 
 use crate::generated::thermostat::{OutOfRange, PreheatError, ThermostatClient};
 
@@ -48,7 +48,7 @@ pub async fn walkthrough(endpoint: &Endpoint) -> anyhow::Result<()> {
 
     // A refused update comes back as a typed remote error.
     match client.set_setpoint(99.0).await {
-        Err(switchboard::CallError::Remote(error)) => {
+        Err(CallError::Remote(error)) => {
             println!("property setpoint = 99 refused: {}", error.message())
         }
         other => anyhow::bail!("expected the server to refuse 99 °C, got {other:?}"),
@@ -89,7 +89,7 @@ async fn timeout<T>(future: impl Future<Output = T>) -> anyhow::Result<T> {
     tokio::time::timeout(STEP_TIMEOUT, future).await.context("the server took too long")
 }
 
-async fn next_value(watch: &mut switchboard::PropertyWatch<f64>) -> anyhow::Result<f64> {
+async fn next_value(watch: &mut PropertyWatch<f64>) -> anyhow::Result<f64> {
     Ok(tokio::time::timeout(STEP_TIMEOUT, watch.next())
         .await
         .context("no property value arrived")?

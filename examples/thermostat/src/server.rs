@@ -1,11 +1,8 @@
 //! The thermostat server: a simulated heating zone implementing the generated `Thermostat` trait.
 
-use std::{
-    sync::{Arc, Mutex},
-    time::Duration,
-};
+use std::sync::{Arc, Mutex};
 
-use switchboard::{CallContext, DateTime, Endpoint, GoalContext, HandlerError, RemoteError};
+use switchboard::{chrono::Utc, prelude::*};
 
 use crate::generated::thermostat::{
     GetStatusReply, Mode, OutOfRange, PreheatError, PreheatFeedback, PreheatGoal, Thermostat,
@@ -17,7 +14,7 @@ const PREHEAT_RANGE: (f64, f64) = (5.0, 30.0);
 
 /// How many steps a preheat takes, and how long each one lasts.
 const PREHEAT_STEPS: u8 = 5;
-const PREHEAT_STEP: Duration = Duration::from_millis(40);
+const PREHEAT_STEP: std::time::Duration = std::time::Duration::from_millis(40);
 
 /// The simulated zone: it keeps a short history of readings. Clones share the history.
 #[derive(Debug, Clone, Default)]
@@ -40,7 +37,7 @@ impl Thermostat for Zone {
         &self,
         _ctx: &CallContext,
         extra_celsius: f64,
-        for_how_long: switchboard::Duration,
+        for_how_long: Duration,
         reason: Option<String>,
     ) -> Result<DateTime, RemoteError> {
         if !(0.0..=10.0).contains(&extra_celsius) {
@@ -49,7 +46,7 @@ impl Thermostat for Zone {
             )));
         }
         tracing::info!(extra_celsius, %for_how_long, reason = reason.as_deref().unwrap_or("none"), "boosting");
-        Ok(chrono_now() + for_how_long)
+        Ok(Utc::now() + for_how_long)
     }
 
     async fn get_status(&self, _ctx: &CallContext) -> Result<GetStatusReply, RemoteError> {
@@ -104,10 +101,6 @@ impl Thermostat for Zone {
     }
 }
 
-fn chrono_now() -> DateTime {
-    DateTime::from(std::time::SystemTime::now())
-}
-
 /// Serves a thermostat at `endpoint` until Ctrl-C or SIGTERM, emitting a reading every 200 ms.
 pub async fn run(endpoint: &Endpoint) -> anyhow::Result<()> {
     run_until(endpoint, std::future::pending()).await
@@ -116,21 +109,21 @@ pub async fn run(endpoint: &Endpoint) -> anyhow::Result<()> {
 /// Like [`run`], but also stops when `stop` completes.
 pub async fn run_until(endpoint: &Endpoint, stop: impl Future<Output = ()>) -> anyhow::Result<()> {
     // Listening from the start, so a signal while the server starts still stops it cleanly.
-    let mut signal = switchboard::shutdown_signal()?;
+    let mut signal = switchboard::server::shutdown_signal()?;
     let zone = Zone::default();
     let properties = ThermostatProperties { setpoint: 21.0, mode: Mode::Heat };
     let server = ThermostatServer::serve(endpoint, zone.clone(), properties).await?;
     tracing::info!(%endpoint, "thermostat serving");
 
     let mut stop = std::pin::pin!(stop);
-    let mut ticks = tokio::time::interval(Duration::from_millis(200));
+    let mut ticks = tokio::time::interval(std::time::Duration::from_millis(200));
     let mut celsius = 19.5;
     loop {
         tokio::select! {
             _ = ticks.tick() => {
                 celsius += 0.1;
                 zone.record(celsius);
-                server.emit_temperature_changed(celsius, chrono_now()).await?;
+                server.emit_temperature_changed(celsius, Utc::now()).await?;
             }
             () = &mut signal => break,
             () = &mut stop => break,

@@ -6,7 +6,11 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use rumqttc::v5::mqttbytes::{QoS, v5::PublishProperties};
-use switchboard::{Endpoint, GoalError, GoalStatus, ServerOptions};
+use switchboard::{
+    Endpoint,
+    action::{GoalError, GoalStatus},
+    server::ServerOptions,
+};
 use switchboard_testkit::broker::shared_mosquitto;
 use switchboard_tests::jobs::{INTERFACE, JobsClient, JobsServer};
 

@@ -104,7 +104,7 @@ fn shutdown_returns_after_the_farewell_left() {
 }
 
 /// The same through a process of its own, stopped with SIGTERM as systemd stops a service: the
-/// test server (which stops on `switchboard::shutdown_signal`) exits 0 and leaves nothing
+/// test server (which stops on `switchboard::server::shutdown_signal`) exits 0 and leaves nothing
 /// retained under its instance.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_stopped_by_sigterm_leaves_nothing_retained() {

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use rumqttc::v5::mqttbytes::v5::PublishProperties;
-use switchboard::{CallError, TransportErrorKind};
+use switchboard::error::{CallError, TransportErrorKind};
 use switchboard_testkit::{ChildProcess, broker::shared_mosquitto};
 use switchboard_tests::thermostat::ThermostatClient;
 

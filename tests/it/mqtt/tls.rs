@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use switchboard::TransportErrorKind;
+use switchboard::error::TransportErrorKind;
 use switchboard_testkit::broker::PrivateMosquitto;
 use switchboard_tests::thermostat::ThermostatClient;
 

@@ -28,7 +28,7 @@ pub(crate) async fn run(args: &ListArgs) -> Result<(), Failure> {
         let location = rest.split('?').next().unwrap_or("");
         let location = location.strip_prefix("//").unwrap_or(location);
         let path = if location.is_empty() {
-            switchboard::unix::default_socket_dir()
+            switchboard::transport::unix::default_socket_dir()
         } else {
             PathBuf::from(location)
         };
@@ -132,10 +132,10 @@ async fn unix_services(path: &Path) -> Vec<Value> {
 async fn mqtt_services(url: &str) -> Result<Vec<Value>, Failure> {
     use rumqttc::v5::{AsyncClient, Event, MqttOptions, mqttbytes::QoS, mqttbytes::v5::Packet};
 
-    let parsed =
-        switchboard::mqtt::MqttEndpoint::parse(url).map_err(|e| Failure::Usage(e.to_string()))?;
+    let parsed = switchboard::transport::mqtt::MqttEndpoint::parse(url)
+        .map_err(|e| Failure::Usage(e.to_string()))?;
     let (host, port) = match parsed.endpoint.broker() {
-        switchboard::mqtt::Broker::Tcp { host, port } => (host.clone(), *port),
+        switchboard::transport::mqtt::Broker::Tcp { host, port } => (host.clone(), *port),
         other => {
             return Err(Failure::Usage(format!(
                 "`list` discovers over plain mqtt:// brokers only, not {other}"

@@ -7,7 +7,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use switchboard::{Endpoint, ServerOptions, unix::UnixEndpoint};
+use switchboard::{Endpoint, server::ServerOptions, transport::unix::UnixEndpoint};
 use switchboard_tests::{fixtures::serve_jobs, jobs::JobsServer};
 use tokio::sync::oneshot;
 

@@ -37,6 +37,7 @@ pub fn file_name(iface: &Interface) -> Result<String, GenerateError> {
 /// Fails when names from the interface file cannot become Rust identifiers (for the snippets).
 pub fn generate(iface: &Interface, source_name: &str) -> Result<String, GenerateError> {
     let rust = snippets::rust(iface, source_name)?;
+    let rust_server = snippets::rust_server(iface, source_name)?;
     let python = snippets::python(iface);
     let mut doc = Doc { iface, out: String::new(), topics: Topics::new(iface) };
     doc.header(source_name);
@@ -52,7 +53,7 @@ pub fn generate(iface: &Interface, source_name: &str) -> Result<String, Generate
     doc.constants();
     doc.transports();
     doc.diagrams();
-    doc.usage(&rust, &python);
+    doc.usage(&rust, &rust_server, &python);
     let mut out = doc.out;
     while out.ends_with("\n\n") {
         out.pop();
@@ -853,17 +854,26 @@ impl Doc<'_> {
         );
     }
 
-    fn usage(&mut self, rust: &str, python: &str) {
+    fn usage(&mut self, rust: &str, rust_server: &str, python: &str) {
+        let module = crate::names::snake(&self.iface.name, "the interface")
+            .map(|m| crate::names::unraw(&m).to_string())
+            .unwrap_or_default();
         self.line("## Usage");
         self.blank();
         self.line("### Rust");
         self.blank();
-        self.para(
-            "Generate the code in `build.rs` with `switchboard_codegen::Builder`, include it with \
-             `switchboard::include_interface!`, then connect a client to any URL \
-             (`unix:`, `mqtt://host?instance=…`):",
-        );
+        self.para(&format!(
+            "Generate the code in `build.rs` with `switchboard_codegen::Builder` and include it \
+             with `switchboard::include_interface!(\"{module}\")` (or write it to a file with \
+             `switchboard generate FILE --lang rust --out DIR` to read the whole generated API). \
+             Connect a client to any URL (`unix:`, `mqtt://host?instance=…`):"
+        ));
         self.code("rust", rust);
+        self.para(
+            "Serve the interface by implementing its trait; `switchboard::prelude` names the \
+             types the signatures use:",
+        );
+        self.code("rust", rust_server);
         self.line("### Python");
         self.blank();
         self.para(

@@ -13,6 +13,153 @@ use crate::GenerateError;
 use crate::rust::lower;
 use crate::rust::model::{Module, Returns, RustType};
 
+/// The Rust server snippet: the handler trait implemented with example values, and a function
+/// that serves it and emits a signal.
+pub(super) fn rust_server(iface: &Interface, source_name: &str) -> Result<String, GenerateError> {
+    let module = lower::lower(iface, source_name)?;
+    let what = format!("interface `{}`", iface.name);
+    let m = crate::names::snake(&iface.name, &what)?;
+    let func = crate::names::prefixed_snake("serve", &iface.name, &what)?;
+    let service = &module.service;
+    let handler = format!("My{}", service.trait_ident);
+    let value = |ty: &RustType| rust_value(&module, &m, ty, DateTimes::Fixed);
+    let ty = |ty: &RustType| rust_type(&m, ty);
+    let mut imports = vec![service.trait_ident.clone(), service.server_ident.clone()];
+    imports.extend(service.initial_values.as_ref().map(|values| values.ident.clone()));
+    imports.sort();
+    let mut out = String::new();
+    let _ = writeln!(out, "use switchboard::prelude::*;");
+    let _ = writeln!(out, "use {m}::{{{}}};", imports.join(", "));
+    out.push('\n');
+    let _ = writeln!(
+        out,
+        "/// Answers `{}` calls; every function the trait requires, with example results.",
+        iface.name
+    );
+    let _ = writeln!(out, "struct {handler};");
+    out.push('\n');
+    let _ = writeln!(out, "impl {} for {handler} {{", service.trait_ident);
+    let mut functions = Vec::new();
+    for method in &service.methods {
+        let mut params = vec!["_ctx: &CallContext".to_string()];
+        params.extend(method.args.iter().map(|a| format!("_{}: {}", unraw(&a.ident), ty(&a.ty))));
+        let error = match &method.errors {
+            Some(errors) => format!("HandlerError<{m}::{errors}>"),
+            None => "RemoteError".to_string(),
+        };
+        let (output, result) = returns(&module, &m, &method.returns);
+        let signature = signature(&method.fn_ident, &params, &format!("Result<{output}, {error}>"));
+        functions.push(format!("{signature}\n        Ok({result})\n    }}\n"));
+    }
+    for command in &service.commands {
+        let mut params = vec!["_ctx: &CallContext".to_string()];
+        params.extend(command.args.iter().map(|a| format!("_{}: {}", unraw(&a.ident), ty(&a.ty))));
+        let signature = signature(&command.fn_ident, &params, "Result<(), RemoteError>");
+        functions.push(format!("{signature}\n        Ok(())\n    }}\n"));
+    }
+    for action in &service.actions {
+        let feedback = format!("{m}::{}", action.feedback_struct);
+        let mut params = vec![format!("goal: GoalContext<{feedback}>")];
+        params.extend(action.goal.iter().map(|a| format!("_{}: {}", unraw(&a.ident), ty(&a.ty))));
+        let error = match &action.errors {
+            Some(errors) => format!("{m}::{errors}"),
+            None => "std::convert::Infallible".to_string(),
+        };
+        let (output, result) = returns(&module, &m, &action.result);
+        let signature = signature(
+            &action.fn_ident,
+            &params,
+            &format!("Result<{output}, HandlerError<{error}>>"),
+        );
+        let progress = value(&RustType::Named(action.feedback_struct.clone()));
+        functions.push(format!(
+            "{signature}\n        goal.feedback({progress}).await;\n        Ok({result})\n    }}\n"
+        ));
+    }
+    out.push_str(&functions.join("\n"));
+    let _ = writeln!(out, "}}");
+    out.push('\n');
+    let _ = writeln!(out, "/// Serves `{}` at `endpoint` and emits one signal.", iface.name);
+    let _ = writeln!(out, "pub async fn {func}(");
+    let _ = writeln!(out, "    endpoint: &Endpoint,");
+    let _ = writeln!(out, ") -> Result<{}, Box<dyn std::error::Error>> {{", service.server_ident);
+    let serve = match &service.initial_values {
+        Some(values) => {
+            let fields: Vec<String> = values
+                .fields
+                .iter()
+                .map(|f| format!("        {}: {},", f.ident, value(&f.ty)))
+                .collect();
+            let _ = writeln!(out, "    let properties = {} {{", values.ident);
+            for field in fields {
+                let _ = writeln!(out, "{field}");
+            }
+            let _ = writeln!(out, "    }};");
+            format!("{}::serve(endpoint, {handler}, properties)", service.server_ident)
+        }
+        None => format!("{}::serve(endpoint, {handler})", service.server_ident),
+    };
+    let _ = writeln!(out, "    let server = {serve}.await?;");
+    if let Some(signal) = service.signals.first() {
+        let args: Vec<String> = signal.fields.iter().map(|f| value(&f.ty)).collect();
+        let _ = writeln!(out, "    server.{}({}).await?;", signal.emit_fn, arg_list(&args));
+    }
+    let _ = writeln!(out, "    Ok(server)");
+    let _ = writeln!(out, "}}");
+    Ok(out)
+}
+
+/// An identifier without its `r#`, for use after a prefix.
+fn unraw(ident: &str) -> &str {
+    crate::names::unraw(ident)
+}
+
+/// The type and an example value of a method's reply or an action's result.
+fn returns(module: &Module, m: &str, returns: &Returns) -> (String, String) {
+    match returns {
+        Returns::Unit => ("()".to_string(), "()".to_string()),
+        Returns::Single { field, .. } => {
+            (rust_type(m, &field.ty), rust_value(module, m, &field.ty, DateTimes::Fixed))
+        }
+        Returns::Struct { ident } => {
+            let ty = RustType::Named(ident.clone());
+            (rust_type(m, &ty), rust_value(module, m, &ty, DateTimes::Fixed))
+        }
+    }
+}
+
+/// A trait function's first line(s), up to and including `{`, wrapped as rustfmt would.
+fn signature(name: &str, params: &[String], output: &str) -> String {
+    let line = format!("    async fn {name}(&self, {}) -> {output} {{", params.join(", "));
+    if line.len() <= 100 {
+        return line;
+    }
+    let mut out = format!("    async fn {name}(\n        &self,\n");
+    for param in params {
+        let _ = writeln!(out, "        {param},");
+    }
+    let _ = write!(out, "    ) -> {output} {{");
+    out
+}
+
+/// A Rust type as a user writes it, with generated types qualified by their module `m`.
+fn rust_type(m: &str, ty: &RustType) -> String {
+    match ty {
+        RustType::Primitive(p) => (*p).to_string(),
+        RustType::String => "String".to_string(),
+        RustType::DateTime => "DateTime".to_string(),
+        RustType::Duration => "Duration".to_string(),
+        RustType::Binary => "Vec<u8>".to_string(),
+        RustType::Named(ident) => format!("{m}::{ident}"),
+        RustType::Vec(item) => format!("Vec<{}>", rust_type(m, item)),
+        RustType::Map(value) => {
+            format!("std::collections::BTreeMap<String, {}>", rust_type(m, value))
+        }
+        RustType::Option(inner) => format!("Option<{}>", rust_type(m, inner)),
+        RustType::Boxed(inner) => format!("Box<{}>", rust_type(m, inner)),
+    }
+}
+
 /// The Rust client snippet: one function that uses the first item of each kind.
 pub(super) fn rust(iface: &Interface, source_name: &str) -> Result<String, GenerateError> {
     let module = lower::lower(iface, source_name)?;
@@ -36,7 +183,7 @@ pub(super) fn rust(iface: &Interface, source_name: &str) -> Result<String, Gener
     let _ = writeln!(out, "    endpoint: &switchboard::Endpoint,");
     let _ = writeln!(out, ") -> Result<(), Box<dyn std::error::Error>> {{");
     let _ = writeln!(out, "    let client = {client}::connect(endpoint).await?;");
-    let expr = |ty: &RustType| rust_value(&module, &m, ty);
+    let expr = |ty: &RustType| rust_value(&module, &m, ty, DateTimes::Parsed);
     if let Some(method) = service.methods.first() {
         let args: Vec<String> = method.args.iter().map(|a| expr(&a.ty)).collect();
         let _ = writeln!(out, "\n    // Call a method.");
@@ -125,14 +272,27 @@ fn arg_list(args: &[String]) -> String {
     out
 }
 
+/// How a snippet writes a datetime value.
+#[derive(Debug, Clone, Copy)]
+enum DateTimes {
+    /// The example datetime, parsed with `?` (the function returns a boxed error).
+    Parsed,
+    /// A constant (`switchboard::prelude` is in scope), where no `?` can be used.
+    Fixed,
+}
+
 /// A Rust expression of type `ty`: the example values, or the empty value of collections.
-fn rust_value(module: &Module, m: &str, ty: &RustType) -> String {
+fn rust_value(module: &Module, m: &str, ty: &RustType, datetimes: DateTimes) -> String {
+    let rust_value = |module, m, ty| rust_value(module, m, ty, datetimes);
     match ty {
         RustType::Primitive("bool") => "true".to_string(),
         RustType::Primitive(p) if p.starts_with('f') => "1.5".to_string(),
         RustType::Primitive(_) => "42".to_string(),
         RustType::String => "\"example\".to_string()".to_string(),
-        RustType::DateTime => format!("\"{}\".parse()?", crate::asyncapi::example::DATETIME),
+        RustType::DateTime => match datetimes {
+            DateTimes::Parsed => format!("\"{}\".parse()?", crate::asyncapi::example::DATETIME),
+            DateTimes::Fixed => "DateTime::UNIX_EPOCH".to_string(),
+        },
         RustType::Duration => "switchboard::Duration::milliseconds(1500)".to_string(),
         RustType::Binary => "vec![0, 1, 2]".to_string(),
         RustType::Vec(_) => "Vec::new()".to_string(),

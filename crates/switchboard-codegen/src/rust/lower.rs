@@ -71,7 +71,8 @@ impl<'a> Lowering<'a> {
             let owner = format!("Rust's `{name}`, which generated code uses,");
             this.table.claim(TYPES, name, &owner)?;
         }
-        for suffix in ["", "Properties", "Server", "Client"] {
+        let properties = if iface.properties.is_empty() { None } else { Some("Properties") };
+        for suffix in ["", "Server", "Client"].into_iter().chain(properties) {
             let ident = format!("{}{suffix}", this.base);
             this.table.claim(TYPES, &ident, &format!("the generated `{ident}`"))?;
         }
@@ -79,6 +80,10 @@ impl<'a> Lowering<'a> {
         let (server, client) = (this.server_scope(), this.client_scope());
         for fixed in ["serve", "serve_with", "shutdown"] {
             this.table.claim(&server, fixed, &format!("the generated `{fixed}`"))?;
+        }
+        // The server handle is `Clone`; a getter must not hide `clone()`.
+        for derived in ["clone", "clone_from"] {
+            this.table.claim(&server, derived, "the server's `Clone` implementation")?;
         }
         for fixed in ["connect", "connect_with", "close"] {
             this.table.claim(&client, fixed, &format!("the generated `{fixed}`"))?;
@@ -168,6 +173,7 @@ impl<'a> Lowering<'a> {
             "Implement this trait and pass it to `{}Server::serve` to serve the `{}` interface.",
             self.base, iface.name
         ));
+        let initial_values = self.initial_values(&properties);
         let service = Service {
             wire: iface.name.clone(),
             version: iface.version.clone(),
@@ -179,7 +185,7 @@ impl<'a> Lowering<'a> {
             doc,
             trait_ident: self.base.clone(),
             service_ident,
-            properties_ident: format!("{}Properties", self.base),
+            initial_values,
             server_ident: format!("{}Server", self.base),
             client_ident: format!("{}Client", self.base),
             methods,
@@ -258,7 +264,8 @@ impl<'a> Lowering<'a> {
             let doc =
                 doc_lines(field.description.as_deref(), || format!("The `{}` value.", field.name));
             let ty = self.rust_type(&field.ty);
-            out.push(Field { ident, wire: field.name.clone(), doc, ty });
+            let setter = setter_name(&ident, &ty);
+            out.push(Field { ident, wire: field.name.clone(), doc, ty, setter });
         }
         Ok(out)
     }
@@ -419,7 +426,12 @@ impl<'a> Lowering<'a> {
             let set_fn = names::prefixed_snake("set", &prop.name, &what)?;
             let watch_fn = names::prefixed_snake("watch", &prop.name, &what)?;
             let update_fn = names::prefixed_snake("update", &prop.name, &what)?;
-            self.table.claim(&server_scope, &get_fn, &format!("the getter of {what}"))?;
+            // The server's getter reads local state, so it is named like a field (C-GETTER).
+            let value_fn = self.table.claim_first(
+                &server_scope,
+                &[initial_field.clone(), get_fn.clone()],
+                &format!("the getter of {what}"),
+            )?;
             self.table.claim(&server_scope, &set_fn, &format!("the setter of {what}"))?;
             self.table.claim(&client_scope, &get_fn, &format!("the getter of {what}"))?;
             self.table.claim(&client_scope, &watch_fn, &format!("the watcher of {what}"))?;
@@ -437,6 +449,7 @@ impl<'a> Lowering<'a> {
                 read_only: prop.read_only,
                 shape,
                 initial_field,
+                value_fn,
                 get_fn,
                 set_fn,
                 watch_fn,
@@ -444,6 +457,36 @@ impl<'a> Lowering<'a> {
             });
         }
         Ok(out)
+    }
+
+    /// The struct of initial property values that `serve` takes, when there are properties.
+    fn initial_values(&self, properties: &[Property]) -> Option<Struct> {
+        if properties.is_empty() {
+            return None;
+        }
+        let ident = format!("{}Properties", self.base);
+        let doc = vec![format!(
+            "The initial values of the `{}` properties, given to `{}Server::serve`.",
+            self.iface.name, self.base
+        )];
+        let fields = properties
+            .iter()
+            .map(|p| {
+                let ty = p.shape.value_type();
+                Field {
+                    ident: p.initial_field.clone(),
+                    wire: p.wire.clone(),
+                    doc: if p.doc.is_empty() {
+                        vec![format!("The initial value of `{}`.", p.wire)]
+                    } else {
+                        p.doc.clone()
+                    },
+                    setter: setter_name(&p.initial_field, &ty),
+                    ty,
+                }
+            })
+            .collect();
+        Some(Struct { ident, doc, public: true, fields })
     }
 
     /// Lowers the declared errors of a method or action into an enum, if it declares any.
@@ -711,6 +754,14 @@ impl<'a> Lowering<'a> {
     fn client_scope(&self) -> String {
         format!("the functions of `{}Client`", self.base)
     }
+}
+
+/// The `with_…` setter of a field of type `ty`: only optional fields have one.
+///
+/// Setters live in their struct's own `impl`, where field names are unique and nothing else
+/// starts with `with_`, so they cannot collide.
+fn setter_name(field: &str, ty: &RustType) -> Option<String> {
+    ty.is_option().then(|| format!("with_{}", names::unraw(field)))
 }
 
 /// Adds the structs `ty` contains inline (not behind a `Vec` or map) to `out`.

@@ -120,6 +120,8 @@ pub(crate) struct Field {
     pub(crate) doc: Vec<String>,
     /// The Rust type.
     pub(crate) ty: RustType,
+    /// The `with_…` setter of an optional field of a public struct.
+    pub(crate) setter: Option<String>,
 }
 
 /// A Rust type, which also knows its serde adapter.
@@ -129,9 +131,9 @@ pub(crate) enum RustType {
     Primitive(&'static str),
     /// `String`.
     String,
-    /// `sb::DateTime`, ISO 8601 on the wire.
+    /// `switchboard::DateTime`, ISO 8601 on the wire.
     DateTime,
-    /// `sb::Duration`, ISO 8601 on the wire.
+    /// `switchboard::Duration`, ISO 8601 on the wire.
     Duration,
     /// `Vec<u8>`, base64 on the wire.
     Binary,
@@ -139,7 +141,7 @@ pub(crate) enum RustType {
     Named(String),
     /// `Vec<T>`.
     Vec(Box<RustType>),
-    /// `sb::BTreeMap<String, T>`.
+    /// `std::collections::BTreeMap<String, T>`.
     Map(Box<RustType>),
     /// `Option<T>`.
     Option(Box<RustType>),
@@ -156,8 +158,8 @@ impl RustType {
                 quote!(#ident)
             }
             RustType::String => quote!(String),
-            RustType::DateTime => quote!(sb::DateTime),
-            RustType::Duration => quote!(sb::Duration),
+            RustType::DateTime => quote!(switchboard::DateTime),
+            RustType::Duration => quote!(switchboard::Duration),
             RustType::Binary => quote!(Vec<u8>),
             RustType::Named(name) => {
                 let ident = format_ident!("{name}");
@@ -169,7 +171,7 @@ impl RustType {
             }
             RustType::Map(value) => {
                 let value = value.tokens();
-                quote!(sb::BTreeMap<String, #value>)
+                quote!(std::collections::BTreeMap<String, #value>)
             }
             RustType::Option(inner) => {
                 let inner = inner.tokens();
@@ -209,7 +211,9 @@ impl RustType {
             RustType::Duration => "sb::IsoDuration".to_string(),
             RustType::Binary => "sb::Base64".to_string(),
             RustType::Vec(item) => format!("Vec<{}>", item.adapter_text()),
-            RustType::Map(value) => format!("sb::BTreeMap<sb::Same, {}>", value.adapter_text()),
+            RustType::Map(value) => {
+                format!("std::collections::BTreeMap<sb::Same, {}>", value.adapter_text())
+            }
             RustType::Option(inner) => format!("Option<{}>", inner.adapter_text()),
             RustType::Boxed(inner) => format!("Box<{}>", inner.adapter_text()),
             RustType::Primitive(_) | RustType::String | RustType::Named(_) => {
@@ -221,6 +225,14 @@ impl RustType {
     /// True for `Option<T>`, which also accepts an absent key.
     pub(crate) fn is_option(&self) -> bool {
         matches!(self, RustType::Option(_))
+    }
+
+    /// `T` for `Option<T>`.
+    pub(crate) fn option_inner(&self) -> Option<&RustType> {
+        match self {
+            RustType::Option(inner) => Some(inner),
+            _ => None,
+        }
     }
 }
 
@@ -247,8 +259,9 @@ pub(crate) struct Service {
     pub(crate) trait_ident: String,
     /// The private dispatcher, e.g. `ThermostatService`.
     pub(crate) service_ident: String,
-    /// The initial property values, e.g. `ThermostatProperties`.
-    pub(crate) properties_ident: String,
+    /// The struct of initial property values, e.g. `ThermostatProperties`, whose fields are the
+    /// properties' `initial_field`s; `None` when the interface has no properties.
+    pub(crate) initial_values: Option<Struct>,
     /// The server handle, e.g. `ThermostatServer`.
     pub(crate) server_ident: String,
     /// The client, e.g. `ThermostatClient`.
@@ -379,7 +392,9 @@ pub(crate) struct Property {
     pub(crate) shape: PropertyShape,
     /// The field of the properties struct holding the initial value.
     pub(crate) initial_field: String,
-    /// `get_…` on the server and the client.
+    /// The server's getter: the property's own name, or `get_…` when that is taken.
+    pub(crate) value_fn: String,
+    /// `get_…` on the client, which asks the server.
     pub(crate) get_fn: String,
     /// `set_…` on the server and the client.
     pub(crate) set_fn: String,
@@ -408,13 +423,10 @@ pub(crate) enum PropertyShape {
 
 impl PropertyShape {
     /// The type the API uses for the value.
-    pub(crate) fn value_type(&self) -> TokenStream {
+    pub(crate) fn value_type(&self) -> RustType {
         match self {
-            PropertyShape::Single { field, .. } => field.ty.tokens(),
-            PropertyShape::Struct { ident } => {
-                let ident = format_ident!("{ident}");
-                quote!(#ident)
-            }
+            PropertyShape::Single { field, .. } => field.ty.clone(),
+            PropertyShape::Struct { ident } => RustType::Named(ident.clone()),
         }
     }
 }

@@ -31,13 +31,13 @@ pub(crate) fn module(module: &Module) -> TokenStream {
         #(#enums)*
         #(#structs)*
         #(#error_enums)*
-        #descriptor
         #handler_trait
         #properties
         #server
         #client
         #dispatcher
         #(#wire_structs)*
+        #descriptor
     }
 }
 
@@ -109,6 +109,29 @@ fn raw_string(text: &str) -> Literal {
     }
     let hashes = "#".repeat(hashes);
     format!("r{hashes}\"{text}\"{hashes}").parse().unwrap_or_else(|_| Literal::string(text))
+}
+
+/// The widest line of JSON [`json_lines`] makes, leaving room for indentation and quotes.
+const JSON_LINE: usize = 80;
+
+/// Splits JSON text into lines of at most [`JSON_LINE`] bytes, each ending after a `,` (or else
+/// a space) where one is near, so the description reads as a column of short strings instead of
+/// one long line.
+fn json_lines(json: &str) -> Vec<String> {
+    let mut lines = Vec::new();
+    let mut rest = json;
+    while rest.len() > JSON_LINE {
+        let mut end = JSON_LINE;
+        while !rest.is_char_boundary(end) {
+            end -= 1;
+        }
+        let near = |c: char| rest[..end].rfind(c).filter(|&at| at >= JSON_LINE / 2);
+        let end = near(',').or_else(|| near(' ')).map_or(end, |at| at + 1);
+        lines.push(rest[..end].to_string());
+        rest = &rest[end..];
+    }
+    lines.push(rest.to_string());
+    lines
 }
 
 /// `#[allow(clippy::too_many_arguments)]` when a function takes more than Clippy likes.
@@ -236,14 +259,73 @@ fn data_struct(s: &Struct) -> TokenStream {
         let serde = if serde.is_empty() { quote!() } else { quote!(#[serde(#(#serde),*)]) };
         quote!(#docs #serde #vis #field: #ty,)
     });
+    let (default, builders) = if s.public { builders(s) } else { (quote!(), quote!()) };
     quote! {
         #docs
-        #[derive(Debug, Clone, PartialEq, sb::serde::Serialize, sb::serde::Deserialize)]
+        #[derive(Debug, Clone, PartialEq, #default sb::serde::Serialize, sb::serde::Deserialize)]
         #[serde(crate = "sb::serde", deny_unknown_fields)]
         #vis struct #name {
             #(#fields)*
         }
+
+        #builders
     }
+}
+
+/// How users build a public struct with optional fields: `Default` (returned as a derive) when
+/// every field is optional, `new` with the required fields otherwise, and one `with_…` setter per
+/// optional field. A struct without optional fields is built with a struct literal.
+fn builders(s: &Struct) -> (TokenStream, TokenStream) {
+    let optional: Vec<&Field> = s.fields.iter().filter(|f| f.ty.is_option()).collect();
+    let derive_default = if optional.len() == s.fields.len() { quote!(Default,) } else { quote!() };
+    if optional.is_empty() {
+        return (derive_default, quote!());
+    }
+    let new = if optional.len() == s.fields.len() {
+        quote!()
+    } else {
+        let required: Vec<Field> = s.fields.iter().filter(|f| !f.ty.is_option()).cloned().collect();
+        let allow = allow_many(required.len());
+        let params = params(&required);
+        let values = s.fields.iter().map(|f| {
+            let field = ident(&f.ident);
+            if f.ty.is_option() { quote!(#field: None) } else { quote!(#field) }
+        });
+        let docs = doc_attr(format!(
+            "Creates `{}` from its required values; the optional ones start as `None`.",
+            s.ident
+        ));
+        quote! {
+            #docs
+            #allow
+            pub fn new(#(#params),*) -> Self {
+                Self { #(#values),* }
+            }
+        }
+    };
+    let setters = optional.iter().filter_map(|f| {
+        let setter = ident(f.setter.as_deref()?);
+        let inner = f.ty.option_inner()?.tokens();
+        let field = ident(&f.ident);
+        let docs = doc_attr(format!("Returns this value with `{}` set.", f.wire));
+        Some(quote! {
+            #docs
+            pub fn #setter(mut self, #field: #inner) -> Self {
+                self.#field = Some(#field);
+                self
+            }
+        })
+    });
+    let name = ident(&s.ident);
+    (
+        derive_default,
+        quote! {
+            impl #name {
+                #new
+                #(#setters)*
+            }
+        },
+    )
 }
 
 /// Renders the `INTERFACE` descriptor.
@@ -257,7 +339,7 @@ fn descriptor(service: &Service) -> TokenStream {
         quote!((#key, #template))
     });
     let hash = cow(&service.hash);
-    let description = raw_string(&service.description_json);
+    let description = json_lines(&service.description_json).into_iter().map(|l| raw_string(&l));
     let methods = service.methods.iter().map(|m| {
         let name = cow(&m.wire);
         let timeout = match m.timeout_ms {
@@ -286,7 +368,7 @@ fn descriptor(service: &Service) -> TokenStream {
             version: #version,
             title: #title,
             hash: #hash,
-            description: std::borrow::Cow::Borrowed(#description),
+            description: std::borrow::Cow::Borrowed(concat!(#(#description),*)),
             methods: std::borrow::Cow::Borrowed(&[#(#methods),*]),
             signals: std::borrow::Cow::Borrowed(&[#(#signals),*]),
             properties: std::borrow::Cow::Borrowed(&[#(#properties),*]),
@@ -429,19 +511,19 @@ fn error_enum(e: &ErrorEnum) -> TokenStream {
 
         impl std::error::Error for #name {}
 
-        impl sb::DeclaredError for #name {
-            fn into_remote(self) -> sb::RemoteError {
+        impl switchboard::error::DeclaredError for #name {
+            fn into_remote(self) -> switchboard::error::RemoteError {
                 #into_body
             }
 
-            fn from_remote(error: &sb::RemoteError) -> Option<Self> {
+            fn from_remote(error: &switchboard::error::RemoteError) -> Option<Self> {
                 #from_body
             }
         }
 
-        impl From<#name> for sb::RemoteError {
+        impl From<#name> for switchboard::error::RemoteError {
             fn from(error: #name) -> Self {
-                sb::DeclaredError::into_remote(error)
+                switchboard::error::DeclaredError::into_remote(error)
             }
         }
 
@@ -467,15 +549,15 @@ fn handler_trait(service: &Service) -> TokenStream {
         let error = match &m.errors {
             Some(_) => {
                 let error = error_type(&m.errors);
-                quote!(sb::HandlerError<#error>)
+                quote!(switchboard::error::HandlerError<#error>)
             }
-            None => quote!(sb::RemoteError),
+            None => quote!(switchboard::error::RemoteError),
         };
         quote! {
             #docs
             #allow
             #convention
-            fn #fn_name(&self, ctx: &sb::CallContext, #(#params),*)
+            fn #fn_name(&self, ctx: &switchboard::server::CallContext, #(#params),*)
                 -> impl std::future::Future<Output = Result<#output, #error>> + Send;
         }
     });
@@ -495,15 +577,15 @@ fn handler_trait(service: &Service) -> TokenStream {
             #docs
             #allow
             #convention
-            fn #fn_name(&self, ctx: &sb::CallContext, #(#params),*)
-                -> impl std::future::Future<Output = Result<(), sb::RemoteError>> + Send;
+            fn #fn_name(&self, ctx: &switchboard::server::CallContext, #(#params),*)
+                -> impl std::future::Future<Output = Result<(), switchboard::error::RemoteError>> + Send;
         }
     });
     let actions = service.actions.iter().map(|a| {
         let docs = doc_attrs_with(
             format!(
                 "Runs a goal of the `{}` action: send progress with `goal.feedback(…)`, watch \
-                 `goal.cancelled()`, and end a cancelled goal with `Err(sb::HandlerError::Cancelled)`.",
+                 `goal.cancelled()`, and end a cancelled goal with `Err(HandlerError::Cancelled)`.",
                 a.wire
             ),
             &a.doc,
@@ -525,12 +607,12 @@ fn handler_trait(service: &Service) -> TokenStream {
             #docs
             #allow
             #convention
-            fn #fn_name(&self, goal: sb::GoalContext<#feedback>, #(#params),*)
-                -> impl std::future::Future<Output = Result<#output, sb::HandlerError<#error>>> + Send;
+            fn #fn_name(&self, goal: switchboard::action::GoalContext<#feedback>, #(#params),*)
+                -> impl std::future::Future<Output = Result<#output, switchboard::error::HandlerError<#error>>> + Send;
 
             #accept_docs
-            fn #accept_fn(&self, ctx: &sb::CallContext, goal: &#goal_struct)
-                -> impl std::future::Future<Output = Result<(), sb::HandlerError<#error>>> + Send {
+            fn #accept_fn(&self, ctx: &switchboard::server::CallContext, goal: &#goal_struct)
+                -> impl std::future::Future<Output = Result<(), switchboard::error::HandlerError<#error>>> + Send {
                 let _ = (ctx, goal);
                 async { Ok(()) }
             }
@@ -543,11 +625,11 @@ fn handler_trait(service: &Service) -> TokenStream {
         ));
         let fn_name = ident(&p.update_fn);
         let value = update_param(p);
-        let ty = p.shape.value_type();
+        let ty = p.shape.value_type().tokens();
         quote! {
             #docs
-            fn #fn_name(&self, ctx: &sb::CallContext, #value: &#ty)
-                -> impl std::future::Future<Output = Result<(), sb::RemoteError>> + Send {
+            fn #fn_name(&self, ctx: &switchboard::server::CallContext, #value: &#ty)
+                -> impl std::future::Future<Output = Result<(), switchboard::error::RemoteError>> + Send {
                 let _ = (ctx, #value);
                 async { Ok(()) }
             }
@@ -572,29 +654,26 @@ fn update_param(p: &Property) -> proc_macro2::Ident {
     }
 }
 
-/// Renders the initial-values struct.
+/// Renders the initial-values struct, when the interface has properties.
 fn properties_struct(service: &Service) -> TokenStream {
-    let docs = doc_attr(format!(
-        "The initial values of the `{}` properties, given to `{}::serve`.",
-        service.wire, service.server_ident
-    ));
-    let name = ident(&service.properties_ident);
-    let fields = service.properties.iter().map(|p| {
-        let docs = if p.doc.is_empty() {
-            doc_attr(format!("The initial value of `{}`.", p.wire))
-        } else {
-            doc_attrs(&p.doc)
-        };
-        let field = ident(&p.initial_field);
-        let ty = p.shape.value_type();
+    let Some(initial) = &service.initial_values else { return quote!() };
+    let docs = doc_attrs(&initial.doc);
+    let name = ident(&initial.ident);
+    let fields = initial.fields.iter().map(|f| {
+        let docs = doc_attrs(&f.doc);
+        let field = ident(&f.ident);
+        let ty = f.ty.tokens();
         quote!(#docs pub #field: #ty,)
     });
+    let (default, builders) = builders(initial);
     quote! {
         #docs
-        #[derive(Debug, Clone, PartialEq)]
+        #[derive(Debug, Clone, PartialEq, #default)]
         pub struct #name {
             #(#fields)*
         }
+
+        #builders
     }
 }
 
@@ -628,24 +707,39 @@ fn setter_parts(p: &Property) -> (TokenStream, TokenStream) {
 fn server(service: &Service) -> TokenStream {
     let name = ident(&service.server_ident);
     let handler_trait = ident(&service.trait_ident);
-    let properties = ident(&service.properties_ident);
     let dispatcher = ident(&service.service_ident);
-    let unpack = if service.properties.is_empty() {
-        quote!(let #properties {} = properties;)
-    } else {
-        quote!()
-    };
     let initial = service.properties.iter().map(|p| {
         let wire = &p.wire;
         let field = ident(&p.initial_field);
         let value = wire_value(p, quote!(properties.#field));
         quote!((#wire, sb::encode_property(#value)))
     });
-    let initial = if service.properties.is_empty() {
-        quote!(Vec::new())
-    } else {
-        quote!(Vec::from([#(#initial),*]))
+    // Without properties, `serve` takes none and the server starts with an empty list.
+    let (properties_param, properties_arg, initial, serve_docs) = match &service.initial_values {
+        Some(values) => {
+            let values = ident(&values.ident);
+            (
+                quote!(properties: #values,),
+                quote!(properties,),
+                quote!(Vec::from([#(#initial),*])),
+                format!(
+                    "Starts serving `{}` at `endpoint`, answering calls with `handler` and \
+                     starting from `properties`.",
+                    service.wire
+                ),
+            )
+        }
+        None => (
+            quote!(),
+            quote!(),
+            quote!(Vec::new()),
+            format!(
+                "Starts serving `{}` at `endpoint`, answering calls with `handler`.",
+                service.wire
+            ),
+        ),
     };
+    let serve_docs = doc_attr(serve_docs);
     let emitters = service.signals.iter().map(emitter);
     let properties_fns = service.properties.iter().map(|p| {
         let wire = &p.wire;
@@ -653,12 +747,13 @@ fn server(service: &Service) -> TokenStream {
             format!("Changes the `{}` property and notifies every client watching it.", p.wire),
             &p.doc,
         );
-        let get_docs = doc_attr(format!("Returns the current value of the `{}` property.", p.wire));
+        let value_docs =
+            doc_attr(format!("Returns the current value of the `{}` property.", p.wire));
         let set_fn = ident(&p.set_fn);
-        let get_fn = ident(&p.get_fn);
+        let value_fn = ident(&p.value_fn);
         let (params, value) = setter_parts(p);
-        let ty = p.shape.value_type();
-        let get_body = match &p.shape {
+        let ty = p.shape.value_type().tokens();
+        let value_body = match &p.shape {
             PropertyShape::Single { wire_struct, field } => {
                 let wire_struct = ident(wire_struct);
                 let field = ident(&field.ident);
@@ -671,13 +766,13 @@ fn server(service: &Service) -> TokenStream {
         };
         quote! {
             #set_docs
-            pub async fn #set_fn(&self, #params) -> Result<(), sb::TransportError> {
+            pub async fn #set_fn(&self, #params) -> Result<(), switchboard::error::TransportError> {
                 self.core.set_property(#wire, &#value).await
             }
 
-            #get_docs
-            pub fn #get_fn(&self) -> #ty {
-                #get_body
+            #value_docs
+            pub fn #value_fn(&self) -> #ty {
+                #value_body
             }
         }
     });
@@ -686,11 +781,6 @@ fn server(service: &Service) -> TokenStream {
         String::new(),
         "Clones are handles to the same server.".to_string(),
     ]);
-    let serve_docs = doc_attr(format!(
-        "Starts serving `{}` at `endpoint`, answering calls with `handler` and starting from \
-         `properties`.",
-        service.wire
-    ));
     let serve_with_docs = doc_attr(format!(
         "Like `serve`, with `options` for actions (goal limits, retention, disconnect grace) for `{}`.",
         service.wire
@@ -705,21 +795,21 @@ fn server(service: &Service) -> TokenStream {
         impl #name {
             #serve_docs
             pub async fn serve<T: #handler_trait>(
-                endpoint: &sb::Endpoint,
+                endpoint: &switchboard::Endpoint,
                 handler: T,
-                properties: #properties,
-            ) -> Result<Self, sb::TransportError> {
-                Self::serve_with(endpoint, handler, properties, sb::ServerOptions::default()).await
+                #properties_param
+            ) -> Result<Self, switchboard::error::TransportError> {
+                let options = switchboard::server::ServerOptions::default();
+                Self::serve_with(endpoint, handler, #properties_arg options).await
             }
 
             #serve_with_docs
             pub async fn serve_with<T: #handler_trait>(
-                endpoint: &sb::Endpoint,
+                endpoint: &switchboard::Endpoint,
                 handler: T,
-                properties: #properties,
-                options: sb::ServerOptions,
-            ) -> Result<Self, sb::TransportError> {
-                #unpack
+                #properties_param
+                options: switchboard::server::ServerOptions,
+            ) -> Result<Self, switchboard::error::TransportError> {
                 let initial = #initial;
                 let service = #dispatcher(std::sync::Arc::new(handler));
                 let core = sb::ServerCore::start_with(
@@ -770,13 +860,13 @@ fn emitter(s: &Signal) -> TokenStream {
     quote! {
         #docs
         #allow
-        pub async fn #fn_name(&self, #(#params),*) -> Result<(), sb::TransportError> {
+        pub async fn #fn_name(&self, #(#params),*) -> Result<(), switchboard::error::TransportError> {
             self.core.emit(#wire, &#payload).await
         }
 
         #to_docs
         #to_allow
-        pub async fn #to_name(&self, #peer: sb::PeerId, #(#params),*) -> Result<(), sb::TransportError> {
+        pub async fn #to_name(&self, #peer: switchboard::server::PeerId, #(#params),*) -> Result<(), switchboard::error::TransportError> {
             self.core.emit_to(#peer, #wire, &#payload).await
         }
     }
@@ -795,14 +885,14 @@ fn client(service: &Service) -> TokenStream {
         let wire = &s.wire;
         quote! {
             #docs
-            pub async fn #fn_name(&self) -> Result<sb::SignalStream<#payload>, sb::CallError> {
+            pub async fn #fn_name(&self) -> Result<switchboard::client::SignalStream<#payload>, switchboard::error::CallError> {
                 self.core.subscribe(#wire).await
             }
         }
     });
     let properties = service.properties.iter().map(|p| {
         let wire = &p.wire;
-        let ty = p.shape.value_type();
+        let ty = p.shape.value_type().tokens();
         let get_fn = ident(&p.get_fn);
         let watch_fn = ident(&p.watch_fn);
         let get_docs =
@@ -837,21 +927,21 @@ fn client(service: &Service) -> TokenStream {
             let (params, value) = setter_parts(p);
             quote! {
                 #set_docs
-                pub async fn #set_fn(&self, #params) -> Result<(), sb::CallError> {
+                pub async fn #set_fn(&self, #params) -> Result<(), switchboard::error::CallError> {
                     self.core.set_property(#wire, &#value).await
                 }
             }
         };
         quote! {
             #get_docs
-            pub async fn #get_fn(&self) -> Result<#ty, sb::CallError> {
+            pub async fn #get_fn(&self) -> Result<#ty, switchboard::error::CallError> {
                 #get_body
             }
 
             #setter
 
             #watch_docs
-            pub async fn #watch_fn(&self) -> Result<sb::PropertyWatch<#ty>, sb::CallError> {
+            pub async fn #watch_fn(&self) -> Result<switchboard::client::PropertyWatch<#ty>, switchboard::error::CallError> {
                 self.core.watch_property(#wire, #extract).await
             }
         }
@@ -878,15 +968,15 @@ fn client(service: &Service) -> TokenStream {
 
         impl #name {
             #connect_docs
-            pub async fn connect(endpoint: &sb::Endpoint) -> Result<Self, sb::TransportError> {
-                Self::connect_with(endpoint, sb::ClientOptions::default()).await
+            pub async fn connect(endpoint: &switchboard::Endpoint) -> Result<Self, switchboard::error::TransportError> {
+                Self::connect_with(endpoint, switchboard::client::ClientOptions::default()).await
             }
 
             #connect_with_docs
             pub async fn connect_with(
-                endpoint: &sb::Endpoint,
-                options: sb::ClientOptions,
-            ) -> Result<Self, sb::TransportError> {
+                endpoint: &switchboard::Endpoint,
+                options: switchboard::client::ClientOptions,
+            ) -> Result<Self, switchboard::error::TransportError> {
                 Ok(Self { core: sb::ClientCore::connect(endpoint, &INTERFACE, options).await? })
             }
 
@@ -940,9 +1030,9 @@ fn client_method(m: &Method) -> TokenStream {
     let error = match &m.errors {
         Some(_) => {
             let error = error_type(&m.errors);
-            quote!(sb::MethodError<#error>)
+            quote!(switchboard::error::MethodError<#error>)
         }
-        None => quote!(sb::CallError),
+        None => quote!(switchboard::error::CallError),
     };
     quote! {
         #docs
@@ -973,7 +1063,7 @@ fn client_command(c: &Command) -> TokenStream {
         #docs
         #allow
         #convention
-        pub async fn #fn_name(&self, #(#params),*) -> Result<(), sb::CallError> {
+        pub async fn #fn_name(&self, #(#params),*) -> Result<(), switchboard::error::CallError> {
             self.core.command(#wire, &#args).await
         }
     }
@@ -1024,13 +1114,13 @@ fn client_action(a: &Action) -> TokenStream {
         #allow
         #convention
         pub async fn #fn_name(&self, #(#params),*)
-            -> Result<sb::GoalHandle<#feedback, #output, #error>, sb::MethodError<#error>> {
+            -> Result<switchboard::action::GoalHandle<#feedback, #output, #error>, switchboard::error::MethodError<#error>> {
             self.core.send_goal(#wire, &#goal, #map).await
         }
 
         #attach_docs
-        pub async fn #attach_fn(&self, goal: sb::GoalId)
-            -> Result<sb::GoalHandle<#feedback, #output, #error>, sb::MethodError<#error>> {
+        pub async fn #attach_fn(&self, goal: switchboard::action::GoalId)
+            -> Result<switchboard::action::GoalHandle<#feedback, #output, #error>, switchboard::error::MethodError<#error>> {
             self.core.attach_goal(#wire, goal, #map).await
         }
     }
@@ -1075,8 +1165,8 @@ fn dispatcher(service: &Service) -> TokenStream {
                 &self,
                 command: &str,
                 #command_payload: sb::Bytes,
-                #command_ctx: sb::CallContext,
-            ) -> sb::BoxFuture<'static, Result<(), sb::RemoteError>> {
+                #command_ctx: switchboard::server::CallContext,
+            ) -> sb::BoxFuture<'static, Result<(), switchboard::error::RemoteError>> {
                 #command
             }
         }
@@ -1090,7 +1180,7 @@ fn dispatcher(service: &Service) -> TokenStream {
                 action: &str,
                 #goal_payload: sb::Bytes,
                 #goal_raw: sb::RawGoal,
-            ) -> sb::BoxFuture<'static, Result<sb::GoalRun, sb::RemoteError>> {
+            ) -> sb::BoxFuture<'static, Result<sb::GoalRun, switchboard::error::RemoteError>> {
                 #start_goal
             }
         }
@@ -1108,8 +1198,8 @@ fn dispatcher(service: &Service) -> TokenStream {
                 &self,
                 method: &str,
                 #call_payload: sb::Bytes,
-                #call_ctx: sb::CallContext,
-            ) -> sb::BoxFuture<'static, Result<sb::Bytes, sb::RemoteError>> {
+                #call_ctx: switchboard::server::CallContext,
+            ) -> sb::BoxFuture<'static, Result<sb::Bytes, switchboard::error::RemoteError>> {
                 #call
             }
 
@@ -1117,8 +1207,8 @@ fn dispatcher(service: &Service) -> TokenStream {
                 &self,
                 property: &str,
                 #update_payload: sb::Bytes,
-                #update_ctx: sb::CallContext,
-            ) -> sb::BoxFuture<'static, Result<sb::Bytes, sb::RemoteError>> {
+                #update_ctx: switchboard::server::CallContext,
+            ) -> sb::BoxFuture<'static, Result<sb::Bytes, switchboard::error::RemoteError>> {
                 #update
             }
 
@@ -1164,7 +1254,7 @@ fn call_arm(m: &Method) -> TokenStream {
     };
     let call = match &m.errors {
         Some(_) => {
-            quote!(handler.#fn_name(&ctx, #(#args),*).await.map_err(sb::HandlerError::into_remote)?)
+            quote!(handler.#fn_name(&ctx, #(#args),*).await.map_err(switchboard::error::HandlerError::into_remote)?)
         }
         None => quote!(handler.#fn_name(&ctx, #(#args),*).await?),
     };
@@ -1246,8 +1336,8 @@ fn goal_arm(a: &Action) -> TokenStream {
             handler
                 .#accept_fn(goal.client(), &args)
                 .await
-                .map_err(sb::HandlerError::into_remote)?;
-            let goal = sb::GoalContext::new(goal);
+                .map_err(switchboard::error::HandlerError::into_remote)?;
+            let goal = switchboard::action::GoalContext::new(goal);
             Ok(sb::goal_run(async move {
                 handler.#fn_name(goal, #(#args),*).await #finish
             }))

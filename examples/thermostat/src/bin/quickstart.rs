@@ -8,7 +8,7 @@ use std::{
 };
 
 use anyhow::Context;
-use switchboard::{Endpoint, TransportErrorKind};
+use switchboard::{Endpoint, error::TransportErrorKind};
 use thermostat_example::generated::thermostat::ThermostatClient;
 
 /// Stops the server process however the quickstart ends: closing its stdin asks it to stop,

@@ -78,7 +78,7 @@ pub struct TemperatureChanged {
     pub celsius: f64,
     /// When the reading was taken.
     #[serde(rename = "measuredAt", with = "sb::As::<sb::IsoDateTime>")]
-    pub measured_at: sb::DateTime,
+    pub measured_at: switchboard::DateTime,
 }
 
 /// What `getStatus` returns.
@@ -145,15 +145,15 @@ impl std::fmt::Display for PreheatError {
 
 impl std::error::Error for PreheatError {}
 
-impl sb::DeclaredError for PreheatError {
-    fn into_remote(self) -> sb::RemoteError {
+impl switchboard::error::DeclaredError for PreheatError {
+    fn into_remote(self) -> switchboard::error::RemoteError {
         let (name, message) = (self.name(), self.message());
         match self {
             Self::OutOfRange(fields) => sb::declared_error(name, message, &fields),
         }
     }
 
-    fn from_remote(error: &sb::RemoteError) -> Option<Self> {
+    fn from_remote(error: &switchboard::error::RemoteError) -> Option<Self> {
         match error.name() {
             "OutOfRange" => sb::declared_details(error).map(Self::OutOfRange),
             _ => None,
@@ -161,9 +161,9 @@ impl sb::DeclaredError for PreheatError {
     }
 }
 
-impl From<PreheatError> for sb::RemoteError {
+impl From<PreheatError> for switchboard::error::RemoteError {
     fn from(error: PreheatError) -> Self {
-        sb::DeclaredError::into_remote(error)
+        switchboard::error::DeclaredError::into_remote(error)
     }
 }
 
@@ -172,48 +172,6 @@ impl From<OutOfRange> for PreheatError {
         Self::OutOfRange(error)
     }
 }
-
-/// Describes the `Thermostat` interface to the runtime: its names, version and description hash.
-pub const INTERFACE: sb::InterfaceDescriptor = sb::InterfaceDescriptor {
-    name: std::borrow::Cow::Borrowed("Thermostat"),
-    version: std::borrow::Cow::Borrowed("1.0.0"),
-    title: std::borrow::Cow::Borrowed("Smart thermostat"),
-    hash: std::borrow::Cow::Borrowed(
-        "sha256:f2340a3f5e677506c57141e268304166640640e820f6a6a30e4e1c99c193bf84",
-    ),
-    description: std::borrow::Cow::Borrowed(
-        r#"{"name":"Thermostat","version":"1.0.0","title":"Smart thermostat","summary":"Controls one heating zone.","documentation":"A thermostat for one heating zone.\nIt reports temperature readings, holds a set-point clients may change,\nand can boost the set-point for a while.\n","license":null,"format":{"version":"0.1.1","dialect":"V0_1"},"constants":[],"enums":[{"name":"Mode","documentation":"How the zone is being heated.","version":null,"values":[{"name":"off","value":0,"description":"Heating is disabled."},{"name":"heat","value":1,"description":"Heating to the set-point."},{"name":"eco","value":10,"description":"Heating to a lower, energy-saving set-point."}]}],"structs":[],"errors":[{"name":"OutOfRange","documentation":"The requested temperature is outside what the zone can do.","fields":[{"name":"requestedCelsius","type":{"kind":"float","format":"float64"},"description":null},{"name":"minCelsius","type":{"kind":"float","format":"float64"},"description":null},{"name":"maxCelsius","type":{"kind":"float","format":"float64"},"description":null}]}],"signals":[{"name":"temperatureChanged","documentation":"Emitted when the measured temperature changes.","version":null,"consumers":[],"fields":[{"name":"celsius","type":{"kind":"float","format":"float64"},"description":"The new reading in degrees Celsius."},{"name":"measuredAt","type":{"kind":"date_time"},"description":"When the reading was taken."}]}],"properties":[{"name":"setpoint","documentation":"The temperature the zone heats to, in degrees Celsius.","version":null,"consumers":[],"read_only":false,"fields":[{"name":"celsius","type":{"kind":"float","format":"float64"},"description":null}]},{"name":"mode","documentation":"The current heating mode; the thermostat decides it.","version":null,"consumers":[],"read_only":true,"fields":[{"name":"mode","type":{"kind":"enum","name":"Mode"},"description":null}]}],"methods":[{"name":"boost","documentation":"Raises the set-point by `extraCelsius` for `forHowLong`, then restores it.","version":null,"consumers":[],"arguments":[{"name":"extraCelsius","type":{"kind":"float","format":"float64"},"description":"How many degrees to add."},{"name":"forHowLong","type":{"kind":"duration"},"description":"How long the boost lasts."},{"name":"reason","type":{"kind":"optional","inner":{"kind":"string"}},"description":"Why, for the log."}],"returns":[{"name":"endsAt","type":{"kind":"date_time"},"description":"When the boost will end."}],"errors":[],"timeout_secs":null},{"name":"getStatus","documentation":"Reports the mode, the latest reading and recent history.","version":null,"consumers":[],"arguments":[],"returns":[{"name":"mode","type":{"kind":"enum","name":"Mode"},"description":null},{"name":"celsius","type":{"kind":"float","format":"float64"},"description":null},{"name":"history","type":{"kind":"array","item":{"kind":"float","format":"float64"}},"description":null}],"errors":[],"timeout_secs":null}],"commands":[],"actions":[{"name":"preheat","documentation":"Heats the zone to `targetCelsius` ahead of time, reporting progress. It can be cancelled.","version":null,"goal":[{"name":"targetCelsius","type":{"kind":"float","format":"float64"},"description":"The temperature to reach."}],"feedback":[{"name":"celsius","type":{"kind":"float","format":"float64"},"description":"The temperature reached so far."},{"name":"percent","type":{"kind":"integer","format":"uint8"},"description":"How far along the preheat is."}],"result":[{"name":"reachedCelsius","type":{"kind":"float","format":"float64"},"description":"The temperature the zone reached."}],"errors":["OutOfRange"]}],"configuration":{"topic_params":[],"topics":[]}}"#,
-    ),
-    methods: std::borrow::Cow::Borrowed(
-        &[
-            sb::MethodDescriptor {
-                name: std::borrow::Cow::Borrowed("boost"),
-                timeout: None,
-            },
-            sb::MethodDescriptor {
-                name: std::borrow::Cow::Borrowed("getStatus"),
-                timeout: None,
-            },
-        ],
-    ),
-    signals: std::borrow::Cow::Borrowed(
-        &[std::borrow::Cow::Borrowed("temperatureChanged")],
-    ),
-    properties: std::borrow::Cow::Borrowed(
-        &[
-            sb::PropertyDescriptor {
-                name: std::borrow::Cow::Borrowed("setpoint"),
-                read_only: false,
-            },
-            sb::PropertyDescriptor {
-                name: std::borrow::Cow::Borrowed("mode"),
-                read_only: true,
-            },
-        ],
-    ),
-    topic_params: std::borrow::Cow::Borrowed(&[]),
-    topic_templates: std::borrow::Cow::Borrowed(&[]),
-};
 
 /// Controls one heating zone.
 ///
@@ -226,38 +184,40 @@ pub trait Thermostat: Send + Sync + 'static {
     /// Raises the set-point by `extraCelsius` for `forHowLong`, then restores it.
     fn boost(
         &self,
-        ctx: &sb::CallContext,
+        ctx: &switchboard::server::CallContext,
         extra_celsius: f64,
-        for_how_long: sb::Duration,
+        for_how_long: switchboard::Duration,
         reason: Option<String>,
-    ) -> impl std::future::Future<Output = Result<sb::DateTime, sb::RemoteError>> + Send;
+    ) -> impl std::future::Future<
+        Output = Result<switchboard::DateTime, switchboard::error::RemoteError>,
+    > + Send;
 
     /// Reports the mode, the latest reading and recent history.
     fn get_status(
         &self,
-        ctx: &sb::CallContext,
+        ctx: &switchboard::server::CallContext,
     ) -> impl std::future::Future<
-        Output = Result<GetStatusReply, sb::RemoteError>,
+        Output = Result<GetStatusReply, switchboard::error::RemoteError>,
     > + Send;
 
-    /// Runs a goal of the `preheat` action: send progress with `goal.feedback(…)`, watch `goal.cancelled()`, and end a cancelled goal with `Err(sb::HandlerError::Cancelled)`.
+    /// Runs a goal of the `preheat` action: send progress with `goal.feedback(…)`, watch `goal.cancelled()`, and end a cancelled goal with `Err(HandlerError::Cancelled)`.
     ///
     /// Heats the zone to `targetCelsius` ahead of time, reporting progress. It can be cancelled.
     fn preheat(
         &self,
-        goal: sb::GoalContext<PreheatFeedback>,
+        goal: switchboard::action::GoalContext<PreheatFeedback>,
         target_celsius: f64,
     ) -> impl std::future::Future<
-        Output = Result<f64, sb::HandlerError<PreheatError>>,
+        Output = Result<f64, switchboard::error::HandlerError<PreheatError>>,
     > + Send;
 
     /// Decides whether to accept a goal of `preheat`; return an error to reject it. Accepts by default.
     fn accept_preheat(
         &self,
-        ctx: &sb::CallContext,
+        ctx: &switchboard::server::CallContext,
         goal: &PreheatGoal,
     ) -> impl std::future::Future<
-        Output = Result<(), sb::HandlerError<PreheatError>>,
+        Output = Result<(), switchboard::error::HandlerError<PreheatError>>,
     > + Send {
         let _ = (ctx, goal);
         async { Ok(()) }
@@ -266,9 +226,11 @@ pub trait Thermostat: Send + Sync + 'static {
     /// Called when a client asks to change `setpoint`; return an error to refuse it. Accepts by default.
     fn update_setpoint(
         &self,
-        ctx: &sb::CallContext,
+        ctx: &switchboard::server::CallContext,
         celsius: &f64,
-    ) -> impl std::future::Future<Output = Result<(), sb::RemoteError>> + Send {
+    ) -> impl std::future::Future<
+        Output = Result<(), switchboard::error::RemoteError>,
+    > + Send {
         let _ = (ctx, celsius);
         async { Ok(()) }
     }
@@ -294,21 +256,21 @@ pub struct ThermostatServer {
 impl ThermostatServer {
     /// Starts serving `Thermostat` at `endpoint`, answering calls with `handler` and starting from `properties`.
     pub async fn serve<T: Thermostat>(
-        endpoint: &sb::Endpoint,
+        endpoint: &switchboard::Endpoint,
         handler: T,
         properties: ThermostatProperties,
-    ) -> Result<Self, sb::TransportError> {
-        Self::serve_with(endpoint, handler, properties, sb::ServerOptions::default())
-            .await
+    ) -> Result<Self, switchboard::error::TransportError> {
+        let options = switchboard::server::ServerOptions::default();
+        Self::serve_with(endpoint, handler, properties, options).await
     }
 
     /// Like `serve`, with `options` for actions (goal limits, retention, disconnect grace) for `Thermostat`.
     pub async fn serve_with<T: Thermostat>(
-        endpoint: &sb::Endpoint,
+        endpoint: &switchboard::Endpoint,
         handler: T,
         properties: ThermostatProperties,
-        options: sb::ServerOptions,
-    ) -> Result<Self, sb::TransportError> {
+        options: switchboard::server::ServerOptions,
+    ) -> Result<Self, switchboard::error::TransportError> {
         let initial = Vec::from([
             (
                 "setpoint",
@@ -338,8 +300,8 @@ impl ThermostatServer {
     pub async fn emit_temperature_changed(
         &self,
         celsius: f64,
-        measured_at: sb::DateTime,
-    ) -> Result<(), sb::TransportError> {
+        measured_at: switchboard::DateTime,
+    ) -> Result<(), switchboard::error::TransportError> {
         self.core
             .emit(
                 "temperatureChanged",
@@ -356,10 +318,10 @@ impl ThermostatServer {
     /// Emitted when the measured temperature changes.
     pub async fn emit_temperature_changed_to(
         &self,
-        peer: sb::PeerId,
+        peer: switchboard::server::PeerId,
         celsius: f64,
-        measured_at: sb::DateTime,
-    ) -> Result<(), sb::TransportError> {
+        measured_at: switchboard::DateTime,
+    ) -> Result<(), switchboard::error::TransportError> {
         self.core
             .emit_to(
                 peer,
@@ -375,24 +337,30 @@ impl ThermostatServer {
     /// Changes the `setpoint` property and notifies every client watching it.
     ///
     /// The temperature the zone heats to, in degrees Celsius.
-    pub async fn set_setpoint(&self, celsius: f64) -> Result<(), sb::TransportError> {
+    pub async fn set_setpoint(
+        &self,
+        celsius: f64,
+    ) -> Result<(), switchboard::error::TransportError> {
         self.core.set_property("setpoint", &SetpointWire { celsius }).await
     }
 
     /// Returns the current value of the `setpoint` property.
-    pub fn get_setpoint(&self) -> f64 {
+    pub fn setpoint(&self) -> f64 {
         self.core.property::<SetpointWire>("setpoint").celsius
     }
 
     /// Changes the `mode` property and notifies every client watching it.
     ///
     /// The current heating mode; the thermostat decides it.
-    pub async fn set_mode(&self, mode: Mode) -> Result<(), sb::TransportError> {
+    pub async fn set_mode(
+        &self,
+        mode: Mode,
+    ) -> Result<(), switchboard::error::TransportError> {
         self.core.set_property("mode", &ModeWire { mode }).await
     }
 
     /// Returns the current value of the `mode` property.
-    pub fn get_mode(&self) -> Mode {
+    pub fn mode(&self) -> Mode {
         self.core.property::<ModeWire>("mode").mode
     }
 
@@ -412,15 +380,17 @@ pub struct ThermostatClient {
 
 impl ThermostatClient {
     /// Connects to the `Thermostat` server at `endpoint` with default options.
-    pub async fn connect(endpoint: &sb::Endpoint) -> Result<Self, sb::TransportError> {
-        Self::connect_with(endpoint, sb::ClientOptions::default()).await
+    pub async fn connect(
+        endpoint: &switchboard::Endpoint,
+    ) -> Result<Self, switchboard::error::TransportError> {
+        Self::connect_with(endpoint, switchboard::client::ClientOptions::default()).await
     }
 
     /// Connects to the `Thermostat` server at `endpoint` with `options`.
     pub async fn connect_with(
-        endpoint: &sb::Endpoint,
-        options: sb::ClientOptions,
-    ) -> Result<Self, sb::TransportError> {
+        endpoint: &switchboard::Endpoint,
+        options: switchboard::client::ClientOptions,
+    ) -> Result<Self, switchboard::error::TransportError> {
         Ok(Self {
             core: sb::ClientCore::connect(endpoint, &INTERFACE, options).await?,
         })
@@ -430,9 +400,9 @@ impl ThermostatClient {
     pub async fn boost(
         &self,
         extra_celsius: f64,
-        for_how_long: sb::Duration,
+        for_how_long: switchboard::Duration,
         reason: Option<String>,
-    ) -> Result<sb::DateTime, sb::CallError> {
+    ) -> Result<switchboard::DateTime, switchboard::error::CallError> {
         let reply: BoostReplyWire = self
             .core
             .call(
@@ -448,7 +418,9 @@ impl ThermostatClient {
     }
 
     /// Reports the mode, the latest reading and recent history.
-    pub async fn get_status(&self) -> Result<GetStatusReply, sb::CallError> {
+    pub async fn get_status(
+        &self,
+    ) -> Result<GetStatusReply, switchboard::error::CallError> {
         self.core.call("getStatus", &GetStatusArgs {}).await
     }
 
@@ -459,8 +431,8 @@ impl ThermostatClient {
         &self,
         target_celsius: f64,
     ) -> Result<
-        sb::GoalHandle<PreheatFeedback, f64, PreheatError>,
-        sb::MethodError<PreheatError>,
+        switchboard::action::GoalHandle<PreheatFeedback, f64, PreheatError>,
+        switchboard::error::MethodError<PreheatError>,
     > {
         self.core
             .send_goal(
@@ -474,10 +446,10 @@ impl ThermostatClient {
     /// Follows a goal of `preheat` by its id, e.g. one sent before a restart or from another client.
     pub async fn attach_preheat(
         &self,
-        goal: sb::GoalId,
+        goal: switchboard::action::GoalId,
     ) -> Result<
-        sb::GoalHandle<PreheatFeedback, f64, PreheatError>,
-        sb::MethodError<PreheatError>,
+        switchboard::action::GoalHandle<PreheatFeedback, f64, PreheatError>,
+        switchboard::error::MethodError<PreheatError>,
     > {
         self.core
             .attach_goal(
@@ -493,38 +465,51 @@ impl ThermostatClient {
     /// Emitted when the measured temperature changes.
     pub async fn subscribe_temperature_changed(
         &self,
-    ) -> Result<sb::SignalStream<TemperatureChanged>, sb::CallError> {
+    ) -> Result<
+        switchboard::client::SignalStream<TemperatureChanged>,
+        switchboard::error::CallError,
+    > {
         self.core.subscribe("temperatureChanged").await
     }
 
     /// Reads the `setpoint` property from the server.
     ///
     /// The temperature the zone heats to, in degrees Celsius.
-    pub async fn get_setpoint(&self) -> Result<f64, sb::CallError> {
+    pub async fn get_setpoint(&self) -> Result<f64, switchboard::error::CallError> {
         let value: SetpointWire = self.core.get_property("setpoint").await?;
         Ok(value.celsius)
     }
 
     /// Asks the server to change the `setpoint` property.
-    pub async fn set_setpoint(&self, celsius: f64) -> Result<(), sb::CallError> {
+    pub async fn set_setpoint(
+        &self,
+        celsius: f64,
+    ) -> Result<(), switchboard::error::CallError> {
         self.core.set_property("setpoint", &SetpointWire { celsius }).await
     }
 
     /// Watches the `setpoint` property: the current value first, then every change.
-    pub async fn watch_setpoint(&self) -> Result<sb::PropertyWatch<f64>, sb::CallError> {
+    pub async fn watch_setpoint(
+        &self,
+    ) -> Result<switchboard::client::PropertyWatch<f64>, switchboard::error::CallError> {
         self.core.watch_property("setpoint", |value: SetpointWire| value.celsius).await
     }
 
     /// Reads the `mode` property from the server.
     ///
     /// The current heating mode; the thermostat decides it.
-    pub async fn get_mode(&self) -> Result<Mode, sb::CallError> {
+    pub async fn get_mode(&self) -> Result<Mode, switchboard::error::CallError> {
         let value: ModeWire = self.core.get_property("mode").await?;
         Ok(value.mode)
     }
 
     /// Watches the `mode` property: the current value first, then every change.
-    pub async fn watch_mode(&self) -> Result<sb::PropertyWatch<Mode>, sb::CallError> {
+    pub async fn watch_mode(
+        &self,
+    ) -> Result<
+        switchboard::client::PropertyWatch<Mode>,
+        switchboard::error::CallError,
+    > {
         self.core.watch_property("mode", |value: ModeWire| value.mode).await
     }
 
@@ -542,8 +527,8 @@ impl<T: Thermostat> sb::Service for ThermostatService<T> {
         &self,
         method: &str,
         payload: sb::Bytes,
-        ctx: sb::CallContext,
-    ) -> sb::BoxFuture<'static, Result<sb::Bytes, sb::RemoteError>> {
+        ctx: switchboard::server::CallContext,
+    ) -> sb::BoxFuture<'static, Result<sb::Bytes, switchboard::error::RemoteError>> {
         let handler = std::sync::Arc::clone(&self.0);
         match method {
             "boost" => {
@@ -570,8 +555,8 @@ impl<T: Thermostat> sb::Service for ThermostatService<T> {
         &self,
         property: &str,
         payload: sb::Bytes,
-        ctx: sb::CallContext,
-    ) -> sb::BoxFuture<'static, Result<sb::Bytes, sb::RemoteError>> {
+        ctx: switchboard::server::CallContext,
+    ) -> sb::BoxFuture<'static, Result<sb::Bytes, switchboard::error::RemoteError>> {
         let handler = std::sync::Arc::clone(&self.0);
         match property {
             "setpoint" => {
@@ -590,7 +575,7 @@ impl<T: Thermostat> sb::Service for ThermostatService<T> {
         action: &str,
         payload: sb::Bytes,
         goal: sb::RawGoal,
-    ) -> sb::BoxFuture<'static, Result<sb::GoalRun, sb::RemoteError>> {
+    ) -> sb::BoxFuture<'static, Result<sb::GoalRun, switchboard::error::RemoteError>> {
         let handler = std::sync::Arc::clone(&self.0);
         match action {
             "preheat" => {
@@ -599,8 +584,8 @@ impl<T: Thermostat> sb::Service for ThermostatService<T> {
                     handler
                         .accept_preheat(goal.client(), &args)
                         .await
-                        .map_err(sb::HandlerError::into_remote)?;
-                    let goal = sb::GoalContext::new(goal);
+                        .map_err(switchboard::error::HandlerError::into_remote)?;
+                    let goal = switchboard::action::GoalContext::new(goal);
                     Ok(
                         sb::goal_run(async move {
                             handler
@@ -640,7 +625,7 @@ struct ModeWire {
 struct BoostReplyWire {
     /// When the boost will end.
     #[serde(rename = "endsAt", with = "sb::As::<sb::IsoDateTime>")]
-    ends_at: sb::DateTime,
+    ends_at: switchboard::DateTime,
 }
 
 /// The arguments of `boost` as sent on the wire.
@@ -652,7 +637,7 @@ struct BoostArgs {
     extra_celsius: f64,
     /// How long the boost lasts.
     #[serde(rename = "forHowLong", with = "sb::As::<sb::IsoDuration>")]
-    for_how_long: sb::Duration,
+    for_how_long: switchboard::Duration,
     /// Why, for the log.
     #[serde(default)]
     reason: Option<String>,
@@ -671,3 +656,101 @@ struct PreheatResultWire {
     #[serde(rename = "reachedCelsius")]
     reached_celsius: f64,
 }
+
+/// Describes the `Thermostat` interface to the runtime: its names, version and description hash.
+pub const INTERFACE: sb::InterfaceDescriptor = sb::InterfaceDescriptor {
+    name: std::borrow::Cow::Borrowed("Thermostat"),
+    version: std::borrow::Cow::Borrowed("1.0.0"),
+    title: std::borrow::Cow::Borrowed("Smart thermostat"),
+    hash: std::borrow::Cow::Borrowed(
+        "sha256:f2340a3f5e677506c57141e268304166640640e820f6a6a30e4e1c99c193bf84",
+    ),
+    description: std::borrow::Cow::Borrowed(
+        concat!(
+            r#"{"name":"Thermostat","version":"1.0.0","title":"Smart thermostat","#,
+            r#""summary":"Controls one heating zone.","documentation":"A thermostat for one "#,
+            r#"heating zone.\nIt reports temperature readings,"#,
+            r#" holds a set-point clients may change,\nand can boost the set-point for a "#,
+            r#"while.\n","license":null,"format":{"version":"0.1.1","dialect":"V0_1"},"#,
+            r#""constants":[],"enums":[{"name":"Mode","documentation":"How the zone is being "#,
+            r#"heated.","version":null,"values":[{"name":"off","value":0,"#,
+            r#""description":"Heating is disabled."},{"name":"heat","value":1,"#,
+            r#""description":"Heating to the set-point."},{"name":"eco","value":10,"#,
+            r#""description":"Heating to a lower, energy-saving set-point."}]}],"structs":[],"#,
+            r#""errors":[{"name":"OutOfRange","documentation":"The requested temperature is "#,
+            r#"outside what the zone can do.","fields":[{"name":"requestedCelsius","#,
+            r#""type":{"kind":"float","format":"float64"},"description":null},"#,
+            r#"{"name":"minCelsius","type":{"kind":"float","format":"float64"},"#,
+            r#""description":null},{"name":"maxCelsius","type":{"kind":"float","#,
+            r#""format":"float64"},"description":null}]}],"#,
+            r#""signals":[{"name":"temperatureChanged","documentation":"Emitted when the "#,
+            r#"measured temperature changes.","version":null,"consumers":[],"#,
+            r#""fields":[{"name":"celsius","type":{"kind":"float","format":"float64"},"#,
+            r#""description":"The new reading in degrees Celsius."},{"name":"measuredAt","#,
+            r#""type":{"kind":"date_time"},"description":"When the reading was taken."}]}],"#,
+            r#""properties":[{"name":"setpoint","documentation":"The temperature the zone "#,
+            r#"heats to, in degrees Celsius.","version":null,"consumers":[],"read_only":false,"#,
+            r#""fields":[{"name":"celsius","type":{"kind":"float","format":"float64"},"#,
+            r#""description":null}]},{"name":"mode","documentation":"The current heating mode; "#,
+            r#"the thermostat decides it.","version":null,"consumers":[],"read_only":true,"#,
+            r#""fields":[{"name":"mode","type":{"kind":"enum","name":"Mode"},"#,
+            r#""description":null}]}],"methods":[{"name":"boost","#,
+            r#""documentation":"Raises the set-point by `extraCelsius` for `forHowLong`,"#,
+            r#" then restores it.","version":null,"consumers":[],"#,
+            r#""arguments":[{"name":"extraCelsius","type":{"kind":"float","format":"float64"},"#,
+            r#""description":"How many degrees to add."},{"name":"forHowLong","#,
+            r#""type":{"kind":"duration"},"description":"How long the boost lasts."},"#,
+            r#"{"name":"reason","type":{"kind":"optional","inner":{"kind":"string"}},"#,
+            r#""description":"Why, for the log."}],"returns":[{"name":"endsAt","#,
+            r#""type":{"kind":"date_time"},"description":"When the boost will end."}],"#,
+            r#""errors":[],"timeout_secs":null},{"name":"getStatus","#,
+            r#""documentation":"Reports the mode, the latest reading and recent history.","#,
+            r#""version":null,"consumers":[],"arguments":[],"returns":[{"name":"mode","#,
+            r#""type":{"kind":"enum","name":"Mode"},"description":null},{"name":"celsius","#,
+            r#""type":{"kind":"float","format":"float64"},"description":null},"#,
+            r#"{"name":"history","type":{"kind":"array","item":{"kind":"float","#,
+            r#""format":"float64"}},"description":null}],"errors":[],"timeout_secs":null}],"#,
+            r#""commands":[],"actions":[{"name":"preheat","#,
+            r#""documentation":"Heats the zone to `targetCelsius` ahead of time,"#,
+            r#" reporting progress. It can be cancelled.","version":null,"#,
+            r#""goal":[{"name":"targetCelsius","type":{"kind":"float","format":"float64"},"#,
+            r#""description":"The temperature to reach."}],"feedback":[{"name":"celsius","#,
+            r#""type":{"kind":"float","format":"float64"},"#,
+            r#""description":"The temperature reached so far."},{"name":"percent","#,
+            r#""type":{"kind":"integer","format":"uint8"},"#,
+            r#""description":"How far along the preheat is."}],"#,
+            r#""result":[{"name":"reachedCelsius","type":{"kind":"float","format":"float64"},"#,
+            r#""description":"The temperature the zone reached."}],"errors":["OutOfRange"]}],"#,
+            r#""configuration":{"topic_params":[],"topics":[]}}"#
+        ),
+    ),
+    methods: std::borrow::Cow::Borrowed(
+        &[
+            sb::MethodDescriptor {
+                name: std::borrow::Cow::Borrowed("boost"),
+                timeout: None,
+            },
+            sb::MethodDescriptor {
+                name: std::borrow::Cow::Borrowed("getStatus"),
+                timeout: None,
+            },
+        ],
+    ),
+    signals: std::borrow::Cow::Borrowed(
+        &[std::borrow::Cow::Borrowed("temperatureChanged")],
+    ),
+    properties: std::borrow::Cow::Borrowed(
+        &[
+            sb::PropertyDescriptor {
+                name: std::borrow::Cow::Borrowed("setpoint"),
+                read_only: false,
+            },
+            sb::PropertyDescriptor {
+                name: std::borrow::Cow::Borrowed("mode"),
+                read_only: true,
+            },
+        ],
+    ),
+    topic_params: std::borrow::Cow::Borrowed(&[]),
+    topic_templates: std::borrow::Cow::Borrowed(&[]),
+};
