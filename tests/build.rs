@@ -80,6 +80,9 @@ fn documents() -> Vec<std::path::PathBuf> {
 /// Writes each Rust code block of the [`documents`] (any fence whose info string starts with
 /// `rust`) to `$OUT_DIR/doc_snippets/`, and `all.rs`, which includes each block as a module.
 ///
+/// A block marked `rust,excerpt` is left out: it is a piece of a file the workspace compiles, and
+/// `examples/thermostat/tests/systemd.rs` checks that it still is.
+///
 /// A block is compiled as the body of a module: items, not statements. It may name the
 /// generated thermostat code as `thermostat`, as the README's crate does after its
 /// `mod thermostat { switchboard::include_interface!("thermostat"); }`; a block that declares that
@@ -104,7 +107,7 @@ fn extract_doc_snippets() {
         let mut count = 0;
         for (number, line) in text.lines().enumerate() {
             match &mut block {
-                None if line.starts_with("```rust") => block = Some((number + 2, String::new())),
+                None if line.starts_with("```rust") && !line.contains("excerpt") => block = Some((number + 2, String::new())),
                 None => {}
                 Some((first_line, code)) if line == "```" => {
                     count += 1;

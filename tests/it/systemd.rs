@@ -9,7 +9,7 @@ use std::{
     time::Duration,
 };
 
-use switchboard::{Endpoint, unix::UnixEndpoint};
+use switchboard::{Endpoint, transport::unix::UnixEndpoint};
 use switchboard_testkit::{
     ChildProcess, SocketDir,
     service_manager::{NotifySocket, spawn_service},

@@ -76,7 +76,7 @@ pub(crate) fn is_broker(url: &str) -> bool {
 /// however short, rather than as a timeout.
 fn broker_endpoint(url: &str, timeout: Option<Duration>) -> Result<Endpoint, Failure> {
     let parsed =
-        switchboard::mqtt::MqttEndpoint::parse(url).map_err(|e| Failure::Usage(e.to_string()))?;
+        switchboard::transport::mqtt::MqttEndpoint::parse(url).map_err(|e| Failure::Usage(e.to_string()))?;
     let mut broker = parsed.endpoint;
     if let Some(timeout) = timeout {
         let mut options = broker.options().clone();

@@ -122,10 +122,10 @@ fn the_docs_show_this_example() {
     let section = readme.split("## Running as a daemon").nth(1).expect("the README's section");
     let section = section.split("\n## ").next().unwrap();
     let daemons = read("../../docs/daemons.md");
-    let samples: Vec<(String, &str)> = blocks(section, "rust")
+    let samples: Vec<(String, &str)> = blocks(section, "rust,excerpt")
         .into_iter()
         .map(|b| (b, "README.md"))
-        .chain(blocks(&daemons, "rust").into_iter().map(|b| (b, "docs/daemons.md")))
+        .chain(blocks(&daemons, "rust,excerpt").into_iter().map(|b| (b, "docs/daemons.md")))
         .collect();
     assert_eq!(samples.len(), 2, "one Rust sample on each page");
     for (block, page) in &samples {

@@ -6,7 +6,11 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use rumqttc::v5::mqttbytes::v5::{Publish, PublishProperties};
-use switchboard::{Endpoint, TransportError, TransportErrorKind, mqtt::MqttOptions};
+use switchboard::{
+    Endpoint,
+    error::{TransportError, TransportErrorKind},
+    transport::mqtt::MqttOptions,
+};
 use switchboard_testkit::broker::{PrivateMosquitto, shared_mosquitto};
 
 use switchboard_testkit::ChildProcess;
@@ -146,7 +150,7 @@ async fn serve(endpoint: Endpoint) -> Result<ThermostatServer, TransportError> {
 
 /// An endpoint on `url` whose MQTT options `adjust` changed.
 fn with_options(url: &str, instance: &str, adjust: impl FnOnce(&mut MqttOptions)) -> Endpoint {
-    let parsed = switchboard::mqtt::MqttEndpoint::parse(url).expect("a valid MQTT URL");
+    let parsed = switchboard::transport::mqtt::MqttEndpoint::parse(url).expect("a valid MQTT URL");
     let mut options = parsed.endpoint.options().clone();
     adjust(&mut options);
     Endpoint::mqtt(parsed.endpoint.with_options(options))
