@@ -107,7 +107,9 @@ fn extract_doc_snippets() {
         let mut count = 0;
         for (number, line) in text.lines().enumerate() {
             match &mut block {
-                None if line.starts_with("```rust") && !line.contains("excerpt") => block = Some((number + 2, String::new())),
+                None if line.starts_with("```rust") && !line.contains("excerpt") => {
+                    block = Some((number + 2, String::new()))
+                }
                 None => {}
                 Some((first_line, code)) if line == "```" => {
                     count += 1;

@@ -75,8 +75,8 @@ pub(crate) fn is_broker(url: &str) -> bool {
 /// the instance. So an instance nobody announces is reported as not found within `--timeout`,
 /// however short, rather than as a timeout.
 fn broker_endpoint(url: &str, timeout: Option<Duration>) -> Result<Endpoint, Failure> {
-    let parsed =
-        switchboard::transport::mqtt::MqttEndpoint::parse(url).map_err(|e| Failure::Usage(e.to_string()))?;
+    let parsed = switchboard::transport::mqtt::MqttEndpoint::parse(url)
+        .map_err(|e| Failure::Usage(e.to_string()))?;
     let mut broker = parsed.endpoint;
     if let Some(timeout) = timeout {
         let mut options = broker.options().clone();
