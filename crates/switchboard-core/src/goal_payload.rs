@@ -31,7 +31,7 @@ fn raw(payload: &[u8]) -> &RawValue {
 
 /// A value decoded from `payload`, as a view of `payload`'s own bytes rather than a copy;
 /// `{}` when absent.
-fn raw_bytes(payload: &Bytes, value: Option<&RawValue>) -> Bytes {
+pub(crate) fn raw_bytes(payload: &Bytes, value: Option<&RawValue>) -> Bytes {
     let Some(value) = value else {
         return Bytes::from_static(EMPTY_OBJECT.as_bytes());
     };

@@ -5,11 +5,14 @@
 //! See ARCHITECTURE.md for how the pieces fit.
 
 pub mod action;
+pub mod backoff;
 pub mod client;
 pub mod codec;
+pub mod compat;
 pub mod context;
 pub mod descriptor;
 pub mod error;
+pub mod error_payload;
 pub mod goal_payload;
 pub mod message;
 mod reader_queue;
