@@ -17,6 +17,8 @@ pub mod goal_payload;
 pub mod message;
 mod reader_queue;
 pub mod server;
+#[cfg(feature = "tls")]
+pub mod tls;
 pub mod transport;
 
 pub use action::{GoalContext, GoalError, GoalEvent, GoalHandle, GoalId, GoalOutcome, GoalStatus};
