@@ -1,5 +1,5 @@
-//! Helpers for switchboard's own tests: private socket directories, child server processes and
-//! waiting with deadlines, so no test can hang.
+//! Helpers for switchboard's own tests: private socket directories, child server processes,
+//! brokers (shared, private, in memory) and waiting with deadlines, so no test can hang.
 
 use std::{
     path::{Path, PathBuf},
@@ -10,6 +10,7 @@ use std::{
 use switchboard::{Endpoint, unix::UnixEndpoint};
 
 pub mod broker;
+pub mod memory;
 pub mod python;
 
 /// A private directory for the sockets of one test, removed when dropped.
