@@ -74,7 +74,7 @@ pub(crate) async fn connect(
         state: Mutex::new(State::default()),
         closed: AtomicBool::new(false),
         tasks: Mutex::new(Vec::new()),
-        log: LogLimit::new(),
+        log: Arc::new(LogLimit::new()),
         me: me.clone(),
     });
     let handle = BrokerClient { client: client.clone() };
@@ -147,7 +147,7 @@ struct Client {
     state: Mutex<State>,
     closed: AtomicBool,
     tasks: Mutex<Vec<JoinHandle<()>>>,
-    log: LogLimit,
+    log: Arc<LogLimit>,
     me: Weak<Client>,
 }
 
@@ -311,14 +311,8 @@ impl Client {
             }
             ClientMessage::Subscribe { signal } => {
                 let topic = self.layout.signal(&signal);
-                let me = self.me.clone();
                 let name = self.interface.signal(&signal).cloned().unwrap_or(signal);
-                let sink_name = name.clone();
-                let sink: Sink = Arc::new(move |_: &str, message| {
-                    if let Some(client) = me.upgrade() {
-                        client.on_signal(&sink_name, message);
-                    }
-                });
+                let sink = self.signal_sink(name.clone());
                 self.ensure_subscribed(topic, name, sink, |state| &mut state.signals).await
             }
             ClientMessage::Unsubscribe { signal } => {
@@ -445,7 +439,8 @@ impl Client {
 
     fn deliver(&self, message: ServerMessage) {
         // This transport declares it cannot push back, so the core never holds a delivery;
-        // should it ever, the delivery finishes in the background rather than being lost.
+        // should it ever, the delivery finishes in the background rather than being lost
+        // (as in `signal_sink`).
         if let Some(held) = self.inbox.deliver(message) {
             tokio::spawn(held);
         }
@@ -465,12 +460,20 @@ impl Client {
     // -----------------------------------------------------------------------------------------
     // What arrives.
 
-    fn on_signal(&self, signal: &Name, message: BusMessage) {
-        if message.body.len() > self.options.max_body {
-            limited_warn!(self.log, %signal, size = message.body.len(), "a signal larger than max_body was dropped");
-            return;
-        }
-        self.deliver(ServerMessage::Signal { signal: signal.clone(), payload: message.body });
+    /// Where a signal's topic delivers: straight to the core. Signals are the hot path, so
+    /// this sink holds what it needs itself rather than finding the client for each one.
+    fn signal_sink(&self, signal: Name) -> Sink {
+        let (inbox, log, max_body) = (self.inbox.clone(), self.log.clone(), self.options.max_body);
+        Arc::new(move |_: &str, message: BusMessage| {
+            if message.body.len() > max_body {
+                limited_warn!(log, %signal, size = message.body.len(), "a signal larger than max_body was dropped");
+                return;
+            }
+            let signal = ServerMessage::Signal { signal: signal.clone(), payload: message.body };
+            if let Some(held) = inbox.deliver(signal) {
+                tokio::spawn(held);
+            }
+        })
     }
 
     fn on_value(&self, property: &Name, message: BusMessage) {

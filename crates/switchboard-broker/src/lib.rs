@@ -25,6 +25,7 @@ pub mod envelope;
 pub mod layout;
 mod log_limit;
 mod options;
+mod outbox;
 mod presence;
 mod server;
 

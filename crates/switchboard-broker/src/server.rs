@@ -21,25 +21,19 @@ use switchboard_core::{
     message::{ClientMessage, Name, ServerMessage},
     transport::{BoxFuture, Fanout, Peer, PeerLink, ServerInbox, ServerTransport, ServiceTarget},
 };
-use tokio::{
-    sync::{mpsc, watch},
-    task::JoinHandle,
-    time::Instant,
-};
+use tokio::{sync::watch, task::JoinHandle, time::Instant};
 
 use crate::{
     address::BrokerAddress,
     bus::{Bus, BusMessage, EnvelopeStyle, LinkState, ReplyRoute, Sink},
-    client::{FAREWELL_TIMEOUT, lock, random_id},
+    client::{lock, random_id},
     envelope::{self, Envelope, Kind, Meta, Op, PROTOCOL, refusal},
     layout::{self, Inbox, Layout, valid_segment},
     log_limit::{LogLimit, limited_warn},
     options::{BrokerOptions, DEFAULT_HEARTBEAT},
+    outbox::{Outbox, Outgoing},
     presence::{DiscoveryFilter, Presence, Role},
 };
-
-/// How many answers and events may wait for the bus before a server refuses more.
-const OUTBOX: usize = 16 * 1024;
 
 /// How long an event to one client waits for room in the outbox.
 const OUTBOX_PATIENCE: Duration = Duration::from_secs(2);
@@ -54,7 +48,7 @@ pub(crate) async fn bind(
     let id = random_id();
     let bus = address.connector().open(&format!("switchboard-server-{id}")).await?;
     let profile = bus.profile().clone();
-    let (outbox, queued) = mpsc::channel(OUTBOX);
+    let outbox = Outbox::start(bus.clone(), layout.presence());
     let interface = target.interface;
     let server = Arc::new_cyclic(|me| Server {
         signal_topics: interface.signals.iter().map(|s| (s.clone(), layout.signal(s))).collect(),
@@ -84,16 +78,12 @@ pub(crate) async fn bind(
         me: me.clone(),
     });
     let handle = BrokerServer { server: server.clone() };
-    let writer = tokio::spawn(write(bus.clone(), queued, server.layout.presence()));
     let generation = match &*bus.link().borrow() {
         LinkState::Up { generation } => *generation,
         _ => 0,
     };
-    if let Err(error) = server.register(generation).await {
-        writer.abort();
-        bus.close().await;
-        return Err(error);
-    }
+    // On failure, dropping the server ends its writer, which closes the bus.
+    server.register(generation).await?;
     server.announce(true).await;
     let tasks = [
         tokio::spawn(watch_link(server.me.clone(), bus.link(), generation)),
@@ -124,7 +114,12 @@ impl ServerTransport for BrokerServer {
     }
 
     fn publish(&self, message: ServerMessage) -> BoxFuture<'_, Result<(), TransportError>> {
-        Box::pin(self.server.publish(message))
+        match message {
+            ServerMessage::Signal { signal, payload } => {
+                self.server.publish_signal(&signal, payload)
+            }
+            other => Box::pin(self.server.publish(other)),
+        }
     }
 
     fn close(&self) {
@@ -136,16 +131,6 @@ impl Drop for BrokerServer {
     fn drop(&mut self) {
         self.server.close();
     }
-}
-
-/// What the writer task sends, in order.
-enum Outgoing {
-    /// An answer or an event, to a client's inbox.
-    Send(String, BusMessage),
-    /// The server's presence, at once (to a discovery probe).
-    Announce(BusMessage),
-    /// The farewell: the last presence, then the bus closes.
-    Close(BusMessage),
 }
 
 struct Server {
@@ -160,9 +145,11 @@ struct Server {
     broker: String,
     options: BrokerOptions,
     inbox: Arc<dyn ServerInbox>,
-    signal_topics: HashMap<Name, String>,
+    /// Each signal's topic, looked up for every signal emitted (keys are the interface's own
+    /// names, so a fast hasher is safe).
+    signal_topics: HashMap<Name, String, foldhash::fast::RandomState>,
     property_topics: HashMap<Name, String>,
-    outbox: mpsc::Sender<Outgoing>,
+    outbox: Outbox,
     /// Our clients, by client id.
     clients: Mutex<HashMap<String, Known>>,
     linked: AtomicBool,
@@ -251,21 +238,31 @@ impl Server {
         }
     }
 
+    /// Publishes a signal: the hot path, so the bus's own future is the only one made.
+    fn publish_signal(
+        &self,
+        signal: &str,
+        payload: Bytes,
+    ) -> BoxFuture<'_, Result<(), TransportError>> {
+        let refused = |error| -> BoxFuture<'_, _> { Box::pin(std::future::ready(Err(error))) };
+        if !self.linked.load(Ordering::Acquire) {
+            return refused(self.not_connected());
+        }
+        if payload.len() > self.options.max_body {
+            return refused(too_large(payload.len(), self.options.max_body));
+        }
+        match self.signal_topics.get(signal) {
+            Some(topic) => self.bus.publish(topic, BusMessage::new(payload)),
+            None => refused(TransportError::new(
+                TransportErrorKind::Protocol,
+                format!("interface {} has no signal `{signal}`", self.interface.name),
+            )),
+        }
+    }
+
+    /// Publishes a property's value.
     async fn publish(&self, message: ServerMessage) -> Result<(), TransportError> {
         match message {
-            ServerMessage::Signal { signal, payload } => {
-                if !self.linked.load(Ordering::Acquire) {
-                    return Err(self.not_connected());
-                }
-                if payload.len() > self.options.max_body {
-                    return Err(too_large(payload.len(), self.options.max_body));
-                }
-                let topic = match self.signal_topics.get(&signal) {
-                    Some(topic) => topic,
-                    None => &self.layout.signal(&signal),
-                };
-                self.bus.publish(topic, BusMessage::new(payload)).await
-            }
             ServerMessage::PropertyValue { property, version, payload } => {
                 if !self.linked.load(Ordering::Acquire) {
                     // Kept by the core; watchers read it again when they are back.
@@ -309,19 +306,6 @@ impl Server {
 
     fn not_connected(&self) -> TransportError {
         TransportError::not_connected(format!("no connection to the broker at {}", self.broker))
-    }
-
-    /// Queues a message for the writer.
-    fn enqueue(&self, item: Outgoing) -> Result<(), TransportError> {
-        self.outbox.try_send(item).map_err(|_| {
-            TransportError::new(
-                TransportErrorKind::Io,
-                format!(
-                    "the server's outgoing queue is full: the broker at {} does not keep up",
-                    self.broker
-                ),
-            )
-        })
     }
 
     // -----------------------------------------------------------------------------------------
@@ -556,7 +540,7 @@ impl Server {
             }
         };
         if filter.matches(&self.hello) && self.linked.load(Ordering::Acquire) {
-            let _ = self.enqueue(Outgoing::Announce(self.presence(true)));
+            let _ = self.outbox.push(Outgoing::Announce(self.presence(true)));
         }
     }
 
@@ -612,13 +596,7 @@ impl Server {
             task.abort();
         }
         self.linked.store(false, Ordering::Release);
-        if let Err(mpsc::error::TrySendError::Full(farewell)) =
-            self.outbox.try_send(Outgoing::Close(self.presence(false)))
-            && let Ok(runtime) = tokio::runtime::Handle::try_current()
-        {
-            let outbox = self.outbox.clone();
-            runtime.spawn(async move { outbox.send(farewell).await });
-        }
+        self.outbox.close(self.presence(false));
     }
 }
 
@@ -790,7 +768,7 @@ impl PeerLink for Link {
             return Err(TransportError::new(TransportErrorKind::Closed, "the server was closed"));
         };
         match self.outgoing(&server, message)? {
-            Some(outgoing) => server.enqueue(outgoing),
+            Some(outgoing) => server.outbox.push(outgoing),
             None => Ok(()),
         }
     }
@@ -804,37 +782,9 @@ impl PeerLink for Link {
                 ));
             };
             let Some(outgoing) = self.outgoing(&server, message)? else { return Ok(()) };
-            let outbox = server.outbox.clone();
-            drop(server);
-            match tokio::time::timeout(OUTBOX_PATIENCE, outbox.send(outgoing)).await {
-                Ok(Ok(())) => Ok(()),
-                _ => Err(TransportError::new(
-                    TransportErrorKind::Io,
-                    "the server's outgoing queue stayed full: the broker does not keep up",
-                )),
-            }
+            server.outbox.push_waiting(outgoing, OUTBOX_PATIENCE).await
         })
     }
-}
-
-/// Sends what the server queued, in order, until the farewell.
-async fn write(bus: Arc<dyn Bus>, mut queued: mpsc::Receiver<Outgoing>, presence: String) {
-    let log = LogLimit::new();
-    while let Some(item) = queued.recv().await {
-        let (sent, what) = match item {
-            Outgoing::Send(address, message) => (bus.send(&address, message).await, "an answer"),
-            Outgoing::Announce(message) => (bus.publish(&presence, message).await, "the presence"),
-            Outgoing::Close(farewell) => {
-                let _ =
-                    tokio::time::timeout(FAREWELL_TIMEOUT, bus.publish(&presence, farewell)).await;
-                break;
-            }
-        };
-        if let Err(error) = sent {
-            limited_warn!(log, %error, "could not send {what}");
-        }
-    }
-    bus.close().await;
 }
 
 /// Follows the link's state: once it is back, everything is consumed and subscribed anew.

@@ -216,7 +216,9 @@ struct ClientShared {
     /// Wakes the deadline sweeper when a request's deadline comes before its wake time, or
     /// when the client closes.
     sweeper: Notify,
-    signals: Mutex<HashMap<Name, SignalReaders>>,
+    /// The local readers of each signal, looked up for every signal that arrives. Only this
+    /// client adds names (by subscribing), so a fast hasher is safe here.
+    signals: Mutex<HashMap<Name, SignalReaders, foldhash::fast::RandomState>>,
     watches: Mutex<HashMap<Name, watch::Sender<PropertySnapshot>>>,
     versions: Mutex<HashMap<Name, u64>>,
     /// The goals this client follows. Only this client adds to it (the server's messages only

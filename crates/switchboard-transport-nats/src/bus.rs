@@ -14,7 +14,7 @@ use async_nats::{
     Client, ConnectErrorKind, ConnectOptions, Event, HeaderMap, HeaderName, Message,
     PublishErrorKind, StatusCode, Subscriber,
 };
-use futures_util::StreamExt;
+use futures_util::{StreamExt, TryFutureExt};
 use switchboard_broker::{
     Bus, BusMessage, BusProfile, BusStatus, EnvelopeStyle, Headers, LinkState, ReplyRoute, Sink,
     SubscriptionId,
@@ -187,8 +187,8 @@ impl NatsBus {
         let mut subscriber = subscriber;
         tokio::spawn(async move {
             while let Some(message) = subscriber.next().await {
-                let subject = message.subject.clone();
-                sink(subject.as_str(), bus_message(message));
+                let (subject, message) = bus_message(message);
+                sink(subject.as_str(), message);
             }
         })
         .abort_handle()
@@ -250,17 +250,19 @@ impl NatsBus {
                 self.client.publish_with_reply_and_headers(subject, reply, headers, body).await
             }
         };
-        sent.map_err(|error| {
-            let kind = match error.kind() {
-                PublishErrorKind::MaxPayloadExceeded => TransportErrorKind::FrameTooLarge,
-                PublishErrorKind::InvalidSubject => TransportErrorKind::InvalidAddress,
-                _ => TransportErrorKind::Disconnected,
-            };
-            TransportError::new(
-                kind,
-                format!("cannot publish to the NATS server at {}: {error}", self.link.server),
-            )
-        })
+        sent.map_err(|error| self.publish_error(&error))
+    }
+
+    fn publish_error(&self, error: &async_nats::PublishError) -> TransportError {
+        let kind = match error.kind() {
+            PublishErrorKind::MaxPayloadExceeded => TransportErrorKind::FrameTooLarge,
+            PublishErrorKind::InvalidSubject => TransportErrorKind::InvalidAddress,
+            _ => TransportErrorKind::Disconnected,
+        };
+        TransportError::new(
+            kind,
+            format!("cannot publish to the NATS server at {}: {error}", self.link.server),
+        )
     }
 }
 
@@ -274,6 +276,15 @@ impl Bus for NatsBus {
         topic: &'a str,
         message: BusMessage,
     ) -> BoxFuture<'a, Result<(), TransportError>> {
+        if message.headers.is_empty() && message.reply_to.is_none() {
+            // Signals, the hot path: nothing around async-nats' own future but the error's
+            // mapping, so the future to box stays small.
+            if let Err(error) = self.link.check() {
+                return Box::pin(std::future::ready(Err(error)));
+            }
+            let sent = self.client.publish(topic.to_owned(), message.body);
+            return Box::pin(sent.map_err(|error| self.publish_error(&error)));
+        }
         Box::pin(self.publish_message(topic, message))
     }
 
@@ -332,8 +343,8 @@ impl Bus for NatsBus {
     }
 }
 
-/// A received NATS message as the layer reads it.
-fn bus_message(message: Message) -> BusMessage {
+/// A received NATS message as the layer reads it, and its subject.
+fn bus_message(message: Message) -> (async_nats::Subject, BusMessage) {
     let headers = match &message.headers {
         Some(map) => map
             .iter()
@@ -343,13 +354,14 @@ fn bus_message(message: Message) -> BusMessage {
             .collect(),
         None => Headers::default(),
     };
-    BusMessage {
+    let bus_message = BusMessage {
         reply_to: message.reply.map(|reply| reply.to_string()),
         headers,
         body: message.payload,
         status: (message.status == Some(StatusCode::NO_RESPONDERS))
             .then_some(BusStatus::NoResponders),
-    }
+    };
+    (message.subject, bus_message)
 }
 
 /// The layer's headers as NATS headers; `None` when there are none. A name NATS cannot carry
