@@ -51,6 +51,7 @@ pub(crate) struct Outbox {
     queue: mpsc::Sender<Queued>,
     /// Messages given to the writer and not yet sent: while there are any, new ones queue too.
     waiting: Arc<AtomicUsize>,
+    log: LogLimit,
 }
 
 impl Outbox {
@@ -60,7 +61,7 @@ impl Outbox {
         let presence: Arc<str> = Arc::from(presence);
         let waiting = Arc::new(AtomicUsize::new(0));
         tokio::spawn(write(bus.clone(), presence.clone(), queued, waiting.clone()));
-        Outbox { bus, presence, queue, waiting }
+        Outbox { bus, presence, queue, waiting, log: LogLimit::new() }
     }
 
     /// Sends `item` now if nothing waits before it and the bus takes it at once; else queues
@@ -73,10 +74,12 @@ impl Outbox {
         self.waiting.fetch_add(1, Ordering::AcqRel);
         self.queue.try_send(queued).map_err(|_| {
             self.waiting.fetch_sub(1, Ordering::AcqRel);
-            TransportError::new(
+            let error = TransportError::new(
                 TransportErrorKind::Io,
                 "the server's outgoing queue is full: the broker does not keep up",
-            )
+            );
+            limited_warn!(self.log, %error, "an answer or an event was dropped");
+            error
         })
     }
 
