@@ -1,13 +1,17 @@
 //! switchboard's integration tests: one binary, one module per area.
 //!
 //! `suite` holds test bodies written against `Endpoint` only, so every transport runs the same
-//! bodies; `unix` and `mqtt` instantiate them and add their transport's own fault tests;
+//! bodies; `unix`, `mqtt`, `memory` and `nats` instantiate them and add their transport's own
+//! fault tests, those of the brokered layer's brokers from `brokered`;
 //! `interop` runs StingerIPC's real Python peers against ours over MQTT.
 
+mod brokered;
 mod conformance;
 mod doc_snippets;
 mod interop;
+mod memory;
 mod mqtt;
+mod nats;
 mod python;
 mod reference_docs;
 mod suite;

@@ -8,6 +8,7 @@
 
 mod gate;
 mod mqtt;
+mod nats;
 mod peers;
 mod raw_redis;
 mod report;

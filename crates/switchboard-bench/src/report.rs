@@ -54,6 +54,24 @@ fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("repo root")
 }
 
+/// The note on a signal throughput row's CPU time per message.
+fn cpu_note(row: u32, cpu: &scenarios::CpuPerMessage, broker_known: bool) -> String {
+    let [(op, ob, os), (bp, bb, bs)] = [cpu.ours, cpu.base].map(|[p, b, s]| (p, b, s));
+    let broker = if broker_known {
+        format!("broker ours {ob:.2} µs, raw {bb:.2} µs ({:.2}×); ", ob / bb)
+    } else {
+        "broker not counted; ".to_owned()
+    };
+    format!(
+        "Row {row} CPU time per message delivered (on-CPU time of each process's main thread, summed over the rounds; much less sensitive to the machine's load than the rates): publisher ours {op:.2} µs, raw {bp:.2} µs ({:.2}×); {broker}subscriber ours {os:.2} µs, raw {bs:.2} µs ({:.2}×); all ours {:.2} µs, raw {:.2} µs ({:.2}×).",
+        op / bp,
+        os / bs,
+        op + ob + os,
+        bp + bb + bs,
+        (op + ob + os) / (bp + bb + bs),
+    )
+}
+
 /// `all [--quick] [--rows 1,2] [--out FILE]`.
 pub(crate) fn all(args: &[&str]) {
     let quick = args.contains(&"--quick");
@@ -169,22 +187,53 @@ pub(crate) fn all(args: &[&str]) {
             let ours = Server::spawn("ours-mqtt", &format!("mqtt://127.0.0.1:1883#{instance}"));
             let endpoint = Endpoint::parse("mqtt://127.0.0.1:1883").expect("url").with_instance(&instance).expect("id");
             let broker = std::fs::read_to_string("/run/mosquitto/mosquitto.pid").ok().and_then(|p| p.trim().parse().ok());
-            let pids = scenarios::MqttPids { raw_server: raw.pid(), ours_server: ours.pid(), broker };
-            let (t, cpu) = scenarios::mqtt_signals(&raw_addr, &endpoint, 20_000 / scale as u32, 6, pids).await;
-            let [(op, ob, os), (bp, bb, bs)] = [cpu.ours, cpu.base].map(|[p, b, s]| (p, b, s));
-            notes.push(format!(
-                "Row 5 CPU time per message delivered (on-CPU time of each process's main thread, summed over the rounds; much less sensitive to the machine's load than the rates): publisher ours {op:.2} µs, raw {bp:.2} µs ({:.2}×); broker{} ours {ob:.2} µs, raw {bb:.2} µs ({:.2}×); subscriber ours {os:.2} µs, raw {bs:.2} µs ({:.2}×); all three ours {:.2} µs, raw {:.2} µs ({:.2}×).",
-                op / bp,
-                if broker.is_some() { "" } else { " (pid unknown, not counted)" },
-                ob / bb,
-                os / bs,
-                op + ob + os,
-                bp + bb + bs,
-                (op + ob + os) / (bp + bb + bs),
-            ));
+            let pids = scenarios::ServerPids { raw_server: raw.pid(), ours_server: ours.pid(), broker };
+            let control = crate::mqtt::RawRequester::connect(&raw_addr).await;
+            let subscriber = crate::mqtt::raw_subscriber(&raw_addr).await;
+            let (t, cpu) = scenarios::broker_signals(control, subscriber, scenarios::mqtt_next, &endpoint, 20_000 / scale as u32, 6, pids).await;
+            notes.push(cpu_note(5, &cpu, broker.is_some()));
             results.push(Row {
                 number: 5,
                 scenario: "MQTT signal throughput 1 → 1 (64 B, QoS 1 both sides) vs a raw rumqttc publish loop and subscriber".into(),
+                result: format!("ours {:.0} msg/s; raw {:.0} msg/s; ratio **{:.2}×** (median of {} rounds × {} messages; lost: ours {}, raw {})", t.ours_rate, t.base_rate, t.ratio, t.rounds, t.count, t.ours_lost, t.base_lost),
+                goal: "≥ 0.9×".into(),
+                verdict: met(t.ratio >= 0.9),
+            });
+        }
+        if want(11) {
+            eprintln!("row 11: NATS RTT vs raw async-nats");
+            let instance = format!("b{}", std::process::id());
+            let _raw = Server::spawn("raw-nats", &instance);
+            let url = crate::nats::NATS_URL;
+            let _ours = Server::spawn("ours-nats", &format!("{url}#{instance}"));
+            let endpoint = Endpoint::parse(url).expect("url").with_instance(&instance).expect("id");
+            let mut base = crate::nats::RawRequester::connect(&instance).await;
+            let mut ours = Ours::connect(&endpoint).await;
+            let p = scenarios::compare(&mut base, &mut ours, mqtt_plan).await;
+            results.push(Row {
+                number: 11,
+                scenario: "NATS method round trip (64 B) vs a raw async-nats request/reply (`Client::request`, a responder publishing to the reply subject), shared nats-server".into(),
+                result: lat(&p, "raw async-nats"),
+                goal: "p50 ≤ 1.2×".into(),
+                verdict: met(p.ratio_p50 <= 1.2),
+            });
+        }
+        if want(12) {
+            eprintln!("row 12: NATS signal throughput");
+            let instance = format!("s{}", std::process::id());
+            let raw = Server::spawn("raw-nats", &instance);
+            let url = crate::nats::NATS_URL;
+            let ours = Server::spawn("ours-nats", &format!("{url}#{instance}"));
+            let endpoint = Endpoint::parse(url).expect("url").with_instance(&instance).expect("id");
+            // nats-server works on many threads, not its main one: its time is not counted.
+            let pids = scenarios::ServerPids { raw_server: raw.pid(), ours_server: ours.pid(), broker: None };
+            let control = crate::nats::RawRequester::connect(&instance).await;
+            let subscriber = crate::nats::raw_subscriber(&instance).await;
+            let (t, cpu) = scenarios::broker_signals(control, subscriber, scenarios::nats_next, &endpoint, 20_000 / scale as u32, 6, pids).await;
+            notes.push(cpu_note(12, &cpu, false));
+            results.push(Row {
+                number: 12,
+                scenario: "NATS signal throughput 1 → 1 (64 B) vs a raw async-nats publish loop and subscriber, shared nats-server".into(),
                 result: format!("ours {:.0} msg/s; raw {:.0} msg/s; ratio **{:.2}×** (median of {} rounds × {} messages; lost: ours {}, raw {})", t.ours_rate, t.base_rate, t.ratio, t.rounds, t.count, t.ours_lost, t.base_lost),
                 goal: "≥ 0.9×".into(),
                 verdict: met(t.ratio >= 0.9),
@@ -298,7 +347,7 @@ pub(crate) fn all(args: &[&str]) {
     );
     let _ = writeln!(
         md,
-        "(add `--quick` for a 5× shorter run, `--rows 1,2` for some rows only). Needs mosquitto on 127.0.0.1:1883 and `/usr/sbin/mosquitto` (row 4 starts a private one), Redis on 6379 and Python 3.12 with PyPI access for row 9, and valgrind for the profile.\n"
+        "(add `--quick` for a 5× shorter run, `--rows 1,2` for some rows only). Needs mosquitto on 127.0.0.1:1883 and `/usr/sbin/mosquitto` (row 4 starts a private one), nats-server on 127.0.0.1:4222 (rows 11 and 12), Redis on 6379 and Python 3.12 with PyPI access for row 9, and valgrind for the profile.\n"
     );
     let _ = writeln!(
         md,
@@ -323,6 +372,7 @@ pub(crate) fn all(args: &[&str]) {
     let _ = writeln!(md, "| rustc | {} |", sh("rustc --version"));
     let _ = writeln!(md, "| mosquitto | {} |", sh("/usr/sbin/mosquitto -h 2>/dev/null | head -1"));
     let _ = writeln!(md, "| redis | {} |", sh("redis-server --version 2>/dev/null"));
+    let _ = writeln!(md, "| nats-server | {} |", sh("nats-server --version 2>/dev/null"));
     let _ = writeln!(md, "| load average before / after | {load_before} / {load_after} |");
     let _ = writeln!(md, "| duration | {:.0} s |", elapsed.as_secs_f64());
     let _ = writeln!(
@@ -331,6 +381,7 @@ pub(crate) fn all(args: &[&str]) {
     );
     let _ = writeln!(md, "## Results\n");
     let _ = writeln!(md, "| # | scenario | measured | goal | |\n|---|---|---|---|---|");
+    results.sort_by_key(|row| row.number);
     for row in &results {
         let _ = writeln!(
             md,

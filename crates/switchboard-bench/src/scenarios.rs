@@ -362,7 +362,7 @@ where
 }
 
 /// A stream shared with the task draining it.
-type Shared<S> = std::sync::Arc<tokio::sync::Mutex<S>>;
+pub(crate) type Shared<S> = std::sync::Arc<tokio::sync::Mutex<S>>;
 
 fn share<S>(s: S) -> Shared<S> {
     std::sync::Arc::new(tokio::sync::Mutex::new(s))
@@ -466,13 +466,20 @@ pub(crate) async fn unix_signals(
 
 type RawMqttSub = tokio::sync::mpsc::UnboundedReceiver<rumqttc::v5::mqttbytes::v5::Publish>;
 
-async fn mqtt_next(r: Shared<RawMqttSub>) -> bool {
+/// The next message of a raw MQTT subscriber.
+pub(crate) async fn mqtt_next(r: Shared<RawMqttSub>) -> bool {
     r.lock().await.recv().await.is_some_and(|p| serde_json::from_slice::<Msg>(&p.payload).is_ok())
 }
 
-/// The processes of an MQTT throughput comparison whose CPU time is counted.
+/// The next message of a raw NATS subscriber.
+pub(crate) async fn nats_next(s: Shared<async_nats::Subscriber>) -> bool {
+    use futures_util::StreamExt;
+    s.lock().await.next().await.is_some_and(|m| serde_json::from_slice::<Msg>(&m.payload).is_ok())
+}
+
+/// The processes of a broker throughput comparison whose CPU time is counted.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct MqttPids {
+pub(crate) struct ServerPids {
     pub(crate) raw_server: u32,
     pub(crate) ours_server: u32,
     /// The broker, when its pid is known.
@@ -488,7 +495,7 @@ pub(crate) struct CpuPerMessage {
 }
 
 /// On-CPU time of a process's main thread in ns (`/proc/PID/schedstat`), which is where a
-/// `current_thread` runtime and mosquitto do all their work. Unlike wall-clock rates it hardly
+/// `current_thread` runtime and the broker (mosquitto) do all their work. Unlike wall-clock rates it hardly
 /// depends on what else the machine runs.
 fn cpu_ns(pid: &str) -> Option<u64> {
     let text = std::fs::read_to_string(format!("/proc/{pid}/schedstat")).ok()?;
@@ -510,16 +517,42 @@ fn add_delta(total: &mut [u64; 3], before: [u64; 3], after: [u64; 3]) {
     }
 }
 
-/// MQTT signal throughput 1 → 1, ABAB rounds.
-pub(crate) async fn mqtt_signals(
-    raw_addr: &str,
+/// A raw baseline's control client: asks its server to publish `count` messages and returns
+/// once the server has answered.
+pub(crate) trait Blaster {
+    async fn blast(&mut self, count: u32);
+}
+
+impl Blaster for crate::mqtt::RawRequester {
+    async fn blast(&mut self, count: u32) {
+        crate::mqtt::RawRequester::blast(self, count).await;
+    }
+}
+
+impl Blaster for crate::nats::RawRequester {
+    async fn blast(&mut self, count: u32) {
+        crate::nats::RawRequester::blast(self, count).await;
+    }
+}
+
+/// Signal throughput 1 → 1 through a broker, ABAB rounds: a raw server's publish loop (driven
+/// by `control`) read by `raw` with `raw_next`, against our server's signals read by a
+/// generated client.
+pub(crate) async fn broker_signals<S, F, Fut>(
+    mut control: impl Blaster,
+    raw: S,
+    raw_next: F,
     ours: &Endpoint,
     count: u32,
     rounds: usize,
-    pids: MqttPids,
-) -> (Throughput, CpuPerMessage) {
-    let mut control = crate::mqtt::RawRequester::connect(raw_addr).await;
-    let raw_subs = vec![share(crate::mqtt::raw_subscriber(raw_addr).await)];
+    pids: ServerPids,
+) -> (Throughput, CpuPerMessage)
+where
+    S: Send + 'static,
+    F: Fn(Shared<S>) -> Fut + Copy + Send + 'static,
+    Fut: Future<Output = bool> + Send + 'static,
+{
+    let raw_subs = vec![share(raw)];
     let ours_control = BenchClient::connect(ours).await.expect("connect");
     let subscriber = BenchClient::connect(ours).await.expect("connect");
     let ours_streams = vec![share(subscriber.subscribe_tick().await.expect("subscribe"))];
@@ -532,7 +565,7 @@ pub(crate) async fn mqtt_signals(
     for _ in 0..rounds {
         let before = cpu_sample(pids.raw_server, pids.broker);
         let start = Instant::now();
-        let drained = tokio::spawn(drain(raw_subs.clone(), count, mqtt_next));
+        let drained = tokio::spawn(drain(raw_subs.clone(), count, raw_next));
         control.blast(count).await;
         let (got, last) = drained.await.expect("drain");
         add_delta(&mut base_cpu, before, cpu_sample(pids.raw_server, pids.broker));

@@ -98,7 +98,7 @@ pub(crate) fn serve(role: &str, addr: &str) {
                 println!("ready");
                 std::future::pending::<()>().await;
             }
-            "ours-mqtt" => {
+            "ours-mqtt" | "ours-nats" => {
                 let (url, instance) = addr.split_once('#').expect("URL#instance");
                 let endpoint =
                     Endpoint::parse(url).expect("url").with_instance(instance).expect("id");
@@ -108,6 +108,7 @@ pub(crate) fn serve(role: &str, addr: &str) {
             }
             "raw-mqtt" => crate::mqtt::raw_responder(addr).await,
             "raw-redis" => crate::raw_redis::responder(addr).await,
+            "raw-nats" => crate::nats::raw_responder(addr).await,
             other => panic!("unknown server role {other}"),
         }
     });

@@ -220,7 +220,9 @@ struct ClientShared {
     /// Wakes the deadline sweeper when a request's deadline comes before its wake time, or
     /// when the client closes.
     sweeper: Notify,
-    signals: Mutex<HashMap<Name, SignalReaders>>,
+    /// The local readers of each signal, looked up for every signal that arrives. Only this
+    /// client adds names (by subscribing), so a fast hasher is safe here.
+    signals: Mutex<HashMap<Name, SignalReaders, foldhash::fast::RandomState>>,
     watches: Mutex<HashMap<Name, watch::Sender<PropertySnapshot>>>,
     versions: Mutex<HashMap<Name, u64>>,
     /// The goals this client follows. Only this client adds to it (the server's messages only
@@ -425,6 +427,13 @@ impl ClientInbox for ClientShared {
             }
         }
         None
+    }
+
+    fn request_failed(&self, id: u64, error: TransportError) {
+        let waiting = lock(&self.pending).remove(&id);
+        if let Some(call) = waiting {
+            let _ = call.send(Err(NoAnswer::Lost(error)));
+        }
     }
 
     fn disconnected(&self, error: TransportError) {
@@ -1270,6 +1279,35 @@ mod tests {
         drop(client);
         tokio::task::yield_now().await;
         assert!(shared.upgrade().is_none(), "the sweeper let go of the client");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_request_no_server_receives_fails_alone_and_at_once() {
+        let (client, server) = connect(Duration::from_secs(10)).await;
+        let other = tokio::spawn(call(&client, PLAIN));
+        tokio::task::yield_now().await;
+        let failing = tokio::spawn(call(&client, PLAIN));
+        tokio::task::yield_now().await;
+        let ids = server.sent_ids();
+        let started = Instant::now();
+        server.inbox().request_failed(ids[1], TransportError::not_connected("no responders"));
+        let (result, ended) = failing.await.expect("the call");
+        match result {
+            Err(CallError::Transport(e)) => {
+                assert_eq!(
+                    (e.kind(), e.message()),
+                    (TransportErrorKind::NotConnected, "no responders")
+                )
+            }
+            other => panic!("expected the transport error, got {other:?}"),
+        }
+        assert_eq!(ended, started, "failed at once");
+        assert!(!other.is_finished(), "the other call still waits");
+        assert_eq!(pending(&client), 1);
+        // An id that is not pending (answered, or never sent) changes nothing.
+        server.inbox().request_failed(9999, TransportError::not_connected("late"));
+        assert_eq!(pending(&client), 1);
+        other.abort();
     }
 
     #[tokio::test(start_paused = true)]

@@ -66,7 +66,6 @@ impl InterfaceDescriptor {
 
     /// The first 12 hex digits of the hash, for messages people read.
     pub fn short_hash(&self) -> &str {
-        let hex = self.hash.strip_prefix("sha256:").unwrap_or(&self.hash);
-        hex.get(..12).unwrap_or(hex)
+        crate::compat::short_hash(&self.hash)
     }
 }

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
 use crate::{
-    action::{GoalId, GoalOutcome, GoalSnapshot, GoalStatus},
+    action::{GoalEvent, GoalId, GoalOutcome, GoalSnapshot, GoalStatus},
     error::{ErrorCode, RemoteError},
 };
 
@@ -31,7 +31,7 @@ fn raw(payload: &[u8]) -> &RawValue {
 
 /// A value decoded from `payload`, as a view of `payload`'s own bytes rather than a copy;
 /// `{}` when absent.
-fn raw_bytes(payload: &Bytes, value: Option<&RawValue>) -> Bytes {
+pub(crate) fn raw_bytes(payload: &Bytes, value: Option<&RawValue>) -> Bytes {
     let Some(value) = value else {
         return Bytes::from_static(EMPTY_OBJECT.as_bytes());
     };
@@ -220,6 +220,45 @@ pub fn decode_state(payload: &Bytes) -> Result<(GoalId, GoalSnapshot), String> {
     Ok((GoalId::from(&*state.goal), GoalSnapshot { status, outcome }))
 }
 
+/// A goal event's payload, its kind (`feedback`, `status` or `finished`, which transports carry
+/// beside the payload) and, for `finished`, the code of its outcome (0 unless it failed).
+pub fn encode_event(goal: &GoalId, event: &GoalEvent) -> (&'static str, Option<u8>, Bytes) {
+    match event {
+        GoalEvent::Feedback(payload) => (FEEDBACK, None, encode_feedback(goal, payload)),
+        GoalEvent::Status(status) => (STATUS, None, encode_state(goal, *status, None).1),
+        GoalEvent::Finished(outcome) => {
+            let (code, payload) = encode_state(goal, outcome.status(), Some(outcome));
+            (FINISHED, Some(code), payload)
+        }
+    }
+}
+
+/// Reads a goal event given the kind carried beside it: `feedback`, or else a state; with no
+/// kind, a payload with `feedback` is feedback.
+pub fn decode_event(kind: Option<&str>, payload: &Bytes) -> Result<(GoalId, GoalEvent), String> {
+    let is_feedback = match kind {
+        Some(kind) => kind == FEEDBACK,
+        None => decode_request(payload).is_ok_and(|g| g.feedback.is_some()),
+    };
+    if is_feedback {
+        let request = decode_request(payload)?;
+        let feedback = request.feedback.ok_or("a feedback event without `feedback`")?;
+        return Ok((request.goal, GoalEvent::Feedback(feedback)));
+    }
+    let (goal, snapshot) = decode_state(payload)?;
+    Ok(match snapshot.outcome {
+        Some(outcome) => (goal, GoalEvent::Finished(outcome)),
+        None => (goal, GoalEvent::Status(snapshot.status)),
+    })
+}
+
+/// The kind of a feedback event.
+pub const FEEDBACK: &str = "feedback";
+/// The kind of a status change.
+pub const STATUS: &str = "status";
+/// The kind of a goal's end.
+pub const FINISHED: &str = "finished";
+
 #[derive(Serialize)]
 struct ErrorOut<'a> {
     goal: &'a str,
@@ -307,6 +346,23 @@ mod tests {
         assert_eq!(decode_request(&frame).unwrap().goal, odd);
         assert!(decode_request(&Bytes::from_static(br#"{"goal":""}"#)).is_err());
         assert!(decode_request(&Bytes::from_static(b"not json")).is_err());
+    }
+
+    #[test]
+    fn events_round_trip_with_their_kind() {
+        let goal = GoalId::from("g");
+        for event in [
+            GoalEvent::Feedback(Bytes::from_static(br#"{"value":1}"#)),
+            GoalEvent::Status(GoalStatus::Canceling),
+            GoalEvent::Finished(GoalOutcome::Failed(RemoteError::client_error("no"))),
+        ] {
+            let (kind, code, payload) = encode_event(&goal, &event);
+            assert_eq!(code.is_some(), kind == FINISHED, "{kind}");
+            assert_eq!(decode_event(Some(kind), &payload), Ok((goal.clone(), event.clone())));
+            assert_eq!(decode_event(None, &payload), Ok((goal.clone(), event)), "kind guessed");
+        }
+        let (_, payload) = encode_state(&goal, GoalStatus::Executing, None);
+        assert!(decode_event(Some(FEEDBACK), &payload).is_err(), "a state is not feedback");
     }
 
     #[test]

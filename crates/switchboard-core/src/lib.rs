@@ -5,16 +5,21 @@
 //! See ARCHITECTURE.md for how the pieces fit.
 
 pub mod action;
+pub mod backoff;
 pub mod client;
 pub mod codec;
+pub mod compat;
 pub mod context;
 pub mod descriptor;
 pub mod error;
+pub mod error_payload;
 pub mod goal_payload;
 pub mod message;
 mod notify;
 mod reader_queue;
 pub mod server;
+#[cfg(feature = "tls")]
+pub mod tls;
 pub mod transport;
 
 pub use action::{GoalContext, GoalError, GoalEvent, GoalHandle, GoalId, GoalOutcome, GoalStatus};

@@ -7,13 +7,18 @@
 //! Incoming messages are pushed into an inbox ([`ClientInbox`], [`ServerInbox`]) straight from the
 //! transport's reader task, so a reply reaches its waiting caller with no extra channel hop.
 
-use std::{fmt::Debug, future::Future, pin::Pin, sync::Arc};
+use std::{
+    fmt::{Debug, Display},
+    future::Future,
+    pin::Pin,
+    sync::Arc,
+};
 
 use crate::{
     context::{PeerCredentials, PeerId},
     descriptor::InterfaceDescriptor,
     error::TransportError,
-    message::{ClientMessage, ServerMessage},
+    message::{ClientMessage, RequestId, ServerMessage},
 };
 
 /// A boxed, sendable future, as used by the object-safe transport traits.
@@ -80,6 +85,11 @@ pub trait ClientInbox: Send + Sync {
     /// its connection, so that a fast sender is slowed down instead of messages being dropped.
     #[must_use = "a transport must wait for a full reader before reading on"]
     fn deliver(&self, message: ServerMessage) -> Option<Backpressure>;
+
+    /// The request `id` cannot be answered: the transport learned that it reached no server (a
+    /// broker said no one receives it, as NATS does with "no responders"). It fails with `error`
+    /// at once instead of waiting for its deadline.
+    fn request_failed(&self, id: RequestId, error: TransportError);
 
     /// The connection was lost; every request in flight must fail with this error.
     fn disconnected(&self, error: TransportError);
@@ -214,6 +224,15 @@ impl Peer {
         self.link.send_when_ready(message).await
     }
 }
+
+/// A transport's address, for code that does not know the transport: it connects, binds, and
+/// displays as a URL that names it (never with a password).
+///
+/// The facade builds an `Endpoint` from one with `Endpoint::from_address`; every transport's
+/// endpoint type is one.
+pub trait TransportAddress: Connector + Binder + Display {}
+
+impl<T: Connector + Binder + Display + ?Sized> TransportAddress for T {}
 
 /// Where to serve or connect: a transport's endpoint plus a service instance id.
 ///

@@ -1,5 +1,6 @@
-//! Access to the MQTT brokers tests run against: the shared loopback broker, and private
-//! mosquitto instances started per test (which a test may stop and restart).
+//! Access to the brokers tests run against: the shared loopback mosquitto and NATS server, and
+//! private mosquitto and nats-server instances started per test (which a test may stop and
+//! restart).
 
 use std::{
     net::{SocketAddr, TcpListener, TcpStream},
@@ -16,10 +17,16 @@ pub const SHARED_BROKER: &str = "127.0.0.1:1883";
 /// The mosquitto binary private brokers run.
 pub const MOSQUITTO: &str = "/usr/sbin/mosquitto";
 
+/// The shared NATS server every NATS test uses unless it needs its own.
+pub const SHARED_NATS: &str = "127.0.0.1:4222";
+
+/// The nats-server binary private NATS servers run.
+pub const NATS_SERVER: &str = "/usr/sbin/nats-server";
+
 /// A reachable broker.
 #[derive(Debug, Clone)]
 pub struct SharedBroker {
-    /// `mqtt://host:port`.
+    /// `mqtt://host:port` or `nats://host:port`.
     pub url: String,
 }
 
@@ -33,13 +40,36 @@ fn reachable(addr: &str) -> bool {
 /// # Panics
 /// Under `CI=true` a missing broker fails the test instead: CI must run the MQTT tests.
 pub fn shared_mosquitto() -> Option<SharedBroker> {
-    if reachable(SHARED_BROKER) {
-        return Some(SharedBroker { url: format!("mqtt://{SHARED_BROKER}") });
+    shared("MQTT broker", "mqtt", SHARED_BROKER, "mosquitto")
+}
+
+/// The shared NATS server on 127.0.0.1:4222, or `None` (with a printed reason) when it is not
+/// running.
+///
+/// # Panics
+/// Under `CI=true` a missing server fails the test instead: CI must run the NATS tests.
+pub fn shared_nats() -> Option<SharedBroker> {
+    shared("NATS server", "nats", SHARED_NATS, "nats-server")
+}
+
+fn shared(what: &str, scheme: &str, address: &str, install: &str) -> Option<SharedBroker> {
+    if reachable(address) {
+        return Some(SharedBroker { url: format!("{scheme}://{address}") });
+    }
+    prerequisite::missing(format_args!("no {what} on {address} (install and start {install})"));
+    None
+}
+
+/// Whether `program` is installed; if not, the test is skipped with a notice, or fails under
+/// `CI=true` ([`prerequisite::missing`]).
+fn installed(program: &str, package: &str) -> bool {
+    if Path::new(program).exists() {
+        return true;
     }
     prerequisite::missing(format_args!(
-        "no MQTT broker on {SHARED_BROKER} (install and start mosquitto)"
+        "{program} is not installed (Debian: apt-get install {package})"
     ));
-    None
+    false
 }
 
 /// A mosquitto of this test's own, on a free port, with anonymous access. Killed on drop.
@@ -104,10 +134,7 @@ impl PrivateMosquitto {
 
     /// The broker's temp dir, or `None` (or a panic under `CI=true`) without mosquitto.
     fn prepare() -> Option<tempfile::TempDir> {
-        if !Path::new(MOSQUITTO).exists() {
-            prerequisite::missing(format_args!(
-                "{MOSQUITTO} is not installed (Debian: apt-get install mosquitto)"
-            ));
+        if !installed(MOSQUITTO, "mosquitto") {
             return None;
         }
         let dir =
@@ -131,12 +158,7 @@ impl PrivateMosquitto {
             .spawn()
             .unwrap_or_else(|e| panic!("start {MOSQUITTO}: {e}"));
         self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(5);
-        let addr = format!("127.0.0.1:{}", self.port);
-        while !reachable(&addr) {
-            assert!(Instant::now() < deadline, "mosquitto did not listen on {addr} within 5 s");
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        wait_until_listening("mosquitto", self.port);
     }
 
     /// The TCP port.
@@ -174,6 +196,123 @@ impl PrivateMosquitto {
     pub fn restart(&mut self) {
         self.stop();
         self.launch();
+    }
+}
+
+fn wait_until_listening(what: &str, port: u16) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let addr = format!("127.0.0.1:{port}");
+    while !reachable(&addr) {
+        assert!(Instant::now() < deadline, "{what} did not listen on {addr} within 5 s");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A nats-server of this test's own, on a free loopback port. Killed on drop.
+#[derive(Debug)]
+pub struct PrivateNats {
+    dir: tempfile::TempDir,
+    port: u16,
+    args: Vec<String>,
+    child: Option<Child>,
+    /// The CA certificate (PEM) of a TLS server.
+    ca: Option<PathBuf>,
+}
+
+impl PrivateNats {
+    /// Starts a server with anonymous access on a free port and waits until it accepts
+    /// connections. Returns `None` (with a printed reason) if nats-server is not installed,
+    /// unless `CI=true`.
+    ///
+    /// # Panics
+    /// If nats-server is installed but does not start, or is missing under `CI=true`.
+    pub fn start() -> Option<Self> {
+        Self::start_with(&[])
+    }
+
+    /// Like [`start`](Self::start), with more nats-server arguments (such as
+    /// `--user u --pass p`).
+    pub fn start_with(args: &[&str]) -> Option<Self> {
+        if !installed(NATS_SERVER, "nats-server") {
+            return None;
+        }
+        let dir = tempfile::Builder::new().prefix("switchboard-nats-").tempdir().expect("temp dir");
+        let args = args.iter().map(|a| (*a).to_owned()).collect();
+        let mut server = PrivateNats { dir, port: free_port(), args, child: None, ca: None };
+        server.launch();
+        Some(server)
+    }
+
+    /// Starts a server that requires TLS, its certificate (for `127.0.0.1` and `localhost`)
+    /// issued by a throwaway CA made now; [`url`](Self::url) trusts that CA through `?ca=`.
+    pub fn start_tls() -> Option<Self> {
+        if !installed(NATS_SERVER, "nats-server") {
+            return None;
+        }
+        let dir = tempfile::Builder::new().prefix("switchboard-nats-").tempdir().expect("temp dir");
+        let (ca, cert, key) = write_test_certificates(dir.path());
+        let args = vec![
+            "--tls".to_owned(),
+            "--tlscert".to_owned(),
+            cert.display().to_string(),
+            "--tlskey".to_owned(),
+            key.display().to_string(),
+        ];
+        let mut server = PrivateNats { dir, port: free_port(), args, child: None, ca: Some(ca) };
+        server.launch();
+        Some(server)
+    }
+
+    fn launch(&mut self) {
+        let child = Command::new(NATS_SERVER)
+            .args(["-a", "127.0.0.1", "-p", &self.port.to_string()])
+            .args(&self.args)
+            .current_dir(self.dir.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("start {NATS_SERVER}: {e}"));
+        self.child = Some(child);
+        wait_until_listening("nats-server", self.port);
+    }
+
+    /// The TCP port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// `nats://127.0.0.1:PORT`, or for a TLS server `nats+tls://127.0.0.1:PORT?ca=CA_PATH`.
+    pub fn url(&self) -> String {
+        match &self.ca {
+            None => format!("nats://127.0.0.1:{}", self.port),
+            Some(ca) => format!("nats+tls://127.0.0.1:{}?ca={}", self.port, ca.display()),
+        }
+    }
+
+    /// The PEM file of the CA that issued a TLS server's certificate.
+    pub fn ca(&self) -> Option<&Path> {
+        self.ca.as_deref()
+    }
+
+    /// Kills the server (SIGKILL: every connection drops at once, nothing survives).
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts the server again on the same port and waits until it accepts connections.
+    pub fn restart(&mut self) {
+        self.stop();
+        self.launch();
+    }
+}
+
+impl Drop for PrivateNats {
+    fn drop(&mut self) {
+        self.stop();
     }
 }
 

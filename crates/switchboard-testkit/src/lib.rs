@@ -1,5 +1,5 @@
-//! Helpers for switchboard's own tests: private socket directories, child server processes and
-//! waiting with deadlines, so no test can hang.
+//! Helpers for switchboard's own tests: private socket directories, child server processes,
+//! brokers (shared, private, in memory) and waiting with deadlines, so no test can hang.
 
 use std::{
     path::{Path, PathBuf},
@@ -10,6 +10,7 @@ use std::{
 use switchboard::{Endpoint, transport::unix::UnixEndpoint};
 
 pub mod broker;
+pub mod memory;
 pub mod prerequisite;
 pub mod python;
 pub mod service_manager;

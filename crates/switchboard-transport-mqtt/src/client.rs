@@ -310,7 +310,10 @@ impl ClientShared {
             deliver(&*self.inbox, ServerMessage::GoalReply { id, action, goal, result });
             return;
         }
-        match wire::read_event(wire::user_property(&properties, GOAL_EVENT), &publish.payload) {
+        match goal_payload::decode_event(
+            wire::user_property(&properties, GOAL_EVENT),
+            &publish.payload,
+        ) {
             Ok((goal, event)) => {
                 deliver(&*self.inbox, ServerMessage::GoalEvent { action, goal, event })
             }

@@ -3,7 +3,7 @@
 use std::{collections::BTreeMap, fmt, path::PathBuf, sync::Arc, time::Duration};
 
 use rumqttc::v5::MqttOptions as RawOptions;
-use switchboard_core::{TransportError, TransportErrorKind};
+use switchboard_core::TransportError;
 
 use crate::topics::{RESERVED, valid_level, valid_param_name};
 
@@ -372,7 +372,7 @@ impl MqttEndpoint {
             }
         };
         if let Broker::Tls { ca, .. } = &self.broker {
-            let config = tls_config(ca.as_deref())?;
+            let config = switchboard_core::tls::client_config(ca.as_deref())?;
             options.set_transport(rumqttc::Transport::tls_with_config(
                 rumqttc::TlsConfiguration::Rustls(Arc::new(config)),
             ));
@@ -393,65 +393,6 @@ impl MqttEndpoint {
         options.set_network_options(network);
         Ok(options)
     }
-}
-
-fn tls_config(ca: Option<&std::path::Path>) -> Result<rustls::ClientConfig, TransportError> {
-    use rustls::pki_types::{CertificateDer, pem::PemObject};
-    let invalid =
-        |message: String| TransportError::new(TransportErrorKind::InvalidAddress, message);
-    let mut roots = rustls::RootCertStore::empty();
-    match ca {
-        Some(path) => {
-            let certs = CertificateDer::pem_file_iter(path)
-                .map_err(|e| invalid(format!("cannot read CA file {}: {e}", path.display())))?;
-            for cert in certs {
-                let cert = cert
-                    .map_err(|e| invalid(format!("bad PEM in CA file {}: {e}", path.display())))?;
-                roots
-                    .add(cert)
-                    .map_err(|e| invalid(format!("bad certificate in {}: {e}", path.display())))?;
-            }
-            if roots.is_empty() {
-                return Err(invalid(format!("CA file {} holds no certificates", path.display())));
-            }
-        }
-        None => {
-            let found = rustls_native_certs::load_native_certs();
-            for error in &found.errors {
-                tracing::warn!(%error, "could not load some system root certificates");
-            }
-            let (added, _) = roots.add_parsable_certificates(found.certs);
-            if added == 0 {
-                return Err(invalid(
-                    "no system root certificates found; give a CA file with `?ca=/path/ca.pem`"
-                        .into(),
-                ));
-            }
-        }
-    }
-    // rustls asks libraries to use the provider the program installed; without one, ring.
-    let provider = match rustls::crypto::CryptoProvider::get_default() {
-        Some(installed) => Arc::clone(installed),
-        None => Arc::new(ring_provider()),
-    };
-    let config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| invalid(format!("TLS setup failed: {e}")))?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    Ok(config)
-}
-
-/// rustls' *ring* provider.
-///
-/// rustls 0.23.48 deprecates it because *ring* has no post-quantum key exchange, and 0.23 has no
-/// other way to name it. It stays this crate's provider because the alternative, aws-lc-rs,
-/// needs a C toolchain and cmake to build; a program that wants post-quantum key exchange
-/// installs aws-lc-rs as the process default (`CryptoProvider::install_default`), which
-/// [`tls_config`] then uses instead.
-#[allow(deprecated)]
-fn ring_provider() -> rustls::crypto::CryptoProvider {
-    rustls::crypto::ring::default_provider()
 }
 
 fn split_host_port(hostport: &str, default_port: u16) -> Result<(String, u16), String> {

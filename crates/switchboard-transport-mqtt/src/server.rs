@@ -527,7 +527,7 @@ impl PeerLink for MqttPeer {
             }
             ServerMessage::GoalEvent { action, goal, event } => {
                 let topic = self.client_topic(Kind::ActionEvents, &action)?;
-                let (kind, code, payload) = wire::goal_event(&goal, &event);
+                let (kind, code, payload) = goal_payload::encode_event(&goal, &event);
                 let mut properties = json_properties();
                 properties.user_properties.push((GOAL_EVENT.to_owned(), kind.to_owned()));
                 if let Some(code) = code {

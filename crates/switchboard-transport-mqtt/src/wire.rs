@@ -76,55 +76,6 @@ pub(crate) fn outcome(properties: &PublishProperties) -> Option<RemoteError> {
     Some(error)
 }
 
-// ---------------------------------------------------------------------------------------------
-// Action payloads: the same JSON objects as on the Unix socket (docs/wire/unix.md §5.5), from
-// the core's `goal_payload`.
-
-use bytes::Bytes;
-use switchboard_core::{
-    action::{GoalEvent, GoalId, GoalStatus},
-    goal_payload,
-};
-
-/// A goal event's payload and its `GoalEvent` kind (and `ReturnCode` for `finished`).
-pub(crate) fn goal_event(goal: &GoalId, event: &GoalEvent) -> (&'static str, Option<u8>, Bytes) {
-    match event {
-        GoalEvent::Feedback(payload) => {
-            ("feedback", None, goal_payload::encode_feedback(goal, payload))
-        }
-        GoalEvent::Status(status) => {
-            ("status", None, goal_payload::encode_state(goal, *status, None).1)
-        }
-        GoalEvent::Finished(outcome) => {
-            let (code, payload) = goal_payload::encode_state(goal, outcome.status(), Some(outcome));
-            ("finished", Some(code), payload)
-        }
-        _ => ("status", None, goal_payload::encode_state(goal, GoalStatus::Executing, None).1),
-    }
-}
-
-/// Reads a goal event (a message without correlation data on an event topic).
-pub(crate) fn read_event(
-    kind: Option<&str>,
-    payload: &Bytes,
-) -> Result<(GoalId, GoalEvent), String> {
-    let is_feedback = match kind {
-        Some("feedback") => true,
-        Some(_) => false,
-        None => goal_payload::decode_request(payload).is_ok_and(|g| g.feedback.is_some()),
-    };
-    if is_feedback {
-        let request = goal_payload::decode_request(payload)?;
-        let feedback = request.feedback.ok_or("a feedback event without `feedback`")?;
-        return Ok((request.goal, GoalEvent::Feedback(feedback)));
-    }
-    let (goal, snapshot) = goal_payload::decode_state(payload)?;
-    Ok(match snapshot.outcome {
-        Some(outcome) => (goal, GoalEvent::Finished(outcome)),
-        None => (goal, GoalEvent::Status(snapshot.status)),
-    })
-}
-
 /// Correlation ids: a UUID-format ASCII string whose first four groups are random per
 /// connection and whose last group is the request id in hex.
 #[derive(Debug, Clone)]

@@ -15,6 +15,7 @@ use futures_util::task::AtomicWaker;
 
 use switchboard_core::{
     TransportError, TransportErrorKind,
+    compat::Hello,
     message::ClientMessage,
     transport::{BoxFuture, ClientInbox, ClientTransport, ServiceTarget},
 };
@@ -33,7 +34,7 @@ use crate::{
     frame::{Kind, ReadOutcome, read_frame},
     options::UnixOptions,
     signal::wait_until,
-    wire::{self, Hello},
+    wire,
 };
 
 /// The read buffer size per connection.
@@ -260,8 +261,7 @@ async fn open(
         let stream = UnixStream::connect(path).await.map_err(|e| connect_error(path, e))?;
         let (read, mut writer) = stream.into_split();
         let mut reader = BufReader::with_capacity(READ_BUFFER, read);
-        let bytes = hello
-            .to_frame(Kind::Hello)
+        let bytes = wire::hello_frame(hello, Kind::Hello)
             .to_vec()
             .map_err(|e| TransportError::new(TransportErrorKind::Protocol, e.to_string()))?;
         let lost = |e: io::Error| {
@@ -341,7 +341,7 @@ pub(crate) async fn connect(
     target: ServiceTarget,
     inbox: Arc<dyn ClientInbox>,
 ) -> Result<Arc<UnixClient>, TransportError> {
-    let hello = Hello::describe(&target.interface, &target.instance);
+    let hello = wire::hello(&target.interface, &target.instance);
     let (reader, writer) = open(&path, &options, &hello).await?;
     let shared = Arc::new(ClientShared {
         path,

@@ -15,6 +15,7 @@ use std::{
 
 use switchboard_core::{
     ErrorCode, PeerCredentials, PeerId, TransportError, TransportErrorKind,
+    compat::{self, Hello},
     message::ServerMessage,
     transport::{BoxFuture, Fanout, Peer, PeerLink, ServerInbox, ServerTransport, ServiceTarget},
 };
@@ -33,7 +34,7 @@ use crate::{
     frame::{Frame, FrameError, FrameRef, Kind, ReadOutcome, read_frame},
     options::UnixOptions,
     signal::{Side, Stop},
-    wire::{self, Hello},
+    wire,
 };
 
 /// How long a bind waits for an existing socket to answer before calling it live.
@@ -243,7 +244,7 @@ fn start(
 ) -> Arc<UnixServer> {
     let (shutdown, shutdown_rx) = watch::channel(false);
     let shared = Arc::new(Shared {
-        welcome: Hello::describe(&target.interface, &target.instance),
+        welcome: wire::hello(&target.interface, &target.instance),
         options,
         inbox,
         server_uid,
@@ -540,10 +541,13 @@ async fn serve_connection(stream: UnixStream, shared: Arc<Shared>) {
             .await;
         }
     };
-    if let Err((name, message)) = wire::check_hello(&client, &shared.welcome) {
-        return refuse(writer, ErrorCode::PayloadError, name, &message, hs_timeout).await;
+    if let Err(error) = compat::check(&client, &shared.welcome) {
+        let name = wire::refusal_name(&error);
+        return refuse(writer, ErrorCode::PayloadError, name, &error.to_string(), hs_timeout).await;
     }
-    if !write_direct(&mut writer, &shared.welcome.to_frame(Kind::Welcome), hs_timeout).await {
+    if !write_direct(&mut writer, &wire::hello_frame(&shared.welcome, Kind::Welcome), hs_timeout)
+        .await
+    {
         debug!("could not send WELCOME");
         return;
     }

@@ -4,11 +4,11 @@ use std::borrow::Cow;
 
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
-use serde_json::value::RawValue;
 use switchboard_core::{
     ErrorCode, InterfaceDescriptor, RemoteError, TransportError, TransportErrorKind,
     action::GoalEvent,
-    goal_payload,
+    compat::{Hello, Incompatible},
+    error_payload, goal_payload,
     message::{ClientMessage, ServerMessage},
 };
 
@@ -23,80 +23,24 @@ pub(crate) const UNSUPPORTED_PROTOCOL: &str = "UnsupportedProtocol";
 /// The name an ERROR frame carries, and the name of the remote error it becomes on the client.
 pub(crate) const PROTOCOL_ERROR: &str = "ProtocolError";
 
-/// The JSON payload of HELLO and WELCOME.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub(crate) struct Hello {
-    pub(crate) protocol: u64,
-    pub(crate) interface: String,
-    #[serde(default)]
-    pub(crate) version: String,
-    #[serde(default)]
-    pub(crate) hash: Option<String>,
-    #[serde(default)]
-    pub(crate) instance: String,
+/// Describes `interface` as served or expected at `instance` in this protocol's handshake.
+pub(crate) fn hello(interface: &InterfaceDescriptor, instance: &str) -> Hello {
+    Hello::describe(interface, instance, PROTOCOL_VERSION)
 }
 
-impl Hello {
-    /// Describes `interface` as served or expected at `instance`; an empty hash becomes `null`.
-    pub(crate) fn describe(interface: &InterfaceDescriptor, instance: &str) -> Self {
-        Hello {
-            protocol: PROTOCOL_VERSION,
-            interface: interface.name.to_string(),
-            version: interface.version.to_string(),
-            hash: (!interface.hash.is_empty()).then(|| interface.hash.to_string()),
-            instance: instance.to_owned(),
-        }
-    }
-
-    /// `Thermostat 1.2.0 (sha256:ab12cd34ef56)`, for error messages.
-    pub(crate) fn summary(&self) -> String {
-        match &self.hash {
-            Some(hash) => format!("{} {} ({})", self.interface, self.version, short_hash(hash)),
-            None => format!("{} {} (any hash)", self.interface, self.version),
-        }
-    }
-
-    /// Encodes as a HELLO or WELCOME frame.
-    pub(crate) fn to_frame(&self, kind: Kind) -> Frame {
-        let payload = serde_json::to_vec(self).unwrap_or_default();
-        Frame::new(kind, self.interface.clone()).with_payload(payload)
-    }
+/// Encodes a Hello as a HELLO or WELCOME frame.
+pub(crate) fn hello_frame(hello: &Hello, kind: Kind) -> Frame {
+    let payload = serde_json::to_vec(hello).unwrap_or_default();
+    Frame::new(kind, hello.interface.clone()).with_payload(payload)
 }
 
-/// `sha256:` and the first 12 hex digits of a hash.
-pub(crate) fn short_hash(hash: &str) -> String {
-    let hex = hash.strip_prefix("sha256:").unwrap_or(hash);
-    let short = hex.get(..12).unwrap_or(hex);
-    format!("sha256:{short}")
-}
-
-/// Decides whether a server serving `server` accepts a client that sent `client`.
-/// Returns the REFUSED error name and message on mismatch.
-pub(crate) fn check_hello(client: &Hello, server: &Hello) -> Result<(), (&'static str, String)> {
-    if client.protocol != PROTOCOL_VERSION {
-        return Err((
-            UNSUPPORTED_PROTOCOL,
-            format!(
-                "client speaks protocol {}, server speaks protocol {PROTOCOL_VERSION}",
-                client.protocol
-            ),
-        ));
+/// The name a REFUSED frame carries for an incompatibility found by
+/// [`switchboard_core::compat::check`].
+pub(crate) fn refusal_name(error: &Incompatible) -> &'static str {
+    match error {
+        Incompatible::Protocol { .. } => UNSUPPORTED_PROTOCOL,
+        _ => INCOMPATIBLE_INTERFACE,
     }
-    let hash_differs = match (&client.hash, &server.hash) {
-        (Some(c), Some(s)) => c != s,
-        _ => false,
-    };
-    if client.interface != server.interface || hash_differs {
-        return Err((
-            INCOMPATIBLE_INTERFACE,
-            format!(
-                "client was generated from {}, server serves {}",
-                client.summary(),
-                server.summary()
-            ),
-        ));
-    }
-    Ok(())
 }
 
 /// The JSON payload of REFUSED and ERROR frames.
@@ -122,42 +66,6 @@ pub(crate) fn message_frame(
 /// Reads the `message` field of a REFUSED or ERROR payload, tolerating junk.
 pub(crate) fn message_of(payload: &[u8]) -> String {
     serde_json::from_slice::<MessageOnly>(payload).map(|m| m.message).unwrap_or_default()
-}
-
-#[derive(Serialize)]
-struct ErrorPayload<'a> {
-    message: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    details: Option<&'a serde_json::Value>,
-}
-
-#[derive(Serialize)]
-struct PropertyErrorPayload<'a> {
-    error: &'a str,
-    message: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    details: Option<&'a serde_json::Value>,
-    value: Option<&'a RawValue>,
-}
-
-#[derive(Deserialize)]
-struct ReceivedError {
-    #[serde(default)]
-    message: String,
-    #[serde(default)]
-    details: Option<serde_json::Value>,
-}
-
-#[derive(Deserialize)]
-struct ReceivedPropertyError<'a> {
-    #[serde(default)]
-    error: Option<String>,
-    #[serde(default)]
-    message: String,
-    #[serde(default)]
-    details: Option<serde_json::Value>,
-    #[serde(borrow, default)]
-    value: Option<&'a RawValue>,
 }
 
 /// A message as it goes on the wire: a frame's fields, with the name and, where it can, the
@@ -350,17 +258,10 @@ pub(crate) fn server_outgoing(message: &ServerMessage) -> Result<Outgoing<'_>, T
         ServerMessage::Reply { id, result: Ok(payload) } => {
             Outgoing::new(Kind::Reply, "").with_id(*id).with_payload(payload)
         }
-        ServerMessage::Reply { id, result: Err(error) } => {
-            let payload = serde_json::to_vec(&ErrorPayload {
-                message: error.message(),
-                details: error.details(),
-            })
-            .unwrap_or_default();
-            Outgoing::new(Kind::Reply, error.name())
-                .with_id(*id)
-                .with_code(error.code().as_u8())
-                .with_owned_payload(payload)
-        }
+        ServerMessage::Reply { id, result: Err(error) } => Outgoing::new(Kind::Reply, error.name())
+            .with_id(*id)
+            .with_code(error.code().as_u8())
+            .with_owned_payload(error_payload::encode(error)),
         ServerMessage::PropertyReply { id, property, version, payload, error: None } => {
             Outgoing::new(Kind::PropertyReply, property.as_ref())
                 .with_id(*id)
@@ -368,21 +269,11 @@ pub(crate) fn server_outgoing(message: &ServerMessage) -> Result<Outgoing<'_>, T
                 .with_payload(payload)
         }
         ServerMessage::PropertyReply { id, property, version, payload, error: Some(error) } => {
-            let value = std::str::from_utf8(payload)
-                .ok()
-                .and_then(|s| serde_json::from_str::<&RawValue>(s).ok());
-            let payload = serde_json::to_vec(&PropertyErrorPayload {
-                error: error.name(),
-                message: error.message(),
-                details: error.details(),
-                value,
-            })
-            .unwrap_or_default();
             Outgoing::new(Kind::PropertyReply, property.as_ref())
                 .with_id(*id)
                 .with_version(*version)
                 .with_code(error.code().as_u8())
-                .with_owned_payload(payload)
+                .with_owned_payload(error_payload::encode_property(error, payload))
         }
         ServerMessage::Signal { signal, payload } => {
             Outgoing::new(Kind::Signal, signal.as_ref()).with_payload(payload)
@@ -441,15 +332,10 @@ pub(crate) fn frame_to_server(frame: Frame) -> Result<ServerMessage, String> {
     let Frame { kind, code, id, version, name, payload } = frame;
     Ok(match kind {
         Kind::Reply if code == 0 => ServerMessage::Reply { id, result: Ok(payload) },
-        Kind::Reply => {
-            let received = serde_json::from_slice::<ReceivedError>(&payload)
-                .unwrap_or(ReceivedError { message: String::new(), details: None });
-            let mut error = RemoteError::new(nonzero_code(code), name, received.message);
-            if let Some(details) = received.details {
-                error = error.with_details(details);
-            }
-            ServerMessage::Reply { id, result: Err(error) }
-        }
+        Kind::Reply => ServerMessage::Reply {
+            id,
+            result: Err(error_payload::decode(nonzero_code(code), name, &payload)),
+        },
         Kind::PropertyReply if code == 0 => ServerMessage::PropertyReply {
             id,
             property: owned(name),
@@ -458,23 +344,9 @@ pub(crate) fn frame_to_server(frame: Frame) -> Result<ServerMessage, String> {
             error: None,
         },
         Kind::PropertyReply => {
-            let (error, value) = match serde_json::from_slice::<ReceivedPropertyError<'_>>(&payload)
+            let (error, value) = match error_payload::decode_property(nonzero_code(code), &payload)
             {
-                Ok(received) => {
-                    let mut error = RemoteError::new(
-                        nonzero_code(code),
-                        received.error.unwrap_or_else(|| "UnknownError".to_owned()),
-                        received.message,
-                    );
-                    if let Some(details) = received.details {
-                        error = error.with_details(details);
-                    }
-                    let value = received
-                        .value
-                        .map(|v| Bytes::copy_from_slice(v.get().as_bytes()))
-                        .unwrap_or_default();
-                    (error, value)
-                }
+                Ok(decoded) => decoded,
                 Err(e) => (
                     RemoteError::new(
                         nonzero_code(code),
@@ -550,6 +422,7 @@ pub(crate) fn frame_to_server(frame: Frame) -> Result<ServerMessage, String> {
 mod tests {
     use super::*;
     use switchboard_core::action::{GoalId, GoalOutcome, GoalSnapshot, GoalStatus};
+    use switchboard_core::compat;
 
     fn round_trip_server(message: ServerMessage) {
         let frame = server_outgoing(&message).expect("mappable").into_frame();
@@ -754,32 +627,33 @@ mod tests {
     }
 
     #[test]
-    fn hello_checks() {
-        let server = Hello {
-            protocol: 1,
-            interface: "Thermostat".into(),
-            version: "1.3.0".into(),
-            hash: Some("sha256:0123456789abcdef".into()),
-            instance: "default".into(),
-        };
+    fn refusals_are_named_by_what_did_not_match() {
+        let server = hello(&test_interface(), "default");
         let mut client = server.clone();
-        assert!(check_hello(&client, &server).is_ok());
-        client.hash = None;
-        assert!(check_hello(&client, &server).is_ok());
-        client.hash = Some("sha256:ab12cd34ef56ffff".into());
-        client.version = "1.2.0".into();
-        let (name, message) = check_hello(&client, &server).expect_err("mismatch");
-        assert_eq!(name, INCOMPATIBLE_INTERFACE);
-        assert_eq!(
-            message,
-            "client was generated from Thermostat 1.2.0 (sha256:ab12cd34ef56), \
-             server serves Thermostat 1.3.0 (sha256:0123456789ab)"
-        );
+        client.protocol = 2;
+        let error = compat::check(&client, &server).expect_err("mismatch");
+        assert_eq!(refusal_name(&error), UNSUPPORTED_PROTOCOL);
         client = server.clone();
         client.interface = "Other".into();
-        assert_eq!(check_hello(&client, &server).expect_err("mismatch").0, INCOMPATIBLE_INTERFACE);
-        client = server.clone();
-        client.protocol = 2;
-        assert_eq!(check_hello(&client, &server).expect_err("mismatch").0, UNSUPPORTED_PROTOCOL);
+        let error = compat::check(&client, &server).expect_err("mismatch");
+        assert_eq!(refusal_name(&error), INCOMPATIBLE_INTERFACE);
+        let frame = hello_frame(&server, Kind::Welcome);
+        assert_eq!((frame.kind, frame.name.as_str()), (Kind::Welcome, "Thermostat"));
+        assert_eq!(serde_json::from_slice::<Hello>(&frame.payload).unwrap(), server);
+    }
+
+    fn test_interface() -> InterfaceDescriptor {
+        InterfaceDescriptor {
+            name: "Thermostat".into(),
+            version: "1.3.0".into(),
+            title: "Thermostat".into(),
+            hash: "sha256:0123456789abcdef".into(),
+            description: "{}".into(),
+            methods: Cow::Borrowed(&[]),
+            signals: Cow::Borrowed(&[]),
+            properties: Cow::Borrowed(&[]),
+            topic_params: Cow::Borrowed(&[]),
+            topic_templates: Cow::Borrowed(&[]),
+        }
     }
 }

@@ -91,6 +91,10 @@ impl ClientInbox for RecordingClient {
         None
     }
 
+    fn request_failed(&self, id: u64, error: TransportError) {
+        panic!("the Unix transport never fails a single request ({id}: {error})");
+    }
+
     fn disconnected(&self, error: TransportError) {
         let _ = self.events.send(ClientEvent::Disconnected(error));
     }

@@ -1,10 +1,14 @@
 //! Where a service lives: a transport chosen from a URL, plus the service instance id.
 
-use std::{fmt, str::FromStr, sync::Arc};
+use std::{
+    fmt,
+    str::FromStr,
+    sync::{Arc, LazyLock},
+};
 
 use switchboard_core::transport::{
     Binder, BoxFuture, ClientInbox, ClientTransport, Connector, DEFAULT_INSTANCE, ServerInbox,
-    ServerTransport, ServiceAddress, ServiceTarget,
+    ServerTransport, ServiceAddress, ServiceTarget, TransportAddress,
 };
 use switchboard_core::{TransportError, TransportErrorKind};
 
@@ -20,10 +24,15 @@ pub const URL_ENV: &str = "SWITCHBOARD_URL";
 /// | `mqtt://[user:pass@]host[:1883]` | an MQTT v5 broker over TCP (feature `mqtt`) |
 /// | `mqtts://[user:pass@]host[:8883]` | an MQTT v5 broker over TLS, certificates verified against the system roots or `?ca=PATH` |
 /// | `mqtt+unix:///run/mosquitto.sock` | an MQTT v5 broker on a Unix socket |
+/// | `nats://[user:pass@ or token@]host[:4222]` | a NATS server (feature `nats`) |
+/// | `nats+tls://…[:4222]` | a NATS server over TLS, certificates verified against the system roots or `?ca=PATH` |
 ///
 /// A `?instance=NAME` query selects the service instance; the default is `default`. MQTT URLs
 /// also take `client_id=ID`, `ca=PATH` (mqtts) and topic params such as `prefix=home1`; a client
-/// may use `instance=*` for the first instance it discovers.
+/// may use `instance=*` for the first instance it discovers. NATS URLs also take `heartbeat`,
+/// `connect_timeout` and `max_body` (`docs/wire/brokers.md`).
+///
+/// [`Endpoint::from_address`] makes an endpoint on any other transport's address.
 #[derive(Debug, Clone)]
 pub struct Endpoint {
     transport: Transport,
@@ -37,6 +46,9 @@ enum Transport {
     Unix(switchboard_transport_unix::UnixEndpoint),
     #[cfg(feature = "mqtt")]
     Mqtt(switchboard_transport_mqtt::MqttEndpoint),
+    /// A transport known here only by its address: a broker on the brokered layer, or one a
+    /// test brings.
+    Address(Arc<dyn TransportAddress>),
 }
 
 /// Why a URL is not a usable endpoint.
@@ -69,12 +81,17 @@ pub enum EndpointParseError {
     Invalid(String),
 }
 
-const SUPPORTED: &str = match (cfg!(feature = "unix"), cfg!(feature = "mqtt")) {
-    (true, true) => "unix, mqtt, mqtts, mqtt+unix",
-    (true, false) => "unix",
-    (false, true) => "mqtt, mqtts, mqtt+unix",
-    (false, false) => "(none)",
-};
+/// The URL schemes of this build's transports.
+const SCHEMES: &[&[&str]] = &[
+    #[cfg(feature = "unix")]
+    &["unix"],
+    #[cfg(feature = "mqtt")]
+    switchboard_transport_mqtt::SCHEMES,
+    #[cfg(feature = "nats")]
+    switchboard_transport_nats::SCHEMES,
+];
+
+static SUPPORTED: LazyLock<String> = LazyLock::new(|| SCHEMES.concat().join(", "));
 
 impl Endpoint {
     /// Parses an endpoint URL.
@@ -94,6 +111,13 @@ impl Endpoint {
                 None => Ok(endpoint),
             };
         }
+        #[cfg(feature = "nats")]
+        if switchboard_transport_nats::SCHEMES.contains(&scheme) {
+            let parsed = switchboard_transport_nats::parse(url)
+                .map_err(|e| EndpointParseError::Invalid(e.to_string()))?;
+            let instance = parsed.instance.unwrap_or_else(|| DEFAULT_INSTANCE.to_owned());
+            return Self::from_address(Arc::new(parsed.address), instance);
+        }
         #[cfg(feature = "unix")]
         if scheme == "unix" {
             return Self::parse_unix(rest);
@@ -102,7 +126,7 @@ impl Endpoint {
         Err(EndpointParseError::UnsupportedScheme {
             scheme: scheme.to_owned(),
             url: url.to_owned(),
-            supported: SUPPORTED,
+            supported: SUPPORTED.as_str(),
         })
     }
 
@@ -148,6 +172,16 @@ impl Endpoint {
         Endpoint { transport: Transport::Mqtt(endpoint), instance: DEFAULT_INSTANCE.to_owned() }
     }
 
+    /// An endpoint for `instance` on any transport's address, such as a broker on the brokered
+    /// layer that this build has no URL scheme for (the testkit's in-memory broker).
+    pub fn from_address(
+        address: Arc<dyn TransportAddress>,
+        instance: impl Into<String>,
+    ) -> Result<Self, EndpointParseError> {
+        Endpoint { transport: Transport::Address(address), instance: DEFAULT_INSTANCE.to_owned() }
+            .with_instance(instance)
+    }
+
     /// Selects the service instance.
     ///
     /// On MQTT a client may use `*`: the first instance it discovers.
@@ -188,6 +222,7 @@ impl Endpoint {
             Transport::Unix(endpoint) => endpoint,
             #[cfg(feature = "mqtt")]
             Transport::Mqtt(endpoint) => endpoint,
+            Transport::Address(address) => address.as_ref(),
         }
     }
 
@@ -197,6 +232,7 @@ impl Endpoint {
             Transport::Unix(endpoint) => endpoint,
             #[cfg(feature = "mqtt")]
             Transport::Mqtt(endpoint) => endpoint,
+            Transport::Address(address) => address.as_ref(),
         }
     }
 }
@@ -218,6 +254,11 @@ impl fmt::Display for Endpoint {
             Transport::Mqtt(endpoint) => {
                 // The password is never shown.
                 let url = endpoint.url();
+                let separator = if url.contains('?') { '&' } else { '?' };
+                write!(f, "{url}{separator}instance={}", self.instance)
+            }
+            Transport::Address(address) => {
+                let url = address.to_string();
                 let separator = if url.contains('?') { '&' } else { '?' };
                 write!(f, "{url}{separator}instance={}", self.instance)
             }

@@ -23,9 +23,9 @@
 //! # let _ = endpoint; Ok(()) }
 //! ```
 
-#[cfg(not(any(feature = "unix", feature = "mqtt")))]
+#[cfg(not(any(feature = "unix", feature = "mqtt", feature = "nats")))]
 compile_error!(
-    "switchboard needs at least one transport feature; enable \"unix\" (the default) or \"mqtt\"."
+    "switchboard needs at least one transport feature; enable \"unix\" (the default), \"mqtt\" or \"nats\"."
 );
 
 mod daemon;

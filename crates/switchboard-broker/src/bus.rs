@@ -1,0 +1,210 @@
+//! The contract between the brokered layer and a broker adapter: [`Bus`], one connection to a
+//! message broker that can publish to topics, send to work queues, subscribe and consume.
+//!
+//! A bus knows nothing about interfaces, envelopes or correlation; the layer above does all of
+//! that once for every broker.
+
+use std::{borrow::Cow, fmt, sync::Arc};
+
+use bytes::Bytes;
+use switchboard_core::{TransportError, transport::BoxFuture};
+use tokio::sync::watch;
+
+/// One connection to a message broker.
+///
+/// Addresses are segments separated by `.`. A subscription filter may use `*` for one segment
+/// and `>` for all the rest; the adapter maps that onto its broker's syntax.
+///
+/// The adapter reconnects by itself and reports its [`LinkState`]. A lost link takes every
+/// subscription with it: the adapter does not replay them, the layer does once the link is up.
+pub trait Bus: Send + Sync + fmt::Debug + 'static {
+    /// What this broker is and how the layer talks over it.
+    fn profile(&self) -> &BusProfile;
+
+    /// Fan-out publish: every subscriber whose filter matches `topic` receives the message.
+    fn publish<'a>(
+        &'a self,
+        topic: &'a str,
+        message: BusMessage,
+    ) -> BoxFuture<'a, Result<(), TransportError>>;
+
+    /// Work-queue send: exactly one consumer of `queue` receives the message (a Redis list, the
+    /// AMQP default exchange, a NATS subject whose subscribers share a queue group).
+    fn send<'a>(
+        &'a self,
+        queue: &'a str,
+        message: BusMessage,
+    ) -> BoxFuture<'a, Result<(), TransportError>>;
+
+    /// Subscribes to every topic matching `filter`; `sink` receives each message. When this
+    /// returns, the subscription is in force at the broker.
+    fn subscribe<'a>(
+        &'a self,
+        filter: &'a str,
+        sink: Sink,
+    ) -> BoxFuture<'a, Result<SubscriptionId, TransportError>>;
+
+    /// Consumes `queues` as one of their competing consumers; `sink` receives each message.
+    fn consume<'a>(
+        &'a self,
+        queues: &'a [String],
+        sink: Sink,
+    ) -> BoxFuture<'a, Result<SubscriptionId, TransportError>>;
+
+    /// Ends a subscription or consumption; an id of a lost link's subscription is ignored.
+    fn unsubscribe(&self, id: SubscriptionId);
+
+    /// The link's state: `Up` after every (re)connect, with a new generation each time, and
+    /// `Down` while it is lost.
+    fn link(&self) -> watch::Receiver<LinkState>;
+
+    /// Sends what is still queued (for a bounded time) and closes the connection.
+    fn close(&self) -> BoxFuture<'_, ()>;
+}
+
+/// Opens bus connections: what a broker URL parses into. Each server and client opened on a
+/// broker address gets a connection of its own.
+pub trait BusConnector: Send + Sync + fmt::Debug + fmt::Display + 'static {
+    /// Opens a connection; `name` identifies it to the broker where the broker shows names.
+    fn open<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<Arc<dyn Bus>, TransportError>>;
+}
+
+/// Where a received message goes: called with the address it arrived on (the topic, or the
+/// queue) and the message. It must not block: it runs on the adapter's reader.
+pub type Sink = Arc<dyn Fn(&str, BusMessage) + Send + Sync>;
+
+/// Identifies one subscription or consumption on one bus.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct SubscriptionId(pub u64);
+
+/// One message on a bus.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct BusMessage {
+    /// Where an answer goes, when the broker carries that outside the body (a NATS reply
+    /// subject, AMQP's `reply_to` property).
+    pub reply_to: Option<String>,
+    /// Headers, on brokers that have them; empty elsewhere.
+    pub headers: Headers,
+    /// The body, never re-encoded by the adapter.
+    pub body: Bytes,
+    /// What the broker itself says about a message it generated.
+    pub status: Option<BusStatus>,
+}
+
+impl BusMessage {
+    /// A message with just a body.
+    pub fn new(body: Bytes) -> Self {
+        BusMessage { body, ..BusMessage::default() }
+    }
+}
+
+/// A message the broker generated instead of a peer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum BusStatus {
+    /// Nobody receives what was sent to the request's address (NATS "no responders"); the
+    /// message arrives on the request's reply address.
+    NoResponders,
+}
+
+/// Message headers: names and values, in the order they were added.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Headers(Vec<(Cow<'static, str>, String)>);
+
+impl Headers {
+    /// Adds a header.
+    pub fn insert(&mut self, name: impl Into<Cow<'static, str>>, value: impl Into<String>) {
+        self.0.push((name.into(), value.into()));
+    }
+
+    /// The first value of header `name`.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+    }
+
+    /// Every header, in order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.0.iter().map(|(n, v)| (n.as_ref(), v.as_str()))
+    }
+
+    /// True when there are none.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl<N: Into<Cow<'static, str>>, V: Into<String>> FromIterator<(N, V)> for Headers {
+    fn from_iter<I: IntoIterator<Item = (N, V)>>(pairs: I) -> Self {
+        Headers(pairs.into_iter().map(|(n, v)| (n.into(), v.into())).collect())
+    }
+}
+
+/// What a broker is and how the layer talks over it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct BusProfile {
+    /// The broker's name, for messages: `nats`, `redis`, `memory`.
+    pub name: &'static str,
+    /// Where the layer's metadata travels.
+    pub envelope: EnvelopeStyle,
+    /// How answers find their way back to a client.
+    pub replies: ReplyRoute,
+    /// Whether the broker carries a message's reply address outside its body (NATS reply
+    /// subjects, AMQP's `reply_to`), so that even an unreadable body can be answered.
+    pub reply_to_outside_body: bool,
+}
+
+impl BusProfile {
+    /// A profile.
+    pub fn new(
+        name: &'static str,
+        envelope: EnvelopeStyle,
+        replies: ReplyRoute,
+        reply_to_outside_body: bool,
+    ) -> Self {
+        BusProfile { name, envelope, replies, reply_to_outside_body }
+    }
+}
+
+/// Where the layer's metadata travels; see `docs/wire/brokers.md`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum EnvelopeStyle {
+    /// In message headers (`sb-…`); the body is the payload unchanged (NATS).
+    Headers,
+    /// In a JSON body that commlib-py reads: `{"header":{…},"data":<payload>}` (Redis, AMQP).
+    JsonBody,
+}
+
+/// How answers find their way back to a client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ReplyRoute {
+    /// Each request names a reply subject of its own under the client's inbox
+    /// (`_sb.inbox.<client>.<request>`), which the client subscribes to with one wildcard; the
+    /// broker answers a request nobody receives with [`BusStatus::NoResponders`] (NATS).
+    Subjects,
+    /// Every answer goes to the client's inbox queue and carries the request's correlation id
+    /// in its envelope (Redis, AMQP).
+    Queue,
+}
+
+/// The state of a bus connection.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum LinkState {
+    /// Connected; the generation grows by one with every reconnect.
+    Up {
+        /// Which connection this is.
+        generation: u64,
+    },
+    /// Lost; the adapter is reconnecting.
+    Down {
+        /// The generation that was lost.
+        generation: u64,
+        /// Why.
+        error: TransportError,
+    },
+    /// Closed by its owner; it stays closed.
+    Closed,
+}

@@ -1,0 +1,221 @@
+//! Where everything lives on a broker: the one table of subjects and queues of the brokered
+//! layer (`docs/wire/brokers.md`), and the names that may go into them.
+
+use switchboard_core::{
+    InterfaceDescriptor, TransportError, TransportErrorKind, message::RequestId,
+};
+
+use crate::bus::ReplyRoute;
+
+/// Where clients ask every server to announce itself at once.
+pub const DISCOVER: &str = "_sb.discover";
+
+/// The filter of every server's presence, for discovery.
+pub const ALL_PRESENCE: &str = "_sb.presence.>";
+
+/// The addresses of one service instance.
+#[derive(Debug, Clone)]
+pub(crate) struct Layout {
+    /// `{Interface}.{instance}`.
+    service: String,
+}
+
+impl Layout {
+    /// The layout of `interface` at `instance`; every name must be a valid segment.
+    pub(crate) fn new(
+        interface: &InterfaceDescriptor,
+        instance: &str,
+    ) -> Result<Self, TransportError> {
+        check_segment("interface name", &interface.name)?;
+        check_segment("instance", instance)?;
+        let members = interface.methods.iter().map(|m| ("method", &*m.name));
+        let members = members.chain(interface.signals.iter().map(|s| ("signal", &**s)));
+        let members = members.chain(interface.properties.iter().map(|p| ("property", &*p.name)));
+        for (what, name) in members {
+            check_segment(what, name)?;
+        }
+        Ok(Layout { service: format!("{}.{instance}", interface.name) })
+    }
+
+    fn member(&self, kind: &str, name: &str) -> String {
+        format!("{}.{kind}.{name}", self.service)
+    }
+
+    /// The queue of method `name`.
+    pub(crate) fn method(&self, name: &str) -> String {
+        self.member("method", name)
+    }
+
+    /// The topic of signal `name`.
+    pub(crate) fn signal(&self, name: &str) -> String {
+        self.member("signal", name)
+    }
+
+    /// The topic of property `name`'s values.
+    pub(crate) fn property(&self, name: &str) -> String {
+        self.member("property", name)
+    }
+
+    /// The queue of everything else a client asks: property reads, updates and watches,
+    /// commands, goals, and the interface description.
+    pub(crate) fn control(&self) -> String {
+        format!("{}.control", self.service)
+    }
+
+    /// The topic where the instance's servers announce themselves.
+    pub(crate) fn presence(&self) -> String {
+        format!("_sb.presence.{}", self.service)
+    }
+
+    /// The topic where the instance's clients announce themselves to its servers.
+    pub(crate) fn clients(&self) -> String {
+        format!("_sb.clients.{}", self.service)
+    }
+}
+
+/// A client's inbox: where answers and events to that client go.
+#[derive(Debug, Clone)]
+pub(crate) struct Inbox {
+    /// `_sb.inbox.{client}`.
+    base: String,
+    route: ReplyRoute,
+}
+
+/// The last segment of an inbox subject that carries events rather than answers.
+const EVENTS: &str = "event";
+
+impl Inbox {
+    /// The inbox of client `client` on a bus whose answers take `route`.
+    pub(crate) fn new(client: &str, route: ReplyRoute) -> Self {
+        Inbox { base: format!("_sb.inbox.{client}"), route }
+    }
+
+    /// What the client subscribes to (with [`ReplyRoute::Subjects`]) or consumes.
+    pub(crate) fn receive(&self) -> String {
+        match self.route {
+            ReplyRoute::Subjects => format!("{}.>", self.base),
+            _ => self.base.clone(),
+        }
+    }
+
+    /// Where the answer to request `id` goes; without an id, where events go.
+    pub(crate) fn reply_to(&self, id: Option<RequestId>) -> String {
+        match (self.route, id) {
+            (ReplyRoute::Subjects, Some(id)) => format!("{}.{id}", self.base),
+            (ReplyRoute::Subjects, None) => self.events(),
+            _ => self.base.clone(),
+        }
+    }
+
+    /// Where events to the client go (signals to it alone, goal events, a watch's first value).
+    pub(crate) fn events(&self) -> String {
+        match self.route {
+            ReplyRoute::Subjects => format!("{}.{EVENTS}", self.base),
+            _ => self.base.clone(),
+        }
+    }
+
+    /// Whether requests must carry their correlation id in the envelope: only where the reply
+    /// address does not already say it.
+    pub(crate) fn needs_correlation(&self) -> bool {
+        self.route != ReplyRoute::Subjects
+    }
+
+    /// The request a message that arrived on `address` answers, read from the address itself
+    /// (with [`ReplyRoute::Subjects`]).
+    pub(crate) fn request_of(&self, address: &str) -> Option<RequestId> {
+        if self.route != ReplyRoute::Subjects {
+            return None;
+        }
+        address.strip_prefix(&self.base)?.strip_prefix('.')?.parse().ok()
+    }
+}
+
+/// Whether `name` can be one segment of a broker address: not empty, at most 128 bytes, and
+/// free of separators, wildcards and glob characters of any broker (`.` `*` `>` `#` `+` `/`
+/// `?` `[` `]`), whitespace and control characters.
+pub(crate) fn valid_segment(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 128
+        && !name.chars().any(|c| {
+            c.is_whitespace()
+                || c.is_control()
+                || matches!(c, '.' | '*' | '>' | '#' | '+' | '/' | '?' | '[' | ']')
+        })
+}
+
+fn check_segment(what: &str, name: &str) -> Result<(), TransportError> {
+    if valid_segment(name) {
+        return Ok(());
+    }
+    Err(TransportError::new(
+        TransportErrorKind::InvalidAddress,
+        format!(
+            "{what} `{name}` cannot be used on a broker: it becomes one segment of an address, so it must be 1 to 128 bytes without whitespace or any of . * > # + / ? [ ]"
+        ),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::borrow::Cow;
+
+    use switchboard_core::{MethodDescriptor, PropertyDescriptor};
+
+    use super::*;
+
+    fn interface(method: &'static str) -> InterfaceDescriptor {
+        InterfaceDescriptor {
+            name: "Thermostat".into(),
+            version: "1.0.0".into(),
+            title: "Thermostat".into(),
+            hash: "".into(),
+            description: "{}".into(),
+            methods: vec![MethodDescriptor { name: method.into(), timeout: None }].into(),
+            signals: Cow::Borrowed(&[Cow::Borrowed("changed")]),
+            properties: vec![PropertyDescriptor { name: "setpoint".into(), read_only: false }]
+                .into(),
+            topic_params: Cow::Borrowed(&[]),
+            topic_templates: Cow::Borrowed(&[]),
+        }
+    }
+
+    #[test]
+    fn the_table() {
+        let layout = Layout::new(&interface("boost"), "kitchen").unwrap();
+        assert_eq!(layout.method("boost"), "Thermostat.kitchen.method.boost");
+        assert_eq!(layout.signal("changed"), "Thermostat.kitchen.signal.changed");
+        assert_eq!(layout.property("setpoint"), "Thermostat.kitchen.property.setpoint");
+        assert_eq!(layout.control(), "Thermostat.kitchen.control");
+        assert_eq!(layout.presence(), "_sb.presence.Thermostat.kitchen");
+        assert_eq!(layout.clients(), "_sb.clients.Thermostat.kitchen");
+
+        let subjects = Inbox::new("c1", ReplyRoute::Subjects);
+        assert_eq!(subjects.receive(), "_sb.inbox.c1.>");
+        assert_eq!(subjects.reply_to(Some(7)), "_sb.inbox.c1.7");
+        assert_eq!(subjects.reply_to(None), "_sb.inbox.c1.event");
+        assert_eq!(subjects.request_of("_sb.inbox.c1.7"), Some(7));
+        assert_eq!(subjects.request_of("_sb.inbox.c1.event"), None);
+        assert_eq!(subjects.request_of("_sb.inbox.c10.7"), None);
+        assert!(!subjects.needs_correlation());
+        let queue = Inbox::new("c1", ReplyRoute::Queue);
+        assert_eq!(
+            (queue.receive(), queue.reply_to(Some(7)), queue.events()),
+            ("_sb.inbox.c1".into(), "_sb.inbox.c1".into(), "_sb.inbox.c1".into())
+        );
+        assert_eq!(queue.request_of("_sb.inbox.c1"), None);
+        assert!(queue.needs_correlation());
+    }
+
+    #[test]
+    fn names_must_be_single_segments() {
+        for bad in ["a.b", "*", ">", "a#", "a b", "", "a/b", "a+b", "x?", "[x]", "tab\t"] {
+            let error = Layout::new(&interface("boost"), bad).unwrap_err();
+            assert_eq!(error.kind(), TransportErrorKind::InvalidAddress, "{bad}");
+            assert!(error.message().contains("instance"), "{error}");
+        }
+        let error = Layout::new(&interface("boost.now"), "kitchen").unwrap_err();
+        assert!(error.message().contains("method `boost.now`"), "{error}");
+        assert!(Layout::new(&interface("boost"), "kitchen-2:a_b").is_ok());
+    }
+}

@@ -1,0 +1,40 @@
+//! switchboard's brokered layer: one transport over any message broker.
+//!
+//! A broker adapter implements [`Bus`] (publish, send to a work queue, subscribe with wildcards,
+//! consume, and report its link) and a [`BusConnector`] that opens one bus connection per server
+//! or client. Everything else is done here, once for every broker:
+//!
+//! - the subject layout (`{Interface}.{instance}.method.{m}`, …; [`layout`]);
+//! - the envelope, in message headers or in commlib-py's JSON body ([`envelope`]);
+//! - correlation of answers with requests, and peers that are clients, not requests;
+//! - presence: servers and clients announce themselves every heartbeat, clients check the
+//!   server is compatible before they say they are connected, and a silent server fails what
+//!   waits for it at once;
+//! - discovery over presence ([`BrokerAddress::discover`]);
+//! - re-subscribing after the link comes back, and restoring the core's subscriptions;
+//! - bounded bodies, error answers to bad requests, and rate-limited logs of junk.
+//!
+//! [`BrokerAddress`] is what a broker URL parses into: it implements the core's `Connector` and
+//! `Binder`, so the facade serves and connects on it like on any other transport.
+//! `docs/wire/brokers.md` specifies the wire.
+
+mod address;
+mod bus;
+mod client;
+pub mod envelope;
+pub mod layout;
+mod log_limit;
+mod options;
+mod outbox;
+mod presence;
+mod server;
+
+pub use address::BrokerAddress;
+pub use bus::{
+    Bus, BusConnector, BusMessage, BusProfile, BusStatus, EnvelopeStyle, Headers, LinkState,
+    ReplyRoute, Sink, SubscriptionId,
+};
+pub use options::{
+    BrokerOptions, BrokerUrl, BrokerUrlError, DEFAULT_HEARTBEAT, DEFAULT_MAX_BODY, with_query,
+};
+pub use presence::{DiscoveryFilter, ServiceInfo};

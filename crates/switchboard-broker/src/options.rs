@@ -1,0 +1,355 @@
+//! What every broker URL may say besides where the broker is: liveness, limits and waits
+//! (`?heartbeat=…&connect_timeout=…&max_body=…`), plus the URL parsing adapters share.
+
+use std::time::Duration;
+
+use switchboard_core::backoff::Backoff;
+
+/// Tunables of the brokered layer, the same on every broker.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct BrokerOptions {
+    /// How often servers and clients announce that they are alive; a peer silent for three of
+    /// its own intervals is gone. Default 1 s; URL parameter `heartbeat`.
+    pub heartbeat: Duration,
+    /// How long a client waits for its server to announce itself when it connects. Default
+    /// 5 s; URL parameter `connect_timeout`.
+    pub connect_timeout: Duration,
+    /// The largest body sent or accepted; larger ones are refused. Default 16 MiB; URL
+    /// parameter `max_body` (in bytes).
+    pub max_body: usize,
+    /// How the adapter waits between reconnect attempts.
+    pub backoff: Backoff,
+}
+
+/// The default [`BrokerOptions::heartbeat`].
+pub const DEFAULT_HEARTBEAT: Duration = Duration::from_secs(1);
+
+/// The default [`BrokerOptions::max_body`]: 16 MiB, as on the Unix socket.
+pub const DEFAULT_MAX_BODY: usize = 16 * 1024 * 1024;
+
+impl Default for BrokerOptions {
+    fn default() -> Self {
+        BrokerOptions {
+            heartbeat: DEFAULT_HEARTBEAT,
+            connect_timeout: Duration::from_secs(5),
+            max_body: DEFAULT_MAX_BODY,
+            backoff: Backoff::default(),
+        }
+    }
+}
+
+impl BrokerOptions {
+    /// Sets the heartbeat interval.
+    pub fn heartbeat(mut self, interval: Duration) -> Self {
+        self.heartbeat = interval;
+        self
+    }
+
+    /// Sets how long a client waits for its server at connect time.
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// Sets the largest body sent or accepted.
+    pub fn max_body(mut self, bytes: usize) -> Self {
+        self.max_body = bytes;
+        self
+    }
+
+    /// Applies URL query parameter `key`; `Ok(false)` when it is not one of these options.
+    pub fn set(&mut self, key: &str, value: &str) -> Result<bool, String> {
+        match key {
+            "heartbeat" => self.heartbeat = positive_duration(key, value)?,
+            "connect_timeout" => self.connect_timeout = positive_duration(key, value)?,
+            "max_body" => {
+                self.max_body = value.parse().ok().filter(|n| *n > 0).ok_or_else(|| {
+                    format!("`max_body={value}` is not a positive number of bytes")
+                })?
+            }
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+
+    /// The query parameters that differ from the defaults, as [`set`](Self::set) reads them.
+    pub fn query(&self) -> Vec<(&'static str, String)> {
+        let default = BrokerOptions::default();
+        let mut query = Vec::new();
+        if self.heartbeat != default.heartbeat {
+            query.push(("heartbeat", format_duration(self.heartbeat)));
+        }
+        if self.connect_timeout != default.connect_timeout {
+            query.push(("connect_timeout", format_duration(self.connect_timeout)));
+        }
+        if self.max_body != default.max_body {
+            query.push(("max_body", self.max_body.to_string()));
+        }
+        query
+    }
+}
+
+/// Reads `250ms` or `2s`.
+fn positive_duration(key: &str, value: &str) -> Result<Duration, String> {
+    let parsed = if let Some(ms) = value.strip_suffix("ms") {
+        ms.parse().ok().map(Duration::from_millis)
+    } else if let Some(s) = value.strip_suffix('s') {
+        s.parse().ok().map(Duration::from_secs)
+    } else {
+        None
+    };
+    parsed
+        .filter(|d| !d.is_zero())
+        .ok_or_else(|| format!("`{key}={value}` is not a duration such as `500ms` or `2s`"))
+}
+
+fn format_duration(duration: Duration) -> String {
+    if duration.subsec_millis() == 0 && duration.as_secs() > 0 {
+        format!("{}s", duration.as_secs())
+    } else {
+        format!("{}ms", duration.as_millis())
+    }
+}
+
+/// A broker URL taken apart: `scheme://[user[:password]@]host[:port][?query]`.
+///
+/// It holds what every adapter needs; each adapter checks the scheme-specific rest
+/// ([`BrokerUrl::extra`]) itself. Its `Debug` shows no password.
+#[derive(Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct BrokerUrl {
+    /// The scheme, as written.
+    pub scheme: String,
+    /// The host name or address (IPv6 without brackets).
+    pub host: String,
+    /// The port, or the adapter's default.
+    pub port: u16,
+    /// The user name, percent-decoded.
+    pub user: Option<String>,
+    /// The password, percent-decoded.
+    pub password: Option<String>,
+    /// The `instance` parameter.
+    pub instance: Option<String>,
+    /// The layer's options, from their parameters.
+    pub options: BrokerOptions,
+    /// Every other parameter, for the adapter, in order.
+    pub extra: Vec<(String, String)>,
+}
+
+impl std::fmt::Debug for BrokerUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BrokerUrl")
+            .field("location", &self.location(false))
+            .field("user", &self.user.as_ref().map(|_| "***"))
+            .field("password", &self.password.as_ref().map(|_| "***"))
+            .field("instance", &self.instance)
+            .field("options", &self.options)
+            .field("extra", &self.extra)
+            .finish()
+    }
+}
+
+/// Why a broker URL is not usable.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid {broker} URL `{url}`: {reason}")]
+pub struct BrokerUrlError {
+    broker: &'static str,
+    url: String,
+    reason: String,
+}
+
+impl BrokerUrlError {
+    /// Says why `url` is not a usable URL of `broker`.
+    pub fn new(broker: &'static str, url: &str, reason: impl Into<String>) -> Self {
+        BrokerUrlError { broker, url: redact(url), reason: reason.into() }
+    }
+
+    /// What is wrong, without the URL.
+    pub fn reason(&self) -> &str {
+        &self.reason
+    }
+}
+
+/// The URL without its password, for messages.
+fn redact(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            let _ = parsed.set_password(Some("***"));
+            parsed.to_string()
+        }
+        _ => url.to_owned(),
+    }
+}
+
+impl BrokerUrl {
+    /// Parses `url` for `broker`, whose schemes are `schemes`, with `default_port` when the URL
+    /// gives none.
+    pub fn parse(
+        broker: &'static str,
+        url: &str,
+        schemes: &[&str],
+        default_port: u16,
+    ) -> Result<Self, BrokerUrlError> {
+        let err = |reason: String| BrokerUrlError::new(broker, url, reason);
+        let parsed = url::Url::parse(url).map_err(|e| err(e.to_string()))?;
+        let scheme = parsed.scheme().to_owned();
+        if !schemes.contains(&scheme.as_str()) {
+            return Err(err(format!(
+                "expected {}",
+                schemes.iter().map(|s| format!("`{s}://`")).collect::<Vec<_>>().join(" or ")
+            )));
+        }
+        let host = match parsed.host() {
+            Some(url::Host::Ipv6(address)) => address.to_string(),
+            Some(host) => host.to_string(),
+            None => return Err(err("the URL names no host".into())),
+        };
+        if host.is_empty() {
+            return Err(err("the URL names no host".into()));
+        }
+        if !matches!(parsed.path(), "" | "/") {
+            return Err(err("a broker URL has no path; put options in the query".into()));
+        }
+        if parsed.fragment().is_some() {
+            return Err(err("fragments (`#…`) are not allowed".into()));
+        }
+        let decode = |text: &str| {
+            percent_encoding::percent_decode_str(text)
+                .decode_utf8()
+                .map(|decoded| decoded.into_owned())
+                .map_err(|_| err("the user or password is not UTF-8 once %-decoded".into()))
+        };
+        let user = Some(parsed.username()).filter(|u| !u.is_empty()).map(decode).transpose()?;
+        let password = parsed.password().map(decode).transpose()?;
+        let mut broker_url = BrokerUrl {
+            scheme,
+            host,
+            port: parsed.port().unwrap_or(default_port),
+            user,
+            password,
+            instance: None,
+            options: BrokerOptions::default(),
+            extra: Vec::new(),
+        };
+        let mut seen = Vec::new();
+        for (key, value) in parsed.query_pairs() {
+            if seen.contains(&key) {
+                return Err(err(format!("query parameter `{key}` is given twice")));
+            }
+            seen.push(key.clone());
+            if key == "instance" {
+                broker_url.instance = Some(value.into_owned());
+            } else if !broker_url.options.set(&key, &value).map_err(err)? {
+                broker_url.extra.push((key.into_owned(), value.into_owned()));
+            }
+        }
+        Ok(broker_url)
+    }
+
+    /// `scheme://[user@]host:port`, never with the password; with `show_user` false, without
+    /// the user either (a token in the user's place is a secret too).
+    pub fn location(&self, show_user: bool) -> String {
+        let host =
+            if self.host.contains(':') { format!("[{}]", self.host) } else { self.host.clone() };
+        match self.user.as_deref().filter(|_| show_user) {
+            Some(user) => {
+                let user = percent_encoding::utf8_percent_encode(user, USER);
+                format!("{}://{user}@{host}:{}", self.scheme, self.port)
+            }
+            None => format!("{}://{host}:{}", self.scheme, self.port),
+        }
+    }
+}
+
+/// What a query value keeps unescaped besides letters and digits: enough for paths and
+/// durations to stay readable.
+const QUERY_VALUE: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~')
+    .remove(b'/')
+    .remove(b':');
+
+/// What a user name in a URL keeps unescaped.
+const USER: &percent_encoding::AsciiSet = &QUERY_VALUE.add(b'/').add(b':');
+
+/// Appends `query` to `url` (`?a=1&b=2`, or `&a=1…` when it has a query already), each value
+/// %-escaped where it must be.
+pub fn with_query(mut url: String, query: &[(&str, String)]) -> String {
+    for (key, value) in query {
+        url.push(if url.contains('?') { '&' } else { '?' });
+        url.push_str(key);
+        url.push('=');
+        url.extend(percent_encoding::utf8_percent_encode(value, QUERY_VALUE));
+    }
+    url
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_the_common_parts() {
+        let url = BrokerUrl::parse(
+            "nats",
+            "nats://u%40x:p%3Aw@broker.example:4333?instance=k1&heartbeat=250ms&ca=/etc/ca.pem",
+            &["nats"],
+            4222,
+        )
+        .unwrap();
+        assert_eq!((url.host.as_str(), url.port), ("broker.example", 4333));
+        assert_eq!((url.user.as_deref(), url.password.as_deref()), (Some("u@x"), Some("p:w")));
+        assert_eq!(url.instance.as_deref(), Some("k1"));
+        assert_eq!(url.options.heartbeat, Duration::from_millis(250));
+        assert_eq!(url.extra, [("ca".to_owned(), "/etc/ca.pem".to_owned())]);
+        assert_eq!(url.location(true), "nats://u%40x@broker.example:4333");
+        assert_eq!(url.location(false), "nats://broker.example:4333");
+        let url = BrokerUrl::parse("nats", "nats://[::1]", &["nats"], 4222).unwrap();
+        assert_eq!((url.host.as_str(), url.location(false).as_str()), ("::1", "nats://[::1]:4222"));
+    }
+
+    #[test]
+    fn options_round_trip_through_the_query() {
+        let mut options = BrokerOptions::default();
+        assert!(options.query().is_empty());
+        for (key, value) in
+            [("heartbeat", "200ms"), ("connect_timeout", "3s"), ("max_body", "4096")]
+        {
+            assert_eq!(options.set(key, value), Ok(true));
+        }
+        assert_eq!(options.set("other", "1"), Ok(false));
+        let query = options.query();
+        assert_eq!(
+            with_query("x://h".into(), &query),
+            "x://h?heartbeat=200ms&connect_timeout=3s&max_body=4096"
+        );
+        let mut again = BrokerOptions::default();
+        for (key, value) in &query {
+            again.set(key, value).unwrap();
+        }
+        assert_eq!(again, options);
+    }
+
+    #[test]
+    fn refuses_bad_urls_clearly() {
+        for (url, needle) in [
+            ("redis://h", "expected `nats://`"),
+            ("nats://", "no host"),
+            ("nats://h/path", "no path"),
+            ("nats://h?heartbeat=soon", "duration"),
+            ("nats://h?heartbeat=0ms", "duration"),
+            ("nats://h?max_body=-1", "positive number"),
+            ("nats://h?instance=a&instance=b", "twice"),
+            ("nats://h:99999", "invalid port"),
+            ("nats://h#x", "fragments"),
+        ] {
+            let error = BrokerUrl::parse("nats", url, &["nats"], 4222).unwrap_err().to_string();
+            assert!(error.contains(needle), "{url}: {error}");
+        }
+        let error = BrokerUrl::parse("nats", "nats://u:secret@h/x", &["nats"], 4222).unwrap_err();
+        assert!(!error.to_string().contains("secret"), "{error}");
+    }
+}

@@ -1,0 +1,192 @@
+//! NATS transport for switchboard: a [`switchboard_broker::Bus`] adapter for the brokered
+//! layer, on async-nats.
+//!
+//! Everything above the bus (subjects, envelopes, correlation, presence, discovery,
+//! re-subscription) is `switchboard-broker`'s. This crate maps the bus onto NATS:
+//!
+//! - metadata travels in headers (`sb-…`) and the body is the payload unchanged;
+//! - a request names a reply subject of its own under the client's inbox, and a request no
+//!   server receives comes back at once as "no responders", which fails that call with a
+//!   transport error instead of letting it wait for its deadline;
+//! - work queues are subjects whose consumers share a queue group;
+//! - async-nats reconnects by itself, waiting as the core's
+//!   [`switchboard_core::backoff::Backoff`] says; this crate reports the link going down and
+//!   coming back, and drops its subscriptions when it goes down, so that the layer subscribes
+//!   anew once it is back.
+//!
+//! URLs: `nats://[user:password@ or token@]host[:4222]` and `nats+tls://…` (TLS through rustls
+//! with verification on; `?ca=PATH` trusts a CA file instead of the system roots), plus the
+//! layer's `instance`, `heartbeat`, `connect_timeout` and `max_body` parameters.
+//!
+//! ```
+//! let parsed = switchboard_transport_nats::parse("nats://127.0.0.1?instance=kitchen&heartbeat=500ms")?;
+//! assert_eq!(parsed.instance.as_deref(), Some("kitchen"));
+//! assert_eq!(parsed.address.to_string(), "nats://127.0.0.1:4222?heartbeat=500ms");
+//! # Ok::<(), switchboard_broker::BrokerUrlError>(())
+//! ```
+
+use std::{fmt, path::PathBuf, sync::Arc, time::Duration};
+
+use switchboard_broker::{BrokerAddress, BrokerUrl, BrokerUrlError, Bus, BusConnector, with_query};
+use switchboard_core::{TransportError, backoff::Backoff, transport::BoxFuture};
+
+mod bus;
+
+/// The URL schemes this transport handles.
+pub const SCHEMES: &[&str] = &["nats", "nats+tls"];
+
+/// The port when a URL names none.
+pub const DEFAULT_PORT: u16 = 4222;
+
+/// A parsed NATS URL: where to serve and connect, and the `instance` parameter if given.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct ParsedUrl {
+    /// The broker address, with the layer's options from the URL.
+    pub address: BrokerAddress,
+    /// The `?instance=` value.
+    pub instance: Option<String>,
+}
+
+/// Parses `nats://[user:password@ or token@]host[:4222]` or `nats+tls://…`, with the query
+/// parameters `instance`, `heartbeat`, `connect_timeout`, `max_body` and (TLS only) `ca`.
+pub fn parse(url: &str) -> Result<ParsedUrl, BrokerUrlError> {
+    let parsed = BrokerUrl::parse("NATS", url, SCHEMES, DEFAULT_PORT)?;
+    let err = |reason: String| BrokerUrlError::new("NATS", url, reason);
+    let tls = parsed.scheme == "nats+tls";
+    let mut ca = None;
+    for (key, value) in &parsed.extra {
+        match key.as_str() {
+            "ca" if tls => ca = Some(PathBuf::from(value)),
+            "ca" => return Err(err("`ca` only applies to `nats+tls://`".into())),
+            other => {
+                return Err(err(format!(
+                    "unknown query parameter `{other}`; expected `instance`, `heartbeat`, `connect_timeout`, `max_body` or (with TLS) `ca`"
+                )));
+            }
+        }
+    }
+    let credentials = match (&parsed.user, &parsed.password) {
+        (Some(user), Some(password)) => Credentials::UserPassword(user.clone(), password.clone()),
+        (Some(token), None) => Credentials::Token(token.clone()),
+        _ => Credentials::None,
+    };
+    let options = parsed.options.clone();
+    let connector = NatsConnector {
+        tls,
+        ca,
+        credentials,
+        backoff: options.backoff,
+        connect_timeout: options.connect_timeout,
+        url: parsed.clone(),
+    };
+    let address = BrokerAddress::new(Arc::new(connector)).with_options(options);
+    Ok(ParsedUrl { address, instance: parsed.instance })
+}
+
+/// How to authenticate.
+#[derive(Clone)]
+enum Credentials {
+    None,
+    /// `nats://token@host`.
+    Token(String),
+    /// `nats://user:password@host`.
+    UserPassword(String, String),
+}
+
+/// Opens connections to one NATS server.
+#[derive(Clone)]
+pub(crate) struct NatsConnector {
+    url: BrokerUrl,
+    tls: bool,
+    ca: Option<PathBuf>,
+    credentials: Credentials,
+    backoff: Backoff,
+    connect_timeout: Duration,
+}
+
+impl NatsConnector {
+    /// The address async-nats connects to (credentials go separately).
+    fn server(&self) -> String {
+        let host = &self.url.host;
+        let host = if host.contains(':') { format!("[{host}]") } else { host.clone() };
+        let scheme = if self.tls { "tls" } else { "nats" };
+        format!("{scheme}://{host}:{}", self.url.port)
+    }
+}
+
+impl fmt::Display for NatsConnector {
+    /// The URL without secrets: a password is never shown, and a token (in the user's place)
+    /// is not shown either.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let show_user = matches!(self.credentials, Credentials::UserPassword(..));
+        let query: Vec<(&str, String)> =
+            self.ca.iter().map(|ca| ("ca", ca.to_string_lossy().into_owned())).collect();
+        f.write_str(&with_query(self.url.location(show_user), &query))
+    }
+}
+
+impl fmt::Debug for NatsConnector {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NatsConnector").field("url", &self.to_string()).finish_non_exhaustive()
+    }
+}
+
+impl BusConnector for NatsConnector {
+    fn open<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<Arc<dyn Bus>, TransportError>> {
+        Box::pin(async move {
+            let bus = bus::NatsBus::connect(self, name).await?;
+            Ok(Arc::new(bus) as Arc<dyn Bus>)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_the_url_forms() {
+        let p = parse("nats://127.0.0.1").unwrap();
+        assert_eq!(p.address.to_string(), "nats://127.0.0.1:4222");
+        assert_eq!(p.instance, None);
+        let p = parse("nats://alice:s3cret@nats.example:4333?instance=k1&max_body=4096").unwrap();
+        assert_eq!(p.address.to_string(), "nats://alice@nats.example:4333?max_body=4096");
+        assert_eq!(p.instance.as_deref(), Some("k1"));
+        let p = parse("nats://t0ken@h").unwrap();
+        assert_eq!(p.address.to_string(), "nats://h:4222", "a token is never shown");
+        let p = parse("nats+tls://h?ca=/etc/ca.pem&heartbeat=2s").unwrap();
+        assert_eq!(p.address.to_string(), "nats+tls://h:4222?ca=/etc/ca.pem&heartbeat=2s");
+        assert!(!format!("{:?}", p.address).contains("s3cret"));
+    }
+
+    #[test]
+    fn the_server_address_async_nats_gets() {
+        let connector = |url: &str| {
+            let parsed = BrokerUrl::parse("NATS", url, SCHEMES, DEFAULT_PORT).unwrap();
+            NatsConnector {
+                tls: parsed.scheme == "nats+tls",
+                url: parsed,
+                ca: None,
+                credentials: Credentials::None,
+                backoff: Backoff::default(),
+                connect_timeout: Duration::from_secs(1),
+            }
+        };
+        assert_eq!(connector("nats://u:p@h").server(), "nats://h:4222");
+        assert_eq!(connector("nats+tls://[::1]:5000").server(), "tls://[::1]:5000");
+    }
+
+    #[test]
+    fn refuses_bad_urls_clearly() {
+        for (url, needle) in [
+            ("nats://h?ca=/x", "only applies"),
+            ("nats://h?client_id=x", "unknown query parameter `client_id`"),
+            ("tls://h", "expected `nats://` or `nats+tls://`"),
+            ("nats://h/subject", "no path"),
+        ] {
+            let error = parse(url).unwrap_err().to_string();
+            assert!(error.contains(needle), "{url}: {error}");
+        }
+    }
+}

@@ -1,0 +1,340 @@
+//! Test bodies for every broker on the brokered layer, written against an `Endpoint` and a raw
+//! `Bus` on the same broker, so each broker adapter (the in-memory one, NATS, and later Redis and
+//! AMQP) runs the same faults and the same junk.
+
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicU32, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use bytes::Bytes;
+use switchboard::{
+    Endpoint,
+    client::ClientOptions,
+    error::{CallError, ErrorCode, TransportErrorKind, names as error_names},
+};
+use switchboard_broker::{
+    Bus, BusMessage, BusStatus, EnvelopeStyle, ReplyRoute,
+    envelope::{self, Envelope, Meta, Op, refusal},
+};
+use switchboard_core::{InterfaceDescriptor, client::ClientCore};
+use switchboard_tests::thermostat::{INTERFACE, ThermostatClient};
+use tokio::sync::mpsc;
+
+use crate::suite::{self, within};
+
+/// What a fault test does to the broker: take it away, and bring it back.
+pub(crate) trait Outage {
+    /// The broker goes away (killed: nothing it held survives).
+    fn stop(&mut self);
+    /// The broker is back, on the same address.
+    fn start(&mut self);
+}
+
+/// Waits until `check` passes, for at most ten seconds.
+pub(crate) async fn eventually<T>(what: &str, mut check: impl AsyncFnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "{what} did not happen within 10 s");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The broker dies and comes back empty: server and client reconnect and subscribe again by
+/// themselves, calls during the outage fail with a transport error well within their deadline,
+/// calls after recovery succeed, and no signal published after recovery is lost.
+pub(crate) async fn broker_restart_is_survived(endpoint: Endpoint, broker: &mut dyn Outage) {
+    let (server, _) = suite::serve_thermostat(&endpoint).await;
+    let options = ClientOptions::default().call_timeout(Duration::from_secs(20));
+    let client = within("connect", ThermostatClient::connect_with(&endpoint, options))
+        .await
+        .expect("connect");
+    let mut watch = within("watch", client.watch_setpoint()).await.unwrap();
+    assert_eq!(within("first value", watch.next()).await.unwrap().unwrap(), 21.0);
+    let mut readings = within("subscribe", client.subscribe_temperature_changed()).await.unwrap();
+    within("getStatus", client.get_status()).await.expect("before the outage");
+
+    broker.stop();
+    let started = Instant::now();
+    let error = eventually("a failing call", async || {
+        within("call during the outage", client.get_status()).await.err()
+    })
+    .await;
+    assert!(matches!(&error, CallError::Transport(_)), "{error:?}");
+    assert!(started.elapsed() < Duration::from_secs(3), "took {:?}", started.elapsed());
+    // A call in the outage fails at once, not at its 20 s deadline.
+    let started = Instant::now();
+    let error = within("a call while down", client.get_status()).await.unwrap_err();
+    assert!(error.is_disconnect(), "{error:?}");
+    assert!(started.elapsed() < Duration::from_secs(1), "took {:?}", started.elapsed());
+    // A change while the broker is away is kept, and read again once it is back.
+    server.set_setpoint(30.0).await.expect("a server-side change during the outage");
+
+    broker.start();
+    let status = eventually("a call after recovery", async || client.get_status().await.ok()).await;
+    assert_eq!(status.celsius, 20.0);
+    assert_eq!(within("get", client.get_setpoint()).await.unwrap(), 30.0);
+    eventually("the watch resumes", async || {
+        match tokio::time::timeout(Duration::from_millis(200), watch.next()).await {
+            Ok(Some(Ok(30.0))) => Some(()),
+            _ => None,
+        }
+    })
+    .await;
+    // The server is back on the broker once it can emit again; from then on nothing is lost.
+    eventually("the server emits again", async || {
+        server.emit_temperature_changed(-1.0, switchboard::DateTime::UNIX_EPOCH).await.ok()
+    })
+    .await;
+    for reading in 0..50 {
+        server
+            .emit_temperature_changed(f64::from(reading), switchboard::DateTime::UNIX_EPOCH)
+            .await
+            .expect("emit after recovery");
+    }
+    let mut received = Vec::new();
+    while received.len() < 50 {
+        match within("a reading after recovery", readings.next()).await {
+            Some(Ok(reading)) if reading.celsius >= 0.0 => received.push(reading.celsius),
+            Some(_) => {}
+            None => panic!("the stream closed"),
+        }
+    }
+    assert_eq!(received, (0..50).map(f64::from).collect::<Vec<_>>(), "every signal, in order");
+    // A new client finds the server, and is served.
+    let late =
+        within("connect after recovery", ThermostatClient::connect(&endpoint)).await.unwrap();
+    within("getStatus", late.get_status()).await.expect("a new client is served");
+}
+
+/// A client generated from another description of the interface is refused, naming both; a
+/// server that does not exist is `NotFound` after the connect timeout.
+pub(crate) async fn incompatible_and_absent_servers(endpoint: Endpoint, absent: Endpoint) {
+    let (_server, _) = suite::serve_thermostat(&endpoint).await;
+    let other = InterfaceDescriptor {
+        version: "2.0.0".into(),
+        hash: "sha256:00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff".into(),
+        ..INTERFACE.clone()
+    };
+    let error = within("connect", ClientCore::connect(&endpoint, &other, ClientOptions::default()))
+        .await
+        .unwrap_err();
+    assert_eq!(error.kind(), TransportErrorKind::IncompatibleInterface, "{error}");
+    assert!(error.message().contains("2.0.0") && error.message().contains("1.0.0"), "{error}");
+    // The server goes on serving compatible clients.
+    let good = within("connect", ThermostatClient::connect(&endpoint)).await.unwrap();
+    within("getStatus", good.get_status()).await.expect("served");
+
+    let started = Instant::now();
+    let error = within("connect", ThermostatClient::connect(&absent)).await.unwrap_err();
+    assert_eq!(error.kind(), TransportErrorKind::NotFound, "{error}");
+    assert!(started.elapsed() < Duration::from_secs(2), "took {:?}", started.elapsed());
+}
+
+/// A peer on the broker speaking the layer's wire by hand, with an inbox of its own.
+pub(crate) struct RawPeer {
+    bus: Arc<dyn Bus>,
+    style: EnvelopeStyle,
+    route: ReplyRoute,
+    inbox: String,
+    answers: mpsc::UnboundedReceiver<BusMessage>,
+    next: AtomicU32,
+}
+
+impl RawPeer {
+    pub(crate) async fn new(bus: Arc<dyn Bus>) -> Self {
+        static NEXT: AtomicU32 = AtomicU32::new(0);
+        let inbox =
+            format!("_sb.inbox.raw{}x{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed));
+        let profile = bus.profile().clone();
+        let (tx, answers) = mpsc::unbounded_channel();
+        let sink = Arc::new(move |_: &str, message: BusMessage| {
+            let _ = tx.send(message);
+        });
+        match profile.replies {
+            ReplyRoute::Subjects => bus.subscribe(&format!("{inbox}.>"), sink).await,
+            _ => bus.consume(std::slice::from_ref(&inbox), sink).await,
+        }
+        .expect("the raw peer's inbox");
+        RawPeer {
+            bus,
+            style: profile.envelope,
+            route: profile.replies,
+            inbox,
+            answers,
+            next: AtomicU32::new(1),
+        }
+    }
+
+    fn reply_to(&self) -> String {
+        match self.route {
+            ReplyRoute::Subjects => {
+                format!("{}.{}", self.inbox, self.next.fetch_add(1, Ordering::Relaxed))
+            }
+            _ => self.inbox.clone(),
+        }
+    }
+
+    /// Sends an envelope to `queue`, answers to this peer's inbox.
+    async fn request(
+        &mut self,
+        queue: &str,
+        meta: Meta,
+        payload: &'static [u8],
+    ) -> Option<BusMessage> {
+        let envelope = Envelope {
+            meta,
+            reply_to: Some(self.reply_to()),
+            payload: Bytes::from_static(payload),
+        };
+        let message = envelope::encode(self.style, envelope).expect("encodable");
+        self.send_raw(queue, message).await
+    }
+
+    /// Sends a message as it is to `queue` and waits briefly for an answer.
+    async fn send_raw(&mut self, queue: &str, message: BusMessage) -> Option<BusMessage> {
+        self.bus.send(queue, message).await.expect("sent");
+        tokio::time::timeout(Duration::from_secs(2), self.answers.recv()).await.ok().flatten()
+    }
+
+    /// The answer's error name and code.
+    fn refusal(&self, answer: Option<BusMessage>, what: &str) -> (String, ErrorCode) {
+        let answer = answer.unwrap_or_else(|| panic!("{what}: no answer"));
+        let envelope =
+            envelope::decode(self.style, answer).unwrap_or_else(|e| panic!("{what}: {e}"));
+        assert_ne!(envelope.meta.code, 0, "{what}: a success");
+        let name = envelope.meta.error.unwrap_or_else(|| panic!("{what}: no error name"));
+        (name, ErrorCode::from_u8(envelope.meta.code))
+    }
+}
+
+fn op(op: Op, name: Option<&str>) -> Meta {
+    let mut meta = Meta::default();
+    meta.op = Some(op);
+    meta.name = name.map(str::to_owned);
+    meta
+}
+
+/// Bad input on our subjects and queues gets an error answer where it says where answers go,
+/// and a log line where it does not; nothing stops the server or its clients.
+///
+/// `endpoint`'s server must allow bodies of at most 4096 bytes (`max_body=4096`).
+pub(crate) async fn bad_input_is_answered_and_survived(
+    endpoint: Endpoint,
+    raw: Arc<dyn Bus>,
+    instance: &str,
+) {
+    let (server, _) = suite::serve_thermostat(&endpoint).await;
+    let client = within("connect", ThermostatClient::connect(&endpoint)).await.expect("connect");
+    let mut readings = within("subscribe", client.subscribe_temperature_changed()).await.unwrap();
+    let mut peer = RawPeer::new(raw.clone()).await;
+    let service = format!("Thermostat.{instance}");
+    let method = |name: &str| format!("{service}.method.{name}");
+    let control = format!("{service}.control");
+
+    // Wrong types: the core refuses the arguments.
+    let answer =
+        peer.request(&method("boost"), Meta::default(), br#"{"extraCelsius":"hot"}"#).await;
+    let (name, code) = peer.refusal(answer, "wrong types");
+    assert_eq!(
+        (name.as_str(), code),
+        (error_names::INVALID_ARGUMENTS, ErrorCode::ServerDeserializationError)
+    );
+
+    // A request made for another description of the interface.
+    let mut meta = Meta::default();
+    meta.hash = Some("sha256:dead".into());
+    let answer = peer.request(&method("getStatus"), meta, b"{}").await;
+    assert_eq!(peer.refusal(answer, "another hash").0, refusal::INCOMPATIBLE_INTERFACE);
+
+    // Control requests the layer cannot read.
+    let answer = peer.request(&control, Meta::default(), b"{}").await;
+    assert_eq!(peer.refusal(answer, "no op").0, refusal::MALFORMED_REQUEST);
+    let answer = peer.request(&control, op(Op::Get, None), b"{}").await;
+    assert_eq!(peer.refusal(answer, "get without a name").0, refusal::MALFORMED_REQUEST);
+    let answer = peer.request(&control, op(Op::Goal, Some("preheat")), b"[1,2]").await;
+    assert_eq!(peer.refusal(answer, "an unreadable goal").0, refusal::MALFORMED_REQUEST);
+    let answer = peer.request(&control, op(Op::Get, Some("nope")), b"").await;
+    assert_eq!(peer.refusal(answer, "an unknown property").0, error_names::UNKNOWN_PROPERTY);
+
+    // An envelope that is not one, and a body over max_body: answered where the broker carries
+    // the reply address outside the body, else dropped with a log line.
+    let carried = raw.profile().reply_to_outside_body;
+    let junk = match peer.style {
+        EnvelopeStyle::Headers => BusMessage {
+            headers: [("sb-op", "delete")].into_iter().collect(),
+            reply_to: Some(peer.reply_to()),
+            body: Bytes::from_static(b"{}"),
+            ..BusMessage::default()
+        },
+        _ => BusMessage {
+            reply_to: Some(peer.reply_to()),
+            ..BusMessage::new(Bytes::from_static(b"\xffnot json"))
+        },
+    };
+    let answer = peer.send_raw(&control, junk).await;
+    if carried {
+        assert_eq!(peer.refusal(answer, "a malformed envelope").0, refusal::MALFORMED_REQUEST);
+    }
+    let oversized = BusMessage {
+        reply_to: Some(peer.reply_to()),
+        ..BusMessage::new(Bytes::from(vec![b' '; 5000]))
+    };
+    let answer = peer.send_raw(&method("getStatus"), oversized).await;
+    if carried {
+        let (name, code) = peer.refusal(answer, "an oversized body");
+        assert_eq!((name.as_str(), code), (refusal::PAYLOAD_TOO_LARGE, ErrorCode::PayloadError));
+    }
+
+    // A method the server does not serve: where the broker says nobody receives it, that is the
+    // answer, and our own clients fail at once.
+    if peer.route == ReplyRoute::Subjects {
+        let answer =
+            peer.request(&method("nope"), Meta::default(), b"{}").await.expect("an answer");
+        assert_eq!(answer.status, Some(BusStatus::NoResponders));
+        let dynamic =
+            ClientCore::connect(&endpoint, &INTERFACE, ClientOptions::default()).await.unwrap();
+        let started = Instant::now();
+        let error =
+            within("call", dynamic.call_raw("nope", Bytes::from_static(b"{}"))).await.unwrap_err();
+        assert!(
+            matches!(&error, CallError::Transport(e) if e.kind() == TransportErrorKind::NotConnected),
+            "{error:?}"
+        );
+        assert!(started.elapsed() < Duration::from_secs(1), "took {:?}", started.elapsed());
+    }
+
+    // Junk on every topic and queue of ours, with no reply address.
+    let junk = || BusMessage::new(Bytes::from_static(b"\x00\xffjunk"));
+    for topic in [
+        format!("_sb.presence.{service}"),
+        format!("_sb.clients.{service}"),
+        "_sb.discover".to_owned(),
+        format!("{service}.property.setpoint"),
+        format!("{service}.signal.temperatureChanged"),
+    ] {
+        raw.publish(&topic, junk()).await.expect("published");
+    }
+    raw.send(&control, junk()).await.expect("sent");
+    raw.send(&method("boost"), junk()).await.expect("sent");
+
+    // The junk signal reaches the subscriber as a decode error, and the stream goes on.
+    match within("the junk signal", readings.next()).await {
+        Some(Err(switchboard::client::SubscriptionError::Decode(_))) => {}
+        other => panic!("expected the junk signal as a decode error, got {other:?}"),
+    }
+    server.emit_temperature_changed(7.0, switchboard::DateTime::UNIX_EPOCH).await.expect("emit");
+    let reading = within("a reading", readings.next()).await.expect("open").expect("a reading");
+    assert_eq!(reading.celsius, 7.0);
+    // Everyone keeps working.
+    within("getStatus", client.get_status()).await.expect("the server still serves");
+    assert_eq!(within("get", client.get_setpoint()).await.unwrap(), 21.0);
+    let late = within("connect", ThermostatClient::connect(&endpoint)).await.expect("connect");
+    within("getStatus", late.get_status()).await.expect("a new client is served");
+}
