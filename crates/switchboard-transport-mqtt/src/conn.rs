@@ -1071,9 +1071,9 @@ mod tests {
         assert_eq!(wait.reported, Some(first + Duration::from_secs(35)), "not reported after 30 s");
         tokio::time::advance(Duration::from_secs(40)).await;
         assert!(!wait.try_again("b", &refused()), "retried past the deadline");
-        let error = TransportError::new(TransportErrorKind::NotFound, "cannot reach it");
+        let error = TransportError::new(TransportErrorKind::Io, "cannot reach it");
         let error = wait.gave_up(error);
-        assert_eq!(error.kind(), TransportErrorKind::NotFound);
+        assert_eq!(error.kind(), TransportErrorKind::Io);
         assert_eq!(error.message(), "cannot reach it (gave up after 75.0s and 4 attempts)");
 
         let mut forever = BrokerWait::new(None);
