@@ -17,6 +17,7 @@ pub mod goal_payload;
 pub mod message;
 mod notify;
 mod reader_queue;
+pub mod registry;
 pub mod server;
 #[cfg(feature = "tls")]
 pub mod tls;

@@ -364,3 +364,27 @@ mod tests {
         assert!(super::semver_compatible("0.3.1", "0.3.0"));
     }
 }
+
+/// This transport's entry in the facade's registry.
+pub const REGISTRATION: switchboard_core::registry::Registration =
+    switchboard_core::registry::Registration {
+        name: "MQTT",
+        schemes: SCHEMES,
+        parse: parse_registered,
+        wildcard_instance: Some(ANY_INSTANCE),
+    };
+
+fn parse_registered(url: &str) -> Result<switchboard_core::registry::ParsedUrl, String> {
+    let parsed = MqttEndpoint::parse(url).map_err(|e| e.to_string())?;
+    Ok(switchboard_core::registry::ParsedUrl {
+        address: Arc::new(parsed.endpoint),
+        instance: parsed.instance,
+    })
+}
+
+/// The endpoint's URL, without the password and without `instance` (see [`MqttEndpoint::url`]).
+impl std::fmt::Display for MqttEndpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.url())
+    }
+}

@@ -190,3 +190,20 @@ mod tests {
         }
     }
 }
+
+/// This transport's entry in the facade's registry.
+pub const REGISTRATION: switchboard_core::registry::Registration =
+    switchboard_core::registry::Registration {
+        name: "NATS",
+        schemes: SCHEMES,
+        parse: parse_registered,
+        wildcard_instance: None,
+    };
+
+fn parse_registered(url: &str) -> Result<switchboard_core::registry::ParsedUrl, String> {
+    let parsed = parse(url).map_err(|e| e.to_string())?;
+    Ok(switchboard_core::registry::ParsedUrl {
+        address: Arc::new(parsed.address),
+        instance: parsed.instance,
+    })
+}

@@ -38,4 +38,4 @@ mod signal;
 mod wire;
 
 pub use options::UnixOptions;
-pub use paths::{UnixEndpoint, default_socket_dir};
+pub use paths::{ParsedUrl, REGISTRATION, SCHEMES, UnixEndpoint, default_socket_dir};

@@ -267,3 +267,71 @@ mod tests {
         assert_eq!(fs::metadata(&file).expect("meta").uid(), current_uid());
     }
 }
+
+/// The URL scheme this transport handles.
+pub const SCHEMES: &[&str] = &["unix"];
+
+/// A parsed `unix:` URL: the endpoint and the `?instance=` value, if given.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct ParsedUrl {
+    /// The socket's endpoint.
+    pub endpoint: UnixEndpoint,
+    /// The `?instance=` value.
+    pub instance: Option<String>,
+}
+
+impl UnixEndpoint {
+    /// Parses `unix:` (the default socket), `unix:///run/app.sock` or `unix:/run/app.sock`, with
+    /// the one query parameter `instance=NAME`.
+    pub fn parse(url: &str) -> Result<ParsedUrl, String> {
+        let rest =
+            url.strip_prefix("unix:").ok_or_else(|| format!("`{url}` is not a `unix:` URL"))?;
+        let (location, query) = match rest.split_once('?') {
+            Some((location, query)) => (location, Some(query)),
+            None => (rest, None),
+        };
+        let instance = match query {
+            None => None,
+            Some(query) => match query.split_once('=') {
+                Some(("instance", value)) => Some(value.to_owned()),
+                _ => {
+                    return Err(format!(
+                        "invalid query `{query}` in `{url}`; the only parameter is `instance=NAME`"
+                    ));
+                }
+            },
+        };
+        let path = location.strip_prefix("//").unwrap_or(location);
+        let endpoint =
+            if path.is_empty() { UnixEndpoint::default_path() } else { UnixEndpoint::at(path) };
+        Ok(ParsedUrl { endpoint, instance })
+    }
+}
+
+/// `unix:` for the default socket, else `unix://` and the path (`unix:///run/app.sock`).
+impl std::fmt::Display for UnixEndpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.path {
+            None => f.write_str("unix:"),
+            Some(path) => write!(f, "unix://{}", path.display()),
+        }
+    }
+}
+
+/// This transport's entry in the facade's registry.
+pub const REGISTRATION: switchboard_core::registry::Registration =
+    switchboard_core::registry::Registration {
+        name: "Unix",
+        schemes: SCHEMES,
+        parse: parse_registered,
+        wildcard_instance: None,
+    };
+
+fn parse_registered(url: &str) -> Result<switchboard_core::registry::ParsedUrl, String> {
+    let parsed = UnixEndpoint::parse(url)?;
+    Ok(switchboard_core::registry::ParsedUrl {
+        address: Arc::new(parsed.endpoint),
+        instance: parsed.instance,
+    })
+}

@@ -6,6 +6,7 @@ use std::{
     sync::{Arc, LazyLock},
 };
 
+use switchboard_core::registry::Registration;
 use switchboard_core::transport::{
     Binder, BoxFuture, ClientInbox, ClientTransport, Connector, DEFAULT_INSTANCE, ServerInbox,
     ServerTransport, ServiceAddress, ServiceTarget, TransportAddress,
@@ -33,22 +34,21 @@ pub const URL_ENV: &str = "SWITCHBOARD_URL";
 /// `connect_timeout` and `max_body` (`docs/wire/brokers.md`).
 ///
 /// [`Endpoint::from_address`] makes an endpoint on any other transport's address.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Endpoint {
-    transport: Transport,
+    address: Arc<dyn TransportAddress>,
+    /// An instance id the transport gives a meaning beyond a name (MQTT's `*`).
+    wildcard_instance: Option<&'static str>,
     instance: String,
 }
 
-#[derive(Debug, Clone)]
-#[non_exhaustive]
-enum Transport {
-    #[cfg(feature = "unix")]
-    Unix(switchboard_transport_unix::UnixEndpoint),
-    #[cfg(feature = "mqtt")]
-    Mqtt(switchboard_transport_mqtt::MqttEndpoint),
-    /// A transport known here only by its address: a broker on the brokered layer, or one a
-    /// test brings.
-    Address(Arc<dyn TransportAddress>),
+impl fmt::Debug for Endpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Endpoint")
+            .field("address", &self.address.to_string())
+            .field("instance", &self.instance)
+            .finish()
+    }
 }
 
 /// Why a URL is not a usable endpoint.
@@ -70,6 +70,18 @@ pub enum EndpointParseError {
         /// The schemes this build supports.
         supported: &'static str,
     },
+    /// The scheme names a transport whose cargo feature this build leaves out.
+    #[error(
+        "transport `{scheme}` in `{url}` is not in this build; enable the `{feature}` feature of `switchboard`"
+    )]
+    FeatureDisabled {
+        /// The scheme as written.
+        scheme: String,
+        /// The whole URL.
+        url: String,
+        /// The `switchboard` cargo feature that adds the transport.
+        feature: &'static str,
+    },
     /// A query parameter is unknown or malformed.
     #[error("invalid query `{0}`; the only parameter is `instance=NAME`")]
     InvalidQuery(String),
@@ -81,29 +93,42 @@ pub enum EndpointParseError {
     Invalid(String),
 }
 
-/// The URL schemes of this build's transports.
-const SCHEMES: &[&[&str]] = &[
+/// The transports compiled into this build: one line per feature-gated transport crate.
+const REGISTRY: &[Registration] = &[
     #[cfg(feature = "unix")]
-    &["unix"],
+    switchboard_transport_unix::REGISTRATION,
     #[cfg(feature = "mqtt")]
-    switchboard_transport_mqtt::SCHEMES,
+    switchboard_transport_mqtt::REGISTRATION,
     #[cfg(feature = "nats")]
-    switchboard_transport_nats::SCHEMES,
+    switchboard_transport_nats::REGISTRATION,
 ];
 
-static SUPPORTED: LazyLock<String> = LazyLock::new(|| SCHEMES.concat().join(", "));
+/// The transports compiled out of this build, as (feature, schemes), so that a URL for one gets
+/// "enable feature X" rather than "unknown scheme".
+const LEFT_OUT: &[(&str, &[&str])] = &[
+    #[cfg(not(feature = "unix"))]
+    ("unix", &["unix"]),
+    #[cfg(not(feature = "mqtt"))]
+    ("mqtt", &["mqtt", "mqtts", "mqtt+unix"]),
+    #[cfg(not(feature = "nats"))]
+    ("nats", &["nats", "nats+tls"]),
+];
+
+static SUPPORTED: LazyLock<String> = LazyLock::new(|| {
+    let schemes: Vec<&str> = REGISTRY.iter().flat_map(|r| r.schemes.iter().copied()).collect();
+    if schemes.is_empty() { "none".to_owned() } else { schemes.join(", ") }
+});
 
 impl Endpoint {
     /// Parses an endpoint URL.
     pub fn parse(url: &str) -> Result<Self, EndpointParseError> {
-        let (scheme, rest) =
+        let (scheme, _) =
             url.split_once(':').ok_or_else(|| EndpointParseError::MissingScheme(url.to_owned()))?;
-        #[cfg(feature = "mqtt")]
-        if switchboard_transport_mqtt::SCHEMES.contains(&scheme) {
-            let parsed = switchboard_transport_mqtt::MqttEndpoint::parse(url)
-                .map_err(|e| EndpointParseError::Invalid(e.to_string()))?;
+        if let Some(registration) = REGISTRY.iter().find(|r| r.serves(scheme)) {
+            let parsed = (registration.parse)(url).map_err(EndpointParseError::Invalid)?;
             let endpoint = Endpoint {
-                transport: Transport::Mqtt(parsed.endpoint),
+                address: parsed.address,
+                wildcard_instance: registration.wildcard_instance,
                 instance: DEFAULT_INSTANCE.to_owned(),
             };
             return match parsed.instance {
@@ -111,45 +136,18 @@ impl Endpoint {
                 None => Ok(endpoint),
             };
         }
-        #[cfg(feature = "nats")]
-        if switchboard_transport_nats::SCHEMES.contains(&scheme) {
-            let parsed = switchboard_transport_nats::parse(url)
-                .map_err(|e| EndpointParseError::Invalid(e.to_string()))?;
-            let instance = parsed.instance.unwrap_or_else(|| DEFAULT_INSTANCE.to_owned());
-            return Self::from_address(Arc::new(parsed.address), instance);
+        if let Some((feature, _)) = LEFT_OUT.iter().find(|(_, schemes)| schemes.contains(&scheme)) {
+            return Err(EndpointParseError::FeatureDisabled {
+                scheme: scheme.to_owned(),
+                url: url.to_owned(),
+                feature,
+            });
         }
-        #[cfg(feature = "unix")]
-        if scheme == "unix" {
-            return Self::parse_unix(rest);
-        }
-        let _ = rest;
         Err(EndpointParseError::UnsupportedScheme {
             scheme: scheme.to_owned(),
             url: url.to_owned(),
             supported: SUPPORTED.as_str(),
         })
-    }
-
-    #[cfg(feature = "unix")]
-    fn parse_unix(rest: &str) -> Result<Self, EndpointParseError> {
-        let (location, query) = match rest.split_once('?') {
-            Some((location, query)) => (location, Some(query)),
-            None => (rest, None),
-        };
-        let instance = match query {
-            None => DEFAULT_INSTANCE.to_owned(),
-            Some(query) => match query.split_once('=') {
-                Some(("instance", value)) => value.to_owned(),
-                _ => return Err(EndpointParseError::InvalidQuery(query.to_owned())),
-            },
-        };
-        let path = location.strip_prefix("//").unwrap_or(location);
-        let transport = Transport::Unix(if path.is_empty() {
-            switchboard_transport_unix::UnixEndpoint::default_path()
-        } else {
-            switchboard_transport_unix::UnixEndpoint::at(path)
-        });
-        Endpoint { transport, instance: DEFAULT_INSTANCE.to_owned() }.with_instance(instance)
     }
 
     /// The endpoint named by `$SWITCHBOARD_URL`, or the default Unix socket when it is unset.
@@ -163,13 +161,13 @@ impl Endpoint {
     /// An endpoint on the Unix-socket transport with explicit options.
     #[cfg(feature = "unix")]
     pub fn unix(endpoint: switchboard_transport_unix::UnixEndpoint) -> Self {
-        Endpoint { transport: Transport::Unix(endpoint), instance: DEFAULT_INSTANCE.to_owned() }
+        Self::on(Arc::new(endpoint), switchboard_transport_unix::REGISTRATION)
     }
 
     /// An endpoint on the MQTT transport.
     #[cfg(feature = "mqtt")]
     pub fn mqtt(endpoint: switchboard_transport_mqtt::MqttEndpoint) -> Self {
-        Endpoint { transport: Transport::Mqtt(endpoint), instance: DEFAULT_INSTANCE.to_owned() }
+        Self::on(Arc::new(endpoint), switchboard_transport_mqtt::REGISTRATION)
     }
 
     /// An endpoint for `instance` on any transport's address, such as a broker on the brokered
@@ -178,8 +176,18 @@ impl Endpoint {
         address: Arc<dyn TransportAddress>,
         instance: impl Into<String>,
     ) -> Result<Self, EndpointParseError> {
-        Endpoint { transport: Transport::Address(address), instance: DEFAULT_INSTANCE.to_owned() }
+        Endpoint { address, wildcard_instance: None, instance: DEFAULT_INSTANCE.to_owned() }
             .with_instance(instance)
+    }
+
+    /// An endpoint for the default instance on a registered transport's address.
+    #[cfg(any(feature = "unix", feature = "mqtt"))]
+    fn on(address: Arc<dyn TransportAddress>, registration: Registration) -> Self {
+        Endpoint {
+            address,
+            wildcard_instance: registration.wildcard_instance,
+            instance: DEFAULT_INSTANCE.to_owned(),
+        }
     }
 
     /// Selects the service instance.
@@ -190,10 +198,7 @@ impl Endpoint {
         instance: impl Into<String>,
     ) -> Result<Self, EndpointParseError> {
         let instance = instance.into();
-        #[cfg(feature = "mqtt")]
-        if instance == switchboard_transport_mqtt::ANY_INSTANCE
-            && matches!(self.transport, Transport::Mqtt(_))
-        {
+        if self.wildcard_instance == Some(instance.as_str()) {
             self.instance = instance;
             return Ok(self);
         }
@@ -215,26 +220,6 @@ impl Endpoint {
     pub fn instance(&self) -> &str {
         &self.instance
     }
-
-    fn connector(&self) -> &dyn Connector {
-        match &self.transport {
-            #[cfg(feature = "unix")]
-            Transport::Unix(endpoint) => endpoint,
-            #[cfg(feature = "mqtt")]
-            Transport::Mqtt(endpoint) => endpoint,
-            Transport::Address(address) => address.as_ref(),
-        }
-    }
-
-    fn binder(&self) -> &dyn Binder {
-        match &self.transport {
-            #[cfg(feature = "unix")]
-            Transport::Unix(endpoint) => endpoint,
-            #[cfg(feature = "mqtt")]
-            Transport::Mqtt(endpoint) => endpoint,
-            Transport::Address(address) => address.as_ref(),
-        }
-    }
 }
 
 impl FromStr for Endpoint {
@@ -247,22 +232,9 @@ impl FromStr for Endpoint {
 
 impl fmt::Display for Endpoint {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.transport {
-            #[cfg(feature = "unix")]
-            Transport::Unix(_) => write!(f, "unix:?instance={}", self.instance),
-            #[cfg(feature = "mqtt")]
-            Transport::Mqtt(endpoint) => {
-                // The password is never shown.
-                let url = endpoint.url();
-                let separator = if url.contains('?') { '&' } else { '?' };
-                write!(f, "{url}{separator}instance={}", self.instance)
-            }
-            Transport::Address(address) => {
-                let url = address.to_string();
-                let separator = if url.contains('?') { '&' } else { '?' };
-                write!(f, "{url}{separator}instance={}", self.instance)
-            }
-        }
+        let url = self.address.to_string();
+        let separator = if url.contains('?') { '&' } else { '?' };
+        write!(f, "{url}{separator}instance={}", self.instance)
     }
 }
 
@@ -272,7 +244,7 @@ impl Connector for Endpoint {
         target: ServiceTarget,
         inbox: Arc<dyn ClientInbox>,
     ) -> BoxFuture<'_, Result<Arc<dyn ClientTransport>, TransportError>> {
-        self.connector().connect(target, inbox)
+        self.address.connect(target, inbox)
     }
 }
 
@@ -282,7 +254,7 @@ impl Binder for Endpoint {
         target: ServiceTarget,
         inbox: Arc<dyn ServerInbox>,
     ) -> BoxFuture<'_, Result<Arc<dyn ServerTransport>, TransportError>> {
-        self.binder().bind(target, inbox)
+        self.address.bind(target, inbox)
     }
 }
 
@@ -296,5 +268,70 @@ impl ServiceAddress for Endpoint {
 impl From<EndpointParseError> for TransportError {
     fn from(error: EndpointParseError) -> Self {
         TransportError::new(TransportErrorKind::InvalidAddress, error.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[cfg(feature = "unix")]
+    #[test]
+    fn a_unix_endpoint_displays_as_a_url_that_parses_back() {
+        for url in [
+            "unix:?instance=default",
+            "unix:///run/thermostat.sock?instance=kitchen",
+            "unix://relative/app.sock?instance=a.b",
+        ] {
+            let endpoint = Endpoint::parse(url).unwrap();
+            assert_eq!(endpoint.to_string(), url);
+            assert_eq!(Endpoint::parse(&endpoint.to_string()).unwrap().to_string(), url);
+        }
+        let short = Endpoint::parse("unix:/run/x.sock").unwrap();
+        assert_eq!(short.to_string(), "unix:///run/x.sock?instance=default");
+    }
+
+    #[cfg(feature = "unix")]
+    #[test]
+    fn a_unix_url_with_an_unknown_parameter_is_refused() {
+        let error = Endpoint::parse("unix:///run/x.sock?colour=red").unwrap_err();
+        assert!(error.to_string().contains("the only parameter is `instance=NAME`"), "{error}");
+    }
+
+    #[test]
+    fn an_unknown_scheme_lists_the_schemes_of_this_build() {
+        let error = Endpoint::parse("carrier-pigeon://loft").unwrap_err();
+        let EndpointParseError::UnsupportedScheme { scheme, supported, .. } = &error else {
+            panic!("expected UnsupportedScheme, got {error:?}");
+        };
+        assert_eq!(scheme, "carrier-pigeon");
+        for registration in REGISTRY {
+            for scheme in registration.schemes {
+                assert!(supported.split(", ").any(|s| s == *scheme), "{scheme} in {supported}");
+            }
+        }
+    }
+
+    #[cfg(not(feature = "nats"))]
+    #[test]
+    fn a_transport_compiled_out_names_the_feature_to_enable() {
+        let error = Endpoint::parse("nats+tls://h").unwrap_err();
+        assert_eq!(
+            error,
+            EndpointParseError::FeatureDisabled {
+                scheme: "nats+tls".into(),
+                url: "nats+tls://h".into(),
+                feature: "nats",
+            }
+        );
+    }
+
+    #[test]
+    fn no_scheme_is_served_by_two_transports_or_both_registered_and_left_out() {
+        let mut seen: Vec<&str> = LEFT_OUT.iter().flat_map(|(_, s)| s.iter().copied()).collect();
+        for scheme in REGISTRY.iter().flat_map(|r| r.schemes.iter().copied()) {
+            assert!(!seen.contains(&scheme), "`{scheme}` twice");
+            seen.push(scheme);
+        }
     }
 }
