@@ -354,17 +354,6 @@ fn semver_compatible(a: &str, b: &str) -> bool {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn semver() {
-        assert!(super::semver_compatible("1.2.0", "1.0.0"));
-        assert!(!super::semver_compatible("2.0.0", "1.0.0"));
-        assert!(!super::semver_compatible("0.3.0", "0.2.0"));
-        assert!(super::semver_compatible("0.3.1", "0.3.0"));
-    }
-}
-
 /// This transport's entry in the facade's registry.
 pub const REGISTRATION: switchboard_core::registry::Registration =
     switchboard_core::registry::Registration {
@@ -386,5 +375,16 @@ fn parse_registered(url: &str) -> Result<switchboard_core::registry::ParsedUrl, 
 impl std::fmt::Display for MqttEndpoint {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.url())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn semver() {
+        assert!(super::semver_compatible("1.2.0", "1.0.0"));
+        assert!(!super::semver_compatible("2.0.0", "1.0.0"));
+        assert!(!super::semver_compatible("0.3.0", "0.2.0"));
+        assert!(super::semver_compatible("0.3.1", "0.3.0"));
     }
 }

@@ -141,6 +141,23 @@ impl BusConnector for NatsConnector {
     }
 }
 
+/// This transport's entry in the facade's registry.
+pub const REGISTRATION: switchboard_core::registry::Registration =
+    switchboard_core::registry::Registration {
+        name: "NATS",
+        schemes: SCHEMES,
+        parse: parse_registered,
+        wildcard_instance: None,
+    };
+
+fn parse_registered(url: &str) -> Result<switchboard_core::registry::ParsedUrl, String> {
+    let parsed = parse(url).map_err(|e| e.to_string())?;
+    Ok(switchboard_core::registry::ParsedUrl {
+        address: Arc::new(parsed.address),
+        instance: parsed.instance,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -189,21 +206,4 @@ mod tests {
             assert!(error.contains(needle), "{url}: {error}");
         }
     }
-}
-
-/// This transport's entry in the facade's registry.
-pub const REGISTRATION: switchboard_core::registry::Registration =
-    switchboard_core::registry::Registration {
-        name: "NATS",
-        schemes: SCHEMES,
-        parse: parse_registered,
-        wildcard_instance: None,
-    };
-
-fn parse_registered(url: &str) -> Result<switchboard_core::registry::ParsedUrl, String> {
-    let parsed = parse(url).map_err(|e| e.to_string())?;
-    Ok(switchboard_core::registry::ParsedUrl {
-        address: Arc::new(parsed.address),
-        instance: parsed.instance,
-    })
 }

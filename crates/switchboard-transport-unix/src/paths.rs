@@ -234,40 +234,6 @@ pub(crate) fn current_uid() -> u32 {
     uid.unwrap_or(u32::MAX)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn explicit_path_wins() {
-        let endpoint = UnixEndpoint::at("/tmp/x.sock");
-        assert_eq!(endpoint.socket_path("Thermostat", "default"), PathBuf::from("/tmp/x.sock"));
-    }
-
-    #[test]
-    fn default_path_layout() {
-        let path = UnixEndpoint::default_path().socket_path("Thermostat", "kitchen");
-        assert!(path.ends_with("Thermostat/kitchen.sock"), "{}", path.display());
-        assert!(path.starts_with(default_socket_dir()));
-    }
-
-    #[test]
-    fn components_are_checked() {
-        assert!(check_component("instance id", "kitchen").is_ok());
-        for bad in ["", ".", "..", "a/b", "a\0b"] {
-            assert!(check_component("instance id", bad).is_err(), "{bad:?}");
-        }
-    }
-
-    #[test]
-    fn uid_matches_a_new_file() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let file = dir.path().join("f");
-        fs::write(&file, b"").expect("write");
-        assert_eq!(fs::metadata(&file).expect("meta").uid(), current_uid());
-    }
-}
-
 /// The URL scheme this transport handles.
 pub const SCHEMES: &[&str] = &["unix"];
 
@@ -334,4 +300,38 @@ fn parse_registered(url: &str) -> Result<switchboard_core::registry::ParsedUrl, 
         address: Arc::new(parsed.endpoint),
         instance: parsed.instance,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn explicit_path_wins() {
+        let endpoint = UnixEndpoint::at("/tmp/x.sock");
+        assert_eq!(endpoint.socket_path("Thermostat", "default"), PathBuf::from("/tmp/x.sock"));
+    }
+
+    #[test]
+    fn default_path_layout() {
+        let path = UnixEndpoint::default_path().socket_path("Thermostat", "kitchen");
+        assert!(path.ends_with("Thermostat/kitchen.sock"), "{}", path.display());
+        assert!(path.starts_with(default_socket_dir()));
+    }
+
+    #[test]
+    fn components_are_checked() {
+        assert!(check_component("instance id", "kitchen").is_ok());
+        for bad in ["", ".", "..", "a/b", "a\0b"] {
+            assert!(check_component("instance id", bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn uid_matches_a_new_file() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("f");
+        fs::write(&file, b"").expect("write");
+        assert_eq!(fs::metadata(&file).expect("meta").uid(), current_uid());
+    }
 }
