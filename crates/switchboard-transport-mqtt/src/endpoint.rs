@@ -340,7 +340,8 @@ impl MqttEndpoint {
         let mut url = self.broker.to_string();
         if let Some((user, _)) = &self.credentials {
             let (scheme, rest) = url.split_once("://").unwrap_or(("mqtt", ""));
-            url = format!("{scheme}://{}@{rest}", percent_encode(user));
+            // A `:` in the user name would read back as the start of a password.
+            url = format!("{scheme}://{}@{rest}", percent_encode(user).replace(':', "%3A"));
         }
         let mut query = Vec::new();
         if let Some(id) = &self.client_id {
