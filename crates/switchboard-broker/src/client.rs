@@ -6,11 +6,12 @@
 use std::{
     collections::HashMap,
     sync::{
-        Arc, Mutex, MutexGuard, Weak,
+        Arc, Mutex, Weak,
         atomic::{AtomicBool, Ordering},
     },
     time::Duration,
 };
+pub(crate) use switchboard_core::sync::lock;
 
 use bytes::Bytes;
 use switchboard_core::{
@@ -40,10 +41,6 @@ use crate::{
 /// A fresh id for a client or server connection: 32 hex digits.
 pub(crate) fn random_id() -> String {
     uuid::Uuid::new_v4().simple().to_string()
-}
-
-pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// How long a farewell may take before the connection closes without it.

@@ -30,7 +30,7 @@ impl LogLimit {
 
     /// Whether a line may be logged now; if so, how many were held back before it.
     pub(crate) fn allow(&self) -> Option<u64> {
-        let mut window = self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut window = switchboard_core::sync::lock(&self.state);
         let now = Instant::now();
         if now.duration_since(window.started) >= WINDOW {
             window.started = now;

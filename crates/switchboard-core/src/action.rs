@@ -11,6 +11,7 @@
 //! [`crate::server`]; this module holds the types both sides share, the handler's
 //! [`GoalContext`] and the client's [`GoalHandle`].
 
+use crate::sync::lock;
 use std::{
     collections::VecDeque,
     fmt,
@@ -220,10 +221,6 @@ impl<E: fmt::Display> fmt::Display for GoalError<E> {
 }
 
 impl<E: fmt::Debug + fmt::Display> std::error::Error for GoalError<E> {}
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-}
 
 // ---------------------------------------------------------------------------------------------
 // Server side.

@@ -5,13 +5,14 @@
 //! the first feedback cannot be lost; after a reconnect the client re-attaches to every goal it
 //! still follows, before sending anything else, and learns what happened meanwhile.
 
+use crate::sync::lock;
 use std::{
     collections::HashMap,
     fmt,
     marker::PhantomData,
     pin::Pin,
     sync::{
-        Arc, Mutex, MutexGuard, OnceLock, Weak,
+        Arc, Mutex, OnceLock, Weak,
         atomic::{AtomicU64, Ordering},
     },
     task::{Context, Poll, ready},
@@ -234,11 +235,6 @@ struct ClientShared {
     /// when the transport can push back, zero (drop and count at once) when it cannot. Set once
     /// connected; nothing is subscribed before.
     slow_reader_timeout: OnceLock<Duration>,
-}
-
-/// Locks a mutex, recovering from poisoning: the maps stay consistent under every operation.
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl ClientShared {

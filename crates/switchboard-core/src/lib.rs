@@ -19,6 +19,7 @@ mod notify;
 mod reader_queue;
 pub mod registry;
 pub mod server;
+pub mod sync;
 #[cfg(feature = "tls")]
 pub mod tls;
 pub mod transport;

@@ -28,7 +28,7 @@ struct Process {
 
 fn process() -> MutexGuard<'static, Process> {
     static PROCESS: Mutex<Process> = Mutex::new(Process { serving: 0, watchdog: None });
-    PROCESS.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    crate::sync::lock(&PROCESS)
 }
 
 /// Held by a running server. The first one makes the process ready; dropping the last one

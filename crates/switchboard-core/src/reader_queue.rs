@@ -9,10 +9,11 @@
 //! where the gap is (before the next message, or once the reader has read everything queued). A stalled reader therefore costs its connection one timeout, not one per
 //! message.
 
+use crate::sync::lock;
 use std::{
     collections::VecDeque,
     pin::pin,
-    sync::{Arc, Mutex, MutexGuard},
+    sync::{Arc, Mutex},
     task::{Context, Poll, Waker},
 };
 
@@ -57,10 +58,6 @@ struct State<T> {
     reader_gone: bool,
     /// The reader waiting for an entry, woken when one is queued or the queue closes.
     reader_waker: Option<Waker>,
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// Wakes the reader, if it is waiting.

@@ -9,6 +9,7 @@
 //! `AttachGoal` still learns it; and the goals of a client that went away are cancelled after a
 //! grace period unless a connection re-attaches first.
 
+use crate::sync::lock;
 use std::{
     any::Any,
     collections::{HashMap, VecDeque},
@@ -217,10 +218,6 @@ struct PropertyState {
     payload: Bytes,
     read_only: bool,
     watchers: Vec<Peer>,
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl ServerCore {

@@ -3,8 +3,9 @@
 
 use std::{
     collections::{HashMap, HashSet},
-    sync::{Arc, Mutex, MutexGuard, OnceLock, Weak},
+    sync::{Arc, Mutex, OnceLock, Weak},
 };
+use switchboard_core::sync::lock;
 
 use bytes::Bytes;
 use rumqttc::v5::mqttbytes::{QoS, v5::Publish};
@@ -23,10 +24,6 @@ use crate::{
     topics::{Kind, Topics},
     wire::{self, CLIENT_ID, Correlator, GOAL_EVENT, PROPERTY_VERSION},
 };
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-}
 
 /// A discovered interface info message: its topic and payload.
 pub(crate) type Announcement = (String, Bytes);

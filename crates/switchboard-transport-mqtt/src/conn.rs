@@ -5,11 +5,12 @@
 use std::{
     collections::{BTreeMap, HashMap},
     sync::{
-        Arc, Mutex, MutexGuard,
+        Arc, Mutex,
         atomic::{AtomicBool, AtomicUsize, Ordering},
     },
     time::Duration,
 };
+use switchboard_core::sync::lock;
 
 use bytes::Bytes;
 use rumqttc::v5::{
@@ -236,10 +237,6 @@ impl std::fmt::Debug for Conn {
             .field("connected", &self.connected.load(Ordering::Relaxed))
             .finish_non_exhaustive()
     }
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// Client ids in use by connections of this process, so a reused explicit id fails clearly

@@ -154,7 +154,7 @@ impl Connector for MqttEndpoint {
             let filter = discovery.topic(Kind::InterfaceDiscovery, "");
             let shared = ClientShared::new(interface.clone(), inbox, lwt.clone());
             let (found_tx, mut found_rx) = tokio::sync::mpsc::unbounded_channel();
-            *shared.discovery.lock().unwrap_or_else(|p| p.into_inner()) = Some(found_tx);
+            *switchboard_core::sync::lock(&shared.discovery) = Some(found_tx);
             let initial = vec![(filter.clone(), Route::Interface)];
             // A client fails at once: its caller decides whether to try again.
             let first_connect = FirstConnect::FailFast;
@@ -200,7 +200,7 @@ impl Connector for MqttEndpoint {
                 }
                 break (topic, info);
             };
-            *shared.discovery.lock().unwrap_or_else(|p| p.into_inner()) = None;
+            *switchboard_core::sync::lock(&shared.discovery) = None;
             conn.unsubscribe(&filter);
             check_compatible(&interface, &info, &topic)?;
             let resolved = if any {
@@ -258,7 +258,7 @@ async fn announcer_offline(
         return false;
     };
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-    *shared.presence.lock().unwrap_or_else(|p| p.into_inner()) = Some(tx);
+    *switchboard_core::sync::lock(&shared.presence) = Some(tx);
     let _ = conn.subscribe(presence, Route::Presence, true);
     let wait = deadline.min(tokio::time::Instant::now() + std::time::Duration::from_millis(300));
     let offline = loop {
@@ -270,7 +270,7 @@ async fn announcer_offline(
             _ => break false,
         }
     };
-    *shared.presence.lock().unwrap_or_else(|p| p.into_inner()) = None;
+    *switchboard_core::sync::lock(&shared.presence) = None;
     conn.unsubscribe(presence);
     offline
 }

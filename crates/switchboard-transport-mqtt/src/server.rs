@@ -5,10 +5,11 @@
 use std::{
     collections::{BTreeMap, HashMap},
     sync::{
-        Arc, Mutex, MutexGuard, OnceLock, Weak,
+        Arc, Mutex, OnceLock, Weak,
         atomic::{AtomicU64, Ordering},
     },
 };
+use switchboard_core::sync::lock;
 
 use bytes::Bytes;
 use rumqttc::v5::mqttbytes::{
@@ -31,10 +32,6 @@ use crate::{
 /// The peer id of requests that name no client: StingerIPC commands, requests without a
 /// response topic. No event can be sent to it.
 pub(crate) const ANONYMOUS: PeerId = PeerId(0);
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-}
 
 /// The state a server's connection task and its transport handle share.
 pub(crate) struct ServerShared {

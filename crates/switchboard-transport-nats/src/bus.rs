@@ -4,11 +4,12 @@
 use std::{
     collections::HashMap,
     sync::{
-        Arc, Mutex, MutexGuard,
+        Arc, Mutex,
         atomic::{AtomicBool, AtomicU64, Ordering},
     },
     time::Duration,
 };
+use switchboard_core::sync::lock;
 
 use async_nats::{
     Client, ConnectErrorKind, ConnectOptions, Event, HeaderMap, HeaderName, Message,
@@ -26,10 +27,6 @@ use crate::{Credentials, NatsConnector};
 
 /// How long closing waits for what is still queued to reach the server.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(1);
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-}
 
 /// One connection to a NATS server.
 pub(crate) struct NatsBus {

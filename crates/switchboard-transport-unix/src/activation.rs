@@ -48,10 +48,7 @@ type Registry = Result<Vec<Passed>, String>;
 
 fn registry() -> MutexGuard<'static, Registry> {
     static REGISTRY: OnceLock<Mutex<Registry>> = OnceLock::new();
-    REGISTRY
-        .get_or_init(|| Mutex::new(read_environment()))
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
+    switchboard_core::sync::lock(REGISTRY.get_or_init(|| Mutex::new(read_environment())))
 }
 
 /// The listening socket passed for the server of `interface` at `path`, if there is one.

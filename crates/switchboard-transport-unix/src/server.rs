@@ -98,7 +98,7 @@ impl Drop for Registered<'_> {
 
 impl Shared {
     fn connections(&self) -> MutexGuard<'_, Connections> {
-        self.connections.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        switchboard_core::sync::lock(&self.connections)
     }
 
     /// Gives a new connection its stop signal; `None` once the server is closed.

@@ -687,16 +687,14 @@ async fn handle(
             let goal = build(&action.goal)?;
             let mut handle = remote::send_goal(session, &action.name, &goal).await?;
             let key = id.to_string();
-            goals
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
+            switchboard_core::sync::lock(goals)
                 .insert(key.clone(), (action.name.clone(), handle.id().clone()));
             out.send(json!({ "id": id, "goal": handle.id().as_str(), "status": "accepted" }));
             while let Some(feedback) = handle.next_feedback().await {
                 out.send(json!({ "id": id, "feedback": feedback }));
             }
             let (end, _) = remote::goal_end(handle.result().await, false);
-            goals.lock().unwrap_or_else(|p| p.into_inner()).remove(&key);
+            switchboard_core::sync::lock(goals).remove(&key);
             let mut end = end;
             if let Value::Object(map) = &mut end {
                 map.insert("id".to_owned(), id.clone());
@@ -707,7 +705,7 @@ async fn handle(
             // `{"cancel": 7}` cancels the goal started by the request with id 7.
             let key = request.name.clone().unwrap_or_default();
             let key = serde_json::from_str::<Value>(&key).map(|v| v.to_string()).unwrap_or(key);
-            let found = goals.lock().unwrap_or_else(|p| p.into_inner()).get(&key).cloned();
+            let found = switchboard_core::sync::lock(goals).get(&key).cloned();
             let Some((action, goal)) = found else {
                 return Err(Failure::NotFound(format!(
                     "no running goal was started by request id {key}"
