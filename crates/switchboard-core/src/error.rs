@@ -173,6 +173,26 @@ impl RemoteError {
         Self::new(ErrorCode::Unauthorized, names::ACCESS_DENIED, message)
     }
 
+    /// `interface` has no property `property` (code 5, name `UnknownProperty`), the same on
+    /// every transport.
+    pub fn unknown_property(interface: &str, property: &str) -> Self {
+        Self::new(
+            ErrorCode::MethodNotFound,
+            names::UNKNOWN_PROPERTY,
+            format!("interface {interface} has no property `{property}`"),
+        )
+    }
+
+    /// A client tried to update read-only `property` (code 10, name `ReadOnlyProperty`), the
+    /// same on every transport.
+    pub fn read_only(property: &str) -> Self {
+        Self::new(
+            ErrorCode::Unauthorized,
+            names::READ_ONLY,
+            format!("property `{property}` is read-only"),
+        )
+    }
+
     /// Attaches structured details, sent as JSON.
     pub fn with_details(mut self, details: serde_json::Value) -> Self {
         self.details = Some(details);

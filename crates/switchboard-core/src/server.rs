@@ -510,7 +510,7 @@ impl ServerState {
         payload: Bytes,
     ) {
         let Some(slot) = self.properties.get(&property) else {
-            let error = unknown_property_error(&self.interface.name, &property);
+            let error = RemoteError::unknown_property(&self.interface.name, &property);
             let _ = peer.send(self.property_reply(id, property, Some(error)));
             return;
         };
@@ -519,11 +519,7 @@ impl ServerState {
             (state.read_only, state.version)
         };
         if read_only {
-            let error = RemoteError::new(
-                ErrorCode::Unauthorized,
-                names::READ_ONLY,
-                format!("property `{property}` is read-only"),
-            );
+            let error = RemoteError::read_only(&property);
             let _ = peer.send(self.property_reply(id, property, Some(error)));
             return;
         }
@@ -562,7 +558,7 @@ impl ServerState {
         let slot = self
             .properties
             .get(property)
-            .ok_or_else(|| unknown_property_error(&self.interface.name, property))?;
+            .ok_or_else(|| RemoteError::unknown_property(&self.interface.name, property))?;
         let current = lock(slot).version;
         if version != Some(current) {
             return Err(out_of_sync(property, version, current));
@@ -575,14 +571,6 @@ impl ServerState {
         }
         Ok(())
     }
-}
-
-fn unknown_property_error(interface: &str, property: &str) -> RemoteError {
-    RemoteError::new(
-        ErrorCode::MethodNotFound,
-        names::UNKNOWN_PROPERTY,
-        format!("interface {interface} has no property `{property}`"),
-    )
 }
 
 fn out_of_sync(property: &str, requested: Option<u64>, current: u64) -> RemoteError {
@@ -676,7 +664,7 @@ impl ServerState {
             }
             ClientMessage::GetProperty { id, property } => {
                 let error = (!self.properties.contains_key(&property))
-                    .then(|| unknown_property_error(&self.interface.name, &property));
+                    .then(|| RemoteError::unknown_property(&self.interface.name, &property));
                 let _ = peer.send(self.property_reply(id, property, error));
             }
             ClientMessage::SetProperty { id, property, version, payload } => {

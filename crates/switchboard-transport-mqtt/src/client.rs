@@ -12,7 +12,6 @@ use rumqttc::v5::mqttbytes::{QoS, v5::Publish};
 use switchboard_core::{
     ErrorCode, InterfaceDescriptor, RemoteError, TransportError, TransportErrorKind,
     action::GoalId,
-    error::names,
     goal_payload,
     message::{ClientMessage, Name, ServerMessage},
     transport::{BoxFuture, ClientInbox, ClientTransport},
@@ -368,11 +367,7 @@ impl ClientShared {
                             property: descriptor.name.clone(),
                             version,
                             payload,
-                            error: Some(RemoteError::new(
-                                ErrorCode::Unauthorized,
-                                names::READ_ONLY,
-                                format!("property `{property}` is read-only"),
-                            )),
+                            error: Some(RemoteError::read_only(&property)),
                         },
                     );
                     return Ok(());
@@ -577,11 +572,7 @@ fn unknown_property(id: u64, property: Name, interface: &str) -> ServerMessage {
         property: property.clone(),
         version: 0,
         payload: Bytes::from_static(b"{}"),
-        error: Some(RemoteError::new(
-            ErrorCode::MethodNotFound,
-            names::UNKNOWN_PROPERTY,
-            format!("interface {interface} has no property `{property}`"),
-        )),
+        error: Some(RemoteError::unknown_property(interface, &property)),
     }
 }
 
