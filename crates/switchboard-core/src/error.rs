@@ -438,6 +438,16 @@ impl TransportError {
         TransportError { kind, message: message.into(), source: Some(Arc::new(source)) }
     }
 
+    /// Creates an error caused by an I/O error, of the kind every transport gives it: the
+    /// operating system refusing access is `AccessDenied`, anything else `Io`.
+    pub fn from_io(message: impl Into<String>, source: io::Error) -> Self {
+        let kind = match source.kind() {
+            io::ErrorKind::PermissionDenied => TransportErrorKind::AccessDenied,
+            _ => TransportErrorKind::Io,
+        };
+        Self::io(kind, message, source)
+    }
+
     /// The connection to the peer was lost.
     pub fn disconnected(message: impl Into<String>) -> Self {
         Self::new(TransportErrorKind::Disconnected, message)
@@ -500,6 +510,18 @@ pub fn declared_details<T: serde::de::DeserializeOwned>(error: &RemoteError) -> 
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn an_io_error_maps_to_access_denied_or_io() {
+        let denied = TransportError::from_io(
+            "cannot bind",
+            io::Error::from(io::ErrorKind::PermissionDenied),
+        );
+        assert_eq!(denied.kind(), TransportErrorKind::AccessDenied);
+        let other = TransportError::from_io("cannot bind", io::Error::from(io::ErrorKind::Other));
+        assert_eq!(other.kind(), TransportErrorKind::Io);
+        assert!(std::error::Error::source(&other).is_some());
+    }
+
     use super::*;
 
     #[derive(Debug, PartialEq)]

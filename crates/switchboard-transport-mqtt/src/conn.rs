@@ -836,12 +836,7 @@ fn map_error(broker: &str, error: &ConnectionError) -> TransportError {
         ConnectionError::Io(io) => {
             // An unreachable broker says nothing about the service, so this is never `NotFound`:
             // that is kept for an instance nobody announces.
-            let kind = match io.kind() {
-                std::io::ErrorKind::PermissionDenied => TransportErrorKind::AccessDenied,
-                _ => TransportErrorKind::Io,
-            };
-            TransportError::io(
-                kind,
+            TransportError::from_io(
                 format!("cannot reach the MQTT broker at {broker}"),
                 std::io::Error::new(io.kind(), io.to_string()),
             )

@@ -234,18 +234,14 @@ impl Drop for UnixClient {
 }
 
 fn connect_error(path: &Path, e: io::Error) -> TransportError {
-    let kind = match e.kind() {
-        io::ErrorKind::NotFound | io::ErrorKind::ConnectionRefused => {
-            return TransportError::io(
-                TransportErrorKind::NotFound,
-                format!("no server is listening on {}", path.display()),
-                e,
-            );
-        }
-        io::ErrorKind::PermissionDenied => TransportErrorKind::AccessDenied,
-        _ => TransportErrorKind::Io,
-    };
-    TransportError::io(kind, format!("cannot connect to {}", path.display()), e)
+    match e.kind() {
+        io::ErrorKind::NotFound | io::ErrorKind::ConnectionRefused => TransportError::io(
+            TransportErrorKind::NotFound,
+            format!("no server is listening on {}", path.display()),
+            e,
+        ),
+        _ => TransportError::from_io(format!("cannot connect to {}", path.display()), e),
+    }
 }
 
 type Reader = BufReader<OwnedReadHalf>;

@@ -146,12 +146,7 @@ fn check_component(what: &str, value: &str) -> Result<(), TransportError> {
 
 fn create_dir(dir: &Path, mode: u32) -> Result<(), TransportError> {
     fs::DirBuilder::new().recursive(true).mode(mode).create(dir).map_err(|e| {
-        let kind = if e.kind() == std::io::ErrorKind::PermissionDenied {
-            TransportErrorKind::AccessDenied
-        } else {
-            TransportErrorKind::Io
-        };
-        TransportError::io(kind, format!("cannot create socket directory {}", dir.display()), e)
+        TransportError::from_io(format!("cannot create socket directory {}", dir.display()), e)
     })
 }
 

@@ -188,13 +188,9 @@ pub(crate) async fn bind(
     inbox: Arc<dyn ServerInbox>,
 ) -> Result<Arc<UnixServer>, TransportError> {
     clear_stale(&path).await?;
-    let listener = UnixListener::bind(&path).map_err(|e| {
-        let kind = match e.kind() {
-            io::ErrorKind::AddrInUse => return already_listening(&path),
-            io::ErrorKind::PermissionDenied => TransportErrorKind::AccessDenied,
-            _ => TransportErrorKind::Io,
-        };
-        io_error(kind, format!("cannot bind {}", path.display()), e)
+    let listener = UnixListener::bind(&path).map_err(|e| match e.kind() {
+        io::ErrorKind::AddrInUse => already_listening(&path),
+        _ => TransportError::from_io(format!("cannot bind {}", path.display()), e),
     })?;
     fs::set_permissions(&path, fs::Permissions::from_mode(options.socket_mode)).map_err(|e| {
         io_error(
