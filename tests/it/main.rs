@@ -1,7 +1,7 @@
 //! switchboard's integration tests: one binary, one module per area.
 //!
 //! `suite` holds test bodies written against `Endpoint` only, so every transport runs the same
-//! bodies; `unix`, `mqtt`, `memory` and `nats` instantiate them and add their transport's own
+//! bodies; `unix`, `mqtt`, `memory`, `nats` and `redis` instantiate them and add their transport's own
 //! fault tests, those of the brokered layer's brokers from `brokered`;
 //! `interop` runs StingerIPC's real Python peers against ours over MQTT.
 
@@ -13,6 +13,7 @@ mod memory;
 mod mqtt;
 mod nats;
 mod python;
+mod redis;
 mod reference_docs;
 mod suite;
 mod systemd;

@@ -23,6 +23,12 @@ pub const SHARED_NATS: &str = "127.0.0.1:4222";
 /// The nats-server binary private NATS servers run.
 pub const NATS_SERVER: &str = "/usr/sbin/nats-server";
 
+/// The shared Redis server's address.
+pub const SHARED_REDIS: &str = "127.0.0.1:6379";
+
+/// Where Debian installs redis-server.
+pub const REDIS_SERVER: &str = "/usr/bin/redis-server";
+
 /// A reachable broker.
 #[derive(Debug, Clone)]
 pub struct SharedBroker {
@@ -50,6 +56,15 @@ pub fn shared_mosquitto() -> Option<SharedBroker> {
 /// Under `CI=true` a missing server fails the test instead: CI must run the NATS tests.
 pub fn shared_nats() -> Option<SharedBroker> {
     shared("NATS server", "nats", SHARED_NATS, "nats-server")
+}
+
+/// The shared Redis server on 127.0.0.1:6379, or `None` (with a printed reason) when it is not
+/// running.
+///
+/// # Panics
+/// Under `CI=true` a missing server fails the test instead: CI must run the Redis tests.
+pub fn shared_redis() -> Option<SharedBroker> {
+    shared("Redis server", "redis", SHARED_REDIS, "redis-server")
 }
 
 fn shared(what: &str, scheme: &str, address: &str, install: &str) -> Option<SharedBroker> {
@@ -311,6 +326,86 @@ impl PrivateNats {
 }
 
 impl Drop for PrivateNats {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// A redis-server of this test's own, on a free loopback port, without persistence. Killed on
+/// drop.
+#[derive(Debug)]
+pub struct PrivateRedis {
+    dir: tempfile::TempDir,
+    port: u16,
+    args: Vec<String>,
+    child: Option<Child>,
+}
+
+impl PrivateRedis {
+    /// Starts a server on a free port and waits until it accepts connections. Returns `None`
+    /// (with a printed reason) if redis-server is not installed, unless `CI=true`.
+    ///
+    /// # Panics
+    /// If redis-server is installed but does not start, or is missing under `CI=true`.
+    pub fn start() -> Option<Self> {
+        Self::start_with(&[])
+    }
+
+    /// Like [`start`](Self::start), with more redis-server arguments (such as
+    /// `--requirepass p`).
+    pub fn start_with(args: &[&str]) -> Option<Self> {
+        if !installed(REDIS_SERVER, "redis-server") {
+            return None;
+        }
+        let dir =
+            tempfile::Builder::new().prefix("switchboard-redis-").tempdir().expect("temp dir");
+        let args = args.iter().map(|a| (*a).to_owned()).collect();
+        let mut server = PrivateRedis { dir, port: free_port(), args, child: None };
+        server.launch();
+        Some(server)
+    }
+
+    fn launch(&mut self) {
+        let child = Command::new(REDIS_SERVER)
+            .args(["--bind", "127.0.0.1", "--port", &self.port.to_string()])
+            .args(["--save", "", "--appendonly", "no"])
+            .args(&self.args)
+            .current_dir(self.dir.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("start {REDIS_SERVER}: {e}"));
+        self.child = Some(child);
+        wait_until_listening("redis-server", self.port);
+    }
+
+    /// The TCP port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// `redis://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// Kills the server (SIGKILL: every connection drops at once, nothing survives).
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts the server again on the same port and waits until it accepts connections.
+    pub fn restart(&mut self) {
+        self.stop();
+        self.launch();
+    }
+}
+
+impl Drop for PrivateRedis {
     fn drop(&mut self) {
         self.stop();
     }

@@ -27,6 +27,7 @@ pub const URL_ENV: &str = "SWITCHBOARD_URL";
 /// | `mqtt+unix:///run/mosquitto.sock` | an MQTT v5 broker on a Unix socket |
 /// | `nats://[user:pass@ or token@]host[:4222]` | a NATS server (feature `nats`) |
 /// | `nats+tls://…[:4222]` | a NATS server over TLS, certificates verified against the system roots or `?ca=PATH` |
+/// | `redis://[user:pass@]host[:6379]` | a Redis server, on commlib-py's wire (feature `redis`) |
 ///
 /// A `?instance=NAME` query selects the service instance; the default is `default`. MQTT URLs
 /// also take `client_id=ID`, `ca=PATH` (mqtts) and topic params such as `prefix=home1`; a client
@@ -101,6 +102,8 @@ const REGISTRY: &[Registration] = &[
     switchboard_transport_mqtt::REGISTRATION,
     #[cfg(feature = "nats")]
     switchboard_transport_nats::REGISTRATION,
+    #[cfg(feature = "redis")]
+    switchboard_transport_redis::REGISTRATION,
 ];
 
 /// The transports compiled out of this build, as (feature, schemes), so that a URL for one gets
@@ -112,6 +115,8 @@ const LEFT_OUT: &[(&str, &[&str])] = &[
     ("mqtt", &["mqtt", "mqtts", "mqtt+unix"]),
     #[cfg(not(feature = "nats"))]
     ("nats", &["nats", "nats+tls"]),
+    #[cfg(not(feature = "redis"))]
+    ("redis", &["redis"]),
 ];
 
 static SUPPORTED: LazyLock<String> = LazyLock::new(|| {

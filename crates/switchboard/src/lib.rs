@@ -23,9 +23,9 @@
 //! # let _ = endpoint; Ok(()) }
 //! ```
 
-#[cfg(not(any(feature = "unix", feature = "mqtt", feature = "nats")))]
+#[cfg(not(any(feature = "unix", feature = "mqtt", feature = "nats", feature = "redis")))]
 compile_error!(
-    "switchboard needs at least one transport feature; enable \"unix\" (the default), \"mqtt\" or \"nats\"."
+    "switchboard needs at least one transport feature; enable \"unix\" (the default), \"mqtt\", \"nats\" or \"redis\"."
 );
 
 mod daemon;
