@@ -234,8 +234,7 @@ impl ServerShared {
             shared: self.me.clone(),
             peer,
             client,
-            response_topic: properties.response_topic.clone(),
-            correlation: properties.correlation_data.clone(),
+            reply: ReplyRoute::of(properties),
         }
     }
 
@@ -455,15 +454,42 @@ fn peer_id(client: &str, generation: u64) -> PeerId {
     PeerId(id.max(1))
 }
 
-/// One received message's sender: its identity (client id), its reply path (response topic and
-/// correlation data), and the client-specific topics for events to it.
+/// One received message's sender, as the core's `Peer`: the client's identity (its client id,
+/// which names the client-specific topics for events to it), plus the reply route of the one
+/// request it came with.
 struct MqttPeer {
     conn: Arc<Conn>,
     shared: Weak<ServerShared>,
     peer: PeerId,
     client: Option<String>,
-    response_topic: Option<String>,
+    reply: ReplyRoute,
+}
+
+/// Where the answer to one request goes: the response topic and correlation data the request
+/// carried. It belongs to the request, not to the client: one client's requests may each name a
+/// different route, and a request without a response topic gets no answer (as in StingerIPC).
+#[derive(Debug, Clone, Default)]
+struct ReplyRoute {
+    topic: Option<String>,
     correlation: Option<Bytes>,
+}
+
+impl ReplyRoute {
+    fn of(properties: &PublishProperties) -> Self {
+        ReplyRoute {
+            topic: properties.response_topic.clone(),
+            correlation: properties.correlation_data.clone(),
+        }
+    }
+
+    /// The topic to answer on and JSON publish properties carrying the correlation data, or
+    /// `None` when the request asked for no answer.
+    fn answer(&self) -> Option<(String, PublishProperties)> {
+        let topic = self.topic.clone()?;
+        let mut properties = json_properties();
+        properties.correlation_data = self.correlation.clone();
+        Some((topic, properties))
+    }
 }
 
 impl MqttPeer {
@@ -484,7 +510,7 @@ impl std::fmt::Debug for MqttPeer {
         f.debug_struct("MqttPeer")
             .field("peer", &self.peer)
             .field("client", &self.client)
-            .field("response_topic", &self.response_topic)
+            .field("reply", &self.reply.topic)
             .finish_non_exhaustive()
     }
 }
@@ -533,9 +559,7 @@ impl PeerLink for MqttPeer {
                 return self.conn.publish_ordered(topic, QoS::AtLeastOnce, payload, properties);
             }
             ServerMessage::GoalReply { goal, result, .. } => {
-                let Some(topic) = self.response_topic.clone() else { return Ok(()) };
-                let mut properties = json_properties();
-                properties.correlation_data = self.correlation.clone();
+                let Some((topic, mut properties)) = self.reply.answer() else { return Ok(()) };
                 let payload = match result {
                     Ok(snapshot) => {
                         properties.user_properties.push((RETURN_CODE.to_owned(), "0".to_owned()));
@@ -555,12 +579,10 @@ impl PeerLink for MqttPeer {
             }
             other => other,
         };
-        let Some(topic) = self.response_topic.clone() else {
+        let Some((topic, mut properties)) = self.reply.answer() else {
             // StingerIPC: a request without a response topic runs, and nothing is sent.
             return Ok(());
         };
-        let mut properties = json_properties();
-        properties.correlation_data = self.correlation.clone();
         let payload = match message {
             ServerMessage::Reply { result: Ok(payload), .. } => {
                 properties.user_properties.push((RETURN_CODE.to_owned(), "0".to_owned()));
