@@ -176,3 +176,39 @@ async fn no_broker_is_not_found() {
     assert_eq!(error.kind(), TransportErrorKind::NotFound, "{error}");
     assert!(started.elapsed() < Duration::from_secs(2), "took {:?}", started.elapsed());
 }
+
+/// An ACL user and password from the URL; a wrong password is `AccessDenied`, and the password
+/// is never printed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn credentials_are_used() {
+    let acl = ["--user", "alice", "on", ">s3cret", "~*", "&*", "+@all", "--user", "default", "off"];
+    let Some(server) = PrivateRedis::start_with(&acl) else { return };
+    let url = |userinfo: &str| format!("redis://{userinfo}@127.0.0.1:{}", server.port());
+    let good = endpoint(&url("alice:s3cret"), "creds");
+    let (_server, _) = suite::serve_thermostat(&good).await;
+    let client = within("connect", ThermostatClient::connect(&good)).await.expect("connect");
+    within("getStatus", client.get_status()).await.expect("served");
+    assert!(!good.to_string().contains("s3cret"), "{good}");
+    let error =
+        within("connect", ThermostatClient::connect(&endpoint(&url("alice:wrong"), "creds")))
+            .await
+            .unwrap_err();
+    assert_eq!(error.kind(), TransportErrorKind::AccessDenied, "{error}");
+}
+
+/// A Redis endpoint prints as a URL that parses back to the same endpoint, without its
+/// password.
+#[test]
+fn endpoints_print_as_urls_that_parse_back() {
+    for url in [
+        "redis://127.0.0.1:6379?instance=a",
+        "redis://h:6380?heartbeat=250ms&connect_timeout=2s&instance=k",
+        "redis://h:6379?max_body=4096&instance=x",
+    ] {
+        let endpoint = Endpoint::parse(url).unwrap();
+        assert_eq!(endpoint.to_string(), url);
+        assert_eq!(Endpoint::parse(&endpoint.to_string()).unwrap().to_string(), url);
+    }
+    let secret = Endpoint::parse("redis://alice:s3cret@h?instance=k").unwrap();
+    assert_eq!(secret.to_string(), "redis://alice@h:6379?instance=k");
+}
