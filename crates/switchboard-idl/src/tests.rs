@@ -115,3 +115,23 @@ fn diagnostics_past_the_limit_are_counted_in_one() {
     assert_eq!(last(crate::MAX_DIAGNOSTICS + 1), "1 more diagnostic not shown after this one");
     assert_eq!(last(crate::MAX_DIAGNOSTICS + 2), "2 more diagnostics not shown after this one");
 }
+
+#[test]
+fn brackets_inside_quoted_or_plain_text_do_not_count_as_nesting() {
+    let brackets = "[".repeat(65);
+    for title in [format!("\"{brackets}\""), format!("'{brackets}'")] {
+        let text = format!(
+            "stingeripc: {{version: 0.1.1}}\ninterface: {{name: T, version: 1.0.0, documentation: {title}}}\n"
+        );
+        let parsed = parse("t.yaml", &text, &mut NoLoader);
+        assert!(!parsed.has_errors(), "{title}: {}", parsed.render());
+    }
+    // In block context a quote or bracket only starts something at the beginning of a value.
+    for title in [format!("\"{brackets}\""), format!("'{brackets}'"), format!("a{brackets}")] {
+        let text = format!(
+            "stingeripc: {{version: 0.1.1}}\ninterface:\n  name: T\n  version: 1.0.0\n  documentation: {title}\n"
+        );
+        let parsed = parse("t.yaml", &text, &mut NoLoader);
+        assert!(!parsed.has_errors(), "{title}: {}", parsed.render());
+    }
+}

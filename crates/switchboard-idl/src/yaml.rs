@@ -178,7 +178,7 @@ pub(crate) fn span_at(text: &str, file: FileId, start: usize, end: usize) -> Spa
 
 /// Estimates nesting depth from the raw text, so the YAML crate never sees pathological input.
 ///
-/// Flow brackets outside quotes and comments count one level each; block nesting is bounded by
+/// Flow brackets outside quotes, comments and plain text count one level each; block nesting is bounded by
 /// indentation plus leading `- ` and `? ` indicators.
 fn prescan(text: &str, file: FileId) -> Result<(), LoadError> {
     let mut flow: usize = 0;
@@ -196,14 +196,21 @@ fn prescan(text: &str, file: FileId) -> Result<(), LoadError> {
         }
         let mut quote: Option<char> = None;
         let mut prev_space = true;
+        // The last character outside quotes that was not whitespace; in block context a quote or
+        // bracket only opens something at the start of a value (after `: `, `- `, `? ` or the
+        // indentation), elsewhere it is plain text.
+        let mut last_mark: Option<char> = None;
         for (i, c) in line.char_indices() {
+            let value_start = flow > 0
+                || last_mark.is_none()
+                || (prev_space && matches!(last_mark, Some(':' | '-' | '?')));
             match quote {
                 Some(q) if c == q => quote = None,
                 Some(_) => {}
                 None => match c {
                     '#' if prev_space => break,
-                    '"' | '\'' if flow > 0 => quote = Some(c),
-                    '[' | '{' => {
+                    '"' | '\'' if value_start => quote = Some(c),
+                    '[' | '{' if value_start => {
                         flow += 1;
                         if flow > MAX_DEPTH {
                             return Err(LoadError {
@@ -217,6 +224,9 @@ fn prescan(text: &str, file: FileId) -> Result<(), LoadError> {
                     ']' | '}' => flow = flow.saturating_sub(1),
                     _ => {}
                 },
+            }
+            if quote.is_none() && !c.is_whitespace() {
+                last_mark = Some(c);
             }
             prev_space = c.is_whitespace();
         }
