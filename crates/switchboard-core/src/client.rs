@@ -894,9 +894,15 @@ impl ClientCore {
         let shared = &*self.inner.shared;
         let id = shared.next_id.fetch_add(1, Ordering::Relaxed) + 1;
         let (slot, reply) = oneshot::channel();
-        shared.register(id, slot, deadline_after(timeout))?;
+        let deadline = deadline_after(timeout);
+        shared.register(id, slot, deadline)?;
         let _guard = PendingGuard { shared, id };
-        self.inner.transport.send(make(id)).await?;
+        // The deadline also covers the time the request cannot be written (a server that does
+        // not read): a transport drops a connection whose write was abandoned half-way.
+        match tokio::time::timeout_at(deadline, self.inner.transport.send(make(id))).await {
+            Ok(sent) => sent?,
+            Err(_) => return Err(CallError::Timeout(timeout)),
+        }
         match reply.await {
             Ok(Ok(message)) => Ok(message),
             Ok(Err(NoAnswer::Lost(error))) => Err(error.into()),
@@ -1109,6 +1115,8 @@ mod tests {
     struct Silent {
         inbox: Mutex<Option<Weak<dyn ClientInbox>>>,
         sent: Arc<Mutex<Vec<ClientMessage>>>,
+        /// Whether no write ever finishes, as with a server that stopped reading.
+        stuck: bool,
     }
 
     impl Silent {
@@ -1130,6 +1138,7 @@ mod tests {
     /// The client side of [`Silent`]: records what is sent and holds the inbox, as transports do.
     struct Recorder {
         sent: Arc<Mutex<Vec<ClientMessage>>>,
+        stuck: bool,
         _inbox: Arc<dyn ClientInbox>,
     }
 
@@ -1142,6 +1151,9 @@ mod tests {
     impl ClientTransport for Recorder {
         fn send(&self, message: ClientMessage) -> BoxFuture<'_, Result<(), TransportError>> {
             lock(&self.sent).push(message);
+            if self.stuck {
+                return Box::pin(std::future::pending());
+            }
             Box::pin(std::future::ready(Ok(())))
         }
 
@@ -1160,7 +1172,7 @@ mod tests {
         ) -> BoxFuture<'_, Result<Arc<dyn ClientTransport>, TransportError>> {
             *lock(&self.inbox) = Some(Arc::downgrade(&inbox));
             let transport: Arc<dyn ClientTransport> =
-                Arc::new(Recorder { sent: self.sent.clone(), _inbox: inbox });
+                Arc::new(Recorder { sent: self.sent.clone(), stuck: self.stuck, _inbox: inbox });
             Box::pin(std::future::ready(Ok(transport)))
         }
     }
@@ -1210,6 +1222,20 @@ mod tests {
             Err(CallError::Timeout(timeout)) => assert_eq!(timeout, expected),
             other => panic!("expected a timeout after {expected:?}, got {other:?}"),
         }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_call_whose_request_cannot_be_written_times_out() {
+        let server = Arc::new(Silent { stuck: true, ..Silent::default() });
+        let options = ClientOptions::default().call_timeout(Duration::from_millis(300));
+        let client = ClientCore::connect(&*server, &interface(), options).await.expect("connect");
+        let started = Instant::now();
+        let finished = tokio::time::timeout(Duration::from_secs(10), call(&client, PLAIN)).await;
+        let (result, ended) =
+            finished.expect("the call ends although its request is never written");
+        assert_timeout(result, Duration::from_millis(300));
+        assert_eq!(ended - started, Duration::from_millis(300));
+        assert_eq!(pending(&client), 0);
     }
 
     #[tokio::test(start_paused = true)]
