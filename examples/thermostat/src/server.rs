@@ -32,6 +32,14 @@ impl Zone {
     }
 }
 
+/// When a boost of `for_how_long` from `now` ends; a duration too long for the calendar is the
+/// caller's error, never a panic (the duration comes from the caller, unchecked).
+fn boost_ends_at(now: DateTime, for_how_long: Duration) -> Result<DateTime, RemoteError> {
+    now.checked_add_signed(for_how_long).ok_or_else(|| {
+        RemoteError::client_error(format!("a boost of {for_how_long} ends past the calendar's end"))
+    })
+}
+
 impl Thermostat for Zone {
     async fn boost(
         &self,
@@ -46,7 +54,7 @@ impl Thermostat for Zone {
             )));
         }
         tracing::info!(extra_celsius, %for_how_long, reason = reason.as_deref().unwrap_or("none"), "boosting");
-        Ok(Utc::now() + for_how_long)
+        boost_ends_at(Utc::now(), for_how_long)
     }
 
     async fn get_status(&self, _ctx: &CallContext) -> Result<GetStatusReply, RemoteError> {
@@ -133,4 +141,19 @@ pub async fn run_until(endpoint: &Endpoint, stop: impl Future<Output = ()>) -> a
     // Returns once clients are told: over MQTT, the retained announcement is cleared.
     server.shutdown().await;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_boost_too_long_for_the_calendar_is_refused_not_a_panic() {
+        let now = Utc::now();
+        let huge = Duration::try_days(100_000_000).expect("a representable duration");
+        let error = boost_ends_at(now, huge).unwrap_err();
+        assert!(error.to_string().contains("past the calendar's end"), "{error}");
+        let hour = Duration::try_hours(1).expect("an hour");
+        assert_eq!(boost_ends_at(now, hour).unwrap(), now + hour);
+    }
 }
