@@ -1,5 +1,5 @@
 //! The shared suites over Redis on the loopback redis-server, plus the brokered layer's faults
-//! and bad input, a server killed with SIGKILL, and no server at all.
+//! and bad input, a server killed with SIGKILL, no server at all, credentials and discovery.
 
 use std::time::{Duration, Instant};
 
@@ -211,4 +211,41 @@ fn endpoints_print_as_urls_that_parse_back() {
     }
     let secret = Endpoint::parse("redis://alice:s3cret@h?instance=k").unwrap();
     assert_eq!(secret.to_string(), "redis://alice@h:6379?instance=k");
+}
+
+/// Discovery finds the running servers of an interface by their presence, and says how to
+/// reach each.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn discovery_finds_servers() {
+    let Some(shared) = shared_redis() else { return };
+    let (one, two) = (unique("found"), unique("found"));
+    let (_s1, _) = suite::serve_thermostat(&endpoint(&shared.url, &one)).await;
+    let (_s2, _) = suite::serve_thermostat(&endpoint(&shared.url, &two)).await;
+    let address = switchboard_transport_redis::parse(&shared.url).unwrap().address;
+    let found = within(
+        "discover",
+        address.discover(
+            switchboard_broker::DiscoveryFilter::any().interface("Thermostat"),
+            Duration::from_millis(500),
+        ),
+    )
+    .await
+    .expect("discover");
+    for instance in [&one, &two] {
+        let service = found.iter().find(|s| &s.instance == instance).expect("found");
+        assert_eq!((service.interface.as_str(), service.version.as_str()), ("Thermostat", "1.0.0"));
+        assert_eq!(service.address, format!("redis://127.0.0.1:6379?instance={instance}"));
+        let client = ThermostatClient::connect(&Endpoint::parse(&service.address).unwrap()).await;
+        within("getStatus", client.expect("connect").get_status()).await.expect("served");
+    }
+    let only = within(
+        "discover",
+        address.discover(
+            switchboard_broker::DiscoveryFilter::any().instance(one.clone()),
+            Duration::from_millis(300),
+        ),
+    )
+    .await
+    .expect("discover");
+    assert_eq!(only.iter().map(|s| s.instance.as_str()).collect::<Vec<_>>(), [one.as_str()]);
 }
