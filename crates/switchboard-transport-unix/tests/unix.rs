@@ -384,6 +384,31 @@ async fn oversized_frame_gets_an_error_then_the_connection_closes() {
 }
 
 #[tokio::test]
+async fn a_large_frame_before_the_handshake_is_refused_unread() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = socket_in(&dir);
+    let endpoint = UnixEndpoint::at(&path);
+    let mut server = serve(&endpoint, thermostat()).await;
+    let mut bystander = client(&endpoint).await;
+
+    let mut raw = UnixStream::connect(&path).await.expect("raw connect");
+    // A 1 MiB first frame, far below the 16 MiB frame limit but above the 64 KiB HELLO limit.
+    raw.write_all(&(1u32 << 20).to_be_bytes()).await.expect("send length");
+    raw.write_all(&[0; 20]).await.expect("send part of the frame");
+    let mut buf = Vec::new();
+    let error = raw_read(&mut raw, &mut buf).await.expect("refusal without the rest");
+    assert_eq!(error.kind, Kind::Refused);
+    let message: serde_json::Value = serde_json::from_slice(&error.payload).expect("json");
+    assert_eq!(
+        message["message"],
+        "unreadable HELLO: frame of 1048576 bytes exceeds the limit of 65536 bytes"
+    );
+    assert!(raw_read(&mut raw, &mut buf).await.is_none(), "the server closes the connection");
+
+    assert_serves(&mut server, &mut bystander, 1).await;
+}
+
+#[tokio::test]
 async fn large_messages_arrive_whole() {
     let dir = tempfile::tempdir().expect("tempdir");
     let endpoint = UnixEndpoint::at(socket_in(&dir));
