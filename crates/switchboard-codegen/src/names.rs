@@ -29,8 +29,8 @@ pub(crate) const PRELUDE_TYPES: &[&str] =
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum NameError {
-    /// The name has no valid Rust spelling.
-    #[error("{what} cannot become a Rust identifier: `{ident}` {reason}")]
+    /// The name has no valid spelling in the generated language (Rust or Python).
+    #[error("{what} cannot become an identifier in generated code: `{ident}` {reason}")]
     Invalid {
         /// What the name belongs to, e.g. "method `2fast`".
         what: String,
@@ -224,7 +224,7 @@ mod tests {
         let err = snake("2fast", "method `2fast`").unwrap_err();
         assert_eq!(
             err.to_string(),
-            "method `2fast` cannot become a Rust identifier: `2fast` starts with a digit"
+            "method `2fast` cannot become an identifier in generated code: `2fast` starts with a digit"
         );
         assert!(snake("température", "field").is_err());
     }

@@ -73,4 +73,16 @@ mod tests {
         assert_eq!(prefixed_snake("get", "setPoint", "x").unwrap(), "get_set_point");
         assert!(snake("2fast", "x").is_err());
     }
+
+    #[test]
+    fn refusals_do_not_talk_about_rust() {
+        for name in ["9", "2fast", "--", "__"] {
+            let message = snake(name, &format!("method `{name}`")).unwrap_err().to_string();
+            assert!(!message.contains("Rust"), "{message}");
+            assert!(
+                message.starts_with(&format!("method `{name}` cannot become an identifier")),
+                "{message}"
+            );
+        }
+    }
 }
