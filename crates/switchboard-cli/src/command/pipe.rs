@@ -536,14 +536,25 @@ pub(crate) fn parse_request(line: &str) -> Result<Request, (Value, String)> {
         };
         let target = object.remove(&verb).unwrap_or(Value::Null);
         let (name, names) = match target {
+            // The request id of the goal, as JSON, so a string id matches its goal's key.
+            other if verb == "cancel" => (Some(other.to_string()), Vec::new()),
             Value::String(s) => (Some(s.clone()), vec![s]),
             Value::Array(items) => {
-                let names: Vec<String> =
-                    items.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect();
+                let mut names = Vec::with_capacity(items.len());
+                for item in items {
+                    match item {
+                        Value::String(name) => names.push(name),
+                        other => {
+                            return Err((
+                                id,
+                                format!("`{verb}` lists member names, and {other} is not one"),
+                            ));
+                        }
+                    }
+                }
                 (None, names)
             }
             Value::Null | Value::Bool(true) => (None, Vec::new()),
-            other if verb == "cancel" => (Some(other.to_string()), Vec::new()),
             other => return Err((id, format!("`{verb}` must name a member, not {other}"))),
         };
         let args = match object.remove("args") {
@@ -573,6 +584,14 @@ pub(crate) fn parse_request(line: &str) -> Result<Request, (Value, String)> {
         (Vec::new(), rest.iter().skip(1).cloned().collect())
     };
     Ok(Request { id: Value::Null, verb, name, args: None, pairs, names })
+}
+
+/// The key of the goal that `cancel` names: the starting request's id as JSON. The JSON form
+/// names it as JSON (`7`, `"goal-a"`); a compact word that is not JSON is a string id.
+fn goal_key(named: &str) -> String {
+    serde_json::from_str::<Value>(named)
+        .unwrap_or_else(|_| Value::String(named.to_owned()))
+        .to_string()
 }
 
 fn error_line(id: &Value, failure: &Failure) -> Value {
@@ -703,8 +722,7 @@ async fn handle(
         }
         "cancel" => {
             // `{"cancel": 7}` cancels the goal started by the request with id 7.
-            let key = request.name.clone().unwrap_or_default();
-            let key = serde_json::from_str::<Value>(&key).map(|v| v.to_string()).unwrap_or(key);
+            let key = goal_key(request.name.as_deref().unwrap_or_default());
             let found = switchboard_core::sync::lock(goals).get(&key).cloned();
             let Some((action, goal)) = found else {
                 return Err(Failure::NotFound(format!(
@@ -738,6 +756,26 @@ mod tests {
         assert!(parse_request(r#"{"call":"a","get":"b"}"#).is_err());
         assert!(parse_request(r#"{"call":"a","#).is_err());
         assert!(parse_request("say 'unterminated").is_err());
+    }
+
+    #[test]
+    fn cancel_names_a_goal_by_its_request_id_string_or_number() {
+        let started_as = |id: Value| id.to_string();
+        let r = parse_request(r#"{"cancel":"goal-a","id":1}"#).unwrap();
+        assert_eq!(goal_key(r.name.as_deref().unwrap()), started_as(json!("goal-a")));
+        let r = parse_request(r#"{"cancel":7}"#).unwrap();
+        assert_eq!(goal_key(r.name.as_deref().unwrap()), started_as(json!(7)));
+        let r = parse_request("cancel goal-a").unwrap();
+        assert_eq!(goal_key(r.name.as_deref().unwrap()), started_as(json!("goal-a")));
+    }
+
+    #[test]
+    fn a_watch_list_of_non_names_is_refused() {
+        let (id, message) = parse_request(r#"{"watch":[1,2,3],"id":4}"#).unwrap_err();
+        assert_eq!(id, json!(4));
+        assert!(message.contains("`watch` lists member names, and 1 is not one"), "{message}");
+        let r = parse_request(r#"{"watch":["setpoint","temperatureChanged"]}"#).unwrap();
+        assert_eq!(r.names, ["setpoint", "temperatureChanged"]);
     }
 
     #[test]
