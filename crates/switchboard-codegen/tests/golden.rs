@@ -226,3 +226,17 @@ fn no_generated_line_is_very_long() {
         assert!(longest <= 200, "{}: a line of {longest} characters", path.display());
     }
 }
+
+/// A type named like a standard trait must not change what the generated impls refer to.
+#[test]
+fn a_type_named_from_does_not_shadow_the_from_trait() {
+    let text = "stingeripc: {version: 0.1.1}\ninterface: {name: T, version: 1.0.0}\nstructures:\n  From:\n    members:\n      - {name: a, type: integer}\nerrors:\n  Nope:\n    values:\n      - {name: why, type: string}\nmethods:\n  go:\n    arguments:\n      - {name: f, type: struct, structName: From}\n    errors: [Nope]\n";
+    let parsed = switchboard_idl::parse("t.yaml", text, &mut switchboard_idl::NoLoader);
+    let iface = parsed.interface.as_ref().unwrap_or_else(|| panic!("{}", parsed.render()));
+    let output = switchboard_codegen::rust::generate(iface, "t.yaml").expect("generates");
+    assert!(output.contains("pub struct From"), "{output}");
+    assert!(
+        !output.contains("impl From<"),
+        "an unqualified `From` names the user's struct:\n{output}"
+    );
+}

@@ -456,7 +456,7 @@ fn error_enum(e: &ErrorEnum) -> TokenStream {
     let froms = e.variants.iter().map(|v| {
         let variant = ident(&v.ident);
         quote! {
-            impl From<#variant> for #name {
+            impl ::core::convert::From<#variant> for #name {
                 fn from(error: #variant) -> Self {
                     Self::#variant(error)
                 }
@@ -521,7 +521,7 @@ fn error_enum(e: &ErrorEnum) -> TokenStream {
             }
         }
 
-        impl From<#name> for switchboard::error::RemoteError {
+        impl ::core::convert::From<#name> for switchboard::error::RemoteError {
             fn from(error: #name) -> Self {
                 switchboard::error::DeclaredError::into_remote(error)
             }

@@ -161,13 +161,13 @@ impl switchboard::error::DeclaredError for PreheatError {
     }
 }
 
-impl From<PreheatError> for switchboard::error::RemoteError {
+impl ::core::convert::From<PreheatError> for switchboard::error::RemoteError {
     fn from(error: PreheatError) -> Self {
         switchboard::error::DeclaredError::into_remote(error)
     }
 }
 
-impl From<OutOfRange> for PreheatError {
+impl ::core::convert::From<OutOfRange> for PreheatError {
     fn from(error: OutOfRange) -> Self {
         Self::OutOfRange(error)
     }
