@@ -273,29 +273,9 @@ async fn reader(
                 }
             }
             Ok(Ok(n)) => {
-                let mut chunk = &buf[..n];
-                while let Some(at) = chunk.iter().position(|b| *b == b'\n') {
-                    if skipping {
-                        skipping = false;
-                    } else {
-                        line.extend_from_slice(&chunk[..at]);
-                        if lines.send(Ok(std::mem::take(&mut line))).await.is_err() {
-                            return;
-                        }
-                    }
-                    line.clear();
-                    chunk = &chunk[at + 1..];
-                }
-                if !skipping {
-                    line.extend_from_slice(chunk);
-                    if line.len() > MAX_LINE {
-                        let _ = lines
-                            .send(Err(format!(
-                                "request line longer than the limit of {MAX_LINE} bytes; skipped"
-                            )))
-                            .await;
-                        line = Vec::new();
-                        skipping = true;
+                for item in split_lines(&mut line, &mut skipping, &buf[..n], MAX_LINE) {
+                    if lines.send(item).await.is_err() {
+                        return;
                     }
                 }
             }
@@ -306,6 +286,41 @@ async fn reader(
             }
         }
     }
+}
+
+/// Splits a chunk read from the request FIFO into finished lines, keeping the unfinished tail in
+/// `line`. Every line longer than `limit` bytes, finished in this chunk or not, becomes one error
+/// and is skipped to its newline (`skipping`), so no line over the limit ever gets through.
+fn split_lines(
+    line: &mut Vec<u8>,
+    skipping: &mut bool,
+    mut chunk: &[u8],
+    limit: usize,
+) -> Vec<Result<Vec<u8>, String>> {
+    let too_long = || Err(format!("request line longer than the limit of {limit} bytes; skipped"));
+    let mut out = Vec::new();
+    while let Some(at) = chunk.iter().position(|b| *b == b'\n') {
+        if *skipping {
+            *skipping = false;
+        } else if line.len() + at > limit {
+            out.push(too_long());
+        } else {
+            line.extend_from_slice(&chunk[..at]);
+            out.push(Ok(std::mem::take(line)));
+        }
+        line.clear();
+        chunk = &chunk[at + 1..];
+    }
+    if !*skipping {
+        if line.len() + chunk.len() > limit {
+            out.push(too_long());
+            *line = Vec::new();
+            *skipping = true;
+        } else {
+            line.extend_from_slice(chunk);
+        }
+    }
+    out
 }
 
 /// Opens the response FIFO for writing without blocking: a drain descriptor is the reader for
@@ -767,6 +782,27 @@ mod tests {
         assert_eq!(goal_key(r.name.as_deref().unwrap()), started_as(json!(7)));
         let r = parse_request("cancel goal-a").unwrap();
         assert_eq!(goal_key(r.name.as_deref().unwrap()), started_as(json!("goal-a")));
+    }
+
+    #[test]
+    fn every_line_over_the_limit_is_refused_finished_in_one_chunk_or_not() {
+        let (mut line, mut skipping) = (Vec::new(), false);
+        let mut split = |chunk: &[u8]| split_lines(&mut line, &mut skipping, chunk, 4);
+        // A whole line over the limit inside one chunk, between two that fit.
+        let out = split(b"ab\nabcdef\nabcd\n");
+        assert_eq!(out.len(), 3);
+        assert_eq!(out[0], Ok(b"ab".to_vec()));
+        assert!(out[1].as_ref().unwrap_err().contains("limit of 4 bytes"), "{out:?}");
+        assert_eq!(out[2], Ok(b"abcd".to_vec()));
+        // A line split across chunks that ends over the limit in the chunk with its newline.
+        assert!(split(b"abc").is_empty());
+        let out = split(b"de\nx\n");
+        assert!(out[0].is_err(), "{out:?}");
+        assert_eq!(out[1], Ok(b"x".to_vec()));
+        // An unfinished line over the limit: one error, then skipped to its newline.
+        assert!(split(b"abcdefgh")[0].is_err());
+        assert!(split(b"ijk").is_empty());
+        assert_eq!(split(b"lm\nok\n"), [Ok(b"ok".to_vec())]);
     }
 
     #[test]
