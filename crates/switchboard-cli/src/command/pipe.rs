@@ -6,11 +6,13 @@
 //!
 //! - the request FIFO is opened read-only and non-blocking, and reopened (new descriptor first)
 //!   whenever every writer has closed, so each writer session's end is seen: a partial line left
-//!   by a writer that died is discarded with an error line and never merges into the next one;
+//!   by a writer that died is discarded with an error line (a writer opening before that close
+//!   is seen still merges into it: a known race, documented in `docs/shell.md`);
 //! - the response FIFO is held open for writing only (a drain descriptor is open just while
 //!   opening it), so writing with no reader fails at once with EPIPE instead of blocking: a
 //!   response produced while nobody reads is dropped, and bytes a departed reader left unread
-//!   are discarded when the last reader goes (no stale backlog for the next reader);
+//!   are discarded when the last reader goes (a reader opening at that moment can still get
+//!   them: a known race, documented in `docs/shell.md`);
 //! - lines are limited to [`MAX_LINE`]; longer ones are answered with an error and skipped;
 //! - the FIFO paths are checked every [`CHECK_EVERY`]; a deleted or replaced FIFO is recreated;
 //! - SIGTERM or SIGINT stops everything at once (nothing blocks: every descriptor is
