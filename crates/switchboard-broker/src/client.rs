@@ -69,6 +69,7 @@ pub(crate) async fn connect(
         inbox,
         options,
         state: Mutex::new(State::default()),
+        value_order: Mutex::new(()),
         closed: AtomicBool::new(false),
         tasks: Mutex::new(Vec::new()),
         log: Arc::new(LogLimit::new()),
@@ -142,6 +143,10 @@ struct Client {
     options: BrokerOptions,
     inbox: Arc<dyn ClientInbox>,
     state: Mutex<State>,
+    /// Held from a property value's version check to its delivery, so that the topic and the
+    /// inbox, which deliver on separate tasks, cannot hand the core an older value after a
+    /// newer one.
+    value_order: Mutex<()>,
     closed: AtomicBool,
     tasks: Mutex<Vec<JoinHandle<()>>>,
     log: Arc<LogLimit>,
@@ -489,6 +494,7 @@ impl Client {
             limited_warn!(self.log, %property, "a property value without a version was dropped");
             return;
         };
+        let _order = lock(&self.value_order);
         if self.newer(property, version) {
             self.deliver(ServerMessage::PropertyValue {
                 property: property.clone(),
@@ -530,6 +536,8 @@ impl Client {
             }
         };
         let id = addressed.or_else(|| envelope.meta.id.as_deref().and_then(|id| id.parse().ok()));
+        // An answer may carry a property value: its version check and its delivery are one step.
+        let _order = lock(&self.value_order);
         match self.read_answer(id, envelope) {
             Ok(Some(message)) => self.deliver(message),
             Ok(None) => {}
