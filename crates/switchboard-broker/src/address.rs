@@ -7,8 +7,8 @@ use bytes::Bytes;
 use switchboard_core::{
     TransportError,
     transport::{
-        Binder, BoxFuture, ClientInbox, ClientTransport, Connector, ServerInbox, ServerTransport,
-        ServiceTarget,
+        Binder, BoxFuture, ClientInbox, ClientTransport, Connector, Discoverer, ServerInbox,
+        ServerTransport, ServiceInfo, ServiceTarget,
     },
 };
 
@@ -16,7 +16,7 @@ use crate::{
     bus::{Bus, BusConnector, BusMessage},
     client, layout,
     options::{BrokerOptions, with_query},
-    presence::{DiscoveryFilter, Presence, Role, ServiceInfo},
+    presence::{DiscoveryFilter, Presence, Role},
     server,
 };
 
@@ -88,17 +88,14 @@ impl BrokerAddress {
                     continue;
                 }
                 let address = self.with_instance(&presence.hello.instance);
-                services.insert(
-                    key,
-                    ServiceInfo {
-                        interface: presence.hello.interface,
-                        instance: presence.hello.instance,
-                        version: presence.hello.version,
-                        title: presence.title,
-                        hash: presence.hello.hash,
-                        address,
-                    },
-                );
+                let mut info =
+                    ServiceInfo::new(presence.hello.interface, presence.hello.instance, address);
+                if !presence.title.is_empty() {
+                    info.title = presence.title;
+                }
+                info.version = presence.hello.version;
+                info.hash = presence.hello.hash;
+                services.insert(key, info);
             }
             Ok(services.into_values().collect())
         }
@@ -112,6 +109,12 @@ impl BrokerAddress {
         let mut query = self.options.query();
         query.push(("instance", instance.to_owned()));
         with_query(self.connector.to_string(), &query)
+    }
+}
+
+impl Discoverer for BrokerAddress {
+    fn discover(&self, wait: Duration) -> BoxFuture<'_, Result<Vec<ServiceInfo>, TransportError>> {
+        Box::pin(BrokerAddress::discover(self, DiscoveryFilter::any(), wait))
     }
 }
 

@@ -37,4 +37,5 @@ pub use bus::{
 pub use options::{
     BrokerOptions, BrokerUrl, BrokerUrlError, DEFAULT_HEARTBEAT, DEFAULT_MAX_BODY, with_query,
 };
-pub use presence::{DiscoveryFilter, ServiceInfo};
+pub use presence::DiscoveryFilter;
+pub use switchboard_core::transport::ServiceInfo;

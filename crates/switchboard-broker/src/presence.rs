@@ -81,24 +81,6 @@ impl DiscoveryFilter {
     }
 }
 
-/// A service found by discovery.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct ServiceInfo {
-    /// The interface name.
-    pub interface: String,
-    /// The instance.
-    pub instance: String,
-    /// The interface version.
-    pub version: String,
-    /// The interface title.
-    pub title: String,
-    /// The description hash, when the server has one.
-    pub hash: Option<String>,
-    /// How to reach it: the broker URL with the instance, for display.
-    pub address: String,
-}
-
 /// The servers a client has heard from, each with when it must be heard from again.
 #[derive(Debug, Default)]
 pub(crate) struct Liveness {

@@ -141,22 +141,6 @@ pub(crate) fn descriptor(iface: &Interface, hash: String) -> InterfaceDescriptor
     }
 }
 
-/// A descriptor that knows only the interface's name: enough to connect and describe.
-pub(crate) fn bare_descriptor(name: &str) -> InterfaceDescriptor {
-    InterfaceDescriptor {
-        name: Cow::Owned(name.to_owned()),
-        version: Cow::Borrowed(""),
-        title: Cow::Owned(name.to_owned()),
-        hash: Cow::Borrowed(""),
-        description: Cow::Borrowed(""),
-        methods: Cow::Borrowed(&[]),
-        signals: Cow::Borrowed(&[]),
-        properties: Cow::Borrowed(&[]),
-        topic_params: Cow::Borrowed(&[]),
-        topic_templates: Cow::Borrowed(&[]),
-    }
-}
-
 /// Reads and validates `--interface FILE`.
 pub(crate) fn load_interface(path: &std::path::Path) -> Result<Interface, Failure> {
     let loaded = switchboard_codegen::load_file(path).map_err(|e| Failure::Usage(e.to_string()))?;
@@ -230,7 +214,7 @@ impl Session {
                 iface
             }
             None => {
-                let bare = bare_descriptor(&service.interface);
+                let bare = InterfaceDescriptor::named(service.interface.as_str());
                 let probe = connect_with(&endpoint, &bare, options.clone(), limit).await?;
                 let description = probe.describe().await.map_err(Failure::from);
                 probe.close();

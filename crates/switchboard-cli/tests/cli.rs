@@ -230,6 +230,9 @@ mod pipe;
 #[path = "shell/mqtt.rs"]
 mod mqtt;
 
+#[path = "shell/brokers.rs"]
+mod brokers;
+
 /// The subcommands `switchboard --help` lists, `help` aside.
 fn subcommands() -> Vec<String> {
     let help = run(&["--help".as_ref()]);

@@ -49,6 +49,24 @@ pub struct PropertyDescriptor {
 }
 
 impl InterfaceDescriptor {
+    /// A descriptor that knows only the interface's name: a dynamic client built from it
+    /// accepts any server of that name (its hash is empty) and learns the rest by asking.
+    pub fn named(name: impl Into<String>) -> Self {
+        let name = name.into();
+        InterfaceDescriptor {
+            title: Cow::Owned(name.clone()),
+            name: Cow::Owned(name),
+            version: Cow::Borrowed(""),
+            hash: Cow::Borrowed(""),
+            description: Cow::Borrowed(""),
+            methods: Cow::Borrowed(&[]),
+            signals: Cow::Borrowed(&[]),
+            properties: Cow::Borrowed(&[]),
+            topic_params: Cow::Borrowed(&[]),
+            topic_templates: Cow::Borrowed(&[]),
+        }
+    }
+
     /// Finds a method by name.
     pub fn method(&self, name: &str) -> Option<&MethodDescriptor> {
         self.methods.iter().find(|m| m.name == name)

@@ -2,7 +2,8 @@
 //!
 //! A transport moves [`ClientMessage`]s and [`ServerMessage`]s; it never interprets payloads.
 //! The core owns correlation, timeouts, property state and dispatch. A transport crate
-//! implements [`Connector`] and [`Binder`] for its endpoint type, and the facade picks one from a URL.
+//! implements [`Connector`], [`Binder`] and [`Discoverer`] for its endpoint type, and the facade
+//! picks one from a URL.
 //!
 //! Incoming messages are pushed into an inbox ([`ClientInbox`], [`ServerInbox`]) straight from the
 //! transport's reader task, so a reply reaches its waiting caller with no extra channel hop.
@@ -12,6 +13,7 @@ use std::{
     future::Future,
     pin::Pin,
     sync::Arc,
+    time::Duration,
 };
 
 use crate::{
@@ -225,14 +227,61 @@ impl Peer {
     }
 }
 
-/// A transport's address, for code that does not know the transport: it connects, binds, and
-/// displays as a URL that names it (never with a password).
+/// A running service that a transport's discovery found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ServiceInfo {
+    /// The interface name.
+    pub interface: String,
+    /// The instance.
+    pub instance: String,
+    /// The interface version.
+    pub version: String,
+    /// The interface title: the interface name when the file gives none.
+    pub title: String,
+    /// The description hash, when the server announces one.
+    pub hash: Option<String>,
+    /// How to reach it: a URL that connects to this instance (never with a password).
+    pub address: String,
+}
+
+impl ServiceInfo {
+    /// A service of `interface` at `instance`, reached at `address`; the title is the
+    /// interface name and the version empty until set.
+    pub fn new(
+        interface: impl Into<String>,
+        instance: impl Into<String>,
+        address: impl Into<String>,
+    ) -> Self {
+        let interface = interface.into();
+        ServiceInfo {
+            title: interface.clone(),
+            interface,
+            instance: instance.into(),
+            version: String::new(),
+            hash: None,
+            address: address.into(),
+        }
+    }
+}
+
+/// Finds the services running where an address points: a transport's own discovery, with its
+/// credentials, TLS and layout. Implemented by each transport's endpoint type.
+pub trait Discoverer: Send + Sync {
+    /// The live services this address reaches, one per interface and instance, sorted by
+    /// interface and instance. Waits at most about `wait` for answers; an unreachable
+    /// transport is an error, an empty answer is not.
+    fn discover(&self, wait: Duration) -> BoxFuture<'_, Result<Vec<ServiceInfo>, TransportError>>;
+}
+
+/// A transport's address, for code that does not know the transport: it connects, binds,
+/// discovers, and displays as a URL that names it (never with a password).
 ///
 /// The facade builds an `Endpoint` from one with `Endpoint::from_address`; every transport's
 /// endpoint type is one.
-pub trait TransportAddress: Connector + Binder + Display {}
+pub trait TransportAddress: Connector + Binder + Discoverer + Display {}
 
-impl<T: Connector + Binder + Display + ?Sized> TransportAddress for T {}
+impl<T: Connector + Binder + Discoverer + Display + ?Sized> TransportAddress for T {}
 
 /// Where to serve or connect: a transport's endpoint plus a service instance id.
 ///

@@ -25,6 +25,7 @@ use switchboard_core::{
 
 mod client;
 mod conn;
+mod discover;
 mod endpoint;
 mod server;
 mod topics;

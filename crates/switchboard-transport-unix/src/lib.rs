@@ -31,6 +31,7 @@ pub mod frame;
 
 mod activation;
 mod client;
+mod discover;
 mod options;
 mod paths;
 mod server;

@@ -52,6 +52,11 @@ impl UnixEndpoint {
         &self.options
     }
 
+    /// The explicit path, if one was given.
+    pub(crate) fn explicit_path(&self) -> Option<&Path> {
+        self.path.as_deref()
+    }
+
     /// The socket file for `interface` and `instance`: the explicit path if one was given.
     pub fn socket_path(&self, interface: &str, instance: &str) -> PathBuf {
         match &self.path {

@@ -4,12 +4,13 @@ use std::{
     fmt,
     str::FromStr,
     sync::{Arc, LazyLock},
+    time::Duration,
 };
 
 use switchboard_core::registry::Registration;
 use switchboard_core::transport::{
-    Binder, BoxFuture, ClientInbox, ClientTransport, Connector, DEFAULT_INSTANCE, ServerInbox,
-    ServerTransport, ServiceAddress, ServiceTarget, TransportAddress,
+    Binder, BoxFuture, ClientInbox, ClientTransport, Connector, DEFAULT_INSTANCE, Discoverer,
+    ServerInbox, ServerTransport, ServiceAddress, ServiceInfo, ServiceTarget, TransportAddress,
 };
 use switchboard_core::{TransportError, TransportErrorKind};
 
@@ -260,6 +261,14 @@ impl Binder for Endpoint {
         inbox: Arc<dyn ServerInbox>,
     ) -> BoxFuture<'_, Result<Arc<dyn ServerTransport>, TransportError>> {
         self.address.bind(target, inbox)
+    }
+}
+
+/// Every service the transport's discovery finds where this endpoint points, whatever its
+/// instance: the socket directory on Unix, the broker on the others.
+impl Discoverer for Endpoint {
+    fn discover(&self, wait: Duration) -> BoxFuture<'_, Result<Vec<ServiceInfo>, TransportError>> {
+        self.address.discover(wait)
     }
 }
 

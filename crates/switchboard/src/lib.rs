@@ -109,6 +109,7 @@ pub mod transport {
     //! Transports: [`Endpoint`] URLs and each transport's own settings.
 
     pub use crate::endpoint::{Endpoint, EndpointParseError, URL_ENV};
+    pub use switchboard_core::transport::{Discoverer, ServiceInfo};
 
     #[cfg(feature = "unix")]
     pub mod unix {

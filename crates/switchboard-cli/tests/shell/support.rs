@@ -50,7 +50,14 @@ impl Live {
 
     /// The same servers on the shared MQTT broker, under unique instances; `None` to skip.
     pub(crate) fn mqtt(tag: &str) -> Option<Live> {
-        let broker = switchboard_testkit::broker::shared_mosquitto()?;
+        Live::on_broker(&switchboard_testkit::broker::shared_mosquitto()?, tag)
+    }
+
+    /// The same servers on a shared broker, under unique instances.
+    pub(crate) fn on_broker(
+        broker: &switchboard_testkit::broker::SharedBroker,
+        tag: &str,
+    ) -> Option<Live> {
         let instance = format!("cli-{tag}-{}", std::process::id());
         let dir = tempfile::Builder::new().prefix("sb-shell-").tempdir().unwrap();
         let url = format!("{}?instance={instance}", broker.url);
@@ -72,6 +79,11 @@ impl Live {
         });
         let server = rt().block_on(serve_jobs(&jobs, ServerOptions::default()));
         self._jobs.push(server);
+    }
+
+    /// The instance the servers serve, from the URL.
+    pub(crate) fn instance(&self) -> String {
+        self.url.split("instance=").nth(1).unwrap_or("default").to_owned()
     }
 
     /// A command running the binary against these servers.
