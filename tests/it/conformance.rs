@@ -96,7 +96,19 @@ pub(crate) async fn paused_feedback_reader(endpoint: Endpoint, link: Link) {
     let total = 3 * FEEDBACK_BUFFER as i64;
     let mut goal = within("send", client.count(total, 0, 0)).await.expect("accepted");
     let first = within("feedback", goal.next_feedback()).await.expect("the first feedback");
-    assert_eq!(first.value, 1);
+    // Over a direct link nothing is ever dropped. Through a broker the queue drops its oldest
+    // when full, which can happen before this task first runs on a busy machine: the feedback
+    // read first is then a later one, and every one before it is counted as missed.
+    match link {
+        Link::Direct => assert_eq!(first.value, 1),
+        Link::Brokered => {
+            let dropped_before = u64::try_from(first.value - 1).expect("feedback counts from 1");
+            assert!(
+                goal.missed_feedback() >= dropped_before,
+                "the {dropped_before} feedback before the first one read are counted as missed"
+            );
+        }
+    }
     // Longer than the handler needs to fill the queue, shorter than the slow-reader timeout.
     tokio::time::sleep(DEFAULT_SLOW_READER_TIMEOUT / 2).await;
     let mut seen = vec![first.value];
