@@ -344,3 +344,48 @@ async fn signal_burst_arrives_whole() {
     }
     within("emitter", emitter).await.expect("emitter task");
 }
+
+/// Issue 15, defect 2: a client with 20,000 calls in flight on one connection is a healthy
+/// client, not a slow consumer. On a current-thread runtime the server's reader handles a whole
+/// buffered burst before its writer runs; the server must stop reading requests while the
+/// peer's answers wait, rather than disconnect a peer that reads. The burst is written in one
+/// go on a raw connection while another thread reads every answer.
+#[tokio::test(flavor = "current_thread")]
+async fn many_calls_in_flight_on_one_client_all_succeed() {
+    switchboard_testkit::init_tracing();
+    let dir = SocketDir::new();
+    let endpoint = dir.endpoint("service");
+    let (_server, _) = suite::serve_thermostat(&endpoint).await;
+    let path = dir.path("service");
+
+    const CALLS: u64 = 20_000;
+    let burst = tokio::task::spawn_blocking(move || {
+        let mut raw = raw_connection(&path);
+        raw.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        let mut reader = raw.try_clone().expect("a second handle");
+        let answers = std::thread::spawn(move || {
+            let mut ids = Vec::new();
+            while (ids.len() as u64) < CALLS {
+                let Some(frame) = read_frame(&mut reader) else { break };
+                assert_eq!((frame.kind, frame.code), (Kind::Reply, 0), "{frame:?}");
+                ids.push(frame.id);
+            }
+            ids
+        });
+        let mut bytes = Vec::new();
+        for id in 1..=CALLS {
+            let call = Frame::new(Kind::Call, "getStatus").with_id(id).with_payload("{}");
+            bytes.extend_from_slice(&call.to_vec().expect("encodable"));
+        }
+        raw.write_all(&bytes).expect("the burst is read");
+        answers.join().expect("the reading thread")
+    });
+    let ids = tokio::time::timeout(Duration::from_secs(60), burst)
+        .await
+        .expect("the burst is answered within 60 s")
+        .expect("the burst task");
+    assert_eq!(ids.len() as u64, CALLS, "answers received before the server closed the connection");
+    let mut sorted = ids.clone();
+    sorted.sort_unstable();
+    assert!(sorted.iter().copied().eq(1..=CALLS), "every call is answered exactly once");
+}

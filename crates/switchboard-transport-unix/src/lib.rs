@@ -22,8 +22,10 @@
 //!
 //! Each peer has a bounded queue of outgoing frames ([`UnixOptions::peer_queue`]). Signals and
 //! goal feedback wait for room in a full queue for up to [`UnixOptions::slow_consumer_timeout`],
-//! so bursts slow the emitter down instead of dropping readers. When a queue stays full, or a
-//! reply finds it full, the transport disconnects that peer, logs a warning and returns an
+//! so bursts slow the emitter down instead of dropping readers. Answers to a peer's own requests
+//! have places of their own, and the server reads no further request while they are all taken,
+//! so a client with many calls in flight is slowed down, never dropped. When a stream queue stays
+//! full, or another frame finds its places taken, the transport disconnects that peer, logs a warning and returns an
 //! error. The client notices the disconnect, reconnects and re-subscribes, so a slow client loses
 //! frames but never makes the server hold unbounded memory.
 

@@ -20,11 +20,12 @@ pub struct UnixOptions {
     pub allowed_uids: Vec<u32>,
     /// Groups whose members may connect. See [`UnixOptions::allows`].
     pub allowed_gids: Vec<u32>,
-    /// Signal and goal-feedback frames queued per peer; as many places again are kept for
-    /// answers to the peer's own requests, so a client whose stream readers hold its connection
-    /// back still gets its replies. A stream frame that still finds no place after
-    /// [`UnixOptions::slow_consumer_timeout`], or an answer that finds the queue full, gets the
-    /// peer disconnected as too slow. Default 1024.
+    /// Places per kind in each peer's outgoing queue: answers to the peer's own requests,
+    /// signal and goal-feedback frames, and other frames each have this many. The server reads
+    /// no further request from a peer whose answer places are all taken (the peer is pushed
+    /// back on, not disconnected). A stream frame that still finds no place after
+    /// [`UnixOptions::slow_consumer_timeout`], or another frame that finds none, gets the peer
+    /// disconnected as too slow. Default 1024.
     pub peer_queue: usize,
     /// How long a signal or goal feedback waits for room in a full peer queue before the peer is
     /// disconnected as too slow. Default 2 s.

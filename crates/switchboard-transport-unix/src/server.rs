@@ -342,20 +342,32 @@ enum Outgoing {
 #[derive(Debug)]
 struct QueuedFrame {
     bytes: Vec<u8>,
-    /// A signal's or goal feedback's place among the stream frames; freed once it is taken.
-    _stream_place: Option<OwnedSemaphorePermit>,
+    /// The frame's place in the queue (see [`UnixPeerLink`]); freed once the writer takes it.
+    _place: OwnedSemaphorePermit,
 }
 
 /// The server's handle on one connected client.
+///
+/// Its queue is counted in three kinds of places, so one kind never crowds out another:
+/// answers to the peer's own requests, signals and goal feedback (streams), and everything
+/// else the server sends unasked (property values, goal status, ERROR frames).
 #[derive(Debug)]
 struct UnixPeerLink {
     id: PeerId,
     credentials: Option<PeerCredentials>,
-    queue: mpsc::Sender<Outgoing>,
-    queue_capacity: usize,
-    /// Places for signals and goal feedback: at most half the queue, so that answers to the
-    /// peer's own requests still find room while its stream readers hold the connection back.
+    queue: mpsc::UnboundedSender<Outgoing>,
+    /// Places per kind; the queue holds at most three times this many frames.
+    places: usize,
+    /// Places for answers. The reader takes one before it hands on a request that is answered,
+    /// and waits while there is none: a peer with many requests in flight is pushed back on,
+    /// never disconnected, however the server's tasks are scheduled.
+    answer_places: Arc<Semaphore>,
+    /// The places the reader took, by the kind and id of the answer each one is kept for.
+    awaiting: Mutex<HashMap<(Kind, u64), Vec<OwnedSemaphorePermit>>>,
+    /// Places for signals and goal feedback, which wait for room (see `send_when_ready`).
     stream_places: Arc<Semaphore>,
+    /// Places for other frames; a peer that leaves them all taken is disconnected as too slow.
+    other_places: Arc<Semaphore>,
     /// The connection's stop signal: raising it ends the reader and the writer.
     stop: Arc<Stop>,
     frame_limit: usize,
@@ -371,22 +383,42 @@ impl UnixPeerLink {
     }
 
     fn send_frame(&self, frame: FrameRef<'_>) -> Result<(), TransportError> {
-        let bytes = self.encode(frame)?;
-        let frame = QueuedFrame { bytes, _stream_place: None };
-        match self.queue.try_send(Outgoing::Frame(frame)) {
-            Ok(()) => Ok(()),
-            Err(mpsc::error::TrySendError::Full(_)) => Err(self.too_slow()),
-            Err(mpsc::error::TrySendError::Closed(_)) => Err(self.gone()),
+        if self.queue.is_closed() {
+            return Err(self.gone());
         }
+        let bytes = self.encode(frame)?;
+        let place = match self.answer_place(frame.kind, frame.id) {
+            Some(place) => place,
+            None => self.other_places.clone().try_acquire_owned().map_err(|_| self.too_slow())?,
+        };
+        self.queue
+            .send(Outgoing::Frame(QueuedFrame { bytes, _place: place }))
+            .map_err(|_| self.gone())
+    }
+
+    /// Keeps an answer place, taken by the reader, for the answer of `kind` with `id`.
+    fn await_answer(&self, kind: Kind, id: u64, place: OwnedSemaphorePermit) {
+        switchboard_core::sync::lock(&self.awaiting).entry((kind, id)).or_default().push(place);
+    }
+
+    /// The place kept for an answer of `kind` with `id`, if the peer asked for one.
+    fn answer_place(&self, kind: Kind, id: u64) -> Option<OwnedSemaphorePermit> {
+        let mut awaiting = switchboard_core::sync::lock(&self.awaiting);
+        let places = awaiting.get_mut(&(kind, id))?;
+        let place = places.pop();
+        if places.is_empty() {
+            awaiting.remove(&(kind, id));
+        }
+        place
     }
 
     /// Applies the slow-consumer policy: the peer is disconnected (it reconnects and re-syncs).
     fn too_slow(&self) -> TransportError {
-        warn!(peer = %self.id, queue = self.queue_capacity, "peer is not reading fast enough; disconnecting it");
+        warn!(peer = %self.id, places = self.places, "peer is not reading fast enough; disconnecting it");
         self.stop.raise();
         TransportError::disconnected(format!(
             "{} did not keep up: its queue of {} frames stayed full, so it was disconnected",
-            self.id, self.queue_capacity
+            self.id, self.places
         ))
     }
 
@@ -425,9 +457,11 @@ impl PeerLink for UnixPeerLink {
         Box::pin(async move {
             let bytes = self.encode(wire::server_outgoing(&message)?.fields())?;
             let queued = timeout(self.slow_consumer_timeout, async {
-                let place = self.stream_places.clone().acquire_owned().await.ok();
-                let frame = QueuedFrame { bytes, _stream_place: place };
-                self.queue.send(Outgoing::Frame(frame)).await.is_ok()
+                let Ok(place) = self.stream_places.clone().acquire_owned().await else {
+                    return false;
+                };
+                let frame = QueuedFrame { bytes, _place: place };
+                self.queue.send(Outgoing::Frame(frame)).is_ok()
             });
             match queued.await {
                 Ok(true) => Ok(()),
@@ -552,15 +586,18 @@ async fn serve_connection(stream: UnixStream, shared: Arc<Shared>) {
     }
 
     let id = PeerId(shared.next_peer.fetch_add(1, Ordering::Relaxed));
-    let capacity = shared.options.queue_capacity();
-    // Half the queue for stream frames, the rest kept for answers (see `stream_places`).
-    let (queue, outgoing) = mpsc::channel(2 * capacity);
+    let places = shared.options.queue_capacity();
+    // Unbounded as a channel, bounded by the places each frame must hold (see `UnixPeerLink`).
+    let (queue, outgoing) = mpsc::unbounded_channel();
     let link = Arc::new(UnixPeerLink {
         id,
         credentials,
         queue,
-        queue_capacity: 2 * capacity,
-        stream_places: Arc::new(Semaphore::new(capacity)),
+        places,
+        answer_places: Arc::new(Semaphore::new(places)),
+        awaiting: Mutex::default(),
+        stream_places: Arc::new(Semaphore::new(places)),
+        other_places: Arc::new(Semaphore::new(places)),
         stop: stop.clone(),
         frame_limit: limit,
         slow_consumer_timeout: shared.options.slow_consumer_timeout,
@@ -571,7 +608,7 @@ async fn serve_connection(stream: UnixStream, shared: Arc<Shared>) {
     let writer_task = tokio::spawn(write_loop(writer, outgoing, stop.clone()));
 
     let end = read_loop(&mut reader, &mut buf, &shared, &peer, &link).await;
-    if end == End::FlushAndClose && link.queue.try_send(Outgoing::Close).is_ok() {
+    if end == End::FlushAndClose && link.queue.send(Outgoing::Close).is_ok() {
         // Give the writer a bounded time to deliver the ERROR frame before the socket closes.
         let abort = writer_task.abort_handle();
         if timeout(hs_timeout, writer_task).await.is_err() {
@@ -642,17 +679,34 @@ async fn read_loop(
             continue;
         }
         let id = frame.id;
-        match wire::frame_to_client(frame) {
-            Ok(message) => shared.inbox.deliver(peer, message),
-            Err(reason) => link.send_error(id, &reason),
+        let answer = wire::answer_kind(frame.kind);
+        let message = match wire::frame_to_client(frame) {
+            Ok(message) => message,
+            Err(reason) => {
+                link.send_error(id, &reason);
+                continue;
+            }
+        };
+        if let Some(kind) = answer {
+            // Push back: no further request is read while every answer place is taken.
+            let place = tokio::select! {
+                biased;
+                () = link.stop.raised(Side::Reader) => return End::Closed,
+                place = link.answer_places.clone().acquire_owned() => place,
+            };
+            let Ok(place) = place else {
+                return End::Closed;
+            };
+            link.await_answer(kind, id, place);
         }
+        shared.inbox.deliver(peer, message);
     }
 }
 
 /// Drains a peer's queue, gathering every frame that is ready into one write.
 async fn write_loop(
     mut writer: OwnedWriteHalf,
-    mut outgoing: mpsc::Receiver<Outgoing>,
+    mut outgoing: mpsc::UnboundedReceiver<Outgoing>,
     stop: Arc<Stop>,
 ) {
     let mut batch: Vec<u8> = Vec::new();

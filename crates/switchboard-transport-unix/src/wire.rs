@@ -211,6 +211,18 @@ pub(crate) fn client_outgoing(message: &ClientMessage) -> Result<Outgoing<'_>, T
     })
 }
 
+/// The kind of frame that answers a request of kind `request`, or `None` for a frame that is
+/// never answered (SUBSCRIBE, WATCH, COMMAND, …).
+pub(crate) fn answer_kind(request: Kind) -> Option<Kind> {
+    match request {
+        Kind::Call => Some(Kind::Reply),
+        Kind::GetProperty | Kind::SetProperty => Some(Kind::PropertyReply),
+        Kind::SendGoal | Kind::CancelGoal | Kind::AttachGoal => Some(Kind::GoalReply),
+        Kind::Describe => Some(Kind::Description),
+        _ => None,
+    }
+}
+
 /// Maps a frame received by a server to a client message.
 ///
 /// HELLO and ERROR are handled by the caller; any other kind a client may not send is an error
