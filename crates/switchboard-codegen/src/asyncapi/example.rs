@@ -3,6 +3,8 @@
 //! The AsyncAPI document and the Markdown reference both show these, so they are the same
 //! everywhere and never change between runs.
 
+use std::cell::Cell;
+
 use serde::Serialize;
 use serde::ser::{SerializeMap, Serializer};
 use switchboard_idl::{Field, Interface, Type};
@@ -105,57 +107,124 @@ pub(crate) const GOAL_ID: &str = "0b8c6f7e-4a4f-4a8e-9d2b-2f7f1c1f0a11";
 /// The example correlation data.
 pub(crate) const CORRELATION: &str = "3f2a9c1e-77b0-4d1e-8a2b-00000000002a";
 
-/// The JSON object of `fields`, as senders emit it (optionals as `null` only when recursive).
-pub(crate) fn object(iface: &Interface, fields: &[Field]) -> Value {
-    object_in(iface, fields, &mut Vec::new())
+/// The most bytes one example may take, pretty-printed; a larger one is left out.
+///
+/// Without a bound, examples of nested structs grow with the product of the members at each
+/// level (30 structs that each hold two of the one before make an example of 2^30 values).
+pub(crate) const MAX_EXAMPLE_BYTES: usize = 16 * 1024;
+
+/// The most bytes all the examples of one document may take; later examples are left out.
+pub(crate) const MAX_DOCUMENT_EXAMPLE_BYTES: usize = 4 * 1024 * 1024;
+
+/// Why an example was left out, said where it would have been.
+pub(crate) const LEFT_OUT: &str = "example left out: it would take more than the 16 KiB one \
+                                   example may, or than the 4 MiB all examples of a document may";
+
+/// The example values of one document, each at most [`MAX_EXAMPLE_BYTES`] and all together at
+/// most [`MAX_DOCUMENT_EXAMPLE_BYTES`], so the document's size stays proportional to the
+/// interface's, however its structs nest.
+pub(crate) struct Examples<'a> {
+    iface: &'a Interface,
+    spent: Cell<usize>,
 }
 
-/// An example value of `ty`.
-pub(crate) fn value(iface: &Interface, ty: &Type) -> Value {
-    value_in(iface, ty, &mut Vec::new())
-}
+impl<'a> Examples<'a> {
+    pub(crate) fn new(iface: &'a Interface) -> Self {
+        Self { iface, spent: Cell::new(0) }
+    }
 
-fn object_in<'a>(iface: &'a Interface, fields: &'a [Field], stack: &mut Vec<&'a str>) -> Value {
-    Value::Object(fields.iter().map(|f| (f.name.clone(), value_in(iface, &f.ty, stack))).collect())
-}
+    /// The JSON object of `fields`, as senders emit it (optionals as `null` only when
+    /// recursive), or `None` when it would exceed the bounds.
+    pub(crate) fn object(&self, fields: &[Field]) -> Option<Value> {
+        self.build(|builder| builder.object(fields, 0))
+    }
 
-fn value_in<'a>(iface: &'a Interface, ty: &'a Type, stack: &mut Vec<&'a str>) -> Value {
-    match ty {
-        Type::Integer { .. } => Value::Int(INTEGER),
-        Type::Float { .. } => Value::Float(FLOAT),
-        Type::Boolean => Value::Bool(true),
-        Type::String => STRING.into(),
-        Type::DateTime => DATETIME.into(),
-        Type::Duration => DURATION.into(),
-        Type::Binary => BINARY.into(),
-        Type::Enum { name } => {
-            Value::Int(iface.enum_def(name).and_then(|e| e.values.first()).map_or(0, |v| v.value))
-        }
-        Type::Struct { name } => match iface.struct_def(name) {
-            Some(def) if !stack.contains(&name.as_str()) => {
-                stack.push(name);
-                let value = object_in(iface, &def.fields, stack);
-                stack.pop();
-                value
-            }
-            _ => Value::Object(Vec::new()),
-        },
-        Type::Array { item } if recursive(item, stack) => Value::Array(Vec::new()),
-        Type::Array { item } => Value::Array(vec![value_in(iface, item, stack)]),
-        Type::Map { value } if recursive(value, stack) => Value::Object(Vec::new()),
-        Type::Map { value } => Value::object([("key", value_in(iface, value, stack))]),
-        Type::Optional { inner } if recursive(inner, stack) => Value::Null,
-        Type::Optional { inner } => value_in(iface, inner, stack),
+    /// An example value of `ty`, or `None` when it would exceed the bounds.
+    pub(crate) fn value(&self, ty: &Type) -> Option<Value> {
+        self.build(|builder| builder.value(ty, 0))
+    }
+
+    fn build(
+        &self,
+        build: impl FnOnce(&mut Builder<'a>) -> Result<Value, TooLarge>,
+    ) -> Option<Value> {
+        let left = MAX_DOCUMENT_EXAMPLE_BYTES.saturating_sub(self.spent.get());
+        let budget = left.min(MAX_EXAMPLE_BYTES);
+        let mut builder = Builder { iface: self.iface, stack: Vec::new(), left: budget };
+        let value = build(&mut builder).ok()?;
+        self.spent.set(self.spent.get() + (budget - builder.left));
+        Some(value)
     }
 }
 
-/// True when `ty` names a struct being expanded already, so expanding it would never end.
-fn recursive(ty: &Type, stack: &[&str]) -> bool {
-    match ty {
-        Type::Struct { name } => stack.contains(&name.as_str()),
-        Type::Array { item } => recursive(item, stack),
-        Type::Map { value } => recursive(value, stack),
-        Type::Optional { inner } => recursive(inner, stack),
-        _ => false,
+/// The example ran out of bytes.
+struct TooLarge;
+
+/// Builds one example, charging each value the bytes it takes pretty-printed.
+struct Builder<'a> {
+    iface: &'a Interface,
+    /// The structs being expanded, outermost first.
+    stack: Vec<&'a str>,
+    /// Bytes this example may still take.
+    left: usize,
+}
+
+impl<'a> Builder<'a> {
+    /// Charges one value at `depth` with `text` bytes of key and scalar.
+    fn charge(&mut self, depth: usize, text: usize) -> Result<(), TooLarge> {
+        let cost = 2 * depth + text + 8;
+        self.left = self.left.checked_sub(cost).ok_or(TooLarge)?;
+        Ok(())
+    }
+
+    fn object(&mut self, fields: &'a [Field], depth: usize) -> Result<Value, TooLarge> {
+        let mut entries = Vec::with_capacity(fields.len());
+        for field in fields {
+            self.charge(depth + 1, field.name.len())?;
+            entries.push((field.name.clone(), self.value(&field.ty, depth + 1)?));
+        }
+        Ok(Value::Object(entries))
+    }
+
+    fn value(&mut self, ty: &'a Type, depth: usize) -> Result<Value, TooLarge> {
+        self.charge(depth, 40)?;
+        Ok(match ty {
+            Type::Integer { .. } => Value::Int(INTEGER),
+            Type::Float { .. } => Value::Float(FLOAT),
+            Type::Boolean => Value::Bool(true),
+            Type::String => STRING.into(),
+            Type::DateTime => DATETIME.into(),
+            Type::Duration => DURATION.into(),
+            Type::Binary => BINARY.into(),
+            Type::Enum { name } => Value::Int(
+                self.iface.enum_def(name).and_then(|e| e.values.first()).map_or(0, |v| v.value),
+            ),
+            Type::Struct { name } => match self.iface.struct_def(name) {
+                Some(def) if !self.stack.contains(&name.as_str()) => {
+                    self.stack.push(name);
+                    let value = self.object(&def.fields, depth);
+                    self.stack.pop();
+                    value?
+                }
+                _ => Value::Object(Vec::new()),
+            },
+            Type::Array { item } if self.recursive(item) => Value::Array(Vec::new()),
+            Type::Array { item } => Value::Array(vec![self.value(item, depth + 1)?]),
+            Type::Map { value } if self.recursive(value) => Value::Object(Vec::new()),
+            Type::Map { value } => Value::object([("key", self.value(value, depth + 1)?)]),
+            Type::Optional { inner } if self.recursive(inner) => Value::Null,
+            Type::Optional { inner } => self.value(inner, depth)?,
+        })
+    }
+
+    /// True when `ty` names a struct being expanded already, so expanding it would never end.
+    fn recursive(&self, ty: &Type) -> bool {
+        match ty {
+            Type::Struct { name } => self.stack.contains(&name.as_str()),
+            Type::Array { item } => self.recursive(item),
+            Type::Map { value } => self.recursive(value),
+            Type::Optional { inner } => self.recursive(inner),
+            _ => false,
+        }
     }
 }

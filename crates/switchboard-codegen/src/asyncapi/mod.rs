@@ -334,8 +334,19 @@ fn message(name: &str, title: &str, payload: Schema, bindings: MessageBindings) 
 }
 
 /// One example of a message.
-fn example(name: &str, headers: Option<Ex>, payload: Ex) -> MessageExample {
-    MessageExample { name: name.to_string(), headers, payload }
+/// A message example; none when the payload's example was left out (see [`example::Examples`])
+/// and no headers remain to show.
+fn example(
+    name: &str,
+    headers: Option<Ex>,
+    payload: impl Into<Option<Ex>>,
+) -> Option<MessageExample> {
+    let payload = payload.into();
+    (headers.is_some() || payload.is_some()).then(|| MessageExample {
+        name: name.to_string(),
+        headers,
+        payload,
+    })
 }
 
 struct Builder<'a> {
@@ -345,6 +356,7 @@ struct Builder<'a> {
     channels: OrderedMap<Channel>,
     operations: OrderedMap<Operation>,
     components: Components,
+    examples: example::Examples<'a>,
 }
 
 impl<'a> Builder<'a> {
@@ -356,6 +368,7 @@ impl<'a> Builder<'a> {
             channels: OrderedMap::default(),
             operations: OrderedMap::default(),
             components: Components::default(),
+            examples: example::Examples::new(iface),
         }
     }
 
@@ -641,7 +654,7 @@ impl<'a> Builder<'a> {
             sample.push((param.clone(), "home1".into()));
         }
         sample.push(("hash".into(), iface.description_hash().into()));
-        info.examples.push(example("announcement", None, Ex::Object(sample)));
+        info.examples.extend(example("announcement", None, Ex::Object(sample)));
         let msg = self.add_message("interface", "info", info);
         self.operation(
             "publishInterfaceInfo".to_string(),
@@ -702,8 +715,8 @@ impl<'a> Builder<'a> {
             Schema::object(props, vec!["online".to_string()]),
             plain_binding(),
         );
-        online.examples.push(example("online", None, ex!({"online": true})));
-        online.examples.push(example("offline", None, ex!({"online": false})));
+        online.examples.extend(example("online", None, ex!({"online": true})));
+        online.examples.extend(example("offline", None, ex!({"online": false})));
         let msg = self.add_message("presence", "online", online);
         self.operation(
             "publishPresence".to_string(),
@@ -730,11 +743,10 @@ impl<'a> Builder<'a> {
     }
 
     fn signal(&mut self, signal: &switchboard_idl::Signal) {
-        let iface = self.iface;
         let name = &signal.name;
         let documentation = doc(&signal.documentation);
         let payload = fields_schema(&signal.fields);
-        let sample = example::object(iface, &signal.fields);
+        let sample = self.examples.object(&signal.fields);
 
         let id = format!("signal.{name}");
         self.channel(
@@ -745,7 +757,7 @@ impl<'a> Builder<'a> {
         );
         let mut msg = message(name, &format!("Signal {name}"), payload.clone(), plain_binding());
         msg.description = (!documentation.is_empty()).then(|| documentation.clone());
-        msg.examples.push(example(name, None, sample.clone()));
+        msg.examples.extend(example(name, None, sample.clone()));
         let msg = self.add_message(&id, "signal", msg);
         self.operation(
             format!("emitSignal.{name}"),
@@ -767,7 +779,7 @@ impl<'a> Builder<'a> {
                 .to_string(),
         );
         let mut msg = message(name, &format!("Signal {name}"), payload, plain_binding());
-        msg.examples.push(example(name, None, sample));
+        msg.examples.extend(example(name, None, sample));
         let msg = self.add_message(&id, "signal", msg);
         self.operation(
             format!("emitSignalToClient.{name}"),
@@ -782,11 +794,10 @@ impl<'a> Builder<'a> {
     }
 
     fn property(&mut self, property: &switchboard_idl::Property) {
-        let iface = self.iface;
         let name = &property.name;
         let documentation = doc(&property.documentation);
         let value = fields_schema(&property.fields);
-        let sample = example::object(iface, &property.fields);
+        let sample = self.examples.object(&property.fields);
         let version_header = |required: bool| {
             headers(
                 vec![(
@@ -808,7 +819,7 @@ impl<'a> Builder<'a> {
         let mut msg = message(name, &format!("Value of {name}"), value.clone(), plain_binding());
         msg.description = (!documentation.is_empty()).then(|| documentation.clone());
         msg.headers = Some(version_header(true));
-        msg.examples.push(example("value", Some(ex!({"PropertyVersion": "1"})), sample.clone()));
+        msg.examples.extend(example("value", Some(ex!({"PropertyVersion": "1"})), sample.clone()));
         let msg = self.add_message(&id, "value", msg);
         self.operation(
             format!("publishPropertyValue.{name}"),
@@ -853,7 +864,7 @@ impl<'a> Builder<'a> {
             &[],
         ));
         update.correlation_id = correlation_id();
-        update.examples.push(example(
+        update.examples.extend(example(
             "update",
             Some(ex!({"PropertyVersion": "1"})),
             sample.clone(),
@@ -883,12 +894,12 @@ impl<'a> Builder<'a> {
             message(name, &format!("Update response of {name}"), value, reply_binding());
         response.headers = Some(headers(response_headers, &["ReturnCode", "PropertyVersion"]));
         response.correlation_id = correlation_id();
-        response.examples.push(example(
+        response.examples.extend(example(
             "accepted",
             Some(ex!({"ReturnCode": "0", "PropertyVersion": "2"})),
             sample.clone(),
         ));
-        response.examples.push(example(
+        response.examples.extend(example(
             "outOfSync",
             Some(ex!({
                 "ReturnCode": "12",
@@ -915,7 +926,6 @@ impl<'a> Builder<'a> {
     }
 
     fn method(&mut self, method: &switchboard_idl::Method) {
-        let iface = self.iface;
         let name = &method.name;
         let documentation = doc(&method.documentation);
         let response_address = self.topics.address("methodResponses", name);
@@ -939,7 +949,7 @@ impl<'a> Builder<'a> {
         );
         request.description = (!documentation.is_empty()).then(|| documentation.clone());
         request.correlation_id = correlation_id();
-        request.examples.push(example("call", None, example::object(iface, &method.arguments)));
+        request.examples.extend(example("call", None, self.examples.object(&method.arguments)));
         let request = self.add_message(&request_id, "request", request);
 
         self.channel(
@@ -956,10 +966,10 @@ impl<'a> Builder<'a> {
         );
         result.headers = Some(headers(vec![("ReturnCode", return_code_ok())], &[]));
         result.correlation_id = correlation_id();
-        result.examples.push(example(
+        result.examples.extend(example(
             "success",
             Some(ex!({"ReturnCode": "0"})),
-            example::object(iface, &method.returns),
+            self.examples.object(&method.returns),
         ));
         let result = self.add_message(&response_id, "result", result);
         let mut error = message(
@@ -973,7 +983,7 @@ impl<'a> Builder<'a> {
         error.correlation_id = correlation_id();
         let (error_name, error_code) =
             method.errors.first().map_or(("InvalidArguments", "8"), |e| (e.as_str(), "1"));
-        error.examples.push(example(
+        error.examples.extend(example(
             "error",
             Some(ex!({"ReturnCode": error_code, "DebugInfo": "…", "ErrorName": error_name})),
             ex!({}),
@@ -995,7 +1005,6 @@ impl<'a> Builder<'a> {
     }
 
     fn command(&mut self, command: &switchboard_idl::Command) {
-        let iface = self.iface;
         let name = &command.name;
         let documentation = doc(&command.documentation);
         let id = format!("command.{name}");
@@ -1016,10 +1025,10 @@ impl<'a> Builder<'a> {
         );
         msg.description = (!documentation.is_empty()).then(|| documentation.clone());
         msg.headers = Some(headers(vec![("ClientId", client_id_header())], &[]));
-        msg.examples.push(example(
+        msg.examples.extend(example(
             "command",
             Some(ex!({"ClientId": "app-1"})),
-            example::object(iface, &command.arguments),
+            self.examples.object(&command.arguments),
         ));
         let msg = self.add_message(&id, "command", msg);
         self.operation(
@@ -1035,7 +1044,6 @@ impl<'a> Builder<'a> {
     }
 
     fn action(&mut self, action: &switchboard_idl::Action) {
-        let iface = self.iface;
         let name = &action.name;
         let documentation = doc(&action.documentation);
         let events_id = format!("actionEvents.{name}");
@@ -1107,7 +1115,7 @@ impl<'a> Builder<'a> {
         let mut reply = message(name, &format!("Reply of {name}"), state(), reply_binding());
         reply.headers = Some(headers(vec![("ReturnCode", return_code_ok())], &["ReturnCode"]));
         reply.correlation_id = correlation_id();
-        reply.examples.push(example(
+        reply.examples.extend(example(
             "accepted",
             Some(ex!({"ReturnCode": "0"})),
             ex!({"goal": example::GOAL_ID, "status": "accepted"}),
@@ -1130,14 +1138,14 @@ impl<'a> Builder<'a> {
         rejection.headers =
             Some(headers(error_headers(&action.errors), &["ReturnCode", "DebugInfo"]));
         rejection.correlation_id = correlation_id();
-        rejection.examples.push(example(
+        rejection.examples.extend(example(
             "tooManyGoals",
             Some(ex!({"ReturnCode": "15", "DebugInfo": "…", "ErrorName": "TooManyGoals"})),
             ex!({"goal": example::GOAL_ID, "message": "…"}),
         ));
         let rejection = self.add_message(&events_id, "rejection", rejection);
 
-        let requests: [(&str, &str, Schema, Ex, &str); 3] = [
+        let requests: [(&str, &str, Schema, Option<Ex>, &str); 3] = [
             (
                 "goal",
                 "Start a goal",
@@ -1149,7 +1157,9 @@ impl<'a> Builder<'a> {
                     props.insert("args", args);
                     Schema::object(props, vec!["goal".into(), "args".into()])
                 },
-                ex!({"goal": example::GOAL_ID, "args": example::object(iface, &action.goal)}),
+                self.examples
+                    .object(&action.goal)
+                    .map(|args| ex!({"goal": example::GOAL_ID, "args": args})),
                 "Accepted (`accepted`) or rejected; the server then sends the goal's events.",
             ),
             (
@@ -1160,7 +1170,7 @@ impl<'a> Builder<'a> {
                     props.insert("goal", goal_id());
                     Schema::object(props, vec!["goal".into()])
                 },
-                ex!({"goal": example::GOAL_ID}),
+                Some(ex!({"goal": example::GOAL_ID})),
                 "Answered with the goal's state: `canceling`, or its end state if it has ended.",
             ),
             (
@@ -1178,7 +1188,7 @@ impl<'a> Builder<'a> {
                     );
                     Schema::object(props, vec!["goal".into(), "follow".into()])
                 },
-                ex!({"goal": example::GOAL_ID, "follow": true}),
+                Some(ex!({"goal": example::GOAL_ID, "follow": true})),
                 "Answered with the goal's state, before any later event.",
             ),
         ];
@@ -1198,7 +1208,7 @@ impl<'a> Builder<'a> {
             );
             msg.headers = Some(headers(vec![("ClientId", client_id_header())], &[]));
             msg.correlation_id = correlation_id();
-            msg.examples.push(example(kind, Some(ex!({"ClientId": "app-1"})), sample));
+            msg.examples.extend(example(kind, Some(ex!({"ClientId": "app-1"})), sample));
             let msg = self.add_message(&id, kind, msg);
             self.operation(
                 format!("handle{}.{name}", capitalize(kind)),
@@ -1220,7 +1230,7 @@ impl<'a> Builder<'a> {
         let mut status =
             message(name, &format!("Status of a {name} goal"), state(), plain_binding());
         status.headers = Some(headers(vec![("GoalEvent", goal_event("status"))], &["GoalEvent"]));
-        status.examples.push(example(
+        status.examples.extend(example(
             "executing",
             Some(ex!({"GoalEvent": "status"})),
             ex!({"goal": example::GOAL_ID, "status": "executing"}),
@@ -1239,10 +1249,12 @@ impl<'a> Builder<'a> {
         );
         feedback.headers =
             Some(headers(vec![("GoalEvent", goal_event("feedback"))], &["GoalEvent"]));
-        feedback.examples.push(example(
+        feedback.examples.extend(example(
             "feedback",
             Some(ex!({"GoalEvent": "feedback"})),
-            ex!({"goal": example::GOAL_ID, "feedback": example::object(iface, &action.feedback)}),
+            self.examples
+                .object(&action.feedback)
+                .map(|feedback| ex!({"goal": example::GOAL_ID, "feedback": feedback})),
         ));
         let feedback = self.add_message(&events_id, "feedback", feedback);
         let mut finished =
@@ -1260,16 +1272,14 @@ impl<'a> Builder<'a> {
             ],
             &["GoalEvent", "ReturnCode"],
         ));
-        finished.examples.push(example(
+        finished.examples.extend(example(
             "succeeded",
             Some(ex!({"GoalEvent": "finished", "ReturnCode": "0"})),
-            ex!({
-                "goal": example::GOAL_ID,
-                "status": "succeeded",
-                "result": example::object(iface, &action.result),
-            }),
+            self.examples.object(&action.result).map(
+                |result| ex!({"goal": example::GOAL_ID, "status": "succeeded", "result": result}),
+            ),
         ));
-        finished.examples.push(example(
+        finished.examples.extend(example(
             "cancelled",
             Some(ex!({"GoalEvent": "finished", "ReturnCode": "0"})),
             ex!({"goal": example::GOAL_ID, "status": "cancelled"}),

@@ -143,7 +143,8 @@ pub(crate) struct MessageExample {
     pub(crate) name: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) headers: Option<super::example::Value>,
-    pub(crate) payload: super::example::Value,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) payload: Option<super::example::Value>,
 }
 
 /// Message bindings; only MQTT.

@@ -16,7 +16,7 @@ use std::fmt::Write as _;
 use switchboard_idl::{ConstantValue, Dialect, Field, FloatFormat, Interface, Type};
 
 use crate::GenerateError;
-use crate::asyncapi::example::{self, Value, ex};
+use crate::asyncapi::example::{self, Examples, Value, ex};
 use crate::asyncapi::topics::Topics;
 
 /// The name of the file [`generate`] output belongs in: `<snake_case name>.md`.
@@ -39,7 +39,12 @@ pub fn generate(iface: &Interface, source_name: &str) -> Result<String, Generate
     let rust = snippets::rust(iface, source_name)?;
     let rust_server = snippets::rust_server(iface, source_name)?;
     let python = snippets::python(iface);
-    let mut doc = Doc { iface, out: String::new(), topics: Topics::new(iface) };
+    let mut doc = Doc {
+        iface,
+        out: String::new(),
+        topics: Topics::new(iface),
+        examples: Examples::new(iface),
+    };
     doc.header(source_name);
     doc.overview();
     doc.signals();
@@ -74,6 +79,7 @@ struct Doc<'a> {
     iface: &'a Interface,
     out: String,
     topics: Topics,
+    examples: Examples<'a>,
 }
 
 /// Makes `text` safe inside a table cell: one line, pipes escaped.
@@ -109,12 +115,9 @@ fn type_name(ty: &Type) -> String {
     }
 }
 
-fn json(value: &Value) -> String {
-    value.to_json()
-}
-
-fn pretty(value: &Value) -> String {
-    value.to_pretty_json()
+/// Compact JSON, or the note that stands for an example left out.
+fn json(value: Option<Value>) -> String {
+    value.map_or_else(|| format!("({})", example::LEFT_OUT), |value| value.to_json())
 }
 
 impl Doc<'_> {
@@ -162,9 +165,17 @@ impl Doc<'_> {
     }
 
     fn example_object(&mut self, title: &str, fields: &[Field]) {
-        let value = example::object(self.iface, fields);
+        let value = self.examples.object(fields);
+        self.example(title, value);
+    }
+
+    /// An example under `title`, pretty-printed, or the note that it was left out.
+    fn example(&mut self, title: &str, value: Option<Value>) {
         self.para(title);
-        self.code("json", &pretty(&value));
+        match value {
+            Some(value) => self.code("json", &value.to_pretty_json()),
+            None => self.para(&format!("({}.)", example::LEFT_OUT)),
+        }
     }
 
     fn header(&mut self, source_name: &str) {
@@ -427,9 +438,8 @@ impl Doc<'_> {
                 self.para(&format!("Version {version}."));
             }
             self.fields_table(&def.fields, "No members: the value is `{}`.");
-            let value = example::value(self.iface, &Type::Struct { name: def.name.clone() });
-            self.para("Example:");
-            self.code("json", &pretty(&value));
+            let value = self.examples.value(&Type::Struct { name: def.name.clone() });
+            self.example("Example:", value);
         }
     }
 
@@ -478,7 +488,7 @@ impl Doc<'_> {
             let (ty, value) = match &constant.value {
                 ConstantValue::Integer(v) => ("integer", v.to_string()),
                 ConstantValue::Float(v) => ("float", format!("{v:?}")),
-                ConstantValue::String(v) => ("string", json(&Value::from(v.clone()))),
+                ConstantValue::String(v) => ("string", Value::from(v.clone()).to_json()),
                 ConstantValue::Boolean(v) => ("boolean", v.to_string()),
             };
             let _ = writeln!(
@@ -549,15 +559,15 @@ impl Doc<'_> {
             frames.push(format!(
                 "c→s  CALL            7  {}  {}",
                 m.name,
-                json(&example::object(iface, &m.arguments))
+                json(self.examples.object(&m.arguments))
             ));
             frames.push(format!(
                 "s→c  REPLY           7  \"\"  {}",
-                json(&example::object(iface, &m.returns))
+                json(self.examples.object(&m.returns))
             ));
         }
         if let Some(p) = iface.properties.iter().find(|p| !p.read_only) {
-            let value = json(&example::object(iface, &p.fields));
+            let value = json(self.examples.object(&p.fields));
             frames.push(format!("c→s  SET_PROPERTY    8  {}  {value}  (version 1)", p.name));
             frames.push(format!("s→c  PROPERTY_REPLY  8  {}  {value}  (version 2)", p.name));
         }
@@ -565,14 +575,14 @@ impl Doc<'_> {
             frames.push(format!(
                 "s→c  SIGNAL          0  {}  {}",
                 s.name,
-                json(&example::object(iface, &s.fields))
+                json(self.examples.object(&s.fields))
             ));
         }
         if let Some(a) = iface.actions.first() {
             frames.push(format!(
                 "c→s  SEND_GOAL       9  {}  {}",
                 a.name,
-                json(&ex!({"goal": "G", "args": example::object(iface, &a.goal)}))
+                json(self.examples.object(&a.goal).map(|args| ex!({"goal": "G", "args": args})))
             ));
             frames.push(
                 "s→c  GOAL_REPLY      9  \"\"  {\"goal\":\"G\",\"status\":\"accepted\"}"
@@ -581,7 +591,11 @@ impl Doc<'_> {
             frames.push(format!(
                 "s→c  GOAL_FEEDBACK   0  {}  {}",
                 a.name,
-                json(&ex!({"goal": "G", "feedback": example::object(iface, &a.feedback)}))
+                json(
+                    self.examples
+                        .object(&a.feedback)
+                        .map(|feedback| ex!({"goal": "G", "feedback": feedback}))
+                )
             ));
         }
         if !frames.is_empty() {
@@ -728,34 +742,34 @@ impl Doc<'_> {
                 fill(self.topics.address("methodRequests", &m.name)),
                 fill(self.topics.address("methodResponses", &m.name)),
                 example::CORRELATION,
-                json(&example::object(iface, &m.arguments))
+                json(self.examples.object(&m.arguments))
             ));
             lines.push(format!(
                 "t={} q=0 r=0 ct=application/json rt= cd={} up=ReturnCode:0 | {}",
                 fill(self.topics.address("methodResponses", &m.name)),
                 example::CORRELATION,
-                json(&example::object(iface, &m.returns))
+                json(self.examples.object(&m.returns))
             ));
         }
         if let Some(p) = iface.properties.first() {
             lines.push(format!(
                 "t={} q=1 r=1 ct=application/json rt= cd= up=PropertyVersion:1 | {}",
                 fill(self.topics.address("propertyValues", &p.name)),
-                json(&example::object(iface, &p.fields))
+                json(self.examples.object(&p.fields))
             ));
         }
         if let Some(s) = iface.signals.first() {
             lines.push(format!(
                 "t={} q=1 r=0 ct=application/json rt= cd= up= | {}",
                 fill(self.topics.address("signals", &s.name)),
-                json(&example::object(iface, &s.fields))
+                json(self.examples.object(&s.fields))
             ));
         }
         if let Some(c) = iface.commands.first() {
             lines.push(format!(
                 "t={} q=2 r=0 ct=application/json rt= cd= up=ClientId:{client} | {}",
                 fill(self.topics.address("commands", &c.name)),
-                json(&example::object(iface, &c.arguments))
+                json(self.examples.object(&c.arguments))
             ));
         }
         if let Some(a) = iface.actions.first() {
@@ -764,20 +778,28 @@ impl Doc<'_> {
                 "t={}/goal q=0 r=0 ct=application/json rt={events} cd={} up=ClientId:{client} | {}",
                 fill(self.topics.address("actionRequests", &a.name)),
                 example::CORRELATION,
-                json(&ex!({"goal": example::GOAL_ID, "args": example::object(iface, &a.goal)}))
+                json(
+                    self.examples
+                        .object(&a.goal)
+                        .map(|args| ex!({"goal": example::GOAL_ID, "args": args}))
+                )
             ));
             lines.push(format!(
                 "t={events} q=1 r=0 ct=application/json rt= cd={} up=ReturnCode:0 | {}",
                 example::CORRELATION,
-                json(&ex!({"goal": example::GOAL_ID, "status": "accepted"}))
+                json(Some(ex!({"goal": example::GOAL_ID, "status": "accepted"})))
             ));
             lines.push(format!(
                 "t={events} q=1 r=0 ct=application/json rt= cd= up=GoalEvent:feedback | {}",
-                json(&ex!({"goal": example::GOAL_ID, "feedback": example::object(iface, &a.feedback)}))
+                json(
+                    self.examples
+                        .object(&a.feedback)
+                        .map(|feedback| ex!({"goal": example::GOAL_ID, "feedback": feedback}))
+                )
             ));
             lines.push(format!(
                 "t={events} q=1 r=0 ct=application/json rt= cd= up=GoalEvent:finished ReturnCode:0 | {}",
-                json(&ex!({"goal": example::GOAL_ID, "status": "succeeded", "result": example::object(iface, &a.result)}))
+                json(self.examples.object(&a.result).map(|result| ex!({"goal": example::GOAL_ID, "status": "succeeded", "result": result})))
             ));
         }
         if !lines.is_empty() {

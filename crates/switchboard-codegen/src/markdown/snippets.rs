@@ -4,12 +4,14 @@
 //! in it is the one the generated code has; the workspace's tests compile the snippets of the
 //! committed references against the generated code.
 
+use std::cell::Cell;
 use std::fmt::Write as _;
 
 use heck::{ToSnakeCase, ToUpperCamelCase};
 use switchboard_idl::{Field, Interface, Type};
 
 use crate::GenerateError;
+use crate::asyncapi::example;
 use crate::rust::lower;
 use crate::rust::model::{Module, Returns, RustType};
 
@@ -22,7 +24,8 @@ pub(super) fn rust_server(iface: &Interface, source_name: &str) -> Result<String
     let func = crate::names::prefixed_snake("serve", &iface.name, &what)?;
     let service = &module.service;
     let handler = format!("My{}", service.trait_ident);
-    let value = |ty: &RustType| rust_value(&module, &m, ty, DateTimes::Fixed);
+    let values = RustValues::new(&module, &m, DateTimes::Fixed);
+    let value = |ty: &RustType| values.expr(ty);
     let ty = |ty: &RustType| rust_type(&m, ty);
     let mut imports = vec![service.trait_ident.clone(), service.server_ident.clone()];
     imports.extend(service.initial_values.as_ref().map(|values| values.ident.clone()));
@@ -47,7 +50,7 @@ pub(super) fn rust_server(iface: &Interface, source_name: &str) -> Result<String
             Some(errors) => format!("HandlerError<{m}::{errors}>"),
             None => "RemoteError".to_string(),
         };
-        let (output, result) = returns(&module, &m, &method.returns);
+        let (output, result) = returns(&values, &m, &method.returns);
         let signature = signature(&method.fn_ident, &params, &format!("Result<{output}, {error}>"));
         functions.push(format!("{signature}\n        Ok({result})\n    }}\n"));
     }
@@ -65,7 +68,7 @@ pub(super) fn rust_server(iface: &Interface, source_name: &str) -> Result<String
             Some(errors) => format!("{m}::{errors}"),
             None => "std::convert::Infallible".to_string(),
         };
-        let (output, result) = returns(&module, &m, &action.result);
+        let (output, result) = returns(&values, &m, &action.result);
         let signature = signature(
             &action.fn_ident,
             &params,
@@ -115,15 +118,13 @@ fn unraw(ident: &str) -> &str {
 }
 
 /// The type and an example value of a method's reply or an action's result.
-fn returns(module: &Module, m: &str, returns: &Returns) -> (String, String) {
+fn returns(values: &RustValues<'_>, m: &str, returns: &Returns) -> (String, String) {
     match returns {
         Returns::Unit => ("()".to_string(), "()".to_string()),
-        Returns::Single { field, .. } => {
-            (rust_type(m, &field.ty), rust_value(module, m, &field.ty, DateTimes::Fixed))
-        }
+        Returns::Single { field, .. } => (rust_type(m, &field.ty), values.expr(&field.ty)),
         Returns::Struct { ident } => {
             let ty = RustType::Named(ident.clone());
-            (rust_type(m, &ty), rust_value(module, m, &ty, DateTimes::Fixed))
+            (rust_type(m, &ty), values.expr(&ty))
         }
     }
 }
@@ -183,7 +184,8 @@ pub(super) fn rust(iface: &Interface, source_name: &str) -> Result<String, Gener
     let _ = writeln!(out, "    endpoint: &switchboard::Endpoint,");
     let _ = writeln!(out, ") -> Result<(), Box<dyn std::error::Error>> {{");
     let _ = writeln!(out, "    let client = {client}::connect(endpoint).await?;");
-    let expr = |ty: &RustType| rust_value(&module, &m, ty, DateTimes::Parsed);
+    let values = RustValues::new(&module, &m, DateTimes::Parsed);
+    let expr = |ty: &RustType| values.expr(ty);
     if let Some(method) = service.methods.first() {
         let args: Vec<String> = method.args.iter().map(|a| expr(&a.ty)).collect();
         let _ = writeln!(out, "\n    // Call a method.");
@@ -281,43 +283,75 @@ enum DateTimes {
     Fixed,
 }
 
-/// A Rust expression of type `ty`: the example values, or the empty value of collections.
-fn rust_value(module: &Module, m: &str, ty: &RustType, datetimes: DateTimes) -> String {
-    let rust_value = |module, m, ty| rust_value(module, m, ty, datetimes);
-    match ty {
-        RustType::Primitive("bool") => "true".to_string(),
-        RustType::Primitive(p) if p.starts_with('f') => "1.5".to_string(),
-        RustType::Primitive(_) => "42".to_string(),
-        RustType::String => "\"example\".to_string()".to_string(),
-        RustType::DateTime => match datetimes {
-            DateTimes::Parsed => format!("\"{}\".parse()?", crate::asyncapi::example::DATETIME),
-            DateTimes::Fixed => "DateTime::UNIX_EPOCH".to_string(),
-        },
-        RustType::Duration => "switchboard::Duration::milliseconds(1500)".to_string(),
-        RustType::Binary => "vec![0, 1, 2]".to_string(),
-        RustType::Vec(_) => "Vec::new()".to_string(),
-        RustType::Map(_) => "Default::default()".to_string(),
-        RustType::Option(_) => "None".to_string(),
-        RustType::Boxed(inner) => format!("Box::new({})", rust_value(module, m, inner)),
-        RustType::Named(ident) => {
-            if let Some(def) = module.enums.iter().find(|e| e.ident == *ident) {
-                let variant = def.variants.first().map_or("", |v| v.ident.as_str());
-                format!("{m}::{ident}::{variant}")
-            } else if let Some(def) = module.structs.iter().find(|s| s.ident == *ident) {
-                let fields: Vec<String> = def
-                    .fields
-                    .iter()
-                    .map(|f| format!("{}: {}", f.ident, rust_value(module, m, &f.ty)))
-                    .collect();
-                if fields.is_empty() {
-                    format!("{m}::{ident} {{}}")
-                } else {
-                    format!("{m}::{ident} {{ {} }}", fields.join(", "))
-                }
-            } else {
-                "Default::default()".to_string()
+/// Rust example expressions of one snippet, bounded like the JSON examples: each at most
+/// [`example::MAX_EXAMPLE_BYTES`], all together at most [`example::MAX_DOCUMENT_EXAMPLE_BYTES`].
+/// One that would be larger is `todo!()`, which still compiles.
+struct RustValues<'a> {
+    module: &'a Module,
+    m: &'a str,
+    datetimes: DateTimes,
+    spent: Cell<usize>,
+}
+
+impl<'a> RustValues<'a> {
+    fn new(module: &'a Module, m: &'a str, datetimes: DateTimes) -> Self {
+        Self { module, m, datetimes, spent: Cell::new(0) }
+    }
+
+    /// A Rust expression of type `ty`: the example values, or the empty value of collections.
+    fn expr(&self, ty: &RustType) -> String {
+        let left = example::MAX_DOCUMENT_EXAMPLE_BYTES.saturating_sub(self.spent.get());
+        let budget = left.min(example::MAX_EXAMPLE_BYTES);
+        let mut remaining = budget;
+        match self.value(ty, &mut remaining) {
+            Some(expr) => {
+                self.spent.set(self.spent.get() + (budget - remaining));
+                expr
             }
+            None => format!("todo!(\"{}\")", example::LEFT_OUT),
         }
+    }
+
+    /// The expression of `ty`, or `None` once it takes more than `left` bytes.
+    fn value(&self, ty: &RustType, left: &mut usize) -> Option<String> {
+        let m = self.m;
+        let expr = match ty {
+            RustType::Primitive("bool") => "true".to_string(),
+            RustType::Primitive(p) if p.starts_with('f') => "1.5".to_string(),
+            RustType::Primitive(_) => "42".to_string(),
+            RustType::String => "\"example\".to_string()".to_string(),
+            RustType::DateTime => match self.datetimes {
+                DateTimes::Parsed => format!("\"{}\".parse()?", example::DATETIME),
+                DateTimes::Fixed => "DateTime::UNIX_EPOCH".to_string(),
+            },
+            RustType::Duration => "switchboard::Duration::milliseconds(1500)".to_string(),
+            RustType::Binary => "vec![0, 1, 2]".to_string(),
+            RustType::Vec(_) => "Vec::new()".to_string(),
+            RustType::Map(_) => "Default::default()".to_string(),
+            RustType::Option(_) => "None".to_string(),
+            RustType::Boxed(inner) => format!("Box::new({})", self.value(inner, left)?),
+            RustType::Named(ident) => {
+                if let Some(def) = self.module.enums.iter().find(|e| e.ident == *ident) {
+                    let variant = def.variants.first().map_or("", |v| v.ident.as_str());
+                    format!("{m}::{ident}::{variant}")
+                } else if let Some(def) = self.module.structs.iter().find(|s| s.ident == *ident) {
+                    let mut fields = Vec::with_capacity(def.fields.len());
+                    for field in &def.fields {
+                        *left = left.checked_sub(field.ident.len() + 2)?;
+                        fields.push(format!("{}: {}", field.ident, self.value(&field.ty, left)?));
+                    }
+                    if fields.is_empty() {
+                        format!("{m}::{ident} {{}}")
+                    } else {
+                        format!("{m}::{ident} {{ {} }}", fields.join(", "))
+                    }
+                } else {
+                    "Default::default()".to_string()
+                }
+            }
+        };
+        *left = left.checked_sub(expr.len())?;
+        Some(expr)
     }
 }
 

@@ -1,0 +1,85 @@
+//! Valid but hostile interfaces: every generator's output and time stay proportional to the
+//! interface, however its structs nest (issue 15, defects 3, 12 and 13).
+
+use std::fmt::Write as _;
+use std::time::{Duration, Instant};
+
+use switchboard_codegen::Lang;
+use switchboard_idl::{Interface, NoLoader, parse};
+
+/// Structs `S0…S{count-1}`; each after the first holds `members` members of the one before.
+/// A method returns, and a signal carries, the last one.
+fn nested(count: usize, members: usize) -> String {
+    let mut text = String::from(
+        "stingeripc: {version: 0.1.1}\ninterface: {name: Nested, version: 1.0.0}\nstructures:\n  \
+         S0:\n    members:\n      - {name: v, type: integer}\n",
+    );
+    for i in 1..count {
+        let _ = writeln!(text, "  S{i}:\n    members:");
+        for j in 0..members {
+            let _ = writeln!(text, "      - {{name: m{j}, type: struct, structName: S{}}}", i - 1);
+        }
+    }
+    let last = count - 1;
+    let _ = write!(
+        text,
+        "methods:\n  get:\n    arguments: []\n    returnValues:\n      \
+         - {{name: s, type: struct, structName: S{last}}}\n\
+         signals:\n  changed:\n    payload:\n      - {{name: s, type: struct, structName: S{last}}}\n"
+    );
+    text
+}
+
+fn interface(text: &str) -> Interface {
+    let parsed = parse("nested.yaml", text, &mut NoLoader);
+    let Some(iface) = parsed.interface.clone() else {
+        panic!("the interface is valid:\n{}", parsed.render());
+    };
+    iface
+}
+
+/// The bytes `lang` generates for `iface`, and how long it took.
+fn generated(iface: &Interface, lang: Lang) -> (usize, Duration) {
+    let start = Instant::now();
+    let files = switchboard_codegen::generate_files(iface, "nested.yaml", lang)
+        .expect("generation succeeds");
+    (files.iter().map(|f| f.contents.len()).sum(), start.elapsed())
+}
+
+/// 30 structs that each hold two of the one before (3.6 KB of YAML) made examples of 2^30
+/// values: gigabytes of AsyncAPI and Markdown, then an allocation failure.
+#[test]
+fn doubling_structs_give_bounded_documents() {
+    let text = nested(30, 2);
+    let iface = interface(&text);
+    for lang in [Lang::AsyncApi, Lang::Markdown] {
+        let (bytes, _) = generated(&iface, lang);
+        assert!(bytes < 200 * 1024, "{lang:?} gave {bytes} bytes for {} of YAML", text.len());
+    }
+}
+
+/// A plain chain of structs made one example per struct as deep as the chain: O(n³) Markdown.
+#[test]
+fn a_chain_of_structs_gives_documents_proportional_to_it() {
+    let text = nested(300, 1);
+    let iface = interface(&text);
+    for lang in [Lang::AsyncApi, Lang::Markdown] {
+        let (bytes, _) = generated(&iface, lang);
+        assert!(bytes < 40 * text.len(), "{lang:?} gave {bytes} bytes for {} of YAML", text.len());
+    }
+}
+
+/// An example too large to show is left out with a note; the reply example of the method says
+/// so in Markdown, and the AsyncAPI document has no example payload for it.
+#[test]
+fn a_left_out_example_says_so() {
+    let iface = interface(&nested(20, 2));
+    let files = switchboard_codegen::generate_files(&iface, "nested.yaml", Lang::Markdown)
+        .expect("generation succeeds");
+    assert!(files[0].contents.contains("(example left out: it would take more than the 16 KiB"));
+    let files = switchboard_codegen::generate_files(&iface, "nested.yaml", Lang::AsyncApi)
+        .expect("generation succeeds");
+    let document: serde_json::Value = serde_json::from_str(&files[0].contents).expect("JSON");
+    let message = &document["channels"]["signal.changed"]["messages"]["signal"];
+    assert_eq!(message["examples"], serde_json::Value::Null, "{message:#}");
+}
