@@ -389,3 +389,66 @@ async fn many_calls_in_flight_on_one_client_all_succeed() {
     sorted.sort_unstable();
     assert!(sorted.iter().copied().eq(1..=CALLS), "every call is answered exactly once");
 }
+
+/// Issue 15, defect 8: a subscriber that never reads must not stall signals for everyone.
+/// Its queue fills, the emitter waits only briefly for room, then the laggard is disconnected;
+/// the good subscriber gets every signal and the emitter is never held up for long.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subscriber_that_never_reads_costs_the_others_little() {
+    switchboard_testkit::init_tracing();
+    let dir = SocketDir::new();
+    // A small queue, so the laggard's fills quickly.
+    let options = switchboard::transport::unix::UnixOptions::default()
+        .with_peer_queue(64)
+        .with_peer_queue_bytes(16 * 1024);
+    let endpoint = switchboard::Endpoint::unix(
+        switchboard::transport::unix::UnixEndpoint::at(dir.path("service")).with_options(options),
+    );
+    let (server, _) = suite::serve_thermostat(&endpoint).await;
+    let good = within("connect", ThermostatClient::connect(&endpoint)).await.unwrap();
+    let mut readings = within("subscribe", good.subscribe_temperature_changed()).await.unwrap();
+    within("getStatus", good.get_status()).await.unwrap();
+
+    // The laggard subscribes, proves the subscription is in force, and never reads again.
+    let path = dir.path("service");
+    let laggard = tokio::task::spawn_blocking(move || {
+        let mut raw = raw_connection(&path);
+        write_frame(&mut raw, &Frame::new(Kind::Subscribe, "temperatureChanged"));
+        write_frame(&mut raw, &Frame::new(Kind::Call, "getStatus").with_id(1).with_payload("{}"));
+        let reply = read_frame(&mut raw).expect("a reply");
+        assert_eq!((reply.kind, reply.id), (Kind::Reply, 1));
+        raw
+    });
+    let mut laggard = within("laggard", laggard).await.expect("laggard task");
+
+    const SIGNALS: u32 = 8_000;
+    let at = switchboard::DateTime::from(std::time::SystemTime::UNIX_EPOCH);
+    let emitting = server.clone();
+    let emitter = tokio::spawn(async move {
+        let mut slowest = Duration::ZERO;
+        for i in 0..SIGNALS {
+            let started = Instant::now();
+            emitting.emit_temperature_changed(f64::from(i), at).await.expect("emit");
+            slowest = slowest.max(started.elapsed());
+        }
+        slowest
+    });
+    for i in 0..SIGNALS {
+        let reading =
+            within("a reading", readings.next()).await.expect("stream open").expect("no gap");
+        assert_eq!(reading.celsius, f64::from(i), "signals must arrive in order");
+    }
+    let slowest = within("emitter", emitter).await.expect("emitter task");
+    assert!(
+        slowest < Duration::from_millis(800),
+        "one emit waited {slowest:?} for the subscriber that never reads"
+    );
+    // The laggard was disconnected: what was sent to it ends in end-of-stream, not a timeout.
+    let ended = tokio::task::spawn_blocking(move || {
+        laggard.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let mut rest = Vec::new();
+        laggard.read_to_end(&mut rest).map(|_| rest.len())
+    });
+    let ended = within("laggard's end", ended).await.expect("reading task");
+    assert!(ended.is_ok(), "the laggard is still connected: {ended:?}");
+}

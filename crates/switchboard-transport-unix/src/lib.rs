@@ -20,9 +20,11 @@
 //!
 //! # Slow consumers
 //!
-//! Each peer has a bounded queue of outgoing frames ([`UnixOptions::peer_queue`]). Signals and
-//! goal feedback wait for room in a full queue for up to [`UnixOptions::slow_consumer_timeout`],
-//! so bursts slow the emitter down instead of dropping readers. Answers to a peer's own requests
+//! Each peer has bounded queues of outgoing frames: signals and goal feedback in bytes
+//! ([`UnixOptions::peer_queue_bytes`]), the rest in frames ([`UnixOptions::peer_queue`]). Signals
+//! and goal feedback wait for room in a full queue for at most
+//! [`UnixOptions::slow_consumer_timeout`] (250 ms), so one subscriber that stops reading holds
+//! up the emitter, and every other subscriber, only that long, once. Answers to a peer's own requests
 //! have places of their own, and the server reads no further request while they are all taken,
 //! so a client with many calls in flight is slowed down, never dropped. When a stream queue stays
 //! full, or another frame finds its places taken, the transport disconnects that peer, logs a warning and returns an
@@ -40,5 +42,7 @@ mod server;
 mod signal;
 mod wire;
 
-pub use options::UnixOptions;
+pub use options::{
+    DEFAULT_PEER_QUEUE_BYTES, DEFAULT_SLOW_CONSUMER_TIMEOUT, FRAME_OVERHEAD, UnixOptions,
+};
 pub use paths::{ParsedUrl, REGISTRATION, SCHEMES, UnixEndpoint, default_socket_dir};

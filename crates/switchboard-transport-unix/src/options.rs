@@ -6,6 +6,13 @@ use switchboard_core::PeerCredentials;
 
 use crate::frame::{DEFAULT_MAX_FRAME_SIZE, HEADER_LEN};
 
+/// The default of [`UnixOptions::peer_queue_bytes`]: 4 MiB.
+pub const DEFAULT_PEER_QUEUE_BYTES: usize = 4 * 1024 * 1024;
+/// The default of [`UnixOptions::slow_consumer_timeout`]: 250 ms.
+pub const DEFAULT_SLOW_CONSUMER_TIMEOUT: Duration = Duration::from_millis(250);
+/// What a queued frame costs beyond its length, in bytes, when queues are counted in bytes.
+pub const FRAME_OVERHEAD: usize = 64;
+
 /// Limits, permissions and timings of a Unix endpoint.
 ///
 /// Build one with [`UnixOptions::default`] and the `with_*` setters.
@@ -27,8 +34,14 @@ pub struct UnixOptions {
     /// [`UnixOptions::slow_consumer_timeout`], or another frame that finds none, gets the peer
     /// disconnected as too slow. Default 1024.
     pub peer_queue: usize,
-    /// How long a signal or goal feedback waits for room in a full peer queue before the peer is
-    /// disconnected as too slow. Default 2 s.
+    /// Bytes of signal and goal-feedback frames queued per peer, each frame counted as its
+    /// length plus [`FRAME_OVERHEAD`] bytes (a frame larger than the whole budget still fits
+    /// alone). It absorbs bursts and short pauses of the peer without holding up the emitter.
+    /// Default 4 MiB.
+    pub peer_queue_bytes: usize,
+    /// How long a signal or goal feedback waits for room in a peer's full stream queue before
+    /// the peer is disconnected as too slow. This is the most one subscriber that stops reading
+    /// can hold up the code that emits (once; then it is gone). Default 250 ms.
     pub slow_consumer_timeout: Duration,
     /// The first delay before a client tries to reconnect. Default 50 ms.
     pub reconnect_initial: Duration,
@@ -46,7 +59,8 @@ impl Default for UnixOptions {
             allowed_uids: Vec::new(),
             allowed_gids: Vec::new(),
             peer_queue: 1024,
-            slow_consumer_timeout: Duration::from_secs(2),
+            peer_queue_bytes: DEFAULT_PEER_QUEUE_BYTES,
+            slow_consumer_timeout: DEFAULT_SLOW_CONSUMER_TIMEOUT,
             reconnect_initial: Duration::from_millis(50),
             reconnect_max: Duration::from_secs(2),
             handshake_timeout: Duration::from_secs(5),
@@ -85,6 +99,12 @@ impl UnixOptions {
         self
     }
 
+    /// Sets [`UnixOptions::peer_queue_bytes`].
+    pub fn with_peer_queue_bytes(mut self, bytes: usize) -> Self {
+        self.peer_queue_bytes = bytes;
+        self
+    }
+
     /// Sets [`UnixOptions::slow_consumer_timeout`].
     pub fn with_slow_consumer_timeout(mut self, timeout: Duration) -> Self {
         self.slow_consumer_timeout = timeout;
@@ -112,6 +132,12 @@ impl UnixOptions {
     /// The per-peer queue capacity actually used (at least one frame).
     pub(crate) fn queue_capacity(&self) -> usize {
         self.peer_queue.max(1)
+    }
+
+    /// The per-peer stream queue budget actually used, in bytes: at least one, at most
+    /// `u32::MAX`.
+    pub(crate) fn stream_budget(&self) -> usize {
+        self.peer_queue_bytes.clamp(1, u32::MAX as usize)
     }
 
     /// Decides whether a peer may use a server running as `server_uid`.
@@ -164,5 +190,6 @@ mod tests {
     fn limits_are_clamped() {
         assert_eq!(UnixOptions::default().with_max_frame_size(3).frame_limit(), HEADER_LEN);
         assert_eq!(UnixOptions::default().with_peer_queue(0).queue_capacity(), 1);
+        assert_eq!(UnixOptions::default().with_peer_queue_bytes(0).stream_budget(), 1);
     }
 }

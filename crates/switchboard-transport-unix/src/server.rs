@@ -32,7 +32,7 @@ use tracing::{debug, warn};
 
 use crate::{
     frame::{Frame, FrameError, FrameRef, Kind, ReadOutcome, read_frame},
-    options::UnixOptions,
+    options::{FRAME_OVERHEAD, UnixOptions},
     signal::{Side, Stop},
     wire,
 };
@@ -356,16 +356,16 @@ struct UnixPeerLink {
     id: PeerId,
     credentials: Option<PeerCredentials>,
     queue: mpsc::UnboundedSender<Outgoing>,
-    /// Places per kind; the queue holds at most three times this many frames.
-    places: usize,
     /// Places for answers. The reader takes one before it hands on a request that is answered,
     /// and waits while there is none: a peer with many requests in flight is pushed back on,
     /// never disconnected, however the server's tasks are scheduled.
     answer_places: Arc<Semaphore>,
     /// The places the reader took, by the kind and id of the answer each one is kept for.
     awaiting: Mutex<HashMap<(Kind, u64), Vec<OwnedSemaphorePermit>>>,
-    /// Places for signals and goal feedback, which wait for room (see `send_when_ready`).
+    /// Room for signals and goal feedback, in bytes (see `send_when_ready`).
     stream_places: Arc<Semaphore>,
+    /// The size of `stream_places`: the most one stream frame is charged.
+    stream_budget: usize,
     /// Places for other frames; a peer that leaves them all taken is disconnected as too slow.
     other_places: Arc<Semaphore>,
     /// The connection's stop signal: raising it ends the reader and the writer.
@@ -414,11 +414,11 @@ impl UnixPeerLink {
 
     /// Applies the slow-consumer policy: the peer is disconnected (it reconnects and re-syncs).
     fn too_slow(&self) -> TransportError {
-        warn!(peer = %self.id, places = self.places, "peer is not reading fast enough; disconnecting it");
+        warn!(peer = %self.id, "peer is not reading fast enough; disconnecting it");
         self.stop.raise();
         TransportError::disconnected(format!(
-            "{} did not keep up: its queue of {} frames stayed full, so it was disconnected",
-            self.id, self.places
+            "{} did not keep up: its outgoing queue stayed full, so it was disconnected",
+            self.id
         ))
     }
 
@@ -457,7 +457,10 @@ impl PeerLink for UnixPeerLink {
         Box::pin(async move {
             let bytes = self.encode(wire::server_outgoing(&message)?.fields())?;
             let queued = timeout(self.slow_consumer_timeout, async {
-                let Ok(place) = self.stream_places.clone().acquire_owned().await else {
+                // Charged its length plus overhead; a frame above the whole budget fits alone.
+                let cost = (bytes.len() + FRAME_OVERHEAD).min(self.stream_budget);
+                let cost = u32::try_from(cost).unwrap_or(u32::MAX);
+                let Ok(place) = self.stream_places.clone().acquire_many_owned(cost).await else {
                     return false;
                 };
                 let frame = QueuedFrame { bytes, _place: place };
@@ -593,10 +596,10 @@ async fn serve_connection(stream: UnixStream, shared: Arc<Shared>) {
         id,
         credentials,
         queue,
-        places,
         answer_places: Arc::new(Semaphore::new(places)),
         awaiting: Mutex::default(),
-        stream_places: Arc::new(Semaphore::new(places)),
+        stream_places: Arc::new(Semaphore::new(shared.options.stream_budget())),
+        stream_budget: shared.options.stream_budget(),
         other_places: Arc::new(Semaphore::new(places)),
         stop: stop.clone(),
         frame_limit: limit,
