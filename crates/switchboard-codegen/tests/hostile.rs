@@ -83,3 +83,37 @@ fn a_left_out_example_says_so() {
     let message = &document["channels"]["signal.changed"]["messages"]["signal"];
     assert_eq!(message["examples"], serde_json::Value::Null, "{message:#}");
 }
+
+/// Whatever name `check` accepts, every generator accepts too: names the character set allows
+/// (`9`, `--`, `__`) passed `check` and then every generator refused them (defect 15).
+#[test]
+fn every_name_check_accepts_generates_in_every_language() {
+    let names = [
+        "9", "_9", "-9", "--", "__", "_", "-", "9a", "a", "_a", "-a", "a-", "a--b", "x9", "A_",
+        "a_9",
+    ];
+    for name in names {
+        for (place, text) in [
+            ("method", format!("methods:\n  \"{name}\":\n    arguments: []\n")),
+            (
+                "argument",
+                format!(
+                    "methods:\n  m:\n    arguments:\n      - {{name: \"{name}\", type: integer}}\n"
+                ),
+            ),
+            ("struct", format!("structures:\n  \"{name}\":\n    members: []\n")),
+            ("enum value", format!("enums:\n  E:\n    values:\n      - {{name: \"{name}\"}}\n")),
+        ] {
+            let text = format!(
+                "stingeripc: {{version: 0.1.1}}\ninterface: {{name: N, version: 1.0.0}}\n{text}"
+            );
+            let parsed = parse("names.yaml", &text, &mut NoLoader);
+            let Some(iface) = parsed.interface else { continue };
+            for lang in [Lang::Rust, Lang::Python, Lang::AsyncApi, Lang::Markdown] {
+                if let Err(e) = switchboard_codegen::generate_files(&iface, "names.yaml", lang) {
+                    panic!("{place} `{name}` passes check, but {lang:?} refuses it: {e}");
+                }
+            }
+        }
+    }
+}

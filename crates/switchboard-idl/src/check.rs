@@ -380,6 +380,21 @@ impl Checker {
                 self.error("invalid-name", span, format!("{what} `{name}` is not a valid name"));
             d.label = Some("invalid name".into());
             d.help = Some("names may use only letters, digits, `_` and `-`".into());
+        } else if !name
+            .trim_start_matches(['_', '-'])
+            .starts_with(|c: char| c.is_ascii_alphabetic())
+        {
+            let d = self.error(
+                "invalid-name",
+                span,
+                format!("{what} `{name}` cannot become an identifier in generated code"),
+            );
+            d.label = Some("unusable in generated code".into());
+            d.help = Some(
+                "after any leading `_` and `-`, a name must start with a letter: Rust and Python \
+                 identifiers cannot start with a digit, and `_` and `-` alone leave no name"
+                    .into(),
+            );
         } else if reserved && RESERVED.contains(&name) {
             let d =
                 self.error("reserved-name", span, format!("{what} `{name}` is a reserved word"));
