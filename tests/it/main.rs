@@ -1,10 +1,11 @@
 //! switchboard's integration tests: one binary, one module per area.
 //!
 //! `suite` holds test bodies written against `Endpoint` only, so every transport runs the same
-//! bodies; `unix`, `mqtt`, `memory`, `nats` and `redis` instantiate them and add their transport's own
+//! bodies; `unix`, `mqtt`, `memory`, `nats`, `redis` and `amqp` instantiate them and add their transport's own
 //! fault tests, those of the brokered layer's brokers from `brokered`;
 //! `interop` runs StingerIPC's real Python peers against ours over MQTT.
 
+mod amqp;
 mod brokered;
 mod conformance;
 mod doc_snippets;

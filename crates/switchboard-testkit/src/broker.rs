@@ -1,5 +1,5 @@
-//! Access to the brokers tests run against: the shared loopback mosquitto and NATS server, and
-//! private mosquitto and nats-server instances started per test (which a test may stop and
+//! Access to the brokers tests run against: the shared loopback mosquitto, NATS, Redis and
+//! RabbitMQ, and private mosquitto, nats-server, redis-server and RabbitMQ instances started per test (which a test may stop and
 //! restart).
 
 use std::{
@@ -28,6 +28,13 @@ pub const SHARED_REDIS: &str = "127.0.0.1:6379";
 
 /// Where Debian installs redis-server.
 pub const REDIS_SERVER: &str = "/usr/bin/redis-server";
+
+/// The shared RabbitMQ broker's address (AMQP 0-9-1, user `guest`, password `guest`).
+pub const SHARED_RABBITMQ: &str = "127.0.0.1:5672";
+
+/// The script that runs a RabbitMQ node as the calling user (Debian's `rabbitmq-server`
+/// package), for private nodes.
+pub const RABBITMQ_SERVER: &str = "/usr/lib/rabbitmq/bin/rabbitmq-server";
 
 /// A reachable broker.
 #[derive(Debug, Clone)]
@@ -65,6 +72,16 @@ pub fn shared_nats() -> Option<SharedBroker> {
 /// Under `CI=true` a missing server fails the test instead: CI must run the Redis tests.
 pub fn shared_redis() -> Option<SharedBroker> {
     shared("Redis server", "redis", SHARED_REDIS, "redis-server")
+}
+
+/// The shared RabbitMQ broker on 127.0.0.1:5672 as `amqp://guest:guest@127.0.0.1:5672`, or
+/// `None` (with a printed reason) when it is not running.
+///
+/// # Panics
+/// Under `CI=true` a missing broker fails the test instead: CI must run the AMQP tests.
+pub fn shared_rabbitmq() -> Option<SharedBroker> {
+    let broker = shared("RabbitMQ broker", "amqp", SHARED_RABBITMQ, "rabbitmq-server")?;
+    Some(SharedBroker { url: broker.url.replace("amqp://", "amqp://guest:guest@") })
 }
 
 fn shared(what: &str, scheme: &str, address: &str, install: &str) -> Option<SharedBroker> {
@@ -406,6 +423,111 @@ impl PrivateRedis {
 }
 
 impl Drop for PrivateRedis {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// A RabbitMQ node of this test's own: its own node name, directories, Erlang cookie and
+/// listener on a free loopback port (user `guest`, password `guest`). A node takes some 10 s to
+/// boot. Killed on drop.
+#[derive(Debug)]
+pub struct PrivateRabbitMq {
+    dir: tempfile::TempDir,
+    port: u16,
+    child: Option<Child>,
+}
+
+impl PrivateRabbitMq {
+    /// How long a node may take to listen.
+    const BOOT: Duration = Duration::from_secs(90);
+
+    /// Starts a node on a free port and waits until it accepts connections. Returns `None`
+    /// (with a printed reason) if RabbitMQ is not installed, unless `CI=true`.
+    ///
+    /// # Panics
+    /// If RabbitMQ is installed but the node does not start, or is missing under `CI=true`.
+    pub fn start() -> Option<Self> {
+        if !installed(RABBITMQ_SERVER, "rabbitmq-server") {
+            return None;
+        }
+        let dir =
+            tempfile::Builder::new().prefix("switchboard-rabbitmq-").tempdir().expect("temp dir");
+        let port = free_port();
+        let config = format!("listeners.tcp.default = 127.0.0.1:{port}\nloopback_users = none\n");
+        std::fs::write(dir.path().join("rabbit.conf"), config).expect("write rabbit.conf");
+        let mut node = PrivateRabbitMq { dir, port, child: None };
+        node.launch();
+        Some(node)
+    }
+
+    fn launch(&mut self) {
+        use std::os::unix::process::CommandExt;
+        let dir = self.dir.path();
+        let log = std::fs::File::create(dir.join("node.log")).expect("the node's log file");
+        let child = Command::new(RABBITMQ_SERVER)
+            .env("RABBITMQ_NODENAME", format!("switchboard-{}@localhost", self.port))
+            .env("RABBITMQ_NODE_PORT", self.port.to_string())
+            .env("RABBITMQ_DIST_PORT", free_port().to_string())
+            .env("RABBITMQ_CONFIG_FILE", dir.join("rabbit"))
+            .env("RABBITMQ_MNESIA_BASE", dir.join("mnesia"))
+            .env("RABBITMQ_LOG_BASE", dir.join("log"))
+            .env("RABBITMQ_ENABLED_PLUGINS_FILE", dir.join("enabled_plugins"))
+            .env("RABBITMQ_PID_FILE", dir.join("node.pid"))
+            // The Erlang cookie lives in $HOME: a node of its own needs a home of its own.
+            .env("HOME", dir)
+            .current_dir(dir)
+            // Its own process group, so that stopping it kills the Erlang VM too.
+            .process_group(0)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("the node's log file"))
+            .stderr(log)
+            .spawn()
+            .unwrap_or_else(|e| panic!("start {RABBITMQ_SERVER}: {e}"));
+        self.child = Some(child);
+        let deadline = Instant::now() + Self::BOOT;
+        let addr = format!("127.0.0.1:{}", self.port);
+        while !reachable(&addr) {
+            let log = std::fs::read_to_string(dir.join("node.log")).unwrap_or_default();
+            assert!(
+                Instant::now() < deadline,
+                "the RabbitMQ node did not listen on {addr} within {:?}:\n{log}",
+                Self::BOOT
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// The TCP port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// `amqp://guest:guest@127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("amqp://guest:guest@127.0.0.1:{}", self.port)
+    }
+
+    /// Kills the node with SIGKILL: every connection drops at once, nothing survives.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            if let Ok(group) = libc::pid_t::try_from(child.id()) {
+                // SAFETY: signals the process group this node leads, made in `launch`.
+                unsafe { libc::kill(-group, libc::SIGKILL) };
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts the node again on the same port and waits until it accepts connections.
+    pub fn restart(&mut self) {
+        self.stop();
+        self.launch();
+    }
+}
+
+impl Drop for PrivateRabbitMq {
     fn drop(&mut self) {
         self.stop();
     }

@@ -29,6 +29,7 @@ pub const URL_ENV: &str = "SWITCHBOARD_URL";
 /// | `nats://[user:pass@ or token@]host[:4222]` | a NATS server (feature `nats`) |
 /// | `nats+tls://…[:4222]` | a NATS server over TLS, certificates verified against the system roots or `?ca=PATH` |
 /// | `redis://[user:pass@]host[:6379]` | a Redis server, on commlib-py's wire (feature `redis`) |
+/// | `amqp://[user:pass@]host[:5672]` | an AMQP 0-9-1 broker (RabbitMQ), on commlib-py's wire (feature `amqp`) |
 ///
 /// A `?instance=NAME` query selects the service instance; the default is `default`. MQTT URLs
 /// also take `client_id=ID`, `ca=PATH` (mqtts) and topic params such as `prefix=home1`; a client
@@ -105,6 +106,8 @@ const REGISTRY: &[Registration] = &[
     switchboard_transport_nats::REGISTRATION,
     #[cfg(feature = "redis")]
     switchboard_transport_redis::REGISTRATION,
+    #[cfg(feature = "amqp")]
+    switchboard_transport_amqp::REGISTRATION,
 ];
 
 /// The transports compiled out of this build, as (feature, schemes), so that a URL for one gets
@@ -118,6 +121,8 @@ const LEFT_OUT: &[(&str, &[&str])] = &[
     ("nats", &["nats", "nats+tls"]),
     #[cfg(not(feature = "redis"))]
     ("redis", &["redis"]),
+    #[cfg(not(feature = "amqp"))]
+    ("amqp", &["amqp"]),
 ];
 
 static SUPPORTED: LazyLock<String> = LazyLock::new(|| {

@@ -23,9 +23,15 @@
 //! # let _ = endpoint; Ok(()) }
 //! ```
 
-#[cfg(not(any(feature = "unix", feature = "mqtt", feature = "nats", feature = "redis")))]
+#[cfg(not(any(
+    feature = "unix",
+    feature = "mqtt",
+    feature = "nats",
+    feature = "redis",
+    feature = "amqp"
+)))]
 compile_error!(
-    "switchboard needs at least one transport feature; enable \"unix\" (the default), \"mqtt\", \"nats\" or \"redis\"."
+    "switchboard needs at least one transport feature; enable \"unix\" (the default), \"mqtt\", \"nats\", \"redis\" or \"amqp\"."
 );
 
 mod daemon;
