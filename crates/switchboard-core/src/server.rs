@@ -17,7 +17,7 @@ use std::{
     panic::AssertUnwindSafe,
     sync::{
         Arc, Mutex, MutexGuard, OnceLock, Weak,
-        atomic::{AtomicBool, Ordering},
+        atomic::{AtomicBool, AtomicU64, Ordering},
     },
     task::{Context, Poll, Waker},
     time::Duration,
@@ -186,6 +186,11 @@ struct ServerState {
     /// Counts this server among the process's running ones, for the service manager; taken
     /// when it shuts down.
     serving: Mutex<Option<notify::Serving>>,
+    /// Signals dropped because a brokered transport was reconnecting when they were emitted.
+    signals_dropped: AtomicU64,
+    /// Set by the first dropped signal of an outage and cleared by the next one published, so
+    /// each outage is logged once when it starts and once when it ends.
+    dropping_signals: AtomicBool,
 }
 
 /// The goals the server runs or remembers.
@@ -267,6 +272,8 @@ impl ServerCore {
             peers_reported: AtomicBool::new(false),
             goals: Mutex::new(GoalTable::default()),
             serving: Mutex::new(None),
+            signals_dropped: AtomicU64::new(0),
+            dropping_signals: AtomicBool::new(false),
         });
         let target = ServiceTarget { interface, instance: address.instance().to_owned() };
         let transport = address.bind(target, Arc::new(Inbox(Arc::downgrade(&state)))).await?;
@@ -297,6 +304,14 @@ impl ServerCore {
     }
 
     /// Emits a signal to every subscribed client.
+    ///
+    /// A signal is delivered to the clients subscribed and reachable when it is emitted; it is
+    /// never stored. So a signal emitted while a brokered transport (MQTT, NATS, Redis) has lost
+    /// its broker and is reconnecting is *dropped*, not an error: it reaches no one, as a Unix
+    /// signal with no subscribers does, and the server keeps running. Each such drop is counted
+    /// ([`signals_dropped`](Self::signals_dropped)); the first of an outage is logged as a
+    /// warning and its end at info level. An `Err` means the server cannot emit at all (it was
+    /// shut down, or the interface has no such signal), so a daemon may use `?` on it.
     pub async fn emit<T: Serialize + ?Sized>(
         &self,
         signal: &'static str,
@@ -316,7 +331,25 @@ impl ServerCore {
         };
         let message = ServerMessage::Signal { signal: name.clone(), payload };
         match self.transport().map(|t| (t.fanout(), t)) {
-            Some((Fanout::Broker, transport)) => transport.publish(message).await,
+            Some((Fanout::Broker, transport)) => match transport.publish(message).await {
+                Err(error) if error.kind() == TransportErrorKind::NotConnected => {
+                    self.state.signals_dropped.fetch_add(1, Ordering::Relaxed);
+                    if !self.state.dropping_signals.swap(true, Ordering::Relaxed) {
+                        tracing::warn!(%error, signal = %name, "the broker is unreachable; dropping signals until it is back");
+                    }
+                    Ok(())
+                }
+                Err(error) => Err(error),
+                Ok(()) => {
+                    if self.state.dropping_signals.load(Ordering::Relaxed)
+                        && self.state.dropping_signals.swap(false, Ordering::Relaxed)
+                    {
+                        let dropped = self.signals_dropped();
+                        tracing::info!(dropped, "signals reach the broker again");
+                    }
+                    Ok(())
+                }
+            },
             _ => {
                 let peers = lock(&self.state.signals).get(&name).cloned().unwrap_or_default();
                 // Each peer's send waits while its queue is full, so a burst of signals slows the
@@ -327,6 +360,12 @@ impl ServerCore {
                 Ok(())
             }
         }
+    }
+
+    /// How many signals [`emit`](Self::emit) dropped since the server started because its
+    /// brokered transport was reconnecting.
+    pub fn signals_dropped(&self) -> u64 {
+        self.state.signals_dropped.load(Ordering::Relaxed)
     }
 
     /// Emits a signal to one connected client only.
@@ -988,4 +1027,128 @@ pub fn unknown_property(property: &str) -> BoxFuture<'static, Result<Bytes, Remo
         format!("no writable property `{property}`"),
     );
     Box::pin(std::future::ready(Err(error)))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::borrow::Cow;
+
+    use super::*;
+    use crate::transport::{Binder, ClientInbox, ClientTransport, Connector};
+
+    /// A brokered transport whose broker is away while `down` is set.
+    #[derive(Debug, Default)]
+    struct Broker {
+        down: Arc<AtomicBool>,
+        published: Arc<AtomicU64>,
+    }
+
+    impl ServerTransport for Broker {
+        fn fanout(&self) -> Fanout {
+            Fanout::Broker
+        }
+
+        fn publish(&self, _message: ServerMessage) -> BoxFuture<'_, Result<(), TransportError>> {
+            let result = if self.down.load(Ordering::Relaxed) {
+                Err(TransportError::not_connected("the broker is away (reconnecting)"))
+            } else {
+                self.published.fetch_add(1, Ordering::Relaxed);
+                Ok(())
+            };
+            Box::pin(std::future::ready(result))
+        }
+
+        fn close(&self) -> BoxFuture<'_, ()> {
+            self.down.store(true, Ordering::Relaxed);
+            Box::pin(std::future::ready(()))
+        }
+    }
+
+    impl Binder for Broker {
+        fn bind(
+            &self,
+            _target: ServiceTarget,
+            _inbox: Arc<dyn ServerInbox>,
+        ) -> BoxFuture<'_, Result<Arc<dyn ServerTransport>, TransportError>> {
+            let transport: Arc<dyn ServerTransport> =
+                Arc::new(Broker { down: self.down.clone(), published: self.published.clone() });
+            Box::pin(std::future::ready(Ok(transport)))
+        }
+    }
+
+    impl Connector for Broker {
+        fn connect(
+            &self,
+            _target: ServiceTarget,
+            _inbox: Arc<dyn ClientInbox>,
+        ) -> BoxFuture<'_, Result<Arc<dyn ClientTransport>, TransportError>> {
+            Box::pin(std::future::ready(Err(TransportError::not_connected("server only"))))
+        }
+    }
+
+    impl ServiceAddress for Broker {
+        fn instance(&self) -> &str {
+            "default"
+        }
+    }
+
+    struct NoMethods;
+
+    impl Service for NoMethods {
+        fn call(
+            &self,
+            method: &str,
+            _payload: Bytes,
+            _ctx: CallContext,
+        ) -> BoxFuture<'static, Result<Bytes, RemoteError>> {
+            unknown_method(method)
+        }
+
+        fn update_property(
+            &self,
+            property: &str,
+            _payload: Bytes,
+            _ctx: CallContext,
+        ) -> BoxFuture<'static, Result<Bytes, RemoteError>> {
+            unknown_property(property)
+        }
+    }
+
+    fn interface() -> InterfaceDescriptor {
+        InterfaceDescriptor {
+            name: "Test".into(),
+            version: "1.0.0".into(),
+            title: "Test".into(),
+            hash: "".into(),
+            description: "{}".into(),
+            methods: Cow::Borrowed(&[]),
+            signals: vec![Cow::Borrowed("ticked")].into(),
+            properties: Cow::Borrowed(&[]),
+            topic_params: Cow::Borrowed(&[]),
+            topic_templates: Cow::Borrowed(&[]),
+        }
+    }
+
+    /// Issue 15, defect 6: a signal emitted while the broker is away is dropped and counted,
+    /// not an error that ends a daemon's `emit(...).await?` loop; a shut-down server still fails.
+    #[tokio::test]
+    async fn a_signal_emitted_while_reconnecting_is_dropped_and_counted() {
+        let broker = Broker::default();
+        let server = ServerCore::start(&broker, &interface(), Arc::new(NoMethods), Vec::new())
+            .await
+            .unwrap();
+        server.emit("ticked", &1).await.expect("published");
+        broker.down.store(true, Ordering::Relaxed);
+        for n in 0..3 {
+            server.emit("ticked", &n).await.expect("dropped, not an error");
+        }
+        assert_eq!(server.signals_dropped(), 3);
+        broker.down.store(false, Ordering::Relaxed);
+        server.emit("ticked", &2).await.expect("published again");
+        assert_eq!(broker.published.load(Ordering::Relaxed), 2);
+        assert_eq!(server.signals_dropped(), 3);
+
+        let error = server.emit("nonesuch", &0).await.expect_err("no such signal");
+        assert_eq!(error.kind(), TransportErrorKind::Protocol);
+    }
 }
