@@ -452,3 +452,114 @@ async fn a_subscriber_that_never_reads_costs_the_others_little() {
     let ended = within("laggard's end", ended).await.expect("reading task");
     assert!(ended.is_ok(), "the laggard is still connected: {ended:?}");
 }
+
+/// Connects and sends HELLO on a raw connection, returning the server's answer.
+fn raw_hello(path: &std::path::Path) -> (UnixStream, Frame) {
+    let mut stream = UnixStream::connect(path).expect("connect");
+    stream.set_read_timeout(Some(suite::STEP)).unwrap();
+    let hello = serde_json::json!({
+        "protocol": 1, "interface": "Thermostat", "version": INTERFACE.version, "hash": INTERFACE.hash, "instance": "default"
+    });
+    write_frame(
+        &mut stream,
+        &Frame::new(Kind::Hello, "Thermostat").with_payload(hello.to_string()),
+    );
+    let answer = read_frame(&mut stream).expect("an answer to HELLO");
+    (stream, answer)
+}
+
+/// Whether the server closed `stream` (end-of-stream) within `limit`.
+fn closed_within(stream: &mut UnixStream, limit: Duration) -> bool {
+    stream.set_read_timeout(Some(limit)).unwrap();
+    let mut rest = Vec::new();
+    stream.read_to_end(&mut rest).is_ok()
+}
+
+/// Issue 15, defect 5: a frame left half-sent after the handshake is timed out and its
+/// connection closed; a connection with no frame under way may stay idle.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_half_sent_frame_is_timed_out_but_an_idle_connection_is_not() {
+    switchboard_testkit::init_tracing();
+    let dir = SocketDir::new();
+    let options = switchboard::transport::unix::UnixOptions::default()
+        .with_frame_timeout(Duration::from_millis(300));
+    let endpoint = switchboard::Endpoint::unix(
+        switchboard::transport::unix::UnixEndpoint::at(dir.path("service")).with_options(options),
+    );
+    let (_server, _) = suite::serve_thermostat(&endpoint).await;
+    let path = dir.path("service");
+    let report = tokio::task::spawn_blocking(move || {
+        let mut idle = raw_connection(&path);
+        let mut slow = raw_connection(&path);
+        let call = Frame::new(Kind::Call, "getStatus").with_id(1).with_payload("{}");
+        let bytes = call.to_vec().unwrap();
+        slow.write_all(&bytes[..10]).unwrap();
+        let started = Instant::now();
+        assert!(
+            closed_within(&mut slow, Duration::from_secs(5)),
+            "the half-sent frame's connection stays open"
+        );
+        let waited = started.elapsed();
+        assert!(waited >= Duration::from_millis(250), "closed after only {waited:?}");
+
+        // Idle for longer than the frame timeout, then a call: it is answered.
+        std::thread::sleep(Duration::from_millis(600));
+        write_frame(&mut idle, &call);
+        let reply = read_frame(&mut idle).expect("the idle connection still serves");
+        assert_eq!((reply.kind, reply.id, reply.code), (Kind::Reply, 1, 0));
+    });
+    within("raw exchanges", report).await.expect("raw exchanges");
+}
+
+/// Issue 15, defect 5: connections are limited in total and per uid; one over a limit is
+/// refused with a clear reason, and a place freed is served again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_are_limited_in_total_and_per_uid() {
+    switchboard_testkit::init_tracing();
+    let dir = SocketDir::new();
+    let limited = |name: &str, total: usize, per_uid: usize| {
+        let options = switchboard::transport::unix::UnixOptions::default()
+            .with_max_connections(total, per_uid);
+        switchboard::Endpoint::unix(
+            switchboard::transport::unix::UnixEndpoint::at(dir.path(name)).with_options(options),
+        )
+    };
+    let by_total = limited("total", 2, 10);
+    let by_uid = limited("uid", 10, 2);
+    let (_total_server, _) = suite::serve_thermostat(&by_total).await;
+    let (_uid_server, _) = suite::serve_thermostat(&by_uid).await;
+
+    for (name, reason) in [("total", "its limit;"), ("uid", "per uid")] {
+        let path = dir.path(name);
+        let report = tokio::task::spawn_blocking(move || {
+            let first = raw_connection(&path);
+            let _second = raw_connection(&path);
+            let (_third, answer) = raw_hello(&path);
+            assert_eq!(answer.kind, Kind::Refused, "{answer:?}");
+            assert_eq!(answer.name, "TooManyConnections");
+            assert_eq!(answer.code, ErrorCode::ServiceUnavailable.as_u8());
+            let text = String::from_utf8_lossy(&answer.payload).into_owned();
+            assert!(text.contains(reason), "{text}");
+            drop(first);
+            // The freed place is served again (the server notices the close shortly).
+            let deadline = Instant::now() + Duration::from_secs(5);
+            loop {
+                let (_again, answer) = raw_hello(&path);
+                if answer.kind == Kind::Welcome {
+                    break;
+                }
+                assert!(Instant::now() < deadline, "a freed place is not served again");
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        });
+        within("raw exchanges", report).await.expect("raw exchanges");
+    }
+
+    // The client library reports the refusal as access denied, naming the limit.
+    let path = dir.path("uid");
+    let held = tokio::task::spawn_blocking(move || (raw_connection(&path), raw_connection(&path)));
+    let _held = within("hold", held).await.unwrap();
+    let error = within("connect", ThermostatClient::connect(&by_uid)).await.unwrap_err();
+    assert_eq!(error.kind(), TransportErrorKind::AccessDenied, "{error}");
+    assert!(error.to_string().contains("limit per uid"), "{error}");
+}

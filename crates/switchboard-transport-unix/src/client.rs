@@ -310,7 +310,9 @@ async fn open(
         Kind::Refused => {
             let kind = match frame.name.as_str() {
                 wire::INCOMPATIBLE_INTERFACE => TransportErrorKind::IncompatibleInterface,
-                wire::ACCESS_DENIED => TransportErrorKind::AccessDenied,
+                wire::ACCESS_DENIED | wire::TOO_MANY_CONNECTIONS => {
+                    TransportErrorKind::AccessDenied
+                }
                 _ => TransportErrorKind::Protocol,
             };
             let mut message = wire::message_of(&frame.payload);

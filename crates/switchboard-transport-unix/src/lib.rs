@@ -43,6 +43,7 @@ mod signal;
 mod wire;
 
 pub use options::{
+    DEFAULT_FRAME_TIMEOUT, DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_CONNECTIONS_PER_UID,
     DEFAULT_PEER_QUEUE_BYTES, DEFAULT_SLOW_CONSUMER_TIMEOUT, FRAME_OVERHEAD, UnixOptions,
 };
 pub use paths::{ParsedUrl, REGISTRATION, SCHEMES, UnixEndpoint, default_socket_dir};

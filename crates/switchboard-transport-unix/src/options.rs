@@ -10,6 +10,12 @@ use crate::frame::{DEFAULT_MAX_FRAME_SIZE, HEADER_LEN};
 pub const DEFAULT_PEER_QUEUE_BYTES: usize = 4 * 1024 * 1024;
 /// The default of [`UnixOptions::slow_consumer_timeout`]: 250 ms.
 pub const DEFAULT_SLOW_CONSUMER_TIMEOUT: Duration = Duration::from_millis(250);
+/// The default of [`UnixOptions::frame_timeout`]: 30 s.
+pub const DEFAULT_FRAME_TIMEOUT: Duration = Duration::from_secs(30);
+/// The default of [`UnixOptions::max_connections`]: 1024.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
+/// The default of [`UnixOptions::max_connections_per_uid`]: 512.
+pub const DEFAULT_MAX_CONNECTIONS_PER_UID: usize = 512;
 /// What a queued frame costs beyond its length, in bytes, when queues are counted in bytes.
 pub const FRAME_OVERHEAD: usize = 64;
 
@@ -49,6 +55,16 @@ pub struct UnixOptions {
     pub reconnect_max: Duration,
     /// How long either side waits for the other's handshake frame. Default 5 s.
     pub handshake_timeout: Duration,
+    /// How long the rest of a frame may take to arrive once its first byte has, after the
+    /// handshake; a connection that leaves a frame half-sent for longer is closed. A connection
+    /// with no frame under way may stay idle for ever. Default 30 s.
+    pub frame_timeout: Duration,
+    /// The most connections a server serves at once; more are refused with REFUSED
+    /// `TooManyConnections`. The limit actually used is also kept below the process's
+    /// open-file limit (less 64 descriptors). Default 1024.
+    pub max_connections: usize,
+    /// The most connections a server serves at once for one uid. Default 512.
+    pub max_connections_per_uid: usize,
 }
 
 impl Default for UnixOptions {
@@ -64,6 +80,9 @@ impl Default for UnixOptions {
             reconnect_initial: Duration::from_millis(50),
             reconnect_max: Duration::from_secs(2),
             handshake_timeout: Duration::from_secs(5),
+            frame_timeout: DEFAULT_FRAME_TIMEOUT,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            max_connections_per_uid: DEFAULT_MAX_CONNECTIONS_PER_UID,
         }
     }
 }
@@ -121,6 +140,19 @@ impl UnixOptions {
     /// Sets [`UnixOptions::handshake_timeout`].
     pub fn with_handshake_timeout(mut self, timeout: Duration) -> Self {
         self.handshake_timeout = timeout;
+        self
+    }
+
+    /// Sets [`UnixOptions::frame_timeout`].
+    pub fn with_frame_timeout(mut self, timeout: Duration) -> Self {
+        self.frame_timeout = timeout;
+        self
+    }
+
+    /// Sets [`UnixOptions::max_connections`] and [`UnixOptions::max_connections_per_uid`].
+    pub fn with_max_connections(mut self, total: usize, per_uid: usize) -> Self {
+        self.max_connections = total;
+        self.max_connections_per_uid = per_uid;
         self
     }
 

@@ -10,7 +10,7 @@ use std::{
         Arc, Mutex, MutexGuard,
         atomic::{AtomicBool, AtomicU64, Ordering},
     },
-    time::Duration,
+    time::{Duration, Instant},
 };
 
 use switchboard_core::{
@@ -20,7 +20,7 @@ use switchboard_core::{
     transport::{BoxFuture, Fanout, Peer, PeerLink, ServerInbox, ServerTransport, ServiceTarget},
 };
 use tokio::{
-    io::{AsyncWriteExt, BufReader},
+    io::{AsyncBufReadExt, AsyncWriteExt, BufReader},
     net::{
         UnixListener, UnixStream,
         unix::{OwnedReadHalf, OwnedWriteHalf},
@@ -41,6 +41,15 @@ use crate::{
 const PROBE_TIMEOUT: Duration = Duration::from_secs(1);
 /// How long the accept loop pauses after an accept error (e.g. out of file descriptors).
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+/// Accept errors are logged at most once in this long; the lines left out are counted.
+const ACCEPT_LOG_INTERVAL: Duration = Duration::from_secs(10);
+/// File descriptors kept free below the process's open-file limit when it caps the connections.
+const FD_RESERVE: usize = 64;
+/// Connections being refused at once (each reads a small HELLO, then gets REFUSED); further
+/// connections over a limit are closed without a word until one of those is done.
+const MAX_REFUSING: usize = 64;
+/// The largest first frame read from a connection that is going to be refused anyway.
+const REFUSED_HELLO_LIMIT: usize = 4 * 1024;
 /// The most bytes the writer gathers into one write.
 const MAX_BATCH: usize = 1024 * 1024;
 /// The read buffer size per connection.
@@ -67,6 +76,8 @@ struct Shared {
     inbox: Arc<dyn ServerInbox>,
     welcome: Hello,
     server_uid: u32,
+    /// [`UnixOptions::max_connections`], kept below the open-file limit.
+    max_connections: usize,
     next_peer: AtomicU64,
     connections: Mutex<Connections>,
 }
@@ -77,25 +88,64 @@ impl std::fmt::Debug for Shared {
     }
 }
 
-/// The stop signal of every connection being served, so that closing the server ends them all.
+/// The stop signal of every connection being served, so that closing the server ends them all,
+/// and the counts the connection limits are checked against.
 #[derive(Debug, Default)]
 struct Connections {
     /// Set when the server closes; no connection is served after that.
     closed: bool,
     next: u64,
     stops: HashMap<u64, Arc<Stop>>,
+    /// Connections admitted (handshaking or served).
+    served: usize,
+    /// Connections admitted, per uid.
+    per_uid: HashMap<u32, usize>,
+    /// Connections being refused.
+    refusing: usize,
 }
 
-/// A connection's entry in [`Connections`]; dropping it removes the entry.
-struct Registered<'a> {
-    shared: &'a Shared,
+/// How a connection is counted in [`Connections`].
+#[derive(Debug, Clone, Copy)]
+enum Counted {
+    Served(Option<u32>),
+    Refusing,
+}
+
+/// Why a connection is refused before its handshake.
+#[derive(Debug)]
+enum Refusal {
+    /// The allow-lists do not admit the peer.
+    NotAllowed(String),
+    /// A connection limit is reached.
+    TooMany(String),
+}
+
+/// A connection's entry in [`Connections`]; dropping it removes the entry and its counts.
+struct Registered {
+    shared: Arc<Shared>,
     key: u64,
+    counted: Counted,
     stop: Arc<Stop>,
 }
 
-impl Drop for Registered<'_> {
+impl Drop for Registered {
     fn drop(&mut self) {
-        self.shared.connections().stops.remove(&self.key);
+        let mut connections = self.shared.connections();
+        connections.stops.remove(&self.key);
+        match self.counted {
+            Counted::Served(uid) => {
+                connections.served -= 1;
+                if let Some(uid) = uid
+                    && let Some(count) = connections.per_uid.get_mut(&uid)
+                {
+                    *count -= 1;
+                    if *count == 0 {
+                        connections.per_uid.remove(&uid);
+                    }
+                }
+            }
+            Counted::Refusing => connections.refusing -= 1,
+        }
     }
 }
 
@@ -104,17 +154,58 @@ impl Shared {
         switchboard_core::sync::lock(&self.connections)
     }
 
-    /// Gives a new connection its stop signal; `None` once the server is closed.
-    fn register(&self) -> Option<Registered<'_>> {
+    /// Decides whether a new connection is served or refused, and gives it its stop signal.
+    /// `None` closes it at once: the server is closed, or too many are being refused already.
+    fn admit(
+        self: &Arc<Self>,
+        credentials: Option<&PeerCredentials>,
+    ) -> Option<(Registered, Option<Refusal>)> {
         let mut connections = self.connections();
         if connections.closed {
             return None;
         }
+        let uid = credentials.map(|c| c.uid);
+        let per_uid = uid.map_or(0, |uid| connections.per_uid.get(&uid).copied().unwrap_or(0));
+        let refusal = if !self.options.allows(credentials, self.server_uid) {
+            let who = match credentials {
+                Some(c) => format!("uid {} gid {}", c.uid, c.gid),
+                None => "a peer with unknown credentials".to_owned(),
+            };
+            Some(Refusal::NotAllowed(format!("{who} may not use {}", self.welcome.interface)))
+        } else if connections.served >= self.max_connections {
+            Some(Refusal::TooMany(format!(
+                "{} serves {} connections, its limit; try again later",
+                self.welcome.interface, self.max_connections
+            )))
+        } else if let Some(uid) = uid
+            && per_uid >= self.options.max_connections_per_uid
+        {
+            Some(Refusal::TooMany(format!(
+                "{} serves {per_uid} connections of uid {uid}, its limit per uid; try again later",
+                self.welcome.interface
+            )))
+        } else {
+            None
+        };
+        let counted = match refusal {
+            None => {
+                connections.served += 1;
+                if let Some(uid) = uid {
+                    *connections.per_uid.entry(uid).or_default() += 1;
+                }
+                Counted::Served(uid)
+            }
+            Some(_) if connections.refusing >= MAX_REFUSING => return None,
+            Some(_) => {
+                connections.refusing += 1;
+                Counted::Refusing
+            }
+        };
         connections.next += 1;
         let key = connections.next;
         let stop = Arc::new(Stop::default());
         connections.stops.insert(key, stop.clone());
-        Some(Registered { shared: self, key, stop })
+        Some((Registered { shared: self.clone(), key, counted, stop }, refusal))
     }
 
     /// Stops every connection, now and later.
@@ -242,8 +333,10 @@ fn start(
     inbox: Arc<dyn ServerInbox>,
 ) -> Arc<UnixServer> {
     let (shutdown, shutdown_rx) = watch::channel(false);
+    let max_connections = options.max_connections.min(open_file_room()).max(1);
     let shared = Arc::new(Shared {
         welcome: wire::hello(&target.interface, &target.instance),
+        max_connections,
         options,
         inbox,
         server_uid,
@@ -298,6 +391,42 @@ impl Drop for UnixServer {
     }
 }
 
+/// How many connections the process's open-file limit leaves room for, less a reserve.
+fn open_file_room() -> usize {
+    let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: `getrlimit` writes one `rlimit` through a valid pointer and touches nothing else.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0
+        || limit.rlim_cur == libc::RLIM_INFINITY
+    {
+        return usize::MAX;
+    }
+    usize::try_from(limit.rlim_cur).unwrap_or(usize::MAX).saturating_sub(FD_RESERVE)
+}
+
+/// Accept failures logged at most once per [`ACCEPT_LOG_INTERVAL`], counting the ones left out.
+#[derive(Debug, Default)]
+struct AcceptFailures {
+    last_logged: Option<Instant>,
+    left_out: u64,
+}
+
+impl AcceptFailures {
+    /// Records a failure at `now`: `Some(n)` when it is to be logged, `n` being how many were
+    /// left out since the last line; `None` when it is left out.
+    fn record(&mut self, now: Instant) -> Option<u64> {
+        match self.last_logged {
+            Some(last) if now.duration_since(last) < ACCEPT_LOG_INTERVAL => {
+                self.left_out += 1;
+                None
+            }
+            _ => {
+                self.last_logged = Some(now);
+                Some(std::mem::take(&mut self.left_out))
+            }
+        }
+    }
+}
+
 /// Resolves when `flag` becomes true or its sender is gone.
 async fn raised(flag: &mut watch::Receiver<bool>) {
     let _ = flag.wait_for(|v| *v).await;
@@ -308,16 +437,32 @@ async fn accept_loop(
     shared: Arc<Shared>,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    let mut failures = AcceptFailures::default();
     loop {
         tokio::select! {
             biased;
             () = raised(&mut shutdown) => break,
             accepted = listener.accept() => match accepted {
                 Ok((stream, _)) => {
-                    tokio::spawn(serve_connection(stream, shared.clone()));
+                    let credentials = stream.peer_cred().ok().map(|c| PeerCredentials {
+                        uid: c.uid(),
+                        gid: c.gid(),
+                        pid: c.pid(),
+                    });
+                    if let Some((registered, refusal)) = shared.admit(credentials.as_ref()) {
+                        tokio::spawn(serve_connection(stream, registered, credentials, refusal));
+                    } else {
+                        debug!("closing a connection unserved: too many are being refused");
+                    }
                 }
                 Err(e) => {
-                    warn!(error = %e, "accept failed; pausing before the next attempt");
+                    if let Some(left_out) = failures.record(Instant::now()) {
+                        warn!(
+                            error = %e,
+                            left_out,
+                            "accept failed; pausing before the next attempt (logged at most every 10 s)"
+                        );
+                    }
                     tokio::select! {
                         () = raised(&mut shutdown) => break,
                         () = tokio::time::sleep(ACCEPT_BACKOFF) => {}
@@ -498,17 +643,46 @@ async fn refuse(
     }
 }
 
-async fn serve_connection(stream: UnixStream, shared: Arc<Shared>) {
-    let Some(registered) = shared.register() else {
-        return;
+/// Reads a refused peer's first frame (small, so a refused peer cannot make the server hold a
+/// large one), then answers it with REFUSED.
+async fn refuse_connection(stream: UnixStream, shared: &Shared, refusal: Refusal, stop: &Stop) {
+    let hs_timeout = shared.options.handshake_timeout;
+    let (read, writer) = stream.into_split();
+    let mut reader = BufReader::with_capacity(REFUSED_HELLO_LIMIT, read);
+    let mut buf = Vec::new();
+    let limit = shared.options.frame_limit().min(REFUSED_HELLO_LIMIT);
+    let first = tokio::select! {
+        biased;
+        () = stop.raised(Side::Reader) => return,
+        first = timeout(hs_timeout, read_frame(&mut reader, &mut buf, limit)) => first,
     };
+    if !matches!(
+        first,
+        Ok(Ok(ReadOutcome::Frame(_) | ReadOutcome::Malformed(_) | ReadOutcome::TooLarge(_)))
+    ) {
+        return;
+    }
+    let (code, name, message) = match refusal {
+        Refusal::NotAllowed(message) => (ErrorCode::Unauthorized, wire::ACCESS_DENIED, message),
+        Refusal::TooMany(message) => {
+            debug!(message, "refusing a connection over a limit");
+            (ErrorCode::ServiceUnavailable, wire::TOO_MANY_CONNECTIONS, message)
+        }
+    };
+    refuse(writer, code, name, &message, hs_timeout).await;
+}
+
+async fn serve_connection(
+    stream: UnixStream,
+    registered: Registered,
+    credentials: Option<PeerCredentials>,
+    refusal: Option<Refusal>,
+) {
+    let shared = registered.shared.clone();
     let stop = registered.stop.clone();
-    let credentials = stream.peer_cred().ok().map(|c| PeerCredentials {
-        uid: c.uid(),
-        gid: c.gid(),
-        pid: c.pid(),
-    });
-    let allowed = shared.options.allows(credentials.as_ref(), shared.server_uid);
+    if let Some(refusal) = refusal {
+        return refuse_connection(stream, &shared, refusal, &stop).await;
+    }
     let (read, mut writer) = stream.into_split();
     let mut reader = BufReader::with_capacity(READ_BUFFER, read);
     let mut buf = Vec::new();
@@ -543,15 +717,6 @@ async fn serve_connection(stream: UnixStream, shared: Arc<Shared>) {
             return;
         }
     };
-    if !allowed {
-        let who = match credentials {
-            Some(c) => format!("uid {} gid {}", c.uid, c.gid),
-            None => "a peer with unknown credentials".to_owned(),
-        };
-        let message = format!("{who} may not use {}", shared.welcome.interface);
-        return refuse(writer, ErrorCode::Unauthorized, wire::ACCESS_DENIED, &message, hs_timeout)
-            .await;
-    }
     if hello.kind != Kind::Hello {
         let message = format!("expected HELLO as the first frame, got {}", hello.kind);
         return refuse(
@@ -644,11 +809,21 @@ async fn read_loop(
     link: &UnixPeerLink,
 ) -> End {
     let limit = shared.options.frame_limit();
+    let frame_timeout = shared.options.frame_timeout;
     loop {
+        // Idle until a frame's first byte is here (or the end); from then on the whole frame
+        // must arrive within the frame timeout.
         let outcome = tokio::select! {
             biased;
             () = link.stop.raised(Side::Reader) => return End::Closed,
-            outcome = read_frame(reader, buf, limit) => outcome,
+            outcome = async {
+                let _ = reader.fill_buf().await;
+                timeout(frame_timeout, read_frame(reader, buf, limit)).await
+            } => outcome,
+        };
+        let Ok(outcome) = outcome else {
+            debug!(peer = %link.id, ?frame_timeout, "a frame stayed half-sent; closing the connection");
+            return End::Closed;
         };
         let frame = match outcome {
             Ok(ReadOutcome::Frame(frame)) => frame,
@@ -763,4 +938,21 @@ async fn write_loop(
     // Stop the reader too, whichever side ended first.
     stop.raise();
     let _ = writer.shutdown().await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Issue 15, defect 5: at the open-file limit accept fails every 100 ms; the log gets one
+    /// line per 10 s, which counts the ones left out.
+    #[test]
+    fn accept_failures_are_logged_at_most_once_per_interval() {
+        let mut failures = AcceptFailures::default();
+        let start = Instant::now();
+        let logged: Vec<u64> =
+            (0..=600).filter_map(|i| failures.record(start + ACCEPT_BACKOFF * i)).collect();
+        // 60 s of failures, one every 100 ms: a line at 0, 10, 20, … 60 s.
+        assert_eq!(logged, vec![0, 99, 99, 99, 99, 99, 99]);
+    }
 }

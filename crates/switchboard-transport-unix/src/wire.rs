@@ -20,6 +20,9 @@ pub(crate) const INCOMPATIBLE_INTERFACE: &str = "IncompatibleInterface";
 pub(crate) const ACCESS_DENIED: &str = "AccessDenied";
 /// The error name a REFUSED frame carries when the protocol number or handshake is wrong.
 pub(crate) const UNSUPPORTED_PROTOCOL: &str = "UnsupportedProtocol";
+/// The error name a REFUSED frame carries when the server serves as many connections as it may,
+/// in total or for the peer's uid.
+pub(crate) const TOO_MANY_CONNECTIONS: &str = "TooManyConnections";
 /// The name an ERROR frame carries, and the name of the remote error it becomes on the client.
 pub(crate) const PROTOCOL_ERROR: &str = "ProtocolError";
 
