@@ -9,6 +9,7 @@ mod amqp;
 mod brokered;
 mod conformance;
 mod doc_snippets;
+mod fuzz_corpus;
 mod interop;
 mod memory;
 mod mqtt;

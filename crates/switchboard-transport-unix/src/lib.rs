@@ -47,3 +47,22 @@ pub use options::{
     DEFAULT_PEER_QUEUE_BYTES, DEFAULT_SLOW_CONSUMER_TIMEOUT, FRAME_OVERHEAD, UnixOptions,
 };
 pub use paths::{ParsedUrl, REGISTRATION, SCHEMES, UnixEndpoint, default_socket_dir};
+
+/// The decoders a server and a client apply to each received frame, for the fuzz targets in
+/// `fuzz/` and their corpus replay; not part of the API.
+#[doc(hidden)]
+pub mod __fuzz {
+    use switchboard_core::message::{ClientMessage, ServerMessage};
+
+    use crate::frame::Frame;
+
+    /// What a server makes of a frame a client sent.
+    pub fn frame_to_client(frame: Frame) -> Result<ClientMessage, String> {
+        crate::wire::frame_to_client(frame)
+    }
+
+    /// What a client makes of a frame a server sent.
+    pub fn frame_to_server(frame: Frame) -> Result<ServerMessage, String> {
+        crate::wire::frame_to_server(frame)
+    }
+}
