@@ -7,6 +7,7 @@
 
 mod amqp;
 mod brokered;
+mod commlib;
 mod conformance;
 mod doc_snippets;
 mod fuzz_corpus;

@@ -1,9 +1,11 @@
-//! StingerIPC's real Python peers for cross-language tests: a virtual environment prepared once
-//! per test process by `tests/interop/setup.sh`, and child Python processes killed on drop.
+//! Real Python peers for cross-language tests (StingerIPC's and commlib-py's): a virtual
+//! environment prepared once per test process by a `setup.sh`, and child Python processes killed
+//! on drop.
 //!
-//! Outside CI, a machine without Python 3.12 or without access to the package index cannot run
-//! these tests; [`StingerPeers::get`] then reports the test as skipped, with the reason (see
-//! [`prerequisite`]). Under `CI=true` the same failure panics, so CI never skips.
+//! Outside CI, a machine without the Python a peer needs or without access to the package index
+//! cannot run these tests; [`PythonPeers::get`] and [`PythonPeers::commlib`] then report the test
+//! as skipped, with the reason (see [`prerequisite`]). Under `CI=true` the same failure panics,
+//! so CI never skips.
 
 use std::{
     io::{BufRead, BufReader, Read},
@@ -23,9 +25,10 @@ fn interop_dir() -> PathBuf {
     dir.canonicalize().unwrap_or(dir)
 }
 
-/// A prepared Python environment with StingerIPC's generated `interopprobeipc` package.
+/// A prepared Python environment: StingerIPC's with its generated `interopprobeipc` package
+/// ([`PythonPeers::get`]), or commlib-py's ([`PythonPeers::commlib`]).
 #[derive(Debug)]
-pub struct StingerPeers {
+pub struct PythonPeers {
     python: PathBuf,
     generated: PathBuf,
     scripts: PathBuf,
@@ -40,7 +43,10 @@ struct SetupFailure {
     message: String,
 }
 
-impl StingerPeers {
+/// StingerIPC's peers: the name the tests that use them know them by.
+pub type StingerPeers = PythonPeers;
+
+impl PythonPeers {
     /// Prepares the environment on first use (running `tests/interop/setup.sh`) and returns it,
     /// or `None`, with a skip notice, when this machine lacks what it needs.
     ///
@@ -48,21 +54,19 @@ impl StingerPeers {
     /// Under `CI=true`, on any failure. Elsewhere, when the failure is not a missing
     /// prerequisite (for example, StingerIPC's generated code does not import): that is a bug,
     /// not a property of the machine.
-    pub fn get() -> Option<&'static StingerPeers> {
-        static PEERS: OnceLock<Result<StingerPeers, SetupFailure>> = OnceLock::new();
-        match PEERS.get_or_init(setup) {
-            Ok(peers) => Some(peers),
-            Err(failure) if failure.missing_prerequisite => {
-                prerequisite::missing(format_args!(
-                    "StingerIPC's Python peers are unavailable: {}",
-                    failure.message
-                ));
-                None
-            }
-            Err(failure) => {
-                panic!("StingerIPC's Python peers are unavailable: {}", failure.message)
-            }
-        }
+    pub fn get() -> Option<&'static PythonPeers> {
+        static PEERS: OnceLock<Result<PythonPeers, SetupFailure>> = OnceLock::new();
+        ready("StingerIPC's Python peers", PEERS.get_or_init(|| setup(interop_dir())))
+    }
+
+    /// commlib-py 0.13.2's environment (`tests/interop/commlib/setup.sh`), prepared on first use;
+    /// its scripts are `tests/interop/commlib/*.py`. `None` and panics as for [`PythonPeers::get`].
+    pub fn commlib() -> Option<&'static PythonPeers> {
+        static PEERS: OnceLock<Result<PythonPeers, SetupFailure>> = OnceLock::new();
+        ready(
+            "commlib-py's Python peers",
+            PEERS.get_or_init(|| setup(interop_dir().join("commlib"))),
+        )
     }
 
     /// The virtual environment's Python interpreter.
@@ -100,9 +104,24 @@ impl StingerPeers {
     }
 }
 
-/// Runs `setup.sh` and reads the paths it reports.
-fn setup() -> Result<StingerPeers, SetupFailure> {
-    let scripts = interop_dir();
+/// The prepared environment, `None` with a skip notice when the machine lacks a prerequisite,
+/// or a panic (see [`PythonPeers::get`]).
+fn ready(
+    what: &str,
+    prepared: &'static Result<PythonPeers, SetupFailure>,
+) -> Option<&'static PythonPeers> {
+    match prepared {
+        Ok(peers) => Some(peers),
+        Err(failure) if failure.missing_prerequisite => {
+            prerequisite::missing(format_args!("{what} are unavailable: {}", failure.message));
+            None
+        }
+        Err(failure) => panic!("{what} are unavailable: {}", failure.message),
+    }
+}
+
+/// Runs `scripts/setup.sh` and reads the paths it reports.
+fn setup(scripts: PathBuf) -> Result<PythonPeers, SetupFailure> {
     let script = scripts.join("setup.sh");
     let output = Command::new("bash").arg(&script).stdin(Stdio::null()).output().map_err(|e| {
         SetupFailure { missing_prerequisite: true, message: format!("cannot run bash: {e}") }
@@ -126,7 +145,7 @@ fn setup() -> Result<StingerPeers, SetupFailure> {
                 message: format!("{} printed no `{key}=` line:\n{stdout}", script.display()),
             })
     };
-    Ok(StingerPeers { python: value("python")?, generated: value("generated")?, scripts })
+    Ok(PythonPeers { python: value("python")?, generated: value("generated")?, scripts })
 }
 
 /// A child process (usually a Python peer) whose standard output is read line by line; it is
