@@ -61,7 +61,7 @@ fn doubling_structs_give_bounded_documents() {
 /// A plain chain of structs made one example per struct as deep as the chain: O(n³) Markdown.
 #[test]
 fn a_chain_of_structs_gives_documents_proportional_to_it() {
-    let text = nested(300, 1);
+    let text = nested(2_000, 1);
     let iface = interface(&text);
     for lang in [Lang::AsyncApi, Lang::Markdown] {
         let (bytes, _) = generated(&iface, lang);
@@ -116,4 +116,64 @@ fn every_name_check_accepts_generates_in_every_language() {
             }
         }
     }
+}
+
+/// Runs `work` on its own thread and fails when it takes longer than `limit`, rather than
+/// waiting for a cubic algorithm to finish.
+fn within(limit: Duration, what: &str, work: impl FnOnce() + Send + 'static) {
+    let (done, finished) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        work();
+        let _ = done.send(());
+    });
+    match finished.recv_timeout(limit) {
+        Ok(()) => {}
+        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => panic!("{what} took over {limit:?}"),
+        Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => panic!("{what} panicked"),
+    }
+}
+
+/// Rust generation searched every struct a field leads to with `Vec::contains`: cubic on a
+/// chain of structs (10,000 took over a minute). It must stay near-linear, in every language.
+#[test]
+fn a_long_chain_of_structs_generates_quickly() {
+    let iface = interface(&nested(5_000, 1));
+    for lang in [Lang::Rust, Lang::Markdown, Lang::AsyncApi, Lang::Python] {
+        let iface = iface.clone();
+        within(
+            Duration::from_secs(60),
+            &format!("{lang:?} for 5,000 chained structs"),
+            move || {
+                let (bytes, _) = generated(&iface, lang);
+                assert!(bytes > 0);
+            },
+        );
+    }
+}
+
+/// Structs that contain each other inline, through optionals, are boxed where the cycle
+/// closes, whatever the order they are declared in; structs that only lead into a cycle are
+/// not.
+#[test]
+fn only_structs_of_one_cycle_box_each_other() {
+    let text = "stingeripc: {version: 0.1.1}\ninterface: {name: Cycles, version: 1.0.0}\n\
+        structures:\n  \
+          Entry:\n    members:\n      - {name: a, type: struct, structName: A}\n  \
+          A:\n    members:\n      - {name: b, type: struct, structName: B, optional: true}\n  \
+          B:\n    members:\n      - {name: c, type: struct, structName: C}\n  \
+          C:\n    members:\n      - {name: a, type: struct, structName: A, optional: true}\n      \
+            - {name: me, type: struct, structName: C, optional: true}\n";
+    let iface = interface(text);
+    let files = switchboard_codegen::generate_files(&iface, "cycles.yaml", Lang::Rust)
+        .expect("generation succeeds");
+    let code: String = files[0].contents.split_whitespace().collect::<Vec<_>>().join(" ");
+    for boxed in [
+        "pub b: Option<Box<B>>",
+        "pub c: Box<C>",
+        "pub a: Option<Box<A>>",
+        "pub me: Option<Box<C>>",
+    ] {
+        assert!(code.contains(boxed), "missing `{boxed}` in:\n{}", files[0].contents);
+    }
+    assert!(code.contains("pub a: A,"), "Entry's `a` is not in a cycle:\n{}", files[0].contents);
 }

@@ -4,10 +4,11 @@
 //! everywhere and never change between runs.
 
 use std::cell::Cell;
+use std::collections::HashMap;
 
 use serde::Serialize;
 use serde::ser::{SerializeMap, Serializer};
-use switchboard_idl::{Field, Interface, Type};
+use switchboard_idl::{Field, Interface, StructDef, Type};
 
 /// A JSON value whose objects keep their keys in insertion order (the wire's field order);
 /// `serde_json::Value` sorts them unless a crate-wide feature is turned on.
@@ -113,24 +114,42 @@ pub(crate) const CORRELATION: &str = "3f2a9c1e-77b0-4d1e-8a2b-00000000002a";
 /// level (30 structs that each hold two of the one before make an example of 2^30 values).
 pub(crate) const MAX_EXAMPLE_BYTES: usize = 16 * 1024;
 
+/// The deepest nesting of objects and arrays in one example; a deeper one is left out. It keeps
+/// the recursion that builds examples (and the readers that parse them) shallow.
+pub(crate) const MAX_EXAMPLE_DEPTH: usize = 32;
+
 /// The most bytes all the examples of one document may take; later examples are left out.
 pub(crate) const MAX_DOCUMENT_EXAMPLE_BYTES: usize = 4 * 1024 * 1024;
 
 /// Why an example was left out, said where it would have been.
-pub(crate) const LEFT_OUT: &str = "example left out: it would take more than the 16 KiB one \
-                                   example may, or than the 4 MiB all examples of a document may";
+pub(crate) const LEFT_OUT: &str = "example left out: it would take more than the 16 KiB or the \
+                                   32 levels of nesting one example may, or than the 4 MiB all \
+                                   examples of a document may";
 
 /// The example values of one document, each at most [`MAX_EXAMPLE_BYTES`] and all together at
 /// most [`MAX_DOCUMENT_EXAMPLE_BYTES`], so the document's size stays proportional to the
 /// interface's, however its structs nest.
 pub(crate) struct Examples<'a> {
-    iface: &'a Interface,
+    types: Types<'a>,
     spent: Cell<usize>,
+}
+
+/// The interface's structs and enums by name, so each lookup is not a search of them all.
+struct Types<'a> {
+    structs: HashMap<&'a str, &'a StructDef>,
+    /// The example value of each enum: its first value, or 0.
+    enums: HashMap<&'a str, i64>,
 }
 
 impl<'a> Examples<'a> {
     pub(crate) fn new(iface: &'a Interface) -> Self {
-        Self { iface, spent: Cell::new(0) }
+        let structs = iface.structs.iter().map(|s| (s.name.as_str(), s)).collect();
+        let enums = iface
+            .enums
+            .iter()
+            .map(|e| (e.name.as_str(), e.values.first().map_or(0, |v| v.value)))
+            .collect();
+        Self { types: Types { structs, enums }, spent: Cell::new(0) }
     }
 
     /// The JSON object of `fields`, as senders emit it (optionals as `null` only when
@@ -146,11 +165,11 @@ impl<'a> Examples<'a> {
 
     fn build(
         &self,
-        build: impl FnOnce(&mut Builder<'a>) -> Result<Value, TooLarge>,
+        build: impl FnOnce(&mut Builder<'_, 'a>) -> Result<Value, TooLarge>,
     ) -> Option<Value> {
         let left = MAX_DOCUMENT_EXAMPLE_BYTES.saturating_sub(self.spent.get());
         let budget = left.min(MAX_EXAMPLE_BYTES);
-        let mut builder = Builder { iface: self.iface, stack: Vec::new(), left: budget };
+        let mut builder = Builder { types: &self.types, stack: Vec::new(), left: budget };
         let value = build(&mut builder).ok()?;
         self.spent.set(self.spent.get() + (budget - builder.left));
         Some(value)
@@ -161,15 +180,15 @@ impl<'a> Examples<'a> {
 struct TooLarge;
 
 /// Builds one example, charging each value the bytes it takes pretty-printed.
-struct Builder<'a> {
-    iface: &'a Interface,
+struct Builder<'t, 'a> {
+    types: &'t Types<'a>,
     /// The structs being expanded, outermost first.
     stack: Vec<&'a str>,
     /// Bytes this example may still take.
     left: usize,
 }
 
-impl<'a> Builder<'a> {
+impl<'a> Builder<'_, 'a> {
     /// Charges one value at `depth` with `text` bytes of key and scalar.
     fn charge(&mut self, depth: usize, text: usize) -> Result<(), TooLarge> {
         let cost = 2 * depth + text + 8;
@@ -187,6 +206,9 @@ impl<'a> Builder<'a> {
     }
 
     fn value(&mut self, ty: &'a Type, depth: usize) -> Result<Value, TooLarge> {
+        if depth > MAX_EXAMPLE_DEPTH {
+            return Err(TooLarge);
+        }
         self.charge(depth, 40)?;
         Ok(match ty {
             Type::Integer { .. } => Value::Int(INTEGER),
@@ -196,10 +218,10 @@ impl<'a> Builder<'a> {
             Type::DateTime => DATETIME.into(),
             Type::Duration => DURATION.into(),
             Type::Binary => BINARY.into(),
-            Type::Enum { name } => Value::Int(
-                self.iface.enum_def(name).and_then(|e| e.values.first()).map_or(0, |v| v.value),
-            ),
-            Type::Struct { name } => match self.iface.struct_def(name) {
+            Type::Enum { name } => {
+                Value::Int(self.types.enums.get(name.as_str()).copied().unwrap_or(0))
+            }
+            Type::Struct { name } => match self.types.structs.get(name.as_str()) {
                 Some(def) if !self.stack.contains(&name.as_str()) => {
                     self.stack.push(name);
                     let value = self.object(&def.fields, depth);

@@ -562,7 +562,7 @@ impl<'a> Builder<'a> {
 
     /// Adds `message` to channel `channel` under `key` and returns a reference to it.
     fn add_message(&mut self, channel: &str, key: &str, message: Message) -> Reference {
-        if let Some((_, ch)) = self.channels.0.iter_mut().find(|(id, _)| id == channel) {
+        if let Some(ch) = self.channels.get_mut(channel) {
             ch.messages.insert(key, message);
         }
         Reference::to(format!("channels/{channel}/messages/{key}"))

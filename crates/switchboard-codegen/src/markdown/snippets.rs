@@ -5,6 +5,7 @@
 //! committed references against the generated code.
 
 use std::cell::Cell;
+use std::collections::HashMap;
 use std::fmt::Write as _;
 
 use heck::{ToSnakeCase, ToUpperCamelCase};
@@ -13,7 +14,7 @@ use switchboard_idl::{Field, Interface, Type};
 use crate::GenerateError;
 use crate::asyncapi::example;
 use crate::rust::lower;
-use crate::rust::model::{Module, Returns, RustType};
+use crate::rust::model::{Module, Returns, RustType, Struct};
 
 /// The Rust server snippet: the handler trait implemented with example values, and a function
 /// that serves it and emits a signal.
@@ -287,7 +288,10 @@ enum DateTimes {
 /// [`example::MAX_EXAMPLE_BYTES`], all together at most [`example::MAX_DOCUMENT_EXAMPLE_BYTES`].
 /// One that would be larger is `todo!()`, which still compiles.
 struct RustValues<'a> {
-    module: &'a Module,
+    /// The module's structs by identifier.
+    structs: HashMap<&'a str, &'a Struct>,
+    /// The first variant of each of the module's enums, by the enum's identifier.
+    enums: HashMap<&'a str, &'a str>,
     m: &'a str,
     datetimes: DateTimes,
     spent: Cell<usize>,
@@ -295,7 +299,13 @@ struct RustValues<'a> {
 
 impl<'a> RustValues<'a> {
     fn new(module: &'a Module, m: &'a str, datetimes: DateTimes) -> Self {
-        Self { module, m, datetimes, spent: Cell::new(0) }
+        let structs = module.structs.iter().map(|s| (s.ident.as_str(), s)).collect();
+        let enums = module
+            .enums
+            .iter()
+            .map(|e| (e.ident.as_str(), e.variants.first().map_or("", |v| v.ident.as_str())))
+            .collect();
+        Self { structs, enums, m, datetimes, spent: Cell::new(0) }
     }
 
     /// A Rust expression of type `ty`: the example values, or the empty value of collections.
@@ -303,7 +313,7 @@ impl<'a> RustValues<'a> {
         let left = example::MAX_DOCUMENT_EXAMPLE_BYTES.saturating_sub(self.spent.get());
         let budget = left.min(example::MAX_EXAMPLE_BYTES);
         let mut remaining = budget;
-        match self.value(ty, &mut remaining) {
+        match self.value(ty, &mut remaining, 0) {
             Some(expr) => {
                 self.spent.set(self.spent.get() + (budget - remaining));
                 expr
@@ -313,7 +323,10 @@ impl<'a> RustValues<'a> {
     }
 
     /// The expression of `ty`, or `None` once it takes more than `left` bytes.
-    fn value(&self, ty: &RustType, left: &mut usize) -> Option<String> {
+    fn value(&self, ty: &RustType, left: &mut usize, depth: usize) -> Option<String> {
+        if depth > example::MAX_EXAMPLE_DEPTH {
+            return None;
+        }
         let m = self.m;
         let expr = match ty {
             RustType::Primitive("bool") => "true".to_string(),
@@ -329,16 +342,16 @@ impl<'a> RustValues<'a> {
             RustType::Vec(_) => "Vec::new()".to_string(),
             RustType::Map(_) => "Default::default()".to_string(),
             RustType::Option(_) => "None".to_string(),
-            RustType::Boxed(inner) => format!("Box::new({})", self.value(inner, left)?),
+            RustType::Boxed(inner) => format!("Box::new({})", self.value(inner, left, depth + 1)?),
             RustType::Named(ident) => {
-                if let Some(def) = self.module.enums.iter().find(|e| e.ident == *ident) {
-                    let variant = def.variants.first().map_or("", |v| v.ident.as_str());
+                if let Some(variant) = self.enums.get(ident.as_str()) {
                     format!("{m}::{ident}::{variant}")
-                } else if let Some(def) = self.module.structs.iter().find(|s| s.ident == *ident) {
+                } else if let Some(def) = self.structs.get(ident.as_str()) {
                     let mut fields = Vec::with_capacity(def.fields.len());
                     for field in &def.fields {
                         *left = left.checked_sub(field.ident.len() + 2)?;
-                        fields.push(format!("{}: {}", field.ident, self.value(&field.ty, left)?));
+                        let value = self.value(&field.ty, left, depth + 1)?;
+                        fields.push(format!("{}: {value}", field.ident));
                     }
                     if fields.is_empty() {
                         format!("{m}::{ident} {{}}")

@@ -38,8 +38,9 @@ struct Lowering<'a> {
     type_idents: HashMap<&'a str, String>,
     /// The interface's UpperCamel name, the base of the trait and handle names.
     base: String,
-    /// For each struct, the structs it contains without a `Vec` or map in between.
-    direct_refs: HashMap<&'a str, Vec<&'a str>>,
+    /// For each struct, its cycle: the strongly connected component of the graph of structs
+    /// contained without a `Vec` or map in between. Structs of one cycle box each other.
+    cycles: HashMap<&'a str, usize>,
     /// Rust identifiers and messages of declared errors, by their names in the file.
     error_idents: HashMap<&'a str, (String, String)>,
 }
@@ -48,23 +49,13 @@ impl<'a> Lowering<'a> {
     /// Claims the fixed names and the user's type names.
     fn new(iface: &'a Interface) -> Result<Self, NameError> {
         let base = names::camel(&iface.name, "", &format!("interface `{}`", iface.name))?;
-        let direct_refs = iface
-            .structs
-            .iter()
-            .map(|s| {
-                let mut refs = Vec::new();
-                for field in &s.fields {
-                    collect_direct_refs(&field.ty, &mut refs);
-                }
-                (s.name.as_str(), refs)
-            })
-            .collect();
+        let cycles = struct_cycles(iface);
         let mut this = Lowering {
             iface,
             table: NameTable::new(),
             type_idents: HashMap::new(),
             base,
-            direct_refs,
+            cycles,
             error_idents: HashMap::new(),
         };
         for name in PRELUDE_TYPES {
@@ -316,22 +307,13 @@ impl<'a> Lowering<'a> {
         }
     }
 
-    /// True when struct `from` contains struct `to`, directly or through other structs.
-    fn reaches(&self, from: &str, to: &str) -> bool {
-        let mut seen = vec![from];
-        let mut stack = vec![from];
-        while let Some(name) = stack.pop() {
-            if name == to {
-                return true;
-            }
-            for next in self.direct_refs.get(name).into_iter().flatten() {
-                if !seen.contains(next) {
-                    seen.push(next);
-                    stack.push(next);
-                }
-            }
+    /// True when struct `from`, which `owner` contains, leads back to `owner`: both are in one
+    /// cycle, since `owner` reaches `from`.
+    fn reaches(&self, from: &str, owner: &str) -> bool {
+        match (self.cycles.get(from), self.cycles.get(owner)) {
+            (Some(a), Some(b)) => a == b,
+            _ => false,
         }
-        false
     }
 
     /// Lowers the signals, adding their payload structs to `structs`.
@@ -762,6 +744,76 @@ impl<'a> Lowering<'a> {
 /// starts with `with_`, so they cannot collide.
 fn setter_name(field: &str, ty: &RustType) -> Option<String> {
     ty.is_option().then(|| format!("with_{}", names::unraw(field)))
+}
+
+/// Numbers the cycles of structs that contain each other inline (Tarjan's strongly connected
+/// components, without recursion): two structs get one number when each reaches the other.
+/// Linear in the structs and their fields, so long chains of structs stay fast.
+fn struct_cycles(iface: &Interface) -> HashMap<&str, usize> {
+    let index_of: HashMap<&str, usize> =
+        iface.structs.iter().enumerate().map(|(i, s)| (s.name.as_str(), i)).collect();
+    let edges: Vec<Vec<usize>> = iface
+        .structs
+        .iter()
+        .map(|s| {
+            let mut refs = Vec::new();
+            for field in &s.fields {
+                collect_direct_refs(&field.ty, &mut refs);
+            }
+            refs.iter().filter_map(|name| index_of.get(name).copied()).collect()
+        })
+        .collect();
+    let count = edges.len();
+    let mut order = vec![usize::MAX; count];
+    let mut low = vec![0; count];
+    let mut on_stack = vec![false; count];
+    let mut stack = Vec::new();
+    let mut component = vec![usize::MAX; count];
+    let mut next_order = 0;
+    let mut next_component = 0;
+    for root in 0..count {
+        if order[root] != usize::MAX {
+            continue;
+        }
+        // (node, index of the next edge to follow)
+        let mut walk = vec![(root, 0)];
+        order[root] = next_order;
+        low[root] = next_order;
+        next_order += 1;
+        stack.push(root);
+        on_stack[root] = true;
+        while let Some(&mut (node, ref mut edge)) = walk.last_mut() {
+            if let Some(&next) = edges[node].get(*edge) {
+                *edge += 1;
+                if order[next] == usize::MAX {
+                    order[next] = next_order;
+                    low[next] = next_order;
+                    next_order += 1;
+                    stack.push(next);
+                    on_stack[next] = true;
+                    walk.push((next, 0));
+                } else if on_stack[next] {
+                    low[node] = low[node].min(order[next]);
+                }
+                continue;
+            }
+            walk.pop();
+            if let Some(&(parent, _)) = walk.last() {
+                low[parent] = low[parent].min(low[node]);
+            }
+            if low[node] == order[node] {
+                while let Some(member) = stack.pop() {
+                    on_stack[member] = false;
+                    component[member] = next_component;
+                    if member == node {
+                        break;
+                    }
+                }
+                next_component += 1;
+            }
+        }
+    }
+    iface.structs.iter().zip(component).map(|(s, c)| (s.name.as_str(), c)).collect()
 }
 
 /// Adds the structs `ty` contains inline (not behind a `Vec` or map) to `out`.
