@@ -20,16 +20,17 @@
 //!
 //! # Slow consumers
 //!
-//! Each peer has bounded queues of outgoing frames: signals and goal feedback in bytes
-//! ([`UnixOptions::peer_queue_bytes`]), the rest in frames ([`UnixOptions::peer_queue`]). Signals
-//! and goal feedback wait for room in a full queue for at most
-//! [`UnixOptions::slow_consumer_timeout`] (250 ms), so one subscriber that stops reading holds
-//! up the emitter, and every other subscriber, only that long, once. Answers to a peer's own requests
-//! have places of their own, and the server reads no further request while they are all taken,
-//! so a client with many calls in flight is slowed down, never dropped. When a stream queue stays
-//! full, or another frame finds its places taken, the transport disconnects that peer, logs a warning and returns an
-//! error. The client notices the disconnect, reconnects and re-subscribes, so a slow client loses
-//! frames but never makes the server hold unbounded memory.
+//! Each peer has bounded queues of outgoing frames, counted in bytes
+//! ([`UnixOptions::peer_queue_bytes`]): signals and goal feedback, answers, and the rest.
+//! Signals and goal feedback wait for room in a full queue for at most
+//! [`UnixOptions::slow_consumer_timeout`] (250 ms), so one subscriber that stops reading holds up
+//! the emitter, and every other subscriber, only that long, once. Answers to a peer's own
+//! requests have room of their own, and the server reads no further request while it is taken
+//! (or while [`UnixOptions::peer_queue`] requests await their answers), so a client with many
+//! calls in flight, or one that does not read its answers, is slowed down, never dropped. When
+//! a stream queue stays full, or another frame finds no room, the transport disconnects that
+//! peer, logs a warning and returns an error. The client notices the disconnect, reconnects and
+//! re-subscribes, so a slow client loses frames but never makes the server hold unbounded memory.
 
 pub mod frame;
 

@@ -33,16 +33,16 @@ pub struct UnixOptions {
     pub allowed_uids: Vec<u32>,
     /// Groups whose members may connect. See [`UnixOptions::allows`].
     pub allowed_gids: Vec<u32>,
-    /// Places per kind in each peer's outgoing queue: answers to the peer's own requests,
-    /// signal and goal-feedback frames, and other frames each have this many. The server reads
-    /// no further request from a peer whose answer places are all taken (the peer is pushed
-    /// back on, not disconnected). A stream frame that still finds no place after
-    /// [`UnixOptions::slow_consumer_timeout`], or another frame that finds none, gets the peer
-    /// disconnected as too slow. Default 1024.
+    /// Requests of one peer the server reads before their answers are written: while this many
+    /// wait, it reads no further request from that peer (the peer is pushed back on, not
+    /// disconnected). Default 1024.
     pub peer_queue: usize,
     /// Bytes of signal and goal-feedback frames queued per peer, each frame counted as its
     /// length plus [`FRAME_OVERHEAD`] bytes (a frame larger than the whole budget still fits
     /// alone). It absorbs bursts and short pauses of the peer without holding up the emitter.
+    /// A quarter of it bounds the peer's unwritten answers (the server reads no further request
+    /// while they reach it), and another quarter the other frames it is sent unasked (property
+    /// values, goal status, ERROR; a peer that leaves no room is disconnected as too slow).
     /// Default 4 MiB.
     pub peer_queue_bytes: usize,
     /// How long a signal or goal feedback waits for room in a peer's full stream queue before
@@ -172,6 +172,12 @@ impl UnixOptions {
         self.peer_queue_bytes.clamp(1, u32::MAX as usize)
     }
 
+    /// The per-peer byte budget of answers and of other frames: a quarter of the stream budget,
+    /// at least one byte.
+    pub(crate) fn small_budget(&self) -> usize {
+        (self.stream_budget() / 4).max(1)
+    }
+
     /// Decides whether a peer may use a server running as `server_uid`.
     ///
     /// With both allow-lists empty, anyone who can open the socket file is allowed (the file
@@ -223,5 +229,7 @@ mod tests {
         assert_eq!(UnixOptions::default().with_max_frame_size(3).frame_limit(), HEADER_LEN);
         assert_eq!(UnixOptions::default().with_peer_queue(0).queue_capacity(), 1);
         assert_eq!(UnixOptions::default().with_peer_queue_bytes(0).stream_budget(), 1);
+        assert_eq!(UnixOptions::default().with_peer_queue_bytes(0).small_budget(), 1);
+        assert_eq!(UnixOptions::default().small_budget(), 1024 * 1024);
     }
 }

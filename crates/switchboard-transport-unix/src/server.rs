@@ -8,7 +8,7 @@ use std::{
     path::{Path, PathBuf},
     sync::{
         Arc, Mutex, MutexGuard,
-        atomic::{AtomicBool, AtomicU64, Ordering},
+        atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering},
     },
     time::{Duration, Instant},
 };
@@ -25,7 +25,7 @@ use tokio::{
         UnixListener, UnixStream,
         unix::{OwnedReadHalf, OwnedWriteHalf},
     },
-    sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch},
+    sync::{Notify, OwnedSemaphorePermit, Semaphore, mpsc, watch},
     time::timeout,
 };
 use tracing::{debug, warn};
@@ -487,15 +487,75 @@ enum Outgoing {
 #[derive(Debug)]
 struct QueuedFrame {
     bytes: Vec<u8>,
-    /// The frame's place in the queue (see [`UnixPeerLink`]); freed once the writer takes it.
-    _place: OwnedSemaphorePermit,
+    /// The frame's place in the queue (see [`UnixPeerLink`]); freed once it is written.
+    hold: Hold,
+}
+
+/// What a queued frame holds until it is written.
+#[derive(Debug)]
+enum Hold {
+    /// Bytes of the stream or the other budget.
+    Bytes { _bytes: OwnedSemaphorePermit },
+    /// An answer's place, and the bytes it adds to the answers waiting.
+    Answer { _place: OwnedSemaphorePermit, _bytes: AnswerBytes },
+}
+
+/// The bytes of a peer's answers waiting to be written.
+#[derive(Debug, Default)]
+struct AnswerGauge {
+    queued: AtomicUsize,
+    /// Woken whenever answers are written.
+    drained: Notify,
+}
+
+impl AnswerGauge {
+    /// Resolves once fewer than `budget` bytes of answers wait.
+    async fn below(&self, budget: usize) {
+        loop {
+            let drained = self.drained.notified();
+            tokio::pin!(drained);
+            drained.as_mut().enable();
+            if self.queued.load(Ordering::Acquire) < budget {
+                return;
+            }
+            drained.await;
+        }
+    }
+}
+
+/// One answer's bytes in an [`AnswerGauge`]; dropping it takes them out.
+#[derive(Debug)]
+struct AnswerBytes {
+    gauge: Arc<AnswerGauge>,
+    bytes: usize,
+}
+
+impl AnswerBytes {
+    fn new(gauge: &Arc<AnswerGauge>, bytes: usize) -> Self {
+        gauge.queued.fetch_add(bytes, Ordering::AcqRel);
+        AnswerBytes { gauge: gauge.clone(), bytes }
+    }
+}
+
+impl Drop for AnswerBytes {
+    fn drop(&mut self) {
+        self.gauge.queued.fetch_sub(self.bytes, Ordering::AcqRel);
+        self.gauge.drained.notify_waiters();
+    }
+}
+
+/// What a frame of `len` bytes is charged in a byte budget: its length plus overhead, at most
+/// the whole budget, so a larger frame still fits alone.
+fn charge(len: usize, budget: usize) -> u32 {
+    u32::try_from((len + FRAME_OVERHEAD).min(budget)).unwrap_or(u32::MAX)
 }
 
 /// The server's handle on one connected client.
 ///
-/// Its queue is counted in three kinds of places, so one kind never crowds out another:
-/// answers to the peer's own requests, signals and goal feedback (streams), and everything
-/// else the server sends unasked (property values, goal status, ERROR frames).
+/// Its queue is counted in three parts, so one kind never crowds out another: answers to the
+/// peer's own requests, signals and goal feedback (streams), and everything else the server
+/// sends unasked (property values, goal status, ERROR frames). Each is bounded in bytes; answers
+/// also in number.
 #[derive(Debug)]
 struct UnixPeerLink {
     id: PeerId,
@@ -507,11 +567,17 @@ struct UnixPeerLink {
     answer_places: Arc<Semaphore>,
     /// The places the reader took, by the kind and id of the answer each one is kept for.
     awaiting: Mutex<HashMap<(Kind, u64), Vec<OwnedSemaphorePermit>>>,
+    /// Bytes of answers waiting to be written; the reader reads no request while they reach
+    /// `small_budget`.
+    answer_bytes: Arc<AnswerGauge>,
+    /// The byte budget of answers and of other frames.
+    small_budget: usize,
     /// Room for signals and goal feedback, in bytes (see `send_when_ready`).
     stream_places: Arc<Semaphore>,
     /// The size of `stream_places`: the most one stream frame is charged.
     stream_budget: usize,
-    /// Places for other frames; a peer that leaves them all taken is disconnected as too slow.
+    /// Room for other frames, in bytes; a peer that leaves too little is disconnected as too
+    /// slow.
     other_places: Arc<Semaphore>,
     /// The connection's stop signal: raising it ends the reader and the writer.
     stop: Arc<Stop>,
@@ -532,13 +598,20 @@ impl UnixPeerLink {
             return Err(self.gone());
         }
         let bytes = self.encode(frame)?;
-        let place = match self.answer_place(frame.kind, frame.id) {
-            Some(place) => place,
-            None => self.other_places.clone().try_acquire_owned().map_err(|_| self.too_slow())?,
+        let hold = match self.answer_place(frame.kind, frame.id) {
+            Some(place) => Hold::Answer {
+                _place: place,
+                _bytes: AnswerBytes::new(&self.answer_bytes, bytes.len()),
+            },
+            None => Hold::Bytes {
+                _bytes: self
+                    .other_places
+                    .clone()
+                    .try_acquire_many_owned(charge(bytes.len(), self.small_budget))
+                    .map_err(|_| self.too_slow())?,
+            },
         };
-        self.queue
-            .send(Outgoing::Frame(QueuedFrame { bytes, _place: place }))
-            .map_err(|_| self.gone())
+        self.queue.send(Outgoing::Frame(QueuedFrame { bytes, hold })).map_err(|_| self.gone())
     }
 
     /// Keeps an answer place, taken by the reader, for the answer of `kind` with `id`.
@@ -602,13 +675,11 @@ impl PeerLink for UnixPeerLink {
         Box::pin(async move {
             let bytes = self.encode(wire::server_outgoing(&message)?.fields())?;
             let queued = timeout(self.slow_consumer_timeout, async {
-                // Charged its length plus overhead; a frame above the whole budget fits alone.
-                let cost = (bytes.len() + FRAME_OVERHEAD).min(self.stream_budget);
-                let cost = u32::try_from(cost).unwrap_or(u32::MAX);
+                let cost = charge(bytes.len(), self.stream_budget);
                 let Ok(place) = self.stream_places.clone().acquire_many_owned(cost).await else {
                     return false;
                 };
-                let frame = QueuedFrame { bytes, _place: place };
+                let frame = QueuedFrame { bytes, hold: Hold::Bytes { _bytes: place } };
                 self.queue.send(Outgoing::Frame(frame)).is_ok()
             });
             match queued.await {
@@ -765,7 +836,9 @@ async fn serve_connection(
         awaiting: Mutex::default(),
         stream_places: Arc::new(Semaphore::new(shared.options.stream_budget())),
         stream_budget: shared.options.stream_budget(),
-        other_places: Arc::new(Semaphore::new(places)),
+        other_places: Arc::new(Semaphore::new(shared.options.small_budget())),
+        answer_bytes: Arc::default(),
+        small_budget: shared.options.small_budget(),
         stop: stop.clone(),
         frame_limit: limit,
         slow_consumer_timeout: shared.options.slow_consumer_timeout,
@@ -811,6 +884,12 @@ async fn read_loop(
     let limit = shared.options.frame_limit();
     let frame_timeout = shared.options.frame_timeout;
     loop {
+        // Push back: no request is read while the peer's unwritten answers fill their budget.
+        tokio::select! {
+            biased;
+            () = link.stop.raised(Side::Reader) => return End::Closed,
+            () = link.answer_bytes.below(link.small_budget) => {}
+        }
         // Idle until a frame's first byte is here (or the end); from then on the whole frame
         // must arrive within the frame timeout.
         let outcome = tokio::select! {
@@ -888,15 +967,18 @@ async fn write_loop(
     stop: Arc<Stop>,
 ) {
     let mut batch: Vec<u8> = Vec::new();
+    // What the frames being written hold, released once they are written.
+    let mut holds: Vec<Hold> = Vec::new();
     loop {
         let first = tokio::select! {
             biased;
             () = stop.raised(Side::Writer) => break,
             item = outgoing.recv() => item,
         };
-        let Some(Outgoing::Frame(QueuedFrame { bytes: first, .. })) = first else {
+        let Some(Outgoing::Frame(QueuedFrame { bytes: first, hold })) = first else {
             break;
         };
+        holds.push(hold);
         let mut close = false;
         let data = match outgoing.try_recv() {
             Err(_) => first,
@@ -906,7 +988,10 @@ async fn write_loop(
                 let mut item = Some(next);
                 while let Some(current) = item.take() {
                     match current {
-                        Outgoing::Frame(frame) => batch.extend_from_slice(&frame.bytes),
+                        Outgoing::Frame(frame) => {
+                            batch.extend_from_slice(&frame.bytes);
+                            holds.push(frame.hold);
+                        }
                         Outgoing::Close => {
                             close = true;
                             break;
@@ -924,6 +1009,7 @@ async fn write_loop(
             () = stop.raised(Side::Writer) => break,
             written = writer.write_all(&data) => written,
         };
+        holds.clear();
         if data.capacity() <= MAX_BATCH {
             batch = data;
         }

@@ -562,3 +562,65 @@ async fn slow_peer_is_disconnected_when_its_queue_is_full() {
     assert_eq!(error.kind(), TransportErrorKind::Disconnected);
     assert!(matches!(server.next().await, ServerEvent::Gone(id) if id == peer.id()));
 }
+
+/// A server inbox that answers every call at once, as the core does a DESCRIBE or a property
+/// read, with a 64 KiB reply, and counts the calls.
+struct AnsweringServer(std::sync::atomic::AtomicU64);
+
+impl ServerInbox for AnsweringServer {
+    fn deliver(&self, peer: &Peer, message: ClientMessage) {
+        if let ClientMessage::Call { id, .. } = message {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let answer = Bytes::from(format!("{{\"blob\":\"{}\"}}", "x".repeat(64 * 1024)));
+            peer.send(ServerMessage::Reply { id, result: Ok(answer) }).expect("queued");
+        }
+    }
+    fn peer_gone(&self, _peer: PeerId) {}
+}
+
+/// Issue 15, defect 4: a peer's queues are bounded in bytes. A peer that sends requests but does
+/// not read its answers is read no further once its unread answers fill their budget (a
+/// quarter of `peer_queue_bytes`), instead of the server reading 1024 requests and holding
+/// 1024 answers of any size; once it reads, the rest is read and answered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unread_answers_stop_the_reading_of_requests_at_a_byte_budget() {
+    use std::sync::atomic::Ordering;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = socket_in(&dir);
+    // Answers may hold 256 KiB: four answers of 64 KiB.
+    let options = UnixOptions::default().with_peer_queue_bytes(1024 * 1024);
+    let endpoint = UnixEndpoint::at(&path).with_options(options);
+    let inbox = Arc::new(AnsweringServer(Default::default()));
+    let _server = endpoint.bind(thermostat(), inbox.clone()).await.expect("bind");
+    let (raw, mut buf) = raw_client(&path).await;
+    let (mut read, mut write) = raw.into_split();
+
+    const CALLS: u64 = 2_000;
+    let calls: Vec<u8> = (1..=CALLS)
+        .flat_map(|id| Frame::new(Kind::Call, "ping").with_id(id).to_vec().expect("encode"))
+        .collect();
+    let writer = tokio::spawn(async move { write.write_all(&calls).await.map(|()| write) });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let answered = inbox.0.load(Ordering::SeqCst);
+    // The budget, what the kernel's socket buffers take, and one answer over.
+    assert!(answered <= 16, "{answered} requests read while their answers went unread");
+    assert!(answered >= 4, "only {answered} requests read");
+
+    // Now the peer reads: every request is read and answered.
+    let mut ids = Vec::new();
+    let mut chunk = vec![0u8; 256 * 1024];
+    while (ids.len() as u64) < CALLS {
+        if let Some((frame, used)) =
+            frame::decode(&buf, frame::DEFAULT_MAX_FRAME_SIZE).expect("size")
+        {
+            buf.drain(..used);
+            ids.push(frame.expect("valid").id);
+            continue;
+        }
+        let n = timeout(WAIT, read.read(&mut chunk)).await.expect("read in time").expect("read");
+        assert!(n > 0, "closed after {} answers", ids.len());
+        buf.extend_from_slice(&chunk[..n]);
+    }
+    assert!(ids.iter().copied().eq(1..=CALLS), "every call answered once, in order");
+    timeout(WAIT, writer).await.expect("writes done").expect("writer").expect("written");
+}
