@@ -704,7 +704,8 @@ impl Handler for ClientShared {
             | Route::Updates
             | Route::Commands
             | Route::ActionRequests
-            | Route::ClientPresence => {}
+            | Route::ClientPresence
+            | Route::OwnPresence => {}
         }
     }
 

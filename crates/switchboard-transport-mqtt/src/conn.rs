@@ -64,6 +64,9 @@ pub(crate) enum Route {
     ActionRequests,
     /// Server: every client's presence (`client/+/online`).
     ClientPresence,
+    /// Server: its own presence topic, watched so that a `{"online":false}` someone else
+    /// published there is answered at once with `{"online":true}`.
+    OwnPresence,
     /// Client: signals to this client only (`client/{client_id}/…/signal/+`).
     ClientSignals,
     /// Client: replies to action requests and goal events (`client/{client_id}/…/action/+/event`).

@@ -112,13 +112,14 @@ impl Binder for MqttEndpoint {
             let params = self.params_for(&interface, true)?;
             let client_id = self.client_id_for_connection();
             let topics = Topics::new(&interface, &instance, &client_id, &params)?;
-            let initial = vec![
+            let mut initial = vec![
                 (topics.topic(Kind::MethodRequests, "+"), Route::Requests),
                 (topics.topic(Kind::PropertyUpdates, "+"), Route::Updates),
                 (topics.topic(Kind::Commands, "+"), Route::Commands),
                 (format!("{}/+", topics.topic(Kind::ActionRequests, "+")), Route::ActionRequests),
             ];
             let lwt = topics.topic(Kind::Lwt, "");
+            initial.push((lwt.clone(), Route::OwnPresence));
             let shared = ServerShared::new(topics, interface, instance, params, inbox);
             // A daemon may start before its broker: it waits for it (as long as configured).
             let until = self.options.wait_for_broker.map(|wait| Instant::now() + wait);
@@ -249,6 +250,10 @@ impl Connector for MqttEndpoint {
 /// True when the announcing server's presence topic (its `connection_topic`) says it is
 /// offline: it died without clearing its retained interface info. Waits briefly for the
 /// retained presence; servers that publish none count as online.
+///
+/// One `{"online":false}` is not trusted over a live server: anyone may publish one there, and
+/// a running switchboard server answers it at once with `{"online":true}`. So an offline
+/// presence is only believed when no online one follows within the wait.
 async fn announcer_offline(
     shared: &ClientShared,
     conn: &Conn,
@@ -262,15 +267,22 @@ async fn announcer_offline(
     *switchboard_core::sync::lock(&shared.presence) = Some(tx);
     let _ = conn.subscribe(presence, Route::Presence, true);
     let wait = deadline.min(tokio::time::Instant::now() + std::time::Duration::from_millis(300));
-    let offline = loop {
+    let mut offline = false;
+    loop {
         match tokio::time::timeout_at(wait, rx.recv()).await {
-            Ok(Some((topic, payload))) if topic == presence => {
-                break presence_state(&payload) == Some(false);
-            }
+            Ok(Some((topic, payload))) if topic == presence => match presence_state(&payload) {
+                Some(false) => offline = true,
+                Some(true) => {
+                    offline = false;
+                    break;
+                }
+                None if !offline => break,
+                None => {}
+            },
             Ok(Some(_)) => continue,
-            _ => break false,
+            _ => break,
         }
-    };
+    }
     *switchboard_core::sync::lock(&shared.presence) = None;
     conn.unsubscribe(presence);
     offline

@@ -8,6 +8,7 @@ use std::{
         Arc, Mutex, OnceLock, Weak,
         atomic::{AtomicU64, Ordering},
     },
+    time::{Duration, Instant},
 };
 use switchboard_core::sync::lock;
 
@@ -49,8 +50,15 @@ pub(crate) struct ServerShared {
     /// Every client id seen, with its generation: bumped when the client's presence turns
     /// offline, so a later connection with the same id is a new peer.
     clients: Mutex<HashMap<String, u64>>,
+    /// How many times someone else said this running server is offline, and when that was last
+    /// logged (once per [`SPOOF_LOG_INTERVAL`] at most).
+    presence_spoofs: AtomicU64,
+    spoof_logged: Mutex<Option<Instant>>,
     me: Weak<ServerShared>,
 }
+
+/// The least time between two warnings about a spoofed presence.
+const SPOOF_LOG_INTERVAL: Duration = Duration::from_secs(10);
 
 impl ServerShared {
     pub(crate) fn new(
@@ -76,6 +84,8 @@ impl ServerShared {
             values: Mutex::new(BTreeMap::new()),
             next_request: AtomicU64::new(1),
             clients: Mutex::new(HashMap::new()),
+            presence_spoofs: AtomicU64::new(0),
+            spoof_logged: Mutex::new(None),
             me: me.clone(),
         })
     }
@@ -264,6 +274,35 @@ impl ServerShared {
         }
     }
 
+    /// A message on this server's own presence topic. While the server runs, it is online
+    /// whatever anyone else publishes there: a `{"online":false}` (retained or not, e.g. from
+    /// any client of the broker, or its own will from before a reconnect) is answered at once
+    /// with its retained `{"online":true}`, so callers that saw the false one see the server
+    /// back, and later callers find it online. Its own farewell, sent while closing, is left.
+    fn on_own_presence(&self, conn: &Arc<Conn>, payload: &[u8]) {
+        if crate::presence_state(payload) != Some(false) || conn.is_closed() {
+            return;
+        }
+        let spoofs = self.presence_spoofs.fetch_add(1, Ordering::Relaxed) + 1;
+        let log = {
+            let mut logged = lock(&self.spoof_logged);
+            let due = logged.is_none_or(|at| at.elapsed() >= SPOOF_LOG_INTERVAL);
+            if due {
+                *logged = Some(Instant::now());
+            }
+            due
+        };
+        if log {
+            tracing::warn!(interface = %self.interface.name, instance = %self.instance, spoofs, "someone said this running server is offline; restoring its presence");
+        }
+        let _ = conn.publish_now(
+            self.topics.topic(Kind::Lwt, ""),
+            true,
+            Bytes::from_static(br#"{"online":true}"#),
+            json_properties(),
+        );
+    }
+
     fn handle_command(&self, conn: &Arc<Conn>, topic: &str, publish: Publish) {
         let Some(command) = self.topics.extract(Kind::Commands, topic, "command_name") else {
             tracing::debug!(%topic, "a command on an unexpected topic was ignored");
@@ -434,6 +473,7 @@ impl Handler for ServerShared {
             Route::Commands => self.handle_command(conn, topic, publish),
             Route::ActionRequests => self.handle_action(conn, topic, publish),
             Route::ClientPresence => self.on_presence(topic, &publish.payload),
+            Route::OwnPresence => self.on_own_presence(conn, &publish.payload),
             other => tracing::debug!(?other, "unexpected route on a server connection"),
         }
     }

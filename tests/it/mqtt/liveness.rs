@@ -113,3 +113,59 @@ async fn killed_server_fails_calls_at_once_and_new_server_is_resumed() {
 async fn killed_server_fails_calls_at_once_and_same_server_is_resumed() {
     killed_server_fails_calls_and_restart_resumes("liveness-same", true).await;
 }
+
+/// Issue 15, defect 7: any broker client can publish a retained `{"online":false}` on a live
+/// server's presence topic. The server notices and restores its presence at once, so the client
+/// already connected is served again and a new client finds the server, instead of both
+/// refusing it until it reconnects.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_spoofed_offline_presence_is_restored_by_the_live_server() {
+    switchboard_testkit::init_tracing();
+    let Some(broker) = shared_mosquitto() else { return };
+    let instance = unique("spoofed-presence");
+    let server_id = format!("{instance}-server");
+    let presence = format!("client/{server_id}/online");
+    let server_url = format!("{}?client_id={server_id}", broker.url);
+    let (_server, _) = crate::suite::serve_thermostat(&endpoint(&server_url, &instance)).await;
+    let client = within("connect", ThermostatClient::connect(&endpoint(&broker.url, &instance)))
+        .await
+        .expect("connect");
+    within("getStatus", client.get_status()).await.expect("a call before the spoof");
+
+    let mut spoofer = raw::Raw::connect(&broker.url, &format!("{instance}-spoofer")).await;
+    let offline = Bytes::from_static(br#"{"online":false}"#);
+    spoofer.publish(&presence, true, offline, PublishProperties::default()).await;
+    spoofer.flush().await;
+
+    // The client already connected is served again within moments.
+    let spoofed_at = Instant::now();
+    loop {
+        match within("call after the spoof", client.get_status()).await {
+            Ok(_) => break,
+            Err(error) => {
+                assert!(
+                    spoofed_at.elapsed() < Duration::from_secs(3),
+                    "the client still refuses the live server 3 s after the spoof: {error:?}"
+                );
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    }
+    // The broker holds the server's own presence again, and a new client finds the server.
+    let mut reader = raw::Raw::connect(&broker.url, &format!("{instance}-reader")).await;
+    reader.subscribe(&presence).await;
+    let retained = reader.next_on(&presence).await;
+    assert_eq!(raw::text(&retained), r#"{"online":true}"#);
+    let late = within(
+        "connect after the spoof",
+        ThermostatClient::connect(&endpoint(&broker.url, &instance)),
+    )
+    .await
+    .expect("a new client finds the live server");
+    within("getStatus", late.get_status()).await.expect("a new client is served");
+
+    drop(_server);
+    raw::clear_retained(&broker.url, &instance).await;
+    spoofer.publish(&presence, true, Bytes::new(), PublishProperties::default()).await;
+    spoofer.flush().await;
+}
