@@ -117,14 +117,37 @@ fn encode_goal_out(out: &GoalOut<'_>) -> Bytes {
     Bytes::from(serde_json::to_vec(out).unwrap_or_default())
 }
 
+/// The longest goal id accepted, in bytes.
+pub const MAX_GOAL_ID_LEN: usize = 128;
+
+/// Checks a goal id received from a peer: 1 to [`MAX_GOAL_ID_LEN`] bytes, each an ASCII letter,
+/// digit, `-`, `_`, `.` or `:`. A UUID in its usual text form passes. The server keeps goal ids
+/// for a while after their goals end, so an id of any size or bytes would let a peer make it
+/// hold what it likes.
+pub fn check_goal_id(id: &str) -> Result<(), String> {
+    if id.is_empty() {
+        return Err("the goal id is empty".to_owned());
+    }
+    if id.len() > MAX_GOAL_ID_LEN {
+        return Err(format!(
+            "the goal id is {} bytes long; at most {MAX_GOAL_ID_LEN} are allowed",
+            id.len()
+        ));
+    }
+    if let Some(c) = id.chars().find(|c| !(c.is_ascii_alphanumeric() || "-_.:".contains(*c))) {
+        return Err(format!(
+            "the goal id contains {c:?}; only ASCII letters, digits, `-`, `_`, `.` and `:` are allowed"
+        ));
+    }
+    Ok(())
+}
+
 /// Reads a goal, cancel or attach request, or a feedback event. The arguments and feedback are
-/// views of `payload`, not copies.
+/// views of `payload`, not copies. The goal id must pass [`check_goal_id`].
 pub fn decode_request(payload: &Bytes) -> Result<GoalRequest, String> {
     let goal: GoalIn<'_> =
         serde_json::from_slice(payload).map_err(|e| format!("not a goal object: {e}"))?;
-    if goal.goal.is_empty() {
-        return Err("the goal id is empty".to_owned());
-    }
+    check_goal_id(&goal.goal)?;
     Ok(GoalRequest {
         args: raw_bytes(payload, goal.args),
         follow: goal.follow,
@@ -313,6 +336,28 @@ fn remote_error(
 mod tests {
     use super::*;
 
+    /// Issue 15, defect 4: goal ids are bounded and plain, so a peer cannot make the server keep
+    /// megabytes of id, or ids that need escaping, for a goal's retention.
+    #[test]
+    fn goal_ids_are_checked() {
+        let uuid = "0b8c6f7e-4a4f-4a8e-9d2b-2f7f1c1f0a11";
+        for good in [uuid, "g", "goal-a", "job_7.retry:2", &"a".repeat(MAX_GOAL_ID_LEN)] {
+            check_goal_id(good).unwrap_or_else(|e| panic!("{good}: {e}"));
+            let request = encode_request(&GoalId::from(good), None, None);
+            assert_eq!(decode_request(&request).unwrap().goal.as_str(), good);
+        }
+        let long = "a".repeat(MAX_GOAL_ID_LEN + 1);
+        for bad in ["", long.as_str(), "a b", "a\"b", "a/b", "a\u{0}b", "é", "a\nb"] {
+            assert!(check_goal_id(bad).is_err(), "{bad:?} passed");
+            let request = encode_request(&GoalId::from(bad), None, None);
+            assert!(decode_request(&request).is_err(), "{bad:?} decoded");
+        }
+        let huge = "a".repeat(16 * 1024 * 1024);
+        let error =
+            decode_request(&encode_request(&GoalId::from(huge.as_str()), None, None)).unwrap_err();
+        assert!(error.contains("at most 128"), "{error}");
+    }
+
     #[test]
     fn requests_and_feedback_round_trip() {
         let goal = GoalId::from("0b8c6f7e-4a4f-4a8e-9d2b-2f7f1c1f0a11".to_owned());
@@ -343,7 +388,8 @@ mod tests {
         let odd = GoalId::from("a\"b");
         let frame = encode_feedback(&odd, &Bytes::from_static(br#"{"value":3}"#));
         assert_eq!(&frame[..], br#"{"goal":"a\"b","feedback":{"value":3}}"#);
-        assert_eq!(decode_request(&frame).unwrap().goal, odd);
+        // … and refused on the way in (issue 15, defect 4).
+        assert!(decode_request(&frame).unwrap_err().contains("'\"'"));
         assert!(decode_request(&Bytes::from_static(br#"{"goal":""}"#)).is_err());
         assert!(decode_request(&Bytes::from_static(b"not json")).is_err());
     }
