@@ -624,3 +624,55 @@ async fn unread_answers_stop_the_reading_of_requests_at_a_byte_budget() {
     assert!(ids.iter().copied().eq(1..=CALLS), "every call answered once, in order");
     timeout(WAIT, writer).await.expect("writes done").expect("writer").expect("written");
 }
+
+/// Issue 15, defect 4: the allow-lists are checked before the first frame is read, so a peer
+/// that is not admitted cannot make the server read (and hold) a large HELLO. A peer running as
+/// `nobody` announces a 32 KiB HELLO, sends 100 bytes of it and waits: it is refused at once,
+/// with `AccessDenied`, without the server waiting for the rest. Needs root, to run the peer as
+/// another user; skipped otherwise.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_uid_is_refused_before_its_hello_is_read() {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: `geteuid` takes nothing, touches no memory and cannot fail.
+    if unsafe { libc::geteuid() } != 0 || !Path::new("/usr/bin/perl").exists() {
+        eprintln!("skipped: needs root and /usr/bin/perl to run a peer as another user");
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let path = socket_in(&dir);
+    let options = UnixOptions::default().with_socket_mode(0o666).with_allowed_uids([4242]);
+    let _server = serve(&UnixEndpoint::at(&path).with_options(options), thermostat()).await;
+
+    const PEER: &str = r#"
+        use Socket;
+        alarm 10;
+        socket(my $s, PF_UNIX, SOCK_STREAM, 0) or die "socket: $!";
+        connect($s, sockaddr_un($ARGV[0])) or die "connect: $!";
+        syswrite($s, pack("N C C n Q> Q>", 32768, 1, 0, 0, 0, 0) . ("x" x 100));
+        my $buf = '';
+        while (1) { my $n = sysread($s, $buf, 65536, length($buf)); last unless $n; }
+        die "closed without an answer" if length($buf) < 24;
+        my ($len, $kind, $code, $name_len) = unpack("N C C n", $buf);
+        print "$kind $code ", substr($buf, 24, $name_len), "\n";
+    "#;
+    let started = std::time::Instant::now();
+    let output = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("/usr/bin/perl")
+            .args(["-e", PEER, path.to_str().expect("UTF-8 path")])
+            .uid(65534)
+            .gid(65534)
+            .output()
+            .expect("run perl")
+    })
+    .await
+    .expect("peer task");
+    let answer = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{answer} {}", String::from_utf8_lossy(&output.stderr));
+    assert_eq!(answer.trim(), "3 10 AccessDenied", "REFUSED (0x03), Unauthorized, AccessDenied");
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "the refusal waited {:?}, as if for the rest of the HELLO",
+        started.elapsed()
+    );
+}
