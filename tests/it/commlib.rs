@@ -13,7 +13,10 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use switchboard::Endpoint;
-use switchboard_testkit::{broker::shared_redis, python::PythonPeers};
+use switchboard_testkit::{
+    broker::{shared_rabbitmq, shared_redis},
+    python::PythonPeers,
+};
 
 use crate::suite::{serve_thermostat, within};
 
@@ -48,8 +51,9 @@ async fn commlib_call(peers: &PythonPeers, broker: &Broker, rpc: &str, data: Val
     let mut peer = peers.spawn("peer.py", &args);
     let (status, lines) = peer.finish(PEER_STEP).await.expect("commlib-py's call finishes");
     assert!(status.success(), "peer.py call failed: {lines:?}\n{}", peer.stderr());
-    let last = lines.last().expect("peer.py prints the answer");
-    serde_json::from_str(last).expect("the answer is JSON")
+    let answer = lines.iter().find_map(|line| line.strip_prefix("answer "));
+    let answer = answer.unwrap_or_else(|| panic!("peer.py printed no answer: {lines:?}"));
+    serde_json::from_str(answer).expect("the answer is JSON")
 }
 
 /// commlib-py's `RPCClient` calls our methods: the result is the method's return object, and a
@@ -94,8 +98,11 @@ async fn subscriber_receives_signals(broker: Broker) {
     }
     let (status, lines) = peer.finish(PEER_STEP).await.expect("the subscriber finishes");
     assert!(status.success(), "peer.py subscribe failed: {lines:?}\n{}", peer.stderr());
-    let received: Vec<Value> =
-        lines.iter().map(|line| serde_json::from_str(line).expect("JSON")).collect();
+    let received: Vec<Value> = lines
+        .iter()
+        .filter_map(|line| line.strip_prefix("message "))
+        .map(|message| serde_json::from_str(message).expect("JSON"))
+        .collect();
     let expected: Vec<Value> = [20.5, 21.0, 21.5]
         .iter()
         .map(|c| json!({"celsius": c, "measuredAt": "2025-01-02T03:04:05Z"}))
@@ -113,4 +120,16 @@ async fn redis_rpc_client_calls_a_generated_service() {
 async fn redis_subscriber_receives_signals() {
     let Some(server) = shared_redis() else { return };
     subscriber_receives_signals(Broker::from_url("redis", &server.url)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn amqp_rpc_client_calls_a_generated_service() {
+    let Some(server) = shared_rabbitmq() else { return };
+    rpc_client_calls_a_generated_service(Broker::from_url("amqp", &server.url)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn amqp_subscriber_receives_signals() {
+    let Some(server) = shared_rabbitmq() else { return };
+    subscriber_receives_signals(Broker::from_url("amqp", &server.url)).await;
 }

@@ -1,9 +1,11 @@
 """commlib-py 0.13.2 as a peer of a switchboard service, for tests/it/commlib.rs.
 
-    peer.py call TRANSPORT HOST PORT RPC_NAME JSON   prints the answer's data as one JSON line
-                                                     (`null` when commlib-py's call timed out)
-    peer.py subscribe TRANSPORT HOST PORT TOPIC N    prints `ready`, then N messages, one JSON
-                                                     line each, and exits
+    peer.py call TRANSPORT HOST PORT RPC_NAME JSON   prints `answer ` and the answer's data as
+                                                     JSON (`null` when commlib-py's call timed out)
+    peer.py subscribe TRANSPORT HOST PORT TOPIC N    prints `ready`, then `message ` and each of
+                                                     N messages as JSON, and exits
+
+commlib-py logs to standard output too, hence the prefixes.
 
 TRANSPORT is `redis` or `amqp` (guest/guest). Nothing but commlib-py's public API is used.
 """
@@ -34,7 +36,7 @@ def call(transport: str, host: str, port: int, rpc_name: str, data: str) -> None
     client = node(transport, host, port).create_rpc_client(rpc_name=rpc_name)
     client.run()
     answer = client.call(json.loads(data), timeout=5)
-    print(json.dumps(answer), flush=True)
+    print("answer", json.dumps(answer), flush=True)
     client.stop()
 
 
@@ -44,7 +46,7 @@ def subscribe(transport: str, host: str, port: int, topic: str, count: int) -> N
 
     def on_message(message) -> None:
         seen.append(message)
-        print(json.dumps(message), flush=True)
+        print("message", json.dumps(message), flush=True)
         if len(seen) >= count:
             done.set()
 
