@@ -421,7 +421,8 @@ pub(crate) async fn a_stalled_reader_lags_without_stalling_calls(endpoint: Endpo
     )
     .await
     .expect("serve");
-    // Shorter than the Unix server's 2 s slow-consumer timeout, as the default is.
+    // The default. Over Unix, the server's 4 MiB stream queue takes what the connection does
+    // not read meanwhile, so the server does not drop the connection while it waits.
     let patience = DEFAULT_SLOW_READER_TIMEOUT;
     let options = ClientOptions::default().slow_reader_timeout(patience);
     let client = within("connect", EverythingClient::connect_with(&endpoint, options))
