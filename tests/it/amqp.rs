@@ -251,3 +251,75 @@ async fn discovery_finds_servers() {
     .expect("discover");
     assert_eq!(only.iter().map(|s| s.instance.as_str()).collect::<Vec<_>>(), [one.as_str()]);
 }
+
+/// What the broker refuses or cannot take costs at most a channel, never the link: reply
+/// addresses nobody holds (a bogus direct reply-to name, one longer than an AMQP short string)
+/// lose their answers while the server goes on answering everyone else; a refused queue fails
+/// its consumption alone; subscriptions ended one by one close their own channels.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refusals_cost_a_channel_not_the_link() {
+    switchboard_testkit::init_tracing();
+    let Some(shared) = shared_rabbitmq() else { return };
+    let instance = unique("reply_to");
+    let endpoint = endpoint(&shared.url, &instance);
+    let (_server, _) = suite::serve_thermostat(&endpoint).await;
+    let client = within("connect", ThermostatClient::connect(&endpoint)).await.expect("connect");
+    let raw = switchboard_transport_amqp::parse(&shared.url).unwrap().address;
+    let raw = raw.open("raw").await.expect("a raw connection");
+    let queue = format!("Thermostat.{instance}.method.getStatus");
+    let long = "r".repeat(300);
+    for reply_to in ["amq.rabbitmq.reply-to.bogus", long.as_str()] {
+        let body = format!(r#"{{"header":{{"reply_to":"{reply_to}"}},"data":{{}}}}"#);
+        let carried = (reply_to.len() <= 255).then(|| reply_to.to_owned());
+        let message = switchboard_broker::BusMessage {
+            reply_to: carried,
+            ..switchboard_broker::BusMessage::new(body.into())
+        };
+        for _ in 0..3 {
+            raw.send(&queue, message.clone()).await.expect("sent");
+            within("getStatus", client.get_status()).await.expect("still served");
+        }
+    }
+    // The raw peer itself sends to a name the broker refuses: that closes its publishing
+    // channel, not its connection, and the next send takes a new channel.
+    let link = raw.link();
+    let bogus = || switchboard_broker::BusMessage::new("{}".into());
+    for _ in 0..20 {
+        raw.send("amq.rabbitmq.reply-to.bogus", bogus()).await.expect("sent");
+        raw.send(&queue, bogus()).await.expect("sent, on a new channel if need be");
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        matches!(*link.borrow(), switchboard_broker::LinkState::Up { generation: 1, .. }),
+        "the link went down: {:?}",
+        *link.borrow()
+    );
+    // Subscriptions and consumers ended one by one close their own channels only.
+    for round in 0..10 {
+        let sink: switchboard_broker::Sink = std::sync::Arc::new(|_: &str, _| {});
+        let topic = raw.subscribe("a.*.b.>", sink.clone()).await.expect("subscribed");
+        let queue = format!("_sb.test.{instance}.{round}");
+        let consumer = raw.consume(&[queue], sink).await.expect("consumed");
+        raw.unsubscribe(topic);
+        raw.unsubscribe(consumer);
+    }
+    // A queue the broker refuses to declare (names starting `amq.` are its own) fails that
+    // consumption, and only its channel.
+    let sink: switchboard_broker::Sink = std::sync::Arc::new(|_: &str, _| {});
+    let error = raw.consume(&["amq.refused".to_owned()], sink).await.expect_err("refused");
+    assert_eq!(error.kind(), TransportErrorKind::InvalidAddress, "{error}");
+    raw.send(&queue, bogus()).await.expect("sent");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        matches!(*link.borrow(), switchboard_broker::LinkState::Up { generation: 1, .. }),
+        "the link went down: {:?}",
+        *link.borrow()
+    );
+    // A raw send of a name over 255 bytes is refused, not sent and not a panic.
+    let error = raw
+        .send(&long, switchboard_broker::BusMessage::new("{}".into()))
+        .await
+        .expect_err("refused");
+    assert_eq!(error.kind(), TransportErrorKind::InvalidAddress, "{error}");
+    within("getStatus", client.get_status()).await.expect("still served");
+}

@@ -37,6 +37,9 @@ const CHECK_EVERY: Duration = Duration::from_millis(250);
 /// The exchange signals, properties and presence are published to.
 const TOPICS: &str = "amq.topic";
 
+/// How long the supervisor lets a reported error settle before it looks at the connection.
+const SETTLE: Duration = Duration::from_millis(20);
+
 /// How long closing waits for the broker to agree.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
 
@@ -95,8 +98,12 @@ struct Link {
     generation: AtomicU64,
     current: Mutex<Option<Current>>,
     readers: Mutex<HashMap<u64, Reader>>,
-    /// Woken by anything that saw the connection break, so that the link goes down at once.
+    /// Woken by a reader whose consumer ended: the link goes down at once, and the layer
+    /// declares everything anew once it is back.
     lost: Notify,
+    /// Woken by an error that may or may not have broken the connection (a channel's error
+    /// looks the same): the supervisor looks at the connection's state at once.
+    suspect: Notify,
     connect_timeout: Duration,
 }
 
@@ -126,7 +133,7 @@ impl Link {
                 if let Event::Error(error) = event {
                     tracing::debug!(%error, "AMQP connection error");
                     match link.upgrade() {
-                        Some(link) => link.lost.notify_one(),
+                        Some(link) => link.suspect.notify_one(),
                         None => return,
                     }
                 }
@@ -190,7 +197,7 @@ impl Link {
             return Ok(current.publisher);
         }
         let channel = current.connection.create_channel().await.map_err(|error| {
-            self.lost.notify_one();
+            self.suspect.notify_one();
             TransportError::disconnected(format!(
                 "cannot open a channel to the AMQP broker at {}: {error}",
                 self.server
@@ -236,6 +243,8 @@ impl Link {
                 }
                 tokio::select! {
                     () = self.lost.notified() => self.down("the connection broke"),
+                    // The connection's state changes just after the error is reported.
+                    () = self.suspect.notified() => tokio::time::sleep(SETTLE).await,
                     () = tokio::time::sleep(CHECK_EVERY) => {}
                 }
                 attempt = 0;
@@ -255,8 +264,8 @@ impl Link {
         }
     }
 
-    /// What a failed channel operation means: a broken connection takes the link down, a
-    /// refusal is the broker's answer.
+    /// What a failed channel operation means: a refusal is the broker's answer; anything else
+    /// has the supervisor look at the connection, which takes the link down if it broke.
     fn failed(&self, what: &str, error: &lapin::Error) -> TransportError {
         if error.is_amqp_soft_error() {
             return TransportError::new(
@@ -264,7 +273,7 @@ impl Link {
                 format!("the AMQP broker at {} refused {what}: {error}", self.server),
             );
         }
-        self.lost.notify_one();
+        self.suspect.notify_one();
         TransportError::disconnected(format!(
             "cannot {what} on the AMQP broker at {}: {error}",
             self.server
@@ -296,6 +305,7 @@ impl AmqpBus {
             current: Mutex::new(None),
             readers: Mutex::new(HashMap::new()),
             lost: Notify::new(),
+            suspect: Notify::new(),
             connect_timeout: connector.connect_timeout,
         });
         let current = link.open().await?;
@@ -445,18 +455,33 @@ impl AmqpBus {
             }
             properties = properties.with_headers(table);
         }
-        let channel = self.link.publisher().await?;
-        channel
-            .basic_publish(
-                exchange.into(),
-                key,
-                BasicPublishOptions::default(),
-                &message.body,
-                properties,
-            )
-            .await
-            .map(drop)
-            .map_err(|error| self.link.failed(&format!("a publish to {routing_key}"), &error))
+        let mut retried = false;
+        loop {
+            let channel = self.link.publisher().await?;
+            let published = channel
+                .basic_publish(
+                    exchange.into(),
+                    key.clone(),
+                    BasicPublishOptions::default(),
+                    &message.body,
+                    properties.clone(),
+                )
+                .await;
+            match published {
+                Ok(_) => return Ok(()),
+                // The broker closed the channel (after an earlier publish it refused) between
+                // the check and the publish: once more, on a new channel.
+                Err(error)
+                    if !retried && matches!(error.kind(), ErrorKind::InvalidChannelState(..)) =>
+                {
+                    tracing::debug!(%error, "publishing again on a new AMQP channel");
+                    retried = true;
+                }
+                Err(error) => {
+                    return Err(self.link.failed(&format!("a publish to {routing_key}"), &error));
+                }
+            }
+        }
     }
 }
 
