@@ -10,10 +10,24 @@ use std::{
 use crate::util::Server;
 
 static OURS_MQTT: Mutex<Option<(f64, f64)>> = Mutex::new(None);
+static OURS_REDIS: Mutex<Option<(f64, f64)>> = Mutex::new(None);
+
+/// A row of the peer table: scenario, result, goal, verdict.
+pub(crate) type PeerRow = (String, String, String, String);
+
+/// The goal against the Python frameworks over MQTT.
+const TEN_TIMES: &str = "ours ≥ 10× faster (p50)";
+/// The goal against commlib-py over a queue broker (issue 14).
+const FIVE_TIMES: &str = "ours ≥ 5× faster (p50)";
 
 /// Records our MQTT method round trip (row 3) for the peer comparison.
 pub(crate) fn set_ours_mqtt(p50: f64, p99: f64) {
     *OURS_MQTT.lock().expect("lock") = Some((p50, p99));
+}
+
+/// Records our Redis method round trip (row 13) for the peer comparison.
+pub(crate) fn set_ours_redis(p50: f64, p99: f64) {
+    *OURS_REDIS.lock().expect("lock") = Some((p50, p99));
 }
 
 fn bench_dir() -> PathBuf {
@@ -71,7 +85,7 @@ fn parse(line: &str) -> Option<(f64, f64)> {
     Some((v["p50"].as_f64()?, v["p99"].as_f64()?))
 }
 
-fn peer_row(name: &str, theirs: Result<(f64, f64), String>, n: usize) -> (String, String, String) {
+fn peer_row(name: &str, theirs: Result<(f64, f64), String>, n: usize) -> PeerRow {
     let ours = *OURS_MQTT.lock().expect("lock");
     match (theirs, ours) {
         (Ok((p50, p99)), Some((o50, o99))) => {
@@ -81,22 +95,36 @@ fn peer_row(name: &str, theirs: Result<(f64, f64), String>, n: usize) -> (String
                 format!(
                     "theirs p50 {p50:.0} µs, p99 {p99:.0} µs ({n} calls); ours p50 {o50:.1} µs, p99 {o99:.1} µs; ours **{factor:.0}× faster**"
                 ),
+                TEN_TIMES.into(),
                 if factor >= 10.0 { "met".into() } else { "**missed**".into() },
             )
         }
-        (Err(e), _) => (name.into(), format!("not measured: {e}"), "not measured".into()),
-        (_, None) => (name.into(), "not measured: row 3 did not run".into(), "not measured".into()),
+        (Err(e), _) => {
+            (name.into(), format!("not measured: {e}"), TEN_TIMES.into(), "not measured".into())
+        }
+        (_, None) => (
+            name.into(),
+            "not measured: row 3 did not run".into(),
+            TEN_TIMES.into(),
+            "not measured".into(),
+        ),
     }
 }
 
-/// Row 9's Redis line. switchboard has no Redis transport yet, so commlib's Redis RPC is set
-/// against a raw Rust request/response over the same Redis, measured here, and against our MQTT
-/// call (row 3); the goal itself cannot be judged.
-fn redis_row(theirs: Result<(f64, f64), String>, n: usize) -> (String, String, String) {
-    let scenario = "commlib-py 0.13.2 RPC over Redis vs a raw Rust request/response over the same Redis (redis-rs 1.8, RPUSH to a list the responder BLPOPs, answer RPUSHed to the caller's list; switchboard has no Redis transport yet)".to_string();
+/// Row 9's Redis line: commlib's Redis RPC against our Redis call (row 13), with a raw Rust
+/// request/response over the same Redis, measured here, for scale.
+fn redis_row(theirs: Result<(f64, f64), String>, n: usize) -> PeerRow {
+    let scenario = "commlib-py 0.13.2 RPC over Redis vs ours (row 13, echo over Redis, same server); a raw Rust request/response over the same Redis (redis-rs 1.8, RPUSH to a list the responder BLPOPs, answer RPUSHed to the caller's list) for scale".to_string();
     let (p50, p99) = match theirs {
         Ok(figures) => figures,
-        Err(e) => return (scenario, format!("not measured: {e}"), "not measured".into()),
+        Err(e) => {
+            return (
+                scenario,
+                format!("not measured: {e}"),
+                FIVE_TIMES.into(),
+                "not measured".into(),
+            );
+        }
     };
     let floor = (|| {
         let list = format!("sb-bench-{}", std::process::id());
@@ -116,24 +144,28 @@ fn redis_row(theirs: Result<(f64, f64), String>, n: usize) -> (String, String, S
         runtime.block_on(crate::raw_redis::round_trips(&list, n))
     })();
     let mut result = format!("theirs p50 {p50:.0} µs, p99 {p99:.0} µs ({n} calls)");
+    let verdict = match *OURS_REDIS.lock().expect("lock") {
+        Some((o50, o99)) => {
+            let factor = p50 / o50;
+            result.push_str(&format!(
+                "; ours p50 {o50:.1} µs, p99 {o99:.1} µs; ours **{factor:.1}× faster**"
+            ));
+            if factor >= 5.0 { "met" } else { "**missed**" }
+        }
+        None => "not measured: row 13 did not run",
+    };
     match floor {
         Ok((r50, r99)) => result.push_str(&format!(
-            "; raw Rust over Redis p50 {r50:.1} µs, p99 {r99:.1} µs, **{:.0}×** faster",
+            "; raw Rust over Redis p50 {r50:.1} µs, p99 {r99:.1} µs, {:.1}× faster than theirs",
             p50 / r50
         )),
         Err(e) => result.push_str(&format!("; raw Rust over Redis not measured: {e}")),
     }
-    if let Some((o50, _)) = *OURS_MQTT.lock().expect("lock") {
-        result.push_str(&format!(
-            "; our MQTT call (row 3) p50 {o50:.1} µs, {:.0}× faster",
-            p50 / o50
-        ));
-    }
-    (scenario, result, "not judged: no Redis transport yet".into())
+    (scenario, result, FIVE_TIMES.into(), verdict.into())
 }
 
 /// Row 9.
-pub(crate) fn rows(quick: bool) -> Vec<(String, String, String)> {
+pub(crate) fn rows(quick: bool) -> Vec<PeerRow> {
     let mut out = Vec::new();
     let n = if quick { 200 } else { 1000 };
     // StingerIPC's generated Python server and client (tests/interop).

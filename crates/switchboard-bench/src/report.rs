@@ -55,6 +55,15 @@ fn repo_root() -> PathBuf {
 }
 
 /// The note on a signal throughput row's CPU time per message.
+/// The shared redis-server's pid, when one process of that name runs.
+fn redis_server_pid() -> Option<u32> {
+    let output = std::process::Command::new("pidof").arg("redis-server").output().ok()?;
+    let text = String::from_utf8_lossy(&output.stdout);
+    let mut pids = text.split_whitespace();
+    let pid = pids.next()?.parse().ok()?;
+    pids.next().is_none().then_some(pid)
+}
+
 fn cpu_note(row: u32, cpu: &scenarios::CpuPerMessage, broker_known: bool) -> String {
     let [(op, ob, os), (bp, bb, bs)] = [cpu.ours, cpu.base].map(|[p, b, s]| (p, b, s));
     let broker = if broker_known {
@@ -239,6 +248,49 @@ pub(crate) fn all(args: &[&str]) {
                 verdict: met(t.ratio >= 0.9),
             });
         }
+        if want(13) || want(9) {
+            eprintln!("row 13: Redis RTT vs raw redis-rs");
+            let list = format!("sbbench.r{}", std::process::id());
+            let _raw = Server::spawn("raw-redis", &list);
+            let url = crate::raw_redis::REDIS_URL.trim_end_matches('/');
+            let instance = format!("r{}", std::process::id());
+            let _ours = Server::spawn("ours-redis", &format!("{url}#{instance}"));
+            let endpoint = Endpoint::parse(url).expect("url").with_instance(&instance).expect("id");
+            let mut base = crate::raw_redis::RawRequester::connect(&list).await;
+            let mut ours = Ours::connect(&endpoint).await;
+            let p = scenarios::compare(&mut base, &mut ours, mqtt_plan).await;
+            results.push(Row {
+                number: 13,
+                scenario: "Redis method round trip (64 B) vs a raw redis-rs request/response (RPUSH to a list the responder BLPOPs, the answer RPUSHed to the caller's list, serde_json on both sides), shared Redis".into(),
+                result: lat(&p, "raw redis-rs"),
+                goal: "p50 ≤ 1.2×".into(),
+                verdict: met(p.ratio_p50 <= 1.2),
+            });
+            crate::peers::set_ours_redis(p.ours_p50, p.ours_p99);
+        }
+        if want(14) {
+            eprintln!("row 14: Redis signal throughput");
+            let list = format!("sbbench.t{}", std::process::id());
+            let raw = Server::spawn("raw-redis", &list);
+            let url = crate::raw_redis::REDIS_URL.trim_end_matches('/');
+            let instance = format!("t{}", std::process::id());
+            let ours = Server::spawn("ours-redis", &format!("{url}#{instance}"));
+            let endpoint = Endpoint::parse(url).expect("url").with_instance(&instance).expect("id");
+            // redis-server runs its commands on its main thread.
+            let broker = redis_server_pid();
+            let pids = scenarios::ServerPids { raw_server: raw.pid(), ours_server: ours.pid(), broker };
+            let control = crate::raw_redis::RawRequester::connect(&list).await;
+            let subscriber = crate::raw_redis::raw_subscriber(&list).await;
+            let (t, cpu) = scenarios::broker_signals(control, subscriber, scenarios::redis_next, &endpoint, 20_000 / scale as u32, 6, pids).await;
+            notes.push(cpu_note(14, &cpu, broker.is_some()));
+            results.push(Row {
+                number: 14,
+                scenario: "Redis signal throughput 1 → 1 (64 B) vs a raw redis-rs PUBLISH loop and SUBSCRIBE subscriber, shared Redis".into(),
+                result: format!("ours {:.0} msg/s; raw {:.0} msg/s; ratio **{:.2}×** (median of {} rounds × {} messages; lost: ours {}, raw {})", t.ours_rate, t.base_rate, t.ratio, t.rounds, t.count, t.ours_lost, t.base_lost),
+                goal: "≥ 0.9×".into(),
+                verdict: met(t.ratio >= 0.9),
+            });
+        }
         if want(6) {
             for subscribers in [1usize, 4] {
                 eprintln!("row 6: Unix signal throughput 1 → {subscribers}");
@@ -317,9 +369,9 @@ pub(crate) fn all(args: &[&str]) {
     }
     if want(9) {
         eprintln!("row 9: peers");
-        results.extend(crate::peers::rows(quick).into_iter().map(|(scenario, result, verdict)| {
-            Row { number: 9, scenario, result, goal: "ours ≥ 10× faster (p50)".into(), verdict }
-        }));
+        results.extend(crate::peers::rows(quick).into_iter().map(
+            |(scenario, result, goal, verdict)| Row { number: 9, scenario, result, goal, verdict },
+        ));
     }
     if want(10) {
         eprintln!("row 10: footprint");
@@ -347,7 +399,7 @@ pub(crate) fn all(args: &[&str]) {
     );
     let _ = writeln!(
         md,
-        "(add `--quick` for a 5× shorter run, `--rows 1,2` for some rows only). Needs mosquitto on 127.0.0.1:1883 and `/usr/sbin/mosquitto` (row 4 starts a private one), nats-server on 127.0.0.1:4222 (rows 11 and 12), Redis on 6379 and Python 3.12 with PyPI access for row 9, and valgrind for the profile.\n"
+        "(add `--quick` for a 5× shorter run, `--rows 1,2` for some rows only). Needs mosquitto on 127.0.0.1:1883 and `/usr/sbin/mosquitto` (row 4 starts a private one), nats-server on 127.0.0.1:4222 (rows 11 and 12), Redis on 6379 (rows 9, 13 and 14), Python 3.12 with PyPI access for row 9, and valgrind for the profile.\n"
     );
     let _ = writeln!(
         md,

@@ -477,6 +477,11 @@ pub(crate) async fn nats_next(s: Shared<async_nats::Subscriber>) -> bool {
     s.lock().await.next().await.is_some_and(|m| serde_json::from_slice::<Msg>(&m.payload).is_ok())
 }
 
+/// The next message of a raw Redis subscriber.
+pub(crate) async fn redis_next(r: Shared<tokio::sync::mpsc::UnboundedReceiver<Vec<u8>>>) -> bool {
+    r.lock().await.recv().await.is_some_and(|p| serde_json::from_slice::<Msg>(&p).is_ok())
+}
+
 /// The processes of a broker throughput comparison whose CPU time is counted.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct ServerPids {
@@ -532,6 +537,12 @@ impl Blaster for crate::mqtt::RawRequester {
 impl Blaster for crate::nats::RawRequester {
     async fn blast(&mut self, count: u32) {
         crate::nats::RawRequester::blast(self, count).await;
+    }
+}
+
+impl Blaster for crate::raw_redis::RawRequester {
+    async fn blast(&mut self, count: u32) {
+        crate::raw_redis::RawRequester::blast(self, count).await;
     }
 }
 

@@ -98,7 +98,7 @@ pub(crate) fn serve(role: &str, addr: &str) {
                 println!("ready");
                 std::future::pending::<()>().await;
             }
-            "ours-mqtt" | "ours-nats" => {
+            "ours-mqtt" | "ours-nats" | "ours-redis" => {
                 let (url, instance) = addr.split_once('#').expect("URL#instance");
                 let endpoint =
                     Endpoint::parse(url).expect("url").with_instance(instance).expect("id");
