@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
 use switchboard_codegen::Lang;
-use switchboard_idl::{Interface, NoLoader, parse};
+use switchboard_idl::{Interface, NoLoader, Type, parse};
 
 /// Structs `S0…S{count-1}`; each after the first holds `members` members of the one before.
 /// A method returns, and a signal carries, the last one.
@@ -28,6 +28,24 @@ fn nested(count: usize, members: usize) -> String {
          signals:\n  changed:\n    payload:\n      - {{name: s, type: struct, structName: S{last}}}\n"
     );
     text
+}
+
+/// A chain of `count` structs, each holding the one before, built in memory: `check` refuses
+/// chains deeper than 32 in a file, but a program may build an [`Interface`] itself, and the
+/// generators must stay fast and bounded for it.
+fn chain(count: usize) -> Interface {
+    let mut iface = interface(&nested(2, 1));
+    let link = iface.structs[1].clone();
+    for i in 2..count {
+        let mut next = link.clone();
+        next.name = format!("S{i}");
+        next.fields[0].ty = Type::Struct { name: format!("S{}", i - 1) };
+        iface.structs.push(next);
+    }
+    let last = Type::Struct { name: format!("S{}", count - 1) };
+    iface.methods[0].returns[0].ty = last.clone();
+    iface.signals[0].fields[0].ty = last;
+    iface
 }
 
 fn interface(text: &str) -> Interface {
@@ -62,7 +80,7 @@ fn doubling_structs_give_bounded_documents() {
 #[test]
 fn a_chain_of_structs_gives_documents_proportional_to_it() {
     let text = nested(2_000, 1);
-    let iface = interface(&text);
+    let iface = chain(2_000);
     for lang in [Lang::AsyncApi, Lang::Markdown] {
         let (bytes, _) = generated(&iface, lang);
         assert!(bytes < 40 * text.len(), "{lang:?} gave {bytes} bytes for {} of YAML", text.len());
@@ -137,7 +155,7 @@ fn within(limit: Duration, what: &str, work: impl FnOnce() + Send + 'static) {
 /// chain of structs (10,000 took over a minute). It must stay near-linear, in every language.
 #[test]
 fn a_long_chain_of_structs_generates_quickly() {
-    let iface = interface(&nested(5_000, 1));
+    let iface = chain(5_000);
     for lang in [Lang::Rust, Lang::Markdown, Lang::AsyncApi, Lang::Python] {
         let iface = iface.clone();
         within(
@@ -176,4 +194,42 @@ fn only_structs_of_one_cycle_box_each_other() {
         assert!(code.contains(boxed), "missing `{boxed}` in:\n{}", files[0].contents);
     }
     assert!(code.contains("pub a: A,"), "Entry's `a` is not in a cycle:\n{}", files[0].contents);
+}
+
+/// A chain of 200 structs passed `check`, and then the generated Rust did not compile
+/// ("reached the recursion limit finding the struct tail"; 64 optional levels already fail).
+/// `check` refuses more than 32 levels, naming the chain; 32 pass.
+#[test]
+fn check_refuses_structs_nested_deeper_than_rust_compiles() {
+    let parsed = parse("nested.yaml", &nested(200, 1), &mut NoLoader);
+    assert!(parsed.interface.is_none());
+    let rendered = parsed.render();
+    assert!(
+        rendered.contains(
+            "error[too-deep]: structure `S199` nests structures 200 deep \
+             (S199 -> S198 -> S197 -> ... -> S1 -> S0); the limit is 32"
+        ),
+        "{rendered}"
+    );
+    assert!(parse("nested.yaml", &nested(33, 1), &mut NoLoader).interface.is_none());
+    let iface = interface(&nested(32, 1));
+    switchboard_codegen::generate_files(&iface, "nested.yaml", Lang::Rust).expect("generates");
+}
+
+/// Structs that hold each other in a ring are boxed by the generator, so the ring counts as one
+/// level: a ring of 40 passes `check`.
+#[test]
+fn a_ring_of_structs_is_one_level() {
+    let mut text = String::from(
+        "stingeripc: {version: 0.1.1}\ninterface: {name: Ring, version: 1.0.0}\nstructures:\n",
+    );
+    for i in 0..40 {
+        let next = (i + 1) % 40;
+        let _ = writeln!(
+            text,
+            "  R{i}:\n    members:\n      - {{name: next, type: struct, structName: R{next}, optional: true}}"
+        );
+    }
+    let iface = interface(&text);
+    switchboard_codegen::generate_files(&iface, "ring.yaml", Lang::Rust).expect("generates");
 }

@@ -479,6 +479,7 @@ impl Checker {
         let actions = self.actions(root.get("actions"));
         let configuration = self.configuration(root.get("configuration"));
         self.check_recursion(&structs);
+        self.check_nesting(&structs);
 
         let failed = self.diags.iter().any(|d| d.severity == crate::Severity::Error);
         if failed {
@@ -1775,6 +1776,57 @@ impl Checker {
         Some(name)
     }
 
+    /// Rejects structures nested more than [`MAX_STRUCT_NESTING`] deep: a chain of structures
+    /// each holding the next (inline, optional, in an array or in a map). Generated Rust stops
+    /// compiling somewhere past 48 levels ("reached the recursion limit finding the struct
+    /// tail", "queries overflow the depth limit"). Structures that hold each other in a cycle
+    /// count as one level, since the generator boxes them.
+    fn check_nesting(&mut self, structs: &[StructDef]) {
+        let index: HashMap<&str, usize> =
+            structs.iter().enumerate().map(|(i, s)| (s.name.as_str(), i)).collect();
+        let edges: Vec<Vec<usize>> = structs
+            .iter()
+            .map(|s| {
+                let mut names = Vec::new();
+                for field in &s.fields {
+                    struct_names(&field.ty, &mut names);
+                }
+                names.iter().filter_map(|n| index.get(n).copied()).collect()
+            })
+            .collect();
+        let Some((deepest, depth, chain)) = deepest_nesting(&edges) else { return };
+        if depth <= MAX_STRUCT_NESTING {
+            return;
+        }
+        let Some(def) = structs.get(deepest) else { return };
+        let names: Vec<&str> =
+            chain.iter().filter_map(|i| structs.get(*i)).map(|s| s.name.as_str()).collect();
+        let shown = if names.len() > 6 {
+            format!(
+                "{} -> ... -> {}",
+                names[..3].join(" -> "),
+                names[names.len() - 2..].join(" -> ")
+            )
+        } else {
+            names.join(" -> ")
+        };
+        let d = self.error(
+            "too-deep",
+            def.span,
+            format!(
+                "structure `{}` nests structures {depth} deep ({shown}); the limit is \
+                 {MAX_STRUCT_NESTING}",
+                def.name
+            ),
+        );
+        d.label = Some("nested too deep".into());
+        d.help = Some(
+            "generated Rust stops compiling past about 48 levels; flatten the chain, holding \
+             the members of some levels directly"
+                .into(),
+        );
+    }
+
     /// Rejects structures that contain themselves without an `optional`, array or map in between.
     fn check_recursion(&mut self, structs: &[StructDef]) {
         // Edges are the members whose type is a plain struct; optional, array and map members can
@@ -1852,6 +1904,101 @@ impl Checker {
             );
         }
     }
+}
+
+/// The deepest chain of structures holding one another that an interface may have.
+pub(crate) const MAX_STRUCT_NESTING: usize = 32;
+
+/// Adds the structures `ty` names, through optionals, arrays and maps, to `out`.
+fn struct_names<'a>(ty: &'a Type, out: &mut Vec<&'a str>) {
+    match ty {
+        Type::Struct { name } => out.push(name),
+        Type::Optional { inner } => struct_names(inner, out),
+        Type::Array { item } => struct_names(item, out),
+        Type::Map { value } => struct_names(value, out),
+        _ => {}
+    }
+}
+
+/// The node that starts the longest chain of the graph `edges`, the chain's length in nodes
+/// and the chain itself, one node per cycle; `None` for an empty graph. Nodes of one cycle
+/// (strongly connected component) count once. Tarjan's algorithm without recursion emits each
+/// component after every component it reaches, so each depth is known when it is needed;
+/// linear in nodes and edges.
+fn deepest_nesting(edges: &[Vec<usize>]) -> Option<(usize, usize, Vec<usize>)> {
+    let count = edges.len();
+    let mut order = vec![usize::MAX; count];
+    let mut low = vec![0; count];
+    let mut on_stack = vec![false; count];
+    let mut stack = Vec::new();
+    let mut component = vec![usize::MAX; count];
+    // Per component: its depth, and the node of the next component on its deepest chain.
+    let mut depth: Vec<usize> = Vec::new();
+    let mut next_in_chain: Vec<Option<usize>> = Vec::new();
+    let mut next_order = 0;
+    for root in 0..count {
+        if order[root] != usize::MAX {
+            continue;
+        }
+        let mut walk = vec![(root, 0usize)];
+        order[root] = next_order;
+        low[root] = next_order;
+        next_order += 1;
+        stack.push(root);
+        on_stack[root] = true;
+        while let Some(&mut (node, ref mut edge)) = walk.last_mut() {
+            if let Some(&next) = edges[node].get(*edge) {
+                *edge += 1;
+                if order[next] == usize::MAX {
+                    order[next] = next_order;
+                    low[next] = next_order;
+                    next_order += 1;
+                    stack.push(next);
+                    on_stack[next] = true;
+                    walk.push((next, 0));
+                } else if on_stack[next] {
+                    low[node] = low[node].min(order[next]);
+                }
+                continue;
+            }
+            walk.pop();
+            if let Some(&(parent, _)) = walk.last() {
+                low[parent] = low[parent].min(low[node]);
+            }
+            if low[node] != order[node] {
+                continue;
+            }
+            let id = depth.len();
+            let mut members = Vec::new();
+            while let Some(member) = stack.pop() {
+                on_stack[member] = false;
+                component[member] = id;
+                members.push(member);
+                if member == node {
+                    break;
+                }
+            }
+            let mut best = (0, None);
+            for &member in &members {
+                for &target in &edges[member] {
+                    let c = component[target];
+                    if c != id && depth[c] > best.0 {
+                        best = (depth[c], Some(target));
+                    }
+                }
+            }
+            depth.push(best.0 + 1);
+            next_in_chain.push(best.1);
+        }
+    }
+    let start = (0..count).max_by_key(|&n| (depth[component[n]], std::cmp::Reverse(n)))?;
+    let mut chain = vec![start];
+    let mut at = start;
+    while let Some(next) = next_in_chain[component[at]] {
+        chain.push(next);
+        at = next;
+    }
+    Some((start, depth[component[start]], chain))
 }
 
 /// Returns true when the mapping holds any of the keys that hints describe as misspellings.
