@@ -468,6 +468,21 @@ fn raw_hello(path: &std::path::Path) -> (UnixStream, Frame) {
     (stream, answer)
 }
 
+/// A raw connection past its handshake, retried for a while: a place freed by a connection
+/// that closed is counted free once the server has noticed the close.
+fn admitted(path: &std::path::Path) -> UnixStream {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let (stream, answer) = raw_hello(path);
+        if answer.kind == Kind::Welcome {
+            return stream;
+        }
+        assert!(Instant::now() < deadline, "no place is freed: {answer:?}");
+        drop(stream);
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// Whether the server closed `stream` (end-of-stream) within `limit`.
 fn closed_within(stream: &mut UnixStream, limit: Duration) -> bool {
     stream.set_read_timeout(Some(limit)).unwrap();
@@ -542,22 +557,14 @@ async fn connections_are_limited_in_total_and_per_uid() {
             assert!(text.contains(reason), "{text}");
             drop(first);
             // The freed place is served again (the server notices the close shortly).
-            let deadline = Instant::now() + Duration::from_secs(5);
-            loop {
-                let (_again, answer) = raw_hello(&path);
-                if answer.kind == Kind::Welcome {
-                    break;
-                }
-                assert!(Instant::now() < deadline, "a freed place is not served again");
-                std::thread::sleep(Duration::from_millis(20));
-            }
+            admitted(&path);
         });
         within("raw exchanges", report).await.expect("raw exchanges");
     }
 
     // The client library reports the refusal as access denied, naming the limit.
     let path = dir.path("uid");
-    let held = tokio::task::spawn_blocking(move || (raw_connection(&path), raw_connection(&path)));
+    let held = tokio::task::spawn_blocking(move || (admitted(&path), admitted(&path)));
     let _held = within("hold", held).await.unwrap();
     let error = within("connect", ThermostatClient::connect(&by_uid)).await.unwrap_err();
     assert_eq!(error.kind(), TransportErrorKind::AccessDenied, "{error}");

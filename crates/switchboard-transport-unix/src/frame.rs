@@ -470,13 +470,41 @@ pub(crate) async fn read_frame<R>(
 where
     R: AsyncRead + Unpin,
 {
+    let Some(length) = read_length(reader).await? else {
+        return Ok(ReadOutcome::Eof);
+    };
+    read_body(reader, buf, length, max_frame_size).await
+}
+
+/// Whether a frame of `length` bytes (after the length field) is read into a pre-sized buffer;
+/// a larger one grows its buffer as bytes arrive.
+pub(crate) fn is_large(length: u32) -> bool {
+    length as usize > PRESIZE_LIMIT
+}
+
+/// Reads a frame's length field; `None` at end of stream.
+pub(crate) async fn read_length<R>(reader: &mut R) -> io::Result<Option<u32>>
+where
+    R: AsyncRead + Unpin,
+{
     let mut prefix = [0u8; LENGTH_LEN];
     match reader.read_exact(&mut prefix).await {
-        Ok(_) => {}
-        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(ReadOutcome::Eof),
-        Err(e) => return Err(e),
+        Ok(_) => Ok(Some(u32::from_be_bytes(prefix))),
+        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => Ok(None),
+        Err(e) => Err(e),
     }
-    let length = u32::from_be_bytes(prefix);
+}
+
+/// Reads the rest of a frame whose length field said `length`, using `buf` as scratch space.
+pub(crate) async fn read_body<R>(
+    reader: &mut R,
+    buf: &mut Vec<u8>,
+    length: u32,
+    max_frame_size: usize,
+) -> io::Result<ReadOutcome>
+where
+    R: AsyncRead + Unpin,
+{
     let length_usize = length as usize;
     if length_usize > max_frame_size {
         return Ok(ReadOutcome::TooLarge(FrameError::TooLarge {

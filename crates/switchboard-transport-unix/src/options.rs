@@ -16,6 +16,8 @@ pub const DEFAULT_FRAME_TIMEOUT: Duration = Duration::from_secs(30);
 pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
 /// The default of [`UnixOptions::max_connections_per_uid`]: 512.
 pub const DEFAULT_MAX_CONNECTIONS_PER_UID: usize = 512;
+/// The default of [`UnixOptions::read_budget`]: 256 MiB.
+pub const DEFAULT_READ_BUDGET: usize = 256 * 1024 * 1024;
 /// What a queued frame costs beyond its length, in bytes, when queues are counted in bytes.
 pub const FRAME_OVERHEAD: usize = 64;
 
@@ -65,6 +67,11 @@ pub struct UnixOptions {
     pub max_connections: usize,
     /// The most connections a server serves at once for one uid. Default 512.
     pub max_connections_per_uid: usize,
+    /// Bytes of frames over 64 KiB a server reads at once, over all its connections. A
+    /// connection whose large frame finds too little waits (its bytes stay in the kernel) until
+    /// others finish; the frame timeout starts again once it may read. A frame larger than the
+    /// budget is read alone. Default 256 MiB.
+    pub read_budget: usize,
 }
 
 impl Default for UnixOptions {
@@ -83,6 +90,7 @@ impl Default for UnixOptions {
             frame_timeout: DEFAULT_FRAME_TIMEOUT,
             max_connections: DEFAULT_MAX_CONNECTIONS,
             max_connections_per_uid: DEFAULT_MAX_CONNECTIONS_PER_UID,
+            read_budget: DEFAULT_READ_BUDGET,
         }
     }
 }
@@ -154,6 +162,17 @@ impl UnixOptions {
         self.max_connections = total;
         self.max_connections_per_uid = per_uid;
         self
+    }
+
+    /// Sets [`UnixOptions::read_budget`].
+    pub fn with_read_budget(mut self, bytes: usize) -> Self {
+        self.read_budget = bytes;
+        self
+    }
+
+    /// The server-wide read budget actually used: at least one byte, at most `u32::MAX`.
+    pub(crate) fn read_budget_bytes(&self) -> usize {
+        self.read_budget.clamp(1, u32::MAX as usize)
     }
 
     /// The frame limit actually enforced: never below the 20-byte header, never above `u32::MAX`.

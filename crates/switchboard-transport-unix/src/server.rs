@@ -31,7 +31,10 @@ use tokio::{
 use tracing::{debug, warn};
 
 use crate::{
-    frame::{Frame, FrameError, FrameRef, Kind, ReadOutcome, read_frame},
+    frame::{
+        Frame, FrameError, FrameRef, Kind, ReadOutcome, is_large, read_body, read_frame,
+        read_length,
+    },
     options::{FRAME_OVERHEAD, UnixOptions},
     signal::{Side, Stop},
     wire,
@@ -78,6 +81,8 @@ struct Shared {
     server_uid: u32,
     /// [`UnixOptions::max_connections`], kept below the open-file limit.
     max_connections: usize,
+    /// Bytes of large frames being read, over all connections ([`UnixOptions::read_budget`]).
+    read_budget: Arc<Semaphore>,
     next_peer: AtomicU64,
     connections: Mutex<Connections>,
 }
@@ -337,6 +342,7 @@ fn start(
     let shared = Arc::new(Shared {
         welcome: wire::hello(&target.interface, &target.instance),
         max_connections,
+        read_budget: Arc::new(Semaphore::new(options.read_budget_bytes())),
         options,
         inbox,
         server_uid,
@@ -892,12 +898,25 @@ async fn read_loop(
         }
         // Idle until a frame's first byte is here (or the end); from then on the whole frame
         // must arrive within the frame timeout.
+        // A large frame waits for room in the server's read budget before its body is read; the
+        // frame timeout starts again once it has room.
         let outcome = tokio::select! {
             biased;
             () = link.stop.raised(Side::Reader) => return End::Closed,
             outcome = async {
                 let _ = reader.fill_buf().await;
-                timeout(frame_timeout, read_frame(reader, buf, limit)).await
+                let length = match timeout(frame_timeout, read_length(reader)).await? {
+                    Ok(Some(length)) => length,
+                    Ok(None) => return Ok(Ok(ReadOutcome::Eof)),
+                    Err(e) => return Ok(Err(e)),
+                };
+                let _room = if is_large(length) && length as usize <= limit {
+                    let wanted = length.min(u32::try_from(shared.options.read_budget_bytes()).unwrap_or(u32::MAX));
+                    shared.read_budget.clone().acquire_many_owned(wanted).await.ok()
+                } else {
+                    None
+                };
+                timeout(frame_timeout, read_body(reader, buf, length, limit)).await
             } => outcome,
         };
         let Ok(outcome) = outcome else {

@@ -676,3 +676,37 @@ async fn a_refused_uid_is_refused_before_its_hello_is_read() {
         started.elapsed()
     );
 }
+
+/// Issue 15, defect 4: large frames being read are bounded in bytes over all connections. With
+/// a 1 MiB read budget, one connection that announces a 1 MiB frame and stalls half-way holds
+/// the budget, so another's 600 KiB frame waits (in the kernel, not in the server) until the
+/// stalled frame times out; then it is read and delivered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_frames_being_read_share_a_byte_budget() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = socket_in(&dir);
+    let options = UnixOptions::default()
+        .with_read_budget(1024 * 1024)
+        .with_frame_timeout(Duration::from_millis(1500));
+    let mut server = serve(&UnixEndpoint::at(&path).with_options(options), thermostat()).await;
+
+    let (mut stalled, _) = raw_client(&path).await;
+    let big = Frame::new(Kind::Call, "ping").with_id(1).with_payload(vec![b' '; 1024 * 1024 - 40]);
+    let bytes = big.to_vec().expect("encode");
+    stalled.write_all(&bytes[..100 * 1024]).await.expect("half a frame");
+
+    let (mut other, _) = raw_client(&path).await;
+    let started = std::time::Instant::now();
+    let payload = format!("{{\"blob\":\"{}\"}}", "x".repeat(600 * 1024));
+    raw_send(&mut other, Frame::new(Kind::Call, "ping").with_id(2).with_payload(payload)).await;
+    let (_, message) = server.next_message().await;
+    assert!(matches!(message, ClientMessage::Call { id: 2, .. }), "{message:?}");
+    assert!(
+        started.elapsed() >= Duration::from_millis(1000),
+        "the second large frame was read after {:?}, beside the stalled one",
+        started.elapsed()
+    );
+    let mut rest = Vec::new();
+    let closed = timeout(WAIT, stalled.read_to_end(&mut rest)).await.expect("closed in time");
+    assert!(closed.is_ok(), "the stalled connection ends: {closed:?}");
+}
