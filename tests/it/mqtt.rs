@@ -290,6 +290,12 @@ async fn raw_requests_get_return_codes() {
     let (code, _, debug, _) = call("boost", wrong, b"raw-4").await;
     assert_eq!(code, 8);
     assert!(debug.unwrap().contains("extraCelsius"));
+    // Arguments are named: a JSON array of positional arguments is refused (issue 15, defect 17).
+    let (code, name, debug, _) = call("boost", r#" [1,"PT1M",null]"#, b"raw-array").await;
+    assert_eq!((code, name.as_deref()), (8, Some(error_names::INVALID_ARGUMENTS)), "{debug:?}");
+    assert!(debug.unwrap().contains("JSON object of named arguments"));
+    let (code, name, _, _) = call("getStatus", "[]", b"raw-empty-array").await;
+    assert_eq!((code, name.as_deref()), (8, Some(error_names::INVALID_ARGUMENTS)));
     let unknown = r#"{"extraCelsius":1.0,"forHowLong":"PT0S","reason":null,"bogus\n":1}"#;
     let (code, _, _, _) = call("boost", unknown, b"raw-5").await;
     assert_eq!(code, 8, "unknown keys are refused, as StingerIPC's Python peers do");

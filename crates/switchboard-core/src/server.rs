@@ -967,7 +967,19 @@ pub fn encode_property<T: Serialize + ?Sized>(value: &T) -> Bytes {
 
 /// Decodes the arguments of a call or property update, answering `InvalidArguments` when they
 /// do not match the declared types.
+///
+/// Arguments are a JSON object keyed by name. A JSON array is refused, although serde would
+/// take one as the fields in declaration order: positional arguments are not part of the wire
+/// format, and would silently change meaning when an interface adds or reorders arguments.
 pub fn decode_args<T: DeserializeOwned>(what: &str, payload: &[u8]) -> Result<T, RemoteError> {
+    let first = payload.iter().find(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r'));
+    if first != Some(&b'{') {
+        return Err(RemoteError::new(
+            ErrorCode::ServerDeserializationError,
+            names::INVALID_ARGUMENTS,
+            format!("invalid arguments for `{what}`: expected a JSON object of named arguments"),
+        ));
+    }
     codec::decode_explained(payload).map_err(|error| {
         RemoteError::new(
             ErrorCode::ServerDeserializationError,
@@ -1150,5 +1162,24 @@ mod tests {
 
         let error = server.emit("nonesuch", &0).await.expect_err("no such signal");
         assert_eq!(error.kind(), TransportErrorKind::Protocol);
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    #[allow(dead_code)]
+    struct BoostArgs {
+        extra: f64,
+        reason: Option<String>,
+    }
+
+    /// Issue 15, defect 17: arguments are named; serde alone would take an array positionally.
+    #[test]
+    fn arguments_must_be_a_json_object() {
+        let args: BoostArgs = decode_args("boost", br#" {"extra":1.0,"reason":null}"#).unwrap();
+        assert_eq!(args.extra, 1.0);
+        for positional in [&br#"[1.0,null]"#[..], b"\n [1.0, \"x\"]", b"[]", b"1", b"", b"null"] {
+            let error = decode_args::<BoostArgs>("boost", positional).unwrap_err();
+            assert_eq!(error.name(), names::INVALID_ARGUMENTS);
+            assert_eq!(error.code(), ErrorCode::ServerDeserializationError);
+        }
     }
 }

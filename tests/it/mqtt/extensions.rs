@@ -228,6 +228,16 @@ async fn action_messages_on_the_wire() {
     assert_eq!(body["goal"], other);
     assert_eq!(body["details"], serde_json::from_str::<serde_json::Value>(details).unwrap());
 
+    // A goal id the server would have to keep as it came is refused, and nothing is kept
+    // (issue 15, defects 4 and 17).
+    let long = "g".repeat(129);
+    for bad in ["a b", "a/b", long.as_str()] {
+        let args = format!(r#"{{"goal":"{bad}","args":{{"to":1,"stepMs":0,"startAfterMs":0}}}}"#);
+        raw.publish(&format!("{base}/goal"), false, args, ask(b"g-bad")).await;
+        let reply = raw.next_on(&events).await;
+        assert_eq!(user(&reply, "ReturnCode").as_deref(), Some("4"), "{bad}");
+    }
+
     // Not a goal object: PayloadError, and the server keeps serving.
     raw.publish(&format!("{base}/goal"), false, "{not json", ask(b"g-3")).await;
     let reply = raw.next_on(&events).await;
