@@ -159,8 +159,45 @@ impl FsLoader {
 impl Loader for FsLoader {
     fn load(&mut self, path: &str) -> Result<String, String> {
         self.files_read.push(PathBuf::from(path));
-        std::fs::read_to_string(path).map_err(|e| e.to_string())
+        read_interface_text(Path::new(path)).map_err(|e| e.to_string())
     }
+}
+
+/// Reads an interface file: a regular file only (a FIFO would block forever and a device such
+/// as `/dev/zero` never ends), and at most one byte past [`switchboard_idl::MAX_FILE_BYTES`],
+/// so a huge file costs no more memory than the limit; the parser then refuses it as
+/// `too-large`. Invalid UTF-8 is refused as such, except in a file past the limit.
+///
+/// # Errors
+///
+/// Fails when the file cannot be opened or read, is not a regular file, or is not UTF-8.
+pub fn read_interface_text(path: &Path) -> std::io::Result<String> {
+    use std::io::Read as _;
+    let not_regular = || {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "not a regular file (a FIFO, device or directory); an interface file must be a \
+             regular file",
+        )
+    };
+    // Checked before opening: opening a FIFO waits for a writer.
+    if !std::fs::metadata(path)?.is_file() {
+        return Err(not_regular());
+    }
+    let file = std::fs::File::open(path)?;
+    if !file.metadata()?.is_file() {
+        return Err(not_regular());
+    }
+    let limit = switchboard_idl::MAX_FILE_BYTES;
+    let mut bytes = Vec::new();
+    file.take(limit as u64 + 1).read_to_end(&mut bytes)?;
+    if bytes.len() > limit {
+        // Cut mid-character perhaps; the parser only needs the length to refuse it.
+        return Ok(String::from_utf8_lossy(&bytes).into_owned());
+    }
+    String::from_utf8(bytes).map_err(|e| {
+        std::io::Error::new(std::io::ErrorKind::InvalidData, format!("not UTF-8: {e}"))
+    })
 }
 
 /// Reads and parses the interface file at `path`, following `$ref`s on disk.
@@ -169,7 +206,7 @@ impl Loader for FsLoader {
 ///
 /// Fails only when `path` itself cannot be read; problems inside the file are diagnostics.
 pub fn load_file(path: &Path) -> Result<LoadedFile, Error> {
-    let text = std::fs::read_to_string(path)
+    let text = read_interface_text(path)
         .map_err(|source| Error::Read { path: path.to_path_buf(), source })?;
     let mut loader = FsLoader::new();
     let parsed = switchboard_idl::parse(&path.to_string_lossy(), &text, &mut loader);

@@ -28,6 +28,9 @@ use std::rc::Rc;
 pub use diagnostic::{Diagnostic, Severity};
 pub use model::*;
 pub use source::{FileId, SourceFile, SourceMap, Span};
+/// The largest interface file (and `$ref`'d file), in bytes, that is parsed at all; a longer
+/// text is refused with a `too-large` diagnostic. Readers need read no more than one byte past it.
+pub use yaml::MAX_BYTES as MAX_FILE_BYTES;
 
 /// The most diagnostics one parse reports; the rest are summarised in one line.
 const MAX_DIAGNOSTICS: usize = 1000;

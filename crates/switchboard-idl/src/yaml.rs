@@ -8,7 +8,7 @@ use crate::source::{FileId, Span};
 pub(crate) const MAX_DEPTH: usize = 64;
 
 /// The largest file, in bytes, that is parsed at all.
-pub(crate) const MAX_BYTES: usize = 4 * 1024 * 1024;
+pub const MAX_BYTES: usize = 4 * 1024 * 1024;
 
 /// A YAML node with the region of the file it came from.
 #[derive(Debug, Clone, PartialEq)]
