@@ -323,3 +323,26 @@ async fn refusals_cost_a_channel_not_the_link() {
     assert_eq!(error.kind(), TransportErrorKind::InvalidAddress, "{error}");
     within("getStatus", client.get_status()).await.expect("still served");
 }
+
+/// `amqps://`: TLS with verification on. Trusting the node's CA through `?ca=`, a server and a
+/// client meet over it; a certificate nothing trusted issued (the system roots alone) is
+/// `AccessDenied`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_verifies_the_broker() {
+    switchboard_testkit::init_tracing();
+    let Some(node) = PrivateRabbitMq::start_tls() else { return };
+    let good = endpoint(&node.url(), "tls");
+    assert!(good.to_string().starts_with("amqps://guest@127.0.0.1:"), "{good}");
+    let (_server, _) = suite::serve_thermostat(&good).await;
+    let client = within("connect", ThermostatClient::connect(&good)).await.expect("connect");
+    within("getStatus", client.get_status()).await.expect("served over TLS");
+    let system_roots = endpoint(&format!("amqps://guest:guest@127.0.0.1:{}", node.port()), "tls");
+    let error = within("connect", ThermostatClient::connect(&system_roots)).await.unwrap_err();
+    assert_eq!(error.kind(), TransportErrorKind::AccessDenied, "{error}");
+    // The TLS port does not speak plain AMQP.
+    let plain = endpoint(
+        &format!("amqp://guest:guest@127.0.0.1:{}?connect_timeout=1s", node.port()),
+        "tls",
+    );
+    within("connect", ThermostatClient::connect(&plain)).await.expect_err("no plain AMQP there");
+}

@@ -436,6 +436,8 @@ pub struct PrivateRabbitMq {
     dir: tempfile::TempDir,
     port: u16,
     child: Option<Child>,
+    /// The CA certificate (PEM) of a TLS node's listener.
+    ca: Option<PathBuf>,
 }
 
 impl PrivateRabbitMq {
@@ -448,15 +450,38 @@ impl PrivateRabbitMq {
     /// # Panics
     /// If RabbitMQ is installed but the node does not start, or is missing under `CI=true`.
     pub fn start() -> Option<Self> {
+        Self::start_with(false)
+    }
+
+    /// Starts a node with only a TLS listener on a free loopback port, its certificate (for
+    /// `127.0.0.1` and `localhost`) issued by a throwaway CA made now. Connect with
+    /// [`url`](Self::url), which trusts that CA through `?ca=`. Returns `None` as
+    /// [`start`](Self::start) does.
+    pub fn start_tls() -> Option<Self> {
+        Self::start_with(true)
+    }
+
+    fn start_with(tls: bool) -> Option<Self> {
         if !installed(RABBITMQ_SERVER, "rabbitmq-server") {
             return None;
         }
         let dir =
             tempfile::Builder::new().prefix("switchboard-rabbitmq-").tempdir().expect("temp dir");
         let port = free_port();
-        let config = format!("listeners.tcp.default = 127.0.0.1:{port}\nloopback_users = none\n");
+        let (config, ca) = if tls {
+            let (ca, cert, key) = write_test_certificates(dir.path());
+            let config = format!(
+                "listeners.tcp = none\nlisteners.ssl.default = 127.0.0.1:{port}\nssl_options.cacertfile = {}\nssl_options.certfile = {}\nssl_options.keyfile = {}\nssl_options.verify = verify_none\nssl_options.fail_if_no_peer_cert = false\nloopback_users = none\n",
+                ca.display(),
+                cert.display(),
+                key.display()
+            );
+            (config, Some(ca))
+        } else {
+            (format!("listeners.tcp.default = 127.0.0.1:{port}\nloopback_users = none\n"), None)
+        };
         std::fs::write(dir.path().join("rabbit.conf"), config).expect("write rabbit.conf");
-        let mut node = PrivateRabbitMq { dir, port, child: None };
+        let mut node = PrivateRabbitMq { dir, port, child: None, ca };
         node.launch();
         Some(node)
     }
@@ -503,9 +528,13 @@ impl PrivateRabbitMq {
         self.port
     }
 
-    /// `amqp://guest:guest@127.0.0.1:PORT`.
+    /// `amqp://guest:guest@127.0.0.1:PORT`, or for a TLS node
+    /// `amqps://guest:guest@127.0.0.1:PORT?ca=…` (trusting its CA).
     pub fn url(&self) -> String {
-        format!("amqp://guest:guest@127.0.0.1:{}", self.port)
+        match &self.ca {
+            Some(ca) => format!("amqps://guest:guest@127.0.0.1:{}?ca={}", self.port, ca.display()),
+            None => format!("amqp://guest:guest@127.0.0.1:{}", self.port),
+        }
     }
 
     /// Kills the node with SIGKILL: every connection drops at once, nothing survives.

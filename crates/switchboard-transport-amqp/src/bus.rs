@@ -15,6 +15,7 @@ use futures_util::StreamExt;
 use lapin::{
     BasicProperties, Channel, Connection, ConnectionProperties, Consumer, ErrorKind, Event,
     options::{BasicConsumeOptions, BasicPublishOptions, QueueBindOptions, QueueDeclareOptions},
+    tcp::OwnedTLSConfig,
     types::{AMQPValue, FieldTable, LongString, ShortString},
 };
 use switchboard_broker::{
@@ -92,6 +93,8 @@ impl Reader {
 struct Link {
     server: String,
     uri: String,
+    /// With `amqps://`, the CAs (PEM) TLS trusts besides the system roots.
+    tls: Option<Option<String>>,
     name: String,
     state: watch::Sender<LinkState>,
     up: AtomicBool,
@@ -112,7 +115,16 @@ impl Link {
     async fn open(self: &Arc<Self>) -> Result<Current, TransportError> {
         let properties = ConnectionProperties::default()
             .with_connection_name(LongString::from(self.name.as_bytes().to_vec()));
-        let connecting = Connection::connect(&self.uri, properties);
+        let connecting = async {
+            match &self.tls {
+                None => Connection::connect(&self.uri, properties).await,
+                Some(trusted) => {
+                    let tls = OwnedTLSConfig { identity: None, cert_chain: trusted.clone() };
+                    let runtime = lapin::runtime::default_runtime()?;
+                    Connection::connect_with_config(&self.uri, properties, tls, runtime).await
+                }
+            }
+        };
         let connection = match tokio::time::timeout(self.connect_timeout, connecting).await {
             Ok(Ok(connection)) => connection,
             Ok(Err(error)) => return Err(connect_error(&self.server, &error)),
@@ -298,6 +310,7 @@ impl AmqpBus {
         let link = Arc::new(Link {
             server: connector.to_string(),
             uri: connector.server(),
+            tls: if connector.tls { Some(connector.trusted()?) } else { None },
             name: name.to_owned(),
             state: watch::Sender::new(LinkState::Closed),
             up: AtomicBool::new(false),
@@ -655,7 +668,10 @@ fn connect_error(server: &str, error: &lapin::Error) -> TransportError {
     };
     // RabbitMQ closes the socket on a failed login without saying why (before AMQP 0-9-1's
     // authentication_failure_close capability), which lapin reports as an IO error.
-    let kind = if refused || error.to_string().contains("ACCESS_REFUSED") {
+    let text = error.to_string();
+    // A certificate rustls does not trust (an unknown issuer, another name) is refused access.
+    let untrusted = text.contains("certificate") || text.contains("Certificate");
+    let kind = if refused || untrusted || text.contains("ACCESS_REFUSED") {
         TransportErrorKind::AccessDenied
     } else {
         TransportErrorKind::NotFound

@@ -19,9 +19,10 @@
 //!   queue, binding and consumer goes with the link and the layer declares them anew once it
 //!   is back.
 //!
-//! URLs: `amqp://[user:password@]host[:5672]` on the virtual host `/`, plus the layer's
-//! `instance`, `heartbeat`, `connect_timeout` and `max_body` parameters. Without credentials
-//! the connection logs in as RabbitMQ's `guest`.
+//! URLs: `amqp://[user:password@]host[:5672]` and `amqps://…[:5671]` (TLS through rustls with
+//! verification on, against the system roots plus the CAs of a PEM file given as `?ca=PATH`),
+//! on the virtual host `/`, plus the layer's `instance`, `heartbeat`, `connect_timeout` and
+//! `max_body` parameters. Without credentials the connection logs in as RabbitMQ's `guest`.
 //!
 //! ```
 //! let parsed = switchboard_transport_amqp::parse("amqp://guest:guest@127.0.0.1?instance=kitchen")?;
@@ -30,18 +31,21 @@
 //! # Ok::<(), switchboard_broker::BrokerUrlError>(())
 //! ```
 
-use std::{fmt, sync::Arc, time::Duration};
+use std::{fmt, path::PathBuf, sync::Arc, time::Duration};
 
-use switchboard_broker::{BrokerAddress, BrokerUrl, BrokerUrlError, Bus, BusConnector};
+use switchboard_broker::{BrokerAddress, BrokerUrl, BrokerUrlError, Bus, BusConnector, with_query};
 use switchboard_core::{TransportError, backoff::Backoff, transport::BoxFuture};
 
 mod bus;
 
 /// The URL schemes this transport handles.
-pub const SCHEMES: &[&str] = &["amqp"];
+pub const SCHEMES: &[&str] = &["amqp", "amqps"];
 
-/// The port when a URL names none.
+/// The port when an `amqp://` URL names none.
 pub const DEFAULT_PORT: u16 = 5672;
+
+/// The port when an `amqps://` URL names none.
+pub const DEFAULT_TLS_PORT: u16 = 5671;
 
 /// A parsed AMQP URL: where to serve and connect, and the `instance` parameter if given.
 #[derive(Debug, Clone)]
@@ -53,21 +57,32 @@ pub struct ParsedUrl {
     pub instance: Option<String>,
 }
 
-/// Parses `amqp://[user:password@]host[:5672]`, with the query parameters `instance`,
-/// `heartbeat`, `connect_timeout` and `max_body`.
+/// Parses `amqp://[user:password@]host[:5672]` or `amqps://…[:5671]`, with the query
+/// parameters `instance`, `heartbeat`, `connect_timeout`, `max_body` and (TLS only) `ca`.
 pub fn parse(url: &str) -> Result<ParsedUrl, BrokerUrlError> {
-    let parsed = BrokerUrl::parse("AMQP", url, SCHEMES, DEFAULT_PORT)?;
-    if let Some((key, _)) = parsed.extra.first() {
-        return Err(BrokerUrlError::new(
-            "AMQP",
-            url,
-            format!(
-                "unknown query parameter `{key}`; expected `instance`, `heartbeat`, `connect_timeout` or `max_body`"
-            ),
-        ));
+    // Port 0 stands for "none given": the default depends on the scheme.
+    let mut parsed = BrokerUrl::parse("AMQP", url, SCHEMES, 0)?;
+    let err = |reason: String| BrokerUrlError::new("AMQP", url, reason);
+    let tls = parsed.scheme == "amqps";
+    if parsed.port == 0 {
+        parsed.port = if tls { DEFAULT_TLS_PORT } else { DEFAULT_PORT };
+    }
+    let mut ca = None;
+    for (key, value) in &parsed.extra {
+        match key.as_str() {
+            "ca" if tls => ca = Some(PathBuf::from(value)),
+            "ca" => return Err(err("`ca` only applies to `amqps://`".into())),
+            other => {
+                return Err(err(format!(
+                    "unknown query parameter `{other}`; expected `instance`, `heartbeat`, `connect_timeout`, `max_body` or (with TLS) `ca`"
+                )));
+            }
+        }
     }
     let options = parsed.options.clone();
     let connector = AmqpConnector {
+        tls,
+        ca,
         backoff: options.backoff,
         connect_timeout: options.connect_timeout,
         url: parsed.clone(),
@@ -97,6 +112,9 @@ fn parse_registered(url: &str) -> Result<switchboard_core::registry::ParsedUrl, 
 #[derive(Clone)]
 pub(crate) struct AmqpConnector {
     url: BrokerUrl,
+    tls: bool,
+    /// A PEM file of CAs trusted besides the system roots.
+    ca: Option<PathBuf>,
     backoff: Backoff,
     connect_timeout: Duration,
 }
@@ -115,7 +133,19 @@ impl AmqpConnector {
             (None, None) => String::new(),
         };
         let timeout = self.connect_timeout.as_millis().max(1);
-        format!("amqp://{credentials}{host}:{}/%2f?connection_timeout={timeout}", self.url.port)
+        let scheme = if self.tls { "amqps" } else { "amqp" };
+        format!("{scheme}://{credentials}{host}:{}/%2f?connection_timeout={timeout}", self.url.port)
+    }
+
+    /// The PEM text of the `ca` file, trusted besides the system roots, if one is given.
+    fn trusted(&self) -> Result<Option<String>, TransportError> {
+        let Some(path) = &self.ca else { return Ok(None) };
+        std::fs::read_to_string(path).map(Some).map_err(|error| {
+            TransportError::new(
+                switchboard_core::TransportErrorKind::InvalidAddress,
+                format!("cannot read the CA file {} of {self}: {error}", path.display()),
+            )
+        })
     }
 }
 
@@ -135,7 +165,9 @@ fn percent_encode(text: &str) -> String {
 impl fmt::Display for AmqpConnector {
     /// The URL without its password.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.url.location(true))
+        let query: Vec<(&str, String)> =
+            self.ca.iter().map(|ca| ("ca", ca.to_string_lossy().into_owned())).collect();
+        f.write_str(&with_query(self.url.location(true), &query))
     }
 }
 
@@ -167,6 +199,9 @@ mod tests {
         assert_eq!(p.address.to_string(), "amqp://alice@rabbit.example:5673?max_body=4096");
         assert_eq!(p.instance.as_deref(), Some("k1"));
         assert!(!format!("{:?}", p.address).contains("s3cret"));
+        let p = parse("amqps://h?ca=/etc/ca.pem&heartbeat=2s").unwrap();
+        assert_eq!(p.address.to_string(), "amqps://h:5671?ca=/etc/ca.pem&heartbeat=2s");
+        assert_eq!(parse("amqps://h:5999").unwrap().address.to_string(), "amqps://h:5999");
     }
 
     #[test]
@@ -174,6 +209,8 @@ mod tests {
         let parsed = BrokerUrl::parse("AMQP", "amqp://a:p%40ss@h", SCHEMES, DEFAULT_PORT).unwrap();
         let connector = AmqpConnector {
             url: parsed,
+            tls: false,
+            ca: None,
             backoff: Backoff::default(),
             connect_timeout: Duration::from_secs(1),
         };
@@ -185,6 +222,7 @@ mod tests {
         for (url, needle) in [
             ("amqp://h?client_id=x", "unknown query parameter `client_id`"),
             ("amqp://h/vhost", "no path"),
+            ("amqp://h?ca=/etc/ca.pem", "`ca` only applies to `amqps://`"),
             ("redis://h", "expected `amqp://`"),
         ] {
             let error = parse(url).unwrap_err().to_string();

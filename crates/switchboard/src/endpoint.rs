@@ -30,6 +30,7 @@ pub const URL_ENV: &str = "SWITCHBOARD_URL";
 /// | `nats+tls://…[:4222]` | a NATS server over TLS, certificates verified against the system roots or `?ca=PATH` |
 /// | `redis://[user:pass@]host[:6379]` | a Redis server, on commlib-py's wire (feature `redis`) |
 /// | `amqp://[user:pass@]host[:5672]` | an AMQP 0-9-1 broker (RabbitMQ), on commlib-py's wire (feature `amqp`) |
+/// | `amqps://…[:5671]` | an AMQP broker over TLS, certificates verified against the system roots plus `?ca=PATH` |
 ///
 /// A `?instance=NAME` query selects the service instance; the default is `default`. MQTT URLs
 /// also take `client_id=ID`, `ca=PATH` (mqtts) and topic params such as `prefix=home1`; a client
@@ -122,7 +123,7 @@ const LEFT_OUT: &[(&str, &[&str])] = &[
     #[cfg(not(feature = "redis"))]
     ("redis", &["redis"]),
     #[cfg(not(feature = "amqp"))]
-    ("amqp", &["amqp"]),
+    ("amqp", &["amqp", "amqps"]),
 ];
 
 static SUPPORTED: LazyLock<String> = LazyLock::new(|| {
