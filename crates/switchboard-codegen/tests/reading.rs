@@ -63,3 +63,55 @@ fn a_file_past_the_limit_is_too_large_and_read_only_up_to_it() {
     let loaded = load_in_time(file).expect("the file is read");
     assert!(loaded.parsed.render().contains("error[too-large]"));
 }
+
+/// Generated Python packages named like modules broke: `switchboard`, `typing`, `dataclasses`
+/// and `_enum` failed to import ("partially initialized module"), `json` and `asyncio` shadowed
+/// the standard library (issue 15, defect 10). Each now gets a `_interface` package that
+/// imports beside the real module.
+#[test]
+fn python_packages_named_like_modules_import_and_shadow_nothing() {
+    let python_src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../python/src");
+    let out = scratch("python-module-names");
+    let mut script = String::from("import json, asyncio, typing, dataclasses, enum, switchboard\n");
+    for name in ["Switchboard", "typing", "dataclasses", "_enum", "json", "asyncio"] {
+        let text = format!(
+            "stingeripc: {{version: 0.1.1}}\ninterface: {{name: {name}, version: 1.0.0}}\n\
+             methods:\n  ping:\n    arguments: []\n"
+        );
+        let parsed = switchboard_idl::parse("m.yaml", &text, &mut switchboard_idl::NoLoader);
+        let Some(iface) = parsed.interface.clone() else {
+            panic!("{name}: {}", parsed.render());
+        };
+        let files = switchboard_codegen::generate_files(
+            &iface,
+            "m.yaml",
+            switchboard_codegen::Lang::Python,
+        )
+        .expect("generates");
+        let mut package = None;
+        for file in files {
+            let path = out.join(&file.path);
+            std::fs::create_dir_all(path.parent().expect("a parent")).expect("mkdir");
+            std::fs::write(&path, file.contents).expect("write");
+            if file.path.ends_with("__init__.py") {
+                package = file.path.parent().map(|p| p.display().to_string());
+            }
+        }
+        let package = package.expect("a package directory");
+        assert!(package.ends_with("_interface"), "{name} gave the package `{package}`");
+        script.push_str(&format!("import {package}\n"));
+    }
+    script.push_str(
+        "assert json.dumps([1]) == '[1]' and json.__file__.endswith('json/__init__.py')\n\
+         assert hasattr(asyncio, 'run') and hasattr(typing, 'Any') and hasattr(enum, 'IntEnum')\n\
+         assert hasattr(switchboard, '__path__')\n",
+    );
+    let output = std::process::Command::new("python3")
+        .arg("-c")
+        .arg(&script)
+        .current_dir(&out)
+        .env("PYTHONPATH", format!("{}:{}", out.display(), python_src.display()))
+        .output()
+        .expect("python3 runs");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+}

@@ -421,7 +421,8 @@ fn py_args(
 
 /// The Python snippet, with the blocking client.
 pub(super) fn python(iface: &Interface) -> String {
-    let package = py_snake(&iface.name);
+    let package =
+        crate::python::names::package(&iface.name).unwrap_or_else(|_| py_snake(&iface.name));
     let client = format!("{}BlockingClient", iface.name.to_upper_camel_case());
     let mut imports = false;
     let mut body = String::new();

@@ -4,7 +4,7 @@
 //! which every identifier, annotation, codec expression and docstring is decided, and the
 //! minijinja templates in `templates/python/` only interpolate it (see the README there).
 
-mod names;
+pub(crate) mod names;
 
 use std::collections::HashMap;
 
@@ -367,7 +367,7 @@ impl<'a> Lowering<'a> {
             env!("CARGO_PKG_VERSION"),
             short.get(..12).unwrap_or(short),
         );
-        let package = names::snake(&iface.name, &format!("interface `{}`", iface.name))?;
+        let package = names::package(&iface.name)?;
         let mut doc =
             iface.title.clone().unwrap_or_else(|| format!("The `{}` interface.", iface.name));
         for extra in [&iface.summary, &iface.documentation].into_iter().flatten() {
