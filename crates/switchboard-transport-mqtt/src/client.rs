@@ -541,7 +541,7 @@ fn deliver(inbox: &dyn ClientInbox, message: ServerMessage) {
 }
 
 /// The goal id a failed reply's payload names (empty if none).
-fn goal_of(payload: &[u8]) -> GoalId {
+pub(crate) fn goal_of(payload: &[u8]) -> GoalId {
     serde_json::from_slice::<serde_json::Value>(payload)
         .ok()
         .and_then(|v| v.get("goal").and_then(|g| g.as_str()).map(GoalId::from))
@@ -550,7 +550,7 @@ fn goal_of(payload: &[u8]) -> GoalId {
 
 /// A failed reply's error: code and name from the user properties, message and details from the
 /// payload when it has them (it keeps what a one-line `DebugInfo` cannot).
-fn error_from_payload(error: RemoteError, payload: &[u8]) -> RemoteError {
+pub(crate) fn error_from_payload(error: RemoteError, payload: &[u8]) -> RemoteError {
     let Ok(serde_json::Value::Object(body)) = serde_json::from_slice::<serde_json::Value>(payload)
     else {
         return error;

@@ -23,6 +23,8 @@ use switchboard_core::{
     },
 };
 
+#[doc(hidden)]
+pub mod __fuzz;
 mod client;
 mod conn;
 mod discover;

@@ -293,7 +293,7 @@ async fn reader(
 /// Splits a chunk read from the request FIFO into finished lines, keeping the unfinished tail in
 /// `line`. Every line longer than `limit` bytes, finished in this chunk or not, becomes one error
 /// and is skipped to its newline (`skipping`), so no line over the limit ever gets through.
-fn split_lines(
+pub(crate) fn split_lines(
     line: &mut Vec<u8>,
     skipping: &mut bool,
     mut chunk: &[u8],
