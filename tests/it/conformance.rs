@@ -109,8 +109,19 @@ pub(crate) async fn paused_feedback_reader(endpoint: Endpoint, link: Link) {
             );
         }
     }
-    // Longer than the handler needs to fill the queue, shorter than the slow-reader timeout.
-    tokio::time::sleep(DEFAULT_SLOW_READER_TIMEOUT / 2).await;
+    match link {
+        // Longer than the handler needs to fill the queue, shorter than the slow-reader timeout.
+        Link::Direct => tokio::time::sleep(DEFAULT_SLOW_READER_TIMEOUT / 2).await,
+        // A broker cannot be held back: stay paused until the outcome is in, so that every
+        // feedback has arrived (three queues' worth) however slowly a busy machine moved them.
+        Link::Brokered => {
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+            while !goal.status().is_terminal() {
+                assert!(tokio::time::Instant::now() < deadline, "the goal never ended");
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
+    }
     let mut seen = vec![first.value];
     while let Some(feedback) = within("feedback", goal.next_feedback()).await {
         assert!(feedback.value > seen[seen.len() - 1], "feedback in order");
