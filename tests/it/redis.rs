@@ -177,6 +177,25 @@ async fn no_broker_is_not_found() {
     assert!(started.elapsed() < Duration::from_secs(2), "took {:?}", started.elapsed());
 }
 
+/// `rediss://`: TLS with the server's certificate verified against the URL's CA file; the
+/// system roots do not trust it, and a plain connection to the TLS port does not get through.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_is_verified() {
+    let Some(server) = PrivateRedis::start_tls() else { return };
+    let secure = endpoint(&server.url(), "tls");
+    assert_eq!(secure.to_string(), format!("{}&instance=tls", server.url()));
+    let (_server, _) = suite::serve_thermostat(&secure).await;
+    let client = within("connect", ThermostatClient::connect(&secure)).await.expect("connect");
+    within("getStatus", client.get_status()).await.expect("a call over TLS");
+
+    let untrusted = endpoint(&format!("rediss://127.0.0.1:{}", server.port()), "tls");
+    let error = within("connect", ThermostatClient::connect(&untrusted)).await.unwrap_err();
+    assert_eq!(error.kind(), TransportErrorKind::AccessDenied, "{error}");
+    let plain = endpoint(&format!("redis://127.0.0.1:{}", server.port()), "tls");
+    let error = within("connect", ThermostatClient::connect(&plain)).await.unwrap_err();
+    assert_ne!(error.kind(), TransportErrorKind::IncompatibleInterface, "{error}");
+}
+
 /// An ACL user and password from the URL; a wrong password is `AccessDenied`, and the password
 /// is never printed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -54,6 +54,26 @@ pub fn client_config(ca: Option<&Path>) -> Result<rustls::ClientConfig, Transpor
         .with_no_client_auth())
 }
 
+/// Whether TLS refused the server's certificate somewhere down `error`'s causes, also where a
+/// client library wraps rustls' error in an I/O error: a transport reports that as
+/// `AccessDenied`, not as an unreachable server.
+pub fn refused_certificate(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cause = Some(error);
+    while let Some(error) = cause {
+        let inner = match error.downcast_ref::<std::io::Error>() {
+            Some(io) => io.get_ref().map(|inner| inner as &(dyn std::error::Error + 'static)),
+            None => Some(error),
+        };
+        if inner
+            .is_some_and(|e| matches!(e.downcast_ref(), Some(rustls::Error::InvalidCertificate(_))))
+        {
+            return true;
+        }
+        cause = error.source();
+    }
+    false
+}
+
 /// rustls' *ring* provider.
 ///
 /// rustls 0.23.48 deprecates it because *ring* has no post-quantum key exchange, and 0.23 has no

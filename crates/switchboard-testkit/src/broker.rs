@@ -356,6 +356,8 @@ pub struct PrivateRedis {
     port: u16,
     args: Vec<String>,
     child: Option<Child>,
+    /// The CA certificate (PEM) of a TLS server.
+    ca: Option<PathBuf>,
 }
 
 impl PrivateRedis {
@@ -377,7 +379,38 @@ impl PrivateRedis {
         let dir =
             tempfile::Builder::new().prefix("switchboard-redis-").tempdir().expect("temp dir");
         let args = args.iter().map(|a| (*a).to_owned()).collect();
-        let mut server = PrivateRedis { dir, port: free_port(), args, child: None };
+        let mut server = PrivateRedis { dir, port: free_port(), args, child: None, ca: None };
+        server.launch();
+        Some(server)
+    }
+
+    /// Starts a server that takes only TLS connections, its certificate (for `127.0.0.1` and
+    /// `localhost`) issued by a throwaway CA made now; [`url`](Self::url) trusts that CA through
+    /// `?ca=`. Clients need no certificate of their own.
+    pub fn start_tls() -> Option<Self> {
+        if !installed(REDIS_SERVER, "redis-server") {
+            return None;
+        }
+        let dir =
+            tempfile::Builder::new().prefix("switchboard-redis-").tempdir().expect("temp dir");
+        let (ca, cert, key) = write_test_certificates(dir.path());
+        let port = free_port();
+        let path = |p: &Path| p.display().to_string();
+        let args = vec![
+            "--tls-port".to_owned(),
+            port.to_string(),
+            "--port".to_owned(),
+            "0".to_owned(),
+            "--tls-cert-file".to_owned(),
+            path(&cert),
+            "--tls-key-file".to_owned(),
+            path(&key),
+            "--tls-ca-cert-file".to_owned(),
+            path(&ca),
+            "--tls-auth-clients".to_owned(),
+            "no".to_owned(),
+        ];
+        let mut server = PrivateRedis { dir, port, args, child: None, ca: Some(ca) };
         server.launch();
         Some(server)
     }
@@ -402,9 +435,12 @@ impl PrivateRedis {
         self.port
     }
 
-    /// `redis://127.0.0.1:PORT`.
+    /// `redis://127.0.0.1:PORT`, or for a TLS server `rediss://127.0.0.1:PORT?ca=CA_PATH`.
     pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
+        match &self.ca {
+            None => format!("redis://127.0.0.1:{}", self.port),
+            Some(ca) => format!("rediss://127.0.0.1:{}?ca={}", self.port, ca.display()),
+        }
     }
 
     /// Kills the server (SIGKILL: every connection drops at once, nothing survives).

@@ -384,27 +384,8 @@ fn connect_error(server: &str, error: &async_nats::ConnectError) -> TransportErr
         }
         ConnectErrorKind::Tls => TransportErrorKind::AccessDenied,
         ConnectErrorKind::ServerParse => TransportErrorKind::InvalidAddress,
-        _ if refused_certificate(error) => TransportErrorKind::AccessDenied,
+        _ if switchboard_core::tls::refused_certificate(error) => TransportErrorKind::AccessDenied,
         _ => TransportErrorKind::NotFound,
     };
     TransportError::new(kind, format!("cannot connect to the NATS server at {server}: {error}"))
-}
-
-/// Whether TLS refused the server's certificate somewhere down `error`'s causes (async-nats
-/// reports that as an I/O error).
-fn refused_certificate(error: &(dyn std::error::Error + 'static)) -> bool {
-    let mut cause = Some(error);
-    while let Some(error) = cause {
-        let inner = match error.downcast_ref::<std::io::Error>() {
-            Some(io) => io.get_ref().map(|inner| inner as &(dyn std::error::Error + 'static)),
-            None => Some(error),
-        };
-        if inner.is_some_and(|e| {
-            matches!(e.downcast_ref(), Some(async_nats::rustls::Error::InvalidCertificate(_)))
-        }) {
-            return true;
-        }
-        cause = error.source();
-    }
-    false
 }

@@ -175,9 +175,23 @@ impl RedisBus {
         name: &str,
     ) -> Result<Self, TransportError> {
         let server = connector.to_string();
-        let client = Client::open(connector.server()).map_err(|error| {
+        let invalid = |error: redis::RedisError| {
             TransportError::new(TransportErrorKind::InvalidAddress, format!("{server}: {error}"))
-        })?;
+        };
+        let client = match connector.ca() {
+            Some(ca) => {
+                let root_cert = std::fs::read(ca).map_err(|error| {
+                    TransportError::new(
+                        TransportErrorKind::InvalidAddress,
+                        format!("{server}: cannot read the CA file {}: {error}", ca.display()),
+                    )
+                })?;
+                let certificates =
+                    redis::TlsCertificates { client_tls: None, root_cert: Some(root_cert) };
+                Client::build_with_tls(connector.server(), certificates).map_err(invalid)?
+            }
+            None => Client::open(connector.server()).map_err(invalid)?,
+        };
         let link = Arc::new(Link {
             server,
             client,
@@ -412,6 +426,12 @@ fn matches(filter: &str, topic: &str) -> bool {
 fn connect_error(server: &str, error: &redis::RedisError) -> TransportError {
     let kind = match error.kind() {
         redis::ErrorKind::AuthenticationFailed => TransportErrorKind::AccessDenied,
+        _ if switchboard_core::tls::refused_certificate(error) => TransportErrorKind::AccessDenied,
+        // redis-rs 1.8 keeps only the text of a TLS error: rustls' own words for a refused
+        // certificate.
+        _ if error.to_string().contains("invalid peer certificate") => {
+            TransportErrorKind::AccessDenied
+        }
         _ => TransportErrorKind::NotFound,
     };
     TransportError::new(kind, format!("cannot connect to the Redis server at {server}: {error}"))

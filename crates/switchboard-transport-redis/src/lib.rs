@@ -15,8 +15,9 @@
 //!   [`switchboard_core::backoff::Backoff`] says; subscriptions go with the link and the layer
 //!   makes them anew once it is back.
 //!
-//! URLs: `redis://[user:password@ or :password@]host[:6379]`, plus the layer's `instance`,
-//! `heartbeat`, `connect_timeout` and `max_body` parameters.
+//! URLs: `redis://[user:password@ or :password@]host[:6379]`, or `rediss://…` for TLS (rustls,
+//! the server's certificate verified against the system's roots, or only against `?ca=PATH`),
+//! plus the layer's `instance`, `heartbeat`, `connect_timeout` and `max_body` parameters.
 //!
 //! ```
 //! let parsed = switchboard_transport_redis::parse("redis://127.0.0.1?instance=kitchen")?;
@@ -25,15 +26,15 @@
 //! # Ok::<(), switchboard_broker::BrokerUrlError>(())
 //! ```
 
-use std::{fmt, sync::Arc, time::Duration};
+use std::{fmt, path::PathBuf, sync::Arc, time::Duration};
 
-use switchboard_broker::{BrokerAddress, BrokerUrl, BrokerUrlError, Bus, BusConnector};
+use switchboard_broker::{BrokerAddress, BrokerUrl, BrokerUrlError, Bus, BusConnector, with_query};
 use switchboard_core::{TransportError, backoff::Backoff, transport::BoxFuture};
 
 mod bus;
 
 /// The URL schemes this transport handles.
-pub const SCHEMES: &[&str] = &["redis"];
+pub const SCHEMES: &[&str] = &["redis", "rediss"];
 
 /// The port when a URL names none.
 pub const DEFAULT_PORT: u16 = 6379;
@@ -48,21 +49,28 @@ pub struct ParsedUrl {
     pub instance: Option<String>,
 }
 
-/// Parses `redis://[user:password@]host[:6379]`, with the query parameters `instance`,
-/// `heartbeat`, `connect_timeout` and `max_body`.
+/// Parses `redis://[user:password@]host[:6379]` or `rediss://…` (TLS), with the query
+/// parameters `instance`, `heartbeat`, `connect_timeout`, `max_body` and (TLS only) `ca`.
 pub fn parse(url: &str) -> Result<ParsedUrl, BrokerUrlError> {
     let parsed = BrokerUrl::parse("Redis", url, SCHEMES, DEFAULT_PORT)?;
-    if let Some((key, _)) = parsed.extra.first() {
-        return Err(BrokerUrlError::new(
-            "Redis",
-            url,
-            format!(
-                "unknown query parameter `{key}`; expected `instance`, `heartbeat`, `connect_timeout` or `max_body`"
-            ),
-        ));
+    let err = |reason: String| BrokerUrlError::new("Redis", url, reason);
+    let tls = parsed.scheme == "rediss";
+    let mut ca = None;
+    for (key, value) in &parsed.extra {
+        match key.as_str() {
+            "ca" if tls => ca = Some(PathBuf::from(value)),
+            "ca" => return Err(err("`ca` only applies to `rediss://`".into())),
+            other => {
+                return Err(err(format!(
+                    "unknown query parameter `{other}`; expected `instance`, `heartbeat`, `connect_timeout`, `max_body` or (with TLS) `ca`"
+                )));
+            }
+        }
     }
     let options = parsed.options.clone();
     let connector = RedisConnector {
+        tls,
+        ca,
         backoff: options.backoff,
         connect_timeout: options.connect_timeout,
         url: parsed.clone(),
@@ -92,6 +100,10 @@ fn parse_registered(url: &str) -> Result<switchboard_core::registry::ParsedUrl, 
 #[derive(Clone)]
 pub(crate) struct RedisConnector {
     url: BrokerUrl,
+    /// `rediss://`: TLS, the server's certificate verified.
+    tls: bool,
+    /// The only CAs to trust (PEM), instead of the system's roots.
+    ca: Option<PathBuf>,
     backoff: Backoff,
     connect_timeout: Duration,
 }
@@ -109,7 +121,8 @@ impl RedisConnector {
             (Some(user), None) => format!("{}@", percent_encode(user)),
             (None, None) => String::new(),
         };
-        format!("redis://{credentials}{host}:{}/", self.url.port)
+        let scheme = if self.tls { "rediss" } else { "redis" };
+        format!("{scheme}://{credentials}{host}:{}/", self.url.port)
     }
 }
 
@@ -126,10 +139,19 @@ fn percent_encode(text: &str) -> String {
     out
 }
 
+impl RedisConnector {
+    /// The CA file to trust instead of the system's roots, if the URL named one.
+    fn ca(&self) -> Option<&std::path::Path> {
+        self.ca.as_deref()
+    }
+}
+
 impl fmt::Display for RedisConnector {
     /// The URL without its password.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.url.location(true))
+        let query: Vec<(&str, String)> =
+            self.ca.iter().map(|ca| ("ca", ca.to_string_lossy().into_owned())).collect();
+        f.write_str(&with_query(self.url.location(true), &query))
     }
 }
 
@@ -169,6 +191,8 @@ mod tests {
             BrokerUrl::parse("Redis", "redis://a:p%40ss@h", SCHEMES, DEFAULT_PORT).unwrap();
         let connector = RedisConnector {
             url: parsed,
+            tls: false,
+            ca: None,
             backoff: Backoff::default(),
             connect_timeout: Duration::from_secs(1),
         };
@@ -176,9 +200,18 @@ mod tests {
     }
 
     #[test]
+    fn rediss_is_tls_with_an_optional_ca() {
+        let p = parse("rediss://h?ca=/etc/ca.pem&instance=k").unwrap();
+        assert_eq!(p.address.to_string(), "rediss://h:6379?ca=/etc/ca.pem");
+        assert_eq!(p.instance.as_deref(), Some("k"));
+        assert_eq!(parse("rediss://h").unwrap().address.to_string(), "rediss://h:6379");
+    }
+
+    #[test]
     fn refuses_bad_urls_clearly() {
         for (url, needle) in [
             ("redis://h?client_id=x", "unknown query parameter `client_id`"),
+            ("redis://h?ca=/etc/ca.pem", "`ca` only applies to `rediss://`"),
             ("nats://h", "expected `redis://`"),
         ] {
             let error = parse(url).unwrap_err().to_string();

@@ -29,6 +29,7 @@ pub const URL_ENV: &str = "SWITCHBOARD_URL";
 /// | `nats://[user:pass@ or token@]host[:4222]` | a NATS server (feature `nats`) |
 /// | `nats+tls://…[:4222]` | a NATS server over TLS, certificates verified against the system roots or `?ca=PATH` |
 /// | `redis://[user:pass@]host[:6379]` | a Redis server, on commlib-py's wire (feature `redis`) |
+/// | `rediss://…[:6379]` | a Redis server over TLS, certificates verified against the system roots or `?ca=PATH` |
 /// | `amqp://[user:pass@]host[:5672]` | an AMQP 0-9-1 broker (RabbitMQ), on commlib-py's wire (feature `amqp`) |
 /// | `amqps://…[:5671]` | an AMQP broker over TLS, certificates verified against the system roots plus `?ca=PATH` |
 ///
