@@ -13,6 +13,9 @@
 //!   response produced while nobody reads is dropped, and bytes a departed reader left unread
 //!   are discarded when the last reader goes (a reader opening at that moment can still get
 //!   them: a known race, documented in `docs/shell.md`);
+//! - request intake pushes back: a line is taken only while fewer than [`QUEUE`] requests are in
+//!   progress, and responses wait for room in a queue of [`QUEUE`] lines, so a burst makes its
+//!   writers wait rather than losing responses;
 //! - lines are limited to [`MAX_LINE`]; longer ones are answered with an error and skipped;
 //! - the FIFO paths are checked every [`CHECK_EVERY`]; a deleted or replaced FIFO is recreated;
 //! - SIGTERM or SIGINT stops everything at once (nothing blocks: every descriptor is
@@ -27,10 +30,7 @@ use std::{
         unix::{ffi::OsStrExt, fs::FileTypeExt, fs::MetadataExt},
     },
     path::{Path, PathBuf},
-    sync::{
-        Arc, Mutex,
-        atomic::{AtomicU64, Ordering},
-    },
+    sync::{Arc, Mutex},
     time::Duration,
 };
 
@@ -39,7 +39,7 @@ use switchboard_core::GoalId;
 use switchboard_idl::english::counted;
 use tokio::{
     io::{Interest, unix::AsyncFd},
-    sync::{mpsc, watch},
+    sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch},
     task::JoinSet,
 };
 
@@ -52,7 +52,9 @@ use crate::{
 
 /// The longest request line accepted, newline excluded: 16 MiB.
 pub(crate) const MAX_LINE: usize = 16 * 1024 * 1024;
-/// How many response lines may wait for a slow reader before new ones are dropped.
+/// How many response lines may wait for the writer task, and how many requests may be in
+/// progress (read, but without their first response queued) before the gateway stops reading
+/// requests: the backpressure that makes a burst wait instead of losing responses.
 const QUEUE: usize = 1024;
 /// How often the FIFO paths are checked for deletion or replacement.
 const CHECK_EVERY: Duration = Duration::from_millis(250);
@@ -123,25 +125,26 @@ fn make_fifo(path: &Path) -> io::Result<()> {
     std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(0o600))
 }
 
-/// Where responses go: a bounded queue to the writer task.
-#[derive(Clone, Debug)]
+/// Where one request's responses go: a bounded queue to the writer task, waited on when full.
+/// It holds the request's place in the intake until its first response is queued (or the
+/// request ends without one), so at most [`QUEUE`] requests are in progress at once.
+#[derive(Debug)]
 struct Out {
     tx: mpsc::Sender<String>,
-    dropped: Arc<AtomicU64>,
+    place: Mutex<Option<OwnedSemaphorePermit>>,
 }
 
 impl Out {
-    fn send(&self, value: Value) {
-        let line = value.to_string();
-        if self.tx.try_send(line).is_err() {
-            let n = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
-            if n.is_power_of_two() {
-                eprintln!(
-                    "switchboard pipe: the reader is not keeping up; {} dropped so far",
-                    counted(n, "response")
-                );
-            }
-        }
+    fn new(tx: mpsc::Sender<String>, place: Option<OwnedSemaphorePermit>) -> Out {
+        Out { tx, place: Mutex::new(place) }
+    }
+
+    /// Queues one response line, waiting while the queue is full (the reader is slow); then
+    /// gives up the request's place in the intake.
+    async fn send(&self, value: Value) {
+        // Fails only when the writer task has ended, that is when the gateway stops.
+        let _ = self.tx.send(value.to_string()).await;
+        switchboard_core::sync::lock(&self.place).take();
     }
 }
 
@@ -160,7 +163,7 @@ pub(crate) async fn run(args: &PipeArgs) -> Result<(), Failure> {
     }
     let (stop_tx, stop) = watch::channel(false);
     let (tx, rx) = mpsc::channel(QUEUE);
-    let out = Out { tx, dropped: Arc::new(AtomicU64::new(0)) };
+    let intake = Arc::new(Semaphore::new(QUEUE));
     let (lines_tx, mut lines) = mpsc::channel::<Result<Vec<u8>, String>>(64);
     // Bumped when a FIFO had to be recreated: the reader and writer reopen.
     let (reopen_requests, reopen_requests_rx) = watch::channel(0u64);
@@ -183,17 +186,28 @@ pub(crate) async fn run(args: &PipeArgs) -> Result<(), Failure> {
     let mut handlers = JoinSet::new();
     let goals: Goals = Arc::new(Mutex::new(HashMap::new()));
     tokio::pin!(stopping);
+    // A request line is taken only with a place in the intake: while every place is taken, the
+    // request FIFO is not read, so its writers wait instead of their responses being dropped.
+    let mut place = None;
     loop {
         tokio::select! {
             () = &mut stopping => break,
-            line = lines.recv() => match line {
-                Some(Ok(line)) => {
+            acquired = intake.clone().acquire_owned(), if place.is_none() => place = acquired.ok(),
+            line = lines.recv(), if place.is_some() => match line {
+                Some(line) => {
                     let session = session.clone();
-                    let out = out.clone();
+                    let out = Out::new(tx.clone(), place.take());
                     let goals = goals.clone();
-                    handlers.spawn(async move { handle_line(&session, &out, &goals, &line).await });
+                    handlers.spawn(async move {
+                        match line {
+                            Ok(line) => handle_line(&session, &out, &goals, &line).await,
+                            Err(message) => {
+                                let error = json!({ "id": null, "error": { "kind": "usage", "message": message } });
+                                out.send(error).await;
+                            }
+                        }
+                    });
                 }
-                Some(Err(message)) => out.send(json!({ "id": null, "error": { "kind": "usage", "message": message } })),
                 None => break,
             },
             Some(_) = handlers.join_next(), if !handlers.is_empty() => {}
@@ -619,7 +633,7 @@ async fn handle_line(session: &Session, out: &Out, goals: &Goals, line: &[u8]) {
     let text = match std::str::from_utf8(line) {
         Ok(text) => text,
         Err(_) => {
-            out.send(json!({ "id": null, "error": { "kind": "usage", "message": "the request is not UTF-8" } }));
+            out.send(json!({ "id": null, "error": { "kind": "usage", "message": "the request is not UTF-8" } })).await;
             return;
         }
     };
@@ -630,13 +644,13 @@ async fn handle_line(session: &Session, out: &Out, goals: &Goals, line: &[u8]) {
     let request = match parse_request(text) {
         Ok(request) => request,
         Err((id, message)) => {
-            out.send(error_line(&id, &Failure::Usage(message)));
+            out.send(error_line(&id, &Failure::Usage(message))).await;
             return;
         }
     };
     let id = request.id.clone();
     if let Err(failure) = handle(session, out, goals, request).await {
-        out.send(error_line(&id, &failure));
+        out.send(error_line(&id, &failure)).await;
     }
 }
 
@@ -671,13 +685,13 @@ async fn handle(
             let payload = build(&method.arguments)?;
             let reply = session.client.call_raw(method.name.clone(), encode(&payload)).await?;
             let reply: Value = serde_json::from_slice(&reply).unwrap_or(Value::Null);
-            out.send(json!({ "id": id, "result": reply }));
+            out.send(json!({ "id": id, "result": reply })).await;
         }
         "get" => {
             let property = remote::property(iface, name_of(&request)?)?;
             let (version, value) = session.client.get_property_raw(property.name.clone()).await?;
             let value: Value = serde_json::from_slice(&value).unwrap_or(Value::Null);
-            out.send(json!({ "id": id, "result": value, "version": version }));
+            out.send(json!({ "id": id, "result": value, "version": version })).await;
         }
         "set" => {
             let property = remote::property(iface, name_of(&request)?)?;
@@ -687,22 +701,23 @@ async fn handle(
             let value = build(&property.fields)?;
             let version =
                 session.client.set_property_raw(property.name.clone(), encode(&value)).await?;
-            out.send(json!({ "id": id, "result": value, "version": version }));
+            out.send(json!({ "id": id, "result": value, "version": version })).await;
         }
         "command" => {
             let command = remote::command(iface, name_of(&request)?)?;
             let value = build(&command.arguments)?;
             session.client.command(command.name.clone(), &value).await?;
-            out.send(json!({ "id": id, "result": {} }));
+            out.send(json!({ "id": id, "result": {} })).await;
         }
         "describe" => {
             out.send(
                 json!({ "id": id, "result": serde_json::to_value(iface).unwrap_or(Value::Null) }),
-            );
+            )
+            .await;
         }
         "watch" => {
             let (watching, mut events) = remote::start_watch(session, &request.names).await?;
-            out.send(json!({ "id": id, "result": { "watching": watching } }));
+            out.send(json!({ "id": id, "result": { "watching": watching } })).await;
             while let Some(event) = events.recv().await {
                 let mut line = event.to_json();
                 if let (
@@ -715,7 +730,7 @@ async fn handle(
                 if let WatchEvent::Problem(message) = &event {
                     line = json!({ "id": id, "warning": message });
                 }
-                out.send(line);
+                out.send(line).await;
             }
         }
         "action" => {
@@ -725,9 +740,9 @@ async fn handle(
             let key = id.to_string();
             switchboard_core::sync::lock(goals)
                 .insert(key.clone(), (action.name.clone(), handle.id().clone()));
-            out.send(json!({ "id": id, "goal": handle.id().as_str(), "status": "accepted" }));
+            out.send(json!({ "id": id, "goal": handle.id().as_str(), "status": "accepted" })).await;
             while let Some(feedback) = handle.next_feedback().await {
-                out.send(json!({ "id": id, "feedback": feedback }));
+                out.send(json!({ "id": id, "feedback": feedback })).await;
             }
             let (end, _) = remote::goal_end(handle.result().await, false);
             switchboard_core::sync::lock(goals).remove(&key);
@@ -735,7 +750,7 @@ async fn handle(
             if let Value::Object(map) = &mut end {
                 map.insert("id".to_owned(), id.clone());
             }
-            out.send(end);
+            out.send(end).await;
         }
         "cancel" => {
             // `{"cancel": 7}` cancels the goal started by the request with id 7.
@@ -747,7 +762,7 @@ async fn handle(
                 )));
             };
             let snapshot = session.client.cancel_goal(action, goal).await?;
-            out.send(json!({ "id": id, "result": { "status": snapshot.status.as_str() } }));
+            out.send(json!({ "id": id, "result": { "status": snapshot.status.as_str() } })).await;
         }
         other => return Err(Failure::Usage(format!("unknown verb `{other}`"))),
     }

@@ -95,6 +95,12 @@ impl Drop for Reader {
 
 impl Reader {
     fn open(path: PathBuf) -> Reader {
+        Reader::open_paused(path, Duration::ZERO)
+    }
+
+    /// Opens the FIFO now, but starts reading only after `pause`: a reader that is attached and
+    /// slower than the requests.
+    fn open_paused(path: PathBuf, pause: Duration) -> Reader {
         use std::{io::Read, os::unix::fs::OpenOptionsExt};
         let (tx, rx) = mpsc::channel();
         let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -102,6 +108,7 @@ impl Reader {
             OpenOptions::new().read(true).custom_flags(libc::O_NONBLOCK).open(path).unwrap();
         let stopping = stop.clone();
         std::thread::spawn(move || {
+            std::thread::sleep(pause);
             let mut pending = Vec::new();
             let mut buf = vec![0u8; 64 * 1024];
             while !stopping.load(std::sync::atomic::Ordering::Relaxed) {
@@ -325,6 +332,40 @@ fn pipe_handles_long_lines_and_bursts() {
     let mut ids: Vec<i64> = (0..500).map(|_| out.next()["id"].as_i64().unwrap()).collect();
     ids.sort_unstable();
     assert_eq!(ids, (0..500).collect::<Vec<_>>());
+    gateway.stop();
+}
+
+/// Issue 15, defect 9: a burst of 20,000 requests with a reader attached loses no response,
+/// even when the reader falls behind (here it starts reading a second late). Request intake
+/// pushes back (the gateway stops reading requests while 1024 are in progress and 1024
+/// responses wait), instead of dropping responses that do not fit the queue.
+#[test]
+fn pipe_answers_every_request_of_a_burst() {
+    const BURST: i64 = 20_000;
+    let live = Live::unix();
+    let gateway = Gateway::start(&live, "Thermostat");
+    let out = Reader::open_paused(gateway.responses(), Duration::from_secs(1));
+    let requests = gateway.requests();
+    let writer = std::thread::spawn(move || {
+        let mut burst = String::new();
+        for i in 0..BURST {
+            burst.push_str(&format!("{{\"call\":\"getStatus\",\"id\":{i}}}\n"));
+        }
+        let mut fifo = OpenOptions::new().write(true).open(requests).unwrap();
+        fifo.write_all(burst.as_bytes()).unwrap();
+    });
+    let mut ids: Vec<i64> = (0..BURST)
+        .map(|n| {
+            let line = out.rx.recv_timeout(Duration::from_secs(10));
+            let line = line.unwrap_or_else(|_| panic!("only {n} of {BURST} responses arrived"));
+            let reply: Value = serde_json::from_str(&line).unwrap();
+            assert!(reply["result"]["celsius"].is_number(), "{reply}");
+            reply["id"].as_i64().unwrap()
+        })
+        .collect();
+    writer.join().unwrap();
+    ids.sort_unstable();
+    assert_eq!(ids, (0..BURST).collect::<Vec<_>>());
     gateway.stop();
 }
 
