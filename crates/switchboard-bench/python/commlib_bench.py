@@ -1,7 +1,7 @@
 """commlib-py RPC peer for switchboard-bench row 9.
 
-Usage: commlib_bench.py server mqtt|redis NAME
-       commlib_bench.py client mqtt|redis NAME CALLS
+Usage: commlib_bench.py server mqtt|redis|amqp NAME
+       commlib_bench.py client mqtt|redis|amqp NAME CALLS
 The server prints `ready`; the client prints one JSON line with p50/p99 in microseconds.
 """
 
@@ -27,6 +27,10 @@ def params(kind):
         from commlib.transports.mqtt import ConnectionParameters
 
         return ConnectionParameters(host="127.0.0.1", port=1883)
+    if kind == "amqp":
+        from commlib.transports.amqp import ConnectionParameters
+
+        return ConnectionParameters(host="127.0.0.1", port=5672)
     from commlib.transports.redis import ConnectionParameters
 
     return ConnectionParameters(host="127.0.0.1", port=6379)

@@ -50,7 +50,7 @@ fn commlib_python() -> Result<PathBuf, String> {
     let python = venv.join("bin/python");
     let ok = |p: &Path| {
         Command::new(p)
-            .args(["-c", "import commlib, redis"])
+            .args(["-c", "import commlib, redis, pika"])
             .output()
             .is_ok_and(|o| o.status.success())
     };
@@ -71,6 +71,7 @@ fn commlib_python() -> Result<PathBuf, String> {
             "paho-mqtt==1.6.1",
             "redis",
             "hiredis",
+            "pika==1.4.4",
         ])
         .status();
     if status.is_ok_and(|s| s.success()) && ok(&python) {
@@ -164,6 +165,64 @@ fn redis_row(theirs: Result<(f64, f64), String>, n: usize) -> PeerRow {
     (scenario, result, FIVE_TIMES.into(), verdict.into())
 }
 
+/// Row 9's AMQP line: commlib's AMQP RPC against our method round trip over the same
+/// RabbitMQ, measured here (a server process of ours, the 64-byte echo).
+fn amqp_row(theirs: Result<(f64, f64), String>, n: usize) -> PeerRow {
+    let scenario = "commlib-py 0.13.2 RPC over AMQP vs ours (echo over AMQP, 64 B, same RabbitMQ, measured in this row)".to_string();
+    let (p50, p99) = match theirs {
+        Ok(figures) => figures,
+        Err(e) => {
+            return (
+                scenario,
+                format!("not measured: {e}"),
+                FIVE_TIMES.into(),
+                "not measured".into(),
+            );
+        }
+    };
+    let url = "amqp://guest:guest@127.0.0.1:5672";
+    let instance = format!("a{}", std::process::id());
+    let ours = (|| -> Result<(f64, f64), String> {
+        let _server = Server::spawn_command(
+            {
+                let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+                let mut command = crate::util::server_command(exe);
+                command.args(["serve", "ours-amqp", &format!("{url}#{instance}")]);
+                command
+            },
+            "our AMQP server",
+        )?;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| e.to_string())?;
+        runtime.block_on(async {
+            let endpoint = switchboard::Endpoint::parse(url)
+                .and_then(|e| e.with_instance(&instance))
+                .map_err(|e| e.to_string())?;
+            let mut ours = crate::scenarios::Ours::connect(&endpoint).await;
+            crate::scenarios::round(&mut ours, n / 10).await;
+            let samples = crate::scenarios::round(&mut ours, n).await;
+            Ok((samples.quantile_us(0.5), samples.quantile_us(0.99)))
+        })
+    })();
+    let mut result = format!("theirs p50 {p50:.0} µs, p99 {p99:.0} µs ({n} calls)");
+    let verdict = match ours {
+        Ok((o50, o99)) => {
+            let factor = p50 / o50;
+            result.push_str(&format!(
+                "; ours p50 {o50:.1} µs, p99 {o99:.1} µs ({n} calls); ours **{factor:.1}× faster**"
+            ));
+            if factor >= 5.0 { "met".to_owned() } else { "**missed**".to_owned() }
+        }
+        Err(e) => {
+            result.push_str(&format!("; ours not measured: {e}"));
+            "not measured".to_owned()
+        }
+    };
+    (scenario, result, FIVE_TIMES.into(), verdict)
+}
+
 /// Row 9.
 pub(crate) fn rows(quick: bool) -> Vec<PeerRow> {
     let mut out = Vec::new();
@@ -213,7 +272,7 @@ pub(crate) fn rows(quick: bool) -> Vec<PeerRow> {
         stinger,
         n,
     ));
-    for kind in ["mqtt", "redis"] {
+    for kind in ["mqtt", "redis", "amqp"] {
         let calls = if kind == "mqtt" { n / 5 } else { n * 2 };
         let theirs = (|| -> Result<(f64, f64), String> {
             let python = commlib_python()?;
@@ -231,12 +290,13 @@ pub(crate) fn rows(quick: bool) -> Vec<PeerRow> {
             parse(&String::from_utf8_lossy(&output.stdout))
                 .ok_or("commlib client printed no figures".to_string())
         })();
-        if kind == "mqtt" {
-            let name =
-                "commlib-py 0.13.2 RPC over MQTT (typed, mosquitto as configured on this machine)";
-            out.push(peer_row(name, theirs, calls));
-        } else {
-            out.push(redis_row(theirs, calls));
+        match kind {
+            "mqtt" => {
+                let name = "commlib-py 0.13.2 RPC over MQTT (typed, mosquitto as configured on this machine)";
+                out.push(peer_row(name, theirs, calls));
+            }
+            "redis" => out.push(redis_row(theirs, calls)),
+            _ => out.push(amqp_row(theirs, calls)),
         }
     }
     out

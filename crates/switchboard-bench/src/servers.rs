@@ -98,7 +98,7 @@ pub(crate) fn serve(role: &str, addr: &str) {
                 println!("ready");
                 std::future::pending::<()>().await;
             }
-            "ours-mqtt" | "ours-nats" | "ours-redis" => {
+            "ours-mqtt" | "ours-nats" | "ours-redis" | "ours-amqp" => {
                 let (url, instance) = addr.split_once('#').expect("URL#instance");
                 let endpoint =
                     Endpoint::parse(url).expect("url").with_instance(instance).expect("id");
