@@ -94,14 +94,12 @@ impl Diagnostic {
             let line_text = text.get(line_start..).unwrap_or("");
             let line_text = line_text.split('\n').next().unwrap_or("").trim_end_matches('\r');
             let prefix = text.get(line_start..self.span.start.min(text.len())).unwrap_or("");
-            let indent: String =
-                prefix.chars().map(|c| if c == '\t' { '\t' } else { ' ' }).collect();
             let span_text = text.get(self.span.start..self.span.end.min(text.len())).unwrap_or("");
             let first = span_text.split('\n').next().unwrap_or("").trim_end_matches('\r');
-            let carets = first.chars().count().max(1);
+            let quote = Quote::of(line_text, prefix.chars().count(), first.chars().count().max(1));
             let _ = writeln!(out, "{pad} |");
-            let _ = writeln!(out, "{line_no} | {line_text}");
-            let _ = write!(out, "{pad} | {indent}{}", "^".repeat(carets));
+            let _ = writeln!(out, "{line_no} | {}", quote.line);
+            let _ = write!(out, "{pad} | {}{}", quote.indent, "^".repeat(quote.carets));
             if let Some(label) = &self.label {
                 let _ = write!(out, " {label}");
             }
@@ -133,6 +131,39 @@ impl Diagnostic {
         obj.insert("label".into(), self.label.clone().into());
         obj.insert("help".into(), self.help.clone().into());
         serde_json::Value::Object(obj)
+    }
+}
+
+/// The most characters of a source line a diagnostic quotes; a longer line is cut to a window
+/// around the span, marked with `…`, so a file of one 4 MiB line does not make every one of
+/// its diagnostics 4 MiB long.
+const MAX_QUOTED_CHARS: usize = 200;
+
+/// How much of the span's line a diagnostic quotes, with the indent and carets under it.
+struct Quote {
+    line: String,
+    indent: String,
+    carets: usize,
+}
+
+impl Quote {
+    /// The quote of `line`, whose span starts `column` characters in and is `width` long.
+    fn of(line: &str, column: usize, width: usize) -> Self {
+        let blank = |c: char| if c == '\t' { '\t' } else { ' ' };
+        let total = line.chars().count();
+        if total <= MAX_QUOTED_CHARS {
+            let indent = line.chars().take(column).map(blank).collect();
+            return Self { line: line.to_string(), indent, carets: width };
+        }
+        let start = column.saturating_sub(MAX_QUOTED_CHARS / 3).min(total);
+        let end = (start + MAX_QUOTED_CHARS).min(total);
+        let shown: String = line.chars().skip(start).take(end - start).collect();
+        let lead = if start > 0 { "…" } else { "" };
+        let tail = if end < total { "…" } else { "" };
+        let mut indent: String = lead.chars().map(|_| ' ').collect();
+        indent.extend(line.chars().skip(start).take(column - start).map(blank));
+        let carets = width.min(end.saturating_sub(column)).max(1);
+        Self { line: format!("{lead}{shown}{tail}"), indent, carets }
     }
 }
 

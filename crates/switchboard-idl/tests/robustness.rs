@@ -193,3 +193,28 @@ fn big_files_stay_fast() {
         assert!(parsed.diagnostics.len() <= 1001, "{label}");
     }
 }
+
+/// A file of one long line quoted that whole line in every diagnostic: 1,000 diagnostics on a
+/// 4 MiB line rendered gigabytes. A quote is now a window of at most 200 characters (plus
+/// `…` marks) around the span.
+#[test]
+fn diagnostics_on_a_long_line_quote_a_window_of_it() {
+    let mut text =
+        String::from("{stingeripc: {version: 0.1.1}, interface: {name: L, version: 1.0.0}");
+    for i in 0..2_000 {
+        text.push_str(&format!(", unknownSection{i}: {{}}"));
+    }
+    text.push_str(", padding: \"");
+    text.push_str(&"x".repeat(200_000));
+    text.push_str("\"}\n");
+    let parsed = parse("long.yaml", &text, &mut NoLoader);
+    assert!(parsed.diagnostics.len() > 100, "{} diagnostics", parsed.diagnostics.len());
+    let rendered = parsed.render();
+    assert!(
+        rendered.len() < parsed.diagnostics.len() * 1_000,
+        "{} bytes for {} diagnostics",
+        rendered.len(),
+        parsed.diagnostics.len()
+    );
+    assert!(rendered.contains("…, unknownSection"), "{}", &rendered[..2_000.min(rendered.len())]);
+}
