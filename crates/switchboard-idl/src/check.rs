@@ -629,7 +629,9 @@ impl Checker {
         let Some(entries) = self.map(node, "`interface`") else { return none };
         let at = key_span.unwrap_or(node.span);
         self.check_keys(entries, INTERFACE_KEYS, INTERFACE_HINTS, "`interface`", false);
-        let name = match node.get("name") {
+        // An empty value (`name:`) is as missing as no key: without it there is no model.
+        let given = |key: &str| node.get(key).filter(|n| !matches!(n.value, Value::Null));
+        let name = match given("name") {
             None => {
                 let d = self.error("missing-key", at, "`interface` needs a `name`");
                 d.label = Some("no `name` here".into());
@@ -644,7 +646,7 @@ impl Checker {
                 name
             }
         };
-        let version = match node.get("version") {
+        let version = match given("version") {
             None => {
                 let d = self.error("missing-key", at, "`interface` needs a `version`");
                 d.label = Some("no `version` here".into());

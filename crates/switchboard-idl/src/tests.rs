@@ -135,3 +135,19 @@ fn brackets_inside_quoted_or_plain_text_do_not_count_as_nesting() {
         assert!(!parsed.has_errors(), "{title}: {}", parsed.render());
     }
 }
+
+/// Found by the `idl_check` fuzz target: `version:` with no value gave no diagnostic and no
+/// model, so `check` passed a file that `generate` refused without saying why.
+#[test]
+fn an_empty_interface_name_or_version_is_missing() {
+    for (text, key) in [
+        ("stingeripc: {version: 0.1.1}\ninterface:\n  name: Demo\n  version:\n", "version"),
+        ("stingeripc: {version: 0.1.1}\ninterface:\n  name:\n  version: 1.0.0\n", "name"),
+    ] {
+        let parsed = parse("demo.yaml", text, &mut NoLoader);
+        assert!(parsed.interface.is_none());
+        assert!(parsed.has_errors(), "no error for an empty `{key}`");
+        let wanted = format!("`interface` needs a `{key}`");
+        assert!(parsed.diagnostics.iter().any(|d| d.message == wanted), "{}", parsed.render());
+    }
+}
