@@ -20,7 +20,7 @@
 use std::{fmt, io};
 
 use bytes::Bytes;
-use tokio::io::{AsyncRead, AsyncReadExt};
+use tokio::io::{AsyncBufRead, AsyncRead, AsyncReadExt};
 
 /// The bytes of a frame after the length field that are always present.
 pub const HEADER_LEN: usize = 20;
@@ -476,6 +476,31 @@ where
     read_body(reader, buf, length, max_frame_size).await
 }
 
+/// Takes a frame that is already whole in `reader`'s buffer, without waiting and without a
+/// timer: the usual case on a busy connection. `None` when the buffer holds no whole frame of
+/// at most [`PRESIZE_LIMIT`] bytes (nor one over `max_frame_size`): read it the slow way then.
+pub(crate) fn take_buffered<R>(
+    reader: &mut tokio::io::BufReader<R>,
+    max_frame_size: usize,
+) -> Option<ReadOutcome>
+where
+    R: AsyncRead + Unpin,
+{
+    let available = reader.buffer();
+    let prefix = available.get(..LENGTH_LEN)?;
+    let length = u32::from_be_bytes([prefix[0], prefix[1], prefix[2], prefix[3]]) as usize;
+    if length > PRESIZE_LIMIT || length > max_frame_size {
+        return None;
+    }
+    let body = available.get(LENGTH_LEN..LENGTH_LEN + length)?;
+    let outcome = match decode_body(body) {
+        Ok(frame) => ReadOutcome::Frame(frame),
+        Err(e) => ReadOutcome::Malformed(e),
+    };
+    std::pin::Pin::new(reader).consume(LENGTH_LEN + length);
+    Some(outcome)
+}
+
 /// Whether a frame of `length` bytes (after the length field) is read into a pre-sized buffer;
 /// a larger one grows its buffer as bytes arrive.
 pub(crate) fn is_large(length: u32) -> bool {
@@ -599,6 +624,24 @@ mod tests {
             }
             let _ = decode_body(&bytes);
         }
+    }
+
+    #[tokio::test]
+    async fn a_whole_buffered_frame_is_taken_and_a_partial_one_left() {
+        use tokio::io::AsyncBufReadExt;
+        let frame = Frame::new(Kind::Call, "boost").with_id(7);
+        let mut bytes = frame.to_vec().expect("encodable");
+        let whole = bytes.len();
+        bytes.extend_from_slice(&frame.to_vec().expect("encodable")[..whole - 1]);
+        let mut reader = tokio::io::BufReader::new(bytes.as_slice());
+        reader.fill_buf().await.expect("in memory");
+        match take_buffered(&mut reader, 1024) {
+            Some(ReadOutcome::Frame(taken)) => assert_eq!(taken, frame),
+            other => panic!("expected the first frame, got {other:?}"),
+        }
+        assert_eq!(reader.buffer().len(), whole - 1, "exactly one frame consumed");
+        assert!(take_buffered(&mut reader, 1024).is_none(), "a partial frame waits");
+        assert!(take_buffered(&mut reader, 4).is_none(), "one over the limit goes the slow way");
     }
 
     #[test]

@@ -33,7 +33,7 @@ use tracing::{debug, warn};
 use crate::{
     frame::{
         Frame, FrameError, FrameRef, Kind, ReadOutcome, is_large, read_body, read_frame,
-        read_length,
+        read_length, take_buffered,
     },
     options::{FRAME_OVERHEAD, UnixOptions},
     signal::{Side, Stop},
@@ -515,9 +515,14 @@ struct AnswerGauge {
 }
 
 impl AnswerGauge {
+    /// Whether fewer than `budget` bytes of answers wait now.
+    fn is_below(&self, budget: usize) -> bool {
+        self.queued.load(Ordering::Acquire) < budget
+    }
+
     /// Resolves once fewer than `budget` bytes of answers wait.
     async fn below(&self, budget: usize) {
-        loop {
+        while !self.is_below(budget) {
             let drained = self.drained.notified();
             tokio::pin!(drained);
             drained.as_mut().enable();
@@ -891,10 +896,12 @@ async fn read_loop(
     let frame_timeout = shared.options.frame_timeout;
     loop {
         // Push back: no request is read while the peer's unwritten answers fill their budget.
-        tokio::select! {
-            biased;
-            () = link.stop.raised(Side::Reader) => return End::Closed,
-            () = link.answer_bytes.below(link.small_budget) => {}
+        if !link.answer_bytes.is_below(link.small_budget) {
+            tokio::select! {
+                biased;
+                () = link.stop.raised(Side::Reader) => return End::Closed,
+                () = link.answer_bytes.below(link.small_budget) => {}
+            }
         }
         // Idle until a frame's first byte is here (or the end); from then on the whole frame
         // must arrive within the frame timeout.
@@ -905,6 +912,9 @@ async fn read_loop(
             () = link.stop.raised(Side::Reader) => return End::Closed,
             outcome = async {
                 let _ = reader.fill_buf().await;
+                if let Some(outcome) = take_buffered(reader, limit) {
+                    return Ok(Ok(outcome));
+                }
                 let length = match timeout(frame_timeout, read_length(reader)).await? {
                     Ok(Some(length)) => length,
                     Ok(None) => return Ok(Ok(ReadOutcome::Eof)),
