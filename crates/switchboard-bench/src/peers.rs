@@ -46,11 +46,12 @@ fn target_dir() -> PathBuf {
 
 /// A virtual environment with commlib-py, created on first use.
 fn commlib_python() -> Result<PathBuf, String> {
-    let venv = target_dir().join("commlib-venv");
+    // Not the interop tests' `commlib-venv`: this one also needs paho-mqtt 1.6.1 for MQTT.
+    let venv = target_dir().join("commlib-bench-venv");
     let python = venv.join("bin/python");
     let ok = |p: &Path| {
         Command::new(p)
-            .args(["-c", "import commlib, redis, pika"])
+            .args(["-c", "import commlib, redis, pika, paho.mqtt.client"])
             .output()
             .is_ok_and(|o| o.status.success())
     };
