@@ -1924,74 +1924,27 @@ fn struct_names<'a>(ty: &'a Type, out: &mut Vec<&'a str>) {
 
 /// The node that starts the longest chain of the graph `edges`, the chain's length in nodes
 /// and the chain itself, one node per cycle; `None` for an empty graph. Nodes of one cycle
-/// (strongly connected component) count once. Tarjan's algorithm without recursion emits each
-/// component after every component it reaches, so each depth is known when it is needed;
-/// linear in nodes and edges.
+/// (strongly connected component, [`crate::graph`]) count once; linear in nodes and edges.
 fn deepest_nesting(edges: &[Vec<usize>]) -> Option<(usize, usize, Vec<usize>)> {
     let count = edges.len();
-    let mut order = vec![usize::MAX; count];
-    let mut low = vec![0; count];
-    let mut on_stack = vec![false; count];
-    let mut stack = Vec::new();
-    let mut component = vec![usize::MAX; count];
-    // Per component: its depth, and the node of the next component on its deepest chain.
-    let mut depth: Vec<usize> = Vec::new();
-    let mut next_in_chain: Vec<Option<usize>> = Vec::new();
-    let mut next_order = 0;
-    for root in 0..count {
-        if order[root] != usize::MAX {
-            continue;
+    let components = crate::graph::strongly_connected(edges);
+    let component = crate::graph::component_of(&components, count);
+    // Per component: its depth, and the node of the next component on its deepest chain. A
+    // component comes after every one it reaches, so their depths are known already.
+    let mut depth: Vec<usize> = Vec::with_capacity(components.len());
+    let mut next_in_chain: Vec<Option<usize>> = Vec::with_capacity(components.len());
+    for (id, members) in components.iter().enumerate() {
+        let mut best = (0, None);
+        for &member in members {
+            for &target in &edges[member] {
+                let c = component[target];
+                if c != id && depth[c] > best.0 {
+                    best = (depth[c], Some(target));
+                }
+            }
         }
-        let mut walk = vec![(root, 0usize)];
-        order[root] = next_order;
-        low[root] = next_order;
-        next_order += 1;
-        stack.push(root);
-        on_stack[root] = true;
-        while let Some(&mut (node, ref mut edge)) = walk.last_mut() {
-            if let Some(&next) = edges[node].get(*edge) {
-                *edge += 1;
-                if order[next] == usize::MAX {
-                    order[next] = next_order;
-                    low[next] = next_order;
-                    next_order += 1;
-                    stack.push(next);
-                    on_stack[next] = true;
-                    walk.push((next, 0));
-                } else if on_stack[next] {
-                    low[node] = low[node].min(order[next]);
-                }
-                continue;
-            }
-            walk.pop();
-            if let Some(&(parent, _)) = walk.last() {
-                low[parent] = low[parent].min(low[node]);
-            }
-            if low[node] != order[node] {
-                continue;
-            }
-            let id = depth.len();
-            let mut members = Vec::new();
-            while let Some(member) = stack.pop() {
-                on_stack[member] = false;
-                component[member] = id;
-                members.push(member);
-                if member == node {
-                    break;
-                }
-            }
-            let mut best = (0, None);
-            for &member in &members {
-                for &target in &edges[member] {
-                    let c = component[target];
-                    if c != id && depth[c] > best.0 {
-                        best = (depth[c], Some(target));
-                    }
-                }
-            }
-            depth.push(best.0 + 1);
-            next_in_chain.push(best.1);
-        }
+        depth.push(best.0 + 1);
+        next_in_chain.push(best.1);
     }
     let start = (0..count).max_by_key(|&n| (depth[component[n]], std::cmp::Reverse(n)))?;
     let mut chain = vec![start];

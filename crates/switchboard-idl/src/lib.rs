@@ -14,6 +14,7 @@
 mod check;
 mod diagnostic;
 pub mod english;
+pub mod graph;
 mod hash;
 mod model;
 mod refs;

@@ -763,56 +763,8 @@ fn struct_cycles(iface: &Interface) -> HashMap<&str, usize> {
             refs.iter().filter_map(|name| index_of.get(name).copied()).collect()
         })
         .collect();
-    let count = edges.len();
-    let mut order = vec![usize::MAX; count];
-    let mut low = vec![0; count];
-    let mut on_stack = vec![false; count];
-    let mut stack = Vec::new();
-    let mut component = vec![usize::MAX; count];
-    let mut next_order = 0;
-    let mut next_component = 0;
-    for root in 0..count {
-        if order[root] != usize::MAX {
-            continue;
-        }
-        // (node, index of the next edge to follow)
-        let mut walk = vec![(root, 0)];
-        order[root] = next_order;
-        low[root] = next_order;
-        next_order += 1;
-        stack.push(root);
-        on_stack[root] = true;
-        while let Some(&mut (node, ref mut edge)) = walk.last_mut() {
-            if let Some(&next) = edges[node].get(*edge) {
-                *edge += 1;
-                if order[next] == usize::MAX {
-                    order[next] = next_order;
-                    low[next] = next_order;
-                    next_order += 1;
-                    stack.push(next);
-                    on_stack[next] = true;
-                    walk.push((next, 0));
-                } else if on_stack[next] {
-                    low[node] = low[node].min(order[next]);
-                }
-                continue;
-            }
-            walk.pop();
-            if let Some(&(parent, _)) = walk.last() {
-                low[parent] = low[parent].min(low[node]);
-            }
-            if low[node] == order[node] {
-                while let Some(member) = stack.pop() {
-                    on_stack[member] = false;
-                    component[member] = next_component;
-                    if member == node {
-                        break;
-                    }
-                }
-                next_component += 1;
-            }
-        }
-    }
+    let components = switchboard_idl::graph::strongly_connected(&edges);
+    let component = switchboard_idl::graph::component_of(&components, edges.len());
     iface.structs.iter().zip(component).map(|(s, c)| (s.name.as_str(), c)).collect()
 }
 
