@@ -1,7 +1,7 @@
 //! What every broker URL may say besides where the broker is: liveness, limits and waits
 //! (`?heartbeat=…&connect_timeout=…&max_body=…`), plus the URL parsing adapters share.
 
-use std::time::Duration;
+use std::{path::PathBuf, time::Duration};
 
 use switchboard_core::backoff::Backoff;
 
@@ -183,6 +183,25 @@ fn redact(url: &str) -> String {
 }
 
 impl BrokerUrl {
+    /// The CA file of a TLS URL (`?ca=PATH`), the one query parameter an adapter takes beyond
+    /// the layer's own. `tls` says whether the URL's scheme is the TLS one, `tls_scheme`
+    /// names it for the error: `ca` on a plain URL, or any other unknown parameter, is one.
+    pub fn tls_ca(&self, tls: bool, tls_scheme: &str) -> Result<Option<PathBuf>, String> {
+        let mut ca = None;
+        for (key, value) in &self.extra {
+            match key.as_str() {
+                "ca" if tls => ca = Some(PathBuf::from(value)),
+                "ca" => return Err(format!("`ca` only applies to `{tls_scheme}://`")),
+                other => {
+                    return Err(format!(
+                        "unknown query parameter `{other}`; expected `instance`, `heartbeat`, `connect_timeout`, `max_body` or (with TLS) `ca`"
+                    ));
+                }
+            }
+        }
+        Ok(ca)
+    }
+
     /// Parses `url` for `broker`, whose schemes are `schemes`, with `default_port` when the URL
     /// gives none.
     pub fn parse(

@@ -67,18 +67,7 @@ pub fn parse(url: &str) -> Result<ParsedUrl, BrokerUrlError> {
     if parsed.port == 0 {
         parsed.port = if tls { DEFAULT_TLS_PORT } else { DEFAULT_PORT };
     }
-    let mut ca = None;
-    for (key, value) in &parsed.extra {
-        match key.as_str() {
-            "ca" if tls => ca = Some(PathBuf::from(value)),
-            "ca" => return Err(err("`ca` only applies to `amqps://`".into())),
-            other => {
-                return Err(err(format!(
-                    "unknown query parameter `{other}`; expected `instance`, `heartbeat`, `connect_timeout`, `max_body` or (with TLS) `ca`"
-                )));
-            }
-        }
-    }
+    let ca = parsed.tls_ca(tls, "amqps").map_err(err)?;
     let options = parsed.options.clone();
     let connector = AmqpConnector {
         tls,

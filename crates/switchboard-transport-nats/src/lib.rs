@@ -54,18 +54,7 @@ pub fn parse(url: &str) -> Result<ParsedUrl, BrokerUrlError> {
     let parsed = BrokerUrl::parse("NATS", url, SCHEMES, DEFAULT_PORT)?;
     let err = |reason: String| BrokerUrlError::new("NATS", url, reason);
     let tls = parsed.scheme == "nats+tls";
-    let mut ca = None;
-    for (key, value) in &parsed.extra {
-        match key.as_str() {
-            "ca" if tls => ca = Some(PathBuf::from(value)),
-            "ca" => return Err(err("`ca` only applies to `nats+tls://`".into())),
-            other => {
-                return Err(err(format!(
-                    "unknown query parameter `{other}`; expected `instance`, `heartbeat`, `connect_timeout`, `max_body` or (with TLS) `ca`"
-                )));
-            }
-        }
-    }
+    let ca = parsed.tls_ca(tls, "nats+tls").map_err(err)?;
     let credentials = match (&parsed.user, &parsed.password) {
         (Some(user), Some(password)) => Credentials::UserPassword(user.clone(), password.clone()),
         (Some(token), None) => Credentials::Token(token.clone()),

@@ -55,18 +55,7 @@ pub fn parse(url: &str) -> Result<ParsedUrl, BrokerUrlError> {
     let parsed = BrokerUrl::parse("Redis", url, SCHEMES, DEFAULT_PORT)?;
     let err = |reason: String| BrokerUrlError::new("Redis", url, reason);
     let tls = parsed.scheme == "rediss";
-    let mut ca = None;
-    for (key, value) in &parsed.extra {
-        match key.as_str() {
-            "ca" if tls => ca = Some(PathBuf::from(value)),
-            "ca" => return Err(err("`ca` only applies to `rediss://`".into())),
-            other => {
-                return Err(err(format!(
-                    "unknown query parameter `{other}`; expected `instance`, `heartbeat`, `connect_timeout`, `max_body` or (with TLS) `ca`"
-                )));
-            }
-        }
-    }
+    let ca = parsed.tls_ca(tls, "rediss").map_err(err)?;
     let options = parsed.options.clone();
     let connector = RedisConnector {
         tls,
