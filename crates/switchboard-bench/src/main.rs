@@ -10,6 +10,7 @@ mod gate;
 mod mqtt;
 mod nats;
 mod peers;
+mod raw_amqp;
 mod raw_redis;
 mod report;
 mod scenarios;

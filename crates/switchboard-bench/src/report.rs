@@ -291,6 +291,45 @@ pub(crate) fn all(args: &[&str]) {
                 verdict: met(t.ratio >= 0.9),
             });
         }
+        if want(15) {
+            eprintln!("row 15: AMQP RTT vs raw lapin");
+            let instance = format!("q{}", std::process::id());
+            let _raw = Server::spawn("raw-amqp", &instance);
+            let url = crate::raw_amqp::AMQP_URL;
+            let _ours = Server::spawn("ours-amqp", &format!("{url}#{instance}"));
+            let endpoint = Endpoint::parse(url).expect("url").with_instance(&instance).expect("id");
+            let mut base = crate::raw_amqp::RawRequester::connect(&instance).await;
+            let mut ours = Ours::connect(&endpoint).await;
+            let p = scenarios::compare(&mut base, &mut ours, mqtt_plan).await;
+            results.push(Row {
+                number: 15,
+                scenario: "AMQP method round trip (64 B) vs a raw lapin request/response (publish on the default exchange to a queue the responder consumes, `reply_to` naming the caller's own queue, the answer published there; serde_json on both sides), shared RabbitMQ".into(),
+                result: lat(&p, "raw lapin"),
+                goal: "p50 ≤ 1.2×".into(),
+                verdict: met(p.ratio_p50 <= 1.2),
+            });
+        }
+        if want(16) {
+            eprintln!("row 16: AMQP signal throughput");
+            let instance = format!("u{}", std::process::id());
+            let raw = Server::spawn("raw-amqp", &instance);
+            let url = crate::raw_amqp::AMQP_URL;
+            let ours = Server::spawn("ours-amqp", &format!("{url}#{instance}"));
+            let endpoint = Endpoint::parse(url).expect("url").with_instance(&instance).expect("id");
+            // RabbitMQ works on many Erlang schedulers: its time is not counted.
+            let pids = scenarios::ServerPids { raw_server: raw.pid(), ours_server: ours.pid(), broker: None };
+            let control = crate::raw_amqp::RawRequester::connect(&instance).await;
+            let subscriber = crate::raw_amqp::raw_subscriber(&instance).await;
+            let (t, cpu) = scenarios::broker_signals(control, subscriber, scenarios::amqp_next, &endpoint, 20_000 / scale as u32, 6, pids).await;
+            notes.push(cpu_note(16, &cpu, false));
+            results.push(Row {
+                number: 16,
+                scenario: "AMQP signal throughput 1 → 1 (64 B) vs a raw lapin publish loop to `amq.topic` and a consumer of a queue bound to it, shared RabbitMQ".into(),
+                result: format!("ours {:.0} msg/s; raw {:.0} msg/s; ratio **{:.2}×** (median of {} rounds × {} messages; lost: ours {}, raw {})", t.ours_rate, t.base_rate, t.ratio, t.rounds, t.count, t.ours_lost, t.base_lost),
+                goal: "≥ 0.9×".into(),
+                verdict: met(t.ratio >= 0.9),
+            });
+        }
         if want(6) {
             for subscribers in [1usize, 4] {
                 eprintln!("row 6: Unix signal throughput 1 → {subscribers}");
@@ -399,7 +438,7 @@ pub(crate) fn all(args: &[&str]) {
     );
     let _ = writeln!(
         md,
-        "(add `--quick` for a 5× shorter run, `--rows 1,2` for some rows only). Needs mosquitto on 127.0.0.1:1883 and `/usr/sbin/mosquitto` (row 4 starts a private one), nats-server on 127.0.0.1:4222 (rows 11 and 12), Redis on 6379 (rows 9, 13 and 14), RabbitMQ on 5672 (row 9), Python 3.12 with PyPI access for row 9, and valgrind for the profile.\n"
+        "(add `--quick` for a 5× shorter run, `--rows 1,2` for some rows only). Needs mosquitto on 127.0.0.1:1883 and `/usr/sbin/mosquitto` (row 4 starts a private one), nats-server on 127.0.0.1:4222 (rows 11 and 12), Redis on 6379 (rows 9, 13 and 14), RabbitMQ on 5672 with guest/guest (rows 9, 15 and 16), Python 3.12 with PyPI access for row 9, and valgrind for the profile.\n"
     );
     let _ = writeln!(
         md,

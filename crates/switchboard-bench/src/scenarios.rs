@@ -482,6 +482,13 @@ pub(crate) async fn redis_next(r: Shared<tokio::sync::mpsc::UnboundedReceiver<Ve
     r.lock().await.recv().await.is_some_and(|p| serde_json::from_slice::<Msg>(&p).is_ok())
 }
 
+/// The next message of a raw AMQP subscriber.
+pub(crate) async fn amqp_next(s: Shared<crate::raw_amqp::RawSubscriber>) -> bool {
+    use futures_util::StreamExt;
+    let next = s.lock().await.deliveries.next().await;
+    next.is_some_and(|d| d.is_ok_and(|d| serde_json::from_slice::<Msg>(&d.data).is_ok()))
+}
+
 /// The processes of a broker throughput comparison whose CPU time is counted.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct ServerPids {
@@ -543,6 +550,12 @@ impl Blaster for crate::nats::RawRequester {
 impl Blaster for crate::raw_redis::RawRequester {
     async fn blast(&mut self, count: u32) {
         crate::raw_redis::RawRequester::blast(self, count).await;
+    }
+}
+
+impl Blaster for crate::raw_amqp::RawRequester {
+    async fn blast(&mut self, count: u32) {
+        crate::raw_amqp::RawRequester::blast(self, count).await;
     }
 }
 

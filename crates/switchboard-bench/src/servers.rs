@@ -108,6 +108,7 @@ pub(crate) fn serve(role: &str, addr: &str) {
             }
             "raw-mqtt" => crate::mqtt::raw_responder(addr).await,
             "raw-redis" => crate::raw_redis::responder(addr).await,
+            "raw-amqp" => crate::raw_amqp::responder(addr).await,
             "raw-nats" => crate::nats::raw_responder(addr).await,
             other => panic!("unknown server role {other}"),
         }
