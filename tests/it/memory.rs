@@ -85,7 +85,7 @@ macro_rules! memory_profile {
             switchboard_testkit::init_tracing();
             let broker = broker();
             let endpoint = broker.endpoint_with(BrokerOptions::default().max_body(4096), "junk");
-            let raw = broker.open("raw").await.expect("a raw connection");
+            let raw = broker.open("raw", &BrokerOptions::default()).await.expect("a raw connection");
             brokered::bad_input_is_answered_and_survived(endpoint, raw, "junk").await;
         }
     };

@@ -7,8 +7,8 @@ use bytes::Bytes;
 use switchboard_core::{
     TransportError,
     transport::{
-        Binder, BoxFuture, ClientInbox, ClientTransport, Connector, Discoverer, ServerInbox,
-        ServerTransport, ServiceInfo, ServiceTarget,
+        Binder, BoundedWaits, BoxFuture, ClientInbox, ClientTransport, Connector, Discoverer,
+        ServerInbox, ServerTransport, ServiceInfo, ServiceTarget, TransportAddress,
     },
 };
 
@@ -53,7 +53,7 @@ impl BrokerAddress {
     /// Opens a bus connection of its own to this broker, outside any server or client: for
     /// tools and tests that speak the wire themselves.
     pub async fn open(&self, name: &str) -> Result<Arc<dyn Bus>, TransportError> {
-        self.connector.open(name).await
+        self.connector.open(name, &self.options).await
     }
 
     /// Asks every server matching `filter` to announce itself and collects the announcements
@@ -63,8 +63,8 @@ impl BrokerAddress {
         filter: DiscoveryFilter,
         wait: Duration,
     ) -> Result<Vec<ServiceInfo>, TransportError> {
-        let bus =
-            self.connector.open(&format!("switchboard-discover-{}", client::random_id())).await?;
+        let name = format!("switchboard-discover-{}", client::random_id());
+        let bus = self.connector.open(&name, &self.options).await?;
         let (found, mut arrivals) = tokio::sync::mpsc::unbounded_channel();
         let sink = Arc::new(move |_: &str, message: BusMessage| {
             if let Ok(presence) = serde_json::from_slice::<Presence>(&message.body) {
@@ -115,6 +115,16 @@ impl BrokerAddress {
 impl Discoverer for BrokerAddress {
     fn discover(&self, wait: Duration) -> BoxFuture<'_, Result<Vec<ServiceInfo>, TransportError>> {
         Box::pin(BrokerAddress::discover(self, DiscoveryFilter::any(), wait))
+    }
+}
+
+/// Every wait of the layer is [`BrokerOptions::connect_timeout`]: the adapter's reaching the
+/// broker, and a client's waiting for its server's announcement.
+impl BoundedWaits for BrokerAddress {
+    fn with_waits_within(&self, limit: Duration) -> Arc<dyn TransportAddress> {
+        let mut bounded = self.clone();
+        bounded.options.connect_timeout = bounded.options.connect_timeout.min(limit);
+        Arc::new(bounded)
     }
 }
 

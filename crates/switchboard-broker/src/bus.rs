@@ -10,6 +10,8 @@ use bytes::Bytes;
 use switchboard_core::{TransportError, transport::BoxFuture};
 use tokio::sync::watch;
 
+use crate::options::BrokerOptions;
+
 /// One connection to a message broker.
 ///
 /// Addresses are segments separated by `.`. A subscription filter may use `*` for one segment
@@ -66,7 +68,13 @@ pub trait Bus: Send + Sync + fmt::Debug + 'static {
 /// broker address gets a connection of its own.
 pub trait BusConnector: Send + Sync + fmt::Debug + fmt::Display + 'static {
     /// Opens a connection; `name` identifies it to the broker where the broker shows names.
-    fn open<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<Arc<dyn Bus>, TransportError>>;
+    /// Reaching the broker may take at most `options.connect_timeout`, and the connection
+    /// reconnects as `options.backoff` says.
+    fn open<'a>(
+        &'a self,
+        name: &'a str,
+        options: &'a BrokerOptions,
+    ) -> BoxFuture<'a, Result<Arc<dyn Bus>, TransportError>>;
 }
 
 /// Where a received message goes: called with the address it arrived on (the topic, or the

@@ -54,7 +54,8 @@ pub(crate) async fn connect(
 ) -> Result<Arc<dyn ClientTransport>, TransportError> {
     let layout = Layout::new(&target.interface, &target.instance)?;
     let id = random_id();
-    let bus = address.connector().open(&format!("switchboard-client-{id}")).await?;
+    let bus =
+        address.connector().open(&format!("switchboard-client-{id}"), address.options()).await?;
     let profile = bus.profile().clone();
     let options = address.options().clone();
     let client = Arc::new_cyclic(|me| Client {

@@ -46,7 +46,8 @@ pub(crate) async fn bind(
 ) -> Result<Arc<dyn ServerTransport>, TransportError> {
     let layout = Layout::new(&target.interface, &target.instance)?;
     let id = random_id();
-    let bus = address.connector().open(&format!("switchboard-server-{id}")).await?;
+    let bus =
+        address.connector().open(&format!("switchboard-server-{id}"), address.options()).await?;
     let profile = bus.profile().clone();
     let outbox = Outbox::start(bus.clone(), layout.presence());
     let interface = target.interface;

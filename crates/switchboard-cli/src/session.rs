@@ -4,7 +4,7 @@
 use std::{borrow::Cow, io::IsTerminal, time::Duration};
 
 use anstyle::{AnsiColor, Style};
-use switchboard::Endpoint;
+use switchboard::{Endpoint, transport::SEQUENTIAL_WAITS};
 use switchboard_core::{
     InterfaceDescriptor, MethodDescriptor, PropertyDescriptor,
     client::{ClientCore, ClientOptions},
@@ -19,8 +19,8 @@ use crate::{
 
 /// How long connecting may take when `--timeout` is not given.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-/// How much longer than its own waits a broker transport may take to report why it failed.
-const BROKER_GRACE: Duration = Duration::from_secs(1);
+/// How much longer than its own waits a transport may take to report why it failed.
+const TRANSPORT_GRACE: Duration = Duration::from_secs(1);
 
 /// `Interface` or `Interface/instance`.
 #[derive(Debug, Clone)]
@@ -45,46 +45,20 @@ impl Service {
 }
 
 /// The endpoint `--connect` (or `$SWITCHBOARD_URL`, or the Unix default) names, at the
-/// service's instance.
+/// service's instance, with each of its transport's waits cut to `--timeout`: reaching the
+/// server or broker, and finding the instance. So an unreachable broker or an instance nobody
+/// announces is reported as such within `--timeout`, however short, rather than as a timeout.
 pub(crate) fn endpoint(conn: &ConnectArgs, instance: Option<&str>) -> Result<Endpoint, Failure> {
-    let url = url(conn);
-    let endpoint = if is_broker(&url) {
-        broker_endpoint(&url, conn.timeout)
-    } else {
-        Endpoint::parse(&url).map_err(|e| Failure::Usage(e.to_string()))
-    }?;
-    at_instance(endpoint, instance)
-}
-
-/// `endpoint` at `instance`, when one is given.
-fn at_instance(endpoint: Endpoint, instance: Option<&str>) -> Result<Endpoint, Failure> {
+    let mut endpoint = Endpoint::parse(&url(conn)).map_err(|e| Failure::Usage(e.to_string()))?;
+    if let Some(timeout) = conn.timeout {
+        endpoint = endpoint.with_waits_within(timeout);
+    }
     match instance {
         Some(instance) => {
             endpoint.with_instance(instance).map_err(|e| Failure::Usage(e.to_string()))
         }
         None => Ok(endpoint),
     }
-}
-
-/// True when `url` names an MQTT broker (`mqtt://`, `mqtts://`, `mqtt+unix://`).
-pub(crate) fn is_broker(url: &str) -> bool {
-    url.starts_with("mqtt")
-}
-
-/// A broker endpoint whose waits each fit in `timeout`: reaching the broker, and discovering
-/// the instance. So an instance nobody announces is reported as not found within `--timeout`,
-/// however short, rather than as a timeout.
-fn broker_endpoint(url: &str, timeout: Option<Duration>) -> Result<Endpoint, Failure> {
-    let parsed = switchboard::transport::mqtt::MqttEndpoint::parse(url)
-        .map_err(|e| Failure::Usage(e.to_string()))?;
-    let mut broker = parsed.endpoint;
-    if let Some(timeout) = timeout {
-        let mut options = broker.options().clone();
-        options.connect_timeout = options.connect_timeout.min(timeout);
-        options.discovery_timeout = options.discovery_timeout.min(timeout);
-        broker = broker.with_options(options);
-    }
-    at_instance(Endpoint::mqtt(broker), parsed.instance.as_deref())
 }
 
 /// The URL in use, for messages.
@@ -194,12 +168,9 @@ impl Session {
         if let Some(timeout) = conn.timeout {
             options = options.call_timeout(timeout);
         }
-        let mut limit = conn.timeout.unwrap_or(CONNECT_TIMEOUT);
-        if is_broker(&url(conn)) {
-            // Two waits the transport bounds by `limit` each (reaching the broker, discovering
-            // the instance): leave it room to say which one failed.
-            limit = 2 * limit + BROKER_GRACE;
-        }
+        // The transport bounds each of its waits by `--timeout`: leave it room to say which
+        // one failed.
+        let limit = conn.timeout.unwrap_or(CONNECT_TIMEOUT) * SEQUENTIAL_WAITS + TRANSPORT_GRACE;
         let iface = match &conn.interface {
             Some(path) => {
                 let iface = load_interface(path)?;

@@ -274,14 +274,31 @@ pub trait Discoverer: Send + Sync {
     fn discover(&self, wait: Duration) -> BoxFuture<'_, Result<Vec<ServiceInfo>, TransportError>>;
 }
 
+/// Bounds how long an address's waits may take, for code that does not know which waits the
+/// transport makes (a tool's `--timeout`). Implemented by each transport's endpoint type.
+pub trait BoundedWaits {
+    /// The same address with each wait of connecting and discovering (reaching the server or
+    /// broker, a handshake, waiting for a server to announce itself or to be discovered) cut to
+    /// at most `limit`; waits already shorter stay as they are.
+    ///
+    /// A connect makes at most [`SEQUENTIAL_WAITS`] such waits one after the other, so it
+    /// fails with the transport's own error within that many times `limit`.
+    fn with_waits_within(&self, limit: Duration) -> Arc<dyn TransportAddress>;
+}
+
+/// How many bounded waits (see [`BoundedWaits`]) a connect may make one after the other on any
+/// transport: reaching the server or broker, then its answer (a handshake, or a server's
+/// announcement).
+pub const SEQUENTIAL_WAITS: u32 = 2;
+
 /// A transport's address, for code that does not know the transport: it connects, binds,
-/// discovers, and displays as a URL that names it (never with a password).
+/// discovers, bounds its waits, and displays as a URL that names it (never with a password).
 ///
 /// The facade builds an `Endpoint` from one with `Endpoint::from_address`; every transport's
 /// endpoint type is one.
-pub trait TransportAddress: Connector + Binder + Discoverer + Display {}
+pub trait TransportAddress: Connector + Binder + Discoverer + BoundedWaits + Display {}
 
-impl<T: Connector + Binder + Discoverer + Display + ?Sized> TransportAddress for T {}
+impl<T: Connector + Binder + Discoverer + BoundedWaits + Display + ?Sized> TransportAddress for T {}
 
 /// Where to serve or connect: a transport's endpoint plus a service instance id.
 ///

@@ -212,7 +212,11 @@ impl fmt::Display for MemoryBroker {
 }
 
 impl BusConnector for MemoryBroker {
-    fn open<'a>(&'a self, _name: &'a str) -> BoxFuture<'a, Result<Arc<dyn Bus>, TransportError>> {
+    fn open<'a>(
+        &'a self,
+        _name: &'a str,
+        _options: &'a BrokerOptions,
+    ) -> BoxFuture<'a, Result<Arc<dyn Bus>, TransportError>> {
         let inner = &self.inner;
         let generation = {
             let state = lock(&inner.state);

@@ -19,8 +19,8 @@ use lapin::{
     types::{AMQPValue, FieldTable, LongString, ShortString},
 };
 use switchboard_broker::{
-    Bus, BusMessage, BusProfile, EnvelopeStyle, Headers, LinkState, ReplyRoute, Sink,
-    SubscriptionId,
+    BrokerOptions, Bus, BusMessage, BusProfile, EnvelopeStyle, Headers, LinkState, ReplyRoute,
+    Sink, SubscriptionId,
 };
 use switchboard_core::{
     TransportError, TransportErrorKind, backoff::Backoff, transport::BoxFuture,
@@ -306,10 +306,11 @@ impl AmqpBus {
     pub(crate) async fn connect(
         connector: &AmqpConnector,
         name: &str,
+        options: &BrokerOptions,
     ) -> Result<Self, TransportError> {
         let link = Arc::new(Link {
             server: connector.to_string(),
-            uri: connector.server(),
+            uri: connector.server(options.connect_timeout),
             tls: if connector.tls { Some(connector.trusted()?) } else { None },
             name: name.to_owned(),
             state: watch::Sender::new(LinkState::Closed),
@@ -319,11 +320,11 @@ impl AmqpBus {
             readers: Mutex::new(HashMap::new()),
             lost: Notify::new(),
             suspect: Notify::new(),
-            connect_timeout: connector.connect_timeout,
+            connect_timeout: options.connect_timeout,
         });
         let current = link.open().await?;
         link.up(current);
-        let supervisor = tokio::spawn(link.clone().supervise(connector.backoff)).abort_handle();
+        let supervisor = tokio::spawn(link.clone().supervise(options.backoff)).abort_handle();
         Ok(AmqpBus {
             profile: BusProfile::new("amqp", EnvelopeStyle::JsonBody, ReplyRoute::Queue, true),
             link,

@@ -33,8 +33,10 @@
 
 use std::{fmt, path::PathBuf, sync::Arc, time::Duration};
 
-use switchboard_broker::{BrokerAddress, BrokerUrl, BrokerUrlError, Bus, BusConnector, with_query};
-use switchboard_core::{TransportError, backoff::Backoff, transport::BoxFuture};
+use switchboard_broker::{
+    BrokerAddress, BrokerOptions, BrokerUrl, BrokerUrlError, Bus, BusConnector, with_query,
+};
+use switchboard_core::{TransportError, transport::BoxFuture};
 
 mod bus;
 
@@ -69,13 +71,7 @@ pub fn parse(url: &str) -> Result<ParsedUrl, BrokerUrlError> {
     }
     let ca = parsed.tls_ca(tls, "amqps").map_err(err)?;
     let options = parsed.options.clone();
-    let connector = AmqpConnector {
-        tls,
-        ca,
-        backoff: options.backoff,
-        connect_timeout: options.connect_timeout,
-        url: parsed.clone(),
-    };
+    let connector = AmqpConnector { tls, ca, url: parsed.clone() };
     let address = BrokerAddress::new(Arc::new(connector)).with_options(options);
     Ok(ParsedUrl { address, instance: parsed.instance })
 }
@@ -104,13 +100,12 @@ pub(crate) struct AmqpConnector {
     tls: bool,
     /// A PEM file of CAs trusted besides the system roots.
     ca: Option<PathBuf>,
-    backoff: Backoff,
-    connect_timeout: Duration,
 }
 
 impl AmqpConnector {
-    /// The URI lapin connects to, credentials included, on the virtual host `/`.
-    fn server(&self) -> String {
+    /// The URI lapin connects to, credentials included, on the virtual host `/`, giving up on
+    /// the TCP connection after `connect_timeout`.
+    fn server(&self, connect_timeout: Duration) -> String {
         let host = &self.url.host;
         let host = if host.contains(':') { format!("[{host}]") } else { host.clone() };
         let credentials = match (&self.url.user, &self.url.password) {
@@ -121,7 +116,7 @@ impl AmqpConnector {
             (Some(user), None) => format!("{}:@", percent_encode(user)),
             (None, None) => String::new(),
         };
-        let timeout = self.connect_timeout.as_millis().max(1);
+        let timeout = connect_timeout.as_millis().max(1);
         let scheme = if self.tls { "amqps" } else { "amqp" };
         format!("{scheme}://{credentials}{host}:{}/%2f?connection_timeout={timeout}", self.url.port)
     }
@@ -167,9 +162,13 @@ impl fmt::Debug for AmqpConnector {
 }
 
 impl BusConnector for AmqpConnector {
-    fn open<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<Arc<dyn Bus>, TransportError>> {
+    fn open<'a>(
+        &'a self,
+        name: &'a str,
+        options: &'a BrokerOptions,
+    ) -> BoxFuture<'a, Result<Arc<dyn Bus>, TransportError>> {
         Box::pin(async move {
-            let bus = bus::AmqpBus::connect(self, name).await?;
+            let bus = bus::AmqpBus::connect(self, name, options).await?;
             Ok(Arc::new(bus) as Arc<dyn Bus>)
         })
     }
@@ -196,14 +195,11 @@ mod tests {
     #[test]
     fn the_uri_lapin_gets_escapes_credentials() {
         let parsed = BrokerUrl::parse("AMQP", "amqp://a:p%40ss@h", SCHEMES, DEFAULT_PORT).unwrap();
-        let connector = AmqpConnector {
-            url: parsed,
-            tls: false,
-            ca: None,
-            backoff: Backoff::default(),
-            connect_timeout: Duration::from_secs(1),
-        };
-        assert_eq!(connector.server(), "amqp://a:p%40ss@h:5672/%2f?connection_timeout=1000");
+        let connector = AmqpConnector { url: parsed, tls: false, ca: None };
+        assert_eq!(
+            connector.server(Duration::from_secs(1)),
+            "amqp://a:p%40ss@h:5672/%2f?connection_timeout=1000"
+        );
     }
 
     #[test]

@@ -11,15 +11,15 @@
 //! # Ok::<(), switchboard_transport_mqtt::MqttUrlError>(())
 //! ```
 
-use std::{collections::BTreeMap, sync::Arc};
+use std::{collections::BTreeMap, sync::Arc, time::Duration};
 
 use tokio::time::Instant;
 
 use switchboard_core::{
     InterfaceDescriptor, TransportError, TransportErrorKind,
     transport::{
-        Binder, BoxFuture, ClientInbox, ClientTransport, Connector, ServerInbox, ServerTransport,
-        ServiceTarget,
+        Binder, BoundedWaits, BoxFuture, ClientInbox, ClientTransport, Connector, ServerInbox,
+        ServerTransport, ServiceTarget, TransportAddress,
     },
 };
 
@@ -132,6 +132,17 @@ impl Binder for MqttEndpoint {
             tokio::spawn(server::advertise(Arc::downgrade(&shared), conn));
             Ok(Arc::new(MqttServer { shared }) as Arc<dyn ServerTransport>)
         })
+    }
+}
+
+/// A client makes two waits, reaching the broker (`connect_timeout`) and then finding its
+/// service's retained interface info (`discovery_timeout`).
+impl BoundedWaits for MqttEndpoint {
+    fn with_waits_within(&self, limit: Duration) -> Arc<dyn TransportAddress> {
+        let mut options = self.options.clone();
+        options.connect_timeout = options.connect_timeout.min(limit);
+        options.discovery_timeout = options.discovery_timeout.min(limit);
+        Arc::new(self.clone().with_options(options))
     }
 }
 

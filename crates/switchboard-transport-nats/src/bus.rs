@@ -17,8 +17,8 @@ use async_nats::{
 };
 use futures_util::{StreamExt, TryFutureExt};
 use switchboard_broker::{
-    Bus, BusMessage, BusProfile, BusStatus, EnvelopeStyle, Headers, LinkState, ReplyRoute, Sink,
-    SubscriptionId,
+    BrokerOptions, Bus, BusMessage, BusProfile, BusStatus, EnvelopeStyle, Headers, LinkState,
+    ReplyRoute, Sink, SubscriptionId,
 };
 use switchboard_core::{TransportError, TransportErrorKind, transport::BoxFuture};
 use tokio::{sync::watch, task::AbortHandle};
@@ -132,6 +132,7 @@ impl NatsBus {
     pub(crate) async fn connect(
         connector: &NatsConnector,
         name: &str,
+        options: &BrokerOptions,
     ) -> Result<Self, TransportError> {
         let server = connector.to_string();
         let link = Arc::new(Link {
@@ -142,10 +143,10 @@ impl NatsBus {
             server: server.clone(),
         });
         let events = Arc::downgrade(&link);
-        let backoff = connector.backoff;
+        let backoff = options.backoff;
         let mut options = ConnectOptions::new()
             .name(name)
-            .connection_timeout(connector.connect_timeout)
+            .connection_timeout(options.connect_timeout)
             .max_reconnects(None)
             .reconnect_delay_callback(move |attempt| backoff.delay(attempt))
             .event_callback(move |event| {

@@ -25,10 +25,12 @@
 //! # Ok::<(), switchboard_broker::BrokerUrlError>(())
 //! ```
 
-use std::{fmt, path::PathBuf, sync::Arc, time::Duration};
+use std::{fmt, path::PathBuf, sync::Arc};
 
-use switchboard_broker::{BrokerAddress, BrokerUrl, BrokerUrlError, Bus, BusConnector, with_query};
-use switchboard_core::{TransportError, backoff::Backoff, transport::BoxFuture};
+use switchboard_broker::{
+    BrokerAddress, BrokerOptions, BrokerUrl, BrokerUrlError, Bus, BusConnector, with_query,
+};
+use switchboard_core::{TransportError, transport::BoxFuture};
 
 mod bus;
 
@@ -61,14 +63,7 @@ pub fn parse(url: &str) -> Result<ParsedUrl, BrokerUrlError> {
         _ => Credentials::None,
     };
     let options = parsed.options.clone();
-    let connector = NatsConnector {
-        tls,
-        ca,
-        credentials,
-        backoff: options.backoff,
-        connect_timeout: options.connect_timeout,
-        url: parsed.clone(),
-    };
+    let connector = NatsConnector { tls, ca, credentials, url: parsed.clone() };
     let address = BrokerAddress::new(Arc::new(connector)).with_options(options);
     Ok(ParsedUrl { address, instance: parsed.instance })
 }
@@ -90,8 +85,6 @@ pub(crate) struct NatsConnector {
     tls: bool,
     ca: Option<PathBuf>,
     credentials: Credentials,
-    backoff: Backoff,
-    connect_timeout: Duration,
 }
 
 impl NatsConnector {
@@ -122,9 +115,13 @@ impl fmt::Debug for NatsConnector {
 }
 
 impl BusConnector for NatsConnector {
-    fn open<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<Arc<dyn Bus>, TransportError>> {
+    fn open<'a>(
+        &'a self,
+        name: &'a str,
+        options: &'a BrokerOptions,
+    ) -> BoxFuture<'a, Result<Arc<dyn Bus>, TransportError>> {
         Box::pin(async move {
-            let bus = bus::NatsBus::connect(self, name).await?;
+            let bus = bus::NatsBus::connect(self, name, options).await?;
             Ok(Arc::new(bus) as Arc<dyn Bus>)
         })
     }
@@ -175,8 +172,6 @@ mod tests {
                 url: parsed,
                 ca: None,
                 credentials: Credentials::None,
-                backoff: Backoff::default(),
-                connect_timeout: Duration::from_secs(1),
             }
         };
         assert_eq!(connector("nats://u:p@h").server(), "nats://h:4222");

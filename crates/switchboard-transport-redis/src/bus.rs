@@ -14,7 +14,8 @@ use bytes::Bytes;
 use futures_util::StreamExt;
 use redis::{AsyncConnectionConfig, Client, aio::MultiplexedConnection};
 use switchboard_broker::{
-    Bus, BusMessage, BusProfile, EnvelopeStyle, LinkState, ReplyRoute, Sink, SubscriptionId,
+    BrokerOptions, Bus, BusMessage, BusProfile, EnvelopeStyle, LinkState, ReplyRoute, Sink,
+    SubscriptionId,
 };
 use switchboard_core::{
     TransportError, TransportErrorKind, backoff::Backoff, transport::BoxFuture,
@@ -173,6 +174,7 @@ impl RedisBus {
     pub(crate) async fn connect(
         connector: &RedisConnector,
         name: &str,
+        options: &BrokerOptions,
     ) -> Result<Self, TransportError> {
         let server = connector.to_string();
         let invalid = |error: redis::RedisError| {
@@ -201,7 +203,7 @@ impl RedisBus {
             commands: Mutex::new(None),
             tasks: Mutex::new(HashMap::new()),
             lost: Notify::new(),
-            connect_timeout: connector.connect_timeout,
+            connect_timeout: options.connect_timeout,
         });
         let mut commands = link.open(false).await?;
         // Names the connection where `CLIENT LIST` shows it; a server that refuses is fine.
@@ -211,7 +213,7 @@ impl RedisBus {
             tracing::debug!(%error, "Redis did not take the connection's name");
         }
         link.up(commands);
-        let supervisor = tokio::spawn(link.clone().supervise(connector.backoff)).abort_handle();
+        let supervisor = tokio::spawn(link.clone().supervise(options.backoff)).abort_handle();
         Ok(RedisBus {
             profile: BusProfile::new("redis", EnvelopeStyle::JsonBody, ReplyRoute::Queue, false),
             link,

@@ -26,10 +26,12 @@
 //! # Ok::<(), switchboard_broker::BrokerUrlError>(())
 //! ```
 
-use std::{fmt, path::PathBuf, sync::Arc, time::Duration};
+use std::{fmt, path::PathBuf, sync::Arc};
 
-use switchboard_broker::{BrokerAddress, BrokerUrl, BrokerUrlError, Bus, BusConnector, with_query};
-use switchboard_core::{TransportError, backoff::Backoff, transport::BoxFuture};
+use switchboard_broker::{
+    BrokerAddress, BrokerOptions, BrokerUrl, BrokerUrlError, Bus, BusConnector, with_query,
+};
+use switchboard_core::{TransportError, transport::BoxFuture};
 
 mod bus;
 
@@ -57,13 +59,7 @@ pub fn parse(url: &str) -> Result<ParsedUrl, BrokerUrlError> {
     let tls = parsed.scheme == "rediss";
     let ca = parsed.tls_ca(tls, "rediss").map_err(err)?;
     let options = parsed.options.clone();
-    let connector = RedisConnector {
-        tls,
-        ca,
-        backoff: options.backoff,
-        connect_timeout: options.connect_timeout,
-        url: parsed.clone(),
-    };
+    let connector = RedisConnector { tls, ca, url: parsed.clone() };
     let address = BrokerAddress::new(Arc::new(connector)).with_options(options);
     Ok(ParsedUrl { address, instance: parsed.instance })
 }
@@ -93,8 +89,6 @@ pub(crate) struct RedisConnector {
     tls: bool,
     /// The only CAs to trust (PEM), instead of the system's roots.
     ca: Option<PathBuf>,
-    backoff: Backoff,
-    connect_timeout: Duration,
 }
 
 impl RedisConnector {
@@ -151,9 +145,13 @@ impl fmt::Debug for RedisConnector {
 }
 
 impl BusConnector for RedisConnector {
-    fn open<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<Arc<dyn Bus>, TransportError>> {
+    fn open<'a>(
+        &'a self,
+        name: &'a str,
+        options: &'a BrokerOptions,
+    ) -> BoxFuture<'a, Result<Arc<dyn Bus>, TransportError>> {
         Box::pin(async move {
-            let bus = bus::RedisBus::connect(self, name).await?;
+            let bus = bus::RedisBus::connect(self, name, options).await?;
             Ok(Arc::new(bus) as Arc<dyn Bus>)
         })
     }
@@ -178,13 +176,7 @@ mod tests {
     fn the_url_redis_rs_gets_escapes_credentials() {
         let parsed =
             BrokerUrl::parse("Redis", "redis://a:p%40ss@h", SCHEMES, DEFAULT_PORT).unwrap();
-        let connector = RedisConnector {
-            url: parsed,
-            tls: false,
-            ca: None,
-            backoff: Backoff::default(),
-            connect_timeout: Duration::from_secs(1),
-        };
+        let connector = RedisConnector { url: parsed, tls: false, ca: None };
         assert_eq!(connector.server(), "redis://a:p%40ss@h:6379/");
     }
 

@@ -5,13 +5,14 @@ use std::{
     os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt},
     path::{Path, PathBuf},
     sync::Arc,
+    time::Duration,
 };
 
 use switchboard_core::{
     TransportError, TransportErrorKind,
     transport::{
-        Binder, BoxFuture, ClientInbox, ClientTransport, Connector, ServerInbox, ServerTransport,
-        ServiceTarget,
+        Binder, BoundedWaits, BoxFuture, ClientInbox, ClientTransport, Connector, ServerInbox,
+        ServerTransport, ServiceTarget, TransportAddress,
     },
 };
 
@@ -115,6 +116,16 @@ impl Connector for UnixEndpoint {
             let client = crate::client::connect(path, self.options.clone(), target, inbox).await?;
             Ok(client as Arc<dyn ClientTransport>)
         })
+    }
+}
+
+/// Connecting makes one wait, the handshake (a socket nobody listens on is refused at once),
+/// and discovery's probes have the wait they are given.
+impl BoundedWaits for UnixEndpoint {
+    fn with_waits_within(&self, limit: Duration) -> Arc<dyn TransportAddress> {
+        let mut bounded = self.clone();
+        bounded.options.handshake_timeout = bounded.options.handshake_timeout.min(limit);
+        Arc::new(bounded)
     }
 }
 

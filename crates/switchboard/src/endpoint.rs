@@ -9,8 +9,9 @@ use std::{
 
 use switchboard_core::registry::Registration;
 use switchboard_core::transport::{
-    Binder, BoxFuture, ClientInbox, ClientTransport, Connector, DEFAULT_INSTANCE, Discoverer,
-    ServerInbox, ServerTransport, ServiceAddress, ServiceInfo, ServiceTarget, TransportAddress,
+    Binder, BoundedWaits, BoxFuture, ClientInbox, ClientTransport, Connector, DEFAULT_INSTANCE,
+    Discoverer, ServerInbox, ServerTransport, ServiceAddress, ServiceInfo, ServiceTarget,
+    TransportAddress,
 };
 use switchboard_core::{TransportError, TransportErrorKind};
 
@@ -233,6 +234,15 @@ impl Endpoint {
     pub fn instance(&self) -> &str {
         &self.instance
     }
+
+    /// The same endpoint with each wait of connecting and discovering cut to at most `limit`,
+    /// whatever the transport: reaching the server or broker, a handshake, waiting for a server
+    /// to announce itself or to be discovered (see [`BoundedWaits`]). A tool with a
+    /// `--timeout` uses it so that an unreachable server fails with the transport's own error
+    /// within that time.
+    pub fn with_waits_within(&self, limit: Duration) -> Endpoint {
+        Endpoint { address: self.address.with_waits_within(limit), ..self.clone() }
+    }
 }
 
 impl FromStr for Endpoint {
@@ -276,6 +286,12 @@ impl Binder for Endpoint {
 impl Discoverer for Endpoint {
     fn discover(&self, wait: Duration) -> BoxFuture<'_, Result<Vec<ServiceInfo>, TransportError>> {
         self.address.discover(wait)
+    }
+}
+
+impl BoundedWaits for Endpoint {
+    fn with_waits_within(&self, limit: Duration) -> Arc<dyn TransportAddress> {
+        Arc::new(Endpoint::with_waits_within(self, limit))
     }
 }
 

@@ -115,7 +115,9 @@ pub mod transport {
     //! Transports: [`Endpoint`] URLs and each transport's own settings.
 
     pub use crate::endpoint::{Endpoint, EndpointParseError, URL_ENV};
-    pub use switchboard_core::transport::{Discoverer, ServiceInfo};
+    pub use switchboard_core::transport::{
+        BoundedWaits, Discoverer, SEQUENTIAL_WAITS, ServiceInfo,
+    };
 
     #[cfg(feature = "unix")]
     pub mod unix {

@@ -3,12 +3,12 @@
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use switchboard::transport::{Discoverer, Endpoint, ServiceInfo};
+use switchboard::transport::{Discoverer, ServiceInfo};
 
 use crate::{
     cli::ListArgs,
     exit::Failure,
-    session::{Output, url},
+    session::{Output, endpoint, url},
 };
 
 /// How long discovery may wait for answers when `--timeout` is not given.
@@ -17,7 +17,7 @@ const DISCOVERY_WAIT: Duration = Duration::from_secs(3);
 /// `switchboard list`.
 pub(crate) async fn run(args: &ListArgs) -> Result<(), Failure> {
     let url = url(&args.conn);
-    let endpoint = Endpoint::parse(&url).map_err(|e| Failure::Usage(e.to_string()))?;
+    let endpoint = endpoint(&args.conn, None)?;
     let wait = args.conn.timeout.unwrap_or(DISCOVERY_WAIT);
     let services = endpoint.discover(wait).await.map_err(|error| {
         Failure::Transport(format!("cannot list the services at {url}: {error}"))

@@ -1,9 +1,14 @@
 //! `list` on every transport: the transport's own discovery finds the services, and the address
-//! each is listed with connects to it.
+//! each is listed with connects to it; and `--timeout` bounding every wait of each broker.
+
+use std::{
+    process::{Command, Stdio},
+    time::{Duration, Instant},
+};
 
 use switchboard_testkit::broker::{shared_mosquitto, shared_nats, shared_redis};
 
-use crate::support::Live;
+use crate::support::{Live, bin, run_bounded};
 
 /// Lists the services, keeps this test's instance (every one on the Unix socket directory),
 /// and checks that each listed address reaches its service.
@@ -52,4 +57,41 @@ fn list_over_redis() {
     let Some(broker) = shared_redis() else { return };
     let live = Live::on_broker(&broker, "list").expect("servers");
     listed_services_are_reachable(&live, Some(&live.instance()));
+}
+
+/// A loopback port that accepts connections and never says a word, as a broker that hangs
+/// does: only a bound on the transport's own waits ends a connect there.
+fn silent_broker() -> (std::net::TcpListener, u16) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    (listener, port)
+}
+
+/// `call` and `list` against a broker that never answers fail with the transport's error
+/// within `--timeout` (1 s), on every broker the CLI speaks, although each transport's own
+/// waits default to 5 s.
+#[test]
+fn timeout_bounds_every_wait_on_a_silent_broker() {
+    let (_listener, port) = silent_broker();
+    let timeout = Duration::from_secs(1);
+    for scheme in ["mqtt", "nats", "redis"] {
+        let url = format!("{scheme}://127.0.0.1:{port}");
+        for args in [
+            &["call", "--connect", &url, "--timeout", "1s", "Jobs", "lookup", "key=k"][..],
+            &["list", "--connect", &url, "--timeout", "1s"][..],
+        ] {
+            let mut command = Command::new(bin());
+            command.args(args).stdin(Stdio::null());
+            let started = Instant::now();
+            let output = run_bounded(command, Duration::from_secs(20));
+            let took = started.elapsed();
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            // The transport's own failure (not found, or the transport broke), not the CLI
+            // giving up on it (5).
+            assert!(matches!(output.status.code(), Some(4 | 6)), "{args:?}: {stderr}");
+            assert!(stderr.contains(&format!("127.0.0.1:{port}")), "{args:?}: {stderr}");
+            assert!(took >= timeout, "{args:?} gave up before its timeout: {took:?}");
+            assert!(took < 2 * timeout, "{args:?} took {took:?}: {stderr}");
+        }
+    }
 }
