@@ -7,6 +7,7 @@ use crate::english::with_article;
 use crate::model::*;
 use crate::source::Span;
 use crate::yaml::{Node, Value};
+use switchboard_wire::mqtt;
 
 /// Words no name may be.
 pub(crate) const RESERVED: &[&str] = &[
@@ -121,30 +122,12 @@ const ITEM_HINTS: &[(&str, &str)] = &[
     ("struct", "name the structure with `structName`"),
 ];
 
-/// Placeholders every topic template may use.
-const TOPIC_PLACEHOLDERS: &[&str] = &[
-    "interface_name",
-    "service_id",
-    "signal_name",
-    "property_name",
-    "method_name",
-    "command_name",
-    "client_id",
-    "instance_id",
-];
-
-const TOPIC_KEYS: &[&str] = &[
-    "signals",
-    "propertyValues",
-    "propertyUpdates",
-    "propertyUpdateResponses",
-    "methodRequests",
-    "methodResponses",
-    "interfaceDiscovery",
-    "lwt",
-    "commands",
-    "params",
-];
+/// The keys of `configuration.topics`: the topic kinds an interface file may configure, plus
+/// its own placeholders.
+fn topic_keys() -> Vec<&'static str> {
+    let configurable = mqtt::TOPIC_KINDS.iter().filter(|kind| kind.configurable);
+    configurable.map(|kind| kind.key).chain(["params"]).collect()
+}
 
 /// Whether a definition section holds enums, structs or errors.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
@@ -1343,7 +1326,7 @@ impl Checker {
         }
         let Some(topics) = node.get("topics") else { return cfg };
         let Some(tentries) = self.map(topics, "`configuration.topics`") else { return cfg };
-        self.check_keys(tentries, TOPIC_KEYS, &[], "`configuration.topics`", false);
+        self.check_keys(tentries, &topic_keys(), &[], "`configuration.topics`", false);
         if let Some(p) = topics.get("params")
             && let Some(items) = self.seq(p, "`topics.params`")
         {
@@ -1361,7 +1344,7 @@ impl Checker {
                     );
                     d.help =
                         Some("use letters and digits, optionally separated by single `_`".into());
-                } else if TOPIC_PLACEHOLDERS.contains(&param.as_str()) {
+                } else if mqtt::PLACEHOLDERS.contains(&param.as_str()) {
                     let d = self.error(
                         "reserved-name",
                         item.span,
@@ -1383,7 +1366,7 @@ impl Checker {
         let mut templates: HashMap<String, (String, Span)> = HashMap::new();
         for (k, v) in tentries {
             let Some(key) = k.as_key() else { continue };
-            if key == "params" || !TOPIC_KEYS.contains(&key) {
+            if !mqtt::topic_kind(key).is_some_and(|kind| kind.configurable) {
                 continue;
             }
             let Some(template) = self.string(Some(v), "a topic template") else { continue };
@@ -1420,7 +1403,7 @@ impl Checker {
                 return;
             };
             let name = after.get(..close).unwrap_or("");
-            if !TOPIC_PLACEHOLDERS.contains(&name) && !params.iter().any(|p| p == name) {
+            if !mqtt::PLACEHOLDERS.contains(&name) && !params.iter().any(|p| p == name) {
                 let d = self.error(
                     "invalid-topic",
                     span,
@@ -1439,15 +1422,7 @@ impl Checker {
             seen.push(name.to_string());
             rest = after.get(close + 1..).unwrap_or("");
         }
-        let required: &[&str] = match key {
-            "propertyValues" => &["property_name", "service_id"],
-            "propertyUpdateResponses" => &["property_name"],
-            "methodResponses" | "methodRequests" => &["method_name"],
-            "signals" => &["signal_name"],
-            "propertyUpdates" => &["property_name"],
-            "commands" => &["command_name"],
-            _ => &[],
-        };
+        let required = mqtt::topic_kind(key).map_or(&[][..], |kind| kind.required);
         for r in required {
             if !seen.iter().any(|s| s == r) {
                 let d = self.error(

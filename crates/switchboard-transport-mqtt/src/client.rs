@@ -8,7 +8,7 @@ use std::{
 use switchboard_core::sync::lock;
 
 use bytes::Bytes;
-use rumqttc::v5::mqttbytes::{QoS, v5::Publish};
+use rumqttc::v5::mqttbytes::v5::Publish;
 use switchboard_core::{
     ErrorCode, InterfaceDescriptor, RemoteError, TransportError, TransportErrorKind,
     action::GoalId,
@@ -416,7 +416,7 @@ impl ClientShared {
                     .push((CLIENT_ID.to_owned(), conn.client_id().to_owned()));
                 conn.publish_now_qos(
                     topics.topic(Kind::Commands, &command),
-                    QoS::ExactlyOnce,
+                    Kind::Commands.qos(),
                     false,
                     payload,
                     properties,

@@ -364,7 +364,11 @@ impl Conn {
         // Registered before the first CONNACK, so they go out before anything is published.
         for (filter, route) in initial {
             // Commands are exactly-once end to end (StingerIPC 0.3.0).
-            let qos = if route == Route::Commands { QoS::ExactlyOnce } else { QoS::AtLeastOnce };
+            let qos = if route == Route::Commands {
+                crate::topics::Kind::Commands.qos()
+            } else {
+                QoS::AtLeastOnce
+            };
             let _ = conn.subscribe_qos(&filter, route, false, qos);
         }
         let (first_tx, first_rx) = oneshot::channel();

@@ -5,7 +5,7 @@ use std::{collections::BTreeMap, fmt, path::PathBuf, sync::Arc, time::Duration};
 use rumqttc::v5::MqttOptions as RawOptions;
 use switchboard_core::TransportError;
 
-use crate::topics::{RESERVED, valid_level, valid_param_name};
+use crate::topics::{valid_level, valid_param_name};
 
 /// Where the broker is and how to reach it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -103,7 +103,7 @@ impl Default for MqttOptions {
             max_backoff: Duration::from_secs(2),
             advert_interval: Duration::from_secs(120),
             max_packet_size: 16 * 1024 * 1024,
-            rpc_qos: 0,
+            rpc_qos: switchboard_wire::mqtt::RPC_QOS,
             max_inflight: DEFAULT_MAX_INFLIGHT,
             wait_for_broker: None,
         }
@@ -209,7 +209,7 @@ impl MqttEndpoint {
                     params.insert(name.to_owned(), value).is_some()
                 }
                 other => {
-                    let hint = if RESERVED.contains(&other) {
+                    let hint = if switchboard_wire::mqtt::is_reserved(other) {
                         format!("`{other}` is filled in by the transport and cannot be set")
                     } else {
                         format!(

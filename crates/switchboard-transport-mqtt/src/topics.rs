@@ -1,43 +1,12 @@
-//! StingerIPC's topic templates: the defaults, the interface's overrides, filling them in and
-//! reading placeholders back out of a received topic.
+//! StingerIPC's topic templates: the defaults (`switchboard_wire::mqtt`, which the generated
+//! documents show too), the interface's overrides, filling them in and reading placeholders
+//! back out of a received topic.
 
 use std::collections::BTreeMap;
 
+use rumqttc::v5::mqttbytes::QoS;
 use switchboard_core::{InterfaceDescriptor, TransportError, TransportErrorKind};
-
-/// The template kinds, by StingerIPC's camelCase configuration key, with their defaults.
-const DEFAULTS: &[(&str, &str)] = &[
-    ("signals", "{interface_name}/{service_id}/signal/{signal_name}"),
-    ("propertyValues", "{interface_name}/{service_id}/property/{property_name}/value"),
-    ("propertyUpdates", "{interface_name}/{service_id}/property/{property_name}/update"),
-    (
-        "propertyUpdateResponses",
-        "client/{client_id}/{interface_name}/property/{property_name}/update/response",
-    ),
-    ("methodRequests", "{interface_name}/{service_id}/method/{method_name}/request"),
-    ("methodResponses", "client/{client_id}/{interface_name}/method/{method_name}/response"),
-    ("interfaceDiscovery", "{interface_name}/{service_id}/interface"),
-    ("lwt", "client/{client_id}/online"),
-    ("commands", "{interface_name}/{service_id}/command/{command_name}"),
-    // switchboard's own: StingerIPC peers never subscribe to these.
-    ("clientSignals", "client/{client_id}/{interface_name}/signal/{signal_name}"),
-    ("actionRequests", "{interface_name}/{service_id}/action/{action_name}"),
-    ("actionEvents", "client/{client_id}/{interface_name}/action/{action_name}/event"),
-    ("interfaceSchema", "{interface_name}/{service_id}/schema"),
-];
-
-/// Placeholders the transport fills in itself; topic params may not use these names.
-pub(crate) const RESERVED: &[&str] = &[
-    "interface_name",
-    "service_id",
-    "signal_name",
-    "property_name",
-    "method_name",
-    "client_id",
-    "instance_id",
-    "command_name",
-    "action_name",
-];
+use switchboard_wire::mqtt::{self, TopicKind};
 
 /// One kind of topic.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,21 +28,35 @@ pub(crate) enum Kind {
 }
 
 impl Kind {
-    fn key(self) -> &'static str {
+    /// What the wire description says of this kind: its key, default template and QoS.
+    fn wire(self) -> &'static TopicKind {
         match self {
-            Kind::Signals => "signals",
-            Kind::PropertyValues => "propertyValues",
-            Kind::PropertyUpdates => "propertyUpdates",
-            Kind::PropertyUpdateResponses => "propertyUpdateResponses",
-            Kind::MethodRequests => "methodRequests",
-            Kind::MethodResponses => "methodResponses",
-            Kind::InterfaceDiscovery => "interfaceDiscovery",
-            Kind::Lwt => "lwt",
-            Kind::Commands => "commands",
-            Kind::ClientSignals => "clientSignals",
-            Kind::ActionRequests => "actionRequests",
-            Kind::ActionEvents => "actionEvents",
-            Kind::InterfaceSchema => "interfaceSchema",
+            Kind::Signals => &mqtt::SIGNALS,
+            Kind::PropertyValues => &mqtt::PROPERTY_VALUES,
+            Kind::PropertyUpdates => &mqtt::PROPERTY_UPDATES,
+            Kind::PropertyUpdateResponses => &mqtt::PROPERTY_UPDATE_RESPONSES,
+            Kind::MethodRequests => &mqtt::METHOD_REQUESTS,
+            Kind::MethodResponses => &mqtt::METHOD_RESPONSES,
+            Kind::InterfaceDiscovery => &mqtt::INTERFACE_DISCOVERY,
+            Kind::Lwt => &mqtt::LWT,
+            Kind::Commands => &mqtt::COMMANDS,
+            Kind::ClientSignals => &mqtt::CLIENT_SIGNALS,
+            Kind::ActionRequests => &mqtt::ACTION_REQUESTS,
+            Kind::ActionEvents => &mqtt::ACTION_EVENTS,
+            Kind::InterfaceSchema => &mqtt::INTERFACE_SCHEMA,
+        }
+    }
+
+    fn key(self) -> &'static str {
+        self.wire().key
+    }
+
+    /// The QoS the wire description gives this kind.
+    pub(crate) fn qos(self) -> QoS {
+        match self.wire().qos {
+            0 => QoS::AtMostOnce,
+            1 => QoS::AtLeastOnce,
+            _ => QoS::ExactlyOnce,
         }
     }
 }
@@ -97,7 +80,7 @@ pub(crate) fn valid_param_name(name: &str) -> bool {
         && name
             .split('_')
             .all(|part| !part.is_empty() && part.chars().all(|c| c.is_ascii_alphanumeric()))
-        && !RESERVED.contains(&name)
+        && !mqtt::is_reserved(name)
 }
 
 impl Topics {
@@ -111,11 +94,11 @@ impl Topics {
         params: &BTreeMap<String, String>,
     ) -> Result<Self, TransportError> {
         let mut templates: BTreeMap<&'static str, String> =
-            DEFAULTS.iter().map(|(k, v)| (*k, (*v).to_owned())).collect();
+            mqtt::TOPIC_KINDS.iter().map(|kind| (kind.key, kind.template.to_owned())).collect();
         for (key, template) in interface.topic_templates.iter() {
-            match DEFAULTS.iter().find(|(k, _)| *k == key) {
-                Some((k, _)) => {
-                    templates.insert(k, template.to_string());
+            match mqtt::topic_kind(key) {
+                Some(kind) => {
+                    templates.insert(kind.key, template.to_string());
                 }
                 None => tracing::warn!(%key, "unknown topic template ignored"),
             }
@@ -132,7 +115,7 @@ impl Topics {
         for (name, template) in &templates {
             for placeholder in placeholders(template) {
                 let known = values.contains_key(placeholder)
-                    || RESERVED.contains(&placeholder)
+                    || mqtt::is_reserved(placeholder)
                     || interface.topic_params.iter().any(|p| p == placeholder);
                 if !known {
                     return Err(TransportError::new(

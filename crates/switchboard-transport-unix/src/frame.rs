@@ -20,6 +20,7 @@
 use std::{fmt, io};
 
 use bytes::Bytes;
+use switchboard_wire::unix;
 use tokio::io::{AsyncBufRead, AsyncRead, AsyncReadExt};
 
 /// The bytes of a frame after the length field that are always present.
@@ -40,55 +41,55 @@ pub const PROTOCOL_VERSION: u64 = 1;
 #[repr(u8)]
 pub enum Kind {
     /// Client → server: the first frame, announcing the interface the client expects.
-    Hello = 0x01,
+    Hello = unix::HELLO.code,
     /// Server → client: the handshake succeeded; describes the server.
-    Welcome = 0x02,
+    Welcome = unix::WELCOME.code,
     /// Server → client: the handshake failed; the server closes afterwards.
-    Refused = 0x03,
+    Refused = unix::REFUSED.code,
     /// Client → server: invoke a method.
-    Call = 0x10,
+    Call = unix::CALL.code,
     /// Server → client: a method's outcome.
-    Reply = 0x11,
+    Reply = unix::REPLY.code,
     /// Client → server: read a property.
-    GetProperty = 0x20,
+    GetProperty = unix::GET_PROPERTY.code,
     /// Client → server: replace a property's value.
-    SetProperty = 0x21,
+    SetProperty = unix::SET_PROPERTY.code,
     /// Server → client: the outcome of a property read or update.
-    PropertyReply = 0x22,
+    PropertyReply = unix::PROPERTY_REPLY.code,
     /// Client → server: receive a property's value now and on every change.
-    Watch = 0x23,
+    Watch = unix::WATCH.code,
     /// Client → server: stop receiving a property's changes.
-    Unwatch = 0x24,
+    Unwatch = unix::UNWATCH.code,
     /// Server → client: a property's value.
-    PropertyValue = 0x25,
+    PropertyValue = unix::PROPERTY_VALUE.code,
     /// Client → server: start receiving a signal.
-    Subscribe = 0x30,
+    Subscribe = unix::SUBSCRIBE.code,
     /// Client → server: stop receiving a signal.
-    Unsubscribe = 0x31,
+    Unsubscribe = unix::UNSUBSCRIBE.code,
     /// Server → client: a signal emission (to every subscriber, or to one client).
-    Signal = 0x32,
+    Signal = unix::SIGNAL.code,
     /// Client → server: start a goal of an action.
-    SendGoal = 0x40,
+    SendGoal = unix::SEND_GOAL.code,
     /// Client → server: ask for a goal to be cancelled.
-    CancelGoal = 0x41,
+    CancelGoal = unix::CANCEL_GOAL.code,
     /// Client → server: learn a goal's state, and optionally follow it.
-    AttachGoal = 0x42,
+    AttachGoal = unix::ATTACH_GOAL.code,
     /// Server → client: the answer to SEND_GOAL, CANCEL_GOAL or ATTACH_GOAL.
-    GoalReply = 0x43,
+    GoalReply = unix::GOAL_REPLY.code,
     /// Server → client: a goal's progress.
-    GoalFeedback = 0x44,
+    GoalFeedback = unix::GOAL_FEEDBACK.code,
     /// Server → client: a goal's status changed.
-    GoalStatus = 0x45,
+    GoalStatus = unix::GOAL_STATUS.code,
     /// Server → client: a goal ended.
-    GoalFinished = 0x46,
+    GoalFinished = unix::GOAL_FINISHED.code,
     /// Client → server: run a command; never answered.
-    Command = 0x50,
+    Command = unix::COMMAND.code,
     /// Client → server: describe the served interface (runtime introspection).
-    Describe = 0x60,
+    Describe = unix::DESCRIBE.code,
     /// Server → client: the answer to DESCRIBE, carrying the interface description JSON.
-    Description = 0x61,
+    Description = unix::DESCRIPTION.code,
     /// Either direction: a protocol error about a frame.
-    Error = 0x7F,
+    Error = unix::ERROR.code,
 }
 
 impl Kind {
@@ -133,33 +134,10 @@ impl Kind {
 
     /// The upper-case name used in the protocol document, e.g. `CALL`.
     pub fn name(self) -> &'static str {
-        match self {
-            Kind::Hello => "HELLO",
-            Kind::Welcome => "WELCOME",
-            Kind::Refused => "REFUSED",
-            Kind::Call => "CALL",
-            Kind::Reply => "REPLY",
-            Kind::GetProperty => "GET_PROPERTY",
-            Kind::SetProperty => "SET_PROPERTY",
-            Kind::PropertyReply => "PROPERTY_REPLY",
-            Kind::Watch => "WATCH",
-            Kind::Unwatch => "UNWATCH",
-            Kind::PropertyValue => "PROPERTY_VALUE",
-            Kind::Subscribe => "SUBSCRIBE",
-            Kind::Unsubscribe => "UNSUBSCRIBE",
-            Kind::Signal => "SIGNAL",
-            Kind::SendGoal => "SEND_GOAL",
-            Kind::CancelGoal => "CANCEL_GOAL",
-            Kind::AttachGoal => "ATTACH_GOAL",
-            Kind::GoalReply => "GOAL_REPLY",
-            Kind::GoalFeedback => "GOAL_FEEDBACK",
-            Kind::GoalStatus => "GOAL_STATUS",
-            Kind::GoalFinished => "GOAL_FINISHED",
-            Kind::Command => "COMMAND",
-            Kind::Describe => "DESCRIBE",
-            Kind::Description => "DESCRIPTION",
-            Kind::Error => "ERROR",
-        }
+        unix::FRAME_KINDS
+            .iter()
+            .find(|kind| kind.code == self.as_u8())
+            .map_or("?", |kind| kind.name)
     }
 
     /// True for kinds a client may send.
@@ -705,5 +683,15 @@ mod tests {
         }
         writer.await.expect("writer");
         assert!(matches!(read_frame(&mut b, &mut buf, 100).await, Ok(ReadOutcome::Eof)));
+    }
+
+    /// The frame kinds are the wire description's, one for one, so the generated documents
+    /// name each with its code.
+    #[test]
+    fn kinds_are_the_wire_description() {
+        let codes: Vec<u8> = Kind::ALL.iter().map(|kind| kind.as_u8()).collect();
+        let described: Vec<u8> = unix::FRAME_KINDS.iter().map(|kind| kind.code).collect();
+        assert_eq!(codes, described);
+        assert_eq!(Kind::SetProperty.name(), "SET_PROPERTY");
     }
 }

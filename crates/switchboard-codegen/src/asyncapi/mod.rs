@@ -28,6 +28,8 @@ use self::model::{
 };
 use self::topics::Topics;
 use crate::GenerateError;
+use switchboard_idl::english::with_article;
+use switchboard_wire::mqtt::{self, TopicKind};
 
 /// The AsyncAPI version the document declares.
 pub const ASYNCAPI_VERSION: &str = "3.0.0";
@@ -296,12 +298,12 @@ fn correlation_id() -> Option<CorrelationId> {
     })
 }
 
-/// MQTT operation bindings.
-fn op_binding(qos: u8, retain: bool, expiry: Option<u32>) -> OperationBindings {
+/// MQTT operation bindings: how the transport publishes topics of `kind`.
+fn op_binding(kind: &TopicKind, expiry: Option<u32>) -> OperationBindings {
     OperationBindings {
         mqtt: MqttOperationBinding {
-            qos,
-            retain,
+            qos: kind.qos,
+            retain: kind.retained,
             message_expiry_interval: expiry,
             binding_version: MQTT_BINDING,
         },
@@ -597,7 +599,7 @@ impl<'a> Builder<'a> {
     fn discovery(&mut self) {
         let iface = self.iface;
         // Interface info.
-        let address = self.topics.address("interfaceDiscovery", "");
+        let address = self.topics.address(&mqtt::INTERFACE_DISCOVERY, "");
         self.channel(
             "interface",
             address,
@@ -661,14 +663,17 @@ impl<'a> Builder<'a> {
             Action::Send,
             "interface",
             "Announce the interface".to_string(),
-            "Published retained at QoS 1 with a message expiry of 144 s.".to_string(),
+            format!(
+                "Published retained at QoS {} with a message expiry of 144 s.",
+                mqtt::INTERFACE_DISCOVERY.qos
+            ),
             vec![msg],
             None,
-            op_binding(1, true, Some(INFO_EXPIRY)),
+            op_binding(&mqtt::INTERFACE_DISCOVERY, Some(INFO_EXPIRY)),
         );
 
         // Description (runtime introspection).
-        let address = self.topics.address("interfaceSchema", "");
+        let address = self.topics.address(&mqtt::INTERFACE_SCHEMA, "");
         self.channel(
             "schema",
             address,
@@ -690,22 +695,27 @@ impl<'a> Builder<'a> {
             Action::Send,
             "schema",
             "Publish the interface description".to_string(),
-            "Retained, QoS 1, message expiry 144 s; republished with the interface info."
-                .to_string(),
+            format!(
+                "Retained, QoS {}, message expiry 144 s; republished with the interface info.",
+                mqtt::INTERFACE_SCHEMA.qos
+            ),
             vec![msg],
             None,
-            op_binding(1, true, Some(INFO_EXPIRY)),
+            op_binding(&mqtt::INTERFACE_SCHEMA, Some(INFO_EXPIRY)),
         );
 
         // Presence.
-        let address = self.topics.address("lwt", "");
+        let address = self.topics.address(&mqtt::LWT, "");
         self.channel(
             "presence",
             address,
             "Presence".to_string(),
-            "Every connection's presence: `{\"online\":true}` after each CONNACK, \
-             `{\"online\":false}` as its last will and on a clean close, both retained at QoS 1."
-                .to_string(),
+            format!(
+                "Every connection's presence: `{{\"online\":true}}` after each CONNACK, \
+                 `{{\"online\":false}}` as its last will and on a clean close, both retained at \
+                 QoS {}.",
+                mqtt::LWT.qos
+            ),
         );
         let mut props = OrderedMap::default();
         props.insert("online", Schema::of("boolean"));
@@ -726,7 +736,7 @@ impl<'a> Builder<'a> {
             "The server's own presence (its `connection_topic`), and its last will.".to_string(),
             vec![msg.clone()],
             None,
-            op_binding(1, true, None),
+            op_binding(&mqtt::LWT, None),
         );
         self.operation(
             "receiveClientPresence".to_string(),
@@ -738,7 +748,7 @@ impl<'a> Builder<'a> {
                 .to_string(),
             vec![msg],
             None,
-            op_binding(1, true, None),
+            op_binding(&mqtt::LWT, None),
         );
     }
 
@@ -751,9 +761,12 @@ impl<'a> Builder<'a> {
         let id = format!("signal.{name}");
         self.channel(
             &id,
-            self.topics.address("signals", name),
+            self.topics.address(&mqtt::SIGNALS, name),
             format!("Signal {name}"),
-            paragraphs(&documentation, "Broadcast to every subscriber; QoS 1, not retained."),
+            paragraphs(
+                &documentation,
+                &format!("Broadcast to every subscriber; QoS {}, not retained.", mqtt::SIGNALS.qos),
+            ),
         );
         let mut msg = message(name, &format!("Signal {name}"), payload.clone(), plain_binding());
         msg.description = (!documentation.is_empty()).then(|| documentation.clone());
@@ -767,13 +780,13 @@ impl<'a> Builder<'a> {
             documentation.clone(),
             vec![msg],
             None,
-            op_binding(1, false, None),
+            op_binding(&mqtt::SIGNALS, None),
         );
 
         let id = format!("clientSignal.{name}");
         self.channel(
             &id,
-            self.topics.address("clientSignals", name),
+            self.topics.address(&mqtt::CLIENT_SIGNALS, name),
             format!("Signal {name} to one client"),
             "The same signal, sent to one client only (switchboard's events to one client)."
                 .to_string(),
@@ -786,10 +799,13 @@ impl<'a> Builder<'a> {
             Action::Send,
             &id,
             format!("Emit {name} to one client"),
-            "Published on the client's own signal topic; QoS 1, not retained.".to_string(),
+            format!(
+                "Published on the client's own signal topic; QoS {}, not retained.",
+                mqtt::CLIENT_SIGNALS.qos
+            ),
             vec![msg],
             None,
-            op_binding(1, false, None),
+            op_binding(&mqtt::CLIENT_SIGNALS, None),
         );
     }
 
@@ -812,9 +828,15 @@ impl<'a> Builder<'a> {
         let access = if property.read_only { "Read-only." } else { "Clients may update it." };
         self.channel(
             &id,
-            self.topics.address("propertyValues", name),
+            self.topics.address(&mqtt::PROPERTY_VALUES, name),
             format!("Property {name}"),
-            paragraphs(&documentation, &format!("The current value, retained at QoS 1. {access}")),
+            paragraphs(
+                &documentation,
+                &format!(
+                    "The current value, retained at QoS {}. {access}",
+                    mqtt::PROPERTY_VALUES.qos
+                ),
+            ),
         );
         let mut msg = message(name, &format!("Value of {name}"), value.clone(), plain_binding());
         msg.description = (!documentation.is_empty()).then(|| documentation.clone());
@@ -830,18 +852,18 @@ impl<'a> Builder<'a> {
                 .to_string(),
             vec![msg],
             None,
-            op_binding(1, true, None),
+            op_binding(&mqtt::PROPERTY_VALUES, None),
         );
         if property.read_only {
             return;
         }
 
         let response_id = format!("propertyUpdateResponse.{name}");
-        let response_address = self.topics.address("propertyUpdateResponses", name);
+        let response_address = self.topics.address(&mqtt::PROPERTY_UPDATE_RESPONSES, name);
         let request_id = format!("propertyUpdate.{name}");
         self.channel(
             &request_id,
-            self.topics.address("propertyUpdates", name),
+            self.topics.address(&mqtt::PROPERTY_UPDATES, name),
             format!("Update {name}"),
             "A client asks to change the value: the complete new value, and the version it \
              last saw."
@@ -921,14 +943,14 @@ impl<'a> Builder<'a> {
                 channel: Reference::to(format!("channels/{response_id}")),
                 messages: vec![response],
             }),
-            op_binding(0, false, None),
+            op_binding(&mqtt::PROPERTY_UPDATES, None),
         );
     }
 
     fn method(&mut self, method: &switchboard_idl::Method) {
         let name = &method.name;
         let documentation = doc(&method.documentation);
-        let response_address = self.topics.address("methodResponses", name);
+        let response_address = self.topics.address(&mqtt::METHOD_RESPONSES, name);
         let request_id = format!("methodRequest.{name}");
         let response_id = format!("methodResponse.{name}");
         let timeout = method
@@ -937,7 +959,7 @@ impl<'a> Builder<'a> {
             .unwrap_or_default();
         self.channel(
             &request_id,
-            self.topics.address("methodRequests", name),
+            self.topics.address(&mqtt::METHOD_REQUESTS, name),
             format!("Call {name}"),
             paragraphs(&documentation, &format!("The arguments of a call.{timeout}")),
         );
@@ -1000,7 +1022,7 @@ impl<'a> Builder<'a> {
                 channel: Reference::to(format!("channels/{response_id}")),
                 messages: vec![result, error],
             }),
-            op_binding(0, false, None),
+            op_binding(&mqtt::METHOD_REQUESTS, None),
         );
     }
 
@@ -1010,7 +1032,7 @@ impl<'a> Builder<'a> {
         let id = format!("command.{name}");
         self.channel(
             &id,
-            self.topics.address("commands", name),
+            self.topics.address(&mqtt::COMMANDS, name),
             format!("Command {name}"),
             paragraphs(
                 &documentation,
@@ -1039,7 +1061,7 @@ impl<'a> Builder<'a> {
             documentation,
             vec![msg],
             None,
-            op_binding(2, false, None),
+            op_binding(&mqtt::COMMANDS, None),
         );
     }
 
@@ -1047,8 +1069,8 @@ impl<'a> Builder<'a> {
         let name = &action.name;
         let documentation = doc(&action.documentation);
         let events_id = format!("actionEvents.{name}");
-        let events_address = self.topics.address("actionEvents", name);
-        let base = self.topics.address("actionRequests", name);
+        let events_address = self.topics.address(&mqtt::ACTION_EVENTS, name);
+        let base = self.topics.address(&mqtt::ACTION_REQUESTS, name);
         let goal_id = || {
             Schema { format: Some("uuid"), ..Schema::of("string") }
                 .describe("The goal id, chosen by the client.")
@@ -1131,7 +1153,7 @@ impl<'a> Builder<'a> {
         );
         let mut rejection = message(
             name,
-            &format!("Rejection of a {name} request"),
+            &format!("Rejection of {} request", with_article(name)),
             Schema::object(reject_props, vec!["goal".into(), "message".into()]),
             reply_binding(),
         );
@@ -1221,14 +1243,18 @@ impl<'a> Builder<'a> {
                     channel: Reference::to(format!("channels/{events_id}")),
                     messages: vec![reply.clone(), rejection.clone()],
                 }),
-                op_binding(0, false, None),
+                op_binding(&mqtt::ACTION_REQUESTS, None),
             );
         }
 
         // Goal events.
         let goal_event = |kind: &str| Schema::constant_string(kind).describe("The event's kind.");
-        let mut status =
-            message(name, &format!("Status of a {name} goal"), state(), plain_binding());
+        let mut status = message(
+            name,
+            &format!("Status of {} goal", with_article(name)),
+            state(),
+            plain_binding(),
+        );
         status.headers = Some(headers(vec![("GoalEvent", goal_event("status"))], &["GoalEvent"]));
         status.examples.extend(example(
             "executing",
@@ -1243,7 +1269,7 @@ impl<'a> Builder<'a> {
         props.insert("feedback", feedback_schema);
         let mut feedback = message(
             name,
-            &format!("Feedback of a {name} goal"),
+            &format!("Feedback of {} goal", with_article(name)),
             Schema::object(props, vec!["goal".into(), "feedback".into()]),
             plain_binding(),
         );
@@ -1258,7 +1284,7 @@ impl<'a> Builder<'a> {
         ));
         let feedback = self.add_message(&events_id, "feedback", feedback);
         let mut finished =
-            message(name, &format!("End of a {name} goal"), state(), plain_binding());
+            message(name, &format!("End of {} goal", with_article(name)), state(), plain_binding());
         finished.headers = Some(headers(
             vec![
                 ("GoalEvent", goal_event("finished")),
@@ -1295,7 +1321,7 @@ impl<'a> Builder<'a> {
                 .to_string(),
             vec![status, feedback, finished],
             None,
-            op_binding(1, false, None),
+            op_binding(&mqtt::ACTION_EVENTS, None),
         );
     }
 }
@@ -1314,15 +1340,24 @@ fn capitalize(word: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::topics::DEFAULTS;
-
-    /// The defaults must be the MQTT transport's, byte for byte.
+    /// An action whose name starts with a vowel gets `an`, as English says it.
     #[test]
-    fn default_topics_match_the_transport() {
-        let transport = include_str!("../../../switchboard-transport-mqtt/src/topics.rs");
-        for (key, template) in DEFAULTS {
-            assert!(transport.contains(&format!("\"{key}\"")), "{key} missing in the transport");
-            assert!(transport.contains(&format!("\"{template}\"")), "{template} differs");
+    fn titles_pick_the_article_of_the_action_name() {
+        let text = "stingeripc:\n  version: 0.1.1\ninterface:\n  name: Valves\n  version: 1.0.0\n\
+                    actions:\n  openValve:\n    goal:\n      - name: percent\n        type: integer\n\
+                    \x20 count:\n    goal:\n      - name: to\n        type: integer\n";
+        let parsed = switchboard_idl::parse("valves.yaml", text, &mut switchboard_idl::NoLoader);
+        let iface = parsed.interface.as_ref().expect("a valid interface");
+        let document = super::generate(iface, "valves.yaml").expect("a document");
+        for title in [
+            "Rejection of an openValve request",
+            "Status of an openValve goal",
+            "Feedback of an openValve goal",
+            "End of an openValve goal",
+            "Rejection of a count request",
+        ] {
+            assert!(document.contains(title), "no `{title}` in\n{document}");
         }
+        assert!(!document.contains("a openValve"));
     }
 }

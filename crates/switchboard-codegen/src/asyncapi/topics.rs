@@ -1,33 +1,9 @@
-//! The MQTT topic layout of an interface: StingerIPC's default templates, the interface's
-//! overrides, and the addresses they give once the interface and item names are filled in.
-//!
-//! This mirrors `switchboard-transport-mqtt`'s `topics.rs` (a test checks the defaults match).
+//! The MQTT topic layout of an interface: the transport's templates
+//! (`switchboard_wire::mqtt`), the interface's overrides, and the addresses they give once the
+//! interface and item names are filled in.
 
 use switchboard_idl::Interface;
-
-/// The template kinds, by configuration key, with their defaults.
-pub(crate) const DEFAULTS: &[(&str, &str)] = &[
-    ("signals", "{interface_name}/{service_id}/signal/{signal_name}"),
-    ("propertyValues", "{interface_name}/{service_id}/property/{property_name}/value"),
-    ("propertyUpdates", "{interface_name}/{service_id}/property/{property_name}/update"),
-    (
-        "propertyUpdateResponses",
-        "client/{client_id}/{interface_name}/property/{property_name}/update/response",
-    ),
-    ("methodRequests", "{interface_name}/{service_id}/method/{method_name}/request"),
-    ("methodResponses", "client/{client_id}/{interface_name}/method/{method_name}/response"),
-    ("interfaceDiscovery", "{interface_name}/{service_id}/interface"),
-    ("lwt", "client/{client_id}/online"),
-    ("commands", "{interface_name}/{service_id}/command/{command_name}"),
-    ("clientSignals", "client/{client_id}/{interface_name}/signal/{signal_name}"),
-    ("actionRequests", "{interface_name}/{service_id}/action/{action_name}"),
-    ("actionEvents", "client/{client_id}/{interface_name}/action/{action_name}/event"),
-    ("interfaceSchema", "{interface_name}/{service_id}/schema"),
-];
-
-/// Placeholders filled with the item's own name.
-const NAME_PLACEHOLDERS: &[&str] =
-    &["signal_name", "property_name", "method_name", "command_name", "action_name"];
+use switchboard_wire::mqtt::{NAME_PLACEHOLDERS, TOPIC_KINDS, TopicKind};
 
 /// The topic templates of one interface.
 #[derive(Debug, Clone)]
@@ -39,28 +15,28 @@ pub(crate) struct Topics {
 impl Topics {
     /// The layout of `iface`: the defaults with its `configuration.topics` overrides.
     pub(crate) fn new(iface: &Interface) -> Self {
-        let templates = DEFAULTS
+        let templates = TOPIC_KINDS
             .iter()
-            .map(|(key, default)| {
+            .map(|kind| {
                 let template = iface
                     .configuration
                     .topics
                     .iter()
-                    .find(|(k, _)| k == key)
-                    .map_or_else(|| (*default).to_string(), |(_, t)| t.clone());
-                (*key, template)
+                    .find(|(k, _)| k == kind.key)
+                    .map_or_else(|| kind.template.to_string(), |(_, t)| t.clone());
+                (kind.key, template)
             })
             .collect();
         Self { interface: iface.name.clone(), templates }
     }
 
-    /// The address of template `key` for the item `name`: the interface and item names filled
+    /// The address of topics of `kind` for the item `name`: the interface and item names filled
     /// in, `{instance_id}` spelled `{service_id}`, every other placeholder left as a parameter.
-    pub(crate) fn address(&self, key: &str, name: &str) -> String {
+    pub(crate) fn address(&self, kind: &TopicKind, name: &str) -> String {
         let template = self
             .templates
             .iter()
-            .find(|(k, _)| *k == key)
+            .find(|(k, _)| *k == kind.key)
             .map(|(_, t)| t.as_str())
             .unwrap_or_default();
         let mut out = String::with_capacity(template.len() + 16);

@@ -18,6 +18,10 @@ use switchboard_idl::{ConstantValue, Dialect, Field, FloatFormat, Interface, Typ
 use crate::GenerateError;
 use crate::asyncapi::example::{self, Examples, Value, ex};
 use crate::asyncapi::topics::Topics;
+use switchboard_wire::{
+    mqtt::{self, TopicKind},
+    unix::{self, FrameKind},
+};
 
 /// The name of the file [`generate`] output belongs in: `<snake_case name>.md`.
 ///
@@ -521,75 +525,101 @@ impl Doc<'_> {
         ));
         self.line("| what | client sends | server answers or pushes | frame name |");
         self.line("| --- | --- | --- | --- |");
+        let mut rows: Vec<(String, Vec<FrameKind>, Vec<FrameKind>, String)> = Vec::new();
         for s in &iface.signals {
-            let _ = writeln!(
-                self.out,
-                "| signal `{0}` | SUBSCRIBE (0x30), UNSUBSCRIBE (0x31) | SIGNAL (0x32) | `{0}` |",
-                s.name
-            );
+            let what = format!("signal `{}`", s.name);
+            rows.push((
+                what,
+                vec![unix::SUBSCRIBE, unix::UNSUBSCRIBE],
+                vec![unix::SIGNAL],
+                s.name.clone(),
+            ));
         }
         for p in &iface.properties {
-            let set = if p.read_only { "" } else { ", SET_PROPERTY (0x21)" };
-            let _ = writeln!(
-                self.out,
-                "| property `{0}` | GET_PROPERTY (0x20){set}, WATCH (0x23), UNWATCH (0x24) | PROPERTY_REPLY (0x22), PROPERTY_VALUE (0x25) | `{0}` |",
-                p.name
-            );
+            let mut sent = vec![unix::GET_PROPERTY];
+            if !p.read_only {
+                sent.push(unix::SET_PROPERTY);
+            }
+            sent.extend([unix::WATCH, unix::UNWATCH]);
+            let answers = vec![unix::PROPERTY_REPLY, unix::PROPERTY_VALUE];
+            rows.push((format!("property `{}`", p.name), sent, answers, p.name.clone()));
         }
         for m in &iface.methods {
-            let _ =
-                writeln!(self.out, "| method `{0}` | CALL (0x10) | REPLY (0x11) | `{0}` |", m.name);
+            let what = format!("method `{}`", m.name);
+            rows.push((what, vec![unix::CALL], vec![unix::REPLY], m.name.clone()));
         }
         for c in &iface.commands {
-            let _ =
-                writeln!(self.out, "| command `{0}` | COMMAND (0x50) | nothing | `{0}` |", c.name);
+            rows.push((
+                format!("command `{}`", c.name),
+                vec![unix::COMMAND],
+                vec![],
+                c.name.clone(),
+            ));
         }
         for a in &iface.actions {
-            let _ = writeln!(
-                self.out,
-                "| action `{0}` | SEND_GOAL (0x40), CANCEL_GOAL (0x41), ATTACH_GOAL (0x42) | GOAL_REPLY (0x43), GOAL_FEEDBACK (0x44), GOAL_STATUS (0x45), GOAL_FINISHED (0x46) | `{0}` |",
-                a.name
-            );
+            let sent = vec![unix::SEND_GOAL, unix::CANCEL_GOAL, unix::ATTACH_GOAL];
+            let answers =
+                vec![unix::GOAL_REPLY, unix::GOAL_FEEDBACK, unix::GOAL_STATUS, unix::GOAL_FINISHED];
+            rows.push((format!("action `{}`", a.name), sent, answers, a.name.clone()));
         }
-        let _ =
-            writeln!(self.out, "| description | DESCRIBE (0x60) | DESCRIPTION (0x61) | `\"\"` |");
+        let description = vec![unix::DESCRIPTION];
+        rows.push((
+            "description".to_string(),
+            vec![unix::DESCRIBE],
+            description,
+            "\"\"".to_string(),
+        ));
+        for (what, sent, answers, name) in rows {
+            let listed = |kinds: Vec<FrameKind>| {
+                let kinds: Vec<String> = kinds.iter().map(FrameKind::to_string).collect();
+                if kinds.is_empty() { "nothing".to_string() } else { kinds.join(", ") }
+            };
+            let (sent, answers) = (listed(sent), listed(answers));
+            let _ = writeln!(self.out, "| {what} | {sent} | {answers} | `{name}` |");
+        }
         self.blank();
         let mut frames = Vec::new();
         if let Some(m) = iface.methods.first() {
             frames.push(format!(
-                "c→s  CALL            7  {}  {}",
+                "c→s  {:<16}7  {}  {}",
+                unix::CALL.name,
                 m.name,
                 json(self.examples.object(&m.arguments))
             ));
             frames.push(format!(
-                "s→c  REPLY           7  \"\"  {}",
+                "s→c  {:<16}7  \"\"  {}",
+                unix::REPLY.name,
                 json(self.examples.object(&m.returns))
             ));
         }
         if let Some(p) = iface.properties.iter().find(|p| !p.read_only) {
             let value = json(self.examples.object(&p.fields));
-            frames.push(format!("c→s  SET_PROPERTY    8  {}  {value}  (version 1)", p.name));
-            frames.push(format!("s→c  PROPERTY_REPLY  8  {}  {value}  (version 2)", p.name));
+            let (set, reply) = (unix::SET_PROPERTY.name, unix::PROPERTY_REPLY.name);
+            frames.push(format!("c→s  {set:<16}8  {}  {value}  (version 1)", p.name));
+            frames.push(format!("s→c  {reply:<16}8  {}  {value}  (version 2)", p.name));
         }
         if let Some(s) = iface.signals.first() {
             frames.push(format!(
-                "s→c  SIGNAL          0  {}  {}",
+                "s→c  {:<16}0  {}  {}",
+                unix::SIGNAL.name,
                 s.name,
                 json(self.examples.object(&s.fields))
             ));
         }
         if let Some(a) = iface.actions.first() {
             frames.push(format!(
-                "c→s  SEND_GOAL       9  {}  {}",
+                "c→s  {:<16}9  {}  {}",
+                unix::SEND_GOAL.name,
                 a.name,
                 json(self.examples.object(&a.goal).map(|args| ex!({"goal": "G", "args": args})))
             ));
-            frames.push(
-                "s→c  GOAL_REPLY      9  \"\"  {\"goal\":\"G\",\"status\":\"accepted\"}"
-                    .to_string(),
-            );
             frames.push(format!(
-                "s→c  GOAL_FEEDBACK   0  {}  {}",
+                "s→c  {:<16}9  \"\"  {{\"goal\":\"G\",\"status\":\"accepted\"}}",
+                unix::GOAL_REPLY.name
+            ));
+            frames.push(format!(
+                "s→c  {:<16}0  {}  {}",
+                unix::GOAL_FEEDBACK.name,
                 a.name,
                 json(
                     self.examples
@@ -616,114 +646,91 @@ impl Doc<'_> {
         ));
         self.line("| what | topic | direction | QoS | retained |");
         self.line("| --- | --- | --- | --- | --- |");
-        let rows: Vec<(String, String, &str, &str, &str)> = {
+        let rows: Vec<(String, String, &str, &TopicKind)> = {
             let t = &self.topics;
+            let row = |what: String, kind: &'static TopicKind, name: &str, direction| {
+                (what, t.address(kind, name), direction, kind)
+            };
             let mut rows = vec![
-                (
-                    "interface info".to_string(),
-                    t.address("interfaceDiscovery", ""),
-                    "server → all",
-                    "1",
-                    "yes",
-                ),
-                (
-                    "description".to_string(),
-                    t.address("interfaceSchema", ""),
-                    "server → all",
-                    "1",
-                    "yes",
-                ),
-                ("presence".to_string(), t.address("lwt", ""), "each connection", "1", "yes"),
+                row("interface info".to_string(), &mqtt::INTERFACE_DISCOVERY, "", "server → all"),
+                row("description".to_string(), &mqtt::INTERFACE_SCHEMA, "", "server → all"),
+                row("presence".to_string(), &mqtt::LWT, "", "each connection"),
             ];
             for s in &iface.signals {
-                rows.push((
-                    format!("signal `{}`", s.name),
-                    t.address("signals", &s.name),
-                    "server → subscribers",
-                    "1",
-                    "no",
-                ));
-                rows.push((
-                    format!("signal `{}` to one client", s.name),
-                    t.address("clientSignals", &s.name),
+                let n = &s.name;
+                rows.push(row(format!("signal `{n}`"), &mqtt::SIGNALS, n, "server → subscribers"));
+                rows.push(row(
+                    format!("signal `{n}` to one client"),
+                    &mqtt::CLIENT_SIGNALS,
+                    n,
                     "server → one client",
-                    "1",
-                    "no",
                 ));
             }
             for p in &iface.properties {
-                rows.push((
-                    format!("property `{}` value", p.name),
-                    t.address("propertyValues", &p.name),
+                let n = &p.name;
+                rows.push(row(
+                    format!("property `{n}` value"),
+                    &mqtt::PROPERTY_VALUES,
+                    n,
                     "server → all",
-                    "1",
-                    "yes",
                 ));
                 if !p.read_only {
-                    rows.push((
-                        format!("property `{}` update", p.name),
-                        t.address("propertyUpdates", &p.name),
+                    rows.push(row(
+                        format!("property `{n}` update"),
+                        &mqtt::PROPERTY_UPDATES,
+                        n,
                         "client → server",
-                        "0",
-                        "no",
                     ));
-                    rows.push((
-                        format!("property `{}` update response", p.name),
-                        t.address("propertyUpdateResponses", &p.name),
+                    rows.push(row(
+                        format!("property `{n}` update response"),
+                        &mqtt::PROPERTY_UPDATE_RESPONSES,
+                        n,
                         "server → client",
-                        "0",
-                        "no",
                     ));
                 }
             }
             for m in &iface.methods {
-                rows.push((
-                    format!("method `{}` request", m.name),
-                    t.address("methodRequests", &m.name),
+                let n = &m.name;
+                rows.push(row(
+                    format!("method `{n}` request"),
+                    &mqtt::METHOD_REQUESTS,
+                    n,
                     "client → server",
-                    "0",
-                    "no",
                 ));
-                rows.push((
-                    format!("method `{}` response", m.name),
-                    t.address("methodResponses", &m.name),
+                rows.push(row(
+                    format!("method `{n}` response"),
+                    &mqtt::METHOD_RESPONSES,
+                    n,
                     "server → client",
-                    "0",
-                    "no",
                 ));
             }
             for c in &iface.commands {
-                rows.push((
-                    format!("command `{}`", c.name),
-                    t.address("commands", &c.name),
-                    "client → server",
-                    "2",
-                    "no",
-                ));
+                let n = &c.name;
+                rows.push(row(format!("command `{n}`"), &mqtt::COMMANDS, n, "client → server"));
             }
             for a in &iface.actions {
-                let base = t.address("actionRequests", &a.name);
+                let n = &a.name;
+                let base = t.address(&mqtt::ACTION_REQUESTS, n);
                 for kind in ["goal", "cancel", "attach"] {
                     rows.push((
-                        format!("action `{}` {kind} request", a.name),
+                        format!("action `{n}` {kind} request"),
                         format!("{base}/{kind}"),
                         "client → server",
-                        "0",
-                        "no",
+                        &mqtt::ACTION_REQUESTS,
                     ));
                 }
-                rows.push((
-                    format!("action `{}` replies and events", a.name),
-                    t.address("actionEvents", &a.name),
+                rows.push(row(
+                    format!("action `{n}` replies and events"),
+                    &mqtt::ACTION_EVENTS,
+                    n,
                     "server → client",
-                    "1",
-                    "no",
                 ));
             }
             rows
         };
-        for (what, topic, dir, qos, retain) in rows {
-            let _ = writeln!(self.out, "| {what} | `{topic}` | {dir} | {qos} | {retain} |");
+        for (what, topic, dir, kind) in rows {
+            let (qos, retained) = (kind.qos, if kind.retained { "yes" } else { "no" });
+            let _ = writeln!(self.out, "| {what} | `{topic}` | {dir} | {qos} | {retained} |");
         }
         self.blank();
         let service = "kitchen";
@@ -735,71 +742,81 @@ impl Doc<'_> {
             }
             topic
         };
+        let flags = |kind: &TopicKind| format!("q={} r={}", kind.qos, u8::from(kind.retained));
         let mut lines = Vec::new();
         if let Some(m) = iface.methods.first() {
             lines.push(format!(
-                "t={} q=0 r=0 ct=application/json rt={} cd={} up= | {}",
-                fill(self.topics.address("methodRequests", &m.name)),
-                fill(self.topics.address("methodResponses", &m.name)),
+                "t={} {q} ct=application/json rt={} cd={} up= | {}",
+                fill(self.topics.address(&mqtt::METHOD_REQUESTS, &m.name)),
+                fill(self.topics.address(&mqtt::METHOD_RESPONSES, &m.name)),
                 example::CORRELATION,
-                json(self.examples.object(&m.arguments))
+                json(self.examples.object(&m.arguments)),
+                q = flags(&mqtt::METHOD_REQUESTS)
             ));
             lines.push(format!(
-                "t={} q=0 r=0 ct=application/json rt= cd={} up=ReturnCode:0 | {}",
-                fill(self.topics.address("methodResponses", &m.name)),
+                "t={} {q} ct=application/json rt= cd={} up=ReturnCode:0 | {}",
+                fill(self.topics.address(&mqtt::METHOD_RESPONSES, &m.name)),
                 example::CORRELATION,
-                json(self.examples.object(&m.returns))
+                json(self.examples.object(&m.returns)),
+                q = flags(&mqtt::METHOD_RESPONSES)
             ));
         }
         if let Some(p) = iface.properties.first() {
             lines.push(format!(
-                "t={} q=1 r=1 ct=application/json rt= cd= up=PropertyVersion:1 | {}",
-                fill(self.topics.address("propertyValues", &p.name)),
-                json(self.examples.object(&p.fields))
+                "t={} {q} ct=application/json rt= cd= up=PropertyVersion:1 | {}",
+                fill(self.topics.address(&mqtt::PROPERTY_VALUES, &p.name)),
+                json(self.examples.object(&p.fields)),
+                q = flags(&mqtt::PROPERTY_VALUES)
             ));
         }
         if let Some(s) = iface.signals.first() {
             lines.push(format!(
-                "t={} q=1 r=0 ct=application/json rt= cd= up= | {}",
-                fill(self.topics.address("signals", &s.name)),
-                json(self.examples.object(&s.fields))
+                "t={} {q} ct=application/json rt= cd= up= | {}",
+                fill(self.topics.address(&mqtt::SIGNALS, &s.name)),
+                json(self.examples.object(&s.fields)),
+                q = flags(&mqtt::SIGNALS)
             ));
         }
         if let Some(c) = iface.commands.first() {
             lines.push(format!(
-                "t={} q=2 r=0 ct=application/json rt= cd= up=ClientId:{client} | {}",
-                fill(self.topics.address("commands", &c.name)),
-                json(self.examples.object(&c.arguments))
+                "t={} {q} ct=application/json rt= cd= up=ClientId:{client} | {}",
+                fill(self.topics.address(&mqtt::COMMANDS, &c.name)),
+                json(self.examples.object(&c.arguments)),
+                q = flags(&mqtt::COMMANDS)
             ));
         }
         if let Some(a) = iface.actions.first() {
-            let events = fill(self.topics.address("actionEvents", &a.name));
+            let events = fill(self.topics.address(&mqtt::ACTION_EVENTS, &a.name));
             lines.push(format!(
-                "t={}/goal q=0 r=0 ct=application/json rt={events} cd={} up=ClientId:{client} | {}",
-                fill(self.topics.address("actionRequests", &a.name)),
+                "t={}/goal {q} ct=application/json rt={events} cd={} up=ClientId:{client} | {}",
+                fill(self.topics.address(&mqtt::ACTION_REQUESTS, &a.name)),
                 example::CORRELATION,
                 json(
                     self.examples
                         .object(&a.goal)
                         .map(|args| ex!({"goal": example::GOAL_ID, "args": args}))
-                )
+                ),
+                q = flags(&mqtt::ACTION_REQUESTS)
             ));
             lines.push(format!(
-                "t={events} q=1 r=0 ct=application/json rt= cd={} up=ReturnCode:0 | {}",
+                "t={events} {q} ct=application/json rt= cd={} up=ReturnCode:0 | {}",
                 example::CORRELATION,
-                json(Some(ex!({"goal": example::GOAL_ID, "status": "accepted"})))
+                json(Some(ex!({"goal": example::GOAL_ID, "status": "accepted"}))),
+                q = flags(&mqtt::ACTION_EVENTS)
             ));
             lines.push(format!(
-                "t={events} q=1 r=0 ct=application/json rt= cd= up=GoalEvent:feedback | {}",
+                "t={events} {q} ct=application/json rt= cd= up=GoalEvent:feedback | {}",
                 json(
                     self.examples
                         .object(&a.feedback)
                         .map(|feedback| ex!({"goal": example::GOAL_ID, "feedback": feedback}))
-                )
+                ),
+                q = flags(&mqtt::ACTION_EVENTS)
             ));
             lines.push(format!(
-                "t={events} q=1 r=0 ct=application/json rt= cd= up=GoalEvent:finished ReturnCode:0 | {}",
-                json(self.examples.object(&a.result).map(|result| ex!({"goal": example::GOAL_ID, "status": "succeeded", "result": result})))
+                "t={events} {q} ct=application/json rt= cd= up=GoalEvent:finished ReturnCode:0 | {}",
+                json(self.examples.object(&a.result).map(|result| ex!({"goal": example::GOAL_ID, "status": "succeeded", "result": result}))),
+                q = flags(&mqtt::ACTION_EVENTS)
             ));
         }
         if !lines.is_empty() {
