@@ -287,4 +287,48 @@ mod tests {
         );
         assert!(!valid_param_name("a__b") && !valid_param_name("_a") && !valid_param_name("a-b"));
     }
+
+    /// The wire description, which the generated documents show, says what this transport
+    /// does: requests and replies go at the RPC QoS (`Conn::publish_rpc`), commands at QoS 2,
+    /// everything else at QoS 1 (`Conn::publish`, `Conn::publish_ordered`), and only values,
+    /// interface info, presence and descriptions are retained.
+    #[test]
+    fn the_wire_description_says_what_the_transport_does() {
+        let every = [
+            Kind::Signals,
+            Kind::PropertyValues,
+            Kind::PropertyUpdates,
+            Kind::PropertyUpdateResponses,
+            Kind::MethodRequests,
+            Kind::MethodResponses,
+            Kind::InterfaceDiscovery,
+            Kind::Lwt,
+            Kind::Commands,
+            Kind::ClientSignals,
+            Kind::ActionRequests,
+            Kind::ActionEvents,
+            Kind::InterfaceSchema,
+        ];
+        assert_eq!(every.len(), mqtt::TOPIC_KINDS.len());
+        for kind in every {
+            let wire = kind.wire();
+            let expected = match kind {
+                Kind::MethodRequests
+                | Kind::MethodResponses
+                | Kind::PropertyUpdates
+                | Kind::PropertyUpdateResponses
+                | Kind::ActionRequests => mqtt::RPC_QOS,
+                Kind::Commands => 2,
+                _ => 1,
+            };
+            assert_eq!(wire.qos, expected, "{}", wire.key);
+            let retained = matches!(
+                kind,
+                Kind::PropertyValues | Kind::InterfaceDiscovery | Kind::Lwt | Kind::InterfaceSchema
+            );
+            assert_eq!(wire.retained, retained, "{}", wire.key);
+        }
+        assert_eq!(Kind::Commands.qos(), QoS::ExactlyOnce);
+        assert_eq!(crate::MqttOptions::default().rpc_qos, mqtt::RPC_QOS);
+    }
 }
