@@ -6,7 +6,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use switchboard_testkit::broker::{shared_mosquitto, shared_nats, shared_redis};
+use switchboard_testkit::broker::{shared_mosquitto, shared_nats, shared_rabbitmq, shared_redis};
 
 use crate::support::{Live, bin, run_bounded};
 
@@ -59,6 +59,13 @@ fn list_over_redis() {
     listed_services_are_reachable(&live, Some(&live.instance()));
 }
 
+#[test]
+fn list_over_amqp() {
+    let Some(broker) = shared_rabbitmq() else { return };
+    let live = Live::on_broker(&broker, "list").expect("servers");
+    listed_services_are_reachable(&live, Some(&live.instance()));
+}
+
 /// A loopback port that accepts connections and never says a word, as a broker that hangs
 /// does: only a bound on the transport's own waits ends a connect there.
 fn silent_broker() -> (std::net::TcpListener, u16) {
@@ -74,7 +81,7 @@ fn silent_broker() -> (std::net::TcpListener, u16) {
 fn timeout_bounds_every_wait_on_a_silent_broker() {
     let (_listener, port) = silent_broker();
     let timeout = Duration::from_secs(1);
-    for scheme in ["mqtt", "nats", "redis"] {
+    for scheme in ["mqtt", "nats", "redis", "amqp"] {
         let url = format!("{scheme}://127.0.0.1:{port}");
         for args in [
             &["call", "--connect", &url, "--timeout", "1s", "Jobs", "lookup", "key=k"][..],
