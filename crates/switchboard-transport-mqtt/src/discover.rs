@@ -25,12 +25,9 @@ use crate::{
     conn::{Conn, FirstConnect, Handler, Route},
     endpoint::MqttEndpoint,
     presence_state, presence_topic, random_client_id,
+    topics::{Kind, in_default_layout},
 };
 
-/// Where every server's interface info is retained, in the default layout.
-const ALL_INTERFACES: &str = "+/+/interface";
-/// Where servers' presence is retained, in the default layout.
-const ALL_PRESENCE: &str = "client/+/online";
 /// Once the subscriptions are confirmed the retained messages come at once: a pause this long
 /// means they are all in.
 const QUIET: Duration = Duration::from_millis(300);
@@ -43,10 +40,11 @@ impl Discoverer for MqttEndpoint {
             let (arrivals, mut arrived) = mpsc::unbounded_channel();
             let listener = Arc::new(Listener { arrivals: Mutex::new(Some(arrivals)) });
             let initial = vec![
-                (ALL_INTERFACES.to_owned(), Route::Interface),
-                (ALL_PRESENCE.to_owned(), Route::Presence),
+                // Where every server's interface info and presence are retained.
+                (in_default_layout(Kind::InterfaceDiscovery, "+"), Route::Interface),
+                (in_default_layout(Kind::Lwt, "+"), Route::Presence),
             ];
-            let will = format!("client/{client_id}/online");
+            let will = in_default_layout(Kind::Lwt, &client_id);
             let conn = Conn::start(
                 self,
                 client_id,

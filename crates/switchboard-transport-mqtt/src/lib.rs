@@ -165,7 +165,7 @@ impl Connector for MqttEndpoint {
             let discovery = Topics::new(&interface, wanted, &client_id, &params)?;
             let lwt = Some(discovery.topic(Kind::Lwt, ""))
                 .filter(|t| !t.contains('+'))
-                .unwrap_or_else(|| format!("client/{client_id}/online"));
+                .unwrap_or_else(|| topics::in_default_layout(Kind::Lwt, &client_id));
             let filter = discovery.topic(Kind::InterfaceDiscovery, "");
             let shared = ClientShared::new(interface.clone(), inbox, lwt.clone());
             let (found_tx, mut found_rx) = tokio::sync::mpsc::unbounded_channel();

@@ -168,6 +168,17 @@ impl Topics {
     }
 }
 
+/// A topic of `kind` in the default layout, for connections that serve no one interface
+/// (discovery, a will): `{client_id}` is `client_id`, every other placeholder the `+` wildcard.
+pub(crate) fn in_default_layout(kind: Kind, client_id: &str) -> String {
+    let mut topic = kind.wire().template.to_owned();
+    for placeholder in placeholders(kind.wire().template) {
+        let value = if placeholder == "client_id" { client_id } else { "+" };
+        topic = topic.replace(&format!("{{{placeholder}}}"), value);
+    }
+    topic
+}
+
 /// The placeholder names in a template.
 fn placeholders(template: &str) -> impl Iterator<Item = &str> {
     template.split('{').skip(1).filter_map(|part| part.split_once('}').map(|(name, _)| name))
@@ -261,6 +272,13 @@ mod tests {
             topics.extract(Kind::MethodRequests, "Thermostat/probe-1/method/boost", "method_name"),
             None
         );
+    }
+
+    #[test]
+    fn the_default_layout_for_discovery() {
+        assert_eq!(in_default_layout(Kind::InterfaceDiscovery, "+"), "+/+/interface");
+        assert_eq!(in_default_layout(Kind::Lwt, "+"), "client/+/online");
+        assert_eq!(in_default_layout(Kind::Lwt, "me"), "client/me/online");
     }
 
     #[test]
