@@ -15,6 +15,7 @@ mod interop;
 mod memory;
 mod mqtt;
 mod nats;
+mod node;
 mod python;
 mod redis;
 mod reference_docs;

@@ -80,6 +80,18 @@ macro_rules! memory_profile {
             brokered::incompatible_and_absent_servers(broker.endpoint("service"), absent).await;
         }
 
+        mod node {
+            use switchboard::node::Node;
+
+            fn node() -> Option<(Node, String, ())> {
+                let endpoint = super::broker().endpoint("node");
+                Some((Node::new("memory-test", endpoint), crate::node::prefix("memory"), ()))
+            }
+
+            crate::node::node_tests!(node());
+            crate::node::brokered_node_tests!(node());
+        }
+
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
         async fn bad_input_is_answered_and_survived() {
             switchboard_testkit::init_tracing();

@@ -272,3 +272,17 @@ fn endpoints_print_as_urls_that_parse_back() {
     let token = Endpoint::parse("nats://t0ken@h?instance=k").unwrap();
     assert_eq!(token.to_string(), "nats://h:4222?instance=k");
 }
+
+mod node {
+    use switchboard::{Endpoint, node::Node};
+    use switchboard_testkit::broker::shared_nats;
+
+    fn node() -> Option<(Node, String, ())> {
+        let server = shared_nats()?;
+        let endpoint = Endpoint::parse(&server.url).expect("a valid URL");
+        Some((Node::new("nats-test", endpoint), crate::node::prefix("nats"), ()))
+    }
+
+    crate::node::node_tests!(node());
+    crate::node::brokered_node_tests!(node());
+}

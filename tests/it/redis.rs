@@ -268,3 +268,17 @@ async fn discovery_finds_servers() {
     .expect("discover");
     assert_eq!(only.iter().map(|s| s.instance.as_str()).collect::<Vec<_>>(), [one.as_str()]);
 }
+
+mod node {
+    use switchboard::{Endpoint, node::Node};
+    use switchboard_testkit::broker::shared_redis;
+
+    fn node() -> Option<(Node, String, ())> {
+        let server = shared_redis()?;
+        let endpoint = Endpoint::parse(&server.url).expect("a valid URL");
+        Some((Node::new("redis-test", endpoint), crate::node::prefix("redis"), ()))
+    }
+
+    crate::node::node_tests!(node());
+    crate::node::brokered_node_tests!(node());
+}

@@ -48,6 +48,28 @@ unix_tests!(
 
 conformance::every_body!(unix_tests);
 
+mod node {
+    use switchboard::node::Node;
+    use switchboard_testkit::SocketDir;
+
+    fn node() -> Option<(Node, String, SocketDir)> {
+        let dir = SocketDir::new();
+        Some((Node::new("unix-test", dir.endpoint("node")), crate::node::prefix("unix"), dir))
+    }
+
+    crate::node::node_tests!(node());
+
+    /// With no broker, a pattern has no publisher to connect to: a clear error, at once.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_pattern_subscriber_needs_a_broker() {
+        let (node, prefix, _dir) = node().unwrap();
+        let refused = node.pattern_subscriber::<serde_json::Value>(&format!("{prefix}.*")).await;
+        let error = refused.expect_err("refused");
+        assert_eq!(error.kind(), switchboard::error::TransportErrorKind::InvalidAddress);
+        assert!(error.message().contains("has no broker"), "{error}");
+    }
+}
+
 /// Killing the server mid-call fails the call with a disconnect error at once; a restarted
 /// server is found again, and subscriptions resume without the client doing anything.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -8,13 +8,13 @@ use switchboard_core::{
     TransportError,
     transport::{
         Binder, BoundedWaits, BoxFuture, ClientInbox, ClientTransport, Connector, Discoverer,
-        ServerInbox, ServerTransport, ServiceInfo, ServiceTarget, TransportAddress,
+        Naming, ServerInbox, ServerTransport, ServiceInfo, ServiceTarget, TransportAddress,
     },
 };
 
 use crate::{
     bus::{Bus, BusConnector, BusMessage},
-    client, layout,
+    client, layout, node,
     options::{BrokerOptions, with_query},
     presence::{DiscoveryFilter, Presence, Role},
     server,
@@ -140,7 +140,10 @@ impl Connector for BrokerAddress {
         target: ServiceTarget,
         inbox: Arc<dyn ClientInbox>,
     ) -> BoxFuture<'_, Result<Arc<dyn ClientTransport>, TransportError>> {
-        Box::pin(client::connect(self, target, inbox))
+        match target.naming {
+            Naming::Node => Box::pin(node::connect(self, target, inbox)),
+            _ => Box::pin(client::connect(self, target, inbox)),
+        }
     }
 }
 
@@ -150,6 +153,9 @@ impl Binder for BrokerAddress {
         target: ServiceTarget,
         inbox: Arc<dyn ServerInbox>,
     ) -> BoxFuture<'_, Result<Arc<dyn ServerTransport>, TransportError>> {
-        Box::pin(server::bind(self, target, inbox))
+        match target.naming {
+            Naming::Node => Box::pin(node::bind(self, target, inbox)),
+            _ => Box::pin(server::bind(self, target, inbox)),
+        }
     }
 }

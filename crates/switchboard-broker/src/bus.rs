@@ -4,7 +4,7 @@
 //! A bus knows nothing about interfaces, envelopes or correlation; the layer above does all of
 //! that once for every broker.
 
-use std::{borrow::Cow, fmt, sync::Arc};
+use std::{borrow::Cow, fmt, sync::Arc, time::Duration};
 
 use bytes::Bytes;
 use switchboard_core::{TransportError, transport::BoxFuture};
@@ -55,6 +55,32 @@ pub trait Bus: Send + Sync + fmt::Debug + 'static {
 
     /// Ends a subscription or consumption; an id of a lost link's subscription is ignored.
     fn unsubscribe(&self, id: SubscriptionId);
+
+    /// Takes the next message off `queue`, the queue of one request's reply, waiting at most
+    /// `wait` for it; `None` when none came. A message sent to the queue meanwhile waits there
+    /// for the next call.
+    ///
+    /// A node's client receives every reply this way where answers go to queues
+    /// ([`ReplyRoute::Queue`]), since commlib-py answers in the queue the request names and
+    /// never says which request it answers. The default consumes the queue for that long; an
+    /// adapter where a consumer costs a connection (Redis) does better.
+    fn receive<'a>(
+        &'a self,
+        queue: &'a str,
+        wait: Duration,
+    ) -> BoxFuture<'a, Result<Option<BusMessage>, TransportError>> {
+        Box::pin(async move {
+            let (sender, mut received) = tokio::sync::mpsc::unbounded_channel();
+            let sink: Sink = Arc::new(move |_: &str, message| {
+                let _ = sender.send(message);
+            });
+            let id = self.consume(&[queue.to_owned()], sink).await?;
+            let first = tokio::time::timeout(wait, received.recv()).await.ok().flatten();
+            self.unsubscribe(id);
+            // One may have come between the timeout and the end of the consumption.
+            Ok(first.or_else(|| received.try_recv().ok()))
+        })
+    }
 
     /// The link's state: `Up` after every (re)connect, with a new generation each time, and
     /// `Down` while it is lost.

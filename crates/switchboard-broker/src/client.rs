@@ -15,7 +15,7 @@ pub(crate) use switchboard_core::sync::lock;
 
 use bytes::Bytes;
 use switchboard_core::{
-    ErrorCode, InterfaceDescriptor, TransportError, TransportErrorKind,
+    ErrorCode, InterfaceDescriptor, RemoteError, TransportError, TransportErrorKind,
     compat::{self, Hello},
     error::names,
     error_payload, goal_payload,
@@ -562,12 +562,7 @@ impl Client {
         };
         Ok(Some(match meta.kind.unwrap_or(Kind::Reply) {
             Kind::Reply => {
-                let result = match meta.code {
-                    0 => Ok(payload),
-                    code => {
-                        Err(error_payload::decode(ErrorCode::from_u8(code), error(code), &payload))
-                    }
-                };
+                let result = reply_result(&meta, payload);
                 ServerMessage::Reply { id: need_id()?, result }
             }
             Kind::Property => {
@@ -756,11 +751,23 @@ impl Client {
     }
 }
 
-fn too_large(size: usize, limit: usize) -> TransportError {
+pub(crate) fn too_large(size: usize, limit: usize) -> TransportError {
     TransportError::new(
         TransportErrorKind::FrameTooLarge,
         format!("a body of {size} bytes is larger than max_body ({limit} bytes)"),
     )
+}
+
+/// What a method's answer says: its payload, or the error in it (`sb-code`, `sb-error`).
+pub(crate) fn reply_result(meta: &Meta, payload: Bytes) -> Result<Bytes, RemoteError> {
+    match meta.code {
+        0 => Ok(payload),
+        code => {
+            let code = ErrorCode::from_u8(code);
+            let name = meta.error.clone().unwrap_or_else(|| default_error_name(code).to_owned());
+            Err(error_payload::decode(code, name, &payload))
+        }
+    }
 }
 
 /// The error name an answer without `sb-error` stands for.

@@ -131,6 +131,45 @@ impl Inbox {
     }
 }
 
+/// Checks a node's RPC name or topic (`Naming::Node`): dotted segments, each one a valid
+/// segment (see [`valid_segment`]), used on the broker as they are.
+pub(crate) fn check_node_name(what: &str, name: &str) -> Result<(), TransportError> {
+    if !name.is_empty() && name.len() <= 1024 && name.split('.').all(valid_segment) {
+        return Ok(());
+    }
+    Err(TransportError::new(
+        TransportErrorKind::InvalidAddress,
+        format!(
+            "{what} `{name}` cannot be used on a broker: it must be dotted segments (`sensors.front`), each 1 to 128 bytes without whitespace or any of . * > # + / ? [ ]"
+        ),
+    ))
+}
+
+/// Checks a node's topic filter: dotted segments, where `*` stands for one and a last `>` for
+/// one or more.
+pub(crate) fn check_node_filter(filter: &str) -> Result<(), TransportError> {
+    let segments: Vec<&str> = filter.split('.').collect();
+    let last = segments.len() - 1;
+    let valid = segments.iter().enumerate().all(|(at, segment)| {
+        *segment == "*" || (*segment == ">" && at == last) || valid_segment(segment)
+    });
+    if valid && filter.len() <= 1024 {
+        return Ok(());
+    }
+    Err(TransportError::new(
+        TransportErrorKind::InvalidAddress,
+        format!(
+            "topic filter `{filter}` cannot be used on a broker: it must be dotted segments, each `*` (any one segment), a last `>` (one or more) or a name without whitespace or any of . * > # + / ? [ ]"
+        ),
+    ))
+}
+
+/// The reply queue of one request of a node's client: `rpc-` and 32 hex digits, as commlib-py
+/// names its own (no dots, so an MQTT peer that maps dots to slashes leaves it alone).
+pub(crate) fn reply_queue() -> String {
+    format!("rpc-{}", crate::client::random_id())
+}
+
 /// Whether `name` can be one segment of a broker address: not empty, at most 128 bytes, and
 /// free of separators, wildcards and glob characters of any broker (`.` `*` `>` `#` `+` `/`
 /// `?` `[` `]`), whitespace and control characters.
@@ -205,6 +244,27 @@ mod tests {
         );
         assert_eq!(queue.request_of("_sb.inbox.c1"), None);
         assert!(queue.needs_correlation());
+    }
+
+    #[test]
+    fn node_names_and_filters() {
+        for good in ["demo.add_two_ints", "sensors", "a-b.c_d.e:1"] {
+            assert!(check_node_name("RPC", good).is_ok(), "{good}");
+            assert!(check_node_filter(good).is_ok(), "{good}");
+        }
+        for bad in ["", "a..b", ".a", "a.", "a b", "a.*", "a/b", "a.>", "x?"] {
+            let error = check_node_name("topic", bad).unwrap_err();
+            assert_eq!(error.kind(), TransportErrorKind::InvalidAddress, "{bad}");
+            assert!(error.message().contains(&format!("topic `{bad}`")), "{error}");
+        }
+        for good in ["a.*", "*.b", "a.>", ">", "a.*.c.>"] {
+            assert!(check_node_filter(good).is_ok(), "{good}");
+        }
+        for bad in ["a.>.b", "a..b", "a*", "a.#", ""] {
+            assert!(check_node_filter(bad).is_err(), "{bad}");
+        }
+        let reply = reply_queue();
+        assert!(reply.starts_with("rpc-") && reply.len() == 36 && !reply.contains('.'), "{reply}");
     }
 
     #[test]

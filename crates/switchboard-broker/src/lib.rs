@@ -24,6 +24,7 @@ mod client;
 pub mod envelope;
 pub mod layout;
 mod log_limit;
+mod node;
 mod options;
 mod outbox;
 mod presence;

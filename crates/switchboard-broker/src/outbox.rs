@@ -40,7 +40,7 @@ enum Queued {
     /// Started, and waiting for room at the bus.
     Started(BoxFuture<'static, Result<(), TransportError>>),
     /// The farewell presence; then the bus closes, and the sender learns it has.
-    Close(BusMessage, oneshot::Sender<()>),
+    Close(Option<BusMessage>, oneshot::Sender<()>),
 }
 
 /// The ordered way out of one server.
@@ -106,9 +106,10 @@ impl Outbox {
         }
     }
 
-    /// Queues the farewell presence, after which the writer closes the bus. The future completes
-    /// once the bus is closed (or the writer is gone), bounded by the farewell's own timeout.
-    pub(crate) fn close(&self, farewell: BusMessage) -> BoxFuture<'static, ()> {
+    /// Queues the farewell presence (if the server announces itself), after which the writer
+    /// closes the bus. The future completes once the bus is closed (or the writer is gone),
+    /// bounded by the farewell's own timeout.
+    pub(crate) fn close(&self, farewell: Option<BusMessage>) -> BoxFuture<'static, ()> {
         let queue = self.queue.clone();
         Box::pin(async move {
             let (closed, finished) = oneshot::channel();
@@ -161,8 +162,10 @@ async fn write(
             Queued::Outgoing(item) => sending(bus.clone(), presence.clone(), item).await,
             Queued::Started(sending) => sending.await,
             Queued::Close(farewell, done) => {
-                let farewell = bus.publish(&presence, farewell);
-                let _ = tokio::time::timeout(FAREWELL_TIMEOUT, farewell).await;
+                if let Some(farewell) = farewell {
+                    let farewell = bus.publish(&presence, farewell);
+                    let _ = tokio::time::timeout(FAREWELL_TIMEOUT, farewell).await;
+                }
                 closed = Some(done);
                 break;
             }

@@ -26,7 +26,7 @@ use tokio::{sync::watch, task::JoinHandle, time::Instant};
 use crate::{
     address::BrokerAddress,
     bus::{Bus, BusMessage, EnvelopeStyle, LinkState, ReplyRoute, Sink},
-    client::{lock, random_id},
+    client::{lock, random_id, too_large},
     envelope::{self, Envelope, Kind, Meta, Op, PROTOCOL, refusal},
     layout::{self, Inbox, Layout, valid_segment},
     log_limit::{LogLimit, limited_warn},
@@ -602,7 +602,7 @@ impl Server {
             task.abort();
         }
         self.linked.store(false, Ordering::Release);
-        self.outbox.close(self.presence(false))
+        self.outbox.close(Some(self.presence(false)))
     }
 }
 
@@ -610,11 +610,36 @@ fn malformed(message: String) -> RemoteError {
     RemoteError::new(ErrorCode::PayloadError, refusal::MALFORMED_REQUEST, message)
 }
 
-fn too_large(size: usize, limit: usize) -> TransportError {
-    TransportError::new(
-        TransportErrorKind::FrameTooLarge,
-        format!("a body of {size} bytes is larger than max_body ({limit} bytes)"),
-    )
+/// The envelope's metadata and the payload of a method's answer: the reply, or its error
+/// (`sb-code`, `sb-error` and the error's body); a reply larger than `max_body` becomes that
+/// error. `correlation` is the request's id, echoed.
+pub(crate) fn answer(
+    correlation: Option<String>,
+    result: Result<Bytes, RemoteError>,
+    max_body: usize,
+) -> (Meta, Bytes) {
+    let mut meta = Meta { id: correlation, ..Meta::default() };
+    let result = result.and_then(|payload| {
+        if payload.len() <= max_body {
+            return Ok(payload);
+        }
+        Err(RemoteError::new(
+            ErrorCode::ServerSerializationError,
+            refusal::PAYLOAD_TOO_LARGE,
+            format!(
+                "the reply of {} bytes is larger than the server's max_body ({max_body} bytes)",
+                payload.len()
+            ),
+        ))
+    });
+    match result {
+        Ok(payload) => (meta, payload),
+        Err(error) => {
+            meta.code = error.code().as_u8();
+            meta.error = Some(error.name().to_owned());
+            (meta, error_payload::encode(&error))
+        }
+    }
 }
 
 /// One request's sender, as the core sees it: the client's identity and where answers to this
@@ -648,32 +673,18 @@ impl Link {
         server: &Server,
         message: ServerMessage,
     ) -> Result<Option<Outgoing>, TransportError> {
+        if let ServerMessage::Reply { result, .. } = message {
+            let Some(reply_to) = &self.reply_to else { return Ok(None) };
+            let (meta, payload) = answer(self.correlation.clone(), result, server.options.max_body);
+            let message = server.encode(Envelope { meta, reply_to: None, payload })?;
+            return Ok(Some(Outgoing::Send(reply_to.clone(), message)));
+        }
         let mut meta = Meta { id: self.correlation.clone(), ..Meta::default() };
         let mut failed = |error: &RemoteError| {
             meta.code = error.code().as_u8();
             meta.error = Some(error.name().to_owned());
         };
         let (to_events, payload) = match message {
-            ServerMessage::Reply { result: Ok(payload), .. }
-                if payload.len() > server.options.max_body =>
-            {
-                let error = RemoteError::new(
-                    ErrorCode::ServerSerializationError,
-                    refusal::PAYLOAD_TOO_LARGE,
-                    format!(
-                        "the reply of {} bytes is larger than the server's max_body ({} bytes)",
-                        payload.len(),
-                        server.options.max_body
-                    ),
-                );
-                failed(&error);
-                (false, error_payload::encode(&error))
-            }
-            ServerMessage::Reply { result: Ok(payload), .. } => (false, payload),
-            ServerMessage::Reply { result: Err(error), .. } => {
-                failed(&error);
-                (false, error_payload::encode(&error))
-            }
             ServerMessage::PropertyReply { property, version, payload, error, .. } => {
                 let payload = match &error {
                     Some(error) => {

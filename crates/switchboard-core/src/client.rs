@@ -41,7 +41,8 @@ use crate::{
     message::{ClientMessage, Name, ServerMessage},
     reader_queue::{Entry, Offer, QueueReader, ReaderQueue},
     transport::{
-        Backpressure, BoxFuture, ClientInbox, ClientTransport, ServiceAddress, ServiceTarget,
+        Backpressure, BoxFuture, ClientInbox, ClientTransport, Naming, ServiceAddress,
+        ServiceTarget,
     },
 };
 
@@ -214,6 +215,13 @@ type PropertySnapshot = Option<(u64, Bytes)>;
 /// The queues of a signal's local readers, one per [`SignalStream`].
 type SignalReaders = Vec<Arc<ReaderQueue<SignalEvent>>>;
 
+/// A message on a topic as local subscribers receive it: the topic and the payload, or notice
+/// of a lost connection.
+type TopicEvent = Result<(Name, Bytes), TransportError>;
+
+/// The queues of a topic filter's local readers, one per [`TopicStream`].
+type TopicReaders = Vec<Arc<ReaderQueue<TopicEvent>>>;
+
 #[derive(Default)]
 struct ClientShared {
     next_id: AtomicU64,
@@ -224,6 +232,11 @@ struct ClientShared {
     /// The local readers of each signal, looked up for every signal that arrives. Only this
     /// client adds names (by subscribing), so a fast hasher is safe here.
     signals: Mutex<HashMap<Name, SignalReaders, foldhash::fast::RandomState>>,
+    /// The local readers of each topic filter (a node's subscriptions, [`Naming::Node`]).
+    topics: Mutex<HashMap<Name, TopicReaders>>,
+    /// Set for a node's endpoint: a signal from a transport that does not tell filters from
+    /// topics (a direct connection to one publisher) is a message on the topic it names.
+    node: bool,
     watches: Mutex<HashMap<Name, watch::Sender<PropertySnapshot>>>,
     versions: Mutex<HashMap<Name, u64>>,
     /// The goals this client follows. Only this client adds to it (the server's messages only
@@ -247,6 +260,9 @@ impl ClientShared {
         }
         self.sweeper.notify_one();
         for queue in lock(&self.signals).drain().flat_map(|(_, readers)| readers) {
+            queue.close();
+        }
+        for queue in lock(&self.topics).drain().flat_map(|(_, readers)| readers) {
             queue.close();
         }
         lock(&self.watches).clear();
@@ -318,29 +334,17 @@ impl ClientShared {
 
     /// Hands a signal to each of its local readers; waits for those that are full.
     fn deliver_signal(&self, signal: &Name, payload: Bytes) -> Option<Backpressure> {
-        let patience = self.patience();
-        let mut held = Vec::new();
-        {
-            let mut signals = lock(&self.signals);
-            let readers = signals.get_mut(signal)?;
-            readers.retain(|queue| !queue.reader_gone());
-            for queue in readers.iter() {
-                match queue.offer(Ok(payload.clone())) {
-                    Offer::Done => {}
-                    Offer::Full(_) if patience.is_zero() => queue.give_up(),
-                    Offer::Full(payload) => held.push((queue.clone(), payload)),
-                }
-            }
+        if self.node {
+            return self.deliver_topic(signal, signal.clone(), payload);
         }
-        if held.is_empty() {
-            return None;
-        }
-        let deadline = tokio::time::Instant::now() + patience;
-        Some(Backpressure::new(async move {
-            for (queue, payload) in held {
-                queue.hold(payload, deadline).await;
-            }
-        }))
+        let mut signals = lock(&self.signals);
+        offer_each(signals.get_mut(signal)?, Ok(payload), self.patience())
+    }
+
+    /// Hands a message on `topic` to each local reader of `filter`; waits for those that are full.
+    fn deliver_topic(&self, filter: &Name, topic: Name, payload: Bytes) -> Option<Backpressure> {
+        let mut topics = lock(&self.topics);
+        offer_each(topics.get_mut(filter)?, Ok((topic, payload)), self.patience())
     }
 
     fn note_version(&self, property: &Name, version: u64) {
@@ -416,6 +420,9 @@ impl ClientInbox for ClientShared {
                 }
             }
             ServerMessage::GoalEvent { goal, event, .. } => return self.goal_event(&goal, event),
+            ServerMessage::Published { filter, topic, payload } => {
+                return self.deliver_topic(&filter, topic, payload);
+            }
             ServerMessage::Description { id, .. } => {
                 if let Some(slot) = lock(&self.pending).remove(&id) {
                     let _ = slot.send(Ok(message));
@@ -432,9 +439,16 @@ impl ClientInbox for ClientShared {
         }
     }
 
+    fn awaits(&self, id: u64) -> bool {
+        lock(&self.pending).calls.contains_key(&id)
+    }
+
     fn disconnected(&self, error: TransportError) {
         lock(&self.pending).fail_all(&error);
         for queue in lock(&self.signals).values().flatten() {
+            queue.force(Err(error.clone()));
+        }
+        for queue in lock(&self.topics).values().flatten() {
             queue.force(Err(error.clone()));
         }
         // A restarted server starts its versions afresh; forget what we saw.
@@ -446,7 +460,8 @@ impl ClientInbox for ClientShared {
     }
 
     fn reconnected(&self) -> Vec<ClientMessage> {
-        let signals = lock(&self.signals).keys().cloned().collect::<Vec<_>>();
+        let mut signals = lock(&self.signals).keys().cloned().collect::<Vec<_>>();
+        signals.extend(lock(&self.topics).keys().cloned());
         let watches = lock(&self.watches).keys().cloned().collect::<Vec<_>>();
         let goals = {
             let mut goals = lock(&self.goals);
@@ -466,6 +481,34 @@ impl ClientInbox for ClientShared {
             .chain(attaches)
             .collect()
     }
+}
+
+/// Offers `event` to each of `readers` (forgetting those whose reader is gone). A full reader
+/// misses it at once when `patience` is zero; otherwise the delivery waits for it, for at most
+/// `patience`, through the returned [`Backpressure`].
+fn offer_each<T: Clone + Send + Sync + 'static>(
+    readers: &mut Vec<Arc<ReaderQueue<T>>>,
+    event: T,
+    patience: Duration,
+) -> Option<Backpressure> {
+    let mut held = Vec::new();
+    readers.retain(|queue| !queue.reader_gone());
+    for queue in readers.iter() {
+        match queue.offer(event.clone()) {
+            Offer::Done => {}
+            Offer::Full(_) if patience.is_zero() => queue.give_up(),
+            Offer::Full(event) => held.push((queue.clone(), event)),
+        }
+    }
+    if held.is_empty() {
+        return None;
+    }
+    let deadline = tokio::time::Instant::now() + patience;
+    Some(Backpressure::new(async move {
+        for (queue, event) in held {
+            queue.hold(event, deadline).await;
+        }
+    }))
 }
 
 /// Removes a pending request when its caller stops waiting without an answer (a failed send,
@@ -526,13 +569,23 @@ impl ClientCore {
         interface: &InterfaceDescriptor,
         options: ClientOptions,
     ) -> Result<Self, TransportError> {
-        let interface = Arc::new(interface.clone());
+        let target = ServiceTarget::new(Arc::new(interface.clone()), address.instance());
+        Self::connect_to(address, target, options).await
+    }
+
+    /// Connects to `target` through `address`: an interface instance, or a node's endpoint
+    /// ([`Naming::Node`]), whose subscriptions are topic filters ([`subscribe_topic`](Self::subscribe_topic)).
+    pub async fn connect_to(
+        address: &dyn ServiceAddress,
+        target: ServiceTarget,
+        options: ClientOptions,
+    ) -> Result<Self, TransportError> {
+        let interface = target.interface.clone();
         let shared = Arc::new(ClientShared {
             goal_reconnect_timeout: options.goal_reconnect_timeout,
+            node: target.naming == Naming::Node,
             ..ClientShared::default()
         });
-        let target =
-            ServiceTarget { interface: interface.clone(), instance: address.instance().to_owned() };
         let transport = address.connect(target, shared.clone()).await?;
         let patience =
             if transport.can_push_back() { options.slow_reader_timeout } else { Duration::ZERO };
@@ -577,6 +630,47 @@ impl ClientCore {
             ServerMessage::Reply { result, .. } => result.map_err(CallError::Remote),
             other => Err(unexpected(&other)),
         }
+    }
+
+    /// Calls a method with an already-encoded JSON object, waiting at most `timeout` for the
+    /// reply, whatever the interface or the options say.
+    pub async fn call_raw_within(
+        &self,
+        method: impl Into<Name>,
+        payload: Bytes,
+        timeout: Duration,
+    ) -> Result<Bytes, CallError> {
+        let method = method.into();
+        match self.request(timeout, |id| ClientMessage::Call { id, method, payload }).await? {
+            ServerMessage::Reply { result, .. } => result.map_err(CallError::Remote),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    /// Subscribes to the topics matching `filter` (a node's endpoint, [`Naming::Node`]: `*`
+    /// stands for one dotted segment, `>` for all the rest); each message arrives with the
+    /// topic it was published on, in the order the broker delivered it.
+    pub async fn subscribe_topic(&self, filter: impl Into<Name>) -> Result<TopicStream, CallError> {
+        let filter = filter.into();
+        let queue = Arc::new(ReaderQueue::new(SIGNAL_BUFFER));
+        let first = {
+            let mut topics = lock(&self.inner.shared.topics);
+            let first = !topics.contains_key(&filter);
+            topics.entry(filter.clone()).or_default().push(queue.clone());
+            first
+        };
+        if first {
+            let sent = self
+                .inner
+                .transport
+                .send(ClientMessage::Subscribe { signal: filter.clone() })
+                .await;
+            if let Err(error) = sent {
+                lock(&self.inner.shared.topics).remove(&filter);
+                return Err(error.into());
+            }
+        }
+        Ok(TopicStream { reader: QueueReader::new(queue), filter })
     }
 
     /// Asks the server to describe its interface (runtime introspection) and returns the
@@ -998,6 +1092,54 @@ impl<T: DeserializeOwned> Stream for SignalStream<T> {
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         self.get_mut().poll_signal(cx)
+    }
+}
+
+/// The messages on the topics that match one filter, each with its topic, still encoded.
+///
+/// Like a [`SignalStream`], it has its own queue of [`SIGNAL_BUFFER`] messages, and a reader
+/// that falls behind learns how many it missed ([`SubscriptionError::Lagged`]).
+pub struct TopicStream {
+    reader: QueueReader<TopicEvent>,
+    filter: Name,
+}
+
+impl fmt::Debug for TopicStream {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TopicStream").field("filter", &self.filter).finish_non_exhaustive()
+    }
+}
+
+impl TopicStream {
+    /// The filter subscribed.
+    pub fn filter(&self) -> &str {
+        &self.filter
+    }
+
+    /// Waits for the next message and the topic it was published on. Returns `None` once the
+    /// client is closed.
+    pub async fn next(&mut self) -> Option<Result<(Name, Bytes), SubscriptionError>> {
+        std::future::poll_fn(|cx| self.poll_message(cx)).await
+    }
+
+    fn poll_message(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<(Name, Bytes), SubscriptionError>>> {
+        let Some(entry) = ready!(self.reader.poll_next(cx)) else { return Poll::Ready(None) };
+        Poll::Ready(Some(match entry {
+            Entry::Item(Ok(message)) => Ok(message),
+            Entry::Item(Err(error)) => Err(error.into()),
+            Entry::Missed(missed) => Err(SubscriptionError::Lagged { missed }),
+        }))
+    }
+}
+
+impl Stream for TopicStream {
+    type Item = Result<(Name, Bytes), SubscriptionError>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.get_mut().poll_message(cx)
     }
 }
 

@@ -179,6 +179,17 @@ pub enum ServerMessage {
         /// What happened.
         event: GoalEvent,
     },
+    /// A message on a topic a node's client subscribed to by a filter (see
+    /// `transport::Naming::Node`): the filter it matched, as subscribed, and the topic it
+    /// was published on.
+    Published {
+        /// The filter, as in [`ClientMessage::Subscribe`].
+        filter: Name,
+        /// The concrete topic.
+        topic: Name,
+        /// The message as a JSON document.
+        payload: Bytes,
+    },
     /// The answer to [`ClientMessage::Describe`]: the served interface's full description, the
     /// JSON of `InterfaceDescriptor::description` (the interface model as `switchboard-idl`
     /// serializes it).

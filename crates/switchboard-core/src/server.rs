@@ -247,7 +247,20 @@ impl ServerCore {
         initial: Vec<(&'static str, Bytes)>,
         options: ServerOptions,
     ) -> Result<Self, TransportError> {
-        let interface = Arc::new(interface.clone());
+        let target = ServiceTarget::new(Arc::new(interface.clone()), address.instance());
+        Self::start_at(address, target, service, initial, options).await
+    }
+
+    /// Starts serving `target` at `address`: an interface instance, or a node's endpoint
+    /// (`Naming::Node`).
+    pub async fn start_at(
+        address: &dyn ServiceAddress,
+        target: ServiceTarget,
+        service: Arc<dyn Service>,
+        initial: Vec<(&'static str, Bytes)>,
+        options: ServerOptions,
+    ) -> Result<Self, TransportError> {
+        let interface = target.interface.clone();
         let mut values: HashMap<&str, Bytes> = initial.into_iter().collect();
         let properties = interface
             .properties
@@ -275,7 +288,6 @@ impl ServerCore {
             signals_dropped: AtomicU64::new(0),
             dropping_signals: AtomicBool::new(false),
         });
-        let target = ServiceTarget { interface, instance: address.instance().to_owned() };
         let transport = address.bind(target, Arc::new(Inbox(Arc::downgrade(&state)))).await?;
         let _ = state.transport.set(transport.clone());
         if transport.fanout() == Fanout::Broker {

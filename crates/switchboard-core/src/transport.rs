@@ -33,6 +33,40 @@ pub struct ServiceTarget {
     pub interface: Arc<InterfaceDescriptor>,
     /// The service instance id; `"default"` unless the user chose one.
     pub instance: String,
+    /// How the transport names the interface's members.
+    pub naming: Naming,
+}
+
+impl ServiceTarget {
+    /// An instance of a generated interface, in the transport's own layout.
+    pub fn new(interface: Arc<InterfaceDescriptor>, instance: impl Into<String>) -> Self {
+        ServiceTarget { interface, instance: instance.into(), naming: Naming::Interface }
+    }
+
+    /// One endpoint of a node (the API without codegen): its methods and signals are named by
+    /// themselves; see [`Naming::Node`].
+    pub fn node(interface: Arc<InterfaceDescriptor>, instance: impl Into<String>) -> Self {
+        ServiceTarget { interface, instance: instance.into(), naming: Naming::Node }
+    }
+}
+
+/// How a transport names what a [`ServiceTarget`] serves or reaches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Naming {
+    /// An instance of a generated interface: the transport's own layout (on a broker
+    /// `{Interface}.{instance}.method.{m}`, …), with its handshake or presence and its
+    /// compatibility check.
+    #[default]
+    Interface,
+    /// An endpoint of a node, the API without codegen: each method is an RPC name and each
+    /// signal a topic, both dotted (`demo.add_two_ints`, `sensors.front`), placed where
+    /// commlib-py places them on brokers that it speaks. No handshake, presence or hash: a
+    /// call goes out at once and, with nobody serving it, times out. On a client, every
+    /// subscription is a topic filter (`*` one segment, `>` the rest) and its messages arrive
+    /// as [`ServerMessage::Published`], with the
+    /// topic each was published on.
+    Node,
 }
 
 /// The default instance id when none is given.
@@ -92,6 +126,14 @@ pub trait ClientInbox: Send + Sync {
     /// broker said no one receives it, as NATS does with "no responders"). It fails with `error`
     /// at once instead of waiting for its deadline.
     fn request_failed(&self, id: RequestId, error: TransportError);
+
+    /// Whether the request `id` still waits for its answer (it has not been answered, timed
+    /// out or abandoned). A transport that waits for each answer on its own (a reply queue
+    /// per request) stops waiting once this is false; the default says yes.
+    fn awaits(&self, id: RequestId) -> bool {
+        let _ = id;
+        true
+    }
 
     /// The connection was lost; every request in flight must fail with this error.
     fn disconnected(&self, error: TransportError);

@@ -18,8 +18,8 @@ use tokio::time::Instant;
 use switchboard_core::{
     InterfaceDescriptor, TransportError, TransportErrorKind,
     transport::{
-        Binder, BoundedWaits, BoxFuture, ClientInbox, ClientTransport, Connector, ServerInbox,
-        ServerTransport, ServiceTarget, TransportAddress,
+        Binder, BoundedWaits, BoxFuture, ClientInbox, ClientTransport, Connector, Naming,
+        ServerInbox, ServerTransport, ServiceTarget, TransportAddress,
     },
 };
 
@@ -94,6 +94,17 @@ impl MqttEndpoint {
     }
 }
 
+/// A node's endpoints (`Naming::Node`) are not carried over MQTT yet.
+fn refuse_nodes(target: &ServiceTarget) -> Result<(), TransportError> {
+    if target.naming != Naming::Node {
+        return Ok(());
+    }
+    Err(TransportError::new(
+        TransportErrorKind::InvalidAddress,
+        "nodes (switchboard::node) do not run over MQTT yet: use Redis, NATS, AMQP or a Unix socket",
+    ))
+}
+
 impl Binder for MqttEndpoint {
     fn bind(
         &self,
@@ -101,6 +112,7 @@ impl Binder for MqttEndpoint {
         inbox: Arc<dyn ServerInbox>,
     ) -> BoxFuture<'_, Result<Arc<dyn ServerTransport>, TransportError>> {
         Box::pin(async move {
+            refuse_nodes(&target)?;
             let instance = target.instance;
             if !valid_level(&instance) {
                 return Err(invalid(format!(
@@ -153,6 +165,7 @@ impl Connector for MqttEndpoint {
         inbox: Arc<dyn ClientInbox>,
     ) -> BoxFuture<'_, Result<Arc<dyn ClientTransport>, TransportError>> {
         Box::pin(async move {
+            refuse_nodes(&target)?;
             let instance = target.instance;
             let any = instance == ANY_INSTANCE;
             if !any && !valid_level(&instance) {

@@ -11,8 +11,8 @@ use std::{
 use switchboard_core::{
     TransportError, TransportErrorKind,
     transport::{
-        Binder, BoundedWaits, BoxFuture, ClientInbox, ClientTransport, Connector, ServerInbox,
-        ServerTransport, ServiceTarget, TransportAddress,
+        Binder, BoundedWaits, BoxFuture, ClientInbox, ClientTransport, Connector, Naming,
+        ServerInbox, ServerTransport, ServiceTarget, TransportAddress,
     },
 };
 
@@ -69,22 +69,34 @@ impl UnixEndpoint {
     /// The socket path for `target`, checked for names that would escape the directory and for
     /// the kernel's length limit.
     pub(crate) fn resolve(&self, target: &ServiceTarget) -> Result<PathBuf, TransportError> {
+        if target.naming == Naming::Node {
+            return self.node_socket(&target.interface.name);
+        }
         if self.path.is_none() {
             check_component("interface name", &target.interface.name)?;
             check_component("instance id", &target.instance)?;
         }
         let path = self.socket_path(&target.interface.name, &target.instance);
-        if path.as_os_str().len() > MAX_SOCKET_PATH {
+        within_limit(path)
+    }
+
+    /// The socket of a node's endpoint (`Naming::Node`) named `name` (an RPC name or a topic):
+    /// `<directory>/<name>.sock`, where the directory is the explicit path, if one was given,
+    /// or the default socket directory. A topic filter with wildcards names no socket: with no
+    /// broker, a subscriber reaches each publisher by its topic.
+    fn node_socket(&self, name: &str) -> Result<PathBuf, TransportError> {
+        check_component("name", name)?;
+        if name.contains(['*', '>']) {
             return Err(TransportError::new(
                 TransportErrorKind::InvalidAddress,
                 format!(
-                    "socket path {} is {} bytes long; Unix sockets allow at most {MAX_SOCKET_PATH}",
-                    path.display(),
-                    path.as_os_str().len()
+                    "`{name}` is a pattern, and a Unix socket has no broker to match topics: subscribe to each publisher's topic instead"
                 ),
             ));
         }
-        Ok(path)
+        let directory = self.path.clone().unwrap_or_else(default_socket_dir);
+        let path = directory.join(format!("{name}.sock"));
+        within_limit(path)
     }
 
     /// Creates the directories that hold the socket file, with the modes documented on
@@ -148,6 +160,21 @@ impl Binder for UnixEndpoint {
             Ok(server as Arc<dyn ServerTransport>)
         })
     }
+}
+
+/// `path`, if the kernel takes a socket path that long.
+fn within_limit(path: PathBuf) -> Result<PathBuf, TransportError> {
+    if path.as_os_str().len() > MAX_SOCKET_PATH {
+        return Err(TransportError::new(
+            TransportErrorKind::InvalidAddress,
+            format!(
+                "socket path {} is {} bytes long; Unix sockets allow at most {MAX_SOCKET_PATH}",
+                path.display(),
+                path.as_os_str().len()
+            ),
+        ));
+    }
+    Ok(path)
 }
 
 fn check_component(what: &str, value: &str) -> Result<(), TransportError> {

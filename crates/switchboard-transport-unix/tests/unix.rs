@@ -48,7 +48,7 @@ fn descriptor(version: &'static str, hash: &'static str) -> Arc<InterfaceDescrip
 }
 
 fn target(interface: Arc<InterfaceDescriptor>) -> ServiceTarget {
-    ServiceTarget { interface, instance: "default".to_owned() }
+    ServiceTarget::new(interface, "default")
 }
 
 fn thermostat() -> ServiceTarget {

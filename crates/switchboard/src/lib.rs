@@ -13,7 +13,9 @@
 //! - [`server`]: server options and what a handler learns about each call;
 //! - [`action`]: goals of long-running actions, on both sides;
 //! - [`error`]: the errors calls return and handlers raise;
-//! - [`transport`]: endpoints and each transport's own settings.
+//! - [`transport`]: endpoints and each transport's own settings;
+//! - [`node`]: RPCs, publishers and subscribers named at run time, with no interface file,
+//!   speaking commlib-py's wire on its brokers.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
@@ -36,6 +38,7 @@ compile_error!(
 
 mod daemon;
 mod endpoint;
+pub mod node;
 
 pub use endpoint::Endpoint;
 

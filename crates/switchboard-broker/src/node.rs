@@ -1,0 +1,639 @@
+//! The node naming of the brokered layer (`Naming::Node`, the API without codegen), in
+//! commlib-py's shape: an RPC's requests wait in the queue named by the RPC itself, each one
+//! answered in a reply queue of its own (or on a reply subject where the broker has them), and
+//! messages go to topics named by themselves, as their bare JSON. There is no presence and no
+//! compatibility check: a call goes out at once, and times out if nobody serves it.
+//!
+//! The core's correlation, deadlines, dispatch and reader queues work as for any interface;
+//! this module only maps its messages onto these names. `docs/commlib.md` has the wire per broker.
+
+use std::{
+    collections::HashMap,
+    sync::{
+        Arc, Mutex, Weak,
+        atomic::{AtomicBool, AtomicU64, Ordering},
+    },
+    time::Duration,
+};
+
+use bytes::Bytes;
+use switchboard_core::{
+    ErrorCode, PeerCredentials, PeerId, RemoteError, TransportError, TransportErrorKind,
+    message::{ClientMessage, Name, RequestId, ServerMessage},
+    transport::{
+        BoxFuture, ClientInbox, ClientTransport, Fanout, Peer, PeerLink, ServerInbox,
+        ServerTransport, ServiceTarget,
+    },
+};
+use tokio::{sync::watch, task::JoinHandle};
+
+use crate::{
+    address::BrokerAddress,
+    bus::{Bus, BusMessage, BusStatus, EnvelopeStyle, LinkState, ReplyRoute, Sink, SubscriptionId},
+    client::{lock, random_id, reply_result, too_large},
+    envelope::{self, Envelope, Meta, refusal},
+    layout::{self, Inbox},
+    log_limit::{LogLimit, limited_warn},
+    options::BrokerOptions,
+    outbox::{Outbox, Outgoing},
+    server::answer,
+};
+
+/// How long one wait on a reply queue lasts before the client checks that the call still
+/// waits for its answer.
+const REPLY_POLL: Duration = Duration::from_secs(1);
+
+/// Connects a node's client (RPC calls, subscriptions) to the broker at `address`.
+pub(crate) async fn connect(
+    address: &BrokerAddress,
+    target: ServiceTarget,
+    inbox: Arc<dyn ClientInbox>,
+) -> Result<Arc<dyn ClientTransport>, TransportError> {
+    for method in target.interface.methods.iter() {
+        layout::check_node_name("RPC name", &method.name)?;
+    }
+    let id = random_id();
+    let bus =
+        address.connector().open(&format!("switchboard-node-{id}"), address.options()).await?;
+    let profile = bus.profile().clone();
+    let generation = match &*bus.link().borrow() {
+        LinkState::Up { generation } => *generation,
+        _ => 0,
+    };
+    let client = Arc::new_cyclic(|me| NodeClient {
+        mailbox: Inbox::new(&id, profile.replies),
+        style: profile.envelope,
+        route: profile.replies,
+        broker: address.to_string(),
+        options: address.options().clone(),
+        bus: bus.clone(),
+        inbox,
+        subscriptions: Mutex::new(HashMap::new()),
+        linked: AtomicBool::new(false),
+        closed: AtomicBool::new(false),
+        tasks: Mutex::new(Vec::new()),
+        log: Arc::new(LogLimit::new()),
+        me: me.clone(),
+    });
+    if generation == 0 {
+        bus.close().await;
+        return Err(client.not_connected());
+    }
+    if let Err(error) = client.subscribe_own().await {
+        bus.close().await;
+        return Err(error);
+    }
+    client.linked.store(true, Ordering::Release);
+    let task = tokio::spawn(watch_client_link(client.me.clone(), bus.link(), generation));
+    lock(&client.tasks).push(task);
+    Ok(Arc::new(NodeClientHandle { client }))
+}
+
+/// A node's client, as the core holds it. Dropping it closes the connection.
+struct NodeClientHandle {
+    client: Arc<NodeClient>,
+}
+
+impl std::fmt::Debug for NodeClientHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NodeClient").field("broker", &self.client.broker).finish_non_exhaustive()
+    }
+}
+
+impl ClientTransport for NodeClientHandle {
+    fn send(&self, message: ClientMessage) -> BoxFuture<'_, Result<(), TransportError>> {
+        Box::pin(self.client.send(message))
+    }
+
+    fn can_push_back(&self) -> bool {
+        false
+    }
+
+    fn close(&self) {
+        self.client.close();
+    }
+}
+
+impl Drop for NodeClientHandle {
+    fn drop(&mut self) {
+        self.client.close();
+    }
+}
+
+struct NodeClient {
+    bus: Arc<dyn Bus>,
+    style: EnvelopeStyle,
+    route: ReplyRoute,
+    /// Where answers arrive on a broker with reply subjects.
+    mailbox: Inbox,
+    broker: String,
+    options: BrokerOptions,
+    inbox: Arc<dyn ClientInbox>,
+    /// The bus subscription of each topic filter.
+    subscriptions: Mutex<HashMap<Name, SubscriptionId>>,
+    /// The link is up and what the client subscribes itself is in force.
+    linked: AtomicBool,
+    closed: AtomicBool,
+    tasks: Mutex<Vec<JoinHandle<()>>>,
+    log: Arc<LogLimit>,
+    me: Weak<NodeClient>,
+}
+
+impl NodeClient {
+    fn not_connected(&self) -> TransportError {
+        TransportError::not_connected(format!("no connection to the broker at {}", self.broker))
+    }
+
+    /// Subscribes the client's reply subjects, where the broker has them.
+    async fn subscribe_own(&self) -> Result<(), TransportError> {
+        if self.route != ReplyRoute::Subjects {
+            return Ok(());
+        }
+        let me = self.me.clone();
+        let sink: Sink = Arc::new(move |address: &str, message| {
+            if let Some(client) = me.upgrade() {
+                let id = client.mailbox.request_of(address);
+                client.on_answer(id, message);
+            }
+        });
+        self.bus.subscribe(&self.mailbox.receive(), sink).await?;
+        Ok(())
+    }
+
+    async fn send(&self, message: ClientMessage) -> Result<(), TransportError> {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(TransportError::new(TransportErrorKind::Closed, "the client was closed"));
+        }
+        if !self.linked.load(Ordering::Acquire) {
+            return Err(self.not_connected());
+        }
+        self.dispatch(message).await
+    }
+
+    async fn dispatch(&self, message: ClientMessage) -> Result<(), TransportError> {
+        match message {
+            ClientMessage::Call { id, method, payload } => self.call(id, &method, payload).await,
+            ClientMessage::Subscribe { signal: filter } => self.subscribe(filter).await,
+            ClientMessage::Unsubscribe { signal: filter } => {
+                if let Some(id) = lock(&self.subscriptions).remove(&filter) {
+                    self.bus.unsubscribe(id);
+                }
+                Ok(())
+            }
+            other => Err(TransportError::new(
+                TransportErrorKind::Protocol,
+                format!("a node's endpoint carries calls and subscriptions only, not {other:?}"),
+            )),
+        }
+    }
+
+    async fn call(
+        &self,
+        id: RequestId,
+        method: &str,
+        payload: Bytes,
+    ) -> Result<(), TransportError> {
+        layout::check_node_name("RPC name", method)?;
+        if payload.len() > self.options.max_body {
+            return Err(too_large(payload.len(), self.options.max_body));
+        }
+        let reply_to = match self.route {
+            ReplyRoute::Subjects => self.mailbox.reply_to(Some(id)),
+            _ => layout::reply_queue(),
+        };
+        let meta = Meta { id: Some(id.to_string()), ..Meta::default() };
+        let envelope = Envelope { meta, reply_to: Some(reply_to.clone()), payload };
+        let message = envelope::encode(self.style, envelope)
+            .map_err(|e| TransportError::new(TransportErrorKind::Protocol, e.to_string()))?;
+        self.bus.send(method, message).await?;
+        if self.route != ReplyRoute::Subjects {
+            let me = self.me.clone();
+            let task = tokio::spawn(async move { wait_for_reply(me, id, reply_to).await });
+            let mut tasks = lock(&self.tasks);
+            tasks.retain(|task| !task.is_finished());
+            tasks.push(task);
+        }
+        Ok(())
+    }
+
+    async fn subscribe(&self, filter: Name) -> Result<(), TransportError> {
+        layout::check_node_filter(&filter)?;
+        if lock(&self.subscriptions).contains_key(&filter) {
+            return Ok(());
+        }
+        let (inbox, log, max_body) = (self.inbox.clone(), self.log.clone(), self.options.max_body);
+        let sink_filter = filter.clone();
+        let sink: Sink = Arc::new(move |topic: &str, message: BusMessage| {
+            if message.body.len() > max_body {
+                limited_warn!(log, %topic, size = message.body.len(), "a message larger than max_body was dropped");
+                return;
+            }
+            let published = ServerMessage::Published {
+                filter: sink_filter.clone(),
+                topic: Name::Owned(topic.to_owned()),
+                payload: message.body,
+            };
+            if let Some(held) = inbox.deliver(published) {
+                tokio::spawn(held);
+            }
+        });
+        let id = self.bus.subscribe(&filter, sink).await?;
+        let replaced = lock(&self.subscriptions).insert(filter, id);
+        if let Some(replaced) = replaced {
+            self.bus.unsubscribe(replaced);
+        }
+        Ok(())
+    }
+
+    /// An answer arrived for request `id` (when its address says which).
+    fn on_answer(&self, id: Option<RequestId>, message: BusMessage) {
+        if message.status == Some(BusStatus::NoResponders) {
+            if let Some(id) = id {
+                self.inbox.request_failed(
+                    id,
+                    TransportError::not_connected(format!(
+                        "nobody serves this RPC: the broker at {} has no responders for it",
+                        self.broker
+                    )),
+                );
+            }
+            return;
+        }
+        let Some(id) = id else {
+            limited_warn!(self.log, "an answer for no request of this client was dropped");
+            return;
+        };
+        if message.body.len() > self.options.max_body {
+            self.inbox.request_failed(id, too_large(message.body.len(), self.options.max_body));
+            return;
+        }
+        match envelope::decode(self.style, message) {
+            Ok(Envelope { meta, payload, .. }) => {
+                let result = reply_result(&meta, payload);
+                let _ = self.inbox.deliver(ServerMessage::Reply { id, result });
+            }
+            Err(error) => self.inbox.request_failed(
+                id,
+                TransportError::new(
+                    TransportErrorKind::Protocol,
+                    format!("the answer is unreadable: {error}"),
+                ),
+            ),
+        }
+    }
+
+    fn link_down(&self, error: TransportError) {
+        self.linked.store(false, Ordering::Release);
+        lock(&self.subscriptions).clear();
+        tracing::warn!(broker = %self.broker, %error, "a node's client lost its broker; reconnecting");
+        self.inbox.disconnected(error);
+    }
+
+    async fn link_up(&self) {
+        if let Err(error) = self.subscribe_own().await {
+            tracing::warn!(%error, "could not subscribe again after reconnecting");
+            return;
+        }
+        for message in self.inbox.reconnected() {
+            if let Err(error) = self.dispatch(message).await {
+                tracing::warn!(%error, "could not restore a subscription");
+            }
+        }
+        self.linked.store(true, Ordering::Release);
+    }
+
+    fn close(&self) {
+        if self.closed.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        for task in lock(&self.tasks).drain(..) {
+            task.abort();
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else { return };
+        let bus = self.bus.clone();
+        runtime.spawn(async move { bus.close().await });
+    }
+}
+
+/// Waits on a request's own reply queue until its answer comes, or the core stops waiting.
+async fn wait_for_reply(client: Weak<NodeClient>, id: RequestId, queue: String) {
+    loop {
+        let bus = match client.upgrade() {
+            Some(client) if client.inbox.awaits(id) => client.bus.clone(),
+            _ => return,
+        };
+        let received = bus.receive(&queue, REPLY_POLL).await;
+        let Some(client) = client.upgrade() else { return };
+        match received {
+            Ok(Some(message)) => return client.on_answer(Some(id), message),
+            Ok(None) => {}
+            Err(error) => return client.inbox.request_failed(id, error),
+        }
+    }
+}
+
+/// Follows a client's link: a lost one fails what waits, a new one is subscribed anew.
+async fn watch_client_link(
+    client: Weak<NodeClient>,
+    mut link: watch::Receiver<LinkState>,
+    mut current: u64,
+) {
+    while link.changed().await.is_ok() {
+        let state = link.borrow_and_update().clone();
+        let Some(client) = client.upgrade() else { return };
+        match state {
+            LinkState::Down { error, .. } if current != 0 => {
+                current = 0;
+                client.link_down(error);
+            }
+            LinkState::Up { generation } if generation != current => {
+                if current != 0 {
+                    client.link_down(TransportError::disconnected(format!(
+                        "the connection to the broker at {} was lost",
+                        client.broker
+                    )));
+                }
+                current = generation;
+                client.link_up().await;
+            }
+            LinkState::Closed => return,
+            _ => {}
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The serving side: RPC services and publishers.
+
+/// Serves a node's RPCs (the target's methods, each consumed from the queue of its name) and
+/// publishes its messages (the target's signals, each a topic) on the broker at `address`.
+pub(crate) async fn bind(
+    address: &BrokerAddress,
+    target: ServiceTarget,
+    inbox: Arc<dyn ServerInbox>,
+) -> Result<Arc<dyn ServerTransport>, TransportError> {
+    let methods: Vec<Name> = target.interface.methods.iter().map(|m| m.name.clone()).collect();
+    for method in &methods {
+        layout::check_node_name("RPC name", method)?;
+    }
+    for topic in target.interface.signals.iter() {
+        layout::check_node_name("topic", topic)?;
+    }
+    let name = format!("switchboard-node-{}", random_id());
+    let bus = address.connector().open(&name, address.options()).await?;
+    let profile = bus.profile().clone();
+    let generation = match &*bus.link().borrow() {
+        LinkState::Up { generation } => *generation,
+        _ => 0,
+    };
+    let server = Arc::new_cyclic(|me| NodeServer {
+        outbox: Outbox::start(bus.clone(), String::new()),
+        style: profile.envelope,
+        broker: address.to_string(),
+        options: address.options().clone(),
+        bus: bus.clone(),
+        methods,
+        inbox,
+        linked: AtomicBool::new(false),
+        next_request: AtomicU64::new(1),
+        next_peer: AtomicU64::new(1),
+        closed: AtomicBool::new(false),
+        tasks: Mutex::new(Vec::new()),
+        log: LogLimit::new(),
+        me: me.clone(),
+    });
+    server.register(generation).await?;
+    let task = tokio::spawn(watch_server_link(server.me.clone(), bus.link(), generation));
+    lock(&server.tasks).push(task);
+    Ok(Arc::new(NodeServerHandle { server }))
+}
+
+/// A node's serving endpoint, as the core holds it.
+struct NodeServerHandle {
+    server: Arc<NodeServer>,
+}
+
+impl std::fmt::Debug for NodeServerHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NodeServer")
+            .field("methods", &self.server.methods)
+            .field("broker", &self.server.broker)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ServerTransport for NodeServerHandle {
+    fn fanout(&self) -> Fanout {
+        Fanout::Broker
+    }
+
+    fn publish(&self, message: ServerMessage) -> BoxFuture<'_, Result<(), TransportError>> {
+        self.server.publish(message)
+    }
+
+    fn close(&self) -> BoxFuture<'_, ()> {
+        self.server.close()
+    }
+}
+
+impl Drop for NodeServerHandle {
+    fn drop(&mut self) {
+        let closing = self.server.close();
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(closing);
+        }
+    }
+}
+
+struct NodeServer {
+    bus: Arc<dyn Bus>,
+    style: EnvelopeStyle,
+    broker: String,
+    options: BrokerOptions,
+    /// The RPCs served: each one's queue is its name.
+    methods: Vec<Name>,
+    inbox: Arc<dyn ServerInbox>,
+    outbox: Outbox,
+    linked: AtomicBool,
+    next_request: AtomicU64,
+    next_peer: AtomicU64,
+    closed: AtomicBool,
+    tasks: Mutex<Vec<JoinHandle<()>>>,
+    log: LogLimit,
+    me: Weak<NodeServer>,
+}
+
+impl NodeServer {
+    /// Consumes the RPCs' queues, as one consumer of all of them.
+    async fn register(&self, generation: u64) -> Result<(), TransportError> {
+        if generation == 0 {
+            return Err(TransportError::not_connected(format!(
+                "no connection to the broker at {}",
+                self.broker
+            )));
+        }
+        if !self.methods.is_empty() {
+            let queues: Vec<String> = self.methods.iter().map(|m| m.to_string()).collect();
+            let me = self.me.clone();
+            let sink: Sink = Arc::new(move |queue: &str, message| {
+                if let Some(server) = me.upgrade() {
+                    server.on_request(queue, message);
+                }
+            });
+            self.bus.consume(&queues, sink).await?;
+        }
+        self.linked.store(true, Ordering::Release);
+        Ok(())
+    }
+
+    fn publish(&self, message: ServerMessage) -> BoxFuture<'_, Result<(), TransportError>> {
+        let refused = |error| -> BoxFuture<'_, _> { Box::pin(std::future::ready(Err(error))) };
+        let ServerMessage::Signal { signal: topic, payload } = message else {
+            return refused(TransportError::new(
+                TransportErrorKind::Protocol,
+                format!("a node's endpoint publishes messages only, not {message:?}"),
+            ));
+        };
+        if !self.linked.load(Ordering::Acquire) {
+            return refused(TransportError::not_connected(format!(
+                "no connection to the broker at {}",
+                self.broker
+            )));
+        }
+        if payload.len() > self.options.max_body {
+            return refused(too_large(payload.len(), self.options.max_body));
+        }
+        Box::pin(async move { self.bus.publish(&topic, BusMessage::new(payload)).await })
+    }
+
+    fn on_request(&self, queue: &str, message: BusMessage) {
+        let Some(method) = self.methods.iter().find(|m| *m == queue).cloned() else { return };
+        let carried_reply = message.reply_to.clone();
+        let envelope = if message.body.len() > self.options.max_body {
+            Err(RemoteError::new(
+                ErrorCode::PayloadError,
+                refusal::PAYLOAD_TOO_LARGE,
+                format!(
+                    "a request of {} bytes is larger than this server's max_body ({} bytes)",
+                    message.body.len(),
+                    self.options.max_body
+                ),
+            ))
+        } else {
+            envelope::decode(self.style, message).map_err(|error| {
+                RemoteError::new(
+                    ErrorCode::PayloadError,
+                    refusal::MALFORMED_REQUEST,
+                    format!("the request's envelope is unreadable: {error}"),
+                )
+            })
+        };
+        let (reply_to, correlation, payload) = match envelope {
+            Ok(envelope) => (envelope.reply_to, envelope.meta.id, Ok(envelope.payload)),
+            Err(error) => (carried_reply, None, Err(error)),
+        };
+        let Some(reply_to) = reply_to else {
+            limited_warn!(self.log, rpc = %method, "a request with no reply address was dropped");
+            return;
+        };
+        let peer = PeerId(self.next_peer.fetch_add(1, Ordering::Relaxed));
+        let link = Arc::new(Caller { server: self.me.clone(), peer, reply_to, correlation });
+        match payload {
+            Ok(payload) => {
+                let id = self.next_request.fetch_add(1, Ordering::Relaxed);
+                self.inbox.deliver(&Peer::new(link), ClientMessage::Call { id, method, payload });
+                // One peer per request: nothing waits for it once its request is delivered.
+                self.inbox.peer_gone(peer);
+            }
+            Err(error) => {
+                if let Err(send) = link.send(ServerMessage::Reply { id: 0, result: Err(error) }) {
+                    limited_warn!(self.log, error = %send, "could not refuse a request");
+                }
+            }
+        }
+    }
+
+    fn close(&self) -> BoxFuture<'static, ()> {
+        if self.closed.swap(true, Ordering::AcqRel) {
+            return Box::pin(std::future::ready(()));
+        }
+        for task in lock(&self.tasks).drain(..) {
+            task.abort();
+        }
+        self.linked.store(false, Ordering::Release);
+        self.outbox.close(None)
+    }
+}
+
+/// The sender of one request: where its answer goes.
+struct Caller {
+    server: Weak<NodeServer>,
+    peer: PeerId,
+    reply_to: String,
+    /// The request's correlation id, echoed in its answer (commlib-py sends none).
+    correlation: Option<String>,
+}
+
+impl std::fmt::Debug for Caller {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Caller")
+            .field("peer", &self.peer)
+            .field("reply_to", &self.reply_to)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PeerLink for Caller {
+    fn id(&self) -> PeerId {
+        self.peer
+    }
+
+    fn credentials(&self) -> Option<PeerCredentials> {
+        None
+    }
+
+    fn send(&self, message: ServerMessage) -> Result<(), TransportError> {
+        let Some(server) = self.server.upgrade() else {
+            return Err(TransportError::new(TransportErrorKind::Closed, "the server was closed"));
+        };
+        let ServerMessage::Reply { result, .. } = message else {
+            return Err(TransportError::new(
+                TransportErrorKind::Protocol,
+                format!("a node's RPC answers with replies only, not {message:?}"),
+            ));
+        };
+        let (meta, payload) = answer(self.correlation.clone(), result, server.options.max_body);
+        let envelope = Envelope { meta, reply_to: None, payload };
+        let message = envelope::encode(server.style, envelope)
+            .map_err(|e| TransportError::new(TransportErrorKind::Protocol, e.to_string()))?;
+        server.outbox.push(Outgoing::Send(self.reply_to.clone(), message))
+    }
+}
+
+/// Follows a server's link: once it is back, its queues are consumed anew.
+async fn watch_server_link(
+    server: Weak<NodeServer>,
+    mut link: watch::Receiver<LinkState>,
+    mut current: u64,
+) {
+    while link.changed().await.is_ok() {
+        let state = link.borrow_and_update().clone();
+        let Some(server) = server.upgrade() else { return };
+        match state {
+            LinkState::Down { error, .. } => {
+                current = 0;
+                server.linked.store(false, Ordering::Release);
+                tracing::warn!(broker = %server.broker, %error, "a node's service lost its broker; reconnecting");
+            }
+            LinkState::Up { generation } if generation != current => {
+                current = generation;
+                server.linked.store(false, Ordering::Release);
+                if let Err(error) = server.register(generation).await {
+                    tracing::warn!(%error, "could not consume again after reconnecting");
+                }
+            }
+            LinkState::Closed => return,
+            _ => {}
+        }
+    }
+}

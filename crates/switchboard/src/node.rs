@@ -1,0 +1,504 @@
+//! Nodes: RPCs, publishers and subscribers named at run time, with no interface file, over a
+//! Unix socket and the brokered transports (MQTT is to come). On Redis they speak commlib-py's
+//! wire, so a commlib-py node and a switchboard one talk to each other (`docs/commlib.md` in the
+//! repository is the guide).
+//!
+//! Each endpoint runs on the same core as generated code: an [`RpcService`] is a server whose
+//! one method is the RPC, a [`Publisher`] a server whose one signal is the topic, and an
+//! [`RpcClient`] or a [`Subscriber`] a client of them. Correlation, deadlines, many calls in
+//! flight, error answers, panic containment and bounded reader queues are the core's.
+//!
+//! Every endpoint is typed with serde; with `serde_json::Value` as its type it is the raw
+//! JSON form (`RpcClient<Value, Value>`, `Publisher<Value>`, …). Requests and replies are JSON
+//! objects, as commlib-py's messages are.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use serde::{Deserialize, Serialize};
+//! use switchboard::{Endpoint, node::Node, prelude::RemoteError};
+//!
+//! #[derive(Serialize, Deserialize)]
+//! struct AddTwoInts { a: i64, b: i64 }
+//! #[derive(Serialize, Deserialize)]
+//! struct Sum { c: i64 }
+//!
+//! let node = Node::new("adder", Endpoint::parse("redis://127.0.0.1:6379")?);
+//! let _service = node
+//!     .rpc_service("demo.add_two_ints", |request: AddTwoInts| async move {
+//!         Ok::<_, RemoteError>(Sum { c: request.a + request.b })
+//!     })
+//!     .await?;
+//! let client = node.rpc_client::<AddTwoInts, Sum>("demo.add_two_ints").await?;
+//! assert_eq!(client.call(&AddTwoInts { a: 1, b: 2 }).await?.c, 3);
+//! # Ok(()) }
+//! ```
+
+use std::{
+    borrow::Cow, collections::HashMap, fmt, future::Future, marker::PhantomData, sync::Arc,
+    time::Duration,
+};
+
+use serde::{Serialize, de::DeserializeOwned};
+use switchboard_core::{
+    CallContext, CallError, DecodeError, InterfaceDescriptor, MethodDescriptor, RemoteError,
+    TransportError, TransportErrorKind,
+    client::{ClientCore, ClientOptions, SubscriptionError, TopicStream},
+    codec,
+    server::{ServerCore, ServerOptions, Service, decode_args, encode_reply, unknown_property},
+    transport::{BoxFuture, ServiceTarget},
+};
+
+use crate::Endpoint;
+
+/// How long a node's call waits for its reply unless told otherwise: commlib-py's default.
+pub const DEFAULT_RPC_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A node: a name and the transport its endpoints use, and the factory of those endpoints.
+///
+/// Each endpoint has a connection of its own, as in commlib-py, and lives until it is dropped.
+#[derive(Debug, Clone)]
+pub struct Node {
+    name: String,
+    endpoint: Endpoint,
+}
+
+impl Node {
+    /// A node called `name` (commlib-py replaces `-` with `_` in node names; so does this) on
+    /// `endpoint`. On a Unix socket the endpoint's path is the directory of the node's sockets.
+    pub fn new(name: impl Into<String>, endpoint: Endpoint) -> Self {
+        Node { name: name.into().replace('-', "_"), endpoint }
+    }
+
+    /// The node's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Where the node's endpoints connect.
+    pub fn endpoint(&self) -> &Endpoint {
+        &self.endpoint
+    }
+
+    /// Serves the RPC `name` (`demo.add_two_ints`): each request is decoded as `Req` and
+    /// answered with what `handler` returns. Requests are handled concurrently. A handler's
+    /// error reaches the caller as [`CallError::Remote`] with its name and message; a request
+    /// that does not decode is answered with `InvalidArguments`, and a panic with `Internal`.
+    pub async fn rpc_service<Req, Resp, F, Fut>(
+        &self,
+        name: &str,
+        handler: F,
+    ) -> Result<RpcService, TransportError>
+    where
+        Req: DeserializeOwned + Send + 'static,
+        Resp: Serialize + Send + 'static,
+        F: Fn(Req) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<Resp, RemoteError>> + Send + 'static,
+    {
+        let descriptor = descriptor(name, Some(name), None);
+        let service = Arc::new(RpcHandler { handler, _types: PhantomData });
+        let target = ServiceTarget::node(Arc::new(descriptor), self.endpoint.instance());
+        let server = ServerCore::start_at(
+            &self.endpoint,
+            target,
+            service,
+            Vec::new(),
+            ServerOptions::default(),
+        )
+        .await?;
+        Ok(RpcService { name: name.to_owned(), server })
+    }
+
+    /// A client of the RPC `name`, sending `Req` and expecting `Resp`. It connects at once
+    /// even if nobody serves the RPC yet: calls made until someone does time out.
+    pub async fn rpc_client<Req, Resp>(
+        &self,
+        name: &str,
+    ) -> Result<RpcClient<Req, Resp>, TransportError>
+    where
+        Req: Serialize,
+        Resp: DeserializeOwned,
+    {
+        let client = self.connect(descriptor(name, Some(name), None)).await?;
+        Ok(RpcClient {
+            name: Cow::Owned(name.to_owned()),
+            client,
+            timeout: DEFAULT_RPC_TIMEOUT,
+            _types: PhantomData,
+        })
+    }
+
+    /// A publisher of `T` on `topic` (`sensors.front`).
+    pub async fn publisher<T: Serialize>(
+        &self,
+        topic: &str,
+    ) -> Result<Publisher<T>, TransportError> {
+        let descriptor = descriptor(topic, None, Some(topic));
+        let target = ServiceTarget::node(Arc::new(descriptor), self.endpoint.instance());
+        let service = Arc::new(NoRpc);
+        let server = ServerCore::start_at(
+            &self.endpoint,
+            target,
+            service,
+            Vec::new(),
+            ServerOptions::default(),
+        )
+        .await?;
+        Ok(Publisher { topic: topic.to_owned(), server, _type: PhantomData })
+    }
+
+    /// A publisher of `T` to any topic, each named when publishing. It opens a publisher per
+    /// topic the first time it publishes there.
+    pub fn multi_publisher<T: Serialize>(&self) -> MultiPublisher<T> {
+        MultiPublisher { node: self.clone(), publishers: tokio::sync::Mutex::new(HashMap::new()) }
+    }
+
+    /// A subscriber to `topic`, receiving each message as `T`. On a Unix socket the topic's
+    /// publisher must be serving already: the subscriber connects to it.
+    pub async fn subscriber<T: DeserializeOwned>(
+        &self,
+        topic: &str,
+    ) -> Result<Subscriber<T>, TransportError> {
+        let stream = self.subscribe(topic).await?;
+        Ok(Subscriber { stream, _type: PhantomData })
+    }
+
+    /// A subscriber to every topic matching `pattern`, receiving each message as `T` with the
+    /// topic it was published on. In a pattern, `*` stands for one dotted segment, and a `*`
+    /// (or `>`) at the end for one or more (commlib-py's meaning on MQTT: `sensors.*` matches
+    /// `sensors.front` and `sensors.front.left`). It needs a broker.
+    pub async fn pattern_subscriber<T: DeserializeOwned>(
+        &self,
+        pattern: &str,
+    ) -> Result<PatternSubscriber<T>, TransportError> {
+        let stream = self.subscribe(&filter_of(pattern)).await?;
+        Ok(PatternSubscriber { stream, _type: PhantomData })
+    }
+
+    async fn subscribe(&self, filter: &str) -> Result<Kept, TransportError> {
+        let client = self.connect(descriptor(filter, None, None)).await?;
+        let stream =
+            client.subscribe_topic(filter.to_owned()).await.map_err(|error| match error {
+                CallError::Transport(error) => error,
+                other => TransportError::new(TransportErrorKind::Protocol, other.to_string()),
+            })?;
+        Ok(Kept { stream, _client: client })
+    }
+
+    async fn connect(&self, descriptor: InterfaceDescriptor) -> Result<ClientCore, TransportError> {
+        let target = ServiceTarget::node(Arc::new(descriptor), self.endpoint.instance());
+        ClientCore::connect_to(&self.endpoint, target, ClientOptions::default()).await
+    }
+}
+
+/// The descriptor of one endpoint of a node: named after it, with its RPC or its topic.
+fn descriptor(name: &str, rpc: Option<&str>, topic: Option<&str>) -> InterfaceDescriptor {
+    let mut descriptor = InterfaceDescriptor::named(name);
+    if let Some(rpc) = rpc {
+        descriptor.methods =
+            vec![MethodDescriptor { name: Cow::Owned(rpc.to_owned()), timeout: None }].into();
+    }
+    if let Some(topic) = topic {
+        descriptor.signals = vec![Cow::Owned(topic.to_owned())].into();
+    }
+    descriptor
+}
+
+/// A commlib-py pattern as the core's topic filter: a last `*` stands for the rest.
+fn filter_of(pattern: &str) -> String {
+    match pattern.strip_suffix("*") {
+        Some(head) if head.is_empty() || head.ends_with('.') => format!("{head}>"),
+        _ => pattern.to_owned(),
+    }
+}
+
+/// A topic stream and the client connection it arrives on.
+struct Kept {
+    stream: TopicStream,
+    _client: ClientCore,
+}
+
+// ---------------------------------------------------------------------------------------------
+// RPC.
+
+/// A served RPC; dropping it stops serving.
+pub struct RpcService {
+    name: String,
+    server: ServerCore,
+}
+
+impl fmt::Debug for RpcService {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RpcService").field("name", &self.name).finish_non_exhaustive()
+    }
+}
+
+impl RpcService {
+    /// The RPC's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Stops serving, once what is on its way out has left.
+    pub async fn stop(self) {
+        self.server.shutdown().await;
+    }
+}
+
+/// The handler of one RPC, as the core's dispatch sees it.
+struct RpcHandler<F, Req, Resp> {
+    handler: F,
+    _types: PhantomData<fn(Req) -> Resp>,
+}
+
+impl<F, Fut, Req, Resp> Service for RpcHandler<F, Req, Resp>
+where
+    Req: DeserializeOwned + Send + 'static,
+    Resp: Serialize + Send + 'static,
+    F: Fn(Req) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<Resp, RemoteError>> + Send + 'static,
+{
+    fn call(
+        &self,
+        method: &str,
+        payload: bytes::Bytes,
+        _ctx: CallContext,
+    ) -> BoxFuture<'static, Result<bytes::Bytes, RemoteError>> {
+        let request = match decode_args::<Req>(method, &payload) {
+            Ok(request) => request,
+            Err(error) => return Box::pin(std::future::ready(Err(error))),
+        };
+        let reply = (self.handler)(request);
+        Box::pin(async move { encode_reply(&reply.await?) })
+    }
+
+    fn update_property(
+        &self,
+        property: &str,
+        _payload: bytes::Bytes,
+        _ctx: CallContext,
+    ) -> BoxFuture<'static, Result<bytes::Bytes, RemoteError>> {
+        unknown_property(property)
+    }
+}
+
+/// A client of one RPC. Clones share the connection; many calls may be in flight at once.
+pub struct RpcClient<Req, Resp> {
+    name: Cow<'static, str>,
+    client: ClientCore,
+    timeout: Duration,
+    _types: PhantomData<fn(&Req) -> Resp>,
+}
+
+impl<Req, Resp> Clone for RpcClient<Req, Resp> {
+    fn clone(&self) -> Self {
+        RpcClient {
+            name: self.name.clone(),
+            client: self.client.clone(),
+            timeout: self.timeout,
+            _types: PhantomData,
+        }
+    }
+}
+
+impl<Req, Resp> fmt::Debug for RpcClient<Req, Resp> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RpcClient")
+            .field("name", &self.name)
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<Req: Serialize, Resp: DeserializeOwned> RpcClient<Req, Resp> {
+    /// The RPC's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Sets how long [`call`](Self::call) waits for a reply ([`DEFAULT_RPC_TIMEOUT`] until set).
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Calls the RPC and waits for its reply. No reply in time is [`CallError::Timeout`],
+    /// never an empty value; the handler's error is [`CallError::Remote`].
+    pub async fn call(&self, request: &Req) -> Result<Resp, CallError> {
+        self.call_within(request, self.timeout).await
+    }
+
+    /// Calls the RPC, waiting at most `timeout` for its reply.
+    pub async fn call_within(&self, request: &Req, timeout: Duration) -> Result<Resp, CallError> {
+        let payload = codec::encode(request)
+            .map_err(|e| DecodeError::new(format!("request of RPC `{}`", self.name), e))?;
+        let reply = self.client.call_raw_within(self.name.clone(), payload, timeout).await?;
+        codec::decode(&reply)
+            .map_err(|e| DecodeError::new(format!("reply of RPC `{}`", self.name), e).into())
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Publish and subscribe.
+
+/// Serves no RPC: a publisher's server.
+struct NoRpc;
+
+impl Service for NoRpc {
+    fn call(
+        &self,
+        method: &str,
+        _payload: bytes::Bytes,
+        _ctx: CallContext,
+    ) -> BoxFuture<'static, Result<bytes::Bytes, RemoteError>> {
+        switchboard_core::server::unknown_method(method)
+    }
+
+    fn update_property(
+        &self,
+        property: &str,
+        _payload: bytes::Bytes,
+        _ctx: CallContext,
+    ) -> BoxFuture<'static, Result<bytes::Bytes, RemoteError>> {
+        unknown_property(property)
+    }
+}
+
+/// A publisher of `T` on one topic; dropping it stops publishing.
+pub struct Publisher<T> {
+    topic: String,
+    server: ServerCore,
+    _type: PhantomData<fn(&T)>,
+}
+
+impl<T> fmt::Debug for Publisher<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Publisher").field("topic", &self.topic).finish_non_exhaustive()
+    }
+}
+
+impl<T: Serialize> Publisher<T> {
+    /// The topic.
+    pub fn topic(&self) -> &str {
+        &self.topic
+    }
+
+    /// Publishes `message` to the subscribers there are. As with a signal, a message published
+    /// while a broker is away reaches no one (and is counted by the core), but is no error.
+    pub async fn publish(&self, message: &T) -> Result<(), TransportError> {
+        let payload = codec::encode(message).map_err(|error| {
+            TransportError::new(
+                TransportErrorKind::Protocol,
+                format!("a message for `{}` does not encode as JSON: {error}", self.topic),
+            )
+        })?;
+        self.server.emit_raw(&self.topic, payload).await
+    }
+}
+
+/// A publisher of `T` to topics named per message.
+pub struct MultiPublisher<T> {
+    node: Node,
+    publishers: tokio::sync::Mutex<HashMap<String, Arc<Publisher<T>>>>,
+}
+
+impl<T> fmt::Debug for MultiPublisher<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MultiPublisher").field("node", &self.node.name).finish_non_exhaustive()
+    }
+}
+
+impl<T: Serialize> MultiPublisher<T> {
+    /// Publishes `message` on `topic`.
+    pub async fn publish(&self, topic: &str, message: &T) -> Result<(), TransportError> {
+        let publisher = {
+            let mut publishers = self.publishers.lock().await;
+            match publishers.get(topic) {
+                Some(publisher) => publisher.clone(),
+                None => {
+                    let publisher = Arc::new(self.node.publisher(topic).await?);
+                    publishers.insert(topic.to_owned(), publisher.clone());
+                    publisher
+                }
+            }
+        };
+        publisher.publish(message).await
+    }
+}
+
+/// The messages on one topic, decoded as `T`, in the order they arrived.
+///
+/// A reader that falls behind by more than [`SIGNAL_BUFFER`](crate::client::SIGNAL_BUFFER)
+/// messages misses some, and learns how many ([`SubscriptionError::Lagged`]).
+pub struct Subscriber<T> {
+    stream: Kept,
+    _type: PhantomData<fn() -> T>,
+}
+
+impl<T> fmt::Debug for Subscriber<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Subscriber").field("stream", &self.stream.stream).finish_non_exhaustive()
+    }
+}
+
+impl<T: DeserializeOwned> Subscriber<T> {
+    /// Waits for the next message; `None` once the connection is closed.
+    pub async fn next(&mut self) -> Option<Result<T, SubscriptionError>> {
+        let next = self.stream.stream.next().await?;
+        Some(next.and_then(|(topic, payload)| decode(&topic, &payload)))
+    }
+}
+
+/// A message and the topic it was published on.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct Received<T> {
+    /// The topic, dotted (`sensors.front`), whatever the broker's own notation.
+    pub topic: String,
+    /// The message.
+    pub message: T,
+}
+
+/// The messages on every topic matching a pattern, decoded as `T`, each with its topic.
+pub struct PatternSubscriber<T> {
+    stream: Kept,
+    _type: PhantomData<fn() -> T>,
+}
+
+impl<T> fmt::Debug for PatternSubscriber<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PatternSubscriber")
+            .field("stream", &self.stream.stream)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T: DeserializeOwned> PatternSubscriber<T> {
+    /// Waits for the next message; `None` once the connection is closed.
+    pub async fn next(&mut self) -> Option<Result<Received<T>, SubscriptionError>> {
+        let next = self.stream.stream.next().await?;
+        Some(next.and_then(|(topic, payload)| {
+            let message = decode(&topic, &payload)?;
+            Ok(Received { topic: topic.into_owned(), message })
+        }))
+    }
+}
+
+fn decode<T: DeserializeOwned>(topic: &str, payload: &[u8]) -> Result<T, SubscriptionError> {
+    codec::decode(payload).map_err(|e| {
+        SubscriptionError::Decode(DecodeError::new(format!("message on `{topic}`"), e))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn commlib_patterns_become_filters() {
+        assert_eq!(filter_of("sensors.*"), "sensors.>");
+        assert_eq!(filter_of("*"), ">");
+        assert_eq!(filter_of("sensors.*.temp"), "sensors.*.temp");
+        assert_eq!(filter_of("sensors.>"), "sensors.>");
+        assert_eq!(filter_of("a*"), "a*");
+    }
+}

@@ -1,0 +1,316 @@
+//! Transport-independent bodies for nodes, the API without codegen (`switchboard::node`): each
+//! takes a node and a prefix that keeps its names apart from other tests on a shared broker.
+//! `unix`, `memory`, `nats` and `redis` instantiate them with [`node_tests!`]; the pattern
+//! subscriber's bodies need a broker and run on those that have one.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize, de::DeserializeOwned};
+use serde_json::{Value, json};
+use switchboard::{
+    error::{CallError, ErrorCode, RemoteError, names},
+    node::{Node, Publisher, Received, Subscriber},
+};
+
+use crate::suite::within;
+
+/// Instantiates every body that runs on any transport; `$make` is an expression of type
+/// `Option<(Node, String, G)>`: the node, the prefix of its names, and what must live as long
+/// as the test (a socket directory); `None` skips the test (no broker outside CI).
+macro_rules! node_tests {
+    ($make:expr) => {
+        crate::node::node_tests!(@each $make;
+            rpc_typed_and_raw,
+            many_calls_in_flight,
+            a_timeout_is_an_error,
+            a_failing_handler_sends_its_error,
+            a_request_that_does_not_decode_is_refused,
+            publish_and_subscribe,
+        );
+    };
+    (@each $make:expr; $($name:ident),* $(,)?) => {$(
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $name() {
+            switchboard_testkit::init_tracing();
+            let Some((node, prefix, _guard)) = $make else { return };
+            crate::node::$name(node, prefix).await;
+        }
+    )*};
+}
+pub(crate) use node_tests;
+
+/// Instantiates the bodies that need a broker (pattern subscriptions).
+macro_rules! brokered_node_tests {
+    ($make:expr) => {
+        crate::node::node_tests!(@each $make;
+            pattern_subscriber_reports_each_topic,
+            multi_publisher_reaches_every_topic,
+        );
+    };
+}
+pub(crate) use brokered_node_tests;
+
+/// A unique prefix for one test's names.
+pub(crate) fn prefix(tag: &str) -> String {
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("t{}_{n}.{tag}", std::process::id())
+}
+
+#[derive(Debug, Serialize, Deserialize, PartialEq)]
+struct AddTwoInts {
+    a: i64,
+    b: i64,
+}
+
+#[derive(Debug, Serialize, Deserialize, PartialEq)]
+struct Sum {
+    c: i64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+struct Reading {
+    seq: u64,
+    value: f64,
+}
+
+async fn serve_adder(node: &Node, rpc: &str) -> switchboard::node::RpcService {
+    let service = node.rpc_service(rpc, |request: AddTwoInts| async move {
+        Ok::<_, RemoteError>(Sum { c: request.a + request.b })
+    });
+    within("serving an RPC", service).await.expect("the RPC is served")
+}
+
+/// A typed client and a raw one (`serde_json::Value`) call the same typed service.
+pub(crate) async fn rpc_typed_and_raw(node: Node, prefix: String) {
+    let rpc = format!("{prefix}.add_two_ints");
+    let _service = serve_adder(&node, &rpc).await;
+    let typed = node.rpc_client::<AddTwoInts, Sum>(&rpc).await.expect("a typed client");
+    let sum = within("a typed call", typed.call(&AddTwoInts { a: 2, b: 40 })).await;
+    assert_eq!(sum.expect("the sum"), Sum { c: 42 });
+
+    let raw = node.rpc_client::<Value, Value>(&rpc).await.expect("a raw client");
+    let sum = within("a raw call", raw.call(&json!({"a": -5, "b": 3, "extra": true}))).await;
+    assert_eq!(sum.expect("the sum"), json!({"c": -2}));
+}
+
+/// Many calls from one client are in flight at once, and each gets its own answer.
+pub(crate) async fn many_calls_in_flight(node: Node, prefix: String) {
+    let rpc = format!("{prefix}.slow_double");
+    let service = node.rpc_service(&rpc, |request: Value| async move {
+        let n = request["n"].as_i64().unwrap_or_default();
+        // Later requests answer first, so answers come back out of order.
+        tokio::time::sleep(Duration::from_millis(200 - 4 * n as u64)).await;
+        Ok::<_, RemoteError>(json!({"double": 2 * n}))
+    });
+    let _service = within("serving", service).await.expect("served");
+    let client = node.rpc_client::<Value, Value>(&rpc).await.expect("a client");
+    let calls = (0..40).map(|n| {
+        let client = client.clone();
+        async move { (n, client.call(&json!({"n": n})).await) }
+    });
+    let started = std::time::Instant::now();
+    let answers = within("40 calls at once", futures_util::future::join_all(calls)).await;
+    for (n, answer) in answers {
+        assert_eq!(answer.expect("an answer"), json!({"double": 2 * n}), "call {n}");
+    }
+    // One at a time they would take 40 × 120 ms on average.
+    assert!(started.elapsed() < Duration::from_secs(3), "took {:?}", started.elapsed());
+}
+
+/// No answer in time is `CallError::Timeout`, never an empty value; the client goes on.
+pub(crate) async fn a_timeout_is_an_error(node: Node, prefix: String) {
+    let rpc = format!("{prefix}.sleepy");
+    let service = node.rpc_service(&rpc, |request: Value| async move {
+        let ms = request["ms"].as_u64().unwrap_or_default();
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+        Ok::<_, RemoteError>(json!({"slept": ms}))
+    });
+    let _service = within("serving", service).await.expect("served");
+    let client = node.rpc_client::<Value, Value>(&rpc).await.expect("a client");
+    let client = client.with_timeout(Duration::from_millis(300));
+    let late = within("a late call", client.call(&json!({"ms": 1000}))).await;
+    assert!(
+        matches!(late, Err(CallError::Timeout(timeout)) if timeout == Duration::from_millis(300)),
+        "{late:?}"
+    );
+    let prompt = within("a prompt call", client.call(&json!({"ms": 0}))).await;
+    assert_eq!(prompt.expect("an answer"), json!({"slept": 0}));
+}
+
+/// A handler's error reaches the caller with its code, name and message.
+pub(crate) async fn a_failing_handler_sends_its_error(node: Node, prefix: String) {
+    let rpc = format!("{prefix}.picky");
+    let service = node.rpc_service(&rpc, |request: AddTwoInts| async move {
+        if request.a < 0 {
+            return Err(RemoteError::new(
+                ErrorCode::ClientError,
+                "NegativeOperand",
+                format!("a is {}", request.a),
+            ));
+        }
+        if request.b < 0 {
+            panic!("b is negative");
+        }
+        Ok(Sum { c: request.a + request.b })
+    });
+    let _service = within("serving", service).await.expect("served");
+    let client = node.rpc_client::<AddTwoInts, Sum>(&rpc).await.expect("a client");
+    let refused = within("a refused call", client.call(&AddTwoInts { a: -1, b: 1 })).await;
+    let error = refused.expect_err("the handler refused").as_remote().cloned().expect("remote");
+    assert_eq!(
+        (error.code(), error.name(), error.message()),
+        (ErrorCode::ClientError, "NegativeOperand", "a is -1")
+    );
+
+    let panicked =
+        within("a call whose handler panics", client.call(&AddTwoInts { a: 1, b: -1 })).await;
+    let error = panicked.expect_err("the handler panicked").as_remote().cloned().expect("remote");
+    assert_eq!(error.name(), names::INTERNAL);
+    let fine = within("a fine call", client.call(&AddTwoInts { a: 1, b: 1 })).await;
+    assert_eq!(fine.expect("the service survived"), Sum { c: 2 });
+}
+
+/// A request that is not what the service takes is answered with `InvalidArguments`.
+pub(crate) async fn a_request_that_does_not_decode_is_refused(node: Node, prefix: String) {
+    let rpc = format!("{prefix}.add");
+    let _service = serve_adder(&node, &rpc).await;
+    let client = node.rpc_client::<Value, Value>(&rpc).await.expect("a client");
+    let wrong = within("a wrong call", client.call(&json!({"a": "two", "b": 1}))).await;
+    let error = wrong.expect_err("refused").as_remote().cloned().expect("remote");
+    assert_eq!(error.name(), names::INVALID_ARGUMENTS);
+    assert!(error.message().contains('a'), "{error}");
+}
+
+/// Publishes a probe (`seq` 0) until `subscriber` sees one, so the subscription is in force on
+/// every transport (over a Unix socket a subscription takes effect a moment after it is sent).
+async fn settle<P: Serialize, S: DeserializeOwned>(
+    publisher: &Publisher<P>,
+    probe: &P,
+    subscriber: &mut Subscriber<S>,
+) {
+    for _ in 0..100 {
+        publisher.publish(probe).await.expect("a probe is published");
+        if let Ok(Some(_)) =
+            tokio::time::timeout(Duration::from_millis(50), subscriber.next()).await
+        {
+            return;
+        }
+    }
+    panic!("the subscription never saw a probe");
+}
+
+/// A typed and a raw subscriber receive every message of a topic, in order, and nothing of a
+/// topic next to it.
+pub(crate) async fn publish_and_subscribe(node: Node, prefix: String) {
+    let topic = format!("{prefix}.sensors.front");
+    let publisher = within("a publisher", node.publisher::<Reading>(&topic)).await.expect("pub");
+    let other = format!("{prefix}.sensors.back");
+    let neighbour = within("a publisher", node.publisher::<Reading>(&other)).await.expect("pub");
+    let mut typed = node.subscriber::<Reading>(&topic).await.expect("a typed subscriber");
+    let mut raw = node.subscriber::<Value>(&topic).await.expect("a raw subscriber");
+    let probe = Reading { seq: 0, value: 0.0 };
+    settle(&publisher, &probe, &mut typed).await;
+    settle(&publisher, &probe, &mut raw).await;
+
+    for seq in 1..=20 {
+        neighbour.publish(&Reading { seq: 1000 + seq, value: 0.0 }).await.expect("published");
+        publisher.publish(&Reading { seq, value: seq as f64 / 2.0 }).await.expect("published");
+    }
+    let mut seen = Vec::new();
+    while seen.len() < 20 {
+        let reading = within("a reading", typed.next()).await.expect("open").expect("a reading");
+        if reading.seq != 0 {
+            seen.push(reading);
+        }
+    }
+    let expected: Vec<Reading> =
+        (1..=20).map(|seq| Reading { seq, value: seq as f64 / 2.0 }).collect();
+    assert_eq!(seen, expected);
+    let mut raw_seen = Vec::new();
+    while raw_seen.len() < 20 {
+        let message = within("a message", raw.next()).await.expect("open").expect("JSON");
+        if message["seq"] != 0 {
+            raw_seen.push(message["seq"].as_u64().expect("seq"));
+        }
+    }
+    assert_eq!(raw_seen, (1..=20).collect::<Vec<_>>());
+}
+
+/// A pattern subscriber receives the messages of every matching topic, each with its topic;
+/// a last `*` matches the rest of the name, an inner one a single segment.
+pub(crate) async fn pattern_subscriber_reports_each_topic(node: Node, prefix: String) {
+    let mut everything = node
+        .pattern_subscriber::<Reading>(&format!("{prefix}.sensors.*"))
+        .await
+        .expect("a pattern subscriber");
+    let mut temperatures = node
+        .pattern_subscriber::<Value>(&format!("{prefix}.sensors.*.temp"))
+        .await
+        .expect("another");
+    let topics = ["front.temp", "back.temp", "front.temp.raw", "front"];
+    let mut publishers = Vec::new();
+    for topic in topics {
+        let topic = format!("{prefix}.sensors.{topic}");
+        publishers.push(node.publisher::<Reading>(&topic).await.expect("a publisher"));
+    }
+    let elsewhere =
+        node.publisher::<Reading>(&format!("{prefix}.actuators.front")).await.expect("pub");
+    for (seq, publisher) in publishers.iter().enumerate() {
+        elsewhere.publish(&Reading { seq: 99, value: 0.0 }).await.expect("published");
+        publisher.publish(&Reading { seq: seq as u64, value: 1.0 }).await.expect("published");
+    }
+    let mut seen = Vec::new();
+    for _ in topics {
+        let Received { topic, message, .. } =
+            within("a message", everything.next()).await.expect("open").expect("a reading");
+        seen.push((topic, message.seq));
+    }
+    // Each topic has a publisher (a connection) of its own, so only each one's order is kept.
+    seen.sort();
+    let mut expected: Vec<(String, u64)> = topics
+        .iter()
+        .enumerate()
+        .map(|(seq, t)| (format!("{prefix}.sensors.{t}"), seq as u64))
+        .collect();
+    expected.sort();
+    assert_eq!(seen, expected);
+    let mut temps = Vec::new();
+    for _ in 0..2 {
+        let received =
+            within("a temperature", temperatures.next()).await.expect("open").expect("JSON");
+        temps.push(received.topic);
+    }
+    temps.sort();
+    assert_eq!(
+        temps,
+        [format!("{prefix}.sensors.back.temp"), format!("{prefix}.sensors.front.temp")]
+    );
+    let nothing_more = tokio::time::timeout(Duration::from_millis(200), temperatures.next()).await;
+    assert!(nothing_more.is_err(), "only two topics match: {nothing_more:?}");
+}
+
+/// A multi-publisher reaches the subscribers of each topic it names.
+pub(crate) async fn multi_publisher_reaches_every_topic(node: Node, prefix: String) {
+    let mut all =
+        node.pattern_subscriber::<Value>(&format!("{prefix}.events.*")).await.expect("sub");
+    let publisher = node.multi_publisher::<Value>();
+    for (n, topic) in ["a", "b", "a", "c"].iter().enumerate() {
+        let topic = format!("{prefix}.events.{topic}");
+        within("publishing", publisher.publish(&topic, &json!({"n": n}))).await.expect("published");
+    }
+    let mut seen = Vec::new();
+    for _ in 0..4 {
+        let received = within("an event", all.next()).await.expect("open").expect("JSON");
+        seen.push((received.topic, received.message["n"].as_u64().expect("n")));
+    }
+    // Each topic has a publisher (a connection) of its own, so only each one's order is kept.
+    seen.sort();
+    let mut expected: Vec<(String, u64)> = ["a", "b", "a", "c"]
+        .iter()
+        .enumerate()
+        .map(|(n, t)| (format!("{prefix}.events.{t}"), n as u64))
+        .collect();
+    expected.sort();
+    assert_eq!(seen, expected);
+}
