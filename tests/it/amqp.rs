@@ -346,3 +346,17 @@ async fn tls_verifies_the_broker() {
     );
     within("connect", ThermostatClient::connect(&plain)).await.expect_err("no plain AMQP there");
 }
+
+mod node {
+    use switchboard::{Endpoint, node::Node};
+    use switchboard_testkit::broker::shared_rabbitmq;
+
+    fn node() -> Option<(Node, String, ())> {
+        let server = shared_rabbitmq()?;
+        let endpoint = Endpoint::parse(&server.url).expect("a valid URL");
+        Some((Node::new("amqp-test", endpoint), crate::node::prefix("amqp"), ()))
+    }
+
+    crate::node::node_tests!(node());
+    crate::node::brokered_node_tests!(node());
+}

@@ -11,8 +11,13 @@
 
 use std::time::Duration;
 
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use switchboard::Endpoint;
+use switchboard::{
+    Endpoint,
+    error::{CallError, RemoteError},
+    node::Node,
+};
 use switchboard_testkit::{
     broker::{shared_rabbitmq, shared_redis},
     python::PythonPeers,
@@ -132,4 +137,239 @@ async fn amqp_rpc_client_calls_a_generated_service() {
 async fn amqp_subscriber_receives_signals() {
     let Some(server) = shared_rabbitmq() else { return };
     subscriber_receives_signals(Broker::from_url("amqp", &server.url)).await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Nodes (`switchboard::node`) and commlib-py's own nodes, both ways.
+
+/// A node on `broker`, and a prefix that keeps this test's names apart.
+fn node_on(broker: &Broker, tag: &str) -> (Node, String) {
+    let endpoint = Endpoint::parse(&broker.url).expect("a URL");
+    (Node::new("switchboard-peer", endpoint), crate::node::prefix(tag))
+}
+
+#[derive(Debug, Serialize, Deserialize, PartialEq)]
+struct AddTwoInts {
+    a: i64,
+    b: i64,
+}
+
+#[derive(Debug, Serialize, Deserialize, PartialEq)]
+struct Sum {
+    c: i64,
+}
+
+/// commlib-py's `RPCClient` calls a node's RPC: the result; a handler's error, whose message
+/// reaches it in the reply's data; and a reply that comes too late, for which commlib-py's
+/// client returns `None` (its own behaviour on Redis and AMQP).
+async fn rpc_client_calls_a_node_service(broker: Broker) {
+    let Some(peers) = PythonPeers::commlib() else { return };
+    let (node, prefix) = node_on(&broker, "their_client");
+    let rpc = format!("{prefix}.add_two_ints");
+    let service = node.rpc_service(&rpc, |request: AddTwoInts| async move {
+        if request.a < 0 {
+            return Err(RemoteError::client_error("a must not be negative"));
+        }
+        if request.b < 0 {
+            tokio::time::sleep(Duration::from_secs(3)).await;
+        }
+        Ok(Sum { c: request.a + request.b })
+    });
+    let _service = within("serving", service).await.expect("served");
+
+    let sum = commlib_call(peers, &broker, &rpc, json!({"a": 2, "b": 40})).await;
+    assert_eq!(sum, json!({"c": 42}));
+    let refused = commlib_call(peers, &broker, &rpc, json!({"a": -1, "b": 1})).await;
+    assert_eq!(refused["message"], "a must not be negative", "{refused}");
+    let data = json!({"a": 1, "b": -1}).to_string();
+    let args = ["call", broker.transport, &broker.host, &broker.port, &rpc, &data, "1"];
+    let mut peer = peers.spawn("peer.py", &args);
+    let (status, lines) = peer.finish(PEER_STEP).await.expect("commlib-py's call finishes");
+    assert!(status.success(), "peer.py call failed: {lines:?}\n{}", peer.stderr());
+    assert!(lines.iter().any(|line| line == "answer null"), "commlib-py timed out: {lines:?}");
+}
+
+/// A node's client calls commlib-py's `RPCService`: the result, many calls at once, and its
+/// failures. A whitelisted exception (`ValueError`) is answered with `{}`, which the raw client
+/// takes and the typed one cannot decode; any other exception goes unanswered on Redis (a
+/// `CallError::Timeout`, never an empty value) and is answered `{}` on AMQP; a reply that comes
+/// too late is a timeout.
+async fn node_client_calls_an_rpc_service(broker: Broker) {
+    let Some(peers) = PythonPeers::commlib() else { return };
+    let (node, prefix) = node_on(&broker, "their_service");
+    let rpc = format!("{prefix}.add_two_ints");
+    let args = ["serve", broker.transport, &broker.host, &broker.port, &rpc, "30"];
+    let mut peer = peers.spawn("peer.py", &args);
+    peer.wait_for("ready", PEER_STEP).await.expect("commlib-py serves");
+
+    let typed = node.rpc_client::<AddTwoInts, Sum>(&rpc).await.expect("a client");
+    let sum = within("a call", typed.call(&AddTwoInts { a: 2, b: 40 })).await;
+    assert_eq!(sum.expect("the sum"), Sum { c: 42 });
+    // commlib-py's AMQP service queue keeps at most 10 requests and drops the oldest beyond.
+    let calls = (0..8).map(|a| {
+        let typed = typed.clone();
+        async move { (a, typed.call(&AddTwoInts { a, b: 1000 }).await) }
+    });
+    for (a, sum) in within("8 calls at once", futures_util::future::join_all(calls)).await {
+        assert_eq!(sum.expect("a sum"), Sum { c: a + 1000 }, "call {a}");
+    }
+
+    let raw = node.rpc_client::<Value, Value>(&rpc).await.expect("a raw client");
+    let raised = within("a call that raises", raw.call(&json!({"raise": true}))).await;
+    assert_eq!(raised.expect("commlib-py answers a ValueError"), json!({}));
+    let sums = node.rpc_client::<Value, Sum>(&rpc).await.expect("a typed client");
+    let undecodable = within("a typed call that raises", sums.call(&json!({"raise": true}))).await;
+    assert!(matches!(undecodable, Err(CallError::Decode(_))), "{undecodable:?}");
+    let quick = raw.clone().with_timeout(Duration::from_millis(500));
+    let crashed = within("a call that crashes", quick.call(&json!({"crash": true}))).await;
+    if broker.transport == "amqp" {
+        // commlib-py's AMQP service answers `{}` to any exception.
+        assert_eq!(crashed.expect("an answer"), json!({}));
+    } else {
+        assert!(matches!(crashed, Err(CallError::Timeout(_))), "{crashed:?}");
+    }
+    let late = within("a late call", quick.call(&json!({"sleep": 2, "a": 1}))).await;
+    assert!(matches!(late, Err(CallError::Timeout(_))), "{late:?}");
+    peer.kill();
+}
+
+/// Ours to theirs: commlib-py's `Subscriber` receives a publisher's messages, and its
+/// `PSubscriber` the messages of publishers on several topics, each with its topic.
+async fn commlib_subscribers_receive_node_publishes(broker: Broker) {
+    let Some(peers) = PythonPeers::commlib() else { return };
+    let (node, prefix) = node_on(&broker, "their_subscriber");
+    let topic = format!("{prefix}.sonar.front");
+    let publisher = node.publisher::<Value>(&topic).await.expect("a publisher");
+    let args = ["subscribe", broker.transport, &broker.host, &broker.port, &topic, "2"];
+    let mut subscriber = peers.spawn("peer.py", &args);
+    subscriber.wait_for("ready", PEER_STEP).await.expect("commlib-py subscribes");
+    let pattern = format!("{prefix}.*");
+    let args = ["psubscribe", broker.transport, &broker.host, &broker.port, &pattern, "3"];
+    let mut psubscriber = peers.spawn("peer.py", &args);
+    psubscriber.wait_for("ready", PEER_STEP).await.expect("commlib-py subscribes");
+
+    let other = format!("{prefix}.sonar.back");
+    let back = node.publisher::<Value>(&other).await.expect("a publisher");
+    publisher.publish(&json!({"distance": 1.25, "tags": ["a"]})).await.expect("published");
+    back.publish(&json!({"distance": 9.5})).await.expect("published");
+    publisher.publish(&json!({"distance": 1.5})).await.expect("published");
+
+    let (status, lines) = subscriber.finish(PEER_STEP).await.expect("the subscriber finishes");
+    assert!(status.success(), "{lines:?}\n{}", subscriber.stderr());
+    assert_eq!(
+        messages(&lines),
+        [json!({"distance": 1.25, "tags": ["a"]}), json!({"distance": 1.5})]
+    );
+    let (status, lines) = psubscriber.finish(PEER_STEP).await.expect("the subscriber finishes");
+    assert!(status.success(), "{lines:?}\n{}", psubscriber.stderr());
+    let mut seen = messages(&lines);
+    seen.sort_by_key(|m| m.to_string());
+    let mut expected = vec![
+        json!({"topic": topic, "data": {"distance": 1.25, "tags": ["a"]}}),
+        json!({"topic": other, "data": {"distance": 9.5}}),
+        json!({"topic": topic, "data": {"distance": 1.5}}),
+    ];
+    expected.sort_by_key(|m| m.to_string());
+    assert_eq!(seen, expected);
+}
+
+/// Theirs to ours: a node's subscriber and pattern subscriber receive what commlib-py's
+/// publishers publish, the pattern subscriber with each message's topic.
+async fn node_subscribers_receive_commlib_publishes(broker: Broker) {
+    let Some(peers) = PythonPeers::commlib() else { return };
+    let (node, prefix) = node_on(&broker, "their_publisher");
+    let front = format!("{prefix}.sonar.front");
+    let back = format!("{prefix}.sonar.back");
+    let mut subscriber = node.subscriber::<Value>(&front).await.expect("a subscriber");
+    let mut everything =
+        node.pattern_subscriber::<Value>(&format!("{prefix}.*")).await.expect("a pattern");
+    let pairs = json!([[front, {"seq": 1}], [back, {"seq": 2}], [front, {"seq": 3}]]).to_string();
+    let args = ["publish", broker.transport, &broker.host, &broker.port, "-", &pairs];
+    let mut publisher = peers.spawn("peer.py", &args);
+    let (status, lines) = publisher.finish(PEER_STEP).await.expect("the publisher finishes");
+    assert!(status.success(), "{lines:?}\n{}", publisher.stderr());
+
+    for seq in [1, 3] {
+        let message = within("a message", subscriber.next()).await.expect("open").expect("JSON");
+        assert_eq!(message, json!({"seq": seq}));
+    }
+    let mut seen = Vec::new();
+    for _ in 0..3 {
+        let received = within("a message", everything.next()).await.expect("open").expect("JSON");
+        seen.push((received.topic, received.message["seq"].as_u64().expect("seq")));
+    }
+    // Each topic has a publisher of its own, so only each one's order is kept.
+    seen.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(seen, [(back, 2), (front.clone(), 1), (front, 3)]);
+}
+
+/// The `message ` lines a peer printed, as JSON.
+fn messages(lines: &[String]) -> Vec<Value> {
+    lines
+        .iter()
+        .filter_map(|line| line.strip_prefix("message "))
+        .map(|message| serde_json::from_str(message).expect("JSON"))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_rpc_client_calls_a_node_service() {
+    let Some(server) = shared_redis() else { return };
+    rpc_client_calls_a_node_service(Broker::from_url("redis", &server.url)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_node_client_calls_an_rpc_service() {
+    let Some(server) = shared_redis() else { return };
+    node_client_calls_an_rpc_service(Broker::from_url("redis", &server.url)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_commlib_subscribers_receive_node_publishes() {
+    let Some(server) = shared_redis() else { return };
+    commlib_subscribers_receive_node_publishes(Broker::from_url("redis", &server.url)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_node_subscribers_receive_commlib_publishes() {
+    let Some(server) = shared_redis() else { return };
+    node_subscribers_receive_commlib_publishes(Broker::from_url("redis", &server.url)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn amqp_rpc_client_calls_a_node_service() {
+    let Some(server) = shared_rabbitmq() else { return };
+    rpc_client_calls_a_node_service(Broker::from_url("amqp", &server.url)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn amqp_node_client_calls_an_rpc_service() {
+    let Some(server) = shared_rabbitmq() else { return };
+    node_client_calls_an_rpc_service(Broker::from_url("amqp", &server.url)).await;
+}
+
+/// commlib-py's AMQP `PSubscriber` cannot be made with a `*` and fails on every message
+/// without one (docs/commlib.md), so on AMQP only its `Subscriber` hears ours.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn amqp_commlib_subscriber_receives_node_publishes() {
+    let Some(server) = shared_rabbitmq() else { return };
+    let broker = Broker::from_url("amqp", &server.url);
+    let Some(peers) = PythonPeers::commlib() else { return };
+    let (node, prefix) = node_on(&broker, "their_amqp_subscriber");
+    let topic = format!("{prefix}.sonar.front");
+    let publisher = node.publisher::<Value>(&topic).await.expect("a publisher");
+    let args = ["subscribe", broker.transport, &broker.host, &broker.port, &topic, "2"];
+    let mut subscriber = peers.spawn("peer.py", &args);
+    subscriber.wait_for("ready", PEER_STEP).await.expect("commlib-py subscribes");
+    publisher.publish(&json!({"distance": 1.25})).await.expect("published");
+    publisher.publish(&json!({"distance": 1.5})).await.expect("published");
+    let (status, lines) = subscriber.finish(PEER_STEP).await.expect("the subscriber finishes");
+    assert!(status.success(), "{lines:?}\n{}", subscriber.stderr());
+    assert_eq!(messages(&lines), [json!({"distance": 1.25}), json!({"distance": 1.5})]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn amqp_node_subscribers_receive_commlib_publishes() {
+    let Some(server) = shared_rabbitmq() else { return };
+    node_subscribers_receive_commlib_publishes(Broker::from_url("amqp", &server.url)).await;
 }

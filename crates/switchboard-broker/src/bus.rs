@@ -186,6 +186,10 @@ pub struct BusProfile {
     /// Whether the broker carries a message's reply address outside its body (NATS reply
     /// subjects, AMQP's `reply_to`), so that even an unreadable body can be answered.
     pub reply_to_outside_body: bool,
+    /// Whether a message sent to a queue nobody consumes yet is lost (AMQP's default exchange
+    /// drops it) rather than kept until someone does (a Redis list): then a reply queue is
+    /// consumed before its request goes out.
+    pub drops_unconsumed: bool,
 }
 
 impl BusProfile {
@@ -196,7 +200,14 @@ impl BusProfile {
         replies: ReplyRoute,
         reply_to_outside_body: bool,
     ) -> Self {
-        BusProfile { name, envelope, replies, reply_to_outside_body }
+        BusProfile { name, envelope, replies, reply_to_outside_body, drops_unconsumed: false }
+    }
+
+    /// Says that a message sent to a queue nobody consumes is lost (see
+    /// [`drops_unconsumed`](Self::drops_unconsumed)).
+    pub fn dropping_unconsumed(mut self) -> Self {
+        self.drops_unconsumed = true;
+        self
     }
 }
 

@@ -205,14 +205,29 @@ impl NodeClient {
         let envelope = Envelope { meta, reply_to: Some(reply_to.clone()), payload };
         let message = envelope::encode(self.style, envelope)
             .map_err(|e| TransportError::new(TransportErrorKind::Protocol, e.to_string()))?;
-        self.bus.send(method, message).await?;
-        if self.route != ReplyRoute::Subjects {
-            let me = self.me.clone();
-            let task = tokio::spawn(async move { wait_for_reply(me, id, reply_to).await });
-            let mut tasks = lock(&self.tasks);
-            tasks.retain(|task| !task.is_finished());
-            tasks.push(task);
+        if self.route == ReplyRoute::Subjects {
+            return self.bus.send(method, message).await;
         }
+        let me = self.me.clone();
+        let waiting = if self.bus.profile().drops_unconsumed {
+            // The reply queue must be there before the request goes out.
+            let (sink, reply) = reply_sink();
+            let consumer = self.bus.consume(std::slice::from_ref(&reply_to), sink).await?;
+            let sent = self.bus.send(method, message).await;
+            if sent.is_err() {
+                self.bus.unsubscribe(consumer);
+            }
+            sent?;
+            Box::pin(async move { consumed_reply(me, id, consumer, reply).await })
+                as BoxFuture<'static, ()>
+        } else {
+            self.bus.send(method, message).await?;
+            Box::pin(async move { wait_for_reply(me, id, reply_to).await })
+        };
+        let task = tokio::spawn(waiting);
+        let mut tasks = lock(&self.tasks);
+        tasks.retain(|task| !task.is_finished());
+        tasks.push(task);
         Ok(())
     }
 
@@ -329,6 +344,40 @@ async fn wait_for_reply(client: Weak<NodeClient>, id: RequestId, queue: String) 
             Ok(None) => {}
             Err(error) => return client.inbox.request_failed(id, error),
         }
+    }
+}
+
+/// A sink that hands the first message it receives to the returned receiver.
+fn reply_sink() -> (Sink, tokio::sync::oneshot::Receiver<BusMessage>) {
+    let (sender, receiver) = tokio::sync::oneshot::channel();
+    let sender = Mutex::new(Some(sender));
+    let sink: Sink = Arc::new(move |_: &str, message| {
+        if let Some(sender) = lock(&sender).take() {
+            let _ = sender.send(message);
+        }
+    });
+    (sink, receiver)
+}
+
+/// Waits for the answer a consumed reply queue receives, until the core stops waiting for it;
+/// then ends the consumption (and with it, on AMQP, the queue).
+async fn consumed_reply(
+    client: Weak<NodeClient>,
+    id: RequestId,
+    consumer: SubscriptionId,
+    mut reply: tokio::sync::oneshot::Receiver<BusMessage>,
+) {
+    let answer = loop {
+        match tokio::time::timeout(REPLY_POLL, &mut reply).await {
+            Ok(answer) => break answer.ok(),
+            Err(_) if client.upgrade().is_some_and(|client| client.inbox.awaits(id)) => {}
+            Err(_) => break None,
+        }
+    };
+    let Some(client) = client.upgrade() else { return };
+    client.bus.unsubscribe(consumer);
+    if let Some(message) = answer {
+        client.on_answer(Some(id), message);
     }
 }
 

@@ -326,7 +326,8 @@ impl AmqpBus {
         link.up(current);
         let supervisor = tokio::spawn(link.clone().supervise(options.backoff)).abort_handle();
         Ok(AmqpBus {
-            profile: BusProfile::new("amqp", EnvelopeStyle::JsonBody, ReplyRoute::Queue, true),
+            profile: BusProfile::new("amqp", EnvelopeStyle::JsonBody, ReplyRoute::Queue, true)
+                .dropping_unconsumed(),
             link,
             next: AtomicU64::new(1),
             supervisor,

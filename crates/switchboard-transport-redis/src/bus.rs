@@ -30,6 +30,9 @@ use crate::RedisConnector;
 /// How often the supervisor pings the server while the link is up.
 const PING_EVERY: Duration = Duration::from_millis(500);
 
+/// How many idle connections for [`Bus::receive`] a link keeps for the next waits.
+const IDLE_RECEIVERS: usize = 16;
+
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
@@ -57,6 +60,8 @@ struct Link {
     up: AtomicBool,
     generation: AtomicU64,
     commands: Mutex<Option<MultiplexedConnection>>,
+    /// Connections for `BLPOP` on reply lists, idle between waits; dropped with the link.
+    receivers: Mutex<Vec<(u64, MultiplexedConnection)>>,
     tasks: Mutex<HashMap<u64, Vec<AbortHandle>>>,
     /// Woken by any task whose connection broke, so that the link goes down at once.
     lost: Notify,
@@ -79,6 +84,7 @@ impl Link {
             return;
         }
         *lock(&self.commands) = None;
+        lock(&self.receivers).clear();
         for task in lock(&self.tasks).drain().flat_map(|(_, tasks)| tasks) {
             task.abort();
         }
@@ -201,6 +207,7 @@ impl RedisBus {
             up: AtomicBool::new(false),
             generation: AtomicU64::new(0),
             commands: Mutex::new(None),
+            receivers: Mutex::new(Vec::new()),
             tasks: Mutex::new(HashMap::new()),
             lost: Notify::new(),
             connect_timeout: options.connect_timeout,
@@ -296,6 +303,41 @@ impl RedisBus {
         Ok(SubscriptionId(id))
     }
 
+    /// `BLPOP` on one reply list, on an idle connection of the link's (or a new one), which
+    /// goes back to the idle ones afterwards; a wait abandoned half-way drops its connection.
+    async fn pop_reply(
+        &self,
+        queue: &str,
+        wait: Duration,
+    ) -> Result<Option<BusMessage>, TransportError> {
+        let (generation, _) = self.link.check()?;
+        let idle = lock(&self.link.receivers).pop();
+        let mut connection = match idle {
+            Some((kept, connection)) if kept == generation => connection,
+            _ => self.link.open(true).await?,
+        };
+        // Redis takes a timeout in seconds, as a double; zero would mean forever.
+        let seconds = wait.as_secs_f64().max(0.01);
+        let popped = redis::cmd("BLPOP")
+            .arg(queue)
+            .arg(seconds)
+            .query_async::<Option<(String, Vec<u8>)>>(&mut connection)
+            .await
+            .map_err(|error| {
+                self.link.lost.notify_one();
+                TransportError::disconnected(format!(
+                    "BLPOP on the Redis server at {} failed: {error}",
+                    self.link.server
+                ))
+            })?;
+        let mut idle = lock(&self.link.receivers);
+        if idle.len() < IDLE_RECEIVERS && self.link.generation.load(Ordering::Acquire) == generation
+        {
+            idle.push((generation, connection));
+        }
+        Ok(popped.map(|(_, body)| BusMessage::new(Bytes::from(body))))
+    }
+
     async fn command(&self, command: &str, key: &str, body: Bytes) -> Result<(), TransportError> {
         let (_, mut commands) = self.link.check()?;
         redis::cmd(command)
@@ -373,6 +415,14 @@ impl Bus for RedisBus {
         if let Some(tasks) = lock(&self.link.tasks).remove(&id.0) {
             tasks.iter().for_each(AbortHandle::abort);
         }
+    }
+
+    fn receive<'a>(
+        &'a self,
+        queue: &'a str,
+        wait: Duration,
+    ) -> BoxFuture<'a, Result<Option<BusMessage>, TransportError>> {
+        Box::pin(self.pop_reply(queue, wait))
     }
 
     fn link(&self) -> watch::Receiver<LinkState> {

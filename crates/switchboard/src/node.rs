@@ -1,7 +1,7 @@
 //! Nodes: RPCs, publishers and subscribers named at run time, with no interface file, over a
-//! Unix socket and the brokered transports (MQTT is to come). On Redis they speak commlib-py's
-//! wire, so a commlib-py node and a switchboard one talk to each other (`docs/commlib.md` in the
-//! repository is the guide).
+//! Unix socket and the brokered transports (MQTT is to come). On Redis and AMQP they speak
+//! commlib-py's wire, so a commlib-py node and a switchboard one talk to each other
+//! (`docs/commlib.md` in the repository is the guide).
 //!
 //! Each endpoint runs on the same core as generated code: an [`RpcService`] is a server whose
 //! one method is the RPC, a [`Publisher`] a server whose one signal is the topic, and an

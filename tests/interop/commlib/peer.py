@@ -4,6 +4,19 @@
                                                      JSON (`null` when commlib-py's call timed out)
     peer.py subscribe TRANSPORT HOST PORT TOPIC N    prints `ready`, then `message ` and each of
                                                      N messages as JSON, and exits
+    peer.py psubscribe TRANSPORT HOST PORT PATTERN N like subscribe, with a PSubscriber: each
+                                                     line is `message {"topic":…,"data":…}`
+    peer.py serve TRANSPORT HOST PORT RPC_NAME SECONDS
+                                                     serves RPC_NAME for SECONDS, printing
+                                                     `ready` once it runs: it answers
+                                                     {"c": a + b}; a request with "raise" raises
+                                                     ValueError, one with "crash" a
+                                                     ZeroDivisionError, one with "sleep" sleeps
+                                                     that many seconds first
+    peer.py publish TRANSPORT HOST PORT - JSON       publishes each [topic, message] pair of the
+                                                     JSON list, in order, with a Publisher per
+                                                     topic (commlib-py's MPublisher cannot be
+                                                     made on AMQP), then prints `published`
 
 commlib-py logs to standard output too, hence the prefixes.
 
@@ -11,6 +24,7 @@ TRANSPORT is `redis` or `amqp` (guest/guest). Nothing but commlib-py's public AP
 """
 
 import json
+import os
 import sys
 import threading
 import time
@@ -32,10 +46,10 @@ def node(transport: str, host: str, port: int) -> Node:
     return Node(node_name="switchboard_probe", connection_params=params, heartbeats=False)
 
 
-def call(transport: str, host: str, port: int, rpc_name: str, data: str) -> None:
+def call(transport: str, host: str, port: int, rpc_name: str, data: str, timeout: float) -> None:
     client = node(transport, host, port).create_rpc_client(rpc_name=rpc_name)
     client.run()
-    answer = client.call(json.loads(data), timeout=5)
+    answer = client.call(json.loads(data), timeout=timeout)
     print("answer", json.dumps(answer), flush=True)
     client.stop()
 
@@ -59,11 +73,72 @@ def subscribe(transport: str, host: str, port: int, topic: str, count: int) -> N
     subscriber.stop()
 
 
+def psubscribe(transport: str, host: str, port: int, pattern: str, count: int) -> None:
+    done = threading.Event()
+    seen = []
+
+    def on_message(message, topic) -> None:
+        seen.append(message)
+        print("message", json.dumps({"topic": topic, "data": message}), flush=True)
+        if len(seen) >= count:
+            done.set()
+
+    subscriber = node(transport, host, port).create_psubscriber(
+        topic=pattern, on_message=on_message
+    )
+    subscriber.run()
+    time.sleep(0.5)
+    print("ready", flush=True)
+    done.wait(timeout=20)
+    subscriber.stop()
+
+
+def serve(transport: str, host: str, port: int, rpc_name: str, seconds: float) -> None:
+    def on_request(request):
+        if "sleep" in request:
+            time.sleep(float(request["sleep"]))
+        if "raise" in request:
+            raise ValueError("asked to raise")
+        if "crash" in request:
+            raise ZeroDivisionError("asked to crash")
+        return {"c": request.get("a", 0) + request.get("b", 0)}
+
+    service = node(transport, host, port).create_rpc(rpc_name=rpc_name, on_request=on_request)
+    service.run()
+    time.sleep(0.5)
+    print("ready", flush=True)
+    time.sleep(seconds)
+    # Stopping a Redis service waits out its 10 s BLPOP; nothing is left to say.
+    os._exit(0)
+
+
+def publish(transport: str, host: str, port: int, pairs: str) -> None:
+    the_node = node(transport, host, port)
+    publishers = {}
+    for topic, message in json.loads(pairs):
+        if topic not in publishers:
+            publishers[topic] = the_node.create_publisher(topic=topic)
+            publishers[topic].run()
+        publishers[topic].publish(message)
+    # pika's AMQP publisher writes from a thread of its own, and stopping it may lose what it
+    # has not written yet: give it time, then leave.
+    time.sleep(1.0)
+    print("published", flush=True)
+    os._exit(0)
+
+
 if __name__ == "__main__":
     verb, transport, host, port, name, rest = sys.argv[1:7]
     if verb == "call":
-        call(transport, host, int(port), name, rest)
+        timeout = float(sys.argv[7]) if len(sys.argv) > 7 else 5.0
+        call(transport, host, int(port), name, rest, timeout)
     elif verb == "subscribe":
         subscribe(transport, host, int(port), name, int(rest))
+    elif verb == "psubscribe":
+        psubscribe(transport, host, int(port), name, int(rest))
+    elif verb == "serve":
+        serve(transport, host, int(port), name, float(rest))
+    elif verb == "publish":
+        publish(transport, host, int(port), rest)
     else:
         raise SystemExit(f"unknown verb {verb!r}")
