@@ -19,7 +19,7 @@ use switchboard::{
     node::Node,
 };
 use switchboard_testkit::{
-    broker::{shared_rabbitmq, shared_redis},
+    broker::{shared_mosquitto, shared_rabbitmq, shared_redis},
     python::PythonPeers,
 };
 
@@ -186,14 +186,17 @@ async fn rpc_client_calls_a_node_service(broker: Broker) {
     let mut peer = peers.spawn("peer.py", &args);
     let (status, lines) = peer.finish(PEER_STEP).await.expect("commlib-py's call finishes");
     assert!(status.success(), "peer.py call failed: {lines:?}\n{}", peer.stderr());
-    assert!(lines.iter().any(|line| line == "answer null"), "commlib-py timed out: {lines:?}");
+    // commlib-py's MQTT client raises its timeout; on Redis and AMQP it returns `None`.
+    let timed_out = if broker.transport == "mqtt" { "timeout" } else { "answer null" };
+    assert!(lines.iter().any(|line| line == timed_out), "commlib-py timed out: {lines:?}");
 }
 
 /// A node's client calls commlib-py's `RPCService`: the result, many calls at once, and its
-/// failures. A whitelisted exception (`ValueError`) is answered with `{}`, which the raw client
-/// takes and the typed one cannot decode; any other exception goes unanswered on Redis (a
-/// `CallError::Timeout`, never an empty value) and is answered `{}` on AMQP; a reply that comes
-/// too late is a timeout.
+/// failures. On Redis and AMQP a whitelisted exception (`ValueError`) is answered with `{}`,
+/// which the raw client takes and the typed one cannot decode; any other exception goes
+/// unanswered on Redis (a `CallError::Timeout`, never an empty value) and is answered `{}` on
+/// AMQP. On MQTT commlib-py answers no exception at all. A reply that comes too late is a
+/// timeout everywhere.
 async fn node_client_calls_an_rpc_service(broker: Broker) {
     let Some(peers) = PythonPeers::commlib() else { return };
     let (node, prefix) = node_on(&broker, "their_service");
@@ -215,20 +218,29 @@ async fn node_client_calls_an_rpc_service(broker: Broker) {
     }
 
     let raw = node.rpc_client::<Value, Value>(&rpc).await.expect("a raw client");
-    let raised = within("a call that raises", raw.call(&json!({"raise": true}))).await;
-    assert_eq!(raised.expect("commlib-py answers a ValueError"), json!({}));
+    let quick = raw.clone().with_timeout(Duration::from_millis(1500));
+    let raised = within("a call that raises", quick.call(&json!({"raise": true}))).await;
     let sums = node.rpc_client::<Value, Sum>(&rpc).await.expect("a typed client");
+    let sums = sums.with_timeout(Duration::from_millis(1500));
     let undecodable = within("a typed call that raises", sums.call(&json!({"raise": true}))).await;
-    assert!(matches!(undecodable, Err(CallError::Decode(_))), "{undecodable:?}");
-    let quick = raw.clone().with_timeout(Duration::from_millis(500));
     let crashed = within("a call that crashes", quick.call(&json!({"crash": true}))).await;
-    if broker.transport == "amqp" {
-        // commlib-py's AMQP service answers `{}` to any exception.
-        assert_eq!(crashed.expect("an answer"), json!({}));
-    } else {
-        assert!(matches!(crashed, Err(CallError::Timeout(_))), "{crashed:?}");
+    match broker.transport {
+        "mqtt" => {
+            assert!(matches!(raised, Err(CallError::Timeout(_))), "{raised:?}");
+            assert!(matches!(undecodable, Err(CallError::Timeout(_))), "{undecodable:?}");
+            assert!(matches!(crashed, Err(CallError::Timeout(_))), "{crashed:?}");
+        }
+        transport => {
+            assert_eq!(raised.expect("commlib-py answers a ValueError"), json!({}));
+            assert!(matches!(undecodable, Err(CallError::Decode(_))), "{undecodable:?}");
+            if transport == "amqp" {
+                assert_eq!(crashed.expect("an answer to any exception"), json!({}));
+            } else {
+                assert!(matches!(crashed, Err(CallError::Timeout(_))), "{crashed:?}");
+            }
+        }
     }
-    let late = within("a late call", quick.call(&json!({"sleep": 2, "a": 1}))).await;
+    let late = within("a late call", quick.call(&json!({"sleep": 3, "a": 1}))).await;
     assert!(matches!(late, Err(CallError::Timeout(_))), "{late:?}");
     peer.kill();
 }
@@ -264,10 +276,14 @@ async fn commlib_subscribers_receive_node_publishes(broker: Broker) {
     assert!(status.success(), "{lines:?}\n{}", psubscriber.stderr());
     let mut seen = messages(&lines);
     seen.sort_by_key(|m| m.to_string());
+    // commlib-py's MQTT PSubscriber reports topics in MQTT's notation.
+    let notation = |topic: &str| {
+        if broker.transport == "mqtt" { topic.replace('.', "/") } else { topic.to_owned() }
+    };
     let mut expected = vec![
-        json!({"topic": topic, "data": {"distance": 1.25, "tags": ["a"]}}),
-        json!({"topic": other, "data": {"distance": 9.5}}),
-        json!({"topic": topic, "data": {"distance": 1.5}}),
+        json!({"topic": notation(&topic), "data": {"distance": 1.25, "tags": ["a"]}}),
+        json!({"topic": notation(&other), "data": {"distance": 9.5}}),
+        json!({"topic": notation(&topic), "data": {"distance": 1.5}}),
     ];
     expected.sort_by_key(|m| m.to_string());
     assert_eq!(seen, expected);
@@ -372,4 +388,28 @@ async fn amqp_commlib_subscriber_receives_node_publishes() {
 async fn amqp_node_subscribers_receive_commlib_publishes() {
     let Some(server) = shared_rabbitmq() else { return };
     node_subscribers_receive_commlib_publishes(Broker::from_url("amqp", &server.url)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mqtt_rpc_client_calls_a_node_service() {
+    let Some(server) = shared_mosquitto() else { return };
+    rpc_client_calls_a_node_service(Broker::from_url("mqtt", &server.url)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mqtt_node_client_calls_an_rpc_service() {
+    let Some(server) = shared_mosquitto() else { return };
+    node_client_calls_an_rpc_service(Broker::from_url("mqtt", &server.url)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mqtt_commlib_subscribers_receive_node_publishes() {
+    let Some(server) = shared_mosquitto() else { return };
+    commlib_subscribers_receive_node_publishes(Broker::from_url("mqtt", &server.url)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mqtt_node_subscribers_receive_commlib_publishes() {
+    let Some(server) = shared_mosquitto() else { return };
+    node_subscribers_receive_commlib_publishes(Broker::from_url("mqtt", &server.url)).await;
 }

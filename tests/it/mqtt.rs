@@ -525,3 +525,17 @@ async fn calls_do_not_stall() {
     assert!(median < Duration::from_millis(20), "median {median:?}: Nagle/delayed-ACK stall?");
     raw::clear_retained(&broker.url, &instance).await;
 }
+
+mod node {
+    use switchboard::{Endpoint, node::Node};
+    use switchboard_testkit::broker::shared_mosquitto;
+
+    fn node() -> Option<(Node, String, ())> {
+        let server = shared_mosquitto()?;
+        let endpoint = Endpoint::parse(&server.url).expect("a valid URL");
+        Some((Node::new("mqtt-test", endpoint), crate::node::prefix("mqtt"), ()))
+    }
+
+    crate::node::node_tests!(node());
+    crate::node::brokered_node_tests!(node());
+}

@@ -705,7 +705,8 @@ impl Handler for ClientShared {
             | Route::Commands
             | Route::ActionRequests
             | Route::ClientPresence
-            | Route::OwnPresence => {}
+            | Route::OwnPresence
+            | Route::Bus(_) => {}
         }
     }
 

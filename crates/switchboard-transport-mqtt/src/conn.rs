@@ -71,6 +71,8 @@ pub(crate) enum Route {
     ClientSignals,
     /// Client: replies to action requests and goal events (`client/{client_id}/…/action/+/event`).
     ActionEvents,
+    /// A node's connection (`node_bus`): one subscription of its bus, by route id.
+    Bus(u64),
 }
 
 /// What a connection does when the broker cannot be reached at its first connect.

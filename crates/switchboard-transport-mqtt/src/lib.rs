@@ -13,6 +13,7 @@
 
 use std::{collections::BTreeMap, sync::Arc, time::Duration};
 
+use switchboard_broker::BrokerAddress;
 use tokio::time::Instant;
 
 use switchboard_core::{
@@ -29,6 +30,7 @@ mod client;
 mod conn;
 mod discover;
 mod endpoint;
+mod node_bus;
 mod server;
 mod topics;
 mod wire;
@@ -94,15 +96,10 @@ impl MqttEndpoint {
     }
 }
 
-/// A node's endpoints (`Naming::Node`) are not carried over MQTT yet.
-fn refuse_nodes(target: &ServiceTarget) -> Result<(), TransportError> {
-    if target.naming != Naming::Node {
-        return Ok(());
-    }
-    Err(TransportError::new(
-        TransportErrorKind::InvalidAddress,
-        "nodes (switchboard::node) do not run over MQTT yet: use Redis, NATS, AMQP or a Unix socket",
-    ))
+/// The brokered layer over this endpoint, which carries a node's endpoints (`Naming::Node`) in
+/// commlib-py's shape (`node_bus`).
+fn nodes(endpoint: &MqttEndpoint) -> BrokerAddress {
+    BrokerAddress::new(Arc::new(node_bus::NodeBusConnector(endpoint.clone())))
 }
 
 impl Binder for MqttEndpoint {
@@ -112,7 +109,9 @@ impl Binder for MqttEndpoint {
         inbox: Arc<dyn ServerInbox>,
     ) -> BoxFuture<'_, Result<Arc<dyn ServerTransport>, TransportError>> {
         Box::pin(async move {
-            refuse_nodes(&target)?;
+            if target.naming == Naming::Node {
+                return nodes(self).bind(target, inbox).await;
+            }
             let instance = target.instance;
             if !valid_level(&instance) {
                 return Err(invalid(format!(
@@ -165,7 +164,9 @@ impl Connector for MqttEndpoint {
         inbox: Arc<dyn ClientInbox>,
     ) -> BoxFuture<'_, Result<Arc<dyn ClientTransport>, TransportError>> {
         Box::pin(async move {
-            refuse_nodes(&target)?;
+            if target.naming == Naming::Node {
+                return nodes(self).connect(target, inbox).await;
+            }
             let instance = target.instance;
             let any = instance == ANY_INSTANCE;
             if !any && !valid_level(&instance) {

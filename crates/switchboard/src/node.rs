@@ -1,6 +1,6 @@
 //! Nodes: RPCs, publishers and subscribers named at run time, with no interface file, over a
-//! Unix socket and the brokered transports (MQTT is to come). On Redis and AMQP they speak
-//! commlib-py's wire, so a commlib-py node and a switchboard one talk to each other
+//! Unix socket, MQTT, NATS, Redis and AMQP. On MQTT, Redis and AMQP they speak commlib-py's
+//! wire, so a commlib-py node and a switchboard one talk to each other
 //! (`docs/commlib.md` in the repository is the guide).
 //!
 //! Each endpoint runs on the same core as generated code: an [`RpcService`] is a server whose

@@ -1,7 +1,10 @@
 """commlib-py 0.13.2 as a peer of a switchboard service, for tests/it/commlib.rs.
 
-    peer.py call TRANSPORT HOST PORT RPC_NAME JSON   prints `answer ` and the answer's data as
-                                                     JSON (`null` when commlib-py's call timed out)
+    peer.py call TRANSPORT HOST PORT RPC_NAME JSON [TIMEOUT]
+                                                     prints `answer ` and the answer's data as
+                                                     JSON (`null` when commlib-py's call timed out
+                                                     on Redis or AMQP), or `timeout` when its call
+                                                     raised a timeout (MQTT)
     peer.py subscribe TRANSPORT HOST PORT TOPIC N    prints `ready`, then `message ` and each of
                                                      N messages as JSON, and exits
     peer.py psubscribe TRANSPORT HOST PORT PATTERN N like subscribe, with a PSubscriber: each
@@ -20,7 +23,8 @@
 
 commlib-py logs to standard output too, hence the prefixes.
 
-TRANSPORT is `redis` or `amqp` (guest/guest). Nothing but commlib-py's public API is used.
+TRANSPORT is `redis`, `amqp` (guest/guest) or `mqtt`. Nothing but commlib-py's public API is
+used.
 """
 
 import json
@@ -41,6 +45,10 @@ def node(transport: str, host: str, port: int) -> Node:
         from commlib.transports.amqp import ConnectionParameters
 
         params = ConnectionParameters(host=host, port=port)
+    elif transport == "mqtt":
+        from commlib.transports.mqtt import ConnectionParameters
+
+        params = ConnectionParameters(host=host, port=port)
     else:
         raise SystemExit(f"unknown transport {transport!r}")
     return Node(node_name="switchboard_probe", connection_params=params, heartbeats=False)
@@ -49,8 +57,14 @@ def node(transport: str, host: str, port: int) -> Node:
 def call(transport: str, host: str, port: int, rpc_name: str, data: str, timeout: float) -> None:
     client = node(transport, host, port).create_rpc_client(rpc_name=rpc_name)
     client.run()
-    answer = client.call(json.loads(data), timeout=timeout)
-    print("answer", json.dumps(answer), flush=True)
+    try:
+        answer = client.call(json.loads(data), timeout=timeout)
+    except Exception as error:  # commlib-py's MQTT client raises RPCClientTimeoutError
+        if "Timeout" not in type(error).__name__:
+            raise
+        print("timeout", flush=True)
+    else:
+        print("answer", json.dumps(answer), flush=True)
     client.stop()
 
 

@@ -50,7 +50,7 @@ if ! "$venv/bin/python" -m pip install --quiet --disable-pip-version-check \
     log "pip could not install $requirements; is the package index reachable?"
     exit 3
 fi
-if ! "$venv/bin/python" -c 'import commlib.node, commlib.transports.redis' >&2; then
+if ! "$venv/bin/python" -c 'import commlib.node, commlib.transports.redis, commlib.transports.mqtt' >&2; then
     log "commlib-py does not import"
     exit 1
 fi
