@@ -12,6 +12,8 @@
 //!   waits for it at once;
 //! - discovery over presence ([`BrokerAddress::discover`]);
 //! - re-subscribing after the link comes back, and restoring the core's subscriptions;
+//! - for adapters whose client library does not reconnect by itself, a link that watches its
+//!   connection and reconnects with the core's backoff ([`link`]);
 //! - bounded bodies, error answers to bad requests, and rate-limited logs of junk.
 //!
 //! [`BrokerAddress`] is what a broker URL parses into: it implements the core's `Connector` and
@@ -23,6 +25,7 @@ mod bus;
 mod client;
 pub mod envelope;
 pub mod layout;
+pub mod link;
 mod log_limit;
 mod node;
 mod options;

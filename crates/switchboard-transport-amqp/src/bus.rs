@@ -1,12 +1,9 @@
 //! One AMQP connection as a [`Bus`]: publishes to `amq.topic`, work queues on the default
-//! exchange, a channel per subscription, and a supervisor that reconnects.
+//! exchange, a channel per subscription, on a [`Link`] that watches the connection and
+//! reconnects.
 
 use std::{
-    collections::HashMap,
-    sync::{
-        Arc, Mutex, MutexGuard, Weak,
-        atomic::{AtomicBool, AtomicU64, Ordering},
-    },
+    sync::{Arc, Weak},
     time::Duration,
 };
 
@@ -21,10 +18,9 @@ use lapin::{
 use switchboard_broker::{
     BrokerOptions, Bus, BusMessage, BusProfile, EnvelopeStyle, Headers, LinkState, ReplyRoute,
     Sink, SubscriptionId,
+    link::{Link, LinkDriver, LinkReader},
 };
-use switchboard_core::{
-    TransportError, TransportErrorKind, backoff::Backoff, transport::BoxFuture,
-};
+use switchboard_core::{TransportError, TransportErrorKind, transport::BoxFuture};
 use tokio::{
     sync::{Notify, watch},
     task::AbortHandle,
@@ -44,23 +40,23 @@ const SETTLE: Duration = Duration::from_millis(20);
 /// How long closing waits for the broker to agree.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
 
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
 /// One connection to an AMQP broker.
 pub(crate) struct AmqpBus {
     profile: BusProfile,
-    link: Arc<Link>,
-    next: AtomicU64,
+    link: Arc<AmqpLink>,
+    driver: Arc<Driver>,
     supervisor: AbortHandle,
 }
 
 impl std::fmt::Debug for AmqpBus {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AmqpBus").field("server", &self.link.server).finish_non_exhaustive()
+        f.debug_struct("AmqpBus").field("server", &self.driver.server).finish_non_exhaustive()
     }
 }
+
+/// The link: its connection and publishing channel, and the readers of its subscriptions and
+/// consumers.
+type AmqpLink = Link<Current, Reader>;
 
 /// The connection in force and the channel that publishes on it.
 #[derive(Clone)]
@@ -75,9 +71,13 @@ struct Reader {
     tasks: Vec<AbortHandle>,
 }
 
-impl Reader {
+impl LinkReader for Reader {
+    fn abort(&self) {
+        self.tasks.abort();
+    }
+
     fn end(self) {
-        self.tasks.iter().for_each(AbortHandle::abort);
+        self.tasks.abort();
         if self.channel.status().connected() {
             let channel = self.channel;
             tokio::spawn(async move {
@@ -88,31 +88,23 @@ impl Reader {
     }
 }
 
-/// The link's state, its connection, and the readers of its subscriptions and consumers,
-/// which a lost link ends.
-struct Link {
+/// How the link opens connections and checks them: it looks at the connection's state every
+/// 250 ms, and at once after an error that may have broken it.
+struct Driver {
     server: String,
     uri: String,
     /// With `amqps://`, the CAs (PEM) TLS trusts besides the system roots.
     tls: Option<Option<String>>,
     name: String,
-    state: watch::Sender<LinkState>,
-    up: AtomicBool,
-    generation: AtomicU64,
-    current: Mutex<Option<Current>>,
-    readers: Mutex<HashMap<u64, Reader>>,
-    /// Woken by a reader whose consumer ended: the link goes down at once, and the layer
-    /// declares everything anew once it is back.
-    lost: Notify,
     /// Woken by an error that may or may not have broken the connection (a channel's error
-    /// looks the same): the supervisor looks at the connection's state at once.
+    /// looks the same).
     suspect: Notify,
     connect_timeout: Duration,
 }
 
-impl Link {
-    /// Opens a connection and its publishing channel, and has its errors wake the supervisor.
-    async fn open(self: &Arc<Self>) -> Result<Current, TransportError> {
+impl Driver {
+    /// Opens a connection and its publishing channel, and has its errors wake the check.
+    async fn connect(self: &Arc<Self>) -> Result<Current, TransportError> {
         let properties = ConnectionProperties::default()
             .with_connection_name(LongString::from(self.name.as_bytes().to_vec()));
         let connecting = async {
@@ -139,13 +131,13 @@ impl Link {
             }
         };
         let mut events = connection.events_listener();
-        let link = Arc::downgrade(self);
+        let driver = Arc::downgrade(self);
         tokio::spawn(async move {
             while let Some(event) = events.next().await {
                 if let Event::Error(error) = event {
                     tracing::debug!(%error, "AMQP connection error");
-                    match link.upgrade() {
-                        Some(link) => link.suspect.notify_one(),
+                    match driver.upgrade() {
+                        Some(driver) => driver.suspect.notify_one(),
                         None => return,
                     }
                 }
@@ -160,124 +152,8 @@ impl Link {
         Ok(Current { connection: Arc::new(connection), publisher })
     }
 
-    fn down(&self, why: &str) {
-        if !self.up.swap(false, Ordering::AcqRel) {
-            return;
-        }
-        let current = lock(&self.current).take();
-        for (_, reader) in lock(&self.readers).drain() {
-            reader.tasks.iter().for_each(AbortHandle::abort);
-        }
-        if let Some(current) = current {
-            close_in_background(current.connection);
-        }
-        let generation = self.generation.load(Ordering::Acquire);
-        let error = TransportError::disconnected(format!(
-            "lost the connection to the AMQP broker at {}: {why}",
-            self.server
-        ));
-        tracing::debug!(server = %self.server, why, "AMQP link down");
-        self.state.send_replace(LinkState::Down { generation, error });
-    }
-
-    fn up(&self, current: Current) {
-        *lock(&self.current) = Some(current);
-        self.up.store(true, Ordering::Release);
-        let generation = self.generation.fetch_add(1, Ordering::AcqRel) + 1;
-        self.state.send_replace(LinkState::Up { generation });
-    }
-
-    /// The connection in force and its generation, or why nothing can be sent.
-    fn check(&self) -> Result<(u64, Current), TransportError> {
-        let current = lock(&self.current).clone();
-        match current {
-            Some(current) if self.up.load(Ordering::Acquire) => {
-                Ok((self.generation.load(Ordering::Acquire), current))
-            }
-            _ => Err(TransportError::not_connected(format!(
-                "no connection to the AMQP broker at {}",
-                self.server
-            ))),
-        }
-    }
-
-    /// The publishing channel; a new one if the broker closed the last (as it does after a
-    /// refused publish) while the connection lives on.
-    async fn publisher(&self) -> Result<Channel, TransportError> {
-        let (generation, current) = self.check()?;
-        if current.publisher.status().connected() {
-            return Ok(current.publisher);
-        }
-        let channel = current.connection.create_channel().await.map_err(|error| {
-            self.suspect.notify_one();
-            TransportError::disconnected(format!(
-                "cannot open a channel to the AMQP broker at {}: {error}",
-                self.server
-            ))
-        })?;
-        let mut slot = lock(&self.current);
-        if let Some(current) = slot.as_mut()
-            && self.generation.load(Ordering::Acquire) == generation
-        {
-            current.publisher = channel.clone();
-        }
-        Ok(channel)
-    }
-
-    /// Keeps a subscription's reader, unless the link was lost since `generation`.
-    fn keep(&self, id: u64, generation: u64, reader: Reader) -> Result<(), TransportError> {
-        let mut kept = lock(&self.readers);
-        if !self.up.load(Ordering::Acquire) || self.generation.load(Ordering::Acquire) != generation
-        {
-            drop(kept);
-            reader.end();
-            return Err(TransportError::disconnected(format!(
-                "lost the connection to the AMQP broker at {} while subscribing",
-                self.server
-            )));
-        }
-        kept.insert(id, reader);
-        Ok(())
-    }
-
-    /// Keeps the link up: watches the connection while it is, reconnects with backoff when it
-    /// is not.
-    async fn supervise(self: Arc<Self>, backoff: Backoff) {
-        let mut attempt = 0;
-        loop {
-            if self.up.load(Ordering::Acquire) {
-                let connected = lock(&self.current)
-                    .as_ref()
-                    .is_some_and(|current| current.connection.status().connected());
-                if !connected {
-                    self.down("the connection closed");
-                    continue;
-                }
-                tokio::select! {
-                    () = self.lost.notified() => self.down("the connection broke"),
-                    // The connection's state changes just after the error is reported.
-                    () = self.suspect.notified() => tokio::time::sleep(SETTLE).await,
-                    () = tokio::time::sleep(CHECK_EVERY) => {}
-                }
-                attempt = 0;
-                continue;
-            }
-            match self.open().await {
-                Ok(current) => {
-                    attempt = 0;
-                    self.up(current);
-                }
-                Err(error) => {
-                    tracing::debug!(%error, "reconnecting to the AMQP broker");
-                    tokio::time::sleep(backoff.delay(attempt)).await;
-                    attempt = attempt.saturating_add(1);
-                }
-            }
-        }
-    }
-
     /// What a failed channel operation means: a refusal is the broker's answer; anything else
-    /// has the supervisor look at the connection, which takes the link down if it broke.
+    /// has the check look at the connection, which takes the link down if it broke.
     fn failed(&self, what: &str, error: &lapin::Error) -> TransportError {
         if error.is_amqp_soft_error() {
             return TransportError::new(
@@ -290,6 +166,33 @@ impl Link {
             "cannot {what} on the AMQP broker at {}: {error}",
             self.server
         ))
+    }
+}
+
+impl LinkDriver for Driver {
+    type Connection = Current;
+
+    fn open(self: &Arc<Self>) -> BoxFuture<'_, Result<Current, TransportError>> {
+        Box::pin(self.connect())
+    }
+
+    fn check<'a>(&'a self, current: &'a Current) -> BoxFuture<'a, Result<(), String>> {
+        Box::pin(async move {
+            let closed = || Err("the connection closed".to_owned());
+            if !current.connection.status().connected() {
+                return closed();
+            }
+            tokio::select! {
+                // The connection's state changes just after the error is reported.
+                () = self.suspect.notified() => tokio::time::sleep(SETTLE).await,
+                () = tokio::time::sleep(CHECK_EVERY) => {}
+            }
+            if current.connection.status().connected() { Ok(()) } else { closed() }
+        })
+    }
+
+    fn release(&self, current: Current) {
+        close_in_background(current.connection);
     }
 }
 
@@ -308,28 +211,22 @@ impl AmqpBus {
         name: &str,
         options: &BrokerOptions,
     ) -> Result<Self, TransportError> {
-        let link = Arc::new(Link {
+        let driver = Arc::new(Driver {
             server: connector.to_string(),
             uri: connector.server(options.connect_timeout),
             tls: if connector.tls { Some(connector.trusted()?) } else { None },
             name: name.to_owned(),
-            state: watch::Sender::new(LinkState::Closed),
-            up: AtomicBool::new(false),
-            generation: AtomicU64::new(0),
-            current: Mutex::new(None),
-            readers: Mutex::new(HashMap::new()),
-            lost: Notify::new(),
             suspect: Notify::new(),
             connect_timeout: options.connect_timeout,
         });
-        let current = link.open().await?;
-        link.up(current);
-        let supervisor = tokio::spawn(link.clone().supervise(options.backoff)).abort_handle();
+        let current = driver.connect().await?;
+        let link = Link::new(format!("the AMQP broker at {}", driver.server), current);
+        let supervisor = link.supervise(driver.clone(), options.backoff);
         Ok(AmqpBus {
             profile: BusProfile::new("amqp", EnvelopeStyle::JsonBody, ReplyRoute::Queue, true)
                 .dropping_unconsumed(),
             link,
-            next: AtomicU64::new(1),
+            driver,
             supervisor,
         })
     }
@@ -340,7 +237,7 @@ impl AmqpBus {
             .connection
             .create_channel()
             .await
-            .map_err(|error| self.link.failed("open a channel", &error))?;
+            .map_err(|error| self.driver.failed("open a channel", &error))?;
         Ok((generation, channel))
     }
 
@@ -360,7 +257,7 @@ impl AmqpBus {
             let queue = channel
                 .queue_declare(ShortString::from(""), declared, FieldTable::default())
                 .await
-                .map_err(|error| self.link.failed("a subscription queue", &error))?;
+                .map_err(|error| self.driver.failed("a subscription queue", &error))?;
             let name = queue.name().clone();
             channel
                 .queue_bind(
@@ -372,10 +269,10 @@ impl AmqpBus {
                 )
                 .await
                 .map_err(|error| {
-                    self.link.failed(&format!("a subscription to {filter}"), &error)
+                    self.driver.failed(&format!("a subscription to {filter}"), &error)
                 })?;
             let consumer = consume(&channel, name).await.map_err(|error| {
-                self.link.failed(&format!("a subscription to {filter}"), &error)
+                self.driver.failed(&format!("a subscription to {filter}"), &error)
             })?;
             let filter = filter.to_owned();
             Ok(spawn_reader(consumer, Arc::downgrade(&self.link), move |address, message| {
@@ -411,7 +308,7 @@ impl AmqpBus {
                     Ok(consumer) => consumer,
                     Err(error) => {
                         tasks.iter().for_each(AbortHandle::abort);
-                        return Err(self.link.failed(&format!("the queue {name}"), &error));
+                        return Err(self.driver.failed(&format!("the queue {name}"), &error));
                     }
                 };
                 let sink = sink.clone();
@@ -437,11 +334,7 @@ impl AmqpBus {
         tasks: Result<Vec<AbortHandle>, TransportError>,
     ) -> Result<SubscriptionId, TransportError> {
         match tasks {
-            Ok(tasks) => {
-                let id = self.next.fetch_add(1, Ordering::Relaxed);
-                self.link.keep(id, generation, Reader { channel, tasks })?;
-                Ok(SubscriptionId(id))
-            }
+            Ok(tasks) => self.link.keep(generation, Reader { channel, tasks }),
             Err(error) => {
                 Reader { channel, tasks: Vec::new() }.end();
                 Err(error)
@@ -472,7 +365,7 @@ impl AmqpBus {
         }
         let mut retried = false;
         loop {
-            let channel = self.link.publisher().await?;
+            let channel = self.publisher().await?;
             let published = channel
                 .basic_publish(
                     exchange.into(),
@@ -493,10 +386,29 @@ impl AmqpBus {
                     retried = true;
                 }
                 Err(error) => {
-                    return Err(self.link.failed(&format!("a publish to {routing_key}"), &error));
+                    return Err(self.driver.failed(&format!("a publish to {routing_key}"), &error));
                 }
             }
         }
+    }
+
+    /// The publishing channel; a new one if the broker closed the last (as it does after a
+    /// refused publish) while the connection lives on.
+    async fn publisher(&self) -> Result<Channel, TransportError> {
+        let (generation, current) = self.link.check()?;
+        if current.publisher.status().connected() {
+            return Ok(current.publisher);
+        }
+        let channel = current.connection.create_channel().await.map_err(|error| {
+            self.driver.suspect.notify_one();
+            TransportError::disconnected(format!(
+                "cannot open a channel to the AMQP broker at {}: {error}",
+                self.driver.server
+            ))
+        })?;
+        let publisher = channel.clone();
+        self.link.replace(generation, Current { connection: current.connection, publisher });
+        Ok(channel)
     }
 }
 
@@ -519,7 +431,7 @@ async fn consume(channel: &Channel, queue: ShortString) -> Result<Consumer, lapi
 /// reader still runs means the connection broke.
 fn spawn_reader(
     mut consumer: Consumer,
-    link: Weak<Link>,
+    link: Weak<AmqpLink>,
     deliver: impl Fn(&str, BusMessage) + Send + 'static,
 ) -> AbortHandle {
     tokio::spawn(async move {
@@ -534,7 +446,7 @@ fn spawn_reader(
             deliver(delivery.routing_key.as_str(), message);
         }
         if let Some(link) = link.upgrade() {
-            link.lost.notify_one();
+            link.lost();
         }
     })
     .abort_handle()
@@ -560,10 +472,7 @@ fn headers(table: &FieldTable) -> Headers {
 impl Drop for AmqpBus {
     fn drop(&mut self) {
         self.supervisor.abort();
-        for (_, reader) in lock(&self.link.readers).drain() {
-            reader.tasks.iter().for_each(AbortHandle::abort);
-        }
-        if let Some(current) = lock(&self.link.current).take()
+        if let Some(current) = self.link.close()
             && tokio::runtime::Handle::try_current().is_ok()
         {
             close_in_background(current.connection);
@@ -609,30 +518,22 @@ impl Bus for AmqpBus {
     }
 
     fn unsubscribe(&self, id: SubscriptionId) {
-        if let Some(reader) = lock(&self.link.readers).remove(&id.0) {
-            reader.end();
-        }
+        self.link.unsubscribe(id);
     }
 
     fn link(&self) -> watch::Receiver<LinkState> {
-        self.link.state.subscribe()
+        self.link.state()
     }
 
     fn close(&self) -> BoxFuture<'_, ()> {
         Box::pin(async move {
             self.supervisor.abort();
-            for (_, reader) in lock(&self.link.readers).drain() {
-                reader.tasks.iter().for_each(AbortHandle::abort);
-            }
-            self.link.up.store(false, Ordering::Release);
-            let current = lock(&self.link.current).take();
-            if let Some(current) = current
+            if let Some(current) = self.link.close()
                 && current.connection.status().connected()
             {
                 let closing = current.connection.close(200, "bye".into());
                 let _ = tokio::time::timeout(CLOSE_TIMEOUT, closing).await;
             }
-            self.link.state.send_replace(LinkState::Closed);
         })
     }
 }

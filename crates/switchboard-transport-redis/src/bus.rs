@@ -1,12 +1,8 @@
 //! One Redis connection set as a [`Bus`]: `PUBLISH` and `PSUBSCRIBE`, lists as work queues
-//! (`RPUSH`, `BLPOP`), and a supervisor that pings the server and reconnects.
+//! (`RPUSH`, `BLPOP`), on a [`Link`] that pings the server and reconnects.
 
 use std::{
-    collections::HashMap,
-    sync::{
-        Arc, Mutex, MutexGuard,
-        atomic::{AtomicBool, AtomicU64, Ordering},
-    },
+    sync::{Arc, Mutex},
     time::Duration,
 };
 
@@ -16,60 +12,48 @@ use redis::{AsyncConnectionConfig, Client, aio::MultiplexedConnection};
 use switchboard_broker::{
     BrokerOptions, Bus, BusMessage, BusProfile, EnvelopeStyle, LinkState, ReplyRoute, Sink,
     SubscriptionId,
+    link::{Link, LinkDriver},
 };
-use switchboard_core::{
-    TransportError, TransportErrorKind, backoff::Backoff, transport::BoxFuture,
-};
-use tokio::{
-    sync::{Notify, watch},
-    task::AbortHandle,
-};
+use switchboard_core::{TransportError, TransportErrorKind, sync::lock, transport::BoxFuture};
+use tokio::{sync::watch, task::AbortHandle};
 
 use crate::RedisConnector;
 
 /// How often the supervisor pings the server while the link is up.
 const PING_EVERY: Duration = Duration::from_millis(500);
 
-/// How many idle connections for [`Bus::receive`] a link keeps for the next waits.
-const IDLE_RECEIVERS: usize = 16;
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
 /// One connection set to a Redis server.
 pub(crate) struct RedisBus {
     profile: BusProfile,
-    link: Arc<Link>,
-    next: AtomicU64,
+    link: Arc<RedisLink>,
+    driver: Arc<Driver>,
     supervisor: AbortHandle,
 }
 
 impl std::fmt::Debug for RedisBus {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RedisBus").field("server", &self.link.server).finish_non_exhaustive()
+        f.debug_struct("RedisBus").field("server", &self.link.server()).finish_non_exhaustive()
     }
 }
 
-/// The link's state, its command connection, and the tasks of its subscriptions and
-/// consumers, which a lost link ends.
-struct Link {
+/// The link: its command connection, and the task of each subscription and consumer.
+type RedisLink = Link<MultiplexedConnection, AbortHandle>;
+
+/// How many idle connections for [`Bus::receive`] a link keeps for the next waits.
+const IDLE_RECEIVERS: usize = 16;
+
+/// How the link opens connections and checks them (a `PING` every half second).
+struct Driver {
     server: String,
     client: Client,
-    state: watch::Sender<LinkState>,
-    up: AtomicBool,
-    generation: AtomicU64,
-    commands: Mutex<Option<MultiplexedConnection>>,
-    /// Connections for `BLPOP` on reply lists, idle between waits; dropped with the link.
-    receivers: Mutex<Vec<(u64, MultiplexedConnection)>>,
-    tasks: Mutex<HashMap<u64, Vec<AbortHandle>>>,
-    /// Woken by any task whose connection broke, so that the link goes down at once.
-    lost: Notify,
     connect_timeout: Duration,
+    /// Connections for `BLPOP` on reply lists, idle between waits, with the link's generation
+    /// they were opened in; dropped when the link goes down.
+    receivers: Mutex<Vec<(u64, MultiplexedConnection)>>,
 }
 
-impl Link {
-    async fn open(&self, blocking: bool) -> Result<MultiplexedConnection, TransportError> {
+impl Driver {
+    async fn connection(&self, blocking: bool) -> Result<MultiplexedConnection, TransportError> {
         let config = AsyncConnectionConfig::new()
             .set_connection_timeout(Some(self.connect_timeout))
             .set_response_timeout(if blocking { None } else { Some(self.connect_timeout) });
@@ -78,101 +62,29 @@ impl Link {
             .await
             .map_err(|error| connect_error(&self.server, &error))
     }
+}
 
-    fn down(&self, why: &str) {
-        if !self.up.swap(false, Ordering::AcqRel) {
-            return;
-        }
-        *lock(&self.commands) = None;
+impl LinkDriver for Driver {
+    type Connection = MultiplexedConnection;
+
+    fn open(self: &Arc<Self>) -> BoxFuture<'_, Result<MultiplexedConnection, TransportError>> {
+        Box::pin(self.connection(false))
+    }
+
+    fn check<'a>(
+        &'a self,
+        commands: &'a MultiplexedConnection,
+    ) -> BoxFuture<'a, Result<(), String>> {
+        Box::pin(async move {
+            tokio::time::sleep(PING_EVERY).await;
+            let mut commands = commands.clone();
+            redis::cmd("PING").query_async::<()>(&mut commands).await.map_err(|e| e.to_string())
+        })
+    }
+
+    fn release(&self, commands: MultiplexedConnection) {
+        drop(commands);
         lock(&self.receivers).clear();
-        for task in lock(&self.tasks).drain().flat_map(|(_, tasks)| tasks) {
-            task.abort();
-        }
-        let generation = self.generation.load(Ordering::Acquire);
-        let error = TransportError::disconnected(format!(
-            "lost the connection to the Redis server at {}: {why}",
-            self.server
-        ));
-        tracing::debug!(server = %self.server, why, "Redis link down");
-        self.state.send_replace(LinkState::Down { generation, error });
-    }
-
-    fn up(&self, commands: MultiplexedConnection) {
-        *lock(&self.commands) = Some(commands);
-        self.up.store(true, Ordering::Release);
-        let generation = self.generation.fetch_add(1, Ordering::AcqRel) + 1;
-        self.state.send_replace(LinkState::Up { generation });
-    }
-
-    /// The command connection in force and its generation, or why nothing can be sent.
-    fn check(&self) -> Result<(u64, MultiplexedConnection), TransportError> {
-        let commands = lock(&self.commands).clone();
-        match commands {
-            Some(commands) if self.up.load(Ordering::Acquire) => {
-                Ok((self.generation.load(Ordering::Acquire), commands))
-            }
-            _ => Err(TransportError::not_connected(format!(
-                "no connection to the Redis server at {}",
-                self.server
-            ))),
-        }
-    }
-
-    /// Keeps a subscription's tasks, unless the link was lost since `generation`.
-    fn keep(
-        &self,
-        id: u64,
-        generation: u64,
-        tasks: Vec<AbortHandle>,
-    ) -> Result<(), TransportError> {
-        let mut kept = lock(&self.tasks);
-        if !self.up.load(Ordering::Acquire) || self.generation.load(Ordering::Acquire) != generation
-        {
-            drop(kept);
-            tasks.iter().for_each(AbortHandle::abort);
-            return Err(TransportError::disconnected(format!(
-                "lost the connection to the Redis server at {} while subscribing",
-                self.server
-            )));
-        }
-        kept.insert(id, tasks);
-        Ok(())
-    }
-
-    /// Keeps the link up: pings while it is, reconnects with backoff when it is not.
-    async fn supervise(self: Arc<Self>, backoff: Backoff) {
-        let mut attempt = 0;
-        loop {
-            if self.up.load(Ordering::Acquire) {
-                let commands = lock(&self.commands).clone();
-                let Some(mut commands) = commands else {
-                    self.down("no command connection");
-                    continue;
-                };
-                tokio::select! {
-                    () = self.lost.notified() => self.down("a connection broke"),
-                    () = tokio::time::sleep(PING_EVERY) => {
-                        let ping = redis::cmd("PING");
-                        if let Err(error) = ping.query_async::<()>(&mut commands).await {
-                            self.down(&error.to_string());
-                        }
-                    }
-                }
-                attempt = 0;
-                continue;
-            }
-            match self.open(false).await {
-                Ok(commands) => {
-                    attempt = 0;
-                    self.up(commands);
-                }
-                Err(error) => {
-                    tracing::debug!(%error, "reconnecting to Redis");
-                    tokio::time::sleep(backoff.delay(attempt)).await;
-                    attempt = attempt.saturating_add(1);
-                }
-            }
-        }
     }
 }
 
@@ -200,31 +112,25 @@ impl RedisBus {
             }
             None => Client::open(connector.server()).map_err(invalid)?,
         };
-        let link = Arc::new(Link {
+        let driver = Arc::new(Driver {
             server,
             client,
-            state: watch::Sender::new(LinkState::Closed),
-            up: AtomicBool::new(false),
-            generation: AtomicU64::new(0),
-            commands: Mutex::new(None),
-            receivers: Mutex::new(Vec::new()),
-            tasks: Mutex::new(HashMap::new()),
-            lost: Notify::new(),
             connect_timeout: options.connect_timeout,
+            receivers: Mutex::new(Vec::new()),
         });
-        let mut commands = link.open(false).await?;
+        let mut commands = driver.connection(false).await?;
         // Names the connection where `CLIENT LIST` shows it; a server that refuses is fine.
         let mut named = redis::cmd("CLIENT");
         named.arg("SETNAME").arg(name.replace(' ', "_"));
         if let Err(error) = named.query_async::<()>(&mut commands).await {
             tracing::debug!(%error, "Redis did not take the connection's name");
         }
-        link.up(commands);
-        let supervisor = tokio::spawn(link.clone().supervise(options.backoff)).abort_handle();
+        let link = Link::new(format!("the Redis server at {}", driver.server), commands);
+        let supervisor = link.supervise(driver.clone(), options.backoff);
         Ok(RedisBus {
             profile: BusProfile::new("redis", EnvelopeStyle::JsonBody, ReplyRoute::Queue, false),
             link,
-            next: AtomicU64::new(1),
+            driver,
             supervisor,
         })
     }
@@ -235,16 +141,16 @@ impl RedisBus {
         sink: Sink,
     ) -> Result<SubscriptionId, TransportError> {
         let (generation, _) = self.link.check()?;
-        let mut pubsub = self.link.client.get_async_pubsub().await.map_err(|error| {
+        let mut pubsub = self.driver.client.get_async_pubsub().await.map_err(|error| {
             TransportError::disconnected(format!(
-                "cannot open a subscription on the Redis server at {}: {error}",
-                self.link.server
+                "cannot open a subscription on {}: {error}",
+                self.link.server()
             ))
         })?;
         pubsub.psubscribe(glob(filter)).await.map_err(|error| {
             TransportError::disconnected(format!(
-                "the Redis server at {} refused a subscription to {filter}: {error}",
-                self.link.server
+                "{} refused a subscription to {filter}: {error}",
+                self.link.server()
             ))
         })?;
         let link = Arc::downgrade(&self.link);
@@ -259,13 +165,11 @@ impl RedisBus {
                 }
             }
             if let Some(link) = link.upgrade() {
-                link.lost.notify_one();
+                link.lost();
             }
         })
         .abort_handle();
-        let id = self.next.fetch_add(1, Ordering::Relaxed);
-        self.link.keep(id, generation, vec![task])?;
-        Ok(SubscriptionId(id))
+        self.link.keep(generation, task)
     }
 
     async fn consume_lists(
@@ -274,7 +178,7 @@ impl RedisBus {
         sink: Sink,
     ) -> Result<SubscriptionId, TransportError> {
         let (generation, _) = self.link.check()?;
-        let mut blocking = self.link.open(true).await?;
+        let mut blocking = self.driver.connection(true).await?;
         let link = Arc::downgrade(&self.link);
         let queues = queues.to_vec();
         let task = tokio::spawn(async move {
@@ -290,7 +194,7 @@ impl RedisBus {
                     Err(error) => {
                         tracing::debug!(%error, "BLPOP failed");
                         if let Some(link) = link.upgrade() {
-                            link.lost.notify_one();
+                            link.lost();
                         }
                         return;
                     }
@@ -298,9 +202,7 @@ impl RedisBus {
             }
         })
         .abort_handle();
-        let id = self.next.fetch_add(1, Ordering::Relaxed);
-        self.link.keep(id, generation, vec![task])?;
-        Ok(SubscriptionId(id))
+        self.link.keep(generation, task)
     }
 
     /// `BLPOP` on one reply list, on an idle connection of the link's (or a new one), which
@@ -311,10 +213,10 @@ impl RedisBus {
         wait: Duration,
     ) -> Result<Option<BusMessage>, TransportError> {
         let (generation, _) = self.link.check()?;
-        let idle = lock(&self.link.receivers).pop();
+        let idle = self.idle_receivers().pop();
         let mut connection = match idle {
             Some((kept, connection)) if kept == generation => connection,
-            _ => self.link.open(true).await?,
+            _ => self.driver.connection(true).await?,
         };
         // Redis takes a timeout in seconds, as a double; zero would mean forever.
         let seconds = wait.as_secs_f64().max(0.01);
@@ -324,18 +226,22 @@ impl RedisBus {
             .query_async::<Option<(String, Vec<u8>)>>(&mut connection)
             .await
             .map_err(|error| {
-                self.link.lost.notify_one();
+                self.link.lost();
                 TransportError::disconnected(format!(
-                    "BLPOP on the Redis server at {} failed: {error}",
-                    self.link.server
+                    "BLPOP on {} failed: {error}",
+                    self.link.server()
                 ))
             })?;
-        let mut idle = lock(&self.link.receivers);
-        if idle.len() < IDLE_RECEIVERS && self.link.generation.load(Ordering::Acquire) == generation
-        {
+        let still_up = self.link.check().is_ok_and(|(now, _)| now == generation);
+        let mut idle = self.idle_receivers();
+        if idle.len() < IDLE_RECEIVERS && still_up {
             idle.push((generation, connection));
         }
         Ok(popped.map(|(_, body)| BusMessage::new(Bytes::from(body))))
+    }
+
+    fn idle_receivers(&self) -> std::sync::MutexGuard<'_, Vec<(u64, MultiplexedConnection)>> {
+        lock(&self.driver.receivers)
     }
 
     async fn command(&self, command: &str, key: &str, body: Bytes) -> Result<(), TransportError> {
@@ -347,18 +253,15 @@ impl RedisBus {
             .await
             .map_err(|error| {
                 if error.is_io_error() || error.is_connection_dropped() || error.is_timeout() {
-                    self.link.lost.notify_one();
+                    self.link.lost();
                     TransportError::disconnected(format!(
-                        "cannot {command} to the Redis server at {}: {error}",
-                        self.link.server
+                        "cannot {command} to {}: {error}",
+                        self.link.server()
                     ))
                 } else {
                     TransportError::new(
                         TransportErrorKind::InvalidAddress,
-                        format!(
-                            "the Redis server at {} refused {command}: {error}",
-                            self.link.server
-                        ),
+                        format!("{} refused {command}: {error}", self.link.server()),
                     )
                 }
             })
@@ -368,9 +271,7 @@ impl RedisBus {
 impl Drop for RedisBus {
     fn drop(&mut self) {
         self.supervisor.abort();
-        for task in lock(&self.link.tasks).drain().flat_map(|(_, tasks)| tasks) {
-            task.abort();
-        }
+        self.link.close();
     }
 }
 
@@ -412,9 +313,7 @@ impl Bus for RedisBus {
     }
 
     fn unsubscribe(&self, id: SubscriptionId) {
-        if let Some(tasks) = lock(&self.link.tasks).remove(&id.0) {
-            tasks.iter().for_each(AbortHandle::abort);
-        }
+        self.link.unsubscribe(id);
     }
 
     fn receive<'a>(
@@ -426,18 +325,13 @@ impl Bus for RedisBus {
     }
 
     fn link(&self) -> watch::Receiver<LinkState> {
-        self.link.state.subscribe()
+        self.link.state()
     }
 
     fn close(&self) -> BoxFuture<'_, ()> {
         Box::pin(async move {
             self.supervisor.abort();
-            for task in lock(&self.link.tasks).drain().flat_map(|(_, tasks)| tasks) {
-                task.abort();
-            }
-            self.link.up.store(false, Ordering::Release);
-            *lock(&self.link.commands) = None;
-            self.link.state.send_replace(LinkState::Closed);
+            self.link.close();
         })
     }
 }
