@@ -1,6 +1,7 @@
-//! Test bodies for every broker on the brokered layer, written against an `Endpoint` and a raw
-//! `Bus` on the same broker, so each broker adapter (the in-memory one, NATS, and later Redis and
-//! AMQP) runs the same faults and the same junk.
+//! What every broker on the brokered layer runs: test bodies written against an `Endpoint` and a
+//! raw `Bus` on the same broker, so each broker adapter (the in-memory one, NATS, Redis and
+//! AMQP) runs the same faults and the same junk, and [`every_broker_test!`], which instantiates
+//! them with the shared suites in a broker's module, so that module says only what differs.
 
 use std::{
     sync::{
@@ -343,3 +344,239 @@ pub(crate) async fn bad_input_is_answered_and_survived(
     let late = within("connect", ThermostatClient::connect(&endpoint)).await.expect("connect");
     within("getStatus", late.get_status()).await.expect("a new client is served");
 }
+
+/// A fresh instance id, so tests sharing a broker never see each other.
+pub(crate) fn unique(tag: &str) -> String {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    format!("{tag}-{}-{n}", std::process::id())
+}
+
+/// The endpoint of `instance` on the broker at `url`.
+pub(crate) fn endpoint(url: &str, instance: &str) -> Endpoint {
+    let separator = if url.contains('?') { '&' } else { '?' };
+    Endpoint::parse(&format!("{url}{separator}instance={instance}")).expect("a valid broker URL")
+}
+
+/// A server killed with SIGKILL says no goodbye: its clients notice its missing heartbeats and
+/// fail what waits for it long before the deadline, fail later calls at once, and resume by
+/// themselves when a new server comes.
+pub(crate) async fn killed_server_fails_pending_calls_promptly(shared_url: &str) {
+    let instance = unique("killed");
+    let separator = if shared_url.contains('?') { '&' } else { '?' };
+    let url = format!("{shared_url}{separator}heartbeat=200ms&instance={instance}");
+    let server_binary = env!("CARGO_BIN_EXE_switchboard-test-server");
+
+    let mut server = switchboard_testkit::ChildProcess::spawn(server_binary, &[&url]);
+    let client = eventually("connect", async || {
+        ThermostatClient::connect(&Endpoint::parse(&url).unwrap()).await.ok()
+    })
+    .await;
+    let mut readings = within("subscribe", client.subscribe_temperature_changed()).await.unwrap();
+    within("a reading", readings.next()).await.unwrap().expect("a reading before the kill");
+
+    // A call that would take 30 s is in flight when the server dies.
+    let pending = tokio::spawn({
+        let client = client.clone();
+        async move { client.boost(1.0, switchboard::Duration::seconds(30), None).await }
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let killed_at = Instant::now();
+    server.kill();
+    let error = within("the pending call", pending).await.unwrap().unwrap_err();
+    let took = killed_at.elapsed();
+    eprintln!("SIGKILL to the failed call: {took:?}");
+    let CallError::Transport(transport) = &error else { panic!("{error:?}") };
+    assert_eq!(transport.kind(), TransportErrorKind::Disconnected, "{transport}");
+    assert!(transport.message().contains(&instance), "`{transport}` should name the server");
+    // Three missed heartbeats of 200 ms, and the watchdog's pace.
+    assert!(took < Duration::from_millis(1500), "the failure took {took:?}");
+
+    let started = Instant::now();
+    let error = within("call while down", client.get_status()).await.unwrap_err();
+    assert!(error.is_disconnect(), "{error:?}");
+    assert!(started.elapsed() < Duration::from_millis(500), "took {:?}", started.elapsed());
+
+    let _restarted = switchboard_testkit::ChildProcess::spawn(server_binary, &[&url]);
+    let status =
+        eventually("a call after the restart", async || client.get_status().await.ok()).await;
+    assert_eq!(status.celsius, 18.5);
+    // Signals flow again on the old stream.
+    eventually("a reading after the restart", async || {
+        match tokio::time::timeout(Duration::from_millis(200), readings.next()).await {
+            Ok(Some(Ok(reading))) => Some(reading),
+            _ => None,
+        }
+    })
+    .await;
+}
+
+/// Without a broker listening, connecting fails at once with `NotFound` (`scheme` is the
+/// broker's plain URL scheme).
+pub(crate) async fn no_broker_is_not_found(scheme: &str) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let started = Instant::now();
+    let nowhere = endpoint(&format!("{scheme}://127.0.0.1:{port}"), "nobody");
+    let error = within("connect", ThermostatClient::connect(&nowhere)).await.unwrap_err();
+    assert_eq!(error.kind(), TransportErrorKind::NotFound, "{error}");
+    assert!(started.elapsed() < Duration::from_secs(2), "took {:?}", started.elapsed());
+}
+
+/// Discovery on the broker at `shared_url` (`address`, as the adapter parses that URL) finds the
+/// running servers of an interface by their presence, and says how to reach each: at `base`
+/// with the instance, a URL that connects to it when `base` needs no password.
+pub(crate) async fn discovery_finds_servers(
+    shared_url: &str,
+    address: switchboard_broker::BrokerAddress,
+    base: &str,
+    needs_password: bool,
+) {
+    let (one, two) = (unique("found"), unique("found"));
+    let (_s1, _) = suite::serve_thermostat(&endpoint(shared_url, &one)).await;
+    let (_s2, _) = suite::serve_thermostat(&endpoint(shared_url, &two)).await;
+    let any = switchboard_broker::DiscoveryFilter::any();
+    let found = within(
+        "discover",
+        address.discover(any.clone().interface("Thermostat"), Duration::from_millis(500)),
+    )
+    .await
+    .expect("discover");
+    for instance in [&one, &two] {
+        let service = found.iter().find(|s| &s.instance == instance).expect("found");
+        assert_eq!((service.interface.as_str(), service.version.as_str()), ("Thermostat", "1.0.0"));
+        assert_eq!(service.address, format!("{base}?instance={instance}"));
+        if needs_password {
+            continue;
+        }
+        let client = ThermostatClient::connect(&Endpoint::parse(&service.address).unwrap()).await;
+        within("getStatus", client.expect("connect").get_status()).await.expect("served");
+    }
+    let only =
+        within("discover", address.discover(any.instance(one.clone()), Duration::from_millis(300)))
+            .await
+            .expect("discover");
+    assert_eq!(only.iter().map(|s| s.instance.as_str()).collect::<Vec<_>>(), [one.as_str()]);
+}
+
+/// One test per body of a transport-independent module (`suite`, `conformance`), each on its
+/// own instance of the shared broker that `$shared()` finds.
+macro_rules! on_shared_broker {
+    ($shared:path; $module:ident: $($name:ident),* $(,)?) => {$(
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $name() {
+            switchboard_testkit::init_tracing();
+            let Some(server) = $shared() else { return };
+            let instance = $crate::brokered::unique(stringify!($name));
+            $crate::$module::$name($crate::brokered::endpoint(&server.url, &instance)).await;
+        }
+    )*};
+}
+pub(crate) use on_shared_broker;
+
+/// Everything every broker on the brokered layer runs, in the module of one broker: the shared
+/// suites and conformance bodies, the layer's faults and bad input, a server killed with
+/// SIGKILL, no broker at all, and discovery. `shared` finds the shared loopback broker,
+/// `private` is the testkit's private server (stopped and restarted by the restart test),
+/// `parse` the adapter's URL parser, `scheme` its plain URL scheme, and `discovered` the URL
+/// that discovery on the shared broker reports before `?instance=` (and whether connecting there
+/// needs the password it leaves out).
+macro_rules! every_broker_test {
+    (
+        shared: $shared:path,
+        private: $private:ident,
+        parse: $parse:path,
+        scheme: $scheme:literal,
+        discovered: $discovered:literal,
+        needs_password: $needs_password:literal $(,)?
+    ) => {
+        use $crate::brokered::on_shared_broker;
+
+        impl $crate::brokered::Outage for $private {
+            fn stop(&mut self) {
+                $private::stop(self);
+            }
+
+            fn start(&mut self) {
+                self.restart();
+            }
+        }
+
+        on_shared_broker!(
+            $shared;
+            suite:
+            every_type_round_trip,
+            signals_arrive_in_order,
+            methods,
+            call_timeout,
+            handler_panic_is_contained,
+            properties
+        );
+
+        $crate::conformance::every_body!(on_shared_broker($shared;));
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn a_stalled_reader_lags_without_stalling_calls() {
+            let Some(server) = $shared() else { return };
+            let endpoint = $crate::brokered::endpoint(&server.url, &$crate::brokered::unique("stalled_reader"));
+            $crate::suite::a_stalled_reader_lags_without_stalling_calls(endpoint, $crate::suite::Link::Brokered)
+                .await;
+        }
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn paused_feedback_reader() {
+            let Some(server) = $shared() else { return };
+            let endpoint = $crate::brokered::endpoint(&server.url, &$crate::brokered::unique("paused_feedback"));
+            $crate::conformance::paused_feedback_reader(endpoint, $crate::suite::Link::Brokered).await;
+        }
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn broker_restart_is_survived() {
+            switchboard_testkit::init_tracing();
+            let Some(mut server) = $private::start() else { return };
+            let endpoint = $crate::brokered::endpoint(&server.url(), "restart");
+            $crate::brokered::broker_restart_is_survived(endpoint, &mut server).await;
+        }
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn incompatible_and_absent_servers() {
+            let Some(server) = $shared() else { return };
+            let absent = format!("{}?connect_timeout=300ms", server.url);
+            let absent = $crate::brokered::endpoint(&absent, &$crate::brokered::unique("absent"));
+            let compat = $crate::brokered::endpoint(&server.url, &$crate::brokered::unique("compat"));
+            $crate::brokered::incompatible_and_absent_servers(compat, absent).await;
+        }
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn bad_input_is_answered_and_survived() {
+            switchboard_testkit::init_tracing();
+            let Some(server) = $shared() else { return };
+            let instance = $crate::brokered::unique("junk");
+            let url = format!("{}?max_body=4096", server.url);
+            let raw = $parse(&server.url).unwrap().address;
+            let raw = raw.open("raw").await.expect("a raw connection");
+            let endpoint = $crate::brokered::endpoint(&url, &instance);
+            $crate::brokered::bad_input_is_answered_and_survived(endpoint, raw, &instance).await;
+        }
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn killed_server_fails_pending_calls_promptly() {
+            switchboard_testkit::init_tracing();
+            let Some(shared) = $shared() else { return };
+            $crate::brokered::killed_server_fails_pending_calls_promptly(&shared.url).await;
+        }
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn no_broker_is_not_found() {
+            $crate::brokered::no_broker_is_not_found($scheme).await;
+        }
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn discovery_finds_servers() {
+            let Some(shared) = $shared() else { return };
+            let address = $parse(&shared.url).unwrap().address;
+            $crate::brokered::discovery_finds_servers(&shared.url, address, $discovered, $needs_password)
+                .await;
+        }
+    };
+}
+pub(crate) use every_broker_test;

@@ -23,10 +23,13 @@ use switchboard_tests::fixtures::{FAILING_COUNT, PANICKING_COUNT, resets_at, ser
 use crate::suite::{Link, within};
 
 /// Hands the name of every body below to a transport's test macro (`unix_tests!`,
-/// `mqtt_tests!`), so each transport runs all of them and a new body is listed once.
+/// `mqtt_tests!`), after the tokens given in parentheses if any
+/// (`every_body!(on_shared_broker(shared_redis;))`), so each transport runs all of them and a
+/// new body is listed once.
 macro_rules! every_body {
-    ($runner:ident) => {
+    ($runner:ident $(($($args:tt)*))?) => {
         $runner!(
+            $($($args)*)?
             conformance:
             goal_accept_and_reject,
             feedback_arrives_in_order,
