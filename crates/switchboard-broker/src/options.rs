@@ -269,12 +269,24 @@ impl BrokerUrl {
     /// `scheme://[user@]host:port`, never with the password; with `show_user` false, without
     /// the user either (a token in the user's place is a secret too).
     pub fn location(&self, show_user: bool) -> String {
+        self.location_with(show_user, "")
+    }
+
+    /// `scheme://user:***@host:port`: the user, and `***` in the password's place, for a broker
+    /// where `user@` alone means something else (a NATS token); as [`BrokerUrl::location`]
+    /// without a user.
+    pub fn location_masking_password(&self) -> String {
+        self.location_with(true, ":***")
+    }
+
+    /// The location, with the user and then `password` when `show_user`.
+    fn location_with(&self, show_user: bool, password: &str) -> String {
         let host =
             if self.host.contains(':') { format!("[{}]", self.host) } else { self.host.clone() };
         match self.user.as_deref().filter(|_| show_user) {
-            Some(user) => {
-                let user = percent_encoding::utf8_percent_encode(user, USER);
-                format!("{}://{user}@{host}:{}", self.scheme, self.port)
+            Some(name) => {
+                let name = percent_encoding::utf8_percent_encode(name, USER);
+                format!("{}://{name}{password}@{host}:{}", self.scheme, self.port)
             }
             None => format!("{}://{host}:{}", self.scheme, self.port),
         }
@@ -326,6 +338,7 @@ mod tests {
         assert_eq!(url.extra, [("ca".to_owned(), "/etc/ca.pem".to_owned())]);
         assert_eq!(url.location(true), "nats://u%40x@broker.example:4333");
         assert_eq!(url.location(false), "nats://broker.example:4333");
+        assert_eq!(url.location_masking_password(), "nats://u%40x:***@broker.example:4333");
         let url = BrokerUrl::parse("nats", "nats://[::1]", &["nats"], 4222).unwrap();
         assert_eq!((url.host.as_str(), url.location(false).as_str()), ("::1", "nats://[::1]:4222"));
     }

@@ -98,13 +98,16 @@ impl NatsConnector {
 }
 
 impl fmt::Display for NatsConnector {
-    /// The URL without secrets: a password is never shown, and a token (in the user's place)
-    /// is not shown either.
+    /// The URL without secrets: a password shows as `***` (a user alone would read back as a
+    /// token), and a token (in the user's place) is not shown at all.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let show_user = matches!(self.credentials, Credentials::UserPassword(..));
+        let location = match self.credentials {
+            Credentials::UserPassword(..) => self.url.location_masking_password(),
+            Credentials::Token(_) | Credentials::None => self.url.location(false),
+        };
         let query: Vec<(&str, String)> =
             self.ca.iter().map(|ca| ("ca", ca.to_string_lossy().into_owned())).collect();
-        f.write_str(&with_query(self.url.location(show_user), &query))
+        f.write_str(&with_query(location, &query))
     }
 }
 
@@ -154,7 +157,7 @@ mod tests {
         assert_eq!(p.address.to_string(), "nats://127.0.0.1:4222");
         assert_eq!(p.instance, None);
         let p = parse("nats://alice:s3cret@nats.example:4333?instance=k1&max_body=4096").unwrap();
-        assert_eq!(p.address.to_string(), "nats://alice@nats.example:4333?max_body=4096");
+        assert_eq!(p.address.to_string(), "nats://alice:***@nats.example:4333?max_body=4096");
         assert_eq!(p.instance.as_deref(), Some("k1"));
         let p = parse("nats://t0ken@h").unwrap();
         assert_eq!(p.address.to_string(), "nats://h:4222", "a token is never shown");

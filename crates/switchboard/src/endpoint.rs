@@ -447,13 +447,22 @@ mod tests {
             tls in proptest::bool::ANY,
             host in "[a-z][a-z0-9.-]{0,10}",
             port in proptest::option::of(1u16..),
+            user in proptest::option::of("[ -~]{1,8}"),
+            password in "[a-zA-Z0-9]{0,6}",
             heartbeat_ms in proptest::option::of(1u32..100_000),
             instance in instance(),
         ) {
             let scheme = if tls { "nats+tls" } else { "nats" };
-            // Without credentials: the display hides a token and a password, and
-            // `user@host` then reads back as a token.
-            let userinfo = "";
+            let percent = |text: &str| {
+                text.bytes().map(|b| format!("%{b:02X}")).collect::<String>()
+            };
+            // A user alone is a token, which the display leaves out; a user with a password
+            // displays with `***` for the password.
+            let userinfo = match &user {
+                Some(user) if password.is_empty() => format!("{}@", percent(user)),
+                Some(user) => format!("{}:{password}@", percent(user)),
+                None => String::new(),
+            };
             let port = port.map(|p| format!(":{p}")).unwrap_or_default();
             let mut query = vec![format!("instance={instance}")];
             if let Some(ms) = heartbeat_ms { query.push(format!("heartbeat={ms}ms")); }
