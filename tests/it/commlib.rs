@@ -413,3 +413,75 @@ async fn mqtt_node_subscribers_receive_commlib_publishes() {
     let Some(server) = shared_mosquitto() else { return };
     node_subscribers_receive_commlib_publishes(Broker::from_url("mqtt", &server.url)).await;
 }
+
+/// Heartbeats and control RPCs, both ways: a commlib-py node's heartbeats reach a node's
+/// subscriber and its control RPCs answer a node's client; a node's heartbeats reach
+/// commlib-py's subscriber and its control RPCs answer commlib-py's client as commlib-py's own
+/// would (and its `stop` stops the heartbeats, which commlib-py's does not).
+async fn heartbeats_and_control_both_ways(broker: Broker) {
+    use switchboard::node::{CANNOT_TRANSITION, ControlReply, Heartbeat};
+    let Some(peers) = PythonPeers::commlib() else { return };
+    let (node, prefix) = node_on(&broker, "nodes");
+    let theirs = format!("{prefix}.theirs");
+    let args = ["node", broker.transport, &broker.host, &broker.port, &theirs, "30"];
+    let mut peer = peers.spawn("peer.py", &args);
+    let mut heartbeats =
+        node.subscriber::<Heartbeat>(&format!("{theirs}.heartbeat")).await.expect("sub");
+    peer.wait_for("ready", PEER_STEP).await.expect("commlib-py's node runs");
+    let beat = within("their heartbeat", heartbeats.next()).await.expect("open").expect("JSON");
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap();
+    let age = u64::try_from(now.as_nanos()).unwrap().abs_diff(beat.ts);
+    assert!(age < 5_000_000_000, "a heartbeat of now, in ns: {beat:?}");
+    let control = |verb: &str| {
+        let rpc = format!("{theirs}.{verb}");
+        let node = node.clone();
+        async move { node.rpc_client::<Value, ControlReply>(&rpc).await.expect("a client") }
+    };
+    let start = control("start").await;
+    let refused = within("their start", start.call(&json!({}))).await.expect("an answer");
+    assert_eq!((refused.status, refused.error.as_str()), (1, CANNOT_TRANSITION));
+    let stop = control("stop").await;
+    let stopped = within("their stop", stop.call(&json!({}))).await.expect("an answer");
+    assert_eq!((stopped.status, stopped.error.as_str()), (0, ""));
+    peer.kill();
+
+    let ours = format!("{prefix}.ours");
+    let endpoint = node.endpoint().clone();
+    let robot = Node::with_options(&ours, endpoint, Duration::from_millis(200), true);
+    within("running our node", robot.run()).await.expect("it runs");
+    let topic = robot.heartbeat_topic();
+    let args = ["subscribe", broker.transport, &broker.host, &broker.port, &topic, "2"];
+    let mut subscriber = peers.spawn("peer.py", &args);
+    let (status, lines) = subscriber.finish(PEER_STEP).await.expect("the subscriber finishes");
+    assert!(status.success(), "{lines:?}\n{}", subscriber.stderr());
+    let beats = messages(&lines);
+    // It stops after two, but a third may arrive while it stops.
+    assert!(beats.len() >= 2, "{lines:?}");
+    assert!(beats.iter().all(|beat| beat["ts"].as_u64().is_some_and(|ts| ts > 0)), "{beats:?}");
+    for (verb, expected) in [
+        ("stop", json!({"status": 0, "error": ""})),
+        ("start", json!({"status": 0, "error": ""})),
+        ("start", json!({"status": 1, "error": CANNOT_TRANSITION})),
+    ] {
+        let answer = commlib_call(peers, &broker, &format!("{ours}.{verb}"), json!({})).await;
+        assert_eq!(answer, expected, "{verb}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_heartbeats_and_control_both_ways() {
+    let Some(server) = shared_redis() else { return };
+    heartbeats_and_control_both_ways(Broker::from_url("redis", &server.url)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mqtt_heartbeats_and_control_both_ways() {
+    let Some(server) = shared_mosquitto() else { return };
+    heartbeats_and_control_both_ways(Broker::from_url("mqtt", &server.url)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn amqp_heartbeats_and_control_both_ways() {
+    let Some(server) = shared_rabbitmq() else { return };
+    heartbeats_and_control_both_ways(Broker::from_url("amqp", &server.url)).await;
+}

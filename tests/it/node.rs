@@ -26,6 +26,7 @@ macro_rules! node_tests {
             a_failing_handler_sends_its_error,
             a_request_that_does_not_decode_is_refused,
             publish_and_subscribe,
+            heartbeats_and_control,
         );
     };
     (@each $make:expr; $($name:ident),* $(,)?) => {$(
@@ -313,4 +314,44 @@ pub(crate) async fn multi_publisher_reaches_every_topic(node: Node, prefix: Stri
         .collect();
     expected.sort();
     assert_eq!(seen, expected);
+}
+
+/// A running node says it is alive on `<name>.heartbeat` (commlib-py's `{"ts": ns}`), and its
+/// control RPCs answer as commlib-py's do; its `stop` stops the heartbeats and `start` resumes
+/// them.
+pub(crate) async fn heartbeats_and_control(node: Node, prefix: String) {
+    use switchboard::node::{CANNOT_TRANSITION, ControlReply, Heartbeat, NodeState};
+    let name = format!("{prefix}.robot");
+    let robot =
+        Node::with_options(&name, node.endpoint().clone(), Duration::from_millis(100), true);
+    assert_eq!(robot.state().await, NodeState::Idle);
+    within("running the node", robot.run()).await.expect("it runs");
+    assert_eq!(robot.state().await, NodeState::Running);
+    assert_eq!(robot.heartbeat_topic(), format!("{name}.heartbeat"));
+    let mut heartbeats = node.subscriber::<Heartbeat>(&robot.heartbeat_topic()).await.expect("sub");
+    let now = || {
+        let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap();
+        u64::try_from(since.as_nanos()).unwrap()
+    };
+    let first = within("a heartbeat", heartbeats.next()).await.expect("open").expect("one");
+    let second = within("a heartbeat", heartbeats.next()).await.expect("open").expect("one");
+    assert!(second.ts > first.ts && now() - second.ts < 2_000_000_000, "{first:?} {second:?}");
+
+    let start = node.rpc_client::<Value, ControlReply>(&format!("{name}.start")).await.expect("c");
+    let stop = node.rpc_client::<Value, ControlReply>(&format!("{name}.stop")).await.expect("c");
+    let refused = within("start while running", start.call(&json!({}))).await.expect("answer");
+    assert_eq!((refused.status, refused.error.as_str()), (1, CANNOT_TRANSITION));
+    let stopped = within("stop", stop.call(&json!({}))).await.expect("answer");
+    assert_eq!((stopped.status, stopped.error.as_str()), (0, ""));
+    assert_eq!(robot.state().await, NodeState::Stopped);
+    // What was on its way is read; then nothing comes.
+    while tokio::time::timeout(Duration::from_millis(300), heartbeats.next()).await.is_ok() {}
+    let silent = tokio::time::timeout(Duration::from_millis(400), heartbeats.next()).await;
+    assert!(silent.is_err(), "a stopped node sends no heartbeat: {silent:?}");
+    let started = within("start", start.call(&json!({}))).await.expect("answer");
+    assert_eq!((started.status, started.error.as_str()), (0, ""));
+    let again = within("a heartbeat", heartbeats.next()).await.expect("open").expect("one");
+    assert!(again.ts > second.ts, "{again:?}");
+    robot.stop().await;
+    assert_eq!(robot.state().await, NodeState::Stopped);
 }

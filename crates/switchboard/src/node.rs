@@ -39,11 +39,13 @@ use std::{
 };
 
 use serde::{Serialize, de::DeserializeOwned};
+use serde_json::Value;
 use switchboard_core::{
-    CallContext, CallError, DecodeError, InterfaceDescriptor, MethodDescriptor, RemoteError,
-    TransportError, TransportErrorKind,
+    CallContext, CallError, DecodeError, ErrorCode, InterfaceDescriptor, MethodDescriptor,
+    RemoteError, TransportError, TransportErrorKind,
     client::{ClientCore, ClientOptions, SubscriptionError, TopicStream},
     codec,
+    error::names,
     server::{ServerCore, ServerOptions, Service, decode_args, encode_reply, unknown_property},
     transport::{BoxFuture, ServiceTarget},
 };
@@ -53,20 +55,214 @@ use crate::Endpoint;
 /// How long a node's call waits for its reply unless told otherwise: commlib-py's default.
 pub const DEFAULT_RPC_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// A node: a name and the transport its endpoints use, and the factory of those endpoints.
+/// How often a running node says it is alive unless told otherwise: commlib-py's default.
+pub const DEFAULT_HEARTBEAT_INTERVAL: Duration = Duration::from_secs(10);
+
+/// What a node's control RPC `<name>.start` answers when the node runs already, in
+/// commlib-py's words.
+pub const CANNOT_TRANSITION: &str = "Cannot make the transition from current state!";
+
+/// A node: a name and the transport its endpoints use, the factory of those endpoints, and,
+/// once it [runs](Self::run), its heartbeats and control RPCs.
 ///
 /// Each endpoint has a connection of its own, as in commlib-py, and lives until it is dropped.
+/// Clones share the node's state.
 #[derive(Debug, Clone)]
 pub struct Node {
     name: String,
     endpoint: Endpoint,
+    shared: Arc<NodeShared>,
+}
+
+/// A node's lifecycle, as commlib-py's `NodeState` counts it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum NodeState {
+    /// Made, not run yet.
+    Idle = 1,
+    /// Running: heartbeats go out.
+    Running = 2,
+    /// Stopped (by [`Node::stop`] or its `stop` RPC): no heartbeats until started again.
+    Stopped = 4,
+}
+
+/// A node's heartbeat, commlib-py's `HeartbeatMessage`: when it was sent, in nanoseconds since
+/// the Unix epoch. Subscribe to `<node name>.heartbeat` to hear a node's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[non_exhaustive]
+pub struct Heartbeat {
+    /// When it was sent, in nanoseconds since the Unix epoch.
+    pub ts: u64,
+}
+
+/// The answer of a node's control RPCs (`<name>.start`, `<name>.stop`): commlib-py's.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[non_exhaustive]
+pub struct ControlReply {
+    /// 0 when the node made the transition, 1 when it could not.
+    pub status: u8,
+    /// Why it could not; empty otherwise.
+    pub error: String,
+}
+
+#[derive(Debug)]
+struct NodeShared {
+    heartbeat_interval: Duration,
+    control: bool,
+    lifecycle: tokio::sync::Mutex<Lifecycle>,
+}
+
+#[derive(Debug)]
+struct Lifecycle {
+    state: NodeState,
+    /// The task that publishes heartbeats while the node runs.
+    heartbeats: Option<tokio::task::JoinHandle<()>>,
+    /// The publisher of the heartbeats, from the first run on.
+    heartbeat: Option<Arc<Publisher<Heartbeat>>>,
+    /// The control RPCs, served from the first run on.
+    control: Vec<RpcService>,
+}
+
+impl Drop for Lifecycle {
+    fn drop(&mut self) {
+        if let Some(task) = self.heartbeats.take() {
+            task.abort();
+        }
+    }
 }
 
 impl Node {
     /// A node called `name` (commlib-py replaces `-` with `_` in node names; so does this) on
     /// `endpoint`. On a Unix socket the endpoint's path is the directory of the node's sockets.
     pub fn new(name: impl Into<String>, endpoint: Endpoint) -> Self {
-        Node { name: name.into().replace('-', "_"), endpoint }
+        Self::with_options(name, endpoint, DEFAULT_HEARTBEAT_INTERVAL, false)
+    }
+
+    /// Like [`new`](Self::new), with the interval of its heartbeats and, with `control`, the
+    /// control RPCs `<name>.start` and `<name>.stop` (commlib-py's `ctrl_services`) served
+    /// while it runs.
+    pub fn with_options(
+        name: impl Into<String>,
+        endpoint: Endpoint,
+        heartbeat_interval: Duration,
+        control: bool,
+    ) -> Self {
+        let lifecycle = Lifecycle {
+            state: NodeState::Idle,
+            heartbeats: None,
+            heartbeat: None,
+            control: Vec::new(),
+        };
+        let shared = Arc::new(NodeShared {
+            heartbeat_interval,
+            control,
+            lifecycle: tokio::sync::Mutex::new(lifecycle),
+        });
+        Node { name: name.into().replace('-', "_"), endpoint, shared }
+    }
+
+    /// Runs the node: its heartbeats go out every interval on `<name>.heartbeat`, and its
+    /// control RPCs are served if it has them. Running a node that runs already does nothing.
+    pub async fn run(&self) -> Result<(), TransportError> {
+        let mut lifecycle = self.shared.lifecycle.lock().await;
+        if self.shared.control && lifecycle.control.is_empty() {
+            lifecycle.control = self.serve_control().await?;
+        }
+        self.start_heartbeats(&mut lifecycle).await
+    }
+
+    /// Stops the node's heartbeats; its endpoints and control RPCs go on, so its `start` RPC
+    /// can run it again. (commlib-py's `stop` RPC stops nothing; this one does.)
+    pub async fn stop(&self) {
+        let mut lifecycle = self.shared.lifecycle.lock().await;
+        Self::stop_heartbeats(&mut lifecycle);
+    }
+
+    /// Where the node is in its lifecycle.
+    pub async fn state(&self) -> NodeState {
+        self.shared.lifecycle.lock().await.state
+    }
+
+    /// The topic of this node's heartbeats: `<name>.heartbeat`.
+    pub fn heartbeat_topic(&self) -> String {
+        format!("{}.heartbeat", self.name)
+    }
+
+    async fn start_heartbeats(&self, lifecycle: &mut Lifecycle) -> Result<(), TransportError> {
+        if lifecycle.state == NodeState::Running {
+            return Ok(());
+        }
+        let publisher = match &lifecycle.heartbeat {
+            Some(publisher) => publisher.clone(),
+            None => {
+                let publisher = Arc::new(self.publisher(&self.heartbeat_topic()).await?);
+                lifecycle.heartbeat.insert(publisher).clone()
+            }
+        };
+        let interval = self.shared.heartbeat_interval;
+        lifecycle.heartbeats = Some(tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(interval);
+            loop {
+                ticks.tick().await;
+                let ts = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |since| u64::try_from(since.as_nanos()).unwrap_or(u64::MAX));
+                if let Err(error) = publisher.publish(&Heartbeat { ts }).await {
+                    tracing::debug!(%error, "a heartbeat was not published");
+                }
+            }
+        }));
+        lifecycle.state = NodeState::Running;
+        Ok(())
+    }
+
+    fn stop_heartbeats(lifecycle: &mut Lifecycle) {
+        if let Some(task) = lifecycle.heartbeats.take() {
+            task.abort();
+        }
+        if lifecycle.state == NodeState::Running {
+            lifecycle.state = NodeState::Stopped;
+        }
+    }
+
+    /// Serves `<name>.start` and `<name>.stop`, which answer as commlib-py's do. Their handlers
+    /// hold the node weakly: the services belong to it.
+    async fn serve_control(&self) -> Result<Vec<RpcService>, TransportError> {
+        let (start, stop) = (format!("{}.start", self.name), format!("{}.stop", self.name));
+        let node = self.weak();
+        let start = self.rpc_service(&start, move |_: Value| {
+            let node = node.clone();
+            async move {
+                let node = node.upgrade()?;
+                let mut lifecycle = node.shared.lifecycle.lock().await;
+                if lifecycle.state == NodeState::Running {
+                    return Ok(ControlReply { status: 1, error: CANNOT_TRANSITION.to_owned() });
+                }
+                node.start_heartbeats(&mut lifecycle)
+                    .await
+                    .map_err(|error| RemoteError::internal(error.to_string()))?;
+                Ok(ControlReply { status: 0, error: String::new() })
+            }
+        });
+        let start = start.await?;
+        let node = self.weak();
+        let stop = self.rpc_service(&stop, move |_: Value| {
+            let node = node.clone();
+            async move {
+                let node = node.upgrade()?;
+                Self::stop_heartbeats(&mut *node.shared.lifecycle.lock().await);
+                Ok(ControlReply { status: 0, error: String::new() })
+            }
+        });
+        Ok(vec![start, stop.await?])
+    }
+
+    fn weak(&self) -> WeakNode {
+        WeakNode {
+            name: self.name.clone(),
+            endpoint: self.endpoint.clone(),
+            shared: Arc::downgrade(&self.shared),
+        }
     }
 
     /// The node's name.
@@ -208,6 +404,24 @@ fn filter_of(pattern: &str) -> String {
     match pattern.strip_suffix("*") {
         Some(head) if head.is_empty() || head.ends_with('.') => format!("{head}>"),
         _ => pattern.to_owned(),
+    }
+}
+
+/// A node as its own control services hold it.
+#[derive(Clone)]
+struct WeakNode {
+    name: String,
+    endpoint: Endpoint,
+    shared: std::sync::Weak<NodeShared>,
+}
+
+impl WeakNode {
+    /// The node, or the error of a control RPC whose node is gone.
+    fn upgrade(&self) -> Result<Node, RemoteError> {
+        let shared = self.shared.upgrade().ok_or_else(|| {
+            RemoteError::new(ErrorCode::ServiceUnavailable, names::INTERNAL, "the node is gone")
+        })?;
+        Ok(Node { name: self.name.clone(), endpoint: self.endpoint.clone(), shared })
     }
 }
 

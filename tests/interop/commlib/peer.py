@@ -16,6 +16,10 @@
                                                      ValueError, one with "crash" a
                                                      ZeroDivisionError, one with "sleep" sleeps
                                                      that many seconds first
+    peer.py node TRANSPORT HOST PORT NODE_NAME SECONDS
+                                                     runs a node with heartbeats every 0.2 s and
+                                                     its control RPCs for SECONDS, printing
+                                                     `ready` once it runs
     peer.py publish TRANSPORT HOST PORT - JSON       publishes each [topic, message] pair of the
                                                      JSON list, in order, with a Publisher per
                                                      topic (commlib-py's MPublisher cannot be
@@ -36,7 +40,7 @@ import time
 from commlib.node import Node
 
 
-def node(transport: str, host: str, port: int) -> Node:
+def node(transport: str, host: str, port: int, **options) -> Node:
     if transport == "redis":
         from commlib.transports.redis import ConnectionParameters
 
@@ -51,7 +55,9 @@ def node(transport: str, host: str, port: int) -> Node:
         params = ConnectionParameters(host=host, port=port)
     else:
         raise SystemExit(f"unknown transport {transport!r}")
-    return Node(node_name="switchboard_probe", connection_params=params, heartbeats=False)
+    options.setdefault("node_name", "switchboard_probe")
+    options.setdefault("heartbeats", False)
+    return Node(connection_params=params, **options)
 
 
 def call(transport: str, host: str, port: int, rpc_name: str, data: str, timeout: float) -> None:
@@ -126,6 +132,23 @@ def serve(transport: str, host: str, port: int, rpc_name: str, seconds: float) -
     os._exit(0)
 
 
+def run_node(transport: str, host: str, port: int, name: str, seconds: float) -> None:
+    the_node = node(
+        transport,
+        host,
+        port,
+        node_name=name,
+        heartbeats=True,
+        heartbeat_interval=0.2,
+        ctrl_services=True,
+    )
+    the_node.run(wait=True)
+    print("ready", flush=True)
+    time.sleep(seconds)
+    # commlib-py's Node.stop() returns early once its stop RPC ran, and its heartbeats go on.
+    os._exit(0)
+
+
 def publish(transport: str, host: str, port: int, pairs: str) -> None:
     the_node = node(transport, host, port)
     publishers = {}
@@ -152,6 +175,8 @@ if __name__ == "__main__":
         psubscribe(transport, host, int(port), name, int(rest))
     elif verb == "serve":
         serve(transport, host, int(port), name, float(rest))
+    elif verb == "node":
+        run_node(transport, host, int(port), name, float(rest))
     elif verb == "publish":
         publish(transport, host, int(port), rest)
     else:
