@@ -2,6 +2,7 @@
 //!
 //! - `switchboard-bench all [--quick]` runs every scenario and writes `docs/benchmarks.md`;
 //! - `switchboard-bench gate [--update]` is the CI instruction-count gate;
+//! - `switchboard-bench soak (--minutes N | --seconds N)` runs the soak (`soak.rs`);
 //! - `serve ROLE ADDR` and `gate-workload …` are roles the suite starts itself.
 //!
 //! `SB_PROFILE_SERVERS=DIR` runs every server role under callgrind, one profile per role in `DIR`.
@@ -15,6 +16,7 @@ mod raw_redis;
 mod report;
 mod scenarios;
 mod servers;
+mod soak;
 mod util;
 
 mod generated {
@@ -36,9 +38,10 @@ fn main() {
         ["gate"] => std::process::exit(gate::run(false)),
         ["gate", "--update"] => std::process::exit(gate::run(true)),
         ["all", rest @ ..] => report::all(rest),
+        ["soak", rest @ ..] => std::process::exit(soak::run(rest)),
         _ => {
             eprintln!(
-                "usage: switchboard-bench all [--quick] [--rows 1,2,…] [--out FILE]\n       switchboard-bench gate [--update]"
+                "usage: switchboard-bench all [--quick] [--rows 1,2,…] [--out FILE]\n       switchboard-bench gate [--update]\n       switchboard-bench soak (--minutes N | --seconds N)"
             );
             std::process::exit(2);
         }

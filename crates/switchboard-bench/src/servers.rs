@@ -106,6 +106,7 @@ pub(crate) fn serve(role: &str, addr: &str) {
                 println!("ready");
                 std::future::pending::<()>().await;
             }
+            "thermostat" => crate::soak::serve_thermostat(addr).await,
             "raw-mqtt" => crate::mqtt::raw_responder(addr).await,
             "raw-redis" => crate::raw_redis::responder(addr).await,
             "raw-amqp" => crate::raw_amqp::responder(addr).await,
