@@ -155,6 +155,104 @@ async fn killed_server_fails_calls_and_restart_is_found() {
     assert!(reading.is_ok(), "{reading:?}");
 }
 
+/// Sends `signal` (`STOP` or `CONT`) to a child process.
+fn signal_process(pid: u32, signal: &str) {
+    let status = std::process::Command::new("kill")
+        .arg(format!("-{signal}"))
+        .arg(pid.to_string())
+        .status()
+        .expect("run kill");
+    assert!(status.success(), "kill -{signal} {pid} failed");
+}
+
+/// Issue 15, defect 1, end to end: a real server process stopped with SIGSTOP reads nothing,
+/// so a 1000 KiB request cannot be written. The call must still fail with a timeout at about
+/// its 300 ms, and the calls after it must end within their timeout too (timed out, or not
+/// connected while the dropped connection is remade) rather than queue behind the unwritten
+/// request. Once the server runs again, calls succeed. (The unit test is
+/// `client::tests::a_call_whose_request_cannot_be_written_times_out` in switchboard-core.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_to_a_stopped_server_times_out_even_when_its_request_cannot_be_written() {
+    switchboard_testkit::init_tracing();
+    let dir = SocketDir::new();
+    let socket = dir.path("service");
+    let mut server = ChildProcess::spawn(
+        env!("CARGO_BIN_EXE_switchboard-test-server"),
+        &[socket.to_str().expect("a UTF-8 path")],
+    );
+    let pid = server.id().expect("the server runs");
+    within("socket", wait_for_path(&socket, suite::STEP)).await.unwrap();
+    let timeout = Duration::from_millis(300);
+    let options = ClientOptions::default().call_timeout(timeout);
+    let client =
+        within("connect", ThermostatClient::connect_with(&dir.endpoint("service"), options))
+            .await
+            .expect("connect");
+    within("a call before the stop", client.get_status()).await.expect("the server answers");
+
+    signal_process(pid, "STOP");
+    let stopped = Stopped(pid);
+    // Far more than the socket buffers hold, so the write cannot finish while the server sleeps.
+    let reason = "x".repeat(1000 * 1024);
+    let started = Instant::now();
+    let result = within(
+        "the large call",
+        client.boost(1.0, switchboard::Duration::seconds(1), Some(reason)),
+    )
+    .await;
+    let took = started.elapsed();
+    assert!(matches!(result, Err(CallError::Timeout(t)) if t == timeout), "{result:?}");
+    assert!(
+        took >= timeout && took < timeout + Duration::from_millis(700),
+        "the large call ended after {took:?}, its timeout being {timeout:?}"
+    );
+
+    // Later calls, small ones, end within their own timeout: none waits for the stuck write.
+    // The connection whose write was abandoned half-way is dropped (docs/limits.md), so they
+    // time out or fail at once as not connected while the client reconnects.
+    let started = Instant::now();
+    let calls: Vec<_> = (0..300)
+        .map(|_| {
+            let client = client.clone();
+            tokio::spawn(async move { client.get_status().await })
+        })
+        .collect();
+    for call in calls {
+        let result = within("a small call", call).await.expect("the call task");
+        let timed_out = matches!(&result, Err(CallError::Timeout(t)) if *t == timeout);
+        let not_connected = matches!(&result, Err(error) if error.is_disconnect());
+        assert!(timed_out || not_connected, "{result:?}");
+    }
+    let took = started.elapsed();
+    assert!(
+        took < timeout + Duration::from_millis(700),
+        "300 small calls ended after {took:?}, their timeout being {timeout:?}"
+    );
+
+    drop(stopped);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match client.get_status().await {
+            Ok(status) => break assert_eq!(status.celsius, 18.5),
+            Err(_) if Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Err(error) => panic!("no call succeeded within 10 s of SIGCONT: {error:?}"),
+        }
+    }
+    server.kill();
+}
+
+/// A stopped process, continued (SIGCONT) when this is dropped, so a failed assertion leaves no
+/// stopped child behind.
+struct Stopped(u32);
+
+impl Drop for Stopped {
+    fn drop(&mut self) {
+        signal_process(self.0, "CONT");
+    }
+}
+
 /// A client generated from another version of the interface is refused with an error naming
 /// both versions, and the server keeps serving its other clients.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
