@@ -12,7 +12,7 @@ use switchboard::{
     error::{
         CallError, ErrorCode, MethodError, RemoteError, TransportErrorKind, names as error_names,
     },
-    server::{PeerId, ServerOptions},
+    server::{ENDED_GOAL_OVERHEAD, PeerId, ServerOptions},
 };
 use switchboard_tests::jobs::{
     BadInput, CountError, JobsClient, JobsServer, LookupError, NotFound, Notice, QuotaExceeded,
@@ -41,6 +41,7 @@ macro_rules! every_body {
             reattach_within_grace_keeps_goal,
             late_subscriber_gets_result,
             ended_goal_is_forgotten_after_retention,
+            ended_goals_are_bounded_in_bytes,
             declared_errors_carry_fields,
             unknown_error_keeps_name_and_message,
             handler_panic_leaks_nothing,
@@ -288,6 +289,38 @@ pub(crate) async fn ended_goal_is_forgotten_after_retention(endpoint: Endpoint) 
             assert_eq!(error.name(), error_names::UNKNOWN_GOAL);
         }
         other => panic!("expected UnknownGoal once the retention ran out, got {other:?}"),
+    }
+}
+
+/// Issue 15, defect 4: the end states of finished goals are bounded in bytes as well as in
+/// time. Past the budget the oldest are forgotten before their 60 s retention runs out, and the
+/// latest are kept.
+pub(crate) async fn ended_goals_are_bounded_in_bytes(endpoint: Endpoint) {
+    // Each ended goal counts as its result, its id and the overhead: this budget holds three
+    // of the goals below (a 36-byte id and a result of a dozen bytes), never four.
+    const BUDGET: usize = 4 * ENDED_GOAL_OVERHEAD + ENDED_GOAL_OVERHEAD / 2;
+    let _server = serve(&endpoint, ServerOptions::default().goal_retention_bytes(BUDGET)).await;
+    let client = connect(&endpoint).await;
+    let mut ids = Vec::new();
+    for _ in 0..10 {
+        let goal = within("send", client.count(1, 0, 0)).await.expect("accepted");
+        within("result", goal.result()).await.expect("succeeded");
+        ids.push(goal.id().clone());
+    }
+    let other = connect(&endpoint).await;
+    for (n, id) in ids.iter().enumerate() {
+        let attached = within("attach", other.attach_count(id.clone())).await;
+        if n < 7 {
+            match attached {
+                Err(MethodError::Call(CallError::Remote(error))) => {
+                    assert_eq!(error.name(), error_names::UNKNOWN_GOAL, "goal {n}");
+                }
+                other => panic!("expected goal {n} forgotten past the byte budget, got {other:?}"),
+            }
+        } else {
+            let attached = attached.unwrap_or_else(|e| panic!("goal {n} is kept: {e:?}"));
+            assert_eq!(attached.status(), GoalStatus::Succeeded, "goal {n}");
+        }
     }
 }
 

@@ -96,6 +96,13 @@ pub const DEFAULT_ACTION_LIMIT: usize = 16;
 /// The default time a finished goal's end state is kept for late `AttachGoal` requests.
 pub const DEFAULT_GOAL_RETENTION: Duration = Duration::from_secs(60);
 
+/// The default bound on the bytes finished goals' end states hold together.
+pub const DEFAULT_GOAL_RETENTION_BYTES: usize = 16 * 1024 * 1024;
+
+/// What a finished goal is counted as beyond its result (or error) and its id, when bounding
+/// the retained goals in bytes: the goal's own record and its place in the tables.
+pub const ENDED_GOAL_OVERHEAD: usize = 256;
+
 /// The default time a departed client's goals keep running, waiting for a re-attach.
 pub const DEFAULT_DISCONNECT_GRACE: Duration = Duration::from_secs(10);
 
@@ -109,6 +116,9 @@ pub struct ServerOptions {
     pub action_limits: HashMap<String, usize>,
     /// How long a finished goal's end state is kept. Default: 60 s.
     pub goal_retention: Duration,
+    /// How many bytes the end states of finished goals may hold together; past it the oldest
+    /// are forgotten before their retention runs out. Default: 16 MiB.
+    pub goal_retention_bytes: usize,
     /// How long the goals of a client that went away keep running before they are cancelled,
     /// unless a connection re-attaches; `None` never cancels them. Default: 10 s.
     pub disconnect_grace: Option<Duration>,
@@ -120,6 +130,7 @@ impl Default for ServerOptions {
             default_action_limit: DEFAULT_ACTION_LIMIT,
             action_limits: HashMap::new(),
             goal_retention: DEFAULT_GOAL_RETENTION,
+            goal_retention_bytes: DEFAULT_GOAL_RETENTION_BYTES,
             disconnect_grace: Some(DEFAULT_DISCONNECT_GRACE),
         }
     }
@@ -141,6 +152,14 @@ impl ServerOptions {
     /// Sets how long finished goals are remembered.
     pub fn goal_retention(mut self, retention: Duration) -> Self {
         self.goal_retention = retention;
+        self
+    }
+
+    /// Sets how many bytes finished goals' end states may hold together (each counted as its
+    /// result or error, its id and [`ENDED_GOAL_OVERHEAD`]); past it the oldest are forgotten
+    /// early. The goal that ended last is always kept, however large.
+    pub fn goal_retention_bytes(mut self, bytes: usize) -> Self {
+        self.goal_retention_bytes = bytes;
         self
     }
 
@@ -199,23 +218,60 @@ struct GoalTable {
     by_id: HashMap<GoalId, Arc<ServerGoal>>,
     /// How many goals of each action have not ended (accepted or executing or canceling).
     running: HashMap<Name, usize>,
-    /// Ended goals in the order they ended, each with the moment it is to be forgotten. Every
-    /// goal is kept for the same retention, so the front is always the first to go.
-    ended: VecDeque<(Instant, Arc<ServerGoal>)>,
+    /// Ended goals in the order they ended. Every goal is kept for the same retention, so the
+    /// front is always the first to go.
+    ended: VecDeque<EndedGoal>,
+    /// The bytes the goals in `ended` are counted as.
+    ended_bytes: usize,
+}
+
+/// A finished goal kept for late `AttachGoal` requests.
+struct EndedGoal {
+    /// When it is to be forgotten; `None` for a retention too long to be a moment in time.
+    forget_at: Option<Instant>,
+    goal: Arc<ServerGoal>,
+    bytes: usize,
 }
 
 impl GoalTable {
     /// Forgets the ended goals whose retention has run out by `now`.
     fn prune(&mut self, now: Instant) {
-        while let Some((forget_at, _)) = self.ended.front() {
-            if *forget_at > now {
-                break;
-            }
-            if let Some((_, goal)) = self.ended.pop_front() {
-                self.by_id.remove(&goal.id);
-            }
+        while self.ended.front().is_some_and(|e| e.forget_at.is_some_and(|at| at <= now)) {
+            self.forget_oldest_ended();
         }
     }
+
+    /// Keeps an ended goal until `forget_at`, first forgetting the oldest ones for as long as
+    /// the ended goals would hold more than `budget` bytes with it.
+    fn keep_ended(&mut self, goal: Arc<ServerGoal>, forget_at: Option<Instant>, budget: usize) {
+        let bytes = ended_goal_bytes(&goal);
+        while !self.ended.is_empty() && self.ended_bytes + bytes > budget {
+            self.forget_oldest_ended();
+        }
+        self.ended_bytes += bytes;
+        self.ended.push_back(EndedGoal { forget_at, goal, bytes });
+    }
+
+    fn forget_oldest_ended(&mut self) {
+        if let Some(ended) = self.ended.pop_front() {
+            self.ended_bytes -= ended.bytes;
+            self.by_id.remove(&ended.goal.id);
+        }
+    }
+}
+
+/// The bytes an ended goal is counted as: its result or error, its id and
+/// [`ENDED_GOAL_OVERHEAD`].
+fn ended_goal_bytes(goal: &ServerGoal) -> usize {
+    let outcome = match &goal.lock().outcome {
+        Some(GoalOutcome::Succeeded(result)) => result.len(),
+        Some(GoalOutcome::Failed(error)) => {
+            let details = error.details().map_or(0, |details| details.to_string().len());
+            error.name().len() + error.message().len() + details
+        }
+        Some(GoalOutcome::Cancelled) | None => 0,
+    };
+    outcome + goal.id.as_str().len() + ENDED_GOAL_OVERHEAD
 }
 
 struct PropertyState {
@@ -922,10 +978,10 @@ impl ServerState {
         }
         if rejected {
             table.by_id.remove(&goal.id);
-        } else if let Some(forget_at) = Instant::now().checked_add(self.options.goal_retention) {
-            table.ended.push_back((forget_at, goal.clone()));
+        } else {
+            let forget_at = Instant::now().checked_add(self.options.goal_retention);
+            table.keep_ended(goal.clone(), forget_at, self.options.goal_retention_bytes);
         }
-        // A retention too long to be a moment in time keeps the goal for the server's life.
     }
 
     fn peer_gone(&self, peer: PeerId) {

@@ -84,7 +84,8 @@ pub mod server {
     pub use switchboard_core::{
         CallContext, PeerCredentials, PeerId,
         server::{
-            DEFAULT_ACTION_LIMIT, DEFAULT_DISCONNECT_GRACE, DEFAULT_GOAL_RETENTION, ServerOptions,
+            DEFAULT_ACTION_LIMIT, DEFAULT_DISCONNECT_GRACE, DEFAULT_GOAL_RETENTION,
+            DEFAULT_GOAL_RETENTION_BYTES, ENDED_GOAL_OVERHEAD, ServerOptions,
         },
     };
 
