@@ -485,3 +485,74 @@ async fn amqp_heartbeats_and_control_both_ways() {
     let Some(server) = shared_rabbitmq() else { return };
     heartbeats_and_control_both_ways(Broker::from_url("amqp", &server.url)).await;
 }
+
+/// commlib-py's `ActionClient` drives a node's action service: the goal is accepted with a
+/// goal id, its feedback and terminal status arrive on the action's topics and its result
+/// through `get_result`; a cancelled goal ends as CANCELED (6).
+async fn action_client_drives_a_node_action(broker: Broker) {
+    use switchboard::{action::GoalContext, error::HandlerError};
+    let Some(peers) = PythonPeers::commlib() else { return };
+    let (node, prefix) = node_on(&broker, "their_action_client");
+    let action = format!("{prefix}.move");
+    let service = node.action_service(&action, |goal: Value, ctx: GoalContext<Value>| async move {
+        let steps = goal["steps"].as_u64().unwrap_or_default();
+        for step in 0..steps {
+            // commlib-py's client drops what comes before it knows the goal's id.
+            tokio::select! {
+                () = ctx.cancelled() => return Err(HandlerError::Cancelled),
+                () = tokio::time::sleep(Duration::from_millis(300)) => {}
+            }
+            ctx.feedback(json!({"step": step})).await;
+        }
+        Ok(json!({"done": steps}))
+    });
+    let _service = within("serving an action", service).await.expect("served");
+
+    let args =
+        ["goal", broker.transport, &broker.host, &broker.port, &action, r#"{"steps":3}"#, "-1"];
+    let mut client = peers.spawn("peer.py", &args);
+    let (status, lines) = client.finish(PEER_STEP).await.expect("the goal ends");
+    assert!(status.success(), "{lines:?}\n{}", client.stderr());
+    let line = |prefix: &str| -> Vec<Value> {
+        lines
+            .iter()
+            .filter_map(|line| line.strip_prefix(prefix))
+            .map(|json| serde_json::from_str(json).expect("JSON"))
+            .collect()
+    };
+    let accepted = &line("accepted ")[0];
+    assert_eq!(accepted["status"], 1, "{lines:?}");
+    assert_eq!(accepted["goal_id"].as_str().map(str::len), Some(32), "{lines:?}");
+    let feedback = line("feedback ");
+    assert_eq!(feedback, [json!({"step": 0}), json!({"step": 1}), json!({"step": 2})]);
+    assert_eq!(line("result "), [json!({"status": 4, "result": {"done": 3}})], "{lines:?}");
+
+    let args =
+        ["goal", broker.transport, &broker.host, &broker.port, &action, r#"{"steps":50}"#, "0.8"];
+    let mut client = peers.spawn("peer.py", &args);
+    let (status, lines) = client.finish(PEER_STEP).await.expect("the goal ends");
+    assert!(status.success(), "{lines:?}\n{}", client.stderr());
+    let cancel: Vec<&String> = lines.iter().filter(|l| l.starts_with("cancel ")).collect();
+    assert_eq!(cancel, ["cancel {\"status\": 1}"], "{lines:?}");
+    let result = lines.iter().find_map(|l| l.strip_prefix("result ")).expect("a result");
+    let result: Value = serde_json::from_str(result).expect("JSON");
+    assert_eq!(result, json!({"status": 6, "result": {}}), "{lines:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_action_client_drives_a_node_action() {
+    let Some(server) = shared_redis() else { return };
+    action_client_drives_a_node_action(Broker::from_url("redis", &server.url)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mqtt_action_client_drives_a_node_action() {
+    let Some(server) = shared_mosquitto() else { return };
+    action_client_drives_a_node_action(Broker::from_url("mqtt", &server.url)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn amqp_action_client_drives_a_node_action() {
+    let Some(server) = shared_rabbitmq() else { return };
+    action_client_drives_a_node_action(Broker::from_url("amqp", &server.url)).await;
+}

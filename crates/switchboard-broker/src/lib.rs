@@ -28,6 +28,7 @@ pub mod layout;
 pub mod link;
 mod log_limit;
 mod node;
+mod node_action;
 mod options;
 mod outbox;
 mod presence;

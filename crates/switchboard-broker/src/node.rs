@@ -18,7 +18,8 @@ use std::{
 
 use bytes::Bytes;
 use switchboard_core::{
-    ErrorCode, PeerCredentials, PeerId, RemoteError, TransportError, TransportErrorKind,
+    ErrorCode, GoalEvent, PeerCredentials, PeerId, RemoteError, TransportError, TransportErrorKind,
+    action::GoalId,
     message::{ClientMessage, Name, RequestId, ServerMessage},
     transport::{
         BoxFuture, ClientInbox, ClientTransport, Fanout, Peer, PeerLink, ServerInbox,
@@ -34,6 +35,7 @@ use crate::{
     envelope::{self, Envelope, Meta, refusal},
     layout::{self, Inbox},
     log_limit::{LogLimit, limited_warn},
+    node_action::{self, Request},
     options::BrokerOptions,
     outbox::{Outbox, Outgoing},
     server::answer,
@@ -585,17 +587,46 @@ impl NodeServer {
             limited_warn!(self.log, rpc = %method, "a request with no reply address was dropped");
             return;
         };
-        let peer = PeerId(self.next_peer.fetch_add(1, Ordering::Relaxed));
-        let link = Arc::new(Caller { server: self.me.clone(), peer, reply_to, correlation });
-        match payload {
-            Ok(payload) => {
-                let id = self.next_request.fetch_add(1, Ordering::Relaxed);
-                self.inbox.deliver(&Peer::new(link), ClientMessage::Call { id, method, payload });
-                // One peer per request: nothing waits for it once its request is delivered.
-                self.inbox.peer_gone(peer);
+        let request = node_action::request_of(&method, &self.methods);
+        // Goals outlive their requests, so every goal request comes from one peer that never
+        // goes away (the core would cancel the goals of a departed one).
+        let peer = match request {
+            Request::Rpc => PeerId(self.next_peer.fetch_add(1, Ordering::Relaxed)),
+            _ => GOAL_PEER,
+        };
+        let link = Arc::new(Caller {
+            server: self.me.clone(),
+            peer,
+            reply_to,
+            correlation,
+            request: request.clone(),
+        });
+        let id = self.next_request.fetch_add(1, Ordering::Relaxed);
+        let message = payload.and_then(|payload| match &request {
+            Request::Rpc => Ok(ClientMessage::Call { id, method, payload }),
+            goal => node_action::read(goal, id, &payload, random_id).map_err(|error| {
+                RemoteError::new(ErrorCode::PayloadError, refusal::MALFORMED_REQUEST, error)
+            }),
+        });
+        match message {
+            Ok(message) => {
+                self.inbox.deliver(&Peer::new(link), message);
+                if request == Request::Rpc {
+                    // One peer per call: nothing waits for it once its request is delivered.
+                    self.inbox.peer_gone(peer);
+                }
             }
             Err(error) => {
-                if let Err(send) = link.send(ServerMessage::Reply { id: 0, result: Err(error) }) {
+                let refusal = match request {
+                    Request::Rpc => ServerMessage::Reply { id, result: Err(error) },
+                    _ => ServerMessage::GoalReply {
+                        id,
+                        action: Name::Borrowed(""),
+                        goal: GoalId::from(""),
+                        result: Err(error),
+                    },
+                };
+                if let Err(send) = link.send(refusal) {
                     limited_warn!(self.log, error = %send, "could not refuse a request");
                 }
             }
@@ -614,13 +645,18 @@ impl NodeServer {
     }
 }
 
-/// The sender of one request: where its answer goes.
+/// The peer of every goal request a node's action service receives.
+const GOAL_PEER: PeerId = PeerId(0);
+
+/// The sender of one request: where its answer goes, and for a goal, where its events go.
 struct Caller {
     server: Weak<NodeServer>,
     peer: PeerId,
     reply_to: String,
     /// The request's correlation id, echoed in its answer (commlib-py sends none).
     correlation: Option<String>,
+    /// What the request asked for, which shapes its answer.
+    request: Request,
 }
 
 impl std::fmt::Debug for Caller {
@@ -645,13 +681,40 @@ impl PeerLink for Caller {
         let Some(server) = self.server.upgrade() else {
             return Err(TransportError::new(TransportErrorKind::Closed, "the server was closed"));
         };
-        let ServerMessage::Reply { result, .. } = message else {
-            return Err(TransportError::new(
-                TransportErrorKind::Protocol,
-                format!("a node's RPC answers with replies only, not {message:?}"),
-            ));
+        let (meta, payload) = match message {
+            ServerMessage::Reply { result, .. } => {
+                answer(self.correlation.clone(), result, server.options.max_body)
+            }
+            ServerMessage::GoalReply { goal, result, .. } => {
+                let meta = Meta { id: self.correlation.clone(), ..Meta::default() };
+                (meta, node_action::answer(&self.request, &goal, &result))
+            }
+            ServerMessage::GoalEvent { action, goal, event } => {
+                let (topic, body) = match event {
+                    GoalEvent::Feedback(payload) => {
+                        ("feedback", node_action::feedback(&goal, &payload))
+                    }
+                    GoalEvent::Status(status) => ("status", node_action::status(&goal, status)),
+                    GoalEvent::Finished(outcome) => {
+                        ("status", node_action::status(&goal, outcome.status()))
+                    }
+                    other => {
+                        return Err(TransportError::new(
+                            TransportErrorKind::Protocol,
+                            format!("a node's action cannot send {other:?}"),
+                        ));
+                    }
+                };
+                let topic = format!("{action}.{topic}");
+                return server.outbox.push(Outgoing::Publish(topic, BusMessage::new(body)));
+            }
+            other => {
+                return Err(TransportError::new(
+                    TransportErrorKind::Protocol,
+                    format!("a node's endpoint cannot answer with {other:?}"),
+                ));
+            }
         };
-        let (meta, payload) = answer(self.correlation.clone(), result, server.options.max_body);
         let envelope = Envelope { meta, reply_to: None, payload };
         let message = envelope::encode(server.style, envelope)
             .map_err(|e| TransportError::new(TransportErrorKind::Protocol, e.to_string()))?;

@@ -29,6 +29,8 @@ const CAPACITY: usize = 16 * 1024;
 pub(crate) enum Outgoing {
     /// An answer or an event, to a client's inbox.
     Send(String, BusMessage),
+    /// An event on a topic (a node's action status and feedback).
+    Publish(String, BusMessage),
     /// The server's presence.
     Announce(BusMessage),
 }
@@ -143,6 +145,7 @@ fn sending(
     Box::pin(async move {
         match item {
             Outgoing::Send(address, message) => bus.send(&address, message).await,
+            Outgoing::Publish(topic, message) => bus.publish(&topic, message).await,
             Outgoing::Announce(message) => bus.publish(&presence, message).await,
         }
     })

@@ -34,20 +34,21 @@
 //! ```
 
 use std::{
-    borrow::Cow, collections::HashMap, fmt, future::Future, marker::PhantomData, sync::Arc,
-    time::Duration,
+    borrow::Cow, collections::HashMap, convert::Infallible, fmt, future::Future,
+    marker::PhantomData, sync::Arc, time::Duration,
 };
 
 use serde::{Serialize, de::DeserializeOwned};
 use serde_json::Value;
 use switchboard_core::{
-    CallContext, CallError, DecodeError, ErrorCode, InterfaceDescriptor, MethodDescriptor,
-    RemoteError, TransportError, TransportErrorKind,
+    CallContext, CallError, DecodeError, ErrorCode, GoalContext, HandlerError, InterfaceDescriptor,
+    MethodDescriptor, RemoteError, TransportError, TransportErrorKind,
+    action::{GoalRun, RawGoal, goal_run},
     client::{ClientCore, ClientOptions, SubscriptionError, TopicStream},
     codec,
     error::names,
     server::{ServerCore, ServerOptions, Service, decode_args, encode_reply, unknown_property},
-    transport::{BoxFuture, ServiceTarget},
+    transport::{BoxFuture, NODE_ACTION_RPCS, ServiceTarget},
 };
 
 use crate::Endpoint;
@@ -304,6 +305,51 @@ impl Node {
         Ok(RpcService { name: name.to_owned(), server })
     }
 
+    /// Serves the action `name` (`robot.move`): each goal is decoded as `G` and run by
+    /// `handler`, which sends feedback `F` through its [`GoalContext`], watches for
+    /// cancellation there, and returns the result `R` (or `Err(HandlerError::Cancelled)` once
+    /// cancelled, or another error). Several goals run at once, up to the core's default limit.
+    ///
+    /// On MQTT, Redis and AMQP it speaks commlib-py's action protocol: the RPCs
+    /// `<name>.send_goal`, `<name>.cancel_goal` and `<name>.get_result` and the topics
+    /// `<name>.status` and `<name>.feedback`, so commlib-py's `ActionClient` drives it.
+    pub async fn action_service<G, F, R, H, Fut>(
+        &self,
+        name: &str,
+        handler: H,
+    ) -> Result<ActionService, TransportError>
+    where
+        G: DeserializeOwned + Send + 'static,
+        F: Serialize + Send + 'static,
+        R: Serialize + Send + 'static,
+        H: Fn(G, GoalContext<F>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<R, HandlerError<Infallible>>> + Send + 'static,
+    {
+        let mut descriptor = InterfaceDescriptor::named(name);
+        descriptor.methods = NODE_ACTION_RPCS
+            .iter()
+            .map(|rpc| MethodDescriptor {
+                name: Cow::Owned(format!("{name}.{rpc}")),
+                timeout: None,
+            })
+            .collect::<Vec<_>>()
+            .into();
+        descriptor.signals =
+            vec![Cow::Owned(format!("{name}.status")), Cow::Owned(format!("{name}.feedback"))]
+                .into();
+        let service = Arc::new(ActionHandler { handler, _types: PhantomData });
+        let target = ServiceTarget::node(Arc::new(descriptor), self.endpoint.instance());
+        let server = ServerCore::start_at(
+            &self.endpoint,
+            target,
+            service,
+            Vec::new(),
+            ServerOptions::default(),
+        )
+        .await?;
+        Ok(ActionService { name: name.to_owned(), server })
+    }
+
     /// A client of the RPC `name`, sending `Req` and expecting `Resp`. It connects at once
     /// even if nobody serves the RPC yet: calls made until someone does time out.
     pub async fn rpc_client<Req, Resp>(
@@ -492,6 +538,74 @@ where
         _ctx: CallContext,
     ) -> BoxFuture<'static, Result<bytes::Bytes, RemoteError>> {
         unknown_property(property)
+    }
+}
+
+/// A served action; dropping it stops serving (and ends its goals).
+pub struct ActionService {
+    name: String,
+    server: ServerCore,
+}
+
+impl fmt::Debug for ActionService {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ActionService").field("name", &self.name).finish_non_exhaustive()
+    }
+}
+
+impl ActionService {
+    /// The action's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Stops serving, once what is on its way out has left.
+    pub async fn stop(self) {
+        self.server.shutdown().await;
+    }
+}
+
+/// The handler of one action, as the core's goal table sees it.
+struct ActionHandler<H, G, F, R> {
+    handler: H,
+    _types: PhantomData<fn(G, F) -> R>,
+}
+
+impl<H, Fut, G, F, R> Service for ActionHandler<H, G, F, R>
+where
+    G: DeserializeOwned + Send + 'static,
+    F: Serialize + Send + 'static,
+    R: Serialize + Send + 'static,
+    H: Fn(G, GoalContext<F>) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<R, HandlerError<Infallible>>> + Send + 'static,
+{
+    fn call(
+        &self,
+        method: &str,
+        _payload: bytes::Bytes,
+        _ctx: CallContext,
+    ) -> BoxFuture<'static, Result<bytes::Bytes, RemoteError>> {
+        switchboard_core::server::unknown_method(method)
+    }
+
+    fn update_property(
+        &self,
+        property: &str,
+        _payload: bytes::Bytes,
+        _ctx: CallContext,
+    ) -> BoxFuture<'static, Result<bytes::Bytes, RemoteError>> {
+        unknown_property(property)
+    }
+
+    fn start_goal(
+        &self,
+        action: &str,
+        payload: bytes::Bytes,
+        goal: RawGoal,
+    ) -> BoxFuture<'static, Result<GoalRun, RemoteError>> {
+        let started = decode_args::<G>(action, &payload)
+            .map(|request| goal_run((self.handler)(request, GoalContext::new(goal))));
+        Box::pin(std::future::ready(started))
     }
 }
 

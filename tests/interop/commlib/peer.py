@@ -20,6 +20,14 @@
                                                      runs a node with heartbeats every 0.2 s and
                                                      its control RPCs for SECONDS, printing
                                                      `ready` once it runs
+    peer.py goal TRANSPORT HOST PORT ACTION JSON CANCEL_AFTER
+                                                     sends the goal JSON with an ActionClient and
+                                                     prints `accepted {"status":…,"goal_id":…}`,
+                                                     `feedback ` and each feedback, then (after
+                                                     cancelling CANCEL_AFTER seconds in, when it
+                                                     is not negative, printing `cancel
+                                                     {"status":…}`) `result {"status":…,
+                                                     "result":…}` once the goal has ended
     peer.py publish TRANSPORT HOST PORT - JSON       publishes each [topic, message] pair of the
                                                      JSON list, in order, with a Publisher per
                                                      topic (commlib-py's MPublisher cannot be
@@ -149,6 +157,28 @@ def run_node(transport: str, host: str, port: int, name: str, seconds: float) ->
     os._exit(0)
 
 
+def goal(transport: str, host: str, port: int, action: str, data: str, cancel_after: float):
+    def on_feedback(feedback) -> None:
+        print("feedback", json.dumps(feedback), flush=True)
+
+    client = node(transport, host, port).create_action_client(
+        action_name=action, on_feedback=on_feedback
+    )
+    client.run()
+    time.sleep(0.5)
+    accepted = client.send_goal(json.loads(data))
+    print("accepted", json.dumps({"status": accepted.status, "goal_id": accepted.goal_id}), flush=True)
+    if cancel_after >= 0:
+        time.sleep(cancel_after)
+        cancelled = client.cancel_goal()
+        print("cancel", json.dumps({"status": cancelled.status}), flush=True)
+    result = client.get_result(wait=True, wait_max_sec=10)
+    # The terminal status arrives on the status topic around the same time as the result.
+    time.sleep(0.3)
+    print("result", json.dumps({"status": int(client.status.status), "result": result}), flush=True)
+    os._exit(0)
+
+
 def publish(transport: str, host: str, port: int, pairs: str) -> None:
     the_node = node(transport, host, port)
     publishers = {}
@@ -177,6 +207,8 @@ if __name__ == "__main__":
         serve(transport, host, int(port), name, float(rest))
     elif verb == "node":
         run_node(transport, host, int(port), name, float(rest))
+    elif verb == "goal":
+        goal(transport, host, int(port), name, rest, float(sys.argv[7]))
     elif verb == "publish":
         publish(transport, host, int(port), rest)
     else:
