@@ -3,7 +3,10 @@
 //! reconnects.
 
 use std::{
-    sync::{Arc, Weak},
+    sync::{
+        Arc, Weak,
+        atomic::{AtomicBool, Ordering},
+    },
     time::Duration,
 };
 
@@ -69,6 +72,9 @@ struct Current {
 struct Reader {
     channel: Channel,
     tasks: Vec<AbortHandle>,
+    /// Set when the subscription is ended on purpose: its readers then end without taking the
+    /// link down.
+    ended: Arc<AtomicBool>,
 }
 
 impl LinkReader for Reader {
@@ -77,14 +83,19 @@ impl LinkReader for Reader {
     }
 
     fn end(self) {
-        self.tasks.abort();
-        if self.channel.status().connected() {
-            let channel = self.channel;
-            tokio::spawn(async move {
-                let _ =
-                    tokio::time::timeout(CLOSE_TIMEOUT, channel.close(200, "done".into())).await;
-            });
+        self.ended.store(true, Ordering::Release);
+        if !self.channel.status().connected() {
+            self.tasks.abort();
+            return;
         }
+        // Closing the channel ends its consumers, and then their readers. Aborting the readers
+        // first would drop live consumers, whose cancel lapin then sends on a channel already
+        // closing, and takes that for a broken connection.
+        let Reader { channel, tasks, .. } = self;
+        tokio::spawn(async move {
+            let _ = tokio::time::timeout(CLOSE_TIMEOUT, channel.close(200, "done".into())).await;
+            tasks.abort();
+        });
     }
 }
 
@@ -248,6 +259,7 @@ impl AmqpBus {
     ) -> Result<SubscriptionId, TransportError> {
         let binding = short("subscription filter", &binding_key(filter))?;
         let (generation, channel) = self.reader_channel().await?;
+        let ended = Arc::new(AtomicBool::new(false));
         let result = async {
             let declared = QueueDeclareOptions {
                 exclusive: true,
@@ -275,14 +287,15 @@ impl AmqpBus {
                 self.driver.failed(&format!("a subscription to {filter}"), &error)
             })?;
             let filter = filter.to_owned();
-            Ok(spawn_reader(consumer, Arc::downgrade(&self.link), move |address, message| {
+            let link = Arc::downgrade(&self.link);
+            Ok(spawn_reader(consumer, link, ended.clone(), move |address, message| {
                 if matches(&filter, address) {
                     sink(address, message);
                 }
             }))
         }
         .await;
-        self.finish(generation, channel, result.map(|task| vec![task]))
+        self.finish(generation, channel, ended, result.map(|task| vec![task]))
     }
 
     async fn consume_queues(
@@ -293,6 +306,7 @@ impl AmqpBus {
         let names =
             queues.iter().map(|queue| short("queue name", queue)).collect::<Result<Vec<_>, _>>()?;
         let (generation, channel) = self.reader_channel().await?;
+        let ended = Arc::new(AtomicBool::new(false));
         let result = async {
             let mut tasks = Vec::with_capacity(names.len());
             for name in names {
@@ -312,18 +326,15 @@ impl AmqpBus {
                     }
                 };
                 let sink = sink.clone();
-                tasks.push(spawn_reader(
-                    consumer,
-                    Arc::downgrade(&self.link),
-                    move |_, message| {
-                        sink(name.as_str(), message);
-                    },
-                ));
+                let link = Arc::downgrade(&self.link);
+                tasks.push(spawn_reader(consumer, link, ended.clone(), move |_, message| {
+                    sink(name.as_str(), message);
+                }));
             }
             Ok(tasks)
         }
         .await;
-        self.finish(generation, channel, result)
+        self.finish(generation, channel, ended, result)
     }
 
     /// Keeps a reader that started, or closes its channel.
@@ -331,12 +342,13 @@ impl AmqpBus {
         &self,
         generation: u64,
         channel: Channel,
+        ended: Arc<AtomicBool>,
         tasks: Result<Vec<AbortHandle>, TransportError>,
     ) -> Result<SubscriptionId, TransportError> {
         match tasks {
-            Ok(tasks) => self.link.keep(generation, Reader { channel, tasks }),
+            Ok(tasks) => self.link.keep(generation, Reader { channel, tasks, ended }),
             Err(error) => {
-                Reader { channel, tasks: Vec::new() }.end();
+                Reader { channel, tasks: Vec::new(), ended }.end();
                 Err(error)
             }
         }
@@ -428,10 +440,11 @@ async fn consume(channel: &Channel, queue: ShortString) -> Result<Consumer, lapi
 }
 
 /// Hands each delivery to `deliver` with its routing key; a consumer that ends while its
-/// reader still runs means the connection broke.
+/// reader still runs means the connection broke, unless the subscription was `ended`.
 fn spawn_reader(
     mut consumer: Consumer,
     link: Weak<AmqpLink>,
+    ended: Arc<AtomicBool>,
     deliver: impl Fn(&str, BusMessage) + Send + 'static,
 ) -> AbortHandle {
     tokio::spawn(async move {
@@ -445,7 +458,9 @@ fn spawn_reader(
             };
             deliver(delivery.routing_key.as_str(), message);
         }
-        if let Some(link) = link.upgrade() {
+        if !ended.load(Ordering::Acquire)
+            && let Some(link) = link.upgrade()
+        {
             link.lost();
         }
     })
