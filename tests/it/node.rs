@@ -27,6 +27,7 @@ macro_rules! node_tests {
             a_request_that_does_not_decode_is_refused,
             publish_and_subscribe,
             heartbeats_and_control,
+            events_carry_their_name,
         );
     };
     (@each $make:expr; $($name:ident),* $(,)?) => {$(
@@ -354,4 +355,29 @@ pub(crate) async fn heartbeats_and_control(node: Node, prefix: String) {
     assert!(again.ts > second.ts, "{again:?}");
     robot.stop().await;
     assert_eq!(robot.state().await, NodeState::Stopped);
+}
+
+/// Events are fire-and-forget messages with a name, received with their topic as `uri`.
+pub(crate) async fn events_carry_their_name(node: Node, prefix: String) {
+    use switchboard::node::Event;
+    let topic = format!("{prefix}.events.door");
+    let emitter = node.event_emitter::<Value>();
+    // The emitter's publisher for the topic is made by its first event.
+    within("an event", emitter.emit(&topic, Event::new("warmup", json!({})))).await.expect("sent");
+    let mut events = node.subscriber::<Event<Value>>(&topic).await.expect("a subscriber");
+    let mut received = None;
+    for _ in 0..100 {
+        let event = Event::new("opened", json!({"by": "alice"})).with_description("front door");
+        emitter.emit(&topic, event).await.expect("emitted");
+        if let Ok(Some(event)) =
+            tokio::time::timeout(Duration::from_millis(50), events.next()).await
+        {
+            received = Some(event.expect("an event"));
+            break;
+        }
+    }
+    let expected = Event::new("opened", json!({"by": "alice"})).with_description("front door");
+    let mut expected = expected;
+    expected.uri = topic.clone();
+    assert_eq!(received, Some(expected));
 }

@@ -394,6 +394,12 @@ impl Node {
         MultiPublisher { node: self.clone(), publishers: tokio::sync::Mutex::new(HashMap::new()) }
     }
 
+    /// An emitter of events: fire-and-forget messages with a name, each published on the topic
+    /// it names (commlib-py's former `EventEmitter`; see [`Event`]).
+    pub fn event_emitter<T: Serialize>(&self) -> EventEmitter<T> {
+        EventEmitter { publisher: self.multi_publisher() }
+    }
+
     /// A subscriber to `topic`, receiving each message as `T`. On a Unix socket the topic's
     /// publisher must be serving already: the subscriber connects to it.
     pub async fn subscriber<T: DeserializeOwned>(
@@ -750,6 +756,56 @@ impl<T: Serialize> MultiPublisher<T> {
             }
         };
         publisher.publish(message).await
+    }
+}
+
+/// An event: a name and its data, published on a topic, in the shape of commlib-py's former
+/// `EventEmitter` (`{"name":…,"uri":…,"description":…,"data":…}`, `uri` being the topic).
+/// Subscribe to the topic with `Subscriber<Event<T>>` to receive them.
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+#[non_exhaustive]
+pub struct Event<T> {
+    /// What happened.
+    pub name: String,
+    /// The topic it was published on.
+    #[serde(default)]
+    pub uri: String,
+    /// A description for people; often empty.
+    #[serde(default)]
+    pub description: String,
+    /// The event's data.
+    pub data: T,
+}
+
+impl<T> Event<T> {
+    /// An event called `name` carrying `data`.
+    pub fn new(name: impl Into<String>, data: T) -> Self {
+        Event { name: name.into(), uri: String::new(), description: String::new(), data }
+    }
+
+    /// Sets the description.
+    pub fn with_description(mut self, description: impl Into<String>) -> Self {
+        self.description = description.into();
+        self
+    }
+}
+
+/// Emits [`Event`]s carrying `T` to topics named per event.
+pub struct EventEmitter<T> {
+    publisher: MultiPublisher<Event<T>>,
+}
+
+impl<T> fmt::Debug for EventEmitter<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EventEmitter").field("publisher", &self.publisher).finish()
+    }
+}
+
+impl<T: Serialize> EventEmitter<T> {
+    /// Publishes `event` on `topic`, fire and forget (its `uri` is set to the topic).
+    pub async fn emit(&self, topic: &str, mut event: Event<T>) -> Result<(), TransportError> {
+        event.uri = topic.to_owned();
+        self.publisher.publish(topic, &event).await
     }
 }
 

@@ -167,7 +167,9 @@ def goal(transport: str, host: str, port: int, action: str, data: str, cancel_af
     client.run()
     time.sleep(0.5)
     accepted = client.send_goal(json.loads(data))
-    print("accepted", json.dumps({"status": accepted.status, "goal_id": accepted.goal_id}), flush=True)
+    print(
+        "accepted", json.dumps({"status": accepted.status, "goal_id": accepted.goal_id}), flush=True
+    )
     if cancel_after >= 0:
         time.sleep(cancel_after)
         cancelled = client.cancel_goal()
