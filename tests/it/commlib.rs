@@ -556,3 +556,54 @@ async fn amqp_action_client_drives_a_node_action() {
     let Some(server) = shared_rabbitmq() else { return };
     action_client_drives_a_node_action(Broker::from_url("amqp", &server.url)).await;
 }
+
+/// A node's action client drives commlib-py's `ActionService`: every feedback arrives, the
+/// first included (commlib-py publishes it before it answers with the goal's id, and its own
+/// client loses it), then the result; a cancelled goal ends cancelled.
+async fn node_action_client_drives_an_action_service(broker: Broker) {
+    use switchboard::action::{GoalError, GoalStatus};
+    let Some(peers) = PythonPeers::commlib() else { return };
+    let (node, prefix) = node_on(&broker, "their_action_service");
+    let action = format!("{prefix}.move");
+    let args = ["action", broker.transport, &broker.host, &broker.port, &action, "30"];
+    let mut peer = peers.spawn("peer.py", &args);
+    peer.wait_for("ready", PEER_STEP).await.expect("commlib-py serves");
+    let client = node.action_client::<Value, Value, Value>(&action).await.expect("a client");
+
+    let mut goal =
+        within("a goal", client.send_goal(&json!({"steps": 3}))).await.expect("accepted");
+    let mut feedback = Vec::new();
+    while let Some(step) = within("feedback", goal.next_feedback()).await {
+        feedback.push(step);
+    }
+    assert_eq!(feedback, [json!({"step": 0}), json!({"step": 1}), json!({"step": 2})]);
+    assert_eq!(within("the result", goal.result()).await.ok(), Some(json!({"done": 3})));
+    assert_eq!(goal.status(), GoalStatus::Succeeded);
+
+    // commlib-py runs one goal at a time: the next is sent once this one has ended.
+    let mut long =
+        within("a long goal", client.send_goal(&json!({"steps": 50}))).await.expect("accepted");
+    within("its first feedback", long.next_feedback()).await.expect("feedback");
+    within("cancelling", long.cancel()).await.expect("cancel is taken");
+    let result = within("its end", long.result()).await;
+    assert!(matches!(result, Err(GoalError::Cancelled)), "{result:?}");
+    peer.kill();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_node_action_client_drives_an_action_service() {
+    let Some(server) = shared_redis() else { return };
+    node_action_client_drives_an_action_service(Broker::from_url("redis", &server.url)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mqtt_node_action_client_drives_an_action_service() {
+    let Some(server) = shared_mosquitto() else { return };
+    node_action_client_drives_an_action_service(Broker::from_url("mqtt", &server.url)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn amqp_node_action_client_drives_an_action_service() {
+    let Some(server) = shared_rabbitmq() else { return };
+    node_action_client_drives_an_action_service(Broker::from_url("amqp", &server.url)).await;
+}

@@ -28,6 +28,7 @@ macro_rules! node_tests {
             publish_and_subscribe,
             heartbeats_and_control,
             events_carry_their_name,
+            actions_run_goals_with_feedback_cancel_and_result,
         );
     };
     (@each $make:expr; $($name:ident),* $(,)?) => {$(
@@ -380,4 +381,55 @@ pub(crate) async fn events_carry_their_name(node: Node, prefix: String) {
     let mut expected = expected;
     expected.uri = topic.clone();
     assert_eq!(received, Some(expected));
+}
+
+/// An action runs several goals at once, each with every feedback (the first included), its
+/// result, and cancel.
+pub(crate) async fn actions_run_goals_with_feedback_cancel_and_result(node: Node, prefix: String) {
+    use switchboard::{
+        action::{GoalContext, GoalError, GoalStatus},
+        error::HandlerError,
+    };
+    let action = format!("{prefix}.move");
+    let service = node.action_service(&action, |goal: Value, ctx: GoalContext<Value>| async move {
+        let steps = goal["steps"].as_u64().unwrap_or_default();
+        for step in 0..steps {
+            // The first feedback goes out at once, before the goal's acceptance arrives.
+            ctx.feedback(json!({"step": step})).await;
+            tokio::select! {
+                () = ctx.cancelled() => return Err(HandlerError::Cancelled),
+                () = tokio::time::sleep(Duration::from_millis(50)) => {}
+            }
+        }
+        Ok(json!({"done": steps}))
+    });
+    let _service = within("serving an action", service).await.expect("served");
+    let client = node.action_client::<Value, Value, Value>(&action).await.expect("a client");
+
+    let goals = (1..=3u64).map(|steps| {
+        let client = client.clone();
+        async move {
+            let mut goal = client.send_goal(&json!({"steps": steps})).await.expect("accepted");
+            let mut feedback = Vec::new();
+            while let Some(step) = goal.next_feedback().await {
+                feedback.push(step["step"].as_u64().expect("a step"));
+            }
+            (steps, feedback, goal.result().await.ok(), goal.status())
+        }
+    });
+    for (steps, feedback, result, status) in
+        within("three goals at once", futures_util::future::join_all(goals)).await
+    {
+        assert_eq!(feedback, (0..steps).collect::<Vec<_>>(), "every feedback of goal {steps}");
+        assert_eq!(result, Some(json!({"done": steps})));
+        assert_eq!(status, GoalStatus::Succeeded);
+    }
+
+    let mut long =
+        within("a long goal", client.send_goal(&json!({"steps": 1000}))).await.expect("accepted");
+    within("its first feedback", long.next_feedback()).await.expect("feedback");
+    within("cancelling", long.cancel()).await.expect("cancel is taken");
+    let result = within("its end", long.result()).await;
+    assert!(matches!(result, Err(GoalError::Cancelled)), "{result:?}");
+    assert_eq!(long.status(), GoalStatus::Cancelled);
 }

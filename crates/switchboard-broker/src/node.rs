@@ -18,15 +18,16 @@ use std::{
 
 use bytes::Bytes;
 use switchboard_core::{
-    ErrorCode, GoalEvent, PeerCredentials, PeerId, RemoteError, TransportError, TransportErrorKind,
-    action::GoalId,
+    ErrorCode, GoalEvent, GoalStatus, PeerCredentials, PeerId, RemoteError, TransportError,
+    TransportErrorKind,
+    action::{GoalId, GoalOutcome, GoalSnapshot},
     message::{ClientMessage, Name, RequestId, ServerMessage},
     transport::{
         BoxFuture, ClientInbox, ClientTransport, Fanout, Peer, PeerLink, ServerInbox,
         ServerTransport, ServiceTarget,
     },
 };
-use tokio::{sync::watch, task::JoinHandle};
+use tokio::{sync::watch, task::JoinHandle, time::Instant};
 
 use crate::{
     address::BrokerAddress,
@@ -72,6 +73,10 @@ pub(crate) async fn connect(
         inbox,
         subscriptions: Mutex::new(HashMap::new()),
         linked: AtomicBool::new(false),
+        awaited: Mutex::new(HashMap::new()),
+        goals: Mutex::new(Goals::default()),
+        next_internal: AtomicU64::new(1 << 62),
+        following: tokio::sync::Mutex::new(()),
         closed: AtomicBool::new(false),
         tasks: Mutex::new(Vec::new()),
         log: Arc::new(LogLimit::new()),
@@ -135,10 +140,59 @@ struct NodeClient {
     subscriptions: Mutex<HashMap<Name, SubscriptionId>>,
     /// The link is up and what the client subscribes itself is in force.
     linked: AtomicBool,
+    /// What the answers to this client's goal requests are read as, by request id.
+    awaited: Mutex<HashMap<RequestId, (Awaited, Instant)>>,
+    /// The goals this client sent, and what came for goals it does not know yet.
+    goals: Mutex<Goals>,
+    /// Ids of the requests this client makes of its own (a goal's result once it ended).
+    next_internal: AtomicU64,
+    /// Held while an action's topics are being subscribed, so that no goal of it goes out
+    /// before they are in force.
+    following: tokio::sync::Mutex<()>,
     closed: AtomicBool,
     tasks: Mutex<Vec<JoinHandle<()>>>,
     log: Arc<LogLimit>,
     me: Weak<NodeClient>,
+}
+
+/// What the answer to a goal request of a node's client is read as.
+#[derive(Debug, Clone)]
+enum Awaited {
+    /// `send_goal`: the server's id of goal `goal`.
+    SendGoal(Name, GoalId),
+    /// `cancel_goal`.
+    Cancel(Name, GoalId),
+    /// `get_result`, for the core (its status, and outcome once ended).
+    Attach(Name, GoalId),
+    /// `get_result`, asked by this client once the goal ended: its outcome.
+    Outcome(Name, GoalId),
+}
+
+/// How long the client waits for the outcome of a goal it saw end.
+const OUTCOME_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How many events for goals not known yet are kept, and for how long: an action service may
+/// publish a goal's first status and feedback before it answers `send_goal` with its id.
+const EARLY_EVENTS: usize = 1024;
+const EARLY_EVENTS_AGE: Duration = Duration::from_secs(30);
+
+#[derive(Default)]
+struct Goals {
+    /// The server's id of each goal sent, by the core's id.
+    by_client: HashMap<GoalId, String>,
+    /// The action and the core's id of each goal, by the server's id.
+    by_server: HashMap<String, (Name, GoalId)>,
+    /// Events of goals whose id the server has not answered yet, in arrival order.
+    early: std::collections::VecDeque<(Instant, String, Early)>,
+    /// The actions whose topics are subscribed.
+    actions: std::collections::HashSet<Name>,
+}
+
+/// An event for a goal not known yet.
+enum Early {
+    Event(GoalEvent),
+    /// It ended: its outcome is to be asked for.
+    Ended,
 }
 
 impl NodeClient {
@@ -175,6 +229,19 @@ impl NodeClient {
     async fn dispatch(&self, message: ClientMessage) -> Result<(), TransportError> {
         match message {
             ClientMessage::Call { id, method, payload } => self.call(id, &method, payload).await,
+            ClientMessage::SendGoal { id, action, goal, payload } => {
+                self.follow_action(&action).await?;
+                let request = node_action::send_goal_request(&payload);
+                let rpc = format!("{action}.send_goal");
+                self.await_answer(id, Awaited::SendGoal(action, goal), None);
+                self.call(id, &rpc, request).await
+            }
+            ClientMessage::CancelGoal { id, action, goal } => {
+                self.goal_call(id, "cancel_goal", Awaited::Cancel(action, goal)).await
+            }
+            ClientMessage::AttachGoal { id, action, goal, .. } => {
+                self.goal_call(id, "get_result", Awaited::Attach(action, goal)).await
+            }
             ClientMessage::Subscribe { signal: filter } => self.subscribe(filter).await,
             ClientMessage::Unsubscribe { signal: filter } => {
                 if let Some(id) = lock(&self.subscriptions).remove(&filter) {
@@ -233,6 +300,241 @@ impl NodeClient {
         Ok(())
     }
 
+    /// Notes how the answer to request `id` is read, and until when an internal one waits.
+    fn await_answer(&self, id: RequestId, awaited: Awaited, timeout: Option<Duration>) {
+        let until = Instant::now() + timeout.unwrap_or(Duration::from_secs(86_400));
+        lock(&self.awaited).insert(id, (awaited, until));
+    }
+
+    /// Whether someone still waits for the answer to request `id`.
+    fn awaits(&self, id: RequestId) -> bool {
+        let mut awaited = lock(&self.awaited);
+        match awaited.get(&id) {
+            Some((Awaited::Outcome(..), until)) if *until <= Instant::now() => {
+                awaited.remove(&id);
+                false
+            }
+            Some((Awaited::Outcome(..), _)) => true,
+            _ => {
+                drop(awaited);
+                self.inbox.awaits(id)
+            }
+        }
+    }
+
+    /// Calls `<action>.<rpc>` about a goal this client sent.
+    async fn goal_call(
+        &self,
+        id: RequestId,
+        rpc: &str,
+        awaited: Awaited,
+    ) -> Result<(), TransportError> {
+        let (Awaited::Cancel(action, goal) | Awaited::Attach(action, goal)) = &awaited else {
+            return Ok(());
+        };
+        let known = lock(&self.goals).by_client.get(goal).cloned();
+        let Some(server_goal) = known else {
+            let error = RemoteError::new(
+                ErrorCode::MethodNotFound,
+                switchboard_core::error::names::UNKNOWN_GOAL,
+                format!("this client sent no goal `{goal}` of action `{action}`"),
+            );
+            let (action, goal) = (action.clone(), goal.clone());
+            self.deliver(ServerMessage::GoalReply { id, action, goal, result: Err(error) });
+            return Ok(());
+        };
+        let rpc = format!("{action}.{rpc}");
+        self.await_answer(id, awaited.clone(), None);
+        self.call(id, &rpc, node_action::goal_request(&server_goal)).await
+    }
+
+    /// Subscribes the status and feedback topics of `action`, once.
+    async fn follow_action(&self, action: &Name) -> Result<(), TransportError> {
+        let _following = self.following.lock().await;
+        if !lock(&self.goals).actions.insert(action.clone()) {
+            return Ok(());
+        }
+        for feedback in [false, true] {
+            let topic = format!("{action}.{}", if feedback { "feedback" } else { "status" });
+            let me = self.me.clone();
+            let sink_action = action.clone();
+            let sink: Sink = Arc::new(move |_: &str, message: BusMessage| {
+                if let Some(client) = me.upgrade() {
+                    client.on_goal_message(&sink_action, feedback, &message.body);
+                }
+            });
+            let subscribed = self.bus.subscribe(&topic, sink).await;
+            match subscribed {
+                Ok(id) => {
+                    lock(&self.subscriptions).insert(Name::Owned(topic), id);
+                }
+                Err(error) => {
+                    lock(&self.goals).actions.remove(action);
+                    return Err(error);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// A message on an action's status or feedback topic.
+    fn on_goal_message(&self, action: &Name, feedback: bool, payload: &[u8]) {
+        let (server_goal, early) = if feedback {
+            let Some((goal, payload)) = node_action::read_feedback(payload) else { return };
+            (goal, Early::Event(GoalEvent::Feedback(payload)))
+        } else {
+            let Some((goal, code)) = node_action::read_status(payload) else { return };
+            match node_action::status_of(code) {
+                Some(status) if status.is_terminal() => (goal, Early::Ended),
+                Some(status) => (goal, Early::Event(GoalEvent::Status(status))),
+                None => return,
+            }
+        };
+        let known = {
+            let mut goals = lock(&self.goals);
+            let known = goals.by_server.get(&server_goal).map(|(_, goal)| goal.clone());
+            if known.is_none() {
+                let now = Instant::now();
+                while goals.early.front().is_some_and(|(at, ..)| *at + EARLY_EVENTS_AGE < now)
+                    || goals.early.len() >= EARLY_EVENTS
+                {
+                    goals.early.pop_front();
+                }
+                goals.early.push_back((now, server_goal.clone(), early));
+                return;
+            }
+            known
+        };
+        if let Some(goal) = known {
+            self.goal_event(action, &goal, &server_goal, early);
+        }
+    }
+
+    /// Hands an event of a known goal to the core; an end has its outcome asked for.
+    fn goal_event(&self, action: &Name, goal: &GoalId, server_goal: &str, early: Early) {
+        match early {
+            Early::Event(event) => {
+                let (action, goal) = (action.clone(), goal.clone());
+                self.deliver(ServerMessage::GoalEvent { action, goal, event });
+            }
+            Early::Ended => {
+                let id = self.next_internal.fetch_add(1, Ordering::Relaxed);
+                let awaited = Awaited::Outcome(action.clone(), goal.clone());
+                self.await_answer(id, awaited, Some(OUTCOME_TIMEOUT));
+                let Some(me) = self.me.upgrade() else { return };
+                let (rpc, request) =
+                    (format!("{action}.get_result"), node_action::goal_request(server_goal));
+                tokio::spawn(async move {
+                    if let Err(error) = me.call(id, &rpc, request).await {
+                        lock(&me.awaited).remove(&id);
+                        tracing::warn!(%error, "could not ask for an ended goal's result");
+                    }
+                });
+            }
+        }
+    }
+
+    /// Reads the answer to one of this client's goal requests.
+    fn on_goal_answer(&self, id: RequestId, awaited: Awaited, result: Result<Bytes, RemoteError>) {
+        let reply = |action: Name, goal: GoalId, result| ServerMessage::GoalReply {
+            id,
+            action,
+            goal,
+            result,
+        };
+        let answer = result.map(|payload| node_action::read_answer(&payload));
+        let protocol = |error: String| TransportError::new(TransportErrorKind::Protocol, error);
+        match (awaited, answer) {
+            (Awaited::Outcome(action, goal), Ok(Ok(answer))) => {
+                let outcome = node_action::outcome(&answer).unwrap_or_else(|| {
+                    GoalOutcome::Failed(RemoteError::internal(format!(
+                        "the goal ended, but its result says status {}",
+                        answer.status
+                    )))
+                });
+                self.forget_goal(&goal);
+                let event = GoalEvent::Finished(outcome);
+                self.deliver(ServerMessage::GoalEvent { action, goal, event });
+            }
+            (Awaited::Outcome(action, goal), Ok(Err(error))) => {
+                self.forget_goal(&goal);
+                let event = GoalEvent::Finished(GoalOutcome::Failed(RemoteError::internal(error)));
+                self.deliver(ServerMessage::GoalEvent { action, goal, event });
+            }
+            (Awaited::Outcome(action, goal), Err(error)) => {
+                self.forget_goal(&goal);
+                let event = GoalEvent::Finished(GoalOutcome::Failed(error));
+                self.deliver(ServerMessage::GoalEvent { action, goal, event });
+            }
+            (
+                Awaited::SendGoal(action, goal)
+                | Awaited::Cancel(action, goal)
+                | Awaited::Attach(action, goal),
+                Err(error),
+            ) => self.deliver(reply(action, goal, Err(error))),
+            (_, Ok(Err(error))) => self.inbox.request_failed(id, protocol(error)),
+            (Awaited::SendGoal(action, goal), Ok(Ok(answer))) => {
+                if answer.status != 1 || answer.goal_id.is_empty() {
+                    let message = if answer.error.is_empty() {
+                        "the goal was rejected"
+                    } else {
+                        &answer.error
+                    };
+                    let error = RemoteError::new(ErrorCode::ClientError, "GoalRejected", message);
+                    self.deliver(reply(action, goal, Err(error)));
+                    return;
+                }
+                let early = {
+                    let mut goals = lock(&self.goals);
+                    goals.by_client.insert(goal.clone(), answer.goal_id.clone());
+                    goals.by_server.insert(answer.goal_id.clone(), (action.clone(), goal.clone()));
+                    let (mine, others) = std::mem::take(&mut goals.early)
+                        .into_iter()
+                        .partition::<Vec<_>, _>(|(_, server, _)| *server == answer.goal_id);
+                    goals.early = others.into();
+                    mine
+                };
+                let accepted = Ok(GoalSnapshot::running(GoalStatus::Accepted));
+                self.deliver(reply(action.clone(), goal.clone(), accepted));
+                for (_, server_goal, early) in early {
+                    self.goal_event(&action, &goal, &server_goal, early);
+                }
+            }
+            (Awaited::Cancel(action, goal), Ok(Ok(answer))) => {
+                let result = if answer.status == 1 {
+                    Ok(GoalSnapshot::running(GoalStatus::Canceling))
+                } else {
+                    let message = if answer.error.is_empty() {
+                        "the goal is not cancellable"
+                    } else {
+                        &answer.error
+                    };
+                    Err(RemoteError::new(ErrorCode::ClientError, "NotCancelled", message))
+                };
+                self.deliver(reply(action, goal, result));
+            }
+            (Awaited::Attach(action, goal), Ok(Ok(answer))) => {
+                match node_action::snapshot(&answer) {
+                    Ok(snapshot) => self.deliver(reply(action, goal, Ok(snapshot))),
+                    Err(error) => self.inbox.request_failed(id, protocol(error)),
+                }
+            }
+        }
+    }
+
+    fn forget_goal(&self, goal: &GoalId) {
+        let mut goals = lock(&self.goals);
+        if let Some(server_goal) = goals.by_client.remove(goal) {
+            goals.by_server.remove(&server_goal);
+        }
+    }
+
+    fn deliver(&self, message: ServerMessage) {
+        if let Some(held) = self.inbox.deliver(message) {
+            tokio::spawn(held);
+        }
+    }
+
     async fn subscribe(&self, filter: Name) -> Result<(), TransportError> {
         layout::check_node_filter(&filter)?;
         if lock(&self.subscriptions).contains_key(&filter) {
@@ -287,7 +589,13 @@ impl NodeClient {
         match envelope::decode(self.style, message) {
             Ok(Envelope { meta, payload, .. }) => {
                 let result = reply_result(&meta, payload);
-                let _ = self.inbox.deliver(ServerMessage::Reply { id, result });
+                let awaited = lock(&self.awaited).remove(&id);
+                match awaited {
+                    Some((awaited, _)) => self.on_goal_answer(id, awaited, result),
+                    None => {
+                        let _ = self.inbox.deliver(ServerMessage::Reply { id, result });
+                    }
+                }
             }
             Err(error) => self.inbox.request_failed(
                 id,
@@ -302,6 +610,7 @@ impl NodeClient {
     fn link_down(&self, error: TransportError) {
         self.linked.store(false, Ordering::Release);
         lock(&self.subscriptions).clear();
+        lock(&self.awaited).retain(|_, (awaited, _)| !matches!(awaited, Awaited::Outcome(..)));
         tracing::warn!(broker = %self.broker, %error, "a node's client lost its broker; reconnecting");
         self.inbox.disconnected(error);
     }
@@ -310,6 +619,12 @@ impl NodeClient {
         if let Err(error) = self.subscribe_own().await {
             tracing::warn!(%error, "could not subscribe again after reconnecting");
             return;
+        }
+        let actions: Vec<Name> = lock(&self.goals).actions.drain().collect();
+        for action in actions {
+            if let Err(error) = self.follow_action(&action).await {
+                tracing::warn!(%error, %action, "could not follow an action again");
+            }
         }
         for message in self.inbox.reconnected() {
             if let Err(error) = self.dispatch(message).await {
@@ -336,7 +651,7 @@ impl NodeClient {
 async fn wait_for_reply(client: Weak<NodeClient>, id: RequestId, queue: String) {
     loop {
         let bus = match client.upgrade() {
-            Some(client) if client.inbox.awaits(id) => client.bus.clone(),
+            Some(client) if client.awaits(id) => client.bus.clone(),
             _ => return,
         };
         let received = bus.receive(&queue, REPLY_POLL).await;
@@ -372,7 +687,7 @@ async fn consumed_reply(
     let answer = loop {
         match tokio::time::timeout(REPLY_POLL, &mut reply).await {
             Ok(answer) => break answer.ok(),
-            Err(_) if client.upgrade().is_some_and(|client| client.inbox.awaits(id)) => {}
+            Err(_) if client.upgrade().is_some_and(|client| client.awaits(id)) => {}
             Err(_) => break None,
         }
     };

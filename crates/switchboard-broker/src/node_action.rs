@@ -235,3 +235,106 @@ mod tests {
         );
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// The client side: a node's action client, in front of commlib-py's (or a node's) service.
+
+/// The body of a `send_goal` request for the goal `payload`.
+pub(crate) fn send_goal_request(payload: &[u8]) -> Bytes {
+    #[derive(Serialize)]
+    struct Out<'a> {
+        description: &'a str,
+        goal_data: &'a RawValue,
+    }
+    json(&Out { description: "", goal_data: raw(payload) })
+}
+
+/// The body of a `cancel_goal` or `get_result` request for the server's goal `goal`.
+pub(crate) fn goal_request(goal: &str) -> Bytes {
+    #[derive(Serialize)]
+    struct Out<'a> {
+        goal_id: &'a str,
+    }
+    json(&Out { goal_id: goal })
+}
+
+/// An answer to a goal request, as any of the three RPCs gives it.
+#[derive(Deserialize)]
+pub(crate) struct Answer {
+    #[serde(default)]
+    pub(crate) status: i64,
+    #[serde(default)]
+    pub(crate) goal_id: String,
+    #[serde(default)]
+    pub(crate) error: String,
+    #[serde(default)]
+    result: Option<Box<RawValue>>,
+}
+
+/// Reads an answer.
+pub(crate) fn read_answer(payload: &[u8]) -> Result<Answer, String> {
+    serde_json::from_slice(payload).map_err(|error| format!("an unreadable goal answer: {error}"))
+}
+
+/// The status a commlib-py number stands for; `None` for one it does not define.
+pub(crate) fn status_of(code: i64) -> Option<GoalStatus> {
+    Some(match code {
+        1 => GoalStatus::Accepted,
+        2 => GoalStatus::Executing,
+        3 => GoalStatus::Canceling,
+        4 => GoalStatus::Succeeded,
+        5 => GoalStatus::Failed,
+        6 => GoalStatus::Cancelled,
+        _ => return None,
+    })
+}
+
+/// The outcome an ended goal's `get_result` answer says.
+pub(crate) fn outcome(answer: &Answer) -> Option<GoalOutcome> {
+    Some(match status_of(answer.status)? {
+        GoalStatus::Succeeded => {
+            let result = answer.result.as_deref().map_or("{}", RawValue::get);
+            GoalOutcome::Succeeded(Bytes::copy_from_slice(result.as_bytes()))
+        }
+        GoalStatus::Cancelled => GoalOutcome::Cancelled,
+        GoalStatus::Failed => {
+            let message =
+                if answer.error.is_empty() { "the goal was aborted" } else { &answer.error };
+            GoalOutcome::Failed(RemoteError::new(
+                switchboard_core::ErrorCode::ServerError,
+                "Aborted",
+                message,
+            ))
+        }
+        _ => return None,
+    })
+}
+
+/// The goal's state a `get_result` answer says.
+pub(crate) fn snapshot(answer: &Answer) -> Result<GoalSnapshot, String> {
+    let status = status_of(answer.status)
+        .ok_or_else(|| format!("goal status {} is none of commlib-py's", answer.status))?;
+    Ok(GoalSnapshot { status, outcome: outcome(answer) })
+}
+
+/// A message on an action's `status` topic: the server's goal id and the status number.
+pub(crate) fn read_status(payload: &[u8]) -> Option<(String, i64)> {
+    #[derive(Deserialize)]
+    struct In {
+        goal_id: String,
+        status: i64,
+    }
+    serde_json::from_slice::<In>(payload).ok().map(|m| (m.goal_id, m.status))
+}
+
+/// A message on an action's `feedback` topic: the server's goal id and the feedback.
+pub(crate) fn read_feedback(payload: &[u8]) -> Option<(String, Bytes)> {
+    #[derive(Deserialize)]
+    struct In<'a> {
+        goal_id: String,
+        #[serde(borrow)]
+        feedback_data: &'a RawValue,
+    }
+    let message = serde_json::from_slice::<In<'_>>(payload).ok()?;
+    Some((message.goal_id, Bytes::copy_from_slice(message.feedback_data.get().as_bytes())))
+}

@@ -41,8 +41,9 @@ use std::{
 use serde::{Serialize, de::DeserializeOwned};
 use serde_json::Value;
 use switchboard_core::{
-    CallContext, CallError, DecodeError, ErrorCode, GoalContext, HandlerError, InterfaceDescriptor,
-    MethodDescriptor, RemoteError, TransportError, TransportErrorKind,
+    CallContext, CallError, DecodeError, ErrorCode, GoalContext, GoalHandle, HandlerError,
+    InterfaceDescriptor, MethodDescriptor, MethodError, RemoteError, TransportError,
+    TransportErrorKind,
     action::{GoalRun, RawGoal, goal_run},
     client::{ClientCore, ClientOptions, SubscriptionError, TopicStream},
     codec,
@@ -350,6 +351,23 @@ impl Node {
         Ok(ActionService { name: name.to_owned(), server })
     }
 
+    /// A client of the action `name`: it sends goals `G` and follows each one's feedback `F`
+    /// and result `R` through a [`GoalHandle`]; several goals may run at once. No feedback is
+    /// lost, the first included: events that come before the service says the goal's id are
+    /// kept until it does.
+    pub async fn action_client<G, F, R>(
+        &self,
+        name: &str,
+    ) -> Result<ActionClient<G, F, R>, TransportError>
+    where
+        G: Serialize,
+        F: DeserializeOwned,
+        R: DeserializeOwned + 'static,
+    {
+        let client = self.connect(descriptor(name, None, None)).await?;
+        Ok(ActionClient { name: Cow::Owned(name.to_owned()), client, _types: PhantomData })
+    }
+
     /// A client of the RPC `name`, sending `Req` and expecting `Resp`. It connects at once
     /// even if nobody serves the RPC yet: calls made until someone does time out.
     pub async fn rpc_client<Req, Resp>(
@@ -612,6 +630,49 @@ where
         let started = decode_args::<G>(action, &payload)
             .map(|request| goal_run((self.handler)(request, GoalContext::new(goal))));
         Box::pin(std::future::ready(started))
+    }
+}
+
+/// A client of one action. Clones share the connection.
+pub struct ActionClient<G, F, R> {
+    name: Cow<'static, str>,
+    client: ClientCore,
+    _types: PhantomData<ActionTypes<G, F, R>>,
+}
+
+/// What an [`ActionClient`] sends and receives, for its `PhantomData`.
+type ActionTypes<G, F, R> = fn(&G) -> (F, R);
+
+impl<G, F, R> Clone for ActionClient<G, F, R> {
+    fn clone(&self) -> Self {
+        ActionClient { name: self.name.clone(), client: self.client.clone(), _types: PhantomData }
+    }
+}
+
+impl<G, F, R> fmt::Debug for ActionClient<G, F, R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ActionClient").field("name", &self.name).finish_non_exhaustive()
+    }
+}
+
+impl<G, F, R> ActionClient<G, F, R>
+where
+    G: Serialize,
+    F: DeserializeOwned,
+    R: DeserializeOwned + 'static,
+{
+    /// The action's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Sends a goal; once the service accepted it, its handle gives the feedback, the status,
+    /// a way to cancel it, and its result. A refused goal is the service's error.
+    pub async fn send_goal(
+        &self,
+        goal: &G,
+    ) -> Result<GoalHandle<F, R, Infallible>, MethodError<Infallible>> {
+        self.client.send_goal(self.name.clone(), goal, std::convert::identity).await
     }
 }
 

@@ -28,6 +28,12 @@
                                                      is not negative, printing `cancel
                                                      {"status":…}`) `result {"status":…,
                                                      "result":…}` once the goal has ended
+    peer.py action TRANSPORT HOST PORT ACTION SECONDS
+                                                     serves ACTION for SECONDS with an
+                                                     ActionService, printing `ready`: a goal
+                                                     {"steps": n} sends the feedback {"step": i}
+                                                     every 0.2 s (the first at once) and ends
+                                                     with {"done": n}, or early when cancelled
     peer.py publish TRANSPORT HOST PORT - JSON       publishes each [topic, message] pair of the
                                                      JSON list, in order, with a Publisher per
                                                      topic (commlib-py's MPublisher cannot be
@@ -45,7 +51,19 @@ import sys
 import threading
 import time
 
+from commlib.msg import ActionMessage
 from commlib.node import Node
+
+
+class Steps(ActionMessage):
+    class Goal(ActionMessage.Goal):
+        steps: int = 0
+
+    class Result(ActionMessage.Result):
+        done: int = 0
+
+    class Feedback(ActionMessage.Feedback):
+        step: int = 0
 
 
 def node(transport: str, host: str, port: int, **options) -> Node:
@@ -181,6 +199,27 @@ def goal(transport: str, host: str, port: int, action: str, data: str, cancel_af
     os._exit(0)
 
 
+def serve_action(transport: str, host: str, port: int, action: str, seconds: float) -> None:
+    def on_goal(goal_handle):
+        done = 0
+        for step in range(goal_handle.data.steps):
+            if goal_handle.cancel_event.is_set():
+                break
+            goal_handle.send_feedback(Steps.Feedback(step=step))
+            done = step + 1
+            time.sleep(0.2)
+        return Steps.Result(done=done)
+
+    service = node(transport, host, port).create_action(
+        action_name=action, msg_type=Steps, on_goal=on_goal
+    )
+    service.run()
+    time.sleep(0.5)
+    print("ready", flush=True)
+    time.sleep(seconds)
+    os._exit(0)
+
+
 def publish(transport: str, host: str, port: int, pairs: str) -> None:
     the_node = node(transport, host, port)
     publishers = {}
@@ -209,6 +248,8 @@ if __name__ == "__main__":
         serve(transport, host, int(port), name, float(rest))
     elif verb == "node":
         run_node(transport, host, int(port), name, float(rest))
+    elif verb == "action":
+        serve_action(transport, host, int(port), name, float(rest))
     elif verb == "goal":
         goal(transport, host, int(port), name, rest, float(sys.argv[7]))
     elif verb == "publish":
