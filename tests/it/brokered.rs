@@ -538,6 +538,15 @@ macro_rules! every_broker_test {
         }
 
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn node_broker_restart_is_survived() {
+            switchboard_testkit::init_tracing();
+            let Some(mut server) = $private::start() else { return };
+            let endpoint = switchboard::Endpoint::parse(&server.url()).expect("a URL");
+            let node = switchboard::node::Node::new("restart", endpoint);
+            $crate::node::a_broker_restart_is_survived(node, &mut server).await;
+        }
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
         async fn incompatible_and_absent_servers() {
             let Some(server) = $shared() else { return };
             let absent = format!("{}?connect_timeout=300ms", server.url);

@@ -80,6 +80,14 @@ macro_rules! memory_profile {
             brokered::incompatible_and_absent_servers(broker.endpoint("service"), absent).await;
         }
 
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn node_broker_restart_is_survived() {
+            switchboard_testkit::init_tracing();
+            let mut broker = broker();
+            let node = switchboard::node::Node::new("restart", broker.endpoint("node"));
+            crate::node::a_broker_restart_is_survived(node, &mut broker).await;
+        }
+
         mod node {
             use switchboard::node::Node;
 

@@ -105,6 +105,25 @@ async fn paused_feedback_reader() {
     raw::clear_retained(&broker.url, &instance).await;
 }
 
+impl crate::brokered::Outage for PrivateMosquitto {
+    fn stop(&mut self) {
+        PrivateMosquitto::stop(self);
+    }
+
+    fn start(&mut self) {
+        self.restart();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn node_broker_restart_is_survived() {
+    switchboard_testkit::init_tracing();
+    let Some(mut broker) = PrivateMosquitto::start() else { return };
+    let endpoint = Endpoint::parse(&broker.url()).expect("a URL");
+    let node = switchboard::node::Node::new("restart", endpoint);
+    crate::node::a_broker_restart_is_survived(node, &mut broker).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn broker_restart_is_survived() {
     switchboard_testkit::init_tracing();

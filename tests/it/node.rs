@@ -433,3 +433,45 @@ pub(crate) async fn actions_run_goals_with_feedback_cancel_and_result(node: Node
     assert!(matches!(result, Err(GoalError::Cancelled)), "{result:?}");
     assert_eq!(long.status(), GoalStatus::Cancelled);
 }
+
+/// The broker dies and comes back empty: a node's RPC service, client, publisher and subscriber
+/// reconnect and subscribe again by themselves; calls during the outage fail with a transport
+/// error, and calls and messages after it arrive.
+pub(crate) async fn a_broker_restart_is_survived(
+    node: Node,
+    broker: &mut dyn crate::brokered::Outage,
+) {
+    use crate::brokered::eventually;
+    let rpc = "restart.add_two_ints";
+    let _service = serve_adder(&node, rpc).await;
+    let client = node.rpc_client::<AddTwoInts, Sum>(rpc).await.expect("a client");
+    let client = client.with_timeout(Duration::from_secs(2));
+    let sum = within("a call", client.call(&AddTwoInts { a: 1, b: 2 })).await;
+    assert_eq!(sum.expect("before the outage"), Sum { c: 3 });
+    let publisher = node.publisher::<Reading>("restart.sensor").await.expect("a publisher");
+    let mut subscriber = node.subscriber::<Reading>("restart.sensor").await.expect("a subscriber");
+    settle(&publisher, &Reading { seq: 0, value: 0.0 }, &mut subscriber).await;
+
+    broker.stop();
+    let error = eventually("a failing call", async || {
+        within("a call in the outage", client.call(&AddTwoInts { a: 1, b: 2 })).await.err()
+    })
+    .await;
+    assert!(matches!(error, CallError::Transport(_)), "{error:?}");
+
+    broker.start();
+    let sum = eventually("a call after the outage", async || {
+        client.call(&AddTwoInts { a: 2, b: 2 }).await.ok()
+    })
+    .await;
+    assert_eq!(sum, Sum { c: 4 });
+    let reading = eventually("a message after the outage", async || {
+        let _ = publisher.publish(&Reading { seq: 7, value: 1.0 }).await;
+        match tokio::time::timeout(Duration::from_millis(100), subscriber.next()).await {
+            Ok(Some(Ok(reading))) if reading.seq == 7 => Some(reading),
+            _ => None,
+        }
+    })
+    .await;
+    assert_eq!(reading, Reading { seq: 7, value: 1.0 });
+}
