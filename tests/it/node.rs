@@ -475,3 +475,23 @@ pub(crate) async fn a_broker_restart_is_survived(
     .await;
     assert_eq!(reading, Reading { seq: 7, value: 1.0 });
 }
+
+/// Two services of one RPC share its requests (on brokers with work queues: Redis, AMQP,
+/// NATS), where commlib-py's AMQP service refuses a second instance.
+pub(crate) async fn services_share_their_requests(node: Node, prefix: String) {
+    let rpc = format!("{prefix}.shared");
+    let serve = |name: &'static str| {
+        node.rpc_service(&rpc, move |_: Value| async move {
+            Ok::<_, RemoteError>(json!({"served_by": name}))
+        })
+    };
+    let _first = within("a first service", serve("first")).await.expect("served");
+    let _second = within("a second service", serve("second")).await.expect("served");
+    let client = node.rpc_client::<Value, Value>(&rpc).await.expect("a client");
+    let mut served = std::collections::BTreeSet::new();
+    for _ in 0..20 {
+        let answer = within("a call", client.call(&json!({}))).await.expect("an answer");
+        served.insert(answer["served_by"].as_str().expect("a name").to_owned());
+    }
+    assert_eq!(served.into_iter().collect::<Vec<_>>(), ["first", "second"]);
+}

@@ -87,4 +87,5 @@ mod node {
 
     crate::node::node_tests!(node());
     crate::node::brokered_node_tests!(node());
+    crate::node::node_tests!(@each node(); services_share_their_requests);
 }
