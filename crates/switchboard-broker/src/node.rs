@@ -171,6 +171,11 @@ enum Awaited {
 /// How long the client waits for the outcome of a goal it saw end.
 const OUTCOME_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// How long after a goal's end status the client asks for its result: commlib-py 0.13.2's
+/// service publishes the end before it stores the result, and answers `get_result` in between
+/// with the result's defaults.
+const RESULT_GRACE: Duration = Duration::from_millis(100);
+
 /// How many events for goals not known yet are kept, and for how long: an action service may
 /// publish a goal's first status and feedback before it answers `send_goal` with its id.
 const EARLY_EVENTS: usize = 1024;
@@ -425,6 +430,7 @@ impl NodeClient {
                 let (rpc, request) =
                     (format!("{action}.get_result"), node_action::goal_request(server_goal));
                 tokio::spawn(async move {
+                    tokio::time::sleep(RESULT_GRACE).await;
                     if let Err(error) = me.call(id, &rpc, request).await {
                         lock(&me.awaited).remove(&id);
                         tracing::warn!(%error, "could not ask for an ended goal's result");
