@@ -81,6 +81,15 @@ impl UserCrate {
         let base = Path::new(env!("CARGO_TARGET_TMPDIR")).join("user-crate");
         let dir = base.join("greenhouse");
         let _ = std::fs::remove_dir_all(&dir);
+        // A kept target directory holds the build-script output of every earlier build whose
+        // dependencies hashed differently; only this build's generated files may be counted.
+        if let Ok(builds) = std::fs::read_dir(base.join("target/debug/build")) {
+            for build in builds.flatten() {
+                if build.file_name().to_string_lossy().starts_with("greenhouse-") {
+                    let _ = std::fs::remove_dir_all(build.path());
+                }
+            }
+        }
         let files = guide_files();
         let names: Vec<&str> = files.iter().map(|(path, _)| path.as_str()).collect();
         assert_eq!(names, ["Cargo.toml", "greenhouse.yaml", "build.rs", "src/main.rs"]);
