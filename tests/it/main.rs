@@ -6,6 +6,7 @@
 //! `interop` runs StingerIPC's real Python peers against ours over MQTT.
 
 mod amqp;
+mod bridge;
 mod brokered;
 mod commlib;
 mod conformance;

@@ -36,6 +36,7 @@ compile_error!(
     "switchboard needs at least one transport feature; enable \"unix\" (the default), \"mqtt\", \"nats\", \"redis\" or \"amqp\"."
 );
 
+pub mod bridge;
 mod daemon;
 mod endpoint;
 pub mod node;

@@ -501,6 +501,31 @@ struct Kept {
     _client: ClientCore,
 }
 
+/// A subscription whose messages a bridge forwards undecoded: a [`Subscriber`]'s or a
+/// [`PatternSubscriber`]'s, each message with its dotted topic.
+pub(crate) struct RawSubscription(Kept);
+
+impl RawSubscription {
+    /// Subscribes to `topic`, or with `pattern` to every topic matching it (commlib-py's
+    /// pattern syntax, as [`Node::pattern_subscriber`] reads it).
+    pub(crate) async fn open(
+        node: &Node,
+        topic: &str,
+        pattern: bool,
+    ) -> Result<Self, TransportError> {
+        let filter = if pattern { filter_of(topic) } else { topic.to_owned() };
+        Ok(RawSubscription(node.subscribe(&filter).await?))
+    }
+
+    /// The next message and its topic; `None` once the connection is closed.
+    pub(crate) async fn next(
+        &mut self,
+    ) -> Option<Result<(String, bytes::Bytes), SubscriptionError>> {
+        let next = self.0.stream.next().await?;
+        Some(next.map(|(topic, payload)| (topic.into_owned(), payload)))
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // RPC.
 
@@ -787,6 +812,17 @@ impl<T: Serialize> Publisher<T> {
             )
         })?;
         self.server.emit_raw(&self.topic, payload).await
+    }
+
+    /// Publishes an already encoded JSON message, for bridges, which forward what they
+    /// receive without decoding it.
+    pub(crate) async fn publish_raw(&self, payload: bytes::Bytes) -> Result<(), TransportError> {
+        self.server.emit_raw(&self.topic, payload).await
+    }
+
+    /// How many messages were published while the broker was away, and so reached no one.
+    pub(crate) fn dropped(&self) -> u64 {
+        self.server.signals_dropped()
     }
 }
 

@@ -1,0 +1,397 @@
+//! Bridges (`switchboard::bridge`) between two transports: the same bodies run on each pair
+//! (Unix and MQTT, Redis and NATS, AMQP and MQTT); the bodies that read a pattern, or that read
+//! a topic on the side they publish it on, need a broker on both sides. Then the faults: a side
+//! unreachable at start, a side's broker restarting under traffic, a side that comes up later.
+
+use std::{
+    collections::BTreeSet,
+    time::{Duration, Instant},
+};
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use switchboard::{
+    Endpoint,
+    bridge::{Bridge, BridgeError, BridgeOptions, Route, Side},
+    error::{CallError, ErrorCode, RemoteError},
+    node::{Node, PatternSubscriber, Publisher, Subscriber},
+};
+
+use crate::{brokered::eventually, suite::within};
+
+/// Instantiates bodies on one pair of sides: `$make` is an expression of type
+/// `Option<(Endpoint, Endpoint, G)>` (side A, side B, and what must live as long as the test);
+/// `None` skips the test (no broker outside CI).
+macro_rules! bridge_tests {
+    ($tag:literal, $make:expr; $($name:ident),* $(,)?) => {$(
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $name() {
+            switchboard_testkit::init_tracing();
+            let Some((a, b, _guard)) = $make else { return };
+            crate::bridge::$name(a, b, crate::node::prefix($tag)).await;
+        }
+    )*};
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+struct Reading {
+    seq: u64,
+}
+
+fn nodes(a: &Endpoint, b: &Endpoint) -> (Node, Node) {
+    (Node::new("bridge-test-a", a.clone()), Node::new("bridge-test-b", b.clone()))
+}
+
+/// Publishes probes (`seq` 0) until `subscriber` hears one, so every subscription on the way
+/// (the bridge's and the test's) is in force.
+async fn settle(publisher: &Publisher<Reading>, subscriber: &mut Subscriber<Reading>) {
+    for _ in 0..100 {
+        publisher.publish(&Reading { seq: 0 }).await.expect("a probe is published");
+        if let Ok(Some(_)) =
+            tokio::time::timeout(Duration::from_millis(50), subscriber.next()).await
+        {
+            return;
+        }
+    }
+    panic!("no probe crossed the bridge");
+}
+
+/// The next `n` readings that are not probes.
+async fn readings(subscriber: &mut Subscriber<Reading>, n: usize) -> Vec<u64> {
+    let mut seen = Vec::new();
+    while seen.len() < n {
+        let reading = within("a reading", subscriber.next()).await.expect("open").expect("JSON");
+        if reading.seq != 0 {
+            seen.push(reading.seq);
+        }
+    }
+    seen
+}
+
+/// Topic routes both ways, each renaming its topic: every message crosses, in order, once.
+pub(crate) async fn topic_routes_carry_messages_in_order(a: Endpoint, b: Endpoint, prefix: String) {
+    let (node_a, node_b) = nodes(&a, &b);
+    let (up, up_renamed) = (format!("{prefix}.sensors.front"), format!("{prefix}.site1.front"));
+    let (down, down_renamed) = (format!("{prefix}.setpoint"), format!("{prefix}.site1.setpoint"));
+    // Over a Unix socket a subscriber connects to a publisher: the one read must exist first.
+    let publisher_a = within("a publisher", node_a.publisher::<Reading>(&up)).await.expect("pub");
+    let publisher_b = within("a publisher", node_b.publisher::<Reading>(&down)).await.expect("pub");
+    let routes =
+        vec![Route::topic(Side::A, &up, &up_renamed), Route::topic(Side::B, &down, &down_renamed)];
+    let bridge = within("a bridge", Bridge::start(a, b, routes, BridgeOptions::default())).await;
+    let bridge = bridge.expect("the bridge starts");
+    let mut on_b = node_b.subscriber::<Reading>(&up_renamed).await.expect("a subscriber");
+    let mut on_a = node_a.subscriber::<Reading>(&down_renamed).await.expect("a subscriber");
+    settle(&publisher_a, &mut on_b).await;
+    settle(&publisher_b, &mut on_a).await;
+
+    for seq in 1..=30 {
+        publisher_a.publish(&Reading { seq }).await.expect("published");
+        publisher_b.publish(&Reading { seq: 100 + seq }).await.expect("published");
+    }
+    assert_eq!(readings(&mut on_b, 30).await, (1..=30).collect::<Vec<_>>());
+    assert_eq!(readings(&mut on_a, 30).await, (101..=130).collect::<Vec<_>>());
+    let counts = bridge.counts();
+    assert_eq!(counts[0].route, format!("topic a:{up} -> b:{up_renamed}"));
+    assert!(counts[0].forwarded >= 31, "{counts:?}");
+    assert!(counts[1].forwarded >= 31, "{counts:?}");
+    assert_eq!((counts[0].dropped, counts[1].dropped), (0, 0), "{counts:?}");
+}
+
+/// An RPC route answers calls on one side with a service on the other: answers, the service's
+/// own errors (unchanged), many calls in flight, and a far side that does not answer in time.
+pub(crate) async fn rpc_routes_forward_calls(a: Endpoint, b: Endpoint, prefix: String) {
+    let (node_a, node_b) = nodes(&a, &b);
+    let add = format!("{prefix}.add");
+    let _service = node_a
+        .rpc_service(&add, |request: Value| async move {
+            let (x, y) = (request["a"].as_i64().unwrap_or(0), request["b"].as_i64().unwrap_or(0));
+            if x < 0 {
+                return Err(RemoteError::new(ErrorCode::ClientError, "Negative", "no negatives"));
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            Ok(json!({"c": x + y}))
+        })
+        .await
+        .expect("served");
+    let slow = format!("{prefix}.slow");
+    let _slow = node_a
+        .rpc_service(&slow, |_: Value| async move {
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            Ok::<_, RemoteError>(json!({}))
+        })
+        .await
+        .expect("served");
+    let (bridged, silent) = (format!("{prefix}.bridged_add"), format!("{prefix}.silent"));
+    let routes = vec![Route::rpc(Side::B, &bridged, &add), Route::rpc(Side::B, &silent, &slow)];
+    let options = BridgeOptions::default().forward_timeout(Duration::from_millis(300));
+    let bridge = within("a bridge", Bridge::start(a, b, routes, options)).await.expect("started");
+    let client = node_b.rpc_client::<Value, Value>(&bridged).await.expect("a client");
+    let sum = within("a bridged call", client.call(&json!({"a": 2, "b": 40}))).await;
+    assert_eq!(sum.expect("an answer"), json!({"c": 42}));
+
+    let refused = within("a refused call", client.call(&json!({"a": -1, "b": 0}))).await;
+    let error = refused.expect_err("refused").as_remote().cloned().expect("the service's error");
+    assert_eq!(
+        (error.code(), error.name(), error.message()),
+        (ErrorCode::ClientError, "Negative", "no negatives")
+    );
+
+    let calls = (0..20).map(|n| {
+        let client = client.clone();
+        async move { (n, client.call(&json!({"a": n, "b": n})).await) }
+    });
+    let started = Instant::now();
+    for (n, answer) in within("20 calls at once", futures_util::future::join_all(calls)).await {
+        assert_eq!(answer.expect("an answer"), json!({"c": 2 * n}), "call {n}");
+    }
+    assert!(started.elapsed() < Duration::from_millis(20 * 50), "calls were serialised");
+
+    let silent = node_b.rpc_client::<Value, Value>(&silent).await.expect("a client");
+    let error = within("a call nobody answers", silent.call(&json!({}))).await.expect_err("fails");
+    let error = error.as_remote().cloned().expect("the bridge's error");
+    assert_eq!(error.code(), ErrorCode::Timeout, "{error}");
+    assert!(error.message().contains("did not answer within 300ms"), "{error}");
+    let counts = bridge.counts();
+    assert_eq!((counts[0].forwarded, counts[0].failed), (22, 0), "{counts:?}");
+    assert_eq!((counts[1].forwarded, counts[1].failed), (0, 1), "{counts:?}");
+}
+
+/// A pattern route carries every matching topic, each renamed, and nothing else.
+pub(crate) async fn pattern_routes_rename_each_topic(a: Endpoint, b: Endpoint, prefix: String) {
+    let (node_a, node_b) = nodes(&a, &b);
+    let routes =
+        vec![Route::pattern(Side::A, format!("{prefix}.sensors.*"), format!("{prefix}.site1"))];
+    let bridge = within("a bridge", Bridge::start(a, b, routes, BridgeOptions::default())).await;
+    let bridge = bridge.expect("started");
+    let mut on_b: PatternSubscriber<Reading> =
+        node_b.pattern_subscriber(&format!("{prefix}.site1.*")).await.expect("a subscriber");
+    let topics = ["front", "back.temp", "back.temp.raw"];
+    let mut publishers = Vec::new();
+    for topic in topics {
+        let topic = format!("{prefix}.sensors.{topic}");
+        publishers.push(node_a.publisher::<Reading>(&topic).await.expect("a publisher"));
+    }
+    let elsewhere =
+        node_a.publisher::<Reading>(&format!("{prefix}.actuators.front")).await.expect("pub");
+    // Probes until one crosses: the bridge's subscription is in force.
+    'settle: {
+        for _ in 0..100 {
+            publishers[0].publish(&Reading { seq: 0 }).await.expect("a probe");
+            if let Ok(Some(_)) = tokio::time::timeout(Duration::from_millis(50), on_b.next()).await
+            {
+                break 'settle;
+            }
+        }
+        panic!("no probe crossed the bridge");
+    }
+    for (seq, publisher) in publishers.iter().enumerate() {
+        elsewhere.publish(&Reading { seq: 99 }).await.expect("published");
+        publisher.publish(&Reading { seq: seq as u64 + 1 }).await.expect("published");
+    }
+    let mut seen = BTreeSet::new();
+    while seen.len() < topics.len() {
+        let received = within("a message", on_b.next()).await.expect("open").expect("JSON");
+        assert_ne!(received.message.seq, 99, "a topic outside the pattern crossed");
+        if received.message.seq != 0 {
+            seen.insert((received.topic, received.message.seq));
+        }
+    }
+    let expected: BTreeSet<(String, u64)> = topics
+        .iter()
+        .enumerate()
+        .map(|(seq, topic)| (format!("{prefix}.site1.{topic}"), seq as u64 + 1))
+        .collect();
+    assert_eq!(seen, expected);
+    let more = tokio::time::timeout(Duration::from_millis(200), on_b.next()).await;
+    assert!(more.is_err(), "nothing else crosses: {more:?}");
+    assert!(bridge.counts()[0].forwarded >= 4, "{:?}", bridge.counts());
+}
+
+/// Routes both ways between the same names: each message crosses once and never comes back.
+pub(crate) async fn routes_both_ways_do_not_loop(a: Endpoint, b: Endpoint, prefix: String) {
+    let (node_a, node_b) = nodes(&a, &b);
+    let topic = format!("{prefix}.shared");
+    let routes = vec![Route::topic(Side::A, &topic, &topic), Route::topic(Side::B, &topic, &topic)];
+    let bridge = within("a bridge", Bridge::start(a, b, routes, BridgeOptions::default())).await;
+    let bridge = bridge.expect("started");
+    let publisher = node_a.publisher::<Reading>(&topic).await.expect("a publisher");
+    let mut on_a = node_a.subscriber::<Reading>(&topic).await.expect("a subscriber");
+    let mut on_b = node_b.subscriber::<Reading>(&topic).await.expect("a subscriber");
+    settle(&publisher, &mut on_b).await;
+    for seq in 1..=5 {
+        publisher.publish(&Reading { seq }).await.expect("published");
+    }
+    assert_eq!(readings(&mut on_b, 5).await, [1, 2, 3, 4, 5]);
+    assert_eq!(readings(&mut on_a, 5).await, [1, 2, 3, 4, 5]);
+    // An echo would arrive on A after the originals, and again and again.
+    let deadline = Instant::now() + Duration::from_millis(500);
+    while let Ok(Some(next)) = tokio::time::timeout_at(deadline.into(), on_a.next()).await {
+        let reading = next.expect("JSON");
+        assert_eq!(reading.seq, 0, "{reading:?} came back across the bridge");
+    }
+    let counts = bridge.counts();
+    assert!(counts[1].looped >= 5, "{counts:?}");
+    assert_eq!(counts[1].forwarded, 0, "{counts:?}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Pairs.
+
+mod unix_mqtt {
+    use switchboard::Endpoint;
+    use switchboard_testkit::{SocketDir, broker::shared_mosquitto};
+
+    fn pair() -> Option<(Endpoint, Endpoint, SocketDir)> {
+        let mqtt = Endpoint::parse(&shared_mosquitto()?.url).expect("a URL");
+        let dir = SocketDir::new();
+        Some((dir.endpoint("node"), mqtt, dir))
+    }
+
+    bridge_tests!("bridge_unix_mqtt", pair(); topic_routes_carry_messages_in_order, rpc_routes_forward_calls);
+}
+
+mod redis_nats {
+    use switchboard::Endpoint;
+    use switchboard_testkit::broker::{shared_nats, shared_redis};
+
+    fn pair() -> Option<(Endpoint, Endpoint, ())> {
+        let redis = Endpoint::parse(&shared_redis()?.url).expect("a URL");
+        let nats = Endpoint::parse(&shared_nats()?.url).expect("a URL");
+        Some((redis, nats, ()))
+    }
+
+    bridge_tests!("bridge_redis_nats", pair();
+        topic_routes_carry_messages_in_order,
+        rpc_routes_forward_calls,
+        pattern_routes_rename_each_topic,
+        routes_both_ways_do_not_loop,
+    );
+}
+
+mod amqp_mqtt {
+    use switchboard::Endpoint;
+    use switchboard_testkit::broker::{shared_mosquitto, shared_rabbitmq};
+
+    fn pair() -> Option<(Endpoint, Endpoint, ())> {
+        let amqp = Endpoint::parse(&shared_rabbitmq()?.url).expect("a URL");
+        let mqtt = Endpoint::parse(&shared_mosquitto()?.url).expect("a URL");
+        Some((amqp, mqtt, ()))
+    }
+
+    bridge_tests!("bridge_amqp_mqtt", pair();
+        topic_routes_carry_messages_in_order,
+        rpc_routes_forward_calls,
+        pattern_routes_rename_each_topic,
+        routes_both_ways_do_not_loop,
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Faults.
+
+/// A side that cannot be reached at start is a clear error naming the side and its URL.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_side_is_a_clear_error() {
+    let Some(redis) = switchboard_testkit::broker::shared_redis() else { return };
+    let a = Endpoint::parse(&redis.url).expect("a URL");
+    let b = Endpoint::parse("redis://127.0.0.1:1").expect("a URL");
+    let routes = vec![Route::topic(Side::A, "bridge_fault.in", "bridge_fault.out")];
+    let started = within("a bridge", Bridge::start(a, b, routes, BridgeOptions::default())).await;
+    let error = started.expect_err("side b is unreachable");
+    assert!(matches!(error, BridgeError::Unreachable { side: Side::B, .. }), "{error:?}");
+    let message = error.to_string();
+    assert!(message.contains("side b (redis://127.0.0.1:1"), "{message}");
+    assert!(message.contains("is unreachable: ") && message.contains("refused"), "{message}");
+}
+
+/// Side B's broker dies under traffic and comes back empty: messages and calls in the outage
+/// fail and are counted, and both flow again afterwards with nothing restarted by hand.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_side_restarting_is_survived() {
+    switchboard_testkit::init_tracing();
+    let Some(mqtt) = switchboard_testkit::broker::shared_mosquitto() else { return };
+    let Some(mut redis) = switchboard_testkit::broker::PrivateRedis::start() else { return };
+    let prefix = crate::node::prefix("bridge_restart");
+    let a = Endpoint::parse(&mqtt.url).expect("a URL");
+    let b = Endpoint::parse(&redis.url()).expect("a URL");
+    let (node_a, node_b) = nodes(&a, &b);
+    let (topic, add) = (format!("{prefix}.sensor"), format!("{prefix}.add"));
+    let _service = node_b
+        .rpc_service(&add, |request: Value| async move {
+            Ok::<_, RemoteError>(json!({"c": request["a"]}))
+        })
+        .await
+        .expect("served");
+    let routes = vec![Route::topic(Side::A, &topic, &topic), Route::rpc(Side::A, &add, &add)];
+    let options = BridgeOptions::default().forward_timeout(Duration::from_secs(1));
+    let bridge = within("a bridge", Bridge::start(a, b, routes, options)).await.expect("started");
+    let publisher = node_a.publisher::<Reading>(&topic).await.expect("a publisher");
+    let mut on_b = node_b.subscriber::<Reading>(&topic).await.expect("a subscriber");
+    let client = node_a.rpc_client::<Value, Value>(&add).await.expect("a client");
+    let client = client.with_timeout(Duration::from_secs(3));
+    settle(&publisher, &mut on_b).await;
+    assert_eq!(
+        within("a call", client.call(&json!({"a": 1}))).await.expect("an answer"),
+        json!({"c": 1})
+    );
+
+    redis.stop();
+    let error =
+        eventually("a failing bridged call", async || client.call(&json!({"a": 2})).await.err())
+            .await;
+    let CallError::Remote(error) = error else { panic!("the bridge answers: {error:?}") };
+    assert!(error.message().starts_with("bridge: "), "{error}");
+    eventually("a dropped message", async || {
+        publisher.publish(&Reading { seq: 1 }).await.expect("published on a");
+        (bridge.counts()[0].dropped > 0).then_some(())
+    })
+    .await;
+
+    redis.restart();
+    let answer =
+        eventually("a call after the outage", async || client.call(&json!({"a": 3})).await.ok())
+            .await;
+    assert_eq!(answer, json!({"c": 3}));
+    let reading = eventually("a message after the outage", async || {
+        publisher.publish(&Reading { seq: 7 }).await.expect("published on a");
+        match tokio::time::timeout(Duration::from_millis(100), on_b.next()).await {
+            Ok(Some(Ok(reading))) if reading.seq == 7 => Some(reading),
+            _ => None,
+        }
+    })
+    .await;
+    assert_eq!(reading.seq, 7);
+    let counts = bridge.counts();
+    assert!(counts[1].failed > 0, "{counts:?}");
+}
+
+/// With `wait`, a bridge starts while a side is down and carries messages once it is up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_waiting_bridge_starts_before_its_side() {
+    switchboard_testkit::init_tracing();
+    let Some(nats) = switchboard_testkit::broker::shared_nats() else { return };
+    let Some(mut redis) = switchboard_testkit::broker::PrivateRedis::start() else { return };
+    redis.stop();
+    let prefix = crate::node::prefix("bridge_wait");
+    let a = Endpoint::parse(&nats.url).expect("a URL");
+    let b = Endpoint::parse(&redis.url()).expect("a URL");
+    let topic = format!("{prefix}.sensor");
+    let routes = vec![Route::topic(Side::B, &topic, &topic)];
+    let options = BridgeOptions::default().wait(true);
+    let bridge = within("a bridge", Bridge::start(a.clone(), b.clone(), routes, options)).await;
+    let _bridge = bridge.expect("a waiting bridge starts");
+    redis.restart();
+    let (node_a, node_b) = nodes(&a, &b);
+    let mut on_a = node_a.subscriber::<Reading>(&topic).await.expect("a subscriber");
+    let publisher = node_b.publisher::<Reading>(&topic).await.expect("a publisher");
+    let reading = eventually("a message once side b is up", async || {
+        publisher.publish(&Reading { seq: 5 }).await.expect("published on b");
+        match tokio::time::timeout(Duration::from_millis(100), on_a.next()).await {
+            Ok(Some(Ok(reading))) => Some(reading),
+            _ => None,
+        }
+    })
+    .await;
+    assert_eq!(reading.seq, 5);
+}
