@@ -411,14 +411,14 @@ pub(crate) async fn killed_server_fails_pending_calls_promptly(shared_url: &str)
     .await;
 }
 
-/// Without a broker listening, connecting fails at once with `NotFound` (`scheme` is the
-/// broker's plain URL scheme).
-pub(crate) async fn no_broker_is_not_found(scheme: &str) {
+/// Without a broker listening, connecting fails at once with `Unreachable`, never `NotFound`,
+/// which would claim the service is missing (`scheme` is the broker's plain URL scheme).
+pub(crate) async fn no_broker_is_unreachable(scheme: &str) {
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let started = Instant::now();
     let nowhere = endpoint(&format!("{scheme}://127.0.0.1:{port}"), "nobody");
     let error = within("connect", ThermostatClient::connect(&nowhere)).await.unwrap_err();
-    assert_eq!(error.kind(), TransportErrorKind::NotFound, "{error}");
+    assert_eq!(error.kind(), TransportErrorKind::Unreachable, "{error}");
     assert!(started.elapsed() < Duration::from_secs(2), "took {:?}", started.elapsed());
 }
 
@@ -575,8 +575,8 @@ macro_rules! every_broker_test {
         }
 
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-        async fn no_broker_is_not_found() {
-            $crate::brokered::no_broker_is_not_found($scheme).await;
+        async fn no_broker_is_unreachable() {
+            $crate::brokered::no_broker_is_unreachable($scheme).await;
         }
 
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -134,11 +134,15 @@ impl Failure {
     }
 }
 
+/// The one place a transport's failure becomes an exit code, whatever the transport: a service
+/// nobody serves is not found (4), a bad address a usage error (2), and everything else,
+/// `Unreachable` (no broker at the address) included, a transport failure (6).
 impl From<TransportError> for Failure {
     fn from(error: TransportError) -> Self {
         match error.kind() {
             TransportErrorKind::NotFound => Failure::NotFound(error.to_string()),
             TransportErrorKind::InvalidAddress => Failure::Usage(error.to_string()),
+            TransportErrorKind::Unreachable => Failure::Transport(error.to_string()),
             _ => Failure::Transport(error.to_string()),
         }
     }

@@ -329,3 +329,53 @@ fn man_dir_writes_a_page_per_subcommand() {
         }
     }
 }
+
+/// A port on 127.0.0.1 that nothing listens on: bound once by the OS, then released.
+fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+    listener.local_addr().expect("its address").port()
+}
+
+/// Runs `switchboard` with `args` and kills it if it has not ended within `limit`.
+fn run_within(args: &[&str], limit: std::time::Duration) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_switchboard"))
+        .args(args)
+        .env_remove("SWITCHBOARD_URL")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("binary runs");
+    let started = std::time::Instant::now();
+    while child.try_wait().expect("the child can be waited for").is_none() {
+        if started.elapsed() > limit {
+            let _ = child.kill();
+            let output = child.wait_with_output().expect("the killed child is reaped");
+            panic!("`switchboard {}` ran past {limit:?}: {}", args.join(" "), stderr(&output));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.wait_with_output().expect("binary runs")
+}
+
+/// One failure, one code: a broker nobody listens for is a transport failure (exit 6) on every
+/// broker transport, reported at once with the broker's address, never "not found" (4), which
+/// is kept for a service nobody serves (docs/shell.md's exit-code table).
+#[test]
+fn an_unreachable_broker_is_a_transport_failure_on_every_transport() {
+    let limit = std::time::Duration::from_secs(10);
+    for scheme in ["mqtt", "nats", "redis", "amqp"] {
+        let url = format!("{scheme}://127.0.0.1:{}", free_port());
+        for verb in
+            [&["call", "Thermostat", "getStatus"][..], &["list"], &["introspect", "Thermostat"]]
+        {
+            let mut args = vec!["--connect", &url, "--timeout", "3s"];
+            args.splice(0..0, verb[..1].iter().copied());
+            args.extend(&verb[1..]);
+            let output = run_within(&args, limit);
+            let error = stderr(&output);
+            assert_eq!(output.status.code(), Some(6), "{scheme} {}: {error}", verb[0]);
+            assert!(error.starts_with("transport error: "), "{scheme} {}: {error}", verb[0]);
+            assert!(error.contains(&url), "{scheme} {}: the message names {url}: {error}", verb[0]);
+        }
+    }
+}

@@ -401,8 +401,13 @@ pub enum TransportErrorKind {
     Disconnected,
     /// There is no connection right now (never made, or lost and not yet restored).
     NotConnected,
-    /// Nothing is listening at the address.
+    /// Nothing is listening at the address: on a broker, no server announced the instance; on a
+    /// Unix socket, no server listens on the socket's path (the path names the service itself).
     NotFound,
+    /// The broker at the address cannot be reached: it refused the connection, the network has
+    /// no way to it, or it did not answer within the connect timeout. This says nothing about
+    /// the service, which may be running once the broker is back.
+    Unreachable,
     /// The server does not serve the interface (or version) the client was generated from.
     IncompatibleInterface,
     /// The peer broke the wire protocol.
@@ -439,10 +444,15 @@ impl TransportError {
     }
 
     /// Creates an error caused by an I/O error, of the kind every transport gives it: the
-    /// operating system refusing access is `AccessDenied`, anything else `Io`.
+    /// operating system refusing access is `AccessDenied`, a peer that refuses the connection,
+    /// has no route or does not answer `Unreachable`, anything else `Io`.
     pub fn from_io(message: impl Into<String>, source: io::Error) -> Self {
         let kind = match source.kind() {
             io::ErrorKind::PermissionDenied => TransportErrorKind::AccessDenied,
+            io::ErrorKind::ConnectionRefused
+            | io::ErrorKind::HostUnreachable
+            | io::ErrorKind::NetworkUnreachable
+            | io::ErrorKind::TimedOut => TransportErrorKind::Unreachable,
             _ => TransportErrorKind::Io,
         };
         Self::io(kind, message, source)
@@ -511,12 +521,16 @@ pub fn declared_details<T: serde::de::DeserializeOwned>(error: &RemoteError) -> 
 #[cfg(test)]
 mod tests {
     #[test]
-    fn an_io_error_maps_to_access_denied_or_io() {
+    fn an_io_error_maps_to_access_denied_unreachable_or_io() {
         let denied = TransportError::from_io(
             "cannot bind",
             io::Error::from(io::ErrorKind::PermissionDenied),
         );
         assert_eq!(denied.kind(), TransportErrorKind::AccessDenied);
+        for refused in [io::ErrorKind::ConnectionRefused, io::ErrorKind::TimedOut] {
+            let error = TransportError::from_io("cannot reach", io::Error::from(refused));
+            assert_eq!(error.kind(), TransportErrorKind::Unreachable, "{refused:?}");
+        }
         let other = TransportError::from_io("cannot bind", io::Error::from(io::ErrorKind::Other));
         assert_eq!(other.kind(), TransportErrorKind::Io);
         assert!(std::error::Error::source(&other).is_some());

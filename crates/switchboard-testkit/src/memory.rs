@@ -222,7 +222,7 @@ impl BusConnector for MemoryBroker {
             let state = lock(&inner.state);
             if state.down {
                 return Box::pin(std::future::ready(Err(TransportError::new(
-                    TransportErrorKind::NotFound,
+                    TransportErrorKind::Unreachable,
                     format!("the memory broker `{}` is down", inner.name),
                 ))));
             }

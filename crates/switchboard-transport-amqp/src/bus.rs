@@ -133,7 +133,7 @@ impl Driver {
             Ok(Err(error)) => return Err(connect_error(&self.server, &error)),
             Err(_) => {
                 return Err(TransportError::new(
-                    TransportErrorKind::NotFound,
+                    TransportErrorKind::Unreachable,
                     format!(
                         "cannot connect to the AMQP broker at {}: no answer within {:?}",
                         self.server, self.connect_timeout
@@ -592,7 +592,7 @@ fn connect_error(server: &str, error: &lapin::Error) -> TransportError {
     let kind = if refused || untrusted || text.contains("ACCESS_REFUSED") {
         TransportErrorKind::AccessDenied
     } else {
-        TransportErrorKind::NotFound
+        TransportErrorKind::Unreachable
     };
     TransportError::new(kind, format!("cannot connect to the AMQP broker at {server}: {error}"))
 }

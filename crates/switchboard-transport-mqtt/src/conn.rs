@@ -843,8 +843,9 @@ pub(crate) fn filter_matches(filter: &str, topic: &str) -> bool {
 fn map_error(broker: &str, error: &ConnectionError) -> TransportError {
     match error {
         ConnectionError::Io(io) => {
-            // An unreachable broker says nothing about the service, so this is never `NotFound`:
-            // that is kept for an instance nobody announces.
+            // An unreachable broker says nothing about the service, so this is never `NotFound`
+            // (kept for an instance nobody announces): a refused or unanswered connection is
+            // `Unreachable`, as on every broker.
             TransportError::from_io(
                 format!("cannot reach the MQTT broker at {broker}"),
                 std::io::Error::new(io.kind(), io.to_string()),
@@ -885,7 +886,7 @@ fn map_error(broker: &str, error: &ConnectionError) -> TransportError {
             )
         }
         ConnectionError::Timeout(_) => TransportError::new(
-            TransportErrorKind::Io,
+            TransportErrorKind::Unreachable,
             format!("the MQTT broker at {broker} did not answer in time"),
         ),
         other => TransportError::new(

@@ -386,7 +386,7 @@ fn connect_error(server: &str, error: &async_nats::ConnectError) -> TransportErr
         ConnectErrorKind::Tls => TransportErrorKind::AccessDenied,
         ConnectErrorKind::ServerParse => TransportErrorKind::InvalidAddress,
         _ if switchboard_core::tls::refused_certificate(error) => TransportErrorKind::AccessDenied,
-        _ => TransportErrorKind::NotFound,
+        _ => TransportErrorKind::Unreachable,
     };
     TransportError::new(kind, format!("cannot connect to the NATS server at {server}: {error}"))
 }

@@ -378,7 +378,7 @@ fn connect_error(server: &str, error: &redis::RedisError) -> TransportError {
         _ if error.to_string().contains("invalid peer certificate") => {
             TransportErrorKind::AccessDenied
         }
-        _ => TransportErrorKind::NotFound,
+        _ => TransportErrorKind::Unreachable,
     };
     TransportError::new(kind, format!("cannot connect to the Redis server at {server}: {error}"))
 }

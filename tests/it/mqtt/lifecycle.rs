@@ -189,8 +189,8 @@ async fn a_bounded_wait_for_the_broker_gives_up() {
         let started = std::time::Instant::now();
         let error = within("serve", serve(endpoint)).await.unwrap_err();
         let took = started.elapsed();
-        // An unreachable broker is an I/O failure, never "not found" (docs/shell.md, exit 6).
-        assert_eq!(error.kind(), TransportErrorKind::Io, "{error}");
+        // An unreachable broker is `Unreachable`, never "not found" (docs/shell.md, exit 6).
+        assert_eq!(error.kind(), TransportErrorKind::Unreachable, "{error}");
         assert!(error.message().contains(&format!("127.0.0.1:{port}")), "{error}");
         assert_eq!(error.message().contains("gave up after"), gave_up, "{error}");
         assert!(took >= wait, "a wait of {wait:?} ended after {took:?}");
