@@ -48,6 +48,9 @@ pub(crate) enum Command {
     /// Serve a named-pipe gateway to a service: one request per line in, one JSON line out.
     #[command(after_help = crate::exit::exit_codes_help())]
     Pipe(PipeArgs),
+    /// Carry topics, topic patterns and RPCs between two URLs, as a YAML file says, until stopped.
+    #[command(after_help = crate::exit::exit_codes_help())]
+    Bridge(BridgeArgs),
     /// Print a shell completion script: `source <(switchboard completions bash)`.
     Completions(CompletionsArgs),
     /// Print the manual page (roff), or write one page per subcommand with `--dir`.
@@ -180,6 +183,14 @@ pub(crate) struct PipeArgs {
     /// The directory to create the FIFOs `requests` and `responses` in (created if missing).
     #[arg(long, value_name = "DIR")]
     pub(crate) dir: PathBuf,
+}
+
+/// Arguments of `switchboard bridge`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct BridgeArgs {
+    /// The bridge's configuration: the URLs `a` and `b` and its `routes` (see docs/bridges.md).
+    #[arg(value_name = "CONFIG.yaml")]
+    pub(crate) config: PathBuf,
 }
 
 /// Arguments of `switchboard check`.

@@ -1,5 +1,6 @@
 //! Runs the subcommands; each returns the process exit code.
 
+mod bridge;
 mod check;
 mod completions;
 mod generate;
@@ -46,6 +47,7 @@ fn run_remote(command: Command) -> ExitCode {
             Command::Action(args) => remote::run_action(&args).await,
             Command::Command(args) => remote::run_command(&args).await,
             Command::Pipe(args) => pipe::run(&args).await,
+            Command::Bridge(args) => bridge::run(&args).await,
             Command::Check(_)
             | Command::Generate(_)
             | Command::Completions(_)

@@ -1,0 +1,194 @@
+//! `switchboard bridge` as a process: the sample configuration of `docs/bridges.md` run against
+//! the loopback mosquitto and Redis, and the exit codes and messages of bad configurations and
+//! an unreachable side.
+
+use std::{
+    io::{BufRead, BufReader},
+    path::{Path, PathBuf},
+    process::{Child, Command, Output, Stdio},
+    time::Duration,
+};
+
+use serde_json::{Value, json};
+use switchboard::{Endpoint, error::RemoteError, node::Node};
+
+/// A fresh scratch directory named `name` for one test.
+fn scratch(name: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("cli-bridge").join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("scratch directory can be created");
+    dir
+}
+
+/// Writes `text` as `name` in `dir` and runs `switchboard bridge` on it to its end.
+fn bridge_with(dir: &Path, name: &str, text: &str) -> Output {
+    let path = dir.join(name);
+    std::fs::write(&path, text).expect("written");
+    Command::new(env!("CARGO_BIN_EXE_switchboard"))
+        .arg("bridge")
+        .arg(&path)
+        .output()
+        .expect("binary runs")
+}
+
+/// The first YAML block of `docs/bridges.md`: the sample configuration.
+fn sample_config() -> String {
+    let doc = include_str!("../../../docs/bridges.md");
+    let start = doc.find("```yaml\n").expect("docs/bridges.md has a YAML block") + 8;
+    let end = start + doc[start..].find("```").expect("the block ends");
+    doc[start..end].to_owned()
+}
+
+#[test]
+fn bad_configs_exit_2_naming_the_file_and_the_problem() {
+    let dir = scratch("bad");
+    let cases = [
+        ("missing.yaml", "a: mqtt://127.0.0.1:1883\nroutes: []\n", "missing field `b`"),
+        (
+            "side.yaml",
+            "a: mqtt://127.0.0.1:1883\nb: redis://127.0.0.1:6379\nroutes:\n  - topic: x\n    from: c\n",
+            "route 1: `from: c`: use `a` or `b` or `both`",
+        ),
+        (
+            "wildcard.yaml",
+            "a: mqtt://127.0.0.1:1883\nb: redis://127.0.0.1:6379\nroutes:\n  - topic: x.*\n    from: a\n",
+            "has a wildcard; only patterns do",
+        ),
+        ("syntax.yaml", "a: [unclosed\n", "line 1"),
+    ];
+    for (name, text, expected) in cases {
+        let output = bridge_with(&dir, name, text);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{name}: {stderr}");
+        assert!(stderr.contains(name) && stderr.contains(expected), "{name}: {stderr}");
+        assert!(output.stdout.is_empty(), "{name}: nothing runs");
+    }
+    let output = Command::new(env!("CARGO_BIN_EXE_switchboard"))
+        .args(["bridge", "no-such-file.yaml"])
+        .output()
+        .expect("binary runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("cannot read no-such-file.yaml"), "{stderr}");
+}
+
+#[test]
+fn an_unreachable_side_exits_6_naming_it() {
+    let Some(redis) = switchboard_testkit::broker::shared_redis() else { return };
+    let dir = scratch("unreachable");
+    let text =
+        format!("a: {}\nb: redis://127.0.0.1:1\nroutes:\n  - topic: x\n    from: a\n", redis.url);
+    let output = bridge_with(&dir, "unreachable.yaml", &text);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(6), "{stderr}");
+    assert!(stderr.contains("side b (redis://127.0.0.1:1"), "{stderr}");
+}
+
+/// Stops the bridge process if a test fails half-way.
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The documented sample runs: a pattern crosses from MQTT to Redis renamed, the setpoint
+/// crosses both ways, a Redis caller is answered on MQTT, and SIGTERM ends it with counts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_documented_sample_runs() {
+    let (Some(_mqtt), Some(_redis)) = (
+        switchboard_testkit::broker::shared_mosquitto(),
+        switchboard_testkit::broker::shared_redis(),
+    ) else {
+        return;
+    };
+    let dir = scratch("sample");
+    let config = dir.join("bridge.yaml");
+    std::fs::write(&config, sample_config()).expect("written");
+    let a = Node::new("cli-bridge-a", Endpoint::parse("mqtt://127.0.0.1:1883").expect("a URL"));
+    let b = Node::new("cli-bridge-b", Endpoint::parse("redis://127.0.0.1:6379").expect("a URL"));
+    let _service = a
+        .rpc_service("demo.add_two_ints", |request: Value| async move {
+            let sum = request["a"].as_i64().unwrap_or(0) + request["b"].as_i64().unwrap_or(0);
+            Ok::<_, RemoteError>(json!({"c": sum}))
+        })
+        .await
+        .expect("served");
+
+    let child = Command::new(env!("CARGO_BIN_EXE_switchboard"))
+        .arg("bridge")
+        .arg(&config)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("the bridge starts");
+    let mut child = Running(child);
+    let mut stdout = BufReader::new(child.0.stdout.take().expect("stdout"));
+    let first = tokio::task::spawn_blocking(move || {
+        let mut line = String::new();
+        stdout.read_line(&mut line).expect("a line");
+        (line, stdout)
+    });
+    let (line, stdout) = tokio::time::timeout(Duration::from_secs(10), first)
+        .await
+        .expect("the bridge says it runs within 10 s")
+        .expect("read");
+    let running: Value = serde_json::from_str(&line).expect("JSON");
+    assert_eq!(running["bridge"], "running", "{line}");
+    assert_eq!(running["routes"].as_array().expect("routes").len(), 4, "{line}");
+
+    // A nonce, so that another run on the same brokers cannot pass for this one.
+    let nonce = std::process::id();
+    let mut on_b = b.pattern_subscriber::<Value>("site1.sensors.*").await.expect("a subscriber");
+    let sensor = a.publisher::<Value>("sensors.front.temp").await.expect("a publisher");
+    let mut crossed = None;
+    for _ in 0..100 {
+        sensor.publish(&json!({"nonce": nonce})).await.expect("published");
+        if let Ok(Some(Ok(received))) =
+            tokio::time::timeout(Duration::from_millis(100), on_b.next()).await
+            && received.message["nonce"] == nonce
+        {
+            crossed = Some(received.topic);
+            break;
+        }
+    }
+    assert_eq!(crossed.as_deref(), Some("site1.sensors.front.temp"));
+
+    let mut setpoint_on_a = a.subscriber::<Value>("setpoint").await.expect("a subscriber");
+    let setpoint_b = b.publisher::<Value>("site1.setpoint").await.expect("a publisher");
+    let mut back = false;
+    for _ in 0..100 {
+        setpoint_b.publish(&json!({"nonce": nonce})).await.expect("published");
+        if let Ok(Some(Ok(message))) =
+            tokio::time::timeout(Duration::from_millis(100), setpoint_on_a.next()).await
+            && message["nonce"] == nonce
+        {
+            back = true;
+            break;
+        }
+    }
+    assert!(back, "the setpoint crossed from b to a");
+
+    let client = b.rpc_client::<Value, Value>("site1.add_two_ints").await.expect("a client");
+    let sum = client.call(&json!({"a": 20, "b": 22})).await.expect("answered through the bridge");
+    assert_eq!(sum, json!({"c": 42}));
+
+    // SIGTERM: the counts, one line per route, and exit 0.
+    let kill = Command::new("kill").args(["-TERM", &child.0.id().to_string()]).status();
+    assert!(kill.expect("kill runs").success());
+    let rest = tokio::task::spawn_blocking(move || {
+        stdout.lines().map(|line| line.expect("a line")).collect::<Vec<_>>()
+    });
+    let lines =
+        tokio::time::timeout(Duration::from_secs(10), rest).await.expect("it ends").expect("read");
+    let status = child.0.wait().expect("exited");
+    assert_eq!(status.code(), Some(0), "{lines:?}");
+    let counts: Vec<Value> = lines.iter().map(|l| serde_json::from_str(l).expect("JSON")).collect();
+    assert_eq!(counts.len(), 4, "{lines:?}");
+    assert_eq!(counts[0]["route"], "pattern a:sensors.* -> b:site1.sensors", "{lines:?}");
+    assert!(counts[0]["forwarded"].as_u64().expect("a count") >= 1, "{lines:?}");
+    assert!(counts[2]["forwarded"].as_u64().expect("a count") >= 1, "{lines:?}");
+    assert!(counts[3]["forwarded"].as_u64().expect("a count") >= 1, "{lines:?}");
+}
