@@ -3,7 +3,7 @@
 
 fn main() {
     let mut files = Vec::new();
-    for dir in ["../examples/interfaces", "../examples/thermostat", "interop"] {
+    for dir in ["../examples/interfaces", "../examples/thermostat", "interop", "interfaces"] {
         let mut found: Vec<_> = std::fs::read_dir(dir)
             .unwrap_or_else(|e| panic!("read {dir}: {e}"))
             .filter_map(Result::ok)
@@ -16,6 +16,7 @@ fn main() {
     println!("cargo:rerun-if-changed=../examples/interfaces");
     println!("cargo:rerun-if-changed=../examples/thermostat/thermostat.yaml");
     println!("cargo:rerun-if-changed=interop/interop_probe.yaml");
+    println!("cargo:rerun-if-changed=interfaces");
     if let Err(error) = switchboard_codegen::Builder::new().compile(&files) {
         panic!("code generation failed:\n{error}");
     }

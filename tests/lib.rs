@@ -16,6 +16,12 @@ pub mod keywords {
     switchboard::include_interface!("keywords");
 }
 
+/// Generated from `tests/interfaces/prelude_names.yaml`, whose types are named after every item
+/// of Rust's prelude: that it compiles is the test.
+pub mod prelude_names {
+    switchboard::include_interface!("sync");
+}
+
 /// Generated from `examples/thermostat/thermostat.yaml`.
 pub mod thermostat {
     switchboard::include_interface!("thermostat");

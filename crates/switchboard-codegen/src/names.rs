@@ -21,10 +21,6 @@ const RAW_KEYWORDS: &[&str] = &[
 /// Keywords that cannot be raw identifiers; they get a trailing underscore instead.
 const UNRAWABLE_KEYWORDS: &[&str] = &["self", "Self", "super", "crate", "_"];
 
-/// Type names from the Rust prelude that generated code uses, so user types must not shadow them.
-pub(crate) const PRELUDE_TYPES: &[&str] =
-    &["Box", "Err", "None", "Ok", "Option", "Result", "Send", "Some", "String", "Sync", "Vec"];
-
 /// Why a name from the interface file cannot be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]

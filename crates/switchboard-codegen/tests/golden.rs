@@ -26,6 +26,7 @@ fn corpus() -> Vec<PathBuf> {
     files.push(root.join("examples/thermostat/thermostat.yaml"));
     files.extend(yaml_files(&Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data")));
     files.push(root.join("crates/switchboard-idl/tests/data/valid/stinger_complete.yaml"));
+    files.push(root.join("tests/interfaces/prelude_names.yaml"));
     files
 }
 
@@ -91,12 +92,25 @@ fn user_type_named_like_a_generated_one_is_an_error() {
     );
 }
 
+/// A user type may take a prelude name; generated code then names Rust's item through a private
+/// alias, and an alias the interface takes too gets a number.
 #[test]
-fn user_type_shadowing_the_prelude_is_an_error() {
-    let err =
-        generate_inline("structures:\n  option:\n    members:\n      - {name: x, type: integer}\n")
-            .unwrap_err();
-    assert!(err.to_string().contains("Rust's `Option`, which generated code uses,"), "{err}");
+fn a_user_type_named_like_the_prelude_gets_the_name_and_the_prelude_an_alias() {
+    let code = generate_inline(
+        "structures:\n  option:\n    members:\n      - {name: x, type: integer}\n\
+         \x20 StdOption:\n    members:\n      - {name: o, type: struct, structName: option, optional: true}\n",
+    )
+    .unwrap();
+    assert!(
+        code.contains(
+            "\nuse switchboard::__private as sb;\nuse std::option::Option as StdOption2;\n"
+        ),
+        "{code}"
+    );
+    assert!(code.contains("pub struct Option {"), "{code}");
+    assert!(code.contains("    pub o: StdOption2<Option>,"), "{code}");
+    assert!(code.contains("pub fn with_o(mut self, o: Option) -> Self {"), "{code}");
+    assert!(!code.contains("std::result::Result"), "only the items taken get an alias: {code}");
 }
 
 #[test]

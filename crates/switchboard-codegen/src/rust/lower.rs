@@ -8,7 +8,8 @@ use super::model::{
     Action, Command, Const, ConstValue, Enum, ErrorEnum, ErrorVariant, Field, Method, Module,
     Property, PropertyShape, Returns, RustType, Service, Signal, Struct, Variant,
 };
-use crate::names::{self, NameError, NameTable, PRELUDE_TYPES};
+use super::prelude::{Alias, PRELUDE};
+use crate::names::{self, NameError, NameTable};
 
 /// The scope of type names in the generated module.
 const TYPES: &str = "the generated module's types";
@@ -58,10 +59,6 @@ impl<'a> Lowering<'a> {
             cycles,
             error_idents: HashMap::new(),
         };
-        for name in PRELUDE_TYPES {
-            let owner = format!("Rust's `{name}`, which generated code uses,");
-            this.table.claim(TYPES, name, &owner)?;
-        }
         let properties = if iface.properties.is_empty() { None } else { Some("Properties") };
         for suffix in ["", "Server", "Client"].into_iter().chain(properties) {
             let ident = format!("{}{suffix}", this.base);
@@ -185,7 +182,36 @@ impl<'a> Lowering<'a> {
             commands,
             actions,
         };
-        Ok(Module { header, consts, enums, structs, wire_structs, error_enums, service })
+        let prelude_aliases = self.prelude_aliases();
+        Ok(Module {
+            header,
+            consts,
+            enums,
+            structs,
+            wire_structs,
+            error_enums,
+            service,
+            prelude_aliases,
+        })
+    }
+
+    /// Claims an alias (`StdOption`) for each prelude item whose name the interface has taken, once
+    /// every other type name is decided.
+    fn prelude_aliases(&mut self) -> Vec<Alias> {
+        let taken: Vec<_> = PRELUDE
+            .iter()
+            .filter(|(name, _)| {
+                self.table.is_taken(TYPES, name) || self.table.is_taken(VALUES, name)
+            })
+            .collect();
+        taken
+            .into_iter()
+            .map(|&(name, path)| {
+                let owner = format!("the alias of Rust's `{name}`");
+                let alias = self.table.claim_numbered(TYPES, &format!("Std{name}"), &owner);
+                Alias { name, path, alias }
+            })
+            .collect()
     }
 
     /// Lowers a constant.

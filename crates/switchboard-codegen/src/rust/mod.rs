@@ -7,6 +7,7 @@
 
 pub(crate) mod lower;
 pub(crate) mod model;
+mod prelude;
 mod render;
 
 use switchboard_idl::Interface;
@@ -31,7 +32,8 @@ pub fn generate(iface: &Interface, source_name: &str) -> Result<String, Generate
 /// Puts a blank line between consecutive items, which `prettyplease` prints back to back.
 ///
 /// A line gets a blank line before it when it starts an item (its doc comment, attributes or
-/// keyword) and the line before, at the same indentation, ends the previous item.
+/// keyword) and the line before, at the same indentation, ends the previous item; `use` lines
+/// stay together.
 fn separate_items(code: &str) -> String {
     const ITEM_STARTS: &[&str] =
         &["///", "#[", "pub ", "fn ", "impl", "struct ", "enum ", "const ", "trait ", "use "];
@@ -44,7 +46,9 @@ fn separate_items(code: &str) -> String {
             let prev_trimmed = prev.trim();
             let ends_item = (prev_trimmed.ends_with('}') || prev_trimmed.ends_with(';'))
                 && !prev_trimmed.starts_with("//");
+            let both_use = trimmed.starts_with("use ") && prev_trimmed.starts_with("use ");
             if ends_item
+                && !both_use
                 && indent(prev) == indent(line)
                 && ITEM_STARTS.iter().any(|start| trimmed.starts_with(start))
             {

@@ -5,6 +5,8 @@
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote};
 
+use super::prelude::Alias;
+
 /// Everything one generated file contains.
 #[derive(Debug)]
 pub(crate) struct Module {
@@ -22,6 +24,8 @@ pub(crate) struct Module {
     pub(crate) error_enums: Vec<ErrorEnum>,
     /// The trait, dispatcher, server and client.
     pub(crate) service: Service,
+    /// The prelude items whose names the interface takes, with the aliases the module uses.
+    pub(crate) prelude_aliases: Vec<Alias>,
 }
 
 /// A `pub const`.
@@ -162,7 +166,7 @@ impl RustType {
             RustType::Duration => quote!(switchboard::Duration),
             RustType::Binary => quote!(Vec<u8>),
             RustType::Named(name) => {
-                let ident = format_ident!("{name}");
+                let ident = super::prelude::ident(name);
                 quote!(#ident)
             }
             RustType::Vec(item) => {

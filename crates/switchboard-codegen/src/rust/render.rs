@@ -1,12 +1,13 @@
 //! Turns the Rust view model into tokens; every name and type was decided during lowering.
 
 use proc_macro2::{Literal, TokenStream};
-use quote::{format_ident, quote};
+use quote::quote;
 
 use super::model::{
     Action, Command, Const, ConstValue, Enum, ErrorEnum, Field, Method, Module, Property,
     PropertyShape, Returns, Service, Signal, Struct,
 };
+use super::prelude::{self, ident};
 
 /// Clippy's default limit on function parameters, `self` included.
 const MAX_PARAMS: usize = 7;
@@ -25,8 +26,7 @@ pub(crate) fn module(module: &Module) -> TokenStream {
     let client = client(service);
     let dispatcher = dispatcher(service);
     let wire_structs = module.wire_structs.iter().map(data_struct);
-    quote! {
-        use switchboard::__private as sb;
+    let items = quote! {
         #(#consts)*
         #(#enums)*
         #(#structs)*
@@ -38,6 +38,11 @@ pub(crate) fn module(module: &Module) -> TokenStream {
         #dispatcher
         #(#wire_structs)*
         #descriptor
+    };
+    let items = prelude::resolve(items, &module.prelude_aliases);
+    quote! {
+        use switchboard::__private as sb;
+        #items
     }
 }
 
@@ -61,11 +66,6 @@ fn doc_attrs_with(first: String, rest: &[String]) -> TokenStream {
         lines.extend_from_slice(rest);
     }
     doc_attrs(&lines)
-}
-
-/// An identifier, raw when it starts with `r#`.
-fn ident(name: &str) -> proc_macro2::Ident {
-    format_ident!("{name}")
 }
 
 /// An `i64` literal that also works for negative values and `i64::MIN`.
@@ -456,7 +456,7 @@ fn error_enum(e: &ErrorEnum) -> TokenStream {
     let froms = e.variants.iter().map(|v| {
         let variant = ident(&v.ident);
         quote! {
-            impl ::core::convert::From<#variant> for #name {
+            impl From<#variant> for #name {
                 fn from(error: #variant) -> Self {
                     Self::#variant(error)
                 }
@@ -521,7 +521,7 @@ fn error_enum(e: &ErrorEnum) -> TokenStream {
             }
         }
 
-        impl ::core::convert::From<#name> for switchboard::error::RemoteError {
+        impl From<#name> for switchboard::error::RemoteError {
             fn from(error: #name) -> Self {
                 switchboard::error::DeclaredError::into_remote(error)
             }
@@ -1254,9 +1254,9 @@ fn call_arm(m: &Method) -> TokenStream {
     };
     let call = match &m.errors {
         Some(_) => {
-            quote!(handler.#fn_name(&ctx, #(#args),*).await.map_err(switchboard::error::HandlerError::into_remote)?)
+            quote!(T::#fn_name(&handler, &ctx, #(#args),*).await.map_err(switchboard::error::HandlerError::into_remote)?)
         }
-        None => quote!(handler.#fn_name(&ctx, #(#args),*).await?),
+        None => quote!(T::#fn_name(&handler, &ctx, #(#args),*).await?),
     };
     let reply = match &m.returns {
         Returns::Unit => quote! {
@@ -1306,7 +1306,7 @@ fn command_arm(c: &Command) -> TokenStream {
     quote! {
         #wire => Box::pin(async move {
             #decode
-            handler.#fn_name(&ctx, #(#args),*).await
+            T::#fn_name(&handler, &ctx, #(#args),*).await
         }),
     }
 }
@@ -1339,7 +1339,7 @@ fn goal_arm(a: &Action) -> TokenStream {
                 .map_err(switchboard::error::HandlerError::into_remote)?;
             let goal = switchboard::action::GoalContext::new(goal);
             Ok(sb::goal_run(async move {
-                handler.#fn_name(goal, #(#args),*).await #finish
+                T::#fn_name(&handler, goal, #(#args),*).await #finish
             }))
         }),
     }
@@ -1355,7 +1355,7 @@ fn update_arm(p: &Property) -> TokenStream {
             let field = ident(&field.ident);
             quote! {
                 let wire: #wire_struct = sb::decode_args(#wire, &payload)?;
-                handler.#fn_name(&ctx, &wire.#field).await?;
+                T::#fn_name(&handler, &ctx, &wire.#field).await?;
                 sb::encode_reply(&wire)
             }
         }
@@ -1363,7 +1363,7 @@ fn update_arm(p: &Property) -> TokenStream {
             let name = ident(name);
             quote! {
                 let value: #name = sb::decode_args(#wire, &payload)?;
-                handler.#fn_name(&ctx, &value).await?;
+                T::#fn_name(&handler, &ctx, &value).await?;
                 sb::encode_reply(&value)
             }
         }

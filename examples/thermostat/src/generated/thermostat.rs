@@ -161,13 +161,13 @@ impl switchboard::error::DeclaredError for PreheatError {
     }
 }
 
-impl ::core::convert::From<PreheatError> for switchboard::error::RemoteError {
+impl From<PreheatError> for switchboard::error::RemoteError {
     fn from(error: PreheatError) -> Self {
         switchboard::error::DeclaredError::into_remote(error)
     }
 }
 
-impl ::core::convert::From<OutOfRange> for PreheatError {
+impl From<OutOfRange> for PreheatError {
     fn from(error: OutOfRange) -> Self {
         Self::OutOfRange(error)
     }
@@ -534,8 +534,13 @@ impl<T: Thermostat> sb::Service for ThermostatService<T> {
             "boost" => {
                 Box::pin(async move {
                     let args: BoostArgs = sb::decode_args("boost", &payload)?;
-                    let reply = handler
-                        .boost(&ctx, args.extra_celsius, args.for_how_long, args.reason)
+                    let reply = T::boost(
+                            &handler,
+                            &ctx,
+                            args.extra_celsius,
+                            args.for_how_long,
+                            args.reason,
+                        )
                         .await?;
                     sb::encode_reply(&BoostReplyWire { ends_at: reply })
                 })
@@ -543,7 +548,7 @@ impl<T: Thermostat> sb::Service for ThermostatService<T> {
             "getStatus" => {
                 Box::pin(async move {
                     let GetStatusArgs {} = sb::decode_args("getStatus", &payload)?;
-                    let reply = handler.get_status(&ctx).await?;
+                    let reply = T::get_status(&handler, &ctx).await?;
                     sb::encode_reply(&reply)
                 })
             }
@@ -562,7 +567,7 @@ impl<T: Thermostat> sb::Service for ThermostatService<T> {
             "setpoint" => {
                 Box::pin(async move {
                     let wire: SetpointWire = sb::decode_args("setpoint", &payload)?;
-                    handler.update_setpoint(&ctx, &wire.celsius).await?;
+                    T::update_setpoint(&handler, &ctx, &wire.celsius).await?;
                     sb::encode_reply(&wire)
                 })
             }
@@ -588,8 +593,7 @@ impl<T: Thermostat> sb::Service for ThermostatService<T> {
                     let goal = switchboard::action::GoalContext::new(goal);
                     Ok(
                         sb::goal_run(async move {
-                            handler
-                                .preheat(goal, args.target_celsius)
+                            T::preheat(&handler, goal, args.target_celsius)
                                 .await
                                 .map(|reached_celsius| PreheatResultWire {
                                     reached_celsius,
