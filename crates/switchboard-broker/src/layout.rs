@@ -1,23 +1,25 @@
-//! Where everything lives on a broker: the one table of subjects and queues of the brokered
-//! layer (`docs/wire/brokers.md`), and the names that may go into them.
+//! Where everything lives on a broker: the subjects and queues of the brokered layer, filled in
+//! from the templates of `switchboard_wire::broker` (which `docs/wire/brokers.md` and the
+//! generated references show), and the names that may go into them.
 
 use switchboard_core::{
     InterfaceDescriptor, TransportError, TransportErrorKind, message::RequestId,
 };
+use switchboard_wire::broker::{self as wire, Address};
 
 use crate::bus::ReplyRoute;
 
 /// Where clients ask every server to announce itself at once.
-pub const DISCOVER: &str = "_sb.discover";
+pub const DISCOVER: &str = wire::DISCOVER.template;
 
 /// The filter of every server's presence, for discovery.
-pub const ALL_PRESENCE: &str = "_sb.presence.>";
+pub const ALL_PRESENCE: &str = wire::ALL_PRESENCE;
 
 /// The addresses of one service instance.
 #[derive(Debug, Clone)]
 pub(crate) struct Layout {
-    /// `{Interface}.{instance}`.
-    service: String,
+    interface: String,
+    instance: String,
 }
 
 impl Layout {
@@ -34,63 +36,66 @@ impl Layout {
         for (what, name) in members {
             check_segment(what, name)?;
         }
-        Ok(Layout { service: format!("{}.{instance}", interface.name) })
+        Ok(Layout { interface: interface.name.to_string(), instance: instance.to_owned() })
     }
 
-    fn member(&self, kind: &str, name: &str) -> String {
-        format!("{}.{kind}.{name}", self.service)
+    fn address(&self, address: &Address, member: &str) -> String {
+        address.fill(&[
+            ("interface", &self.interface),
+            ("instance", &self.instance),
+            ("member", member),
+        ])
     }
 
     /// The queue of method `name`.
     pub(crate) fn method(&self, name: &str) -> String {
-        self.member("method", name)
+        self.address(&wire::METHOD, name)
     }
 
     /// The topic of signal `name`.
     pub(crate) fn signal(&self, name: &str) -> String {
-        self.member("signal", name)
+        self.address(&wire::SIGNAL, name)
     }
 
     /// The topic of property `name`'s values.
     pub(crate) fn property(&self, name: &str) -> String {
-        self.member("property", name)
+        self.address(&wire::PROPERTY, name)
     }
 
     /// The queue of everything else a client asks: property reads, updates and watches,
     /// commands, goals, and the interface description.
     pub(crate) fn control(&self) -> String {
-        format!("{}.control", self.service)
+        self.address(&wire::CONTROL, "")
     }
 
     /// The topic where the instance's servers announce themselves.
     pub(crate) fn presence(&self) -> String {
-        format!("_sb.presence.{}", self.service)
+        self.address(&wire::PRESENCE, "")
     }
 
     /// The topic where the instance's clients announce themselves to its servers.
     pub(crate) fn clients(&self) -> String {
-        format!("_sb.clients.{}", self.service)
+        self.address(&wire::CLIENTS, "")
     }
 }
 
 /// A client's inbox: where answers and events to that client go.
 #[derive(Debug, Clone)]
 pub(crate) struct Inbox {
-    /// `_sb.inbox.{client}`.
+    client: String,
+    /// [`wire::INBOX`] of the client.
     base: String,
     route: ReplyRoute,
 }
 
-/// The last segment of an inbox subject that carries events rather than answers.
-const EVENTS: &str = "event";
-
 impl Inbox {
     /// The inbox of client `client` on a bus whose answers take `route`.
     pub(crate) fn new(client: &str, route: ReplyRoute) -> Self {
-        Inbox { base: format!("_sb.inbox.{client}"), route }
+        Inbox { client: client.to_owned(), base: wire::INBOX.fill(&[("client", client)]), route }
     }
 
-    /// What the client subscribes to (with [`ReplyRoute::Subjects`]) or consumes.
+    /// What the client subscribes to (with [`ReplyRoute::Subjects`]: every request's reply
+    /// subject and the events' subject, under the inbox) or consumes.
     pub(crate) fn receive(&self) -> String {
         match self.route {
             ReplyRoute::Subjects => format!("{}.>", self.base),
@@ -101,7 +106,9 @@ impl Inbox {
     /// Where the answer to request `id` goes; without an id, where events go.
     pub(crate) fn reply_to(&self, id: Option<RequestId>) -> String {
         match (self.route, id) {
-            (ReplyRoute::Subjects, Some(id)) => format!("{}.{id}", self.base),
+            (ReplyRoute::Subjects, Some(id)) => {
+                wire::INBOX_REPLY.fill(&[("client", &self.client), ("request", &id.to_string())])
+            }
             (ReplyRoute::Subjects, None) => self.events(),
             _ => self.base.clone(),
         }
@@ -110,7 +117,7 @@ impl Inbox {
     /// Where events to the client go (signals to it alone, goal events, a watch's first value).
     pub(crate) fn events(&self) -> String {
         match self.route {
-            ReplyRoute::Subjects => format!("{}.{EVENTS}", self.base),
+            ReplyRoute::Subjects => wire::INBOX_EVENTS.fill(&[("client", &self.client)]),
             _ => self.base.clone(),
         }
     }
@@ -167,7 +174,7 @@ pub(crate) fn check_node_filter(filter: &str) -> Result<(), TransportError> {
 /// The reply queue of one request of a node's client: `rpc-` and 32 hex digits, as commlib-py
 /// names its own (no dots, so an MQTT peer that maps dots to slashes leaves it alone).
 pub(crate) fn reply_queue() -> String {
-    format!("rpc-{}", crate::client::random_id())
+    format!("{}{}", switchboard_wire::node::REPLY_QUEUE_PREFIX, crate::client::random_id())
 }
 
 /// Whether `name` can be one segment of a broker address: not empty, at most 128 bytes, and
@@ -244,6 +251,53 @@ mod tests {
         );
         assert_eq!(queue.request_of("_sb.inbox.c1"), None);
         assert!(queue.needs_correlation());
+    }
+
+    /// The layer puts on the broker exactly what the wire description (which the documents
+    /// show) says for each kind of address, and the description keeps what the layer relies on:
+    /// a NATS reply subject and the events' subject lie under the inbox, and presence under the
+    /// discovery filter.
+    #[test]
+    fn the_layer_uses_the_wire_description() {
+        let layout = Layout::new(&interface("boost"), "kitchen").unwrap();
+        let instance = [("interface", "Thermostat"), ("instance", "kitchen")];
+        let member = |name| [instance[0], instance[1], ("member", name)];
+        let subjects = Inbox::new("c1", ReplyRoute::Subjects);
+        let queue = Inbox::new("c1", ReplyRoute::Queue);
+        for address in wire::ADDRESSES {
+            let (used, described) = match address.key {
+                "method" => (layout.method("boost"), address.fill(&member("boost"))),
+                "signal" => (layout.signal("changed"), address.fill(&member("changed"))),
+                "property" => (layout.property("setpoint"), address.fill(&member("setpoint"))),
+                "control" => (layout.control(), address.fill(&instance)),
+                "presence" => (layout.presence(), address.fill(&instance)),
+                "clients" => (layout.clients(), address.fill(&instance)),
+                "discover" => (DISCOVER.to_owned(), address.fill(&[])),
+                "inbox" => (queue.reply_to(Some(7)), address.fill(&[("client", "c1")])),
+                "inboxReply" => (
+                    subjects.reply_to(Some(7)),
+                    address.fill(&[("client", "c1"), ("request", "7")]),
+                ),
+                "inboxEvents" => (subjects.events(), address.fill(&[("client", "c1")])),
+                other => panic!("the layer does not use the `{other}` address of the description"),
+            };
+            assert_eq!(used, described, "{}", address.key);
+            assert!(!described.contains(['{', '}']), "{}: {described}", address.key);
+        }
+        let inbox = format!("{}.", wire::INBOX.template);
+        assert!(wire::INBOX_REPLY.template.starts_with(&inbox));
+        assert!(wire::INBOX_EVENTS.template.starts_with(&inbox));
+        assert_eq!(subjects.request_of(&subjects.reply_to(Some(7))), Some(7));
+        assert_eq!(
+            (queue.events(), subjects.receive()),
+            (queue.reply_to(None), format!("{}.>", queue.receive()))
+        );
+        assert!(
+            ALL_PRESENCE
+                .strip_suffix('>')
+                .is_some_and(|prefix| layout.presence().starts_with(prefix))
+        );
+        assert!(reply_queue().starts_with(switchboard_wire::node::REPLY_QUEUE_PREFIX));
     }
 
     #[test]

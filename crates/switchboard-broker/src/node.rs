@@ -27,6 +27,7 @@ use switchboard_core::{
         ServerTransport, ServiceTarget,
     },
 };
+use switchboard_wire::node as wire;
 use tokio::{sync::watch, task::JoinHandle, time::Instant};
 
 use crate::{
@@ -237,15 +238,15 @@ impl NodeClient {
             ClientMessage::SendGoal { id, action, goal, payload } => {
                 self.follow_action(&action).await?;
                 let request = node_action::send_goal_request(&payload);
-                let rpc = format!("{action}.send_goal");
+                let rpc = format!("{action}.{}", wire::SEND_GOAL);
                 self.await_answer(id, Awaited::SendGoal(action, goal), None);
                 self.call(id, &rpc, request).await
             }
             ClientMessage::CancelGoal { id, action, goal } => {
-                self.goal_call(id, "cancel_goal", Awaited::Cancel(action, goal)).await
+                self.goal_call(id, wire::CANCEL_GOAL, Awaited::Cancel(action, goal)).await
             }
             ClientMessage::AttachGoal { id, action, goal, .. } => {
-                self.goal_call(id, "get_result", Awaited::Attach(action, goal)).await
+                self.goal_call(id, wire::GET_RESULT, Awaited::Attach(action, goal)).await
             }
             ClientMessage::Subscribe { signal: filter } => self.subscribe(filter).await,
             ClientMessage::Unsubscribe { signal: filter } => {
@@ -360,7 +361,10 @@ impl NodeClient {
             return Ok(());
         }
         for feedback in [false, true] {
-            let topic = format!("{action}.{}", if feedback { "feedback" } else { "status" });
+            let topic = format!(
+                "{action}.{}",
+                if feedback { wire::ACTION_FEEDBACK } else { wire::ACTION_STATUS }
+            );
             let me = self.me.clone();
             let sink_action = action.clone();
             let sink: Sink = Arc::new(move |_: &str, message: BusMessage| {
@@ -427,8 +431,10 @@ impl NodeClient {
                 let awaited = Awaited::Outcome(action.clone(), goal.clone());
                 self.await_answer(id, awaited, Some(OUTCOME_TIMEOUT));
                 let Some(me) = self.me.upgrade() else { return };
-                let (rpc, request) =
-                    (format!("{action}.get_result"), node_action::goal_request(server_goal));
+                let (rpc, request) = (
+                    format!("{action}.{}", wire::GET_RESULT),
+                    node_action::goal_request(server_goal),
+                );
                 tokio::spawn(async move {
                     tokio::time::sleep(RESULT_GRACE).await;
                     if let Err(error) = me.call(id, &rpc, request).await {
@@ -1013,11 +1019,13 @@ impl PeerLink for Caller {
             ServerMessage::GoalEvent { action, goal, event } => {
                 let (topic, body) = match event {
                     GoalEvent::Feedback(payload) => {
-                        ("feedback", node_action::feedback(&goal, &payload))
+                        (wire::ACTION_FEEDBACK, node_action::feedback(&goal, &payload))
                     }
-                    GoalEvent::Status(status) => ("status", node_action::status(&goal, status)),
+                    GoalEvent::Status(status) => {
+                        (wire::ACTION_STATUS, node_action::status(&goal, status))
+                    }
                     GoalEvent::Finished(outcome) => {
-                        ("status", node_action::status(&goal, outcome.status()))
+                        (wire::ACTION_STATUS, node_action::status(&goal, outcome.status()))
                     }
                     other => {
                         return Err(TransportError::new(

@@ -53,8 +53,8 @@ impl ServiceTarget {
 /// The methods a node's action `X` is served as under [`Naming::Node`]: `X.send_goal`,
 /// `X.cancel_goal` and `X.get_result`, the RPCs of commlib-py's action protocol. A transport
 /// that carries goals as they are (a Unix socket) has no use for them; a broker's node server
-/// maps their requests onto the core's goals.
-pub const NODE_ACTION_RPCS: [&str; 3] = ["send_goal", "cancel_goal", "get_result"];
+/// maps their requests onto the core's goals. The names are `switchboard_wire::node`'s.
+pub const NODE_ACTION_RPCS: [&str; 3] = switchboard_wire::node::ACTION_RPCS;
 
 /// How a transport names what a [`ServiceTarget`] serves or reaches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

@@ -187,7 +187,7 @@ impl Node {
 
     /// The topic of this node's heartbeats: `<name>.heartbeat`.
     pub fn heartbeat_topic(&self) -> String {
-        format!("{}.heartbeat", self.name)
+        format!("{}.{}", self.name, switchboard_wire::node::HEARTBEAT)
     }
 
     async fn start_heartbeats(&self, lifecycle: &mut Lifecycle) -> Result<(), TransportError> {
@@ -230,7 +230,8 @@ impl Node {
     /// Serves `<name>.start` and `<name>.stop`, which answer as commlib-py's do. Their handlers
     /// hold the node weakly: the services belong to it.
     async fn serve_control(&self) -> Result<Vec<RpcService>, TransportError> {
-        let (start, stop) = (format!("{}.start", self.name), format!("{}.stop", self.name));
+        let [start, stop] =
+            switchboard_wire::node::CONTROL_RPCS.map(|rpc| format!("{}.{rpc}", self.name));
         let node = self.weak();
         let start = self.rpc_service(&start, move |_: Value| {
             let node = node.clone();

@@ -19,6 +19,7 @@ use crate::GenerateError;
 use crate::asyncapi::example::{self, Examples, Value, ex};
 use crate::asyncapi::topics::Topics;
 use switchboard_wire::{
+    broker::{self, Address},
     mqtt::{self, TopicKind},
     unix::{self, FrameKind},
 };
@@ -513,8 +514,9 @@ impl Doc<'_> {
         self.blank();
         self.para(
             "The payloads above are the same JSON objects on every transport. \
-             [docs/wire/unix.md](../wire/unix.md) and [docs/wire/mqtt.md](../wire/mqtt.md) \
-             specify the transports completely; this section lists what this interface uses.",
+             [docs/wire/unix.md](../wire/unix.md), [docs/wire/mqtt.md](../wire/mqtt.md) and \
+             [docs/wire/brokers.md](../wire/brokers.md) specify the transports completely; this \
+             section lists what this interface uses.",
         );
 
         self.line("### Unix socket");
@@ -826,6 +828,79 @@ impl Doc<'_> {
                  properties | payload`):"
             ));
             self.code("text", &lines.join("\n"));
+        }
+        self.brokers();
+    }
+
+    /// The subjects and queues of the brokered layer (NATS, Redis, AMQP), from the same table
+    /// `switchboard-broker` builds them from.
+    fn brokers(&mut self) {
+        let iface = self.iface;
+        let name = iface.name.as_str();
+        self.line("### NATS, Redis and AMQP");
+        self.blank();
+        self.para(
+            "Subjects and queues of this interface (`{instance}` is the server's instance, \
+             `{client}` a client's id, `{request}` a request's number). On NATS a message's \
+             metadata travels in `sb-…` headers, on Redis and AMQP in commlib-py's JSON envelope \
+             (`{\"header\":{…},\"data\":…}`); a signal is its bare payload everywhere. A \
+             *queue* gives each message to one server of the instance, a *topic* to every \
+             subscriber; an *inbox* is a queue on Redis and AMQP, and on NATS the subjects \
+             under it.",
+        );
+        self.line("| what | address | kind |");
+        self.line("| --- | --- | --- |");
+        let mut rows: Vec<(String, &Address, &str)> = Vec::new();
+        for m in &iface.methods {
+            rows.push((format!("method `{}`", m.name), &broker::METHOD, &m.name));
+        }
+        for s in &iface.signals {
+            rows.push((format!("signal `{}`", s.name), &broker::SIGNAL, &s.name));
+        }
+        for p in &iface.properties {
+            rows.push((format!("property `{}` values", p.name), &broker::PROPERTY, &p.name));
+        }
+        let mut control = Vec::new();
+        if !iface.properties.is_empty() {
+            control.push("property reads, updates and watches");
+        }
+        if !iface.commands.is_empty() {
+            control.push("commands");
+        }
+        if !iface.actions.is_empty() {
+            control.push("goals");
+        }
+        control.push("the description");
+        let control = format!("control: {}", switchboard_idl::english::listed(&control, "and"));
+        rows.push((control, &broker::CONTROL, ""));
+        rows.push(("a server's presence and heartbeats".into(), &broker::PRESENCE, ""));
+        rows.push(("a client's presence and heartbeats".into(), &broker::CLIENTS, ""));
+        rows.push(("discovery probe".into(), &broker::DISCOVER, ""));
+        rows.push(("a client's inbox: answers and events to it".into(), &broker::INBOX, ""));
+        rows.push(("(NATS) the answer to one request".into(), &broker::INBOX_REPLY, ""));
+        rows.push(("(NATS) events to one client".into(), &broker::INBOX_EVENTS, ""));
+        for (what, address, member) in &rows {
+            let filled = address.fill(&[("interface", name), ("member", member)]);
+            let kind = address.delivery.word();
+            let _ = writeln!(self.out, "| {what} | `{filled}` | {kind} |");
+        }
+        self.blank();
+        let instance = [("interface", name), ("instance", "kitchen")];
+        let mut peers = Vec::new();
+        if let Some(m) = iface.methods.first() {
+            let queue = broker::METHOD.fill(&[instance[0], instance[1], ("member", &m.name)]);
+            peers.push(format!("`RPCClient(rpc_name=\"{queue}\")` calls `{}`", m.name));
+        }
+        if let Some(s) = iface.signals.first() {
+            let topic = broker::SIGNAL.fill(&[instance[0], instance[1], ("member", &s.name)]);
+            peers.push(format!("`Subscriber(topic=\"{topic}\")` receives `{}`", s.name));
+        }
+        if !peers.is_empty() {
+            self.para(&format!(
+                "On Redis and AMQP, commlib-py's endpoints reach instance `kitchen` by these \
+                 names: {}.",
+                switchboard_idl::english::listed(&peers, "and")
+            ));
         }
     }
 
