@@ -6,8 +6,10 @@
 //!
 //! - the request FIFO is opened read-only and non-blocking, and reopened (new descriptor first)
 //!   whenever every writer has closed, so each writer session's end is seen: a partial line left
-//!   by a writer that died is discarded with an error line (a writer opening before that close
-//!   is seen still merges into it: a known race, documented in `docs/shell.md`);
+//!   by a writer that died is discarded with an error line. A writer opening before that close
+//!   is seen continues the unfinished line (a FIFO does not say whose bytes it carries); a line
+//!   that then does not parse but ends in a whole JSON request is split there
+//!   (`merged_request`): an error line for the unfinished part, and the request handled;
 //! - the response FIFO is held open for writing only (a drain descriptor is open just while
 //!   opening it), so writing with no reader fails at once with EPIPE instead of blocking: a
 //!   response produced while nobody reads is dropped, and bytes a departed reader left unread
@@ -617,6 +619,29 @@ pub(crate) fn parse_request(line: &str) -> Result<Request, (Value, String)> {
     Ok(Request { id: Value::Null, verb, name, args: None, pairs, names })
 }
 
+/// Splits a line that does not parse into the unfinished line of a writer that closed and the
+/// JSON request of the writer that followed it at once, if it ends in one.
+///
+/// A FIFO does not say whose bytes it carries, so a writer that opens `requests` before the
+/// gateway has seen the previous one close continues that one's unfinished line. The earliest
+/// `{` from which the rest of the line is a whole, valid JSON request starts the new writer's
+/// line (an unfinished line cannot end inside it: the rest would not be one JSON value).
+pub(crate) fn merged_request(line: &str) -> Option<(&str, Request)> {
+    let line = line.trim_end();
+    line.char_indices().filter(|&(at, c)| c == '{' && at > 0).find_map(|(at, _)| {
+        let request = parse_request(&line[at..]).ok()?;
+        Some((&line[..at], request))
+    })
+}
+
+/// The start of `text`, for an error message: at most 80 characters, JSON-quoted.
+fn excerpt(text: &str) -> String {
+    match text.char_indices().nth(80) {
+        Some((end, _)) => format!("{}…", Value::String(text[..end].to_owned())),
+        None => Value::String(text.to_owned()).to_string(),
+    }
+}
+
 /// The key of the goal that `cancel` names: the starting request's id as JSON. The JSON form
 /// names it as JSON (`7`, `"goal-a"`); a compact word that is not JSON is a string id.
 fn goal_key(named: &str) -> String {
@@ -643,10 +668,22 @@ async fn handle_line(session: &Session, out: &Out, goals: &Goals, line: &[u8]) {
     }
     let request = match parse_request(text) {
         Ok(request) => request,
-        Err((id, message)) => {
-            out.send(error_line(&id, &Failure::Usage(message))).await;
-            return;
-        }
+        Err((id, message)) => match merged_request(text) {
+            Some((unfinished, request)) => {
+                let message = format!(
+                    "discarded an unfinished line of {} that another writer's request followed \
+                     before its newline: {}",
+                    counted(unfinished.len(), "byte"),
+                    excerpt(unfinished),
+                );
+                out.send(error_line(&Value::Null, &Failure::Usage(message))).await;
+                request
+            }
+            None => {
+                out.send(error_line(&id, &Failure::Usage(message))).await;
+                return;
+            }
+        },
     };
     let id = request.id.clone();
     if let Err(failure) = handle(session, out, goals, request).await {
@@ -788,6 +825,22 @@ mod tests {
         assert!(parse_request(r#"{"call":"a","get":"b"}"#).is_err());
         assert!(parse_request(r#"{"call":"a","#).is_err());
         assert!(parse_request("say 'unterminated").is_err());
+    }
+
+    #[test]
+    fn a_json_request_merged_into_an_unfinished_line_is_split_off() {
+        let (unfinished, request) = merged_request(
+            r#"{"call":"boost","args":{"extraCelsius":1}{"call":"getStatus","id":2}"#,
+        )
+        .expect("the new writer's request");
+        assert_eq!(unfinished, r#"{"call":"boost","args":{"extraCelsius":1}"#);
+        assert_eq!((request.verb.as_str(), request.id.clone()), ("call", json!(2)));
+        // Nothing to split off: a line that ends in no valid request, or in a nested value only.
+        assert!(merged_request(r#"{"call":"boost","args":{"extraCelsius":1}"#).is_none());
+        assert!(merged_request(r#"{"call":"a","args":{"x":{"call":"b"}}"#).is_none());
+        assert!(merged_request(r#"{"call":"a"{"nothing":1}"#).is_none());
+        assert_eq!(excerpt("ab"), r#""ab""#);
+        assert_eq!(excerpt(&"x".repeat(100)), format!("\"{}\"…", "x".repeat(80)));
     }
 
     #[test]

@@ -300,6 +300,31 @@ fn pipe_discards_a_dead_writers_partial_line() {
     gateway.stop();
 }
 
+/// Issue 15, defect 9: a writer that dies mid-line while the next writer already has `requests`
+/// open (so the gateway sees no moment without writers, and the bytes run together). The
+/// unfinished line gets an error line naming it, and the next writer's request is answered.
+#[test]
+fn pipe_answers_a_request_written_right_after_a_dead_writers_partial_line() {
+    let live = Live::unix();
+    let gateway = Gateway::start(&live, "Thermostat");
+    let out = gateway.reader();
+    let mut dying = OpenOptions::new().write(true).open(gateway.requests()).unwrap();
+    let mut next = OpenOptions::new().write(true).open(gateway.requests()).unwrap();
+    dying.write_all(b"{\"call\":\"boost\",\"args\":{\"extraCelsius\":1").unwrap();
+    drop(dying);
+    next.write_all(b"{\"get\":\"setpoint\",\"id\":2}\n").unwrap();
+    let error = out.next();
+    assert_eq!((&error["id"], &error["error"]["kind"]), (&Value::Null, &json!("usage")), "{error}");
+    let message = error["error"]["message"].as_str().unwrap();
+    assert!(message.contains("unfinished line of 40 bytes"), "{error}");
+    assert!(message.contains(r#""{\"call\":\"boost\",\"args\":{\"extraCelsius\":1""#), "{error}");
+    let answer = out.next();
+    assert_eq!(answer["id"], 2, "{answer}");
+    assert!(answer["result"]["celsius"].is_number(), "{answer}");
+    drop(next);
+    gateway.stop();
+}
+
 /// §2.7 items 7 and 8: lines longer than PIPE_BUF, an over-long line, many small messages in
 /// order, JSON with escaped newlines.
 #[test]
