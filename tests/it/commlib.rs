@@ -607,3 +607,38 @@ async fn amqp_node_action_client_drives_an_action_service() {
     let Some(server) = shared_rabbitmq() else { return };
     node_action_client_drives_an_action_service(Broker::from_url("amqp", &server.url)).await;
 }
+
+// ---------------------------------------------------------------------------------------------
+// Bridges (`switchboard::bridge`) with commlib-py on one side.
+
+/// commlib-py's `RPCClient` on Redis calls a node's RPC served on MQTT through a bridge: the
+/// result, and the service's refusal, whose message reaches commlib-py as it would directly.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_rpc_client_calls_an_mqtt_node_through_a_bridge() {
+    use switchboard::bridge::{Bridge, BridgeOptions, Route, Side};
+    let (Some(redis), Some(mqtt)) = (shared_redis(), shared_mosquitto()) else { return };
+    let Some(peers) = PythonPeers::commlib() else { return };
+    let (redis, mqtt) =
+        (Broker::from_url("redis", &redis.url), Broker::from_url("mqtt", &mqtt.url));
+    let (node, prefix) = node_on(&mqtt, "bridged");
+    let rpc = format!("{prefix}.add_two_ints");
+    let service = node.rpc_service(&rpc, |request: AddTwoInts| async move {
+        if request.a < 0 {
+            return Err(RemoteError::client_error("a must not be negative"));
+        }
+        Ok(Sum { c: request.a + request.b })
+    });
+    let _service = within("serving", service).await.expect("served");
+    let bridged = format!("{prefix}.site1.add_two_ints");
+    let a = Endpoint::parse(&mqtt.url).expect("a URL");
+    let b = Endpoint::parse(&redis.url).expect("a URL");
+    let routes = vec![Route::rpc(Side::B, &bridged, &rpc)];
+    let bridge = within("a bridge", Bridge::start(a, b, routes, BridgeOptions::default())).await;
+    let bridge = bridge.expect("the bridge starts");
+
+    let sum = commlib_call(peers, &redis, &bridged, json!({"a": 2, "b": 40})).await;
+    assert_eq!(sum, json!({"c": 42}));
+    let refused = commlib_call(peers, &redis, &bridged, json!({"a": -1, "b": 1})).await;
+    assert_eq!(refused["message"], "a must not be negative", "{refused}");
+    assert_eq!(bridge.counts()[0].forwarded, 2, "{:?}", bridge.counts());
+}
