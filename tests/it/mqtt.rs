@@ -184,6 +184,91 @@ async fn no_broker_is_unreachable() {
     assert_eq!(error.kind(), TransportErrorKind::Unreachable, "{error}");
 }
 
+/// Every message our server and client publish goes at the QoS, and with the retain flag, that
+/// the wire description (`switchboard_wire::mqtt`, which the generated documents show) gives
+/// its kind of topic: a transport that publishes anything else fails here.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_publish_has_the_qos_and_retain_flag_of_the_wire_description() {
+    use switchboard_wire::mqtt;
+
+    switchboard_testkit::init_tracing();
+    let Some(broker) = shared_mosquitto() else { return };
+    let instance = unique("wire-qos");
+    let (server_id, client_id) = (format!("qs-{instance}"), format!("qc-{instance}"));
+    let mut observer = Raw::connect(&broker.url, &format!("observer-{instance}")).await;
+    observer
+        .subscribe_as_published(&[
+            format!("Thermostat/{instance}/#"),
+            format!("client/{server_id}/#"),
+            format!("client/{client_id}/#"),
+        ])
+        .await;
+    let with_id = |id: &str| endpoint(&format!("{}?client_id={id}", broker.url), &instance);
+    let (server, _) = suite::serve_thermostat(&with_id(&server_id)).await;
+    let client = within("connect", ThermostatClient::connect(&with_id(&client_id))).await.unwrap();
+    let mut readings = within("subscribe", client.subscribe_temperature_changed()).await.unwrap();
+    within("getStatus", client.get_status()).await.expect("getStatus");
+    server.emit_temperature_changed(20.5, switchboard::DateTime::UNIX_EPOCH).await.expect("emit");
+    within("reading", readings.next()).await.expect("a reading").expect("decoded");
+    within("set", client.set_setpoint(22.5)).await.expect("set");
+    let goal = within("preheat", client.preheat(21.0)).await.expect("a goal");
+    within("result", goal.result()).await.expect("preheated");
+    drop(client);
+    within("shutdown", server.shutdown()).await;
+
+    // Whether `topic` is of `kind`: each level of its template is the same literal, this
+    // test's instance or one of its client ids, or any name for a member's placeholder; an
+    // action request has `/goal`, `/cancel` or `/attach` after it.
+    let matches = |kind: &mqtt::TopicKind, topic: &str| {
+        let mut levels = topic.split('/');
+        let fits = kind.template.split('/').all(|template| {
+            let Some(level) = levels.next() else { return false };
+            match template {
+                "{interface_name}" => level == "Thermostat",
+                "{service_id}" => level == instance,
+                "{client_id}" => level == server_id || level == client_id,
+                _ if template.starts_with('{') => true,
+                literal => level == literal,
+            }
+        });
+        let rest: Vec<&str> = levels.collect();
+        fits && match kind.key == mqtt::ACTION_REQUESTS.key {
+            true => matches!(rest[..], ["goal" | "cancel" | "attach"]),
+            false => rest.is_empty(),
+        }
+    };
+    let seen = observer.drain(Duration::from_millis(500)).await;
+    let mut kinds_seen = std::collections::BTreeSet::new();
+    for publish in &seen {
+        let topic = String::from_utf8_lossy(&publish.topic).into_owned();
+        let kinds: Vec<&mqtt::TopicKind> =
+            mqtt::TOPIC_KINDS.iter().filter(|kind| matches(kind, &topic)).collect();
+        let [kind] = kinds[..] else { panic!("{topic} is of {} kinds: {kinds:?}", kinds.len()) };
+        let qos = publish.qos as u8;
+        // Requests and replies go at the RPC QoS, whose default the table gives.
+        assert_eq!(qos, kind.qos, "{topic} ({})", kind.key);
+        // An empty retained message clears a retained value: only retained kinds send one.
+        assert_eq!(publish.retain, kind.retained, "{topic} ({})", kind.key);
+        kinds_seen.insert(kind.key);
+    }
+    for kind in [
+        &mqtt::SIGNALS,
+        &mqtt::PROPERTY_VALUES,
+        &mqtt::PROPERTY_UPDATES,
+        &mqtt::PROPERTY_UPDATE_RESPONSES,
+        &mqtt::METHOD_REQUESTS,
+        &mqtt::METHOD_RESPONSES,
+        &mqtt::INTERFACE_DISCOVERY,
+        &mqtt::LWT,
+        &mqtt::ACTION_REQUESTS,
+        &mqtt::ACTION_EVENTS,
+        &mqtt::INTERFACE_SCHEMA,
+    ] {
+        assert!(kinds_seen.contains(kind.key), "nothing seen on {} in {seen:?}", kind.key);
+    }
+    raw::clear_retained(&broker.url, &instance).await;
+}
+
 /// A broker on a Unix socket works like one on TCP.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unix_socket_broker() {

@@ -579,8 +579,8 @@ fn unknown_property(id: u64, property: Name, interface: &str) -> ServerMessage {
 impl Handler for ClientShared {
     fn on_connected(&self, conn: &Arc<Conn>, first: bool) {
         let _ = conn.publish_now(
+            Kind::Lwt,
             self.lwt.clone(),
-            true,
             Bytes::from_static(br#"{"online":true}"#),
             json_properties(),
         );
@@ -801,8 +801,8 @@ impl ClientTransport for MqttClient {
     fn close(&self) {
         if let Some(conn) = self.shared.conn.get() {
             let offline = (
+                Kind::Lwt,
                 self.shared.lwt.clone(),
-                true,
                 Bytes::from_static(br#"{"online":false}"#),
                 offline_properties(),
             );

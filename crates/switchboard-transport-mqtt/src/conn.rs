@@ -29,7 +29,10 @@ use tokio::{
     time::Instant,
 };
 
+use switchboard_wire::mqtt;
+
 use crate::endpoint::MqttEndpoint;
+use crate::topics::{self, Kind};
 
 /// The content type of every message with a body.
 pub(crate) const JSON: &str = "application/json";
@@ -282,7 +285,7 @@ pub(crate) const OFFLINE_EXPIRY_SECS: u32 = 600;
 pub(crate) const FAREWELL_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// One message of a farewell: topic, retain flag, payload and properties.
-pub(crate) type Farewell = (String, bool, Bytes, PublishProperties);
+pub(crate) type Farewell = (Kind, String, Bytes, PublishProperties);
 
 /// The properties of a retained `{"online":false}`.
 pub(crate) fn offline_properties() -> PublishProperties {
@@ -326,8 +329,8 @@ impl Conn {
         options.set_last_will(LastWill::new(
             will_topic,
             &br#"{"online":false}"#[..],
-            QoS::AtLeastOnce,
-            true,
+            Kind::Lwt.qos(),
+            Kind::Lwt.retained(),
             Some(will_properties),
         ));
         let (client, eventloop) = AsyncClient::new(options, CHANNEL);
@@ -367,9 +370,9 @@ impl Conn {
         for (filter, route) in initial {
             // Commands are exactly-once end to end (StingerIPC 0.3.0).
             let qos = if route == Route::Commands {
-                crate::topics::Kind::Commands.qos()
+                Kind::Commands.subscription_qos()
             } else {
-                QoS::AtLeastOnce
+                topics::qos(mqtt::SUBSCRIPTION_QOS)
             };
             let _ = conn.subscribe_qos(&filter, route, false, qos);
         }
@@ -468,7 +471,7 @@ impl Conn {
         route: Route,
         refresh: bool,
     ) -> Option<oneshot::Receiver<()>> {
-        self.subscribe_qos(filter, route, refresh, QoS::AtLeastOnce)
+        self.subscribe_qos(filter, route, refresh, topics::qos(mqtt::SUBSCRIPTION_QOS))
     }
 
     /// [`subscribe`](Self::subscribe) at another maximum QoS.
@@ -585,15 +588,16 @@ impl Conn {
             .map(|(_, s)| s.route.clone())
     }
 
-    /// Queues a publish without waiting (falls back to a task when the queue is full).
+    /// Queues a publish of `kind`, at its QoS and retain flag, without waiting (falls back to a
+    /// task when the queue is full).
     pub(crate) fn publish_now(
         &self,
+        kind: Kind,
         topic: String,
-        retain: bool,
         payload: Bytes,
         properties: PublishProperties,
     ) -> Result<(), TransportError> {
-        self.publish_now_qos(topic, QoS::AtLeastOnce, retain, payload, properties)
+        self.publish_now_qos(topic, kind.qos(), kind.retained(), payload, properties)
     }
 
     /// Queues a request or reply at the configured RPC QoS (see [`MqttOptions::rpc_qos`]).
@@ -605,18 +609,21 @@ impl Conn {
         payload: Bytes,
         properties: PublishProperties,
     ) -> Result<(), TransportError> {
-        let qos = if self.options.rpc_qos == 0 { QoS::AtMostOnce } else { QoS::AtLeastOnce };
+        // 0 or 1, which `MqttOptions::rpc_qos` allows.
+        let qos = topics::qos(self.options.rpc_qos.min(1));
         self.publish_now_qos(topic, qos, false, payload, properties)
     }
 
-    /// Queues a publish behind every earlier ordered one (not retained); never reorders.
+    /// Queues a publish of `kind` (at its QoS, not retained) behind every earlier ordered one;
+    /// never reorders.
     pub(crate) fn publish_ordered(
         &self,
+        kind: Kind,
         topic: String,
-        qos: QoS,
         payload: Bytes,
         properties: PublishProperties,
     ) -> Result<(), TransportError> {
+        let qos = kind.qos();
         if !valid_topic(&topic) {
             return Err(TransportError::new(
                 TransportErrorKind::Protocol,
@@ -667,11 +674,12 @@ impl Conn {
         }
     }
 
-    /// Queues a publish, waiting for room in the queue (keeps order under load).
+    /// Queues a publish of `kind`, at its QoS and retain flag, waiting for room in the queue
+    /// (keeps order under load).
     pub(crate) async fn publish(
         &self,
+        kind: Kind,
         topic: String,
-        retain: bool,
         payload: Bytes,
         properties: PublishProperties,
     ) -> Result<(), TransportError> {
@@ -682,22 +690,23 @@ impl Conn {
             ));
         }
         self.client
-            .publish_with_properties(topic, QoS::AtLeastOnce, retain, payload, properties)
+            .publish_with_properties(topic, kind.qos(), kind.retained(), payload, properties)
             .await
             .map_err(|_| self.not_connected())
     }
 
-    /// Queues a publish at QoS 1 like [`publish`](Self::publish), but without building a
+    /// Queues a publish of `kind` like [`publish`](Self::publish), but without building a
     /// waiting future when rumqttc's request queue has room, which is nearly always: the
     /// returned future is then zero-sized, so boxing it allocates nothing. When the queue is
     /// full, the future waits for room, so the caller's publishes stay in order.
     pub(crate) fn publish_when_ready(
         &self,
+        kind: Kind,
         topic: String,
-        retain: bool,
         payload: Bytes,
         properties: PublishProperties,
     ) -> BoxFuture<'_, Result<(), TransportError>> {
+        let retain = kind.retained();
         if !valid_topic(&topic) {
             return Box::pin(std::future::ready(Err(TransportError::new(
                 TransportErrorKind::Protocol,
@@ -706,7 +715,7 @@ impl Conn {
         }
         match self.client.try_publish_with_properties(
             topic,
-            QoS::AtLeastOnce,
+            kind.qos(),
             retain,
             payload,
             properties,
@@ -730,17 +739,18 @@ impl Conn {
         }
     }
 
-    /// Says goodbye and closes: publishes `finals` at QoS 1, then disconnects normally (so the
+    /// Says goodbye and closes: publishes `finals` as their kinds say, then disconnects normally (so the
     /// broker sends no will), and returns once the broker has closed the connection, for at most
     /// [`FAREWELL_TIMEOUT`]. When the runtime is dropped right after, nothing is left unsent.
     pub(crate) async fn close(&self, finals: Vec<Farewell>) {
         if self.begin_close() {
-            for (topic, retain, payload, properties) in finals {
+            for (kind, topic, payload, properties) in finals {
                 // Room in the queue is made by the connection's task, which is saying goodbye
                 // now; once it has ended, these fail at once instead of waiting.
+                let (qos, retain) = (kind.qos(), kind.retained());
                 let _ = self
                     .client
-                    .publish_with_properties(topic, QoS::AtLeastOnce, retain, payload, properties)
+                    .publish_with_properties(topic, qos, retain, payload, properties)
                     .await;
             }
             let _ = self.client.disconnect().await;
@@ -756,11 +766,11 @@ impl Conn {
     /// awaited.
     pub(crate) fn start_close(&self, finals: Vec<Farewell>) {
         if self.begin_close() {
-            for (topic, retain, payload, properties) in finals {
+            for (kind, topic, payload, properties) in finals {
                 let _ = self.client.try_publish_with_properties(
                     topic,
-                    QoS::AtLeastOnce,
-                    retain,
+                    kind.qos(),
+                    kind.retained(),
                     payload,
                     properties,
                 );

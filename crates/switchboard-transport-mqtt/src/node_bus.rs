@@ -17,7 +17,7 @@ use std::{
     },
 };
 
-use rumqttc::v5::mqttbytes::{QoS, v5::Publish};
+use rumqttc::v5::mqttbytes::v5::Publish;
 use switchboard_broker::{
     BrokerOptions, Bus, BusConnector, BusMessage, BusProfile, EnvelopeStyle, LinkState, ReplyRoute,
     Sink, SubscriptionId,
@@ -177,7 +177,7 @@ impl Bus for NodeBus {
     ) -> BoxFuture<'a, Result<(), TransportError>> {
         let sent = self.conn.publish_now_qos(
             slashed(topic),
-            QoS::AtMostOnce,
+            crate::topics::qos(switchboard_wire::mqtt::NODE_QOS),
             false,
             message.body,
             json_properties(),

@@ -13,10 +13,7 @@ use std::{
 use switchboard_core::sync::lock;
 
 use bytes::Bytes;
-use rumqttc::v5::mqttbytes::{
-    QoS,
-    v5::{Publish, PublishProperties},
-};
+use rumqttc::v5::mqttbytes::v5::{Publish, PublishProperties};
 use switchboard_core::{
     ErrorCode, InterfaceDescriptor, PeerCredentials, PeerId, RemoteError, TransportError,
     TransportErrorKind, goal_payload,
@@ -120,14 +117,18 @@ impl ServerShared {
             ..Default::default()
         };
         let topic = self.topics.topic(Kind::InterfaceDiscovery, "");
-        if let Err(error) =
-            conn.publish_now(topic, true, self.interface_info(conn.client_id()), properties.clone())
-        {
+        if let Err(error) = conn.publish_now(
+            Kind::InterfaceDiscovery,
+            topic,
+            self.interface_info(conn.client_id()),
+            properties.clone(),
+        ) {
             tracing::warn!(%error, "could not publish the interface info");
         }
         let schema = self.topics.topic(Kind::InterfaceSchema, "");
         let description = Bytes::from(self.interface.description.to_string());
-        if let Err(error) = conn.publish_now(schema, true, description, properties) {
+        if let Err(error) = conn.publish_now(Kind::InterfaceSchema, schema, description, properties)
+        {
             tracing::warn!(%error, "could not publish the interface description");
         }
     }
@@ -155,29 +156,29 @@ impl ServerShared {
     pub(crate) fn farewell(&self) -> Vec<Farewell> {
         let mut finals = vec![
             (
+                Kind::InterfaceDiscovery,
                 self.topics.topic(Kind::InterfaceDiscovery, ""),
-                true,
                 Bytes::new(),
                 PublishProperties::default(),
             ),
             (
+                Kind::InterfaceSchema,
                 self.topics.topic(Kind::InterfaceSchema, ""),
-                true,
                 Bytes::new(),
                 PublishProperties::default(),
             ),
         ];
         for property in self.interface.properties.iter() {
             finals.push((
+                Kind::PropertyValues,
                 self.topics.topic(Kind::PropertyValues, &property.name),
-                true,
                 Bytes::new(),
                 PublishProperties::default(),
             ));
         }
         finals.push((
+            Kind::Lwt,
             self.topics.topic(Kind::Lwt, ""),
-            true,
             Bytes::from_static(br#"{"online":false}"#),
             offline_properties(),
         ));
@@ -296,8 +297,8 @@ impl ServerShared {
             tracing::warn!(interface = %self.interface.name, instance = %self.instance, spoofs, "someone said this running server is offline; restoring its presence");
         }
         let _ = conn.publish_now(
+            Kind::Lwt,
             self.topics.topic(Kind::Lwt, ""),
-            true,
             Bytes::from_static(br#"{"online":true}"#),
             json_properties(),
         );
@@ -426,8 +427,8 @@ impl Handler for ServerShared {
     fn on_connected(&self, conn: &Arc<Conn>, _first: bool) {
         let lwt = self.topics.topic(Kind::Lwt, "");
         let _ = conn.publish_now(
+            Kind::Lwt,
             lwt,
-            true,
             Bytes::from_static(br#"{"online":true}"#),
             json_properties(),
         );
@@ -436,7 +437,7 @@ impl Handler for ServerShared {
             lock(&self.values).iter().map(|(k, (v, p))| (k.clone(), *v, p.clone())).collect();
         for (property, version, payload) in values {
             let (topic, payload, properties) = self.value_message(&property, version, payload);
-            let _ = conn.publish_now(topic, true, payload, properties);
+            let _ = conn.publish_now(Kind::PropertyValues, topic, payload, properties);
         }
     }
 
@@ -582,8 +583,8 @@ impl PeerLink for MqttPeer {
                     return Err(self.conn.not_connected());
                 }
                 return self.conn.publish_ordered(
+                    Kind::ClientSignals,
                     topic,
-                    QoS::AtLeastOnce,
                     payload,
                     json_properties(),
                 );
@@ -596,7 +597,7 @@ impl PeerLink for MqttPeer {
                 if let Some(code) = code {
                     properties.user_properties.push((RETURN_CODE.to_owned(), code.to_string()));
                 }
-                return self.conn.publish_ordered(topic, QoS::AtLeastOnce, payload, properties);
+                return self.conn.publish_ordered(Kind::ActionEvents, topic, payload, properties);
             }
             ServerMessage::GoalReply { goal, result, .. } => {
                 let Some((topic, mut properties)) = self.reply.answer() else { return Ok(()) };
@@ -615,7 +616,7 @@ impl PeerLink for MqttPeer {
                         goal_payload::encode_error(&goal, &error)
                     }
                 };
-                return self.conn.publish_ordered(topic, QoS::AtLeastOnce, payload, properties);
+                return self.conn.publish_ordered(Kind::ActionEvents, topic, payload, properties);
             }
             other => other,
         };
@@ -698,7 +699,7 @@ impl ServerTransport for MqttServer {
                 return Box::pin(std::future::ready(Err(conn.not_connected())));
             }
             let topic = self.shared.signal_topic(&signal);
-            return conn.publish_when_ready(topic, false, payload, json_properties());
+            return conn.publish_when_ready(Kind::Signals, topic, payload, json_properties());
         }
         Box::pin(async move {
             match message {
@@ -710,7 +711,7 @@ impl ServerTransport for MqttServer {
                     }
                     let (topic, payload, properties) =
                         self.shared.value_message(&property, version, payload);
-                    conn.publish(topic, true, payload, properties).await
+                    conn.publish(Kind::PropertyValues, topic, payload, properties).await
                 }
                 other => Err(TransportError::new(
                     TransportErrorKind::Protocol,

@@ -53,11 +53,29 @@ impl Kind {
 
     /// The QoS the wire description gives this kind.
     pub(crate) fn qos(self) -> QoS {
-        match self.wire().qos {
-            0 => QoS::AtMostOnce,
-            1 => QoS::AtLeastOnce,
-            _ => QoS::ExactlyOnce,
+        qos(self.wire().qos)
+    }
+
+    /// Whether the wire description has this kind published retained.
+    pub(crate) fn retained(self) -> bool {
+        self.wire().retained
+    }
+
+    /// The maximum QoS a subscription to this kind asks for (see [`mqtt::SUBSCRIPTION_QOS`]).
+    pub(crate) fn subscription_qos(self) -> QoS {
+        match self {
+            Kind::Commands => self.qos(),
+            _ => qos(mqtt::SUBSCRIPTION_QOS),
         }
+    }
+}
+
+/// rumqttc's QoS for a level of the wire description (0, 1, or 2 and above).
+pub(crate) fn qos(level: u8) -> QoS {
+    match level {
+        0 => QoS::AtMostOnce,
+        1 => QoS::AtLeastOnce,
+        _ => QoS::ExactlyOnce,
     }
 }
 
@@ -306,10 +324,11 @@ mod tests {
         assert!(!valid_param_name("a__b") && !valid_param_name("_a") && !valid_param_name("a-b"));
     }
 
-    /// The wire description, which the generated documents show, says what this transport
-    /// does: requests and replies go at the RPC QoS (`Conn::publish_rpc`), commands at QoS 2,
-    /// everything else at QoS 1 (`Conn::publish`, `Conn::publish_ordered`), and only values,
-    /// interface info, presence and descriptions are retained.
+    /// The wire description holds StingerIPC's QoS and retain flags: requests and replies at
+    /// the RPC QoS, commands at QoS 2, everything else at QoS 1, and only values, interface
+    /// info, presence and descriptions retained. The transport publishes each kind as the table
+    /// says (`Conn::publish…` take the kind); `tests/it/mqtt.rs` watches it do so on a broker
+    /// (`every_publish_has_the_qos_and_retain_flag_of_the_wire_description`).
     #[test]
     fn the_wire_description_says_what_the_transport_does() {
         let every = [
@@ -347,6 +366,8 @@ mod tests {
             assert_eq!(wire.retained, retained, "{}", wire.key);
         }
         assert_eq!(Kind::Commands.qos(), QoS::ExactlyOnce);
+        assert_eq!(Kind::Commands.subscription_qos(), QoS::ExactlyOnce);
+        assert_eq!(Kind::Signals.subscription_qos(), qos(mqtt::SUBSCRIPTION_QOS));
         assert_eq!(crate::MqttOptions::default().rpc_qos, mqtt::RPC_QOS);
     }
 }

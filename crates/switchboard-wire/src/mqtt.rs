@@ -25,6 +25,14 @@ pub struct TopicKind {
 /// Debian-default mosquitto stalls each call on Nagle and delayed ACKs.
 pub const RPC_QOS: u8 = 0;
 
+/// The maximum QoS every subscription asks for, but for the command topics', which ask for
+/// [`COMMANDS`]' own QoS so that commands are exactly-once end to end (StingerIPC 0.3.0).
+pub const SUBSCRIPTION_QOS: u8 = 1;
+
+/// The QoS of a node's publications (`switchboard::node` over MQTT, in commlib-py's notation),
+/// commlib-py's own; a node's RPC requests and replies go at the RPC QoS ([`RPC_QOS`]).
+pub const NODE_QOS: u8 = 0;
+
 /// Signals to every subscriber.
 pub const SIGNALS: TopicKind = TopicKind {
     key: "signals",

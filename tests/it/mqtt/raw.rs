@@ -7,7 +7,7 @@ use rumqttc::v5::{
     AsyncClient, Event, MqttOptions,
     mqttbytes::{
         QoS,
-        v5::{Packet, Publish, PublishProperties, SubscribeProperties},
+        v5::{Filter, Packet, Publish, PublishProperties, SubscribeProperties},
     },
 };
 use tokio::sync::mpsc;
@@ -118,6 +118,26 @@ impl Raw {
                 Ok(Some(Packet::Publish(p))) => self.skipped.push(p),
                 Ok(Some(_)) => continue,
                 _ => return None,
+            }
+        }
+    }
+
+    /// Subscribes at QoS 2 with "retain as published", so each message arrives with the QoS and
+    /// the retain flag its sender published it with.
+    pub(crate) async fn subscribe_as_published(&mut self, filters: &[String]) {
+        let as_published = filters.iter().map(|path| Filter {
+            preserve_retain: true,
+            ..Filter::new(path.clone(), QoS::ExactlyOnce)
+        });
+        let properties = SubscribeProperties { id: Some(7), user_properties: vec![] };
+        self.client.subscribe_many_with_properties(as_published, properties).await.unwrap();
+        let deadline = tokio::time::Instant::now() + STEP;
+        loop {
+            match tokio::time::timeout_at(deadline, self.incoming.recv()).await {
+                Ok(Some(Packet::SubAck(_))) => return,
+                Ok(Some(Packet::Publish(p))) => self.skipped.push(p),
+                Ok(Some(_)) => continue,
+                _ => panic!("no SUBACK for {filters:?}"),
             }
         }
     }
