@@ -120,3 +120,84 @@ mod headers {
 mod json_body {
     memory_profile!(redis_like);
 }
+
+/// The brokered layer puts on a broker only the addresses of the wire description
+/// (`switchboard_wire::broker`, which `docs/wire/brokers.md` and every generated reference
+/// show), each used as its kind says: queues and inboxes are sent to and consumed, topics
+/// published and subscribed. Both reply routes: NATS' subjects and Redis' and AMQP's queues.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_layer_uses_only_the_addresses_of_the_wire_description() {
+    use switchboard_testkit::memory::AddressUse;
+    use switchboard_tests::thermostat::ThermostatClient;
+    use switchboard_wire::broker::{self as wire, Delivery};
+
+    switchboard_testkit::init_tracing();
+    let profiles =
+        [(true, MemoryBroker::nats_like("wire-n")), (false, MemoryBroker::redis_like("wire-r"))];
+    for (nats_like, broker) in profiles {
+        broker.record_addresses();
+        let endpoint = broker.endpoint("kitchen");
+        let (server, _) = suite::serve_thermostat(&endpoint).await;
+        let client = suite::within("connect", ThermostatClient::connect(&endpoint)).await.unwrap();
+        let mut readings =
+            suite::within("subscribe", client.subscribe_temperature_changed()).await.unwrap();
+        suite::within("getStatus", client.get_status()).await.expect("getStatus");
+        let at = switchboard::DateTime::UNIX_EPOCH;
+        server.emit_temperature_changed(20.5, at).await.expect("emit");
+        suite::within("reading", readings.next()).await.expect("a reading").expect("decoded");
+        let mut watch = suite::within("watch", client.watch_setpoint()).await.expect("watch");
+        suite::within("value", watch.next()).await.expect("a value").expect("decoded");
+        suite::within("set", client.set_setpoint(22.5)).await.expect("set");
+        let goal = suite::within("preheat", client.preheat(21.0)).await.expect("a goal");
+        suite::within("result", goal.result()).await.expect("preheated");
+        let wait = std::time::Duration::from_millis(300);
+        let discovering = switchboard_core::transport::Discoverer::discover(&endpoint, wait);
+        let found = suite::within("discover", discovering).await.expect("discovered");
+        assert!(!found.is_empty(), "discovery found the server");
+        drop(client);
+        server.shutdown().await;
+
+        // Whether `address` is of `kind`: each segment of its template is this instance, this
+        // interface, or any one segment for a member, client or request; a subscription's
+        // filter may end in `>` where the kind's subjects lie under it (a NATS inbox).
+        let of_kind = |kind: &wire::Address, address: &str| {
+            let template: Vec<&str> = kind.template.split('.').collect();
+            let segments: Vec<&str> = address.split('.').collect();
+            let fits = |count: usize| {
+                template[..count].iter().zip(&segments).all(|(t, s)| match *t {
+                    "{interface}" => *s == "Thermostat",
+                    "{instance}" => *s == "kitchen",
+                    _ if t.starts_with('{') => !s.is_empty() && *s != "*" && *s != ">",
+                    literal => literal == *s,
+                })
+            };
+            match segments.split_last() {
+                Some((&">", init)) => init.len() < template.len() && fits(init.len()),
+                _ => segments.len() == template.len() && fits(template.len()),
+            }
+        };
+        for (how, address) in broker.recorded_addresses() {
+            if how == AddressUse::Subscribe && address == wire::ALL_PRESENCE {
+                continue;
+            }
+            let kinds: Vec<&wire::Address> =
+                wire::ADDRESSES.iter().filter(|kind| of_kind(kind, &address)).collect();
+            assert!(!kinds.is_empty(), "{how:?} {address}: no address of the description");
+            let allowed = |kind: &&wire::Address| match (how, kind.delivery) {
+                (AddressUse::Publish | AddressUse::Subscribe, Delivery::Topic) => true,
+                (AddressUse::Send | AddressUse::Consume, Delivery::Queue) => true,
+                // Answers and events are sent to an inbox; a queue broker's client consumes
+                // it, a NATS client subscribes to every subject under it.
+                (AddressUse::Send, Delivery::Inbox) => true,
+                (AddressUse::Consume, Delivery::Inbox) => !nats_like,
+                (AddressUse::Subscribe, Delivery::Inbox) => nats_like && address.ends_with('>'),
+                _ => false,
+            };
+            assert!(
+                kinds.iter().any(allowed),
+                "{how:?} {address}: the description makes it {:?}",
+                kinds.iter().map(|kind| (kind.key, kind.delivery)).collect::<Vec<_>>()
+            );
+        }
+    }
+}

@@ -8,7 +8,7 @@
 //! wait for a consumer).
 
 use std::{
-    collections::{HashMap, VecDeque},
+    collections::{BTreeSet, HashMap, VecDeque},
     fmt,
     sync::{
         Arc, Mutex, Weak,
@@ -44,6 +44,8 @@ struct Inner {
 
 #[derive(Debug, Default)]
 struct Broker {
+    /// Every address used and how, once [`MemoryBroker::record_addresses`] was called.
+    recorded: Option<BTreeSet<(AddressUse, String)>>,
     down: bool,
     generation: u64,
     next_id: u64,
@@ -82,7 +84,40 @@ impl fmt::Debug for Subscriber {
     }
 }
 
+/// How a connection used an address of the broker (see [`MemoryBroker::recorded_addresses`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum AddressUse {
+    /// Published to a topic.
+    Publish,
+    /// Sent to a queue.
+    Send,
+    /// Subscribed to topics with a filter.
+    Subscribe,
+    /// Consumed a queue.
+    Consume,
+}
+
+impl Broker {
+    fn record(&mut self, how: AddressUse, address: &str) {
+        if let Some(recorded) = &mut self.recorded {
+            recorded.insert((how, address.to_owned()));
+        }
+    }
+}
+
 impl MemoryBroker {
+    /// From now on, remembers every address a connection publishes or sends to, subscribes or
+    /// consumes, for a test of what the brokered layer puts on a broker. Off by default: the
+    /// set grows with every request's reply subject.
+    pub fn record_addresses(&self) {
+        lock(&self.inner.state).recorded.get_or_insert_with(BTreeSet::new);
+    }
+
+    /// The addresses used since [`record_addresses`](Self::record_addresses), each with how.
+    pub fn recorded_addresses(&self) -> Vec<(AddressUse, String)> {
+        lock(&self.inner.state).recorded.iter().flatten().cloned().collect()
+    }
+
     /// A broker that behaves like NATS: metadata in headers, a reply subject per request, and
     /// an immediate "no responders" for a request nobody receives.
     pub fn nats_like(name: &str) -> Arc<Self> {
@@ -302,6 +337,10 @@ impl MemoryBus {
         }
         let me = self.me.clone();
         let mut state = lock(&self.broker.state);
+        let how = if queue { AddressUse::Consume } else { AddressUse::Subscribe };
+        for filter in filters {
+            state.record(how, filter);
+        }
         state.next_id += 1;
         let id = state.next_id;
         let mut backlog = Vec::new();
@@ -338,6 +377,8 @@ impl MemoryBus {
         send: bool,
     ) -> Result<(), TransportError> {
         self.check_up()?;
+        let how = if send { AddressUse::Send } else { AddressUse::Publish };
+        lock(&self.broker.state).record(how, address);
         let nats_like = self.broker.profile.replies == ReplyRoute::Subjects;
         let reply_to = message.reply_to.clone();
         let reached = match (nats_like, send) {

@@ -135,14 +135,14 @@ pub const INBOX: Address = Address {
 pub const INBOX_REPLY: Address = Address {
     key: "inboxReply",
     template: "_sb.inbox.{client}.{request}",
-    delivery: Delivery::Topic,
+    delivery: Delivery::Inbox,
     carries: "(NATS) the answer to one request",
 };
 /// On a broker with reply subjects (NATS), the events to one client.
 pub const INBOX_EVENTS: Address = Address {
     key: "inboxEvents",
     template: "_sb.inbox.{client}.event",
-    delivery: Delivery::Topic,
+    delivery: Delivery::Inbox,
     carries: "(NATS) events to one client",
 };
 
