@@ -460,6 +460,19 @@ impl Client {
         true
     }
 
+    /// Notes the version of the value a watch asked for; false only if a newer one was delivered
+    /// already. The client's own update answered with this very version does not count: the
+    /// watch has not seen it yet.
+    fn not_older(&self, property: &Name, version: u64) -> bool {
+        let mut state = lock(&self.state);
+        let last = state.versions.entry(property.clone()).or_insert(0);
+        if version < *last {
+            return false;
+        }
+        *last = version;
+        true
+    }
+
     // -----------------------------------------------------------------------------------------
     // What arrives.
 
@@ -585,7 +598,7 @@ impl Client {
             Kind::Value => {
                 let property = self.property_name(&name()?);
                 let version = meta.version.ok_or("a value without `sb-version`")?;
-                if !self.newer(&property, version) {
+                if !self.not_older(&property, version) {
                     // The current value was asked for, and a newer one is here already.
                     return Ok(None);
                 }
