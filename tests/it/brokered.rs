@@ -509,7 +509,8 @@ macro_rules! every_broker_test {
             methods,
             call_timeout,
             handler_panic_is_contained,
-            properties
+            properties,
+            a_watch_after_an_update_gets_the_current_value
         );
 
         $crate::conformance::every_body!(on_shared_broker($shared;));

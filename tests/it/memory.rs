@@ -47,7 +47,8 @@ macro_rules! memory_profile {
             methods,
             call_timeout,
             handler_panic_is_contained,
-            properties
+            properties,
+            a_watch_after_an_update_gets_the_current_value
         );
 
         conformance::every_body!(memory_tests);
@@ -199,24 +200,5 @@ async fn the_layer_uses_only_the_addresses_of_the_wire_description() {
                 kinds.iter().map(|kind| (kind.key, kind.delivery)).collect::<Vec<_>>()
             );
         }
-    }
-}
-
-/// A client that updated a property and then watches it gets the current value first, on both
-/// reply routes. The update's answer carried the same version as the value the watch asks for,
-/// and the layer used to drop that value as not newer, so the watch waited for the next change.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_watch_after_an_update_gets_the_current_value() {
-    use switchboard_tests::thermostat::ThermostatClient;
-
-    for broker in [MemoryBroker::nats_like("set-watch-n"), MemoryBroker::redis_like("set-watch-r")]
-    {
-        let endpoint = broker.endpoint("kitchen");
-        let (_server, _) = suite::serve_thermostat(&endpoint).await;
-        let client = suite::within("connect", ThermostatClient::connect(&endpoint)).await.unwrap();
-        suite::within("set", client.set_setpoint(22.5)).await.expect("set");
-        let mut watch = suite::within("watch", client.watch_setpoint()).await.expect("watch");
-        let first = suite::within("first value", watch.next()).await.expect("a value");
-        assert_eq!(first.expect("decoded"), 22.5);
     }
 }

@@ -57,7 +57,8 @@ mqtt_tests!(
     methods,
     call_timeout,
     handler_panic_is_contained,
-    properties
+    properties,
+    a_watch_after_an_update_gets_the_current_value
 );
 
 conformance::every_body!(mqtt_tests);

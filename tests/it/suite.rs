@@ -616,6 +616,18 @@ pub(crate) async fn handler_panic_is_contained(endpoint: Endpoint) {
     within("getStatus", client.get_status()).await.expect("the server still serves");
 }
 
+/// A client that updated a property and then watches it gets the current value first. On the
+/// brokered layer the update's answer carried the same version as the value the watch asks for,
+/// which was dropped as not newer, so the watch waited for the next change.
+pub(crate) async fn a_watch_after_an_update_gets_the_current_value(endpoint: Endpoint) {
+    let (_server, _) = serve_thermostat(&endpoint).await;
+    let client = within("connect", ThermostatClient::connect(&endpoint)).await.expect("connect");
+    within("set", client.set_setpoint(22.5)).await.expect("set");
+    let mut watch = within("watch", client.watch_setpoint()).await.expect("watch");
+    let first = within("first value", watch.next()).await.expect("a value");
+    assert_eq!(first.expect("decoded"), 22.5);
+}
+
 /// Properties: get, watch (current value, then every change), set, stale versions, read-only.
 pub(crate) async fn properties(endpoint: Endpoint) {
     let (server, _) = serve_thermostat(&endpoint).await;

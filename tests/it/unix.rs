@@ -43,7 +43,8 @@ unix_tests!(
     methods,
     call_timeout,
     handler_panic_is_contained,
-    properties
+    properties,
+    a_watch_after_an_update_gets_the_current_value
 );
 
 conformance::every_body!(unix_tests);
