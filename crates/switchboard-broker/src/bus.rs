@@ -167,6 +167,16 @@ impl Headers {
     }
 }
 
+impl IntoIterator for Headers {
+    type Item = (Cow<'static, str>, String);
+    type IntoIter = std::vec::IntoIter<(Cow<'static, str>, String)>;
+
+    /// Every header, in order, taken out of the message.
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.into_iter()
+    }
+}
+
 impl<N: Into<Cow<'static, str>>, V: Into<String>> FromIterator<(N, V)> for Headers {
     fn from_iter<I: IntoIterator<Item = (N, V)>>(pairs: I) -> Self {
         Headers(pairs.into_iter().map(|(n, v)| (n.into(), v.into())).collect())

@@ -59,6 +59,12 @@ pub(crate) async fn connect(
     let profile = bus.profile().clone();
     let options = address.options().clone();
     let client = Arc::new_cyclic(|me| Client {
+        method_queues: target
+            .interface
+            .methods
+            .iter()
+            .map(|m| (m.name.clone(), layout.method(&m.name)))
+            .collect(),
         mailbox: Inbox::new(&id, profile.replies),
         style: profile.envelope,
         hello: Hello::describe(&target.interface, &target.instance, PROTOCOL),
@@ -134,6 +140,9 @@ struct Client {
     bus: Arc<dyn Bus>,
     style: EnvelopeStyle,
     layout: Layout,
+    /// Each method's queue, looked up for every call (keys are the interface's own names, so
+    /// a fast hasher is safe).
+    method_queues: HashMap<Name, String, foldhash::fast::RandomState>,
     mailbox: Inbox,
     /// This client's id: in its requests, its presence and its inbox's name.
     id: String,
@@ -304,7 +313,10 @@ impl Client {
         match message {
             ClientMessage::Call { id, method, payload } => {
                 let envelope = self.request(Some(id), Meta::default(), payload);
-                self.send_to(&self.layout.method(&method), envelope).await
+                match self.method_queues.get(&method) {
+                    Some(queue) => self.send_to(queue, envelope).await,
+                    None => self.send_to(&self.layout.method(&method), envelope).await,
+                }
             }
             ClientMessage::GetProperty { id, property } => {
                 self.control(Some(id), Op::Get, Some(&property), None, Bytes::new()).await

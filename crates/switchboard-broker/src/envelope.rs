@@ -204,7 +204,7 @@ pub fn encode(style: EnvelopeStyle, envelope: Envelope) -> Result<BusMessage, En
 pub fn decode(style: EnvelopeStyle, message: BusMessage) -> Result<Envelope, EnvelopeError> {
     match style {
         EnvelopeStyle::Headers => Ok(Envelope {
-            meta: from_headers(&message.headers)?,
+            meta: from_headers(message.headers)?,
             reply_to: message.reply_to,
             payload: message.body,
         }),
@@ -214,7 +214,13 @@ pub fn decode(style: EnvelopeStyle, message: BusMessage) -> Result<Envelope, Env
 
 /// Replaces control characters, which header values and names cannot hold.
 fn printable(text: &str) -> Cow<'_, str> {
-    if text.chars().any(char::is_control) {
+    // Every request's headers go through here: plain ASCII is checked byte by byte.
+    let control = if text.is_ascii() {
+        text.bytes().any(|b| b.is_ascii_control())
+    } else {
+        text.chars().any(char::is_control)
+    };
+    if control {
         Cow::Owned(text.chars().map(|c| if c.is_control() { ' ' } else { c }).collect())
     } else {
         Cow::Borrowed(text)
@@ -241,21 +247,20 @@ fn to_headers(meta: &Meta) -> Headers {
     headers
 }
 
-fn from_headers(headers: &Headers) -> Result<Meta, EnvelopeError> {
+fn from_headers(headers: Headers) -> Result<Meta, EnvelopeError> {
     let mut meta = Meta::default();
-    for (name, value) in headers.iter() {
-        let text = || Some(value.to_owned());
-        match name {
-            header::KIND => meta.kind = Some(parse_kind(value)?),
-            header::OP => meta.op = Some(parse_op(value)?),
-            header::NAME => meta.name = text(),
-            header::ID => meta.id = text(),
-            header::CLIENT => meta.client = text(),
-            header::HASH => meta.hash = text(),
-            header::CODE => meta.code = parse_code(value)?,
-            header::ERROR => meta.error = text(),
-            header::VERSION => meta.version = Some(parse_version(value)?),
-            header::GOAL => meta.goal = text(),
+    for (name, value) in headers {
+        match &*name {
+            header::KIND => meta.kind = Some(parse_kind(&value)?),
+            header::OP => meta.op = Some(parse_op(&value)?),
+            header::NAME => meta.name = Some(value),
+            header::ID => meta.id = Some(value),
+            header::CLIENT => meta.client = Some(value),
+            header::HASH => meta.hash = Some(value),
+            header::CODE => meta.code = parse_code(&value)?,
+            header::ERROR => meta.error = Some(value),
+            header::VERSION => meta.version = Some(parse_version(&value)?),
+            header::GOAL => meta.goal = Some(value),
             _ => {}
         }
     }

@@ -181,13 +181,18 @@ pub(crate) fn reply_queue() -> String {
 /// free of separators, wildcards and glob characters of any broker (`.` `*` `>` `#` `+` `/`
 /// `?` `[` `]`), whitespace and control characters.
 pub(crate) fn valid_segment(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 128
-        && !name.chars().any(|c| {
-            c.is_whitespace()
-                || c.is_control()
-                || matches!(c, '.' | '*' | '>' | '#' | '+' | '/' | '?' | '[' | ']')
-        })
+    let forbidden = |c: char| {
+        c.is_whitespace()
+            || c.is_control()
+            || matches!(c, '.' | '*' | '>' | '#' | '+' | '/' | '?' | '[' | ']')
+    };
+    // Every request's client id goes through here: plain ASCII is checked byte by byte.
+    let clean = if name.is_ascii() {
+        !name.bytes().any(|b| forbidden(char::from(b)))
+    } else {
+        !name.chars().any(forbidden)
+    };
+    !name.is_empty() && name.len() <= 128 && clean
 }
 
 fn check_segment(what: &str, name: &str) -> Result<(), TransportError> {
