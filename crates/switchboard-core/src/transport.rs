@@ -289,7 +289,9 @@ pub struct ServiceInfo {
     pub title: String,
     /// The description hash, when the server announces one.
     pub hash: Option<String>,
-    /// How to reach it: a URL that connects to this instance (never with a password).
+    /// How to reach it: a URL that connects to this instance, never with a password (the
+    /// brokered transports keep the user discovery was asked with, and show `***` in the
+    /// password's place).
     pub address: String,
 }
 

@@ -45,6 +45,8 @@ const IDLE_RECEIVERS: usize = 16;
 /// How the link opens connections and checks them (a `PING` every half second).
 struct Driver {
     server: String,
+    /// Added to a refused login's error: says so when the password is the printed mask.
+    hint: &'static str,
     client: Client,
     connect_timeout: Duration,
     /// Connections for `BLPOP` on reply lists, idle between waits, with the link's generation
@@ -60,7 +62,7 @@ impl Driver {
         self.client
             .get_multiplexed_async_connection_with_config(&config)
             .await
-            .map_err(|error| connect_error(&self.server, &error))
+            .map_err(|error| connect_error(&self.server, &error, self.hint))
     }
 }
 
@@ -114,6 +116,7 @@ impl RedisBus {
         };
         let driver = Arc::new(Driver {
             server,
+            hint: connector.masked_password_hint(),
             client,
             connect_timeout: options.connect_timeout,
             receivers: Mutex::new(Vec::new()),
@@ -369,7 +372,7 @@ fn matches(filter: &str, topic: &str) -> bool {
     topic.next().is_none()
 }
 
-fn connect_error(server: &str, error: &redis::RedisError) -> TransportError {
+fn connect_error(server: &str, error: &redis::RedisError, hint: &str) -> TransportError {
     let kind = match error.kind() {
         redis::ErrorKind::AuthenticationFailed => TransportErrorKind::AccessDenied,
         _ if switchboard_core::tls::refused_certificate(error) => TransportErrorKind::AccessDenied,
@@ -380,7 +383,11 @@ fn connect_error(server: &str, error: &redis::RedisError) -> TransportError {
         }
         _ => TransportErrorKind::Unreachable,
     };
-    TransportError::new(kind, format!("cannot connect to the Redis server at {server}: {error}"))
+    let hint = if kind == TransportErrorKind::AccessDenied { hint } else { "" };
+    TransportError::new(
+        kind,
+        format!("cannot connect to the Redis server at {server}: {error}{hint}"),
+    )
 }
 
 #[cfg(test)]
