@@ -202,3 +202,31 @@ async fn the_layer_uses_only_the_addresses_of_the_wire_description() {
         }
     }
 }
+
+/// The table of names in `docs/wire/brokers.md` is the wire description: the same templates,
+/// each of the same kind, and nothing else.
+#[test]
+fn docs_wire_brokers_lists_the_addresses_of_the_wire_description() {
+    use switchboard_wire::broker as wire;
+
+    let doc = include_str!("../../docs/wire/brokers.md");
+    let names = doc.split("\n## Names\n").nth(1).expect("a Names section");
+    let names = names.split("\n## ").next().unwrap();
+    let rows: Vec<(String, String)> = names
+        .lines()
+        .filter(|line| line.starts_with("| ") && !line.starts_with("| what "))
+        .map(|line| {
+            let cells: Vec<&str> = line.split(" | ").collect();
+            assert_eq!(cells.len(), 3, "{line}");
+            (cells[1].trim_matches('`').to_owned(), cells[2].trim_end_matches(" |").to_owned())
+        })
+        .collect();
+    assert_eq!(rows.len(), wire::ADDRESSES.len(), "{rows:?}");
+    for address in wire::ADDRESSES {
+        let (_, kind) = rows
+            .iter()
+            .find(|(template, _)| template == address.template)
+            .unwrap_or_else(|| panic!("docs/wire/brokers.md lacks {}", address.template));
+        assert!(kind.starts_with(address.delivery.word()), "{}: {kind}", address.template);
+    }
+}
