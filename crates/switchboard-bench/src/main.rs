@@ -7,6 +7,7 @@
 //!
 //! `SB_PROFILE_SERVERS=DIR` runs every server role under callgrind, one profile per role in `DIR`.
 
+mod bridge;
 mod gate;
 mod mqtt;
 mod nats;

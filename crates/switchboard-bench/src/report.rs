@@ -330,6 +330,31 @@ pub(crate) fn all(args: &[&str]) {
                 verdict: met(t.ratio >= 0.9),
             });
         }
+        if want(17) {
+            eprintln!("row 17: a bridge between MQTT and Redis");
+            let plan = Plan { warmup: 100, rounds: 10, per_round: 200 / scale };
+            let (l, t) = crate::bridge::run(plan, 5_000 / scale as u64, 6).await;
+            results.push(Row {
+                number: 17,
+                scenario: "Node RPC through a bridge (`switchboard::bridge`, its own process): called on Redis, forwarded to an echo on MQTT, vs the two hops measured apart (a node call on MQTT alone, and on Redis alone), rounds interleaved".into(),
+                result: format!(
+                    "bridged p50 {:.1} µs, p99 {:.1} µs; MQTT alone p50 {:.1} µs, p99 {:.1} µs; Redis alone p50 {:.1} µs, p99 {:.1} µs; bridged ÷ (MQTT + Redis) p50 **{:.2}×**; for scale, bridged ÷ MQTT alone p50 {:.2}× ({} rounds × {})",
+                    l.bridged.0, l.bridged.1, l.hop_a.0, l.hop_a.1, l.hop_b.0, l.hop_b.1, l.ratio_to_hops, l.ratio_to_direct, l.rounds, l.per_round
+                ),
+                goal: "p50 ≤ 1.3× the two hops".into(),
+                verdict: met(l.ratio_to_hops <= 1.3),
+            });
+            results.push(Row {
+                number: 17,
+                scenario: format!("Node messages published on MQTT and read on Redis through the bridge vs each broker alone (publish and read on MQTT; on Redis), at most {} in flight, 64 B", 256),
+                result: format!(
+                    "bridged {:.0} msg/s; MQTT alone {:.0} msg/s; Redis alone {:.0} msg/s; bridged ÷ the slower alone **{:.2}×** (median of {} rounds × {} messages; lost {})",
+                    t.bridged, t.direct_a, t.direct_b, t.ratio, t.rounds, t.count, t.lost
+                ),
+                goal: "report".into(),
+                verdict: "reported".into(),
+            });
+        }
         if want(6) {
             for subscribers in [1usize, 4] {
                 eprintln!("row 6: Unix signal throughput 1 → {subscribers}");
@@ -438,7 +463,7 @@ pub(crate) fn all(args: &[&str]) {
     );
     let _ = writeln!(
         md,
-        "(add `--quick` for a 5× shorter run, `--rows 1,2` for some rows only). Needs mosquitto on 127.0.0.1:1883 and `/usr/sbin/mosquitto` (row 4 starts a private one), nats-server on 127.0.0.1:4222 (rows 11 and 12), Redis on 6379 (rows 9, 13 and 14), RabbitMQ on 5672 with guest/guest (rows 9, 15 and 16), Python 3.12 with PyPI access for row 9, and valgrind for the profile.\n"
+        "(add `--quick` for a 5× shorter run, `--rows 1,2` for some rows only). Needs mosquitto on 127.0.0.1:1883 and `/usr/sbin/mosquitto` (row 4 starts a private one), nats-server on 127.0.0.1:4222 (rows 11 and 12), Redis on 6379 (rows 9, 13, 14 and 17), RabbitMQ on 5672 with guest/guest (rows 9, 15 and 16), Python 3.12 with PyPI access for row 9, and valgrind for the profile.\n"
     );
     let _ = writeln!(
         md,

@@ -106,6 +106,8 @@ pub(crate) fn serve(role: &str, addr: &str) {
                 println!("ready");
                 std::future::pending::<()>().await;
             }
+            "node-echo" => crate::bridge::serve_echo(addr).await,
+            "bridge" => crate::bridge::serve_bridge(addr).await,
             "thermostat" => crate::soak::serve_thermostat(addr).await,
             "raw-mqtt" => crate::mqtt::raw_responder(addr).await,
             "raw-redis" => crate::raw_redis::responder(addr).await,
