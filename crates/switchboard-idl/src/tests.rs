@@ -151,3 +151,20 @@ fn an_empty_interface_name_or_version_is_missing() {
         assert!(parsed.diagnostics.iter().any(|d| d.message == wanted), "{}", parsed.render());
     }
 }
+
+#[test]
+fn a_value_with_an_unreadable_tag_is_an_error_not_an_absent_value() {
+    // Found by the `idl_check` fuzz target: `!!foo 1` and `!!int abc` load as no value, which the
+    // checker took for an absent one, so a file of only that passed `check` with no model.
+    let method = "stingeripc: {version: 0.1.1}\ninterface: {name: Demo, version: 1.0.0}\n\
+                  methods:\n  m:\n    arguments: !!foo 1\n";
+    for text in ["!!010.7pe'0", "!!int abc", "!!foo 1", method] {
+        let parsed = parse("demo.yaml", text, &mut NoLoader);
+        assert!(parsed.interface.is_none(), "a model for {text:?}");
+        assert!(
+            parsed.diagnostics.iter().any(|d| d.code == "bad-tag"),
+            "no bad-tag for {text:?}: {}",
+            parsed.render()
+        );
+    }
+}

@@ -328,7 +328,17 @@ fn convert(y: &MarkedYaml<'_>, pos: &Positions<'_>, depth: usize) -> Result<Node
             }
             Value::Map(out)
         }
-        YamlData::Alias(_) | YamlData::BadValue => Value::Bad,
+        // A tag the core schema does not know (`!!foo 1`), or one its text does not fit
+        // (`!!int abc`): refused here, since no later check can tell it from an absent value.
+        YamlData::BadValue => {
+            return Err(LoadError {
+                code: "bad-tag",
+                message: "this value has a tag that switchboard cannot read it with".into(),
+                span,
+                label: Some("an unknown `!!` tag, or one its value does not fit".into()),
+            });
+        }
+        YamlData::Alias(_) => Value::Bad,
     };
     let raw = match value {
         Value::Bool(_) | Value::Int(_) | Value::Float(_) => {
