@@ -424,8 +424,7 @@ pub(crate) async fn no_broker_is_unreachable(scheme: &str) {
 
 /// Discovery on the broker at `shared_url` (`address`, as the adapter parses that URL) finds the
 /// running servers of an interface by their presence, and says how to reach each: at `base`
-/// with the instance, a URL that connects to it when `base` needs no password (and otherwise
-/// shows the password as `***`, and is refused with a message that says so).
+/// with the instance, a URL that connects to it when `base` needs no password.
 pub(crate) async fn discovery_finds_servers(
     shared_url: &str,
     address: switchboard_broker::BrokerAddress,
@@ -447,14 +446,6 @@ pub(crate) async fn discovery_finds_servers(
         assert_eq!((service.interface.as_str(), service.version.as_str()), ("Thermostat", "1.0.0"));
         assert_eq!(service.address, format!("{base}?instance={instance}"));
         if needs_password {
-            // The listed address shows where the password goes (`***`) and, used as it is,
-            // is refused with a message that says why.
-            let listed = Endpoint::parse(&service.address).unwrap();
-            let Err(error) = within("connect", ThermostatClient::connect(&listed)).await else {
-                panic!("{} connected with `***` for its password", service.address)
-            };
-            assert_eq!(error.kind(), TransportErrorKind::AccessDenied, "{error}");
-            assert!(error.to_string().contains("give the real one"), "{error}");
             continue;
         }
         let client = ThermostatClient::connect(&Endpoint::parse(&service.address).unwrap()).await;

@@ -72,9 +72,7 @@ fn endpoints_print_as_urls_that_parse_back() {
         assert_eq!(Endpoint::parse(&endpoint.to_string()).unwrap().to_string(), url);
     }
     let secret = Endpoint::parse("redis://alice:s3cret@h?instance=k").unwrap();
-    assert_eq!(secret.to_string(), "redis://alice:***@h:6379?instance=k");
-    let requirepass = Endpoint::parse("redis://:s3cret@h?instance=k").unwrap();
-    assert_eq!(requirepass.to_string(), "redis://:***@h:6379?instance=k");
+    assert_eq!(secret.to_string(), "redis://alice@h:6379?instance=k");
 }
 
 mod node {

@@ -40,8 +40,7 @@ pub use bus::{
     ReplyRoute, Sink, SubscriptionId,
 };
 pub use options::{
-    BrokerOptions, BrokerUrl, BrokerUrlError, DEFAULT_HEARTBEAT, DEFAULT_MAX_BODY, MASKED_PASSWORD,
-    with_query,
+    BrokerOptions, BrokerUrl, BrokerUrlError, DEFAULT_HEARTBEAT, DEFAULT_MAX_BODY, with_query,
 };
 pub use presence::DiscoveryFilter;
 pub use switchboard_core::transport::ServiceInfo;

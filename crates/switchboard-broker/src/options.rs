@@ -171,14 +171,11 @@ impl BrokerUrlError {
     }
 }
 
-/// What printed addresses show in place of a password.
-pub const MASKED_PASSWORD: &str = "***";
-
 /// The URL without its password, for messages.
 fn redact(url: &str) -> String {
     match url::Url::parse(url) {
         Ok(mut parsed) if parsed.password().is_some() => {
-            let _ = parsed.set_password(Some(MASKED_PASSWORD));
+            let _ = parsed.set_password(Some("***"));
             parsed.to_string()
         }
         _ => url.to_owned(),
@@ -275,30 +272,11 @@ impl BrokerUrl {
         self.location_with(show_user, "")
     }
 
-    /// `scheme://user:***@host:port`: the user, and `***` in the password's place, so that a
-    /// printed address says a password goes there (and, on NATS, is not read back as a token);
-    /// `scheme://:***@host:port` for a password without a user; as [`BrokerUrl::location`]
-    /// without a password.
+    /// `scheme://user:***@host:port`: the user, and `***` in the password's place, for a broker
+    /// where `user@` alone means something else (a NATS token); as [`BrokerUrl::location`]
+    /// without a user.
     pub fn location_masking_password(&self) -> String {
-        match (&self.user, &self.password) {
-            (_, None) => self.location(true),
-            (Some(_), Some(_)) => self.location_with(true, &format!(":{MASKED_PASSWORD}")),
-            (None, Some(_)) => {
-                let plain = self.location(false);
-                let (scheme, rest) = plain.split_once("://").unwrap_or(("", &plain));
-                format!("{scheme}://:{MASKED_PASSWORD}@{rest}")
-            }
-        }
-    }
-
-    /// What a refused login adds to its error when this URL's password is the mask that printed
-    /// addresses carry (`***`, as `switchboard list` shows them): empty otherwise.
-    pub fn masked_password_hint(&self) -> &'static str {
-        if self.password.as_deref() == Some(MASKED_PASSWORD) {
-            " (the password `***` is the mask printed addresses show in its place: give the real one)"
-        } else {
-            ""
-        }
+        self.location_with(true, ":***")
     }
 
     /// The location, with the user and then `password` when `show_user`.
@@ -361,13 +339,6 @@ mod tests {
         assert_eq!(url.location(true), "nats://u%40x@broker.example:4333");
         assert_eq!(url.location(false), "nats://broker.example:4333");
         assert_eq!(url.location_masking_password(), "nats://u%40x:***@broker.example:4333");
-        assert_eq!(url.masked_password_hint(), "");
-        let url = BrokerUrl::parse("redis", "redis://:s3cret@[::1]", &["redis"], 6379).unwrap();
-        assert_eq!(url.location_masking_password(), "redis://:***@[::1]:6379");
-        let url = BrokerUrl::parse("amqp", "amqp://guest@h", &["amqp"], 5672).unwrap();
-        assert_eq!(url.location_masking_password(), "amqp://guest@h:5672");
-        let url = BrokerUrl::parse("amqp", "amqp://guest:***@h", &["amqp"], 5672).unwrap();
-        assert!(url.masked_password_hint().contains("mask"));
         let url = BrokerUrl::parse("nats", "nats://[::1]", &["nats"], 4222).unwrap();
         assert_eq!((url.host.as_str(), url.location(false).as_str()), ("::1", "nats://[::1]:4222"));
     }

@@ -289,9 +289,7 @@ pub struct ServiceInfo {
     pub title: String,
     /// The description hash, when the server announces one.
     pub hash: Option<String>,
-    /// How to reach it: a URL that connects to this instance, never with a password (the
-    /// brokered transports keep the user discovery was asked with, and show `***` in the
-    /// password's place).
+    /// How to reach it: a URL that connects to this instance (never with a password).
     pub address: String,
 }
 

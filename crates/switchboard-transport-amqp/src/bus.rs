@@ -107,8 +107,6 @@ struct Driver {
     /// With `amqps://`, the CAs (PEM) TLS trusts besides the system roots.
     tls: Option<Option<String>>,
     name: String,
-    /// Added to a refused login's error: says so when the password is the printed mask.
-    hint: &'static str,
     /// Woken by an error that may or may not have broken the connection (a channel's error
     /// looks the same).
     suspect: Notify,
@@ -132,7 +130,7 @@ impl Driver {
         };
         let connection = match tokio::time::timeout(self.connect_timeout, connecting).await {
             Ok(Ok(connection)) => connection,
-            Ok(Err(error)) => return Err(connect_error(&self.server, &error, self.hint)),
+            Ok(Err(error)) => return Err(connect_error(&self.server, &error)),
             Err(_) => {
                 return Err(TransportError::new(
                     TransportErrorKind::Unreachable,
@@ -229,7 +227,6 @@ impl AmqpBus {
             uri: connector.server(options.connect_timeout),
             tls: if connector.tls { Some(connector.trusted()?) } else { None },
             name: name.to_owned(),
-            hint: connector.masked_password_hint(),
             suspect: Notify::new(),
             connect_timeout: options.connect_timeout,
         });
@@ -579,7 +576,7 @@ fn matches(filter: &str, topic: &str) -> bool {
     topic.next().is_none()
 }
 
-fn connect_error(server: &str, error: &lapin::Error, hint: &str) -> TransportError {
+fn connect_error(server: &str, error: &lapin::Error) -> TransportError {
     let refused = match error.kind() {
         ErrorKind::ProtocolError(amqp) => {
             // 403 access-refused, 530 not-allowed (a virtual host the user may not use).
@@ -597,11 +594,7 @@ fn connect_error(server: &str, error: &lapin::Error, hint: &str) -> TransportErr
     } else {
         TransportErrorKind::Unreachable
     };
-    let hint = if kind == TransportErrorKind::AccessDenied { hint } else { "" };
-    TransportError::new(
-        kind,
-        format!("cannot connect to the AMQP broker at {server}: {error}{hint}"),
-    )
+    TransportError::new(kind, format!("cannot connect to the AMQP broker at {server}: {error}"))
 }
 
 #[cfg(test)]

@@ -27,7 +27,7 @@
 //! ```
 //! let parsed = switchboard_transport_amqp::parse("amqp://guest:guest@127.0.0.1?instance=kitchen")?;
 //! assert_eq!(parsed.instance.as_deref(), Some("kitchen"));
-//! assert_eq!(parsed.address.to_string(), "amqp://guest:***@127.0.0.1:5672");
+//! assert_eq!(parsed.address.to_string(), "amqp://guest@127.0.0.1:5672");
 //! # Ok::<(), switchboard_broker::BrokerUrlError>(())
 //! ```
 
@@ -121,11 +121,6 @@ impl AmqpConnector {
         format!("{scheme}://{credentials}{host}:{}/%2f?connection_timeout={timeout}", self.url.port)
     }
 
-    /// What a refused login adds when the password is the printed mask (`***`).
-    fn masked_password_hint(&self) -> &'static str {
-        self.url.masked_password_hint()
-    }
-
     /// The PEM text of the `ca` file, trusted besides the system roots, if one is given.
     fn trusted(&self) -> Result<Option<String>, TransportError> {
         let Some(path) = &self.ca else { return Ok(None) };
@@ -152,13 +147,11 @@ fn percent_encode(text: &str) -> String {
 }
 
 impl fmt::Display for AmqpConnector {
-    /// The URL without its password: a password shows as `***`, so that an address printed
-    /// (by discovery, say) says that one is needed there.
+    /// The URL without its password.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let location = self.url.location_masking_password();
         let query: Vec<(&str, String)> =
             self.ca.iter().map(|ca| ("ca", ca.to_string_lossy().into_owned())).collect();
-        f.write_str(&with_query(location, &query))
+        f.write_str(&with_query(self.url.location(true), &query))
     }
 }
 
@@ -191,7 +184,7 @@ mod tests {
         assert_eq!(p.address.to_string(), "amqp://127.0.0.1:5672");
         assert_eq!(p.instance, None);
         let p = parse("amqp://alice:s3cret@rabbit.example:5673?instance=k1&max_body=4096").unwrap();
-        assert_eq!(p.address.to_string(), "amqp://alice:***@rabbit.example:5673?max_body=4096");
+        assert_eq!(p.address.to_string(), "amqp://alice@rabbit.example:5673?max_body=4096");
         assert_eq!(p.instance.as_deref(), Some("k1"));
         assert!(!format!("{:?}", p.address).contains("s3cret"));
         let p = parse("amqps://h?ca=/etc/ca.pem&heartbeat=2s").unwrap();

@@ -172,7 +172,7 @@ impl NatsBus {
         let client = options
             .connect(connector.server())
             .await
-            .map_err(|error| connect_error(&server, &error, connector.masked_password_hint()))?;
+            .map_err(|error| connect_error(&server, &error))?;
         Ok(NatsBus {
             client,
             profile: BusProfile::new("nats", EnvelopeStyle::Headers, ReplyRoute::Subjects, true),
@@ -390,7 +390,7 @@ fn is_token(name: &str) -> bool {
     !name.is_empty() && name.bytes().all(|b| b.is_ascii_graphic() && b != b':')
 }
 
-fn connect_error(server: &str, error: &async_nats::ConnectError, hint: &str) -> TransportError {
+fn connect_error(server: &str, error: &async_nats::ConnectError) -> TransportError {
     let kind = match error.kind() {
         ConnectErrorKind::Authentication | ConnectErrorKind::AuthorizationViolation => {
             TransportErrorKind::AccessDenied
@@ -400,9 +400,5 @@ fn connect_error(server: &str, error: &async_nats::ConnectError, hint: &str) -> 
         _ if switchboard_core::tls::refused_certificate(error) => TransportErrorKind::AccessDenied,
         _ => TransportErrorKind::Unreachable,
     };
-    let hint = if kind == TransportErrorKind::AccessDenied { hint } else { "" };
-    TransportError::new(
-        kind,
-        format!("cannot connect to the NATS server at {server}: {error}{hint}"),
-    )
+    TransportError::new(kind, format!("cannot connect to the NATS server at {server}: {error}"))
 }

@@ -88,11 +88,6 @@ pub(crate) struct NatsConnector {
 }
 
 impl NatsConnector {
-    /// What a refused login adds when the password is the printed mask (`***`).
-    pub(crate) fn masked_password_hint(&self) -> &'static str {
-        self.url.masked_password_hint()
-    }
-
     /// The address async-nats connects to (credentials go separately).
     fn server(&self) -> String {
         let host = &self.url.host;

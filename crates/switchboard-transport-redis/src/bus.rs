@@ -45,8 +45,6 @@ const IDLE_RECEIVERS: usize = 16;
 /// How the link opens connections and checks them (a `PING` every half second).
 struct Driver {
     server: String,
-    /// Added to a refused login's error: says so when the password is the printed mask.
-    hint: &'static str,
     client: Client,
     connect_timeout: Duration,
     /// Connections for `BLPOP` on reply lists, idle between waits, with the link's generation
@@ -62,7 +60,7 @@ impl Driver {
         self.client
             .get_multiplexed_async_connection_with_config(&config)
             .await
-            .map_err(|error| connect_error(&self.server, &error, self.hint))
+            .map_err(|error| connect_error(&self.server, &error))
     }
 }
 
@@ -116,7 +114,6 @@ impl RedisBus {
         };
         let driver = Arc::new(Driver {
             server,
-            hint: connector.masked_password_hint(),
             client,
             connect_timeout: options.connect_timeout,
             receivers: Mutex::new(Vec::new()),
@@ -372,7 +369,7 @@ fn matches(filter: &str, topic: &str) -> bool {
     topic.next().is_none()
 }
 
-fn connect_error(server: &str, error: &redis::RedisError, hint: &str) -> TransportError {
+fn connect_error(server: &str, error: &redis::RedisError) -> TransportError {
     let kind = match error.kind() {
         redis::ErrorKind::AuthenticationFailed => TransportErrorKind::AccessDenied,
         _ if switchboard_core::tls::refused_certificate(error) => TransportErrorKind::AccessDenied,
@@ -383,11 +380,7 @@ fn connect_error(server: &str, error: &redis::RedisError, hint: &str) -> Transpo
         }
         _ => TransportErrorKind::Unreachable,
     };
-    let hint = if kind == TransportErrorKind::AccessDenied { hint } else { "" };
-    TransportError::new(
-        kind,
-        format!("cannot connect to the Redis server at {server}: {error}{hint}"),
-    )
+    TransportError::new(kind, format!("cannot connect to the Redis server at {server}: {error}"))
 }
 
 #[cfg(test)]

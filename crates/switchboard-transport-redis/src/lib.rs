@@ -123,11 +123,6 @@ fn percent_encode(text: &str) -> String {
 }
 
 impl RedisConnector {
-    /// What a refused login adds when the password is the printed mask (`***`).
-    pub(crate) fn masked_password_hint(&self) -> &'static str {
-        self.url.masked_password_hint()
-    }
-
     /// The CA file to trust instead of the system's roots, if the URL named one.
     fn ca(&self) -> Option<&std::path::Path> {
         self.ca.as_deref()
@@ -135,12 +130,11 @@ impl RedisConnector {
 }
 
 impl fmt::Display for RedisConnector {
-    /// The URL without its password: a password shows as `***`, so that an address printed
-    /// (by discovery, say) says that one is needed there.
+    /// The URL without its password.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let query: Vec<(&str, String)> =
             self.ca.iter().map(|ca| ("ca", ca.to_string_lossy().into_owned())).collect();
-        f.write_str(&with_query(self.url.location_masking_password(), &query))
+        f.write_str(&with_query(self.url.location(true), &query))
     }
 }
 
@@ -173,7 +167,7 @@ mod tests {
         assert_eq!(p.address.to_string(), "redis://127.0.0.1:6379");
         assert_eq!(p.instance, None);
         let p = parse("redis://alice:s3cret@redis.example:6380?instance=k1&max_body=4096").unwrap();
-        assert_eq!(p.address.to_string(), "redis://alice:***@redis.example:6380?max_body=4096");
+        assert_eq!(p.address.to_string(), "redis://alice@redis.example:6380?max_body=4096");
         assert_eq!(p.instance.as_deref(), Some("k1"));
         assert!(!format!("{:?}", p.address).contains("s3cret"));
     }
