@@ -13,6 +13,7 @@
 
 mod check;
 mod diagnostic;
+pub mod diff;
 pub mod english;
 pub mod graph;
 mod hash;
