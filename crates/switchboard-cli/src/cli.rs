@@ -183,6 +183,10 @@ pub(crate) struct PipeArgs {
     /// The directory to create the FIFOs `requests` and `responses` in (created if missing).
     #[arg(long, value_name = "DIR")]
     pub(crate) dir: PathBuf,
+    /// How long a session's FIFOs (`{"session":"NAME"}`) may both be closed before the session
+    /// ends and they are removed (`500ms`, `2s`, `1m`, or seconds).
+    #[arg(long, value_name = "DURATION", value_parser = parse_timeout, default_value = "10s")]
+    pub(crate) session_idle: std::time::Duration,
 }
 
 /// Arguments of `switchboard bridge`.

@@ -20,6 +20,10 @@
 //!   writers wait rather than losing responses;
 //! - lines are limited to [`MAX_LINE`]; longer ones are answered with an error and skipped;
 //! - the FIFO paths are checked every [`CHECK_EVERY`]; a deleted or replaced FIFO is recreated;
+//! - a client can have a pair of its own: `{"session":"NAME"}` creates `DIR/NAME/requests` and
+//!   `DIR/NAME/responses`, served like the main pair, and removed on `{"close":"NAME"}`, once
+//!   neither has been open for `--session-idle`, or on stop ([`Sessions`]). Nobody else writes
+//!   or reads a private pair, so the two races of the shared pair cannot happen there;
 //! - SIGTERM or SIGINT stops everything at once (nothing blocks: every descriptor is
 //!   non-blocking and every wait is a `select!` with the stop signal) and removes the FIFOs.
 
@@ -29,11 +33,14 @@ use std::{
     io,
     os::{
         fd::{AsRawFd, FromRawFd, OwnedFd},
-        unix::{ffi::OsStrExt, fs::FileTypeExt, fs::MetadataExt},
+        unix::{ffi::OsStrExt, fs::DirBuilderExt, fs::FileTypeExt, fs::MetadataExt},
     },
     path::{Path, PathBuf},
-    sync::{Arc, Mutex},
-    time::Duration,
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicBool, AtomicU64, Ordering},
+    },
+    time::{Duration, Instant},
 };
 
 use serde_json::{Map, Value, json};
@@ -58,6 +65,11 @@ pub(crate) const MAX_LINE: usize = 16 * 1024 * 1024;
 /// progress (read, but without their first response queued) before the gateway stops reading
 /// requests: the backpressure that makes a burst wait instead of losing responses.
 const QUEUE: usize = 1024;
+/// The most sessions (private FIFO pairs, `{"session":"NAME"}`) open at once.
+pub(crate) const MAX_SESSIONS: usize = 64;
+/// How long a pair that ends (a session closed or idle) may take to write the responses
+/// already queued for it.
+const FLUSH: Duration = Duration::from_millis(500);
 /// How often the FIFO paths are checked for deletion or replacement.
 const CHECK_EVERY: Duration = Duration::from_millis(250);
 /// The request FIFO's name inside DIR.
@@ -164,45 +176,123 @@ pub(crate) async fn run(args: &PipeArgs) -> Result<(), Failure> {
             .map_err(|e| Failure::Local(format!("cannot create {}: {e}", path.display())))?;
     }
     let (stop_tx, stop) = watch::channel(false);
-    let (tx, rx) = mpsc::channel(QUEUE);
-    let intake = Arc::new(Semaphore::new(QUEUE));
-    let (lines_tx, mut lines) = mpsc::channel::<Result<Vec<u8>, String>>(64);
-    // Bumped when a FIFO had to be recreated: the reader and writer reopen.
-    let (reopen_requests, reopen_requests_rx) = watch::channel(0u64);
-    let (reopen_responses, reopen_responses_rx) = watch::channel(0u64);
-
-    let mut tasks = JoinSet::new();
-    tasks.spawn(reader(requests.clone(), lines_tx, stop.clone(), reopen_requests_rx));
-    tasks.spawn(writer(responses.clone(), rx, stop.clone(), reopen_responses_rx));
-    tasks.spawn(guard(
-        vec![(requests.clone(), reopen_requests), (responses.clone(), reopen_responses)],
-        stop.clone(),
-    ));
+    let sessions = Arc::new(Sessions {
+        dir: args.dir.clone(),
+        idle: args.session_idle,
+        stop: stop.clone(),
+        live: Mutex::new(HashMap::new()),
+    });
+    let ctx = Arc::new(Ctx {
+        service: session.clone(),
+        goals: Goals::default(),
+        sessions: sessions.clone(),
+        own: None,
+    });
     eprintln!(
         "switchboard pipe: serving {} through {} (write) and {} (read)",
         service.interface,
         requests.display(),
         responses.display()
     );
+    let mut main = tokio::spawn(serve_pair(
+        ctx,
+        requests.clone(),
+        responses.clone(),
+        stop.clone(),
+        stop.clone(),
+        None,
+    ));
+    let mut ended = false;
+    tokio::select! {
+        () = stopping => {}
+        _ = &mut main => ended = true,
+    }
+    let _ = stop_tx.send(true);
+    if !ended && tokio::time::timeout(Duration::from_millis(600), &mut main).await.is_err() {
+        main.abort();
+    }
+    sessions.shutdown().await;
+    session.client.close();
+    for path in [&requests, &responses] {
+        let _ = std::fs::remove_file(path);
+    }
+    Ok(())
+}
+
+/// Serves one pair of FIFOs, the main pair or a session's, until `stop` (SIGTERM or SIGINT:
+/// everything ends at once) or `end` (a session closed or idle: responses already queued are
+/// still written, for at most [`FLUSH`]). With `idle`, the pair also ends once neither FIFO has
+/// been open for that long (checked every [`CHECK_EVERY`]).
+async fn serve_pair(
+    ctx: Arc<Ctx>,
+    requests: PathBuf,
+    responses: PathBuf,
+    stop: watch::Receiver<bool>,
+    mut end: watch::Receiver<bool>,
+    idle: Option<Duration>,
+) {
+    let (tx, rx) = mpsc::channel(QUEUE);
+    let intake = Arc::new(Semaphore::new(QUEUE));
+    let (lines_tx, mut lines) = mpsc::channel::<Result<Vec<u8>, String>>(64);
+    let activity = Arc::new(Activity::default());
+    // Stops the reader and the guard: set when the pair ends either way.
+    let (pair_stop_tx, pair_stop) = watch::channel(false);
+    // Bumped when a FIFO had to be recreated: the reader and writer reopen.
+    let (reopen_requests, reopen_requests_rx) = watch::channel(0u64);
+    let (reopen_responses, reopen_responses_rx) = watch::channel(0u64);
+
+    let mut tasks = JoinSet::new();
+    tasks.spawn(reader(
+        requests.clone(),
+        lines_tx,
+        pair_stop.clone(),
+        reopen_requests_rx,
+        activity.clone(),
+    ));
+    tasks.spawn(guard(
+        vec![(requests.clone(), reopen_requests), (responses.clone(), reopen_responses)],
+        pair_stop.clone(),
+    ));
+    // The writer ends at once on `stop`, and otherwise when every sender is gone and the
+    // queue is written out.
+    let mut writing =
+        tokio::spawn(writer(responses.clone(), rx, stop.clone(), reopen_responses_rx));
 
     let mut handlers = JoinSet::new();
-    let goals: Goals = Arc::new(Mutex::new(HashMap::new()));
-    tokio::pin!(stopping);
+    let mut stop_main = stop.clone();
+    let mut ticks = tokio::time::interval(CHECK_EVERY);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut unused_since: Option<Instant> = None;
+    let mut reads_seen = 0;
     // A request line is taken only with a place in the intake: while every place is taken, the
     // request FIFO is not read, so its writers wait instead of their responses being dropped.
     let mut place = None;
     loop {
         tokio::select! {
-            () = &mut stopping => break,
+            _ = stop_main.wait_for(|stopped| *stopped) => break,
+            _ = end.wait_for(|ended| *ended) => break,
+            _ = ticks.tick(), if idle.is_some() => {
+                let reads = activity.reads.load(Ordering::Relaxed);
+                let used = reads != reads_seen
+                    || activity.writing.load(Ordering::Relaxed)
+                    || has_reader(&responses);
+                reads_seen = reads;
+                if used {
+                    unused_since = None;
+                } else if unused_since.get_or_insert_with(Instant::now).elapsed()
+                    >= idle.unwrap_or_default()
+                {
+                    break;
+                }
+            }
             acquired = intake.clone().acquire_owned(), if place.is_none() => place = acquired.ok(),
             line = lines.recv(), if place.is_some() => match line {
                 Some(line) => {
-                    let session = session.clone();
+                    let ctx = ctx.clone();
                     let out = Out::new(tx.clone(), place.take());
-                    let goals = goals.clone();
                     handlers.spawn(async move {
                         match line {
-                            Ok(line) => handle_line(&session, &out, &goals, &line).await,
+                            Ok(line) => handle_line(&ctx, &out, &line).await,
                             Err(message) => {
                                 let error = json!({ "id": null, "error": { "kind": "usage", "message": message } });
                                 out.send(error).await;
@@ -215,21 +305,178 @@ pub(crate) async fn run(args: &PipeArgs) -> Result<(), Failure> {
             Some(_) = handlers.join_next(), if !handlers.is_empty() => {}
         }
     }
-    let _ = stop_tx.send(true);
+    let _ = pair_stop_tx.send(true);
     handlers.abort_all();
+    while handlers.join_next().await.is_some() {}
+    drop(tx);
+    if tokio::time::timeout(FLUSH, &mut writing).await.is_err() {
+        writing.abort();
+    }
     let _ = tokio::time::timeout(Duration::from_millis(500), async {
         while tasks.join_next().await.is_some() {}
     })
     .await;
     tasks.abort_all();
-    session.client.close();
-    for path in [&requests, &responses] {
-        let _ = std::fs::remove_file(path);
-    }
-    Ok(())
 }
 
-type Goals = Arc<Mutex<HashMap<String, (String, GoalId)>>>;
+/// Whether a client has the response FIFO open for reading: opening its write end without
+/// blocking fails (ENXIO) when nobody reads.
+fn has_reader(path: &Path) -> bool {
+    open_raw(path, libc::O_WRONLY).is_ok()
+}
+
+/// What a pair's reader saw of its writers, for a session's idle check.
+#[derive(Debug, Default)]
+struct Activity {
+    /// A writer wrote to `requests` and has not closed it yet.
+    writing: AtomicBool,
+    /// Bumped on every read that returned bytes.
+    reads: AtomicU64,
+}
+
+/// What request handlers share: the service, the pair's running goals, and the sessions.
+struct Ctx {
+    service: Arc<Session>,
+    goals: Goals,
+    sessions: Arc<Sessions>,
+    /// The session this pair belongs to; `None` for the main pair.
+    own: Option<String>,
+}
+
+/// The open sessions: private FIFO pairs `DIR/NAME/requests` and `DIR/NAME/responses`.
+///
+/// A FIFO does not say whose bytes it carries, and a gateway cannot count its readers, so on
+/// one shared pair a writer that dies mid-line can merge into the next writer's line, and a
+/// reader that replaces another at once can get its unread lines. A client with a pair of its
+/// own has neither problem: nobody else writes its requests or reads its responses.
+struct Sessions {
+    dir: PathBuf,
+    idle: Duration,
+    stop: watch::Receiver<bool>,
+    live: Mutex<HashMap<String, LiveSession>>,
+}
+
+struct LiveSession {
+    end: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+/// Session names: 1 to 64 ASCII letters, digits, `.`, `_` and `-`, not starting with `.`, and
+/// not the main pair's FIFO names.
+fn check_session_name(name: &str) -> Result<(), Failure> {
+    let ok = (1..=64).contains(&name.len())
+        && !name.starts_with('.')
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+        && name != REQUESTS
+        && name != RESPONSES;
+    if ok {
+        Ok(())
+    } else {
+        Err(Failure::Usage(format!(
+            "{} is not a session name: use 1 to 64 letters, digits, `.`, `_` or `-`, not \
+             starting with `.` (and not `{REQUESTS}` or `{RESPONSES}`)",
+            Value::String(name.to_owned())
+        )))
+    }
+}
+
+/// Removes a session's FIFOs and its directory (only if empty: anything else a client put
+/// there stays).
+fn remove_session_dir(dir: &Path) {
+    for name in [REQUESTS, RESPONSES] {
+        let _ = std::fs::remove_file(dir.join(name));
+    }
+    let _ = std::fs::remove_dir(dir);
+}
+
+impl Sessions {
+    /// Opens session `name`: creates `DIR/NAME` (mode 0700) and its two FIFOs (mode 0600), and
+    /// serves them. Returns the two paths.
+    fn open(
+        self: &Arc<Self>,
+        service: &Arc<Session>,
+        name: &str,
+    ) -> Result<(PathBuf, PathBuf), Failure> {
+        check_session_name(name)?;
+        if *self.stop.borrow() {
+            return Err(Failure::Usage("the gateway is stopping".to_owned()));
+        }
+        let mut live = switchboard_core::sync::lock(&self.live);
+        if live.contains_key(name) {
+            return Err(Failure::Usage(format!("session `{name}` is already open")));
+        }
+        if live.len() >= MAX_SESSIONS {
+            return Err(Failure::Usage(format!(
+                "{} are open, the most at once; close one first",
+                counted(MAX_SESSIONS, "session")
+            )));
+        }
+        let dir = self.dir.join(name);
+        std::fs::DirBuilder::new().mode(0o700).create(&dir).map_err(|e| {
+            if e.kind() == io::ErrorKind::AlreadyExists {
+                Failure::Usage(format!("{} already exists; choose another name", dir.display()))
+            } else {
+                Failure::Local(format!("cannot create {}: {e}", dir.display()))
+            }
+        })?;
+        let requests = dir.join(REQUESTS);
+        let responses = dir.join(RESPONSES);
+        for path in [&requests, &responses] {
+            if let Err(e) = make_fifo(path) {
+                remove_session_dir(&dir);
+                return Err(Failure::Local(format!("cannot create {}: {e}", path.display())));
+            }
+        }
+        let (end, ended) = watch::channel(false);
+        let ctx = Arc::new(Ctx {
+            service: service.clone(),
+            goals: Goals::default(),
+            sessions: self.clone(),
+            own: Some(name.to_owned()),
+        });
+        let this = self.clone();
+        let (owned, paths) = (name.to_owned(), (requests.clone(), responses.clone()));
+        let task = tokio::spawn(async move {
+            let (requests, responses) = paths;
+            serve_pair(ctx, requests, responses, this.stop.clone(), ended, Some(this.idle)).await;
+            // The entry goes only after the files: a new session of the same name can then
+            // create them afresh.
+            remove_session_dir(&this.dir.join(&owned));
+            switchboard_core::sync::lock(&this.live).remove(&owned);
+        });
+        live.insert(name.to_owned(), LiveSession { end, task });
+        Ok((requests, responses))
+    }
+
+    fn is_open(&self, name: &str) -> bool {
+        switchboard_core::sync::lock(&self.live).contains_key(name)
+    }
+
+    /// Ends session `name`: its queued responses are written (briefly), then its FIFOs go.
+    fn close(&self, name: &str) {
+        if let Some(session) = switchboard_core::sync::lock(&self.live).get(name) {
+            let _ = session.end.send(true);
+        }
+    }
+
+    /// On stop: ends every session and removes its FIFOs and directory.
+    async fn shutdown(&self) {
+        let all: Vec<(String, LiveSession)> =
+            switchboard_core::sync::lock(&self.live).drain().collect();
+        for (_, session) in &all {
+            let _ = session.end.send(true);
+        }
+        for (name, mut session) in all {
+            if tokio::time::timeout(Duration::from_millis(600), &mut session.task).await.is_err() {
+                session.task.abort();
+            }
+            remove_session_dir(&self.dir.join(name));
+        }
+    }
+}
+
+#[derive(Default)]
+struct Goals(Mutex<HashMap<String, (String, GoalId)>>);
 
 /// Reads request lines; every writer session's end discards its unfinished line.
 async fn reader(
@@ -237,6 +484,7 @@ async fn reader(
     lines: mpsc::Sender<Result<Vec<u8>, String>>,
     mut stop: watch::Receiver<bool>,
     mut reopen: watch::Receiver<u64>,
+    activity: Arc<Activity>,
 ) {
     let open = |path: &Path| {
         open_raw(path, libc::O_RDONLY).and_then(|fd| register(fd, Interest::READABLE))
@@ -268,6 +516,7 @@ async fn reader(
                 // Every writer closed: open a fresh descriptor (first, so a writer arriving now
                 // still finds a reader) and drop the old one, whose hang-up would stay set.
                 drop(ready);
+                activity.writing.store(false, Ordering::Relaxed);
                 if !line.is_empty() && !skipping {
                     let _ = lines
                         .send(Err(format!(
@@ -291,6 +540,8 @@ async fn reader(
                 }
             }
             Ok(Ok(n)) => {
+                activity.writing.store(true, Ordering::Relaxed);
+                activity.reads.fetch_add(1, Ordering::Relaxed);
                 for item in split_lines(&mut line, &mut skipping, &buf[..n], MAX_LINE) {
                     if lines.send(item).await.is_err() {
                         return;
@@ -470,7 +721,8 @@ pub(crate) struct Request {
     pub(crate) names: Vec<String>,
 }
 
-const VERBS: &[&str] = &["call", "get", "set", "watch", "action", "command", "cancel", "describe"];
+const VERBS: &[&str] =
+    &["call", "get", "set", "watch", "action", "command", "cancel", "describe", "session", "close"];
 
 /// Splits a compact line into words; `'…'` and `"…"` quote, `\` escapes, and a JSON object or
 /// array right after the `=` of `NAME=` is taken as written, up to its closing bracket.
@@ -654,7 +906,7 @@ fn error_line(id: &Value, failure: &Failure) -> Value {
     json!({ "id": id, "error": failure.to_json() })
 }
 
-async fn handle_line(session: &Session, out: &Out, goals: &Goals, line: &[u8]) {
+async fn handle_line(ctx: &Ctx, out: &Out, line: &[u8]) {
     let text = match std::str::from_utf8(line) {
         Ok(text) => text,
         Err(_) => {
@@ -686,7 +938,7 @@ async fn handle_line(session: &Session, out: &Out, goals: &Goals, line: &[u8]) {
         },
     };
     let id = request.id.clone();
-    if let Err(failure) = handle(session, out, goals, request).await {
+    if let Err(failure) = handle(ctx, out, request).await {
         out.send(error_line(&id, &failure)).await;
     }
 }
@@ -698,12 +950,8 @@ fn name_of(request: &Request) -> Result<&str, Failure> {
         .ok_or_else(|| Failure::Usage(format!("`{}` needs a name", request.verb)))
 }
 
-async fn handle(
-    session: &Session,
-    out: &Out,
-    goals: &Goals,
-    request: Request,
-) -> Result<(), Failure> {
+async fn handle(ctx: &Ctx, out: &Out, request: Request) -> Result<(), Failure> {
+    let (session, goals) = (&*ctx.service, &ctx.goals.0);
     let types = session.types();
     let iface = &session.iface;
     let id = request.id.clone();
@@ -788,6 +1036,28 @@ async fn handle(
                 map.insert("id".to_owned(), id.clone());
             }
             out.send(end).await;
+        }
+        "session" => {
+            let name = name_of(&request)?;
+            let (requests, responses) = ctx.sessions.open(&ctx.service, name)?;
+            let result = json!({ "session": name, "requests": requests, "responses": responses });
+            out.send(json!({ "id": id, "result": result })).await;
+        }
+        "close" => {
+            let name = match (request.name.as_deref(), ctx.own.as_deref()) {
+                (Some(name), _) | (None, Some(name)) => name,
+                (None, None) => {
+                    return Err(Failure::Usage(
+                        "`close` names the session to end: {\"close\":\"NAME\"}".to_owned(),
+                    ));
+                }
+            };
+            if !ctx.sessions.is_open(name) {
+                return Err(Failure::NotFound(format!("no session `{name}` is open")));
+            }
+            // Answered first: a session that closes itself still gets the answer.
+            out.send(json!({ "id": id, "result": { "closed": name } })).await;
+            ctx.sessions.close(name);
         }
         "cancel" => {
             // `{"cancel": 7}` cancels the goal started by the request with id 7.

@@ -21,13 +21,15 @@ struct Gateway {
 
 impl Gateway {
     fn start(live: &Live, service: &str) -> Gateway {
+        Gateway::start_with(live, service, &[])
+    }
+
+    fn start_with(live: &Live, service: &str, options: &[&str]) -> Gateway {
         let dir = tempfile::Builder::new().prefix("sb-pipe-").tempdir().unwrap();
-        let child = live
-            .command(&["pipe", service, "--dir", dir.path().to_str().unwrap()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
+        let mut args = vec!["pipe", service, "--dir", dir.path().to_str().unwrap()];
+        args.extend_from_slice(options);
+        let child =
+            live.command(&args).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
         let gateway = Gateway { child, dir };
         wait_for(&gateway.responses());
         wait_for(&gateway.requests());
@@ -52,7 +54,15 @@ impl Gateway {
         Reader::open(self.responses())
     }
 
-    /// SIGTERM: must exit 0 within a second and remove the FIFOs.
+    /// Asks for session `name` on the main pair and waits for its FIFOs: its directory.
+    fn open_session(&self, name: &str) -> PathBuf {
+        self.send(&format!("{{\"session\":\"{name}\",\"id\":\"{name}\"}}\n"));
+        let dir = self.dir.path().join(name);
+        wait_for(&dir.join("responses"));
+        dir
+    }
+
+    /// SIGTERM: must exit 0 within a second and remove the FIFOs, sessions' included.
     fn stop(mut self) {
         signal(self.child.id(), libc::SIGTERM);
         let deadline = Instant::now() + Duration::from_secs(1);
@@ -65,6 +75,8 @@ impl Gateway {
             std::thread::sleep(Duration::from_millis(10));
         }
         assert!(!self.requests().exists() && !self.responses().exists(), "FIFOs left behind");
+        let left: Vec<_> = std::fs::read_dir(self.dir.path()).unwrap().collect();
+        assert!(left.is_empty(), "sessions left behind: {left:?}");
     }
 
     fn alive(&mut self) -> bool {
@@ -490,5 +502,203 @@ fn pipe_survives_two_readers() {
     }
     assert_eq!(seen, (0..20).collect::<Vec<_>>());
     assert!(gateway.alive());
+    gateway.stop();
+}
+
+fn mode(path: &std::path::Path) -> u32 {
+    std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(path).unwrap().permissions()) & 0o777
+}
+
+/// Waits up to 5 s for `path` to go.
+fn wait_gone(path: &std::path::Path) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while path.exists() {
+        if Instant::now() > deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    true
+}
+
+/// Issue 15, defect 9: a session is a private pair `DIR/NAME/requests` and `DIR/NAME/responses`
+/// (FIFOs 0600 in a 0700 directory), served like the main pair. Names are checked, one name is
+/// one session, at most 64 are open; a session ends on `close` (from either pair), once neither
+/// FIFO has been open for `--session-idle`, and on stop, and its files go with it.
+#[test]
+fn pipe_sessions_open_serve_and_end() {
+    let live = Live::unix();
+    let gateway = Gateway::start_with(&live, "Thermostat", &["--session-idle", "400ms"]);
+    let main = gateway.reader();
+    let a = gateway.open_session("a");
+    assert_eq!(
+        main.next(),
+        json!({"id":"a","result":{"session":"a","requests":a.join("requests"),"responses":a.join("responses")}})
+    );
+    assert_eq!(mode(&a), 0o700);
+    assert_eq!((mode(&a.join("requests")), mode(&a.join("responses"))), (0o600, 0o600));
+    // Served like the main pair; its answers go to its own reader only.
+    let out = Reader::open(a.join("responses"));
+    let send = |text: &str| {
+        OpenOptions::new().write(true).open(a.join("requests")).unwrap().write_all(text.as_bytes())
+    };
+    send("{\"get\":\"setpoint\",\"id\":1}\nget setpoint\n").unwrap();
+    let (first, second) = (out.next(), out.next());
+    let mut ids = [first["id"].clone(), second["id"].clone()];
+    ids.sort_by_key(Value::is_null);
+    assert_eq!(ids, [json!(1), Value::Null]);
+    assert!(first["result"]["celsius"].is_number() && second["result"]["celsius"].is_number());
+    send("{\"watch\":\"setpoint\",\"id\":\"w\"}\n").unwrap();
+    assert_eq!(out.next(), json!({"id":"w","result":{"watching":["setpoint"]}}));
+    assert_eq!(out.next()["property"], "setpoint");
+    assert!(main.nothing_for(Duration::from_millis(200)), "a session's answer on the main pair");
+    // Names: checked; one session per name.
+    for bad in ["", ".hidden", "a/b", "requests", &"x".repeat(65)] {
+        gateway.send(&format!("{{\"session\":{},\"id\":\"bad\"}}\n", json!(bad)));
+        let refused = main.next();
+        assert_eq!(refused["error"]["kind"], "usage", "{bad:?}: {refused}");
+        assert!(refused["error"]["message"].as_str().unwrap().contains("not a session name"));
+    }
+    gateway.send("{\"session\":\"a\",\"id\":\"again\"}\n");
+    let refused = main.next();
+    assert!(refused["error"]["message"].as_str().unwrap().contains("already open"), "{refused}");
+    // While a reader has the session's responses open it stays, however long; the session ends
+    // itself from its own pair (answered first), and its directory goes.
+    std::thread::sleep(Duration::from_millis(900));
+    assert!(a.join("requests").exists(), "a session in use was ended as idle");
+    send("{\"close\":true,\"id\":3}\n").unwrap();
+    assert_eq!(out.next(), json!({"id":3,"result":{"closed":"a"}}));
+    assert!(wait_gone(&a), "a closed session's directory stayed");
+    drop(out);
+    // Closed from the main pair; an unknown session is not_found.
+    let b = gateway.open_session("b");
+    assert_eq!(main.next()["id"], "b");
+    gateway.send("close b\n");
+    assert_eq!(main.next(), json!({"id":null,"result":{"closed":"b"}}));
+    assert!(wait_gone(&b));
+    gateway.send("{\"close\":\"never\",\"id\":4}\n");
+    assert_eq!(main.next()["error"]["kind"], "not_found");
+    gateway.send("{\"close\":true,\"id\":5}\n");
+    assert_eq!(main.next()["error"]["kind"], "usage");
+    // A session nobody opens, or that its client left, ends after --session-idle.
+    let idle = gateway.open_session("idle");
+    assert_eq!(main.next()["id"], "idle");
+    assert!(wait_gone(&idle), "an unused session was kept");
+    let left = gateway.open_session("left");
+    assert_eq!(main.next()["id"], "left");
+    {
+        let _reader = OpenOptions::new().read(true).open(left.join("responses")).unwrap();
+        let mut writer = OpenOptions::new().write(true).open(left.join("requests")).unwrap();
+        writer.write_all(b"getStatus\n").unwrap();
+        std::thread::sleep(Duration::from_millis(900));
+        assert!(left.join("responses").exists(), "a session in use was ended as idle");
+    }
+    assert!(wait_gone(&left), "a session its client left was kept");
+    // At most 64 at once; stop removes them all.
+    let names: Vec<String> = (0..64).map(|i| format!("s{i}")).collect();
+    let mut readers = Vec::new();
+    for name in &names {
+        let dir = gateway.open_session(name);
+        assert_eq!(main.next()["id"], name.as_str());
+        readers.push(OpenOptions::new().read(true).open(dir.join("responses")).unwrap());
+    }
+    gateway.send("{\"session\":\"one-more\",\"id\":\"m\"}\n");
+    let refused = main.next();
+    assert!(refused["error"]["message"].as_str().unwrap().contains("64 sessions"), "{refused}");
+    gateway.stop();
+}
+
+/// Writes `partial` (no newline) on one writer of `dying`, then, with a second writer that
+/// opened `next` before the first closed, the compact request `get setpoint`.
+fn die_mid_line_then_write(dying: PathBuf, next: PathBuf) {
+    let mut first = OpenOptions::new().write(true).open(dying).unwrap();
+    let mut second = OpenOptions::new().write(true).open(next).unwrap();
+    first.write_all(b"{\"call\":\"boost\",\"args\":{\"extraCelsius\":1").unwrap();
+    drop(first);
+    second.write_all(b"get setpoint\n").unwrap();
+}
+
+/// Issue 15, defect 9, the compact case: a writer dies mid-line, and another client writes a
+/// compact request at once. On the shared pair (the other writer opened before the first
+/// closed) the request continues the unfinished line and is lost to an error: a FIFO does not
+/// say whose bytes it carries, so no gateway can split them. With a session each, the other
+/// client's request is answered, and the dead writer's line gets its own error.
+#[test]
+fn pipe_sessions_keep_a_dead_writers_partial_line_from_another_clients_compact_request() {
+    let live = Live::unix();
+    let gateway = Gateway::start(&live, "Thermostat");
+    {
+        let out = gateway.reader();
+        die_mid_line_then_write(gateway.requests(), gateway.requests());
+        let merged = out.next();
+        assert_eq!(merged["error"]["kind"], "usage", "the shared pair: {merged}");
+        assert!(out.nothing_for(Duration::from_millis(300)), "the shared pair answered it");
+    }
+    for round in 0..5 {
+        let (a, b) = (
+            gateway.open_session(&format!("a{round}")),
+            gateway.open_session(&format!("b{round}")),
+        );
+        let out_a = Reader::open(a.join("responses"));
+        let out_b = Reader::open(b.join("responses"));
+        die_mid_line_then_write(a.join("requests"), b.join("requests"));
+        let answer = out_b.next();
+        assert_eq!(answer["id"], Value::Null, "{answer}");
+        assert!(answer["result"]["celsius"].is_number(), "{answer}");
+        let error = out_a.next();
+        let message = error["error"]["message"].as_str().unwrap_or_default();
+        assert!(message.contains("unfinished line of 40 bytes"), "{error}");
+        assert!(out_b.nothing_for(Duration::from_millis(100)));
+    }
+    gateway.stop();
+}
+
+/// Issue 15, defect 9, the reader case: a reader that leaves unread lines is replaced at once
+/// (no pause) by another client's reader. With a session each, the new reader gets exactly its
+/// own answers, every one a whole line: never a line of the old session, never a cut one.
+#[test]
+fn pipe_session_readers_never_see_another_sessions_lines() {
+    use std::io::Read;
+    let live = Live::unix();
+    let gateway = Gateway::start(&live, "Thermostat");
+    for round in 0..10 {
+        let old = gateway.open_session(&format!("old{round}"));
+        let new = gateway.open_session(&format!("new{round}"));
+        let mut file = OpenOptions::new().read(true).open(old.join("responses")).unwrap();
+        let mut requests = String::new();
+        for i in 0..20 {
+            requests.push_str(&format!("{{\"get\":\"setpoint\",\"id\":\"old-{i}\"}}\n"));
+        }
+        OpenOptions::new()
+            .write(true)
+            .open(old.join("requests"))
+            .unwrap()
+            .write_all(requests.as_bytes())
+            .unwrap();
+        // Take a few bytes only, let the rest arrive, and leave.
+        let mut some = [0u8; 10];
+        file.read_exact(&mut some).unwrap();
+        std::thread::sleep(Duration::from_millis(50));
+        drop(file);
+        let out = Reader::open(new.join("responses"));
+        let mut requests = String::new();
+        for i in 0..20 {
+            requests.push_str(&format!("{{\"get\":\"setpoint\",\"id\":\"new-{i}\"}}\n"));
+        }
+        OpenOptions::new()
+            .write(true)
+            .open(new.join("requests"))
+            .unwrap()
+            .write_all(requests.as_bytes())
+            .unwrap();
+        let mut ids: Vec<String> = (0..20)
+            .map(|_| out.next()["id"].as_str().unwrap_or("not a string").to_owned())
+            .collect();
+        ids.sort_unstable();
+        let mut expected: Vec<String> = (0..20).map(|i| format!("new-{i}")).collect();
+        expected.sort_unstable();
+        assert_eq!(ids, expected, "round {round}");
+        assert!(out.nothing_for(Duration::from_millis(50)), "round {round}: an extra line");
+    }
     gateway.stop();
 }
