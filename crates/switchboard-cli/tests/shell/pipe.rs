@@ -244,6 +244,26 @@ fn pipe_serves_every_verb() {
     }
     assert_eq!(end, json!({"id":9,"status":"cancelled"}));
     let _ = cancel_reply;
+    // Issue 15, defect 16: a goal started with a string id is cancelled by that string, and a
+    // watch list of non-names is an error, not a watch of everything.
+    jobs.send("{\"action\":\"count\",\"args\":{\"to\":100000,\"stepMs\":20,\"startAfterMs\":0},\"id\":\"goal-a\"}\n");
+    assert_eq!(out.next()["status"], "accepted");
+    jobs.send("{\"cancel\":\"goal-a\",\"id\":11}\n");
+    let (mut ended, mut answered) = (None, None);
+    while ended.is_none() || answered.is_none() {
+        let line = out.next();
+        if line["id"] == 11 {
+            answered = Some(line);
+        } else if line["id"] == "goal-a" && line.get("feedback").is_none() {
+            ended = Some(line);
+        }
+    }
+    assert_eq!(ended.unwrap(), json!({"id":"goal-a","status":"cancelled"}));
+    let answered = answered.unwrap();
+    assert!(answered["result"]["status"].is_string(), "{answered}");
+    jobs.send("{\"watch\":[1,2,3],\"id\":12}\n");
+    let refused = out.next();
+    assert_eq!((&refused["id"], &refused["error"]["kind"]), (&json!(12), &json!("usage")));
     jobs.stop();
 }
 
@@ -633,6 +653,20 @@ fn pipe_sessions_keep_a_dead_writers_partial_line_from_another_clients_compact_r
         let merged = out.next();
         assert_eq!(merged["error"]["kind"], "usage", "the shared pair: {merged}");
         assert!(out.nothing_for(Duration::from_millis(300)), "the shared pair answered it");
+        // Printed, not asserted (a race): the other writer opens only after the first closed.
+        let mut merged = 0;
+        for _ in 0..10 {
+            let mut first = OpenOptions::new().write(true).open(gateway.requests()).unwrap();
+            first.write_all(b"{\"call\":\"boost\",\"args\":{\"extraCelsius\":1").unwrap();
+            drop(first);
+            gateway.send("get setpoint\n");
+            let mut answered = false;
+            while let Ok(line) = out.rx.recv_timeout(Duration::from_millis(300)) {
+                answered |= line.contains("\"result\"");
+            }
+            merged += usize::from(!answered);
+        }
+        eprintln!("the shared pair, 10 rounds: {merged} compact requests lost to a dead writer");
     }
     for round in 0..5 {
         let (a, b) = (
@@ -653,52 +687,79 @@ fn pipe_sessions_keep_a_dead_writers_partial_line_from_another_clients_compact_r
     gateway.stop();
 }
 
+/// Requests of one client: 20 `get setpoint` lines with ids `PREFIX-0` to `PREFIX-19`.
+fn twenty(prefix: &str) -> String {
+    (0..20).map(|i| format!("{{\"get\":\"setpoint\",\"id\":\"{prefix}-{i}\"}}\n")).collect()
+}
+
+/// One round of a reader replaced at once: the old client's reader takes 10 bytes of 20
+/// answers and leaves; the new client's reader opens right away (no pause), the new client
+/// writes 20 requests, and its reader reads until 20 of its own answers came (or 10 s passed)
+/// and 50 ms more. Returns (its own answers, other lines that parse, lines that do not).
+fn replace_reader_at_once(
+    old: (PathBuf, PathBuf),
+    new: (PathBuf, PathBuf),
+) -> (usize, usize, usize) {
+    use std::io::Read;
+    let mut file = OpenOptions::new().read(true).open(&old.1).unwrap();
+    OpenOptions::new()
+        .write(true)
+        .open(&old.0)
+        .unwrap()
+        .write_all(twenty("old").as_bytes())
+        .unwrap();
+    let mut some = [0u8; 10];
+    file.read_exact(&mut some).unwrap();
+    std::thread::sleep(Duration::from_millis(50));
+    drop(file);
+    let out = Reader::open(new.1.clone());
+    OpenOptions::new()
+        .write(true)
+        .open(&new.0)
+        .unwrap()
+        .write_all(twenty("new").as_bytes())
+        .unwrap();
+    let (mut own, mut other, mut cut) = (0, 0, 0);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while own < 20 && Instant::now() < deadline {
+        let Ok(line) = out.rx.recv_timeout(Duration::from_millis(100)) else { continue };
+        match serde_json::from_str::<Value>(&line) {
+            Ok(v) if v["id"].as_str().is_some_and(|id| id.starts_with("new-")) => own += 1,
+            Ok(_) => other += 1,
+            Err(_) => cut += 1,
+        }
+    }
+    while let Ok(line) = out.rx.recv_timeout(Duration::from_millis(50)) {
+        match serde_json::from_str::<Value>(&line) {
+            Ok(_) => other += 1,
+            Err(_) => cut += 1,
+        }
+    }
+    (own, other, cut)
+}
+
 /// Issue 15, defect 9, the reader case: a reader that leaves unread lines is replaced at once
 /// (no pause) by another client's reader. With a session each, the new reader gets exactly its
-/// own answers, every one a whole line: never a line of the old session, never a cut one.
+/// own answers, every one a whole line: never a line of the old session, never a cut one. The
+/// same rounds on the shared pair are printed, not asserted (a race: the new reader usually
+/// gets most of the old one's 19 unread lines, and sometimes a cut line).
 #[test]
 fn pipe_session_readers_never_see_another_sessions_lines() {
-    use std::io::Read;
     let live = Live::unix();
     let gateway = Gateway::start(&live, "Thermostat");
+    let shared = (gateway.requests(), gateway.responses());
+    let (mut other, mut cut) = (0, 0);
+    for _ in 0..10 {
+        let round = replace_reader_at_once(shared.clone(), shared.clone());
+        (other, cut) = (other + round.1, cut + round.2);
+    }
+    eprintln!("the shared pair, 10 rounds: {other} lines of the old reader, {cut} cut lines");
     for round in 0..10 {
         let old = gateway.open_session(&format!("old{round}"));
         let new = gateway.open_session(&format!("new{round}"));
-        let mut file = OpenOptions::new().read(true).open(old.join("responses")).unwrap();
-        let mut requests = String::new();
-        for i in 0..20 {
-            requests.push_str(&format!("{{\"get\":\"setpoint\",\"id\":\"old-{i}\"}}\n"));
-        }
-        OpenOptions::new()
-            .write(true)
-            .open(old.join("requests"))
-            .unwrap()
-            .write_all(requests.as_bytes())
-            .unwrap();
-        // Take a few bytes only, let the rest arrive, and leave.
-        let mut some = [0u8; 10];
-        file.read_exact(&mut some).unwrap();
-        std::thread::sleep(Duration::from_millis(50));
-        drop(file);
-        let out = Reader::open(new.join("responses"));
-        let mut requests = String::new();
-        for i in 0..20 {
-            requests.push_str(&format!("{{\"get\":\"setpoint\",\"id\":\"new-{i}\"}}\n"));
-        }
-        OpenOptions::new()
-            .write(true)
-            .open(new.join("requests"))
-            .unwrap()
-            .write_all(requests.as_bytes())
-            .unwrap();
-        let mut ids: Vec<String> = (0..20)
-            .map(|_| out.next()["id"].as_str().unwrap_or("not a string").to_owned())
-            .collect();
-        ids.sort_unstable();
-        let mut expected: Vec<String> = (0..20).map(|i| format!("new-{i}")).collect();
-        expected.sort_unstable();
-        assert_eq!(ids, expected, "round {round}");
-        assert!(out.nothing_for(Duration::from_millis(50)), "round {round}: an extra line");
+        let pair = |dir: &PathBuf| (dir.join("requests"), dir.join("responses"));
+        let seen = replace_reader_at_once(pair(&old), pair(&new));
+        assert_eq!(seen, (20, 0, 0), "round {round}: (own, other, cut)");
     }
     gateway.stop();
 }
