@@ -8,8 +8,9 @@
 //!   whenever every writer has closed, so each writer session's end is seen: a partial line left
 //!   by a writer that died is discarded with an error line. A writer opening before that close
 //!   is seen continues the unfinished line (a FIFO does not say whose bytes it carries); a line
-//!   that then does not parse but ends in a whole JSON request is split there
-//!   (`merged_request`): an error line for the unfinished part, and the request handled;
+//!   that then does not parse, or is compact, but ends in a whole JSON request is split there
+//!   (`merged_request`, `merged_compact_request`): an error line for the unfinished part, and
+//!   the request handled;
 //! - the response FIFO is held open for writing only (a drain descriptor is open just while
 //!   opening it), so writing with no reader fails at once with EPIPE instead of blocking: a
 //!   response produced while nobody reads is dropped, and bytes a departed reader left unread
@@ -22,8 +23,8 @@
 //! - the FIFO paths are checked every [`CHECK_EVERY`]; a deleted or replaced FIFO is recreated;
 //! - a client can have a pair of its own: `{"session":"NAME"}` creates `DIR/NAME/requests` and
 //!   `DIR/NAME/responses`, served like the main pair, and removed on `{"close":"NAME"}`, once
-//!   neither has been open for `--session-idle`, or on stop ([`Sessions`]). Nobody else writes
-//!   or reads a private pair, so the two races of the shared pair cannot happen there;
+//!   unused for `--session-idle`, or on stop ([`Sessions`]). Nobody else writes or reads a
+//!   private pair, so the two races of the shared pair cannot happen there;
 //! - SIGTERM or SIGINT stops everything at once (nothing blocks: every descriptor is
 //!   non-blocking and every wait is a `select!` with the stop signal) and removes the FIFOs.
 
@@ -879,8 +880,30 @@ pub(crate) fn parse_request(line: &str) -> Result<Request, (Value, String)> {
 /// `{` from which the rest of the line is a whole, valid JSON request starts the new writer's
 /// line (an unfinished line cannot end inside it: the rest would not be one JSON value).
 pub(crate) fn merged_request(line: &str) -> Option<(&str, Request)> {
+    merged_where(line, |_| true)
+}
+
+/// Splits a compact line that parses, but is an unfinished compact line run together with the
+/// JSON request of the writer that followed it (`get setpo{"get":"mode"}`), the same way.
+///
+/// A compact line holds JSON only as a value right after `NAME=`, or quoted, so a `{` is taken
+/// as the start of another writer's request only where the text before it is whole compact
+/// words: not right after `=`, and not inside a quote or a JSON value.
+pub(crate) fn merged_compact_request(line: &str) -> Option<(&str, Request)> {
+    if line.trim_start().starts_with('{') {
+        return None;
+    }
+    merged_where(line, |before| !before.ends_with('=') && words(before).is_ok())
+}
+
+/// The earliest `{` after the start from which the rest of `line` is a whole, valid JSON
+/// request, where `before` accepts the text before it.
+fn merged_where(line: &str, before: impl Fn(&str) -> bool) -> Option<(&str, Request)> {
     let line = line.trim_end();
     line.char_indices().filter(|&(at, c)| c == '{' && at > 0).find_map(|(at, _)| {
+        if !before(&line[..at]) {
+            return None;
+        }
         let request = parse_request(&line[at..]).ok()?;
         Some((&line[..at], request))
     })
@@ -918,24 +941,26 @@ async fn handle_line(ctx: &Ctx, out: &Out, line: &[u8]) {
     if text.trim().is_empty() {
         return;
     }
-    let request = match parse_request(text) {
-        Ok(request) => request,
-        Err((id, message)) => match merged_request(text) {
-            Some((unfinished, request)) => {
-                let message = format!(
-                    "discarded an unfinished line of {} that another writer's request followed \
-                     before its newline: {}",
-                    counted(unfinished.len(), "byte"),
-                    excerpt(unfinished),
-                );
-                out.send(error_line(&Value::Null, &Failure::Usage(message))).await;
-                request
-            }
-            None => {
-                out.send(error_line(&id, &Failure::Usage(message))).await;
-                return;
-            }
-        },
+    let (parsed, merged) = match parse_request(text) {
+        Ok(request) => (Ok(request), merged_compact_request(text)),
+        Err(error) => (Err(error), merged_request(text)),
+    };
+    let request = match (parsed, merged) {
+        (_, Some((unfinished, request))) => {
+            let message = format!(
+                "discarded an unfinished line of {} that another writer's request followed \
+                 before its newline: {}",
+                counted(unfinished.len(), "byte"),
+                excerpt(unfinished),
+            );
+            out.send(error_line(&Value::Null, &Failure::Usage(message))).await;
+            request
+        }
+        (Ok(request), None) => request,
+        (Err((id, message)), None) => {
+            out.send(error_line(&id, &Failure::Usage(message))).await;
+            return;
+        }
     };
     let id = request.id.clone();
     if let Err(failure) = handle(ctx, out, request).await {
@@ -1110,6 +1135,31 @@ mod tests {
         assert!(merged_request(r#"{"call":"a","args":{"x":{"call":"b"}}"#).is_none());
         assert!(merged_request(r#"{"call":"a"{"nothing":1}"#).is_none());
         assert_eq!(excerpt("ab"), r#""ab""#);
+    }
+
+    #[test]
+    fn a_json_request_run_into_an_unfinished_compact_line_is_split_off() {
+        let (unfinished, request) =
+            merged_compact_request(r#"get setpo{"session":"me","id":1}"#).expect("split");
+        assert_eq!(unfinished, "get setpo");
+        assert_eq!((request.verb.as_str(), request.name.as_deref()), ("session", Some("me")));
+        let (unfinished, _) = merged_compact_request(r#"boost extraCelsius=1 {"get":"mode"}"#)
+            .expect("after whole words");
+        assert_eq!(unfinished, "boost extraCelsius=1 ");
+        // JSON that belongs to a compact line is not split: a value after `NAME=`, inside it,
+        // or quoted.
+        for whole in [
+            r#"set config value={"get":"mode"}"#,
+            r#"addPlant plant={"a": {"get":"mode"}}"#,
+            r#"note 'text={"get":"mode"}'"#,
+            r#"note text='{"get":"mode"}'"#,
+            r#"note text="{\"get\":\"mode\"}""#,
+            r#"{"call":"a","args":{"x":{"call":"b"}}}"#,
+            "getStatus",
+        ] {
+            assert!(parse_request(whole).is_ok(), "{whole}");
+            assert!(merged_compact_request(whole).is_none(), "{whole}");
+        }
         assert_eq!(excerpt(&"x".repeat(100)), format!("\"{}\"…", "x".repeat(80)));
     }
 
