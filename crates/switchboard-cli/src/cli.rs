@@ -20,6 +20,9 @@ pub(crate) enum Command {
     Check(CheckArgs),
     /// Generate code from an interface file.
     Generate(GenerateArgs),
+    /// Compare two versions of an interface file and say which changes break old clients or servers.
+    #[command(after_help = crate::exit::exit_codes_help())]
+    Diff(DiffArgs),
     /// List running services: scans the socket directory, or discovers over MQTT.
     #[command(after_help = crate::exit::exit_codes_help())]
     List(ListArgs),
@@ -217,6 +220,49 @@ pub(crate) enum Format {
     /// Rendered diagnostics, and one line per file saying what it holds, on standard error.
     Human,
     /// One JSON document on standard output.
+    Json,
+}
+
+/// Arguments of `switchboard diff`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct DiffArgs {
+    /// The old version: a file, or `REV:PATH` for a file at a git revision (`HEAD~1:api.yaml`,
+    /// `main:api.yaml`), read with `git show` in the current directory. A file wins when both exist.
+    #[arg(value_name = "OLD")]
+    pub(crate) old: String,
+    /// The new version, in the same forms.
+    #[arg(value_name = "NEW")]
+    pub(crate) new: String,
+    /// Whose running peers must not break: `clients` built from OLD talking to a server built
+    /// from NEW, `servers` built from OLD serving clients built from NEW, or `both`.
+    #[arg(long = "for", value_enum, default_value_t = DiffSide::Clients, value_name = "SIDE")]
+    pub(crate) side: DiffSide,
+    /// How to print the changes.
+    #[arg(long, value_enum, default_value_t = DiffFormat::Text)]
+    pub(crate) format: DiffFormat,
+    /// Fail (exit 8) when NEW's `version` does not carry the bump the changes need; without it,
+    /// that is only a warning.
+    #[arg(long)]
+    pub(crate) require_version_bump: bool,
+}
+
+/// `--for` of `switchboard diff`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum DiffSide {
+    /// Existing clients, against an updated server.
+    Clients,
+    /// Existing servers, serving updated clients.
+    Servers,
+    /// Both.
+    Both,
+}
+
+/// `--format` of `switchboard diff`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum DiffFormat {
+    /// One line per change, then a summary.
+    Text,
+    /// One JSON document.
     Json,
 }
 

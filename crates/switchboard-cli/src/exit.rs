@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use switchboard_core::{CallError, RemoteError, TransportError, TransportErrorKind};
 
-/// `check`/`generate` found problems, or a local failure (I/O) occurred.
+/// `check`/`generate`/`diff` found problems in a file, or a local failure (I/O, git) occurred.
 pub(crate) const FAILURE: u8 = 1;
 /// Bad command line: unknown option, bad `NAME=VALUE`, missing argument (clap uses 2 as well).
 pub(crate) const USAGE: u8 = 2;
@@ -16,13 +16,17 @@ pub(crate) const NOT_FOUND: u8 = 4;
 pub(crate) const TIMEOUT: u8 = 5;
 /// The connection failed, broke, or the server speaks another interface.
 pub(crate) const TRANSPORT: u8 = 6;
+/// `diff`: a change breaks the side `--for` names.
+pub(crate) const BREAKING: u8 = 7;
+/// `diff --require-version-bump`: the new version does not carry the bump the changes need.
+pub(crate) const VERSION_BUMP: u8 = 8;
 /// Interrupted by Ctrl-C (or SIGTERM) while a goal ran: it was cancelled.
 pub(crate) const INTERRUPTED: u8 = 130;
 
 /// Every exit code and what it means: the table `--help` and the manual page show.
 pub(crate) const EXIT_CODES: &[(u8, &str)] = &[
     (0, "success (`watch` stopped by --count or --timeout succeeds too)"),
-    (FAILURE, "check/generate found problems; a local failure"),
+    (FAILURE, "check/generate/diff found problems in a file; a local failure"),
     (USAGE, "usage: bad options or arguments (NAME=VALUE that does not fit its type)"),
     (REMOTE, "the server answered with an error (its name is printed on stderr)"),
     (NOT_FOUND, "not found: no such service, method, property, signal, action or command"),
@@ -31,6 +35,8 @@ pub(crate) const EXIT_CODES: &[(u8, &str)] = &[
         TRANSPORT,
         "transport failure: cannot connect (e.g. no broker), connection lost, incompatible interface",
     ),
+    (BREAKING, "diff: a change breaks the clients or servers `--for` names"),
+    (VERSION_BUMP, "diff --require-version-bump: the new version lacks the bump the changes need"),
     (INTERRUPTED, "interrupted (Ctrl-C): a running goal was cancelled"),
 ];
 

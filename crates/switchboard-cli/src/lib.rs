@@ -1,4 +1,4 @@
-//! The `switchboard` command: checks interface files, generates code from them, and talks to
+//! The `switchboard` command: checks interface files, generates code from them, compares two versions of one, and talks to
 //! running services from a shell (call, get, set, watch, action, command, list, introspect, and
 //! a named-pipe gateway). See `docs/shell.md`.
 //!

@@ -233,6 +233,9 @@ mod mqtt;
 #[path = "shell/brokers.rs"]
 mod brokers;
 
+#[path = "shell/diff.rs"]
+mod diff;
+
 /// The subcommands `switchboard --help` lists, `help` aside.
 fn subcommands() -> Vec<String> {
     let help = run(&["--help".as_ref()]);
@@ -291,7 +294,7 @@ fn man_page_lists_every_subcommand_and_the_exit_codes() {
     }
     assert!(!page.contains("switchboard\\-help(1)"), "{page}");
     let exit_status = &page[page.find(".SH \"EXIT STATUS\"").expect("an EXIT STATUS section")..];
-    for code in ["0", "1", "2", "3", "4", "5", "6", "130"] {
+    for code in ["0", "1", "2", "3", "4", "5", "6", "7", "8", "130"] {
         assert!(exit_status.contains(&format!("\\fB{code}\\fR")), "no exit code {code}");
     }
 }

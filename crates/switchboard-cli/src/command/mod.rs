@@ -3,6 +3,7 @@
 mod bridge;
 mod check;
 mod completions;
+mod diff;
 mod generate;
 mod list;
 mod man;
@@ -21,6 +22,7 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Check(args) => check::run(&args),
         Command::Generate(args) => generate::run(&args),
+        Command::Diff(args) => Ok(diff::run(&args)),
         Command::Completions(args) => completions::run(&args),
         Command::Man(args) => man::run(&args),
         other => Ok(run_remote(other)),
@@ -50,6 +52,7 @@ fn run_remote(command: Command) -> ExitCode {
             Command::Bridge(args) => bridge::run(&args).await,
             Command::Check(_)
             | Command::Generate(_)
+            | Command::Diff(_)
             | Command::Completions(_)
             | Command::Man(_) => Ok(()),
         }
