@@ -8,6 +8,7 @@ use std::{borrow::Cow, fmt, sync::Arc, time::Duration};
 
 use bytes::Bytes;
 use switchboard_core::{TransportError, transport::BoxFuture};
+use switchboard_wire::filter::{self, Wildcards};
 use tokio::sync::watch;
 
 use crate::options::BrokerOptions;
@@ -101,6 +102,13 @@ pub trait BusConnector: Send + Sync + fmt::Debug + fmt::Display + 'static {
         name: &'a str,
         options: &'a BrokerOptions,
     ) -> BoxFuture<'a, Result<Arc<dyn Bus>, TransportError>>;
+}
+
+/// Whether `topic` matches a subscription's `filter` as [`Bus`] reads filters. An adapter whose
+/// broker matches more loosely (a Redis glob's `*` spans dots; AMQP's `#` matches no segment)
+/// checks each message it receives with this.
+pub fn filter_matches(filter: &str, topic: &str) -> bool {
+    filter::matches(filter, topic, Wildcards::Layer)
 }
 
 /// Where a received message goes: called with the address it arrived on (the topic, or the

@@ -37,7 +37,7 @@ mod server;
 pub use address::BrokerAddress;
 pub use bus::{
     Bus, BusConnector, BusMessage, BusProfile, BusStatus, EnvelopeStyle, Headers, LinkState,
-    ReplyRoute, Sink, SubscriptionId,
+    ReplyRoute, Sink, SubscriptionId, filter_matches,
 };
 pub use options::{
     BrokerOptions, BrokerUrl, BrokerUrlError, DEFAULT_HEARTBEAT, DEFAULT_MAX_BODY, with_query,

@@ -20,7 +20,7 @@ use switchboard_core::sync::lock;
 use switchboard::Endpoint;
 use switchboard_broker::{
     BrokerAddress, BrokerOptions, Bus, BusConnector, BusMessage, BusProfile, BusStatus,
-    EnvelopeStyle, LinkState, ReplyRoute, Sink, SubscriptionId,
+    EnvelopeStyle, LinkState, ReplyRoute, Sink, SubscriptionId, filter_matches,
 };
 use switchboard_core::{TransportError, TransportErrorKind, transport::BoxFuture};
 use tokio::sync::{mpsc, watch};
@@ -212,7 +212,7 @@ impl Inner {
         {
             let mut state = lock(&self.state);
             if topics {
-                let matching = state.topics.iter().filter(|s| matches(&s.filter, address));
+                let matching = state.topics.iter().filter(|s| filter_matches(&s.filter, address));
                 deliveries.extend(matching.cloned());
             }
             if queues {
@@ -461,21 +461,6 @@ impl Bus for MemoryBus {
     }
 }
 
-/// Whether `filter` matches `topic`: segments separated by `.`, `*` for one segment, `>` for
-/// one or more at the end.
-pub fn matches(filter: &str, topic: &str) -> bool {
-    let mut topic = topic.split('.');
-    for part in filter.split('.') {
-        match (part, topic.next()) {
-            (">", Some(_)) => return true,
-            ("*", Some(_)) => {}
-            (part, Some(segment)) if part == segment => {}
-            _ => return false,
-        }
-    }
-    topic.next().is_none()
-}
-
 fn valid_filter(filter: &str, wildcards: bool) -> bool {
     let parts: Vec<&str> = filter.split('.').collect();
     parts.iter().enumerate().all(|(i, part)| {
@@ -495,13 +480,13 @@ mod tests {
 
     #[test]
     fn filters() {
-        assert!(matches("a.b.c", "a.b.c"));
-        assert!(matches("a.*.c", "a.b.c"));
-        assert!(matches("a.>", "a.b.c"));
-        assert!(!matches("a.>", "a"));
-        assert!(!matches("a.*", "a.b.c"));
-        assert!(!matches("a.b.c", "a.b"));
-        assert!(!matches("a.b", "a.b.c"));
+        assert!(filter_matches("a.b.c", "a.b.c"));
+        assert!(filter_matches("a.*.c", "a.b.c"));
+        assert!(filter_matches("a.>", "a.b.c"));
+        assert!(!filter_matches("a.>", "a"));
+        assert!(!filter_matches("a.*", "a.b.c"));
+        assert!(!filter_matches("a.b.c", "a.b"));
+        assert!(!filter_matches("a.b", "a.b.c"));
         assert!(valid_filter("_sb.inbox.c1.>", true));
         assert!(!valid_filter("a.>.b", true));
         assert!(!valid_filter("a..b", true));

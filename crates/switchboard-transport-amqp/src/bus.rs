@@ -20,7 +20,7 @@ use lapin::{
 };
 use switchboard_broker::{
     BrokerOptions, Bus, BusMessage, BusProfile, EnvelopeStyle, Headers, LinkState, ReplyRoute,
-    Sink, SubscriptionId,
+    Sink, SubscriptionId, filter_matches,
     link::{Link, LinkDriver, LinkReader},
 };
 use switchboard_core::{TransportError, TransportErrorKind, transport::BoxFuture};
@@ -289,7 +289,7 @@ impl AmqpBus {
             let filter = filter.to_owned();
             let link = Arc::downgrade(&self.link);
             Ok(spawn_reader(consumer, link, ended.clone(), move |address, message| {
-                if matches(&filter, address) {
+                if filter_matches(&filter, address) {
                     sink(address, message);
                 }
             }))
@@ -562,20 +562,6 @@ fn binding_key(filter: &str) -> String {
         .join(".")
 }
 
-/// Whether `topic` matches the layer's `filter` (`*` one segment, `>` all the rest).
-fn matches(filter: &str, topic: &str) -> bool {
-    let mut topic = topic.split('.');
-    for segment in filter.split('.') {
-        match (segment, topic.next()) {
-            (">", Some(_)) => return true,
-            ("*", Some(_)) => {}
-            (literal, Some(part)) if literal == part => {}
-            _ => return false,
-        }
-    }
-    topic.next().is_none()
-}
-
 fn connect_error(server: &str, error: &lapin::Error) -> TransportError {
     let refused = match error.kind() {
         ErrorKind::ProtocolError(amqp) => {
@@ -605,9 +591,12 @@ mod tests {
     fn filters_become_bindings_and_are_checked_again() {
         assert_eq!(binding_key("Clock.*.signal.>"), "Clock.*.signal.#");
         assert_eq!(binding_key("_sb.presence.>"), "_sb.presence.#");
-        assert!(matches("Clock.*.signal.>", "Clock.k.signal.tick"));
-        assert!(!matches("Clock.*.signal.>", "Clock.k.signal"), "an AMQP `#` matches nothing");
-        assert!(!matches("Clock.*", "Clock.a.b"));
+        assert!(filter_matches("Clock.*.signal.>", "Clock.k.signal.tick"));
+        assert!(
+            !filter_matches("Clock.*.signal.>", "Clock.k.signal"),
+            "an AMQP `#` matches nothing"
+        );
+        assert!(!filter_matches("Clock.*", "Clock.a.b"));
     }
 
     #[test]

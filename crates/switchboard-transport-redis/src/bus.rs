@@ -11,7 +11,7 @@ use futures_util::StreamExt;
 use redis::{AsyncConnectionConfig, Client, aio::MultiplexedConnection};
 use switchboard_broker::{
     BrokerOptions, Bus, BusMessage, BusProfile, EnvelopeStyle, LinkState, ReplyRoute, Sink,
-    SubscriptionId,
+    SubscriptionId, filter_matches,
     link::{Link, LinkDriver},
 };
 use switchboard_core::{TransportError, TransportErrorKind, sync::lock, transport::BoxFuture};
@@ -159,7 +159,7 @@ impl RedisBus {
             let mut messages = pubsub.into_on_message();
             while let Some(message) = messages.next().await {
                 let channel = message.get_channel_name();
-                if matches(&filter, channel) {
+                if filter_matches(&filter, channel) {
                     let body = Bytes::copy_from_slice(message.get_payload_bytes());
                     sink(channel, BusMessage::new(body));
                 }
@@ -355,20 +355,6 @@ fn glob(filter: &str) -> String {
         .join(".")
 }
 
-/// Whether `topic` matches the layer's `filter` (`*` one segment, `>` all the rest).
-fn matches(filter: &str, topic: &str) -> bool {
-    let mut topic = topic.split('.');
-    for segment in filter.split('.') {
-        match (segment, topic.next()) {
-            (">", Some(_)) => return true,
-            ("*", Some(_)) => {}
-            (literal, Some(part)) if literal == part => {}
-            _ => return false,
-        }
-    }
-    topic.next().is_none()
-}
-
 fn connect_error(server: &str, error: &redis::RedisError) -> TransportError {
     let kind = match error.kind() {
         redis::ErrorKind::AuthenticationFailed => TransportErrorKind::AccessDenied,
@@ -391,10 +377,13 @@ mod tests {
     fn filters_become_globs_and_are_checked_again() {
         assert_eq!(glob("Clock.*.signal.>"), "Clock.*.signal.*");
         assert_eq!(glob("a[1].b?"), "a\\[1\\].b\\?");
-        assert!(matches("Clock.*.signal.>", "Clock.k.signal.tick"));
-        assert!(matches("Clock.*.signal.>", "Clock.k.signal.tick.x"));
-        assert!(!matches("Clock.*.signal.>", "Clock.k.x.signal.tick"), "a glob `*` spans dots");
-        assert!(!matches("Clock.*", "Clock"));
-        assert!(!matches("Clock.*", "Clock.a.b"));
+        assert!(filter_matches("Clock.*.signal.>", "Clock.k.signal.tick"));
+        assert!(filter_matches("Clock.*.signal.>", "Clock.k.signal.tick.x"));
+        assert!(
+            !filter_matches("Clock.*.signal.>", "Clock.k.x.signal.tick"),
+            "a glob `*` spans dots"
+        );
+        assert!(!filter_matches("Clock.*", "Clock"));
+        assert!(!filter_matches("Clock.*", "Clock.a.b"));
     }
 }

@@ -10,6 +10,7 @@
 //! validates an interface file's topic templates) use it without pulling in any transport.
 
 pub mod broker;
+pub mod filter;
 pub mod mqtt;
 pub mod node;
 pub mod unix;

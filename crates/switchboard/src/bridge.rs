@@ -51,6 +51,7 @@ use switchboard_core::{
     CallError, ErrorCode, RemoteError, TransportError, backoff::Backoff, client::SubscriptionError,
     error::names, sync::lock,
 };
+use switchboard_wire::filter::{self, Wildcards};
 use tokio::{sync::mpsc, task::JoinHandle};
 
 use crate::{
@@ -445,21 +446,10 @@ impl Echoes {
     }
 }
 
-/// Whether `topic` matches `pattern` (commlib-py's syntax: `*` one segment, a last `*` or `>`
-/// one or more). A pattern without wildcards matches itself only.
+/// Whether `topic` matches `pattern`, read as commlib-py reads it: `*` one segment, a last
+/// `*` or `>` one or more.
 fn matches(pattern: &str, topic: &str) -> bool {
-    let pattern: Vec<&str> = pattern.split('.').collect();
-    let topic: Vec<&str> = topic.split('.').collect();
-    for (at, segment) in pattern.iter().enumerate() {
-        if at + 1 == pattern.len() && (*segment == "*" || *segment == ">") {
-            return topic.len() > at;
-        }
-        match topic.get(at) {
-            Some(name) if *segment == "*" || segment == name => {}
-            _ => return false,
-        }
-    }
-    topic.len() == pattern.len()
+    filter::matches(pattern, topic, Wildcards::Commlib)
 }
 
 /// How a pattern route renames topics: its literal head (the segments before the first
