@@ -45,7 +45,7 @@ fn datetime(text: &str) -> DateTime {
 // ---------------------------------------------------------------------------------------------
 // Every type, with edge values.
 
-fn everything_properties() -> EverythingProperties {
+pub(crate) fn everything_properties() -> EverythingProperties {
     EverythingProperties {
         settings: SettingsProperty { name: "start".into(), brightness: 255, favorite: None },
         uptime: UptimeProperty {
@@ -372,7 +372,8 @@ async fn emit_samples(server: &EverythingServer, first: u64, count: u64) {
 }
 
 /// A reader that pauses while the server emits several queues' worth of signals misses none:
-/// its full queue holds the connection back, and the server waits, instead of dropping.
+/// its full queue holds the connection back, and the server queues what is emitted meanwhile
+/// (over Unix, up to 4 MiB per peer), instead of dropping.
 pub(crate) async fn a_paused_reader_misses_no_signal(endpoint: Endpoint) {
     let server = within(
         "serve",
@@ -404,8 +405,9 @@ pub(crate) async fn a_paused_reader_misses_no_signal(endpoint: Endpoint) {
 /// How a client is linked to its server, which decides what a full local reader does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Link {
-    /// A direct connection (the Unix socket): a full reader holds the connection back and the
-    /// server waits, for up to the slow-reader timeout; every message is read or counted.
+    /// A direct connection (the Unix socket): a full reader holds the connection back, for up to
+    /// the slow-reader timeout, while the server's queue for it fills; every message is read or
+    /// counted.
     Direct,
     /// Through a broker (MQTT): a full reader misses messages at once and is told how many;
     /// the broker may drop more under its own limits, uncounted.

@@ -437,8 +437,8 @@ async fn goal_result_fails_when_the_server_stays_gone() {
     );
 }
 
-/// A burst of signals far larger than a peer's send queue arrives whole and in order: the
-/// emitter waits for room instead of the server dropping a subscriber that is still reading.
+/// A burst of 20,000 signals arrives whole and in order at a subscriber that reads: its 4 MiB
+/// stream queue absorbs what it has not read yet, so it is not dropped as a slow consumer.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn signal_burst_arrives_whole() {
     switchboard_testkit::init_tracing();
@@ -512,8 +512,11 @@ async fn many_calls_in_flight_on_one_client_all_succeed() {
 }
 
 /// Issue 15, defect 8: a subscriber that never reads must not stall signals for everyone.
-/// Its queue fills, the emitter waits only briefly for room, then the laggard is disconnected;
-/// the good subscriber gets every signal and the emitter is never held up for long.
+/// Its queue fills, and the first signal that finds no room disconnects the laggard (the
+/// emitter never waits for it); the good subscriber gets every signal and the emitter is never
+/// held up for long. The emitter keeps at most [`IN_FLIGHT`] signals ahead of the good
+/// subscriber, whose small queue then always has room: a subscriber that falls a whole queue
+/// behind is a slow consumer too, however healthy.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_subscriber_that_never_reads_costs_the_others_little() {
     switchboard_testkit::init_tracing();
@@ -545,9 +548,11 @@ async fn a_subscriber_that_never_reads_costs_the_others_little() {
     const SIGNALS: u32 = 8_000;
     let at = switchboard::DateTime::from(std::time::SystemTime::UNIX_EPOCH);
     let emitting = server.clone();
+    let (read, mut progress) = tokio::sync::watch::channel(0u32);
     let emitter = tokio::spawn(async move {
         let mut slowest = Duration::ZERO;
         for i in 0..SIGNALS {
+            ahead_of_the_reader(&mut progress, i).await;
             let started = Instant::now();
             emitting.emit_temperature_changed(f64::from(i), at).await.expect("emit");
             slowest = slowest.max(started.elapsed());
@@ -558,6 +563,7 @@ async fn a_subscriber_that_never_reads_costs_the_others_little() {
         let reading =
             within("a reading", readings.next()).await.expect("stream open").expect("no gap");
         assert_eq!(reading.celsius, f64::from(i), "signals must arrive in order");
+        read.send_replace(i + 1);
     }
     let slowest = within("emitter", emitter).await.expect("emitter task");
     assert!(
@@ -690,4 +696,159 @@ async fn connections_are_limited_in_total_and_per_uid() {
     let error = within("connect", ThermostatClient::connect(&by_uid)).await.unwrap_err();
     assert_eq!(error.kind(), TransportErrorKind::AccessDenied, "{error}");
     assert!(error.to_string().contains("limit per uid"), "{error}");
+}
+
+/// Signals an emitter may be ahead of the good subscriber in the slow-consumer tests. The good
+/// subscriber's queue holds at most twice as many: those not yet read, and as many already in
+/// the socket while the server's writer, preempted, has not yet freed their room.
+const IN_FLIGHT: u32 = 2;
+
+/// Waits until the emitter may send signal `next`: the good subscriber has read all but the
+/// last [`IN_FLIGHT`] before it (`progress` counts the signals it read).
+async fn ahead_of_the_reader(progress: &mut tokio::sync::watch::Receiver<u32>, next: u32) {
+    within("the good subscriber's progress", progress.wait_for(|read| read + IN_FLIGHT > next))
+        .await
+        .expect("the good subscriber reads on");
+}
+
+/// A raw connection to an `Everything` server, past its handshake, subscribed to `sample`; a
+/// round trip proves the subscription is in force.
+fn raw_sample_subscriber(path: &std::path::Path) -> UnixStream {
+    let interface = &switchboard_tests::everything::INTERFACE;
+    let mut stream = UnixStream::connect(path).expect("connect");
+    stream.set_read_timeout(Some(suite::STEP)).unwrap();
+    let hello = serde_json::json!({
+        "protocol": 1, "interface": interface.name, "version": interface.version, "hash": interface.hash, "instance": "default"
+    });
+    write_frame(
+        &mut stream,
+        &Frame::new(Kind::Hello, interface.name.as_ref()).with_payload(hello.to_string()),
+    );
+    let welcome = read_frame(&mut stream).expect("a welcome");
+    assert_eq!(welcome.kind, Kind::Welcome, "{welcome:?}");
+    write_frame(&mut stream, &Frame::new(Kind::Subscribe, "sample"));
+    write_frame(&mut stream, &Frame::new(Kind::Call, "echoNothing").with_id(1).with_payload("{}"));
+    let reply = read_frame(&mut stream).expect("a reply");
+    assert_eq!((reply.kind, reply.id), (Kind::Reply, 1), "{reply:?}");
+    stream
+}
+
+/// Emits `count` samples numbered from `first`, each carrying `raw`, as fast as the good
+/// subscriber reading `samples` takes them (at most [`IN_FLIGHT`] ahead of it), which must
+/// receive every one in order. Returns the server and how long the emitter took.
+async fn emit_in_step(
+    server: switchboard_tests::everything::EverythingServer,
+    samples: &mut switchboard::client::SignalStream<switchboard_tests::everything::Sample>,
+    first: u32,
+    count: u32,
+    raw: Vec<u8>,
+) -> (switchboard_tests::everything::EverythingServer, Duration) {
+    let (read, mut progress) = tokio::sync::watch::channel(0u32);
+    let emitter = tokio::spawn(async move {
+        let at = switchboard::DateTime::from(std::time::SystemTime::UNIX_EPOCH);
+        let red = switchboard_tests::everything::Color::Red;
+        let started = Instant::now();
+        for i in 0..count {
+            ahead_of_the_reader(&mut progress, i).await;
+            let counter = u64::from(first + i);
+            server.emit_sample(counter, 0.0, at, red, None, raw.clone()).await.expect("emit");
+        }
+        (server, started.elapsed())
+    });
+    for i in 0..count {
+        let sample =
+            within("a sample", samples.next()).await.expect("stream open").expect("no gap");
+        assert_eq!(sample.counter, u64::from(first + i), "samples must arrive in order");
+        read.send_replace(i + 1);
+    }
+    within("the emitter", emitter).await.expect("emitter task")
+}
+
+/// Issue 15, defect 8: a subscriber that reads, but slowly (one frame every 5 ms), must not pace
+/// the emitter, and so every other subscriber, to its speed. Before, once its queue was full the
+/// emitter waited for room for each signal (up to 130 ms each time, never the whole 250 ms
+/// slow-consumer timeout), so 1,200 signals took about 6 s instead of about 1 s. Now the slow
+/// one is disconnected as soon as its queue has no room; the good subscriber gets every signal
+/// in order, and the emitter takes about as long as it does with the good subscriber alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subscriber_that_reads_slowly_does_not_pace_the_emitter() {
+    switchboard_testkit::init_tracing();
+    let dir = SocketDir::new();
+    // A small queue (8 of these frames), so that the slow subscriber paced the emitter before:
+    // the writer frees a queue's room once a whole batch is in the socket, and the kernel wakes
+    // a blocked writer only once most of the socket's buffer is read.
+    let options =
+        switchboard::transport::unix::UnixOptions::default().with_peer_queue_bytes(64 * 1024);
+    let endpoint = switchboard::Endpoint::unix(
+        switchboard::transport::unix::UnixEndpoint::at(dir.path("service")).with_options(options),
+    );
+    let server = within(
+        "serve",
+        switchboard_tests::everything::EverythingServer::serve(
+            &endpoint,
+            switchboard_tests::fixtures::EverythingEcho::default(),
+            suite::everything_properties(),
+        ),
+    )
+    .await
+    .expect("serve");
+    let good =
+        within("connect", switchboard_tests::everything::EverythingClient::connect(&endpoint))
+            .await
+            .expect("connect");
+    let mut samples = within("subscribe", good.subscribe_sample()).await.expect("subscribe");
+    within("echoNothing", good.echo_nothing()).await.expect("echoNothing");
+
+    // 8.3 KB a frame, so that the slow subscriber reads 1.6 MB/s: enough for the kernel to wake
+    // the server's writer often, rather than look like one that stopped reading.
+    const SIGNALS: u32 = 1_200;
+    let raw = vec![0x5a_u8; 6 * 1024];
+    let (server, alone) = emit_in_step(server, &mut samples, 0, SIGNALS, raw.clone()).await;
+
+    let path = dir.path("service");
+    let mut slow = within(
+        "the slow subscriber",
+        tokio::task::spawn_blocking(move || raw_sample_subscriber(&path)),
+    )
+    .await
+    .expect("the slow subscriber's handshake");
+    slow.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    // Reads one frame every 5 ms until the server closes the connection (or nothing comes for
+    // 10 s, or 20 s pass).
+    let slow_reader = std::thread::spawn(move || {
+        let closed = |e: std::io::Error| {
+            use std::io::ErrorKind::{ConnectionReset, UnexpectedEof};
+            matches!(e.kind(), UnexpectedEof | ConnectionReset)
+        };
+        let mut frames = 0u64;
+        let started = Instant::now();
+        while started.elapsed() < Duration::from_secs(20) {
+            let mut length = [0u8; 4];
+            if let Err(e) = slow.read_exact(&mut length) {
+                return (frames, closed(e));
+            }
+            let mut body = vec![0u8; u32::from_be_bytes(length) as usize];
+            if let Err(e) = slow.read_exact(&mut body) {
+                return (frames, closed(e));
+            }
+            frames += 1;
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        (frames, false)
+    });
+
+    let (_server, with_slow) = emit_in_step(server, &mut samples, SIGNALS, SIGNALS, raw).await;
+    assert!(
+        with_slow < alone * 2 + Duration::from_millis(500),
+        "{SIGNALS} signals took {with_slow:?} with a slow subscriber, {alone:?} without"
+    );
+    let (frames, ended) = within(
+        "the slow subscriber's end",
+        tokio::task::spawn_blocking(move || slow_reader.join()),
+    )
+    .await
+    .expect("the reading task")
+    .expect("the reading thread");
+    assert!(ended, "the slow subscriber is still connected after reading {frames} frames");
+    assert!(frames < u64::from(SIGNALS), "the slow subscriber read all {frames} frames, slowly");
 }

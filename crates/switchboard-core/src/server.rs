@@ -420,9 +420,9 @@ impl ServerCore {
             },
             _ => {
                 let peers = lock(&self.state.signals).get(&name).cloned().unwrap_or_default();
-                // Each peer's send waits while its queue is full, so a burst of signals slows the
-                // emitter down rather than dropping a reader that is still draining. A peer that
-                // stays full is disconnected by the transport's slow-consumer policy.
+                // Each peer's send may wait while its queue is full, for as long as the transport
+                // chooses (the Unix transport never waits: it disconnects a peer whose queue is
+                // full, so one slow subscriber cannot pace the others).
                 let sends = peers.iter().map(|peer| peer.send_when_ready(message.clone()));
                 futures_util::future::join_all(sends).await;
                 Ok(())

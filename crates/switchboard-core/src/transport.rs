@@ -240,9 +240,11 @@ pub trait PeerLink: Send + Sync + Debug {
     /// when the message was not queued.
     fn send(&self, message: ServerMessage) -> Result<(), TransportError>;
 
-    /// Queues a message to this peer, waiting (for a bounded time the transport chooses) while
-    /// its queue is full. Streams of signals and goal feedback use it, so a burst slows the
-    /// sender down instead of tripping the slow-consumer policy. By default it is [`send`](Self::send).
+    /// Queues a message to this peer, waiting (for a bounded time the transport chooses, which
+    /// may be none) while its queue is full. Streams of signals and goal feedback use it. The
+    /// Unix transport never waits here: its per-peer stream queue absorbs bursts, and a peer
+    /// whose queue is full is disconnected at once, so one slow subscriber cannot pace the
+    /// emitter and everyone else with it. By default it is [`send`](Self::send).
     fn send_when_ready(&self, message: ServerMessage) -> BoxFuture<'_, Result<(), TransportError>> {
         Box::pin(std::future::ready(self.send(message)))
     }

@@ -22,15 +22,21 @@
 //!
 //! Each peer has bounded queues of outgoing frames, counted in bytes
 //! ([`UnixOptions::peer_queue_bytes`]): signals and goal feedback, answers, and the rest.
-//! Signals and goal feedback wait for room in a full queue for at most
-//! [`UnixOptions::slow_consumer_timeout`] (250 ms), so one subscriber that stops reading holds up
-//! the emitter, and every other subscriber, only that long, once. Answers to a peer's own
-//! requests have room of their own, and the server reads no further request while it is taken
-//! (or while [`UnixOptions::peer_queue`] requests await their answers), so a client with many
-//! calls in flight, or one that does not read its answers, is slowed down, never dropped. When
-//! a stream queue stays full, or another frame finds no room, the transport disconnects that
-//! peer, logs a warning and returns an error. The client notices the disconnect, reconnects and
-//! re-subscribes, so a slow client loses frames but never makes the server hold unbounded memory.
+//! The stream queue (4 MiB by default) absorbs bursts and short pauses, but the code that emits
+//! never waits for it: a signal or goal feedback that finds no room disconnects that peer at once
+//! as a slow consumer, whether it stopped reading or reads more slowly than the emitter emits.
+//! So one slow subscriber costs the emitter, and every other subscriber, nothing but the frames
+//! it was sent. A peer that leaves no room for another frame sent unasked (a property value, a
+//! goal status) is disconnected the same way. The server counts these disconnects and logs them
+//! as a warning at most once every 10 s. The client notices the disconnect, reconnects and
+//! re-subscribes, and its streams report the gap (`SubscriptionError::Transport`), so a slow
+//! client loses frames, visibly, but never holds up others or makes the server hold unbounded
+//! memory.
+//!
+//! Answers to a peer's own requests are different: they have room of their own, and the server
+//! reads no further request while it is taken (or while [`UnixOptions::peer_queue`] requests
+//! await their answers), so a client with many calls in flight, or one that does not read its
+//! answers, is slowed down, never dropped.
 
 pub mod frame;
 
@@ -45,8 +51,7 @@ mod wire;
 
 pub use options::{
     DEFAULT_FRAME_TIMEOUT, DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_CONNECTIONS_PER_UID,
-    DEFAULT_PEER_QUEUE_BYTES, DEFAULT_READ_BUDGET, DEFAULT_SLOW_CONSUMER_TIMEOUT, FRAME_OVERHEAD,
-    UnixOptions,
+    DEFAULT_PEER_QUEUE_BYTES, DEFAULT_READ_BUDGET, FRAME_OVERHEAD, UnixOptions,
 };
 pub use paths::{ParsedUrl, REGISTRATION, SCHEMES, UnixEndpoint, default_socket_dir};
 

@@ -8,8 +8,6 @@ use crate::frame::{DEFAULT_MAX_FRAME_SIZE, HEADER_LEN};
 
 /// The default of [`UnixOptions::peer_queue_bytes`]: 4 MiB.
 pub const DEFAULT_PEER_QUEUE_BYTES: usize = 4 * 1024 * 1024;
-/// The default of [`UnixOptions::slow_consumer_timeout`]: 250 ms.
-pub const DEFAULT_SLOW_CONSUMER_TIMEOUT: Duration = Duration::from_millis(250);
 /// The default of [`UnixOptions::frame_timeout`]: 30 s.
 pub const DEFAULT_FRAME_TIMEOUT: Duration = Duration::from_secs(30);
 /// The default of [`UnixOptions::max_connections`]: 1024.
@@ -41,16 +39,15 @@ pub struct UnixOptions {
     pub peer_queue: usize,
     /// Bytes of signal and goal-feedback frames queued per peer, each frame counted as its
     /// length plus [`FRAME_OVERHEAD`] bytes (a frame larger than the whole budget still fits
-    /// alone). It absorbs bursts and short pauses of the peer without holding up the emitter.
+    /// alone). It absorbs bursts and short pauses of the peer; the emitter never waits for it:
+    /// a signal or feedback that finds no room disconnects the peer at once as a slow consumer
+    /// (it reconnects, re-subscribes, and its streams report the gap), so one slow subscriber
+    /// never paces the emitter or the other subscribers.
     /// A quarter of it bounds the peer's unwritten answers (the server reads no further request
     /// while they reach it), and another quarter the other frames it is sent unasked (property
     /// values, goal status, ERROR; a peer that leaves no room is disconnected as too slow).
     /// Default 4 MiB.
     pub peer_queue_bytes: usize,
-    /// How long a signal or goal feedback waits for room in a peer's full stream queue before
-    /// the peer is disconnected as too slow. This is the most one subscriber that stops reading
-    /// can hold up the code that emits (once; then it is gone). Default 250 ms.
-    pub slow_consumer_timeout: Duration,
     /// The first delay before a client tries to reconnect. Default 50 ms.
     pub reconnect_initial: Duration,
     /// The longest delay between reconnect attempts. Default 2 s.
@@ -83,7 +80,6 @@ impl Default for UnixOptions {
             allowed_gids: Vec::new(),
             peer_queue: 1024,
             peer_queue_bytes: DEFAULT_PEER_QUEUE_BYTES,
-            slow_consumer_timeout: DEFAULT_SLOW_CONSUMER_TIMEOUT,
             reconnect_initial: Duration::from_millis(50),
             reconnect_max: Duration::from_secs(2),
             handshake_timeout: Duration::from_secs(5),
@@ -129,12 +125,6 @@ impl UnixOptions {
     /// Sets [`UnixOptions::peer_queue_bytes`].
     pub fn with_peer_queue_bytes(mut self, bytes: usize) -> Self {
         self.peer_queue_bytes = bytes;
-        self
-    }
-
-    /// Sets [`UnixOptions::slow_consumer_timeout`].
-    pub fn with_slow_consumer_timeout(mut self, timeout: Duration) -> Self {
-        self.slow_consumer_timeout = timeout;
         self
     }
 

@@ -44,8 +44,9 @@ use crate::{
 const PROBE_TIMEOUT: Duration = Duration::from_secs(1);
 /// How long the accept loop pauses after an accept error (e.g. out of file descriptors).
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
-/// Accept errors are logged at most once in this long; the lines left out are counted.
-const ACCEPT_LOG_INTERVAL: Duration = Duration::from_secs(10);
+/// Accept errors, and slow consumers disconnected, are logged at most once in this long; the
+/// lines left out are counted.
+const LOG_INTERVAL: Duration = Duration::from_secs(10);
 /// File descriptors kept free below the process's open-file limit when it caps the connections.
 const FD_RESERVE: usize = 64;
 /// Connections being refused at once (each reads a small HELLO, then gets REFUSED); further
@@ -85,6 +86,8 @@ struct Shared {
     read_budget: Arc<Semaphore>,
     next_peer: AtomicU64,
     connections: Mutex<Connections>,
+    /// Peers disconnected because they did not keep up.
+    slow_consumers: Arc<SlowConsumers>,
 }
 
 impl std::fmt::Debug for Shared {
@@ -348,6 +351,7 @@ fn start(
         server_uid,
         next_peer: AtomicU64::new(1),
         connections: Mutex::default(),
+        slow_consumers: Arc::default(),
     });
     tokio::spawn(accept_loop(listener, shared.clone(), shutdown_rx));
     debug!(path = %path.display(), "unix transport listening");
@@ -409,19 +413,19 @@ fn open_file_room() -> usize {
     usize::try_from(limit.rlim_cur).unwrap_or(usize::MAX).saturating_sub(FD_RESERVE)
 }
 
-/// Accept failures logged at most once per [`ACCEPT_LOG_INTERVAL`], counting the ones left out.
+/// Events logged at most once per [`LOG_INTERVAL`], counting the ones left out.
 #[derive(Debug, Default)]
-struct AcceptFailures {
+struct RateLimited {
     last_logged: Option<Instant>,
     left_out: u64,
 }
 
-impl AcceptFailures {
-    /// Records a failure at `now`: `Some(n)` when it is to be logged, `n` being how many were
+impl RateLimited {
+    /// Records an event at `now`: `Some(n)` when it is to be logged, `n` being how many were
     /// left out since the last line; `None` when it is left out.
     fn record(&mut self, now: Instant) -> Option<u64> {
         match self.last_logged {
-            Some(last) if now.duration_since(last) < ACCEPT_LOG_INTERVAL => {
+            Some(last) if now.duration_since(last) < LOG_INTERVAL => {
                 self.left_out += 1;
                 None
             }
@@ -429,6 +433,34 @@ impl AcceptFailures {
                 self.last_logged = Some(now);
                 Some(std::mem::take(&mut self.left_out))
             }
+        }
+    }
+}
+
+/// The peers a server disconnected as slow consumers: a count, and a warning at most once per
+/// [`LOG_INTERVAL`].
+#[derive(Debug, Default)]
+struct SlowConsumers {
+    /// Peers disconnected so far.
+    count: AtomicU64,
+    log: Mutex<RateLimited>,
+}
+
+impl SlowConsumers {
+    /// Counts and (rate-limited) logs `peer`, disconnected because its `queue` queue was full.
+    fn disconnected(&self, peer: PeerId, queue: &'static str) {
+        let total = self.count.fetch_add(1, Ordering::Relaxed) + 1;
+        let logged = switchboard_core::sync::lock(&self.log).record(Instant::now());
+        if let Some(left_out) = logged {
+            warn!(
+                %peer,
+                queue,
+                total,
+                left_out,
+                "disconnecting a slow consumer: its outgoing queue is full (logged at most every 10 s)"
+            );
+        } else {
+            debug!(%peer, queue, total, "disconnecting a slow consumer: its outgoing queue is full");
         }
     }
 }
@@ -443,7 +475,7 @@ async fn accept_loop(
     shared: Arc<Shared>,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let mut failures = AcceptFailures::default();
+    let mut failures = RateLimited::default();
     loop {
         tokio::select! {
             biased;
@@ -583,7 +615,8 @@ struct UnixPeerLink {
     answer_bytes: Arc<AnswerGauge>,
     /// The byte budget of answers and of other frames.
     small_budget: usize,
-    /// Room for signals and goal feedback, in bytes (see `send_when_ready`).
+    /// Room for signals and goal feedback, in bytes; a peer that leaves too little is
+    /// disconnected as too slow at once (see `send_stream`).
     stream_places: Arc<Semaphore>,
     /// The size of `stream_places`: the most one stream frame is charged.
     stream_budget: usize,
@@ -592,8 +625,11 @@ struct UnixPeerLink {
     other_places: Arc<Semaphore>,
     /// The connection's stop signal: raising it ends the reader and the writer.
     stop: Arc<Stop>,
+    /// Set once the peer is disconnected as a slow consumer, so it is counted once.
+    cut: AtomicBool,
+    /// The server's count and log of slow consumers.
+    slow_consumers: Arc<SlowConsumers>,
     frame_limit: usize,
-    slow_consumer_timeout: Duration,
 }
 
 impl UnixPeerLink {
@@ -619,7 +655,7 @@ impl UnixPeerLink {
                     .other_places
                     .clone()
                     .try_acquire_many_owned(charge(bytes.len(), self.small_budget))
-                    .map_err(|_| self.too_slow())?,
+                    .map_err(|_| self.too_slow("other"))?,
             },
         };
         self.queue.send(Outgoing::Frame(QueuedFrame { bytes, hold })).map_err(|_| self.gone())
@@ -641,12 +677,31 @@ impl UnixPeerLink {
         place
     }
 
-    /// Applies the slow-consumer policy: the peer is disconnected (it reconnects and re-syncs).
-    fn too_slow(&self) -> TransportError {
-        warn!(peer = %self.id, "peer is not reading fast enough; disconnecting it");
+    /// Queues a signal or goal feedback without waiting; a peer whose stream queue has no room
+    /// for it is disconnected as a slow consumer.
+    fn send_stream(&self, message: &ServerMessage) -> Result<(), TransportError> {
+        if self.stop.is_raised() {
+            return Err(self.gone());
+        }
+        let bytes = self.encode(wire::server_outgoing(message)?.fields())?;
+        let place = self
+            .stream_places
+            .clone()
+            .try_acquire_many_owned(charge(bytes.len(), self.stream_budget))
+            .map_err(|_| self.too_slow("stream"))?;
+        let frame = QueuedFrame { bytes, hold: Hold::Bytes { _bytes: place } };
+        self.queue.send(Outgoing::Frame(frame)).map_err(|_| self.gone())
+    }
+
+    /// Applies the slow-consumer policy: the peer is disconnected (it reconnects, re-subscribes
+    /// and its streams report the gap). `queue` names the queue that had no room.
+    fn too_slow(&self, queue: &'static str) -> TransportError {
+        if !self.cut.swap(true, Ordering::AcqRel) {
+            self.slow_consumers.disconnected(self.id, queue);
+        }
         self.stop.raise();
         TransportError::disconnected(format!(
-            "{} did not keep up: its outgoing queue stayed full, so it was disconnected",
+            "{} did not keep up: its outgoing {queue} queue was full, so it was disconnected",
             self.id
         ))
     }
@@ -683,22 +738,9 @@ impl PeerLink for UnixPeerLink {
     }
 
     fn send_when_ready(&self, message: ServerMessage) -> BoxFuture<'_, Result<(), TransportError>> {
-        Box::pin(async move {
-            let bytes = self.encode(wire::server_outgoing(&message)?.fields())?;
-            let queued = timeout(self.slow_consumer_timeout, async {
-                let cost = charge(bytes.len(), self.stream_budget);
-                let Ok(place) = self.stream_places.clone().acquire_many_owned(cost).await else {
-                    return false;
-                };
-                let frame = QueuedFrame { bytes, hold: Hold::Bytes { _bytes: place } };
-                self.queue.send(Outgoing::Frame(frame)).is_ok()
-            });
-            match queued.await {
-                Ok(true) => Ok(()),
-                Ok(false) => Err(self.gone()),
-                Err(_) => Err(self.too_slow()),
-            }
-        })
+        // Never waits: a peer whose stream queue has no room is disconnected at once, so one
+        // slow subscriber cannot pace the emitter, nor every other subscriber with it.
+        Box::pin(std::future::ready(self.send_stream(&message)))
     }
 }
 
@@ -851,8 +893,9 @@ async fn serve_connection(
         answer_bytes: Arc::default(),
         small_budget: shared.options.small_budget(),
         stop: stop.clone(),
+        cut: AtomicBool::new(false),
+        slow_consumers: shared.slow_consumers.clone(),
         frame_limit: limit,
-        slow_consumer_timeout: shared.options.slow_consumer_timeout,
     });
     let peer = Peer::new(link.clone());
     debug!(peer = %id, ?credentials, "client connected");
@@ -1063,7 +1106,7 @@ mod tests {
     /// line per 10 s, which counts the ones left out.
     #[test]
     fn accept_failures_are_logged_at_most_once_per_interval() {
-        let mut failures = AcceptFailures::default();
+        let mut failures = RateLimited::default();
         let start = Instant::now();
         let logged: Vec<u64> =
             (0..=600).filter_map(|i| failures.record(start + ACCEPT_BACKOFF * i)).collect();
