@@ -176,6 +176,7 @@ pub(crate) async fn run(args: &PipeArgs) -> Result<(), Failure> {
         make_fifo(path)
             .map_err(|e| Failure::Local(format!("cannot create {}: {e}", path.display())))?;
     }
+    remove_stale_sessions(&args.dir);
     let (stop_tx, stop) = watch::channel(false);
     let sessions = Arc::new(Sessions {
         dir: args.dir.clone(),
@@ -388,6 +389,27 @@ fn remove_session_dir(dir: &Path) {
         let _ = std::fs::remove_file(dir.join(name));
     }
     let _ = std::fs::remove_dir(dir);
+}
+
+/// Removes the sessions a gateway that was killed left in `dir`: directories that hold nothing
+/// but the FIFOs `requests` and `responses` (or one of them). Anything else is left alone.
+fn remove_stale_sessions(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let is_dir = std::fs::symlink_metadata(&path).is_ok_and(|m| m.is_dir());
+        let Ok(inside) = std::fs::read_dir(&path) else { continue };
+        let inside: Vec<_> = inside.flatten().collect();
+        let stale = is_dir
+            && !inside.is_empty()
+            && inside.iter().all(|e| {
+                let name = e.file_name();
+                (name == REQUESTS || name == RESPONSES) && e.file_type().is_ok_and(|t| t.is_fifo())
+            });
+        if stale {
+            remove_session_dir(&path);
+        }
+    }
 }
 
 impl Sessions {

@@ -541,6 +541,42 @@ fn wait_gone(path: &std::path::Path) -> bool {
     true
 }
 
+/// A gateway that was killed leaves its sessions' directories; the next one on the same DIR
+/// removes those (nothing but the two FIFOs inside), so their names can be used again, and
+/// leaves anything else alone.
+#[test]
+fn pipe_removes_sessions_a_killed_gateway_left() {
+    let live = Live::unix();
+    let mut gateway = Gateway::start(&live, "Thermostat");
+    let left = gateway.open_session("left");
+    gateway.child.kill().unwrap();
+    gateway.child.wait().unwrap();
+    assert!(left.join("requests").exists() && left.join("responses").exists());
+    // Its main FIFOs go too, so that their reappearance says the next gateway is up.
+    std::fs::remove_file(gateway.requests()).unwrap();
+    std::fs::remove_file(gateway.responses()).unwrap();
+    let mine = gateway.dir.path().join("mine");
+    std::fs::create_dir(&mine).unwrap();
+    std::fs::write(mine.join("requests"), "a file, not a FIFO").unwrap();
+    let empty = gateway.dir.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    let dir = gateway.dir.path().to_str().unwrap().to_owned();
+    gateway.child = live
+        .command(&["pipe", "Thermostat", "--dir", &dir])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for(&gateway.responses());
+    let main = gateway.reader();
+    assert_eq!(gateway.open_session("left"), left);
+    assert_eq!(main.next()["result"]["session"], "left", "the name is free again");
+    assert!(mine.join("requests").is_file() && empty.is_dir(), "a client's directory was removed");
+    std::fs::remove_dir_all(&mine).unwrap();
+    std::fs::remove_dir(&empty).unwrap();
+    gateway.stop();
+}
+
 /// Issue 15, defect 9: a session is a private pair `DIR/NAME/requests` and `DIR/NAME/responses`
 /// (FIFOs 0600 in a 0700 directory), served like the main pair. Names are checked, one name is
 /// one session, at most 64 are open; a session ends on `close` (from either pair), once neither
