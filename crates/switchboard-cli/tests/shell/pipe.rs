@@ -584,7 +584,7 @@ fn pipe_removes_sessions_a_killed_gateway_left() {
 #[test]
 fn pipe_sessions_open_serve_and_end() {
     let live = Live::unix();
-    let gateway = Gateway::start_with(&live, "Thermostat", &["--session-idle", "400ms"]);
+    let gateway = Gateway::start_with(&live, "Thermostat", &["--session-idle", "1s"]);
     let main = gateway.reader();
     let a = gateway.open_session("a");
     assert_eq!(
@@ -620,7 +620,7 @@ fn pipe_sessions_open_serve_and_end() {
     assert!(refused["error"]["message"].as_str().unwrap().contains("already open"), "{refused}");
     // While a reader has the session's responses open it stays, however long; the session ends
     // itself from its own pair (answered first), and its directory goes.
-    std::thread::sleep(Duration::from_millis(900));
+    std::thread::sleep(Duration::from_millis(1800));
     assert!(a.join("requests").exists(), "a session in use was ended as idle");
     send("{\"close\":true,\"id\":3}\n").unwrap();
     assert_eq!(out.next(), json!({"id":3,"result":{"closed":"a"}}));
@@ -646,7 +646,7 @@ fn pipe_sessions_open_serve_and_end() {
         let _reader = OpenOptions::new().read(true).open(left.join("responses")).unwrap();
         let mut writer = OpenOptions::new().write(true).open(left.join("requests")).unwrap();
         writer.write_all(b"getStatus\n").unwrap();
-        std::thread::sleep(Duration::from_millis(900));
+        std::thread::sleep(Duration::from_millis(1800));
         assert!(left.join("responses").exists(), "a session in use was ended as idle");
     }
     assert!(wait_gone(&left), "a session its client left was kept");
