@@ -301,7 +301,7 @@ async fn an_unreachable_side_is_a_clear_error() {
     let error = started.expect_err("side b is unreachable");
     assert!(matches!(error, BridgeError::Unreachable { side: Side::B, .. }), "{error:?}");
     let message = error.to_string();
-    assert!(message.contains("side b (redis://127.0.0.1:1"), "{message}");
+    assert!(message.contains("side b (redis://127.0.0.1:1)"), "{message}");
     assert!(message.contains("is unreachable: ") && message.contains("refused"), "{message}");
 }
 

@@ -384,7 +384,7 @@ struct SideState {
 
 impl SideState {
     fn url(&self) -> String {
-        self.node.endpoint().to_string()
+        self.node.endpoint().address_url()
     }
 
     /// Notes that the bridge publishes `payload` on `topic` here, if one of its routes reads

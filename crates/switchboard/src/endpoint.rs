@@ -235,6 +235,12 @@ impl Endpoint {
         &self.instance
     }
 
+    /// The transport's address as a URL, without the instance: the whole of what a node or a
+    /// bridge side (which serve no instance of an interface) is reached at.
+    pub fn address_url(&self) -> String {
+        self.address.to_string()
+    }
+
     /// The same endpoint with each wait of connecting and discovering cut to at most `limit`,
     /// whatever the transport: reaching the server or broker, a handshake, waiting for a server
     /// to announce itself or to be discovered (see [`BoundedWaits`]). A tool with a
@@ -326,6 +332,17 @@ mod tests {
         }
         let short = Endpoint::parse("unix:/run/x.sock").unwrap();
         assert_eq!(short.to_string(), "unix:///run/x.sock?instance=default");
+    }
+
+    #[cfg(feature = "unix")]
+    #[test]
+    fn the_address_url_leaves_the_instance_out() {
+        let endpoint = Endpoint::parse("unix:///run/x.sock?instance=kitchen").unwrap();
+        assert_eq!(endpoint.address_url(), "unix:///run/x.sock");
+        assert_eq!(
+            Endpoint::parse("unix:/run/x.sock").unwrap().address_url(),
+            "unix:///run/x.sock"
+        );
     }
 
     #[cfg(feature = "unix")]
