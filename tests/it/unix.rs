@@ -4,6 +4,10 @@
 use std::{
     io::{Read, Write},
     os::unix::net::UnixStream,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
     time::{Duration, Instant},
 };
 
@@ -714,6 +718,12 @@ async fn ahead_of_the_reader(progress: &mut tokio::sync::watch::Receiver<u32>, n
 /// A raw connection to an `Everything` server, past its handshake, subscribed to `sample`; a
 /// round trip proves the subscription is in force.
 fn raw_sample_subscriber(path: &std::path::Path) -> UnixStream {
+    subscribe_raw_to_samples(path).expect("the server closed the connection during the handshake")
+}
+
+/// [`raw_sample_subscriber`], or `None` when the server closed the connection before it was
+/// subscribed.
+fn subscribe_raw_to_samples(path: &std::path::Path) -> Option<UnixStream> {
     let interface = &switchboard_tests::everything::INTERFACE;
     let mut stream = UnixStream::connect(path).expect("connect");
     stream.set_read_timeout(Some(suite::STEP)).unwrap();
@@ -724,13 +734,66 @@ fn raw_sample_subscriber(path: &std::path::Path) -> UnixStream {
         &mut stream,
         &Frame::new(Kind::Hello, interface.name.as_ref()).with_payload(hello.to_string()),
     );
-    let welcome = read_frame(&mut stream).expect("a welcome");
+    let welcome = read_frame(&mut stream)?;
     assert_eq!(welcome.kind, Kind::Welcome, "{welcome:?}");
     write_frame(&mut stream, &Frame::new(Kind::Subscribe, "sample"));
     write_frame(&mut stream, &Frame::new(Kind::Call, "echoNothing").with_id(1).with_payload("{}"));
-    let reply = read_frame(&mut stream).expect("a reply");
-    assert_eq!((reply.kind, reply.id), (Kind::Reply, 1), "{reply:?}");
-    stream
+    // Signals may come first, when the server is emitting.
+    loop {
+        let frame = read_frame(&mut stream)?;
+        if frame.kind != Kind::Signal {
+            assert_eq!((frame.kind, frame.id), (Kind::Reply, 1), "{frame:?}");
+            return Some(stream);
+        }
+    }
+}
+
+/// Why [`read_slowly`] stopped.
+#[derive(Debug, PartialEq, Eq)]
+enum SlowEnd {
+    /// The server closed the connection.
+    Closed,
+    /// The test asked it to stop.
+    Stopped,
+}
+
+/// Fills `buf` from `stream`, checking `stop` whenever nothing arrives for 100 ms.
+fn fill(stream: &mut UnixStream, buf: &mut [u8], stop: &AtomicBool) -> Result<(), SlowEnd> {
+    use std::io::ErrorKind::{ConnectionReset, TimedOut, WouldBlock};
+    stream.set_read_timeout(Some(Duration::from_millis(100))).unwrap();
+    let mut got = 0;
+    while got < buf.len() {
+        match stream.read(&mut buf[got..]) {
+            Ok(0) => return Err(SlowEnd::Closed),
+            Ok(n) => got += n,
+            Err(e) if matches!(e.kind(), WouldBlock | TimedOut) => {
+                if stop.load(Ordering::Relaxed) {
+                    return Err(SlowEnd::Stopped);
+                }
+            }
+            Err(e) if e.kind() == ConnectionReset => return Err(SlowEnd::Closed),
+            Err(e) => panic!("a slow subscriber's read failed: {e}"),
+        }
+    }
+    Ok(())
+}
+
+/// Reads one frame every 5 ms from `stream` until the server closes it or `stop` is set.
+/// Returns how many frames it read and why it stopped.
+fn read_slowly(stream: &mut UnixStream, stop: &AtomicBool) -> (u64, SlowEnd) {
+    let mut frames = 0;
+    loop {
+        let mut length = [0u8; 4];
+        if let Err(end) = fill(stream, &mut length, stop) {
+            return (frames, end);
+        }
+        let mut body = vec![0u8; u32::from_be_bytes(length) as usize];
+        if let Err(end) = fill(stream, &mut body, stop) {
+            return (frames, end);
+        }
+        frames += 1;
+        std::thread::sleep(Duration::from_millis(5));
+    }
 }
 
 /// Emits `count` samples numbered from `first`, each carrying `raw`, as fast as the good
@@ -764,19 +827,23 @@ async fn emit_in_step(
     within("the emitter", emitter).await.expect("emitter task")
 }
 
-/// Issue 15, defect 8: a subscriber that reads, but slowly (one frame every 5 ms), must not pace
-/// the emitter, and so every other subscriber, to its speed. Before, once its queue was full the
-/// emitter waited for room for each signal (up to 130 ms each time, never the whole 250 ms
-/// slow-consumer timeout), so 1,200 signals took about 6 s instead of about 1 s. Now the slow
-/// one is disconnected as soon as its queue has no room; the good subscriber gets every signal
-/// in order, and the emitter takes about as long as it does with the good subscriber alone.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_subscriber_that_reads_slowly_does_not_pace_the_emitter() {
-    switchboard_testkit::init_tracing();
-    let dir = SocketDir::new();
-    // A small queue (8 of these frames), so that the slow subscriber paced the emitter before:
-    // the writer frees a queue's room once a whole batch is in the socket, and the kernel wakes
-    // a blocked writer only once most of the socket's buffer is read.
+/// Samples of 8.3 KB each in the slow-consumer tests, so that a subscriber reading one every
+/// 5 ms reads 1.6 MB/s: enough for the kernel to wake the server's writer often, rather than look
+/// like one that stopped reading.
+const SAMPLE_RAW: usize = 6 * 1024;
+
+/// An `Everything` server whose peers have a small stream queue (64 KiB, about 8 samples), so
+/// that a slow subscriber paced the emitter before issue 15's defect 8 was fixed: the writer
+/// frees a queue's room once a whole batch is in the socket, and the kernel wakes a blocked
+/// writer only once most of the socket's buffer is read. Returns it with a good subscriber's
+/// stream of samples, the subscription in force.
+async fn serve_with_small_queues(
+    dir: &SocketDir,
+) -> (
+    switchboard_tests::everything::EverythingServer,
+    switchboard_tests::everything::EverythingClient,
+    switchboard::client::SignalStream<switchboard_tests::everything::Sample>,
+) {
     let options =
         switchboard::transport::unix::UnixOptions::default().with_peer_queue_bytes(64 * 1024);
     let endpoint = switchboard::Endpoint::unix(
@@ -796,13 +863,24 @@ async fn a_subscriber_that_reads_slowly_does_not_pace_the_emitter() {
         within("connect", switchboard_tests::everything::EverythingClient::connect(&endpoint))
             .await
             .expect("connect");
-    let mut samples = within("subscribe", good.subscribe_sample()).await.expect("subscribe");
+    let samples = within("subscribe", good.subscribe_sample()).await.expect("subscribe");
     within("echoNothing", good.echo_nothing()).await.expect("echoNothing");
+    (server, good, samples)
+}
 
-    // 8.3 KB a frame, so that the slow subscriber reads 1.6 MB/s: enough for the kernel to wake
-    // the server's writer often, rather than look like one that stopped reading.
+/// Issue 15, defect 8: a subscriber that reads, but slowly (one frame every 5 ms), must not pace
+/// the emitter, and so every other subscriber, to its speed. Before, once its queue was full the
+/// emitter waited for room for each signal (up to 130 ms each time, never the whole 250 ms
+/// slow-consumer timeout), so 1,200 signals took about 6.4 s instead of about 1.1 s. Now the slow
+/// one is disconnected as soon as its queue has no room; the good subscriber gets every signal
+/// in order, and the emitter takes about as long as it does with the good subscriber alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subscriber_that_reads_slowly_does_not_pace_the_emitter() {
+    switchboard_testkit::init_tracing();
+    let dir = SocketDir::new();
+    let (server, _good, mut samples) = serve_with_small_queues(&dir).await;
     const SIGNALS: u32 = 1_200;
-    let raw = vec![0x5a_u8; 6 * 1024];
+    let raw = vec![0x5a_u8; SAMPLE_RAW];
     let (server, alone) = emit_in_step(server, &mut samples, 0, SIGNALS, raw.clone()).await;
 
     let path = dir.path("service");
@@ -812,43 +890,79 @@ async fn a_subscriber_that_reads_slowly_does_not_pace_the_emitter() {
     )
     .await
     .expect("the slow subscriber's handshake");
-    slow.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    // Reads one frame every 5 ms until the server closes the connection (or nothing comes for
-    // 10 s, or 20 s pass).
-    let slow_reader = std::thread::spawn(move || {
-        let closed = |e: std::io::Error| {
-            use std::io::ErrorKind::{ConnectionReset, UnexpectedEof};
-            matches!(e.kind(), UnexpectedEof | ConnectionReset)
-        };
-        let mut frames = 0u64;
-        let started = Instant::now();
-        while started.elapsed() < Duration::from_secs(20) {
-            let mut length = [0u8; 4];
-            if let Err(e) = slow.read_exact(&mut length) {
-                return (frames, closed(e));
-            }
-            let mut body = vec![0u8; u32::from_be_bytes(length) as usize];
-            if let Err(e) = slow.read_exact(&mut body) {
-                return (frames, closed(e));
-            }
-            frames += 1;
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        (frames, false)
-    });
+    let slow_reader = std::thread::spawn(move || read_slowly(&mut slow, &AtomicBool::new(false)));
 
     let (_server, with_slow) = emit_in_step(server, &mut samples, SIGNALS, SIGNALS, raw).await;
     assert!(
         with_slow < alone * 2 + Duration::from_millis(500),
         "{SIGNALS} signals took {with_slow:?} with a slow subscriber, {alone:?} without"
     );
-    let (frames, ended) = within(
+    // The slow subscriber was disconnected: it reads what the socket held, then the end.
+    let (frames, end) = within(
         "the slow subscriber's end",
         tokio::task::spawn_blocking(move || slow_reader.join()),
     )
     .await
     .expect("the reading task")
     .expect("the reading thread");
-    assert!(ended, "the slow subscriber is still connected after reading {frames} frames");
+    assert_eq!(end, SlowEnd::Closed);
     assert!(frames < u64::from(SIGNALS), "the slow subscriber read all {frames} frames, slowly");
+}
+
+/// Issue 15, defect 8: five subscribers that read slowly and reconnect whenever they are
+/// disconnected cost the emitter little: each is disconnected as soon as its queue is full,
+/// again after every reconnect, and the emitter never waits for one. The good subscriber gets
+/// every signal in order, and the emitter takes about as long as it does alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn five_slow_subscribers_that_keep_reconnecting_do_not_pace_the_emitter() {
+    switchboard_testkit::init_tracing();
+    let dir = SocketDir::new();
+    let (server, _good, mut samples) = serve_with_small_queues(&dir).await;
+    const SIGNALS: u32 = 1_200;
+    const LAGGARDS: usize = 5;
+    let raw = vec![0x5a_u8; SAMPLE_RAW];
+    let (server, alone) = emit_in_step(server, &mut samples, 0, SIGNALS, raw.clone()).await;
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let (subscribed, mut first_subscriptions) = tokio::sync::mpsc::unbounded_channel();
+    let laggards: Vec<_> = (0..LAGGARDS)
+        .map(|_| {
+            let (path, stop, subscribed) = (dir.path("service"), stop.clone(), subscribed.clone());
+            std::thread::spawn(move || {
+                let (mut frames, mut disconnects) = (0u64, 0u32);
+                while !stop.load(Ordering::Relaxed) {
+                    let Some(mut stream) = subscribe_raw_to_samples(&path) else {
+                        disconnects += 1;
+                        continue;
+                    };
+                    let _ = subscribed.send(());
+                    let (read, end) = read_slowly(&mut stream, &stop);
+                    frames += read;
+                    if end == SlowEnd::Closed {
+                        disconnects += 1;
+                    }
+                }
+                (frames, disconnects)
+            })
+        })
+        .collect();
+    for _ in 0..LAGGARDS {
+        within("a laggard's subscription", first_subscriptions.recv()).await.expect("subscribed");
+    }
+
+    let (_server, with_laggards) = emit_in_step(server, &mut samples, SIGNALS, SIGNALS, raw).await;
+    stop.store(true, Ordering::Relaxed);
+    assert!(
+        with_laggards < alone * 2 + Duration::from_millis(500),
+        "{SIGNALS} signals took {with_laggards:?} with {LAGGARDS} reconnecting slow subscribers, \
+         {alone:?} without"
+    );
+    for laggard in laggards {
+        let (frames, disconnects) =
+            within("a laggard's end", tokio::task::spawn_blocking(move || laggard.join()))
+                .await
+                .expect("the laggard's task")
+                .expect("the laggard's thread");
+        assert!(disconnects >= 1, "a laggard read {frames} frames and was never disconnected");
+    }
 }
