@@ -31,6 +31,23 @@ pub trait Bus: Send + Sync + fmt::Debug + 'static {
         message: BusMessage,
     ) -> BoxFuture<'a, Result<(), TransportError>>;
 
+    /// Publishes a presence announcement (a heartbeat, or an answer to a discovery probe) to
+    /// `topic`, as [`publish`](Self::publish) does (the default).
+    ///
+    /// Presence is what tells peers a server or client is alive, so it must keep its pace
+    /// whatever else the connection carries. An adapter whose broker reads a connection only
+    /// as fast as its queues take the messages (RabbitMQ holds a publishing connection back
+    /// under load) sends presence on a connection of its own, so that a burst of signals does
+    /// not delay it. A farewell is [`publish`](Self::publish)ed instead, behind everything the
+    /// connection sent before it.
+    fn announce<'a>(
+        &'a self,
+        topic: &'a str,
+        message: BusMessage,
+    ) -> BoxFuture<'a, Result<(), TransportError>> {
+        self.publish(topic, message)
+    }
+
     /// Work-queue send: exactly one consumer of `queue` receives the message (a Redis list, the
     /// AMQP default exchange, a NATS subject whose subscribers share a queue group).
     fn send<'a>(

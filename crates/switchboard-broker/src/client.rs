@@ -88,7 +88,7 @@ pub(crate) async fn connect(
         _ => return Err(client.not_connected()),
     };
     client.find_server(generation).await?;
-    client.announce(true).await;
+    client.announce().await;
     let link = client.bus.link();
     let tasks = [
         tokio::spawn(watch_link(client.me.clone(), link, generation)),
@@ -261,10 +261,11 @@ impl Client {
         self.bus.publish(layout::DISCOVER, BusMessage::new(probe)).await
     }
 
-    /// Publishes this client's presence, so its servers know it is alive (or gone).
-    async fn announce(&self, online: bool) {
-        let message = BusMessage::new(self.presence(online));
-        if let Err(error) = self.bus.publish(&self.layout.clients(), message).await {
+    /// Announces this client as alive, so its servers know it is (its farewell goes in `Drop`).
+    async fn announce(&self) {
+        let announced =
+            self.bus.announce(&self.layout.clients(), BusMessage::new(self.presence(true))).await;
+        if let Err(error) = announced {
             tracing::debug!(%error, "could not announce the client's presence");
         }
     }
@@ -753,7 +754,7 @@ impl Client {
             tracing::warn!(%error, "could not subscribe after reconnecting");
             return;
         }
-        self.announce(true).await;
+        self.announce().await;
         if let Err(error) = self.probe().await {
             tracing::debug!(%error, "could not ask the server to announce itself");
         }
@@ -861,7 +862,7 @@ async fn keep_alive(client: Weak<Client>) {
         }
         if linked && now >= next_announcement {
             next_announcement = now + client.options.heartbeat;
-            client.announce(true).await;
+            client.announce().await;
         }
     }
 }

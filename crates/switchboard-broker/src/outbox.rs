@@ -146,7 +146,7 @@ fn sending(
         match item {
             Outgoing::Send(address, message) => bus.send(&address, message).await,
             Outgoing::Publish(topic, message) => bus.publish(&topic, message).await,
-            Outgoing::Announce(message) => bus.publish(&presence, message).await,
+            Outgoing::Announce(message) => bus.announce(&presence, message).await,
         }
     })
 }

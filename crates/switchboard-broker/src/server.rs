@@ -85,7 +85,7 @@ pub(crate) async fn bind(
     };
     // On failure, dropping the server ends its writer, which closes the bus.
     server.register(generation).await?;
-    server.announce(true).await;
+    server.announce().await;
     let tasks = [
         tokio::spawn(watch_link(server.me.clone(), bus.link(), generation)),
         tokio::spawn(keep_alive(server.me.clone())),
@@ -237,8 +237,10 @@ impl Server {
         BusMessage::new(Bytes::from(serde_json::to_vec(&presence).unwrap_or_default()))
     }
 
-    async fn announce(&self, online: bool) {
-        if let Err(error) = self.bus.publish(&self.layout.presence(), self.presence(online)).await {
+    /// Announces this server as alive (its farewell is the outbox's last message).
+    async fn announce(&self) {
+        let announced = self.bus.announce(&self.layout.presence(), self.presence(true)).await;
+        if let Err(error) = announced {
             tracing::debug!(%error, "could not announce the server's presence");
         }
     }
@@ -821,7 +823,7 @@ async fn watch_link(server: Weak<Server>, mut link: watch::Receiver<LinkState>, 
                 match server.register(generation).await {
                     Ok(()) => {
                         tracing::info!(broker = %server.broker, "the server is back on its broker");
-                        server.announce(true).await;
+                        server.announce().await;
                         server.forgive_silence();
                     }
                     Err(error) => {
@@ -850,7 +852,7 @@ async fn keep_alive(server: Weak<Server>) {
             return;
         }
         if server.linked.load(Ordering::Acquire) {
-            server.announce(true).await;
+            server.announce().await;
             server.expire_clients(Instant::now());
         }
     }

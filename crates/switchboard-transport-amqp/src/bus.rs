@@ -1,6 +1,12 @@
 //! One AMQP connection as a [`Bus`]: publishes to `amq.topic`, work queues on the default
 //! exchange, a channel per subscription, on a [`Link`] that watches the connection and
-//! reconnects.
+//! reconnects; and a second connection, supervised the same way, that only carries presence.
+//!
+//! RabbitMQ reads a publishing connection only as fast as the queues it routes to take the
+//! messages (its credit flow), so a burst of signals sits in the socket and anything published
+//! behind it on the same connection waits too; a second channel does not help, it is the same
+//! byte stream. Presence announcements say a peer is alive and must keep their pace, so they go
+//! on a connection of their own; they fall back to the main one while that is down.
 
 use std::{
     sync::{
@@ -43,9 +49,20 @@ const SETTLE: Duration = Duration::from_millis(20);
 /// How long closing waits for the broker to agree.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
 
-/// One connection to an AMQP broker.
+/// One connection to an AMQP broker, plus presence's own.
 pub(crate) struct AmqpBus {
     profile: BusProfile,
+    link: Arc<AmqpLink>,
+    driver: Arc<Driver>,
+    supervisor: AbortHandle,
+    /// The connection presence announcements go out on, apart from everything else.
+    presence: Presence,
+}
+
+/// The connection that carries presence announcements alone: it only publishes, to
+/// `amq.topic`, which the broker always has, so there is nothing to declare again after it
+/// reconnects.
+struct Presence {
     link: Arc<AmqpLink>,
     driver: Arc<Driver>,
     supervisor: AbortHandle,
@@ -222,23 +239,44 @@ impl AmqpBus {
         name: &str,
         options: &BrokerOptions,
     ) -> Result<Self, TransportError> {
-        let driver = Arc::new(Driver {
-            server: connector.to_string(),
-            uri: connector.server(options.connect_timeout),
-            tls: if connector.tls { Some(connector.trusted()?) } else { None },
-            name: name.to_owned(),
-            suspect: Notify::new(),
-            connect_timeout: options.connect_timeout,
-        });
-        let current = driver.connect().await?;
-        let link = Link::new(format!("the AMQP broker at {}", driver.server), current);
-        let supervisor = link.supervise(driver.clone(), options.backoff);
+        let tls = if connector.tls { Some(connector.trusted()?) } else { None };
+        let driver = |name: String| {
+            Arc::new(Driver {
+                server: connector.to_string(),
+                uri: connector.server(options.connect_timeout),
+                tls: tls.clone(),
+                name,
+                suspect: Notify::new(),
+                connect_timeout: options.connect_timeout,
+            })
+        };
+        let (main, presence) = (driver(name.to_owned()), driver(format!("{name}-presence")));
+        // Both at once, so that the second connection costs no time.
+        let (current, presence_current) = tokio::join!(main.connect(), presence.connect());
+        let (current, presence_current) = match (current, presence_current) {
+            (Ok(current), Ok(presence_current)) => (current, presence_current),
+            (Err(error), Ok(opened)) | (Ok(opened), Err(error)) => {
+                close_in_background(opened.connection);
+                return Err(error);
+            }
+            (Err(error), Err(_)) => return Err(error),
+        };
+        let server = format!("the AMQP broker at {}", main.server);
+        let link = Link::new(server.clone(), current);
+        let supervisor = link.supervise(main.clone(), options.backoff);
+        let presence_link = Link::new(format!("{server} (presence)"), presence_current);
+        let presence = Presence {
+            supervisor: presence_link.supervise(presence.clone(), options.backoff),
+            link: presence_link,
+            driver: presence,
+        };
         Ok(AmqpBus {
             profile: BusProfile::new("amqp", EnvelopeStyle::JsonBody, ReplyRoute::Queue, true)
                 .dropping_unconsumed(),
             link,
-            driver,
+            driver: main,
             supervisor,
+            presence,
         })
     }
 
@@ -360,68 +398,90 @@ impl AmqpBus {
         routing_key: &str,
         message: BusMessage,
     ) -> Result<(), TransportError> {
-        let key = short("address", routing_key)?;
-        let mut properties = BasicProperties::default()
-            .with_content_type("application/json".into())
-            .with_content_encoding("utf8".into());
-        if let Some(reply_to) = &message.reply_to {
-            properties = properties.with_reply_to(short("reply address", reply_to)?);
-        }
-        if !message.headers.is_empty() {
-            let mut table = FieldTable::default();
-            for (name, value) in message.headers.iter() {
-                let value = LongString::from(value.as_bytes().to_vec());
-                table.insert(short("header name", name)?, AMQPValue::LongString(value));
-            }
-            properties = properties.with_headers(table);
-        }
-        let mut retried = false;
-        loop {
-            let channel = self.publisher().await?;
-            let published = channel
-                .basic_publish(
-                    exchange.into(),
-                    key.clone(),
-                    BasicPublishOptions::default(),
-                    &message.body,
-                    properties.clone(),
-                )
-                .await;
-            match published {
-                Ok(_) => return Ok(()),
-                // The broker closed the channel (after an earlier publish it refused) between
-                // the check and the publish: once more, on a new channel.
-                Err(error)
-                    if !retried && matches!(error.kind(), ErrorKind::InvalidChannelState(..)) =>
-                {
-                    tracing::debug!(%error, "publishing again on a new AMQP channel");
-                    retried = true;
-                }
-                Err(error) => {
-                    return Err(self.driver.failed(&format!("a publish to {routing_key}"), &error));
-                }
-            }
-        }
+        put(&self.link, &self.driver, exchange, routing_key, &message).await
     }
 
-    /// The publishing channel; a new one if the broker closed the last (as it does after a
-    /// refused publish) while the connection lives on.
-    async fn publisher(&self) -> Result<Channel, TransportError> {
-        let (generation, current) = self.link.check()?;
-        if current.publisher.status().connected() {
-            return Ok(current.publisher);
+    /// Publishes presence on its own connection, or on the main one while that is down.
+    async fn announce_apart(&self, topic: &str, message: BusMessage) -> Result<(), TransportError> {
+        let presence = &self.presence;
+        if presence.link.check().is_ok()
+            && put(&presence.link, &presence.driver, TOPICS, topic, &message).await.is_ok()
+        {
+            return Ok(());
         }
-        let channel = current.connection.create_channel().await.map_err(|error| {
-            self.driver.suspect.notify_one();
-            TransportError::disconnected(format!(
-                "cannot open a channel to the AMQP broker at {}: {error}",
-                self.driver.server
-            ))
-        })?;
-        let publisher = channel.clone();
-        self.link.replace(generation, Current { connection: current.connection, publisher });
-        Ok(channel)
+        self.put(TOPICS, topic, message).await
     }
+}
+
+/// Publishes `message` on `link`'s publishing channel.
+async fn put(
+    link: &AmqpLink,
+    driver: &Driver,
+    exchange: &'static str,
+    routing_key: &str,
+    message: &BusMessage,
+) -> Result<(), TransportError> {
+    let key = short("address", routing_key)?;
+    let mut properties = BasicProperties::default()
+        .with_content_type("application/json".into())
+        .with_content_encoding("utf8".into());
+    if let Some(reply_to) = &message.reply_to {
+        properties = properties.with_reply_to(short("reply address", reply_to)?);
+    }
+    if !message.headers.is_empty() {
+        let mut table = FieldTable::default();
+        for (name, value) in message.headers.iter() {
+            let value = LongString::from(value.as_bytes().to_vec());
+            table.insert(short("header name", name)?, AMQPValue::LongString(value));
+        }
+        properties = properties.with_headers(table);
+    }
+    let mut retried = false;
+    loop {
+        let channel = publisher(link, driver).await?;
+        let published = channel
+            .basic_publish(
+                exchange.into(),
+                key.clone(),
+                BasicPublishOptions::default(),
+                &message.body,
+                properties.clone(),
+            )
+            .await;
+        match published {
+            Ok(_) => return Ok(()),
+            // The broker closed the channel (after an earlier publish it refused) between the
+            // check and the publish: once more, on a new channel.
+            Err(error)
+                if !retried && matches!(error.kind(), ErrorKind::InvalidChannelState(..)) =>
+            {
+                tracing::debug!(%error, "publishing again on a new AMQP channel");
+                retried = true;
+            }
+            Err(error) => {
+                return Err(driver.failed(&format!("a publish to {routing_key}"), &error));
+            }
+        }
+    }
+}
+
+/// `link`'s publishing channel; a new one if the broker closed the last (as it does after a
+/// refused publish) while the connection lives on.
+async fn publisher(link: &AmqpLink, driver: &Driver) -> Result<Channel, TransportError> {
+    let (generation, current) = link.check()?;
+    if current.publisher.status().connected() {
+        return Ok(current.publisher);
+    }
+    let channel = current.connection.create_channel().await.map_err(|error| {
+        driver.suspect.notify_one();
+        TransportError::disconnected(format!(
+            "cannot open a channel to the AMQP broker at {}: {error}",
+            driver.server
+        ))
+    })?;
+    let publisher = channel.clone();
+    link.replace(generation, Current { connection: current.connection, publisher });
+    Ok(channel)
 }
 
 /// A name as an AMQP short string, which holds at most 255 bytes.
@@ -487,10 +547,13 @@ fn headers(table: &FieldTable) -> Headers {
 impl Drop for AmqpBus {
     fn drop(&mut self) {
         self.supervisor.abort();
-        if let Some(current) = self.link.close()
-            && tokio::runtime::Handle::try_current().is_ok()
-        {
-            close_in_background(current.connection);
+        self.presence.supervisor.abort();
+        for link in [&self.link, &self.presence.link] {
+            if let Some(current) = link.close()
+                && tokio::runtime::Handle::try_current().is_ok()
+            {
+                close_in_background(current.connection);
+            }
         }
     }
 }
@@ -506,6 +569,14 @@ impl Bus for AmqpBus {
         message: BusMessage,
     ) -> BoxFuture<'a, Result<(), TransportError>> {
         Box::pin(self.put(TOPICS, topic, message))
+    }
+
+    fn announce<'a>(
+        &'a self,
+        topic: &'a str,
+        message: BusMessage,
+    ) -> BoxFuture<'a, Result<(), TransportError>> {
+        Box::pin(self.announce_apart(topic, message))
     }
 
     fn send<'a>(
@@ -543,6 +614,10 @@ impl Bus for AmqpBus {
     fn close(&self) -> BoxFuture<'_, ()> {
         Box::pin(async move {
             self.supervisor.abort();
+            self.presence.supervisor.abort();
+            if let Some(current) = self.presence.link.close() {
+                close_in_background(current.connection);
+            }
             if let Some(current) = self.link.close()
                 && current.connection.status().connected()
             {
