@@ -73,7 +73,9 @@ pub(crate) enum OutputFormat {
 #[derive(Debug, Clone, clap::Args)]
 pub(crate) struct ConnectArgs {
     /// Where the service lives (`unix:`, `unix:///path.sock`, `mqtt://host:1883`, …).
-    /// Default: `$SWITCHBOARD_URL`, then the standard Unix socket.
+    /// Default: `$SWITCHBOARD_URL`, then the standard Unix socket. A URL without a password
+    /// takes the user and password of `$SWITCHBOARD_URL` when both have the same scheme, host
+    /// and port (so the addresses `list` prints, which never show a password, work).
     #[arg(long, value_name = "URL")]
     pub(crate) connect: Option<String>,
     /// The interface file, for peers that cannot describe themselves (StingerIPC).

@@ -7,6 +7,7 @@
 
 mod cli;
 mod command;
+mod credentials;
 mod exit;
 mod session;
 mod types;

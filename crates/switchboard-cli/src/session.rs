@@ -13,6 +13,7 @@ use switchboard_idl::Interface;
 
 use crate::{
     cli::{ConnectArgs, OutputFormat},
+    credentials,
     exit::Failure,
     types::Types,
 };
@@ -48,8 +49,16 @@ impl Service {
 /// service's instance, with each of its transport's waits cut to `--timeout`: reaching the
 /// server or broker, and finding the instance. So an unreachable broker or an instance nobody
 /// announces is reported as such within `--timeout`, however short, rather than as a timeout.
+///
+/// A `--connect` URL without a password takes the credentials of `$SWITCHBOARD_URL` when both
+/// name the same broker ([`credentials::borrowed`]), so an address `list` printed works.
 pub(crate) fn endpoint(conn: &ConnectArgs, instance: Option<&str>) -> Result<Endpoint, Failure> {
-    let mut endpoint = Endpoint::parse(&url(conn)).map_err(|e| Failure::Usage(e.to_string()))?;
+    let url = url(conn);
+    let url = match (&conn.connect, environment_url()) {
+        (Some(_), Some(source)) => credentials::borrowed(&url, &source).into_owned(),
+        _ => url,
+    };
+    let mut endpoint = Endpoint::parse(&url).map_err(|e| Failure::Usage(e.to_string()))?;
     if let Some(timeout) = conn.timeout {
         endpoint = endpoint.with_waits_within(timeout);
     }
@@ -61,12 +70,14 @@ pub(crate) fn endpoint(conn: &ConnectArgs, instance: Option<&str>) -> Result<End
     }
 }
 
-/// The URL in use, for messages.
+/// The URL in use, for messages: as given, never with credentials borrowed from elsewhere.
 pub(crate) fn url(conn: &ConnectArgs) -> String {
-    conn.connect
-        .clone()
-        .or_else(|| std::env::var(switchboard::transport::URL_ENV).ok().filter(|u| !u.is_empty()))
-        .unwrap_or_else(|| "unix:".to_owned())
+    conn.connect.clone().or_else(environment_url).unwrap_or_else(|| "unix:".to_owned())
+}
+
+/// `$SWITCHBOARD_URL`, unless it is empty.
+fn environment_url() -> Option<String> {
+    std::env::var(switchboard::transport::URL_ENV).ok().filter(|u| !u.is_empty())
 }
 
 /// The runtime descriptor of a model; an empty `hash` makes a dynamic client that accepts any.

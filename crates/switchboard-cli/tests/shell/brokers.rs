@@ -6,7 +6,9 @@ use std::{
     time::{Duration, Instant},
 };
 
-use switchboard_testkit::broker::{shared_mosquitto, shared_nats, shared_rabbitmq, shared_redis};
+use switchboard_testkit::broker::{
+    PrivateRedis, shared_mosquitto, shared_nats, shared_rabbitmq, shared_redis,
+};
 
 use crate::support::{Live, bin, run_bounded};
 
@@ -64,6 +66,41 @@ fn list_over_amqp() {
     let Some(broker) = shared_rabbitmq() else { return };
     let live = Live::on_broker(&broker, "list").expect("servers");
     listed_services_are_reachable(&live, Some(&live.instance()));
+}
+
+/// On a broker that needs a password (a private Redis with `requirepass`), `list` prints no
+/// password, and each address it lists reaches its service with the password of
+/// `$SWITCHBOARD_URL`, which it borrows for the same broker. Without that password (no
+/// `$SWITCHBOARD_URL`, or one naming another broker) the same address is refused by the
+/// broker, so the password did come from `$SWITCHBOARD_URL`.
+#[test]
+fn listed_addresses_borrow_the_password_of_switchboard_url() {
+    const PASSWORD: &str = "n0t-the-default";
+    let Some(redis) = PrivateRedis::start_with(&["--requirepass", PASSWORD]) else { return };
+    let live = Live::on_url(&format!("redis://:{PASSWORD}@127.0.0.1:{}", redis.port()), "secret");
+    let text = live.ok(&["list", "--format", "text"]);
+    let json = live.ok(&["list", "--format", "json"]);
+    for printed in [&text, &json] {
+        assert!(!printed.contains(PASSWORD), "{printed}");
+        assert!(printed.contains(&format!("redis://127.0.0.1:{}", redis.port())), "{printed}");
+    }
+    listed_services_are_reachable(&live, Some(&live.instance()));
+
+    let address = format!("redis://127.0.0.1:{}?instance={}", redis.port(), live.instance());
+    let introspect = ["introspect", "--connect", &address, "--timeout", "3s", "Thermostat"];
+    let elsewhere = format!("redis://:{PASSWORD}@127.0.0.1:{}", redis.port() + 1);
+    for url in [None, Some(elsewhere.as_str())] {
+        let mut command = live.command(&introspect);
+        match url {
+            None => command.env_remove("SWITCHBOARD_URL"),
+            Some(url) => command.env("SWITCHBOARD_URL", url),
+        };
+        let output = run_bounded(command, Duration::from_secs(20));
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        // The transport's failure (6): the server refused the connection without a password.
+        assert_eq!(output.status.code(), Some(6), "SWITCHBOARD_URL={url:?}: {stderr}");
+        assert!(!stderr.contains(PASSWORD), "{stderr}");
+    }
 }
 
 /// A loopback port that accepts connections and never says a word, as a broker that hangs

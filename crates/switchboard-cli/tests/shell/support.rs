@@ -58,14 +58,20 @@ impl Live {
         broker: &switchboard_testkit::broker::SharedBroker,
         tag: &str,
     ) -> Option<Live> {
+        Some(Live::on_url(&broker.url, tag))
+    }
+
+    /// The same servers on the broker at `broker_url` (without a query), under unique
+    /// instances; `SWITCHBOARD_URL` is that URL with the instance.
+    pub(crate) fn on_url(broker_url: &str, tag: &str) -> Live {
         let instance = format!("cli-{tag}-{}", std::process::id());
         let dir = tempfile::Builder::new().prefix("sb-shell-").tempdir().unwrap();
-        let url = format!("{}?instance={instance}", broker.url);
+        let url = format!("{broker_url}?instance={instance}");
         let mut live = Live { url: url.clone(), dir, stops: Vec::new(), _jobs: Vec::new() };
         let endpoint = Endpoint::parse(&url).unwrap();
         live.start(endpoint.clone(), endpoint);
         std::thread::sleep(Duration::from_millis(500));
-        Some(live)
+        live
     }
 
     fn start(&mut self, thermostat: Endpoint, jobs: Endpoint) {
