@@ -54,6 +54,10 @@ pub(crate) enum Command {
     /// Carry topics, topic patterns and RPCs between two URLs, as a YAML file says, until stopped.
     #[command(after_help = crate::exit::exit_codes_help())]
     Bridge(BridgeArgs),
+    /// Talk to nodes without an interface file (commlib-py's and switchboard's): publish,
+    /// subscribe to a pattern, call an RPC by name, with JSON.
+    #[command(subcommand, after_help = crate::exit::exit_codes_help())]
+    Node(NodeCommand),
     /// Print a shell completion script: `source <(switchboard completions bash)`.
     Completions(CompletionsArgs),
     /// Print the manual page (roff), or write one page per subcommand with `--dir`.
@@ -200,6 +204,74 @@ pub(crate) struct BridgeArgs {
     /// The bridge's configuration: the URLs `a` and `b` and its `routes` (see docs/bridges.md).
     #[arg(value_name = "CONFIG.yaml")]
     pub(crate) config: PathBuf,
+}
+
+/// The verbs of `switchboard node`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum NodeCommand {
+    /// Publish one JSON object on a topic.
+    #[command(after_help = crate::exit::exit_codes_help())]
+    Publish(NodePublishArgs),
+    /// Print the messages on every topic matching a pattern, one JSON line each with its topic.
+    #[command(after_help = crate::exit::exit_codes_help())]
+    Subscribe(NodeSubscribeArgs),
+    /// Call an RPC by name with a JSON object and print its reply.
+    #[command(after_help = crate::exit::exit_codes_help())]
+    Call(NodeCallArgs),
+}
+
+/// Options every `node` verb shares.
+#[derive(Debug, Clone, clap::Args)]
+pub(crate) struct NodeConnectArgs {
+    /// The broker or socket directory (`mqtt://host:1883`, `redis://host:6379`,
+    /// `amqp://guest:guest@host:5672`, `nats://host:4222`, `unix:`).
+    /// Default: `$SWITCHBOARD_URL`, then the standard Unix socket directory.
+    #[arg(long, value_name = "URL")]
+    pub(crate) connect: Option<String>,
+    /// Give up after this long (`500ms`, `2s`, `1m`, or seconds); it also bounds connecting.
+    /// `call` defaults to 30 s; `subscribe` runs until stopped unless this is given.
+    #[arg(long, value_name = "DURATION", value_parser = parse_timeout)]
+    pub(crate) timeout: Option<std::time::Duration>,
+}
+
+/// Arguments of `switchboard node publish`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct NodePublishArgs {
+    #[command(flatten)]
+    pub(crate) conn: NodeConnectArgs,
+    /// The topic, dotted (`sensors.front`).
+    #[arg(value_name = "TOPIC")]
+    pub(crate) topic: String,
+    /// The message: one JSON object.
+    #[arg(value_name = "JSON")]
+    pub(crate) json: String,
+}
+
+/// Arguments of `switchboard node subscribe`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct NodeSubscribeArgs {
+    #[command(flatten)]
+    pub(crate) conn: NodeConnectArgs,
+    /// A topic, or a pattern: `*` stands for one segment, a last `*` or `>` for the rest
+    /// (`sensors.*` matches `sensors.front` and `sensors.front.left`).
+    #[arg(value_name = "PATTERN")]
+    pub(crate) pattern: String,
+    /// Stop (successfully) after this many messages.
+    #[arg(long, value_name = "N")]
+    pub(crate) count: Option<u64>,
+}
+
+/// Arguments of `switchboard node call`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct NodeCallArgs {
+    #[command(flatten)]
+    pub(crate) conn: NodeConnectArgs,
+    /// The RPC's name (`demo.add_two_ints`).
+    #[arg(value_name = "NAME")]
+    pub(crate) name: String,
+    /// The request: one JSON object.
+    #[arg(value_name = "JSON")]
+    pub(crate) json: String,
 }
 
 /// Arguments of `switchboard check`.

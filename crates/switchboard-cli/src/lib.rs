@@ -1,6 +1,7 @@
 //! The `switchboard` command: checks interface files, generates code from them, compares two versions of one, and talks to
 //! running services from a shell (call, get, set, watch, action, command, list, introspect, and
-//! a named-pipe gateway). See `docs/shell.md`.
+//! a named-pipe gateway), and to nodes without an interface file (`node publish|subscribe|call`).
+//! See `docs/shell.md`.
 //!
 //! This library is the command's implementation; the binary (`src/main.rs`) only calls [`main`].
 //! It offers no API beyond that, apart from hidden entry points for the fuzz targets in `fuzz/`.

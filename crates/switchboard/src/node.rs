@@ -815,6 +815,12 @@ impl<T: Serialize> Publisher<T> {
         self.server.emit_raw(&self.topic, payload).await
     }
 
+    /// Stops publishing, once what is on its way out has left: a short-lived publisher (a
+    /// script's one message) calls it so that its message is not lost with the connection.
+    pub async fn stop(self) {
+        self.server.shutdown().await;
+    }
+
     /// Publishes an already encoded JSON message, for bridges, which forward what they
     /// receive without decoding it.
     pub(crate) async fn publish_raw(&self, payload: bytes::Bytes) -> Result<(), TransportError> {

@@ -7,6 +7,7 @@ mod diff;
 mod generate;
 mod list;
 mod man;
+mod node;
 pub(crate) mod pipe;
 pub(crate) mod remote;
 
@@ -50,6 +51,7 @@ fn run_remote(command: Command) -> ExitCode {
             Command::Command(args) => remote::run_command(&args).await,
             Command::Pipe(args) => pipe::run(&args).await,
             Command::Bridge(args) => bridge::run(&args).await,
+            Command::Node(command) => node::run(&command).await,
             Command::Check(_)
             | Command::Generate(_)
             | Command::Diff(_)
