@@ -584,6 +584,59 @@ async fn a_subscriber_that_never_reads_costs_the_others_little() {
     assert!(ended.is_ok(), "the laggard is still connected: {ended:?}");
 }
 
+/// Issue 15, defect 8: an emitter that never waits for its subscribers still lets their writers
+/// run. A tight emit loop on a current-thread runtime, which waits for nothing else, delivers
+/// every signal to a subscriber that keeps up and disconnects no one: before, such a loop filled
+/// the stream queue before a byte of it was written, and every subscriber was cut.
+#[tokio::test(flavor = "current_thread")]
+async fn a_tight_emit_loop_on_one_thread_cuts_no_reader() {
+    switchboard_testkit::init_tracing();
+    let dir = SocketDir::new();
+    // A queue of 64 KiB: the loop's 2 MB of signals fill it many times over unless the
+    // writer drains it as the loop goes.
+    let options =
+        switchboard::transport::unix::UnixOptions::default().with_peer_queue_bytes(64 * 1024);
+    let endpoint = switchboard::Endpoint::unix(
+        switchboard::transport::unix::UnixEndpoint::at(dir.path("service")).with_options(options),
+    );
+    let (server, _) = suite::serve_thermostat(&endpoint).await;
+
+    // The subscriber reads on a thread of its own, as fast as frames come.
+    const SIGNALS: u32 = 20_000;
+    let path = dir.path("service");
+    let (subscribed_tx, subscribed_rx) = std::sync::mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        let mut raw = raw_connection(&path);
+        write_frame(&mut raw, &Frame::new(Kind::Subscribe, "temperatureChanged"));
+        write_frame(&mut raw, &Frame::new(Kind::Call, "getStatus").with_id(1).with_payload("{}"));
+        let reply = read_frame(&mut raw).expect("a reply");
+        assert_eq!((reply.kind, reply.id), (Kind::Reply, 1));
+        subscribed_tx.send(()).expect("the test waits");
+        raw.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let mut signals = 0u32;
+        while signals < SIGNALS {
+            match read_frame(&mut raw) {
+                Some(frame) if frame.kind == Kind::Signal => signals += 1,
+                Some(_) => {}
+                None => break,
+            }
+        }
+        signals
+    });
+    let subscribed = tokio::task::spawn_blocking(move || subscribed_rx.recv());
+    within("the subscription", subscribed).await.expect("task").expect("the reader subscribed");
+
+    let at = switchboard::DateTime::from(std::time::SystemTime::UNIX_EPOCH);
+    for i in 0..SIGNALS {
+        server.emit_temperature_changed(f64::from(i), at).await.expect("emit");
+    }
+    let read = within("the reader", tokio::task::spawn_blocking(move || reader.join()))
+        .await
+        .expect("task")
+        .expect("the reading thread");
+    assert_eq!(read, SIGNALS, "the subscriber was cut after {read} signals");
+}
+
 /// Connects and sends HELLO on a raw connection, returning the server's answer.
 fn raw_hello(path: &std::path::Path) -> (UnixStream, Frame) {
     let mut stream = UnixStream::connect(path).expect("connect");

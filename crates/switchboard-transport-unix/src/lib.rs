@@ -23,8 +23,12 @@
 //! Each peer has bounded queues of outgoing frames, counted in bytes
 //! ([`UnixOptions::peer_queue_bytes`]): signals and goal feedback, answers, and the rest.
 //! The stream queue (4 MiB by default) absorbs bursts and short pauses, but the code that emits
-//! never waits for it: a signal or goal feedback that finds no room disconnects that peer at once
-//! as a slow consumer, whether it stopped reading or reads more slowly than the emitter emits.
+//! never waits for the peer to read: a signal or goal feedback that finds no room, even after the
+//! peer's writer has had a turn to move the queue into the socket, disconnects that peer as a
+//! slow consumer, whether it stopped reading or reads more slowly than the emitter emits. An
+//! emit also gives the writers a turn every so often (tokio's cooperative budget), so a loop
+//! that emits and waits for nothing else, on a current-thread runtime, still has its frames
+//! written as it goes.
 //! So one slow subscriber costs the emitter, and every other subscriber, nothing but the frames
 //! it was sent. A peer that leaves no room for another frame sent unasked (a property value, a
 //! goal status) is disconnected the same way. The server counts these disconnects and logs them

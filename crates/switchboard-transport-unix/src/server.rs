@@ -677,18 +677,29 @@ impl UnixPeerLink {
         place
     }
 
-    /// Queues a signal or goal feedback without waiting; a peer whose stream queue has no room
-    /// for it is disconnected as a slow consumer.
-    fn send_stream(&self, message: &ServerMessage) -> Result<(), TransportError> {
+    /// Queues a signal or goal feedback without waiting for the peer to read: when its stream
+    /// queue has no room, the peer's writer gets one turn to move what is queued into the
+    /// socket, and a peer that still leaves no room is disconnected as a slow consumer.
+    async fn send_stream(&self, message: &ServerMessage) -> Result<(), TransportError> {
+        // An emit loop that waits for nothing else (on a current-thread runtime, say) still
+        // gives the writers a turn now and then; without it, the queues of readers that keep
+        // up would fill before a byte of them was written.
+        tokio::task::consume_budget().await;
         if self.stop.is_raised() {
             return Err(self.gone());
         }
         let bytes = self.encode(wire::server_outgoing(message)?.fields())?;
-        let place = self
-            .stream_places
-            .clone()
-            .try_acquire_many_owned(charge(bytes.len(), self.stream_budget))
-            .map_err(|_| self.too_slow("stream"))?;
+        let charged = charge(bytes.len(), self.stream_budget);
+        let place = match self.stream_places.clone().try_acquire_many_owned(charged) {
+            Ok(place) => place,
+            Err(_) => {
+                tokio::task::yield_now().await;
+                self.stream_places
+                    .clone()
+                    .try_acquire_many_owned(charged)
+                    .map_err(|_| self.too_slow("stream"))?
+            }
+        };
         let frame = QueuedFrame { bytes, hold: Hold::Bytes { _bytes: place } };
         self.queue.send(Outgoing::Frame(frame)).map_err(|_| self.gone())
     }
@@ -738,9 +749,10 @@ impl PeerLink for UnixPeerLink {
     }
 
     fn send_when_ready(&self, message: ServerMessage) -> BoxFuture<'_, Result<(), TransportError>> {
-        // Never waits: a peer whose stream queue has no room is disconnected at once, so one
-        // slow subscriber cannot pace the emitter, nor every other subscriber with it.
-        Box::pin(std::future::ready(self.send_stream(&message)))
+        // Never waits for the peer to read: a peer whose stream queue has no room, even after its
+        // writer had a turn, is disconnected, so one slow subscriber cannot pace the emitter,
+        // nor every other subscriber with it.
+        Box::pin(async move { self.send_stream(&message).await })
     }
 }
 
