@@ -15,31 +15,11 @@ pub(crate) struct Types<'a> {
     pub(crate) iface: &'a Interface,
 }
 
-fn int_range(format: IntFormat) -> (i128, i128) {
-    match format {
-        IntFormat::Int8 => (i8::MIN.into(), i8::MAX.into()),
-        IntFormat::Int16 => (i16::MIN.into(), i16::MAX.into()),
-        IntFormat::Int32 => (i32::MIN.into(), i32::MAX.into()),
-        IntFormat::Int64 => (i64::MIN.into(), i64::MAX.into()),
-        IntFormat::Uint8 => (0, u8::MAX.into()),
-        IntFormat::Uint16 => (0, u16::MAX.into()),
-        IntFormat::Uint32 => (0, u32::MAX.into()),
-        IntFormat::Uint64 => (0, u64::MAX.into()),
-    }
-}
-
-fn format_name(format: IntFormat) -> String {
-    serde_json::to_value(format)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_owned))
-        .unwrap_or_default()
-}
-
 /// The type as people write it: `float`, `uint8`, `Mode`, `array<float>`, `string?`.
 pub(crate) fn type_name(ty: &Type) -> String {
     match ty {
         Type::Integer { format: IntFormat::Int64 } => "integer".to_owned(),
-        Type::Integer { format } => format_name(*format),
+        Type::Integer { format } => format.name().to_owned(),
         Type::Float { format: FloatFormat::Float32 } => "float32".to_owned(),
         Type::Float { .. } => "float".to_owned(),
         Type::Boolean => "boolean".to_owned(),
@@ -184,7 +164,7 @@ impl Types<'_> {
                         .ok_or_else(|| wrong(&value))?,
                     _ => return Err(wrong(&value)),
                 };
-                let (min, max) = int_range(*format);
+                let (min, max) = format.range();
                 if n < min || n > max {
                     return Err(at(format!(
                         "{n} is out of range for {} ({min} to {max})",

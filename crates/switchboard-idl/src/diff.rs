@@ -26,8 +26,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::Serialize;
 
 use crate::model::{
-    Action, Command, EnumDef, ErrorDef, Field, FloatFormat, IntFormat, Interface, Method, Property,
-    Signal, StructDef, Type,
+    Action, Command, EnumDef, ErrorDef, Field, FloatFormat, Interface, Method, Property, Signal,
+    StructDef, Type,
 };
 
 /// Whether running peers of one side keep working after a change.
@@ -371,8 +371,8 @@ fn fits(from: &Type, to: &Type) -> bool {
         (Type::Optional { inner: a }, Type::Optional { inner: b }) => fits(a, b),
         (_, Type::Optional { inner }) => fits(from, inner),
         (Type::Integer { format: a }, Type::Integer { format: b }) => {
-            let (a_min, a_max) = int_range(*a);
-            let (b_min, b_max) = int_range(*b);
+            let (a_min, a_max) = a.range();
+            let (b_min, b_max) = b.range();
             b_min <= a_min && a_max <= b_max
         }
         (
@@ -386,23 +386,10 @@ fn fits(from: &Type, to: &Type) -> bool {
     }
 }
 
-fn int_range(format: IntFormat) -> (i128, i128) {
-    match format {
-        IntFormat::Int8 => (i8::MIN.into(), i8::MAX.into()),
-        IntFormat::Int16 => (i16::MIN.into(), i16::MAX.into()),
-        IntFormat::Int32 => (i32::MIN.into(), i32::MAX.into()),
-        IntFormat::Int64 => (i64::MIN.into(), i64::MAX.into()),
-        IntFormat::Uint8 => (0, u8::MAX.into()),
-        IntFormat::Uint16 => (0, u16::MAX.into()),
-        IntFormat::Uint32 => (0, u32::MAX.into()),
-        IntFormat::Uint64 => (0, u64::MAX.into()),
-    }
-}
-
 /// `integer (int32)`, `optional string`, `array of struct Point`.
 pub fn describe_type(ty: &Type) -> String {
     match ty {
-        Type::Integer { format } => format!("integer ({})", int_format(*format)),
+        Type::Integer { format } => format!("integer ({})", format.name()),
         Type::Float { format: FloatFormat::Float32 } => "float (float32)".to_owned(),
         Type::Float { format: FloatFormat::Float64 } => "float (float64)".to_owned(),
         Type::Boolean => "boolean".to_owned(),
@@ -415,19 +402,6 @@ pub fn describe_type(ty: &Type) -> String {
         Type::Array { item } => format!("array of {}", describe_type(item)),
         Type::Map { value } => format!("map of {}", describe_type(value)),
         Type::Optional { inner } => format!("optional {}", describe_type(inner)),
-    }
-}
-
-fn int_format(format: IntFormat) -> &'static str {
-    match format {
-        IntFormat::Int8 => "int8",
-        IntFormat::Int16 => "int16",
-        IntFormat::Int32 => "int32",
-        IntFormat::Int64 => "int64",
-        IntFormat::Uint8 => "uint8",
-        IntFormat::Uint16 => "uint16",
-        IntFormat::Uint32 => "uint32",
-        IntFormat::Uint64 => "uint64",
     }
 }
 

@@ -337,6 +337,36 @@ pub enum IntFormat {
     Uint64,
 }
 
+impl IntFormat {
+    /// The format's name in an interface file: `int32`, `uint8`, ….
+    pub fn name(self) -> &'static str {
+        match self {
+            IntFormat::Int8 => "int8",
+            IntFormat::Int16 => "int16",
+            IntFormat::Int32 => "int32",
+            IntFormat::Int64 => "int64",
+            IntFormat::Uint8 => "uint8",
+            IntFormat::Uint16 => "uint16",
+            IntFormat::Uint32 => "uint32",
+            IntFormat::Uint64 => "uint64",
+        }
+    }
+
+    /// The smallest and the largest value of the format.
+    pub fn range(self) -> (i128, i128) {
+        match self {
+            IntFormat::Int8 => (i8::MIN.into(), i8::MAX.into()),
+            IntFormat::Int16 => (i16::MIN.into(), i16::MAX.into()),
+            IntFormat::Int32 => (i32::MIN.into(), i32::MAX.into()),
+            IntFormat::Int64 => (i64::MIN.into(), i64::MAX.into()),
+            IntFormat::Uint8 => (0, u8::MAX.into()),
+            IntFormat::Uint16 => (0, u16::MAX.into()),
+            IntFormat::Uint32 => (0, u32::MAX.into()),
+            IntFormat::Uint64 => (0, u64::MAX.into()),
+        }
+    }
+}
+
 /// The `format` of a `float`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

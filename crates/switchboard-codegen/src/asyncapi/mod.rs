@@ -19,7 +19,7 @@ pub(crate) mod topics;
 use serde_json::json;
 
 use self::example::{Value as Ex, ex};
-use switchboard_idl::{Field, FloatFormat, IntFormat, Interface, Type};
+use switchboard_idl::{Field, FloatFormat, Interface, Type};
 
 use self::model::{
     Action, Additional, Channel, Components, CorrelationId, Document, Info, License, Message,
@@ -75,11 +75,11 @@ pub fn generate(iface: &Interface, source_name: &str) -> Result<String, Generate
 pub(crate) fn type_schema(ty: &Type) -> Schema {
     match ty {
         Type::Integer { format } => {
-            let (min, max) = int_range(*format);
+            let (min, max) = format.range();
             Schema {
-                format: Some(int_format(*format)),
-                minimum: Some(min),
-                maximum: Some(max),
+                format: Some(format.name()),
+                minimum: i64::try_from(min).ok(),
+                maximum: u64::try_from(max).ok(),
                 ..Schema::of("integer")
             }
         }
@@ -109,34 +109,6 @@ pub(crate) fn type_schema(ty: &Type) -> Schema {
         Type::Optional { inner } => {
             Schema { one_of: vec![Schema::of("null"), type_schema(inner)], ..Schema::default() }
         }
-    }
-}
-
-/// The IDL name of an integer format, used as the schema's `format`.
-pub(crate) fn int_format(format: IntFormat) -> &'static str {
-    match format {
-        IntFormat::Int8 => "int8",
-        IntFormat::Int16 => "int16",
-        IntFormat::Int32 => "int32",
-        IntFormat::Int64 => "int64",
-        IntFormat::Uint8 => "uint8",
-        IntFormat::Uint16 => "uint16",
-        IntFormat::Uint32 => "uint32",
-        IntFormat::Uint64 => "uint64",
-    }
-}
-
-/// The smallest and largest value of an integer format.
-fn int_range(format: IntFormat) -> (i64, u64) {
-    match format {
-        IntFormat::Int8 => (i8::MIN.into(), i8::MAX as u64),
-        IntFormat::Int16 => (i16::MIN.into(), i16::MAX as u64),
-        IntFormat::Int32 => (i32::MIN.into(), i32::MAX as u64),
-        IntFormat::Int64 => (i64::MIN, i64::MAX as u64),
-        IntFormat::Uint8 => (0, u8::MAX.into()),
-        IntFormat::Uint16 => (0, u16::MAX.into()),
-        IntFormat::Uint32 => (0, u32::MAX.into()),
-        IntFormat::Uint64 => (0, u64::MAX),
     }
 }
 

@@ -104,7 +104,7 @@ fn anchor(kind: &str, name: &str) -> String {
 /// A type as people read it, with links to enums and structs.
 fn type_name(ty: &Type) -> String {
     match ty {
-        Type::Integer { format } => format!("integer ({})", crate::asyncapi::int_format(*format)),
+        Type::Integer { format } => format!("integer ({})", format.name()),
         Type::Float { format: FloatFormat::Float32 } => "float (float32)".to_string(),
         Type::Float { format: FloatFormat::Float64 } => "float (float64)".to_string(),
         Type::Boolean => "boolean".to_string(),
