@@ -310,7 +310,7 @@ pub(crate) async fn bad_input_is_answered_and_survived(
         let error =
             within("call", dynamic.call_raw("nope", Bytes::from_static(b"{}"))).await.unwrap_err();
         assert!(
-            matches!(&error, CallError::Transport(e) if e.kind() == TransportErrorKind::NotConnected),
+            matches!(&error, CallError::Transport(e) if e.kind() == TransportErrorKind::NotFound),
             "{error:?}"
         );
         assert!(started.elapsed() < Duration::from_secs(1), "took {:?}", started.elapsed());

@@ -537,10 +537,13 @@ impl Client {
             match addressed {
                 Some(id) => self.inbox.request_failed(
                     id,
-                    TransportError::not_connected(format!(
-                        "no server of {} instance `{}` receives this request: the broker at {} has no responders for it",
-                        self.interface.name, self.hello.instance, self.broker
-                    )),
+                    TransportError::new(
+                        TransportErrorKind::NotFound,
+                        format!(
+                            "no server of {} instance `{}` receives this request (it serves no such method, or it is gone): the broker at {} has no responders for it",
+                            self.interface.name, self.hello.instance, self.broker
+                        ),
+                    ),
                 ),
                 None => tracing::debug!(%address, "no responders for a request that expects no answer"),
             }

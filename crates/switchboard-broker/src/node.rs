@@ -2,7 +2,8 @@
 //! commlib-py's shape: an RPC's requests wait in the queue named by the RPC itself, each one
 //! answered in a reply queue of its own (or on a reply subject where the broker has them), and
 //! messages go to topics named by themselves, as their bare JSON. There is no presence and no
-//! compatibility check: a call goes out at once, and times out if nobody serves it.
+//! compatibility check: a call goes out at once, and times out if nobody serves it (or fails at
+//! once with `NotFound` where the broker says nobody receives it, NATS' "no responders").
 //!
 //! The core's correlation, deadlines, dispatch and reader queues work as for any interface;
 //! this module only maps its messages onto these names. `docs/commlib.md` has the wire per broker.
@@ -582,10 +583,13 @@ impl NodeClient {
             if let Some(id) = id {
                 self.inbox.request_failed(
                     id,
-                    TransportError::not_connected(format!(
-                        "nobody serves this RPC: the broker at {} has no responders for it",
-                        self.broker
-                    )),
+                    TransportError::new(
+                        TransportErrorKind::NotFound,
+                        format!(
+                            "nobody serves this RPC: the broker at {} has no responders for it",
+                            self.broker
+                        ),
+                    ),
                 );
             }
             return;

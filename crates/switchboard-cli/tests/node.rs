@@ -84,7 +84,7 @@ fn unique(tag: &str) -> String {
 
 /// How `node call` fails when nobody serves the RPC: the exit code and the start of stderr.
 /// MQTT, Redis and AMQP cannot tell, so the call times out (5); a NATS server answers at once
-/// that nothing receives the request, which the NATS transport reports as a transport failure.
+/// that nothing receives the request, which is "no such service" (4), as a missing Unix socket.
 const NO_SERVICE_TIMES_OUT: (i32, &str) = (5, "timeout: ");
 
 /// The three verbs against Rust nodes on `url`.
@@ -234,7 +234,7 @@ async fn node_verbs_over_nats() {
     verbs_reach_nodes(
         &broker.url,
         "nats",
-        (6, "transport error: nobody serves this RPC: the broker at nats://"),
+        (4, "not found: nobody serves this RPC: the broker at nats://"),
     )
     .await;
 }

@@ -6,8 +6,9 @@
 //!
 //! - metadata travels in headers (`sb-…`) and the body is the payload unchanged;
 //! - a request names a reply subject of its own under the client's inbox, and a request no
-//!   server receives comes back at once as "no responders", which fails that call with a
-//!   transport error instead of letting it wait for its deadline;
+//!   server receives comes back at once as "no responders" ([`switchboard_broker::BusStatus`]),
+//!   which the layer turns into a `NotFound` failure of that call instead of letting it wait
+//!   for its deadline;
 //! - work queues are subjects whose consumers share a queue group;
 //! - async-nats reconnects by itself, waiting as the core's
 //!   [`switchboard_core::backoff::Backoff`] says; this crate reports the link going down and
