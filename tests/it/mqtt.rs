@@ -643,4 +643,9 @@ mod node {
 
     crate::node::node_tests!(node());
     crate::node::brokered_node_tests!(node());
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn no_broker_is_unreachable() {
+        crate::node::no_broker_is_unreachable("mqtt").await;
+    }
 }

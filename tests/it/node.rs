@@ -495,3 +495,51 @@ pub(crate) async fn services_share_their_requests(node: Node, prefix: String) {
     }
     assert_eq!(served.into_iter().collect::<Vec<_>>(), ["first", "second"]);
 }
+
+/// With nothing listening where the node's broker should be, each kind of endpoint fails at
+/// once with `Unreachable` (never `NotFound`, and never a silent retry): an RPC service and
+/// client, a publisher, a subscriber, an action service and the node's own heartbeats.
+/// `scheme` is the broker's plain URL scheme.
+pub(crate) async fn no_broker_is_unreachable(scheme: &str) {
+    use std::{convert::Infallible, time::Instant};
+    use switchboard::{
+        Endpoint,
+        action::GoalContext,
+        error::{HandlerError, TransportError, TransportErrorKind},
+    };
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let url = format!("{scheme}://127.0.0.1:{port}");
+    let node = Node::new("nowhere", Endpoint::parse(&url).expect("a URL"));
+    let check = |what: &str, error: TransportError, started: Instant| {
+        assert_eq!(error.kind(), TransportErrorKind::Unreachable, "{url}: {what}: {error}");
+        let took = started.elapsed();
+        assert!(took < Duration::from_secs(3), "{url}: {what} took {took:?}");
+    };
+    let started = Instant::now();
+    let error = within("an RPC service", node.rpc_service("n.rpc", |r: Value| async { Ok(r) }))
+        .await
+        .expect_err("no broker");
+    check("an RPC service", error, started);
+    let started = Instant::now();
+    let error = within("an RPC client", node.rpc_client::<Value, Value>("n.rpc"))
+        .await
+        .expect_err("no broker");
+    check("an RPC client", error, started);
+    let started = Instant::now();
+    let error =
+        within("a publisher", node.publisher::<Value>("n.topic")).await.expect_err("no broker");
+    check("a publisher", error, started);
+    let started = Instant::now();
+    let error =
+        within("a subscriber", node.subscriber::<Value>("n.topic")).await.expect_err("no broker");
+    check("a subscriber", error, started);
+    let started = Instant::now();
+    let action = node.action_service("n.act", |goal: Value, _context: GoalContext<Value>| async {
+        Ok::<Value, HandlerError<Infallible>>(goal)
+    });
+    let error = within("an action service", action).await.expect_err("no broker");
+    check("an action service", error, started);
+    let started = Instant::now();
+    let error = within("running the node", node.run()).await.expect_err("no broker");
+    check("running the node", error, started);
+}
