@@ -2,7 +2,7 @@
 //! the loopback MQTT, Redis, AMQP and NATS brokers: publishes reach a node's subscriber, a node's
 //! publishes are printed with their concrete topics, and calls print the reply or exit with the
 //! codes of docs/shell.md (3 for the handler's error, 5 for no answer, 6 for no broker, 2 for
-//! bad input).
+//! bad input); and `node call` against a real commlib-py `RPCService`.
 
 use std::{
     io::Read,
@@ -237,6 +237,50 @@ async fn node_verbs_over_nats() {
         (4, "not found: nobody serves this RPC: the broker at nats://"),
     )
     .await;
+}
+
+/// `node call` against a real commlib-py 0.13.2 `RPCService` (tests/interop/commlib/peer.py,
+/// `serve`) on `url`: the reply is printed as JSON, and a request its handler raises
+/// `ValueError` for is answered `{}` on Redis (commlib-py's own answer) but never on MQTT,
+/// where the call times out (5).
+async fn node_call_reaches_a_commlib_service(url: &str, transport: &str, tag: &str) {
+    let Some(peers) = switchboard_testkit::python::PythonPeers::commlib() else { return };
+    let authority = url.split("://").nth(1).expect("a URL").rsplit('@').next().expect("host");
+    let (host, port) = authority.split_once(':').expect("host:port");
+    let rpc = format!("{}.add_two_ints", unique(tag));
+    let mut peer = peers.spawn("peer.py", &["serve", transport, host, port, &rpc, "60"]);
+    peer.wait_for("ready", Duration::from_secs(30)).await.expect("commlib-py serves");
+
+    let output =
+        run(&["node", "call", "--connect", url, "--timeout", "5s", &rpc, r#"{"a":2,"b":40}"#]);
+    assert_eq!(output.status.code(), Some(0), "{url}: {}", text(&output.stderr));
+    let reply: Value = serde_json::from_slice(&output.stdout).expect("the reply is JSON");
+    assert_eq!(reply, json!({"c": 42}), "{url}");
+
+    let output =
+        run(&["node", "call", "--connect", url, "--timeout", "2s", &rpc, r#"{"raise":true}"#]);
+    let stderr = text(&output.stderr);
+    if transport == "mqtt" {
+        assert_eq!(output.status.code(), Some(5), "{url}: {stderr}");
+        assert!(stderr.starts_with("timeout: "), "{url}: {stderr}");
+    } else {
+        assert_eq!(output.status.code(), Some(0), "{url}: {stderr}");
+        let reply: Value = serde_json::from_slice(&output.stdout).expect("the reply is JSON");
+        assert_eq!(reply, json!({}), "{url}");
+    }
+    peer.kill();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn node_call_reaches_a_commlib_service_over_redis() {
+    let Some(broker) = shared_redis() else { return };
+    node_call_reaches_a_commlib_service(&broker.url, "redis", "commlib_redis").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn node_call_reaches_a_commlib_service_over_mqtt() {
+    let Some(broker) = shared_mosquitto() else { return };
+    node_call_reaches_a_commlib_service(&broker.url, "mqtt", "commlib_mqtt").await;
 }
 
 /// Bad input is a usage error (2) with a clear message, before any connection is tried.
