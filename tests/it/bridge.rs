@@ -17,6 +17,16 @@ use switchboard::{
     node::{Node, PatternSubscriber, Publisher, Subscriber},
 };
 
+use switchboard::{
+    action::{GoalContext, GoalError},
+    error::{HandlerError, MethodError},
+    server::CallContext,
+};
+use switchboard_tests::thermostat::{
+    GetStatusReply, Mode, OutOfRange, PreheatError, PreheatFeedback, PreheatGoal, Thermostat,
+    ThermostatClient, ThermostatProperties, ThermostatServer,
+};
+
 use crate::{brokered::eventually, suite::within};
 
 /// Instantiates bodies on one pair of sides: `$make` is an expression of type
@@ -235,6 +245,174 @@ pub(crate) async fn routes_both_ways_do_not_loop(a: Endpoint, b: Endpoint, prefi
     assert_eq!(counts[1].forwarded, 0, "{counts:?}");
 }
 
+/// The thermostat interface routes expose: a preheat to 25 °C or more is slow enough to cancel,
+/// and one past 30 °C is refused with the declared `OutOfRange`.
+#[derive(Debug, Clone, Default)]
+struct Zone;
+
+impl Thermostat for Zone {
+    async fn boost(
+        &self,
+        _ctx: &CallContext,
+        extra_celsius: f64,
+        _for_how_long: switchboard::Duration,
+        _reason: Option<String>,
+    ) -> Result<switchboard::DateTime, RemoteError> {
+        if extra_celsius < 0.0 {
+            return Err(RemoteError::client_error("boosts only go up"));
+        }
+        Ok(crate::suite::datetime("2030-01-01T00:00:00Z")
+            + switchboard::Duration::milliseconds((extra_celsius * 1000.0) as i64))
+    }
+
+    async fn get_status(&self, _ctx: &CallContext) -> Result<GetStatusReply, RemoteError> {
+        Ok(GetStatusReply { mode: Mode::Eco, celsius: 18.5, history: vec![18.0, 18.5] })
+    }
+
+    async fn accept_preheat(
+        &self,
+        _ctx: &CallContext,
+        goal: &PreheatGoal,
+    ) -> Result<(), HandlerError<PreheatError>> {
+        if goal.target_celsius > 30.0 {
+            let requested_celsius = goal.target_celsius;
+            let error = OutOfRange { requested_celsius, min_celsius: 5.0, max_celsius: 30.0 };
+            return Err(PreheatError::OutOfRange(error).into());
+        }
+        Ok(())
+    }
+
+    async fn preheat(
+        &self,
+        goal: GoalContext<PreheatFeedback>,
+        target_celsius: f64,
+    ) -> Result<f64, HandlerError<PreheatError>> {
+        let (steps, step) = if target_celsius >= 25.0 { (200, 50) } else { (4, 10) };
+        for n in 1..=steps {
+            tokio::select! {
+                () = tokio::time::sleep(Duration::from_millis(step)) => {}
+                () = goal.cancelled() => return Err(HandlerError::Cancelled),
+            }
+            let percent = (n * 100 / steps) as u8;
+            goal.feedback(PreheatFeedback { celsius: target_celsius, percent }).await;
+        }
+        Ok(target_celsius)
+    }
+
+    async fn update_setpoint(&self, _ctx: &CallContext, celsius: &f64) -> Result<(), RemoteError> {
+        if *celsius > 35.5 {
+            return Err(RemoteError::client_error("too hot"));
+        }
+        Ok(())
+    }
+}
+
+async fn serve_zone(endpoint: &Endpoint, setpoint: f64) -> ThermostatServer {
+    let properties = ThermostatProperties { setpoint, mode: Mode::Heat };
+    let server = within("serve", ThermostatServer::serve(endpoint, Zone, properties)).await;
+    server.expect("the thermostat serves")
+}
+
+/// An interface route serves on side B the thermostat that runs on side A, and the generated
+/// client on B uses all of it: methods and their errors, properties (read, set, watched, a
+/// read-only one refused, versions as A counts them), a signal, and an action with feedback, a
+/// declared error and a cancel.
+pub(crate) async fn interface_routes_expose_a_service(a: Endpoint, b: Endpoint, prefix: String) {
+    // An instance is one segment of a broker's addresses: no dots.
+    let prefix = prefix.replace('.', "_");
+    let at = |side: &Endpoint| side.clone().with_instance(&prefix).expect("an instance");
+    let (on_a, on_b) = (at(&a), at(&b));
+    let server = serve_zone(&on_a, 21.0).await;
+    let routes = vec![Route::interface(Side::B, "Thermostat", &prefix)];
+    let options = BridgeOptions::default().forward_timeout(Duration::from_secs(5));
+    let bridge = within("a bridge", Bridge::start(a, b, routes, options)).await.expect("started");
+    assert_eq!(bridge.counts()[0].route, format!("interface b:Thermostat/{prefix} -> a"));
+    // The generated client checks the interface's hash: the bridge presents the original's.
+    let client = within("connect", ThermostatClient::connect(&on_b)).await.expect("connected");
+    let direct = within("connect", ThermostatClient::connect(&on_a)).await.expect("connected");
+
+    let status = within("getStatus", client.get_status()).await.expect("an answer");
+    assert_eq!(
+        status,
+        GetStatusReply { mode: Mode::Eco, celsius: 18.5, history: vec![18.0, 18.5] }
+    );
+    let ends = within("boost", client.boost(2.0, switchboard::Duration::zero(), None)).await;
+    let expected = crate::suite::datetime("2030-01-01T00:00:02Z");
+    assert_eq!(ends.expect("an answer"), expected);
+    let refused = within("boost", client.boost(-1.0, switchboard::Duration::zero(), None)).await;
+    let refused = refused.expect_err("refused").as_remote().cloned().expect("the server's error");
+    assert_eq!((refused.code(), refused.message()), (ErrorCode::ClientError, "boosts only go up"));
+
+    // Properties: B holds what A holds, at A's versions, and an update from B is A's update.
+    assert_eq!(within("get", client.get_setpoint()).await.expect("a value"), 21.0);
+    assert_eq!(within("get", client.get_mode()).await.expect("a value"), Mode::Heat);
+    let mut watch = within("watch", client.watch_setpoint()).await.expect("a watch");
+    assert_eq!(within("first value", watch.next()).await.expect("open").expect("decoded"), 21.0);
+    within("set", client.set_setpoint(23.5)).await.expect("accepted");
+    assert_eq!(within("a change", watch.next()).await.expect("open").expect("decoded"), 23.5);
+    assert_eq!(server.setpoint(), 23.5, "the update reached the service on side A");
+    let too_hot = within("set", client.set_setpoint(40.0)).await.expect_err("refused");
+    assert!(matches!(&too_hot, CallError::Remote(e) if e.message() == "too hot"), "{too_hot:?}");
+    within("set on A", server.set_setpoint(19.0)).await.expect("set");
+    assert_eq!(within("a change", watch.next()).await.expect("open").expect("decoded"), 19.0);
+    within("set after A's change", client.set_setpoint(20.0)).await.expect("accepted");
+    assert_eq!(within("a change", watch.next()).await.expect("open").expect("decoded"), 20.0);
+    let mut direct_watch = within("watch", direct.watch_setpoint()).await.expect("a watch");
+    assert_eq!(within("value", direct_watch.next()).await.expect("open").expect("decoded"), 20.0);
+    assert_eq!(watch.version(), direct_watch.version(), "B counts versions as A does");
+    let raw = switchboard_core::client::ClientCore::connect(
+        &on_b,
+        &switchboard_tests::thermostat::INTERFACE,
+        switchboard::client::ClientOptions::default(),
+    );
+    let raw = within("connect", raw).await.expect("connected");
+    let read_only = raw.set_property_raw("mode", bytes::Bytes::from_static(b"{\"mode\":0}"));
+    let read_only = within("set a read-only property", read_only).await.expect_err("refused");
+    let read_only = read_only.as_remote().cloned().expect("the server's error");
+    assert_eq!(read_only.name(), switchboard::error::names::READ_ONLY, "{read_only}");
+    assert_eq!(server.mode(), Mode::Heat);
+
+    // A signal emitted on A reaches the subscriber on B.
+    let readings = within("subscribe", client.subscribe_temperature_changed()).await;
+    let mut readings = readings.expect("subscribed");
+    let reading = eventually("a signal across the bridge", async || {
+        server.emit_temperature_changed(17.25, expected).await.expect("emitted");
+        match tokio::time::timeout(Duration::from_millis(100), readings.next()).await {
+            Ok(Some(Ok(reading))) => Some(reading),
+            _ => None,
+        }
+    })
+    .await;
+    assert_eq!((reading.celsius, reading.measured_at), (17.25, expected));
+
+    // An action: feedback in order and the result; a declared error, typed; a cancel.
+    let mut goal = within("preheat", client.preheat(22.0)).await.expect("accepted");
+    let mut percents = Vec::new();
+    while let Some(feedback) = within("feedback", goal.next_feedback()).await {
+        assert_eq!(feedback.celsius, 22.0);
+        percents.push(feedback.percent);
+    }
+    assert_eq!(percents, [25, 50, 75, 100]);
+    assert_eq!(within("result", goal.result()).await.expect("a result"), 22.0);
+    let out_of_range = within("preheat", client.preheat(99.0)).await.expect_err("rejected");
+    match out_of_range {
+        MethodError::Declared(PreheatError::OutOfRange(error)) => {
+            assert_eq!((error.requested_celsius, error.max_celsius), (99.0, 30.0));
+        }
+        other => panic!("not the declared error: {other:?}"),
+    }
+    let mut slow = within("preheat", client.preheat(28.0)).await.expect("accepted");
+    within("first feedback", slow.next_feedback()).await.expect("feedback");
+    within("cancel", slow.cancel()).await.expect("cancel sent");
+    let cancelled = within("result", slow.result()).await;
+    assert!(matches!(cancelled, Err(GoalError::Cancelled)), "{cancelled:?}");
+
+    let counts = bridge.counts();
+    assert!(counts[0].forwarded >= 10, "{counts:?}");
+    assert_eq!(counts[0].failed, 0, "{counts:?}");
+    bridge.stop().await;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Pairs.
 
@@ -248,7 +426,24 @@ mod unix_mqtt {
         Some((dir.endpoint("node"), mqtt, dir))
     }
 
-    bridge_tests!("bridge_unix_mqtt", pair(); topic_routes_carry_messages_in_order, rpc_routes_forward_calls);
+    bridge_tests!("bridge_unix_mqtt", pair();
+        topic_routes_carry_messages_in_order,
+        rpc_routes_forward_calls,
+        interface_routes_expose_a_service,
+    );
+}
+
+mod unix_nats {
+    use switchboard::Endpoint;
+    use switchboard_testkit::{SocketDir, broker::shared_nats};
+
+    fn pair() -> Option<(Endpoint, Endpoint, SocketDir)> {
+        let nats = Endpoint::parse(&shared_nats()?.url).expect("a URL");
+        let dir = SocketDir::new();
+        Some((dir.endpoint("node"), nats, dir))
+    }
+
+    bridge_tests!("bridge_unix_nats", pair(); interface_routes_expose_a_service);
 }
 
 mod redis_nats {
@@ -364,6 +559,46 @@ async fn a_side_restarting_is_survived() {
     assert_eq!(reading.seq, 7);
     let counts = bridge.counts();
     assert!(counts[1].failed > 0, "{counts:?}");
+}
+
+/// The service behind an interface route stops and comes back: calls in the outage fail at
+/// once with the bridge's error naming the side, and afterwards the same client on B reaches
+/// the new service, whose property values (counted afresh) B mirrors.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_interface_holder_restarting_is_survived() {
+    switchboard_testkit::init_tracing();
+    let Some(mqtt) = switchboard_testkit::broker::shared_mosquitto() else { return };
+    let dir = switchboard_testkit::SocketDir::new();
+    let prefix = crate::node::prefix("bridge_interface_restart").replace('.', "_");
+    let (a, b) = (dir.endpoint("node"), Endpoint::parse(&mqtt.url).expect("a URL"));
+    let at = |side: &Endpoint| side.clone().with_instance(&prefix).expect("an instance");
+    let (on_a, on_b) = (at(&a), at(&b));
+    let server = serve_zone(&on_a, 21.0).await;
+    let routes = vec![Route::interface(Side::B, "Thermostat", &prefix)];
+    let options = BridgeOptions::default().forward_timeout(Duration::from_secs(2));
+    let bridge = within("a bridge", Bridge::start(a, b, routes, options)).await.expect("started");
+    let client = within("connect", ThermostatClient::connect(&on_b)).await.expect("connected");
+    within("getStatus", client.get_status()).await.expect("an answer");
+
+    server.shutdown().await;
+    drop(server);
+    let started = Instant::now();
+    let error = within("a call in the outage", client.get_status()).await.expect_err("fails");
+    assert!(started.elapsed() < Duration::from_secs(2), "the failure took {:?}", started.elapsed());
+    let error = error.as_remote().cloned().expect("the bridge's error");
+    assert_eq!(error.code(), ErrorCode::ServiceUnavailable, "{error}");
+    assert!(error.message().starts_with("bridge: side a ("), "{error}");
+
+    let _server = serve_zone(&on_a, 25.0).await;
+    eventually("a call after the restart", async || client.get_status().await.ok()).await;
+    let setpoint = eventually("the new service's value", async || {
+        client.get_setpoint().await.ok().filter(|celsius| *celsius == 25.0)
+    })
+    .await;
+    assert_eq!(setpoint, 25.0);
+    within("set after the restart", client.set_setpoint(26.0)).await.expect("accepted");
+    assert_eq!(within("get", client.get_setpoint()).await.expect("a value"), 26.0);
+    assert!(bridge.counts()[0].failed > 0, "{:?}", bridge.counts());
 }
 
 /// With `wait`, a bridge starts while a side is down and carries messages once it is up.

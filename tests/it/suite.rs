@@ -38,7 +38,7 @@ pub(crate) async fn within<T>(what: &str, future: impl std::future::Future<Outpu
     }
 }
 
-fn datetime(text: &str) -> DateTime {
+pub(crate) fn datetime(text: &str) -> DateTime {
     switchboard_core::codec::parse_datetime(text).expect("a valid test datetime")
 }
 

@@ -210,6 +210,10 @@ struct ServerState {
     /// Set by the first dropped signal of an outage and cleared by the next one published, so
     /// each outage is logged once when it starts and once when it ends.
     dropping_signals: AtomicBool,
+    /// The properties are held by another server ([`ServerCore::start_mirror`]): updates are
+    /// applied there by the service, and their values and versions arrive here by
+    /// [`ServerCore::mirror_property`].
+    mirrored: bool,
 }
 
 /// The goals the server runs or remembers.
@@ -316,17 +320,52 @@ impl ServerCore {
         initial: Vec<(&'static str, Bytes)>,
         options: ServerOptions,
     ) -> Result<Self, TransportError> {
+        let values = initial.into_iter().map(|(name, payload)| (name.to_owned(), (1, payload)));
+        Self::start_inner(address, target, service, values.collect(), options, false).await
+    }
+
+    /// Starts serving `target` at `address` for properties another server holds, as a bridge
+    /// does for the server it exposes: each property starts at the version and value `initial`
+    /// gives (a missing one at version 0 and `{}`), and changes only by
+    /// [`mirror_property`](Self::mirror_property).
+    ///
+    /// A client's update is checked here (read-only, version) and then handed to
+    /// [`Service::update_property`], which applies it at the holder; the value it returns is
+    /// not stored. The reply tells the client the version and value this server holds when the
+    /// service returns, so a service that waits until the holder's change has been mirrored
+    /// gives the client the new version.
+    pub async fn start_mirror(
+        address: &dyn ServiceAddress,
+        target: ServiceTarget,
+        service: Arc<dyn Service>,
+        initial: Vec<(String, u64, Bytes)>,
+        options: ServerOptions,
+    ) -> Result<Self, TransportError> {
+        let values = initial.into_iter().map(|(name, version, payload)| (name, (version, payload)));
+        Self::start_inner(address, target, service, values.collect(), options, true).await
+    }
+
+    async fn start_inner(
+        address: &dyn ServiceAddress,
+        target: ServiceTarget,
+        service: Arc<dyn Service>,
+        mut values: HashMap<String, (u64, Bytes)>,
+        options: ServerOptions,
+        mirrored: bool,
+    ) -> Result<Self, TransportError> {
         let interface = target.interface.clone();
-        let mut values: HashMap<&str, Bytes> = initial.into_iter().collect();
         let properties = interface
             .properties
             .iter()
             .map(|p| {
-                let payload = values.remove(&*p.name).unwrap_or_else(|| {
+                let (version, payload) = values.remove(&*p.name).unwrap_or_else(|| {
+                    if mirrored {
+                        return (0, Bytes::from_static(b"{}"));
+                    }
                     tracing::error!(property = %p.name, "no initial value given; starting with {{}}");
-                    Bytes::from_static(b"{}")
+                    (1, Bytes::from_static(b"{}"))
                 });
-                let state = PropertyState { version: 1, payload, read_only: p.read_only, watchers: Vec::new() };
+                let state = PropertyState { version, payload, read_only: p.read_only, watchers: Vec::new() };
                 (p.name.clone(), Mutex::new(state))
             })
             .collect();
@@ -343,6 +382,7 @@ impl ServerCore {
             serving: Mutex::new(None),
             signals_dropped: AtomicU64::new(0),
             dropping_signals: AtomicBool::new(false),
+            mirrored,
         });
         let transport = address.bind(target, Arc::new(Inbox(Arc::downgrade(&state)))).await?;
         let _ = state.transport.set(transport.clone());
@@ -494,6 +534,28 @@ impl ServerCore {
         }
     }
 
+    /// Sets a property to the version and value the server holding it reported (see
+    /// [`start_mirror`](Self::start_mirror)) and notifies every watcher; the same version and
+    /// value again changes nothing. A version lower than the one held is taken too: the holder
+    /// restarted and counts afresh.
+    pub async fn mirror_property(
+        &self,
+        property: &str,
+        version: u64,
+        payload: Bytes,
+    ) -> Result<(), TransportError> {
+        let message = self.state.store_as(property, Some(version), payload).ok_or_else(|| {
+            TransportError::new(
+                TransportErrorKind::Protocol,
+                format!("interface {} has no property `{property}`", self.state.interface.name),
+            )
+        })?;
+        match (message, self.transport()) {
+            (Some(message), Some(transport)) => transport.publish(message).await,
+            _ => Ok(()),
+        }
+    }
+
     /// Decodes the current value of a property.
     ///
     /// # Panics
@@ -536,9 +598,26 @@ impl ServerState {
     ///
     /// Returns `None` for an unknown property, `Some(Some(message))` when a broker must publish it.
     fn store(&self, property: &str, payload: Bytes) -> Option<Option<ServerMessage>> {
+        self.store_as(property, None, payload)
+    }
+
+    /// Like [`store`](Self::store), at `version` when given (a mirrored value) rather than the
+    /// next; a mirrored value equal to the one held changes nothing and notifies nobody.
+    fn store_as(
+        &self,
+        property: &str,
+        version: Option<u64>,
+        payload: Bytes,
+    ) -> Option<Option<ServerMessage>> {
         let (name, slot) = self.properties.get_key_value(property)?;
         let mut state = lock(slot);
-        state.version += 1;
+        match version {
+            Some(version) if version == state.version && payload == state.payload => {
+                return Some(None);
+            }
+            Some(version) => state.version = version,
+            None => state.version += 1,
+        }
         state.payload = payload;
         let message = ServerMessage::PropertyValue {
             property: name.clone(),
@@ -646,6 +725,8 @@ impl ServerState {
                 guarded(&property, || state.service.update_property(&property, payload, ctx)).await;
             let reply = match validated {
                 Err(error) => state.property_reply(id, property, Some(error)),
+                // The holder applied it; its change arrives through `mirror_property`.
+                Ok(_) if state.mirrored => state.property_reply(id, property, None),
                 Ok(payload) => match state.apply_update(&property, version, payload).await {
                     Ok(()) => state.property_reply(id, property, None),
                     Err(error) => state.property_reply(id, property, Some(error)),

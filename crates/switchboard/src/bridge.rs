@@ -54,6 +54,8 @@ use switchboard_core::{
 use switchboard_wire::filter::{self, Wildcards};
 use tokio::{sync::mpsc, task::JoinHandle};
 
+mod interface;
+
 use crate::{
     Endpoint,
     node::{Node, Publisher, RawSubscription, RpcClient, RpcService},
@@ -135,6 +137,17 @@ pub enum Route {
         /// The RPC that answers, on the other side.
         to: String,
     },
+    /// The service `interface` at `instance` runs on the side opposite `served_on` (its
+    /// holder) and is served, as the same interface and instance, on side `served_on`: every
+    /// method, property, signal, command and action passes through.
+    Interface {
+        /// The side its clients reach it on.
+        served_on: Side,
+        /// The interface name, as its file writes it.
+        interface: String,
+        /// The service instance, on both sides.
+        instance: String,
+    },
 }
 
 impl Route {
@@ -152,6 +165,16 @@ impl Route {
     /// An RPC route: `name` served on `served_on` is answered by `to` on the other side.
     pub fn rpc(served_on: Side, name: impl Into<String>, to: impl Into<String>) -> Route {
         Route::Rpc { served_on, name: name.into(), to: to.into() }
+    }
+
+    /// An interface route: the service `interface` at `instance` on the other side is served
+    /// on `served_on` too, learned from the service itself (no generated code).
+    pub fn interface(
+        served_on: Side,
+        interface: impl Into<String>,
+        instance: impl Into<String>,
+    ) -> Route {
+        Route::Interface { served_on, interface: interface.into(), instance: instance.into() }
     }
 
     /// Why the route cannot run, if it cannot.
@@ -204,6 +227,19 @@ impl Route {
                     return Err("both sides are one endpoint: the RPC would call itself".into());
                 }
             }
+            Route::Interface { interface, instance, .. } => {
+                if interface.is_empty() || interface.contains(['/', '*', '>']) {
+                    return Err(format!("`{interface}` is not an interface name"));
+                }
+                if instance.is_empty() {
+                    return Err("the instance is empty".into());
+                }
+                if same_endpoint {
+                    return Err("both sides are one endpoint: the bridge would serve the \
+                                instance where it already runs, and call itself"
+                        .into());
+                }
+            }
         }
         Ok(())
     }
@@ -212,7 +248,7 @@ impl Route {
     fn source(&self) -> Side {
         match self {
             Route::Topic { from, .. } | Route::Pattern { from, .. } => *from,
-            Route::Rpc { served_on, .. } => *served_on,
+            Route::Rpc { served_on, .. } | Route::Interface { served_on, .. } => *served_on,
         }
     }
 }
@@ -229,6 +265,9 @@ impl fmt::Display for Route {
             }
             Route::Rpc { served_on, name, to } => {
                 write!(f, "rpc {served_on}:{name} -> {}:{to}", served_on.other())
+            }
+            Route::Interface { served_on, interface, instance } => {
+                write!(f, "interface {served_on}:{interface}/{instance} -> {}", served_on.other())
             }
         }
     }
@@ -363,6 +402,8 @@ struct Running {
     counters: Arc<Counters>,
     tasks: Vec<JoinHandle<()>>,
     service: Arc<tokio::sync::Mutex<Option<RpcService>>>,
+    /// An interface route's server, once it serves.
+    exposed: Arc<tokio::sync::Mutex<Option<interface::Exposed>>>,
 }
 
 impl Drop for Running {
@@ -500,6 +541,20 @@ impl Bridge {
                 .check(same_endpoint)
                 .map_err(|reason| BridgeError::InvalidRoute { route: route.to_string(), reason })?;
         }
+        // Two routes exposing one service would serve it on both sides: each would find the
+        // other's server and call it back.
+        let mut exposed = std::collections::HashSet::new();
+        for route in &routes {
+            if let Route::Interface { interface, instance, .. } = route
+                && !exposed.insert((interface, instance))
+            {
+                let reason = format!(
+                    "another route exposes {interface}/{instance} already: the two would serve \
+                     it to each other in a loop"
+                );
+                return Err(BridgeError::InvalidRoute { route: route.to_string(), reason });
+            }
+        }
         let readers = |side: Side| -> Vec<String> {
             routes
                 .iter()
@@ -557,6 +612,10 @@ impl Bridge {
             if let Some(service) = service {
                 service.stop().await;
             }
+            let exposed = running.exposed.lock().await.take();
+            if let Some(exposed) = exposed {
+                exposed.stop().await;
+            }
         }
     }
 }
@@ -574,7 +633,53 @@ async fn start_route(
     let name = route.to_string();
     let counters = Arc::new(Counters::default());
     let service = Arc::new(tokio::sync::Mutex::new(None));
+    let exposed = Arc::new(tokio::sync::Mutex::new(None));
     let tasks = match route {
+        Route::Interface { interface, instance, .. } => {
+            let at = |side: &SideState| {
+                side.node.endpoint().clone().with_instance(&instance).map_err(|error| {
+                    BridgeError::InvalidRoute { route: name.clone(), reason: error.to_string() }
+                })
+            };
+            let spec = Arc::new(interface::Spec {
+                route: name.clone(),
+                interface,
+                holder_endpoint: at(&to)?,
+                served_endpoint: at(&from)?,
+                holder: to,
+                served: from,
+                timeout: options.forward_timeout,
+                counters: counters.clone(),
+            });
+            match interface::expose(&spec).await {
+                Ok(running) => {
+                    *exposed.lock().await = Some(running);
+                    Vec::new()
+                }
+                Err(error) if !options.wait => {
+                    return Err(match error {
+                        interface::ExposeError::Holder(e) => unreachable(&name, &spec.holder, e),
+                        interface::ExposeError::Served(e) => unreachable(&name, &spec.served, e),
+                    });
+                }
+                Err(_) => {
+                    tracing::warn!(route = %name, "waiting for both sides to expose the interface");
+                    let slot = exposed.clone();
+                    vec![tokio::spawn(async move {
+                        let mut attempt = 0;
+                        loop {
+                            attempt += 1;
+                            tokio::time::sleep(retry_delay(attempt)).await;
+                            if let Ok(running) = interface::expose(&spec).await {
+                                tracing::info!(route = %spec.route, "serving");
+                                *slot.lock().await = Some(running);
+                                return;
+                            }
+                        }
+                    })]
+                }
+            }
+        }
         Route::Topic { topic, to: target, .. } => {
             let flow = Flow { name: name.clone(), from, to, source: topic, pattern: false };
             let rename = Rename::Topic(target);
@@ -624,7 +729,7 @@ async fn start_route(
             }
         }
     };
-    Ok(Running { route: name, counters, tasks, service })
+    Ok(Running { route: name, counters, tasks, service, exposed })
 }
 
 fn retry_delay(attempt: usize) -> Duration {
