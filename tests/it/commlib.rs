@@ -642,3 +642,88 @@ async fn redis_rpc_client_calls_an_mqtt_node_through_a_bridge() {
     assert_eq!(refused["message"], "a must not be negative", "{refused}");
     assert_eq!(bridge.counts()[0].forwarded, 2, "{:?}", bridge.counts());
 }
+
+// ---------------------------------------------------------------------------------------------
+// A broker restart with commlib-py on one side.
+
+/// A node's client calls commlib-py's `RPCService` on a private broker that is killed and
+/// started again: while it is away a call fails with a transport error, well before its
+/// timeout; once it is back, calls get answers again, with nothing restarted by hand on either
+/// side. How long commlib-py takes to serve again is printed: it reconnects on its own
+/// schedule (Redis: a retry every `reconnect_delay`, 5 s by default; MQTT: paho's backoff).
+async fn node_client_survives_a_restart_with_a_commlib_service(
+    transport: &'static str,
+    broker: &mut dyn crate::brokered::Outage,
+    url: &str,
+) {
+    let Some(peers) = PythonPeers::commlib() else { return };
+    let broker_at = Broker::from_url(transport, url);
+    let (node, prefix) = node_on(&broker_at, "restart");
+    let rpc = format!("{prefix}.add_two_ints");
+    let args = ["serve", transport, &broker_at.host, &broker_at.port, &rpc, "120"];
+    let mut peer = peers.spawn("peer.py", &args);
+    peer.wait_for("ready", PEER_STEP).await.expect("commlib-py serves");
+    let client = node.rpc_client::<AddTwoInts, Sum>(&rpc).await.expect("a client");
+    let client = client.with_timeout(Duration::from_secs(2));
+    let sum = within("a call", client.call(&AddTwoInts { a: 1, b: 2 })).await;
+    assert_eq!(sum.expect("before the restart"), Sum { c: 3 });
+
+    broker.stop();
+    // The client notices the lost link at once or at its next read; from then on a call fails
+    // at once, not at its 2 s timeout.
+    let outage = std::time::Instant::now();
+    let failed = loop {
+        let started = std::time::Instant::now();
+        let result = within("a call in the outage", client.call(&AddTwoInts { a: 1, b: 1 })).await;
+        match result {
+            Err(CallError::Transport(error)) => break (error, started.elapsed()),
+            other => {
+                assert!(outage.elapsed() < Duration::from_secs(10), "still {other:?}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    };
+    assert!(failed.1 < Duration::from_secs(1), "{transport}: failed after {:?}", failed.1);
+
+    broker.start();
+    let restarted = std::time::Instant::now();
+    let sum = loop {
+        match within("a call after the restart", client.call(&AddTwoInts { a: 2, b: 2 })).await {
+            Ok(sum) => break sum,
+            Err(error) => {
+                let waited = restarted.elapsed();
+                assert!(
+                    waited < Duration::from_secs(45),
+                    "{transport}: still {error} after {waited:?}"
+                );
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+    };
+    assert_eq!(sum, Sum { c: 4 });
+    eprintln!(
+        "{transport}: calls answered again {:?} after the broker was back",
+        restarted.elapsed()
+    );
+    for a in 0..5 {
+        let sum = within("calls after the restart", client.call(&AddTwoInts { a, b: 10 })).await;
+        assert_eq!(sum.expect("a sum"), Sum { c: a + 10 }, "call {a}");
+    }
+    peer.kill();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_node_client_survives_a_restart_with_a_commlib_service() {
+    let Some(mut redis) = switchboard_testkit::broker::PrivateRedis::start() else { return };
+    let url = redis.url();
+    node_client_survives_a_restart_with_a_commlib_service("redis", &mut redis, &url).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mqtt_node_client_survives_a_restart_with_a_commlib_service() {
+    let Some(mut mosquitto) = switchboard_testkit::broker::PrivateMosquitto::start() else {
+        return;
+    };
+    let url = mosquitto.url();
+    node_client_survives_a_restart_with_a_commlib_service("mqtt", &mut mosquitto, &url).await;
+}
