@@ -277,6 +277,7 @@ impl Client {
             id: self.id.clone(),
             heartbeat_ms: u64::try_from(self.options.heartbeat.as_millis()).unwrap_or(u64::MAX),
             title: String::new(),
+            replicas: crate::options::Replicas::Single,
             hello: self.hello.clone(),
         };
         Bytes::from(serde_json::to_vec(&presence).unwrap_or_default())

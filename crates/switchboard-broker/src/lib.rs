@@ -40,7 +40,8 @@ pub use bus::{
     ReplyRoute, Sink, SubscriptionId, filter_matches,
 };
 pub use options::{
-    BrokerOptions, BrokerUrl, BrokerUrlError, DEFAULT_HEARTBEAT, DEFAULT_MAX_BODY, with_query,
+    BrokerOptions, BrokerUrl, BrokerUrlError, DEFAULT_HEARTBEAT, DEFAULT_MAX_BODY, Replicas,
+    with_query,
 };
 pub use presence::DiscoveryFilter;
 pub use switchboard_core::transport::ServiceInfo;

@@ -1,5 +1,6 @@
-//! What every broker URL may say besides where the broker is: liveness, limits and waits
-//! (`?heartbeat=…&connect_timeout=…&max_body=…`), plus the URL parsing adapters share.
+//! What every broker URL may say besides where the broker is: liveness, limits, waits and
+//! replication (`?heartbeat=…&connect_timeout=…&max_body=…&replicas=shared`), plus the URL
+//! parsing adapters share.
 
 use std::{path::PathBuf, time::Duration};
 
@@ -20,6 +21,48 @@ pub struct BrokerOptions {
     pub max_body: usize,
     /// How the adapter waits between reconnect attempts.
     pub backoff: Backoff,
+    /// Whether this server is one of several serving the same instance. Default
+    /// [`Replicas::Single`]; URL parameter `replicas`.
+    pub replicas: Replicas,
+}
+
+/// Whether several server processes serve one instance (`docs/scaling.md`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum Replicas {
+    /// One server serves the instance (`replicas=single`, the default). A second one started
+    /// on the same instance is reported in the log, since calls would be split between them.
+    #[default]
+    Single,
+    /// Several servers share the instance's calls (`replicas=shared`): each method call and
+    /// command goes to exactly one of them. They refuse what only one server can own: an
+    /// interface with properties cannot be served this way, and goals are refused.
+    Shared,
+}
+
+impl Replicas {
+    /// Whether this is [`Replicas::Single`].
+    pub fn is_single(&self) -> bool {
+        *self == Replicas::Single
+    }
+
+    /// The URL parameter's value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Replicas::Single => "single",
+            Replicas::Shared => "shared",
+        }
+    }
+
+    /// Reads the URL parameter's value.
+    pub fn parse(value: &str) -> Result<Self, String> {
+        match value {
+            "single" => Ok(Replicas::Single),
+            "shared" => Ok(Replicas::Shared),
+            other => Err(format!("`replicas={other}` is neither `single` nor `shared`")),
+        }
+    }
 }
 
 /// The default [`BrokerOptions::heartbeat`].
@@ -35,6 +78,7 @@ impl Default for BrokerOptions {
             connect_timeout: Duration::from_secs(5),
             max_body: DEFAULT_MAX_BODY,
             backoff: Backoff::default(),
+            replicas: Replicas::Single,
         }
     }
 }
@@ -58,6 +102,12 @@ impl BrokerOptions {
         self
     }
 
+    /// Sets whether this server is one of several serving the same instance.
+    pub fn replicas(mut self, replicas: Replicas) -> Self {
+        self.replicas = replicas;
+        self
+    }
+
     /// Applies URL query parameter `key`; `Ok(false)` when it is not one of these options.
     pub fn set(&mut self, key: &str, value: &str) -> Result<bool, String> {
         match key {
@@ -68,6 +118,7 @@ impl BrokerOptions {
                     format!("`max_body={value}` is not a positive number of bytes")
                 })?
             }
+            "replicas" => self.replicas = Replicas::parse(value)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -85,6 +136,9 @@ impl BrokerOptions {
         }
         if self.max_body != default.max_body {
             query.push(("max_body", self.max_body.to_string()));
+        }
+        if self.replicas != default.replicas {
+            query.push(("replicas", self.replicas.as_str().to_owned()));
         }
         query
     }
@@ -178,7 +232,21 @@ fn redact(url: &str) -> String {
             let _ = parsed.set_password(Some("***"));
             parsed.to_string()
         }
-        _ => url.to_owned(),
+        Ok(_) => url.to_owned(),
+        // Unparsable (a seed list, say): whatever lies between the user's `:` and the `@` goes.
+        Err(_) => {
+            let Some((scheme, rest)) = url.split_once("://") else { return url.to_owned() };
+            let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+            let (authority, tail) = rest.split_at(end);
+            match authority.rsplit_once('@') {
+                Some((user_info, hosts)) => {
+                    let user = user_info.split_once(':').map_or(user_info, |(user, _)| user);
+                    let masked = if user_info.contains(':') { ":***" } else { "" };
+                    format!("{scheme}://{user}{masked}@{hosts}{tail}")
+                }
+                None => url.to_owned(),
+            }
+        }
     }
 }
 
@@ -194,7 +262,7 @@ impl BrokerUrl {
                 "ca" => return Err(format!("`ca` only applies to `{tls_scheme}://`")),
                 other => {
                     return Err(format!(
-                        "unknown query parameter `{other}`; expected `instance`, `heartbeat`, `connect_timeout`, `max_body` or (with TLS) `ca`"
+                        "unknown query parameter `{other}`; expected `instance`, `heartbeat`, `connect_timeout`, `max_body`, `replicas` or (with TLS) `ca`"
                     ));
                 }
             }
@@ -264,6 +332,47 @@ impl BrokerUrl {
             }
         }
         Ok(broker_url)
+    }
+
+    /// Parses a URL whose authority may name several brokers of one cluster, separated by
+    /// commas (`nats://a:4222,b:4223,c`, each port defaulting to `default_port`): the URL with
+    /// its first broker, as [`BrokerUrl::parse`] reads it, and every broker's host and port, the
+    /// first one included. Credentials and the query apply to all of them.
+    pub fn parse_seeds(
+        broker: &'static str,
+        url: &str,
+        schemes: &[&str],
+        default_port: u16,
+    ) -> Result<(Self, Vec<(String, u16)>), BrokerUrlError> {
+        let err = |reason: &str| BrokerUrlError::new(broker, url, reason);
+        let Some((scheme, rest)) = url.split_once("://") else {
+            let parsed = Self::parse(broker, url, schemes, default_port)?;
+            let seed = (parsed.host.clone(), parsed.port);
+            return Ok((parsed, vec![seed]));
+        };
+        let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+        let (authority, tail) = rest.split_at(end);
+        let (user_info, hosts) = match authority.rsplit_once('@') {
+            Some((user_info, hosts)) => (format!("{user_info}@"), hosts),
+            None => (String::new(), authority),
+        };
+        let mut first = None;
+        let mut seeds = Vec::new();
+        for host in hosts.split(',') {
+            if host.is_empty() {
+                return Err(err("the list of brokers has an empty entry (`a:4222,,b`)"));
+            }
+            let one = Self::parse(
+                broker,
+                &format!("{scheme}://{user_info}{host}{tail}"),
+                schemes,
+                default_port,
+            )?;
+            seeds.push((one.host.clone(), one.port));
+            first.get_or_insert(one);
+        }
+        let first = first.ok_or_else(|| err("the URL names no host"))?;
+        Ok((first, seeds))
     }
 
     /// `scheme://[user@]host:port`, never with the password; with `show_user` false, without
@@ -344,19 +453,56 @@ mod tests {
     }
 
     #[test]
+    fn parses_seed_lists() {
+        let (url, seeds) = BrokerUrl::parse_seeds(
+            "nats",
+            "nats://u:p@a:4001,b,[::1]:4003?instance=k1&heartbeat=250ms",
+            &["nats"],
+            4222,
+        )
+        .unwrap();
+        assert_eq!(
+            seeds,
+            [("a".to_owned(), 4001), ("b".to_owned(), 4222), ("::1".to_owned(), 4003)]
+        );
+        assert_eq!((url.host.as_str(), url.port, url.password.as_deref()), ("a", 4001, Some("p")));
+        assert_eq!(url.instance.as_deref(), Some("k1"));
+        assert_eq!(url.options.heartbeat, Duration::from_millis(250));
+        let (_, one) = BrokerUrl::parse_seeds("nats", "nats://h", &["nats"], 4222).unwrap();
+        assert_eq!(one, [("h".to_owned(), 4222)]);
+        for (url, needle) in [
+            ("nats://a,,b", "empty entry"),
+            ("nats://a,", "empty entry"),
+            ("nats://a,b:x", "invalid port"),
+            ("nats://a,b/path", "no path"),
+        ] {
+            let error =
+                BrokerUrl::parse_seeds("nats", url, &["nats"], 4222).unwrap_err().to_string();
+            assert!(error.contains(needle), "{url}: {error}");
+        }
+        let error = BrokerUrl::parse_seeds("nats", "nats://u:secret@a,,b", &["nats"], 4222)
+            .unwrap_err()
+            .to_string();
+        assert!(!error.contains("secret") && error.contains("u:***@a,,b"), "{error}");
+    }
+
+    #[test]
     fn options_round_trip_through_the_query() {
         let mut options = BrokerOptions::default();
         assert!(options.query().is_empty());
-        for (key, value) in
-            [("heartbeat", "200ms"), ("connect_timeout", "3s"), ("max_body", "4096")]
-        {
+        for (key, value) in [
+            ("heartbeat", "200ms"),
+            ("connect_timeout", "3s"),
+            ("max_body", "4096"),
+            ("replicas", "shared"),
+        ] {
             assert_eq!(options.set(key, value), Ok(true));
         }
         assert_eq!(options.set("other", "1"), Ok(false));
         let query = options.query();
         assert_eq!(
             with_query("x://h".into(), &query),
-            "x://h?heartbeat=200ms&connect_timeout=3s&max_body=4096"
+            "x://h?heartbeat=200ms&connect_timeout=3s&max_body=4096&replicas=shared"
         );
         let mut again = BrokerOptions::default();
         for (key, value) in &query {
@@ -374,6 +520,7 @@ mod tests {
             ("nats://h?heartbeat=soon", "duration"),
             ("nats://h?heartbeat=0ms", "duration"),
             ("nats://h?max_body=-1", "positive number"),
+            ("nats://h?replicas=many", "neither `single` nor `shared`"),
             ("nats://h?instance=a&instance=b", "twice"),
             ("nats://h:99999", "invalid port"),
             ("nats://h#x", "fragments"),

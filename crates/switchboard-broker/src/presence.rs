@@ -6,6 +6,8 @@ use std::{collections::HashMap, time::Duration};
 
 use serde::{Deserialize, Serialize};
 use switchboard_core::compat::Hello;
+
+use crate::options::Replicas;
 use tokio::time::Instant;
 
 /// A presence announcement (`docs/wire/brokers.md`, "Presence and liveness").
@@ -22,6 +24,10 @@ pub(crate) struct Presence {
     /// The interface's title (servers).
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub(crate) title: String,
+    /// `shared` for a server started as one of several replicas of its instance; absent for
+    /// a single server and for clients.
+    #[serde(default, skip_serializing_if = "Replicas::is_single")]
+    pub(crate) replicas: Replicas,
     /// The interface served or used, and the protocol.
     #[serde(flatten)]
     pub(crate) hello: Hello,
@@ -128,6 +134,7 @@ mod tests {
             id: id.into(),
             heartbeat_ms,
             title: "T".into(),
+            replicas: Replicas::Single,
             hello: Hello {
                 protocol: 1,
                 interface: "Thermostat".into(),
@@ -147,6 +154,10 @@ mod tests {
         );
         assert_eq!(serde_json::from_str::<Presence>(&text).unwrap(), presence("s1", 1000));
         assert!(serde_json::from_str::<Presence>(r#"{"online":true}"#).is_err());
+        let shared = Presence { replicas: Replicas::Shared, ..presence("s1", 1000) };
+        let text = serde_json::to_string(&shared).unwrap();
+        assert!(text.contains(r#""title":"T","replicas":"shared","protocol":1"#), "{text}");
+        assert_eq!(serde_json::from_str::<Presence>(&text).unwrap(), shared);
     }
 
     #[test]

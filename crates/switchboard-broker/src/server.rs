@@ -30,7 +30,7 @@ use crate::{
     envelope::{self, Envelope, Kind, Meta, Op, PROTOCOL, refusal},
     layout::{self, Inbox, Layout, valid_segment},
     log_limit::{LogLimit, limited_warn},
-    options::{BrokerOptions, DEFAULT_HEARTBEAT},
+    options::{BrokerOptions, DEFAULT_HEARTBEAT, Replicas},
     outbox::{Outbox, Outgoing},
     presence::{DiscoveryFilter, Presence, Role},
 };
@@ -45,6 +45,7 @@ pub(crate) async fn bind(
     inbox: Arc<dyn ServerInbox>,
 ) -> Result<Arc<dyn ServerTransport>, TransportError> {
     let layout = Layout::new(&target.interface, &target.instance)?;
+    refuse_unreplicable(&target.interface, address.options().replicas)?;
     let id = random_id();
     let bus =
         address.connector().open(&format!("switchboard-server-{id}"), address.options()).await?;
@@ -92,6 +93,26 @@ pub(crate) async fn bind(
     ];
     lock(&server.tasks).extend(tasks);
     Ok(Arc::new(handle))
+}
+
+/// Refuses to serve, as one of several replicas, an interface with properties: each replica
+/// would keep and publish its own values, so two of them could contradict each other.
+fn refuse_unreplicable(
+    interface: &InterfaceDescriptor,
+    replicas: Replicas,
+) -> Result<(), TransportError> {
+    if replicas != Replicas::Shared || interface.properties.is_empty() {
+        return Ok(());
+    }
+    let names: Vec<&str> = interface.properties.iter().map(|p| &*p.name).collect();
+    Err(TransportError::new(
+        TransportErrorKind::InvalidAddress,
+        format!(
+            "interface {} cannot be served with `replicas=shared`: it has properties ({}), and each replica would publish values of its own; serve it from one server (without `replicas`), or move the properties to an interface of their own",
+            interface.name,
+            names.join(", ")
+        ),
+    ))
 }
 
 /// A running server, as the core holds it. Closing (or dropping) it says goodbye.
@@ -212,6 +233,13 @@ impl Server {
             }
         });
         self.bus.subscribe(&self.layout.clients(), clients).await?;
+        let me = self.me.clone();
+        let servers: Sink = Arc::new(move |_: &str, message| {
+            if let Some(server) = me.upgrade() {
+                server.on_server_presence(message);
+            }
+        });
+        self.bus.subscribe(&self.layout.presence(), servers).await?;
         self.linked.store(true, Ordering::Release);
         Ok(())
     }
@@ -232,6 +260,7 @@ impl Server {
             id: self.id.clone(),
             heartbeat_ms: u64::try_from(self.options.heartbeat.as_millis()).unwrap_or(u64::MAX),
             title: self.interface.title.to_string(),
+            replicas: self.options.replicas,
             hello: self.hello.clone(),
         };
         BusMessage::new(Bytes::from(serde_json::to_vec(&presence).unwrap_or_default()))
@@ -346,6 +375,18 @@ impl Server {
             Route::Control => envelope.meta.op,
         };
         let (link, anonymous) = self.link_for(&envelope);
+        if op == Some(Op::Goal) && self.options.replicas == Replicas::Shared {
+            let error = RemoteError::new(
+                ErrorCode::NotImplemented,
+                refusal::GOALS_NOT_REPLICATED,
+                format!(
+                    "this server of {} is one of several replicas (`replicas=shared`), which do not run goals: a goal's cancel and attach could reach another replica; serve actions from one server",
+                    self.hello.summary()
+                ),
+            );
+            self.refuse(&link, op, envelope.meta.name.as_deref(), error);
+            return;
+        }
         if let (Some(theirs), Some(ours)) = (&envelope.meta.hash, &self.hello.hash)
             && theirs != ours
         {
@@ -549,6 +590,25 @@ impl Server {
         if filter.matches(&self.hello) && self.linked.load(Ordering::Acquire) {
             let _ = self.outbox.push(Outgoing::Announce(self.presence(true)));
         }
+    }
+
+    /// Reports another server announcing itself on this instance, unless both were started as
+    /// replicas: calls would be split between them without anyone having asked for it.
+    fn on_server_presence(&self, message: BusMessage) {
+        let Ok(presence) = serde_json::from_slice::<Presence>(&message.body) else { return };
+        if presence.role != Role::Server || !presence.online || presence.id == self.id {
+            return;
+        }
+        if self.options.replicas == Replicas::Shared && presence.replicas == Replicas::Shared {
+            return;
+        }
+        limited_warn!(
+            self.log,
+            other = %presence.id,
+            "another server announces itself on {} `{}`: calls are split between the two; start every server of one instance with `replicas=shared`, or only one",
+            self.interface.name,
+            self.hello.instance
+        );
     }
 
     fn on_client_presence(&self, message: BusMessage) {

@@ -170,7 +170,7 @@ impl NatsBus {
             options = options.require_tls(true).tls_client_config(config);
         }
         let client = options
-            .connect(connector.server())
+            .connect(connector.servers())
             .await
             .map_err(|error| connect_error(&server, &error))?;
         Ok(NatsBus {

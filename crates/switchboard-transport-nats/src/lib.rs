@@ -17,12 +17,17 @@
 //!
 //! URLs: `nats://[user:password@ or token@]host[:4222]` and `nats+tls://…` (TLS through rustls
 //! with verification on; `?ca=PATH` trusts a CA file instead of the system roots), plus the
-//! layer's `instance`, `heartbeat`, `connect_timeout` and `max_body` parameters.
+//! layer's `instance`, `heartbeat`, `connect_timeout`, `max_body` and `replicas` parameters.
+//! The host may be a cluster's seed list, `nats://a:4222,b:4223,c`: the connection starts at one
+//! of them and, when its node goes away, moves to another (or to one the cluster told it of),
+//! and the layer subscribes everything anew there.
 //!
 //! ```
 //! let parsed = switchboard_transport_nats::parse("nats://127.0.0.1?instance=kitchen&heartbeat=500ms")?;
 //! assert_eq!(parsed.instance.as_deref(), Some("kitchen"));
 //! assert_eq!(parsed.address.to_string(), "nats://127.0.0.1:4222?heartbeat=500ms");
+//! let cluster = switchboard_transport_nats::parse("nats://n1,n2:4223?replicas=shared")?;
+//! assert_eq!(cluster.address.to_string(), "nats://n1:4222,n2:4223?replicas=shared");
 //! # Ok::<(), switchboard_broker::BrokerUrlError>(())
 //! ```
 
@@ -51,10 +56,11 @@ pub struct ParsedUrl {
     pub instance: Option<String>,
 }
 
-/// Parses `nats://[user:password@ or token@]host[:4222]` or `nats+tls://…`, with the query
-/// parameters `instance`, `heartbeat`, `connect_timeout`, `max_body` and (TLS only) `ca`.
+/// Parses `nats://[user:password@ or token@]host[:4222]` or `nats+tls://…`, where the host may
+/// be a seed list (`host1[:port],host2[:port],…`), with the query parameters `instance`,
+/// `heartbeat`, `connect_timeout`, `max_body`, `replicas` and (TLS only) `ca`.
 pub fn parse(url: &str) -> Result<ParsedUrl, BrokerUrlError> {
-    let parsed = BrokerUrl::parse("NATS", url, SCHEMES, DEFAULT_PORT)?;
+    let (parsed, seeds) = BrokerUrl::parse_seeds("NATS", url, SCHEMES, DEFAULT_PORT)?;
     let err = |reason: String| BrokerUrlError::new("NATS", url, reason);
     let tls = parsed.scheme == "nats+tls";
     let ca = parsed.tls_ca(tls, "nats+tls").map_err(err)?;
@@ -64,7 +70,7 @@ pub fn parse(url: &str) -> Result<ParsedUrl, BrokerUrlError> {
         _ => Credentials::None,
     };
     let options = parsed.options.clone();
-    let connector = NatsConnector { tls, ca, credentials, url: parsed.clone() };
+    let connector = NatsConnector { tls, ca, credentials, url: parsed.clone(), seeds };
     let address = BrokerAddress::new(Arc::new(connector)).with_options(options);
     Ok(ParsedUrl { address, instance: parsed.instance })
 }
@@ -79,22 +85,42 @@ enum Credentials {
     UserPassword(String, String),
 }
 
-/// Opens connections to one NATS server.
+/// Opens connections to one NATS server, or to any node of a cluster.
 #[derive(Clone)]
 pub(crate) struct NatsConnector {
+    /// The URL, with the first seed as its host.
     url: BrokerUrl,
+    /// Every server the URL names (host and port), the first one included.
+    seeds: Vec<(String, u16)>,
     tls: bool,
     ca: Option<PathBuf>,
     credentials: Credentials,
 }
 
 impl NatsConnector {
-    /// The address async-nats connects to (credentials go separately).
-    fn server(&self) -> String {
-        let host = &self.url.host;
-        let host = if host.contains(':') { format!("[{host}]") } else { host.clone() };
+    /// The addresses async-nats connects to (credentials go separately).
+    fn servers(&self) -> Vec<String> {
         let scheme = if self.tls { "tls" } else { "nats" };
-        format!("{scheme}://{host}:{}", self.url.port)
+        let seeds =
+            self.seeds.iter().map(|(host, port)| format!("{scheme}://{}", authority(host, *port)));
+        seeds.collect()
+    }
+}
+
+/// `host:port`, an IPv6 address in brackets.
+fn authority(host: &str, port: u16) -> String {
+    if host.contains(':') { format!("[{host}]:{port}") } else { format!("{host}:{port}") }
+}
+
+impl NatsConnector {
+    /// The URL's location, then the other seeds (`nats://a:4222,b:4223`).
+    fn locations(&self, first: String) -> String {
+        let mut location = first;
+        for (host, port) in self.seeds.iter().skip(1) {
+            location.push(',');
+            location.push_str(&authority(host, *port));
+        }
+        location
     }
 }
 
@@ -102,10 +128,10 @@ impl fmt::Display for NatsConnector {
     /// The URL without secrets: a password shows as `***` (a user alone would read back as a
     /// token), and a token (in the user's place) is not shown at all.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let location = match self.credentials {
+        let location = self.locations(match self.credentials {
             Credentials::UserPassword(..) => self.url.location_masking_password(),
             Credentials::Token(_) | Credentials::None => self.url.location(false),
-        };
+        });
         let query: Vec<(&str, String)> =
             self.ca.iter().map(|ca| ("ca", ca.to_string_lossy().into_owned())).collect();
         f.write_str(&with_query(location, &query))
@@ -168,18 +194,44 @@ mod tests {
     }
 
     #[test]
-    fn the_server_address_async_nats_gets() {
+    fn the_server_addresses_async_nats_gets() {
         let connector = |url: &str| {
-            let parsed = BrokerUrl::parse("NATS", url, SCHEMES, DEFAULT_PORT).unwrap();
+            let (parsed, seeds) =
+                BrokerUrl::parse_seeds("NATS", url, SCHEMES, DEFAULT_PORT).unwrap();
             NatsConnector {
                 tls: parsed.scheme == "nats+tls",
                 url: parsed,
+                seeds,
                 ca: None,
                 credentials: Credentials::None,
             }
         };
-        assert_eq!(connector("nats://u:p@h").server(), "nats://h:4222");
-        assert_eq!(connector("nats+tls://[::1]:5000").server(), "tls://[::1]:5000");
+        assert_eq!(connector("nats://u:p@h").servers(), ["nats://h:4222"]);
+        assert_eq!(connector("nats+tls://[::1]:5000").servers(), ["tls://[::1]:5000"]);
+        assert_eq!(
+            connector("nats://a,b:4223,[::1]").servers(),
+            ["nats://a:4222", "nats://b:4223", "nats://[::1]:4222"]
+        );
+    }
+
+    #[test]
+    fn seed_lists_display_and_parse_back() {
+        for (url, shown) in [
+            ("nats://a:4001,b", "nats://a:4001,b:4222"),
+            ("nats://alice:s3cret@a,b?instance=k", "nats://alice:***@a:4222,b:4222"),
+            ("nats://t0ken@a,b:7", "nats://a:4222,b:7"),
+            (
+                "nats+tls://a,b?ca=/ca.pem&replicas=shared",
+                "nats+tls://a:4222,b:4222?ca=/ca.pem&replicas=shared",
+            ),
+        ] {
+            let parsed = parse(url).unwrap();
+            assert_eq!(parsed.address.to_string(), shown, "{url}");
+            assert!(!format!("{:?}", parsed.address).contains("s3cret"));
+            if !shown.contains("***") {
+                assert_eq!(parse(shown).unwrap().address.to_string(), shown);
+            }
+        }
     }
 
     #[test]
