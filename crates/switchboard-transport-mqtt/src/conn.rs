@@ -584,7 +584,7 @@ impl Conn {
         let subscriptions = lock(&self.subscriptions);
         subscriptions
             .iter()
-            .find(|(filter, _)| filter_matches(filter, topic))
+            .find(|(filter, _)| filter_matches(unshared(filter), topic))
             .map(|(_, s)| s.route.clone())
     }
 
@@ -1056,12 +1056,24 @@ async fn drive(
     }
 }
 
+/// The topic filter of a subscription, without its shared subscription group
+/// (`$share/GROUP/filter` → `filter`).
+fn unshared(filter: &str) -> &str {
+    filter
+        .strip_prefix("$share/")
+        .and_then(|rest| rest.split_once('/'))
+        .map_or(filter, |(_, filter)| filter)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn filters_and_cleaning() {
+        assert_eq!(unshared("$share/switchboard/a/+/c"), "a/+/c");
+        assert_eq!(unshared("a/+/c"), "a/+/c");
+        assert!(filter_matches(unshared("$share/g/a/+/c"), "a/b/c"));
         assert!(filter_matches("a/+/c", "a/b/c"));
         assert!(filter_matches("a/#", "a/b/c"));
         assert!(!filter_matches("a/+", "a/b/c"));

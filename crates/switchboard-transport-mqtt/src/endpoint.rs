@@ -3,6 +3,7 @@
 use std::{collections::BTreeMap, fmt, path::PathBuf, sync::Arc, time::Duration};
 
 use rumqttc::v5::MqttOptions as RawOptions;
+use switchboard_broker::Replicas;
 use switchboard_core::TransportError;
 
 use crate::topics::{valid_level, valid_param_name};
@@ -120,6 +121,8 @@ pub struct MqttEndpoint {
     pub(crate) client_id: Option<String>,
     pub(crate) params: BTreeMap<String, String>,
     pub(crate) options: MqttOptions,
+    /// Whether a server is one of several serving its instance (`?replicas=shared`).
+    pub(crate) replicas: Replicas,
 }
 
 /// Why an MQTT URL is not usable.
@@ -162,11 +165,13 @@ impl MqttEndpoint {
             client_id: None,
             params: BTreeMap::new(),
             options: MqttOptions::default(),
+            replicas: Replicas::Single,
         }
     }
 
     /// Parses `mqtt://[user:pass@]host[:1883]`, `mqtts://…[:8883]` or `mqtt+unix:///path`, with
-    /// query parameters `instance`, `client_id`, `ca` (mqtts only) and topic params.
+    /// query parameters `instance`, `client_id`, `ca` (mqtts only), `replicas` (`single` or
+    /// `shared`) and topic params.
     pub fn parse(url: &str) -> Result<ParsedUrl, MqttUrlError> {
         let err = |reason: String| MqttUrlError::new(url, reason);
         let (scheme, rest) = url
@@ -180,6 +185,7 @@ impl MqttEndpoint {
             return Err(err("fragments (`#…`) are not allowed".into()));
         }
         let mut instance = None;
+        let mut replicas = None;
         let mut client_id = None;
         let mut ca = None;
         let mut params = BTreeMap::new();
@@ -191,6 +197,7 @@ impl MqttEndpoint {
                 percent_decode(value).ok_or_else(|| err(format!("bad %-escape in `{pair}`")))?;
             let duplicate = match key {
                 "instance" => instance.replace(value).is_some(),
+                "replicas" => replicas.replace(Replicas::parse(&value).map_err(err)?).is_some(),
                 "client_id" => {
                     if !valid_level(&value) || value.len() > 256 {
                         return Err(err(format!(
@@ -213,7 +220,7 @@ impl MqttEndpoint {
                         format!("`{other}` is filled in by the transport and cannot be set")
                     } else {
                         format!(
-                            "unknown query parameter `{other}`; expected `instance`, `client_id`, `ca` or a topic param name (letters and digits, `_`-separated)"
+                            "unknown query parameter `{other}`; expected `instance`, `client_id`, `ca`, `replicas` or a topic param name (letters and digits, `_`-separated)"
                         )
                     };
                     return Err(err(hint));
@@ -283,6 +290,7 @@ impl MqttEndpoint {
             client_id,
             params,
             options: MqttOptions::default(),
+            replicas: replicas.unwrap_or_default(),
         };
         Ok(ParsedUrl { endpoint, instance })
     }
@@ -300,6 +308,14 @@ impl MqttEndpoint {
     /// Uses this exact MQTT client id. It must be unique per connection on the broker.
     pub fn with_client_id(mut self, client_id: impl Into<String>) -> Self {
         self.client_id = Some(client_id.into());
+        self
+    }
+
+    /// Makes servers on this endpoint replicas of their instance ([`Replicas::Shared`]): method
+    /// calls, commands and action requests go to one of them through MQTT v5 shared
+    /// subscriptions (`$share/switchboard/…`), as `docs/scaling.md` says.
+    pub fn with_replicas(mut self, replicas: Replicas) -> Self {
+        self.replicas = replicas;
         self
     }
 
@@ -352,6 +368,9 @@ impl MqttEndpoint {
         }
         for (k, v) in &self.params {
             query.push(format!("{k}={}", percent_encode(v)));
+        }
+        if self.replicas != Replicas::Single {
+            query.push(format!("replicas={}", self.replicas.as_str()));
         }
         if !query.is_empty() {
             url.push('?');

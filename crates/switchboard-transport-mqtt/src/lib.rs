@@ -13,7 +13,7 @@
 
 use std::{collections::BTreeMap, sync::Arc, time::Duration};
 
-use switchboard_broker::BrokerAddress;
+use switchboard_broker::{BrokerAddress, Replicas};
 use tokio::time::Instant;
 
 use switchboard_core::{
@@ -45,6 +45,10 @@ use crate::{
     server::{MqttServer, ServerShared},
     topics::{Kind, Topics, valid_level},
 };
+
+/// What the request filters of a replicated server (`replicas=shared`) start with: the MQTT v5
+/// shared subscription group every replica joins.
+pub const SHARE_PREFIX: &str = "$share/switchboard/";
 
 /// The instance id that makes a client take the first instance it discovers.
 pub const ANY_INSTANCE: &str = "*";
@@ -122,6 +126,15 @@ impl Binder for MqttEndpoint {
                 return Err(invalid("a server needs a concrete instance id, not `*`".into()));
             }
             let interface = target.interface;
+            let replicated = self.replicas == Replicas::Shared;
+            if replicated && !interface.properties.is_empty() {
+                let names: Vec<&str> = interface.properties.iter().map(|p| &*p.name).collect();
+                return Err(invalid(format!(
+                    "interface {} cannot be served with `replicas=shared`: it has properties ({}), and each replica would publish retained values of its own; serve it from one server (without `replicas`), or move the properties to an interface of their own",
+                    interface.name,
+                    names.join(", ")
+                )));
+            }
             let params = self.params_for(&interface, true)?;
             let client_id = self.client_id_for_connection();
             let topics = Topics::new(&interface, &instance, &client_id, &params)?;
@@ -131,9 +144,16 @@ impl Binder for MqttEndpoint {
                 (topics.topic(Kind::Commands, "+"), Route::Commands),
                 (format!("{}/+", topics.topic(Kind::ActionRequests, "+")), Route::ActionRequests),
             ];
+            if replicated {
+                // Each request goes to one member of the group (MQTT v5 shared subscriptions).
+                for (filter, _) in &mut initial {
+                    *filter = format!("{SHARE_PREFIX}{filter}");
+                }
+            }
             let lwt = topics.topic(Kind::Lwt, "");
             initial.push((lwt.clone(), Route::OwnPresence));
-            let shared = ServerShared::new(topics, interface, instance, params, inbox);
+            let shared =
+                ServerShared::new(topics, interface, instance, params, inbox, self.replicas);
             // A daemon may start before its broker: it waits for it (as long as configured).
             let until = self.options.wait_for_broker.map(|wait| Instant::now() + wait);
             let first_connect = FirstConnect::Wait { until };

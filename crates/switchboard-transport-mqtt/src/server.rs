@@ -14,6 +14,7 @@ use switchboard_core::sync::lock;
 
 use bytes::Bytes;
 use rumqttc::v5::mqttbytes::v5::{Publish, PublishProperties};
+use switchboard_broker::Replicas;
 use switchboard_core::{
     ErrorCode, InterfaceDescriptor, PeerCredentials, PeerId, RemoteError, TransportError,
     TransportErrorKind, goal_payload,
@@ -51,6 +52,8 @@ pub(crate) struct ServerShared {
     /// logged (once per [`SPOOF_LOG_INTERVAL`] at most).
     presence_spoofs: AtomicU64,
     spoof_logged: Mutex<Option<Instant>>,
+    /// One of several replicas of the instance (`replicas=shared`).
+    replicated: bool,
     me: Weak<ServerShared>,
 }
 
@@ -64,6 +67,7 @@ impl ServerShared {
         instance: String,
         params: BTreeMap<String, String>,
         inbox: Arc<dyn ServerInbox>,
+        replicas: Replicas,
     ) -> Arc<Self> {
         let signal_topics = interface
             .signals
@@ -83,20 +87,26 @@ impl ServerShared {
             clients: Mutex::new(HashMap::new()),
             presence_spoofs: AtomicU64::new(0),
             spoof_logged: Mutex::new(None),
+            replicated: replicas == Replicas::Shared,
             me: me.clone(),
         })
     }
 
     /// The interface info document, keys in StingerIPC's order, then params, then `hash`.
+    /// A replica's names no `connection_topic`: no one replica's presence is the service's.
     pub(crate) fn interface_info(&self, client_id: &str) -> Bytes {
         let s = |v: &str| serde_json::Value::from(v).to_string();
+        let connection = if self.replicated {
+            String::new()
+        } else {
+            format!(",\"connection_topic\":{}", s(&self.topics.topic(Kind::Lwt, "")))
+        };
         let mut out = format!(
-            "{{\"interface_name\":{},\"title\":{},\"version\":{},\"instance\":{},\"connection_topic\":{},\"timestamp\":{}",
+            "{{\"interface_name\":{},\"title\":{},\"version\":{},\"instance\":{}{connection},\"timestamp\":{}",
             s(&self.interface.name),
             s(&self.interface.title),
             s(&self.interface.version),
             s(&self.instance),
-            s(&self.topics.topic(Kind::Lwt, "")),
             s(&chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true)),
         );
         for param in self.interface.topic_params.iter() {
@@ -153,7 +163,17 @@ impl ServerShared {
     }
 
     /// The farewell messages of a clean close: discovery and values cleared, presence offline.
+    /// A replica leaves the discovery topics to the others (they expire once no replica
+    /// republishes them).
     pub(crate) fn farewell(&self) -> Vec<Farewell> {
+        if self.replicated {
+            return vec![(
+                Kind::Lwt,
+                self.topics.topic(Kind::Lwt, ""),
+                Bytes::from_static(br#"{"online":false}"#),
+                offline_properties(),
+            )];
+        }
         let mut finals = vec![
             (
                 Kind::InterfaceDiscovery,
@@ -342,6 +362,23 @@ impl ServerShared {
                 let goal = switchboard_core::action::GoalId::from("");
                 let _ =
                     link.send(ServerMessage::GoalReply { id, action, goal, result: Err(error) });
+                return;
+            }
+            ("goal", Ok(goal)) if self.replicated => {
+                let error = RemoteError::new(
+                    ErrorCode::NotImplemented,
+                    "GoalsNotReplicated",
+                    format!(
+                        "this server of {} is one of several replicas (`replicas=shared`), which do not run goals: a goal's cancel and attach could reach another replica; serve actions from one server",
+                        self.interface.name
+                    ),
+                );
+                let _ = link.send(ServerMessage::GoalReply {
+                    id,
+                    action,
+                    goal: goal.goal,
+                    result: Err(error),
+                });
                 return;
             }
             ("goal", Ok(goal)) => {
