@@ -5,12 +5,18 @@
 //! `forHowLong` has passed, so a test can kill the server while a call is in flight. It emits
 //! `temperatureChanged` every 50 ms so tests can see signals resume after a restart. SIGINT or
 //! SIGTERM shut it down cleanly, and it exits 0.
+//!
+//! `switchboard-test-server --replica COUNT_FILE ENDPOINT_URL` serves `Jobs` instead, as one of
+//! several replicas: each `lookup` appends its key to COUNT_FILE before it answers, so scaling
+//! tests can count on the servers how often each call ran.
 
 use std::time::Duration;
 
+use switchboard::error::HandlerError;
 use switchboard::{
     DateTime, Endpoint, error::RemoteError, server::CallContext, transport::unix::UnixEndpoint,
 };
+use switchboard_tests::jobs::{CountError, CountFeedback, Jobs, JobsServer, LookupError};
 use switchboard_tests::thermostat::{
     GetStatusReply, Mode, PreheatError, PreheatFeedback, Thermostat, ThermostatProperties,
     ThermostatServer,
@@ -44,11 +50,71 @@ impl Thermostat for SlowThermostat {
     }
 }
 
+/// A `Jobs` server that is one of several replicas: `lookup` writes its key as a line to the
+/// count file (flushed before it answers, so a test can count what a killed replica executed)
+/// and answers with this process's id.
+struct CountingJobs {
+    executed: std::sync::Mutex<std::fs::File>,
+}
+
+impl Jobs for CountingJobs {
+    async fn lookup(
+        &self,
+        _ctx: &CallContext,
+        key: String,
+    ) -> Result<String, HandlerError<LookupError>> {
+        use std::io::Write;
+        let mut file = self.executed.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        writeln!(file, "{key}")
+            .and_then(|()| file.flush())
+            .map_err(|e| RemoteError::internal(format!("cannot count the call: {e}")))?;
+        Ok(std::process::id().to_string())
+    }
+
+    async fn note(
+        &self,
+        _ctx: &CallContext,
+        _text: String,
+        _private: bool,
+    ) -> Result<(), RemoteError> {
+        Ok(())
+    }
+
+    async fn count(
+        &self,
+        _goal: switchboard::action::GoalContext<CountFeedback>,
+        to: i64,
+        _step_ms: u32,
+        _start_after_ms: u32,
+    ) -> Result<i64, HandlerError<CountError>> {
+        Ok(to)
+    }
+}
+
+/// `--replica COUNT_FILE ENDPOINT_URL`: serves [`CountingJobs`] until SIGINT or SIGTERM.
+async fn serve_replica(count_file: &str, url: &str) -> Result<(), Box<dyn std::error::Error>> {
+    let endpoint = Endpoint::parse(url)?;
+    let stop = switchboard::server::shutdown_signal()?;
+    let executed = std::fs::OpenOptions::new().create(true).append(true).open(count_file)?;
+    let jobs = CountingJobs { executed: std::sync::Mutex::new(executed) };
+    let server = JobsServer::serve(&endpoint, jobs).await?;
+    stop.await;
+    server.shutdown().await;
+    Ok(())
+}
+
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let Some(path) = std::env::args().nth(1) else {
-        return Err("usage: switchboard-test-server SOCKET_PATH|ENDPOINT_URL".into());
+        return Err("usage: switchboard-test-server SOCKET_PATH|ENDPOINT_URL, or --replica COUNT_FILE ENDPOINT_URL".into());
     };
+    if path == "--replica" {
+        let (Some(count_file), Some(url)) = (std::env::args().nth(2), std::env::args().nth(3))
+        else {
+            return Err("usage: switchboard-test-server --replica COUNT_FILE ENDPOINT_URL".into());
+        };
+        return serve_replica(&count_file, &url).await;
+    }
     let endpoint = if path.contains("://") {
         Endpoint::parse(&path)?
     } else {

@@ -20,6 +20,7 @@ mod node;
 mod python;
 mod redis;
 mod reference_docs;
+mod replicas;
 mod suite;
 mod systemd;
 mod unix;

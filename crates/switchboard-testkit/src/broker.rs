@@ -640,3 +640,169 @@ impl Drop for PrivateMosquitto {
         self.stop();
     }
 }
+
+/// A cluster of nats-servers of this test's own: `n` nodes on free loopback ports, routed to
+/// one another, each with JetStream (in its own store directory), as
+/// `../shared/reference/cluster/` configures them. Every node is killed on drop.
+#[derive(Debug)]
+pub struct NatsCluster {
+    dir: tempfile::TempDir,
+    nodes: Vec<ClusterNode>,
+}
+
+#[derive(Debug)]
+struct ClusterNode {
+    port: u16,
+    monitor: u16,
+    config: PathBuf,
+    child: Option<Child>,
+}
+
+impl NatsCluster {
+    /// Starts `n` nodes and waits (at most 10 s) until every one has a route to every other.
+    /// Returns `None` (with a printed reason) if nats-server is not installed, unless `CI=true`.
+    ///
+    /// # Panics
+    /// If nats-server is installed but the cluster does not form, or it is missing under
+    /// `CI=true`.
+    pub fn start(n: usize) -> Option<Self> {
+        if !installed(NATS_SERVER, "nats-server") {
+            return None;
+        }
+        let dir = tempfile::Builder::new().prefix("switchboard-nats-cluster-").tempdir().ok()?;
+        let ports: Vec<(u16, u16, u16)> =
+            (0..n).map(|_| (free_port(), free_port(), free_port())).collect();
+        let routes: Vec<String> =
+            ports.iter().map(|(_, route, _)| format!("nats-route://127.0.0.1:{route}")).collect();
+        let mut nodes = Vec::new();
+        for (at, (port, route, monitor)) in ports.iter().enumerate() {
+            let store = dir.path().join(format!("js{at}"));
+            let config = dir.path().join(format!("n{at}.conf"));
+            let text = format!(
+                "listen: 127.0.0.1:{port}\nhttp: 127.0.0.1:{monitor}\nserver_name: n{at}\n\
+                 jetstream {{ store_dir: \"{}\", max_mem: 64MB, max_file: 256MB }}\n\
+                 cluster {{ name: sbtest, listen: 127.0.0.1:{route}, routes: [{}] }}\n",
+                store.display(),
+                routes.join(", ")
+            );
+            std::fs::write(&config, text).expect("write a node's configuration");
+            nodes.push(ClusterNode { port: *port, monitor: *monitor, config, child: None });
+        }
+        let mut cluster = NatsCluster { dir, nodes };
+        for at in 0..n {
+            cluster.launch(at);
+        }
+        cluster.wait_for_routes(Duration::from_secs(10));
+        Some(cluster)
+    }
+
+    fn launch(&mut self, at: usize) {
+        let node = &mut self.nodes[at];
+        let child = Command::new(NATS_SERVER)
+            .arg("-c")
+            .arg(&node.config)
+            .current_dir(self.dir.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("start {NATS_SERVER}: {e}"));
+        node.child = Some(child);
+        wait_until_listening("nats-server", node.port);
+    }
+
+    /// Waits until every running node has a route to every other running node.
+    ///
+    /// # Panics
+    /// If they do not within `timeout`.
+    pub fn wait_for_routes(&self, timeout: Duration) {
+        let running: Vec<&ClusterNode> =
+            self.nodes.iter().filter(|node| node.child.is_some()).collect();
+        let want = format!("\"num_routes\": {}", running.len() - 1);
+        let deadline = Instant::now() + timeout;
+        for node in &running {
+            while !http_get(node.monitor, "/routez").is_some_and(|body| body.contains(&want)) {
+                assert!(
+                    Instant::now() < deadline,
+                    "the NATS node on port {} did not route to its {} peers within {timeout:?}",
+                    node.port,
+                    running.len() - 1
+                );
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+    }
+
+    /// The number of nodes.
+    pub fn len(&self) -> usize {
+        self.nodes.len()
+    }
+
+    /// Whether the cluster has no nodes.
+    pub fn is_empty(&self) -> bool {
+        self.nodes.is_empty()
+    }
+
+    /// `nats://127.0.0.1:PORT` of node `at` alone (a client learns the others from it).
+    pub fn url(&self, at: usize) -> String {
+        format!("nats://127.0.0.1:{}", self.nodes[at].port)
+    }
+
+    /// The seed list of the nodes `order` names, in that order:
+    /// `nats://127.0.0.1:P1,127.0.0.1:P2,…`.
+    pub fn seeds(&self, order: &[usize]) -> String {
+        let hosts: Vec<String> =
+            order.iter().map(|at| format!("127.0.0.1:{}", self.nodes[*at].port)).collect();
+        format!("nats://{}", hosts.join(","))
+    }
+
+    /// The names of the client connections node `at` holds now (from its monitoring port).
+    pub fn connection_names(&self, at: usize) -> Vec<String> {
+        let Some(body) = http_get(self.nodes[at].monitor, "/connz?limit=1024") else {
+            return Vec::new();
+        };
+        body.match_indices("\"name\": \"")
+            .filter_map(|(start, key)| {
+                let rest = &body[start + key.len()..];
+                rest.find('"').map(|end| rest[..end].to_owned())
+            })
+            .collect()
+    }
+
+    /// Kills node `at` with SIGKILL: its connections drop at once, as in a crash.
+    pub fn kill(&mut self, at: usize) {
+        if let Some(mut child) = self.nodes[at].child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts node `at` again on its ports and waits until it is routed to the others.
+    pub fn restart(&mut self, at: usize) {
+        self.kill(at);
+        self.launch(at);
+        self.wait_for_routes(Duration::from_secs(10));
+    }
+}
+
+impl Drop for NatsCluster {
+    fn drop(&mut self) {
+        for at in 0..self.nodes.len() {
+            self.kill(at);
+        }
+    }
+}
+
+/// The body of `GET path` from the HTTP server on loopback `port`, or `None` if it does not
+/// answer within a second.
+fn http_get(port: u16, path: &str) -> Option<String> {
+    use std::io::{Read, Write};
+    let address = SocketAddr::from(([127, 0, 0, 1], port));
+    let mut stream = TcpStream::connect_timeout(&address, Duration::from_secs(1)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(1))).ok()?;
+    let request = format!("GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    response.split_once("\r\n\r\n").map(|(_, body)| body.to_owned())
+}

@@ -34,6 +34,11 @@ impl SocketDir {
         SocketDir { dir }
     }
 
+    /// The directory itself, for other files a test keeps there.
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
     /// The path of socket `name` inside the directory.
     pub fn path(&self, name: &str) -> PathBuf {
         self.dir.path().join(format!("{name}.sock"))

@@ -1,0 +1,389 @@
+//! Load-balanced servers (`replicas=shared`): several server processes serve one instance of
+//! `Jobs`, each call runs on exactly one of them, and calls go on while a server process or a
+//! broker node dies. The counting rules are the same on every transport: each call that
+//! returned success ran exactly once (the servers count), each call that failed says why with a
+//! transport error or a timeout, and no call waits past its deadline.
+
+use std::{
+    collections::HashMap,
+    path::{Path, PathBuf},
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use switchboard::{Endpoint, client::ClientOptions, error::CallError};
+use switchboard_testkit::{
+    ChildProcess, SocketDir,
+    broker::{NatsCluster, PrivateMosquitto},
+};
+use switchboard_tests::jobs::JobsClient;
+
+use crate::suite::within;
+
+/// Each call's deadline.
+const CALL_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// How late past its deadline a call may come back (scheduling on a busy machine).
+const SLACK: Duration = Duration::from_millis(500);
+
+/// One server process and the file where it counts the calls it ran.
+struct Replica {
+    process: ChildProcess,
+    counts: PathBuf,
+}
+
+impl Replica {
+    fn start(dir: &Path, name: &str, url: &str) -> Self {
+        let counts = dir.join(format!("{name}.count"));
+        let process = ChildProcess::spawn(
+            env!("CARGO_BIN_EXE_switchboard-test-server"),
+            &["--replica", &counts.to_string_lossy(), url],
+        );
+        Replica { process, counts }
+    }
+
+    /// The keys of the calls it ran, one per call.
+    fn executed(&self) -> Vec<String> {
+        std::fs::read_to_string(&self.counts)
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    }
+}
+
+/// What became of one call.
+#[derive(Debug)]
+struct Outcome {
+    key: String,
+    /// The id of the server process that answered, or why the call failed.
+    result: Result<String, String>,
+    elapsed: Duration,
+    /// When it came back, since the traffic started.
+    at: Duration,
+}
+
+/// Calls `lookup` from `callers` tasks, each key unique, until `stop` is set.
+async fn traffic(client: JobsClient, callers: usize, stop: Arc<AtomicBool>) -> Vec<Outcome> {
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..callers)
+        .map(|caller| {
+            let (client, stop) = (client.clone(), stop.clone());
+            tokio::spawn(async move {
+                let mut outcomes = Vec::new();
+                let mut n = 0;
+                while !stop.load(Ordering::Acquire) {
+                    n += 1;
+                    let key = format!("c{caller}-{n}");
+                    let sent = Instant::now();
+                    let result = client.lookup(key.clone()).await;
+                    let elapsed = sent.elapsed();
+                    let result = result.map_err(|error| match error.declared() {
+                        Some(declared) => panic!("{key}: the server refused: {declared:?}"),
+                        None => describe_failure(&key, &error.to_string(), error.call_error()),
+                    });
+                    let failed = result.is_err();
+                    outcomes.push(Outcome { key, result, elapsed, at: started.elapsed() });
+                    if failed {
+                        // A failed call comes back at once while the link is away: do not spin.
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                    }
+                }
+                outcomes
+            })
+        })
+        .collect();
+    let mut outcomes = Vec::new();
+    for task in tasks {
+        outcomes.extend(task.await.expect("a caller task"));
+    }
+    outcomes
+}
+
+/// A failed call's reason; only a lost transport or a deadline may fail a call here.
+fn describe_failure(key: &str, text: &str, error: Option<&CallError>) -> String {
+    match error {
+        Some(CallError::Transport(_) | CallError::Timeout(_)) if !text.is_empty() => {
+            text.to_owned()
+        }
+        other => panic!("{key}: a call failed for an unexpected reason: {other:?} ({text})"),
+    }
+}
+
+/// Holds the outcomes to the counting rules and returns (successes, failures) per phase split
+/// at `split` (since the traffic started).
+fn check_counts(
+    outcomes: &[Outcome],
+    replicas: &[&Replica],
+    split: Duration,
+) -> [(usize, usize); 2] {
+    let mut executed: HashMap<String, usize> = HashMap::new();
+    for replica in replicas {
+        // The calls of `until_all_serve` are not part of the traffic.
+        for key in replica.executed().into_iter().filter(|key| !key.starts_with("warm-")) {
+            *executed.entry(key).or_default() += 1;
+        }
+    }
+    let called: HashMap<&str, &Outcome> = outcomes.iter().map(|o| (o.key.as_str(), o)).collect();
+    assert_eq!(called.len(), outcomes.len(), "every key is called once");
+    for (key, times) in &executed {
+        assert!(called.contains_key(key.as_str()), "the servers ran `{key}`, which nobody called");
+        assert_eq!(*times, 1, "`{key}` ran {times} times");
+    }
+    let mut phases = [(0, 0); 2];
+    for outcome in outcomes {
+        assert!(
+            outcome.elapsed <= CALL_TIMEOUT + SLACK,
+            "{} waited {:?}, past its deadline of {CALL_TIMEOUT:?}",
+            outcome.key,
+            outcome.elapsed
+        );
+        let phase = &mut phases[usize::from(outcome.at >= split)];
+        match &outcome.result {
+            Ok(_) => {
+                assert_eq!(
+                    executed.get(&outcome.key),
+                    Some(&1),
+                    "{} succeeded, so exactly one server ran it",
+                    outcome.key
+                );
+                phase.0 += 1;
+            }
+            Err(_) => phase.1 += 1,
+        }
+    }
+    phases
+}
+
+/// The processes that answered, with how many calls each.
+fn answered_by(outcomes: &[Outcome]) -> HashMap<&str, usize> {
+    let mut by = HashMap::new();
+    for outcome in outcomes {
+        if let Ok(pid) = &outcome.result {
+            *by.entry(pid.as_str()).or_default() += 1;
+        }
+    }
+    by
+}
+
+fn failures(outcomes: &[Outcome]) -> Vec<&str> {
+    outcomes.iter().filter_map(|o| o.result.as_ref().err().map(String::as_str)).collect()
+}
+
+async fn connect(url: &str) -> JobsClient {
+    let endpoint = Endpoint::parse(url).expect("a valid URL");
+    let options = ClientOptions::default().call_timeout(CALL_TIMEOUT);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match within("connect", JobsClient::connect_with(&endpoint, options.clone())).await {
+            Ok(client) => return client,
+            Err(error) if Instant::now() < deadline => {
+                eprintln!("not yet: {error}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(error) => panic!("connect to {url}: {error}"),
+        }
+    }
+}
+
+/// Waits until every replica answered at least one call, so all of them are serving.
+async fn until_all_serve(client: &JobsClient, replicas: usize) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut seen = std::collections::HashSet::new();
+    let mut n = 0;
+    while seen.len() < replicas {
+        assert!(Instant::now() < deadline, "only {} of {replicas} replicas answered", seen.len());
+        n += 1;
+        if let Ok(pid) = client.lookup(format!("warm-{n}")).await {
+            seen.insert(pid);
+        }
+    }
+}
+
+/// Two replicas on two nodes of a three-node NATS cluster, a client with a seed list: calls are
+/// shared; then the node of one replica is killed (SIGKILL) during traffic, that replica moves
+/// to a surviving node, calls go on, and the counts add up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nats_cluster_node_dies_during_traffic() {
+    let Some(mut cluster) = NatsCluster::start(3) else { return };
+    let dir = SocketDir::new();
+    let query = "?instance=replicated&replicas=shared&heartbeat=200ms&connect_timeout=2s";
+    let a = Replica::start(dir.dir(), "a", &format!("{}{query}", cluster.url(0)));
+    let b = Replica::start(dir.dir(), "b", &format!("{}{query}", cluster.url(1)));
+    let client = connect(&format!("{}{query}", cluster.seeds(&[2, 0, 1]))).await;
+    until_all_serve(&client, 2).await;
+
+    // Kill a node that holds a replica's connection but not the client's.
+    let on = |cluster: &NatsCluster, at: usize, prefix: &str| {
+        cluster.connection_names(at).iter().filter(|name| name.starts_with(prefix)).count()
+    };
+    let victim = (0..2)
+        .find(|at| on(&cluster, *at, "switchboard-client-") == 0)
+        .expect("a node without the client");
+    assert_eq!(on(&cluster, victim, "switchboard-server-"), 1, "node {victim} holds one replica");
+
+    let moved = if victim == 0 { &a } else { &b };
+    let moved_pid = moved.process.id().expect("the replica runs").to_string();
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let started = Instant::now();
+    let running = tokio::spawn(traffic(client.clone(), 4, stop.clone()));
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let killed_at = started.elapsed();
+    cluster.kill(victim);
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    stop.store(true, Ordering::Release);
+    let outcomes = within("the traffic", running).await.expect("the traffic task");
+
+    let survivors: Vec<usize> = (0..3).filter(|at| *at != victim).collect();
+    let servers: usize = survivors.iter().map(|at| on(&cluster, *at, "switchboard-server-")).sum();
+    assert_eq!(servers, 2, "both replicas are on the surviving nodes");
+    let [(before, failed_before), (after, failed_after)] =
+        check_counts(&outcomes, &[&a, &b], killed_at);
+    let by = answered_by(&outcomes);
+    eprintln!(
+        "NATS cluster, node {victim} killed: {before} calls succeeded and {failed_before} failed before, {after} succeeded and {failed_after} failed after; answered by {by:?}; failures: {:?}",
+        failures(&outcomes).iter().take(5).collect::<Vec<_>>()
+    );
+    assert!(before > 0 && after > 0, "calls went through before and after the kill");
+    assert_eq!(by.len(), 2, "both replicas answered calls: {by:?}");
+    let back = outcomes
+        .iter()
+        .filter(|o| o.at > killed_at && o.result.as_ref().is_ok_and(|pid| *pid == moved_pid))
+        .map(|o| o.at - killed_at)
+        .min()
+        .expect("the replica of the killed node answered again");
+    eprintln!("the replica of the killed node answered again {back:?} after the kill");
+    // Calls in the last second (three after the kill) all went through.
+    let end = outcomes.iter().map(|o| o.at).max().unwrap_or_default();
+    let late: Vec<&Outcome> =
+        outcomes.iter().filter(|o| o.at + Duration::from_secs(1) >= end).collect();
+    assert!(!late.is_empty(), "calls were made in the last second");
+    assert!(late.iter().all(|o| o.result.is_ok()), "late failures: {late:?}");
+}
+
+/// Three replicas on a private mosquitto share calls through MQTT v5 shared subscriptions; one
+/// is killed with SIGKILL during traffic, the other two take the calls, and the counts add up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mqtt_shared_subscriptions_survive_a_killed_replica() {
+    let Some(broker) = PrivateMosquitto::start() else { return };
+    let dir = SocketDir::new();
+    let url = format!("{}?instance=replicated", broker.url());
+    let replica_url = format!("{url}&replicas=shared");
+    let mut replicas: Vec<Replica> =
+        ["a", "b", "c"].iter().map(|name| Replica::start(dir.dir(), name, &replica_url)).collect();
+    let client = connect(&url).await;
+    until_all_serve(&client, 3).await;
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let started = Instant::now();
+    let running = tokio::spawn(traffic(client.clone(), 4, stop.clone()));
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let killed_at = started.elapsed();
+    replicas[0].process.kill();
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    stop.store(true, Ordering::Release);
+    let outcomes = within("the traffic", running).await.expect("the traffic task");
+
+    let all: Vec<&Replica> = replicas.iter().collect();
+    let [(before, failed_before), (after, failed_after)] = check_counts(&outcomes, &all, killed_at);
+    let by = answered_by(&outcomes);
+    eprintln!(
+        "MQTT shared subscriptions, one of three replicas killed: {before} calls succeeded and {failed_before} failed before, {after} succeeded and {failed_after} failed after; answered by {by:?}; failures: {:?}",
+        failures(&outcomes).iter().take(5).collect::<Vec<_>>()
+    );
+    assert!(before > 0 && after > 0, "calls went through before and after the kill");
+    assert_eq!(by.len(), 3, "every replica answered calls: {by:?}");
+    let first = outcomes
+        .iter()
+        .filter(|o| o.at > killed_at && o.result.is_ok())
+        .map(|o| o.at - killed_at)
+        .min();
+    eprintln!("the first call to succeed after the kill came back {first:?} after it");
+    let killed = replicas[0].executed().len();
+    assert!(killed > 0, "the killed replica had taken calls");
+    let end = outcomes.iter().map(|o| o.at).max().unwrap_or_default();
+    let late: Vec<&Outcome> =
+        outcomes.iter().filter(|o| o.at + Duration::from_secs(1) >= end).collect();
+    assert!(!late.is_empty(), "calls were made in the last second");
+    assert!(late.iter().all(|o| o.result.is_ok()), "late failures: {late:?}");
+    replicas.clear();
+}
+
+/// A replica refuses what only one server can own: an interface with properties cannot be
+/// served with `replicas=shared`, on either transport.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_refuse_properties() {
+    use switchboard::error::TransportErrorKind;
+    use switchboard_tests::thermostat::ThermostatServer;
+    let mut urls = Vec::new();
+    if let Some(broker) = PrivateMosquitto::start() {
+        urls.push((format!("{}?instance=props&replicas=shared", broker.url()), Some(broker)));
+    }
+    let nats = switchboard_testkit::broker::PrivateNats::start();
+    if let Some(nats) = &nats {
+        urls.push((format!("{}?instance=props&replicas=shared", nats.url()), None));
+    }
+    for (url, _broker) in &urls {
+        let endpoint = Endpoint::parse(url).expect("a valid URL");
+        let properties = crate::suite::thermostat_properties();
+        let handler = crate::suite::TestThermostat::default();
+        let served = within("serve", ThermostatServer::serve(&endpoint, handler, properties)).await;
+        let error = served.err().unwrap_or_else(|| panic!("{url}: a replica served properties"));
+        assert_eq!(error.kind(), TransportErrorKind::InvalidAddress, "{url}: {error}");
+        assert!(error.to_string().contains("setpoint"), "{url}: {error}");
+    }
+}
+
+/// Calls per second of one instance served by 1, 2 and 4 replica processes, on a private
+/// nats-server and a private mosquitto, 16 callers on one client: the numbers of
+/// `docs/benchmarks.md` (row 18). Run with
+/// `cargo test --release -p switchboard-tests --test it -- replicas::throughput --ignored --nocapture`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement, not a check; run it by hand"]
+async fn throughput() {
+    let (Some(nats), Some(mosquitto)) =
+        (switchboard_testkit::broker::PrivateNats::start(), PrivateMosquitto::start())
+    else {
+        return;
+    };
+    let dir = SocketDir::new();
+    for (name, base) in [("NATS", nats.url()), ("MQTT", mosquitto.url())] {
+        for count in [1, 2, 4] {
+            let instance = format!("bench{count}");
+            let url = format!("{base}?instance={instance}");
+            let replicas: Vec<Replica> = (0..count)
+                .map(|n| {
+                    Replica::start(
+                        dir.dir(),
+                        &format!("{name}-{count}-{n}"),
+                        &format!("{url}&replicas=shared"),
+                    )
+                })
+                .collect();
+            let client = connect(&url).await;
+            until_all_serve(&client, count).await;
+            let mut rates = Vec::new();
+            for _ in 0..3 {
+                let stop = Arc::new(AtomicBool::new(false));
+                let running = tokio::spawn(traffic(client.clone(), 16, stop.clone()));
+                let started = Instant::now();
+                tokio::time::sleep(Duration::from_secs(3)).await;
+                stop.store(true, Ordering::Release);
+                let outcomes = running.await.expect("the traffic task");
+                let ok = outcomes.iter().filter(|o| o.result.is_ok()).count();
+                assert_eq!(ok, outcomes.len(), "no call fails: {:?}", failures(&outcomes));
+                rates.push(ok as f64 / started.elapsed().as_secs_f64());
+            }
+            rates.sort_by(f64::total_cmp);
+            eprintln!(
+                "{name}, {count} replica process(es): {:.0} calls/s (median of 3 rounds of 3 s; {rates:?})",
+                rates[1]
+            );
+            drop(replicas);
+        }
+    }
+}
