@@ -1,7 +1,8 @@
 //! The shared suites over AMQP on the loopback RabbitMQ, plus the brokered layer's faults and
 //! bad input (a private RabbitMQ node for the broker's restart), a server killed with SIGKILL,
 //! no broker at all and discovery (all from [`brokered`]), then what is AMQP's own: refusals
-//! that cost a channel, TLS, credentials and how an endpoint prints.
+//! that cost a channel, TLS, credentials, how an endpoint prints, and presence on a connection
+//! of its own.
 
 use std::time::{Duration, Instant};
 
@@ -176,4 +177,143 @@ mod node {
         crate::node::no_broker_is_unreachable("amqp").await;
     }
     crate::node::node_tests!(@each node(); services_share_their_requests);
+}
+
+/// A TCP proxy to RabbitMQ that can hold up every connection but presence's: a connection
+/// whose first bytes from the client name it `…-presence` (the AMQP adapter's name for the
+/// connection that carries presence alone) always flows; the others stop being read in either
+/// direction while [`hold`](HoldingProxy::hold) is set, as a connection RabbitMQ stops reading
+/// under flow control would.
+struct HoldingProxy {
+    port: u16,
+    hold: std::sync::Arc<tokio::sync::watch::Sender<bool>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl HoldingProxy {
+    async fn start(upstream: String) -> HoldingProxy {
+        use std::sync::{Arc, atomic::AtomicBool};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("a port");
+        let port = listener.local_addr().expect("an address").port();
+        let hold = Arc::new(tokio::sync::watch::Sender::new(false));
+        let holds = hold.clone();
+        let task = tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                let Ok(server) = tokio::net::TcpStream::connect(&upstream).await else { continue };
+                let _ = (client.set_nodelay(true), server.set_nodelay(true));
+                let presence = Arc::new(AtomicBool::new(false));
+                let ((client_read, client_write), (server_read, server_write)) =
+                    (client.into_split(), server.into_split());
+                let up = Self::pump(client_read, server_write, true, presence.clone(), &holds);
+                let down = Self::pump(server_read, client_write, false, presence, &holds);
+                tokio::spawn(up);
+                tokio::spawn(down);
+            }
+        });
+        HoldingProxy { port, hold, task }
+    }
+
+    /// Copies `from` to `to`, passing nothing on while held unless the connection is
+    /// presence's; `sniff` looks for presence's name in the first bytes.
+    fn pump(
+        mut from: tokio::net::tcp::OwnedReadHalf,
+        mut to: tokio::net::tcp::OwnedWriteHalf,
+        sniff: bool,
+        presence: std::sync::Arc<std::sync::atomic::AtomicBool>,
+        hold: &tokio::sync::watch::Sender<bool>,
+    ) -> impl Future<Output = ()> + Send + 'static {
+        use std::sync::atomic::Ordering;
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut hold = hold.subscribe();
+        async move {
+            let (mut seen, mut buffer) = (Vec::new(), vec![0u8; 16 * 1024]);
+            loop {
+                let n = match from.read(&mut buffer).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(n) => n,
+                };
+                if sniff && seen.len() < 4096 {
+                    seen.extend_from_slice(&buffer[..n]);
+                    if seen.windows(b"-presence".len()).any(|w| w == b"-presence") {
+                        presence.store(true, Ordering::Release);
+                    }
+                }
+                // What was read while held waits here, and nothing more is read meanwhile.
+                while *hold.borrow_and_update() && !presence.load(Ordering::Acquire) {
+                    if hold.changed().await.is_err() {
+                        return;
+                    }
+                }
+                if to.write_all(&buffer[..n]).await.is_err() {
+                    return;
+                }
+            }
+        }
+    }
+
+    fn hold(&self, held: bool) {
+        self.hold.send_replace(held);
+    }
+}
+
+impl Drop for HoldingProxy {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// A server's heartbeats keep their pace while its main connection is held up (RabbitMQ stops
+/// reading a connection that publishes faster than its queues take messages, and a heartbeat
+/// published behind a burst of signals waited with them until clients took the server for
+/// gone): presence has a connection of its own. The server reaches RabbitMQ through a proxy
+/// that stops its main connection for 2 s; an observer on the broker must still see at least
+/// 5 of the 10 heartbeats (200 ms apart) of those 2 s, and a client's call must neither be
+/// answered then (so the hold is real) nor fail because the client took the server for gone.
+/// With presence on the main connection, the call fails that way within 1 s.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn heartbeats_keep_their_pace_while_the_main_connection_is_held_up() {
+    use std::sync::{Arc, Mutex};
+    use switchboard_broker::{BusMessage, Sink};
+    let Some(shared) = shared_rabbitmq() else { return };
+    let upstream = shared.url.rsplit('@').next().expect("host:port").to_owned();
+    let proxy = HoldingProxy::start(upstream).await;
+    let instance = unique("held");
+    let proxied = format!("amqp://guest:guest@127.0.0.1:{}?heartbeat=200ms", proxy.port);
+    let (_server, _) = suite::serve_thermostat(&endpoint(&proxied, &instance)).await;
+
+    let observer = switchboard_transport_amqp::parse(&shared.url).expect("a URL").address;
+    let observer = within("a raw connection", observer.open("observer")).await.expect("open");
+    let heartbeats = Arc::new(Mutex::new(Vec::<Instant>::new()));
+    let seen = heartbeats.clone();
+    let suffix = format!(".{instance}");
+    let sink: Sink = Arc::new(move |topic: &str, _: BusMessage| {
+        if topic.ends_with(&suffix) {
+            seen.lock().unwrap().push(Instant::now());
+        }
+    });
+    let filter = switchboard_wire::broker::ALL_PRESENCE;
+    within("subscribe", observer.subscribe(filter, sink)).await.expect("subscribed");
+    let client = endpoint(&shared.url, &instance);
+    let client = within("connect", ThermostatClient::connect(&client)).await.expect("connect");
+    within("getStatus", client.get_status()).await.expect("served");
+
+    proxy.hold(true);
+    let held = Instant::now();
+    let unanswered = tokio::time::timeout(Duration::from_secs(1), client.get_status()).await;
+    match unanswered {
+        Err(_) => {}
+        Ok(Ok(answer)) => panic!("the main connection is not held up: answered {answer:?}"),
+        Ok(Err(error)) => panic!("the client took the held-up server for gone: {error}"),
+    }
+    tokio::time::sleep(Duration::from_secs(2).saturating_sub(held.elapsed())).await;
+    let released = Instant::now();
+    proxy.hold(false);
+    let during =
+        heartbeats.lock().unwrap().iter().filter(|at| **at > held && **at < released).count();
+    assert!(
+        during >= 5,
+        "{during} heartbeats in the {:?} the main connection was held up",
+        released - held
+    );
+    within("getStatus", client.get_status()).await.expect("served after the hold");
 }
