@@ -51,7 +51,8 @@ pub(crate) enum Command {
     /// Serve a named-pipe gateway to a service: one request per line in, one JSON line out.
     #[command(after_help = crate::exit::exit_codes_help())]
     Pipe(PipeArgs),
-    /// Carry topics, topic patterns and RPCs between two URLs, as a YAML file says, until stopped.
+    /// Carry topics, topic patterns, RPCs and whole services between two URLs, as a YAML file
+    /// says, until stopped.
     #[command(after_help = crate::exit::exit_codes_help())]
     Bridge(BridgeArgs),
     /// Talk to nodes without an interface file (commlib-py's and switchboard's): publish,

@@ -1,5 +1,6 @@
-//! `switchboard bridge` as a process: the sample configuration of `docs/bridges.md` run against
-//! the loopback mosquitto and Redis, and the exit codes and messages of bad configurations and
+//! `switchboard bridge` as a process: the sample configurations of `docs/bridges.md` run against
+//! the loopback mosquitto and Redis (the interface sample with the example thermostat on a Unix
+//! socket), and the exit codes and messages of bad configurations and
 //! an unreachable side.
 
 use std::{
@@ -37,6 +38,17 @@ fn sample_config() -> String {
     let start = doc.find("```yaml\n").expect("docs/bridges.md has a YAML block") + 8;
     let end = start + doc[start..].find("```").expect("the block ends");
     doc[start..end].to_owned()
+}
+
+/// The YAML block of `docs/bridges.md` with an interface route.
+fn interface_sample_config() -> String {
+    let doc = include_str!("../../../docs/bridges.md");
+    doc.split("```yaml\n")
+        .skip(1)
+        .filter_map(|block| block.split("```").next())
+        .find(|block| block.contains("- interface:"))
+        .expect("docs/bridges.md has an interface route sample")
+        .to_owned()
 }
 
 #[test]
@@ -191,4 +203,102 @@ async fn the_documented_sample_runs() {
     assert!(counts[0]["forwarded"].as_u64().expect("a count") >= 1, "{lines:?}");
     assert!(counts[2]["forwarded"].as_u64().expect("a count") >= 1, "{lines:?}");
     assert!(counts[3]["forwarded"].as_u64().expect("a count") >= 1, "{lines:?}");
+}
+
+/// The documented interface sample runs: the example thermostat serves on a Unix socket, and
+/// the client generated from its file uses it over MQTT through the bridge process: a method,
+/// a property set and read back, a declared error, a signal; SIGTERM ends it with its counts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_documented_interface_sample_runs() {
+    use thermostat_example::generated::thermostat::{PreheatError, ThermostatClient};
+
+    let Some(_mqtt) = switchboard_testkit::broker::shared_mosquitto() else { return };
+    let dir = scratch("interface");
+    // Its own socket directory and instance, so that other runs on the broker are not this one.
+    let sockets = format!("unix://{}", dir.join("sockets").display());
+    let instance = format!("kitchen_{}", std::process::id());
+    let sample = interface_sample_config();
+    let text = sample
+        .replace("unix:///run/thermostat", &sockets)
+        .replace("instance: kitchen", &format!("instance: {instance}"));
+    assert!(text.contains(&sockets) && text.contains(&instance), "the sample changed: {sample}");
+    let config = dir.join("interface.yaml");
+    std::fs::write(&config, text).expect("written");
+
+    let on_a = Endpoint::parse(&sockets).expect("a URL").with_instance(&instance).expect("ok");
+    let on_b = Endpoint::parse("mqtt://127.0.0.1:1883").expect("a URL");
+    let on_b = on_b.with_instance(&instance).expect("an instance");
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let serving = on_a.clone();
+    let server = tokio::spawn(async move {
+        thermostat_example::server::run_until(&serving, async {
+            let _ = stopped.await;
+        })
+        .await
+    });
+    let mut direct = None;
+    for _ in 0..100 {
+        if let Ok(client) = ThermostatClient::connect(&on_a).await {
+            direct = Some(client);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    direct.expect("the thermostat serves on the Unix socket").close();
+
+    let child = Command::new(env!("CARGO_BIN_EXE_switchboard"))
+        .arg("bridge")
+        .arg(&config)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("the bridge starts");
+    let mut child = Running(child);
+    let mut stdout = BufReader::new(child.0.stdout.take().expect("stdout"));
+    let first = tokio::task::spawn_blocking(move || {
+        let mut line = String::new();
+        stdout.read_line(&mut line).expect("a line");
+        (line, stdout)
+    });
+    let (line, stdout) = tokio::time::timeout(Duration::from_secs(20), first)
+        .await
+        .expect("the bridge says it runs within 20 s")
+        .expect("read");
+    let running: Value = serde_json::from_str(&line).expect("JSON");
+    assert_eq!(running["routes"], json!([format!("interface b:Thermostat/{instance} -> a")]));
+
+    let step = Duration::from_secs(10);
+    let client = tokio::time::timeout(step, ThermostatClient::connect(&on_b)).await;
+    let client = client.expect("in time").expect("the generated client connects over MQTT");
+    let status = tokio::time::timeout(step, client.get_status()).await.expect("in time");
+    assert_eq!(
+        status.expect("an answer").mode,
+        thermostat_example::generated::thermostat::Mode::Heat
+    );
+    tokio::time::timeout(step, client.set_setpoint(22.5)).await.expect("in time").expect("set");
+    let setpoint = tokio::time::timeout(step, client.get_setpoint()).await.expect("in time");
+    assert_eq!(setpoint.expect("a value"), 22.5);
+    let refused = tokio::time::timeout(step, client.preheat(99.0)).await.expect("in time");
+    assert!(
+        matches!(
+            refused,
+            Err(switchboard::error::MethodError::Declared(PreheatError::OutOfRange(_)))
+        ),
+        "{refused:?}"
+    );
+    let mut readings = client.subscribe_temperature_changed().await.expect("subscribed");
+    let reading = tokio::time::timeout(step, readings.next()).await.expect("a reading in time");
+    assert!(reading.expect("open").expect("decoded").celsius > 19.0);
+
+    let kill = Command::new("kill").args(["-TERM", &child.0.id().to_string()]).status();
+    assert!(kill.expect("kill runs").success());
+    let rest = tokio::task::spawn_blocking(move || {
+        stdout.lines().map(|line| line.expect("a line")).collect::<Vec<_>>()
+    });
+    let lines = tokio::time::timeout(step, rest).await.expect("it ends").expect("read");
+    assert_eq!(child.0.wait().expect("exited").code(), Some(0), "{lines:?}");
+    let counts: Value = serde_json::from_str(&lines[0]).expect("JSON");
+    assert!(counts["forwarded"].as_u64().expect("a count") >= 4, "{lines:?}");
+    let _ = stop.send(());
+    let _ = server.await;
 }

@@ -9,8 +9,12 @@ use switchboard::{
     Endpoint,
     bridge::{Bridge, BridgeError, BridgeOptions, Route, Side},
 };
+use switchboard_idl::english::with_article;
 
 use crate::{cli::BridgeArgs, exit::Failure};
+
+/// The instance an interface route exposes when its configuration names none.
+const DEFAULT_INSTANCE: &str = "default";
 
 /// A configuration file, as written.
 #[derive(Debug, Deserialize)]
@@ -33,13 +37,17 @@ struct Config {
     routes: Vec<RouteConfig>,
 }
 
-/// One route, as written: exactly one of `topic`, `pattern` and `rpc`.
+/// One route, as written: exactly one of `topic`, `pattern`, `rpc` and `interface`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RouteConfig {
     topic: Option<String>,
     pattern: Option<String>,
     rpc: Option<String>,
+    /// An interface whose service runs on the side opposite `served_on`.
+    interface: Option<String>,
+    /// The interface's service instance (default: `default`).
+    instance: Option<String>,
     /// The side read (`a`, `b`, or for a topic `both`).
     from: Option<String>,
     /// The side the RPC is served on.
@@ -118,11 +126,14 @@ impl RouteConfig {
             }
         };
         let unused = |key: &str, value: &Option<String>, kind: &str| match value {
-            Some(_) => Err(format!("`{key}` does not apply to a {kind} route")),
+            Some(_) => Err(format!("`{key}` does not apply to {} route", with_article(kind))),
             None => Ok(()),
         };
-        match (self.topic, self.pattern, self.rpc) {
-            (Some(topic), None, None) => {
+        if self.interface.is_none() {
+            unused("instance", &self.instance, "topic, pattern or rpc")?;
+        }
+        match (self.topic, self.pattern, self.rpc, self.interface) {
+            (Some(topic), None, None, None) => {
                 unused("served_on", &self.served_on, "topic")?;
                 unused("prefix", &self.prefix, "topic")?;
                 let to = self.to.unwrap_or_else(|| topic.clone());
@@ -133,20 +144,28 @@ impl RouteConfig {
                     }
                 })
             }
-            (None, Some(pattern), None) => {
+            (None, Some(pattern), None, None) => {
                 unused("served_on", &self.served_on, "pattern")?;
                 unused("to", &self.to, "pattern (it renames with `prefix`)")?;
                 let from = side("from", self.from, false)?.expect("not `both`");
                 Ok(vec![Route::pattern(from, pattern, self.prefix.unwrap_or_default())])
             }
-            (None, None, Some(rpc)) => {
+            (None, None, Some(rpc), None) => {
                 unused("from", &self.from, "rpc (it is `served_on` a side)")?;
                 unused("prefix", &self.prefix, "rpc")?;
                 let served_on = side("served_on", self.served_on, false)?.expect("not `both`");
                 let to = self.to.unwrap_or_else(|| rpc.clone());
                 Ok(vec![Route::rpc(served_on, rpc, to)])
             }
-            _ => Err("give exactly one of `topic`, `pattern` and `rpc`".into()),
+            (None, None, None, Some(interface)) => {
+                unused("from", &self.from, "interface (it is `served_on` a side)")?;
+                unused("to", &self.to, "interface (it keeps its name)")?;
+                unused("prefix", &self.prefix, "interface")?;
+                let served_on = side("served_on", self.served_on, false)?.expect("not `both`");
+                let instance = self.instance.unwrap_or_else(|| DEFAULT_INSTANCE.to_owned());
+                Ok(vec![Route::interface(served_on, interface, instance)])
+            }
+            _ => Err("give exactly one of `topic`, `pattern`, `rpc` and `interface`".into()),
         }
     }
 }
@@ -211,7 +230,9 @@ mod tests {
         let plan = parse(
             "a: mqtt://127.0.0.1:1883\nb: redis://127.0.0.1:6379\nwait: true\nqueue: 8\n\
              forward_timeout: 500ms\nroutes:\n  - { topic: x.y, from: both, to: z }\n  \
-             - { pattern: s.*, from: a, prefix: site.s }\n  - { rpc: r, served_on: b, to: q }\n",
+             - { pattern: s.*, from: a, prefix: site.s }\n  - { rpc: r, served_on: b, to: q }\n  \
+             - { interface: Thermostat, instance: kitchen, served_on: b }\n  \
+             - { interface: Clock, served_on: a }\n",
         )
         .expect("a valid config");
         let routes: Vec<String> = plan.routes.iter().map(ToString::to_string).collect();
@@ -221,7 +242,9 @@ mod tests {
                 "topic a:x.y -> b:z",
                 "topic b:z -> a:x.y",
                 "pattern a:s.* -> b:site.s",
-                "rpc b:r -> a:q"
+                "rpc b:r -> a:q",
+                "interface b:Thermostat/kitchen -> a",
+                "interface a:Clock/default -> b",
             ]
         );
         assert_eq!((plan.options.queue, plan.options.wait), (8, true));
@@ -243,6 +266,15 @@ mod tests {
             ),
             (&format!("{head}routes:\n  - {{ topic: x, rpc: y, from: a }}\n"), "exactly one of"),
             (&format!("{head}routes:\n  - {{ rpc: x, from: a }}\n"), "`from` does not apply"),
+            (&format!("{head}routes:\n  - {{ interface: X }}\n"), "`served_on` is missing"),
+            (
+                &format!("{head}routes:\n  - {{ interface: X, from: a, served_on: b }}\n"),
+                "`from` does not apply to an interface",
+            ),
+            (
+                &format!("{head}routes:\n  - {{ rpc: x, instance: k, served_on: a }}\n"),
+                "`instance` does not apply",
+            ),
             (&format!("{head}routes:\n  - {{ pattern: x.*, from: both }}\n"), "use `a` or `b`"),
             (
                 &format!(
