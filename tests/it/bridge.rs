@@ -598,6 +598,13 @@ async fn an_interface_holder_restarting_is_survived() {
     assert_eq!(setpoint, 25.0);
     within("set after the restart", client.set_setpoint(26.0)).await.expect("accepted");
     assert_eq!(within("get", client.get_setpoint()).await.expect("a value"), 26.0);
+    // The new service counts versions afresh (its first value, then the update), and B with it.
+    let mut on_b = within("watch", client.watch_setpoint()).await.expect("a watch");
+    assert_eq!(within("value", on_b.next()).await.expect("open").expect("decoded"), 26.0);
+    let direct = within("connect", ThermostatClient::connect(&on_a)).await.expect("connected");
+    let mut held = within("watch", direct.watch_setpoint()).await.expect("a watch");
+    assert_eq!(within("value", held.next()).await.expect("open").expect("decoded"), 26.0);
+    assert_eq!((held.version(), on_b.version()), (Some(2), Some(2)));
     assert!(bridge.counts()[0].failed > 0, "{:?}", bridge.counts());
 }
 
