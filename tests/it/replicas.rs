@@ -62,12 +62,23 @@ struct Outcome {
     /// The id of the server process that answered, or why the call failed.
     result: Result<String, String>,
     elapsed: Duration,
-    /// When it came back, since the traffic started.
+    /// When it came back, since the traffic started (`at - elapsed` is when it was sent).
     at: Duration,
 }
 
 /// Calls `lookup` from `callers` tasks, each key unique, until `stop` is set.
 async fn traffic(client: JobsClient, callers: usize, stop: Arc<AtomicBool>) -> Vec<Outcome> {
+    traffic_named(client, "c", callers, stop).await
+}
+
+/// [`traffic`] whose keys start with `prefix`, so that two runs against the same replicas call
+/// different keys.
+async fn traffic_named(
+    client: JobsClient,
+    prefix: &'static str,
+    callers: usize,
+    stop: Arc<AtomicBool>,
+) -> Vec<Outcome> {
     let started = Instant::now();
     let tasks: Vec<_> = (0..callers)
         .map(|caller| {
@@ -77,7 +88,7 @@ async fn traffic(client: JobsClient, callers: usize, stop: Arc<AtomicBool>) -> V
                 let mut n = 0;
                 while !stop.load(Ordering::Acquire) {
                     n += 1;
-                    let key = format!("c{caller}-{n}");
+                    let key = format!("{prefix}{caller}-{n}");
                     let sent = Instant::now();
                     let result = client.lookup(key.clone()).await;
                     let elapsed = sent.elapsed();
@@ -205,7 +216,8 @@ async fn until_all_serve(client: &JobsClient, replicas: usize) {
 
 /// Two replicas on two nodes of a three-node NATS cluster, a client with a seed list: calls are
 /// shared; then the node of one replica is killed (SIGKILL) during traffic, that replica moves
-/// to a surviving node, calls go on, and the counts add up.
+/// to a surviving node, calls go on, and the counts add up. Then the killed node comes back and
+/// the client's own node is killed: the client moves to another node, and the counts add up.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nats_cluster_node_dies_during_traffic() {
     let Some(mut cluster) = NatsCluster::start(3) else { return };
@@ -252,7 +264,10 @@ async fn nats_cluster_node_dies_during_traffic() {
     assert_eq!(by.len(), 2, "both replicas answered calls: {by:?}");
     let back = outcomes
         .iter()
-        .filter(|o| o.at > killed_at && o.result.as_ref().is_ok_and(|pid| *pid == moved_pid))
+        .filter(|o| {
+            o.at.saturating_sub(o.elapsed) > killed_at
+                && o.result.as_ref().is_ok_and(|pid| *pid == moved_pid)
+        })
         .map(|o| o.at - killed_at)
         .min()
         .expect("the replica of the killed node answered again");
@@ -261,6 +276,38 @@ async fn nats_cluster_node_dies_during_traffic() {
     let end = outcomes.iter().map(|o| o.at).max().unwrap_or_default();
     let late: Vec<&Outcome> =
         outcomes.iter().filter(|o| o.at + Duration::from_secs(1) >= end).collect();
+    assert!(!late.is_empty(), "calls were made in the last second");
+    assert!(late.iter().all(|o| o.result.is_ok()), "late failures: {late:?}");
+
+    // Then the client's own node: the client moves to another node of its seed list.
+    cluster.restart(victim);
+    let client_node =
+        (0..3).find(|at| on(&cluster, *at, "switchboard-client-") == 1).expect("the client's node");
+    let stop = Arc::new(AtomicBool::new(false));
+    let started = Instant::now();
+    let running = tokio::spawn(traffic_named(client.clone(), "d", 4, stop.clone()));
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let killed_at = started.elapsed();
+    cluster.kill(client_node);
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    stop.store(true, Ordering::Release);
+    let second = within("the traffic", running).await.expect("the traffic task");
+    let mut all = outcomes;
+    all.extend(second);
+    let [_, (after, failed_after)] = check_counts(&all, &[&a, &b], Duration::ZERO);
+    let second: Vec<&Outcome> = all.iter().filter(|o| o.key.starts_with('d')).collect();
+    let back = second
+        .iter()
+        .filter(|o| o.at.saturating_sub(o.elapsed) > killed_at && o.result.is_ok())
+        .map(|o| o.at - killed_at)
+        .min()
+        .expect("a call succeeded after the client's node was killed");
+    eprintln!(
+        "NATS cluster, the client's node {client_node} killed: {after} calls succeeded and {failed_after} failed in both runs; the first call sent after the kill that succeeded came back {back:?} after it"
+    );
+    let end = second.iter().map(|o| o.at).max().unwrap_or_default();
+    let late: Vec<&&Outcome> =
+        second.iter().filter(|o| o.at + Duration::from_secs(1) >= end).collect();
     assert!(!late.is_empty(), "calls were made in the last second");
     assert!(late.iter().all(|o| o.result.is_ok()), "late failures: {late:?}");
 }
@@ -299,10 +346,10 @@ async fn mqtt_shared_subscriptions_survive_a_killed_replica() {
     assert_eq!(by.len(), 3, "every replica answered calls: {by:?}");
     let first = outcomes
         .iter()
-        .filter(|o| o.at > killed_at && o.result.is_ok())
+        .filter(|o| o.at.saturating_sub(o.elapsed) > killed_at && o.result.is_ok())
         .map(|o| o.at - killed_at)
         .min();
-    eprintln!("the first call to succeed after the kill came back {first:?} after it");
+    eprintln!("the first call sent after the kill that succeeded came back {first:?} after it");
     let killed = replicas[0].executed().len();
     assert!(killed > 0, "the killed replica had taken calls");
     let end = outcomes.iter().map(|o| o.at).max().unwrap_or_default();
