@@ -1073,6 +1073,9 @@ mod tests {
             (Route::pattern(Side::A, "a.>.b", "x"), "before its end"),
             (Route::pattern(Side::A, "a.*", "x.*"), "wildcard"),
             (Route::rpc(Side::B, "a", "b.>"), "wildcard"),
+            (Route::interface(Side::B, "", "kitchen"), "not an interface name"),
+            (Route::interface(Side::B, "Thermostat/x", "kitchen"), "not an interface name"),
+            (Route::interface(Side::B, "Thermostat", ""), "instance is empty"),
         ];
         for (route, reason) in bad {
             let error = route.check(false).expect_err(&route.to_string());
@@ -1084,5 +1087,33 @@ mod tests {
         assert!(Route::pattern(Side::A, "s.*", "").check(true).is_err());
         assert!(Route::pattern(Side::A, "s.*", "t").check(true).is_ok());
         assert!(Route::pattern(Side::A, "s.*", "s.t").check(true).is_err());
+        assert!(Route::interface(Side::B, "Thermostat", "k").check(true).is_err());
+        assert!(Route::interface(Side::B, "Thermostat", "k").check(false).is_ok());
+    }
+
+    #[tokio::test]
+    async fn interface_routes_that_would_loop_are_refused() {
+        let a = Endpoint::parse("unix:///nonexistent/bridge-a").expect("a URL");
+        let b = Endpoint::parse("unix:///nonexistent/bridge-b").expect("a URL");
+        let both_ways = vec![
+            Route::interface(Side::B, "Thermostat", "kitchen"),
+            Route::interface(Side::A, "Thermostat", "kitchen"),
+        ];
+        let started = Bridge::start(a.clone(), b, both_ways, BridgeOptions::default()).await;
+        match started {
+            Err(BridgeError::InvalidRoute { route, reason }) => {
+                assert_eq!(route, "interface a:Thermostat/kitchen -> b");
+                assert!(reason.contains("in a loop"), "{reason}");
+            }
+            other => panic!("not refused: {other:?}"),
+        }
+        let one_endpoint = vec![Route::interface(Side::B, "Thermostat", "kitchen")];
+        let started = Bridge::start(a.clone(), a, one_endpoint, BridgeOptions::default()).await;
+        match started {
+            Err(BridgeError::InvalidRoute { reason, .. }) => {
+                assert!(reason.contains("one endpoint"), "{reason}");
+            }
+            other => panic!("not refused: {other:?}"),
+        }
     }
 }
