@@ -1313,6 +1313,38 @@ mod tests {
         assert_eq!(error.kind(), TransportErrorKind::Protocol);
     }
 
+    /// A mirror takes the holder's versions as they come (a restarted holder's lower ones
+    /// too), publishes each change once, and nothing for the same version and value again.
+    #[tokio::test]
+    async fn a_mirror_holds_the_holders_versions() {
+        let broker = Broker::default();
+        let mut interface = interface();
+        interface.properties =
+            vec![crate::PropertyDescriptor { name: "level".into(), read_only: false }].into();
+        let target = ServiceTarget::new(Arc::new(interface), "default");
+        let initial = vec![("level".to_owned(), 7, Bytes::from_static(b"{\"n\":1}"))];
+        let server = ServerCore::start_mirror(
+            &broker,
+            target,
+            Arc::new(NoMethods),
+            initial,
+            ServerOptions::default(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(server.property_raw("level"), Some((7, Bytes::from_static(b"{\"n\":1}"))));
+        assert_eq!(broker.published.load(Ordering::Relaxed), 1, "the initial value");
+        server.mirror_property("level", 7, Bytes::from_static(b"{\"n\":1}")).await.unwrap();
+        assert_eq!(broker.published.load(Ordering::Relaxed), 1, "no change, nothing published");
+        server.mirror_property("level", 9, Bytes::from_static(b"{\"n\":2}")).await.unwrap();
+        assert_eq!(server.property_raw("level").map(|(v, _)| v), Some(9));
+        server.mirror_property("level", 1, Bytes::from_static(b"{\"n\":0}")).await.unwrap();
+        assert_eq!(server.property_raw("level"), Some((1, Bytes::from_static(b"{\"n\":0}"))));
+        assert_eq!(broker.published.load(Ordering::Relaxed), 3);
+        let error = server.mirror_property("nonesuch", 1, Bytes::new()).await.unwrap_err();
+        assert_eq!(error.kind(), TransportErrorKind::Protocol);
+    }
+
     #[derive(Debug, serde::Deserialize)]
     #[allow(dead_code)]
     struct BoostArgs {
