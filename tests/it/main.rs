@@ -10,6 +10,7 @@ mod bridge;
 mod brokered;
 mod commlib;
 mod conformance;
+mod cpp;
 mod doc_snippets;
 mod fuzz_corpus;
 mod interop;

@@ -92,6 +92,8 @@ pub(crate) struct Places {
     pub(crate) mqtt_broker: SocketAddr,
     /// The Redis server benchmark row 9 uses.
     pub(crate) redis: SocketAddr,
+    /// nlohmann/json's header, which the C++ runtime (`cpp/`) includes.
+    pub(crate) nlohmann_json: String,
 }
 
 impl Default for Places {
@@ -100,6 +102,7 @@ impl Default for Places {
             mosquitto: "/usr/sbin/mosquitto".to_owned(),
             mqtt_broker: SocketAddr::from(([127, 0, 0, 1], 1883)),
             redis: SocketAddr::from(([127, 0, 0, 1], 6379)),
+            nlohmann_json: "/usr/include/nlohmann/json.hpp".to_owned(),
         }
     }
 }
@@ -203,6 +206,30 @@ pub(crate) fn examine(machine: &Machine, places: &Places) -> Vec<Finding> {
             fix: "Debian/Ubuntu: `sudo apt-get install jq`",
         },
     ];
+    const CPP_FIX: &str = "Debian/Ubuntu: `sudo apt-get install cmake g++ nlohmann-json3-dev`";
+    for (name, used_by) in [
+        ("cmake", "building the C++ runtime and generated C++ (tests/it/cpp.rs)"),
+        ("c++", "compiling the C++ runtime and generated C++ (tests/it/cpp.rs), C++20"),
+    ] {
+        findings.push(Finding {
+            what: name.to_owned(),
+            need: Need::Tests,
+            used_by,
+            found: program(name, &["--version"]),
+            fix: CPP_FIX,
+        });
+    }
+    findings.push(Finding {
+        what: "nlohmann/json".to_owned(),
+        need: Need::Tests,
+        used_by: "the C++ runtime's JSON (tests/it/cpp.rs)",
+        found: if Path::new(&places.nlohmann_json).is_file() {
+            Ok(places.nlohmann_json.clone())
+        } else {
+            Err(format!("{} is missing", places.nlohmann_json))
+        },
+        fix: CPP_FIX,
+    });
     for (name, used_by, fix) in [
         ("bash", "tests/interop/setup.sh and the docs/shell.md examples", "install bash"),
         ("flock", "tests/interop/setup.sh", "Debian/Ubuntu: `sudo apt-get install util-linux`"),
@@ -368,6 +395,8 @@ mod tests {
             let machine = StubMachine::new();
             machine
                 .program("cc", "echo 'cc (Debian 12.2.0-14) 12.2.0'")
+                .program("c++", "echo 'c++ (Debian 12.2.0-14) 12.2.0'")
+                .program("cmake", "echo 'cmake version 3.25.1'")
                 .program("mosquitto", "echo 'mosquitto version 2.0.11'; exit 3")
                 .program("python3", "echo 3.12.1")
                 .program("node", "echo v20.20.2")
@@ -386,7 +415,10 @@ mod tests {
 
         fn places(&self, broker: SocketAddr) -> Places {
             let mosquitto = self.dir.path().join("mosquitto").display().to_string();
-            Places { mosquitto, mqtt_broker: broker, redis: closed_port() }
+            let nlohmann_json = self.dir.path().join("json.hpp");
+            std::fs::write(&nlohmann_json, "// a stub").expect("write a stub header");
+            let nlohmann_json = nlohmann_json.display().to_string();
+            Places { mosquitto, mqtt_broker: broker, redis: closed_port(), nlohmann_json }
         }
 
         fn remove(&self, name: &str) {

@@ -387,4 +387,6 @@ pub(crate) enum Lang {
     AsyncApi,
     /// A Markdown reference of the interface.
     Markdown,
+    /// C++20: a header-only CMake library for the `switchboard` C++ runtime.
+    Cpp,
 }

@@ -1,4 +1,4 @@
-//! Generates code and documents from switchboard interface files: Rust, Python, AsyncAPI 3.0 and Markdown.
+//! Generates code and documents from switchboard interface files: Rust, Python, C++, AsyncAPI 3.0 and Markdown.
 //!
 //! There are two ways in. A build script uses [`Builder`], which reads interface files, writes
 //! `<snake_name>.rs` into `$OUT_DIR/switchboard` and tells Cargo which files to watch; the crate
@@ -16,6 +16,7 @@
 
 pub mod asyncapi;
 mod builder;
+pub mod cpp;
 pub mod markdown;
 mod names;
 pub mod python;
@@ -40,6 +41,8 @@ pub enum Lang {
     AsyncApi,
     /// A Markdown reference for people.
     Markdown,
+    /// C++20: a header-only CMake library against the `switchboard` C++ runtime (`cpp/`).
+    Cpp,
 }
 
 /// One generated file.
@@ -234,6 +237,7 @@ pub fn generate_files(
             Ok(vec![GeneratedFile { path: rust::file_name(iface)?.into(), contents }])
         }
         Lang::Python => python::generate(iface, source_name),
+        Lang::Cpp => cpp::generate(iface, source_name),
         Lang::AsyncApi => {
             let contents = asyncapi::generate(iface, source_name)?;
             Ok(vec![GeneratedFile { path: asyncapi::file_name(iface)?.into(), contents }])

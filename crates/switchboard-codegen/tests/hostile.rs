@@ -127,7 +127,7 @@ fn every_name_check_accepts_generates_in_every_language() {
             );
             let parsed = parse("names.yaml", &text, &mut NoLoader);
             let Some(iface) = parsed.interface else { continue };
-            for lang in [Lang::Rust, Lang::Python, Lang::AsyncApi, Lang::Markdown] {
+            for lang in [Lang::Rust, Lang::Python, Lang::Cpp, Lang::AsyncApi, Lang::Markdown] {
                 if let Err(e) = switchboard_codegen::generate_files(&iface, "names.yaml", lang) {
                     panic!("{place} `{name}` passes check, but {lang:?} refuses it: {e}");
                 }
@@ -156,7 +156,7 @@ fn within(limit: Duration, what: &str, work: impl FnOnce() + Send + 'static) {
 #[test]
 fn a_long_chain_of_structs_generates_quickly() {
     let iface = chain(5_000);
-    for lang in [Lang::Rust, Lang::Markdown, Lang::AsyncApi, Lang::Python] {
+    for lang in [Lang::Rust, Lang::Markdown, Lang::AsyncApi, Lang::Python, Lang::Cpp] {
         let iface = iface.clone();
         within(
             Duration::from_secs(60),

@@ -23,6 +23,7 @@ pub(crate) fn run(args: &GenerateArgs) -> anyhow::Result<ExitCode> {
         Lang::Python => switchboard_codegen::Lang::Python,
         Lang::AsyncApi => switchboard_codegen::Lang::AsyncApi,
         Lang::Markdown => switchboard_codegen::Lang::Markdown,
+        Lang::Cpp => switchboard_codegen::Lang::Cpp,
     };
     let source_name = switchboard_codegen::source_name(&args.file);
     let files = switchboard_codegen::generate_files(iface, &source_name, lang)
@@ -76,5 +77,6 @@ fn lang_name(lang: Lang) -> &'static str {
         Lang::Python => "python",
         Lang::AsyncApi => "asyncapi",
         Lang::Markdown => "markdown",
+        Lang::Cpp => "cpp",
     }
 }

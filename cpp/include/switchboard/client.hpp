@@ -1,0 +1,156 @@
+// The client side of the Unix-socket wire: one connection per `UnixClient`, with calls matched
+// to replies by correlation id, deadlines, signal subscriptions and property watches.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <exception>
+#include <functional>
+#include <future>
+#include <memory>
+#include <optional>
+#include <string>
+#include <type_traits>
+
+#include "switchboard/codec.hpp"
+#include "switchboard/error.hpp"
+
+namespace switchboard {
+
+/// Who the client says it is in its HELLO.
+struct ClientIdentity {
+    std::string interface;
+    std::string version;
+    /// The description hash the client was generated from; `std::nullopt` accepts any server.
+    std::optional<std::string> hash;
+    std::string instance = "default";
+};
+
+/// How a client behaves.
+struct ClientOptions {
+    /// The deadline of a call whose method declares none, and of property requests.
+    std::chrono::milliseconds call_timeout{10000};
+    /// How long connecting and the handshake may take.
+    std::chrono::milliseconds connect_timeout{5000};
+};
+
+/// How one request ended: a value (with its property version, if any) or an error.
+struct Outcome {
+    Json value;
+    std::uint64_t version = 0;
+    /// Set when the request failed: a `RemoteError`, `TimeoutError` or `TransportError`.
+    std::exception_ptr error;
+};
+
+/// Called once with the outcome of a request, on the client's reader thread.
+using Completion = std::function<void(Outcome)>;
+
+class ClientCore;
+
+/// A signal subscription or property watch; it ends when this object is destroyed (or `reset`).
+///
+/// Thread safety: one `Subscription` may be used by one thread at a time; it may outlive its
+/// client (ending it then does nothing).
+class Subscription {
+public:
+    Subscription() = default;
+    Subscription(std::weak_ptr<ClientCore> core, bool watch, std::string name, std::uint64_t token)
+        : core_(std::move(core)), watch_(watch), name_(std::move(name)), token_(token) {}
+    Subscription(Subscription&& other) noexcept { *this = std::move(other); }
+    Subscription& operator=(Subscription&& other) noexcept;
+    Subscription(const Subscription&) = delete;
+    Subscription& operator=(const Subscription&) = delete;
+    ~Subscription() { reset(); }
+
+    /// Ends the subscription now.
+    void reset() noexcept;
+
+private:
+    std::weak_ptr<ClientCore> core_;
+    bool watch_ = false;
+    std::string name_;
+    std::uint64_t token_ = 0;
+};
+
+/// A connection to a server over a Unix stream socket.
+///
+/// Every request function returns at once and calls its `Completion` later, exactly once, on the
+/// client's reader thread (or on the calling thread when the client is not connected). Signal
+/// and watch callbacks run on the reader thread too, one at a time, in the order the frames
+/// came: they must not block, and must not wait on a future of this client's requests (that
+/// would wait for the thread that has to complete it).
+///
+/// Thread safety: every member function may be called from any thread at the same time. The
+/// destructor closes the connection, fails the requests in flight with `TransportError` and
+/// joins the reader thread; it must not run on the reader thread (from a callback).
+///
+/// A lost connection is not re-established in this version: requests in flight fail with
+/// `TransportError`, later ones fail at once, and subscriptions end.
+class UnixClient {
+public:
+    /// Connects to the server listening at `path` and does the handshake.
+    ///
+    /// Throws `TransportError` when the socket cannot be reached, and `RemoteError` when the
+    /// server refuses the handshake (for example `IncompatibleInterface`).
+    static std::unique_ptr<UnixClient> connect(const std::string& path, ClientIdentity identity,
+                                               ClientOptions options = {});
+    ~UnixClient();
+    UnixClient(const UnixClient&) = delete;
+    UnixClient& operator=(const UnixClient&) = delete;
+
+    /// Calls `method` with its arguments object.
+    void call(const std::string& method, Json args, std::chrono::milliseconds timeout,
+              Completion done);
+    /// Reads a property's value and version.
+    void get_property(const std::string& name, Completion done);
+    /// Replaces a property's value; the version sent is the last one this client saw (after
+    /// reading the property first if it has seen none).
+    void set_property(const std::string& name, Json value, Completion done);
+    /// Sends a command; it is never answered.
+    void send_command(const std::string& name, Json args);
+    /// Asks the server for its interface description.
+    void describe(Completion done);
+    /// Calls `on_signal` with the values object of every `signal` the server emits.
+    Subscription subscribe(const std::string& signal, std::function<void(const Json&)> on_signal);
+    /// Calls `on_value` with the current value of `property` and then every new one.
+    Subscription watch(const std::string& property,
+                       std::function<void(const Json&, std::uint64_t)> on_value);
+    /// Whether the connection is still up.
+    bool connected() const;
+    /// What the server said about itself in its WELCOME.
+    const Json& server_identity() const;
+    /// The options the client was made with.
+    const ClientOptions& options() const;
+
+private:
+    explicit UnixClient(std::shared_ptr<ClientCore> core) : core_(std::move(core)) {}
+    std::shared_ptr<ClientCore> core_;
+};
+
+/// Completes `promise` from `outcome`: a `RemoteError` is first offered to `raise_declared`,
+/// which throws the interface's declared error of that name, if any; a value is decoded with
+/// `decode`. Generated clients use it to turn a `Completion` into a `std::future`.
+template <class T, class Decode>
+void settle(std::promise<T>& promise, Outcome outcome, void (*raise_declared)(const RemoteError&),
+            Decode decode) {
+    try {
+        if (outcome.error) {
+            try {
+                std::rethrow_exception(outcome.error);
+            } catch (const RemoteError& error) {
+                if (raise_declared != nullptr) raise_declared(error);
+                throw;
+            }
+        }
+        if constexpr (std::is_void_v<T>) {
+            decode(outcome);
+            promise.set_value();
+        } else {
+            promise.set_value(decode(outcome));
+        }
+    } catch (...) {
+        promise.set_exception(std::current_exception());
+    }
+}
+
+}  // namespace switchboard

@@ -1,0 +1,7 @@
+// The switchboard C++ runtime: everything generated code and its users include.
+#pragma once
+
+#include "switchboard/client.hpp"
+#include "switchboard/codec.hpp"
+#include "switchboard/error.hpp"
+#include "switchboard/server.hpp"

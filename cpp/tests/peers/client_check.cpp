@@ -1,0 +1,216 @@
+// A C++ client for the Rust servers of tests/it/cpp.rs: `client_check thermostat|jobs SOCKET`.
+// Each check prints what it saw on failure; the exit status is the number of failed checks.
+#include <atomic>
+#include <condition_variable>
+#include <iostream>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include <jobs/jobs.hpp>
+#include <thermostat/thermostat.hpp>
+
+namespace {
+
+int failures = 0;
+
+void check(bool ok, const std::string& what) {
+    if (!ok) {
+        ++failures;
+        std::cerr << "FAILED: " << what << "\n";
+    }
+}
+
+template <class F>
+void expect_throws(F&& f, const std::string& what) {
+    try {
+        f();
+        check(false, what + ": no exception");
+    } catch (...) {
+    }
+}
+
+/// Waits until `done` holds, for at most `limit`.
+template <class Pred>
+bool wait_for(std::mutex& mutex, std::condition_variable& cv, Pred done,
+              std::chrono::milliseconds limit = std::chrono::milliseconds(3000)) {
+    std::unique_lock lock(mutex);
+    return cv.wait_for(lock, limit, done);
+}
+
+void thermostat_checks(const std::string& path) {
+    using namespace std::chrono_literals;
+    auto client = thermostat::ThermostatClient::connect(path);
+
+    auto status = client.get_status().get();
+    check(status.mode == thermostat::Mode::eco, "get_status: mode eco");
+    check(status.celsius == 18.5, "get_status: celsius 18.5");
+    check(status.history == std::vector<double>{18.0, 18.5}, "get_status: history");
+
+    const auto before = std::chrono::system_clock::now();
+    const auto ends = client.boost(1.5, 10ms, std::string("check")).get();
+    check(ends >= before - 1s && ends <= before + 60s, "boost returns a time near now");
+
+    // Many in flight: the server answers each after 200 ms; run one after another they would
+    // take 4 s.
+    std::vector<std::future<switchboard::DateTime>> calls;
+    const auto started = std::chrono::steady_clock::now();
+    for (int i = 0; i < 20; ++i) calls.push_back(client.boost(0.5, 200ms, std::nullopt));
+    for (auto& call : calls) call.get();
+    const auto took = std::chrono::steady_clock::now() - started;
+    check(took < 2s, "20 calls in flight finish together, took " +
+                         std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(took).count()) +
+                         " ms");
+
+    try {
+        client.boost(0.5, 5s, std::nullopt, 100ms).get();
+        check(false, "a call past its deadline throws");
+    } catch (const switchboard::TimeoutError&) {
+    }
+
+    // Properties: read, update, watch with versions.
+    check(client.get_setpoint().get() == 21.0, "setpoint starts at 21");
+    check(client.get_mode().get() == thermostat::Mode::eco, "mode is eco");
+    std::mutex mutex;
+    std::condition_variable cv;
+    std::vector<std::pair<double, std::uint64_t>> seen;
+    auto watch = client.watch_setpoint([&](const double& celsius, std::uint64_t version) {
+        std::lock_guard lock(mutex);
+        seen.emplace_back(celsius, version);
+        cv.notify_all();
+    });
+    check(wait_for(mutex, cv, [&] { return !seen.empty(); }), "watch sends the current value");
+    client.set_setpoint(23.5).get();
+    check(client.get_setpoint().get() == 23.5, "set_setpoint changes the value");
+    check(wait_for(mutex, cv, [&] { return seen.size() >= 2; }), "watch sends the new value");
+    {
+        std::lock_guard lock(mutex);
+        if (seen.size() >= 2) {
+            check(seen[0].first == 21.0, "first watched value is 21");
+            check(seen[1].first == 23.5, "second watched value is 23.5");
+            check(seen[1].second == seen[0].second + 1, "versions grow by one");
+        }
+    }
+    watch.reset();
+
+    // A read-only property refuses updates: the server says no, it is not a transport error.
+    std::promise<void> refused;
+    auto refusal = refused.get_future();
+    client.connection().set_property("mode", switchboard::Json{{"mode", 0}},
+                                      [&](switchboard::Outcome outcome) {
+                                          if (outcome.error) {
+                                              refused.set_exception(outcome.error);
+                                          } else {
+                                              refused.set_value();
+                                          }
+                                      });
+    try {
+        refusal.get();
+        check(false, "setting a read-only property fails");
+    } catch (const switchboard::RemoteError& error) {
+        check(error.name() == "ReadOnlyProperty", "read-only refusal is named ReadOnlyProperty, got " + error.name());
+    }
+
+    // Signals.
+    std::atomic<int> readings{0};
+    std::atomic<bool> plausible{true};
+    auto subscription = client.subscribe_temperature_changed([&](const thermostat::TemperatureChanged& s) {
+        if (s.measured_at.time_since_epoch().count() == 0) plausible = false;
+        ++readings;
+        cv.notify_all();
+    });
+    check(wait_for(mutex, cv, [&] { return readings.load() >= 3; }), "three temperature readings arrive");
+    check(plausible.load(), "readings carry their time");
+    subscription.reset();
+
+    // An unknown method is the server saying no.
+    std::promise<void> unknown;
+    auto unknown_future = unknown.get_future();
+    client.connection().call("noSuchMethod", switchboard::Json::object(), 1s, [&](switchboard::Outcome outcome) {
+        if (outcome.error) {
+            unknown.set_exception(outcome.error);
+        } else {
+            unknown.set_value();
+        }
+    });
+    try {
+        unknown_future.get();
+        check(false, "an unknown method fails");
+    } catch (const switchboard::RemoteError& error) {
+        check(error.code() == switchboard::ErrorCode::MethodNotFound, "unknown method has code 9");
+    }
+
+    // A client generated from another version of the interface is refused at the handshake.
+    try {
+        switchboard::UnixClient::connect(path, {"Thermostat", "9.9.9", std::string("sha256:00"), "default"});
+        check(false, "a client with another hash is refused");
+    } catch (const switchboard::RemoteError& error) {
+        check(error.name() == "IncompatibleInterface", "refusal is IncompatibleInterface, got " + error.name());
+    }
+}
+
+void jobs_checks(const std::string& path) {
+    auto client = jobs::JobsClient::connect(path);
+    check(client.lookup("abc").get() == "ABC", "lookup upper-cases");
+    try {
+        client.lookup("missing").get();
+        check(false, "lookup(missing) fails");
+    } catch (const jobs::NotFound& error) {
+        check(error.key == "missing", "NotFound carries the key");
+    }
+    try {
+        client.lookup("quota").get();
+        check(false, "lookup(quota) fails");
+    } catch (const jobs::QuotaExceeded& error) {
+        check(error.used == 7 && error.limit == 5, "QuotaExceeded carries used and limit");
+        const switchboard::DateTime expected{std::chrono::seconds{1893553445} + std::chrono::microseconds{123456}};
+        check(error.resets_at == std::optional<switchboard::DateTime>(expected), "QuotaExceeded carries resetsAt");
+    }
+    try {
+        client.lookup("other").get();
+        check(false, "lookup(other) fails");
+    } catch (const jobs::NotFound&) {
+        check(false, "an undeclared error is not a declared one");
+    } catch (const switchboard::RemoteError& error) {
+        check(error.name() == "RateLimited", "undeclared error keeps its name, got " + error.name());
+    }
+
+    std::mutex mutex;
+    std::condition_variable cv;
+    std::vector<std::string> notices;
+    auto subscription = client.subscribe_notice([&](const jobs::Notice& notice) {
+        std::lock_guard lock(mutex);
+        notices.push_back(notice.text);
+        cv.notify_all();
+    });
+    // SUBSCRIBE is not acknowledged: a round trip makes sure it is in force.
+    client.lookup("x").get();
+    client.note("hello", false);
+    check(wait_for(mutex, cv, [&] { return !notices.empty(); }), "the command's notice arrives");
+    std::lock_guard lock(mutex);
+    check(!notices.empty() && notices[0] == "hello", "the notice says hello");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    if (argc != 3) {
+        std::cerr << "usage: client_check thermostat|jobs SOCKET\n";
+        return 100;
+    }
+    const std::string role = argv[1];
+    try {
+        if (role == "thermostat") {
+            thermostat_checks(argv[2]);
+        } else if (role == "jobs") {
+            jobs_checks(argv[2]);
+        } else {
+            std::cerr << "unknown role " << role << "\n";
+            return 100;
+        }
+    } catch (const std::exception& error) {
+        std::cerr << "FAILED with an exception: " << error.what() << "\n";
+        return 101;
+    }
+    return failures;
+}

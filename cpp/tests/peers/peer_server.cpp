@@ -1,0 +1,103 @@
+// A C++ server for the Rust clients of tests/it/cpp.rs: `peer_server thermostat|jobs SOCKET`.
+// It prints "ready" once it listens and serves until its standard input closes.
+#include <atomic>
+#include <cctype>
+#include <iostream>
+#include <string>
+#include <thread>
+
+#include <jobs/jobs.hpp>
+#include <thermostat/thermostat.hpp>
+
+namespace {
+
+class Zone final : public thermostat::ThermostatHandler {
+public:
+    switchboard::DateTime boost(const switchboard::CallContext&, double extra_celsius,
+                                switchboard::Duration for_how_long,
+                                std::optional<std::string> reason) override {
+        if (extra_celsius > 10.0) {
+            throw switchboard::RemoteError::client_error("a boost of more than 10 °C");
+        }
+        if (reason == std::optional<std::string>("throw")) throw std::runtime_error("secret");
+        const auto now = std::chrono::time_point_cast<switchboard::Duration>(
+            std::chrono::system_clock::now());
+        return now + for_how_long;
+    }
+
+    thermostat::GetStatusReply get_status(const switchboard::CallContext&) override {
+        return thermostat::GetStatusReply{thermostat::Mode::heat, 19.5, {19.0, 19.5}};
+    }
+};
+
+class Worker final : public jobs::JobsHandler {
+public:
+    std::string lookup(const switchboard::CallContext&, std::string key) override {
+        if (key == "missing") throw jobs::NotFound(key);
+        if (key == "quota") {
+            // 2030-01-01T22:24:05.123456Z, as the Rust fixture's `resets_at`.
+            const switchboard::DateTime at{std::chrono::seconds{1893553445} +
+                                           std::chrono::microseconds{123456}};
+            throw jobs::QuotaExceeded(7, 5, at);
+        }
+        if (key == "other") {
+            throw switchboard::RemoteError(switchboard::ErrorCode::ClientError, "RateLimited", "slow down");
+        }
+        for (auto& c : key) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+        return key;
+    }
+
+    void note(const switchboard::CallContext&, std::string text, bool) override {
+        if (auto* serving = server.load()) serving->emit_notice(text);
+    }
+
+    std::atomic<jobs::JobsServer*> server{nullptr};
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    if (argc != 3) {
+        std::cerr << "usage: peer_server thermostat|jobs SOCKET\n";
+        return 2;
+    }
+    const std::string role = argv[1];
+    const std::string path = argv[2];
+    try {
+        if (role == "thermostat") {
+            auto server = thermostat::ThermostatServer::serve(
+                std::make_shared<Zone>(), thermostat::ThermostatProperties{21.0, thermostat::Mode::heat},
+                path);
+            std::atomic<bool> done{false};
+            std::thread ticker([&] {
+                while (!done) {
+                    server.emit_temperature_changed(20.25, std::chrono::time_point_cast<switchboard::Duration>(
+                                                               std::chrono::system_clock::now()));
+                    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+                }
+            });
+            std::cout << "ready" << std::endl;
+            std::string line;
+            while (std::getline(std::cin, line)) {
+            }
+            done = true;
+            ticker.join();
+        } else if (role == "jobs") {
+            auto worker = std::make_shared<Worker>();
+            auto server = jobs::JobsServer::serve(worker, jobs::JobsProperties{}, path);
+            worker->server = &server;
+            std::cout << "ready" << std::endl;
+            std::string line;
+            while (std::getline(std::cin, line)) {
+            }
+            worker->server = nullptr;
+        } else {
+            std::cerr << "unknown role " << role << "\n";
+            return 2;
+        }
+    } catch (const std::exception& error) {
+        std::cerr << "peer_server: " << error.what() << "\n";
+        return 1;
+    }
+    return 0;
+}

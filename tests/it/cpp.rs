@@ -1,0 +1,318 @@
+//! The generated C++ and the `switchboard` C++ runtime (`cpp/`) against Rust peers over the Unix
+//! socket, and the generated C++ of every example interface compiled warning-free.
+//!
+//! The first test to need it generates C++ for `examples/interfaces/*.yaml` and the thermostat
+//! with `switchboard_codegen` into the target directory, and builds `cpp/tests/` with CMake
+//! (the runtime, one object per generated header, and the peers in `cpp/tests/peers/`) with
+//! `-Wall -Wextra -Werror -pedantic`, in one build directory that later runs reuse. A machine
+//! without `cmake`, a C++ compiler or nlohmann/json prints "skipped: …"; under `CI=true` that is
+//! a failure.
+
+use std::{
+    io::{BufRead, BufReader},
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    sync::OnceLock,
+    time::Duration,
+};
+
+use switchboard::{
+    Endpoint,
+    error::{CallError, ErrorCode, MethodError},
+    server::ServerOptions,
+    transport::unix::UnixEndpoint,
+};
+use switchboard_testkit::{ChildProcess, SocketDir, prerequisite, wait_for_path};
+use switchboard_tests::{
+    fixtures::{resets_at, serve_jobs},
+    jobs::{JobsClient, LookupError, NotFound, QuotaExceeded},
+    thermostat::{Mode, ThermostatClient},
+};
+
+use crate::suite::within;
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn run(command: &mut Command) -> Result<(), String> {
+    let output = command.stdin(Stdio::null()).output().map_err(|e| format!("{command:?}: {e}"))?;
+    if output.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{command:?} failed ({}):\n{}{}",
+            output.status,
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        ))
+    }
+}
+
+/// The interface files whose C++ must compile.
+fn interface_files() -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(repo().join("examples/interfaces"))
+        .expect("read examples/interfaces")
+        .filter_map(Result::ok)
+        .map(|entry| entry.path())
+        .filter(|path| path.extension().is_some_and(|ext| ext == "yaml"))
+        .collect();
+    files.sort();
+    files.push(repo().join("examples/thermostat/thermostat.yaml"));
+    files
+}
+
+/// Writes `contents` to `path` unless it already holds them, so CMake rebuilds only what changed.
+fn write_if_changed(path: &Path, contents: &str) -> Result<(), String> {
+    if std::fs::read_to_string(path).ok().as_deref() == Some(contents) {
+        return Ok(());
+    }
+    std::fs::create_dir_all(path.parent().expect("a parent")).map_err(|e| e.to_string())?;
+    std::fs::write(path, contents).map_err(|e| format!("write {}: {e}", path.display()))
+}
+
+/// Generates the C++ of every interface and builds `cpp/tests`; returns the build directory.
+fn build() -> Result<PathBuf, String> {
+    Command::new("cmake").arg("--version").output().map_err(|e| {
+        format!("cmake is not installed ({e}); apt-get install cmake g++ nlohmann-json3-dev")
+    })?;
+    let root = Path::new(env!("CARGO_TARGET_TMPDIR")).join("cpp");
+    let generated = root.join("generated");
+    for file in interface_files() {
+        let loaded = switchboard_codegen::load_file(&file).map_err(|e| e.to_string())?;
+        let iface = loaded.parsed.interface.as_ref().ok_or("interface has errors")?;
+        let name = switchboard_codegen::source_name(&file);
+        let files =
+            switchboard_codegen::generate_files(iface, &name, switchboard_codegen::Lang::Cpp)
+                .map_err(|e| format!("{}: {e}", file.display()))?;
+        let header = files
+            .iter()
+            .find(|f| f.path.extension().is_some_and(|ext| ext == "hpp"))
+            .ok_or("no header generated")?;
+        // `include/<namespace>/<namespace>.hpp`: the directory is named after the namespace.
+        let namespace = header.path.parent().and_then(Path::file_name).ok_or("header path")?;
+        let dir = generated.join(namespace);
+        for f in &files {
+            write_if_changed(&dir.join(&f.path), &f.contents)?;
+        }
+    }
+    let build = root.join("build");
+    run(Command::new("cmake")
+        .arg("-S")
+        .arg(repo().join("cpp/tests"))
+        .arg("-B")
+        .arg(&build)
+        .arg(format!("-DSB_GENERATED={}", generated.display()))
+        .arg("-DCMAKE_BUILD_TYPE=Debug")
+        .arg("-DCMAKE_CXX_FLAGS=-Wall -Wextra -Werror -pedantic"))
+    .map_err(|e| format!("cannot configure the C++ tests (is a C++20 compiler and nlohmann-json3-dev installed?): {e}"))?;
+    run(Command::new("cmake").arg("--build").arg(&build).arg("-j2"))?;
+    Ok(build)
+}
+
+/// The build directory, built once per test process; `None` (after the notice) when this
+/// machine cannot build C++.
+fn built() -> Option<&'static Path> {
+    static BUILT: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    match BUILT.get_or_init(build) {
+        Ok(dir) => Some(dir),
+        Err(error) if error.starts_with("cmake is not installed") => {
+            prerequisite::missing(error);
+            None
+        }
+        Err(error) => panic!("building the C++ tests failed:\n{error}"),
+    }
+}
+
+/// Runs `client_check ROLE SOCKET` and fails the test with its report unless every check passed.
+async fn client_check(build: &Path, role: &str, socket: &Path) {
+    let program = build.join("client_check");
+    let socket = socket.to_path_buf();
+    let role = role.to_string();
+    let output = tokio::task::spawn_blocking(move || {
+        Command::new(program).arg(role).arg(socket).stdin(Stdio::null()).output()
+    });
+    let output = tokio::time::timeout(Duration::from_secs(60), output)
+        .await
+        .expect("the C++ client finishes within 60 s")
+        .expect("the blocking task runs")
+        .expect("client_check starts");
+    assert!(
+        output.status.success(),
+        "the C++ client's checks failed ({}):\n{}{}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// A C++ server process, stopped by closing its standard input (and killed if it lingers).
+struct CppServer {
+    child: Child,
+}
+
+impl CppServer {
+    fn start(build: &Path, role: &str, socket: &Path) -> Self {
+        let mut child = Command::new(build.join("peer_server"))
+            .arg(role)
+            .arg(socket)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("peer_server starts");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().expect("stdout"))
+            .read_line(&mut line)
+            .expect("read peer_server's first line");
+        assert_eq!(line.trim(), "ready", "peer_server did not start");
+        CppServer { child }
+    }
+
+    /// Closes its standard input and expects a clean exit.
+    fn stop(mut self) {
+        drop(self.child.stdin.take());
+        let status = self.child.wait().expect("peer_server exits");
+        assert!(status.success(), "peer_server exited with {status}");
+    }
+}
+
+impl Drop for CppServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn the_cpp_of_every_example_interface_compiles_warning_free() {
+    // `built` compiles every generated header with -Wall -Wextra -Werror -pedantic.
+    let Some(build) = built() else { return };
+    for file in interface_files() {
+        let stem =
+            file.file_stem().and_then(|s| s.to_str()).expect("a file name").replace('-', "_");
+        let objects = build.join(format!("CMakeFiles/compile_{stem}.dir"));
+        assert!(objects.is_dir(), "no object was built for {}", file.display());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cpp_client_calls_watches_and_subscribes_to_a_rust_thermostat() {
+    let Some(build) = built() else { return };
+    let dir = SocketDir::new();
+    let socket = dir.path("thermostat");
+    let program = env!("CARGO_BIN_EXE_switchboard-test-server");
+    let mut server = ChildProcess::spawn(program, &[socket.to_str().expect("a UTF-8 path")]);
+    wait_for_path(&socket, Duration::from_secs(10)).await.expect("the Rust server listens");
+    client_check(build, "thermostat", &socket).await;
+    server.kill();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cpp_client_catches_the_declared_errors_of_a_rust_server() {
+    let Some(build) = built() else { return };
+    let dir = SocketDir::new();
+    let server = serve_jobs(&dir.endpoint("jobs"), ServerOptions::default()).await;
+    client_check(build, "jobs", &dir.path("jobs")).await;
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rust_client_calls_watches_and_subscribes_to_a_cpp_thermostat() {
+    let Some(build) = built() else { return };
+    let dir = SocketDir::new();
+    let socket = dir.path("thermostat");
+    let server = CppServer::start(build, "thermostat", &socket);
+    let endpoint = Endpoint::unix(UnixEndpoint::at(&socket));
+    let client = within("connect", ThermostatClient::connect(&endpoint)).await.expect("connect");
+
+    let status = within("getStatus", client.get_status()).await.expect("getStatus");
+    assert_eq!((status.mode, status.celsius, status.history), (Mode::Heat, 19.5, vec![19.0, 19.5]));
+    let before = switchboard::chrono::Utc::now();
+    let ends = within("boost", client.boost(1.0, switchboard::Duration::minutes(30), None))
+        .await
+        .expect("boost");
+    let late = ends - before - switchboard::Duration::minutes(30);
+    assert!(
+        late >= switchboard::Duration::zero() && late < switchboard::Duration::seconds(10),
+        "{late}"
+    );
+    match within("boost", client.boost(11.0, switchboard::Duration::zero(), None)).await {
+        Err(CallError::Remote(error)) => {
+            assert_eq!((error.code(), error.name()), (ErrorCode::ClientError, "ClientError"))
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    match within("boost", client.boost(1.0, switchboard::Duration::zero(), Some("throw".into())))
+        .await
+    {
+        Err(CallError::Remote(error)) => {
+            assert_eq!((error.code(), error.name()), (ErrorCode::ServerError, "Internal"));
+            assert!(!error.message().contains("secret"), "{}", error.message());
+        }
+        other => panic!("expected Internal, got {other:?}"),
+    }
+
+    let mut watch = within("watch", client.watch_setpoint()).await.expect("watch");
+    let first = within("first value", watch.next()).await.expect("open").expect("a value");
+    assert_eq!(first, 21.0);
+    within("set", client.set_setpoint(23.5)).await.expect("set");
+    let second = within("second value", watch.next()).await.expect("open").expect("a value");
+    assert_eq!(second, 23.5);
+    assert_eq!(within("get", client.get_setpoint()).await.expect("get"), 23.5);
+    assert_eq!(within("mode", client.get_mode()).await.expect("mode"), Mode::Heat);
+
+    let mut readings =
+        within("subscribe", client.subscribe_temperature_changed()).await.expect("subscribe");
+    for _ in 0..3 {
+        let reading = within("a reading", readings.next()).await.expect("open").expect("a reading");
+        assert_eq!(reading.celsius, 20.25);
+        let age = switchboard::chrono::Utc::now() - reading.measured_at;
+        assert!(age < switchboard::Duration::seconds(10), "{age}");
+    }
+    drop(readings);
+    drop(watch);
+    client.close();
+    server.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rust_client_gets_the_declared_errors_of_a_cpp_server() {
+    let Some(build) = built() else { return };
+    let dir = SocketDir::new();
+    let socket = dir.path("jobs");
+    let server = CppServer::start(build, "jobs", &socket);
+    let endpoint = Endpoint::unix(UnixEndpoint::at(&socket));
+    let client = within("connect", JobsClient::connect(&endpoint)).await.expect("connect");
+    assert_eq!(within("lookup", client.lookup("abc".into())).await.expect("found"), "ABC");
+    match within("lookup", client.lookup("missing".into())).await {
+        Err(MethodError::Declared(LookupError::NotFound(NotFound { key }))) => {
+            assert_eq!(key, "missing")
+        }
+        other => panic!("expected NotFound, got {other:?}"),
+    }
+    match within("lookup", client.lookup("quota".into())).await {
+        Err(MethodError::Declared(LookupError::QuotaExceeded(quota))) => {
+            assert_eq!(quota, QuotaExceeded { used: 7, limit: 5, resets_at: Some(resets_at()) });
+        }
+        other => panic!("expected QuotaExceeded, got {other:?}"),
+    }
+    let mut notices = within("subscribe", client.subscribe_notice()).await.expect("subscribe");
+    within("round trip", client.lookup("x".into())).await.expect("found");
+    within("note", client.note("hello".into(), false)).await.expect("sent");
+    let notice = within("notice", notices.next()).await.expect("open").expect("a notice");
+    assert_eq!(notice.text, "hello");
+    drop(notices);
+    client.close();
+    server.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cpp_client_catches_the_declared_errors_of_a_cpp_server() {
+    let Some(build) = built() else { return };
+    let dir = SocketDir::new();
+    let socket = dir.path("jobs");
+    let server = CppServer::start(build, "jobs", &socket);
+    client_check(build, "jobs", &socket).await;
+    server.stop();
+}
