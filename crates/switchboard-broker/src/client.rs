@@ -16,7 +16,7 @@ pub(crate) use switchboard_core::sync::lock;
 use bytes::Bytes;
 use switchboard_core::{
     ErrorCode, InterfaceDescriptor, RemoteError, TransportError, TransportErrorKind,
-    compat::{self, Hello},
+    compat::{self, Agreement, Hello},
     error::names,
     error_payload, goal_payload,
     message::{ClientMessage, Name, RequestId, ServerMessage},
@@ -77,6 +77,7 @@ pub(crate) async fn connect(
         options,
         state: Mutex::new(State::default()),
         value_order: Mutex::new(()),
+        checked: Mutex::new(None),
         closed: AtomicBool::new(false),
         tasks: Mutex::new(Vec::new()),
         log: Arc::new(LogLimit::new()),
@@ -157,6 +158,11 @@ struct Client {
     /// inbox, which deliver on separate tasks, cannot hand the core an older value after a
     /// newer one.
     value_order: Mutex<()>,
+    /// The hash of the last server found compatible, and what was agreed with it: presence
+    /// repeats every heartbeat, and a server of another hash is compared member by member only
+    /// once. Its hash is what this client's requests carry (`request`), since the check was
+    /// made against it.
+    checked: Mutex<Option<(Option<String>, Agreement)>>,
     closed: AtomicBool,
     tasks: Mutex<Vec<JoinHandle<()>>>,
     log: Arc<LogLimit>,
@@ -278,7 +284,8 @@ impl Client {
             heartbeat_ms: u64::try_from(self.options.heartbeat.as_millis()).unwrap_or(u64::MAX),
             title: String::new(),
             replicas: crate::options::Replicas::Single,
-            hello: self.hello.clone(),
+            // Servers do not read a client's description; only a server's is compared.
+            hello: Hello { description: None, ..self.hello.clone() },
         };
         Bytes::from(serde_json::to_vec(&presence).unwrap_or_default())
     }
@@ -415,7 +422,15 @@ impl Client {
     /// answer to `id` goes.
     fn request(&self, id: Option<RequestId>, mut meta: Meta, payload: Bytes) -> Envelope {
         meta.client = Some(self.id.clone());
-        meta.hash = self.hello.hash.clone();
+        // The hash of the server this client was checked against: equal to its own unless the
+        // descriptions differ compatibly. A dynamic client (no hash) sends none.
+        meta.hash = match &self.hello.hash {
+            Some(_) => lock(&self.checked)
+                .as_ref()
+                .and_then(|(hash, _)| hash.clone())
+                .or_else(|| self.hello.hash.clone()),
+            None => None,
+        };
         if self.mailbox.needs_correlation() {
             meta.id = id.map(|id| id.to_string());
         }
@@ -673,7 +688,17 @@ impl Client {
             }
             return;
         }
-        if let Err(error) = compat::check(&self.hello, &presence.hello) {
+        let verdict = {
+            let mut checked = lock(&self.checked);
+            match &*checked {
+                Some((hash, _)) if *hash == presence.hello.hash => Ok(()),
+                _ => compat::check(&self.hello, &presence.hello).map(|agreement| {
+                    self.inbox.agreed(agreement.clone());
+                    *checked = Some((presence.hello.hash.clone(), agreement));
+                }),
+            }
+        };
+        if let Err(error) = verdict {
             let error = TransportError::from(error);
             match state.waiting.take() {
                 Some(waiting) => {

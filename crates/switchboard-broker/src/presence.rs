@@ -141,6 +141,7 @@ mod tests {
                 version: "1.0.0".into(),
                 hash: Some("sha256:00".into()),
                 instance: "default".into(),
+                description: None,
             },
         }
     }

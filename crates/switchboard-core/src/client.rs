@@ -13,7 +13,7 @@ use std::{
     pin::Pin,
     sync::{
         Arc, Mutex, OnceLock, Weak,
-        atomic::{AtomicU64, Ordering},
+        atomic::{AtomicBool, AtomicU64, Ordering},
     },
     task::{Context, Poll, ready},
     time::Duration,
@@ -34,6 +34,7 @@ use crate::{
         ResultFn,
     },
     codec,
+    compat::{Agreement, Member, MemberKind},
     descriptor::InterfaceDescriptor,
     error::{
         CallError, DeclaredError, DecodeError, MethodError, TransportError, TransportErrorKind,
@@ -248,9 +249,27 @@ struct ClientShared {
     /// when the transport can push back, zero (drop and count at once) when it cannot. Set once
     /// connected; nothing is subscribed before.
     slow_reader_timeout: OnceLock<Duration>,
+    /// Whether the server lacks any member of this client's interface: the one check a call
+    /// makes when it does not (the transport's last [`ClientInbox::agreed`]).
+    lacks_any: AtomicBool,
+    /// What the transport last agreed with the server.
+    agreement: Mutex<Agreement>,
 }
 
 impl ClientShared {
+    /// Fails when the server is known to lack `name`, a member of kind `kind`.
+    fn check_member(&self, kind: MemberKind, name: &str) -> Result<(), CallError> {
+        if !self.lacks_any.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        let agreement = lock(&self.agreement);
+        let member = Member { kind, name: name.to_owned() };
+        if agreement.lacking.contains(&member) {
+            return Err(CallError::Remote(agreement.refusal(&member)));
+        }
+        Ok(())
+    }
+
     fn close(&self) {
         let error = closed_error();
         {
@@ -459,6 +478,12 @@ impl ClientInbox for ClientShared {
         }
     }
 
+    fn agreed(&self, agreement: Agreement) {
+        let mut current = lock(&self.agreement);
+        self.lacks_any.store(!agreement.lacking.is_empty(), Ordering::Release);
+        *current = agreement;
+    }
+
     fn reconnected(&self) -> Vec<ClientMessage> {
         let mut signals = lock(&self.signals).keys().cloned().collect::<Vec<_>>();
         signals.extend(lock(&self.topics).keys().cloned());
@@ -620,6 +645,7 @@ impl ClientCore {
         payload: Bytes,
     ) -> Result<Bytes, CallError> {
         let method = method.into();
+        self.inner.shared.check_member(MemberKind::Method, &method)?;
         let timeout = self
             .inner
             .interface
@@ -641,6 +667,7 @@ impl ClientCore {
         timeout: Duration,
     ) -> Result<Bytes, CallError> {
         let method = method.into();
+        self.inner.shared.check_member(MemberKind::Method, &method)?;
         match self.request(timeout, |id| ClientMessage::Call { id, method, payload }).await? {
             ServerMessage::Reply { result, .. } => result.map_err(CallError::Remote),
             other => Err(unexpected(&other)),
@@ -702,6 +729,7 @@ impl ClientCore {
         signal: impl Into<Name>,
     ) -> Result<SignalStream<T>, CallError> {
         let signal = signal.into();
+        self.inner.shared.check_member(MemberKind::Signal, &signal)?;
         let queue = Arc::new(ReaderQueue::new(SIGNAL_BUFFER));
         let first = {
             let mut signals = lock(&self.inner.shared.signals);
@@ -729,6 +757,7 @@ impl ClientCore {
         property: impl Into<Name>,
     ) -> Result<W, CallError> {
         let property = property.into();
+        self.inner.shared.check_member(MemberKind::Property, &property)?;
         let (_, payload) = self.get_property_raw(property.clone()).await?;
         codec::decode_explained(&payload)
             .map_err(|e| DecodeError::new(format!("value of property `{property}`"), e).into())
@@ -740,6 +769,7 @@ impl ClientCore {
         property: impl Into<Name>,
     ) -> Result<(u64, Bytes), CallError> {
         let property = property.into();
+        self.inner.shared.check_member(MemberKind::Property, &property)?;
         let timeout = self.inner.options.call_timeout;
         match self.request(timeout, |id| ClientMessage::GetProperty { id, property }).await? {
             ServerMessage::PropertyReply { error: Some(error), .. } => {
@@ -761,6 +791,7 @@ impl ClientCore {
         value: &W,
     ) -> Result<(), CallError> {
         let property = property.into();
+        self.inner.shared.check_member(MemberKind::Property, &property)?;
         let payload = codec::encode(value)
             .map_err(|e| DecodeError::new(format!("value of property `{property}`"), e))?;
         self.set_property_raw(property, payload).await.map(|_| ())
@@ -773,6 +804,7 @@ impl ClientCore {
         payload: Bytes,
     ) -> Result<u64, CallError> {
         let property = property.into();
+        self.inner.shared.check_member(MemberKind::Property, &property)?;
         let known = lock(&self.inner.shared.versions).get(&property).copied();
         let version = match known {
             Some(version) => version,
@@ -802,6 +834,7 @@ impl ClientCore {
         T: 'static,
     {
         let property = property.into();
+        self.inner.shared.check_member(MemberKind::Property, &property)?;
         let (mut receiver, first) = {
             let mut watches = lock(&self.inner.shared.watches);
             match watches.get(&property) {
@@ -843,6 +876,7 @@ impl ClientCore {
         args: &A,
     ) -> Result<(), CallError> {
         let command = command.into();
+        self.inner.shared.check_member(MemberKind::Command, &command)?;
         let payload = codec::encode(args)
             .map_err(|e| DecodeError::new(format!("arguments of command `{command}`"), e))?;
         self.inner.transport.send(ClientMessage::Command { command, payload }).await?;
@@ -868,6 +902,7 @@ impl ClientCore {
         E: DeclaredError,
     {
         let action = action.into();
+        self.inner.shared.check_member(MemberKind::Action, &action)?;
         let payload = codec::encode(goal).map_err(|e| {
             CallError::from(DecodeError::new(format!("goal of action `{action}`"), e))
         })?;
@@ -907,6 +942,7 @@ impl ClientCore {
         E: DeclaredError,
     {
         let action = action.into();
+        self.inner.shared.check_member(MemberKind::Action, &action)?;
         let track = {
             let mut goals = lock(&self.inner.shared.goals);
             match goals.get(&goal).and_then(Weak::upgrade) {
@@ -942,6 +978,7 @@ impl ClientCore {
         goal: GoalId,
     ) -> Result<GoalSnapshot, CallError> {
         let action = action.into();
+        self.inner.shared.check_member(MemberKind::Action, &action)?;
         self.goal_request(|id| ClientMessage::AttachGoal { id, action, goal, follow: false }).await
     }
 
@@ -952,6 +989,7 @@ impl ClientCore {
         goal: GoalId,
     ) -> Result<GoalSnapshot, CallError> {
         let action = action.into();
+        self.inner.shared.check_member(MemberKind::Action, &action)?;
         self.goal_request(|id| ClientMessage::CancelGoal { id, action, goal }).await
     }
 

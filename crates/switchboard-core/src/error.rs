@@ -138,6 +138,8 @@ pub mod names {
     pub const ACCESS_DENIED: &str = "AccessDenied";
     /// A generic application error with no declared name.
     pub const APPLICATION: &str = "ApplicationError";
+    /// The signal does not exist on the server (known from its description before subscribing).
+    pub const UNKNOWN_SIGNAL: &str = "UnknownSignal";
     /// The command does not exist on the server (logged there; commands get no answer).
     pub const UNKNOWN_COMMAND: &str = "UnknownCommand";
     /// The action does not exist on the server.

@@ -147,6 +147,16 @@ pub trait ClientInbox: Send + Sync {
     /// A lost connection was restored. Returns the messages (subscriptions and watches)
     /// the transport must send before anything else.
     fn reconnected(&self) -> Vec<ClientMessage>;
+
+    /// The transport checked the server it (re)connected to with [`compat::check`]: from now
+    /// on, uses of the members `agreement` says the server lacks fail before anything is sent.
+    /// Called before the messages of [`reconnected`](Self::reconnected) are asked for; a
+    /// transport that never calls it leaves every member to the server to refuse.
+    ///
+    /// [`compat::check`]: crate::compat::check
+    fn agreed(&self, agreement: crate::compat::Agreement) {
+        let _ = agreement;
+    }
 }
 
 /// A delivery waiting for a full local reader; see [`ClientInbox::deliver`].

@@ -11,32 +11,42 @@
 //! assert_eq!(parsed.interface.map(|i| i.name), Some("Demo".to_string()));
 //! ```
 
+#[cfg(feature = "parse")]
 mod check;
+#[cfg(feature = "parse")]
 mod diagnostic;
 pub mod diff;
 pub mod english;
 pub mod graph;
+#[cfg(feature = "parse")]
 mod hash;
 mod model;
+#[cfg(feature = "parse")]
 mod refs;
 mod source;
+#[cfg(feature = "parse")]
 mod yaml;
 
 #[cfg(test)]
 mod tests;
 
+#[cfg(feature = "parse")]
 use std::rc::Rc;
 
+#[cfg(feature = "parse")]
 pub use diagnostic::{Diagnostic, Severity};
 pub use model::*;
 pub use source::{FileId, SourceFile, SourceMap, Span};
 /// The largest interface file (and `$ref`'d file), in bytes, that is parsed at all; a longer
 /// text is refused with a `too-large` diagnostic. Readers need read no more than one byte past it.
+#[cfg(feature = "parse")]
 pub use yaml::MAX_BYTES as MAX_FILE_BYTES;
 
+#[cfg(feature = "parse")]
 /// The most diagnostics one parse reports; the rest are summarised in one line.
 const MAX_DIAGNOSTICS: usize = 1000;
 
+#[cfg(feature = "parse")]
 /// Supplies the text of files named by `$ref`.
 pub trait Loader {
     /// Returns the text of the file at `path` (already resolved relative to the referencing file by
@@ -44,16 +54,19 @@ pub trait Loader {
     fn load(&mut self, path: &str) -> Result<String, String>;
 }
 
+#[cfg(feature = "parse")]
 /// A [`Loader`] that refuses every file, for inputs that must be self-contained.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct NoLoader;
 
+#[cfg(feature = "parse")]
 impl Loader for NoLoader {
     fn load(&mut self, path: &str) -> Result<String, String> {
         Err(format!("`{path}` cannot be read: references to other files are not available here"))
     }
 }
 
+#[cfg(feature = "parse")]
 /// The outcome of [`parse`]: the model (when valid), every diagnostic, and the files read.
 #[derive(Debug, Clone)]
 pub struct Parsed {
@@ -65,6 +78,7 @@ pub struct Parsed {
     pub sources: SourceMap,
 }
 
+#[cfg(feature = "parse")]
 impl Parsed {
     /// Returns true when at least one diagnostic is an error.
     pub fn has_errors(&self) -> bool {
@@ -88,6 +102,7 @@ impl Parsed {
     }
 }
 
+#[cfg(feature = "parse")]
 /// Parses and validates the interface file `name` whose text is `text`.
 ///
 /// `$ref`s are resolved relative to `name` and read through `loader`. This never panics; every

@@ -45,7 +45,7 @@ pub(crate) struct ClientShared {
     /// The topic layout, fixed once discovery resolved the instance and params.
     pub(crate) topics: OnceLock<Topics>,
     pub(crate) interface: Arc<InterfaceDescriptor>,
-    inbox: Arc<dyn ClientInbox>,
+    pub(crate) inbox: Arc<dyn ClientInbox>,
     correlator: Correlator,
     /// Where discovery receives interface info messages.
     pub(crate) discovery: Mutex<Option<mpsc::UnboundedSender<Announcement>>>,
@@ -169,9 +169,12 @@ impl ClientShared {
             tracing::debug!(%topic, "unreadable interface info ignored");
             return;
         };
-        if let Err(error) = crate::check_compatible(&self.interface, &info, &topic) {
-            tracing::warn!(%error, "an incompatible server announced itself on this client's instance; ignored");
-            return;
+        match crate::check_compatible(&self.interface, &info, &topic) {
+            Ok(agreement) => self.inbox.agreed(agreement),
+            Err(error) => {
+                tracing::warn!(%error, "an incompatible server announced itself on this client's instance; ignored");
+                return;
+            }
         }
         let presence = crate::presence_topic(&info).map(str::to_owned);
         // Brokers forward a live publish with the retain flag cleared: only a server that is

@@ -18,6 +18,7 @@ use tokio::time::Instant;
 
 use switchboard_core::{
     InterfaceDescriptor, TransportError, TransportErrorKind,
+    compat::{self, Agreement, Hello},
     transport::{
         Binder, BoundedWaits, BoxFuture, ClientInbox, ClientTransport, Connector, Naming,
         ServerInbox, ServerTransport, ServiceTarget, TransportAddress,
@@ -251,7 +252,7 @@ impl Connector for MqttEndpoint {
             };
             *switchboard_core::sync::lock(&shared.discovery) = None;
             conn.unsubscribe(&filter);
-            check_compatible(&interface, &info, &topic)?;
+            shared.inbox.agreed(check_compatible(&interface, &info, &topic)?);
             let resolved = if any {
                 info.get("instance")
                     .and_then(|v| v.as_str())
@@ -352,12 +353,14 @@ pub(crate) fn presence_state(payload: &[u8]) -> Option<bool> {
 }
 
 /// Compares the announced interface with ours: by hash when the server is a switchboard one,
-/// by version (only a warning, as StingerIPC does) otherwise.
+/// and member by member (`compat::check`) when the hashes differ and the info carries the
+/// server's description; by version (only a warning, as StingerIPC does) otherwise. Returns what
+/// the client agreed with the server: the members it lacks.
 fn check_compatible(
     interface: &InterfaceDescriptor,
     info: &serde_json::Value,
     topic: &str,
-) -> Result<(), TransportError> {
+) -> Result<Agreement, TransportError> {
     let theirs_version = info.get("version").and_then(|v| v.as_str()).unwrap_or("?");
     if let Some(name) = info.get("interface_name").and_then(|v| v.as_str())
         && name != interface.name
@@ -368,21 +371,24 @@ fn check_compatible(
         ));
     }
     match info.get("hash").and_then(|v| v.as_str()) {
-        // A dynamic client (empty hash, such as the CLI) accepts whatever the server serves.
-        Some(hash) if !interface.hash.is_empty() && hash != interface.hash => {
-            let short = hash.strip_prefix("sha256:").unwrap_or(hash);
-            Err(TransportError::new(
-                TransportErrorKind::IncompatibleInterface,
-                format!(
-                    "the service on `{topic}` serves {} version {theirs_version} (hash {}), but this client was generated from version {} (hash {})",
-                    interface.name,
-                    short.get(..12).unwrap_or(short),
-                    interface.version,
-                    interface.short_hash()
-                ),
-            ))
+        Some(hash) => {
+            // MQTT has no protocol number: both sides say 0.
+            let ours = Hello::describe(interface, "", 0);
+            let theirs = Hello {
+                protocol: 0,
+                interface: interface.name.to_string(),
+                version: theirs_version.to_owned(),
+                hash: Some(hash.to_owned()),
+                instance: String::new(),
+                description: info.get("description").cloned(),
+            };
+            compat::check(&ours, &theirs).map_err(|error| {
+                TransportError::new(
+                    TransportErrorKind::IncompatibleInterface,
+                    format!("the service on `{topic}` does not fit this client: {error}"),
+                )
+            })
         }
-        Some(_) => Ok(()),
         None => {
             if !semver_compatible(theirs_version, &interface.version) {
                 tracing::warn!(
@@ -392,7 +398,7 @@ fn check_compatible(
                     "the service announces an interface version that may not be compatible"
                 );
             }
-            Ok(())
+            Ok(Agreement::default())
         }
     }
 }

@@ -92,7 +92,9 @@ impl ServerShared {
         })
     }
 
-    /// The interface info document, keys in StingerIPC's order, then params, then `hash`.
+    /// The interface info document, keys in StingerIPC's order, then params, then `hash` and
+    /// `description` (the interface description, for clients of another hash to compare
+    /// member by member).
     /// A replica's names no `connection_topic`: no one replica's presence is the service's.
     pub(crate) fn interface_info(&self, client_id: &str) -> Bytes {
         let s = |v: &str| serde_json::Value::from(v).to_string();
@@ -114,7 +116,11 @@ impl ServerShared {
                 out.push_str(&format!(",{}:{}", s(param), s(value)));
             }
         }
-        out.push_str(&format!(",\"hash\":{}}}", s(&self.interface.hash)));
+        out.push_str(&format!(",\"hash\":{}", s(&self.interface.hash)));
+        match serde_json::from_str::<serde_json::Value>(&self.interface.description) {
+            Ok(description) => out.push_str(&format!(",\"description\":{description}}}")),
+            Err(_) => out.push('}'),
+        }
         let _ = client_id;
         Bytes::from(out)
     }

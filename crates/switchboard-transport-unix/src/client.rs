@@ -15,7 +15,7 @@ use futures_util::task::AtomicWaker;
 
 use switchboard_core::{
     TransportError, TransportErrorKind,
-    compat::Hello,
+    compat::{self, Agreement, Hello},
     message::ClientMessage,
     transport::{BoxFuture, ClientInbox, ClientTransport, ServiceTarget},
 };
@@ -248,12 +248,13 @@ fn connect_error(path: &Path, e: io::Error) -> TransportError {
 
 type Reader = BufReader<OwnedReadHalf>;
 
-/// Connects and completes the handshake.
+/// Connects and completes the handshake; returns what this client agreed with the server (the
+/// members it lacks).
 async fn open(
     path: &Path,
     options: &UnixOptions,
     hello: &Hello,
-) -> Result<(Reader, OwnedWriteHalf), TransportError> {
+) -> Result<(Reader, OwnedWriteHalf, Agreement), TransportError> {
     let limit = options.frame_limit();
     let exchange = async {
         let stream = UnixStream::connect(path).await.map_err(|e| connect_error(path, e))?;
@@ -304,10 +305,17 @@ async fn open(
     };
     match frame.kind {
         Kind::Welcome => {
-            if let Ok(server) = serde_json::from_slice::<Hello>(&frame.payload) {
-                debug!(server = %server.summary(), instance = %server.instance, "handshake done");
-            }
-            Ok((reader, writer))
+            // The server has checked this client already; the same check on this side learns
+            // which members the server lacks (none when the hashes are equal, or when an older
+            // server sends no description, which it does only for an equal hash).
+            let agreement = match serde_json::from_slice::<Hello>(&frame.payload) {
+                Ok(server) => {
+                    debug!(server = %server.summary(), instance = %server.instance, "handshake done");
+                    compat::check(hello, &server).unwrap_or_default()
+                }
+                Err(_) => Agreement::default(),
+            };
+            Ok((reader, writer, agreement))
         }
         Kind::Refused => {
             let kind = match frame.name.as_str() {
@@ -342,7 +350,8 @@ pub(crate) async fn connect(
     inbox: Arc<dyn ClientInbox>,
 ) -> Result<Arc<UnixClient>, TransportError> {
     let hello = wire::hello(&target.interface, &target.instance);
-    let (reader, writer) = open(&path, &options, &hello).await?;
+    let (reader, writer, agreement) = open(&path, &options, &hello).await?;
+    inbox.agreed(agreement);
     let shared = Arc::new(ClientShared {
         path,
         options,
@@ -441,8 +450,8 @@ async fn reconnect(shared: &ClientShared, generation: u64) -> Option<Reader> {
             () = shared.closing() => return None,
             attempt = open(&shared.path, options, &shared.hello) => attempt,
         };
-        let (reader, mut writer) = match attempt {
-            Ok(pair) => pair,
+        let (reader, mut writer, agreement) = match attempt {
+            Ok(opened) => opened,
             Err(e) if e.kind() == TransportErrorKind::NotFound => {
                 debug!(path = %shared.path.display(), error = %e, "server not back yet");
                 continue;
@@ -461,6 +470,7 @@ async fn reconnect(shared: &ClientShared, generation: u64) -> Option<Reader> {
         // meanwhile find the connection live and wait for the writer, instead of being told
         // there is no connection when one is about to be there.
         shared.live.store(generation, Ordering::SeqCst);
+        shared.inbox.agreed(agreement);
         let mut restored = true;
         let mut bytes = Vec::new();
         for message in shared.inbox.reconnected() {

@@ -58,9 +58,6 @@ const REFUSED_HELLO_LIMIT: usize = 4 * 1024;
 const MAX_BATCH: usize = 1024 * 1024;
 /// The read buffer size per connection.
 const READ_BUFFER: usize = 64 * 1024;
-/// The largest frame read before the handshake: a HELLO is small, and a peer that has not yet
-/// been admitted must not make the server hold a large frame.
-const HELLO_LIMIT: usize = 64 * 1024;
 
 /// A bound server socket. Closing or dropping it stops everything it started.
 #[derive(Debug)]
@@ -828,7 +825,7 @@ async fn serve_connection(
     let first = tokio::select! {
         biased;
         () = stop.raised(Side::Reader) => return,
-        first = timeout(hs_timeout, read_frame(&mut reader, &mut buf, limit.min(HELLO_LIMIT))) => first,
+        first = timeout(hs_timeout, read_frame(&mut reader, &mut buf, limit.min(wire::HELLO_LIMIT))) => first,
     };
     let hello = match first {
         Ok(Ok(ReadOutcome::Frame(frame))) => frame,

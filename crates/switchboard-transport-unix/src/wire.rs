@@ -31,9 +31,21 @@ pub(crate) fn hello(interface: &InterfaceDescriptor, instance: &str) -> Hello {
     Hello::describe(interface, instance, PROTOCOL_VERSION)
 }
 
-/// Encodes a Hello as a HELLO or WELCOME frame.
+/// The largest frame read before the handshake: a HELLO is small (its description aside), and a
+/// peer that has not yet been admitted must not make the server hold a large frame.
+pub(crate) const HELLO_LIMIT: usize = 64 * 1024;
+
+/// Encodes a Hello as a HELLO or WELCOME frame. A HELLO whose description would take it past
+/// [`HELLO_LIMIT`] goes without the description, as an older client's does: an equal hash still
+/// connects, another one is refused.
 pub(crate) fn hello_frame(hello: &Hello, kind: Kind) -> Frame {
-    let payload = serde_json::to_vec(hello).unwrap_or_default();
+    let mut payload = serde_json::to_vec(hello).unwrap_or_default();
+    // The header, the name and the length field, with room to spare.
+    let framing = 64 + hello.interface.len();
+    if kind == Kind::Hello && hello.description.is_some() && payload.len() + framing > HELLO_LIMIT {
+        payload =
+            serde_json::to_vec(&Hello { description: None, ..hello.clone() }).unwrap_or_default();
+    }
     Frame::new(kind, hello.interface.clone()).with_payload(payload)
 }
 
