@@ -201,7 +201,7 @@ fn optional_fields_get_constructors_and_setters() {
     )
     .unwrap();
     let derive = "#[derive(Debug, Clone, PartialEq, Default, sb::serde::Serialize, \
-                  sb::serde::Deserialize)]\n#[serde(crate = \"sb::serde\", deny_unknown_fields)]\n";
+                  sb::serde::Deserialize)]\n#[serde(crate = \"sb::serde\")]\n";
     assert!(code.contains(&format!("{derive}pub struct Loose {{")), "{code}");
     assert!(code.contains("    pub fn with_note(mut self, note: String) -> Self {"), "{code}");
     assert!(!code.contains(&format!("{derive}pub struct Mixed {{")), "{code}");

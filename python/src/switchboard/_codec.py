@@ -32,7 +32,7 @@ class Type:
     def encode(self, value: Any, path: str) -> Any:
         raise NotImplementedError
 
-    def decode(self, data: Any, path: str, strict: bool) -> Any:
+    def decode(self, data: Any, path: str) -> Any:
         raise NotImplementedError
 
 
@@ -52,7 +52,7 @@ class Int(Type):
     def encode(self, value: Any, path: str) -> Any:
         return self._check(value, path)
 
-    def decode(self, data: Any, path: str, strict: bool) -> Any:
+    def decode(self, data: Any, path: str) -> Any:
         return self._check(data, path)
 
 
@@ -78,7 +78,7 @@ class Float(Type):
     def encode(self, value: Any, path: str) -> Any:
         return self._check(value, path)
 
-    def decode(self, data: Any, path: str, strict: bool) -> Any:
+    def decode(self, data: Any, path: str) -> Any:
         return self._check(data, path)
 
 
@@ -90,7 +90,7 @@ class Bool(Type):
             raise InvalidValueError(f"expected a boolean, got {_show(value)}", path)
         return value
 
-    def decode(self, data: Any, path: str, strict: bool) -> Any:
+    def decode(self, data: Any, path: str) -> Any:
         return self.encode(data, path)
 
 
@@ -102,7 +102,7 @@ class String(Type):
             raise InvalidValueError(f"expected a string, got {_show(value)}", path)
         return value
 
-    def decode(self, data: Any, path: str, strict: bool) -> Any:
+    def decode(self, data: Any, path: str) -> Any:
         return self.encode(data, path)
 
 
@@ -152,7 +152,7 @@ class DateTime(Type):
             raise InvalidValueError(f"expected a datetime.datetime, got {_show(value)}", path)
         return format_datetime(value)
 
-    def decode(self, data: Any, path: str, strict: bool) -> Any:
+    def decode(self, data: Any, path: str) -> Any:
         if not isinstance(data, str):
             raise InvalidValueError(f"expected a timestamp string, got {_show(data)}", path)
         try:
@@ -223,7 +223,7 @@ class Duration(Type):
             raise InvalidValueError(f"expected a datetime.timedelta, got {_show(value)}", path)
         return format_duration(value)
 
-    def decode(self, data: Any, path: str, strict: bool) -> Any:
+    def decode(self, data: Any, path: str) -> Any:
         if not isinstance(data, str):
             raise InvalidValueError(f"expected a duration string, got {_show(data)}", path)
         try:
@@ -240,7 +240,7 @@ class Binary(Type):
             raise InvalidValueError(f"expected bytes, got {_show(value)}", path)
         return base64.b64encode(bytes(value)).decode("ascii")
 
-    def decode(self, data: Any, path: str, strict: bool) -> Any:
+    def decode(self, data: Any, path: str) -> Any:
         if not isinstance(data, str):
             raise InvalidValueError(f"expected a base64 string, got {_show(data)}", path)
         try:
@@ -258,10 +258,10 @@ class Enum(Type):
         if isinstance(value, self.cls):
             return int(value)
         if isinstance(value, int) and not isinstance(value, bool):
-            return int(self.decode(value, path, True))
+            return int(self.decode(value, path))
         raise InvalidValueError(f"expected a {self.name}, got {_show(value)}", path)
 
-    def decode(self, data: Any, path: str, strict: bool) -> Any:
+    def decode(self, data: Any, path: str) -> Any:
         if isinstance(data, bool) or not isinstance(data, int):
             raise InvalidValueError(f"expected a {self.name} integer, got {_show(data)}", path)
         try:
@@ -282,9 +282,9 @@ class Struct(Type):
             raise InvalidValueError(f"expected a {self.name}, got {_show(value)}", path)
         return encode_fields(self.cls._sb_fields, value, path)  # type: ignore[attr-defined]
 
-    def decode(self, data: Any, path: str, strict: bool) -> Any:
+    def decode(self, data: Any, path: str) -> Any:
         fields = self.cls._sb_fields  # type: ignore[attr-defined]
-        return self.cls(**decode_fields(fields, data, path, strict))
+        return self.cls(**decode_fields(fields, data, path))
 
 
 class Optional_(Type):
@@ -295,8 +295,8 @@ class Optional_(Type):
     def encode(self, value: Any, path: str) -> Any:
         return None if value is None else self.inner.encode(value, path)
 
-    def decode(self, data: Any, path: str, strict: bool) -> Any:
-        return None if data is None else self.inner.decode(data, path, strict)
+    def decode(self, data: Any, path: str) -> Any:
+        return None if data is None else self.inner.decode(data, path)
 
 
 class List_(Type):
@@ -309,10 +309,10 @@ class List_(Type):
             raise InvalidValueError(f"expected a list, got {_show(value)}", path)
         return [self.item.encode(v, f"{path}[{i}]") for i, v in enumerate(value)]
 
-    def decode(self, data: Any, path: str, strict: bool) -> Any:
+    def decode(self, data: Any, path: str) -> Any:
         if not isinstance(data, list):
             raise InvalidValueError(f"expected an array, got {_show(data)}", path)
-        return [self.item.decode(v, f"{path}[{i}]", strict) for i, v in enumerate(data)]
+        return [self.item.decode(v, f"{path}[{i}]") for i, v in enumerate(data)]
 
 
 class Map_(Type):
@@ -330,10 +330,10 @@ class Map_(Type):
             out[key] = self.value.encode(item, f"{path}[{key!r}]")
         return out
 
-    def decode(self, data: Any, path: str, strict: bool) -> Any:
+    def decode(self, data: Any, path: str) -> Any:
         if not isinstance(data, dict):
             raise InvalidValueError(f"expected an object, got {_show(data)}", path)
-        return {k: self.value.decode(v, f"{path}[{k!r}]", strict) for k, v in data.items()}
+        return {k: self.value.decode(v, f"{path}[{k!r}]") for k, v in data.items()}
 
 
 INT8 = Int("int8", -(2**7), 2**7 - 1)
@@ -389,10 +389,11 @@ def encode_values(fields: Fields, values: Sequence[Any], path: str) -> dict[str,
     }
 
 
-def decode_fields(fields: Fields, data: Any, path: str, strict: bool) -> dict[str, Any]:
+def decode_fields(fields: Fields, data: Any, path: str) -> dict[str, Any]:
     """Decodes a JSON object into ``{attribute: value}``; absent optional keys become ``None``.
 
-    With ``strict``, unknown keys are an error (servers refuse them, clients ignore them).
+    Keys no field has are ignored: a peer of a newer version of the interface may send more
+    (docs/interface-format.md, "Compatibility between versions").
     """
     if not isinstance(data, dict):
         raise InvalidValueError(f"expected an object, got {_show(data)}", path)
@@ -404,18 +405,13 @@ def decode_fields(fields: Fields, data: Any, path: str, strict: bool) -> dict[st
                 out[attr] = None
                 continue
             raise InvalidValueError("missing", where)
-        out[attr] = ty.decode(data[wire], where, strict)
-    if strict:
-        known = {wire for wire, _, _ in fields}
-        unknown = sorted(k for k in data if k not in known)
-        if unknown:
-            raise InvalidValueError(f"unknown key `{unknown[0]}`", path)
+        out[attr] = ty.decode(data[wire], where)
     return out
 
 
-def decode_values(fields: Fields, data: Any, path: str, strict: bool) -> list[Any]:
+def decode_values(fields: Fields, data: Any, path: str) -> list[Any]:
     """Decodes a JSON object into a list of values, one per field, in order."""
-    decoded = decode_fields(fields, data, path, strict)
+    decoded = decode_fields(fields, data, path)
     return [decoded[attr] for _, attr, _ in fields]
 
 

@@ -36,8 +36,8 @@ class Shape:
             )
         return _codec.encode_fields(self.fields, value, path)
 
-    def from_wire(self, data: Any, path: str, strict: bool) -> Any:
-        values = _codec.decode_fields(self.fields, data, path, strict)
+    def from_wire(self, data: Any, path: str) -> Any:
+        values = _codec.decode_fields(self.fields, data, path)
         if self.bare:
             return values[self.fields[0][1]]
         if self.cls is None:
@@ -47,8 +47,8 @@ class Shape:
     def args_to_wire(self, values: list[Any], path: str) -> dict[str, Any]:
         return _codec.encode_values(self.fields, values, path)
 
-    def args_from_wire(self, data: Any, path: str, strict: bool) -> list[Any]:
-        return _codec.decode_values(self.fields, data, path, strict)
+    def args_from_wire(self, data: Any, path: str) -> list[Any]:
+        return _codec.decode_values(self.fields, data, path)
 
     def keywords(self, values: list[Any]) -> dict[str, Any]:
         """``{attribute: value}`` for ``values`` in field order, to build ``cls`` by keyword."""
@@ -160,7 +160,7 @@ def to_declared(error: RemoteError, declared: Mapping[str, type[DeclaredError]])
     if cls is None or isinstance(error, DeclaredError):
         return error
     try:
-        values = _codec.decode_fields(cls._sb_fields, error.details or {}, error.name, False)
+        values = _codec.decode_fields(cls._sb_fields, error.details or {}, error.name)
     except InvalidValueError:
         return error
     result: RemoteError = cls(**values, message=error.message)

@@ -116,7 +116,7 @@ class Goal(Generic[F, R]):
         self.status = status
         if status is GoalStatus.SUCCEEDED:
             try:
-                value = self._spec.result.from_wire(state.get("result") or {}, "result", False)
+                value = self._spec.result.from_wire(state.get("result") or {}, "result")
                 self._finished.set_result(value)
             except InvalidValueError as error:
                 self._finished.set_exception(error)
@@ -137,7 +137,7 @@ class Goal(Generic[F, R]):
 
     def _on_feedback(self, data: Any) -> None:
         try:
-            self._feedback.put_nowait(self._spec.feedback.from_wire(data, "feedback", False))
+            self._feedback.put_nowait(self._spec.feedback.from_wire(data, "feedback"))
         except InvalidValueError as error:
             log.warning("goal %s: bad feedback dropped: %s", self.id, error)
 
@@ -224,7 +224,7 @@ class ClientCore:
         if not subs or spec is None:
             return
         try:
-            value = spec.value.from_wire(data, name, False)
+            value = spec.value.from_wire(data, name)
         except InvalidValueError as error:
             log.warning("signal `%s` dropped: %s", name, error)
             return
@@ -237,7 +237,7 @@ class ClientCore:
         if not subs or spec is None:
             return
         try:
-            value = spec.value.from_wire(data, name, False)
+            value = spec.value.from_wire(data, name)
         except InvalidValueError as error:
             log.warning("value of property `%s` dropped: %s", name, error)
             return
@@ -279,18 +279,18 @@ class ClientCore:
             reply = await self._wire_call(spec.name, data, limit)
         except RemoteError as error:
             raise to_declared(error, spec.errors) from None
-        return spec.returns.from_wire(reply, spec.name, False)
+        return spec.returns.from_wire(reply, spec.name)
 
     async def get_property(self, spec: PropertySpec, timeout: float | None) -> Any:
         data = await self._wire_get(spec.name, self.timeout if timeout is None else timeout)
-        return spec.value.from_wire(data, spec.name, False)
+        return spec.value.from_wire(data, spec.name)
 
     async def set_property(self, spec: PropertySpec, value: Any, timeout: float | None) -> Any:
         if spec.read_only:
             raise RemoteError(10, "ReadOnlyProperty", f"property `{spec.name}` is read-only")
         data = spec.value.to_wire(value, spec.name)
         reply = await self._wire_set(spec.name, data, self.timeout if timeout is None else timeout)
-        return spec.value.from_wire(reply, spec.name, False)
+        return spec.value.from_wire(reply, spec.name)
 
     async def watch_property(self, spec: PropertySpec) -> Subscription[Any]:
         subs = self._watch_subs.setdefault(spec.name, set())

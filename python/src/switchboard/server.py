@@ -186,7 +186,7 @@ class ServerCore:
             message = f"interface {self.spec.name} has no method `{name}`"
             return 9, "UnknownMethod", _codec.dumps({"message": message})
         try:
-            args = spec.args.args_from_wire(_codec.loads(payload), "", True)
+            args = spec.args.args_from_wire(_codec.loads(payload), "")
         except (ValueError, InvalidValueError) as error:
             message = f"invalid arguments for `{name}`: {error}"
             return 8, "InvalidArguments", _codec.dumps({"message": message})
@@ -232,7 +232,7 @@ class ServerCore:
                 f"but the current version is {current}",
             )
         try:
-            value = spec.value.from_wire(_codec.loads(payload), "", True)
+            value = spec.value.from_wire(_codec.loads(payload), "")
             new_payload = _codec.dumps(spec.value.to_wire(value, name))
         except (ValueError, InvalidValueError) as error:
             return refuse(8, "InvalidArguments", f"invalid value for `{name}`: {error}")
@@ -245,7 +245,7 @@ class ServerCore:
             log.warning("unknown command `%s`", name)
             return
         try:
-            args = spec.args.args_from_wire(_codec.loads(payload), "", True)
+            args = spec.args.args_from_wire(_codec.loads(payload), "")
             await getattr(self.handler, spec.attr)(CallContext(peer), *args)
         except (ValueError, InvalidValueError) as error:
             log.warning("command `%s` with bad arguments: %s", name, error)
@@ -289,7 +289,7 @@ class ServerCore:
         if goal_id in self._goals:
             return fail(1, "DuplicateGoal", f"goal id `{goal_id}` is already in use")
         try:
-            args = spec.goal.args_from_wire(data.get("args", {}), "", True)
+            args = spec.goal.args_from_wire(data.get("args", {}), "")
         except InvalidValueError as error:
             return fail(8, "InvalidArguments", f"invalid goal for `{action}`: {error}")
         limit = self.action_limits.get(action)

@@ -263,7 +263,7 @@ fn data_struct(s: &Struct) -> TokenStream {
     quote! {
         #docs
         #[derive(Debug, Clone, PartialEq, #default sb::serde::Serialize, sb::serde::Deserialize)]
-        #[serde(crate = "sb::serde", deny_unknown_fields)]
+        #[serde(crate = "sb::serde")]
         #vis struct #name {
             #(#fields)*
         }

@@ -57,7 +57,7 @@ impl<'de> sb::serde::Deserialize<'de> for Mode {
 
 /// The requested temperature is outside what the zone can do.
 #[derive(Debug, Clone, PartialEq, sb::serde::Serialize, sb::serde::Deserialize)]
-#[serde(crate = "sb::serde", deny_unknown_fields)]
+#[serde(crate = "sb::serde")]
 pub struct OutOfRange {
     /// The `requestedCelsius` value.
     #[serde(rename = "requestedCelsius")]
@@ -72,7 +72,7 @@ pub struct OutOfRange {
 
 /// Emitted when the measured temperature changes.
 #[derive(Debug, Clone, PartialEq, sb::serde::Serialize, sb::serde::Deserialize)]
-#[serde(crate = "sb::serde", deny_unknown_fields)]
+#[serde(crate = "sb::serde")]
 pub struct TemperatureChanged {
     /// The new reading in degrees Celsius.
     pub celsius: f64,
@@ -83,7 +83,7 @@ pub struct TemperatureChanged {
 
 /// What `getStatus` returns.
 #[derive(Debug, Clone, PartialEq, sb::serde::Serialize, sb::serde::Deserialize)]
-#[serde(crate = "sb::serde", deny_unknown_fields)]
+#[serde(crate = "sb::serde")]
 pub struct GetStatusReply {
     /// The `mode` value.
     pub mode: Mode,
@@ -95,7 +95,7 @@ pub struct GetStatusReply {
 
 /// Progress of a goal of the `preheat` action.
 #[derive(Debug, Clone, PartialEq, sb::serde::Serialize, sb::serde::Deserialize)]
-#[serde(crate = "sb::serde", deny_unknown_fields)]
+#[serde(crate = "sb::serde")]
 pub struct PreheatFeedback {
     /// The temperature reached so far.
     pub celsius: f64,
@@ -105,7 +105,7 @@ pub struct PreheatFeedback {
 
 /// A goal of the `preheat` action.
 #[derive(Debug, Clone, PartialEq, sb::serde::Serialize, sb::serde::Deserialize)]
-#[serde(crate = "sb::serde", deny_unknown_fields)]
+#[serde(crate = "sb::serde")]
 pub struct PreheatGoal {
     /// The temperature to reach.
     #[serde(rename = "targetCelsius")]
@@ -609,7 +609,7 @@ impl<T: Thermostat> sb::Service for ThermostatService<T> {
 
 /// The `setpoint` property as sent on the wire.
 #[derive(Debug, Clone, PartialEq, sb::serde::Serialize, sb::serde::Deserialize)]
-#[serde(crate = "sb::serde", deny_unknown_fields)]
+#[serde(crate = "sb::serde")]
 struct SetpointWire {
     /// The `celsius` value.
     celsius: f64,
@@ -617,7 +617,7 @@ struct SetpointWire {
 
 /// The `mode` property as sent on the wire.
 #[derive(Debug, Clone, PartialEq, sb::serde::Serialize, sb::serde::Deserialize)]
-#[serde(crate = "sb::serde", deny_unknown_fields)]
+#[serde(crate = "sb::serde")]
 struct ModeWire {
     /// The `mode` value.
     mode: Mode,
@@ -625,7 +625,7 @@ struct ModeWire {
 
 /// The reply of `boost` as sent on the wire.
 #[derive(Debug, Clone, PartialEq, sb::serde::Serialize, sb::serde::Deserialize)]
-#[serde(crate = "sb::serde", deny_unknown_fields)]
+#[serde(crate = "sb::serde")]
 struct BoostReplyWire {
     /// When the boost will end.
     #[serde(rename = "endsAt", with = "sb::As::<sb::IsoDateTime>")]
@@ -634,7 +634,7 @@ struct BoostReplyWire {
 
 /// The arguments of `boost` as sent on the wire.
 #[derive(Debug, Clone, PartialEq, sb::serde::Serialize, sb::serde::Deserialize)]
-#[serde(crate = "sb::serde", deny_unknown_fields)]
+#[serde(crate = "sb::serde")]
 struct BoostArgs {
     /// How many degrees to add.
     #[serde(rename = "extraCelsius")]
@@ -649,12 +649,12 @@ struct BoostArgs {
 
 /// The arguments of `getStatus` as sent on the wire.
 #[derive(Debug, Clone, PartialEq, sb::serde::Serialize, sb::serde::Deserialize)]
-#[serde(crate = "sb::serde", deny_unknown_fields)]
+#[serde(crate = "sb::serde")]
 struct GetStatusArgs {}
 
 /// The result of a goal of `preheat` as sent on the wire.
 #[derive(Debug, Clone, PartialEq, sb::serde::Serialize, sb::serde::Deserialize)]
-#[serde(crate = "sb::serde", deny_unknown_fields)]
+#[serde(crate = "sb::serde")]
 struct PreheatResultWire {
     /// The temperature the zone reached.
     #[serde(rename = "reachedCelsius")]
