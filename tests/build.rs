@@ -20,8 +20,31 @@ fn main() {
     if let Err(error) = switchboard_codegen::Builder::new().compile(&files) {
         panic!("code generation failed:\n{error}");
     }
+    generate_versions();
     extract_reference_snippets(&files);
     extract_doc_snippets();
+}
+
+/// Generates each version of the interface in `interfaces/evolve/` (all named `Evolving`) into a
+/// directory of its own, `$OUT_DIR/evolve/<file stem>/evolving.rs`, for the compatibility matrix.
+fn generate_versions() {
+    let out = std::path::PathBuf::from(std::env::var("OUT_DIR").expect("OUT_DIR")).join("evolve");
+    let mut found: Vec<_> = std::fs::read_dir("interfaces/evolve")
+        .expect("read interfaces/evolve")
+        .filter_map(Result::ok)
+        .map(|entry| entry.path())
+        .filter(|path| path.extension().is_some_and(|ext| ext == "yaml"))
+        .collect();
+    found.sort();
+    println!("cargo:rerun-if-changed=interfaces/evolve");
+    for path in found {
+        let stem = path.file_stem().expect("a file name").to_string_lossy().into_owned();
+        if let Err(error) =
+            switchboard_codegen::Builder::new().out_dir(out.join(&stem)).compile(&[&path])
+        {
+            panic!("code generation failed for {}:\n{error}", path.display());
+        }
+    }
 }
 
 /// Writes the `rust` code blocks of each interface's generated Markdown reference (the ones

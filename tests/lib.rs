@@ -32,4 +32,27 @@ pub mod jobs {
     switchboard::include_interface!("jobs");
 }
 
+/// Versions of one interface, `Evolving`, generated from `tests/interfaces/evolve/`: `v1` and,
+/// for each rule the compatibility matrix (`it/evolve.rs`) runs, `v1` with that one change.
+pub mod evolve {
+    macro_rules! versions {
+        ($($version:ident),* $(,)?) => {$(
+            #[doc = concat!("Generated from `tests/interfaces/evolve/", stringify!($version), ".yaml`.")]
+            pub mod $version {
+                include!(concat!(env!("OUT_DIR"), "/evolve/", stringify!($version), "/evolving.rs"));
+            }
+        )*};
+    }
+    versions!(
+        v1,
+        added_method,
+        added_optional_argument,
+        added_struct_field,
+        added_enum_value,
+        removed_method,
+        changed_type,
+        optional_to_required,
+    );
+}
+
 pub mod fixtures;

@@ -12,6 +12,7 @@ mod commlib;
 mod conformance;
 mod cpp;
 mod doc_snippets;
+mod evolve;
 mod fuzz_corpus;
 mod interop;
 mod memory;
