@@ -1,6 +1,7 @@
 //! Bridges (`switchboard::bridge`) between two transports: the same bodies run on each pair
-//! (Unix and MQTT, Redis and NATS, AMQP and MQTT); the bodies that read a pattern, or that read
-//! a topic on the side they publish it on, need a broker on both sides. Then the faults: a side
+//! (Unix and MQTT, Redis and NATS, AMQP and MQTT; an interface route from Unix to each broker);
+//! the bodies that read a pattern, or that read a topic on the side they publish it on, need a
+//! broker on both sides. Then the faults: a side
 //! unreachable at start, a side's broker restarting under traffic, a side that comes up later.
 
 use std::{
@@ -444,6 +445,32 @@ mod unix_nats {
     }
 
     bridge_tests!("bridge_unix_nats", pair(); interface_routes_expose_a_service);
+}
+
+mod unix_redis {
+    use switchboard::Endpoint;
+    use switchboard_testkit::{SocketDir, broker::shared_redis};
+
+    fn pair() -> Option<(Endpoint, Endpoint, SocketDir)> {
+        let redis = Endpoint::parse(&shared_redis()?.url).expect("a URL");
+        let dir = SocketDir::new();
+        Some((dir.endpoint("node"), redis, dir))
+    }
+
+    bridge_tests!("bridge_unix_redis", pair(); interface_routes_expose_a_service);
+}
+
+mod unix_amqp {
+    use switchboard::Endpoint;
+    use switchboard_testkit::{SocketDir, broker::shared_rabbitmq};
+
+    fn pair() -> Option<(Endpoint, Endpoint, SocketDir)> {
+        let amqp = Endpoint::parse(&shared_rabbitmq()?.url).expect("a URL");
+        let dir = SocketDir::new();
+        Some((dir.endpoint("node"), amqp, dir))
+    }
+
+    bridge_tests!("bridge_unix_amqp", pair(); interface_routes_expose_a_service);
 }
 
 mod redis_nats {
