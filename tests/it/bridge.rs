@@ -1,8 +1,8 @@
 //! Bridges (`switchboard::bridge`) between two transports: the same bodies run on each pair
 //! (Unix and MQTT, Redis and NATS, AMQP and MQTT; an interface route from Unix to each broker);
 //! the bodies that read a pattern, or that read a topic on the side they publish it on, need a
-//! broker on both sides. Then the faults: a side
-//! unreachable at start, a side's broker restarting under traffic, a side that comes up later.
+//! broker on both sides. Then the faults: a side unreachable at start, a side's broker
+//! restarting under traffic, a side that comes up later, an interface's service restarting.
 
 use std::{
     collections::BTreeSet,
