@@ -18,7 +18,6 @@ mod diagnostic;
 pub mod diff;
 pub mod english;
 pub mod graph;
-#[cfg(feature = "parse")]
 mod hash;
 mod model;
 #[cfg(feature = "parse")]
