@@ -69,8 +69,9 @@ const QUEUE: usize = 1024;
 /// The most sessions (private FIFO pairs, `{"session":"NAME"}`) open at once.
 pub(crate) const MAX_SESSIONS: usize = 64;
 /// How long a pair that ends (a session closed or idle) may take to write the responses
-/// already queued for it.
-const FLUSH: Duration = Duration::from_millis(500);
+/// already queued for it, its `close` answer among them. Generous: the writer is an ordinary
+/// task, and on a busy machine half a second could pass before it runs, losing that answer.
+const FLUSH: Duration = Duration::from_secs(2);
 /// How often the FIFO paths are checked for deletion or replacement.
 const CHECK_EVERY: Duration = Duration::from_millis(250);
 /// The request FIFO's name inside DIR.
