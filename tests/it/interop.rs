@@ -4,7 +4,8 @@
 //! `tests/interop/setup.sh` installs stinger-ipc 0.9.7.post1 (Python 3.12) and generates its
 //! Python package from `tests/interop/interop_probe.yaml`, the interface our Rust here is
 //! generated from too. The tests run their server against our client, our server against their
-//! client, their pair against each other as a baseline, and check presence after `kill -9`.
+//! client, their pair against each other as a baseline, their client against our server on a
+//! Unix socket exposed on MQTT by an interface bridge, and check presence after `kill -9`.
 //! A raw paho subscriber (`capture.py`) records what their peers and ours put on the wire, so
 //! the byte-level encodings are asserted from both sides. The fixed values below mirror
 //! `tests/interop/probe_values.py`; change both together.
@@ -303,14 +304,18 @@ impl InteropProbe for Probe {
 
 /// Serves `Probe` at `url` (an MQTT endpoint).
 async fn serve_probe(url: &str) -> InteropProbeServer {
-    let endpoint = Endpoint::parse(url).expect("a valid MQTT endpoint URL");
+    serve_probe_on(&Endpoint::parse(url).expect("a valid MQTT endpoint URL")).await
+}
+
+/// Serves `Probe` on `endpoint`, any transport.
+async fn serve_probe_on(endpoint: &Endpoint) -> InteropProbeServer {
     let probe = Probe::default();
     let server = within(
         "our server starts",
-        InteropProbeServer::serve(&endpoint, probe.clone(), initial_properties()),
+        InteropProbeServer::serve(endpoint, probe.clone(), initial_properties()),
     )
     .await
-    .expect("our server serves on the broker");
+    .expect("our server serves");
     let _ = probe.server.set(server.clone());
     server
 }
@@ -882,6 +887,38 @@ async fn presence(peers: &StingerPeers, client_id: &str) -> serde_json::Value {
     let topic = format!("client/{client_id}/online");
     let mut capture = Capture::start(peers, std::slice::from_ref(&topic)).await;
     capture.on(&topic).await.json()
+}
+
+/// Issue 16's interface bridge with StingerIPC's peers: our server runs on a Unix socket, a
+/// bridge serves its interface on MQTT, and StingerIPC's generated client passes every check
+/// against it there (discovery, methods and their refusals, properties with versions, signals),
+/// as it does against our server on MQTT directly.
+#[tokio::test(flavor = "multi_thread")]
+async fn their_client_passes_against_our_server_through_an_interface_bridge() {
+    use switchboard::bridge::{Bridge, BridgeOptions, Route, Side};
+    let Some(peers) = StingerPeers::get() else { return };
+    let (instance, bridge_id, client_id) =
+        (unique("rs-bridged"), unique("rs-bridge"), unique("py-client"));
+    let mut retained = Retained::new(peers);
+    retained.instance(&instance);
+    retained.client(&bridge_id);
+    retained.client(&client_id);
+    let dir = switchboard_testkit::SocketDir::new();
+    let unix = dir.endpoint("probe");
+    let _server =
+        serve_probe_on(&unix.clone().with_instance(&instance).expect("an instance")).await;
+    let mqtt = Endpoint::parse(&mqtt_url(&instance, &bridge_id)).expect("a valid MQTT URL");
+    let routes = vec![Route::interface(Side::B, "InteropProbe", &instance)];
+    let options = BridgeOptions::default().forward_timeout(STEP);
+    let bridge = within("the bridge starts", Bridge::start(unix, mqtt, routes, options))
+        .await
+        .expect("started");
+
+    let mut client = peers.spawn("py_client.py", &[&instance, "--client-id", &client_id]);
+    let (status, lines) =
+        client.finish(Duration::from_secs(30)).await.expect("their client finishes");
+    assert_client_checks(&lines, status.success(), &client.stderr());
+    bridge.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
