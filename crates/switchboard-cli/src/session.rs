@@ -1,12 +1,12 @@
 //! Connecting to a service with no generated code: a descriptor built at run time from the
 //! server's own description (or from `--interface FILE`).
 
-use std::{borrow::Cow, io::IsTerminal, time::Duration};
+use std::{io::IsTerminal, time::Duration};
 
 use anstyle::{AnsiColor, Style};
 use switchboard::{Endpoint, transport::SEQUENTIAL_WAITS};
 use switchboard_core::{
-    InterfaceDescriptor, MethodDescriptor, PropertyDescriptor,
+    InterfaceDescriptor,
     client::{ClientCore, ClientOptions},
 };
 use switchboard_idl::Interface;
@@ -82,48 +82,7 @@ fn environment_url() -> Option<String> {
 
 /// The runtime descriptor of a model; an empty `hash` makes a dynamic client that accepts any.
 pub(crate) fn descriptor(iface: &Interface, hash: String) -> InterfaceDescriptor {
-    InterfaceDescriptor {
-        name: Cow::Owned(iface.name.clone()),
-        version: Cow::Owned(iface.version.clone()),
-        title: Cow::Owned(iface.title.clone().unwrap_or_else(|| iface.name.clone())),
-        hash: Cow::Owned(hash),
-        description: Cow::Owned(iface.description_json()),
-        methods: Cow::Owned(
-            iface
-                .methods
-                .iter()
-                .map(|m| MethodDescriptor {
-                    name: Cow::Owned(m.name.clone()),
-                    timeout: m
-                        .timeout_secs
-                        .filter(|s| s.is_finite() && *s > 0.0)
-                        .map(Duration::from_secs_f64),
-                })
-                .collect(),
-        ),
-        signals: Cow::Owned(iface.signals.iter().map(|s| Cow::Owned(s.name.clone())).collect()),
-        properties: Cow::Owned(
-            iface
-                .properties
-                .iter()
-                .map(|p| PropertyDescriptor {
-                    name: Cow::Owned(p.name.clone()),
-                    read_only: p.read_only,
-                })
-                .collect(),
-        ),
-        topic_params: Cow::Owned(
-            iface.configuration.topic_params.iter().map(|p| Cow::Owned(p.clone())).collect(),
-        ),
-        topic_templates: Cow::Owned(
-            iface
-                .configuration
-                .topics
-                .iter()
-                .map(|(k, v)| (Cow::Owned(k.clone()), Cow::Owned(v.clone())))
-                .collect(),
-        ),
-    }
+    InterfaceDescriptor::from_model(iface, hash, iface.description_json())
 }
 
 /// Reads and validates `--interface FILE`.

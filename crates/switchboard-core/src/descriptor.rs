@@ -1,4 +1,5 @@
-//! What the runtime knows about an interface: names, hash and flags, produced by generated code.
+//! What the runtime knows about an interface: names, hash and flags, produced by generated code
+//! or built from an interface model learned at run time.
 //!
 //! The runtime never reads interface files (ARCHITECTURE.md); this descriptor is all it gets.
 
@@ -64,6 +65,51 @@ impl InterfaceDescriptor {
             properties: Cow::Borrowed(&[]),
             topic_params: Cow::Borrowed(&[]),
             topic_templates: Cow::Borrowed(&[]),
+        }
+    }
+
+    /// The descriptor of an interface model that was read or learned at run time rather than
+    /// generated (the CLI's dynamic client, a bridge's interface route), with `hash` (empty for
+    /// a client that accepts any server of the name) and `description` (the model's JSON, as it
+    /// should be introspected) as given.
+    pub fn from_model(
+        model: &switchboard_idl::Interface,
+        hash: String,
+        description: String,
+    ) -> Self {
+        let methods = model.methods.iter().map(|m| MethodDescriptor {
+            name: Cow::Owned(m.name.clone()),
+            timeout: m
+                .timeout_secs
+                .filter(|s| s.is_finite() && *s > 0.0)
+                .map(Duration::from_secs_f64),
+        });
+        let properties = model.properties.iter().map(|p| PropertyDescriptor {
+            name: Cow::Owned(p.name.clone()),
+            read_only: p.read_only,
+        });
+        let configuration = &model.configuration;
+        InterfaceDescriptor {
+            name: Cow::Owned(model.name.clone()),
+            version: Cow::Owned(model.version.clone()),
+            title: Cow::Owned(model.title.clone().unwrap_or_else(|| model.name.clone())),
+            hash: Cow::Owned(hash),
+            description: Cow::Owned(description),
+            methods: Cow::Owned(methods.collect()),
+            signals: Cow::Owned(model.signals.iter().map(|s| Cow::Owned(s.name.clone())).collect()),
+            properties: Cow::Owned(properties.collect()),
+            topic_params: Cow::Owned(
+                configuration.topic_params.iter().map(|p| Cow::Owned(p.clone())).collect(),
+            ),
+            topic_templates: Cow::Owned(
+                configuration
+                    .topics
+                    .iter()
+                    .map(|(kind, template)| {
+                        (Cow::Owned(kind.clone()), Cow::Owned(template.clone()))
+                    })
+                    .collect(),
+            ),
         }
     }
 

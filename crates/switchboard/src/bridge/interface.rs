@@ -11,13 +11,13 @@
 //! its subscriptions. A declared error is a `RemoteError` with its name and fields, and passes
 //! through unchanged.
 
-use std::{borrow::Cow, convert::Infallible, sync::Arc, time::Duration};
+use std::{convert::Infallible, sync::Arc, time::Duration};
 
 use bytes::Bytes;
 use serde_json::value::RawValue;
 use switchboard_core::{
-    CallError, ErrorCode, GoalContext, GoalError, GoalOutcome, InterfaceDescriptor,
-    MethodDescriptor, MethodError, PropertyDescriptor, RemoteError, TransportError,
+    CallError, ErrorCode, GoalContext, GoalError, GoalOutcome, InterfaceDescriptor, MethodError,
+    RemoteError, TransportError,
     action::{GoalRun, RawGoal},
     client::{ClientCore, ClientOptions, SubscriptionError},
     context::CallContext,
@@ -192,41 +192,15 @@ async fn learn(spec: &Spec) -> Result<InterfaceDescriptor, TransportError> {
     })
 }
 
-/// The runtime descriptor a description (the interface model as JSON) stands for.
+/// The runtime descriptor a description (the interface model as JSON) stands for, with the hash
+/// the generator computes from it and the description exactly as the holder gave it.
 fn descriptor_of(interface: &str, description: &str) -> Result<InterfaceDescriptor, String> {
     let model: Interface = serde_json::from_str(description).map_err(|e| e.to_string())?;
     if model.name != interface {
         return Err(format!("it describes {}", model.name));
     }
-    let methods = model.methods.iter().map(|m| MethodDescriptor {
-        name: Cow::Owned(m.name.clone()),
-        timeout: m.timeout_secs.filter(|s| s.is_finite() && *s > 0.0).map(Duration::from_secs_f64),
-    });
-    let properties = model
-        .properties
-        .iter()
-        .map(|p| PropertyDescriptor { name: Cow::Owned(p.name.clone()), read_only: p.read_only });
-    let configuration = &model.configuration;
-    Ok(InterfaceDescriptor {
-        name: Cow::Owned(model.name.clone()),
-        version: Cow::Owned(model.version.clone()),
-        title: Cow::Owned(model.title.clone().unwrap_or_else(|| model.name.clone())),
-        hash: Cow::Owned(model.description_hash()),
-        description: Cow::Owned(description.to_owned()),
-        methods: Cow::Owned(methods.collect()),
-        signals: Cow::Owned(model.signals.iter().map(|s| Cow::Owned(s.name.clone())).collect()),
-        properties: Cow::Owned(properties.collect()),
-        topic_params: Cow::Owned(
-            configuration.topic_params.iter().map(|p| Cow::Owned(p.clone())).collect(),
-        ),
-        topic_templates: Cow::Owned(
-            configuration
-                .topics
-                .iter()
-                .map(|(kind, template)| (Cow::Owned(kind.clone()), Cow::Owned(template.clone())))
-                .collect(),
-        ),
-    })
+    let hash = model.description_hash();
+    Ok(InterfaceDescriptor::from_model(&model, hash, description.to_owned()))
 }
 
 /// The service the bridge serves: every request goes to the holder. Clones share everything.
