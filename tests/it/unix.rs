@@ -314,6 +314,29 @@ fn read_frame(stream: &mut UnixStream) -> Option<Frame> {
     Some(frame::decode_body(&body).expect("the server sends valid frames"))
 }
 
+/// The handshake is bounded by its own 64 KiB limit, not by the frame limit either side chose: a
+/// generated client's HELLO carries its interface's description (3.8 KiB for the thermostat),
+/// and a server or a client whose frames are limited to 1 KiB still connects.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn small_frame_limits_do_not_refuse_the_handshake() {
+    let dir = SocketDir::new();
+    let small = |name: &str| {
+        let options =
+            switchboard::transport::unix::UnixOptions::default().with_max_frame_size(1024);
+        switchboard::Endpoint::unix(
+            switchboard::transport::unix::UnixEndpoint::at(dir.path(name)).with_options(options),
+        )
+    };
+    let (_small_server, _) = suite::serve_thermostat(&small("small")).await;
+    let client = within("connect", ThermostatClient::connect(&dir.endpoint("small"))).await;
+    let client = client.expect("a client connects to a server with a small frame limit");
+    within("getStatus", client.get_status()).await.expect("an answer");
+    let (_server, _) = suite::serve_thermostat(&dir.endpoint("large")).await;
+    let client = within("connect", ThermostatClient::connect(&small("large"))).await;
+    let client = client.expect("a client with a small frame limit connects");
+    within("getStatus", client.get_status()).await.expect("an answer");
+}
+
 /// Malformed frames, oversized frames, unknown methods and wrong argument types each get a clear
 /// error, and the server goes on serving everyone else.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -255,7 +255,6 @@ async fn open(
     options: &UnixOptions,
     hello: &Hello,
 ) -> Result<(Reader, OwnedWriteHalf, Agreement), TransportError> {
-    let limit = options.frame_limit();
     let exchange = async {
         let stream = UnixStream::connect(path).await.map_err(|e| connect_error(path, e))?;
         let (read, mut writer) = stream.into_split();
@@ -272,7 +271,7 @@ async fn open(
         };
         writer.write_all(&bytes).await.map_err(lost)?;
         let mut buf = Vec::new();
-        let answer = read_frame(&mut reader, &mut buf, limit).await.map_err(lost)?;
+        let answer = read_frame(&mut reader, &mut buf, wire::HELLO_LIMIT).await.map_err(lost)?;
         Ok::<_, TransportError>((reader, writer, answer))
     };
     let (reader, writer, answer) = match timeout(options.handshake_timeout, exchange).await {

@@ -825,7 +825,7 @@ async fn serve_connection(
     let first = tokio::select! {
         biased;
         () = stop.raised(Side::Reader) => return,
-        first = timeout(hs_timeout, read_frame(&mut reader, &mut buf, limit.min(wire::HELLO_LIMIT))) => first,
+        first = timeout(hs_timeout, read_frame(&mut reader, &mut buf, wire::HELLO_LIMIT)) => first,
     };
     let hello = match first {
         Ok(Ok(ReadOutcome::Frame(frame))) => frame,
@@ -879,8 +879,7 @@ async fn serve_connection(
         let name = wire::refusal_name(&error);
         return refuse(writer, ErrorCode::PayloadError, name, &error.to_string(), hs_timeout).await;
     }
-    if !write_direct(&mut writer, &wire::hello_frame(&shared.welcome, Kind::Welcome), hs_timeout)
-        .await
+    if !write_direct(&mut writer, &wire::welcome_frame(&shared.welcome, &client), hs_timeout).await
     {
         debug!("could not send WELCOME");
         return;

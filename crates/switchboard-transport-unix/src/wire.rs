@@ -31,8 +31,9 @@ pub(crate) fn hello(interface: &InterfaceDescriptor, instance: &str) -> Hello {
     Hello::describe(interface, instance, PROTOCOL_VERSION)
 }
 
-/// The largest frame read before the handshake: a HELLO is small (its description aside), and a
-/// peer that has not yet been admitted must not make the server hold a large frame.
+/// The largest handshake frame (HELLO or WELCOME) either side reads, whatever its frame limit
+/// for the rest of the connection: a Hello is small (its description aside), and a peer that has
+/// not yet been admitted must not make the server hold a large frame.
 pub(crate) const HELLO_LIMIT: usize = 64 * 1024;
 
 /// Encodes a Hello as a HELLO or WELCOME frame. A HELLO whose description would take it past
@@ -47,6 +48,17 @@ pub(crate) fn hello_frame(hello: &Hello, kind: Kind) -> Frame {
             serde_json::to_vec(&Hello { description: None, ..hello.clone() }).unwrap_or_default();
     }
     Frame::new(kind, hello.interface.clone()).with_payload(payload)
+}
+
+/// Encodes the server's WELCOME for `client`. Only a client of another hash compares members,
+/// so only it gets the server's description; any other (the same hash, or a dynamic client)
+/// gets the Hello without it.
+pub(crate) fn welcome_frame(server: &Hello, client: &Hello) -> Frame {
+    if client.hash.is_some() && client.hash != server.hash {
+        hello_frame(server, Kind::Welcome)
+    } else {
+        hello_frame(&Hello { description: None, ..server.clone() }, Kind::Welcome)
+    }
 }
 
 /// The name a REFUSED frame carries for an incompatibility found by
