@@ -96,10 +96,12 @@ fn build() -> Result<PathBuf, String> {
             write_if_changed(&dir.join(&f.path), &f.contents)?;
         }
     }
+    let source = repo().join("cpp/tests");
     let build = root.join("build");
+    forget_a_build_of_another_checkout(&build, &source)?;
     run(Command::new("cmake")
         .arg("-S")
-        .arg(repo().join("cpp/tests"))
+        .arg(&source)
         .arg("-B")
         .arg(&build)
         .arg(format!("-DSB_GENERATED={}", generated.display()))
@@ -108,6 +110,28 @@ fn build() -> Result<PathBuf, String> {
     .map_err(|e| format!("cannot configure the C++ tests (is a C++20 compiler and nlohmann-json3-dev installed?): {e}"))?;
     run(Command::new("cmake").arg("--build").arg(&build).arg("-j2"))?;
     Ok(build)
+}
+
+/// Removes `build` when CMake configured it for another source directory: the target
+/// directory (and with it `build`) may be shared by several checkouts, and CMake refuses to
+/// reuse a cache made for a different source.
+fn forget_a_build_of_another_checkout(build: &Path, source: &Path) -> Result<(), String> {
+    let Ok(cache) = std::fs::read_to_string(build.join("CMakeCache.txt")) else {
+        return Ok(());
+    };
+    let configured_for = cache
+        .lines()
+        .find_map(|line| line.strip_prefix("CMAKE_HOME_DIRECTORY:INTERNAL="))
+        .map(PathBuf::from);
+    let same = |a: &Path, b: &Path| match (a.canonicalize(), b.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => a == b,
+    };
+    match configured_for {
+        Some(dir) if same(&dir, source) => Ok(()),
+        _ => std::fs::remove_dir_all(build)
+            .map_err(|e| format!("remove the stale C++ build {}: {e}", build.display())),
+    }
 }
 
 /// The build directory, built once per test process; `None` (after the notice) when this
