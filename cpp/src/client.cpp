@@ -83,7 +83,7 @@ private:
 }  // namespace
 
 /// The state one connection shares between callers, the reader thread and `Subscription`s.
-class ClientCore : public std::enable_shared_from_this<ClientCore> {
+class ClientCore final : public ListenerOwner, public std::enable_shared_from_this<ClientCore> {
 public:
     ClientCore(Fd socket, ClientOptions options, Json welcome)
         : socket_(std::move(socket)), wake_(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)),
@@ -162,10 +162,10 @@ public:
             frame.name = name;
             send(frame);
         }
-        return Subscription(weak_from_this(), watch, name, token);
+        return Subscription(std::weak_ptr<ListenerOwner>(shared_from_this()), watch, name, token);
     }
 
-    void remove_listener(bool watch, const std::string& name, std::uint64_t token) {
+    void remove_listener(bool watch, const std::string& name, std::uint64_t token) override {
         bool last = false;
         {
             std::lock_guard lock(state_);

@@ -294,7 +294,7 @@ private:
             ucred credentials{};
             socklen_t size = sizeof credentials;
             if (::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &credentials, &size) == 0) {
-                connection->peer = CallContext{credentials.uid, credentials.gid, credentials.pid};
+                connection->peer = CallContext{credentials.uid, credentials.gid, credentials.pid, {}};
             }
             timeval send_limit{0, 250000};
             ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &send_limit, sizeof send_limit);

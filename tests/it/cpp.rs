@@ -1,12 +1,14 @@
-//! The generated C++ and the `switchboard` C++ runtime (`cpp/`) against Rust peers over the Unix
-//! socket, and the generated C++ of every example interface compiled warning-free.
+//! The generated C++ and the `switchboard` C++ runtime (`cpp/`) against Rust and C++ peers over
+//! the Unix socket and over MQTT v5 (the loopback mosquitto), a C++ client's call failing with a
+//! transport error when its server is killed, and the generated C++ of every example interface
+//! compiled warning-free.
 //!
 //! The first test to need it generates C++ for `examples/interfaces/*.yaml` and the thermostat
 //! with `switchboard_codegen` into the target directory, and builds `cpp/tests/` with CMake
 //! (the runtime, one object per generated header, and the peers in `cpp/tests/peers/`) with
 //! `-Wall -Wextra -Werror -pedantic`, in one build directory that later runs reuse. A machine
 //! without `cmake`, a C++ compiler or nlohmann/json prints "skipped: …"; under `CI=true` that is
-//! a failure.
+//! a failure. The MQTT tests use the shared broker on 127.0.0.1:1883, one fresh instance each.
 
 use std::{
     io::{BufRead, BufReader},
@@ -22,14 +24,45 @@ use switchboard::{
     server::ServerOptions,
     transport::unix::UnixEndpoint,
 };
-use switchboard_testkit::{ChildProcess, SocketDir, prerequisite, wait_for_path};
+use switchboard_testkit::{
+    ChildProcess, SocketDir, broker::shared_mosquitto, prerequisite, wait_for_path,
+};
 use switchboard_tests::{
     fixtures::{resets_at, serve_jobs},
     jobs::{JobsClient, LookupError, NotFound, QuotaExceeded},
     thermostat::{Mode, ThermostatClient},
 };
 
-use crate::suite::within;
+use crate::{mqtt::raw, suite::within};
+
+/// A fresh MQTT instance id, so tests sharing the broker never see each other.
+fn unique(tag: &str) -> String {
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("cpp-{tag}-{}-{n}", std::process::id())
+}
+
+/// A Rust server (`switchboard-test-server`, the thermostat) serving `where` in a process of its
+/// own; once a Rust client has found it over `endpoint`, returns it.
+async fn rust_test_server(where_: &str, endpoint: &Endpoint) -> ChildProcess {
+    let server = ChildProcess::spawn(env!("CARGO_BIN_EXE_switchboard-test-server"), &[where_]);
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        match ThermostatClient::connect(endpoint).await {
+            Ok(client) => {
+                client.close();
+                return server;
+            }
+            Err(error) => {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "the Rust server is not reachable within 30 s: {error}"
+                );
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+}
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -74,7 +107,7 @@ fn write_if_changed(path: &Path, contents: &str) -> Result<(), String> {
 /// Generates the C++ of every interface and builds `cpp/tests`; returns the build directory.
 fn build() -> Result<PathBuf, String> {
     Command::new("cmake").arg("--version").output().map_err(|e| {
-        format!("cmake is not installed ({e}); apt-get install cmake g++ nlohmann-json3-dev")
+        format!("cmake is not installed ({e}); apt-get install cmake g++ nlohmann-json3-dev libmosquitto-dev")
     })?;
     let root = Path::new(env!("CARGO_TARGET_TMPDIR")).join("cpp");
     let generated = root.join("generated");
@@ -107,7 +140,7 @@ fn build() -> Result<PathBuf, String> {
         .arg(format!("-DSB_GENERATED={}", generated.display()))
         .arg("-DCMAKE_BUILD_TYPE=Debug")
         .arg("-DCMAKE_CXX_FLAGS=-Wall -Wextra -Werror -pedantic"))
-    .map_err(|e| format!("cannot configure the C++ tests (is a C++20 compiler and nlohmann-json3-dev installed?): {e}"))?;
+    .map_err(|e| format!("cannot configure the C++ tests (are a C++20 compiler, nlohmann-json3-dev and libmosquitto-dev installed?): {e}"))?;
     run(Command::new("cmake").arg("--build").arg(&build).arg("-j2"))?;
     Ok(build)
 }
@@ -148,10 +181,10 @@ fn built() -> Option<&'static Path> {
     }
 }
 
-/// Runs `client_check ROLE SOCKET` and fails the test with its report unless every check passed.
-async fn client_check(build: &Path, role: &str, socket: &Path) {
+/// Runs `client_check ROLE WHERE` and fails the test with its report unless every check passed.
+async fn client_check(build: &Path, role: &str, where_: impl AsRef<std::ffi::OsStr>) {
     let program = build.join("client_check");
-    let socket = socket.to_path_buf();
+    let socket = where_.as_ref().to_os_string();
     let role = role.to_string();
     let output = tokio::task::spawn_blocking(move || {
         Command::new(program).arg(role).arg(socket).stdin(Stdio::null()).output()
@@ -176,7 +209,7 @@ struct CppServer {
 }
 
 impl CppServer {
-    fn start(build: &Path, role: &str, socket: &Path) -> Self {
+    fn start(build: &Path, role: &str, socket: impl AsRef<std::ffi::OsStr>) -> Self {
         let mut child = Command::new(build.join("peer_server"))
             .arg(role)
             .arg(socket)
@@ -247,7 +280,25 @@ async fn a_rust_client_calls_watches_and_subscribes_to_a_cpp_thermostat() {
     let dir = SocketDir::new();
     let socket = dir.path("thermostat");
     let server = CppServer::start(build, "thermostat", &socket);
-    let endpoint = Endpoint::unix(UnixEndpoint::at(&socket));
+    rust_client_against_cpp_thermostat(Endpoint::unix(UnixEndpoint::at(&socket))).await;
+    server.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rust_client_calls_watches_and_subscribes_to_a_cpp_thermostat_over_mqtt() {
+    let Some(build) = built() else { return };
+    let Some(broker) = shared_mosquitto() else { return };
+    let instance = unique("thermostat");
+    let url = format!("{}?instance={instance}", broker.url);
+    let server = CppServer::start(build, "thermostat", &url);
+    rust_client_against_cpp_thermostat(Endpoint::parse(&url).expect("a valid MQTT URL")).await;
+    server.stop();
+    // The C++ server's clean close cleared what it had retained.
+    raw::clear_retained(&broker.url, &instance).await;
+}
+
+/// A Rust client against `peer_server thermostat` at `endpoint`.
+async fn rust_client_against_cpp_thermostat(endpoint: Endpoint) {
     let client = within("connect", ThermostatClient::connect(&endpoint)).await.expect("connect");
 
     let status = within("getStatus", client.get_status()).await.expect("getStatus");
@@ -297,7 +348,6 @@ async fn a_rust_client_calls_watches_and_subscribes_to_a_cpp_thermostat() {
     drop(readings);
     drop(watch);
     client.close();
-    server.stop();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -306,7 +356,24 @@ async fn a_rust_client_gets_the_declared_errors_of_a_cpp_server() {
     let dir = SocketDir::new();
     let socket = dir.path("jobs");
     let server = CppServer::start(build, "jobs", &socket);
-    let endpoint = Endpoint::unix(UnixEndpoint::at(&socket));
+    rust_client_against_cpp_jobs(Endpoint::unix(UnixEndpoint::at(&socket))).await;
+    server.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rust_client_gets_the_declared_errors_of_a_cpp_server_over_mqtt() {
+    let Some(build) = built() else { return };
+    let Some(broker) = shared_mosquitto() else { return };
+    let instance = unique("jobs");
+    let url = format!("{}?instance={instance}", broker.url);
+    let server = CppServer::start(build, "jobs", &url);
+    rust_client_against_cpp_jobs(Endpoint::parse(&url).expect("a valid MQTT URL")).await;
+    server.stop();
+    raw::clear_retained(&broker.url, &instance).await;
+}
+
+/// A Rust client against `peer_server jobs` at `endpoint`.
+async fn rust_client_against_cpp_jobs(endpoint: Endpoint) {
     let client = within("connect", JobsClient::connect(&endpoint)).await.expect("connect");
     assert_eq!(within("lookup", client.lookup("abc".into())).await.expect("found"), "ABC");
     match within("lookup", client.lookup("missing".into())).await {
@@ -328,7 +395,6 @@ async fn a_rust_client_gets_the_declared_errors_of_a_cpp_server() {
     assert_eq!(notice.text, "hello");
     drop(notices);
     client.close();
-    server.stop();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -339,4 +405,112 @@ async fn a_cpp_client_catches_the_declared_errors_of_a_cpp_server() {
     let server = CppServer::start(build, "jobs", &socket);
     client_check(build, "jobs", &socket).await;
     server.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cpp_client_calls_watches_and_subscribes_to_a_rust_thermostat_over_mqtt() {
+    let Some(build) = built() else { return };
+    let Some(broker) = shared_mosquitto() else { return };
+    let instance = unique("rust-thermostat");
+    let url = format!("{}?instance={instance}", broker.url);
+    let endpoint = Endpoint::parse(&url).expect("a valid MQTT URL");
+    let mut server = rust_test_server(&url, &endpoint).await;
+    client_check(build, "thermostat", &url).await;
+    server.kill();
+    raw::clear_retained(&broker.url, &instance).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cpp_client_catches_the_declared_errors_of_a_rust_server_over_mqtt() {
+    let Some(build) = built() else { return };
+    let Some(broker) = shared_mosquitto() else { return };
+    let instance = unique("rust-jobs");
+    let endpoint =
+        Endpoint::parse(&format!("{}?instance={instance}", broker.url)).expect("a valid MQTT URL");
+    let server = serve_jobs(&endpoint, ServerOptions::default()).await;
+    client_check(build, "jobs", format!("{}?instance={instance}", broker.url)).await;
+    server.shutdown().await;
+    raw::clear_retained(&broker.url, &instance).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cpp_client_catches_the_declared_errors_of_a_cpp_server_over_mqtt() {
+    let Some(build) = built() else { return };
+    let Some(broker) = shared_mosquitto() else { return };
+    let instance = unique("cpp-jobs");
+    let url = format!("{}?instance={instance}", broker.url);
+    let server = CppServer::start(build, "jobs", &url);
+    client_check(build, "jobs", &url).await;
+    server.stop();
+    raw::clear_retained(&broker.url, &instance).await;
+}
+
+/// Runs `client_check fault WHERE` against `server`: once the C++ client says its call is in
+/// flight, the server is killed (SIGKILL), and the client must see that call fail with a
+/// transport error (not its 120 s timeout) and exit 0.
+async fn a_call_in_flight_fails_when_the_server_is_killed(
+    build: &Path,
+    where_: &str,
+    mut server: ChildProcess,
+) {
+    let mut child = Command::new(build.join("client_check"))
+        .arg("fault")
+        .arg(where_)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("client_check starts");
+    let stdout = child.stdout.take().expect("stdout");
+    let said = tokio::task::spawn_blocking(move || {
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line).map(|_| line)
+    });
+    let line = tokio::time::timeout(Duration::from_secs(60), said)
+        .await
+        .expect("the C++ client starts its call within 60 s")
+        .expect("the blocking task runs")
+        .expect("read client_check's output");
+    assert_eq!(line.trim(), "in flight", "client_check did not start its call");
+    server.kill();
+    let output = tokio::task::spawn_blocking(move || child.wait_with_output());
+    let output = tokio::time::timeout(Duration::from_secs(90), output)
+        .await
+        .expect("the C++ client finishes within 90 s")
+        .expect("the blocking task runs")
+        .expect("client_check runs");
+    assert!(
+        output.status.success(),
+        "the C++ client's call did not fail with a transport error ({}):\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cpp_clients_call_fails_when_its_unix_server_is_killed() {
+    let Some(build) = built() else { return };
+    let dir = SocketDir::new();
+    let socket = dir.path("thermostat");
+    let program = env!("CARGO_BIN_EXE_switchboard-test-server");
+    let server = ChildProcess::spawn(program, &[socket.to_str().expect("a UTF-8 path")]);
+    wait_for_path(&socket, Duration::from_secs(10)).await.expect("the Rust server listens");
+    a_call_in_flight_fails_when_the_server_is_killed(
+        build,
+        socket.to_str().expect("UTF-8"),
+        server,
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cpp_clients_call_fails_when_its_mqtt_server_is_killed() {
+    let Some(build) = built() else { return };
+    let Some(broker) = shared_mosquitto() else { return };
+    let instance = unique("killed");
+    let url = format!("{}?instance={instance}", broker.url);
+    let endpoint = Endpoint::parse(&url).expect("a valid MQTT URL");
+    let server = rust_test_server(&url, &endpoint).await;
+    a_call_in_flight_fails_when_the_server_is_killed(build, &url, server).await;
+    raw::clear_retained(&broker.url, &instance).await;
 }

@@ -1,5 +1,7 @@
-// The client side of the Unix-socket wire: one connection per `UnixClient`, with calls matched
-// to replies by correlation id, deadlines, signal subscriptions and property watches.
+// The client side of switchboard: `ClientConnection`, what generated clients call whatever the
+// transport, its Unix-socket implementation `UnixClient` (one connection per client, calls
+// matched to replies by correlation id, deadlines, signal subscriptions and property watches),
+// and `connect`, which picks the transport from a URL.
 #pragma once
 
 #include <chrono>
@@ -45,7 +47,13 @@ struct Outcome {
 /// Called once with the outcome of a request, on the client's reader thread.
 using Completion = std::function<void(Outcome)>;
 
-class ClientCore;
+/// What a `Subscription` ends: the client that delivers its callbacks.
+class ListenerOwner {
+public:
+    virtual ~ListenerOwner() = default;
+    /// Removes the listener `token` of the signal (or, with `watch`, the property) `name`.
+    virtual void remove_listener(bool watch, const std::string& name, std::uint64_t token) = 0;
+};
 
 /// A signal subscription or property watch; it ends when this object is destroyed (or `reset`).
 ///
@@ -54,7 +62,7 @@ class ClientCore;
 class Subscription {
 public:
     Subscription() = default;
-    Subscription(std::weak_ptr<ClientCore> core, bool watch, std::string name, std::uint64_t token)
+    Subscription(std::weak_ptr<ListenerOwner> core, bool watch, std::string name, std::uint64_t token)
         : core_(std::move(core)), watch_(watch), name_(std::move(name)), token_(token) {}
     Subscription(Subscription&& other) noexcept { *this = std::move(other); }
     Subscription& operator=(Subscription&& other) noexcept;
@@ -66,11 +74,51 @@ public:
     void reset() noexcept;
 
 private:
-    std::weak_ptr<ClientCore> core_;
+    std::weak_ptr<ListenerOwner> core_;
     bool watch_ = false;
     std::string name_;
     std::uint64_t token_ = 0;
 };
+
+/// A connection to one server, whatever the transport: what generated clients call.
+///
+/// Every request function returns at once and calls its `Completion` later, exactly once, on a
+/// thread of the client (or on the calling thread when the client is not connected).
+///
+/// Thread safety: every member function may be called from any thread at the same time.
+class ClientConnection {
+public:
+    virtual ~ClientConnection() = default;
+    /// Calls `method` with its arguments object.
+    virtual void call(const std::string& method, Json args, std::chrono::milliseconds timeout,
+                      Completion done) = 0;
+    /// Reads a property's value and version.
+    virtual void get_property(const std::string& name, Completion done) = 0;
+    /// Replaces a property's value; the version sent is the last one this client saw (after
+    /// reading the property first if it has seen none).
+    virtual void set_property(const std::string& name, Json value, Completion done) = 0;
+    /// Sends a command; it is never answered. Throws `TransportError` when not connected.
+    virtual void send_command(const std::string& name, Json args) = 0;
+    /// Calls `on_signal` with the values object of every `signal` the server emits.
+    virtual Subscription subscribe(const std::string& signal,
+                                   std::function<void(const Json&)> on_signal) = 0;
+    /// Calls `on_value` with the current value of `property` and then every new one.
+    virtual Subscription watch(const std::string& property,
+                               std::function<void(const Json&, std::uint64_t)> on_value) = 0;
+    /// Whether the connection (and, where the transport can tell, the server) is up.
+    virtual bool connected() const = 0;
+    /// The options the client was made with.
+    virtual const ClientOptions& options() const = 0;
+};
+
+/// Connects to the server at `where`: `unix:///path/to.sock` or a bare path for the Unix
+/// socket, `mqtt://host[:port][?instance=…&client_id=…]` for MQTT v5 (docs/wire/mqtt.md).
+/// `identity.instance` is the instance unless the URL names one. Throws as the transport's
+/// `connect` does; an unknown scheme is a `TransportError`.
+std::unique_ptr<ClientConnection> connect(const std::string& where, ClientIdentity identity,
+                                    ClientOptions options = {});
+
+class ClientCore;
 
 /// A connection to a server over a Unix stream socket.
 ///
@@ -86,7 +134,7 @@ private:
 ///
 /// A lost connection is not re-established in this version: requests in flight fail with
 /// `TransportError`, later ones fail at once, and subscriptions end.
-class UnixClient {
+class UnixClient final : public ClientConnection {
 public:
     /// Connects to the server listening at `path` and does the handshake.
     ///
@@ -94,33 +142,34 @@ public:
     /// server refuses the handshake (for example `IncompatibleInterface`).
     static std::unique_ptr<UnixClient> connect(const std::string& path, ClientIdentity identity,
                                                ClientOptions options = {});
-    ~UnixClient();
+    ~UnixClient() override;
     UnixClient(const UnixClient&) = delete;
     UnixClient& operator=(const UnixClient&) = delete;
 
     /// Calls `method` with its arguments object.
     void call(const std::string& method, Json args, std::chrono::milliseconds timeout,
-              Completion done);
+              Completion done) override;
     /// Reads a property's value and version.
-    void get_property(const std::string& name, Completion done);
+    void get_property(const std::string& name, Completion done) override;
     /// Replaces a property's value; the version sent is the last one this client saw (after
     /// reading the property first if it has seen none).
-    void set_property(const std::string& name, Json value, Completion done);
+    void set_property(const std::string& name, Json value, Completion done) override;
     /// Sends a command; it is never answered.
-    void send_command(const std::string& name, Json args);
+    void send_command(const std::string& name, Json args) override;
     /// Asks the server for its interface description.
     void describe(Completion done);
     /// Calls `on_signal` with the values object of every `signal` the server emits.
-    Subscription subscribe(const std::string& signal, std::function<void(const Json&)> on_signal);
+    Subscription subscribe(const std::string& signal,
+                           std::function<void(const Json&)> on_signal) override;
     /// Calls `on_value` with the current value of `property` and then every new one.
     Subscription watch(const std::string& property,
-                       std::function<void(const Json&, std::uint64_t)> on_value);
+                       std::function<void(const Json&, std::uint64_t)> on_value) override;
     /// Whether the connection is still up.
-    bool connected() const;
+    bool connected() const override;
     /// What the server said about itself in its WELCOME.
     const Json& server_identity() const;
     /// The options the client was made with.
-    const ClientOptions& options() const;
+    const ClientOptions& options() const override;
 
 private:
     explicit UnixClient(std::shared_ptr<ClientCore> core) : core_(std::move(core)) {}

@@ -1,6 +1,8 @@
-// The server side of the Unix-socket wire: it owns a listening socket, does the handshake,
-// dispatches calls to a `Service`, keeps property values and versions, and fans signals and
-// property changes out to the connections that asked for them.
+// The server side of switchboard: `Server`, what generated servers call whatever the
+// transport, and its Unix-socket implementation `UnixServer` (a listening socket, the
+// handshake, calls dispatched to a `Service`, property values and versions, signals and property
+// changes fanned out to the connections that asked for them), and `serve`, which picks the
+// transport from a URL.
 #pragma once
 
 #include <cstdint>
@@ -15,11 +17,15 @@
 
 namespace switchboard {
 
-/// Who is calling: the peer's credentials (`SO_PEERCRED`).
+/// Who is calling: over the Unix socket the peer's credentials (`SO_PEERCRED`); over MQTT its
+/// client id (credentials are not known there, and stay 0).
 struct CallContext {
     uid_t uid = 0;
     gid_t gid = 0;
     pid_t pid = 0;
+    /// The caller's MQTT client id (docs/wire/mqtt.md, "Peers"); empty over the Unix socket or
+    /// when the caller did not say.
+    std::string client_id;
 };
 
 /// What a server serves, as generated code describes it.
@@ -57,6 +63,32 @@ public:
     virtual Json check_property(const std::string& property, const Json& value) = 0;
 };
 
+/// A running server, whatever the transport: what generated servers call.
+///
+/// Thread safety: every member function may be called from any thread at the same time, except
+/// that the destructor (and `stop`) must not run in a handler.
+class Server {
+public:
+    virtual ~Server() = default;
+    /// Sends `signal` with its values object to every subscribed client.
+    virtual void emit(const std::string& signal, const Json& values) = 0;
+    /// Replaces a property's value: its version grows by one and watchers get the new value.
+    virtual void set_property(const std::string& name, const Json& value) = 0;
+    /// A property's current value and version.
+    virtual std::pair<Json, std::uint64_t> property(const std::string& name) const = 0;
+    /// Stops serving.
+    virtual void stop() = 0;
+    /// Where it serves: the socket path, or the broker URL.
+    virtual const std::string& address() const = 0;
+};
+
+/// Serves at `where`: `unix:///path/to.sock` or a bare path for the Unix socket,
+/// `mqtt://host[:port][?instance=…&client_id=…]` for MQTT v5 (docs/wire/mqtt.md).
+/// `identity.instance` is the instance unless the URL names one. `service` must outlive the
+/// server. Throws as the transport's `serve` does; an unknown scheme is a `TransportError`.
+std::unique_ptr<Server> serve(const std::string& where, ServerIdentity identity,
+                              std::vector<PropertySpec> properties, Service& service);
+
 class ServerCore;
 
 /// A server listening on a Unix stream socket.
@@ -69,27 +101,29 @@ class ServerCore;
 ///
 /// Thread safety: every member function may be called from any thread at the same time, except
 /// that the destructor (and `stop`) must not run on a connection's thread (from a handler).
-class UnixServer {
+class UnixServer final : public Server {
 public:
     /// Binds `path` (removing a stale socket file, refusing a live one) and starts serving.
     /// `service` must outlive the server. Throws `TransportError` when it cannot listen.
     static std::unique_ptr<UnixServer> serve(const std::string& path, ServerIdentity identity,
                                              std::vector<PropertySpec> properties,
                                              Service& service);
-    ~UnixServer();
+    ~UnixServer() override;
     UnixServer(const UnixServer&) = delete;
     UnixServer& operator=(const UnixServer&) = delete;
 
     /// Sends `signal` with its values object to every connection subscribed to it.
-    void emit(const std::string& signal, const Json& values);
+    void emit(const std::string& signal, const Json& values) override;
     /// Replaces a property's value: its version grows by one and watchers get the new value.
-    void set_property(const std::string& name, const Json& value);
+    void set_property(const std::string& name, const Json& value) override;
     /// A property's current value and version.
-    std::pair<Json, std::uint64_t> property(const std::string& name) const;
+    std::pair<Json, std::uint64_t> property(const std::string& name) const override;
     /// Stops serving: closes every connection, waits for their threads and removes the socket.
-    void stop();
+    void stop() override;
     /// The socket's path.
     const std::string& path() const;
+    /// The socket's path.
+    const std::string& address() const override { return path(); }
 
 private:
     explicit UnixServer(std::unique_ptr<ServerCore> core);

@@ -5,3 +5,4 @@
 #include "switchboard/codec.hpp"
 #include "switchboard/error.hpp"
 #include "switchboard/server.hpp"
+#include "switchboard/mqtt.hpp"

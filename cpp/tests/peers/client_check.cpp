@@ -1,6 +1,10 @@
-// A C++ client for the Rust servers of tests/it/cpp.rs: `client_check thermostat|jobs SOCKET`.
+// A C++ client for the Rust and C++ servers of tests/it/cpp.rs:
+// `client_check thermostat|jobs|fault WHERE`, WHERE a socket path or an `mqtt://` URL.
 // Each check prints what it saw on failure; the exit status is the number of failed checks.
+// `fault` starts a long call, prints "in flight" and expects the call to fail with a transport
+// error once the test kills the server.
 #include <atomic>
+#include <cstdlib>
 #include <condition_variable>
 #include <iostream>
 #include <mutex>
@@ -142,7 +146,7 @@ void thermostat_checks(const std::string& path) {
 
     // A client generated from another version of the interface is refused at the handshake.
     try {
-        switchboard::UnixClient::connect(path, {"Thermostat", "9.9.9", std::string("sha256:00"), "default"});
+        switchboard::connect(path, {"Thermostat", "9.9.9", std::string("sha256:00"), "default"});
         check(false, "a client with another hash is refused");
     } catch (const switchboard::RemoteError& error) {
         check(error.name() == "IncompatibleInterface", "refusal is IncompatibleInterface, got " + error.name());
@@ -191,11 +195,37 @@ void jobs_checks(const std::string& path) {
     check(!notices.empty() && notices[0] == "hello", "the notice says hello");
 }
 
+/// A call in flight when the server dies fails with `TransportError`, not a timeout.
+void fault_checks(const std::string& where) {
+    using namespace std::chrono_literals;
+    auto client = thermostat::ThermostatClient::connect(where);
+    check(client.get_status().get().celsius == 18.5, "the server answers before it is killed");
+    auto call = client.boost(0.5, 60s, std::nullopt, 120s);
+    std::cout << "in flight" << std::endl;
+    if (call.wait_for(60s) != std::future_status::ready) {
+        check(false, "the call in flight ends within 60 s of the server's death");
+        std::_Exit(failures);  // the client cannot be closed cleanly with a call that never ends
+    }
+    try {
+        call.get();
+        check(false, "a call to a killed server fails");
+    } catch (const switchboard::TransportError&) {
+    } catch (const std::exception& error) {
+        check(false, std::string("a call to a killed server fails with TransportError, got: ") +
+                         error.what());
+    }
+    try {
+        client.get_status().get();
+        check(false, "a call after the server's death fails");
+    } catch (const switchboard::TransportError&) {
+    }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
     if (argc != 3) {
-        std::cerr << "usage: client_check thermostat|jobs SOCKET\n";
+        std::cerr << "usage: client_check thermostat|jobs|fault WHERE\n";
         return 100;
     }
     const std::string role = argv[1];
@@ -204,6 +234,8 @@ int main(int argc, char** argv) {
             thermostat_checks(argv[2]);
         } else if (role == "jobs") {
             jobs_checks(argv[2]);
+        } else if (role == "fault") {
+            fault_checks(argv[2]);
         } else {
             std::cerr << "unknown role " << role << "\n";
             return 100;

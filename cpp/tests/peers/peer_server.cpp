@@ -1,4 +1,5 @@
-// A C++ server for the Rust clients of tests/it/cpp.rs: `peer_server thermostat|jobs SOCKET`.
+// A C++ server for the Rust clients of tests/it/cpp.rs: `peer_server thermostat|jobs WHERE`,
+// WHERE a socket path or an `mqtt://` URL.
 // It prints "ready" once it listens and serves until its standard input closes.
 #include <atomic>
 #include <cctype>
@@ -58,7 +59,7 @@ public:
 
 int main(int argc, char** argv) {
     if (argc != 3) {
-        std::cerr << "usage: peer_server thermostat|jobs SOCKET\n";
+        std::cerr << "usage: peer_server thermostat|jobs WHERE\n";
         return 2;
     }
     const std::string role = argv[1];
@@ -71,8 +72,12 @@ int main(int argc, char** argv) {
             std::atomic<bool> done{false};
             std::thread ticker([&] {
                 while (!done) {
-                    server.emit_temperature_changed(20.25, std::chrono::time_point_cast<switchboard::Duration>(
-                                                               std::chrono::system_clock::now()));
+                    try {
+                        server.emit_temperature_changed(20.25, std::chrono::time_point_cast<switchboard::Duration>(
+                                                                   std::chrono::system_clock::now()));
+                    } catch (const switchboard::TransportError&) {
+                        // The broker connection is down for a moment; the next tick tries again.
+                    }
                     std::this_thread::sleep_for(std::chrono::milliseconds(50));
                 }
             });
