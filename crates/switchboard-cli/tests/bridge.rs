@@ -6,7 +6,7 @@
 use std::{
     io::{BufRead, BufReader},
     path::{Path, PathBuf},
-    process::{Child, Command, Output, Stdio},
+    process::{Child, ChildStdout, Command, Output, Stdio},
     time::Duration,
 };
 
@@ -106,6 +106,31 @@ impl Drop for Running {
     }
 }
 
+/// Starts `switchboard bridge CONFIG` and reads the JSON line it prints once its routes run:
+/// the running bridge, the rest of its standard output, and that line.
+async fn start_bridge(config: &Path, wait: Duration) -> (Running, BufReader<ChildStdout>, Value) {
+    let child = Command::new(env!("CARGO_BIN_EXE_switchboard"))
+        .arg("bridge")
+        .arg(config)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("the bridge starts");
+    let mut child = Running(child);
+    let mut stdout = BufReader::new(child.0.stdout.take().expect("stdout"));
+    let first = tokio::task::spawn_blocking(move || {
+        let mut line = String::new();
+        stdout.read_line(&mut line).expect("a line");
+        (line, stdout)
+    });
+    let (line, stdout) = tokio::time::timeout(wait, first)
+        .await
+        .unwrap_or_else(|_| panic!("the bridge says it runs within {wait:?}"))
+        .expect("read");
+    let running = serde_json::from_str(&line).unwrap_or_else(|e| panic!("JSON ({e}): {line}"));
+    (child, stdout, running)
+}
+
 /// The documented sample runs: a pattern crosses from MQTT to Redis renamed, the setpoint
 /// crosses both ways, a Redis caller is answered on MQTT, and SIGTERM ends it with counts.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -129,27 +154,9 @@ async fn the_documented_sample_runs() {
         .await
         .expect("served");
 
-    let child = Command::new(env!("CARGO_BIN_EXE_switchboard"))
-        .arg("bridge")
-        .arg(&config)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("the bridge starts");
-    let mut child = Running(child);
-    let mut stdout = BufReader::new(child.0.stdout.take().expect("stdout"));
-    let first = tokio::task::spawn_blocking(move || {
-        let mut line = String::new();
-        stdout.read_line(&mut line).expect("a line");
-        (line, stdout)
-    });
-    let (line, stdout) = tokio::time::timeout(Duration::from_secs(10), first)
-        .await
-        .expect("the bridge says it runs within 10 s")
-        .expect("read");
-    let running: Value = serde_json::from_str(&line).expect("JSON");
-    assert_eq!(running["bridge"], "running", "{line}");
-    assert_eq!(running["routes"].as_array().expect("routes").len(), 4, "{line}");
+    let (mut child, stdout, running) = start_bridge(&config, Duration::from_secs(10)).await;
+    assert_eq!(running["bridge"], "running", "{running}");
+    assert_eq!(running["routes"].as_array().expect("routes").len(), 4, "{running}");
 
     // A nonce, so that another run on the same brokers cannot pass for this one.
     let nonce = std::process::id();
@@ -246,25 +253,7 @@ async fn the_documented_interface_sample_runs() {
     }
     direct.expect("the thermostat serves on the Unix socket").close();
 
-    let child = Command::new(env!("CARGO_BIN_EXE_switchboard"))
-        .arg("bridge")
-        .arg(&config)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("the bridge starts");
-    let mut child = Running(child);
-    let mut stdout = BufReader::new(child.0.stdout.take().expect("stdout"));
-    let first = tokio::task::spawn_blocking(move || {
-        let mut line = String::new();
-        stdout.read_line(&mut line).expect("a line");
-        (line, stdout)
-    });
-    let (line, stdout) = tokio::time::timeout(Duration::from_secs(20), first)
-        .await
-        .expect("the bridge says it runs within 20 s")
-        .expect("read");
-    let running: Value = serde_json::from_str(&line).expect("JSON");
+    let (mut child, stdout, running) = start_bridge(&config, Duration::from_secs(20)).await;
     assert_eq!(running["routes"], json!([format!("interface b:Thermostat/{instance} -> a")]));
 
     let step = Duration::from_secs(10);

@@ -296,17 +296,9 @@ impl PrivateNats {
     }
 
     fn launch(&mut self) {
-        let child = Command::new(NATS_SERVER)
-            .args(["-a", "127.0.0.1", "-p", &self.port.to_string()])
-            .args(&self.args)
-            .current_dir(self.dir.path())
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| panic!("start {NATS_SERVER}: {e}"));
-        self.child = Some(child);
-        wait_until_listening("nats-server", self.port);
+        let mut command = Command::new(NATS_SERVER);
+        command.args(["-a", "127.0.0.1", "-p", &self.port.to_string()]).args(&self.args);
+        self.child = Some(spawn_nats(command, self.dir.path(), self.port));
     }
 
     /// The TCP port.
@@ -641,6 +633,37 @@ impl Drop for PrivateMosquitto {
     }
 }
 
+/// Starts `command` (a nats-server invocation) quietly in `dir` and waits until it listens on
+/// `port`.
+///
+/// # Panics
+/// If nats-server cannot be started or does not listen in time.
+fn spawn_nats(mut command: Command, dir: &Path, port: u16) -> Child {
+    let child = command
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("start {NATS_SERVER}: {e}"));
+    // Killed (by the guard's drop) if it does not come up, rather than left running.
+    let mut guard = KillOnDrop(Some(child));
+    wait_until_listening("nats-server", port);
+    guard.0.take().expect("the child is held until here")
+}
+
+/// Kills and reaps a child process it still holds when dropped.
+struct KillOnDrop(Option<Child>);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.0.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
 /// A cluster of nats-servers of this test's own: `n` nodes on free loopback ports, routed to
 /// one another, each with JetStream (in its own store directory), as
 /// `../shared/reference/cluster/` configures them. Every node is killed on drop.
@@ -698,17 +721,9 @@ impl NatsCluster {
 
     fn launch(&mut self, at: usize) {
         let node = &mut self.nodes[at];
-        let child = Command::new(NATS_SERVER)
-            .arg("-c")
-            .arg(&node.config)
-            .current_dir(self.dir.path())
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| panic!("start {NATS_SERVER}: {e}"));
-        node.child = Some(child);
-        wait_until_listening("nats-server", node.port);
+        let mut command = Command::new(NATS_SERVER);
+        command.arg("-c").arg(&node.config);
+        node.child = Some(spawn_nats(command, self.dir.path(), node.port));
     }
 
     /// Waits until every running node has a route to every other running node.
