@@ -431,6 +431,18 @@ std::unique_ptr<UnixClient> UnixClient::connect(const std::string& path, ClientI
     frame.kind = static_cast<std::uint8_t>(wire::Kind::Hello);
     frame.name = identity.interface;
     frame.payload = hello.dump();
+    if (!identity.description.empty()) {
+        // The description lets a server of another hash decide member by member; a HELLO it
+        // would take past the handshake limit goes without it, as an older client's does.
+        Json description = Json::parse(identity.description, nullptr, false);
+        if (description.is_object()) {
+            hello["description"] = std::move(description);
+            std::string with = hello.dump();
+            if (with.size() + 64 + identity.interface.size() <= wire::kMaxHello) {
+                frame.payload = std::move(with);
+            }
+        }
+    }
     if (!wire::write_all(socket.get(), wire::encode(frame))) {
         throw TransportError("the server at " + path + " closed the connection");
     }

@@ -111,7 +111,9 @@ fn build() -> Result<PathBuf, String> {
     })?;
     let root = Path::new(env!("CARGO_TARGET_TMPDIR")).join("cpp");
     let generated = root.join("generated");
-    for file in interface_files() {
+    // With the base version of the compatibility matrix, for a C++ client of an older version.
+    let evolving = repo().join("tests/interfaces/evolve/v1.yaml");
+    for file in interface_files().into_iter().chain([evolving]) {
         let loaded = switchboard_codegen::load_file(&file).map_err(|e| e.to_string())?;
         let iface = loaded.parsed.interface.as_ref().ok_or("interface has errors")?;
         let name = switchboard_codegen::source_name(&file);
@@ -513,4 +515,28 @@ async fn a_cpp_clients_call_fails_when_its_mqtt_server_is_killed() {
     let server = rust_test_server(&url, &endpoint).await;
     a_call_in_flight_fails_when_the_server_is_killed(build, &url, server).await;
     raw::clear_retained(&broker.url, &instance).await;
+}
+
+/// A C++ client generated from an older version of an interface (tests/interfaces/evolve/v1.yaml)
+/// against Rust servers of newer ones: a compatible server accepts it from the description in its
+/// HELLO, and its decoders ignore the struct member it does not know; a server that a change
+/// breaks it against refuses it, naming the change.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cpp_client_meets_rust_servers_of_newer_versions() {
+    use crate::evolve::Handler;
+    use switchboard_tests::evolve::{added_struct_field, changed_type};
+
+    let Some(build) = built() else { return };
+    let dir = SocketDir::new();
+    let newer =
+        within("serve", added_struct_field::EvolvingServer::serve(&dir.endpoint("newer"), Handler))
+            .await
+            .expect("serve added_struct_field");
+    client_check(build, "evolving-newer", &dir.path("newer")).await;
+    let breaking =
+        within("serve", changed_type::EvolvingServer::serve(&dir.endpoint("breaking"), Handler))
+            .await
+            .expect("serve changed_type");
+    client_check(build, "evolving-breaking", &dir.path("breaking")).await;
+    drop((newer, breaking));
 }

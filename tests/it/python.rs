@@ -44,14 +44,14 @@ use switchboard_tests::{
 use crate::suite::within;
 
 /// How long a Python peer may take to start or to run all its checks.
-const PEER_RUN: Duration = Duration::from_secs(60);
+pub(crate) const PEER_RUN: Duration = Duration::from_secs(60);
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
 /// The prepared environment: the venv's interpreter, its bin directory and `PYTHONPATH`.
-struct PyEnv {
+pub(crate) struct PyEnv {
     python: PathBuf,
     bin: PathBuf,
     path: String,
@@ -129,6 +129,30 @@ fn setup() -> Result<PyEnv, String> {
             std::fs::write(&target, generated_file.contents).map_err(|e| e.to_string())?;
         }
     }
+    // The compatibility matrix's versions (tests/it/evolve.rs) are all the package `evolving`,
+    // so each goes in a directory of its own, which tests/python/evolve_peer.py loads by path.
+    let evolve = repo().join("tests/interfaces/evolve");
+    let mut versions: Vec<PathBuf> = std::fs::read_dir(&evolve)
+        .map_err(|e| format!("{}: {e}", evolve.display()))?
+        .filter_map(|entry| entry.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+        .collect();
+    versions.sort();
+    for file in versions {
+        let loaded = switchboard_codegen::load_file(&file).map_err(|e| e.to_string())?;
+        let iface = loaded.parsed.interface.as_ref().ok_or("interface has errors")?;
+        let name = switchboard_codegen::source_name(&file);
+        let files =
+            switchboard_codegen::generate_files(iface, &name, switchboard_codegen::Lang::Python)
+                .map_err(|e| e.to_string())?;
+        let out = generated.join("evolve").join(file.file_stem().expect("a stem"));
+        for generated_file in files {
+            let target = out.join(&generated_file.path);
+            std::fs::create_dir_all(target.parent().expect("a parent"))
+                .map_err(|e| e.to_string())?;
+            std::fs::write(&target, generated_file.contents).map_err(|e| e.to_string())?;
+        }
+    }
     let path = [
         repo().join("python/src"),
         generated.join("everything"),
@@ -148,7 +172,7 @@ fn setup() -> Result<PyEnv, String> {
 ///
 /// # Panics
 /// Under `CI=true`, when the environment is unavailable.
-fn py() -> Option<&'static PyEnv> {
+pub(crate) fn py() -> Option<&'static PyEnv> {
     static ENV: OnceLock<Result<PyEnv, String>> = OnceLock::new();
     match ENV.get_or_init(setup) {
         Ok(env) => Some(env),
@@ -162,7 +186,7 @@ fn py() -> Option<&'static PyEnv> {
 }
 
 impl PyEnv {
-    fn command(&self, script: &str, args: &[&str]) -> Command {
+    pub(crate) fn command(&self, script: &str, args: &[&str]) -> Command {
         let mut command = Command::new(&self.python);
         command
             .arg("-u")
@@ -174,13 +198,18 @@ impl PyEnv {
         command
     }
 
-    fn spawn(&self, script: &str, args: &[&str]) -> PeerProcess {
+    pub(crate) fn spawn(&self, script: &str, args: &[&str]) -> PeerProcess {
         PeerProcess::spawn(self.command(script, args), script)
+    }
+
+    /// The directory holding one generated package per file of `tests/interfaces/evolve/`.
+    pub(crate) fn evolve_packages(&self) -> PathBuf {
+        self.generated.join("evolve")
     }
 }
 
 /// A fresh socket path in a directory of its own.
-fn socket_url() -> String {
+pub(crate) fn socket_url() -> String {
     static NEXT: AtomicU32 = AtomicU32::new(0);
     let dir = std::env::temp_dir().join(format!(
         "sbpy-{}-{}",
@@ -201,12 +230,12 @@ fn mqtt_url() -> Option<String> {
 }
 
 /// Stops a Python server with SIGTERM, so that it clears its retained messages.
-async fn stop_python_server(server: &mut PeerProcess) {
+pub(crate) async fn stop_python_server(server: &mut PeerProcess) {
     server.terminate();
     let _ = server.wait_for("CLOSED", Duration::from_secs(10)).await;
 }
 
-async fn expect_line(peer: &mut PeerProcess, line: &str) {
+pub(crate) async fn expect_line(peer: &mut PeerProcess, line: &str) {
     if let Err(error) = peer.wait_for(line, PEER_RUN).await {
         panic!("{error}\nstderr:\n{}", peer.stderr());
     }

@@ -26,6 +26,10 @@ struct ClientIdentity {
     /// The description hash the client was generated from; `std::nullopt` accepts any server.
     std::optional<std::string> hash;
     std::string instance = "default";
+    /// The interface description (JSON) the client was generated from, sent in the HELLO so that
+    /// a server of another hash can decide member by member (docs/wire/unix.md, section 4);
+    /// empty sends none, and so does a HELLO that would pass 64 KiB with it.
+    std::string description;
 };
 
 /// How a client behaves.

@@ -1,5 +1,6 @@
 // A C++ client for the Rust and C++ servers of tests/it/cpp.rs:
-// `client_check thermostat|jobs|fault WHERE`, WHERE a socket path or an `mqtt://` URL.
+// `client_check thermostat|jobs|fault|evolving-newer|evolving-breaking WHERE`, WHERE a socket
+// path or an `mqtt://` URL.
 // Each check prints what it saw on failure; the exit status is the number of failed checks.
 // `fault` starts a long call, prints "in flight" and expects the call to fail with a transport
 // error once the test kills the server.
@@ -11,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include <evolving/evolving.hpp>
 #include <jobs/jobs.hpp>
 #include <thermostat/thermostat.hpp>
 
@@ -144,9 +146,10 @@ void thermostat_checks(const std::string& path) {
         check(error.code() == switchboard::ErrorCode::MethodNotFound, "unknown method has code 9");
     }
 
-    // A client generated from another version of the interface is refused at the handshake.
+    // A client generated from another version of the interface, which sends no description to
+    // compare member by member, is refused at the handshake.
     try {
-        switchboard::connect(path, {"Thermostat", "9.9.9", std::string("sha256:00"), "default"});
+        switchboard::connect(path, {"Thermostat", "9.9.9", std::string("sha256:00"), "default", ""});
         check(false, "a client with another hash is refused");
     } catch (const switchboard::RemoteError& error) {
         check(error.name() == "IncompatibleInterface", "refusal is IncompatibleInterface, got " + error.name());
@@ -221,11 +224,36 @@ void fault_checks(const std::string& where) {
     }
 }
 
+/// A client of tests/interfaces/evolve/v1.yaml against a server of a newer, compatible version
+/// (added_struct_field.yaml): the server accepts it from its description, and the new struct
+/// member it sends is ignored.
+void evolving_newer_checks(const std::string& path) {
+    auto client = evolving::EvolvingClient::connect(path);
+    check(client.set_target(21.5, std::string("hi")).get(), "setTarget accepted");
+    check(!client.set_target(21.5, std::string("refuse")).get(), "setTarget refused");
+    check(client.set_target(21.5, std::nullopt).get(), "setTarget without a note");
+    check(client.read().get().celsius == 21.5, "read ignores the member it does not know");
+    check(client.mode().get() == evolving::Mode::heat, "mode");
+    client.ping().get();
+}
+
+/// A client of v1.yaml against a server of changed_type.yaml: refused, naming the change.
+void evolving_breaking_checks(const std::string& path) {
+    try {
+        evolving::EvolvingClient::connect(path);
+        check(false, "a server of a breaking version refuses the client");
+    } catch (const switchboard::RemoteError& error) {
+        check(error.name() == "IncompatibleInterface", "refused as IncompatibleInterface, got " + error.name());
+        check(error.message().find("`methods.setTarget.arguments.celsius`") != std::string::npos,
+              "the refusal names the change: " + error.message());
+    }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
     if (argc != 3) {
-        std::cerr << "usage: client_check thermostat|jobs|fault WHERE\n";
+        std::cerr << "usage: client_check thermostat|jobs|fault|evolving-newer|evolving-breaking WHERE\n";
         return 100;
     }
     const std::string role = argv[1];
@@ -236,6 +264,10 @@ int main(int argc, char** argv) {
             jobs_checks(argv[2]);
         } else if (role == "fault") {
             fault_checks(argv[2]);
+        } else if (role == "evolving-newer") {
+            evolving_newer_checks(argv[2]);
+        } else if (role == "evolving-breaking") {
+            evolving_breaking_checks(argv[2]);
         } else {
             std::cerr << "unknown role " << role << "\n";
             return 100;

@@ -19,7 +19,7 @@ import uuid
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from . import _codec
+from . import _codec, _compat
 from .client import ClientCore
 from .errors import (
     CODE_NAMES,
@@ -603,16 +603,26 @@ class MqttClient(ClientCore):
                 if self.instance != "*" and info["instance"] != self.instance:
                     continue
                 theirs = info.get("hash")
+                lacking: set[tuple[str, str]] = set()
                 if isinstance(theirs, str) and theirs != self.spec.hash:
-                    text = (
-                        f"client was generated from {self.spec.name} {self.spec.version} "
-                        f"({self.spec.hash[:19]}), server `{info['instance']}` serves "
-                        f"{info.get('interface_name')} {info.get('version')} ({theirs[:19]})"
-                    )
-                    if self.instance == "*":
-                        log.warning("skipping an incompatible instance: %s", text)
-                        continue
-                    raise IncompatibleInterfaceError(text)
+                    # Another hash: compare the descriptions member by member, as the Unix
+                    # handshake does; without a description only the same hash connects.
+                    server = {
+                        "interface": info.get("interface_name"),
+                        "version": info.get("version"),
+                        "hash": theirs,
+                        "description": info.get("description"),
+                    }
+                    try:
+                        lacking = _compat.check(self.hello(), server)
+                    except IncompatibleInterfaceError as error:
+                        if self.instance == "*":
+                            log.warning(
+                                "skipping incompatible instance `%s`: %s", info["instance"], error
+                            )
+                            continue
+                        raise
+                    self._server_summary = _compat.summary(server)
                 presence = info.get("connection_topic")
                 if isinstance(presence, str) and not await self._alive(presence):
                     continue
@@ -626,6 +636,7 @@ class MqttClient(ClientCore):
                         self.params[param] = info[param]
                 self.instance = info["instance"]
                 self.topics = Topics(self.spec, self.instance, self.params)
+                self._lacking = lacking
                 return
         finally:
             await conn.unsubscribe(sid)
@@ -948,6 +959,9 @@ class MqttServer:
         }
         info.update(self.params)
         info["hash"] = spec.hash
+        description = spec.parsed_description()
+        if description is not None:
+            info["description"] = description
         t = self.topics
         conn.publish(
             t.topic("interfaceDiscovery"), _codec.dumps(info), 1, retain=True, expiry=INFO_EXPIRY

@@ -122,6 +122,20 @@ class InterfaceSpec:
     #: MQTT topic template overrides keyed by kind (``signals``, ``methodRequests``, ...).
     topics: Mapping[str, str] = field(default_factory=dict)
 
+    def parsed_description(self) -> dict[str, Any] | None:
+        """The description as a JSON object, for handshakes; ``None`` when the generated code
+        carries none (code generated before descriptions, which has ``{}``)."""
+        cached = self.__dict__.get("_parsed_description", False)
+        if cached is False:
+            try:
+                cached = _codec.loads(self.description.encode())
+            except ValueError:
+                cached = None
+            if not isinstance(cached, dict) or not cached:
+                cached = None
+            object.__setattr__(self, "_parsed_description", cached)
+        return cached  # type: ignore[no-any-return]
+
 
 def interface(
     name: str,

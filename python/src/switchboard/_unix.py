@@ -12,7 +12,7 @@ import stat
 import struct
 from typing import TYPE_CHECKING, Any
 
-from . import _codec
+from . import _codec, _compat
 from .client import ClientCore
 from .errors import (
     ConnectError,
@@ -33,6 +33,9 @@ log = logging.getLogger("switchboard.unix")
 
 PROTOCOL = 1
 MAX_FRAME = 16 * 1024 * 1024
+#: The largest handshake frame (HELLO, WELCOME, REFUSED) either side reads, whatever the frame
+#: limit for the rest of the connection (docs/wire/unix.md, section 2).
+HANDSHAKE_LIMIT = 64 * 1024
 HEADER = struct.Struct(">BBHQQ")
 HANDSHAKE_TIMEOUT = 5.0
 
@@ -109,11 +112,12 @@ class TooLarge(Exception):
     pass
 
 
-async def read_frame(reader: asyncio.StreamReader) -> Frame:
-    """Reads one frame; raises ``asyncio.IncompleteReadError`` at end of stream."""
+async def read_frame(reader: asyncio.StreamReader, limit: int = MAX_FRAME) -> Frame:
+    """Reads one frame of at most ``limit`` bytes; raises ``asyncio.IncompleteReadError`` at
+    end of stream."""
     (length,) = struct.unpack(">I", await reader.readexactly(4))
-    if length > MAX_FRAME:
-        raise TooLarge(f"frame of {length} bytes exceeds the limit of {MAX_FRAME} bytes")
+    if length > limit:
+        raise TooLarge(f"frame of {length} bytes exceeds the limit of {limit} bytes")
     body = await reader.readexactly(length)
     if length < 20:
         fid = struct.unpack_from(">Q", body, 4)[0] if length >= 12 else 0
@@ -130,6 +134,17 @@ async def read_frame(reader: asyncio.StreamReader) -> Frame:
 
 def json_payload(value: Any) -> bytes:
     return _codec.dumps(value)
+
+
+def hello_frame(kind: int, hello: dict[str, Any]) -> Frame:
+    """A HELLO or WELCOME frame. A HELLO whose description would take it past
+    :data:`HANDSHAKE_LIMIT` goes without it, as an older client's does: an equal hash still
+    connects, another one is refused."""
+    payload = json_payload(hello)
+    framing = 64 + len(str(hello.get("interface", "")).encode())
+    if kind == HELLO and "description" in hello and len(payload) + framing > HANDSHAKE_LIMIT:
+        payload = json_payload({k: v for k, v in hello.items() if k != "description"})
+    return Frame(kind, str(hello.get("interface", "")), payload)
 
 
 # --- where sockets live (§1) -----------------------------------------------------------------
@@ -213,16 +228,11 @@ class UnixClient(ClientCore):
         except OSError as error:
             raise ConnectError(f"cannot connect to {self.path}: {error.strerror or error}") from None
         try:
-            hello = {
-                "protocol": PROTOCOL,
-                "interface": self.spec.name,
-                "version": self.spec.version,
-                "hash": self.spec.hash,
-                "instance": self.instance,
-            }
-            writer.write(Frame(HELLO, self.spec.name, json_payload(hello)).encode())
+            writer.write(hello_frame(HELLO, self.hello(self.instance)).encode())
             await writer.drain()
-            answer = await asyncio.wait_for(read_frame(reader), HANDSHAKE_TIMEOUT)
+            answer = await asyncio.wait_for(
+                read_frame(reader, HANDSHAKE_LIMIT), HANDSHAKE_TIMEOUT
+            )
         except (OSError, asyncio.IncompleteReadError, asyncio.TimeoutError, TooLarge, FrameError):
             writer.close()
             raise ConnectError(f"handshake with {self.path} failed") from None
@@ -238,6 +248,19 @@ class UnixClient(ClientCore):
         if answer.kind != WELCOME:
             writer.close()
             raise ConnectError(f"unexpected answer to HELLO (kind {answer.kind:#04x})")
+        # The server has checked this client already; the same check here learns which members
+        # the server lacks (none for an equal hash, or from an older server, which sends no
+        # description and accepts only an equal hash).
+        try:
+            welcome = answer.json()
+        except ValueError:
+            welcome = None
+        self._lacking = set()
+        if isinstance(welcome, dict):
+            try:
+                self._agreed(welcome)
+            except IncompatibleInterfaceError as error:
+                log.debug("the server accepted this client, which reads it as: %s", error)
         self._writer = writer
         for name in self._signal_subs:
             writer.write(Frame(SUBSCRIBE, name).encode())
@@ -564,12 +587,16 @@ class UnixServer:
             self.core._peer_left(peer)
 
     async def _handshake(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
-        frame = await asyncio.wait_for(read_frame(reader), HANDSHAKE_TIMEOUT)
         spec = self.core.spec
 
         def refuse(message: str, name: str = "UnsupportedProtocol", code: int = 4) -> bool:
             writer.write(Frame(REFUSED, name, json_payload({"message": message}), code=code).encode())
             return False
+
+        try:
+            frame = await asyncio.wait_for(read_frame(reader, HANDSHAKE_LIMIT), HANDSHAKE_TIMEOUT)
+        except TooLarge as error:
+            return refuse(f"the HELLO is too large: {error}")
 
         if frame.kind != HELLO:
             return refuse("the first frame must be HELLO")
@@ -579,25 +606,25 @@ class UnixServer:
             return refuse("HELLO carries no JSON payload")
         if not isinstance(hello, dict) or hello.get("protocol") != PROTOCOL:
             return refuse(f"unsupported protocol; this server speaks protocol {PROTOCOL}")
-        theirs = hello.get("hash")
-        if hello.get("interface") != spec.name or (theirs is not None and theirs != spec.hash):
-
-            def short(h: Any) -> str:
-                return str(h)[:19] if h else "no hash"
-
-            message = (
-                f"client was generated from {hello.get('interface')} {hello.get('version')} "
-                f"({short(theirs)}), server serves {spec.name} {spec.version} ({short(spec.hash)})"
-            )
-            return refuse(message, "IncompatibleInterface")
-        welcome = {
+        welcome: dict[str, Any] = {
             "protocol": PROTOCOL,
             "interface": spec.name,
             "version": spec.version,
             "hash": spec.hash,
             "instance": self.core.instance,
         }
-        writer.write(Frame(WELCOME, spec.name, json_payload(welcome)).encode())
+        description = spec.parsed_description()
+        if description is not None:
+            welcome["description"] = description
+        try:
+            _compat.check(hello, welcome)
+        except IncompatibleInterfaceError as error:
+            return refuse(str(error), "IncompatibleInterface")
+        # Only a client of another hash compares members, so only it gets the description.
+        theirs = hello.get("hash")
+        if theirs is None or theirs == spec.hash:
+            welcome.pop("description", None)
+        writer.write(hello_frame(WELCOME, welcome).encode())
         return True
 
     @staticmethod

@@ -12,7 +12,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
-from . import _codec
+from . import _codec, _compat
 from ._spec import (
     ActionSpec,
     CommandSpec,
@@ -187,6 +187,34 @@ class ClientCore:
         self._watch_subs: dict[str, set[Subscription[Any]]] = {}
         self._goals: dict[str, Goal[Any, Any]] = {}
         self._goal_actions: dict[str, ActionSpec] = {}
+        #: The members (``(section, name)``) this client has and the server it talks to lacks,
+        #: learnt from the server's description at connect time (see ``_compat.check``).
+        self._lacking: set[tuple[str, str]] = set()
+        self._server_summary = ""
+
+    def _agreed(self, server_hello: dict[str, Any]) -> None:
+        """Checks the server's handshake (``_compat.check``) and remembers what it lacks."""
+        self._lacking = _compat.check(self.hello(), server_hello)
+        self._server_summary = _compat.summary(server_hello)
+
+    def _unless_lacking(self, section: str, name: str) -> None:
+        """Fails a use of a member the server lacks, before anything is sent."""
+        if (section, name) in self._lacking:
+            raise _compat.refusal(section, name, self._server_summary)
+
+    def hello(self, instance: str = "") -> dict[str, Any]:
+        """The Hello this client describes itself with, with its interface description."""
+        hello: dict[str, Any] = {
+            "protocol": 1,
+            "interface": self.spec.name,
+            "version": self.spec.version,
+            "hash": self.spec.hash,
+            "instance": instance,
+        }
+        description = self.spec.parsed_description()
+        if description is not None:
+            hello["description"] = description
+        return hello
 
     # --- transport hooks -----------------------------------------------------------------------
 
@@ -273,6 +301,7 @@ class ClientCore:
     # --- what generated code calls --------------------------------------------------------------
 
     async def call(self, spec: MethodSpec, args: list[Any], timeout: float | None) -> Any:
+        self._unless_lacking("methods", spec.name)
         data = spec.args.args_to_wire(args, spec.name)
         limit = timeout if timeout is not None else (spec.timeout or self.timeout)
         try:
@@ -282,10 +311,12 @@ class ClientCore:
         return spec.returns.from_wire(reply, spec.name)
 
     async def get_property(self, spec: PropertySpec, timeout: float | None) -> Any:
+        self._unless_lacking("properties", spec.name)
         data = await self._wire_get(spec.name, self.timeout if timeout is None else timeout)
         return spec.value.from_wire(data, spec.name)
 
     async def set_property(self, spec: PropertySpec, value: Any, timeout: float | None) -> Any:
+        self._unless_lacking("properties", spec.name)
         if spec.read_only:
             raise RemoteError(10, "ReadOnlyProperty", f"property `{spec.name}` is read-only")
         data = spec.value.to_wire(value, spec.name)
@@ -293,6 +324,7 @@ class ClientCore:
         return spec.value.from_wire(reply, spec.name)
 
     async def watch_property(self, spec: PropertySpec) -> Subscription[Any]:
+        self._unless_lacking("properties", spec.name)
         subs = self._watch_subs.setdefault(spec.name, set())
         sub: Subscription[Any] = Subscription(lambda s: self._drop(self._watch_subs, spec.name, s))
         first = not subs
@@ -306,6 +338,7 @@ class ClientCore:
         return sub
 
     async def subscribe(self, spec: SignalSpec) -> Subscription[Any]:
+        self._unless_lacking("signals", spec.name)
         subs = self._signal_subs.setdefault(spec.name, set())
         sub: Subscription[Any] = Subscription(
             lambda s: self._drop(self._signal_subs, spec.name, s)
@@ -331,9 +364,11 @@ class ClientCore:
             task.add_done_callback(lambda t: t.cancelled() or t.exception())
 
     async def command(self, spec: CommandSpec, args: list[Any]) -> None:
+        self._unless_lacking("commands", spec.name)
         await self._wire_command(spec.name, spec.args.args_to_wire(args, spec.name))
 
     async def send_goal(self, spec: ActionSpec, args: list[Any]) -> Goal[Any, Any]:
+        self._unless_lacking("actions", spec.name)
         data = spec.goal.args_to_wire(args, spec.name)
         goal_id = str(uuid.uuid4())
         goal: Goal[Any, Any] = Goal(self, spec, goal_id)
@@ -353,6 +388,7 @@ class ClientCore:
         return goal
 
     async def attach_goal(self, spec: ActionSpec, goal_id: str) -> Goal[Any, Any]:
+        self._unless_lacking("actions", spec.name)
         goal: Goal[Any, Any] = Goal(self, spec, goal_id)
         self._goals[goal_id] = goal
         self._goal_actions[goal_id] = spec
