@@ -55,6 +55,10 @@ pub(crate) enum Command {
     /// says, until stopped.
     #[command(after_help = crate::exit::exit_codes_help())]
     Bridge(BridgeArgs),
+    /// Serve an HTTP/JSON gateway to the services (methods, properties, commands, goals, event
+    /// streams, OpenAPI documents) until stopped.
+    #[command(after_help = crate::exit::exit_codes_help())]
+    Web(WebArgs),
     /// Talk to nodes without an interface file (commlib-py's and switchboard's): publish,
     /// subscribe to a pattern, call an RPC by name, with JSON.
     #[command(subcommand, after_help = crate::exit::exit_codes_help())]
@@ -197,6 +201,35 @@ pub(crate) struct PipeArgs {
     /// ends and they are removed (`500ms`, `2s`, `1m`, or seconds).
     #[arg(long, value_name = "DURATION", value_parser = parse_timeout, default_value = "10s")]
     pub(crate) session_idle: std::time::Duration,
+}
+
+/// Arguments of `switchboard web`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct WebArgs {
+    /// Where the services live (`unix:`, `mqtt://host:1883`, …), as for the other verbs.
+    /// Default: `$SWITCHBOARD_URL`, then the standard Unix socket.
+    #[arg(long, value_name = "URL")]
+    pub(crate) connect: Option<String>,
+    /// The interface file, for peers that cannot describe themselves (StingerIPC).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) interface: Option<PathBuf>,
+    /// Bound each request (and connecting) to this long (`500ms`, `2s`, `1m`, or seconds).
+    /// Requests default to 30 s.
+    #[arg(long, value_name = "DURATION", value_parser = parse_timeout)]
+    pub(crate) timeout: Option<std::time::Duration>,
+    /// The address to serve on. Anything but a loopback address needs `--token`.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
+    pub(crate) listen: String,
+    /// Require `Authorization: Bearer TOKEN` on every request (but CORS preflights).
+    #[arg(long, value_name = "TOKEN", env = "SWITCHBOARD_WEB_TOKEN", hide_env_values = true)]
+    pub(crate) token: Option<String>,
+    /// Allow browser pages from this origin (`https://console.example`) to call the gateway;
+    /// repeatable. No CORS headers are sent without it.
+    #[arg(long, value_name = "ORIGIN")]
+    pub(crate) cors: Vec<String>,
+    /// The most event streams (server-sent events) open at once; more are refused with 503.
+    #[arg(long, value_name = "N", default_value_t = 64)]
+    pub(crate) max_streams: usize,
 }
 
 /// Arguments of `switchboard bridge`.
@@ -389,4 +422,7 @@ pub(crate) enum Lang {
     Markdown,
     /// C++20: a header-only CMake library for the `switchboard` C++ runtime.
     Cpp,
+    /// An OpenAPI 3.1 document (JSON) of the routes `switchboard web` serves for the interface.
+    #[value(name = "openapi")]
+    OpenApi,
 }

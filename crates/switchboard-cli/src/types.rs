@@ -81,6 +81,15 @@ impl Types<'_> {
         self.check_fields(fields, given, "")
     }
 
+    /// Checks a JSON object (a request body) against `fields`: the wire object, or why not.
+    pub(crate) fn check_object(
+        &self,
+        fields: &[Field],
+        given: Map<String, Value>,
+    ) -> Result<Value, String> {
+        self.check_fields(fields, given, "")
+    }
+
     /// Checks a JSON object against `fields`, converting as it goes.
     fn check_fields(
         &self,

@@ -1,4 +1,5 @@
-//! Generates code and documents from switchboard interface files: Rust, Python, C++, AsyncAPI 3.0 and Markdown.
+//! Generates code and documents from switchboard interface files: Rust, Python, C++, AsyncAPI 3.0,
+//! OpenAPI 3.1 and Markdown.
 //!
 //! There are two ways in. A build script uses [`Builder`], which reads interface files, writes
 //! `<snake_name>.rs` into `$OUT_DIR/switchboard` and tells Cargo which files to watch; the crate
@@ -19,6 +20,7 @@ mod builder;
 pub mod cpp;
 pub mod markdown;
 mod names;
+pub mod openapi;
 pub mod python;
 pub mod rust;
 
@@ -43,6 +45,8 @@ pub enum Lang {
     Markdown,
     /// C++20: a header-only CMake library against the `switchboard` C++ runtime (`cpp/`).
     Cpp,
+    /// An OpenAPI 3.1 document (JSON) of the HTTP/JSON gateway `switchboard web` serves.
+    OpenApi,
 }
 
 /// One generated file.
@@ -241,6 +245,10 @@ pub fn generate_files(
         Lang::AsyncApi => {
             let contents = asyncapi::generate(iface, source_name)?;
             Ok(vec![GeneratedFile { path: asyncapi::file_name(iface)?.into(), contents }])
+        }
+        Lang::OpenApi => {
+            let contents = openapi::generate(iface, source_name)?;
+            Ok(vec![GeneratedFile { path: openapi::file_name(iface)?.into(), contents }])
         }
         Lang::Markdown => {
             let contents = markdown::generate(iface, source_name)?;

@@ -1,5 +1,7 @@
-//! The documentation targets: AsyncAPI and Markdown for every interface in the corpus, as insta
-//! snapshots, and every AsyncAPI document validated with the official AsyncAPI tools.
+//! The documentation targets: AsyncAPI, OpenAPI and Markdown for every interface in the corpus,
+//! as insta snapshots, every AsyncAPI document validated with the official AsyncAPI tools, and
+//! every OpenAPI document with `openapi-spec-validator` (pinned, from PyPI, in a venv under the
+//! target directory; skipped without Python's venv outside CI, like the other tools).
 //!
 //! Validation runs `tests/asyncapi/validate.mjs` with the machine's Node, after installing the
 //! pinned `@asyncapi/specs` and `@asyncapi/parser` (`npm ci`, from the committed lockfile) into
@@ -71,6 +73,110 @@ fn asyncapi_matches_snapshots() {
         assert_eq!(document["asyncapi"], "3.0.0");
         insta::assert_snapshot!(format!("asyncapi__{}", stem(&path)), files[0].contents);
     }
+}
+
+#[test]
+fn openapi_matches_snapshots() {
+    for path in corpus() {
+        let files = generate(&path, switchboard_codegen::Lang::OpenApi);
+        assert_eq!(files.len(), 1);
+        assert!(files[0].path.to_string_lossy().ends_with(".openapi.json"), "{:?}", files[0].path);
+        let document: serde_json::Value =
+            serde_json::from_str(&files[0].contents).expect("the document is JSON");
+        assert_eq!(document["openapi"], "3.1.0");
+        insta::assert_snapshot!(format!("openapi__{}", stem(&path)), files[0].contents);
+    }
+}
+
+/// The validator, pinned.
+const OPENAPI_VALIDATOR: &str = "openapi-spec-validator==0.9.0";
+
+/// Installs `openapi-spec-validator` into a venv under the target directory, once.
+fn openapi_validator_venv() -> Result<PathBuf, String> {
+    let venv = Path::new(env!("CARGO_TARGET_TMPDIR")).join("openapi-validator-venv");
+    let stamp = venv.join("installed.stamp");
+    let python = venv.join("bin/python");
+    if std::fs::read_to_string(&stamp).is_ok_and(|s| s == OPENAPI_VALIDATOR) {
+        return Ok(python);
+    }
+    let (ok, output) =
+        run("python3", &["-m", "venv", "--clear", &venv.display().to_string()], Path::new("."))?;
+    if !ok {
+        return Err(format!("cannot create a venv: {output}"));
+    }
+    let (ok, output) = run(
+        &python.display().to_string(),
+        &["-m", "pip", "install", "--quiet", "--disable-pip-version-check", OPENAPI_VALIDATOR],
+        Path::new("."),
+    )?;
+    if !ok {
+        return Err(format!("cannot install {OPENAPI_VALIDATOR}: {output}"));
+    }
+    std::fs::write(&stamp, OPENAPI_VALIDATOR).map_err(|e| e.to_string())?;
+    Ok(python)
+}
+
+/// Validates each file named on the command line; prints `valid <file>` for each.
+const VALIDATE_OPENAPI: &str = r#"
+import sys
+from openapi_spec_validator import validate
+from openapi_spec_validator.readers import read_from_filename
+failed = 0
+for path in sys.argv[1:]:
+    spec, _ = read_from_filename(path)
+    try:
+        validate(spec)
+        print("valid", path)
+    except Exception as error:
+        failed += 1
+        print("INVALID", path, error)
+sys.exit(1 if failed else 0)
+"#;
+
+/// Every interface's OpenAPI document passes `openapi-spec-validator` (OpenAPI 3.1, with its
+/// JSON Schema 2020-12 dialect), and a broken one does not, so the check can fail.
+#[test]
+fn openapi_documents_pass_a_validator() {
+    let python = match openapi_validator_venv() {
+        Ok(python) => python,
+        Err(reason) => {
+            return prerequisite::missing(format_args!(
+                "OpenAPI validation needs Python with venv and PyPI: {reason}"
+            ));
+        }
+    };
+    let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("openapi-documents");
+    let _ = std::fs::remove_dir_all(&out);
+    std::fs::create_dir_all(&out).expect("create the output directory");
+    let mut documents = Vec::new();
+    for path in corpus() {
+        for file in generate(&path, switchboard_codegen::Lang::OpenApi) {
+            let target = out.join(format!("{}.openapi.json", stem(&path)));
+            std::fs::write(&target, &file.contents).expect("write the document");
+            documents.push(target.display().to_string());
+        }
+    }
+    let python = python.display().to_string();
+    let mut args = vec!["-c", VALIDATE_OPENAPI];
+    args.extend(documents.iter().map(String::as_str));
+    let (ok, output) = run(&python, &args, Path::new(".")).expect("python runs");
+    assert!(ok, "openapi-spec-validator reports errors:\n{output}");
+    assert_eq!(
+        output.lines().filter(|l| l.starts_with("valid ")).count(),
+        documents.len(),
+        "every document was validated:\n{output}"
+    );
+
+    // A document with a response lacking its description must be refused.
+    let broken = out.join("broken.openapi.json");
+    let mut document: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&documents[0]).unwrap()).unwrap();
+    document["paths"]["/api/services"]["get"]["responses"]["200"] = serde_json::json!({});
+    std::fs::write(&broken, document.to_string()).unwrap();
+    let (ok, output) =
+        run(&python, &["-c", VALIDATE_OPENAPI, &broken.display().to_string()], Path::new("."))
+            .expect("python runs");
+    assert!(!ok, "a response without a description passed:\n{output}");
 }
 
 #[test]

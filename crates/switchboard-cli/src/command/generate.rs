@@ -24,6 +24,7 @@ pub(crate) fn run(args: &GenerateArgs) -> anyhow::Result<ExitCode> {
         Lang::AsyncApi => switchboard_codegen::Lang::AsyncApi,
         Lang::Markdown => switchboard_codegen::Lang::Markdown,
         Lang::Cpp => switchboard_codegen::Lang::Cpp,
+        Lang::OpenApi => switchboard_codegen::Lang::OpenApi,
     };
     let source_name = switchboard_codegen::source_name(&args.file);
     let files = switchboard_codegen::generate_files(iface, &source_name, lang)
@@ -78,5 +79,6 @@ fn lang_name(lang: Lang) -> &'static str {
         Lang::AsyncApi => "asyncapi",
         Lang::Markdown => "markdown",
         Lang::Cpp => "cpp",
+        Lang::OpenApi => "openapi",
     }
 }

@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 use switchboard::transport::{Discoverer, ServiceInfo};
 
 use crate::{
-    cli::ListArgs,
+    cli::{ConnectArgs, ListArgs},
     exit::Failure,
     session::{Output, endpoint, url},
 };
@@ -14,16 +14,22 @@ use crate::{
 /// How long discovery may wait for answers when `--timeout` is not given.
 const DISCOVERY_WAIT: Duration = Duration::from_secs(3);
 
-/// `switchboard list`.
-pub(crate) async fn run(args: &ListArgs) -> Result<(), Failure> {
-    let url = url(&args.conn);
-    let endpoint = endpoint(&args.conn, None)?;
-    let wait = args.conn.timeout.unwrap_or(DISCOVERY_WAIT);
+/// The running services at `--connect`, each as `list --format json` prints it.
+pub(crate) async fn discover(conn: &ConnectArgs) -> Result<Vec<Value>, Failure> {
+    let url = url(conn);
+    let endpoint = endpoint(conn, None)?;
+    let wait = conn.timeout.unwrap_or(DISCOVERY_WAIT);
     let services = endpoint.discover(wait).await.map_err(|error| {
         Failure::Transport(format!("cannot list the services at {url}: {error}"))
     })?;
     let transport = url.split(':').next().unwrap_or_default();
-    let services: Vec<Value> = services.iter().map(|s| listed(s, transport)).collect();
+    Ok(services.iter().map(|s| listed(s, transport)).collect())
+}
+
+/// `switchboard list`.
+pub(crate) async fn run(args: &ListArgs) -> Result<(), Failure> {
+    let url = url(&args.conn);
+    let services = discover(&args.conn).await?;
     let out = Output::new(&args.conn);
     if out.json() {
         println!("{}", json!({ "services": services }));

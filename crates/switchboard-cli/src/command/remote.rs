@@ -21,7 +21,7 @@ use crate::{
 /// How long to wait for a goal's end state after Ctrl-C asked to cancel it.
 const CANCEL_GRACE: Duration = Duration::from_secs(5);
 
-fn decode(payload: &[u8], what: &str) -> Result<Value, Failure> {
+pub(crate) fn decode(payload: &[u8], what: &str) -> Result<Value, Failure> {
     serde_json::from_slice(payload)
         .map_err(|e| Failure::Transport(format!("the server sent an unreadable {what}: {e}")))
 }
@@ -86,7 +86,7 @@ fn build(types: &Types<'_>, fields: &[Field], args: &InvokeArgs) -> Result<Value
     types.build(fields, &args.args, args.json.as_deref()).map_err(Failure::Usage)
 }
 
-fn encode(value: &Value) -> Bytes {
+pub(crate) fn encode(value: &Value) -> Bytes {
     Bytes::from(serde_json::to_vec(value).unwrap_or_default())
 }
 
@@ -320,7 +320,11 @@ pub(crate) async fn start_watch(
             let mut stream = session.client.subscribe::<Value>(name.clone()).await?;
             let tx = tx.clone();
             tokio::spawn(async move {
-                while let Some(next) = stream.next().await {
+                // Ends when the receiver goes, even while no signal arrives.
+                while let Some(next) = tokio::select! {
+                    next = stream.next() => next,
+                    () = tx.closed() => None,
+                } {
                     let event = match next {
                         Ok(args) => WatchEvent::Signal { name: name.clone(), args },
                         Err(SubscriptionError::Lagged { missed }) => WatchEvent::Problem(format!(
@@ -339,7 +343,11 @@ pub(crate) async fn start_watch(
                 session.client.watch_property::<Value, Value>(name.clone(), identity).await?;
             let tx = tx.clone();
             tokio::spawn(async move {
-                while let Some(next) = watch.next().await {
+                // Ends when the receiver goes, even while the property does not change.
+                while let Some(next) = tokio::select! {
+                    next = watch.next() => next,
+                    () = tx.closed() => None,
+                } {
                     let event = match next {
                         Ok(value) => WatchEvent::Property {
                             name: name.clone(),
