@@ -261,8 +261,8 @@ pub enum EnvelopeStyle {
 #[non_exhaustive]
 pub enum ReplyRoute {
     /// Each request names a reply subject of its own under the client's inbox
-    /// (`_sb.inbox.<client>.<request>`), which the client subscribes to with one wildcard; the
-    /// broker answers a request nobody receives with [`BusStatus::NoResponders`] (NATS).
+    /// (`_sb.inbox.<client>.<request>`), which the client subscribes to with one wildcard (NATS,
+    /// MQTT); NATS answers a request nobody receives with [`BusStatus::NoResponders`].
     Subjects,
     /// Every answer goes to the client's inbox queue and carries the request's correlation id
     /// in its envelope (Redis, AMQP).

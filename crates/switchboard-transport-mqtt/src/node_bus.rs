@@ -5,9 +5,15 @@
 //! commlib-py maps dotted names to MQTT topics by turning `.` into `/` (`demo.add_two_ints` is
 //! published on `demo/add_two_ints`); in a subscription `*` becomes `+` and a last wildcard
 //! `#`. A "queue" here is a topic: an RPC's requests are published (at `MqttOptions::rpc_qos`)
-//! to its topic, which its service subscribes to, and a call's reply topic (`rpc-<32 hex>`) is
-//! subscribed before the request goes out, since MQTT keeps nothing for a topic nobody
-//! subscribes to. Messages on topics go at QoS 0, as commlib-py sends them.
+//! to its topic, which its service subscribes to. Answers come back on reply subjects
+//! ([`ReplyRoute::Subjects`]): a call names `_sb.inbox.<client>.<request>` as its reply
+//! address, which a commlib-py service publishes to as `_sb/inbox/<client>/<request>` (it only
+//! turns dots into slashes), and the client subscribes to `_sb/inbox/<client>/#` once, when it
+//! connects. commlib-py's own client subscribes a fresh `rpc-<32 hex>` before every call and
+//! unsubscribes after it; doing the same cost a SUBSCRIBE round trip per call, and with a broker
+//! that leaves Nagle on (mosquitto's default) its UNSUBACK followed by the next call's SUBACK
+//! held calls for tens of milliseconds behind delayed ACKs. Messages on topics go at QoS 0, as
+//! commlib-py sends them.
 
 use std::{
     collections::HashMap,
@@ -72,7 +78,8 @@ impl BusConnector for NodeBusConnector {
 }
 
 fn profile() -> BusProfile {
-    BusProfile::new("mqtt", EnvelopeStyle::JsonBody, ReplyRoute::Queue, false).dropping_unconsumed()
+    BusProfile::new("mqtt", EnvelopeStyle::JsonBody, ReplyRoute::Subjects, false)
+        .dropping_unconsumed()
 }
 
 /// One MQTT connection as a bus.
