@@ -53,13 +53,13 @@ pub(crate) async fn serve_bridge(tag: &str) {
 }
 
 /// A node client's call of an echo RPC.
-struct NodeCall {
+pub(crate) struct NodeCall {
     client: RpcClient<Value, Value>,
     request: Value,
 }
 
 impl NodeCall {
-    async fn connect(url: &str, name: &str) -> NodeCall {
+    pub(crate) async fn connect(url: &str, name: &str) -> NodeCall {
         let node = Node::new("bench-caller", Endpoint::parse(url).expect("url"));
         let client = node.rpc_client::<Value, Value>(name).await.expect("a client");
         NodeCall { client, request: json!({ "data": util::payload_data() }) }

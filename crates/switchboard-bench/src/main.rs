@@ -11,6 +11,7 @@ mod bridge;
 mod gate;
 mod mqtt;
 mod nats;
+mod node_rows;
 mod peers;
 mod raw_amqp;
 mod raw_redis;

@@ -28,11 +28,11 @@ fn options(id: &str, hostport: &str) -> MqttOptions {
 }
 
 /// Incoming publishes of a raw client.
-type Incoming = mpsc::UnboundedReceiver<rumqttc::v5::mqttbytes::v5::Publish>;
+pub(crate) type Incoming = mpsc::UnboundedReceiver<rumqttc::v5::mqttbytes::v5::Publish>;
 
 /// Connects, drives the event loop in a task, and forwards incoming publishes. Returns after
 /// the CONNACK and after every `subscriptions` entry is acknowledged.
-async fn connect(
+pub(crate) async fn connect(
     id: &str,
     hostport: &str,
     subscriptions: &[(&str, QoS)],

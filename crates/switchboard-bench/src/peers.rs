@@ -82,9 +82,21 @@ fn commlib_python() -> Result<PathBuf, String> {
     }
 }
 
-fn parse(line: &str) -> Option<(f64, f64)> {
-    let v: serde_json::Value = serde_json::from_str(line.lines().last()?.trim()).ok()?;
-    Some((v["p50"].as_f64()?, v["p99"].as_f64()?))
+/// The figures a Python peer printed: the last line of its output that is a JSON object with
+/// `p50` and `p99`. Not simply the last line: commlib-py logs to stdout too (through rich), and
+/// its AMQP client logs a torn-down connection there after the figures when its node stops.
+fn parse(output: &str) -> Option<(f64, f64)> {
+    output.lines().rev().find_map(|line| {
+        let v: serde_json::Value = serde_json::from_str(line.trim()).ok()?;
+        Some((v["p50"].as_f64()?, v["p99"].as_f64()?))
+    })
+}
+
+/// The last lines of a peer's stderr, for the report when it printed no figures.
+fn stderr_tail(stderr: &[u8]) -> String {
+    let text = String::from_utf8_lossy(stderr);
+    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    lines[lines.len().saturating_sub(3)..].join(" / ")
 }
 
 fn peer_row(name: &str, theirs: Result<(f64, f64), String>, n: usize) -> PeerRow {
@@ -224,6 +236,44 @@ fn amqp_row(theirs: Result<(f64, f64), String>, n: usize) -> PeerRow {
     (scenario, result, FIVE_TIMES.into(), verdict)
 }
 
+/// Row 9's node lines (issue 16): commlib-py's RPC against our node RPC (`switchboard::node`,
+/// the API without codegen that speaks commlib-py's wire) on the same broker, measured here.
+fn node_row(kind: &str, theirs: Result<(f64, f64), String>, n: usize) -> PeerRow {
+    let (label, url) = crate::node_rows::BROKERS
+        .into_iter()
+        .find(|(label, _)| label.eq_ignore_ascii_case(kind))
+        .expect("a broker of row 18");
+    let scenario = format!(
+        "commlib-py 0.13.2 RPC over {label} vs our node RPC (`switchboard::node`, a JSON echo served by a process of ours, same broker, measured in this row)"
+    );
+    let (p50, p99) = match theirs {
+        Ok(figures) => figures,
+        Err(e) => {
+            return (
+                scenario,
+                format!("not measured: {e}"),
+                FIVE_TIMES.into(),
+                "not measured".into(),
+            );
+        }
+    };
+    let mut result = format!("theirs p50 {p50:.0} µs, p99 {p99:.0} µs ({n} calls)");
+    let verdict = match crate::node_rows::node_rpc(url, n) {
+        Ok((o50, o99)) => {
+            let factor = p50 / o50;
+            result.push_str(&format!(
+                "; ours p50 {o50:.1} µs, p99 {o99:.1} µs ({n} calls); ours **{factor:.1}× faster**"
+            ));
+            if factor >= 5.0 { "met".to_owned() } else { "**missed**".to_owned() }
+        }
+        Err(e) => {
+            result.push_str(&format!("; ours not measured: {e}"));
+            "not measured".to_owned()
+        }
+    };
+    (scenario, result, FIVE_TIMES.into(), verdict)
+}
+
 /// Row 9.
 pub(crate) fn rows(quick: bool) -> Vec<PeerRow> {
     let mut out = Vec::new();
@@ -232,7 +282,7 @@ pub(crate) fn rows(quick: bool) -> Vec<PeerRow> {
     let stinger = (|| -> Result<(f64, f64), String> {
         let setup = Command::new("bash")
             .arg(repo_root().join("tests/interop/setup.sh"))
-            .env("CARGO_TARGET_DIR", target_dir().parent().expect("target"))
+            .env("CARGO_TARGET_DIR", target_dir())
             .output()
             .map_err(|e| e.to_string())?;
         if !setup.status.success() {
@@ -285,12 +335,17 @@ pub(crate) fn rows(quick: bool) -> Vec<PeerRow> {
             let output = Command::new(&python)
                 .arg(&script)
                 .args(["client", kind, &name, &calls.to_string()])
-                .stderr(std::process::Stdio::null())
                 .output()
                 .map_err(|e| e.to_string())?;
-            parse(&String::from_utf8_lossy(&output.stdout))
-                .ok_or("commlib client printed no figures".to_string())
+            parse(&String::from_utf8_lossy(&output.stdout)).ok_or_else(|| {
+                format!(
+                    "commlib client printed no figures ({}): {}",
+                    output.status,
+                    stderr_tail(&output.stderr)
+                )
+            })
         })();
+        out.push(node_row(kind, theirs.clone(), calls));
         match kind {
             "mqtt" => {
                 let name = "commlib-py 0.13.2 RPC over MQTT (typed, mosquitto as configured on this machine)";

@@ -16,7 +16,7 @@ use crate::util::{Blast, Msg};
 pub(crate) const AMQP_URL: &str = "amqp://guest:guest@127.0.0.1:5672";
 
 /// The exchange the responder's ticks are published to.
-const TOPICS: &str = "amq.topic";
+pub(crate) const TOPICS: &str = "amq.topic";
 
 /// The queues of a responder for `instance` (requests, blasts) and its ticks' routing key.
 fn names(instance: &str) -> (String, String, String) {
@@ -28,7 +28,7 @@ fn names(instance: &str) -> (String, String, String) {
 }
 
 /// A connection and one channel on it (dropping the connection closes it).
-async fn channel() -> (Connection, Channel) {
+pub(crate) async fn channel() -> (Connection, Channel) {
     let connection = Connection::connect(AMQP_URL, ConnectionProperties::default())
         .await
         .expect("connect to RabbitMQ");
@@ -38,7 +38,7 @@ async fn channel() -> (Connection, Channel) {
 
 /// Declares `queue` (server-named when empty; exclusive and auto-deleted) and consumes it
 /// without acknowledgements, as our adapter does.
-async fn consume(channel: &Channel, queue: &str) -> (ShortString, Consumer) {
+pub(crate) async fn consume(channel: &Channel, queue: &str) -> (ShortString, Consumer) {
     let options = QueueDeclareOptions {
         exclusive: queue.is_empty(),
         auto_delete: true,
@@ -57,7 +57,7 @@ async fn consume(channel: &Channel, queue: &str) -> (ShortString, Consumer) {
     (name, consumer)
 }
 
-async fn publish(
+pub(crate) async fn publish(
     channel: &Channel,
     exchange: &str,
     key: &str,

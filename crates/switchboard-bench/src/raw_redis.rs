@@ -13,7 +13,7 @@ use crate::util::{Blast, Msg, Samples};
 pub(crate) const REDIS_URL: &str = "redis://127.0.0.1:6379/";
 
 /// A connection whose commands may block for as long as they like (`BLPOP` waits for work).
-async fn connect() -> Result<MultiplexedConnection, String> {
+pub(crate) async fn connect() -> Result<MultiplexedConnection, String> {
     let client = redis::Client::open(REDIS_URL).map_err(|e| e.to_string())?;
     let config = AsyncConnectionConfig::new().set_response_timeout(None);
     client

@@ -355,6 +355,36 @@ pub(crate) fn all(args: &[&str]) {
                 verdict: "reported".into(),
             });
         }
+        if want(18) {
+            for (label, url) in crate::node_rows::BROKERS {
+                eprintln!("row 18: node pub/sub throughput over {label}");
+                let tag = format!("sbbench.pubsub{}", std::process::id());
+                let (node_topic, raw_topic) = (format!("{tag}.node"), format!("{tag}.raw"));
+                let mut ours = crate::node_rows::NodePubSub::connect(url, &node_topic).await;
+                let count = 20_000 / scale as u64;
+                let (t, raw_client) = match label {
+                    "MQTT" => {
+                        let mut raw = crate::node_rows::RawMqtt::connect(&raw_topic.replace('.', "/")).await;
+                        (crate::node_rows::pubsub(&mut raw, &mut ours, count, 6).await, "rumqttc v5 (QoS 0 publishes, a subscriber on a second connection)")
+                    }
+                    "Redis" => {
+                        let mut raw = crate::node_rows::RawRedis::connect(&raw_topic).await;
+                        (crate::node_rows::pubsub(&mut raw, &mut ours, count, 6).await, "redis-rs 1.8 (`PUBLISH` on a multiplexed connection, `SUBSCRIBE` on a pub/sub connection)")
+                    }
+                    _ => {
+                        let mut raw = crate::node_rows::RawAmqp::connect(&raw_topic).await;
+                        (crate::node_rows::pubsub(&mut raw, &mut ours, count, 6).await, "lapin (publishes to `amq.topic`, a consumer of a queue bound to it, no acknowledgements)")
+                    }
+                };
+                results.push(Row {
+                    number: 18,
+                    scenario: format!("Node pub/sub throughput over {label} (`switchboard::node` publisher and subscriber of one topic, 64 B JSON, both in this process) vs a raw {raw_client} doing the same through the same broker, at most 256 in flight"),
+                    result: format!("ours {:.0} msg/s; raw {:.0} msg/s; ratio **{:.2}×** (median of 6 rounds × {count} messages, alternating; lost: ours {}, raw {})", t.ours, t.raw, t.ratio, t.ours_lost, t.raw_lost),
+                    goal: "≥ 0.9×".into(),
+                    verdict: met(t.ratio >= 0.9),
+                });
+            }
+        }
         if want(6) {
             for subscribers in [1usize, 4] {
                 eprintln!("row 6: Unix signal throughput 1 → {subscribers}");
@@ -463,7 +493,7 @@ pub(crate) fn all(args: &[&str]) {
     );
     let _ = writeln!(
         md,
-        "(add `--quick` for a 5× shorter run, `--rows 1,2` for some rows only). Needs mosquitto on 127.0.0.1:1883 and `/usr/sbin/mosquitto` (row 4 starts a private one), nats-server on 127.0.0.1:4222 (rows 11 and 12), Redis on 6379 (rows 9, 13, 14 and 17), RabbitMQ on 5672 with guest/guest (rows 9, 15 and 16), Python 3.12 with PyPI access for row 9, and valgrind for the profile.\n"
+        "(add `--quick` for a 5× shorter run, `--rows 1,2` for some rows only). Needs mosquitto on 127.0.0.1:1883 and `/usr/sbin/mosquitto` (row 4 starts a private one), nats-server on 127.0.0.1:4222 (rows 11 and 12), Redis on 6379 (rows 9, 13, 14, 17 and 18), RabbitMQ on 5672 with guest/guest (rows 9, 15, 16 and 18), Python 3.12 with PyPI access for row 9, and valgrind for the profile.\n"
     );
     let _ = writeln!(
         md,
