@@ -8,7 +8,8 @@
 //!
 //! `switchboard-test-server --replica COUNT_FILE ENDPOINT_URL` serves `Jobs` instead, as one of
 //! several replicas: each `lookup` appends its key to COUNT_FILE before it answers, so scaling
-//! tests can count on the servers how often each call ran.
+//! tests can count on the servers how often each call ran. Its `count` goal writes `goal-{to}`
+//! there as it starts and counts to `to`, one feedback every `stepMs`, until cancelled.
 
 use std::time::Duration;
 
@@ -57,17 +58,24 @@ struct CountingJobs {
     executed: std::sync::Mutex<std::fs::File>,
 }
 
+impl CountingJobs {
+    /// Appends `key` to the count file, flushed.
+    fn record(&self, key: &str) -> Result<(), RemoteError> {
+        use std::io::Write;
+        let mut file = self.executed.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        writeln!(file, "{key}")
+            .and_then(|()| file.flush())
+            .map_err(|e| RemoteError::internal(format!("cannot count the call: {e}")))
+    }
+}
+
 impl Jobs for CountingJobs {
     async fn lookup(
         &self,
         _ctx: &CallContext,
         key: String,
     ) -> Result<String, HandlerError<LookupError>> {
-        use std::io::Write;
-        let mut file = self.executed.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        writeln!(file, "{key}")
-            .and_then(|()| file.flush())
-            .map_err(|e| RemoteError::internal(format!("cannot count the call: {e}")))?;
+        self.record(&key)?;
         Ok(std::process::id().to_string())
     }
 
@@ -82,11 +90,20 @@ impl Jobs for CountingJobs {
 
     async fn count(
         &self,
-        _goal: switchboard::action::GoalContext<CountFeedback>,
+        goal: switchboard::action::GoalContext<CountFeedback>,
         to: i64,
-        _step_ms: u32,
+        step_ms: u32,
         _start_after_ms: u32,
     ) -> Result<i64, HandlerError<CountError>> {
+        // The goal is counted as it starts, so a test knows which replica runs it.
+        self.record(&format!("goal-{to}"))?;
+        for value in 1..=to {
+            goal.feedback(CountFeedback { value }).await;
+            tokio::select! {
+                () = tokio::time::sleep(Duration::from_millis(step_ms.into())) => {}
+                () = goal.cancelled() => return Err(HandlerError::Cancelled),
+            }
+        }
         Ok(to)
     }
 }

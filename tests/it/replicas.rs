@@ -312,13 +312,12 @@ async fn nats_cluster_node_dies_during_traffic() {
     assert!(late.iter().all(|o| o.result.is_ok()), "late failures: {late:?}");
 }
 
-/// Three replicas on a private mosquitto share calls through MQTT v5 shared subscriptions; one
-/// is killed with SIGKILL during traffic, the other two take the calls, and the counts add up.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn mqtt_shared_subscriptions_survive_a_killed_replica() {
-    let Some(broker) = PrivateMosquitto::start() else { return };
+/// Three replicas of one instance at `url` (which names the instance) share calls; one is
+/// killed with SIGKILL during traffic, the other two take the calls, and the counts add up.
+/// `label` names the transport in the output.
+async fn calls_survive_a_killed_replica(url: &str, label: &str) {
     let dir = SocketDir::new();
-    let url = format!("{}?instance=replicated", broker.url());
+    let url = url.to_owned();
     let replica_url = format!("{url}&replicas=shared");
     let mut replicas: Vec<Replica> =
         ["a", "b", "c"].iter().map(|name| Replica::start(dir.dir(), name, &replica_url)).collect();
@@ -339,7 +338,7 @@ async fn mqtt_shared_subscriptions_survive_a_killed_replica() {
     let [(before, failed_before), (after, failed_after)] = check_counts(&outcomes, &all, killed_at);
     let by = answered_by(&outcomes);
     eprintln!(
-        "MQTT shared subscriptions, one of three replicas killed: {before} calls succeeded and {failed_before} failed before, {after} succeeded and {failed_after} failed after; answered by {by:?}; failures: {:?}",
+        "{label}, one of three replicas killed: {before} calls succeeded and {failed_before} failed before, {after} succeeded and {failed_after} failed after; answered by {by:?}; failures: {:?}",
         failures(&outcomes).iter().take(5).collect::<Vec<_>>()
     );
     assert!(before > 0 && after > 0, "calls went through before and after the kill");
@@ -358,6 +357,165 @@ async fn mqtt_shared_subscriptions_survive_a_killed_replica() {
     assert!(!late.is_empty(), "calls were made in the last second");
     assert!(late.iter().all(|o| o.result.is_ok()), "late failures: {late:?}");
     replicas.clear();
+}
+
+/// Three replicas on a private mosquitto share calls through MQTT v5 shared subscriptions; one
+/// is killed with SIGKILL during traffic, the other two take the calls, and the counts add up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mqtt_shared_subscriptions_survive_a_killed_replica() {
+    let Some(broker) = PrivateMosquitto::start() else { return };
+    let url = format!("{}?instance=replicated", broker.url());
+    calls_survive_a_killed_replica(&url, "MQTT shared subscriptions").await;
+}
+
+/// The same on a private Redis: the replicas are competing `BLPOP` consumers of the request
+/// lists.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_competing_consumers_survive_a_killed_replica() {
+    let Some(redis) = switchboard_testkit::broker::PrivateRedis::start() else { return };
+    let url = format!("{}?instance=replicated", redis.url());
+    calls_survive_a_killed_replica(&url, "Redis competing consumers").await;
+}
+
+/// The same on the shared RabbitMQ (the instance is this process's own): the replicas are
+/// consumers of the same shared queues.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn amqp_shared_queues_survive_a_killed_replica() {
+    let Some(rabbit) = switchboard_testkit::broker::shared_rabbitmq() else { return };
+    let url = format!("{}?instance=replicated{}", rabbit.url, std::process::id());
+    calls_survive_a_killed_replica(&url, "AMQP shared queues").await;
+}
+
+/// How long each step of a replicated goal takes; goals count to 100 and more, so each runs
+/// for five seconds or longer: far longer than a killed replica's goals may take to fail.
+const GOAL_STEP_MS: u32 = 50;
+
+/// How soon after its replica was killed a goal must have failed: three of the replicas'
+/// 200 ms heartbeats, and generous slack for a busy machine.
+const GOAL_FAILS_WITHIN: Duration = Duration::from_millis(2500);
+
+/// Goals on replicas: three replicas share the goals of one client; one goal on each replica
+/// is cancelled (the cancel must reach the replica that runs it), then one replica is killed
+/// with SIGKILL: its goals fail promptly with a transport error, the others run to their end.
+async fn goals_follow_their_replica(base: &str) {
+    use switchboard::action::GoalError;
+    use switchboard::error::TransportErrorKind;
+
+    let dir = SocketDir::new();
+    let instance = format!("goals{}", std::process::id());
+    let url = format!("{base}?instance={instance}&heartbeat=200ms");
+    let replica_url = format!("{url}&replicas=shared");
+    let mut replicas: Vec<Replica> =
+        ["a", "b", "c"].iter().map(|name| Replica::start(dir.dir(), name, &replica_url)).collect();
+    let client = connect(&url).await;
+    until_all_serve(&client, 3).await;
+
+    // Which replica runs goal `to`, from the count files.
+    let runner = |replicas: &[Replica], to: i64| {
+        replicas.iter().position(|r| r.executed().contains(&format!("goal-{to}")))
+    };
+    // Send goals until every replica runs at least two.
+    let mut goals = Vec::new();
+    let mut to = 100;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let placed: Vec<usize> =
+            (0..3).map(|at| goals.iter().filter(|(_, _, on)| *on == at).count()).collect();
+        if placed.iter().all(|n| *n >= 2) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "goals did not reach every replica: {placed:?}");
+        to += 1;
+        let goal = within("send a goal", client.count(to, GOAL_STEP_MS, 0))
+            .await
+            .unwrap_or_else(|error| panic!("goal {to} was not accepted: {error:?}"));
+        let started = Instant::now();
+        let on = loop {
+            if let Some(on) = runner(&replicas, to) {
+                break on;
+            }
+            assert!(started.elapsed() < Duration::from_secs(5), "no replica counts goal {to}");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        };
+        goals.push((to, goal, on));
+    }
+
+    // Cancel the first goal of each replica: each cancel must reach its own replica.
+    let mut cancelled = Vec::new();
+    for at in 0..3 {
+        let index = goals.iter().position(|(_, _, on)| *on == at).expect("a goal on each");
+        let (to, goal, _) = goals.remove(index);
+        within("cancel", goal.cancel()).await.unwrap_or_else(|e| panic!("cancel {to}: {e:?}"));
+        let result = within("a cancelled goal's result", goal.result()).await;
+        assert!(matches!(result, Err(GoalError::Cancelled)), "goal {to}: {result:?}");
+        cancelled.push(to);
+    }
+
+    // Kill the replica that runs the most goals; its goals fail promptly, the others end well.
+    let victim = (0..3)
+        .max_by_key(|at| goals.iter().filter(|(_, _, on)| on == at).count())
+        .expect("three replicas");
+    let waiting: Vec<_> = goals
+        .into_iter()
+        .map(|(to, goal, on)| {
+            tokio::spawn(async move {
+                let result = tokio::time::timeout(Duration::from_secs(30), goal.result()).await;
+                (to, on, result, Instant::now())
+            })
+        })
+        .collect();
+    replicas[victim].process.kill();
+    let killed = Instant::now();
+    let mut failed = 0;
+    let mut succeeded = 0;
+    for waited in waiting {
+        let (to, on, result, ended) = waited.await.expect("a goal's task");
+        let result = result.unwrap_or_else(|_| panic!("goal {to} on replica {on} did not end"));
+        if on == victim {
+            let after = ended.saturating_duration_since(killed);
+            match result {
+                Err(GoalError::Call(CallError::Transport(error))) => {
+                    assert_eq!(error.kind(), TransportErrorKind::Disconnected, "{error}");
+                    assert!(error.to_string().contains("replica"), "{error}");
+                }
+                other => panic!("goal {to} of the killed replica: {other:?}"),
+            }
+            assert!(after <= GOAL_FAILS_WITHIN, "goal {to} failed {after:?} after the kill");
+            eprintln!("{base}: goal {to} of the killed replica failed {after:?} after the kill");
+            failed += 1;
+        } else {
+            assert_eq!(result.expect("a goal of a surviving replica"), to, "goal {to}");
+            succeeded += 1;
+        }
+    }
+    assert!(failed >= 1 && succeeded >= 2, "{failed} failed, {succeeded} succeeded");
+    let ran: usize = replicas
+        .iter()
+        .map(|r| r.executed().iter().filter(|k| k.starts_with("goal-")).count())
+        .sum();
+    assert_eq!(ran, usize::try_from(to - 100).unwrap(), "each goal ran on one replica, once");
+    replicas.clear();
+}
+
+/// [`goals_follow_their_replica`] on a private nats-server.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nats_goals_follow_their_replica() {
+    let Some(nats) = switchboard_testkit::broker::PrivateNats::start() else { return };
+    goals_follow_their_replica(&nats.url()).await;
+}
+
+/// [`goals_follow_their_replica`] on a private Redis.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_goals_follow_their_replica() {
+    let Some(redis) = switchboard_testkit::broker::PrivateRedis::start() else { return };
+    goals_follow_their_replica(&redis.url()).await;
+}
+
+/// [`goals_follow_their_replica`] on the shared RabbitMQ (the instance is this process's own).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn amqp_goals_follow_their_replica() {
+    let Some(rabbit) = switchboard_testkit::broker::shared_rabbitmq() else { return };
+    goals_follow_their_replica(&rabbit.url).await;
 }
 
 /// A replica refuses what only one server can own: an interface with properties cannot be

@@ -18,6 +18,7 @@ use switchboard_core::{
     ErrorCode, InterfaceDescriptor, RemoteError, TransportError, TransportErrorKind,
     compat::{self, Agreement, Hello},
     error::names,
+    action::{GoalEvent, GoalId},
     error_payload, goal_payload,
     message::{ClientMessage, Name, RequestId, ServerMessage},
     transport::{BoxFuture, ClientInbox, ClientTransport, ServiceTarget},
@@ -190,6 +191,9 @@ struct State {
     versions: HashMap<Name, u64>,
     /// The connect call waiting for the first compatible server.
     waiting: Option<oneshot::Sender<Result<(), TransportError>>>,
+    /// The goals a replica (`replicas=shared`) accepted, with the replica's server id: their
+    /// cancel and attach go to its own queue, and they fail when it is gone.
+    goal_replicas: HashMap<GoalId, String>,
 }
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -374,11 +378,13 @@ impl Client {
             }
             ClientMessage::CancelGoal { id, action, goal } => {
                 let payload = goal_payload::encode_request(&goal, None, None);
-                self.control(Some(id), Op::Cancel, Some(&action), None, payload).await
+                let queue = self.goal_queue(&goal);
+                self.control_to(&queue, Some(id), Op::Cancel, Some(&action), None, payload).await
             }
             ClientMessage::AttachGoal { id, action, goal, follow } => {
                 let payload = goal_payload::encode_request(&goal, None, Some(follow));
-                self.control(Some(id), Op::Attach, Some(&action), None, payload).await
+                let queue = self.goal_queue(&goal);
+                self.control_to(&queue, Some(id), Op::Attach, Some(&action), None, payload).await
             }
             ClientMessage::Describe { id } => {
                 self.control(Some(id), Op::Describe, None, None, Bytes::new()).await
@@ -445,12 +451,69 @@ impl Client {
         version: Option<u64>,
         payload: Bytes,
     ) -> Result<(), TransportError> {
+        self.control_to(&self.layout.control(), id, op, name, version, payload).await
+    }
+
+    /// Sends a control request to `queue`: the instance's control queue, or a replica's own.
+    async fn control_to(
+        &self,
+        queue: &str,
+        id: Option<RequestId>,
+        op: Op,
+        name: Option<&str>,
+        version: Option<u64>,
+        payload: Bytes,
+    ) -> Result<(), TransportError> {
         let meta = Meta { op: Some(op), name: name.map(str::to_owned), version, ..Meta::default() };
         let mut envelope = self.request(id, meta, payload);
         if op == Op::Command {
             envelope.reply_to = None;
         }
-        self.send_to(&self.layout.control(), envelope).await
+        self.send_to(queue, envelope).await
+    }
+
+    /// Where a goal's cancel and attach go: the queue of the replica that accepted it, else
+    /// the instance's control queue.
+    fn goal_queue(&self, goal: &GoalId) -> String {
+        match lock(&self.state).goal_replicas.get(goal) {
+            Some(replica) => self.layout.replica(replica),
+            None => self.layout.control(),
+        }
+    }
+
+    /// Notes which replica runs a goal, from an answer about it; an ended goal is forgotten.
+    fn note_goal_replica(&self, goal: &GoalId, replica: Option<&str>, ended: bool) {
+        let mut state = lock(&self.state);
+        match replica {
+            Some(replica) if !ended && layout::valid_segment(replica) => {
+                state.goal_replicas.insert(goal.clone(), replica.to_owned());
+            }
+            _ if ended => {
+                state.goal_replicas.remove(goal);
+            }
+            _ => {}
+        }
+    }
+
+    /// Replicas that are gone while the link stays up: the goals they ran fail at once.
+    fn replicas_gone(&self, replicas: &[String], why: &str) {
+        let lost: Vec<(GoalId, String)> = {
+            let mut state = lock(&self.state);
+            state
+                .goal_replicas
+                .extract_if(|_, replica| replicas.contains(replica))
+                .collect()
+        };
+        for (goal, replica) in lost {
+            tracing::warn!(%goal, %replica, "the replica running a goal is gone: {why}");
+            self.inbox.goal_lost(
+                &goal,
+                TransportError::disconnected(format!(
+                    "the replica {replica} of {} instance `{}` that ran goal {goal} is gone: {why}; the goal's outcome is unknown",
+                    self.interface.name, self.hello.instance
+                )),
+            );
+        }
     }
 
     async fn send_to(&self, queue: &str, envelope: Envelope) -> Result<(), TransportError> {
@@ -641,6 +704,8 @@ impl Client {
                 let (goal, result) = match meta.code {
                     0 => {
                         let (goal, snapshot) = goal_payload::decode_state(&payload)?;
+                        let ended = snapshot.status.is_terminal();
+                        self.note_goal_replica(&goal, meta.replica.as_deref(), ended);
                         (goal, Ok(snapshot))
                     }
                     code => {
@@ -654,6 +719,9 @@ impl Client {
             Kind::Goal => {
                 let action = Name::Owned(name()?);
                 let (goal, event) = goal_payload::decode_event(meta.goal.as_deref(), &payload)?;
+                if matches!(event, GoalEvent::Finished(_)) {
+                    self.note_goal_replica(&goal, None, true);
+                }
                 ServerMessage::GoalEvent { action, goal, event }
             }
             Kind::Signal => {
@@ -682,8 +750,10 @@ impl Client {
         let now = Instant::now();
         let mut state = lock(&self.state);
         if !presence.online {
-            if state.servers.farewell(&presence.id) {
-                drop(state);
+            let last = state.servers.farewell(&presence.id);
+            drop(state);
+            self.replicas_gone(std::slice::from_ref(&presence.id), "it said goodbye");
+            if last {
                 self.server_gone("it said goodbye (`\"online\":false`)");
             }
             return;
@@ -880,10 +950,16 @@ async fn keep_alive(client: Weak<Client>) {
             return;
         }
         let now = Instant::now();
-        let (linked, expired) = {
+        let (linked, (gone, expired)) = {
             let mut state = lock(&client.state);
             (state.generation != 0, state.servers.expire(now))
         };
+        if !gone.is_empty() {
+            client.replicas_gone(
+                &gone,
+                "it stopped announcing itself (no heartbeat for three of its intervals)",
+            );
+        }
         if expired {
             client.server_gone(
                 "it stopped announcing itself (no heartbeat for three of its intervals)",

@@ -117,6 +117,9 @@ pub mod header {
     pub const VERSION: &str = "sb-version";
     /// The kind of a goal event: `feedback`, `status` or `finished`.
     pub const GOAL: &str = "sb-goal";
+    /// In a replica's answer to a goal: the replica's server id, whose own queue takes the
+    /// goal's cancel and attach.
+    pub const REPLICA: &str = "sb-replica";
 }
 
 /// Names of the errors the layer itself answers requests with (code 4, `PayloadError`).
@@ -127,8 +130,8 @@ pub mod refusal {
     pub const PAYLOAD_TOO_LARGE: &str = "PayloadTooLarge";
     /// The request was made for another description of the interface (`sb-hash`).
     pub const INCOMPATIBLE_INTERFACE: &str = "IncompatibleInterface";
-    /// A goal was sent to a server that is one of several replicas (`replicas=shared`), which
-    /// do not run goals yet.
+    /// A goal was sent to a server that is one of several replicas (`replicas=shared`) and
+    /// cannot route the goal's later requests to itself (MQTT replicas).
     pub const GOALS_NOT_REPLICATED: &str = "GoalsNotReplicated";
 }
 
@@ -156,6 +159,8 @@ pub struct Meta {
     pub version: Option<u64>,
     /// The kind of a goal event.
     pub goal: Option<String>,
+    /// The replica that answered a goal: its server id.
+    pub replica: Option<String>,
 }
 
 /// A message of the layer: metadata, where an answer goes, and the payload.
@@ -247,6 +252,7 @@ fn to_headers(meta: &Meta) -> Headers {
     put(header::ERROR, meta.error.as_deref());
     put(header::VERSION, meta.version.map(|v| v.to_string()).as_deref());
     put(header::GOAL, meta.goal.as_deref());
+    put(header::REPLICA, meta.replica.as_deref());
     headers
 }
 
@@ -264,6 +270,7 @@ fn from_headers(headers: Headers) -> Result<Meta, EnvelopeError> {
             header::ERROR => meta.error = Some(value),
             header::VERSION => meta.version = Some(parse_version(&value)?),
             header::GOAL => meta.goal = Some(value),
+            header::REPLICA => meta.replica = Some(value),
             _ => {}
         }
     }
@@ -326,6 +333,8 @@ struct SbOut<'a> {
     version: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     goal: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    replica: Option<&'a str>,
 }
 
 impl SbOut<'_> {
@@ -339,6 +348,7 @@ impl SbOut<'_> {
             && self.error.is_none()
             && self.version.is_none()
             && self.goal.is_none()
+            && self.replica.is_none()
     }
 }
 
@@ -384,6 +394,8 @@ struct SbIn {
     version: Option<u64>,
     #[serde(default)]
     goal: Option<String>,
+    #[serde(default)]
+    replica: Option<String>,
 }
 
 const EMPTY_OBJECT: &[u8] = b"{}";
@@ -413,6 +425,7 @@ fn to_json_body(envelope: &Envelope) -> Result<Bytes, EnvelopeError> {
             error: meta.error.as_deref(),
             version: meta.version,
             goal: meta.goal.as_deref(),
+            replica: meta.replica.as_deref(),
         },
     };
     let mut body = Vec::with_capacity(payload.len() + 256);
@@ -442,6 +455,7 @@ fn from_json_body(message: BusMessage) -> Result<Envelope, EnvelopeError> {
         meta.error = sb.error;
         meta.version = sb.version;
         meta.goal = sb.goal;
+        meta.replica = sb.replica;
     }
     meta.id = match parsed.header.correlation_id {
         None | Some(serde_json::Value::Null) => None,
@@ -491,7 +505,14 @@ mod tests {
                 goal: Some("finished".into()),
                 ..Meta::default()
             };
-            for envelope in [request(), failed, Envelope::default()] {
+            let mut accepted = request();
+            accepted.meta = Meta {
+                kind: Some(Kind::GoalReply),
+                name: Some("preheat".into()),
+                replica: Some("5e1f".into()),
+                ..Meta::default()
+            };
+            for envelope in [request(), failed, accepted, Envelope::default()] {
                 let message = encode(style, envelope.clone()).expect("encodable");
                 let mut decoded = decode(style, message).expect("decodable");
                 if envelope.payload.is_empty() && style == EnvelopeStyle::JsonBody {

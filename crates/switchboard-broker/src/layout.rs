@@ -68,6 +68,16 @@ impl Layout {
         self.address(&wire::CONTROL, "")
     }
 
+    /// The queue of the replica whose server id is `replica`: cancel and attach of the goals
+    /// it runs.
+    pub(crate) fn replica(&self, replica: &str) -> String {
+        wire::REPLICA.fill(&[
+            ("interface", &self.interface),
+            ("instance", &self.instance),
+            ("replica", replica),
+        ])
+    }
+
     /// The topic where the instance's servers announce themselves.
     pub(crate) fn presence(&self) -> String {
         self.address(&wire::PRESENCE, "")
@@ -275,6 +285,10 @@ mod tests {
                 "signal" => (layout.signal("changed"), address.fill(&member("changed"))),
                 "property" => (layout.property("setpoint"), address.fill(&member("setpoint"))),
                 "control" => (layout.control(), address.fill(&instance)),
+                "replica" => (
+                    layout.replica("s1"),
+                    address.fill(&[instance[0], instance[1], ("replica", "s1")]),
+                ),
                 "presence" => (layout.presence(), address.fill(&instance)),
                 "clients" => (layout.clients(), address.fill(&instance)),
                 "discover" => (DISCOVER.to_owned(), address.fill(&[])),

@@ -104,12 +104,13 @@ impl Liveness {
         self.deadlines.remove(id).is_some() && self.deadlines.is_empty()
     }
 
-    /// Forgets the servers silent past their lifetime; returns true if that left none of a
-    /// set that had some.
-    pub(crate) fn expire(&mut self, now: Instant) -> bool {
+    /// Forgets the servers silent past their lifetime: returns their ids, and whether that
+    /// left none of a set that had some.
+    pub(crate) fn expire(&mut self, now: Instant) -> (Vec<String>, bool) {
         let before = self.deadlines.len();
-        self.deadlines.retain(|_, deadline| *deadline > now);
-        before > 0 && self.deadlines.is_empty()
+        let gone: Vec<String> =
+            self.deadlines.extract_if(|_, deadline| *deadline <= now).map(|(id, _)| id).collect();
+        (gone, before > 0 && self.deadlines.is_empty())
     }
 
     /// Whether server `id` is known.
@@ -167,10 +168,11 @@ mod tests {
         let mut live = Liveness::default();
         live.heard(&presence("a", 100), start);
         live.heard(&presence("b", 1000), start);
-        assert!(!live.expire(start + Duration::from_millis(299)));
-        assert!(!live.expire(start + Duration::from_millis(300)), "b is still live");
+        assert_eq!(live.expire(start + Duration::from_millis(299)), (vec![], false));
+        let a_gone = live.expire(start + Duration::from_millis(300));
+        assert_eq!(a_gone, (vec!["a".to_owned()], false), "b is still live");
         assert!(!live.knows("a") && live.knows("b"));
-        assert!(live.expire(start + Duration::from_secs(3)));
+        assert_eq!(live.expire(start + Duration::from_secs(3)), (vec!["b".to_owned()], true));
         live.heard(&presence("a", 100), start);
         assert!(live.farewell("a"));
         assert!(!live.farewell("a"), "only once");

@@ -219,6 +219,11 @@ impl Server {
                 .await?;
         }
         self.bus.consume(&[self.layout.control()], self.request_sink(Route::Control)).await?;
+        if self.options.replicas == Replicas::Shared {
+            // A goal's later requests come here: its answer names this replica.
+            let own = self.layout.replica(&self.id);
+            self.bus.consume(&[own], self.request_sink(Route::Control)).await?;
+        }
         let me = self.me.clone();
         let probe: Sink = Arc::new(move |_: &str, message| {
             if let Some(server) = me.upgrade() {
@@ -375,18 +380,6 @@ impl Server {
             Route::Control => envelope.meta.op,
         };
         let (link, anonymous) = self.link_for(&envelope);
-        if op == Some(Op::Goal) && self.options.replicas == Replicas::Shared {
-            let error = RemoteError::new(
-                ErrorCode::NotImplemented,
-                refusal::GOALS_NOT_REPLICATED,
-                format!(
-                    "this server of {} is one of several replicas (`replicas=shared`), which do not run goals: a goal's cancel and attach could reach another replica; serve actions from one server",
-                    self.hello.summary()
-                ),
-            );
-            self.refuse(&link, op, envelope.meta.name.as_deref(), error);
-            return;
-        }
         if let (Some(theirs), Some(ours)) = (&envelope.meta.hash, &self.hello.hash)
             && theirs != ours
         {
@@ -783,6 +776,9 @@ impl Link {
                 };
                 meta.kind = Some(Kind::GoalReply);
                 meta.name = Some(action.into_owned());
+                if server.options.replicas == Replicas::Shared {
+                    meta.replica = Some(server.id.clone());
+                }
                 (false, payload)
             }
             ServerMessage::GoalEvent { action, goal, event } => {

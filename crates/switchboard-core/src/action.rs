@@ -601,7 +601,8 @@ impl GoalTrack {
         lock(&self.state).outcome.is_some()
     }
 
-    /// The client was closed: waiting ends with this error unless the goal already ended.
+    /// The client was closed, or the server running the goal is gone: waiting ends with this
+    /// error unless the goal already ended.
     pub(crate) fn close(&self, error: TransportError) {
         lock(&self.state).closed = Some(error);
         self.bump();

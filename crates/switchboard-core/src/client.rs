@@ -478,6 +478,13 @@ impl ClientInbox for ClientShared {
         }
     }
 
+    fn goal_lost(&self, goal: &GoalId, error: TransportError) {
+        let track = lock(&self.goals).remove(goal).and_then(|track| track.upgrade());
+        if let Some(track) = track {
+            track.close(error);
+        }
+    }
+
     fn agreed(&self, agreement: Agreement) {
         let mut current = lock(&self.agreement);
         self.lacks_any.store(!agreement.lacking.is_empty(), Ordering::Release);

@@ -144,6 +144,13 @@ pub trait ClientInbox: Send + Sync {
     /// The connection was lost; every request in flight must fail with this error.
     fn disconnected(&self, error: TransportError);
 
+    /// The server that runs goal `goal` is gone while the connection stays up (one of several
+    /// replicas died): waiting for the goal ends with `error` at once, and the client stops
+    /// following it. The default does nothing.
+    fn goal_lost(&self, goal: &crate::action::GoalId, error: TransportError) {
+        let _ = (goal, error);
+    }
+
     /// A lost connection was restored. Returns the messages (subscriptions and watches)
     /// the transport must send before anything else.
     fn reconnected(&self) -> Vec<ClientMessage>;

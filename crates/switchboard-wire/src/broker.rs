@@ -3,7 +3,7 @@
 //! named by [`crate::node`].
 //!
 //! Addresses are dotted segments; a template's placeholders (`{interface}`, `{instance}`,
-//! `{member}`, `{client}`, `{request}`) each stand for one segment.
+//! `{member}`, `{client}`, `{request}`, `{replica}`) each stand for one segment.
 
 /// How a broker delivers what is sent to an address.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -102,6 +102,16 @@ pub const CONTROL: Address = Address {
     delivery: Delivery::Queue,
     carries: "property reads, updates and watches, commands, goals, the description (`sb-op` says which)",
 };
+/// One replica's own control queue: `{replica}` is the server's id (32 hex digits, as in its
+/// presence). A server started with `replicas=shared` consumes it besides [`CONTROL`], and
+/// names it in its answer to a goal (`sb-replica`), so that the goal's cancel and attach reach
+/// the replica that runs it.
+pub const REPLICA: Address = Address {
+    key: "replica",
+    template: "{interface}.{instance}.replica.{replica}",
+    delivery: Delivery::Queue,
+    carries: "(replicas) cancel and attach of the goals one replica runs",
+};
 /// A server's presence and heartbeats.
 pub const PRESENCE: Address = Address {
     key: "presence",
@@ -153,6 +163,7 @@ pub const ADDRESSES: &[Address] = &[
     SIGNAL,
     PROPERTY,
     CONTROL,
+    REPLICA,
     PRESENCE,
     CLIENTS,
     DISCOVER,
@@ -171,7 +182,7 @@ mod tests {
     /// Every template names only placeholders of its own kind and keys are unique.
     #[test]
     fn templates_are_consistent() {
-        let allowed = ["interface", "instance", "member", "client", "request"];
+        let allowed = ["interface", "instance", "member", "client", "request", "replica"];
         for (at, address) in ADDRESSES.iter().enumerate() {
             for name in address.placeholders() {
                 assert!(allowed.contains(&name), "{} uses {name}", address.key);
