@@ -8,7 +8,8 @@
 //!
 //! `switchboard-test-server --replica COUNT_FILE ENDPOINT_URL` serves `Jobs` instead, as one of
 //! several replicas: each `lookup` appends its key to COUNT_FILE before it answers, so scaling
-//! tests can count on the servers how often each call ran. Its `count` goal writes `goal-{to}`
+//! tests can count on the servers how often each call ran (a key that starts with `slow-` is
+//! answered 4 s later). Its `count` goal writes `goal-{to}`
 //! there as it starts and counts to `to`, one feedback every `stepMs`, until cancelled.
 
 use std::time::Duration;
@@ -51,6 +52,13 @@ impl Thermostat for SlowThermostat {
     }
 }
 
+/// A `lookup` of a key that starts with this answers only after [`SLOW_LOOKUP`], so a test
+/// can kill a replica while it holds calls.
+const SLOW_KEY: &str = "slow-";
+
+/// How long a slow `lookup` takes.
+const SLOW_LOOKUP: Duration = Duration::from_secs(4);
+
 /// A `Jobs` server that is one of several replicas: `lookup` writes its key as a line to the
 /// count file (flushed before it answers, so a test can count what a killed replica executed)
 /// and answers with this process's id.
@@ -76,6 +84,9 @@ impl Jobs for CountingJobs {
         key: String,
     ) -> Result<String, HandlerError<LookupError>> {
         self.record(&key)?;
+        if key.starts_with(SLOW_KEY) {
+            tokio::time::sleep(SLOW_LOOKUP).await;
+        }
         Ok(std::process::id().to_string())
     }
 

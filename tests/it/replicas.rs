@@ -185,8 +185,13 @@ fn failures(outcomes: &[Outcome]) -> Vec<&str> {
 }
 
 async fn connect(url: &str) -> JobsClient {
+    connect_timed(url, CALL_TIMEOUT).await
+}
+
+/// [`connect`] with calls that time out after `call_timeout`.
+async fn connect_timed(url: &str, call_timeout: Duration) -> JobsClient {
     let endpoint = Endpoint::parse(url).expect("a valid URL");
-    let options = ClientOptions::default().call_timeout(CALL_TIMEOUT);
+    let options = ClientOptions::default().call_timeout(call_timeout);
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         match within("connect", JobsClient::connect_with(&endpoint, options.clone())).await {
@@ -495,6 +500,108 @@ async fn goals_follow_their_replica(base: &str) {
         .sum();
     assert_eq!(ran, usize::try_from(to - 100).unwrap(), "each goal ran on one replica, once");
     replicas.clear();
+}
+
+/// Failover of calls: three replicas hold slow calls (4 s each) of one client; one replica is
+/// killed with SIGKILL: the calls it had taken fail promptly with a transport error, long before
+/// their deadline, and the others succeed, each having run once.
+async fn calls_of_a_killed_replica_fail_promptly(base: &str) {
+    use switchboard::error::TransportErrorKind;
+
+    let dir = SocketDir::new();
+    let instance = format!("failover{}", std::process::id());
+    let url = format!("{base}?instance={instance}&heartbeat=200ms");
+    let replica_url = format!("{url}&replicas=shared");
+    let mut replicas: Vec<Replica> =
+        ["a", "b", "c"].iter().map(|name| Replica::start(dir.dir(), name, &replica_url)).collect();
+    let client = connect_timed(&url, Duration::from_secs(30)).await;
+    until_all_serve(&client, 3).await;
+
+    // Which replica took call `key`, from the count files.
+    let taker = |replicas: &[Replica], key: &str| {
+        replicas.iter().position(|r| r.executed().iter().any(|k| k == key))
+    };
+    // Make slow calls until every replica holds at least one.
+    let mut calls = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    for n in 1.. {
+        let placed: Vec<usize> =
+            (0..3).map(|at| calls.iter().filter(|(_, _, on)| *on == at).count()).collect();
+        if placed.iter().all(|n| *n >= 1) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "slow calls did not reach every replica: {placed:?}");
+        let key = format!("slow-{n}");
+        let call = tokio::spawn({
+            let (client, key) = (client.clone(), key.clone());
+            async move {
+                let result = client.lookup(key).await;
+                (result, Instant::now())
+            }
+        });
+        let sent = Instant::now();
+        let on = loop {
+            if let Some(on) = taker(&replicas, &key) {
+                break on;
+            }
+            assert!(sent.elapsed() < Duration::from_secs(5), "no replica took {key}");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        };
+        calls.push((key, call, on));
+    }
+    let victim = 0;
+    replicas[victim].process.kill();
+    let killed = Instant::now();
+    let (mut failed, mut succeeded) = (0, 0);
+    for (key, call, on) in calls {
+        let (result, ended) = within("a slow call", call).await.expect("the call's task");
+        if on == victim {
+            let after = ended.saturating_duration_since(killed);
+            let error = result.expect_err("a call of the killed replica cannot succeed");
+            match error.call_error() {
+                Some(CallError::Transport(error)) => {
+                    assert_eq!(error.kind(), TransportErrorKind::Disconnected, "{error}");
+                    assert!(error.to_string().contains("replica"), "{error}");
+                }
+                other => panic!("{key} of the killed replica: {other:?}"),
+            }
+            assert!(after <= GOAL_FAILS_WITHIN, "{key} failed {after:?} after the kill");
+            eprintln!("{base}: {key} of the killed replica failed {after:?} after the kill");
+            failed += 1;
+        } else {
+            result.unwrap_or_else(|error| panic!("{key} on a surviving replica: {error}"));
+            succeeded += 1;
+        }
+    }
+    assert!(failed >= 1 && succeeded >= 2, "{failed} failed, {succeeded} succeeded");
+    let mut ran: Vec<String> =
+        replicas.iter().flat_map(|r| r.executed()).filter(|key| key.starts_with("slow-")).collect();
+    let total = ran.len();
+    ran.sort();
+    ran.dedup();
+    assert_eq!(ran.len(), total, "each slow call ran once");
+    replicas.clear();
+}
+
+/// [`calls_of_a_killed_replica_fail_promptly`] on a private nats-server.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nats_calls_of_a_killed_replica_fail_promptly() {
+    let Some(nats) = switchboard_testkit::broker::PrivateNats::start() else { return };
+    calls_of_a_killed_replica_fail_promptly(&nats.url()).await;
+}
+
+/// [`calls_of_a_killed_replica_fail_promptly`] on a private Redis.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_calls_of_a_killed_replica_fail_promptly() {
+    let Some(redis) = switchboard_testkit::broker::PrivateRedis::start() else { return };
+    calls_of_a_killed_replica_fail_promptly(&redis.url()).await;
+}
+
+/// [`calls_of_a_killed_replica_fail_promptly`] on the shared RabbitMQ.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn amqp_calls_of_a_killed_replica_fail_promptly() {
+    let Some(rabbit) = switchboard_testkit::broker::shared_rabbitmq() else { return };
+    calls_of_a_killed_replica_fail_promptly(&rabbit.url).await;
 }
 
 /// [`goals_follow_their_replica`] on a private nats-server.

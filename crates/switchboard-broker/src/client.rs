@@ -16,9 +16,9 @@ pub(crate) use switchboard_core::sync::lock;
 use bytes::Bytes;
 use switchboard_core::{
     ErrorCode, InterfaceDescriptor, RemoteError, TransportError, TransportErrorKind,
+    action::{GoalEvent, GoalId},
     compat::{self, Agreement, Hello},
     error::names,
-    action::{GoalEvent, GoalId},
     error_payload, goal_payload,
     message::{ClientMessage, Name, RequestId, ServerMessage},
     transport::{BoxFuture, ClientInbox, ClientTransport, ServiceTarget},
@@ -80,6 +80,7 @@ pub(crate) async fn connect(
         value_order: Mutex::new(()),
         checked: Mutex::new(None),
         closed: AtomicBool::new(false),
+        replicated: AtomicBool::new(false),
         tasks: Mutex::new(Vec::new()),
         log: Arc::new(LogLimit::new()),
         me: me.clone(),
@@ -165,6 +166,9 @@ struct Client {
     /// made against it.
     checked: Mutex<Option<(Option<String>, Agreement)>>,
     closed: AtomicBool,
+    /// A server of the instance announced itself as one of several replicas: method calls and
+    /// goal requests ask the replica that takes them to say so (`sb-ack`).
+    replicated: AtomicBool,
     tasks: Mutex<Vec<JoinHandle<()>>>,
     log: Arc<LogLimit>,
     me: Weak<Client>,
@@ -194,7 +198,13 @@ struct State {
     /// The goals a replica (`replicas=shared`) accepted, with the replica's server id: their
     /// cancel and attach go to its own queue, and they fail when it is gone.
     goal_replicas: HashMap<GoalId, String>,
+    /// The requests in flight a replica said it took, with the replica's server id: they fail
+    /// at once when it is gone.
+    taken: HashMap<RequestId, String>,
 }
+
+/// How many requests `State::taken` holds before it forgets those no longer awaited.
+const TAKEN_PRUNE_AT: usize = 4096;
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 enum Restore {
@@ -325,7 +335,8 @@ impl Client {
     async fn dispatch(&self, message: ClientMessage) -> Result<(), TransportError> {
         match message {
             ClientMessage::Call { id, method, payload } => {
-                let envelope = self.request(Some(id), Meta::default(), payload);
+                let meta = Meta { ack: self.replicated.load(Ordering::Relaxed), ..Meta::default() };
+                let envelope = self.request(Some(id), meta, payload);
                 match self.method_queues.get(&method) {
                     Some(queue) => self.send_to(queue, envelope).await,
                     None => self.send_to(&self.layout.method(&method), envelope).await,
@@ -464,7 +475,9 @@ impl Client {
         version: Option<u64>,
         payload: Bytes,
     ) -> Result<(), TransportError> {
-        let meta = Meta { op: Some(op), name: name.map(str::to_owned), version, ..Meta::default() };
+        let ack = op == Op::Goal && self.replicated.load(Ordering::Relaxed);
+        let meta =
+            Meta { op: Some(op), name: name.map(str::to_owned), version, ack, ..Meta::default() };
         let mut envelope = self.request(id, meta, payload);
         if op == Op::Command {
             envelope.reply_to = None;
@@ -495,15 +508,49 @@ impl Client {
         }
     }
 
-    /// Replicas that are gone while the link stays up: the goals they ran fail at once.
+    /// Notes that replica `replica` took request `id`, while the request is still awaited.
+    fn note_taken(&self, id: RequestId, replica: &str) {
+        if !self.inbox.awaits(id) || !layout::valid_segment(replica) {
+            return;
+        }
+        let mut state = lock(&self.state);
+        if state.taken.len() >= TAKEN_PRUNE_AT {
+            state.taken.retain(|id, _| self.inbox.awaits(*id));
+        }
+        state.taken.insert(id, replica.to_owned());
+    }
+
+    /// Forgets which replica took request `id`: its answer is here.
+    fn answered(&self, id: Option<RequestId>) {
+        if let Some(id) = id
+            && self.replicated.load(Ordering::Relaxed)
+        {
+            lock(&self.state).taken.remove(&id);
+        }
+    }
+
+    /// Replicas that are gone while the link stays up: the requests they took and the goals
+    /// they ran fail at once.
     fn replicas_gone(&self, replicas: &[String], why: &str) {
-        let lost: Vec<(GoalId, String)> = {
+        let (requests, lost) = {
             let mut state = lock(&self.state);
-            state
-                .goal_replicas
-                .extract_if(|_, replica| replicas.contains(replica))
-                .collect()
+            let requests: Vec<(RequestId, String)> =
+                state.taken.extract_if(|_, replica| replicas.contains(replica)).collect();
+            let goals: Vec<(GoalId, String)> =
+                state.goal_replicas.extract_if(|_, replica| replicas.contains(replica)).collect();
+            (requests, goals)
         };
+        for (id, replica) in requests {
+            if self.inbox.awaits(id) {
+                self.inbox.request_failed(
+                    id,
+                    TransportError::disconnected(format!(
+                        "the replica {replica} of {} instance `{}` that took this request is gone: {why}; it may or may not have run",
+                        self.interface.name, self.hello.instance
+                    )),
+                );
+            }
+        }
         for (goal, replica) in lost {
             tracing::warn!(%goal, %replica, "the replica running a goal is gone: {why}");
             self.inbox.goal_lost(
@@ -671,7 +718,13 @@ impl Client {
         Ok(Some(match meta.kind.unwrap_or(Kind::Reply) {
             Kind::Reply => {
                 let result = reply_result(&meta, payload);
+                self.answered(id);
                 ServerMessage::Reply { id: need_id()?, result }
+            }
+            Kind::Taken => {
+                let replica = meta.replica.as_deref().ok_or("`taken` without `sb-replica`")?;
+                self.note_taken(need_id()?, replica);
+                return Ok(None);
             }
             Kind::Property => {
                 let property = self.property_name(&name()?);
@@ -700,6 +753,7 @@ impl Client {
                 ServerMessage::PropertyValue { property, version, payload }
             }
             Kind::GoalReply => {
+                self.answered(id);
                 let action = Name::Owned(meta.name.clone().unwrap_or_default());
                 let (goal, result) = match meta.code {
                     0 => {
@@ -780,6 +834,9 @@ impl Client {
             }
             return;
         }
+        if presence.replicas == crate::options::Replicas::Shared {
+            self.replicated.store(true, Ordering::Relaxed);
+        }
         let heartbeat = Duration::from_millis(presence.heartbeat_ms.max(1));
         state.server_heartbeat =
             Some(state.server_heartbeat.map_or(heartbeat, |h| h.min(heartbeat)));
@@ -825,6 +882,8 @@ impl Client {
             state.online = false;
             state.restore = Restore::Needed;
             state.versions.clear();
+            // Every request in flight fails below.
+            state.taken.clear();
         }
         tracing::warn!(interface = %self.interface.name, instance = %self.hello.instance, "the server is gone: {why}");
         self.inbox.disconnected(TransportError::disconnected(format!(
@@ -843,6 +902,7 @@ impl Client {
             state.signals.clear();
             state.values.clear();
             state.versions.clear();
+            state.taken.clear();
         }
         tracing::warn!(broker = %self.broker, %error, "lost the broker; reconnecting");
         self.inbox.disconnected(error);

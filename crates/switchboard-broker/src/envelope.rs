@@ -69,6 +69,9 @@ wire_names! {
         Signal = "signal",
         /// The interface description.
         Description = "description",
+        /// A replica took the request (`sb-ack` asked it to say so), and names itself in
+        /// `sb-replica`; the answer follows.
+        Taken = "taken",
     }
 }
 
@@ -120,6 +123,9 @@ pub mod header {
     /// In a replica's answer to a goal: the replica's server id, whose own queue takes the
     /// goal's cancel and attach.
     pub const REPLICA: &str = "sb-replica";
+    /// On a method call or goal request to replicas: `1` asks the replica that takes it to say
+    /// so at once (`sb-kind: taken`), so that the client can fail it when that replica dies.
+    pub const ACK: &str = "sb-ack";
 }
 
 /// Names of the errors the layer itself answers requests with (code 4, `PayloadError`).
@@ -159,8 +165,10 @@ pub struct Meta {
     pub version: Option<u64>,
     /// The kind of a goal event.
     pub goal: Option<String>,
-    /// The replica that answered a goal: its server id.
+    /// The replica that answered a goal, or took a request: its server id.
     pub replica: Option<String>,
+    /// The request asks a replica to say it took it.
+    pub ack: bool,
 }
 
 /// A message of the layer: metadata, where an answer goes, and the payload.
@@ -253,6 +261,7 @@ fn to_headers(meta: &Meta) -> Headers {
     put(header::VERSION, meta.version.map(|v| v.to_string()).as_deref());
     put(header::GOAL, meta.goal.as_deref());
     put(header::REPLICA, meta.replica.as_deref());
+    put(header::ACK, meta.ack.then_some("1"));
     headers
 }
 
@@ -271,6 +280,7 @@ fn from_headers(headers: Headers) -> Result<Meta, EnvelopeError> {
             header::VERSION => meta.version = Some(parse_version(&value)?),
             header::GOAL => meta.goal = Some(value),
             header::REPLICA => meta.replica = Some(value),
+            header::ACK => meta.ack = value.trim() == "1",
             _ => {}
         }
     }
@@ -335,6 +345,8 @@ struct SbOut<'a> {
     goal: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     replica: Option<&'a str>,
+    #[serde(skip_serializing_if = "is_false")]
+    ack: bool,
 }
 
 impl SbOut<'_> {
@@ -349,11 +361,16 @@ impl SbOut<'_> {
             && self.version.is_none()
             && self.goal.is_none()
             && self.replica.is_none()
+            && !self.ack
     }
 }
 
 fn is_zero(code: &u8) -> bool {
     *code == 0
+}
+
+fn is_false(flag: &bool) -> bool {
+    !*flag
 }
 
 #[derive(Deserialize)]
@@ -396,6 +413,8 @@ struct SbIn {
     goal: Option<String>,
     #[serde(default)]
     replica: Option<String>,
+    #[serde(default)]
+    ack: bool,
 }
 
 const EMPTY_OBJECT: &[u8] = b"{}";
@@ -426,6 +445,7 @@ fn to_json_body(envelope: &Envelope) -> Result<Bytes, EnvelopeError> {
             version: meta.version,
             goal: meta.goal.as_deref(),
             replica: meta.replica.as_deref(),
+            ack: meta.ack,
         },
     };
     let mut body = Vec::with_capacity(payload.len() + 256);
@@ -456,6 +476,7 @@ fn from_json_body(message: BusMessage) -> Result<Envelope, EnvelopeError> {
         meta.version = sb.version;
         meta.goal = sb.goal;
         meta.replica = sb.replica;
+        meta.ack = sb.ack;
     }
     meta.id = match parsed.header.correlation_id {
         None | Some(serde_json::Value::Null) => None,
@@ -505,6 +526,8 @@ mod tests {
                 goal: Some("finished".into()),
                 ..Meta::default()
             };
+            let mut asking = request();
+            asking.meta.ack = true;
             let mut accepted = request();
             accepted.meta = Meta {
                 kind: Some(Kind::GoalReply),
@@ -512,7 +535,7 @@ mod tests {
                 replica: Some("5e1f".into()),
                 ..Meta::default()
             };
-            for envelope in [request(), failed, accepted, Envelope::default()] {
+            for envelope in [request(), failed, asking, accepted, Envelope::default()] {
                 let message = encode(style, envelope.clone()).expect("encodable");
                 let mut decoded = decode(style, message).expect("decodable");
                 if envelope.payload.is_empty() && style == EnvelopeStyle::JsonBody {

@@ -395,6 +395,7 @@ impl Server {
             self.refuse(&link, op, envelope.meta.name.as_deref(), error);
             return;
         }
+        let ack = envelope.meta.ack;
         let request = match route {
             Route::Method(method) => Ok(ClientMessage::Call {
                 id: self.next_request.fetch_add(1, Ordering::Relaxed),
@@ -410,6 +411,9 @@ impl Server {
                 return;
             }
         };
+        if ack && self.options.replicas == Replicas::Shared {
+            self.say_taken(&link);
+        }
         let follows_a_goal = matches!(
             request,
             ClientMessage::SendGoal { .. } | ClientMessage::AttachGoal { follow: true, .. }
@@ -420,6 +424,24 @@ impl Server {
             // A client that names itself not is one peer per request: nothing waits for it
             // to come back once its request is delivered.
             self.inbox.peer_gone(peer);
+        }
+    }
+
+    /// Tells the client that this replica took its request (it asked, with `sb-ack`), ahead of
+    /// the answer: the client then fails the request at once should this replica die.
+    fn say_taken(&self, link: &Link) {
+        let Some(reply_to) = &link.reply_to else { return };
+        let meta = Meta {
+            kind: Some(Kind::Taken),
+            id: link.correlation.clone(),
+            replica: Some(self.id.clone()),
+            ..Meta::default()
+        };
+        let taken = self.encode(Envelope { meta, reply_to: None, payload: Bytes::new() });
+        let sent =
+            taken.and_then(|message| self.outbox.push(Outgoing::Send(reply_to.clone(), message)));
+        if let Err(error) = sent {
+            limited_warn!(self.log, %error, "could not say that this replica took a request");
         }
     }
 
