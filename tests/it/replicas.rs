@@ -597,13 +597,6 @@ async fn redis_calls_of_a_killed_replica_fail_promptly() {
     calls_of_a_killed_replica_fail_promptly(&redis.url()).await;
 }
 
-/// [`calls_of_a_killed_replica_fail_promptly`] on the shared RabbitMQ.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn amqp_calls_of_a_killed_replica_fail_promptly() {
-    let Some(rabbit) = switchboard_testkit::broker::shared_rabbitmq() else { return };
-    calls_of_a_killed_replica_fail_promptly(&rabbit.url).await;
-}
-
 /// [`goals_follow_their_replica`] on a private nats-server.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nats_goals_follow_their_replica() {
@@ -616,13 +609,6 @@ async fn nats_goals_follow_their_replica() {
 async fn redis_goals_follow_their_replica() {
     let Some(redis) = switchboard_testkit::broker::PrivateRedis::start() else { return };
     goals_follow_their_replica(&redis.url()).await;
-}
-
-/// [`goals_follow_their_replica`] on the shared RabbitMQ (the instance is this process's own).
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn amqp_goals_follow_their_replica() {
-    let Some(rabbit) = switchboard_testkit::broker::shared_rabbitmq() else { return };
-    goals_follow_their_replica(&rabbit.url).await;
 }
 
 /// A replica refuses what only one server can own: an interface with properties cannot be
