@@ -113,6 +113,10 @@ std::string default_socket_path(const std::string& interface, const std::string&
     return interface_dir + "/" + instance + ".sock";
 }
 
+// Private to this file: a name like `Connection` with external linkage would clash with any
+// other definition of it in the program (an ODR violation, seen as a crash).
+namespace {
+
 /// One accepted connection.
 struct Connection {
     int fd = -1;
@@ -141,6 +145,8 @@ struct PropertyState {
     std::uint64_t version = 1;
     bool read_only = false;
 };
+
+}  // namespace
 
 class ServerCore {
 public:
