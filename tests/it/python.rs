@@ -85,6 +85,22 @@ fn python3_version() -> Result<String, String> {
     Ok(String::from_utf8_lossy(&output.stdout).trim().to_string())
 }
 
+/// Writes the Python package generated from the interface `file` into `out`.
+fn generate_python(file: &Path, out: &Path) -> Result<(), String> {
+    let loaded = switchboard_codegen::load_file(file).map_err(|e| e.to_string())?;
+    let iface = loaded.parsed.interface.as_ref().ok_or("interface has errors")?;
+    let name = switchboard_codegen::source_name(file);
+    let files =
+        switchboard_codegen::generate_files(iface, &name, switchboard_codegen::Lang::Python)
+            .map_err(|e| e.to_string())?;
+    for generated_file in files {
+        let target = out.join(&generated_file.path);
+        std::fs::create_dir_all(target.parent().expect("a parent")).map_err(|e| e.to_string())?;
+        std::fs::write(&target, generated_file.contents).map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}
+
 fn setup() -> Result<PyEnv, String> {
     let root = Path::new(env!("CARGO_TARGET_TMPDIR")).join("python");
     let venv = root.join(format!("venv-{}", python3_version()?));
@@ -115,19 +131,7 @@ fn setup() -> Result<PyEnv, String> {
         "tests/python/garden.yaml",
     ] {
         let file = repo().join(file);
-        let loaded = switchboard_codegen::load_file(&file).map_err(|e| e.to_string())?;
-        let iface = loaded.parsed.interface.as_ref().ok_or("interface has errors")?;
-        let name = switchboard_codegen::source_name(&file);
-        let files =
-            switchboard_codegen::generate_files(iface, &name, switchboard_codegen::Lang::Python)
-                .map_err(|e| e.to_string())?;
-        let out = generated.join(file.file_stem().expect("a stem"));
-        for generated_file in files {
-            let target = out.join(&generated_file.path);
-            std::fs::create_dir_all(target.parent().expect("a parent"))
-                .map_err(|e| e.to_string())?;
-            std::fs::write(&target, generated_file.contents).map_err(|e| e.to_string())?;
-        }
+        generate_python(&file, &generated.join(file.file_stem().expect("a stem")))?;
     }
     // The compatibility matrix's versions (tests/it/evolve.rs) are all the package `evolving`,
     // so each goes in a directory of its own, which tests/python/evolve_peer.py loads by path.
@@ -139,19 +143,7 @@ fn setup() -> Result<PyEnv, String> {
         .collect();
     versions.sort();
     for file in versions {
-        let loaded = switchboard_codegen::load_file(&file).map_err(|e| e.to_string())?;
-        let iface = loaded.parsed.interface.as_ref().ok_or("interface has errors")?;
-        let name = switchboard_codegen::source_name(&file);
-        let files =
-            switchboard_codegen::generate_files(iface, &name, switchboard_codegen::Lang::Python)
-                .map_err(|e| e.to_string())?;
-        let out = generated.join("evolve").join(file.file_stem().expect("a stem"));
-        for generated_file in files {
-            let target = out.join(&generated_file.path);
-            std::fs::create_dir_all(target.parent().expect("a parent"))
-                .map_err(|e| e.to_string())?;
-            std::fs::write(&target, generated_file.contents).map_err(|e| e.to_string())?;
-        }
+        generate_python(&file, &generated.join("evolve").join(file.file_stem().expect("a stem")))?;
     }
     let path = [
         repo().join("python/src"),
