@@ -94,6 +94,8 @@ pub(crate) struct Places {
     pub(crate) redis: SocketAddr,
     /// nlohmann/json's header, which the C++ runtime (`cpp/`) includes.
     pub(crate) nlohmann_json: String,
+    /// The browser the console's test drives (`crates/switchboard-cli/tests/console.rs`).
+    pub(crate) chromium: String,
 }
 
 impl Default for Places {
@@ -103,6 +105,7 @@ impl Default for Places {
             mqtt_broker: SocketAddr::from(([127, 0, 0, 1], 1883)),
             redis: SocketAddr::from(([127, 0, 0, 1], 6379)),
             nlohmann_json: "/usr/include/nlohmann/json.hpp".to_owned(),
+            chromium: "/usr/bin/chromium".to_owned(),
         }
     }
 }
@@ -229,6 +232,17 @@ pub(crate) fn examine(machine: &Machine, places: &Places) -> Vec<Finding> {
             Err(format!("{} is missing", places.nlohmann_json))
         },
         fix: CPP_FIX,
+    });
+    findings.push(Finding {
+        what: "chromium".to_owned(),
+        need: Need::Tests,
+        used_by: "the browser console's test (crates/switchboard-cli/tests/console.rs), headless",
+        found: if is_executable(Path::new(&places.chromium)) {
+            Ok(places.chromium.clone())
+        } else {
+            Err(format!("{} is missing", places.chromium))
+        },
+        fix: "Debian/Ubuntu: `sudo apt-get install chromium` (the test runs /usr/bin/chromium)",
     });
     for (name, used_by, fix) in [
         ("bash", "tests/interop/setup.sh and the docs/shell.md examples", "install bash"),
@@ -418,7 +432,9 @@ mod tests {
             let nlohmann_json = self.dir.path().join("json.hpp");
             std::fs::write(&nlohmann_json, "// a stub").expect("write a stub header");
             let nlohmann_json = nlohmann_json.display().to_string();
-            Places { mosquitto, mqtt_broker: broker, redis: closed_port(), nlohmann_json }
+            self.program("chromium", "echo 'Chromium 156.0.8078.129'");
+            let chromium = self.dir.path().join("chromium").display().to_string();
+            Places { mosquitto, mqtt_broker: broker, redis: closed_port(), nlohmann_json, chromium }
         }
 
         fn remove(&self, name: &str) {

@@ -1,7 +1,8 @@
 //! `switchboard web`, the HTTP/JSON gateway, run as a process against a real thermostat (and
 //! the jobs service) over the Unix socket and the loopback MQTT broker: calls, properties,
 //! signal and property streams, goals, the status codes and JSON bodies of failures, the
-//! safety rules (token, loopback, CORS, body and stream limits), the served OpenAPI document,
+//! safety rules (token, loopback, CORS, body and stream limits), the console's files served
+//! without the token, the served OpenAPI document,
 //! the curl example of docs/web.md, and a schemathesis fuzz run against the documents.
 
 use std::{
@@ -426,6 +427,26 @@ fn a_token_is_required_when_set_and_cors_only_when_configured() {
     let auth = ("Authorization", "Bearer s3cret");
     let reply = gateway.request("GET", &path, &[auth], b"");
     assert_eq!(reply.status, 200, "{:?}", String::from_utf8_lossy(&reply.body));
+
+    // The console's page and files need no token (they hold no data), and are locked to
+    // their own origin; the API behind them still needs it.
+    let page = gateway.request("GET", "/", &[], b"");
+    assert_eq!(page.status, 200);
+    assert_eq!(page.header("content-type"), Some("text/html; charset=utf-8"));
+    let policy = page.header("content-security-policy").expect("a Content-Security-Policy");
+    assert!(policy.contains("connect-src 'self'") && policy.contains("frame-ancestors 'none'"));
+    assert!(String::from_utf8_lossy(&page.body).contains("/console/app.js"));
+    for file in ["app.js", "api.js", "forms.js"] {
+        let script = gateway.request("GET", &format!("/console/{file}"), &[], b"");
+        assert_eq!(script.status, 200, "{file}");
+        assert_eq!(script.header("content-type"), Some("text/javascript; charset=utf-8"));
+    }
+    let style = gateway.request("GET", "/console/style.css", &[], b"");
+    assert_eq!(style.header("content-type"), Some("text/css; charset=utf-8"));
+    let missing = gateway.request("GET", "/console/secrets.txt", &[], b"");
+    assert_eq!(missing.status, 404);
+    let listing = gateway.request("GET", "/api/services", &[], b"");
+    assert_eq!(listing.status, 401);
 
     // CORS: the named origin only; preflights need no token.
     let console = ("Origin", "https://console.example");

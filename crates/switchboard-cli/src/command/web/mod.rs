@@ -1,8 +1,10 @@
 //! `switchboard web`: an HTTP/JSON gateway to the running services — method calls, properties,
 //! commands, goals, signal and property streams as server-sent events, and an OpenAPI 3.1
-//! document per interface — through the CLI's runtime introspection (no generated code).
+//! document per interface — through the CLI's runtime introspection (no generated code) — and
+//! the browser console at `/`, a page built on those routes alone.
 //! `docs/web.md` documents the routes, the status codes and the safety rules.
 
+mod console;
 mod error;
 mod events;
 mod goals;

@@ -20,7 +20,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use super::{
-    MAX_BODY,
+    MAX_BODY, console,
     error::ApiError,
     events::{self, EventStream},
     guard::{self, Guard},
@@ -37,7 +37,7 @@ type MemberPath = Result<Path<(String, String, String)>, PathRejection>;
 type GoalPath = Result<Path<(String, String, String, String)>, PathRejection>;
 type Body = Result<Bytes, BytesRejection>;
 
-/// The gateway's routes, behind the guard and the body limit.
+/// The gateway's routes, behind the guard and the body limit, and the browser console's.
 pub(crate) fn router(gateway: Arc<Gateway>, guard: Arc<Guard>) -> Router {
     let service = "/api/services/{interface}/{instance}";
     Router::new()
@@ -61,13 +61,15 @@ pub(crate) fn router(gateway: Arc<Gateway>, guard: Arc<Guard>) -> Router {
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .layer(middleware::from_fn_with_state(guard, guard::check))
         .with_state(gateway)
+        .merge(console::router())
 }
 
 async fn no_route() -> ApiError {
     ApiError::new(
         StatusCode::NOT_FOUND,
         "not_found",
-        "no such route; the routes are under /api/services and /openapi (see docs/web.md)",
+        "no such route; the routes are under /api/services and /openapi, the console at / \
+         (see docs/web.md)",
     )
 }
 
