@@ -3,17 +3,20 @@
 //! the Unix socket and the loopback MQTT broker: a method called through its form, a signal
 //! arriving, a property edited, an action run to its end with progress and one cancelled, a
 //! declared error shown with its fields, the token asked for, and the forms of an interface with
-//! every type (structs, optionals, lists, maps, bytes, datetimes) turning input into JSON. With
+//! every type (structs, optionals, lists, maps, bytes, datetimes) turning input into JSON; over
+//! Unix also an instance that starts and stops, seen coming and going in the list. With
 //! `SWITCHBOARD_WRITE_SCREENSHOTS=1` the Unix run writes the screenshots of `docs/images/`.
 
 use std::{
     io::{BufRead, BufReader},
     path::{Path, PathBuf},
     process::{Child, Command, Stdio},
-    time::Duration,
+    time::{Duration, Instant},
 };
 
+use switchboard::{Endpoint, transport::unix::UnixEndpoint};
 use switchboard_testkit::prerequisite;
+use tokio::sync::oneshot;
 
 // Shared with tests/cli.rs and tests/web.rs, which use the parts this file does not.
 #[allow(dead_code)]
@@ -144,6 +147,39 @@ fn prerequisites() -> Option<PathBuf> {
     }
 }
 
+/// A second thermostat instance, `second`, in `live`'s runtime directory, for the page to see
+/// come and go: started when the driving script writes `start-second` into `signals`, stopped
+/// when it writes `stop-second` (each waited for at most the test's length).
+fn come_and_go(live: &Live, signals: PathBuf) {
+    let socket = live.dir.path().join("switchboard/Thermostat/second.sock");
+    std::thread::spawn(move || {
+        let wait_for = |name: &str| {
+            let deadline = Instant::now() + Duration::from_secs(300);
+            while !signals.join(name).exists() {
+                if Instant::now() > deadline {
+                    return false;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            true
+        };
+        if !wait_for("start-second") {
+            return;
+        }
+        let (stop, stopped) = oneshot::channel::<()>();
+        let endpoint = Endpoint::unix(UnixEndpoint::at(socket));
+        let server = support::rt().spawn(async move {
+            let _ = thermostat_example::server::run_until(&endpoint, async {
+                let _ = stopped.await;
+            })
+            .await;
+        });
+        wait_for("stop-second");
+        let _ = stop.send(());
+        let _ = support::rt().block_on(server);
+    });
+}
+
 /// Drives the console against `live` in the browser; screenshots into `screenshots` if given.
 fn drive(live: &Live, token_by: TokenBy, screenshots: Option<&Path>) {
     let Some(driver) = prerequisites() else { return };
@@ -169,6 +205,12 @@ fn drive(live: &Live, token_by: TokenBy, screenshots: Option<&Path>) {
     if let Some(dir) = screenshots {
         node.env("SCREENSHOTS", dir);
     }
+    if live.url == "unix:" {
+        let signals = live.dir.path().join("come-and-go");
+        std::fs::create_dir_all(&signals).unwrap();
+        come_and_go(live, signals.clone());
+        node.env("COME_AND_GO", signals);
+    }
     let output = support::run_bounded(node, Duration::from_secs(300));
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(
@@ -177,6 +219,9 @@ fn drive(live: &Live, token_by: TokenBy, screenshots: Option<&Path>) {
         String::from_utf8_lossy(&output.stderr)
     );
     assert!(stdout.contains("console: every step passed"), "{stdout}");
+    if live.url == "unix:" {
+        assert!(stdout.contains("step: an instance that starts appears"), "{stdout}");
+    }
 }
 
 /// `docs/images`, when `SWITCHBOARD_WRITE_SCREENSHOTS=1` asks for new screenshots.

@@ -5,11 +5,14 @@
 // Environment: CONSOLE_URL (the gateway's base URL), INSTANCE (the services' instance),
 // TOKEN (the gateway's --token), TOKEN_BY ("panel": typed into the page; "fragment": #token=),
 // CHROMIUM (the browser), SCREENSHOTS (a directory to write PNGs into; unset: none),
-// EVERYTHING (the description JSON of examples/interfaces/everything.yaml, for the form checks).
+// EVERYTHING (the description JSON of examples/interfaces/everything.yaml, for the form checks),
+// COME_AND_GO (a directory: writing `start-second` there starts a thermostat instance `second`,
+// `stop-second` stops it; unset: that step is left out).
 
+import { writeFileSync } from "node:fs";
 import { chromium } from "playwright-core";
 
-const { CONSOLE_URL, INSTANCE, TOKEN, TOKEN_BY, CHROMIUM, SCREENSHOTS, EVERYTHING } = process.env;
+const { CONSOLE_URL, INSTANCE, TOKEN, TOKEN_BY, CHROMIUM, SCREENSHOTS, EVERYTHING, COME_AND_GO } = process.env;
 const STEP_MS = 30_000;
 
 function step(text) {
@@ -160,6 +163,18 @@ try {
   await note.locator(".result", { hasText: "sent at" }).waitFor();
   await page.locator('[data-member="signal:notice"] .live dd[data-field="text"]', { hasText: /^hello from the console$/ }).waitFor();
   await shot(page, "cancel");
+
+  if (COME_AND_GO) {
+    step("an instance that starts appears in the list, and one that stops goes");
+    const second = page.locator('#service-list li[data-service="Thermostat/second"]');
+    check((await second.count()) === 0, "the second instance is listed before it started");
+    writeFileSync(`${COME_AND_GO}/start-second`, "");
+    await second.waitFor();
+    check(!(await second.evaluate((e) => e.classList.contains("gone"))), "a running instance is marked gone");
+    writeFileSync(`${COME_AND_GO}/stop-second`, "");
+    await page.locator('#service-list li.gone[data-service="Thermostat/second"]').waitFor();
+    await second.waitFor({ state: "detached" });
+  }
 
   step("forms for structs, optionals, lists, maps, bytes and datetimes (the Everything interface)");
   await page.evaluate(async (iface) => {
