@@ -15,6 +15,8 @@
 #include <cstring>
 #include <map>
 #include <mutex>
+#include <optional>
+#include <system_error>
 #include <thread>
 #include <vector>
 
@@ -65,7 +67,7 @@ public:
     Fd(const Fd&) = delete;
     Fd& operator=(const Fd&) = delete;
     ~Fd() { reset(); }
-    int get() const noexcept { return fd_; }
+    [[nodiscard]] int get() const noexcept { return fd_; }
     int release() noexcept {
         const int fd = fd_;
         fd_ = -1;
@@ -88,7 +90,7 @@ public:
     ClientCore(Fd socket, ClientOptions options, Json welcome)
         : socket_(std::move(socket)), wake_(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)),
           options_(options), welcome_(std::move(welcome)) {
-        if (wake_.get() < 0) throw TransportError(std::string("eventfd: ") + std::strerror(errno));
+        if (wake_.get() < 0) throw TransportError(std::string("eventfd: ") + std::generic_category().message(errno));
     }
 
     void start() {
@@ -106,17 +108,18 @@ public:
     void request(wire::Frame frame, std::chrono::milliseconds timeout, Completion done,
                  std::string property = {}) {
         const auto deadline = Clock::now() + timeout;
-        bool registered = false;
+        std::optional<Completion> refused;
         {
             std::lock_guard lock(state_);
             if (connected_) {
                 frame.id = next_id_++;
                 pending_.emplace(frame.id, Pending{deadline, std::move(done), std::move(property)});
-                registered = true;
+            } else {
+                refused = std::move(done);
             }
         }
-        if (!registered) {
-            fail_now(done, "not connected");
+        if (refused) {
+            fail_now(*refused, "not connected");
             return;
         }
         if (deadline < planned_wake_.load()) poke();
@@ -347,11 +350,11 @@ private:
                     } catch (const std::exception& error) {
                         // A value that does not decode, or a callback that threw: the other
                         // listeners and the connection go on.
-                        std::fprintf(stderr, "switchboard: %s `%s` not delivered: %s\n",
+                        (void)std::fprintf(stderr, "switchboard: %s `%s` not delivered: %s\n",
                                      watch ? "property value" : "signal", frame.name.c_str(),
                                      error.what());
                     } catch (...) {
-                        std::fprintf(stderr, "switchboard: a callback for `%s` threw\n",
+                        (void)std::fprintf(stderr, "switchboard: a callback for `%s` threw\n",
                                      frame.name.c_str());
                     }
                 }
@@ -414,9 +417,9 @@ std::unique_ptr<UnixClient> UnixClient::connect(const std::string& path, ClientI
     }
     std::memcpy(address.sun_path, path.c_str(), path.size() + 1);
     Fd socket(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-    if (socket.get() < 0) throw TransportError(std::string("socket: ") + std::strerror(errno));
+    if (socket.get() < 0) throw TransportError(std::string("socket: ") + std::generic_category().message(errno));
     if (::connect(socket.get(), reinterpret_cast<const sockaddr*>(&address), sizeof address) != 0) {
-        throw TransportError("cannot connect to " + path + ": " + std::strerror(errno));
+        throw TransportError("cannot connect to " + path + ": " + std::generic_category().message(errno));
     }
     // The handshake must finish within the connect timeout.
     const auto ms = options.connect_timeout.count();

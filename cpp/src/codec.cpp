@@ -19,7 +19,7 @@ using std::chrono::seconds;
 void append_fraction(std::string& out, std::int64_t fraction) {
     if (fraction == 0) return;
     std::array<char, 16> digits{};
-    std::snprintf(digits.data(), digits.size(), "%09lld", static_cast<long long>(fraction));
+    (void)std::snprintf(digits.data(), digits.size(), "%09lld", static_cast<long long>(fraction));
     std::string text(digits.data());
     while (!text.empty() && text.back() == '0') text.pop_back();
     out += '.';
@@ -64,7 +64,7 @@ std::string format_datetime(DateTime value) {
     const std::chrono::year_month_day date{day};
     const std::chrono::hh_mm_ss<nanoseconds> time{value - day};
     std::array<char, 40> buffer{};
-    std::snprintf(buffer.data(), buffer.size(), "%04d-%02u-%02uT%02d:%02d:%02d",
+    (void)std::snprintf(buffer.data(), buffer.size(), "%04d-%02u-%02uT%02d:%02d:%02d",
                   static_cast<int>(date.year()), static_cast<unsigned>(date.month()),
                   static_cast<unsigned>(date.day()), static_cast<int>(time.hours().count()),
                   static_cast<int>(time.minutes().count()),
@@ -77,7 +77,12 @@ std::string format_datetime(DateTime value) {
 
 std::optional<DateTime> parse_datetime(const std::string& text) {
     std::size_t pos = 0;
-    int year = 0, month = 0, day = 0, hour = 0, minute = 0, second = 0;
+    int year = 0;
+    int month = 0;
+    int day = 0;
+    int hour = 0;
+    int minute = 0;
+    int second = 0;
     auto expect = [&](char c) {
         if (pos < text.size() && text[pos] == c) {
             ++pos;
@@ -102,7 +107,8 @@ std::optional<DateTime> parse_datetime(const std::string& text) {
         } else if (text[pos] == '+' || text[pos] == '-') {
             const int sign = text[pos] == '-' ? -1 : 1;
             ++pos;
-            int oh = 0, om = 0;
+            int oh = 0;
+            int om = 0;
             if (!read_digits(text, pos, 2, oh)) return std::nullopt;
             expect(':');
             if (!read_digits(text, pos, 2, om)) return std::nullopt;
@@ -146,7 +152,8 @@ std::optional<Duration> parse_duration(const std::string& text) {
     }
     if (pos >= text.size() || text[pos] != 'P') return std::nullopt;
     ++pos;
-    bool in_time = false, any = false;
+    bool in_time = false;
+    bool any = false;
     long double total = 0;  // nanoseconds
     while (pos < text.size()) {
         if (text[pos] == 'T') {

@@ -7,6 +7,7 @@
 #include <mqtt_protocol.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -19,6 +20,7 @@
 #include <mutex>
 #include <random>
 #include <set>
+#include <system_error>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -78,14 +80,14 @@ std::string random_uuid() {
     }
     a = (a & 0xFFFFFFFFFFFF0FFFULL) | 0x0000000000004000ULL;
     b = (b & 0x3FFFFFFFFFFFFFFFULL) | 0x8000000000000000ULL;
-    char text[37];
-    std::snprintf(text, sizeof text, "%08llx-%04llx-%04llx-%04llx-%012llx",
-                  static_cast<unsigned long long>(a >> 32),
-                  static_cast<unsigned long long>((a >> 16) & 0xFFFF),
-                  static_cast<unsigned long long>(a & 0xFFFF),
-                  static_cast<unsigned long long>(b >> 48),
-                  static_cast<unsigned long long>(b & 0xFFFFFFFFFFFFULL));
-    return text;
+    std::array<char, 37> text{};
+    (void)std::snprintf(text.data(), text.size(), "%08llx-%04llx-%04llx-%04llx-%012llx",
+                        static_cast<unsigned long long>(a >> 32),
+                        static_cast<unsigned long long>((a >> 16) & 0xFFFF),
+                        static_cast<unsigned long long>(a & 0xFFFF),
+                        static_cast<unsigned long long>(b >> 48),
+                        static_cast<unsigned long long>(b & 0xFFFFFFFFFFFFULL));
+    return text.data();
 }
 
 /// Every MQTT string we send has its control characters replaced by spaces.
@@ -136,7 +138,7 @@ public:
         mosquitto_property_add_varint(&list_, MQTT_PROP_SUBSCRIPTION_IDENTIFIER, id);
         return *this;
     }
-    const mosquitto_property* get() const { return list_; }
+    [[nodiscard]] const mosquitto_property* get() const { return list_; }
     /// Gives the list away (to `mosquitto_will_set_v5`, which owns it on success).
     mosquitto_property* release() {
         auto* list = list_;
@@ -161,13 +163,13 @@ struct Message {
     std::string correlation;
     std::vector<std::pair<std::string, std::string>> user;
 
-    const std::string* user_property(const std::string& name) const {
+    [[nodiscard]] const std::string* user_property(const std::string& name) const {
         for (const auto& [key, value] : user) {
             if (key == name) return &value;
         }
         return nullptr;
     }
-    bool json_content() const { return !has_content_type || content_type == kJson; }
+    [[nodiscard]] bool json_content() const { return !has_content_type || content_type == kJson; }
 };
 
 Message read_message(const mosquitto_message* message, const mosquitto_property* props) {
@@ -256,9 +258,8 @@ public:
     };
 
     Link(const MqttUrl& url, std::string client_id, Handlers handlers)
-        : url_(url), client_id_(std::move(client_id)), handlers_(std::move(handlers)) {
-        library_init();
-        handle_ = mosquitto_new(client_id_.c_str(), true, this);
+        : url_(url), client_id_(std::move(client_id)), handlers_(std::move(handlers)),
+          handle_(new_handle(client_id_, this)) {
         if (handle_ == nullptr) throw TransportError("mosquitto_new failed");
         mosquitto_int_option(handle_, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V5);
         mosquitto_int_option(handle_, MOSQ_OPT_TCP_NODELAY, 1);
@@ -301,7 +302,8 @@ public:
         if (rc != MOSQ_ERR_SUCCESS) {
             throw TransportError("cannot reach the MQTT broker at " + url_.host + ":" +
                                  std::to_string(url_.port) + ": " +
-                                 (rc == MOSQ_ERR_ERRNO ? std::strerror(errno) : mosquitto_strerror(rc)));
+                                 (rc == MOSQ_ERR_ERRNO ? std::generic_category().message(errno)
+                                                       : std::string(mosquitto_strerror(rc))));
         }
         if (mosquitto_loop_start(handle_) != MOSQ_ERR_SUCCESS) {
             throw TransportError("cannot start libmosquitto's network thread");
@@ -381,7 +383,7 @@ public:
     bool wait_published(int mid, std::chrono::milliseconds limit) {
         std::unique_lock lock(mutex_);
         const bool done =
-            changed_.wait_for(lock, limit, [&] { return published_.count(mid) != 0 || !connected_; });
+            changed_.wait_for(lock, limit, [&] { return published_.contains(mid) || !connected_; });
         published_.erase(mid);
         return done && connected_;
     }
@@ -456,13 +458,19 @@ private:
         try {
             link->handlers_.message(read_message(message, props));
         } catch (const std::exception& error) {
-            std::fprintf(stderr, "switchboard: an MQTT message on %s was not handled: %s\n",
+            (void)std::fprintf(stderr, "switchboard: an MQTT message on %s was not handled: %s\n",
                          message->topic, error.what());
         } catch (...) {
-            std::fprintf(stderr, "switchboard: an MQTT message on %s was not handled\n",
+            (void)std::fprintf(stderr, "switchboard: an MQTT message on %s was not handled\n",
                          message->topic);
         }
     }
+    /// A new libmosquitto client whose callbacks get `self` (the library initialised first).
+    static mosquitto* new_handle(const std::string& client_id, Link* self) {
+        library_init();
+        return mosquitto_new(client_id.c_str(), true, self);
+    }
+
     static void on_subscribe(mosquitto*, void* self, int mid, int, const int*,
                              const mosquitto_property*) {
         auto* link = static_cast<Link*>(self);
@@ -627,8 +635,11 @@ MqttUrl MqttUrl::parse(const std::string& url) {
             if (!is_topic_level(value)) throw TransportError("bad client_id in MQTT URL: " + url);
             out.client_id = value;
         } else {
-            throw TransportError("the C++ runtime does not support the MQTT URL parameter `" +
-                                 key + "`: " + url);
+            throw TransportError(
+                std::string("the C++ runtime does not support the MQTT URL parameter `")
+                    .append(key)
+                    .append("`: ")
+                    .append(url));
         }
     }
     return out;
@@ -691,10 +702,10 @@ public:
         const std::uint64_t id = next_id_++;
         pending_.emplace(id, Pending{Clock::now() + timeout, std::move(done), std::move(property), false});
         timer_wake_.notify_all();
-        char text[64];
-        std::snprintf(text, sizeof text, "%s%012llx", correlation_prefix_.c_str(),
-                      static_cast<unsigned long long>(id & 0xFFFFFFFFFFFFULL));
-        return std::string(text);
+        std::array<char, 13> hex{};
+        (void)std::snprintf(hex.data(), hex.size(), "%012llx",
+                            static_cast<unsigned long long>(id & 0xFFFFFFFFFFFFULL));
+        return correlation_prefix_ + hex.data();
     }
 
     void not_connected(Completion& done) {
@@ -728,7 +739,7 @@ public:
         return std::make_pair(static_cast<std::uint64_t>(id), std::move(done));
     }
 
-    void call(const std::string& method, Json args, std::chrono::milliseconds timeout,
+    void call(const std::string& method, const Json& args, std::chrono::milliseconds timeout,
               Completion done) {
         auto correlation = begin(timeout, done, {});
         if (!correlation) return not_connected(done);
@@ -770,14 +781,15 @@ public:
                     done(std::move(read));
                     return;
                 }
-                self->send_update(name, std::move(value), read.version, std::move(done));
+                self->send_update(name, value, read.version, std::move(done));
             });
             return;
         }
-        send_update(name, std::move(value), version, std::move(done));
+        send_update(name, value, version, std::move(done));
     }
 
-    void send_update(const std::string& name, Json value, std::uint64_t version, Completion done) {
+    void send_update(const std::string& name, const Json& value, std::uint64_t version,
+                     Completion done) {
         auto correlation = begin(options_.call_timeout, done, name);
         if (!correlation) return not_connected(done);
         Properties props;
@@ -1066,10 +1078,10 @@ private:
             try {
                 listener(body, version);
             } catch (const std::exception& error) {
-                std::fprintf(stderr, "switchboard: %s `%s` not delivered: %s\n",
+                (void)std::fprintf(stderr, "switchboard: %s `%s` not delivered: %s\n",
                              watch ? "property value" : "signal", name.c_str(), error.what());
             } catch (...) {
-                std::fprintf(stderr, "switchboard: a callback for `%s` threw\n", name.c_str());
+                (void)std::fprintf(stderr, "switchboard: a callback for `%s` threw\n", name.c_str());
             }
         }
     }
@@ -1162,11 +1174,18 @@ std::unique_ptr<MqttClient> MqttClient::connect(const MqttUrl& url, ClientIdenti
     return std::unique_ptr<MqttClient>(new MqttClient(std::move(core)));
 }
 
-MqttClient::~MqttClient() { core_->close(); }
+MqttClient::~MqttClient() {
+    try {
+        core_->close();
+    } catch (...) {
+        // A destructor cannot report it (a completion that threw while the calls in flight
+        // were failed); the connection is closed either way.
+    }
+}
 
 void MqttClient::call(const std::string& method, Json args, std::chrono::milliseconds timeout,
                       Completion done) {
-    core_->call(method, std::move(args), timeout, std::move(done));
+    core_->call(method, args, timeout, std::move(done));
 }
 void MqttClient::get_property(const std::string& name, Completion done) {
     core_->get_property(name, std::move(done));
@@ -1446,7 +1465,7 @@ private:
 
     void handle_command(const std::string& name, const Message& message) {
         if (!message.json_content()) {
-            std::fprintf(stderr, "switchboard: command `%s` dropped: content type %s\n",
+            (void)std::fprintf(stderr, "switchboard: command `%s` dropped: content type %s\n",
                          name.c_str(), message.content_type.c_str());
             return;
         }
@@ -1455,9 +1474,9 @@ private:
             if (!args.is_object()) throw DecodeError("", "the arguments must be a JSON object");
             service_.command(name, args, context_of(message));
         } catch (const std::exception& error) {
-            std::fprintf(stderr, "switchboard: command `%s` failed: %s\n", name.c_str(), error.what());
+            (void)std::fprintf(stderr, "switchboard: command `%s` failed: %s\n", name.c_str(), error.what());
         } catch (...) {
-            std::fprintf(stderr, "switchboard: command `%s` failed\n", name.c_str());
+            (void)std::fprintf(stderr, "switchboard: command `%s` failed\n", name.c_str());
         }
     }
 

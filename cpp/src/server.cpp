@@ -17,6 +17,7 @@
 #include <map>
 #include <mutex>
 #include <set>
+#include <system_error>
 #include <thread>
 
 #include "switchboard/wire.hpp"
@@ -56,7 +57,7 @@ void make_dir(const std::string& dir, mode_t mode) {
     if (::mkdir(dir.c_str(), mode) == 0) {
         ::chmod(dir.c_str(), mode);
     } else if (errno != EEXIST) {
-        throw TransportError("cannot create " + dir + ": " + std::strerror(errno));
+        throw TransportError("cannot create " + dir + ": " + std::generic_category().message(errno));
     }
 }
 
@@ -64,7 +65,7 @@ void make_parents(const std::string& path) {
     for (std::size_t at = path.find('/', 1); at != std::string::npos; at = path.find('/', at + 1)) {
         const std::string dir = path.substr(0, at);
         if (::mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) {
-            throw TransportError("cannot create " + dir + ": " + std::strerror(errno));
+            throw TransportError("cannot create " + dir + ": " + std::generic_category().message(errno));
         }
     }
 }
@@ -186,9 +187,9 @@ public:
             ::unlink(path_.c_str());
         }
         listener_ = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        if (listener_ < 0) throw TransportError(std::string("socket: ") + std::strerror(errno));
+        if (listener_ < 0) throw TransportError(std::string("socket: ") + std::generic_category().message(errno));
         if (::bind(listener_, reinterpret_cast<const sockaddr*>(&address), sizeof address) != 0) {
-            const std::string why = std::strerror(errno);
+            const std::string why = std::generic_category().message(errno);
             ::close(listener_);
             listener_ = -1;
             throw TransportError("cannot bind " + path_ + ": " + why);
@@ -199,7 +200,7 @@ public:
         bound_device_ = bound.st_dev;
         bound_inode_ = bound.st_ino;
         if (::listen(listener_, 128) != 0) {
-            const std::string why = std::strerror(errno);
+            const std::string why = std::generic_category().message(errno);
             ::close(listener_);
             listener_ = -1;
             throw TransportError("cannot listen on " + path_ + ": " + why);
@@ -214,7 +215,7 @@ public:
         if (acceptor_.joinable()) acceptor_.join();
         {
             std::lock_guard lock(state_);
-            for (auto& connection : connections_) ::shutdown(connection->fd, SHUT_RDWR);
+            for (const auto& connection : connections_) ::shutdown(connection->fd, SHUT_RDWR);
         }
         std::unique_lock lock(state_);
         all_ended_.wait(lock, [this] { return running_ == 0; });
@@ -239,7 +240,7 @@ public:
         {
             std::lock_guard lock(state_);
             for (const auto& connection : connections_) {
-                if (connection->signals.count(signal) != 0) targets.push_back(connection);
+                if (connection->signals.contains(signal)) targets.push_back(connection);
             }
         }
         for (const auto& connection : targets) connection->send(frame);
@@ -280,7 +281,7 @@ private:
         {
             std::lock_guard lock(state_);
             for (const auto& connection : connections_) {
-                if (connection->watches.count(name) != 0) targets.push_back(connection);
+                if (connection->watches.contains(name)) targets.push_back(connection);
             }
         }
         for (const auto& connection : targets) connection->send(frame);

@@ -1,7 +1,7 @@
 //! The generated C++ and the `switchboard` C++ runtime (`cpp/`) against Rust and C++ peers over
 //! the Unix socket and over MQTT v5 (the loopback mosquitto), a C++ client's call failing with a
-//! transport error when its server is killed, and the generated C++ of every example interface
-//! compiled warning-free.
+//! transport error when its server is killed, the generated C++ of every example interface
+//! compiled warning-free with g++ and with clang++, and clang-tidy clean on the runtime.
 //!
 //! The first test to need it generates C++ for `examples/interfaces/*.yaml` and the thermostat
 //! with `switchboard_codegen` into the target directory, and builds `cpp/tests/` with CMake
@@ -9,6 +9,10 @@
 //! `-Wall -Wextra -Werror -pedantic`, in one build directory that later runs reuse. A machine
 //! without `cmake`, a C++ compiler or nlohmann/json prints "skipped: …"; under `CI=true` that is
 //! a failure. The MQTT tests use the shared broker on 127.0.0.1:1883, one fresh instance each.
+//!
+//! A third build directory, `build-clang`, compiles the same project with clang++ and writes a
+//! compilation database, which clang-tidy then runs against with the checks of
+//! `cpp/.clang-tidy` (every finding an error) on each of the runtime's source files.
 //!
 //! With `SWITCHBOARD_CPP_SANITIZE=1` (`.ci/run`'s sanitizer step) the peers come from a second
 //! build directory compiled with `-fsanitize=address,undefined -fno-sanitize-recover=all`, so
@@ -126,13 +130,21 @@ fn cxx_flags() -> String {
     flags
 }
 
-/// Generates the C++ of every interface and builds `cpp/tests`; returns the build directory.
-fn build() -> Result<PathBuf, String> {
-    Command::new("cmake").arg("--version").output().map_err(|e| {
-        format!("cmake is not installed ({e}); apt-get install cmake g++ nlohmann-json3-dev libmosquitto-dev")
-    })?;
-    let root = Path::new(env!("CARGO_TARGET_TMPDIR")).join("cpp");
-    let generated = root.join("generated");
+/// Where the C++ tests' generated code and build directories live.
+fn cpp_root() -> PathBuf {
+    Path::new(env!("CARGO_TARGET_TMPDIR")).join("cpp")
+}
+
+/// The C++ of every interface, generated once per test process (the builds share it); returns
+/// the directory holding one generated interface per subdirectory.
+fn generated() -> Result<&'static Path, String> {
+    static GENERATED: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    GENERATED.get_or_init(generate).as_deref().map_err(Clone::clone)
+}
+
+/// Generates the C++ of every interface into the target directory.
+fn generate() -> Result<PathBuf, String> {
+    let generated = cpp_root().join("generated");
     // With the base version of the compatibility matrix, for a C++ client of an older version.
     let evolving = repo().join("tests/interfaces/evolve/v1.yaml");
     for file in interface_files().into_iter().chain([evolving]) {
@@ -153,32 +165,81 @@ fn build() -> Result<PathBuf, String> {
             write_if_changed(&dir.join(&f.path), &f.contents)?;
         }
     }
-    let source = repo().join("cpp/tests");
+    Ok(generated)
+}
+
+/// Generates the C++ of every interface and builds `cpp/tests` with the default compiler (with
+/// the sanitizers when [`sanitized`]); returns the build directory.
+fn build() -> Result<PathBuf, String> {
+    Command::new("cmake").arg("--version").output().map_err(|e| {
+        format!("cmake is not installed ({e}); apt-get install cmake g++ nlohmann-json3-dev libmosquitto-dev")
+    })?;
     // The sanitized build has a directory of its own, so neither build invalidates the other.
-    let build = root.join(if sanitized() { "build-sanitize" } else { "build" });
-    forget_a_build_of_another_checkout(&build, &source)?;
+    let build = cpp_root().join(if sanitized() { "build-sanitize" } else { "build" });
+    let mut options = vec![format!("-DCMAKE_CXX_FLAGS={}", cxx_flags())];
+    if sanitized() {
+        options.push("-DCMAKE_EXE_LINKER_FLAGS=-fsanitize=address,undefined".to_owned());
+    }
+    // The sanitized build makes the peers only: every header is compiled by the plain build.
+    let targets: &[&str] = if sanitized() { &["client_check", "peer_server"] } else { &[] };
+    configure_and_build(&build, &options, targets)?;
+    Ok(build)
+}
+
+/// Configures `cpp/tests` in `build` (a Debug build of the generated code, plus `options`) and
+/// builds `targets` (all of them when empty).
+fn configure_and_build(build: &Path, options: &[String], targets: &[&str]) -> Result<(), String> {
+    let generated = generated()?;
+    let source = repo().join("cpp/tests");
+    forget_a_build_of_another_checkout(build, &source)?;
     let mut configure = Command::new("cmake");
     configure
         .arg("-S")
         .arg(&source)
         .arg("-B")
-        .arg(&build)
+        .arg(build)
         .arg(format!("-DSB_GENERATED={}", generated.display()))
         .arg("-DCMAKE_BUILD_TYPE=Debug")
-        .arg(format!("-DCMAKE_CXX_FLAGS={}", cxx_flags()));
-    if sanitized() {
-        configure.arg("-DCMAKE_EXE_LINKER_FLAGS=-fsanitize=address,undefined");
-    }
+        .args(options);
     run(&mut configure)
     .map_err(|e| format!("cannot configure the C++ tests (are a C++20 compiler, nlohmann-json3-dev and libmosquitto-dev installed?): {e}"))?;
     let mut compile = Command::new("cmake");
-    compile.arg("--build").arg(&build).arg("-j2");
-    if sanitized() {
-        // The peers only: every header is compiled by the plain build.
-        compile.args(["--target", "client_check", "--target", "peer_server"]);
+    compile.arg("--build").arg(build).arg("-j2");
+    for target in targets {
+        compile.args(["--target", target]);
     }
-    run(&mut compile)?;
-    Ok(build)
+    run(&mut compile)
+}
+
+/// Builds `cpp/tests` (the runtime, every generated header and the peers) with clang++ and
+/// `-Wall -Wextra -Werror -pedantic` in a build directory of its own, with a compilation
+/// database for clang-tidy; once per test process. `None` (after the notice) when this machine
+/// has no clang++ or cmake.
+fn built_with_clang() -> Option<&'static Path> {
+    static BUILT: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    let built = BUILT.get_or_init(|| {
+        for program in ["cmake", "clang++"] {
+            Command::new(program).arg("--version").output().map_err(|e| {
+                format!("{program} is not installed ({e}); apt-get install cmake clang clang-tidy")
+            })?;
+        }
+        let build = cpp_root().join("build-clang");
+        let options = [
+            "-DCMAKE_CXX_COMPILER=clang++".to_owned(),
+            "-DCMAKE_CXX_FLAGS=-Wall -Wextra -Werror -pedantic".to_owned(),
+            "-DCMAKE_EXPORT_COMPILE_COMMANDS=ON".to_owned(),
+        ];
+        configure_and_build(&build, &options, &[])?;
+        Ok(build)
+    });
+    match built {
+        Ok(dir) => Some(dir),
+        Err(error) if error.contains("is not installed") => {
+            prerequisite::missing(error);
+            None
+        }
+        Err(error) => panic!("building the C++ tests with clang++ failed:\n{error}"),
+    }
 }
 
 /// Removes `build` when CMake configured it for another source directory: the target
@@ -285,12 +346,89 @@ fn the_cpp_of_every_example_interface_compiles_warning_free() {
         eprintln!("the sanitized build compiles the peers only; the plain build checks this");
         return;
     }
+    assert_every_interface_compiled(build);
+}
+
+/// Asserts that `build` has an object for the generated C++ of every interface file.
+fn assert_every_interface_compiled(build: &Path) {
     for file in interface_files() {
         let stem =
             file.file_stem().and_then(|s| s.to_str()).expect("a file name").replace('-', "_");
         let objects = build.join(format!("CMakeFiles/compile_{stem}.dir"));
         assert!(objects.is_dir(), "no object was built for {}", file.display());
     }
+}
+
+#[test]
+fn the_cpp_of_every_example_interface_compiles_warning_free_under_clang() {
+    if sanitized() {
+        eprintln!("the sanitized run builds with the default compiler only; the plain run checks this");
+        return;
+    }
+    // `built_with_clang` compiles the runtime, every generated header and the peers with
+    // clang++ -Wall -Wextra -Werror -pedantic.
+    let Some(build) = built_with_clang() else { return };
+    assert_every_interface_compiled(build);
+    assert!(build.join("peer_server").is_file(), "clang++ built no peer_server");
+}
+
+/// clang-tidy, with the checks of `cpp/.clang-tidy` (every finding an error), on each source
+/// file of the runtime and the runtime headers they include, finds nothing.
+#[test]
+fn clang_tidy_finds_nothing_in_the_cpp_runtime() {
+    if sanitized() {
+        eprintln!("the plain run checks this");
+        return;
+    }
+    if let Err(error) = Command::new("clang-tidy").arg("--version").output() {
+        prerequisite::missing(format!(
+            "clang-tidy is not installed ({error}); apt-get install clang-tidy"
+        ));
+        return;
+    }
+    let Some(build) = built_with_clang() else { return };
+    let mut sources: Vec<PathBuf> = std::fs::read_dir(repo().join("cpp/src"))
+        .expect("read cpp/src")
+        .filter_map(Result::ok)
+        .map(|entry| entry.path())
+        .filter(|path| path.extension().is_some_and(|ext| ext == "cpp"))
+        .collect();
+    sources.sort();
+    assert!(sources.len() >= 6, "the runtime's sources are missing: {sources:?}");
+    // Two at a time: a clang-tidy run takes tens of seconds per file.
+    let queue = std::sync::Mutex::new(sources.into_iter());
+    let findings = std::sync::Mutex::new(Vec::new());
+    std::thread::scope(|scope| {
+        for _ in 0..2 {
+            scope.spawn(|| {
+                loop {
+                    let Some(source) = queue.lock().expect("queue").next() else { return };
+                    let output = Command::new("clang-tidy")
+                        .arg("-p")
+                        .arg(build)
+                        .arg("--quiet")
+                        .arg(&source)
+                        .stdin(Stdio::null())
+                        .output()
+                        .expect("clang-tidy runs");
+                    let stdout = String::from_utf8_lossy(&output.stdout);
+                    if !output.status.success()
+                        || stdout.contains("warning:")
+                        || stdout.contains("error:")
+                    {
+                        findings.lock().expect("findings").push(format!(
+                            "{} ({}):\n{stdout}{}",
+                            source.display(),
+                            output.status,
+                            String::from_utf8_lossy(&output.stderr)
+                        ));
+                    }
+                }
+            });
+        }
+    });
+    let findings = findings.into_inner().expect("findings");
+    assert!(findings.is_empty(), "clang-tidy found:\n{}", findings.join("\n"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -209,10 +209,12 @@ pub(crate) fn examine(machine: &Machine, places: &Places) -> Vec<Finding> {
             fix: "Debian/Ubuntu: `sudo apt-get install jq`",
         },
     ];
-    const CPP_FIX: &str = "Debian/Ubuntu: `sudo apt-get install cmake g++ nlohmann-json3-dev`";
+    const CPP_FIX: &str = "Debian/Ubuntu: `sudo apt-get install cmake g++ clang clang-tidy nlohmann-json3-dev libmosquitto-dev`";
     for (name, used_by) in [
         ("cmake", "building the C++ runtime and generated C++ (tests/it/cpp.rs)"),
         ("c++", "compiling the C++ runtime and generated C++ (tests/it/cpp.rs), C++20"),
+        ("clang++", "compiling the C++ runtime and generated C++ with clang (tests/it/cpp.rs)"),
+        ("clang-tidy", "checking the C++ runtime with cpp/.clang-tidy (tests/it/cpp.rs)"),
     ] {
         findings.push(Finding {
             what: name.to_owned(),
@@ -411,6 +413,8 @@ mod tests {
                 .program("cc", "echo 'cc (Debian 12.2.0-14) 12.2.0'")
                 .program("c++", "echo 'c++ (Debian 12.2.0-14) 12.2.0'")
                 .program("cmake", "echo 'cmake version 3.25.1'")
+                .program("clang++", "echo 'Debian clang version 14.0.6'")
+                .program("clang-tidy", "echo 'Debian LLVM version 14.0.6'")
                 .program("mosquitto", "echo 'mosquitto version 2.0.11'; exit 3")
                 .program("python3", "echo 3.12.1")
                 .program("node", "echo v20.20.2")

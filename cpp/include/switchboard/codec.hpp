@@ -276,7 +276,7 @@ struct Codec<std::map<std::string, T>> {
         expect_object(data, path);
         std::map<std::string, T> out;
         for (const auto& [key, item] : data.items()) {
-            out.emplace(key, Codec<T>::decode(item, path + "[\"" + key + "\"]"));
+            out.emplace(key, Codec<T>::decode(item, std::string(path).append("[\"").append(key).append("\"]")));
         }
         return out;
     }

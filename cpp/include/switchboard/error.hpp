@@ -57,7 +57,7 @@ class DecodeError : public Error {
 public:
     DecodeError(const std::string& path, const std::string& message)
         : Error(path.empty() ? message : path + ": " + message), path_(path) {}
-    const std::string& path() const noexcept { return path_; }
+    [[nodiscard]] const std::string& path() const noexcept { return path_; }
 
 private:
     std::string path_;
@@ -74,10 +74,10 @@ public:
         : Error(name + ": " + message), code_(code), name_(std::move(name)), message_(message),
           details_(std::move(details)) {}
 
-    ErrorCode code() const noexcept { return code_; }
-    const std::string& name() const noexcept { return name_; }
-    const std::string& message() const noexcept { return message_; }
-    const std::optional<nlohmann::json>& details() const noexcept { return details_; }
+    [[nodiscard]] ErrorCode code() const noexcept { return code_; }
+    [[nodiscard]] const std::string& name() const noexcept { return name_; }
+    [[nodiscard]] const std::string& message() const noexcept { return message_; }
+    [[nodiscard]] const std::optional<nlohmann::json>& details() const noexcept { return details_; }
 
     /// A generic application error (code 1, name `ClientError`).
     static RemoteError client_error(const std::string& message) {

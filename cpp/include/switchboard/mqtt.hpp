@@ -66,12 +66,12 @@ public:
                            std::function<void(const Json&)> on_signal) override;
     Subscription watch(const std::string& property,
                        std::function<void(const Json&, std::uint64_t)> on_value) override;
-    bool connected() const override;
-    const ClientOptions& options() const override;
+    [[nodiscard]] bool connected() const override;
+    [[nodiscard]] const ClientOptions& options() const override;
     /// The interface info the server announced (docs/wire/mqtt.md, "Discovery").
-    const Json& server_info() const;
+    [[nodiscard]] const Json& server_info() const;
     /// This connection's MQTT client id.
-    const std::string& client_id() const;
+    [[nodiscard]] const std::string& client_id() const;
 
 private:
     explicit MqttClient(std::shared_ptr<MqttClientCore> core) : core_(std::move(core)) {}
@@ -104,10 +104,10 @@ public:
     /// Publishes `signal`; throws `TransportError` while the broker connection is down.
     void emit(const std::string& signal, const Json& values) override;
     void set_property(const std::string& name, const Json& value) override;
-    std::pair<Json, std::uint64_t> property(const std::string& name) const override;
+    [[nodiscard]] std::pair<Json, std::uint64_t> property(const std::string& name) const override;
     void stop() override;
     /// The URL it serves on.
-    const std::string& address() const override;
+    [[nodiscard]] const std::string& address() const override;
 
 private:
     explicit MqttServer(std::unique_ptr<MqttServerCore> core);

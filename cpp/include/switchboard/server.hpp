@@ -75,11 +75,11 @@ public:
     /// Replaces a property's value: its version grows by one and watchers get the new value.
     virtual void set_property(const std::string& name, const Json& value) = 0;
     /// A property's current value and version.
-    virtual std::pair<Json, std::uint64_t> property(const std::string& name) const = 0;
+    [[nodiscard]] virtual std::pair<Json, std::uint64_t> property(const std::string& name) const = 0;
     /// Stops serving.
     virtual void stop() = 0;
     /// Where it serves: the socket path, or the broker URL.
-    virtual const std::string& address() const = 0;
+    [[nodiscard]] virtual const std::string& address() const = 0;
 };
 
 /// Serves at `where`: `unix:///path/to.sock` or a bare path for the Unix socket,
@@ -117,13 +117,13 @@ public:
     /// Replaces a property's value: its version grows by one and watchers get the new value.
     void set_property(const std::string& name, const Json& value) override;
     /// A property's current value and version.
-    std::pair<Json, std::uint64_t> property(const std::string& name) const override;
+    [[nodiscard]] std::pair<Json, std::uint64_t> property(const std::string& name) const override;
     /// Stops serving: closes every connection, waits for their threads and removes the socket.
     void stop() override;
     /// The socket's path.
-    const std::string& path() const;
+    [[nodiscard]] const std::string& path() const;
     /// The socket's path.
-    const std::string& address() const override { return path(); }
+    [[nodiscard]] const std::string& address() const override { return path(); }
 
 private:
     explicit UnixServer(std::unique_ptr<ServerCore> core);
