@@ -20,6 +20,7 @@
 #include <thread>
 #include <vector>
 
+#include "pending.hpp"
 #include "switchboard/wire.hpp"
 
 namespace switchboard {
@@ -112,8 +113,7 @@ public:
         {
             std::lock_guard lock(state_);
             if (connected_) {
-                frame.id = next_id_++;
-                pending_.emplace(frame.id, Pending{deadline, std::move(done), std::move(property)});
+                frame.id = pending_.add({deadline, std::move(done), std::move(property)});
             } else {
                 refused = std::move(done);
             }
@@ -200,11 +200,6 @@ public:
     const ClientOptions& options() const { return options_; }
 
 private:
-    struct Pending {
-        Clock::time_point deadline;
-        Completion done;
-        std::string property;
-    };
     using Listener = std::function<void(const Json&, std::uint64_t)>;
 
     void poke() {
@@ -218,10 +213,7 @@ private:
             int wait_ms = -1;
             {
                 std::lock_guard lock(state_);
-                auto earliest = Clock::time_point::max();
-                for (const auto& [id, pending] : pending_) {
-                    earliest = std::min(earliest, pending.deadline);
-                }
+                const auto earliest = pending_.earliest_deadline();
                 planned_wake_ = earliest;
                 if (earliest != Clock::time_point::max()) {
                     const auto left = std::chrono::ceil<std::chrono::milliseconds>(
@@ -250,45 +242,32 @@ private:
     }
 
     void expire() {
-        std::vector<Completion> overdue;
+        std::vector<detail::PendingRequests::Request> overdue;
         {
             std::lock_guard lock(state_);
-            const auto now = Clock::now();
-            for (auto it = pending_.begin(); it != pending_.end();) {
-                if (it->second.deadline <= now) {
-                    overdue.push_back(std::move(it->second.done));
-                    it = pending_.erase(it);
-                } else {
-                    ++it;
-                }
-            }
+            overdue = pending_.take_overdue(Clock::now());
         }
-        for (auto& done : overdue) {
-            Outcome outcome;
-            outcome.error = std::make_exception_ptr(TimeoutError("no answer before the deadline"));
-            done(std::move(outcome));
-        }
+        detail::fail_requests(overdue, [] {
+            return std::make_exception_ptr(TimeoutError("no answer before the deadline"));
+        });
     }
 
     void disconnect(const std::string& why) {
-        std::map<std::uint64_t, Pending> pending;
+        std::vector<detail::PendingRequests::Request> in_flight;
         {
             std::lock_guard lock(state_);
             connected_ = false;
-            pending.swap(pending_);
+            in_flight = pending_.take_all();
             subscribers_.clear();
             watchers_.clear();
         }
-        for (auto& [id, request] : pending) fail_now(request.done, why);
+        detail::fail_requests(in_flight,
+                              [&why] { return std::make_exception_ptr(TransportError(why)); });
     }
 
-    std::optional<Pending> take(std::uint64_t id) {
+    std::optional<detail::PendingRequests::Request> take(std::uint64_t id) {
         std::lock_guard lock(state_);
-        auto found = pending_.find(id);
-        if (found == pending_.end()) return std::nullopt;
-        Pending pending = std::move(found->second);
-        pending_.erase(found);
-        return pending;
+        return pending_.take(id);
     }
 
     void dispatch(const wire::Frame& frame) {
@@ -375,9 +354,9 @@ private:
     std::mutex write_;
     mutable std::mutex state_;
     bool connected_ = true;
-    std::uint64_t next_id_ = 1;
     std::uint64_t next_token_ = 1;
-    std::map<std::uint64_t, Pending> pending_;
+    /// The requests in flight, guarded by `state_` (with `connected_`).
+    detail::PendingRequests pending_;
     std::map<std::string, std::uint64_t> versions_;
     std::map<std::string, std::map<std::uint64_t, Listener>> subscribers_;
     std::map<std::string, std::map<std::uint64_t, Listener>> watchers_;

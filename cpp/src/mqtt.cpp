@@ -25,6 +25,8 @@
 #include <utility>
 #include <vector>
 
+#include "pending.hpp"
+
 namespace switchboard {
 
 using Clock = std::chrono::steady_clock;
@@ -699,8 +701,8 @@ public:
                                      std::string property) {
         std::lock_guard lock(state_);
         if (closed_ || !link_->is_connected() || !server_online_) return std::nullopt;
-        const std::uint64_t id = next_id_++;
-        pending_.emplace(id, Pending{Clock::now() + timeout, std::move(done), std::move(property), false});
+        const std::uint64_t id =
+            pending_.add({Clock::now() + timeout, std::move(done), std::move(property), false});
         timer_wake_.notify_all();
         std::array<char, 13> hex{};
         (void)std::snprintf(hex.data(), hex.size(), "%012llx",
@@ -730,13 +732,14 @@ public:
         char* end = nullptr;
         const unsigned long long id = std::strtoull(hex.c_str(), &end, 16);
         if (*end != '\0') return std::nullopt;
-        std::lock_guard lock(state_);
-        auto found = pending_.find(id);
-        if (found == pending_.end()) return std::nullopt;
-        auto done = std::move(found->second.done);
-        if (property != nullptr) *property = found->second.property;
-        pending_.erase(found);
-        return std::make_pair(static_cast<std::uint64_t>(id), std::move(done));
+        std::optional<detail::PendingRequests::Request> request;
+        {
+            std::lock_guard lock(state_);
+            request = pending_.take(id);
+        }
+        if (!request) return std::nullopt;
+        if (property != nullptr) *property = std::move(request->property);
+        return std::make_pair(static_cast<std::uint64_t>(id), std::move(request->done));
     }
 
     void call(const std::string& method, const Json& args, std::chrono::milliseconds timeout,
@@ -758,9 +761,7 @@ public:
         {
             std::lock_guard lock(state_);
             if (!closed_ && link_->is_connected() && server_online_) {
-                const std::uint64_t id = next_id_++;
-                pending_.emplace(id, Pending{Clock::now() + options_.call_timeout, std::move(done),
-                                             name, true});
+                pending_.add({Clock::now() + options_.call_timeout, std::move(done), name, true});
                 timer_wake_.notify_all();
                 registered = true;
             }
@@ -860,13 +861,6 @@ public:
     const std::string& client_id() const { return link_->client_id(); }
 
 private:
-    struct Pending {
-        Clock::time_point deadline;
-        Completion done;
-        std::string property;
-        /// A property read, completed by the next value of `property`.
-        bool read = false;
-    };
     struct Entry {
         Listener callback;
         /// The last version this listener got (watches only).
@@ -1032,25 +1026,20 @@ private:
         }
         Json body = Json::parse(message.payload, nullptr, false);
         if (body.is_discarded()) return;
-        std::vector<Completion> reads;
+        std::vector<detail::PendingRequests::Request> reads;
         {
             std::lock_guard lock(state_);
             auto& seen = versions_[name];
             seen = std::max(seen, version);
-            for (auto it = pending_.begin(); it != pending_.end();) {
-                if (it->second.read && it->second.property == name) {
-                    reads.push_back(std::move(it->second.done));
-                    it = pending_.erase(it);
-                } else {
-                    ++it;
-                }
-            }
+            reads = pending_.take_if([&name](const detail::PendingRequests::Request& request) {
+                return request.read && request.property == name;
+            });
         }
-        for (auto& done : reads) {
+        for (auto& read : reads) {
             Outcome outcome;
             outcome.value = body;
             outcome.version = version;
-            done(std::move(outcome));
+            read.done(std::move(outcome));
         }
         deliver(true, name, message, version, &body);
     }
@@ -1087,23 +1076,18 @@ private:
     }
 
     void fail_all(const std::string& why) {
-        std::map<std::uint64_t, Pending> pending;
+        std::vector<detail::PendingRequests::Request> in_flight;
         {
             std::lock_guard lock(state_);
-            pending.swap(pending_);
+            in_flight = pending_.take_all();
         }
-        for (auto& [id, request] : pending) {
-            Outcome outcome;
-            outcome.error = transport_error(why);
-            request.done(std::move(outcome));
-        }
+        detail::fail_requests(in_flight, [&why] { return transport_error(why); });
     }
 
     void expire_loop() {
         std::unique_lock lock(state_);
         while (!closed_) {
-            auto earliest = Clock::time_point::max();
-            for (const auto& [id, pending] : pending_) earliest = std::min(earliest, pending.deadline);
+            const auto earliest = pending_.earliest_deadline();
             if (earliest == Clock::time_point::max()) {
                 timer_wake_.wait(lock);
                 continue;
@@ -1112,16 +1096,7 @@ private:
                 timer_wake_.wait_until(lock, earliest);
                 continue;
             }
-            std::vector<Pending> overdue;
-            const auto now = Clock::now();
-            for (auto it = pending_.begin(); it != pending_.end();) {
-                if (it->second.deadline <= now) {
-                    overdue.push_back(std::move(it->second));
-                    it = pending_.erase(it);
-                } else {
-                    ++it;
-                }
-            }
+            auto overdue = pending_.take_overdue(Clock::now());
             lock.unlock();
             for (auto& request : overdue) {
                 Outcome outcome;
@@ -1154,9 +1129,9 @@ private:
     std::string presence_topic_;
     bool presence_known_ = false;
     bool server_online_ = true;
-    std::uint64_t next_id_ = 1;
     std::uint64_t next_token_ = 1;
-    std::map<std::uint64_t, Pending> pending_;
+    /// The requests in flight, guarded by `state_`.
+    detail::PendingRequests pending_;
     std::map<std::string, std::uint64_t> versions_;
     std::map<std::string, std::map<std::uint64_t, Entry>> subscribers_;
     std::map<std::string, std::map<std::uint64_t, Entry>> watchers_;
