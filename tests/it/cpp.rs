@@ -1,7 +1,9 @@
 //! The generated C++ and the `switchboard` C++ runtime (`cpp/`) against Rust and C++ peers over
 //! the Unix socket and over MQTT v5 (the loopback mosquitto), a C++ client's call failing with a
-//! transport error when its server is killed, the generated C++ of every example interface
-//! compiled warning-free with g++ and with clang++, and clang-tidy clean on the runtime.
+//! transport error when its server is killed, a C++ client calling again after its (private)
+//! broker restarts, malformed frames and answers sent to a C++ server and a C++ client, the
+//! generated C++ of every example interface compiled warning-free with g++ and with clang++, and
+//! clang-tidy clean on the runtime.
 //!
 //! The first test to need it generates C++ for `examples/interfaces/*.yaml` and the thermostat
 //! with `switchboard_codegen` into the target directory, and builds `cpp/tests/` with CMake
@@ -34,7 +36,9 @@ use switchboard::{
     transport::unix::UnixEndpoint,
 };
 use switchboard_testkit::{
-    ChildProcess, SocketDir, broker::shared_mosquitto, prerequisite, wait_for_path,
+    ChildProcess, SocketDir,
+    broker::{PrivateMosquitto, shared_mosquitto},
+    prerequisite, wait_for_path,
 };
 use switchboard_tests::{
     fixtures::{resets_at, serve_jobs},
@@ -362,7 +366,9 @@ fn assert_every_interface_compiled(build: &Path) {
 #[test]
 fn the_cpp_of_every_example_interface_compiles_warning_free_under_clang() {
     if sanitized() {
-        eprintln!("the sanitized run builds with the default compiler only; the plain run checks this");
+        eprintln!(
+            "the sanitized run builds with the default compiler only; the plain run checks this"
+        );
         return;
     }
     // `built_with_clang` compiles the runtime, every generated header and the peers with
@@ -621,6 +627,146 @@ async fn a_cpp_client_catches_the_declared_errors_of_a_cpp_server_over_mqtt() {
     client_check(build, "jobs", &url).await;
     server.stop();
     raw::clear_retained(&broker.url, &instance).await;
+}
+
+/// The bad frames a Rust server answers with clear errors (`crate::unix::bad_frames_get_clear_errors`:
+/// too short, an unknown kind, an unknown method, arguments of the wrong type or not JSON, an
+/// oversized frame) get the same answers from a C++ server, which goes on serving a client
+/// connected meanwhile and then exits cleanly (under the sanitizers, without a finding).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cpp_server_answers_malformed_frames_and_goes_on() {
+    let Some(build) = built() else { return };
+    let dir = SocketDir::new();
+    let socket = dir.path("thermostat");
+    let server = CppServer::start(build, "thermostat", &socket);
+    let endpoint = Endpoint::unix(UnixEndpoint::at(&socket));
+    let bystander = within("connect", ThermostatClient::connect(&endpoint)).await.expect("connect");
+    let path = socket.clone();
+    let report =
+        tokio::task::spawn_blocking(move || crate::unix::bad_frames_get_clear_errors(&path));
+    within("raw exchanges", report).await.expect("the C++ server answers every bad frame");
+    let status = within("getStatus", bystander.get_status()).await;
+    assert_eq!(status.expect("the C++ server still serves others").celsius, 19.5);
+    bystander.close();
+    server.stop();
+}
+
+/// A C++ client against a fake server that answers badly (`client_check malformed`): an answer
+/// that is not JSON and one of the wrong type fail those calls with `DecodeError`; a frame too
+/// short for a header, a frame of an unknown kind, an answer to a call never made and a signal
+/// that is not JSON are skipped, and the next answer arrives; an oversized frame ends the
+/// connection, failing the call with `TransportError`. Under the sanitizers, without a finding.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cpp_client_survives_malformed_answers() {
+    let Some(build) = built() else { return };
+    let dir = SocketDir::new();
+    let socket = dir.path("bad-answers");
+    let listener = std::os::unix::net::UnixListener::bind(&socket).expect("bind the fake server");
+    let fake = std::thread::spawn(move || answer_badly(&listener));
+    client_check(build, "malformed", &socket).await;
+    let fake = tokio::task::spawn_blocking(move || fake.join());
+    within("the fake server", fake)
+        .await
+        .expect("the blocking task runs")
+        .expect("the fake server saw the calls it expected");
+}
+
+/// The fake server of [`a_cpp_client_survives_malformed_answers`]: one connection, four
+/// `getStatus` calls, each answered as that test says.
+fn answer_badly(listener: &std::os::unix::net::UnixListener) {
+    use std::io::Write;
+
+    use switchboard_transport_unix::frame::{Frame, Kind};
+
+    use crate::unix::{read_frame, write_frame};
+
+    let (mut stream, _) = listener.accept().expect("the C++ client connects");
+    stream.set_read_timeout(Some(Duration::from_secs(30))).expect("a read timeout");
+    let hello = read_frame(&mut stream).expect("a HELLO");
+    assert_eq!(hello.kind, Kind::Hello);
+    let welcome = r#"{"protocol":1,"interface":"Thermostat","instance":"default"}"#;
+    write_frame(&mut stream, &Frame::new(Kind::Welcome, "Thermostat").with_payload(welcome));
+    fn next_call(stream: &mut std::os::unix::net::UnixStream, what: &str) -> u64 {
+        let call = read_frame(stream).unwrap_or_else(|| panic!("a call ({what})"));
+        assert_eq!((call.kind, call.name.as_str()), (Kind::Call, "getStatus"), "{what}");
+        call.id
+    }
+    let reply = |id: u64, payload: &'static str| {
+        Frame::new(Kind::Reply, "getStatus").with_id(id).with_payload(payload)
+    };
+
+    let id = next_call(&mut stream, "not JSON");
+    let not_json = reply(id, "{not json");
+    let id = next_call(&mut stream, "the wrong type");
+    let wrong_type = reply(id, r#"{"mode":1,"celsius":"warm","history":[]}"#);
+    // Answered in this order, on the same connection: the first two before the third call.
+    write_frame(&mut stream, &not_json);
+    write_frame(&mut stream, &wrong_type);
+
+    let id = next_call(&mut stream, "after skipped frames");
+    stream.write_all(&[0, 0, 0, 3, 0x11, 0, 0]).expect("a frame too short");
+    let mut unknown_kind = reply(id, "{}").to_vec().expect("encodable");
+    unknown_kind[4] = 0x5f;
+    stream.write_all(&unknown_kind).expect("a frame of an unknown kind");
+    write_frame(&mut stream, &reply(id + 1000, r#"{"mode":0,"celsius":1.0,"history":[]}"#));
+    write_frame(&mut stream, &Frame::new(Kind::Signal, "temperatureChanged").with_payload("{bad"));
+    write_frame(&mut stream, &reply(id, r#"{"mode":1,"celsius":19.5,"history":[19.0]}"#));
+
+    next_call(&mut stream, "oversized");
+    stream.write_all(&u32::MAX.to_be_bytes()).expect("an oversized length");
+    // The client closes the connection; nothing more comes.
+    assert!(read_frame(&mut stream).is_none(), "the client sent more after the oversized frame");
+}
+
+/// A C++ client over MQTT whose broker is restarted (a private mosquitto, killed and started
+/// again, its retained messages lost): once libmosquitto has reconnected and the Rust server has
+/// announced itself again, the client's calls are answered again (`client_check
+/// broker-restart`); until then they fail cleanly. Under the sanitizers, without a finding.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cpp_client_calls_again_after_its_broker_restarts() {
+    use std::io::Write;
+
+    let Some(build) = built() else { return };
+    let Some(mut broker) = PrivateMosquitto::start() else { return };
+    let url = format!("{}?instance={}", broker.url(), unique("restart"));
+    let endpoint = Endpoint::parse(&url).expect("a valid MQTT URL");
+    let mut server = rust_test_server(&url, &endpoint).await;
+    let mut child = Command::new(build.join("client_check"))
+        .arg("broker-restart")
+        .arg(&url)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("client_check starts");
+    let stdout = child.stdout.take().expect("stdout");
+    let said = tokio::task::spawn_blocking(move || {
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line).map(|_| line)
+    });
+    let line = tokio::time::timeout(Duration::from_secs(60), said)
+        .await
+        .expect("the C++ client connects within 60 s")
+        .expect("the blocking task runs")
+        .expect("read client_check's output");
+    assert_eq!(line.trim(), "connected", "client_check did not connect");
+    tokio::task::block_in_place(|| broker.restart());
+    let mut stdin = child.stdin.take().expect("stdin");
+    stdin.write_all(b"restarted\n").expect("tell client_check");
+    drop(stdin);
+    let output = tokio::task::spawn_blocking(move || child.wait_with_output());
+    let output = tokio::time::timeout(Duration::from_secs(90), output)
+        .await
+        .expect("the C++ client finishes within 90 s")
+        .expect("the blocking task runs")
+        .expect("client_check runs");
+    assert!(
+        output.status.success(),
+        "the C++ client did not call again after the broker's restart ({}):\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    server.kill();
 }
 
 /// Runs `client_check fault WHERE` against `server`: once the C++ client says its call is in

@@ -286,6 +286,55 @@ async fn mismatched_interface_is_refused_clearly() {
     within("getStatus", good.get_status()).await.expect("the server still serves others");
 }
 
+/// On raw connections to a thermostat server at `path`: a frame too short for a header, a frame
+/// of an unknown kind, a call to an unknown method, arguments of the wrong type and arguments that
+/// are not JSON each get a clear answer on a connection that goes on, and an oversized frame gets
+/// an ERROR before the server closes that connection. Blocking; run it off the async runtime.
+pub(crate) fn bad_frames_get_clear_errors(path: &std::path::Path) {
+    // A frame too short to hold a header: an ERROR answers it, and the connection goes on.
+    let mut raw = raw_connection(path);
+    raw.write_all(&[0, 0, 0, 3, 0x10, 0, 0]).unwrap();
+    let error = read_frame(&mut raw).expect("an error frame");
+    assert_eq!(error.kind, Kind::Error);
+    let call = Frame::new(Kind::Call, "getStatus").with_id(7).with_payload("{}");
+    write_frame(&mut raw, &call);
+    let reply = read_frame(&mut raw).expect("a reply after the malformed frame");
+    assert_eq!((reply.kind, reply.id, reply.code), (Kind::Reply, 7, 0));
+
+    // A frame of an unknown kind.
+    let mut bytes = Frame::new(Kind::Call, "getStatus").with_id(8).to_vec().unwrap();
+    bytes[4] = 0x5f;
+    raw.write_all(&bytes).unwrap();
+    let error = read_frame(&mut raw).expect("an error frame");
+    assert_eq!(error.kind, Kind::Error);
+
+    // An unknown method and arguments of the wrong type, answered by name.
+    write_frame(&mut raw, &Frame::new(Kind::Call, "selfDestruct").with_id(9).with_payload("{}"));
+    let reply = read_frame(&mut raw).unwrap();
+    assert_eq!(
+        (reply.id, reply.code, reply.name.as_str()),
+        (9, ErrorCode::MethodNotFound.as_u8(), error_names::UNKNOWN_METHOD)
+    );
+    let wrong = r#"{"extraCelsius":"hot","forHowLong":"PT1S","reason":null}"#;
+    write_frame(&mut raw, &Frame::new(Kind::Call, "boost").with_id(10).with_payload(wrong));
+    let reply = read_frame(&mut raw).unwrap();
+    assert_eq!((reply.id, reply.name.as_str()), (10, error_names::INVALID_ARGUMENTS));
+    assert_eq!(reply.code, ErrorCode::ServerDeserializationError.as_u8());
+    let text = String::from_utf8_lossy(&reply.payload).into_owned();
+    assert!(text.contains("extraCelsius"), "the error should name the field: {text}");
+    write_frame(&mut raw, &Frame::new(Kind::Call, "boost").with_id(11).with_payload("{not json"));
+    let reply = read_frame(&mut raw).unwrap();
+    assert_eq!((reply.id, reply.name.as_str()), (11, error_names::INVALID_ARGUMENTS));
+
+    // An oversized frame: an ERROR, then the server closes this connection.
+    let mut big = raw_connection(path);
+    big.write_all(&u32::MAX.to_be_bytes()).unwrap();
+    let error = read_frame(&mut big).expect("an error frame before closing");
+    assert_eq!(error.kind, Kind::Error);
+    assert!(String::from_utf8_lossy(&error.payload).contains("exceeds"), "{error:?}");
+    assert!(read_frame(&mut big).is_none(), "the connection should be closed");
+}
+
 /// Raw frames: connect and complete the handshake by hand.
 fn raw_connection(path: &std::path::Path) -> UnixStream {
     let mut stream = UnixStream::connect(path).expect("connect");
@@ -302,11 +351,11 @@ fn raw_connection(path: &std::path::Path) -> UnixStream {
     stream
 }
 
-fn write_frame(stream: &mut UnixStream, frame: &Frame) {
+pub(crate) fn write_frame(stream: &mut UnixStream, frame: &Frame) {
     stream.write_all(&frame.to_vec().expect("encodable")).expect("write");
 }
 
-fn read_frame(stream: &mut UnixStream) -> Option<Frame> {
+pub(crate) fn read_frame(stream: &mut UnixStream) -> Option<Frame> {
     let mut length = [0u8; 4];
     stream.read_exact(&mut length).ok()?;
     let mut body = vec![0u8; u32::from_be_bytes(length) as usize];
@@ -347,56 +396,7 @@ async fn bad_requests_get_clear_errors_and_the_server_goes_on() {
     let bystander = within("connect", ThermostatClient::connect(&endpoint)).await.unwrap();
     let path = dir.path("service");
 
-    let report = tokio::task::spawn_blocking(move || {
-        // A frame too short to hold a header: an ERROR answers it, and the connection goes on.
-        let mut raw = raw_connection(&path);
-        raw.write_all(&[0, 0, 0, 3, 0x10, 0, 0]).unwrap();
-        let error = read_frame(&mut raw).expect("an error frame");
-        assert_eq!(error.kind, Kind::Error);
-        let call = Frame::new(Kind::Call, "getStatus").with_id(7).with_payload("{}");
-        write_frame(&mut raw, &call);
-        let reply = read_frame(&mut raw).expect("a reply after the malformed frame");
-        assert_eq!((reply.kind, reply.id, reply.code), (Kind::Reply, 7, 0));
-
-        // A frame of an unknown kind.
-        let mut bytes = Frame::new(Kind::Call, "getStatus").with_id(8).to_vec().unwrap();
-        bytes[4] = 0x5f;
-        raw.write_all(&bytes).unwrap();
-        let error = read_frame(&mut raw).expect("an error frame");
-        assert_eq!(error.kind, Kind::Error);
-
-        // An unknown method and arguments of the wrong type, answered by name.
-        write_frame(
-            &mut raw,
-            &Frame::new(Kind::Call, "selfDestruct").with_id(9).with_payload("{}"),
-        );
-        let reply = read_frame(&mut raw).unwrap();
-        assert_eq!(
-            (reply.id, reply.code, reply.name.as_str()),
-            (9, ErrorCode::MethodNotFound.as_u8(), error_names::UNKNOWN_METHOD)
-        );
-        let wrong = r#"{"extraCelsius":"hot","forHowLong":"PT1S","reason":null}"#;
-        write_frame(&mut raw, &Frame::new(Kind::Call, "boost").with_id(10).with_payload(wrong));
-        let reply = read_frame(&mut raw).unwrap();
-        assert_eq!((reply.id, reply.name.as_str()), (10, error_names::INVALID_ARGUMENTS));
-        assert_eq!(reply.code, ErrorCode::ServerDeserializationError.as_u8());
-        let text = String::from_utf8_lossy(&reply.payload).into_owned();
-        assert!(text.contains("extraCelsius"), "the error should name the field: {text}");
-        write_frame(
-            &mut raw,
-            &Frame::new(Kind::Call, "boost").with_id(11).with_payload("{not json"),
-        );
-        let reply = read_frame(&mut raw).unwrap();
-        assert_eq!((reply.id, reply.name.as_str()), (11, error_names::INVALID_ARGUMENTS));
-
-        // An oversized frame: an ERROR, then the server closes this connection.
-        let mut big = raw_connection(&path);
-        big.write_all(&u32::MAX.to_be_bytes()).unwrap();
-        let error = read_frame(&mut big).expect("an error frame before closing");
-        assert_eq!(error.kind, Kind::Error);
-        assert!(String::from_utf8_lossy(&error.payload).contains("exceeds"), "{error:?}");
-        assert!(read_frame(&mut big).is_none(), "the connection should be closed");
-    });
+    let report = tokio::task::spawn_blocking(move || bad_frames_get_clear_errors(&path));
     within("raw exchanges", report).await.expect("raw exchanges");
 
     // Everyone else was unaffected.

@@ -1,5 +1,5 @@
 // A C++ client for the Rust and C++ servers of tests/it/cpp.rs:
-// `client_check thermostat|jobs|fault|evolving-newer|evolving-breaking WHERE`, WHERE a socket
+// `client_check thermostat|jobs|fault|malformed|broker-restart|evolving-newer|evolving-breaking WHERE`, WHERE a socket
 // path or an `mqtt://` URL.
 // Each check prints what it saw on failure; the exit status is the number of failed checks.
 // `fault` starts a long call, prints "in flight" and expects the call to fail with a transport
@@ -10,6 +10,7 @@
 #include <iostream>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <evolving/evolving.hpp>
@@ -224,6 +225,71 @@ void fault_checks(const std::string& where) {
     }
 }
 
+/// Against the fake server of `a_cpp_client_survives_malformed_answers` (tests/it/cpp.rs), which
+/// answers four `getStatus` calls: with a payload that is not JSON, with a value of the wrong
+/// type, correctly after frames the client must skip, and with an oversized frame.
+void malformed_checks(const std::string& path) {
+    auto client = thermostat::ThermostatClient::connect(path);
+    // Both in flight before either is answered: the server answers them together.
+    auto not_json = client.get_status();
+    auto wrong_type = client.get_status();
+    try {
+        not_json.get();
+        check(false, "an answer that is not JSON throws");
+    } catch (const switchboard::DecodeError&) {
+    } catch (const std::exception& error) {
+        check(false, std::string("an answer that is not JSON throws DecodeError, got: ") + error.what());
+    }
+    try {
+        wrong_type.get();
+        check(false, "an answer of the wrong type throws");
+    } catch (const switchboard::DecodeError& error) {
+        check(std::string(error.what()).find("celsius") != std::string::npos,
+              std::string("the DecodeError names the member: ") + error.what());
+    } catch (const std::exception& error) {
+        check(false, std::string("an answer of the wrong type throws DecodeError, got: ") + error.what());
+    }
+    try {
+        const auto status = client.get_status().get();
+        check(status.celsius == 19.5 && status.history == std::vector<double>{19.0},
+              "the answer after the skipped frames arrives");
+    } catch (const std::exception& error) {
+        check(false, std::string("the answer after the skipped frames arrives, got: ") + error.what());
+    }
+    try {
+        client.get_status().get();
+        check(false, "a call answered by an oversized frame fails");
+    } catch (const switchboard::TransportError&) {
+    } catch (const std::exception& error) {
+        check(false, std::string("an oversized frame fails the call with TransportError, got: ") +
+                         error.what());
+    }
+}
+
+/// Against a Rust thermostat on a private broker that the test restarts: says "connected" once a
+/// call has been answered, waits for a line on standard input (the broker has been restarted),
+/// then calls until an answer comes (libmosquitto reconnects, the server announces itself
+/// again); meanwhile a call fails with `TransportError` or `TimeoutError`, never otherwise.
+void broker_restart_checks(const std::string& where) {
+    using namespace std::chrono_literals;
+    auto client = thermostat::ThermostatClient::connect(where);
+    check(client.get_status().get().celsius == 18.5, "the server answers before the restart");
+    std::cout << "connected" << std::endl;
+    std::string line;
+    std::getline(std::cin, line);
+    const auto deadline = std::chrono::steady_clock::now() + 30s;
+    bool answered = false;
+    while (!answered && std::chrono::steady_clock::now() < deadline) {
+        try {
+            answered = client.get_status(2s).get().celsius == 18.5;
+        } catch (const switchboard::TransportError&) {
+            std::this_thread::sleep_for(200ms);
+        } catch (const switchboard::TimeoutError&) {
+        }
+    }
+    check(answered, "a call is answered within 30 s of the broker's restart");
+}
+
 /// A client of tests/interfaces/evolve/v1.yaml against a server of a newer, compatible version
 /// (added_struct_field.yaml): the server accepts it from its description, and the new struct
 /// member it sends is ignored.
@@ -253,7 +319,7 @@ void evolving_breaking_checks(const std::string& path) {
 
 int main(int argc, char** argv) {
     if (argc != 3) {
-        std::cerr << "usage: client_check thermostat|jobs|fault|evolving-newer|evolving-breaking WHERE\n";
+        std::cerr << "usage: client_check thermostat|jobs|fault|malformed|broker-restart|evolving-newer|evolving-breaking WHERE\n";
         return 100;
     }
     const std::string role = argv[1];
@@ -264,6 +330,10 @@ int main(int argc, char** argv) {
             jobs_checks(argv[2]);
         } else if (role == "fault") {
             fault_checks(argv[2]);
+        } else if (role == "malformed") {
+            malformed_checks(argv[2]);
+        } else if (role == "broker-restart") {
+            broker_restart_checks(argv[2]);
         } else if (role == "evolving-newer") {
             evolving_newer_checks(argv[2]);
         } else if (role == "evolving-breaking") {
