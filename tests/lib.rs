@@ -52,6 +52,8 @@ pub mod evolve {
         removed_method,
         changed_type,
         optional_to_required,
+        added_signal,
+        enum_value_renumbered,
     );
 }
 

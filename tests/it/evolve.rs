@@ -17,8 +17,8 @@ use switchboard::{
     server::CallContext,
 };
 use switchboard_tests::evolve::{
-    added_enum_value, added_method, added_optional_argument, added_struct_field, changed_type,
-    optional_to_required, removed_method, v1,
+    added_enum_value, added_method, added_optional_argument, added_signal, added_struct_field,
+    changed_type, enum_value_renumbered, optional_to_required, removed_method, v1,
 };
 
 use std::any::Any;
@@ -161,6 +161,36 @@ handler!(optional_to_required {
     }
 });
 
+handler!(added_signal {
+    async fn set_target(&self, _: &CallContext, celsius: f64, note: Option<String>) -> Result<bool, RemoteError> {
+        Ok(celsius > 0.0 && note.as_deref() != Some("refuse"))
+    }
+    async fn read(&self, _: &CallContext) -> Result<added_signal::Reading, RemoteError> {
+        Ok(added_signal::Reading { celsius: 21.5 })
+    }
+    async fn mode(&self, _: &CallContext) -> Result<added_signal::Mode, RemoteError> {
+        Ok(added_signal::Mode::Heat)
+    }
+    async fn ping(&self, _: &CallContext) -> Result<(), RemoteError> {
+        Ok(())
+    }
+});
+
+handler!(enum_value_renumbered {
+    async fn set_target(&self, _: &CallContext, celsius: f64, note: Option<String>) -> Result<bool, RemoteError> {
+        Ok(celsius > 0.0 && note.as_deref() != Some("refuse"))
+    }
+    async fn read(&self, _: &CallContext) -> Result<enum_value_renumbered::Reading, RemoteError> {
+        Ok(enum_value_renumbered::Reading { celsius: 21.5 })
+    }
+    async fn mode(&self, _: &CallContext) -> Result<enum_value_renumbered::Mode, RemoteError> {
+        Ok(enum_value_renumbered::Mode::Heat)
+    }
+    async fn ping(&self, _: &CallContext) -> Result<(), RemoteError> {
+        Ok(())
+    }
+});
+
 /// Serves `version` at `endpoint` with [`Handler`].
 macro_rules! serve {
     ($version:ident, $endpoint:expr) => {
@@ -228,6 +258,8 @@ async fn serve_rust(change: &str, old: &Endpoint, new: &Endpoint) -> Vec<Box<dyn
         "removed_method" => Box::new(serve!(removed_method, new)),
         "changed_type" => Box::new(serve!(changed_type, new)),
         "optional_to_required" => Box::new(serve!(optional_to_required, new)),
+        "added_signal" => Box::new(serve!(added_signal, new)),
+        "enum_value_renumbered" => Box::new(serve!(enum_value_renumbered, new)),
         other => panic!("no version `{other}` in tests/interfaces/evolve/"),
     };
     vec![old_server, new_server]
@@ -307,6 +339,32 @@ pub(crate) async fn optional_to_required(servers: &Servers) {
     assert!(!within("setTarget", client.set_target(21.5, "refuse".into())).await.unwrap());
 }
 
+/// Adding a signal: old clients work; a new client's subscription to it fails on an old server
+/// before anything is sent, naming it, and works on a new one.
+pub(crate) async fn added_signal(servers: &Servers) {
+    v1_calls_work!(connect!(v1, &servers.new).expect("an old client connects"));
+
+    let client = connect!(added_signal, &servers.old).expect("a new client connects");
+    within("ping", client.ping()).await.expect("a method both have");
+    let error = match within("subscribe", client.subscribe_alarm()).await {
+        Err(CallError::Remote(error)) => error,
+        Err(other) => panic!("subscribing to `alarm` should fail as unknown, got {other:?}"),
+        Ok(_) => panic!("subscribing to `alarm` should fail as unknown, but it was accepted"),
+    };
+    assert_eq!((error.code(), error.name()), (ErrorCode::MethodNotFound, "UnknownSignal"));
+    assert!(error.message().contains("signal `alarm`"), "{error}");
+    let client = connect!(added_signal, &servers.new).expect("same versions connect");
+    within("subscribe", client.subscribe_alarm()).await.expect("the new server has `alarm`");
+}
+
+/// Giving an enum value another integer breaks both directions wherever the enum travels: each
+/// pair is refused, naming the value.
+pub(crate) async fn enum_value_renumbered(servers: &Servers) {
+    refused_at(connect!(v1, &servers.new), "enums.Mode.values.heat");
+
+    refused_at(connect!(enum_value_renumbered, &servers.old), "enums.Mode.values.heat");
+}
+
 /// Serves v1 and the version `change` names in Rust at endpoints from `endpoint`, and runs
 /// `change`'s body against them.
 macro_rules! rust_row {
@@ -329,6 +387,8 @@ macro_rules! every_body {
             removed_method,
             changed_type,
             optional_to_required,
+            added_signal,
+            enum_value_renumbered,
         );
     };
 }
@@ -511,57 +571,117 @@ mod python {
     }
 
     every_body!(python_matrix);
+
+    /// A Python client over MQTT follows the interface info of its instance after connecting, as
+    /// the Rust client does: a client of `added_method` meets a v1 server (so `boost` fails as
+    /// lacking, before sending), the server is restarted as `added_method` at the same instance,
+    /// and `boost` then reaches it.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn mqtt_python_client_decides_again_when_the_server_changes_version() {
+        use super::Handler;
+        use crate::suite::within;
+        use switchboard_tests::evolve::{added_method, v1};
+
+        switchboard_testkit::init_tracing();
+        let Some(env) = py() else { return };
+        let Some((_, url, instances)) = urls("mqtt", "follow", "added_method") else { return };
+        let endpoint = Endpoint::parse(&url).expect("a valid URL");
+        let old_server = serve!(v1, &endpoint);
+        let pair = (url.clone(), url);
+        let args = args("follow", "added_method", env, &pair);
+        let mut client =
+            env.spawn("evolve_peer.py", &args.iter().map(String::as_str).collect::<Vec<_>>());
+        expect_line(&mut client, "SWAP").await;
+        drop(old_server);
+        let _new_server = serve!(added_method, &endpoint);
+        expect_line(&mut client, "PASS").await;
+        if let Some(broker) = shared_mosquitto() {
+            for instance in instances {
+                crate::mqtt::raw::clear_retained(&broker.url, &instance).await;
+            }
+        }
+    }
+}
+
+/// The handshake a peer built from `file` sends: its interface with its description.
+fn hello_of(file: &std::path::Path) -> switchboard_core::compat::Hello {
+    let loaded = switchboard_codegen::load_file(file).expect("a readable file");
+    let iface = loaded
+        .parsed
+        .interface
+        .unwrap_or_else(|| panic!("{} is a valid interface", file.display()));
+    switchboard_core::compat::Hello {
+        protocol: 1,
+        interface: iface.name.clone(),
+        version: iface.version.clone(),
+        hash: Some(iface.description_hash()),
+        instance: "default".into(),
+        description: serde_json::from_str(&iface.description_json()).ok(),
+    }
 }
 
 /// The Python runtime's classifier (`python/src/switchboard/_compat.py`, a second implementation
-/// of docs/interface-format.md's rules) decides every pair of `tests/interfaces/evolve/` as
-/// `switchboard_core::compat::check` does: the same members lacking, or the same refusal, word
-/// for word.
+/// of docs/interface-format.md's rules) decides pairs of peers as `switchboard_core::compat::check`
+/// does: the same members lacking, or the same refusal, word for word. The pairs are every client
+/// and server of `tests/interfaces/evolve/`, and both directions (old client and new server, new
+/// client and old server) of every rule pair of `switchboard diff`'s tests
+/// (`crates/switchboard-idl/tests/data/diff/RULE/{old,new}.yaml`), which hold one pair per rule
+/// of docs/interface-format.md.
 #[test]
 fn python_classifier_agrees_with_rust() {
-    use switchboard_core::compat::{self, Hello};
+    use switchboard_core::compat;
 
     let Some(env) = crate::python::py() else { return };
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("interfaces/evolve");
-    let mut files: Vec<_> = std::fs::read_dir(&dir)
-        .expect("tests/interfaces/evolve")
-        .map(|entry| entry.expect("a directory entry").path())
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let sorted_entries = |dir: &std::path::Path| {
+        let mut paths: Vec<_> = std::fs::read_dir(dir)
+            .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+            .map(|entry| entry.expect("a directory entry").path())
+            .collect();
+        paths.sort();
+        paths
+    };
+    // (what the pair is, client's file, server's file)
+    let mut cases: Vec<(String, std::path::PathBuf, std::path::PathBuf)> = Vec::new();
+    let versions: Vec<_> = sorted_entries(&root.join("interfaces/evolve"))
+        .into_iter()
         .filter(|path| path.extension().is_some_and(|e| e == "yaml"))
         .collect();
-    files.sort();
-    let hellos: Vec<Hello> = files
-        .iter()
-        .map(|file| {
-            let loaded = switchboard_codegen::load_file(file).expect("a readable file");
-            let iface = loaded.parsed.interface.expect("a valid interface");
-            Hello {
-                protocol: 1,
-                interface: iface.name.clone(),
-                version: iface.version.clone(),
-                hash: Some(iface.description_hash()),
-                instance: "default".into(),
-                description: serde_json::from_str(&iface.description_json()).ok(),
-            }
-        })
-        .collect();
+    for client in &versions {
+        for server in &versions {
+            let what = format!(
+                "a client of {} against a server of {}",
+                client.display(),
+                server.display()
+            );
+            cases.push((what, client.clone(), server.clone()));
+        }
+    }
+    let rules = sorted_entries(&root.join("../crates/switchboard-idl/tests/data/diff"));
+    assert!(rules.len() > 50, "the rule pairs of switchboard-idl's diff tests");
+    for rule in &rules {
+        let (old, new) = (rule.join("old.yaml"), rule.join("new.yaml"));
+        let name = rule.file_name().unwrap().to_string_lossy();
+        cases.push((format!("rule {name}: an old client, a new server"), old.clone(), new.clone()));
+        cases.push((format!("rule {name}: a new client, an old server"), new, old));
+    }
     let mut pairs = Vec::new();
     let mut expected = Vec::new();
-    for client in &hellos {
-        for server in &hellos {
-            pairs.push(serde_json::json!([client, server]));
-            expected.push(match compat::check(client, server) {
-                Ok(agreement) => {
-                    let mut lacking: Vec<[String; 2]> = agreement
-                        .lacking
-                        .iter()
-                        .map(|m| [m.kind.section().to_owned(), m.name.clone()])
-                        .collect();
-                    lacking.sort();
-                    serde_json::json!({ "lacking": lacking })
-                }
-                Err(error) => serde_json::json!({ "refused": error.to_string() }),
-            });
-        }
+    for (_, client, server) in &cases {
+        let (client, server) = (hello_of(client), hello_of(server));
+        expected.push(match compat::check(&client, &server) {
+            Ok(agreement) => {
+                let mut lacking: Vec<[String; 2]> = agreement
+                    .lacking
+                    .iter()
+                    .map(|m| [m.kind.section().to_owned(), m.name.clone()])
+                    .collect();
+                lacking.sort();
+                serde_json::json!({ "lacking": lacking })
+            }
+            Err(error) => serde_json::json!({ "refused": error.to_string() }),
+        });
+        pairs.push(serde_json::json!([client, server]));
     }
     let input = std::env::temp_dir().join(format!("evolve-pairs-{}.json", std::process::id()));
     std::fs::write(&input, serde_json::to_vec(&pairs).unwrap()).unwrap();
@@ -572,11 +692,22 @@ fn python_classifier_agrees_with_rust() {
         serde_json::from_slice(&output.stdout).expect("compat_check.py prints JSON");
     assert_eq!(got.len(), expected.len());
     let refusals = expected.iter().filter(|e| e.get("refused").is_some()).count();
+    let lacking =
+        expected.iter().filter(|e| e["lacking"].as_array().is_some_and(|l| !l.is_empty()));
     assert!(refusals > 0 && refusals < expected.len(), "the pairs cover both outcomes");
-    let names: Vec<String> =
-        files.iter().map(|f| f.file_stem().unwrap().to_string_lossy().into_owned()).collect();
-    for (index, (got, expected)) in got.iter().zip(&expected).enumerate() {
-        let (client, server) = (&names[index / names.len()], &names[index % names.len()]);
-        assert_eq!(got, expected, "a client of {client}.yaml against a server of {server}.yaml");
-    }
+    assert!(lacking.count() > 0, "some pairs connect with members lacking");
+    let disagreements: Vec<String> = cases
+        .iter()
+        .zip(got.iter().zip(&expected))
+        .filter(|(_, (got, expected))| got != expected)
+        .map(|((what, _, _), (got, expected))| {
+            format!("{what}: Python decided {got}, Rust {expected}")
+        })
+        .collect();
+    assert!(
+        disagreements.is_empty(),
+        "{} disagreements:\n{}",
+        disagreements.len(),
+        disagreements.join("\n")
+    );
 }

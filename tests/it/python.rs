@@ -836,9 +836,10 @@ async fn mqtt_their_python_client_against_our_python_server() {
     stop_python_server(&mut server).await;
 }
 
-/// The generated Python and the runtime pass `ruff check` and `mypy --strict` with the runtime's
-/// settings (`python/pyproject.toml`), and need no Python newer than its `requires-python`
-/// (`vermin`).
+/// The generated Python, the runtime, and the compatibility matrix's Python scripts
+/// (`tests/python/evolve_peer.py`, `compat_check.py`) pass `ruff check` and `mypy --strict` with
+/// the runtime's settings (`python/pyproject.toml`), and the generated Python and the runtime need
+/// no Python newer than its `requires-python` (`vermin`).
 #[test]
 fn generated_python_passes_ruff_mypy_and_vermin() {
     let Some(env) = py() else { return };
@@ -855,18 +856,23 @@ fn generated_python_passes_ruff_mypy_and_vermin() {
         env.generated.join("interop_probe/interop_probe"),
         env.generated.join("garden/garden"),
     ];
+    // The compatibility matrix's Python peer and classifier driver are held to the same checks.
+    let scripts =
+        ["evolve_peer.py", "compat_check.py"].map(|s| repo().join("tests/python").join(s));
     run(Command::new(env.bin.join("ruff"))
         .args(["check", "--no-cache", "--config"])
         .arg(&config)
         .args(&packages)
-        .arg(repo().join("python/src")))
+        .arg(repo().join("python/src"))
+        .args(&scripts))
     .unwrap_or_else(|e| panic!("{e}"));
     run(Command::new(env.bin.join("mypy"))
         .args(["--no-incremental", "--cache-dir", "/dev/null", "--config-file"])
         .arg(&config)
         .env("MYPYPATH", repo().join("python/src"))
         .args(&packages)
-        .arg(repo().join("python/src/switchboard")))
+        .arg(repo().join("python/src/switchboard"))
+        .args(&scripts))
     .unwrap_or_else(|e| panic!("{e}"));
     run(Command::new(env.bin.join("vermin"))
         .args([&format!("-t={oldest}-"), "--no-tips", "--violations"])

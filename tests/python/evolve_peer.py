@@ -8,6 +8,10 @@ Usage:
   evolve_peer.py client CHANGE GENERATED OLD_URL NEW_URL
       a v1 client against the server of CHANGE at NEW_URL, and a client of CHANGE against the
       v1 server at OLD_URL; prints PASS when every check passed.
+  evolve_peer.py follow added_method GENERATED URL URL
+      a client of added_method against the v1 server at URL: `boost` fails as lacking; prints
+      SWAP, then waits until the server at URL, restarted by the test as added_method, serves
+      `boost` (the client decides again on the new server's interface info); prints PASS.
 
 GENERATED holds one generated package per file of tests/interfaces/evolve/ (GENERATED/v1,
 GENERATED/added_method, ...); all are the package `evolving`, so each is loaded under a name of
@@ -120,7 +124,7 @@ async def v1_calls_work(v1: ModuleType, client: Any) -> None:
 async def refused_at(module: ModuleType, url: str, path: str) -> None:
     """The connect fails because the pair is incompatible at `path`, and says so."""
     try:
-        client = await connect(module, url)
+        await connect(module, url)
     except sb.IncompatibleInterfaceError as error:
         check(f"`{path}`" in str(error), f"refused naming `{path}`: {error}")
         return
@@ -145,7 +149,7 @@ async def lacks_method(call: Any, method: str) -> None:
 async def old_client() -> None:
     """A v1 client against the server of CHANGE."""
     v1 = load("v1")
-    if CHANGE in ("added_method", "added_optional_argument", "added_struct_field"):
+    if CHANGE in ("added_method", "added_optional_argument", "added_struct_field", "added_signal"):
         await v1_calls_work(v1, await connect(v1, NEW_URL))
     elif CHANGE == "added_enum_value":
         await refused_at(v1, NEW_URL, "enums.Mode.values.cool")
@@ -157,6 +161,8 @@ async def old_client() -> None:
         await refused_at(v1, NEW_URL, "methods.setTarget.arguments.celsius")
     elif CHANGE == "optional_to_required":
         await refused_at(v1, NEW_URL, "methods.setTarget.arguments.note")
+    elif CHANGE == "enum_value_renumbered":
+        await refused_at(v1, NEW_URL, "enums.Mode.values.heat")
     else:
         raise AssertionError(f"no body for `{CHANGE}`")
 
@@ -194,8 +200,51 @@ async def new_client() -> None:
         client = await connect(new, OLD_URL)
         check(await step(client.set_target(21.5, "hi")) is True, "setTarget")
         check(await step(client.set_target(21.5, "refuse")) is False, "setTarget refused")
+    elif CHANGE == "added_signal":
+        client = await connect(new, OLD_URL)
+        await step(client.ping())
+        try:
+            await step(client.subscribe_alarm())
+        except sb.RemoteError as error:
+            check(
+                (error.code, error.name) == (sb.ErrorCode.METHOD_NOT_FOUND, "UnknownSignal")
+                and "signal `alarm`" in error.message
+                and "nothing was sent" in error.message,
+                f"subscribing to `alarm` fails as unknown before sending: {error}",
+            )
+        else:
+            raise AssertionError("subscribing to `alarm` on an old server should fail")
+        await step((await connect(new, NEW_URL)).subscribe_alarm())
+        check(True, "the new server has `alarm`")
+    elif CHANGE == "enum_value_renumbered":
+        await refused_at(new, OLD_URL, "enums.Mode.values.heat")
     else:
         raise AssertionError(f"no body for `{CHANGE}`")
+
+
+async def follow() -> None:
+    """A client of added_method re-decides what the server lacks when another version of the
+    server announces itself at the same instance."""
+    new = load("added_method")
+    client = await connect(new, NEW_URL)
+    try:
+        await lacks_method(client.boost(), "boost")
+        print("SWAP", flush=True)
+        deadline = asyncio.get_running_loop().time() + 30.0
+        while True:
+            try:
+                await step(client.boost())
+                break
+            except sb.RemoteError as error:
+                lacking = "nothing was sent" in error.message
+                if not lacking or asyncio.get_running_loop().time() > deadline:
+                    raise
+            await asyncio.sleep(0.1)
+        check(True, "boost works once the server serves it")
+        check(await step(client.set_target(1.0, None)) is True, "setTarget on the new server")
+    finally:
+        await client.close()
+    print("PASS", flush=True)
 
 
 async def clients() -> None:
@@ -208,4 +257,4 @@ async def clients() -> None:
     print("PASS", flush=True)
 
 
-asyncio.run(serve() if ROLE == "serve" else clients())
+asyncio.run(serve() if ROLE == "serve" else follow() if ROLE == "follow" else clients())

@@ -561,6 +561,7 @@ class MqttClient(ClientCore):
             await self._discover(max(connect_timeout, DISCOVERY_TIMEOUT))
             cid = conn.client_id
             t = self.topics
+            await conn.subscribe(t.topic("interfaceDiscovery"), 1, self._on_info)
             await conn.subscribe(t.filter("methodResponses", cid), 1, self._on_reply)
             await conn.subscribe(t.filter("propertyUpdateResponses", cid), 1, self._on_reply)
             if self.spec.signals:
@@ -603,26 +604,15 @@ class MqttClient(ClientCore):
                 if self.instance != "*" and info["instance"] != self.instance:
                     continue
                 theirs = info.get("hash")
-                lacking: set[tuple[str, str]] = set()
-                if isinstance(theirs, str) and theirs != self.spec.hash:
-                    # Another hash: compare the descriptions member by member, as the Unix
-                    # handshake does; without a description only the same hash connects.
-                    server = {
-                        "interface": info.get("interface_name"),
-                        "version": info.get("version"),
-                        "hash": theirs,
-                        "description": info.get("description"),
-                    }
-                    try:
-                        lacking = _compat.check(self.hello(), server)
-                    except IncompatibleInterfaceError as error:
-                        if self.instance == "*":
-                            log.warning(
-                                "skipping incompatible instance `%s`: %s", info["instance"], error
-                            )
-                            continue
-                        raise
-                    self._server_summary = _compat.summary(server)
+                try:
+                    lacking, summary = self._decide(info)
+                except IncompatibleInterfaceError as error:
+                    if self.instance == "*":
+                        log.warning(
+                            "skipping incompatible instance `%s`: %s", info["instance"], error
+                        )
+                        continue
+                    raise
                 presence = info.get("connection_topic")
                 if isinstance(presence, str) and not await self._alive(presence):
                     continue
@@ -636,10 +626,46 @@ class MqttClient(ClientCore):
                         self.params[param] = info[param]
                 self.instance = info["instance"]
                 self.topics = Topics(self.spec, self.instance, self.params)
-                self._lacking = lacking
+                self._lacking, self._server_summary = lacking, summary
                 return
         finally:
             await conn.unsubscribe(sid)
+
+    def _decide(self, info: dict[str, Any]) -> tuple[set[tuple[str, str]], str]:
+        """What this client agrees with the server that published the interface info ``info``:
+        the members it lacks, and how to name that server; raises
+        :class:`IncompatibleInterfaceError` for a server this client cannot use."""
+        theirs = info.get("hash")
+        if not isinstance(theirs, str) or theirs == self.spec.hash:
+            return set(), ""
+        # Another hash: compare the descriptions member by member, as the Unix handshake does;
+        # without a description only the same hash connects.
+        server = {
+            "interface": info.get("interface_name"),
+            "version": info.get("version"),
+            "hash": theirs,
+            "description": info.get("description"),
+        }
+        return _compat.check(self.hello(), server), _compat.summary(server)
+
+    def _on_info(self, message: Message) -> None:
+        """An interface info on the resolved instance's discovery topic, after connecting: a
+        server (re)started there, perhaps of another version, so the client decides again what
+        that server lacks, as the Rust client does. An incompatible one is logged and ignored:
+        the client keeps what it agreed with the last compatible server."""
+        if not message.payload:
+            return  # a clean close clears the info
+        try:
+            info = _loads(message)
+        except ValueError:
+            return
+        if not isinstance(info, dict) or info.get("instance") != self.instance:
+            return
+        try:
+            self._lacking, self._server_summary = self._decide(info)
+        except IncompatibleInterfaceError as error:
+            log.warning("an incompatible server announced itself on this instance; ignored: %s",
+                        error)
 
     async def _alive(self, presence: str) -> bool:
         """False when the announcing server's retained presence says it is offline."""
