@@ -711,3 +711,151 @@ fn python_classifier_agrees_with_rust() {
         disagreements.join("\n")
     );
 }
+
+/// Versions meeting on the brokered layer (NATS): what a server's heartbeat carries, and a
+/// rolling upgrade, in which replicas of one instance (`replicas=shared`) serve two versions.
+mod brokered {
+    use std::time::{Duration, Instant};
+
+    use bytes::Bytes;
+    use switchboard::{Endpoint, error::CallError};
+    use switchboard_broker::{BusMessage, DiscoveryFilter, layout};
+    use switchboard_testkit::broker::shared_nats;
+    use switchboard_tests::evolve::{added_method, v1};
+    use tokio::sync::mpsc;
+
+    use super::{Handler, lacks_method};
+    use crate::suite::within;
+
+    fn instance(what: &str) -> String {
+        format!("evolve-{what}-{}", std::process::id())
+    }
+
+    async fn next(
+        announcements: &mut mpsc::UnboundedReceiver<serde_json::Value>,
+    ) -> serde_json::Value {
+        within("an announcement", announcements.recv()).await.expect("the subscription is open")
+    }
+
+    /// A server's heartbeat carries its hash but not its description; a discovery probe is
+    /// answered with the description, once. Prints both sizes (the figure docs/wire/brokers.md
+    /// quotes).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn nats_heartbeats_carry_the_hash_and_a_probe_gets_the_description() {
+        switchboard_testkit::init_tracing();
+        let Some(nats) = shared_nats() else { return };
+        let instance = instance("heartbeat");
+        let raw = switchboard_transport_nats::parse(&nats.url).unwrap().address;
+        let raw = raw.open("raw").await.expect("a raw connection");
+        let (tx, mut announcements) = mpsc::unbounded_channel::<serde_json::Value>();
+        let sink: switchboard_broker::Sink = std::sync::Arc::new(move |_: &str, m: BusMessage| {
+            let _ = tx.send(serde_json::from_slice(&m.body).expect("a JSON presence"));
+        });
+        let presence = format!("_sb.presence.Evolving.{instance}");
+        raw.subscribe(&presence, sink).await.expect("subscribed");
+        let url = format!("{}?instance={instance}&heartbeat=100ms", nats.url);
+        let _server = serve!(added_method, &Endpoint::parse(&url).unwrap());
+
+        // The announcement at start carries the description; the heartbeats after it do not
+        // (an announcement answering another test's probe may come between them).
+        let first = next(&mut announcements).await;
+        assert!(first.get("description").is_some() && first.get("brief").is_none(), "{first}");
+        let full = serde_json::to_vec(&first).unwrap().len();
+        let mut heartbeats = Vec::new();
+        for _ in 0..20 {
+            let heartbeat = next(&mut announcements).await;
+            if heartbeat["brief"] == true {
+                assert!(heartbeat.get("description").is_none(), "{heartbeat}");
+                assert_eq!(heartbeat["hash"], first["hash"]);
+                heartbeats.push(serde_json::to_vec(&heartbeat).unwrap().len());
+            }
+            if heartbeats.len() == 3 {
+                break;
+            }
+        }
+        assert_eq!(heartbeats.len(), 3, "three brief heartbeats among 20 announcements");
+        let brief = heartbeats[0];
+        eprintln!(
+            "server presence: {full} bytes with the description, {brief} bytes in a heartbeat"
+        );
+        assert!(brief * 2 < full, "a heartbeat ({brief} B) is much smaller than {full} B");
+
+        // A probe is answered with the description.
+        let probe = DiscoveryFilter::any().interface("Evolving").instance(instance.clone());
+        let probe = Bytes::from(serde_json::to_vec(&probe).unwrap());
+        raw.publish(layout::DISCOVER, BusMessage::new(probe)).await.expect("probed");
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let answer = next(&mut announcements).await;
+            if answer.get("brief").is_none() {
+                assert_eq!(answer["description"]["name"], "Evolving", "{answer}");
+                break;
+            }
+            assert!(Instant::now() < deadline, "no answer to the probe with the description");
+        }
+    }
+
+    /// Waits until `call` fails locally because a live server lacks `method` (the client has
+    /// heard of every replica), for at most 10 s.
+    async fn until_lacking<F: std::future::Future<Output = Result<(), CallError>>>(
+        method: &str,
+        mut call: impl FnMut() -> F,
+    ) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            match within(method, call()).await {
+                Err(CallError::Remote(error)) if error.message().contains("nothing was sent") => {
+                    return lacks_method(Err(CallError::Remote(error)), method);
+                }
+                _ => {}
+            }
+            assert!(Instant::now() < deadline, "`{method}` never failed as lacking");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// A rolling upgrade: two replicas of one instance, one serving v1 and one `added_method`
+    /// (v1 plus `boost`). A v1 client's calls all work, whichever replica takes them (its
+    /// requests carry no hash while the live replicas serve two); a client of `added_method` may
+    /// use everything both have, but `boost`, which the v1 replica lacks, fails before sending
+    /// and names both versions; once the v1 replica leaves, `boost` works.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn nats_replicas_of_two_versions() {
+        switchboard_testkit::init_tracing();
+        let Some(nats) = shared_nats() else { return };
+        let url = format!("{}?instance={}&heartbeat=200ms", nats.url, instance("rolling"));
+        let replica = Endpoint::parse(&format!("{url}&replicas=shared")).unwrap();
+        let endpoint = Endpoint::parse(&url).unwrap();
+        let old_replica = serve!(v1, &replica);
+        let _new_replica = serve!(added_method, &replica);
+
+        let new_client = connect!(added_method, &endpoint).expect("a new client connects");
+        until_lacking("boost", || new_client.boost()).await;
+        let Err(CallError::Remote(error)) = within("boost", new_client.boost()).await else {
+            panic!("`boost` should fail as lacking");
+        };
+        let message = error.message();
+        assert!(
+            message.contains("replicas of ")
+                && message.contains("Evolving 1.0.0 (sha256:")
+                && message.contains("Evolving 1.1.0 (sha256:"),
+            "the refusal names both versions: {message}"
+        );
+        let old_client = connect!(v1, &endpoint).expect("an old client connects");
+        // Give the old client time to hear both replicas, then call often enough that both
+        // replicas take some calls.
+        tokio::time::sleep(Duration::from_millis(600)).await;
+        for _ in 0..20 {
+            v1_calls_work!(old_client);
+            within("ping", new_client.ping()).await.expect("a method both replicas have");
+        }
+
+        drop(old_replica); // a clean close: its farewell tells the clients at once
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while within("boost", new_client.boost()).await.is_err() {
+            assert!(Instant::now() < deadline, "`boost` did not work once only its version served");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        v1_calls_work!(old_client);
+    }
+}

@@ -17,7 +17,7 @@ use bytes::Bytes;
 use switchboard_core::{
     ErrorCode, InterfaceDescriptor, RemoteError, TransportError, TransportErrorKind,
     action::{GoalEvent, GoalId},
-    compat::{self, Agreement, Hello},
+    compat::Hello,
     error::names,
     error_payload, goal_payload,
     message::{ClientMessage, Name, RequestId, ServerMessage},
@@ -37,6 +37,7 @@ use crate::{
     log_limit::{LogLimit, limited_warn},
     options::BrokerOptions,
     presence::{DiscoveryFilter, Liveness, Presence, Role},
+    versions::{Verdict, Versions},
 };
 
 /// A fresh id for a client or server connection: 32 hex digits.
@@ -78,7 +79,7 @@ pub(crate) async fn connect(
         options,
         state: Mutex::new(State::default()),
         value_order: Mutex::new(()),
-        checked: Mutex::new(None),
+        interface_versions: Mutex::new(Versions::default()),
         closed: AtomicBool::new(false),
         replicated: AtomicBool::new(false),
         tasks: Mutex::new(Vec::new()),
@@ -160,11 +161,11 @@ struct Client {
     /// inbox, which deliver on separate tasks, cannot hand the core an older value after a
     /// newer one.
     value_order: Mutex<()>,
-    /// The hash of the last server found compatible, and what was agreed with it: presence
-    /// repeats every heartbeat, and a server of another hash is compared member by member only
-    /// once. Its hash is what this client's requests carry (`request`), since the check was
-    /// made against it.
-    checked: Mutex<Option<(Option<String>, Agreement)>>,
+    /// The versions of the interface met among the instance's servers: a verdict per hash (a
+    /// server of another hash is compared member by member once), and the hash of each live
+    /// server, from which the agreement the core holds and the hash requests carry (`request`)
+    /// follow. Locked after `state` when both are.
+    interface_versions: Mutex<Versions>,
     closed: AtomicBool,
     /// A server of the instance announced itself as one of several replicas: method calls and
     /// goal requests ask the replica that takes them to say so (`sb-ack`).
@@ -298,6 +299,7 @@ impl Client {
             heartbeat_ms: u64::try_from(self.options.heartbeat.as_millis()).unwrap_or(u64::MAX),
             title: String::new(),
             replicas: crate::options::Replicas::Single,
+            brief: false,
             // Servers do not read a client's description; only a server's is compared.
             hello: Hello { description: None, ..self.hello.clone() },
         };
@@ -439,15 +441,10 @@ impl Client {
     /// answer to `id` goes.
     fn request(&self, id: Option<RequestId>, mut meta: Meta, payload: Bytes) -> Envelope {
         meta.client = Some(self.id.clone());
-        // The hash of the server this client was checked against: equal to its own unless the
-        // descriptions differ compatibly. A dynamic client (no hash) sends none.
-        meta.hash = match &self.hello.hash {
-            Some(_) => lock(&self.checked)
-                .as_ref()
-                .and_then(|(hash, _)| hash.clone())
-                .or_else(|| self.hello.hash.clone()),
-            None => None,
-        };
+        // The hash of the live servers this client was checked against: equal to its own unless
+        // the descriptions differ compatibly, and none when live replicas serve several (each
+        // was checked). A dynamic client (no hash) sends none.
+        meta.hash = lock(&self.interface_versions).request_hash(&self.hello.hash);
         if self.mailbox.needs_correlation() {
             meta.id = id.map(|id| id.to_string());
         }
@@ -805,24 +802,39 @@ impl Client {
         let mut state = lock(&self.state);
         if !presence.online {
             let last = state.servers.farewell(&presence.id);
+            let agreed = lock(&self.interface_versions).gone([presence.id.as_str()]);
             drop(state);
+            if let Some(agreement) = agreed {
+                self.inbox.agreed(agreement);
+            }
             self.replicas_gone(std::slice::from_ref(&presence.id), "it said goodbye");
             if last {
                 self.server_gone("it said goodbye (`\"online\":false`)");
             }
             return;
         }
-        let verdict = {
-            let mut checked = lock(&self.checked);
-            match &*checked {
-                Some((hash, _)) if *hash == presence.hello.hash => Ok(()),
-                _ => compat::check(&self.hello, &presence.hello).map(|agreement| {
-                    self.inbox.agreed(agreement.clone());
-                    *checked = Some((presence.hello.hash.clone(), agreement));
-                }),
+        let verdict =
+            lock(&self.interface_versions).decide(&self.hello, &presence.hello, presence.brief);
+        let error = match verdict {
+            Verdict::Compatible => None,
+            Verdict::Incompatible(error) => Some(error),
+            Verdict::Undescribed => {
+                // A heartbeat of a hash not met before: ask the servers for their description
+                // (once per hash and heartbeat), and decide when it comes.
+                let hash = presence.hello.hash.as_deref().unwrap_or_default();
+                if lock(&self.interface_versions).ask(hash)
+                    && let Some(me) = self.me.upgrade()
+                {
+                    tokio::spawn(async move {
+                        if let Err(error) = me.probe().await {
+                            tracing::debug!(%error, "could not ask the servers for their description");
+                        }
+                    });
+                }
+                return;
             }
         };
-        if let Err(error) = verdict {
+        if let Some(error) = error {
             let error = TransportError::from(error);
             match state.waiting.take() {
                 Some(waiting) => {
@@ -833,6 +845,11 @@ impl Client {
                 }
             }
             return;
+        }
+        if let Some(agreement) =
+            lock(&self.interface_versions).live(&presence.id, &presence.hello.hash)
+        {
+            self.inbox.agreed(agreement);
         }
         if presence.replicas == crate::options::Replicas::Shared {
             self.replicated.store(true, Ordering::Relaxed);
@@ -899,6 +916,7 @@ impl Client {
             state.online = false;
             state.restore = Restore::Needed;
             state.servers.clear();
+            lock(&self.interface_versions).clear_live();
             state.signals.clear();
             state.values.clear();
             state.versions.clear();
@@ -1010,10 +1028,15 @@ async fn keep_alive(client: Weak<Client>) {
             return;
         }
         let now = Instant::now();
-        let (linked, (gone, expired)) = {
+        let (linked, (gone, expired), agreed) = {
             let mut state = lock(&client.state);
-            (state.generation != 0, state.servers.expire(now))
+            let (gone, expired) = state.servers.expire(now);
+            let agreed = lock(&client.interface_versions).gone(gone.iter().map(String::as_str));
+            (state.generation != 0, (gone, expired), agreed)
         };
+        if let Some(agreement) = agreed {
+            client.inbox.agreed(agreement);
+        }
         if !gone.is_empty() {
             client.replicas_gone(
                 &gone,
@@ -1027,6 +1050,8 @@ async fn keep_alive(client: Weak<Client>) {
         }
         if linked && now >= next_announcement {
             next_announcement = now + client.options.heartbeat;
+            // A description asked for and not received is asked for again from now on.
+            lock(&client.interface_versions).retry();
             client.announce().await;
         }
     }

@@ -33,6 +33,7 @@ mod options;
 mod outbox;
 mod presence;
 mod server;
+mod versions;
 
 pub use address::BrokerAddress;
 pub use bus::{

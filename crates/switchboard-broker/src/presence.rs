@@ -28,6 +28,12 @@ pub(crate) struct Presence {
     /// a single server and for clients.
     #[serde(default, skip_serializing_if = "Replicas::is_single")]
     pub(crate) replicas: Replicas,
+    /// True in a server's heartbeat, which leaves its interface description out: a client that
+    /// meets its hash for the first time asks for it with a discovery probe, which the server
+    /// answers with its description. Absent (false) in an announcement that carries it, in a
+    /// farewell, and from servers older than this field.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub(crate) brief: bool,
     /// The interface served or used, and the protocol.
     #[serde(flatten)]
     pub(crate) hello: Hello,
@@ -136,6 +142,7 @@ mod tests {
             heartbeat_ms,
             title: "T".into(),
             replicas: Replicas::Single,
+            brief: false,
             hello: Hello {
                 protocol: 1,
                 interface: "Thermostat".into(),
@@ -160,6 +167,10 @@ mod tests {
         let text = serde_json::to_string(&shared).unwrap();
         assert!(text.contains(r#""title":"T","replicas":"shared","protocol":1"#), "{text}");
         assert_eq!(serde_json::from_str::<Presence>(&text).unwrap(), shared);
+        let brief = Presence { brief: true, ..presence("s1", 1000) };
+        let text = serde_json::to_string(&brief).unwrap();
+        assert!(text.contains(r#""title":"T","brief":true,"protocol":1"#), "{text}");
+        assert_eq!(serde_json::from_str::<Presence>(&text).unwrap(), brief);
     }
 
     #[test]

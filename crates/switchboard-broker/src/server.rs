@@ -86,7 +86,7 @@ pub(crate) async fn bind(
     };
     // On failure, dropping the server ends its writer, which closes the bus.
     server.register(generation).await?;
-    server.announce().await;
+    server.announce(false).await;
     let tasks = [
         tokio::spawn(watch_link(server.me.clone(), bus.link(), generation)),
         tokio::spawn(keep_alive(server.me.clone())),
@@ -258,7 +258,13 @@ impl Server {
         })
     }
 
-    fn presence(&self, online: bool) -> BusMessage {
+    /// The server's announcement; a `brief` one (a heartbeat) leaves the description out.
+    fn presence(&self, online: bool, brief: bool) -> BusMessage {
+        let hello = if brief || !online {
+            Hello { description: None, ..self.hello.clone() }
+        } else {
+            self.hello.clone()
+        };
         let presence = Presence {
             online,
             role: Role::Server,
@@ -266,14 +272,17 @@ impl Server {
             heartbeat_ms: u64::try_from(self.options.heartbeat.as_millis()).unwrap_or(u64::MAX),
             title: self.interface.title.to_string(),
             replicas: self.options.replicas,
-            hello: self.hello.clone(),
+            brief: brief && online,
+            hello,
         };
         BusMessage::new(Bytes::from(serde_json::to_vec(&presence).unwrap_or_default()))
     }
 
-    /// Announces this server as alive (its farewell is the outbox's last message).
-    async fn announce(&self) {
-        let announced = self.bus.announce(&self.layout.presence(), self.presence(true)).await;
+    /// Announces this server as alive (its farewell is the outbox's last message): with its
+    /// description, or `brief`ly (a heartbeat), without it.
+    async fn announce(&self, brief: bool) {
+        let announced =
+            self.bus.announce(&self.layout.presence(), self.presence(true, brief)).await;
         if let Err(error) = announced {
             tracing::debug!(%error, "could not announce the server's presence");
         }
@@ -603,7 +612,7 @@ impl Server {
             }
         };
         if filter.matches(&self.hello) && self.linked.load(Ordering::Acquire) {
-            let _ = self.outbox.push(Outgoing::Announce(self.presence(true)));
+            let _ = self.outbox.push(Outgoing::Announce(self.presence(true, false)));
         }
     }
 
@@ -679,7 +688,7 @@ impl Server {
             task.abort();
         }
         self.linked.store(false, Ordering::Release);
-        self.outbox.close(Some(self.presence(false)))
+        self.outbox.close(Some(self.presence(false, true)))
     }
 }
 
@@ -901,7 +910,7 @@ async fn watch_link(server: Weak<Server>, mut link: watch::Receiver<LinkState>, 
                 match server.register(generation).await {
                     Ok(()) => {
                         tracing::info!(broker = %server.broker, "the server is back on its broker");
-                        server.announce().await;
+                        server.announce(false).await;
                         server.forgive_silence();
                     }
                     Err(error) => {
@@ -930,7 +939,9 @@ async fn keep_alive(server: Weak<Server>) {
             return;
         }
         if server.linked.load(Ordering::Acquire) {
-            server.announce().await;
+            // Heartbeats carry the hash, not the description: a client asks for that once per
+            // new hash (`versions`).
+            server.announce(true).await;
             server.expire_clients(Instant::now());
         }
     }
