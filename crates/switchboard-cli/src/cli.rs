@@ -59,6 +59,10 @@ pub(crate) enum Command {
     /// streams, OpenAPI documents) until stopped.
     #[command(after_help = crate::exit::exit_codes_help())]
     Web(WebArgs),
+    /// Browse and drive the services in a terminal UI: members and their documentation, forms
+    /// for calls, live signals and properties, goals with progress. `?` shows the keys.
+    #[command(after_help = crate::exit::exit_codes_help())]
+    Tui(TuiArgs),
     /// Talk to nodes without an interface file (commlib-py's and switchboard's): publish,
     /// subscribe to a pattern, call an RPC by name, with JSON.
     #[command(subcommand, after_help = crate::exit::exit_codes_help())]
@@ -230,6 +234,22 @@ pub(crate) struct WebArgs {
     /// The most event streams (server-sent events) open at once; more are refused with 503.
     #[arg(long, value_name = "N", default_value_t = 64)]
     pub(crate) max_streams: usize,
+}
+
+/// Arguments of `switchboard tui`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct TuiArgs {
+    /// Where the services live (`unix:`, `mqtt://host:1883`, …), as for the other verbs.
+    /// Default: `$SWITCHBOARD_URL`, then the standard Unix socket.
+    #[arg(long, value_name = "URL")]
+    pub(crate) connect: Option<String>,
+    /// The interface file, for peers that cannot describe themselves (StingerIPC).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) interface: Option<PathBuf>,
+    /// Bound connecting, each request and each discovery round to this long (`500ms`, `2s`,
+    /// `1m`, or seconds). Requests default to 30 s, discovery to 3 s.
+    #[arg(long, value_name = "DURATION", value_parser = parse_timeout)]
+    pub(crate) timeout: Option<std::time::Duration>,
 }
 
 /// Arguments of `switchboard bridge`.

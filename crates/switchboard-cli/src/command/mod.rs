@@ -10,6 +10,7 @@ mod man;
 mod node;
 pub(crate) mod pipe;
 pub(crate) mod remote;
+mod tui;
 mod web;
 
 use std::process::ExitCode;
@@ -53,6 +54,7 @@ fn run_remote(command: Command) -> ExitCode {
             Command::Pipe(args) => pipe::run(&args).await,
             Command::Bridge(args) => bridge::run(&args).await,
             Command::Web(args) => web::run(&args).await,
+            Command::Tui(args) => tui::run(&args).await,
             Command::Node(command) => node::run(&command).await,
             Command::Check(_)
             | Command::Generate(_)
