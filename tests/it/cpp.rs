@@ -169,7 +169,48 @@ fn generate() -> Result<PathBuf, String> {
             write_if_changed(&dir.join(&f.path), &f.contents)?;
         }
     }
+    write_doc_samples()?;
     Ok(generated)
+}
+
+/// The ```cpp blocks of docs/cpp.md, in order.
+fn doc_samples() -> Vec<String> {
+    let doc = std::fs::read_to_string(repo().join("docs/cpp.md")).expect("read docs/cpp.md");
+    let mut samples = Vec::new();
+    let mut current: Option<String> = None;
+    for line in doc.lines() {
+        match (&mut current, line.trim_end()) {
+            (None, "```cpp") => current = Some(String::new()),
+            (Some(_), "```") => samples.extend(current.take()),
+            (Some(sample), line) => {
+                sample.push_str(line);
+                sample.push('\n');
+            }
+            (None, _) => {}
+        }
+    }
+    samples
+}
+
+/// Writes each C++ sample of docs/cpp.md to `doc-samples/sample_N.cpp`, where `cpp/tests`
+/// compiles it against the thermostat's generated header: a sample with its own `main` as it
+/// is, a fragment as the body of a function.
+fn write_doc_samples() -> Result<(), String> {
+    let dir = cpp_root().join("doc-samples");
+    if dir.is_dir() {
+        std::fs::remove_dir_all(&dir).map_err(|e| format!("clear {}: {e}", dir.display()))?;
+    }
+    for (n, sample) in doc_samples().iter().enumerate() {
+        let source = if sample.contains("int main(") {
+            sample.clone()
+        } else {
+            format!(
+                "#include <cstdio>\n#include <thermostat/thermostat.hpp>\n\nvoid doc_sample() {{\n{sample}}}\n"
+            )
+        };
+        write_if_changed(&dir.join(format!("sample_{}.cpp", n + 1)), &source)?;
+    }
+    Ok(())
 }
 
 /// Generates the C++ of every interface and builds `cpp/tests` with the default compiler (with
@@ -203,6 +244,7 @@ fn configure_and_build(build: &Path, options: &[String], targets: &[&str]) -> Re
         .arg("-B")
         .arg(build)
         .arg(format!("-DSB_GENERATED={}", generated.display()))
+        .arg(format!("-DSB_DOC_SAMPLES={}", cpp_root().join("doc-samples").display()))
         .arg("-DCMAKE_BUILD_TYPE=Debug")
         .args(options);
     run(&mut configure)
@@ -435,6 +477,49 @@ fn clang_tidy_finds_nothing_in_the_cpp_runtime() {
     });
     let findings = findings.into_inner().expect("findings");
     assert!(findings.is_empty(), "clang-tidy found:\n{}", findings.join("\n"));
+}
+
+/// Every ```cpp block of docs/cpp.md compiles (with g++ and with clang++, warnings as errors)
+/// against the thermostat's generated header.
+#[test]
+fn every_cpp_sample_in_the_docs_compiles() {
+    let Some(build) = built() else { return };
+    if sanitized() {
+        eprintln!("the sanitized build compiles the peers only; the plain build checks this");
+        return;
+    }
+    let samples = doc_samples();
+    assert!(samples.len() >= 2, "docs/cpp.md should show serving and calling: {samples:?}");
+    let mut builds = vec![build];
+    builds.extend(built_with_clang());
+    for build in builds {
+        for n in 1..=samples.len() {
+            let dir = build.join(format!("CMakeFiles/doc_sample_{n}.dir"));
+            assert!(
+                object_in(&dir),
+                "sample {n} of docs/cpp.md was not compiled in {}",
+                build.display()
+            );
+        }
+    }
+}
+
+/// Whether a CMake target directory holds a compiled object.
+fn object_in(dir: &Path) -> bool {
+    walk(dir).iter().any(|path| path.extension().is_some_and(|ext| ext == "o"))
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            found.extend(walk(&path));
+        } else {
+            found.push(path);
+        }
+    }
+    found
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
