@@ -182,9 +182,9 @@ fn common_errors(responses: &mut Map<String, Value>) {
     }
 }
 
-/// The responses of a request that sends a body and may be refused by the server.
-fn refusable(responses: &mut Map<String, Value>, declared: &[String]) {
-    common_errors(responses);
+/// The further responses of a request that sends a body and may be refused by the server,
+/// with `declared` the errors its member declares.
+fn refusals(responses: &mut Map<String, Value>, declared: &[String]) {
     for (status, name) in
         [("403", "Forbidden"), ("409", "Conflict"), ("413", "TooLarge"), ("429", "TooMany")]
     {
@@ -208,6 +208,31 @@ fn refusable(responses: &mut Map<String, Value>, declared: &[String]) {
     responses.insert("422".to_owned(), refused);
 }
 
+/// Which failures an operation lists besides its success.
+#[derive(Clone, Copy)]
+enum Failures<'a> {
+    /// Those every service route can give.
+    Common,
+    /// Those of a request the server may refuse, with the errors its member declares.
+    Refusable(&'a [String]),
+}
+
+/// The responses of an operation: `success` under `status`, then its failures.
+fn responses(status: &str, success: Value, failures: Failures<'_>) -> Map<String, Value> {
+    let mut responses = Map::new();
+    responses.insert(status.to_owned(), success);
+    common_errors(&mut responses);
+    if let Failures::Refusable(declared) = failures {
+        refusals(&mut responses, declared);
+    }
+    responses
+}
+
+/// A response whose body is JSON of `schema`.
+fn json_response(description: &str, schema: Value) -> Value {
+    json!({ "description": description, "content": json_content(schema) })
+}
+
 /// A server-sent event stream whose events are described in `x-switchboard-events`.
 fn event_stream(description: &str, events: Value) -> Value {
     json!({
@@ -219,14 +244,6 @@ fn event_stream(description: &str, events: Value) -> Value {
             }
         }
     })
-}
-
-/// A GET operation streaming events.
-fn stream_operation(tag: &str, id: String, summary: String, response: Value) -> Value {
-    let mut responses = Map::new();
-    responses.insert("200".to_owned(), response);
-    common_errors(&mut responses);
-    json!({ "get": { "tags": [tag], "operationId": id, "summary": summary, "responses": responses } })
 }
 
 /// The event a signal produces on a stream.
@@ -274,12 +291,39 @@ fn doc(documentation: &Option<String>) -> Option<String> {
     documentation.as_ref().map(|d| d.trim_end().to_owned())
 }
 
-/// Inserts `operation` with an optional description.
-fn with_description(mut operation: Value, documentation: &Option<String>) -> Value {
-    if let (Some(text), Some(object)) = (doc(documentation), operation.as_object_mut()) {
-        object.insert("description".to_owned(), json!(text));
+/// One operation: its tag, id and summary, its request body if it takes one, its responses,
+/// and the member's documentation as its description.
+fn operation(
+    tag: &str,
+    id: String,
+    summary: String,
+    request: Option<Value>,
+    responses: Map<String, Value>,
+    documentation: &Option<String>,
+) -> Value {
+    let mut operation = Map::new();
+    operation.insert("tags".to_owned(), json!([tag]));
+    operation.insert("operationId".to_owned(), json!(id));
+    operation.insert("summary".to_owned(), json!(summary));
+    if let Some(request) = request {
+        operation.insert("requestBody".to_owned(), request);
     }
-    operation
+    operation.insert("responses".to_owned(), Value::Object(responses));
+    if let Some(text) = doc(documentation) {
+        operation.insert("description".to_owned(), json!(text));
+    }
+    Value::Object(operation)
+}
+
+/// A GET operation streaming events, described by `stream` (an [`event_stream`]).
+fn stream_operation(
+    tag: &str,
+    id: String,
+    summary: String,
+    stream: Value,
+    documentation: &Option<String>,
+) -> Value {
+    operation(tag, id, summary, None, responses("200", stream, Failures::Common), documentation)
 }
 
 fn paths(iface: &Interface) -> Value {
@@ -292,55 +336,48 @@ fn paths(iface: &Interface) -> Value {
         "schema": { "type": "string", "minLength": 1 },
     });
 
-    let mut list_responses = Map::new();
-    list_responses.insert(
-        "200".to_owned(),
-        json!({ "description": "The services found.", "content": json_content(schema_ref("switchboard.ServiceList")) }),
+    let list = responses(
+        "200",
+        json_response("The services found.", schema_ref("switchboard.ServiceList")),
+        Failures::Common,
     );
-    common_errors(&mut list_responses);
+    let summary =
+        "Lists the running services the gateway finds (the discovery `switchboard list` uses).";
     paths.insert(
         SERVICES_PATH.to_owned(),
-        json!({ "get": {
-            "tags": [tag], "operationId": "listServices",
-            "summary": "Lists the running services the gateway finds (the discovery `switchboard list` uses).",
-            "responses": list_responses,
-        } }),
+        json!({ "get": operation(tag, "listServices".to_owned(), summary.to_owned(), None, list, &None) }),
     );
 
-    let mut describe = Map::new();
-    describe.insert(
-        "200".to_owned(),
-        json!({
-            "description": "The interface, as the server describes it (`switchboard introspect --format json`).",
-            "content": json_content(json!({ "type": "object" })),
-        }),
+    let describe = responses(
+        "200",
+        json_response(
+            "The interface, as the server describes it (`switchboard introspect --format json`).",
+            json!({ "type": "object" }),
+        ),
+        Failures::Common,
     );
-    common_errors(&mut describe);
+    let summary = format!("Describes {}.", iface.name);
     paths.insert(
         base.clone(),
         json!({
             "parameters": [instance],
-            "get": { "tags": [tag], "operationId": "describe", "summary": format!("Describes {}.", iface.name), "responses": describe },
+            "get": operation(tag, "describe".to_owned(), summary, None, describe, &None),
         }),
     );
 
     let mut all_events: Vec<Value> = Vec::new();
 
     for method in &iface.methods {
-        let mut responses = Map::new();
-        responses.insert(
-            "200".to_owned(),
-            json!({ "description": "The method's return values.", "content": json_content(fields_schema(&method.returns)) }),
-        );
-        refusable(&mut responses, &method.errors);
-        let post = with_description(
-            json!({
-                "tags": [tag],
-                "operationId": format!("call_{}", method.name),
-                "summary": format!("Calls `{}`.", method.name),
-                "requestBody": request_body(&method.arguments, "The arguments, by name."),
-                "responses": responses,
-            }),
+        let post = operation(
+            tag,
+            format!("call_{}", method.name),
+            format!("Calls `{}`.", method.name),
+            Some(request_body(&method.arguments, "The arguments, by name.")),
+            responses(
+                "200",
+                json_response("The method's return values.", fields_schema(&method.returns)),
+                Failures::Refusable(&method.errors),
+            ),
             &method.documentation,
         );
         paths.insert(
@@ -350,41 +387,34 @@ fn paths(iface: &Interface) -> Value {
     }
 
     for property in &iface.properties {
-        let value = json_content(fields_schema(&property.fields));
-        let mut get_responses = Map::new();
-        get_responses.insert(
-            "200".to_owned(),
-            json!({ "description": "The property's value.", "content": value }),
+        let value = fields_schema(&property.fields);
+        let get = operation(
+            tag,
+            format!("get_{}", property.name),
+            format!("Reads `{}`.", property.name),
+            None,
+            responses(
+                "200",
+                json_response("The property's value.", value.clone()),
+                Failures::Common,
+            ),
+            &property.documentation,
         );
-        common_errors(&mut get_responses);
-        let mut item = json!({
-            "parameters": [instance],
-            "get": with_description(json!({
-                "tags": [tag],
-                "operationId": format!("get_{}", property.name),
-                "summary": format!("Reads `{}`.", property.name),
-                "responses": get_responses,
-            }), &property.documentation),
-        });
+        let mut item = json!({ "parameters": [instance], "get": get });
         if !property.read_only {
-            let mut put_responses = Map::new();
-            put_responses.insert(
-                "200".to_owned(),
-                json!({ "description": "The value set.", "content": value }),
+            item["put"] = operation(
+                tag,
+                format!("set_{}", property.name),
+                format!("Replaces `{}`.", property.name),
+                Some(request_body(&property.fields, "The new value.")),
+                responses("200", json_response("The value set.", value), Failures::Refusable(&[])),
+                &None,
             );
-            refusable(&mut put_responses, &[]);
-            item["put"] = json!({
-                "tags": [tag],
-                "operationId": format!("set_{}", property.name),
-                "summary": format!("Replaces `{}`.", property.name),
-                "requestBody": request_body(&property.fields, "The new value."),
-                "responses": put_responses,
-            });
         }
         paths.insert(format!("{base}/properties/{}", property.name), item);
         let event = property_event(property);
         all_events.push(event.clone());
-        let mut stream = stream_operation(
+        let stream = stream_operation(
             tag,
             format!("property_events_{}", property.name),
             format!("Streams `{}`: its value now and every change.", property.name),
@@ -392,15 +422,18 @@ fn paths(iface: &Interface) -> Value {
                 "One `property` event per value; `warning` events when changes were missed.",
                 json!({ "property": event, "warning": warning_event() }),
             ),
+            &None,
         );
-        stream["parameters"] = json!([instance]);
-        paths.insert(format!("{base}/properties/{}/events", property.name), stream);
+        paths.insert(
+            format!("{base}/properties/{}/events", property.name),
+            json!({ "parameters": [instance], "get": stream }),
+        );
     }
 
     for signal in &iface.signals {
         let event = signal_event(signal);
         all_events.push(event.clone());
-        let mut stream = stream_operation(
+        let stream = stream_operation(
             tag,
             format!("signal_events_{}", signal.name),
             format!("Streams the `{}` signal.", signal.name),
@@ -408,14 +441,16 @@ fn paths(iface: &Interface) -> Value {
                 "One `signal` event per signal received; `warning` events when some were missed.",
                 json!({ "signal": event, "warning": warning_event() }),
             ),
+            &signal.documentation,
         );
-        stream["get"] = with_description(stream["get"].take(), &signal.documentation);
-        stream["parameters"] = json!([instance]);
-        paths.insert(format!("{base}/signals/{}/events", signal.name), stream);
+        paths.insert(
+            format!("{base}/signals/{}/events", signal.name),
+            json!({ "parameters": [instance], "get": stream }),
+        );
     }
 
     if !all_events.is_empty() {
-        let mut stream = stream_operation(
+        let stream = stream_operation(
             tag,
             "watch".to_owned(),
             "Streams every signal and property change of the service.".to_owned(),
@@ -423,27 +458,25 @@ fn paths(iface: &Interface) -> Value {
                 "`signal` and `property` events, as the streams of each member give them.",
                 events_by_kind(&all_events),
             ),
+            &None,
         );
-        stream["parameters"] = json!([instance]);
-        paths.insert(format!("{base}/events"), stream);
+        paths.insert(format!("{base}/events"), json!({ "parameters": [instance], "get": stream }));
     }
 
     for command in &iface.commands {
-        let mut responses = Map::new();
-        responses.insert(
-            "202".to_owned(),
-            json!({ "description": "The command was handed to the transport (commands get no answer).",
-                    "content": json_content(json!({ "type": "object", "additionalProperties": false })) }),
-        );
-        refusable(&mut responses, &[]);
-        let post = with_description(
-            json!({
-                "tags": [tag],
-                "operationId": format!("command_{}", command.name),
-                "summary": format!("Sends the `{}` command.", command.name),
-                "requestBody": request_body(&command.arguments, "The arguments, by name."),
-                "responses": responses,
-            }),
+        let post = operation(
+            tag,
+            format!("command_{}", command.name),
+            format!("Sends the `{}` command.", command.name),
+            Some(request_body(&command.arguments, "The arguments, by name.")),
+            responses(
+                "202",
+                json_response(
+                    "The command was handed to the transport (commands get no answer).",
+                    json!({ "type": "object", "additionalProperties": false }),
+                ),
+                Failures::Refusable(&[]),
+            ),
             &command.documentation,
         );
         paths.insert(
@@ -459,53 +492,63 @@ fn paths(iface: &Interface) -> Value {
             "schema": { "type": "string", "minLength": 1 },
         });
         let state = schema_ref(&format!("goal.{}", action.name));
-        let mut start = Map::new();
-        start.insert(
-            "202".to_owned(),
-            json!({ "description": "The goal was accepted and runs; follow it with its `events`.",
-                    "content": json_content(state.clone()) }),
-        );
-        refusable(&mut start, &action.errors);
-        let post = with_description(
-            json!({
-                "tags": [tag],
-                "operationId": format!("start_{}", action.name),
-                "summary": format!("Starts a goal of the `{}` action.", action.name),
-                "requestBody": request_body(&action.goal, "The goal, by field."),
-                "responses": start,
-            }),
+        let post = operation(
+            tag,
+            format!("start_{}", action.name),
+            format!("Starts a goal of the `{}` action.", action.name),
+            Some(request_body(&action.goal, "The goal, by field.")),
+            responses(
+                "202",
+                json_response(
+                    "The goal was accepted and runs; follow it with its `events`.",
+                    state.clone(),
+                ),
+                Failures::Refusable(&action.errors),
+            ),
             &action.documentation,
         );
         paths.insert(
             format!("{base}/actions/{}/goals", action.name),
             json!({ "parameters": [instance], "post": post }),
         );
-        let mut get = Map::new();
-        get.insert(
-            "200".to_owned(),
-            json!({ "description": "The goal's state: its latest feedback, and its end once it ended.",
-                    "content": json_content(state.clone()) }),
+        let get = operation(
+            tag,
+            format!("goal_{}", action.name),
+            format!("Reads the state of a `{}` goal.", action.name),
+            None,
+            responses(
+                "200",
+                json_response(
+                    "The goal's state: its latest feedback, and its end once it ended.",
+                    state.clone(),
+                ),
+                Failures::Common,
+            ),
+            &None,
         );
-        common_errors(&mut get);
-        let mut cancel = Map::new();
-        cancel.insert(
-            "200".to_owned(),
-            json!({ "description": "The goal's state after cancelling: `cancelled`, or how it ended first.",
-                    "content": json_content(state.clone()) }),
+        let cancel = operation(
+            tag,
+            format!("cancel_{}", action.name),
+            format!(
+                "Cancels a `{}` goal and waits (a few seconds at most) for its end.",
+                action.name
+            ),
+            None,
+            responses(
+                "200",
+                json_response(
+                    "The goal's state after cancelling: `cancelled`, or how it ended first.",
+                    state.clone(),
+                ),
+                Failures::Common,
+            ),
+            &None,
         );
-        common_errors(&mut cancel);
         paths.insert(
             format!("{base}/actions/{}/goals/{{goal}}", action.name),
-            json!({
-                "parameters": [instance, goal_param],
-                "get": { "tags": [tag], "operationId": format!("goal_{}", action.name),
-                         "summary": format!("Reads the state of a `{}` goal.", action.name), "responses": get },
-                "delete": { "tags": [tag], "operationId": format!("cancel_{}", action.name),
-                            "summary": format!("Cancels a `{}` goal and waits (a few seconds at most) for its end.", action.name),
-                            "responses": cancel },
-            }),
+            json!({ "parameters": [instance, goal_param], "get": get, "delete": cancel }),
         );
-        let mut stream = stream_operation(
+        let stream = stream_operation(
             tag,
             format!("follow_{}", action.name),
             format!("Streams a `{}` goal: each feedback, then its end.", action.name),
@@ -516,9 +559,12 @@ fn paths(iface: &Interface) -> Value {
                     "end": state,
                 }),
             ),
+            &None,
         );
-        stream["parameters"] = json!([instance, goal_param]);
-        paths.insert(format!("{base}/actions/{}/goals/{{goal}}/events", action.name), stream);
+        paths.insert(
+            format!("{base}/actions/{}/goals/{{goal}}/events", action.name),
+            json!({ "parameters": [instance, goal_param], "get": stream }),
+        );
     }
     Value::Object(paths)
 }
