@@ -638,7 +638,7 @@ async fn replicas_refuse_properties() {
 
 /// Calls per second of one instance served by 1, 2 and 4 replica processes, on a private
 /// nats-server and a private mosquitto, 16 callers on one client: the numbers of
-/// `docs/benchmarks.md` (row 18). Run with
+/// `docs/benchmarks.md` (section "Replicas: calls per second"). Run with
 /// `cargo test --release -p switchboard-tests --test it -- replicas::throughput --ignored --nocapture`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "a measurement, not a check; run it by hand"]

@@ -32,20 +32,8 @@ const WINDOW: u64 = 256;
 /// calls of warm-up: p50 and p99 in µs.
 pub(crate) fn node_rpc(url: &str, n: usize) -> Result<(f64, f64), String> {
     let name = format!("sbbench.noderpc{}", std::process::id());
-    let _server = Server::spawn_command(
-        {
-            let exe = std::env::current_exe().map_err(|e| e.to_string())?;
-            let mut command = util::server_command(exe);
-            command.args(["serve", "node-echo", &format!("{url}#{name}")]);
-            command
-        },
-        "our node echo",
-    )?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| e.to_string())?;
-    runtime.block_on(async {
+    let _server = Server::try_spawn("node-echo", &format!("{url}#{name}"), "our node echo")?;
+    util::measure_on_runtime(async {
         let mut call = NodeCall::connect(url, &name).await;
         round(&mut call, n / 10).await;
         let samples = round(&mut call, n).await;

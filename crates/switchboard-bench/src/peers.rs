@@ -93,6 +93,14 @@ fn parse(output: &str) -> Option<(f64, f64)> {
 }
 
 /// The last lines of a peer's stderr, for the report when it printed no figures.
+/// Runs a peer's benchmark client to its end and reads its figures (p50, p99) from its output.
+fn figures_of(mut client: Command, what: &str) -> Result<(f64, f64), String> {
+    let output = client.output().map_err(|e| format!("cannot run {what}: {e}"))?;
+    parse(&String::from_utf8_lossy(&output.stdout)).ok_or_else(|| {
+        format!("{what} printed no figures ({}): {}", output.status, stderr_tail(&output.stderr))
+    })
+}
+
 fn stderr_tail(stderr: &[u8]) -> String {
     let text = String::from_utf8_lossy(stderr);
     let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
@@ -125,100 +133,10 @@ fn peer_row(name: &str, theirs: Result<(f64, f64), String>, n: usize) -> PeerRow
     }
 }
 
-/// Row 9's Redis line: commlib's Redis RPC against our Redis call (row 13), with a raw Rust
-/// request/response over the same Redis, measured here, for scale.
-fn redis_row(theirs: Result<(f64, f64), String>, n: usize) -> PeerRow {
-    let scenario = "commlib-py 0.13.2 RPC over Redis vs ours (row 13, echo over Redis, same server); a raw Rust request/response over the same Redis (redis-rs 1.8, RPUSH to a list the responder BLPOPs, answer RPUSHed to the caller's list) for scale".to_string();
-    let (p50, p99) = match theirs {
-        Ok(figures) => figures,
-        Err(e) => {
-            return (
-                scenario,
-                format!("not measured: {e}"),
-                FIVE_TIMES.into(),
-                "not measured".into(),
-            );
-        }
-    };
-    let floor = (|| {
-        let list = format!("sb-bench-{}", std::process::id());
-        let _responder = Server::spawn_command(
-            {
-                let exe = std::env::current_exe().map_err(|e| e.to_string())?;
-                let mut command = crate::util::server_command(exe);
-                command.args(["serve", "raw-redis", &list]);
-                command
-            },
-            "raw Redis responder",
-        )?;
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| e.to_string())?;
-        runtime.block_on(crate::raw_redis::round_trips(&list, n))
-    })();
-    let mut result = format!("theirs p50 {p50:.0} µs, p99 {p99:.0} µs ({n} calls)");
-    let verdict = match *OURS_REDIS.lock().expect("lock") {
-        Some((o50, o99)) => {
-            let factor = p50 / o50;
-            result.push_str(&format!(
-                "; ours p50 {o50:.1} µs, p99 {o99:.1} µs; ours **{factor:.1}× faster**"
-            ));
-            if factor >= 5.0 { "met" } else { "**missed**" }
-        }
-        None => "not measured: row 13 did not run",
-    };
-    match floor {
-        Ok((r50, r99)) => result.push_str(&format!(
-            "; raw Rust over Redis p50 {r50:.1} µs, p99 {r99:.1} µs, {:.1}× faster than theirs",
-            p50 / r50
-        )),
-        Err(e) => result.push_str(&format!("; raw Rust over Redis not measured: {e}")),
-    }
-    (scenario, result, FIVE_TIMES.into(), verdict.into())
-}
-
-/// Row 9's AMQP line: commlib's AMQP RPC against our method round trip over the same
-/// RabbitMQ, measured here (a server process of ours, the 64-byte echo).
-fn amqp_row(theirs: Result<(f64, f64), String>, n: usize) -> PeerRow {
-    let scenario = "commlib-py 0.13.2 RPC over AMQP vs ours (echo over AMQP, 64 B, same RabbitMQ, measured in this row)".to_string();
-    let (p50, p99) = match theirs {
-        Ok(figures) => figures,
-        Err(e) => {
-            return (
-                scenario,
-                format!("not measured: {e}"),
-                FIVE_TIMES.into(),
-                "not measured".into(),
-            );
-        }
-    };
-    let url = "amqp://guest:guest@127.0.0.1:5672";
-    let instance = format!("a{}", std::process::id());
-    let ours = (|| -> Result<(f64, f64), String> {
-        let _server = Server::spawn_command(
-            {
-                let exe = std::env::current_exe().map_err(|e| e.to_string())?;
-                let mut command = crate::util::server_command(exe);
-                command.args(["serve", "ours-amqp", &format!("{url}#{instance}")]);
-                command
-            },
-            "our AMQP server",
-        )?;
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| e.to_string())?;
-        runtime.block_on(async {
-            let endpoint = switchboard::Endpoint::parse(url)
-                .and_then(|e| e.with_instance(&instance))
-                .map_err(|e| e.to_string())?;
-            let mut ours = crate::scenarios::Ours::connect(&endpoint).await;
-            crate::scenarios::round(&mut ours, n / 10).await;
-            let samples = crate::scenarios::round(&mut ours, n).await;
-            Ok((samples.quantile_us(0.5), samples.quantile_us(0.99)))
-        })
-    })();
+/// A row-9 line whose goal is ours ≥ 5× faster: theirs (p50, p99) against `ours` over `n`
+/// calls, as the result text and the verdict.
+fn five_times(theirs: (f64, f64), n: usize, ours: Result<(f64, f64), String>) -> (String, String) {
+    let (p50, p99) = theirs;
     let mut result = format!("theirs p50 {p50:.0} µs, p99 {p99:.0} µs ({n} calls)");
     let verdict = match ours {
         Ok((o50, o99)) => {
@@ -233,6 +151,63 @@ fn amqp_row(theirs: Result<(f64, f64), String>, n: usize) -> PeerRow {
             "not measured".to_owned()
         }
     };
+    (result, verdict)
+}
+
+/// The row-9 line of `scenario` when commlib-py could not be measured.
+fn theirs_not_measured(scenario: String, error: String) -> PeerRow {
+    (scenario, format!("not measured: {error}"), FIVE_TIMES.into(), "not measured".into())
+}
+
+/// Row 9's Redis line: commlib's Redis RPC against our Redis call (row 13), with a raw Rust
+/// request/response over the same Redis, measured here, for scale.
+fn redis_row(theirs: Result<(f64, f64), String>, n: usize) -> PeerRow {
+    let scenario = "commlib-py 0.13.2 RPC over Redis vs ours (row 13, echo over Redis, same server); a raw Rust request/response over the same Redis (redis-rs 1.8, RPUSH to a list the responder BLPOPs, answer RPUSHed to the caller's list) for scale".to_string();
+    let theirs = match theirs {
+        Ok(figures) => figures,
+        Err(e) => return theirs_not_measured(scenario, e),
+    };
+    let floor = (|| {
+        let list = format!("sb-bench-{}", std::process::id());
+        let _responder = Server::try_spawn("raw-redis", &list, "raw Redis responder")?;
+        crate::util::measure_on_runtime(crate::raw_redis::round_trips(&list, n))
+    })();
+    let ours = (*OURS_REDIS.lock().expect("lock")).ok_or_else(|| "row 13 did not run".to_owned());
+    let (mut result, verdict) = five_times(theirs, n, ours);
+    match floor {
+        Ok((r50, r99)) => result.push_str(&format!(
+            "; raw Rust over Redis p50 {r50:.1} µs, p99 {r99:.1} µs, {:.1}× faster than theirs",
+            theirs.0 / r50
+        )),
+        Err(e) => result.push_str(&format!("; raw Rust over Redis not measured: {e}")),
+    }
+    (scenario, result, FIVE_TIMES.into(), verdict)
+}
+
+/// Row 9's AMQP line: commlib's AMQP RPC against our method round trip over the same
+/// RabbitMQ, measured here (a server process of ours, the 64-byte echo).
+fn amqp_row(theirs: Result<(f64, f64), String>, n: usize) -> PeerRow {
+    let scenario = "commlib-py 0.13.2 RPC over AMQP vs ours (echo over AMQP, 64 B, same RabbitMQ, measured in this row)".to_string();
+    let theirs = match theirs {
+        Ok(figures) => figures,
+        Err(e) => return theirs_not_measured(scenario, e),
+    };
+    let url = "amqp://guest:guest@127.0.0.1:5672";
+    let instance = format!("a{}", std::process::id());
+    let ours = (|| -> Result<(f64, f64), String> {
+        let _server =
+            Server::try_spawn("ours-amqp", &format!("{url}#{instance}"), "our AMQP server")?;
+        crate::util::measure_on_runtime(async {
+            let endpoint = switchboard::Endpoint::parse(url)
+                .and_then(|e| e.with_instance(&instance))
+                .map_err(|e| e.to_string())?;
+            let mut ours = crate::scenarios::Ours::connect(&endpoint).await;
+            crate::scenarios::round(&mut ours, n / 10).await;
+            let samples = crate::scenarios::round(&mut ours, n).await;
+            Ok((samples.quantile_us(0.5), samples.quantile_us(0.99)))
+        })
+    })();
+    let (result, verdict) = five_times(theirs, n, ours);
     (scenario, result, FIVE_TIMES.into(), verdict)
 }
 
@@ -246,31 +221,11 @@ fn node_row(kind: &str, theirs: Result<(f64, f64), String>, n: usize) -> PeerRow
     let scenario = format!(
         "commlib-py 0.13.2 RPC over {label} vs our node RPC (`switchboard::node`, a JSON echo served by a process of ours, same broker, measured in this row)"
     );
-    let (p50, p99) = match theirs {
+    let theirs = match theirs {
         Ok(figures) => figures,
-        Err(e) => {
-            return (
-                scenario,
-                format!("not measured: {e}"),
-                FIVE_TIMES.into(),
-                "not measured".into(),
-            );
-        }
+        Err(e) => return theirs_not_measured(scenario, e),
     };
-    let mut result = format!("theirs p50 {p50:.0} µs, p99 {p99:.0} µs ({n} calls)");
-    let verdict = match crate::node_rows::node_rpc(url, n) {
-        Ok((o50, o99)) => {
-            let factor = p50 / o50;
-            result.push_str(&format!(
-                "; ours p50 {o50:.1} µs, p99 {o99:.1} µs ({n} calls); ours **{factor:.1}× faster**"
-            ));
-            if factor >= 5.0 { "met".to_owned() } else { "**missed**".to_owned() }
-        }
-        Err(e) => {
-            result.push_str(&format!("; ours not measured: {e}"));
-            "not measured".to_owned()
-        }
-    };
+    let (result, verdict) = five_times(theirs, n, crate::node_rows::node_rpc(url, n));
     (scenario, result, FIVE_TIMES.into(), verdict)
 }
 
@@ -305,18 +260,12 @@ pub(crate) fn rows(quick: bool) -> Vec<PeerRow> {
             .arg(&instance)
             .env("PYTHONPATH", &pythonpath);
         let _server = Server::spawn_command(server, "StingerIPC py_server.py")?;
-        let output = Command::new(&python)
+        let mut client = Command::new(&python);
+        client
             .arg(bench_dir().join("python/stinger_bench.py"))
             .args([&instance, &n.to_string()])
-            .env("PYTHONPATH", &pythonpath)
-            .output()
-            .map_err(|e| e.to_string())?;
-        parse(&String::from_utf8_lossy(&output.stdout)).ok_or_else(|| {
-            format!(
-                "stinger_bench.py printed no figures: {}",
-                String::from_utf8_lossy(&output.stderr)
-            )
-        })
+            .env("PYTHONPATH", &pythonpath);
+        figures_of(client, "stinger_bench.py")
     })();
     out.push(peer_row(
         "StingerIPC 0.9.7 generated Python client → generated Python server (addNumbers)",
@@ -332,18 +281,9 @@ pub(crate) fn rows(quick: bool) -> Vec<PeerRow> {
             let mut server = crate::util::server_command(&python);
             server.arg("-u").arg(&script).args(["server", kind, &name]);
             let _server = Server::spawn_command(server, "commlib server")?;
-            let output = Command::new(&python)
-                .arg(&script)
-                .args(["client", kind, &name, &calls.to_string()])
-                .output()
-                .map_err(|e| e.to_string())?;
-            parse(&String::from_utf8_lossy(&output.stdout)).ok_or_else(|| {
-                format!(
-                    "commlib client printed no figures ({}): {}",
-                    output.status,
-                    stderr_tail(&output.stderr)
-                )
-            })
+            let mut client = Command::new(&python);
+            client.arg(&script).args(["client", kind, &name, &calls.to_string()]);
+            figures_of(client, "the commlib client")
         })();
         out.push(node_row(kind, theirs.clone(), calls));
         match kind {

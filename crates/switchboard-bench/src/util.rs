@@ -137,6 +137,15 @@ impl Server {
         Server { child }
     }
 
+    /// Starts `switchboard-bench serve ROLE ADDR` as [`Server::spawn`] does, but reports a
+    /// server that does not start as an error, for rows that go on without it.
+    pub(crate) fn try_spawn(role: &str, addr: &str, what: &str) -> Result<Server, String> {
+        let exe = std::env::current_exe().map_err(|e| format!("spawn {what}: {e}"))?;
+        let mut command = server_command(exe);
+        command.args(["serve", role, addr]);
+        Server::spawn_command(command, what)
+    }
+
     /// Starts an arbitrary command that prints `ready` (or a line starting with `ready`).
     pub(crate) fn spawn_command(mut command: Command, what: &str) -> Result<Server, String> {
         command.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::inherit());
@@ -280,4 +289,15 @@ pub(crate) mod tempfile_dir {
             let _ = std::fs::remove_dir_all(&self.0);
         }
     }
+}
+
+/// Runs `measure` to its end on a runtime of its own (one thread, as the client rows run).
+pub(crate) fn measure_on_runtime<T>(
+    measure: impl std::future::Future<Output = Result<T, String>>,
+) -> Result<T, String> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?
+        .block_on(measure)
 }
