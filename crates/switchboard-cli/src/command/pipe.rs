@@ -513,13 +513,7 @@ async fn reader(
     let open = |path: &Path| {
         open_raw(path, libc::O_RDONLY).and_then(|fd| register(fd, Interest::READABLE))
     };
-    let mut fd = match open(&path) {
-        Ok(fd) => fd,
-        Err(error) => {
-            eprintln!("switchboard pipe: cannot open {}: {error}", path.display());
-            return;
-        }
-    };
+    let Some(mut fd) = first_open(&path, open, &mut stop, &mut reopen).await else { return };
     let mut buf = vec![0u8; 64 * 1024];
     let mut line: Vec<u8> = Vec::new();
     let mut skipping = false;
@@ -633,6 +627,29 @@ fn drain(path: &Path) {
     }
 }
 
+/// Opens a FIFO of the pair when its reader or writer starts. A FIFO deleted between its
+/// creation and this (a client that cleans up at once, or a busy machine) is waited for: the
+/// guard recreates it and asks for a reopen. `None` once the pair stops.
+async fn first_open<T>(
+    path: &Path,
+    open: impl Fn(&Path) -> io::Result<T>,
+    stop: &mut watch::Receiver<bool>,
+    reopen: &mut watch::Receiver<u64>,
+) -> Option<T> {
+    loop {
+        match open(path) {
+            Ok(fd) => return Some(fd),
+            Err(error) => {
+                eprintln!("switchboard pipe: cannot open {} yet: {error}", path.display());
+            }
+        }
+        tokio::select! {
+            _ = stop.changed() => return None,
+            changed = reopen.changed() => changed.ok()?,
+        }
+    }
+}
+
 /// Writes response lines to whoever reads the response FIFO right now.
 async fn writer(
     path: PathBuf,
@@ -640,12 +657,8 @@ async fn writer(
     mut stop: watch::Receiver<bool>,
     mut reopen: watch::Receiver<u64>,
 ) {
-    let mut fd = match open_writer(&path) {
-        Ok(fd) => fd,
-        Err(error) => {
-            eprintln!("switchboard pipe: cannot open {}: {error}", path.display());
-            return;
-        }
+    let Some(mut fd) = first_open(&path, open_writer, &mut stop, &mut reopen).await else {
+        return;
     };
     loop {
         tokio::select! {
