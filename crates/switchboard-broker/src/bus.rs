@@ -142,6 +142,10 @@ pub struct BusMessage {
     /// Where an answer goes, when the broker carries that outside the body (a NATS reply
     /// subject, AMQP's `reply_to` property).
     pub reply_to: Option<String>,
+    /// The request's correlation id outside the body, on brokers that carry one (AMQP's
+    /// `correlation_id` property, which commlib-py's AMQP services echo in their answers);
+    /// `None` elsewhere.
+    pub correlation_id: Option<String>,
     /// Headers, on brokers that have them; empty elsewhere.
     pub headers: Headers,
     /// The body, never re-encoded by the adapter.

@@ -203,11 +203,19 @@ pub fn encode(style: EnvelopeStyle, envelope: Envelope) -> Result<BusMessage, En
             headers: to_headers(&envelope.meta),
             reply_to: envelope.reply_to,
             body: envelope.payload,
-            status: None,
+            ..BusMessage::default()
         }),
         _ => {
             let body = to_json_body(&envelope)?;
-            Ok(BusMessage { reply_to: envelope.reply_to, body, ..BusMessage::default() })
+            // The id goes outside the body as well, where the broker carries it: commlib-py's
+            // AMQP services echo that property, never the body's.
+            let correlation_id = envelope.meta.id;
+            Ok(BusMessage {
+                reply_to: envelope.reply_to,
+                correlation_id,
+                body,
+                ..BusMessage::default()
+            })
         }
     }
 }
@@ -479,7 +487,7 @@ fn from_json_body(message: BusMessage) -> Result<Envelope, EnvelopeError> {
         meta.ack = sb.ack;
     }
     meta.id = match parsed.header.correlation_id {
-        None | Some(serde_json::Value::Null) => None,
+        None | Some(serde_json::Value::Null) => message.correlation_id.clone(),
         Some(serde_json::Value::String(id)) => Some(id),
         Some(other) => Some(other.to_string()),
     };
@@ -598,6 +606,24 @@ mod tests {
         carried.reply_to = Some("amq.rabbitmq.reply-to.g1h2".into());
         let envelope = decode(EnvelopeStyle::JsonBody, carried).unwrap();
         assert_eq!(envelope.reply_to.as_deref(), Some("amq.rabbitmq.reply-to.g1h2"));
+    }
+
+    #[test]
+    fn a_correlation_id_outside_the_body_is_read_and_written() {
+        // commlib-py's AMQP service echoes the request's `correlation_id` property, never the
+        // body's: a reply with `null` in its body takes the id the broker carried.
+        let mut reply = BusMessage::new(Bytes::from_static(COMMLIB_REPLY.as_bytes()));
+        reply.correlation_id = Some("17".into());
+        let envelope = decode(EnvelopeStyle::JsonBody, reply).unwrap();
+        assert_eq!(envelope.meta.id.as_deref(), Some("17"));
+        // The body's own id wins where it has one.
+        let mut ours = encode(EnvelopeStyle::JsonBody, request()).unwrap();
+        assert_eq!(ours.correlation_id.as_deref(), Some("17"), "written outside the body too");
+        ours.correlation_id = Some("99".into());
+        assert_eq!(decode(EnvelopeStyle::JsonBody, ours).unwrap().meta.id.as_deref(), Some("17"));
+        // Headers carry the id themselves.
+        let headers = encode(EnvelopeStyle::Headers, request()).unwrap();
+        assert_eq!(headers.correlation_id, None);
     }
 
     #[test]

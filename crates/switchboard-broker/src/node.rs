@@ -1,6 +1,7 @@
 //! The node naming of the brokered layer (`Naming::Node`, the API without codegen), in
 //! commlib-py's shape: an RPC's requests wait in the queue named by the RPC itself, each one
-//! answered in a reply queue of its own (or on a reply subject where the broker has them), and
+//! answered in a reply queue of its own (on a reply subject where the broker has them, and in
+//! the client's one reply queue, told apart by correlation id, on AMQP), and
 //! messages go to topics named by themselves, as their bare JSON. There is no presence and no
 //! compatibility check: a call goes out at once, and times out if nobody serves it (or fails at
 //! once with `NotFound` where the broker says nobody receives it, NATS' "no responders").
@@ -67,6 +68,8 @@ pub(crate) async fn connect(
     };
     let client = Arc::new_cyclic(|me| NodeClient {
         mailbox: Inbox::new(&id, profile.replies),
+        reply_queue: (profile.replies == ReplyRoute::Queue && profile.drops_unconsumed)
+            .then(layout::reply_queue),
         style: profile.envelope,
         route: profile.replies,
         broker: address.to_string(),
@@ -135,6 +138,11 @@ struct NodeClient {
     route: ReplyRoute,
     /// Where answers arrive on a broker with reply subjects.
     mailbox: Inbox,
+    /// Where every answer arrives on a broker that loses what is sent to a queue nobody
+    /// consumes (AMQP): one queue of this client's, consumed from the time it connects, the
+    /// answers told apart by the correlation id the service echoes. Elsewhere each call names
+    /// a reply queue of its own, as commlib-py's clients do.
+    reply_queue: Option<String>,
     broker: String,
     options: BrokerOptions,
     inbox: Arc<dyn ClientInbox>,
@@ -207,8 +215,20 @@ impl NodeClient {
         TransportError::not_connected(format!("no connection to the broker at {}", self.broker))
     }
 
-    /// Subscribes the client's reply subjects, where the broker has them.
+    /// Subscribes the client's reply subjects where the broker has them, or consumes its reply
+    /// queue where it has one.
     async fn subscribe_own(&self) -> Result<(), TransportError> {
+        if let Some(queue) = &self.reply_queue {
+            let me = self.me.clone();
+            let sink: Sink = Arc::new(move |_: &str, message: BusMessage| {
+                if let Some(client) = me.upgrade() {
+                    let id = message.correlation_id.as_deref().and_then(|id| id.parse().ok());
+                    client.on_answer(id, message);
+                }
+            });
+            self.bus.consume(std::slice::from_ref(queue), sink).await?;
+            return Ok(());
+        }
         if self.route != ReplyRoute::Subjects {
             return Ok(());
         }
@@ -273,34 +293,20 @@ impl NodeClient {
         if payload.len() > self.options.max_body {
             return Err(too_large(payload.len(), self.options.max_body));
         }
-        let reply_to = match self.route {
-            ReplyRoute::Subjects => self.mailbox.reply_to(Some(id)),
+        let reply_to = match (self.route, &self.reply_queue) {
+            (ReplyRoute::Subjects, _) => self.mailbox.reply_to(Some(id)),
+            (_, Some(queue)) => queue.clone(),
             _ => layout::reply_queue(),
         };
         let meta = Meta { id: Some(id.to_string()), ..Meta::default() };
         let envelope = Envelope { meta, reply_to: Some(reply_to.clone()), payload };
         let message = envelope::encode(self.style, envelope)
             .map_err(|e| TransportError::new(TransportErrorKind::Protocol, e.to_string()))?;
-        if self.route == ReplyRoute::Subjects {
+        if self.route == ReplyRoute::Subjects || self.reply_queue.is_some() {
             return self.bus.send(method, message).await;
         }
-        let me = self.me.clone();
-        let waiting = if self.bus.profile().drops_unconsumed {
-            // The reply queue must be there before the request goes out.
-            let (sink, reply) = reply_sink();
-            let consumer = self.bus.consume(std::slice::from_ref(&reply_to), sink).await?;
-            let sent = self.bus.send(method, message).await;
-            if sent.is_err() {
-                self.bus.unsubscribe(consumer);
-            }
-            sent?;
-            Box::pin(async move { consumed_reply(me, id, consumer, reply).await })
-                as BoxFuture<'static, ()>
-        } else {
-            self.bus.send(method, message).await?;
-            Box::pin(async move { wait_for_reply(me, id, reply_to).await })
-        };
-        let task = tokio::spawn(waiting);
+        self.bus.send(method, message).await?;
+        let task = tokio::spawn(wait_for_reply(self.me.clone(), id, reply_to));
         let mut tasks = lock(&self.tasks);
         tasks.retain(|task| !task.is_finished());
         tasks.push(task);
@@ -677,40 +683,6 @@ async fn wait_for_reply(client: Weak<NodeClient>, id: RequestId, queue: String) 
             Ok(None) => {}
             Err(error) => return client.inbox.request_failed(id, error),
         }
-    }
-}
-
-/// A sink that hands the first message it receives to the returned receiver.
-fn reply_sink() -> (Sink, tokio::sync::oneshot::Receiver<BusMessage>) {
-    let (sender, receiver) = tokio::sync::oneshot::channel();
-    let sender = Mutex::new(Some(sender));
-    let sink: Sink = Arc::new(move |_: &str, message| {
-        if let Some(sender) = lock(&sender).take() {
-            let _ = sender.send(message);
-        }
-    });
-    (sink, receiver)
-}
-
-/// Waits for the answer a consumed reply queue receives, until the core stops waiting for it;
-/// then ends the consumption (and with it, on AMQP, the queue).
-async fn consumed_reply(
-    client: Weak<NodeClient>,
-    id: RequestId,
-    consumer: SubscriptionId,
-    mut reply: tokio::sync::oneshot::Receiver<BusMessage>,
-) {
-    let answer = loop {
-        match tokio::time::timeout(REPLY_POLL, &mut reply).await {
-            Ok(answer) => break answer.ok(),
-            Err(_) if client.upgrade().is_some_and(|client| client.awaits(id)) => {}
-            Err(_) => break None,
-        }
-    };
-    let Some(client) = client.upgrade() else { return };
-    client.bus.unsubscribe(consumer);
-    if let Some(message) = answer {
-        client.on_answer(Some(id), message);
     }
 }
 

@@ -428,6 +428,9 @@ async fn put(
     if let Some(reply_to) = &message.reply_to {
         properties = properties.with_reply_to(short("reply address", reply_to)?);
     }
+    if let Some(correlation_id) = &message.correlation_id {
+        properties = properties.with_correlation_id(short("correlation id", correlation_id)?);
+    }
     if !message.headers.is_empty() {
         let mut table = FieldTable::default();
         for (name, value) in message.headers.iter() {
@@ -512,6 +515,7 @@ fn spawn_reader(
             let properties = &delivery.properties;
             let message = BusMessage {
                 reply_to: properties.reply_to().as_ref().map(|r| r.as_str().to_owned()),
+                correlation_id: properties.correlation_id().as_ref().map(|c| c.as_str().to_owned()),
                 headers: properties.headers().as_ref().map(headers).unwrap_or_default(),
                 body: Bytes::from(delivery.data),
                 status: None,

@@ -360,6 +360,7 @@ fn bus_message(message: Message) -> (async_nats::Subject, BusMessage) {
         body: message.payload,
         status: (message.status == Some(StatusCode::NO_RESPONDERS))
             .then_some(BusStatus::NoResponders),
+        correlation_id: None,
     };
     (message.subject, bus_message)
 }
