@@ -37,8 +37,9 @@ pub(crate) enum Outgoing {
 
 /// What the writer task is given.
 enum Queued {
-    /// Not started yet.
-    Outgoing(Outgoing),
+    /// Not started yet; boxed, as a message with its addresses is much larger than the other
+    /// variants, and only a message that must wait behind others is queued this way.
+    Outgoing(Box<Outgoing>),
     /// Started, and waiting for room at the bus.
     Started(BoxFuture<'static, Result<(), TransportError>>),
     /// The farewell presence; then the bus closes, and the sender learns it has.
@@ -125,7 +126,7 @@ impl Outbox {
     /// what to queue (started, if it was).
     fn try_now(&self, item: Outgoing) -> Result<Result<(), TransportError>, Queued> {
         if self.waiting.load(Ordering::Acquire) != 0 {
-            return Err(Queued::Outgoing(item));
+            return Err(Queued::Outgoing(Box::new(item)));
         }
         let mut sending = sending(self.bus.clone(), self.presence.clone(), item);
         // Polled once, with nothing to wake: if it waits, the writer polls it from then on.
@@ -162,7 +163,7 @@ async fn write(
     let mut closed = None;
     while let Some(item) = queued.recv().await {
         let sent = match item {
-            Queued::Outgoing(item) => sending(bus.clone(), presence.clone(), item).await,
+            Queued::Outgoing(item) => sending(bus.clone(), presence.clone(), *item).await,
             Queued::Started(sending) => sending.await,
             Queued::Close(farewell, done) => {
                 if let Some(farewell) = farewell {
