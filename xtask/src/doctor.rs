@@ -246,6 +246,13 @@ pub(crate) fn examine(machine: &Machine, places: &Places) -> Vec<Finding> {
         },
         fix: "Debian/Ubuntu: `sudo apt-get install chromium` (the test runs /usr/bin/chromium)",
     });
+    findings.push(Finding {
+        what: "tmux".to_owned(),
+        need: Need::Tests,
+        used_by: "the terminal UI's tests (crates/switchboard-cli/tests/tui.rs)",
+        found: program("tmux", &["-V"]),
+        fix: "Debian/Ubuntu: `sudo apt-get install tmux`",
+    });
     for (name, used_by, fix) in [
         ("bash", "tests/interop/setup.sh and the docs/shell.md examples", "install bash"),
         ("flock", "tests/interop/setup.sh", "Debian/Ubuntu: `sudo apt-get install util-linux`"),
@@ -423,6 +430,7 @@ mod tests {
                 .program("bash", "echo 'GNU bash, version 5.2.15(1)-release'")
                 .program("flock", "echo 'flock from util-linux 2.38.1'")
                 .program("sha256sum", "echo 'sha256sum (GNU coreutils) 9.1'")
+                .program("tmux", "echo 'tmux 3.3a'")
                 .program("valgrind", "echo valgrind-3.19.0");
             machine
         }

@@ -27,6 +27,17 @@ pub(crate) fn borrowed<'a>(given: &'a str, source: &str) -> Cow<'a, str> {
     Cow::Owned(format!("{}://{credentials}@{}", to.scheme, to.rest))
 }
 
+/// `url` with its password, if it has one, shown as `***` (for a screen that shows the URL).
+pub(crate) fn masked(url: &str) -> Cow<'_, str> {
+    match Authority::split(url) {
+        Some(Authority { scheme, userinfo: Some(info), rest }) if info.contains(':') => {
+            let user = info.split_once(':').map_or(info, |(user, _)| user);
+            Cow::Owned(format!("{scheme}://{user}:***@{rest}"))
+        }
+        _ => Cow::Borrowed(url),
+    }
+}
+
 /// A URL cut at its user information.
 struct Authority<'a> {
     scheme: &'a str,
@@ -58,7 +69,19 @@ impl<'a> Authority<'a> {
 
 #[cfg(test)]
 mod tests {
-    use super::borrowed;
+    use super::{borrowed, masked};
+
+    #[test]
+    fn a_masked_url_shows_no_password() {
+        assert_eq!(masked("amqp://guest:guest@127.0.0.1:5672"), "amqp://guest:***@127.0.0.1:5672");
+        assert_eq!(
+            masked("redis://:s3cret@host:6379?instance=x"),
+            "redis://:***@host:6379?instance=x"
+        );
+        assert_eq!(masked("nats://token@host:4222"), "nats://token@host:4222");
+        assert_eq!(masked("unix:"), "unix:");
+        assert_eq!(masked("mqtt://host:1883/a@b"), "mqtt://host:1883/a@b");
+    }
 
     const ENV: &str = "amqp://alice:s3cret@127.0.0.1:5672?instance=x";
 

@@ -1,8 +1,9 @@
 //! `switchboard tui` driven in tmux (`send-keys`, `capture-pane`) against the thermostat and the
-//! jobs service over the Unix socket and the loopback MQTT broker: browse to the instance, read
-//! a member's documentation, call a method through its form (a refused value, then a good one),
-//! see signals arrive, set a property, run the thermostat's preheat to the end, run and cancel
-//! a long goal of the jobs service, show the help, and quit back to a restored terminal.
+//! jobs service over the Unix socket and the loopback MQTT, NATS, Redis and RabbitMQ brokers:
+//! browse to the instance, read a member's documentation, call a method through its form (a
+//! refused value, then a good one), see signals arrive, set a property (refused, then
+//! accepted), run the thermostat's preheat to the end, run and cancel a long goal of the jobs
+//! service, show the help, and quit back to a restored terminal.
 //!
 //! With `SWITCHBOARD_WRITE_SCREENSHOTS=1` the Unix run puts its screens into docs/tui.md.
 
@@ -185,7 +186,13 @@ fn drive(live: &Live, connect: &str, shots: bool) {
     };
 
     // Browse: discovery lists the thermostat; open it.
-    tui.wait_for(&format!("Thermostat/{instance}"));
+    let screen = tui.wait_for(&format!("Thermostat/{instance}"));
+    // A URL's password is not shown.
+    let credentials = connect.split_once("://").and_then(|(_, rest)| rest.split_once('@'));
+    if let Some((user_and_password, _)) = credentials.filter(|(info, _)| info.contains(':')) {
+        assert!(!screen.contains(user_and_password), "{screen}");
+        assert!(screen.contains(":***@"), "{screen}");
+    }
     tui.select(&format!("Thermostat/{instance}"));
     tui.keys(&["Enter"]);
     // The members, the documentation of the first, and the footer's keys for them (waited
@@ -297,6 +304,28 @@ fn the_tui_drives_the_thermostat_over_mqtt() {
     let Some(live) = Live::mqtt("tui") else { return };
     let broker = live.url.split('?').next().unwrap().to_owned();
     drive(&live, &broker, false);
+}
+
+/// The same over a brokered transport: the servers on the shared broker, the UI at its URL.
+fn drive_on(broker: Option<switchboard_testkit::broker::SharedBroker>) {
+    let Some(broker) = broker else { return };
+    let live = Live::on_broker(&broker, "tui").expect("servers");
+    drive(&live, &broker.url, false);
+}
+
+#[test]
+fn the_tui_drives_the_thermostat_over_nats() {
+    drive_on(switchboard_testkit::broker::shared_nats());
+}
+
+#[test]
+fn the_tui_drives_the_thermostat_over_redis() {
+    drive_on(switchboard_testkit::broker::shared_redis());
+}
+
+#[test]
+fn the_tui_drives_the_thermostat_over_amqp() {
+    drive_on(switchboard_testkit::broker::shared_rabbitmq());
 }
 
 #[test]

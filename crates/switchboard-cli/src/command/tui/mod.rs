@@ -35,6 +35,7 @@ use super::{
 };
 use crate::{
     cli::{ConnectArgs, TuiArgs},
+    credentials::masked,
     exit::Failure,
     session::{Service, Session, endpoint, url},
 };
@@ -193,7 +194,7 @@ impl Runner {
         mut keyboard: Keyboard,
         stop: impl std::future::Future<Output = ()>,
     ) -> Result<(), Failure> {
-        let mut app = App::new(url(&self.conn));
+        let mut app = App::new(masked(&url(&self.conn)).into_owned());
         let mut messages = self.messages.take().expect("the runner runs once");
         self.start_discovery();
         tokio::pin!(stop);
