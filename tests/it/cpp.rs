@@ -504,6 +504,102 @@ fn every_cpp_sample_in_the_docs_compiles() {
     }
 }
 
+/// The C++ thermostat example (examples/thermostat-cpp): the runtime installed with CMake into a
+/// prefix of its own, the example configured against it with `find_package(switchboard)` and
+/// the thermostat's generated C++ and built with warnings as errors; then its client reads,
+/// boosts (and is refused a boost) and sets through its server over the Unix socket.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cpp_thermostat_example_builds_on_the_installed_runtime_and_runs() {
+    if sanitized() {
+        eprintln!("the plain run checks this");
+        return;
+    }
+    let Some(_) = built() else { return };
+    let example = tokio::task::spawn_blocking(build_example).await.expect("the blocking task runs");
+    let example =
+        example.unwrap_or_else(|error| panic!("building the C++ example failed:\n{error}"));
+    let dir = SocketDir::new();
+    let socket = dir.path("thermostat");
+    let mut server = Command::new(example.join("thermostat_server"))
+        .arg(&socket)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("thermostat_server starts");
+    let stdout = server.stdout.take().expect("stdout");
+    let said = tokio::task::spawn_blocking(move || {
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line).map(|_| line)
+    });
+    let line = within("thermostat_server starts", said)
+        .await
+        .expect("the blocking task runs")
+        .expect("read thermostat_server's output");
+    assert_eq!(line.trim(), "serving", "thermostat_server did not start");
+    let client =
+        Command::new(example.join("thermostat_client")).arg(&socket).stdin(Stdio::null()).output();
+    let client = tokio::task::spawn_blocking(move || client);
+    let output = tokio::time::timeout(Duration::from_secs(60), client)
+        .await
+        .expect("thermostat_client finishes within 60 s")
+        .expect("the blocking task runs")
+        .expect("thermostat_client runs");
+    let printed = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "thermostat_client failed ({}):\n{printed}{}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    for expected in [
+        "status: 19.5 °C, 2 readings",
+        "boosted until 20",
+        "refused: ClientError",
+        "set-point: 22.5",
+    ] {
+        assert!(
+            printed.contains(expected),
+            "thermostat_client should print {expected:?}:\n{printed}"
+        );
+    }
+    drop(server.stdin.take());
+    let status = server.wait().expect("thermostat_server exits");
+    assert!(status.success(), "thermostat_server exited with {status}");
+    assert!(!socket.exists(), "thermostat_server left its socket behind");
+}
+
+/// Installs the runtime (`cpp/`) into `install/` and builds `examples/thermostat-cpp` against
+/// it, each in a build directory of its own; returns the example's build directory.
+fn build_example() -> Result<PathBuf, String> {
+    let root = cpp_root();
+    let runtime_source = repo().join("cpp");
+    let runtime_build = root.join("build-runtime");
+    let prefix = root.join("install");
+    forget_a_build_of_another_checkout(&runtime_build, &runtime_source)?;
+    run(Command::new("cmake")
+        .arg("-S")
+        .arg(&runtime_source)
+        .arg("-B")
+        .arg(&runtime_build)
+        .arg("-DCMAKE_BUILD_TYPE=Debug"))?;
+    run(Command::new("cmake").arg("--build").arg(&runtime_build).arg("-j2"))?;
+    run(Command::new("cmake").arg("--install").arg(&runtime_build).arg("--prefix").arg(&prefix))?;
+    let source = repo().join("examples/thermostat-cpp");
+    let build = root.join("build-example");
+    forget_a_build_of_another_checkout(&build, &source)?;
+    run(Command::new("cmake")
+        .arg("-S")
+        .arg(&source)
+        .arg("-B")
+        .arg(&build)
+        .arg(format!("-DCMAKE_PREFIX_PATH={}", prefix.display()))
+        .arg(format!("-DTHERMOSTAT_GENERATED={}", generated()?.join("thermostat").display()))
+        .arg("-DCMAKE_BUILD_TYPE=Debug")
+        .arg("-DCMAKE_CXX_FLAGS=-Wall -Wextra -Werror -pedantic"))?;
+    run(Command::new("cmake").arg("--build").arg(&build).arg("-j2"))?;
+    Ok(build)
+}
+
 /// Whether a CMake target directory holds a compiled object.
 fn object_in(dir: &Path) -> bool {
     walk(dir).iter().any(|path| path.extension().is_some_and(|ext| ext == "o"))
