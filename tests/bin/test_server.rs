@@ -11,6 +11,11 @@
 //! tests can count on the servers how often each call ran (a key that starts with `slow-` is
 //! answered 4 s later). Its `count` goal writes `goal-{to}`
 //! there as it starts and counts to `to`, one feedback every `stepMs`, until cancelled.
+//!
+//! `switchboard-test-server --evolving VERSION ENDPOINT_URL` serves `Evolving` as generated from
+//! `tests/interfaces/evolve/VERSION.yaml` (`v1` or `added_method`), for the compatibility tests
+//! that run replicas of two versions: `setTarget` accepts a positive temperature unless the note
+//! is `refuse`, `read` answers 21.5 °C, `mode` heat; `ping` and `boost` answer nothing.
 
 use std::time::Duration;
 
@@ -136,6 +141,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let Some(path) = std::env::args().nth(1) else {
         return Err("usage: switchboard-test-server SOCKET_PATH|ENDPOINT_URL, or --replica COUNT_FILE ENDPOINT_URL".into());
     };
+    if path == "--evolving" {
+        let (Some(version), Some(url)) = (std::env::args().nth(2), std::env::args().nth(3)) else {
+            return Err("usage: switchboard-test-server --evolving VERSION ENDPOINT_URL".into());
+        };
+        return evolving::serve(&version, &Endpoint::parse(&url)?).await;
+    }
     if path == "--replica" {
         let (Some(count_file), Some(url)) = (std::env::args().nth(2), std::env::args().nth(3))
         else {
@@ -169,4 +180,68 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     server.shutdown().await;
     Ok(())
+}
+
+/// `Evolving` in two of its versions, one handler each.
+mod evolving {
+    use switchboard::{Endpoint, error::RemoteError, server::CallContext};
+    use switchboard_tests::evolve::{added_method, v1};
+
+    struct Handler;
+
+    /// The methods both versions have, answered alike.
+    macro_rules! common {
+        ($version:ident) => {
+            async fn set_target(
+                &self,
+                _: &CallContext,
+                celsius: f64,
+                note: Option<String>,
+            ) -> Result<bool, RemoteError> {
+                Ok(celsius > 0.0 && note.as_deref() != Some("refuse"))
+            }
+            async fn read(&self, _: &CallContext) -> Result<$version::Reading, RemoteError> {
+                Ok($version::Reading { celsius: 21.5 })
+            }
+            async fn mode(&self, _: &CallContext) -> Result<$version::Mode, RemoteError> {
+                Ok($version::Mode::Heat)
+            }
+            async fn ping(&self, _: &CallContext) -> Result<(), RemoteError> {
+                Ok(())
+            }
+        };
+    }
+
+    impl v1::Evolving for Handler {
+        common!(v1);
+    }
+
+    impl added_method::Evolving for Handler {
+        common!(added_method);
+        async fn boost(&self, _: &CallContext) -> Result<(), RemoteError> {
+            Ok(())
+        }
+    }
+
+    /// Serves `version` at `endpoint` until SIGINT or SIGTERM, then shuts down cleanly.
+    pub(super) async fn serve(
+        version: &str,
+        endpoint: &Endpoint,
+    ) -> Result<(), Box<dyn std::error::Error>> {
+        let stop = switchboard::server::shutdown_signal()?;
+        match version {
+            "v1" => {
+                let server = v1::EvolvingServer::serve(endpoint, Handler).await?;
+                stop.await;
+                server.shutdown().await;
+            }
+            "added_method" => {
+                let server = added_method::EvolvingServer::serve(endpoint, Handler).await?;
+                stop.await;
+                server.shutdown().await;
+            }
+            other => return Err(format!("no version `{other}` here (v1, added_method)").into()),
+        }
+        Ok(())
+    }
 }

@@ -720,7 +720,7 @@ mod brokered {
     use bytes::Bytes;
     use switchboard::{Endpoint, error::CallError};
     use switchboard_broker::{BusMessage, DiscoveryFilter, layout};
-    use switchboard_testkit::broker::shared_nats;
+    use switchboard_testkit::{ChildProcess, broker::shared_nats};
     use switchboard_tests::evolve::{added_method, v1};
     use tokio::sync::mpsc;
 
@@ -795,27 +795,30 @@ mod brokered {
         }
     }
 
-    /// Waits until `call` fails locally because a live server lacks `method` (the client has
-    /// heard of every replica), for at most 10 s.
-    async fn until_lacking<F: std::future::Future<Output = Result<(), CallError>>>(
+    /// Waits until `call` fails locally because a live server lacks `method` and the refusal
+    /// names replicas of several versions (the client has heard of both replicas), for at most
+    /// 10 s; returns the refusal's message.
+    async fn until_lacking_on_replicas<F: std::future::Future<Output = Result<(), CallError>>>(
         method: &str,
         mut call: impl FnMut() -> F,
-    ) {
+    ) -> String {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
-            match within(method, call()).await {
-                Err(CallError::Remote(error)) if error.message().contains("nothing was sent") => {
-                    return lacks_method(Err(CallError::Remote(error)), method);
-                }
-                _ => {}
+            if let Err(CallError::Remote(error)) = within(method, call()).await
+                && error.message().contains("nothing was sent")
+                && error.message().contains("replicas of ")
+            {
+                let message = error.message().to_owned();
+                lacks_method(Err(CallError::Remote(error)), method);
+                return message;
             }
-            assert!(Instant::now() < deadline, "`{method}` never failed as lacking");
+            assert!(Instant::now() < deadline, "`{method}` never failed as lacking on replicas");
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
 
-    /// A rolling upgrade: two replicas of one instance, one serving v1 and one `added_method`
-    /// (v1 plus `boost`). A v1 client's calls all work, whichever replica takes them (its
+    /// A rolling upgrade: two replica processes of one instance (`switchboard-test-server
+    /// --evolving`), one serving v1 and one `added_method` (v1 plus `boost`). A v1 client's calls all work, whichever replica takes them (its
     /// requests carry no hash while the live replicas serve two); a client of `added_method` may
     /// use everything both have, but `boost`, which the v1 replica lacks, fails before sending
     /// and names both versions; once the v1 replica leaves, `boost` works.
@@ -824,20 +827,16 @@ mod brokered {
         switchboard_testkit::init_tracing();
         let Some(nats) = shared_nats() else { return };
         let url = format!("{}?instance={}&heartbeat=200ms", nats.url, instance("rolling"));
-        let replica = Endpoint::parse(&format!("{url}&replicas=shared")).unwrap();
+        let replica = format!("{url}&replicas=shared");
         let endpoint = Endpoint::parse(&url).unwrap();
-        let old_replica = serve!(v1, &replica);
-        let _new_replica = serve!(added_method, &replica);
+        let server = env!("CARGO_BIN_EXE_switchboard-test-server");
+        let mut old_replica = ChildProcess::spawn(server, &["--evolving", "v1", &replica]);
+        let _new_replica = ChildProcess::spawn(server, &["--evolving", "added_method", &replica]);
 
         let new_client = connect!(added_method, &endpoint).expect("a new client connects");
-        until_lacking("boost", || new_client.boost()).await;
-        let Err(CallError::Remote(error)) = within("boost", new_client.boost()).await else {
-            panic!("`boost` should fail as lacking");
-        };
-        let message = error.message();
+        let message = until_lacking_on_replicas("boost", || new_client.boost()).await;
         assert!(
-            message.contains("replicas of ")
-                && message.contains("Evolving 1.0.0 (sha256:")
+            message.contains("Evolving 1.0.0 (sha256:")
                 && message.contains("Evolving 1.1.0 (sha256:"),
             "the refusal names both versions: {message}"
         );
@@ -850,7 +849,12 @@ mod brokered {
             within("ping", new_client.ping()).await.expect("a method both replicas have");
         }
 
-        drop(old_replica); // a clean close: its farewell tells the clients at once
+        // A clean stop: its farewell tells the clients at once.
+        let stopped = old_replica.terminate(Duration::from_secs(10));
+        assert!(
+            stopped.is_some_and(|status| status.success()),
+            "the v1 replica stops: {stopped:?}"
+        );
         let deadline = Instant::now() + Duration::from_secs(10);
         while within("boost", new_client.boost()).await.is_err() {
             assert!(Instant::now() < deadline, "`boost` did not work once only its version served");
