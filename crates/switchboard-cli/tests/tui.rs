@@ -344,6 +344,30 @@ fn ctrl_c_quits_from_a_form_and_restores_the_terminal() {
 }
 
 #[test]
+fn instances_that_start_and_stop_come_and_go_in_the_list() {
+    use switchboard::{Endpoint, transport::unix::UnixEndpoint};
+    let live = Live::unix();
+    let Some(tui) = Tmux::start(&live, "unix:") else { return };
+    tui.wait_for("Thermostat/default");
+    assert!(!tui.screen().contains("Thermostat/upstairs"));
+    let socket = live.dir.path().join("switchboard/Thermostat/upstairs.sock");
+    let endpoint = Endpoint::unix(UnixEndpoint::at(socket));
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = support::rt().spawn(async move {
+        thermostat_example::server::run_until(&endpoint, async {
+            let _ = stopped.await;
+        })
+        .await
+    });
+    tui.wait_for("Thermostat/upstairs");
+    let _ = stop.send(());
+    support::rt().block_on(server).expect("the server task").expect("the server stops cleanly");
+    tui.wait_until("the stopped instance to go", |s| {
+        !s.contains("Thermostat/upstairs") && s.contains("Thermostat/default")
+    });
+}
+
+#[test]
 fn without_a_terminal_it_says_so() {
     let live = Live::unix();
     let output = live.run(&["tui"]);
