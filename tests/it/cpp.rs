@@ -1,5 +1,6 @@
-//! The generated C++ and the `switchboard` C++ runtime (`cpp/`) against Rust and C++ peers over
-//! the Unix socket and over MQTT v5 (the loopback mosquitto), a C++ client's call failing with a
+//! The generated C++ and the `switchboard` C++ runtime (`cpp/`) against Rust and C++ peers (and
+//! a C++ client against our Python runtime's Jobs server) over the Unix socket and over MQTT v5
+//! (the loopback mosquitto), a C++ client's call failing with a
 //! transport error when its server is killed, a C++ client calling again after its (private)
 //! broker restarts, malformed frames and answers sent to a C++ server and a C++ client, the
 //! generated C++ of every example interface compiled warning-free with g++ and with clang++, and
@@ -830,6 +831,32 @@ async fn a_cpp_server_answers_malformed_frames_and_goes_on() {
     assert_eq!(status.expect("the C++ server still serves others").celsius, 19.5);
     bystander.close();
     server.stop();
+}
+
+/// A C++ client against our Python runtime's Jobs server (tests/python/jobs_server.py, the
+/// behaviour of the Rust `serve_jobs`) over the Unix socket: a method's answer, both declared
+/// errors with their fields, an undeclared error by name, and a command's signal.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cpp_client_catches_the_declared_errors_of_a_python_server() {
+    let Some(build) = built() else { return };
+    let Some(env) = crate::python::py() else { return };
+    let url = crate::python::socket_url();
+    let mut server = env.spawn("jobs_server.py", &[&url]);
+    crate::python::expect_line(&mut server, "READY").await;
+    client_check(build, "jobs", &url).await;
+    crate::python::stop_python_server(&mut server).await;
+}
+
+/// The same over MQTT (the shared broker, an instance of its own).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cpp_client_catches_the_declared_errors_of_a_python_server_over_mqtt() {
+    let Some(build) = built() else { return };
+    let Some(env) = crate::python::py() else { return };
+    let Some(url) = crate::python::mqtt_url() else { return };
+    let mut server = env.spawn("jobs_server.py", &[&url]);
+    crate::python::expect_line(&mut server, "READY").await;
+    client_check(build, "jobs", &url).await;
+    crate::python::stop_python_server(&mut server).await;
 }
 
 /// A C++ client against a fake server that answers badly (`client_check malformed`): an answer

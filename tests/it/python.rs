@@ -214,7 +214,7 @@ pub(crate) fn socket_url() -> String {
 
 /// A fresh instance on the shared broker (`None`, with a printed reason, when it is not running
 /// outside CI).
-fn mqtt_url() -> Option<String> {
+pub(crate) fn mqtt_url() -> Option<String> {
     static NEXT: AtomicU32 = AtomicU32::new(0);
     let broker = shared_mosquitto()?;
     let instance = format!("sbpy-{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed));
