@@ -9,6 +9,7 @@
 
 mod bridge;
 mod gate;
+mod gateway;
 mod mqtt;
 mod nats;
 mod node_rows;

@@ -385,6 +385,29 @@ pub(crate) fn all(args: &[&str]) {
                 });
             }
         }
+        if want(19) {
+            eprintln!("row 19: the HTTP gateway");
+            match crate::gateway::measure(quick).await {
+                Ok(f) => {
+                    results.push(Row {
+                        number: 19,
+                        scenario: "HTTP gateway (`switchboard web`): the bench's echo method (64 B JSON) as `POST …/methods/echo` on one keep-alive HTTP/1.1 connection, vs the generated Rust client calling the same server directly (Unix socket)".into(),
+                        result: lat(&f.against_direct, "direct Rust client"),
+                        goal: "none (issue 19 asks for the measurement): the gateway adds a TCP hop, HTTP parsing and a JSON check and re-encoding".into(),
+                        verdict: "reported".into(),
+                    });
+                    let p = &f.against_cli;
+                    results.push(Row {
+                        number: 19,
+                        scenario: "HTTP gateway call (as above) vs a `switchboard call Bench echo data=…` process per call (start, connect, read the interface, call, print)".into(),
+                        result: format!("{}; a call through the gateway is **{:.0}× faster**", lat(p, "`switchboard call`"), 1.0 / p.ratio_p50),
+                        goal: "faster than `switchboard call` per call (p50)".into(),
+                        verdict: met(p.ratio_p50 < 1.0),
+                    });
+                }
+                Err(e) => notes.push(format!("Row 19: the gateway was not measured: {e}.")),
+            }
+        }
         if want(6) {
             for subscribers in [1usize, 4] {
                 eprintln!("row 6: Unix signal throughput 1 → {subscribers}");
@@ -493,7 +516,7 @@ pub(crate) fn all(args: &[&str]) {
     );
     let _ = writeln!(
         md,
-        "(add `--quick` for a 5× shorter run, `--rows 1,2` for some rows only). Needs mosquitto on 127.0.0.1:1883 and `/usr/sbin/mosquitto` (row 4 starts a private one), nats-server on 127.0.0.1:4222 (rows 11 and 12), Redis on 6379 (rows 9, 13, 14, 17 and 18), RabbitMQ on 5672 with guest/guest (rows 9, 15, 16 and 18), Python 3.12 with PyPI access for row 9, and valgrind for the profile.\n"
+        "(add `--quick` for a 5× shorter run, `--rows 1,2` for some rows only). Needs mosquitto on 127.0.0.1:1883 and `/usr/sbin/mosquitto` (row 4 starts a private one), nats-server on 127.0.0.1:4222 (rows 11 and 12), Redis on 6379 (rows 9, 13, 14, 17 and 18), RabbitMQ on 5672 with guest/guest (rows 9, 15, 16 and 18), the `switchboard` binary of the same profile for row 19 (the row runs `cargo build -p switchboard-cli` itself), Python 3.12 with PyPI access for row 9, and valgrind for the profile.\n"
     );
     let _ = writeln!(
         md,
