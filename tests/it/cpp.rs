@@ -347,6 +347,32 @@ async fn client_check(build: &Path, role: &str, where_: impl AsRef<std::ffi::OsS
     );
 }
 
+/// Waits (at most `limit`) for the first line a peer prints on its standard output, which must
+/// be `expected`: the peer says it is ready for the test's next step.
+async fn first_line(peer: &mut Child, expected: &str, what: &str, limit: Duration) {
+    let stdout = peer.stdout.take().expect("the peer's standard output is piped");
+    let said = tokio::task::spawn_blocking(move || {
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line).map(|_| line)
+    });
+    let line = tokio::time::timeout(limit, said)
+        .await
+        .unwrap_or_else(|_| panic!("{what} said nothing within {limit:?}"))
+        .expect("the blocking task runs")
+        .unwrap_or_else(|error| panic!("cannot read {what}'s output: {error}"));
+    assert_eq!(line.trim(), expected, "{what} did not say `{expected}`");
+}
+
+/// Waits (at most `limit`) for a peer to end, and returns what it printed.
+async fn finished(peer: Child, what: &str, limit: Duration) -> std::process::Output {
+    let output = tokio::task::spawn_blocking(move || peer.wait_with_output());
+    tokio::time::timeout(limit, output)
+        .await
+        .unwrap_or_else(|_| panic!("{what} did not finish within {limit:?}"))
+        .expect("the blocking task runs")
+        .unwrap_or_else(|error| panic!("{what} did not run: {error}"))
+}
+
 /// A C++ server process, stopped by closing its standard input (and killed if it lingers).
 struct CppServer {
     child: Child,
@@ -527,17 +553,7 @@ async fn the_cpp_thermostat_example_builds_on_the_installed_runtime_and_runs() {
         .stdout(Stdio::piped())
         .spawn()
         .expect("thermostat_server starts");
-    let stdout = server.stdout.take().expect("stdout");
-    let said = tokio::task::spawn_blocking(move || {
-        let mut line = String::new();
-        BufReader::new(stdout).read_line(&mut line).map(|_| line)
-    });
-    let line = tokio::time::timeout(Duration::from_secs(30), said)
-        .await
-        .expect("thermostat_server starts within 30 s")
-        .expect("the blocking task runs")
-        .expect("read thermostat_server's output");
-    assert_eq!(line.trim(), "serving", "thermostat_server did not start");
+    first_line(&mut server, "serving", "thermostat_server", Duration::from_secs(30)).await;
     let client =
         Command::new(example.join("thermostat_client")).arg(&socket).stdin(Stdio::null()).output();
     let client = tokio::task::spawn_blocking(move || client);
@@ -952,27 +968,12 @@ async fn a_cpp_client_calls_again_after_its_broker_restarts() {
         .stderr(Stdio::piped())
         .spawn()
         .expect("client_check starts");
-    let stdout = child.stdout.take().expect("stdout");
-    let said = tokio::task::spawn_blocking(move || {
-        let mut line = String::new();
-        BufReader::new(stdout).read_line(&mut line).map(|_| line)
-    });
-    let line = tokio::time::timeout(Duration::from_secs(60), said)
-        .await
-        .expect("the C++ client connects within 60 s")
-        .expect("the blocking task runs")
-        .expect("read client_check's output");
-    assert_eq!(line.trim(), "connected", "client_check did not connect");
+    first_line(&mut child, "connected", "client_check", Duration::from_secs(60)).await;
     tokio::task::block_in_place(|| broker.restart());
     let mut stdin = child.stdin.take().expect("stdin");
     stdin.write_all(b"restarted\n").expect("tell client_check");
     drop(stdin);
-    let output = tokio::task::spawn_blocking(move || child.wait_with_output());
-    let output = tokio::time::timeout(Duration::from_secs(90), output)
-        .await
-        .expect("the C++ client finishes within 90 s")
-        .expect("the blocking task runs")
-        .expect("client_check runs");
+    let output = finished(child, "client_check", Duration::from_secs(90)).await;
     assert!(
         output.status.success(),
         "the C++ client did not call again after the broker's restart ({}):\n{}",
@@ -998,24 +999,9 @@ async fn a_call_in_flight_fails_when_the_server_is_killed(
         .stderr(Stdio::piped())
         .spawn()
         .expect("client_check starts");
-    let stdout = child.stdout.take().expect("stdout");
-    let said = tokio::task::spawn_blocking(move || {
-        let mut line = String::new();
-        BufReader::new(stdout).read_line(&mut line).map(|_| line)
-    });
-    let line = tokio::time::timeout(Duration::from_secs(60), said)
-        .await
-        .expect("the C++ client starts its call within 60 s")
-        .expect("the blocking task runs")
-        .expect("read client_check's output");
-    assert_eq!(line.trim(), "in flight", "client_check did not start its call");
+    first_line(&mut child, "in flight", "client_check", Duration::from_secs(60)).await;
     server.kill();
-    let output = tokio::task::spawn_blocking(move || child.wait_with_output());
-    let output = tokio::time::timeout(Duration::from_secs(90), output)
-        .await
-        .expect("the C++ client finishes within 90 s")
-        .expect("the blocking task runs")
-        .expect("client_check runs");
+    let output = finished(child, "client_check", Duration::from_secs(90)).await;
     assert!(
         output.status.success(),
         "the C++ client's call did not fail with a transport error ({}):\n{}",

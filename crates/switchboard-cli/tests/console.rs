@@ -15,7 +15,10 @@ use std::{
 };
 
 use switchboard::{Endpoint, transport::unix::UnixEndpoint};
-use switchboard_testkit::prerequisite;
+use switchboard_testkit::{
+    node::{self, run},
+    prerequisite,
+};
 use tokio::sync::oneshot;
 
 // Shared with tests/cli.rs and tests/web.rs, which use the parts this file does not.
@@ -67,47 +70,12 @@ impl Drop for Gateway {
     }
 }
 
-/// Runs `program args` in `dir`: whether it succeeded, and everything it printed.
-fn run(program: &str, args: &[&str], dir: &Path) -> Result<(bool, String), String> {
-    let output = Command::new(program)
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .map_err(|e| format!("cannot run `{program}`: {e}"))?;
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    Ok((output.status.success(), text))
-}
-
 /// Installs playwright-core (pinned by the committed lockfile) into the target directory once
 /// per lockfile, with the driving script beside it; returns that directory.
 fn install_driver() -> Result<PathBuf, String> {
     let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/console");
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("console-browser");
-    let lock = std::fs::read_to_string(source.join("package-lock.json"))
-        .map_err(|e| format!("cannot read package-lock.json: {e}"))?;
-    let script = std::fs::read_to_string(source.join("drive.mjs"))
-        .map_err(|e| format!("cannot read drive.mjs: {e}"))?;
-    let stamp = dir.join("installed.stamp");
-    if !std::fs::read_to_string(&stamp).is_ok_and(|s| s == lock) {
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir)
-            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-        for file in ["package.json", "package-lock.json"] {
-            std::fs::copy(source.join(file), dir.join(file)).map_err(|e| e.to_string())?;
-        }
-        let (ok, output) =
-            run("npm", &["ci", "--no-audit", "--no-fund", "--ignore-scripts"], &dir)?;
-        if !ok {
-            return Err(format!("`npm ci` failed:\n{output}"));
-        }
-        std::fs::write(&stamp, lock).map_err(|e| e.to_string())?;
-    }
-    std::fs::write(dir.join("drive.mjs"), script).map_err(|e| e.to_string())?;
-    Ok(dir)
+    node::install(&source, &dir, &["drive.mjs"])
 }
 
 /// The description JSON the gateway would serve for `examples/interfaces/everything.yaml`

@@ -15,7 +15,10 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use switchboard_testkit::prerequisite;
+use switchboard_testkit::{
+    node::{self, run},
+    prerequisite,
+};
 
 fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -188,46 +191,11 @@ fn markdown_matches_snapshots() {
     }
 }
 
-/// Runs `program args` in `dir`, returning whether it succeeded and its combined output.
-fn run(program: &str, args: &[&str], dir: &Path) -> Result<(bool, String), String> {
-    let output = Command::new(program)
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .map_err(|e| format!("cannot run `{program}`: {e}"))?;
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    Ok((output.status.success(), text))
-}
-
 /// Installs the validator's npm packages into the target directory, once per lockfile.
 fn install_validator() -> Result<PathBuf, String> {
     let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/asyncapi");
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("asyncapi-validator");
-    let lock = std::fs::read_to_string(source.join("package-lock.json"))
-        .map_err(|e| format!("cannot read package-lock.json: {e}"))?;
-    let script = std::fs::read_to_string(source.join("validate.mjs"))
-        .map_err(|e| format!("cannot read validate.mjs: {e}"))?;
-    let stamp = dir.join("installed.stamp");
-    if std::fs::read_to_string(&stamp).is_ok_and(|s| s == lock) {
-        std::fs::write(dir.join("validate.mjs"), script).map_err(|e| e.to_string())?;
-        return Ok(dir);
-    }
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-    for file in ["package.json", "package-lock.json"] {
-        std::fs::copy(source.join(file), dir.join(file)).map_err(|e| e.to_string())?;
-    }
-    std::fs::write(dir.join("validate.mjs"), script).map_err(|e| e.to_string())?;
-    let (ok, output) = run("npm", &["ci", "--no-audit", "--no-fund", "--ignore-scripts"], &dir)?;
-    if !ok {
-        return Err(format!("`npm ci` failed:\n{output}"));
-    }
-    std::fs::write(&stamp, lock).map_err(|e| e.to_string())?;
-    Ok(dir)
+    node::install(&source, &dir, &["validate.mjs"])
 }
 
 #[test]

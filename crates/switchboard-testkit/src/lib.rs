@@ -11,6 +11,7 @@ use switchboard::{Endpoint, transport::unix::UnixEndpoint};
 
 pub mod broker;
 pub mod memory;
+pub mod node;
 pub mod prerequisite;
 pub mod python;
 pub mod service_manager;
