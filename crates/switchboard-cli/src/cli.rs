@@ -207,9 +207,9 @@ pub(crate) struct PipeArgs {
     pub(crate) session_idle: std::time::Duration,
 }
 
-/// Arguments of `switchboard web`.
+/// Where the services are, for the verbs that show all of them (`web`, `tui`).
 #[derive(Debug, clap::Args)]
-pub(crate) struct WebArgs {
+pub(crate) struct BrowseArgs {
     /// Where the services live (`unix:`, `mqtt://host:1883`, …), as for the other verbs.
     /// Default: `$SWITCHBOARD_URL`, then the standard Unix socket.
     #[arg(long, value_name = "URL")]
@@ -217,10 +217,29 @@ pub(crate) struct WebArgs {
     /// The interface file, for peers that cannot describe themselves (StingerIPC).
     #[arg(long, value_name = "FILE")]
     pub(crate) interface: Option<PathBuf>,
-    /// Bound each request (and connecting) to this long (`500ms`, `2s`, `1m`, or seconds).
-    /// Requests default to 30 s.
+    /// Bound connecting, each request and each discovery round to this long (`500ms`, `2s`,
+    /// `1m`, or seconds). Requests default to 30 s, discovery to 3 s.
     #[arg(long, value_name = "DURATION", value_parser = parse_timeout)]
     pub(crate) timeout: Option<std::time::Duration>,
+}
+
+impl BrowseArgs {
+    /// The connection arguments each service is opened with.
+    pub(crate) fn connect_args(&self) -> ConnectArgs {
+        ConnectArgs {
+            connect: self.connect.clone(),
+            interface: self.interface.clone(),
+            format: None,
+            timeout: self.timeout,
+        }
+    }
+}
+
+/// Arguments of `switchboard web`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct WebArgs {
+    #[command(flatten)]
+    pub(crate) services: BrowseArgs,
     /// The address to serve on. Anything but a loopback address needs `--token`.
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
     pub(crate) listen: String,
@@ -239,17 +258,8 @@ pub(crate) struct WebArgs {
 /// Arguments of `switchboard tui`.
 #[derive(Debug, clap::Args)]
 pub(crate) struct TuiArgs {
-    /// Where the services live (`unix:`, `mqtt://host:1883`, …), as for the other verbs.
-    /// Default: `$SWITCHBOARD_URL`, then the standard Unix socket.
-    #[arg(long, value_name = "URL")]
-    pub(crate) connect: Option<String>,
-    /// The interface file, for peers that cannot describe themselves (StingerIPC).
-    #[arg(long, value_name = "FILE")]
-    pub(crate) interface: Option<PathBuf>,
-    /// Bound connecting, each request and each discovery round to this long (`500ms`, `2s`,
-    /// `1m`, or seconds). Requests default to 30 s, discovery to 3 s.
-    #[arg(long, value_name = "DURATION", value_parser = parse_timeout)]
-    pub(crate) timeout: Option<std::time::Duration>,
+    #[command(flatten)]
+    pub(crate) services: BrowseArgs,
 }
 
 /// Arguments of `switchboard bridge`.

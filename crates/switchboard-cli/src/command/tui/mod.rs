@@ -56,12 +56,7 @@ pub(crate) async fn run(args: &TuiArgs) -> Result<(), Failure> {
             "`switchboard tui` needs a terminal on standard input and output".to_owned(),
         ));
     }
-    let conn = ConnectArgs {
-        connect: args.connect.clone(),
-        interface: args.interface.clone(),
-        format: None,
-        timeout: args.timeout,
-    };
+    let conn = args.services.connect_args();
     // A bad URL is reported before the screen changes.
     endpoint(&conn, None)?;
     let stop = stop_requested();

@@ -14,11 +14,7 @@ mod state;
 
 use std::{io::Write as _, net::SocketAddr, sync::Arc};
 
-use crate::{
-    cli::{ConnectArgs, WebArgs},
-    command::remote::stop_requested,
-    exit::Failure,
-};
+use crate::{cli::WebArgs, command::remote::stop_requested, exit::Failure};
 
 /// The largest request body accepted: 1 MiB (413 above).
 pub(crate) const MAX_BODY: usize = 1024 * 1024;
@@ -51,12 +47,7 @@ pub(crate) async fn run(args: &WebArgs) -> Result<(), Failure> {
     if args.max_streams == 0 {
         return Err(Failure::Usage("--max-streams must be at least 1".to_owned()));
     }
-    let conn = ConnectArgs {
-        connect: args.connect.clone(),
-        interface: args.interface.clone(),
-        format: None,
-        timeout: args.timeout,
-    };
+    let conn = args.services.connect_args();
     let listener = tokio::net::TcpListener::bind(address)
         .await
         .map_err(|e| Failure::Local(format!("cannot listen on {address}: {e}")))?;
