@@ -400,6 +400,29 @@ fn the_gateway_serves_the_thermostat_over_mqtt() {
     exercise(&live, &gateway);
 }
 
+/// The same routes over the other shared brokers.
+fn serves_the_thermostat_on(broker: Option<switchboard_testkit::broker::SharedBroker>) {
+    let Some(broker) = broker else { return };
+    let Some(live) = Live::on_broker(&broker, "web") else { return };
+    let gateway = Gateway::start(&live, &[]);
+    exercise(&live, &gateway);
+}
+
+#[test]
+fn the_gateway_serves_the_thermostat_over_nats() {
+    serves_the_thermostat_on(switchboard_testkit::broker::shared_nats());
+}
+
+#[test]
+fn the_gateway_serves_the_thermostat_over_redis() {
+    serves_the_thermostat_on(switchboard_testkit::broker::shared_redis());
+}
+
+#[test]
+fn the_gateway_serves_the_thermostat_over_amqp() {
+    serves_the_thermostat_on(switchboard_testkit::broker::shared_rabbitmq());
+}
+
 #[test]
 fn listening_beyond_loopback_needs_a_token() {
     let live = Live::unix();
