@@ -12,6 +12,11 @@ use std::{
 /// two `npm ci` in one directory at once break each other (`ENOTEMPTY`).
 static INSTALLING: Mutex<()> = Mutex::new(());
 
+/// Heads the stamp an install leaves, before the lockfile it installed. Installs made before
+/// they were serialized could be broken yet stamped; their stamps lack this line, so those
+/// directories are installed again.
+const STAMP_HEAD: &str = "installed one at a time\n";
+
 /// Runs `program args` in `dir`: whether it succeeded, and everything it printed.
 ///
 /// # Errors
@@ -41,7 +46,8 @@ pub fn install(source: &Path, into: &Path, scripts: &[&str]) -> Result<PathBuf, 
     let lock = std::fs::read_to_string(source.join("package-lock.json"))
         .map_err(|e| format!("cannot read {}/package-lock.json: {e}", source.display()))?;
     let stamp = into.join("installed.stamp");
-    if !std::fs::read_to_string(&stamp).is_ok_and(|installed| installed == lock) {
+    let stamped = format!("{STAMP_HEAD}{lock}");
+    if !std::fs::read_to_string(&stamp).is_ok_and(|installed| installed == stamped) {
         let _ = std::fs::remove_dir_all(into);
         std::fs::create_dir_all(into)
             .map_err(|e| format!("cannot create {}: {e}", into.display()))?;
@@ -54,7 +60,7 @@ pub fn install(source: &Path, into: &Path, scripts: &[&str]) -> Result<PathBuf, 
         if !ok {
             return Err(format!("`npm ci` failed:\n{output}"));
         }
-        std::fs::write(&stamp, lock)
+        std::fs::write(&stamp, stamped)
             .map_err(|e| format!("cannot write {}: {e}", stamp.display()))?;
     }
     for script in scripts {
