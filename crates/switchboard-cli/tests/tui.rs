@@ -2,8 +2,8 @@
 //! jobs service over the Unix socket and the loopback MQTT, NATS, Redis and RabbitMQ brokers:
 //! browse to the instance, read a member's documentation, call a method through its form (a
 //! refused value, then a good one), see signals arrive, set a property (refused, then
-//! accepted), run the thermostat's preheat to the end, run and cancel a long goal of the jobs
-//! service, show the help, and quit back to a restored terminal.
+//! accepted), run the thermostat's preheat to the end and cancel another, run and cancel a long
+//! goal of the jobs service, show the help, and quit back to a restored terminal.
 //!
 //! With `SWITCHBOARD_WRITE_SCREENSHOTS=1` the Unix run puts its screens into docs/tui.md.
 
@@ -261,6 +261,15 @@ fn drive(live: &Live, connect: &str, shots: bool) {
         s.contains("preheat succeeded: reachedCelsius: ") && s.contains("Goal (c cancels)")
     });
     shot("preheat", &screen);
+
+    // Another preheat is cancelled with `c` (the test servers take two seconds to preheat).
+    tui.keys(&["Enter"]);
+    tui.wait_for(" run preheat ");
+    tui.type_text("24");
+    tui.keys(&["Enter"]);
+    tui.wait_for("preheat running · feedback ");
+    tui.keys(&["c"]);
+    tui.wait_for("preheat cancelled");
 
     // A long goal (the jobs service counts slowly) is cancelled with `c`.
     tui.keys(&["Tab"]);

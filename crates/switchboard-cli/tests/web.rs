@@ -280,6 +280,19 @@ fn exercise(live: &Live, gateway: &Gateway) {
     assert_eq!(state["status"], "succeeded", "{state}");
     assert_eq!(state["feedback"]["percent"], 100, "{state}");
 
+    // A preheat is cancelled (the test servers take two seconds to preheat).
+    let (status, started) = gateway.json(
+        "POST",
+        &format!("{thermostat}/actions/preheat/goals"),
+        &json!({ "targetCelsius": 24.0 }),
+    );
+    assert_eq!(status, 202, "{started}");
+    let id = started["goal"].as_str().expect("a goal id");
+    let (status, state) =
+        gateway.json("DELETE", &format!("{thermostat}/actions/preheat/goals/{id}"), &Value::Null);
+    assert_eq!(status, 200, "{state}");
+    assert_eq!(state["status"], "cancelled", "{state}");
+
     // A long goal is cancelled.
     let (status, started) = gateway.json(
         "POST",

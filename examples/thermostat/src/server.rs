@@ -12,17 +12,30 @@ use crate::generated::thermostat::{
 /// The lowest and highest temperatures the zone can preheat to.
 const PREHEAT_RANGE: (f64, f64) = (5.0, 30.0);
 
-/// How many steps a preheat takes, and how long each one lasts.
+/// How many steps a preheat takes, and how long each one lasts unless the zone says otherwise.
 const PREHEAT_STEPS: u8 = 5;
 const PREHEAT_STEP: std::time::Duration = std::time::Duration::from_millis(40);
 
 /// The simulated zone: it keeps a short history of readings. Clones share the history.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Zone {
     history: Arc<Mutex<Vec<f64>>>,
+    preheat_step: std::time::Duration,
+}
+
+impl Default for Zone {
+    fn default() -> Self {
+        Zone { history: Arc::default(), preheat_step: PREHEAT_STEP }
+    }
 }
 
 impl Zone {
+    /// A zone whose preheat takes `step` for each of its five steps (40 ms by default): a
+    /// slower one leaves a person time to cancel it from a console.
+    pub fn with_preheat_step(step: std::time::Duration) -> Zone {
+        Zone { preheat_step: step, ..Zone::default() }
+    }
+
     fn record(&self, celsius: f64) {
         let mut history = self.history.lock().unwrap_or_else(|p| p.into_inner());
         history.push(celsius);
@@ -88,7 +101,7 @@ impl Thermostat for Zone {
         let mut celsius = start;
         for step in 1..=PREHEAT_STEPS {
             tokio::select! {
-                () = tokio::time::sleep(PREHEAT_STEP) => {}
+                () = tokio::time::sleep(self.preheat_step) => {}
                 // The client cancelled (or went away): stop heating and say so.
                 () = goal.cancelled() => return Err(HandlerError::Cancelled),
             }
@@ -116,9 +129,17 @@ pub async fn run(endpoint: &Endpoint) -> anyhow::Result<()> {
 
 /// Like [`run`], but also stops when `stop` completes.
 pub async fn run_until(endpoint: &Endpoint, stop: impl Future<Output = ()>) -> anyhow::Result<()> {
+    run_zone_until(endpoint, Zone::default(), stop).await
+}
+
+/// Like [`run_until`], serving `zone`.
+pub async fn run_zone_until(
+    endpoint: &Endpoint,
+    zone: Zone,
+    stop: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
     // Listening from the start, so a signal while the server starts still stops it cleanly.
     let mut signal = switchboard::server::shutdown_signal()?;
-    let zone = Zone::default();
     let properties = ThermostatProperties { setpoint: 21.0, mode: Mode::Heat };
     let server = ThermostatServer::serve(endpoint, zone.clone(), properties).await?;
     tracing::info!(%endpoint, "thermostat serving");

@@ -125,6 +125,16 @@ try {
   await goal.locator('.feedback dd[data-field="percent"]', { hasText: /^100$/ }).waitFor();
   check(await goal.getByRole("button", { name: "Cancel" }).isDisabled(), "Cancel stays enabled after the end");
 
+  step("an action started and cancelled");
+  await preheat.getByLabel("targetCelsius", { exact: true }).fill("24");
+  await preheat.getByRole("button", { name: "Start" }).click();
+  const cancelling = preheat.locator(".goal").first();
+  await cancelling.locator(".status.running").waitFor();
+  await cancelling.locator('.feedback dd[data-field="percent"]').waitFor();
+  await cancelling.getByRole("button", { name: "Cancel" }).click();
+  await cancelling.locator(".status.cancelled").waitFor();
+  check(await cancelling.getByRole("button", { name: "Cancel" }).isDisabled(), "Cancel stays enabled after cancelling");
+
   step("a declared error is shown with its name, code and fields");
   await preheat.getByLabel("targetCelsius", { exact: true }).fill("99");
   await preheat.getByRole("button", { name: "Start" }).click();

@@ -11,6 +11,10 @@ use switchboard::{Endpoint, server::ServerOptions, transport::unix::UnixEndpoint
 use switchboard_tests::{fixtures::serve_jobs, jobs::JobsServer};
 use tokio::sync::oneshot;
 
+/// How long each of the five steps of the test thermostat's preheat lasts (the example's own
+/// default is 40 ms): a goal of two seconds, which the console and TUI tests can cancel.
+pub(crate) const PREHEAT_STEP: Duration = Duration::from_millis(400);
+
 /// The runtime the in-process servers run on.
 pub(crate) fn rt() -> &'static tokio::runtime::Runtime {
     static RT: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
@@ -78,7 +82,8 @@ impl Live {
         let (stop, stopped) = oneshot::channel::<()>();
         self.stops.push(stop);
         rt().spawn(async move {
-            let _ = thermostat_example::server::run_until(&thermostat, async {
+            let zone = thermostat_example::server::Zone::with_preheat_step(PREHEAT_STEP);
+            let _ = thermostat_example::server::run_zone_until(&thermostat, zone, async {
                 let _ = stopped.await;
             })
             .await;
