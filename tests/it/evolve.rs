@@ -1,200 +1,249 @@
 //! The compatibility matrix: for each rule of docs/interface-format.md ("Compatibility between
-//! versions") that `tests/interfaces/evolve/` has a file for, a client generated from the old
-//! version against a server generated from the new one, and a client of the new version against
-//! a server of the old one, for real over each transport. The compatible pairs work end to end;
-//! the breaking ones are refused at connect time with the first breaking difference, or, for a
-//! member the server lacks, fail when used with an error naming it.
+//! versions"), a row of two interface versions from `tests/interfaces/evolve/`, run for real
+//! over each transport: a client of the old version against a server of the new one, and a
+//! client of the new version against a server of the old one. The compatible pairs work end to
+//! end; the breaking ones are refused at connect time with the first breaking difference, or,
+//! for a member the server lacks, fail when used with an error naming it.
 //!
-//! Each body takes the [`Servers`] its clients meet: one of v1 and one of the changed version,
-//! each at an endpoint of its own (a socket, an MQTT instance, an instance on the in-memory
-//! broker of the brokered layer). The Rust rows serve them in Rust; the Python rows run the
-//! same bodies against Python servers, and `tests/python/evolve_peer.py`'s Python clients, with
-//! the same expectations, against Rust servers.
+//! Each body takes the [`Servers`] its clients meet: one of the row's old version and one of its
+//! new version, each at an endpoint of its own (a socket, an MQTT instance, an instance on the
+//! in-memory broker of the brokered layer). The Rust rows serve them in Rust; the Python rows run
+//! the same bodies against Python servers, and `tests/python/evolve_peer.py`'s Python clients,
+//! with the same expectations, against Rust servers.
+//!
+//! Most rows evolve `v1.yaml` by one change, and are named after the file that makes it; a row
+//! whose old version is another file says so in [`versions`]. A row runs both directions, so
+//! the row that adds something also runs the rule that removes it: the clients of the removal
+//! (built from the file with it) meet the servers of the addition's old version, and the other
+//! way round. Which row runs which rule:
+//!
+//! | rule | row |
+//! | --- | --- |
+//! | add an `optional` field; remove one | `added_optional_argument`, `added_optional_return_value`, `added_struct_field` |
+//! | add a required argument; remove one | `added_required_argument` |
+//! | add a required return value; remove one | `added_required_return_value` |
+//! | make an argument `optional`; make an `optional` argument required | `optional_to_required` |
+//! | make a return value `optional`; make it required again | `return_value_made_optional` |
+//! | narrow an argument's `format`; widen it | `narrowed_argument` |
+//! | narrow a return value's `format`; widen it | `narrowed_return_value` |
+//! | any other change of type | `changed_type` |
+//! | reorder the fields of a list | `reordered_arguments` |
+//! | change a `description`, documentation, a title, or a member's `version` | `documentation_changed` |
+//! | add a method; remove one | `added_method`, `removed_method` |
+//! | add a signal, property, command or action; remove one | `added_signal`, `added_property`, `added_command`, `added_action` |
+//! | rename a member (a removal and an addition) | `renamed_method` |
+//! | make a property read-only; make it writable | `property_made_read_only` |
+//! | add an error definition, enum or structure; remove one | `added_definitions` |
+//! | declare another error on a method; stop declaring it | `declared_error` |
+//! | add an enum value the server writes; remove one | `added_enum_value` |
+//! | give an enum value another integer | `enum_value_renumbered` |
+//! | rename an enum value, keeping its integer | `renamed_enum_value` |
+//! | change a method's `timeout` | `timeout_changed` |
+//! | add a constant | `added_constant` |
+//!
+//! Rules no row runs, and why:
+//!
+//! - changing an integer's signedness, adding an enum value where the client writes the enum,
+//!   and adding a required member to a structure used both ways or to a writable property's
+//!   value: every row evolves `v1.yaml`, which has no integer, writes `Mode` only in replies
+//!   and has no structure or writable property that travels both ways. Each needs a base
+//!   version of its own; `switchboard diff`'s tests and the classifier test below decide them.
+//! - renaming the interface and changing `configuration`: the two peers do not meet. The
+//!   generated types are named after the interface (`EvolvingClient`), so a renamed one cannot
+//!   share this module's bodies; over MQTT a client of another name or other topic templates
+//!   uses other topics, so it hears of no server, as when there is none
+//!   (`mqtt::discovery_and_compatibility`); over the Unix socket the refusal is the one
+//!   `unix::mismatched_interface_is_refused_clearly` and `switchboard_core::compat`'s tests
+//!   check.
 
 use switchboard::{
     Endpoint,
-    error::{CallError, ErrorCode, RemoteError, TransportError, TransportErrorKind},
+    action::GoalContext,
+    error::{
+        CallError, ErrorCode, HandlerError, MethodError, RemoteError, TransportError,
+        TransportErrorKind,
+    },
     server::CallContext,
 };
 use switchboard_tests::evolve::{
-    added_enum_value, added_method, added_optional_argument, added_signal, added_struct_field,
-    changed_type, enum_value_renumbered, optional_to_required, removed_method, v1,
+    added_action, added_command, added_constant, added_definitions, added_enum_value, added_method,
+    added_optional_argument, added_optional_return_value, added_property, added_read_only_property,
+    added_required_argument, added_required_return_value, added_signal, added_struct_field,
+    changed_type, declared_error, documentation_changed, enum_value_renumbered, narrowed_argument,
+    narrowed_return_value, optional_to_required, removed_method, renamed_enum_value,
+    renamed_method, reordered_arguments, return_value_made_optional, timeout_changed, v1,
 };
 
 use std::any::Any;
 
 use crate::suite::within;
 
-/// The handler of one version: it answers every method the version has.
+/// The handler of every version: it answers every method the version has.
 #[derive(Clone, Copy)]
 pub(crate) struct Handler;
 
-/// Implements the methods every version shares in its v1 form (`read` without `humidity`,
-/// `mode`), plus the `setTarget` and extra methods given.
+/// Whether `setTarget` accepts, in every version: a positive temperature, unless the note is
+/// `refuse`.
+fn accepts(celsius: f64, note: Option<&str>) -> bool {
+    celsius > 0.0 && note != Some("refuse")
+}
+
+/// One of the methods every version shares, in its v1 form: `setTarget` as [`accepts`] says,
+/// `read` 21.5 °C, `mode` heat, `ping` nothing.
+macro_rules! shared {
+    ($version:ident, set_target) => {
+        async fn set_target(
+            &self,
+            _: &CallContext,
+            celsius: f64,
+            note: Option<String>,
+        ) -> Result<bool, RemoteError> {
+            Ok(accepts(celsius, note.as_deref()))
+        }
+    };
+    ($version:ident, read) => {
+        async fn read(&self, _: &CallContext) -> Result<$version::Reading, RemoteError> {
+            Ok($version::Reading { celsius: 21.5 })
+        }
+    };
+    ($version:ident, mode) => {
+        async fn mode(&self, _: &CallContext) -> Result<$version::Mode, RemoteError> {
+            Ok($version::Mode::Heat)
+        }
+    };
+    ($version:ident, ping) => {
+        async fn ping(&self, _: &CallContext) -> Result<(), RemoteError> {
+            Ok(())
+        }
+    };
+}
+
+/// Implements `version` for [`Handler`]: the `shared` methods in their v1 form, and the rest as
+/// given.
 macro_rules! handler {
-    ($version:ident { $($methods:tt)* }) => {
+    ($version:ident [$($shared:ident),* $(,)?] { $($methods:tt)* }) => {
         impl $version::Evolving for Handler {
+            $(shared!($version, $shared);)*
             $($methods)*
         }
     };
 }
 
-handler!(v1 {
-    async fn set_target(&self, _: &CallContext, celsius: f64, note: Option<String>) -> Result<bool, RemoteError> {
-        Ok(celsius > 0.0 && note.as_deref() != Some("refuse"))
-    }
-    async fn read(&self, _: &CallContext) -> Result<v1::Reading, RemoteError> {
-        Ok(v1::Reading { celsius: 21.5 })
-    }
-    async fn mode(&self, _: &CallContext) -> Result<v1::Mode, RemoteError> {
-        Ok(v1::Mode::Heat)
-    }
-    async fn ping(&self, _: &CallContext) -> Result<(), RemoteError> {
-        Ok(())
-    }
-});
-
-handler!(added_method {
-    async fn set_target(&self, _: &CallContext, celsius: f64, note: Option<String>) -> Result<bool, RemoteError> {
-        Ok(celsius > 0.0 && note.as_deref() != Some("refuse"))
-    }
-    async fn read(&self, _: &CallContext) -> Result<added_method::Reading, RemoteError> {
-        Ok(added_method::Reading { celsius: 21.5 })
-    }
-    async fn mode(&self, _: &CallContext) -> Result<added_method::Mode, RemoteError> {
-        Ok(added_method::Mode::Heat)
-    }
-    async fn ping(&self, _: &CallContext) -> Result<(), RemoteError> {
-        Ok(())
-    }
+handler!(v1[set_target, read, mode, ping] {});
+handler!(added_method[set_target, read, mode, ping] {
     async fn boost(&self, _: &CallContext) -> Result<(), RemoteError> {
         Ok(())
     }
 });
-
-handler!(added_optional_argument {
+handler!(added_optional_argument[read, mode, ping] {
     async fn set_target(&self, _: &CallContext, celsius: f64, note: Option<String>, urgent: Option<bool>) -> Result<bool, RemoteError> {
         // An old client sends no `urgent`; it reads as `None`.
-        Ok(celsius > 0.0 && note.as_deref() != Some("refuse") && urgent != Some(false))
-    }
-    async fn read(&self, _: &CallContext) -> Result<added_optional_argument::Reading, RemoteError> {
-        Ok(added_optional_argument::Reading { celsius: 21.5 })
-    }
-    async fn mode(&self, _: &CallContext) -> Result<added_optional_argument::Mode, RemoteError> {
-        Ok(added_optional_argument::Mode::Heat)
-    }
-    async fn ping(&self, _: &CallContext) -> Result<(), RemoteError> {
-        Ok(())
+        Ok(accepts(celsius, note.as_deref()) && urgent != Some(false))
     }
 });
-
-handler!(added_struct_field {
-    async fn set_target(&self, _: &CallContext, celsius: f64, note: Option<String>) -> Result<bool, RemoteError> {
-        Ok(celsius > 0.0 && note.as_deref() != Some("refuse"))
-    }
+handler!(added_struct_field[set_target, mode, ping] {
     async fn read(&self, _: &CallContext) -> Result<added_struct_field::Reading, RemoteError> {
         // The new member goes on the wire, so an old client sees a key it does not know.
         Ok(added_struct_field::Reading::new(21.5).with_humidity(40.0))
     }
-    async fn mode(&self, _: &CallContext) -> Result<added_struct_field::Mode, RemoteError> {
-        Ok(added_struct_field::Mode::Heat)
-    }
-    async fn ping(&self, _: &CallContext) -> Result<(), RemoteError> {
-        Ok(())
-    }
 });
-
-handler!(added_enum_value {
-    async fn set_target(&self, _: &CallContext, celsius: f64, note: Option<String>) -> Result<bool, RemoteError> {
-        Ok(celsius > 0.0 && note.as_deref() != Some("refuse"))
-    }
-    async fn read(&self, _: &CallContext) -> Result<added_enum_value::Reading, RemoteError> {
-        Ok(added_enum_value::Reading { celsius: 21.5 })
-    }
+handler!(added_enum_value[set_target, read, ping] {
     async fn mode(&self, _: &CallContext) -> Result<added_enum_value::Mode, RemoteError> {
         Ok(added_enum_value::Mode::Cool)
     }
-    async fn ping(&self, _: &CallContext) -> Result<(), RemoteError> {
-        Ok(())
-    }
 });
-
-handler!(removed_method {
-    async fn set_target(&self, _: &CallContext, celsius: f64, note: Option<String>) -> Result<bool, RemoteError> {
-        Ok(celsius > 0.0 && note.as_deref() != Some("refuse"))
-    }
-    async fn read(&self, _: &CallContext) -> Result<removed_method::Reading, RemoteError> {
-        Ok(removed_method::Reading { celsius: 21.5 })
-    }
-    async fn mode(&self, _: &CallContext) -> Result<removed_method::Mode, RemoteError> {
-        Ok(removed_method::Mode::Heat)
-    }
-});
-
-handler!(changed_type {
+handler!(removed_method[set_target, read, mode] {});
+handler!(changed_type[read, mode, ping] {
     async fn set_target(&self, _: &CallContext, celsius: String, note: Option<String>) -> Result<bool, RemoteError> {
         Ok(!celsius.is_empty() && note.as_deref() != Some("refuse"))
     }
-    async fn read(&self, _: &CallContext) -> Result<changed_type::Reading, RemoteError> {
-        Ok(changed_type::Reading { celsius: 21.5 })
-    }
-    async fn mode(&self, _: &CallContext) -> Result<changed_type::Mode, RemoteError> {
-        Ok(changed_type::Mode::Heat)
-    }
-    async fn ping(&self, _: &CallContext) -> Result<(), RemoteError> {
-        Ok(())
-    }
 });
-
-handler!(optional_to_required {
+handler!(optional_to_required[read, mode, ping] {
     async fn set_target(&self, _: &CallContext, celsius: f64, note: String) -> Result<bool, RemoteError> {
-        Ok(celsius > 0.0 && note != "refuse")
+        Ok(accepts(celsius, Some(&note)))
     }
-    async fn read(&self, _: &CallContext) -> Result<optional_to_required::Reading, RemoteError> {
-        Ok(optional_to_required::Reading { celsius: 21.5 })
+});
+handler!(added_signal[set_target, read, mode, ping] {});
+handler!(enum_value_renumbered[set_target, read, mode, ping] {});
+handler!(added_property[set_target, read, mode, ping] {});
+handler!(added_read_only_property[set_target, read, mode, ping] {});
+handler!(added_action[set_target, read, mode, ping] {
+    async fn preheat(&self, _: GoalContext<added_action::PreheatFeedback>, target_celsius: f64) -> Result<f64, HandlerError<std::convert::Infallible>> {
+        Ok(target_celsius)
     }
-    async fn mode(&self, _: &CallContext) -> Result<optional_to_required::Mode, RemoteError> {
-        Ok(optional_to_required::Mode::Heat)
-    }
-    async fn ping(&self, _: &CallContext) -> Result<(), RemoteError> {
+});
+handler!(added_command[set_target, read, mode, ping] {
+    async fn ring(&self, _: &CallContext, _: String) -> Result<(), RemoteError> {
         Ok(())
     }
 });
-
-handler!(added_signal {
-    async fn set_target(&self, _: &CallContext, celsius: f64, note: Option<String>) -> Result<bool, RemoteError> {
-        Ok(celsius > 0.0 && note.as_deref() != Some("refuse"))
+handler!(added_optional_return_value[read, mode, ping] {
+    async fn set_target(&self, _: &CallContext, celsius: f64, note: Option<String>) -> Result<added_optional_return_value::SetTargetReply, RemoteError> {
+        let accepted = accepts(celsius, note.as_deref());
+        Ok(added_optional_return_value::SetTargetReply { accepted, previous: Some(20.0) })
     }
-    async fn read(&self, _: &CallContext) -> Result<added_signal::Reading, RemoteError> {
-        Ok(added_signal::Reading { celsius: 21.5 })
+});
+handler!(added_required_return_value[read, mode, ping] {
+    async fn set_target(&self, _: &CallContext, celsius: f64, note: Option<String>) -> Result<added_required_return_value::SetTargetReply, RemoteError> {
+        let accepted = accepts(celsius, note.as_deref());
+        Ok(added_required_return_value::SetTargetReply { accepted, previous: 20.0 })
     }
-    async fn mode(&self, _: &CallContext) -> Result<added_signal::Mode, RemoteError> {
-        Ok(added_signal::Mode::Heat)
+});
+handler!(return_value_made_optional[read, mode, ping] {
+    async fn set_target(&self, _: &CallContext, celsius: f64, note: Option<String>) -> Result<Option<bool>, RemoteError> {
+        Ok(Some(accepts(celsius, note.as_deref())))
     }
-    async fn ping(&self, _: &CallContext) -> Result<(), RemoteError> {
+});
+handler!(added_required_argument[read, mode, ping] {
+    async fn set_target(&self, _: &CallContext, celsius: f64, note: Option<String>, zone: String) -> Result<bool, RemoteError> {
+        Ok(accepts(celsius, note.as_deref()) && !zone.is_empty())
+    }
+});
+handler!(reordered_arguments[read, mode, ping] {
+    async fn set_target(&self, _: &CallContext, note: Option<String>, celsius: f64) -> Result<bool, RemoteError> {
+        Ok(accepts(celsius, note.as_deref()))
+    }
+});
+handler!(narrowed_argument[read, mode, ping] {
+    async fn set_target(&self, _: &CallContext, celsius: f32, note: Option<String>) -> Result<bool, RemoteError> {
+        Ok(accepts(celsius.into(), note.as_deref()))
+    }
+});
+handler!(narrowed_return_value[set_target, read, mode, ping] {});
+handler!(declared_error[read, mode, ping] {
+    async fn set_target(&self, _: &CallContext, celsius: f64, note: Option<String>) -> Result<bool, HandlerError<declared_error::SetTargetError>> {
+        if celsius > 30.0 {
+            let too_hot = declared_error::TooHot { limit_celsius: 30.0 };
+            return Err(HandlerError::Declared(too_hot.into()));
+        }
+        Ok(accepts(celsius, note.as_deref()))
+    }
+});
+handler!(added_definitions[set_target, read, mode, ping] {});
+handler!(added_constant[set_target, read, mode, ping] {});
+handler!(timeout_changed[set_target, read, mode, ping] {});
+handler!(documentation_changed[set_target, read, mode, ping] {});
+handler!(renamed_method[set_target, read, mode] {
+    async fn pong(&self, _: &CallContext) -> Result<(), RemoteError> {
         Ok(())
     }
 });
-
-handler!(enum_value_renumbered {
-    async fn set_target(&self, _: &CallContext, celsius: f64, note: Option<String>) -> Result<bool, RemoteError> {
-        Ok(celsius > 0.0 && note.as_deref() != Some("refuse"))
-    }
-    async fn read(&self, _: &CallContext) -> Result<enum_value_renumbered::Reading, RemoteError> {
-        Ok(enum_value_renumbered::Reading { celsius: 21.5 })
-    }
-    async fn mode(&self, _: &CallContext) -> Result<enum_value_renumbered::Mode, RemoteError> {
-        Ok(enum_value_renumbered::Mode::Heat)
-    }
-    async fn ping(&self, _: &CallContext) -> Result<(), RemoteError> {
-        Ok(())
+handler!(renamed_enum_value[set_target, read, ping] {
+    async fn mode(&self, _: &CallContext) -> Result<renamed_enum_value::Mode, RemoteError> {
+        Ok(renamed_enum_value::Mode::Warm)
     }
 });
 
-/// Serves `version` at `endpoint` with [`Handler`].
+/// Serves `version` at `endpoint` with [`Handler`], starting from `properties` when the version
+/// has properties.
 macro_rules! serve {
     ($version:ident, $endpoint:expr) => {
         within("serve", $version::EvolvingServer::serve($endpoint, Handler))
+            .await
+            .expect(concat!("serve ", stringify!($version)))
+    };
+    ($version:ident, $endpoint:expr, $properties:expr) => {
+        within("serve", $version::EvolvingServer::serve($endpoint, Handler, $properties))
             .await
             .expect(concat!("serve ", stringify!($version)))
     };
@@ -207,9 +256,10 @@ macro_rules! connect {
     };
 }
 
-/// A v1 client's calls, all of which the server has: each answers as v1's handler does.
+/// The calls of v1's methods, which the server has in their v1 form: each answers as v1's
+/// handler does. `version` is the client's version (v1 unless given).
 macro_rules! v1_calls_work {
-    ($client:expr) => {{
+    ($version:ident, $client:expr) => {{
         let client = &$client;
         assert!(within("setTarget", client.set_target(21.5, Some("hi".into()))).await.unwrap());
         assert!(
@@ -217,8 +267,11 @@ macro_rules! v1_calls_work {
         );
         assert!(within("setTarget", client.set_target(21.5, None)).await.unwrap());
         assert_eq!(within("read", client.read()).await.unwrap().celsius, 21.5);
-        assert_eq!(within("mode", client.mode()).await.unwrap(), v1::Mode::Heat);
+        assert_eq!(within("mode", client.mode()).await.unwrap(), $version::Mode::Heat);
     }};
+    ($client:expr) => {
+        v1_calls_work!(v1, $client)
+    };
 }
 
 /// The connect failed because the pair is incompatible at `path`, and says so.
@@ -229,40 +282,96 @@ fn refused_at(result: Result<impl Sized, TransportError>, path: &str) {
     assert!(message.contains(&format!("`{path}`")), "`{message}` should name `{path}`");
 }
 
-/// The call failed, before reaching the server, because the server lacks method `method`.
-fn lacks_method(result: Result<(), CallError>, method: &str) {
+/// The use of a member failed before anything was sent, because the server lacks it: with the
+/// error the server itself would answer (`name`: `UnknownMethod`, `UnknownProperty`, ...),
+/// naming `member` (``method `boost` ``).
+fn lacks(result: Result<(), CallError>, name: &str, member: &str) {
     let error = match result {
         Err(CallError::Remote(error)) => error,
-        other => panic!("calling `{method}` should fail as unknown, got {other:?}"),
+        other => panic!("using {member} should fail as unknown, got {other:?}"),
     };
-    assert_eq!((error.code(), error.name()), (ErrorCode::MethodNotFound, "UnknownMethod"));
-    assert!(error.message().contains(&format!("method `{method}`")), "{error}");
+    assert_eq!((error.code(), error.name()), (ErrorCode::MethodNotFound, name));
+    let message = error.message();
+    assert!(message.contains(member) && message.contains("nothing was sent"), "{error}");
 }
 
-/// The two servers a body's clients meet, each at an endpoint of its own: one of v1 (`old`) and
-/// one of the version the body is named after (`new`). The rows serve them in Rust, or in Python.
+/// The call failed, before reaching the server, because the server lacks method `method`.
+fn lacks_method(result: Result<(), CallError>, method: &str) {
+    lacks(result, "UnknownMethod", &format!("method `{method}`"));
+}
+
+/// The call failure of a method or action that declares no errors.
+fn undeclared(error: MethodError<std::convert::Infallible>) -> CallError {
+    match error {
+        MethodError::Call(error) => error,
+        MethodError::Declared(never) => match never {},
+        other => panic!("a method that declares no errors failed with {other:?}"),
+    }
+}
+
+/// The two servers a body's clients meet, each at an endpoint of its own: one of the row's old
+/// version (`old`) and one of its new version (`new`), as [`versions`] names them. The rows
+/// serve them in Rust, or in Python.
 pub(crate) struct Servers {
     old: Endpoint,
     new: Endpoint,
 }
 
-/// Serves v1 at `old` and the version `change` names at `new` in Rust; dropping the result stops
-/// both.
-async fn serve_rust(change: &str, old: &Endpoint, new: &Endpoint) -> Vec<Box<dyn Any + Send>> {
-    let old_server: Box<dyn Any + Send> = Box::new(serve!(v1, old));
-    let new_server: Box<dyn Any + Send> = match change {
-        "added_method" => Box::new(serve!(added_method, new)),
-        "added_optional_argument" => Box::new(serve!(added_optional_argument, new)),
-        "added_struct_field" => Box::new(serve!(added_struct_field, new)),
-        "added_enum_value" => Box::new(serve!(added_enum_value, new)),
-        "removed_method" => Box::new(serve!(removed_method, new)),
-        "changed_type" => Box::new(serve!(changed_type, new)),
-        "optional_to_required" => Box::new(serve!(optional_to_required, new)),
-        "added_signal" => Box::new(serve!(added_signal, new)),
-        "enum_value_renumbered" => Box::new(serve!(enum_value_renumbered, new)),
+/// The versions (files of `tests/interfaces/evolve/`) a row's servers serve, old and new: `v1`
+/// and the file the row is named after, unless the row's change is between two other files.
+pub(crate) fn versions(row: &'static str) -> (&'static str, &'static str) {
+    match row {
+        "property_made_read_only" => ("added_property", "added_read_only_property"),
+        row => ("v1", row),
+    }
+}
+
+/// Serves `version` at `endpoint` in Rust; dropping the result stops it.
+async fn serve_version(version: &str, endpoint: &Endpoint) -> Box<dyn Any + Send> {
+    match version {
+        "v1" => Box::new(serve!(v1, endpoint)),
+        "added_method" => Box::new(serve!(added_method, endpoint)),
+        "added_optional_argument" => Box::new(serve!(added_optional_argument, endpoint)),
+        "added_struct_field" => Box::new(serve!(added_struct_field, endpoint)),
+        "added_enum_value" => Box::new(serve!(added_enum_value, endpoint)),
+        "removed_method" => Box::new(serve!(removed_method, endpoint)),
+        "changed_type" => Box::new(serve!(changed_type, endpoint)),
+        "optional_to_required" => Box::new(serve!(optional_to_required, endpoint)),
+        "added_signal" => Box::new(serve!(added_signal, endpoint)),
+        "enum_value_renumbered" => Box::new(serve!(enum_value_renumbered, endpoint)),
+        "added_property" => {
+            let properties = added_property::EvolvingProperties { limit: 25.0 };
+            Box::new(serve!(added_property, endpoint, properties))
+        }
+        "added_read_only_property" => {
+            let properties = added_read_only_property::EvolvingProperties { limit: 25.0 };
+            Box::new(serve!(added_read_only_property, endpoint, properties))
+        }
+        "added_action" => Box::new(serve!(added_action, endpoint)),
+        "added_command" => Box::new(serve!(added_command, endpoint)),
+        "added_optional_return_value" => Box::new(serve!(added_optional_return_value, endpoint)),
+        "added_required_return_value" => Box::new(serve!(added_required_return_value, endpoint)),
+        "return_value_made_optional" => Box::new(serve!(return_value_made_optional, endpoint)),
+        "added_required_argument" => Box::new(serve!(added_required_argument, endpoint)),
+        "reordered_arguments" => Box::new(serve!(reordered_arguments, endpoint)),
+        "narrowed_argument" => Box::new(serve!(narrowed_argument, endpoint)),
+        "narrowed_return_value" => Box::new(serve!(narrowed_return_value, endpoint)),
+        "declared_error" => Box::new(serve!(declared_error, endpoint)),
+        "added_definitions" => Box::new(serve!(added_definitions, endpoint)),
+        "added_constant" => Box::new(serve!(added_constant, endpoint)),
+        "timeout_changed" => Box::new(serve!(timeout_changed, endpoint)),
+        "documentation_changed" => Box::new(serve!(documentation_changed, endpoint)),
+        "renamed_method" => Box::new(serve!(renamed_method, endpoint)),
+        "renamed_enum_value" => Box::new(serve!(renamed_enum_value, endpoint)),
         other => panic!("no version `{other}` in tests/interfaces/evolve/"),
-    };
-    vec![old_server, new_server]
+    }
+}
+
+/// Serves the two versions of `row` in Rust, the old at `old` and the new at `new`; dropping the
+/// result stops both.
+async fn serve_rust(row: &'static str, old: &Endpoint, new: &Endpoint) -> Vec<Box<dyn Any + Send>> {
+    let (old_version, new_version) = versions(row);
+    vec![serve_version(old_version, old).await, serve_version(new_version, new).await]
 }
 
 /// Adding a method: old clients work; a new client works against an old server until it calls
@@ -330,7 +439,8 @@ pub(crate) async fn changed_type(servers: &Servers) {
 }
 
 /// Making an optional argument required breaks old clients (they may send `null`), so that
-/// pair is refused; new clients always send it, so an old server serves them.
+/// pair is refused; new clients always send it, so an old server serves them. (The other way
+/// round, this row runs making a required argument optional.)
 pub(crate) async fn optional_to_required(servers: &Servers) {
     refused_at(connect!(v1, &servers.new), "methods.setTarget.arguments.note");
 
@@ -346,13 +456,8 @@ pub(crate) async fn added_signal(servers: &Servers) {
 
     let client = connect!(added_signal, &servers.old).expect("a new client connects");
     within("ping", client.ping()).await.expect("a method both have");
-    let error = match within("subscribe", client.subscribe_alarm()).await {
-        Err(CallError::Remote(error)) => error,
-        Err(other) => panic!("subscribing to `alarm` should fail as unknown, got {other:?}"),
-        Ok(_) => panic!("subscribing to `alarm` should fail as unknown, but it was accepted"),
-    };
-    assert_eq!((error.code(), error.name()), (ErrorCode::MethodNotFound, "UnknownSignal"));
-    assert!(error.message().contains("signal `alarm`"), "{error}");
+    let subscribed = within("subscribe", client.subscribe_alarm()).await;
+    lacks(subscribed.map(drop), "UnknownSignal", "signal `alarm`");
     let client = connect!(added_signal, &servers.new).expect("same versions connect");
     within("subscribe", client.subscribe_alarm()).await.expect("the new server has `alarm`");
 }
@@ -365,18 +470,228 @@ pub(crate) async fn enum_value_renumbered(servers: &Servers) {
     refused_at(connect!(enum_value_renumbered, &servers.old), "enums.Mode.values.heat");
 }
 
-/// Serves v1 and the version `change` names in Rust at endpoints from `endpoint`, and runs
-/// `change`'s body against them.
+/// Adding a property: old clients work; a new client's reads and updates of it fail on an old
+/// server before anything is sent, naming it, and work on a new one.
+pub(crate) async fn added_property(servers: &Servers) {
+    v1_calls_work!(connect!(v1, &servers.new).expect("an old client connects"));
+
+    let client = connect!(added_property, &servers.old).expect("a new client connects");
+    v1_calls_work!(added_property, client);
+    lacks(within("get", client.get_limit()).await.map(drop), "UnknownProperty", "property `limit`");
+    lacks(within("set", client.set_limit(20.0)).await, "UnknownProperty", "property `limit`");
+    let client = connect!(added_property, &servers.new).expect("same versions connect");
+    assert_eq!(within("get", client.get_limit()).await.unwrap(), 25.0);
+}
+
+/// Making a property read-only: an old client may still set it, so that pair is refused,
+/// naming the change; a new client only reads it, which an old server serves. (The other way
+/// round, this row runs making a read-only property writable.)
+pub(crate) async fn property_made_read_only(servers: &Servers) {
+    refused_at(connect!(added_property, &servers.new), "properties.limit.readOnly");
+
+    let client = connect!(added_read_only_property, &servers.old).expect("a new client connects");
+    assert_eq!(within("get", client.get_limit()).await.unwrap(), 25.0);
+    v1_calls_work!(added_read_only_property, client);
+}
+
+/// Adding an action: old clients work; a new client's goal fails on an old server before
+/// anything is sent, naming the action, and reaches its result on a new one.
+pub(crate) async fn added_action(servers: &Servers) {
+    v1_calls_work!(connect!(v1, &servers.new).expect("an old client connects"));
+
+    let client = connect!(added_action, &servers.old).expect("a new client connects");
+    v1_calls_work!(added_action, client);
+    let sent = within("preheat", client.preheat(25.0)).await;
+    lacks(sent.map(drop).map_err(undeclared), "UnknownAction", "action `preheat`");
+    let client = connect!(added_action, &servers.new).expect("same versions connect");
+    let goal = within("preheat", client.preheat(25.0)).await.expect("the new server accepts");
+    assert_eq!(within("result", goal.result()).await.expect("the goal succeeds"), 25.0);
+}
+
+/// Adding a command: old clients work; a new client's command fails on an old server before
+/// anything is sent, naming it, and is sent to a new one.
+pub(crate) async fn added_command(servers: &Servers) {
+    v1_calls_work!(connect!(v1, &servers.new).expect("an old client connects"));
+
+    let client = connect!(added_command, &servers.old).expect("a new client connects");
+    v1_calls_work!(added_command, client);
+    lacks(within("ring", client.ring("chime".into())).await, "UnknownCommand", "command `ring`");
+    let client = connect!(added_command, &servers.new).expect("same versions connect");
+    within("ring", client.ring("chime".into())).await.expect("the new server has `ring`");
+    within("ping", client.ping()).await.expect("the server still answers after the command");
+}
+
+/// Adding an optional return value: an old client ignores the new key; a new client reads its
+/// absence from an old server as `None`. (The other way round: removing one.)
+pub(crate) async fn added_optional_return_value(servers: &Servers) {
+    v1_calls_work!(connect!(v1, &servers.new).expect("an old client connects"));
+
+    let client =
+        connect!(added_optional_return_value, &servers.old).expect("a new client connects");
+    let reply = within("setTarget", client.set_target(21.5, None)).await.unwrap();
+    assert_eq!((reply.accepted, reply.previous), (true, None));
+    let reply = within("setTarget", client.set_target(21.5, Some("refuse".into()))).await;
+    assert!(!reply.unwrap().accepted);
+    let client = connect!(added_optional_return_value, &servers.new).expect("same versions");
+    let reply = within("setTarget", client.set_target(21.5, None)).await.unwrap();
+    assert_eq!((reply.accepted, reply.previous), (true, Some(20.0)));
+}
+
+/// Adding a required return value: an old client ignores the new key; an old server does not
+/// send it, so a new client's pair with one is refused, naming it. (The other way round:
+/// removing one.)
+pub(crate) async fn added_required_return_value(servers: &Servers) {
+    v1_calls_work!(connect!(v1, &servers.new).expect("an old client connects"));
+
+    let refused = connect!(added_required_return_value, &servers.old);
+    refused_at(refused, "methods.setTarget.returnValues.previous");
+    let client = connect!(added_required_return_value, &servers.new).expect("same versions");
+    let reply = within("setTarget", client.set_target(21.5, None)).await.unwrap();
+    assert_eq!((reply.accepted, reply.previous), (true, 20.0));
+}
+
+/// Making a return value optional: an old client cannot read `null`, so that pair is refused,
+/// naming it; a new client reads what an old server sends. (The other way round: making an
+/// optional return value required.)
+pub(crate) async fn return_value_made_optional(servers: &Servers) {
+    refused_at(connect!(v1, &servers.new), "methods.setTarget.returnValues.accepted");
+
+    let client = connect!(return_value_made_optional, &servers.old).expect("a new client");
+    let accepted = within("setTarget", client.set_target(21.5, Some("hi".into()))).await;
+    assert_eq!(accepted.unwrap(), Some(true));
+    let refused = within("setTarget", client.set_target(21.5, Some("refuse".into()))).await;
+    assert_eq!(refused.unwrap(), Some(false));
+}
+
+/// Adding a required argument: an old client does not send it, so that pair is refused, naming
+/// it; an old server ignores it, so a new client works. (The other way round: removing one.)
+pub(crate) async fn added_required_argument(servers: &Servers) {
+    refused_at(connect!(v1, &servers.new), "methods.setTarget.arguments.zone");
+
+    let client = connect!(added_required_argument, &servers.old).expect("a new client connects");
+    let accepted = within("setTarget", client.set_target(21.5, Some("hi".into()), "hall".into()));
+    assert!(accepted.await.expect("the old server ignores `zone`"));
+    let refused = client.set_target(21.5, Some("refuse".into()), "hall".into());
+    assert!(!within("setTarget", refused).await.unwrap(), "it read the arguments it knows");
+}
+
+/// Reordering arguments: the wire carries names, so both directions work.
+pub(crate) async fn reordered_arguments(servers: &Servers) {
+    v1_calls_work!(connect!(v1, &servers.new).expect("an old client connects"));
+
+    let client = connect!(reordered_arguments, &servers.old).expect("a new client connects");
+    assert!(within("setTarget", client.set_target(Some("hi".into()), 21.5)).await.unwrap());
+    let refused = within("setTarget", client.set_target(Some("refuse".into()), 21.5)).await;
+    assert!(!refused.unwrap(), "the old server read each argument by its name");
+    assert!(!within("setTarget", client.set_target(None, -1.0)).await.unwrap());
+}
+
+/// Narrowing an argument's format (`float64` to `float32`): an old client may send what the
+/// new server refuses, so that pair is refused, naming it; a new client's values fit an old
+/// server. (The other way round: widening an argument's format.)
+pub(crate) async fn narrowed_argument(servers: &Servers) {
+    refused_at(connect!(v1, &servers.new), "methods.setTarget.arguments.celsius");
+
+    let client = connect!(narrowed_argument, &servers.old).expect("a new client connects");
+    assert!(within("setTarget", client.set_target(21.5, None)).await.unwrap());
+    let refused = within("setTarget", client.set_target(21.5, Some("refuse".into()))).await;
+    assert!(!refused.unwrap());
+    assert!(within("setTarget", client.set_target(f32::MAX, None)).await.unwrap());
+}
+
+/// Narrowing the format of a member the server sends (`float64` to `float32`): an old client
+/// reads what a new server sends; a new client could not read everything an old server sends,
+/// so that pair is refused, naming it. (The other way round: widening it.)
+pub(crate) async fn narrowed_return_value(servers: &Servers) {
+    v1_calls_work!(connect!(v1, &servers.new).expect("an old client connects"));
+
+    refused_at(connect!(narrowed_return_value, &servers.old), "structures.Reading.members.celsius");
+    let client = connect!(narrowed_return_value, &servers.new).expect("same versions connect");
+    assert_eq!(within("read", client.read()).await.unwrap().celsius, 21.5);
+}
+
+/// Declaring another error on a method: an old client receives it as an undeclared remote
+/// error with its name and values; a new client works against an old server, which never
+/// raises it, and receives it declared from a new one. (The other way round: no longer
+/// declaring it.)
+pub(crate) async fn declared_error(servers: &Servers) {
+    let client = connect!(v1, &servers.new).expect("an old client connects");
+    v1_calls_work!(client);
+    let error = match within("setTarget", client.set_target(35.0, None)).await {
+        Err(CallError::Remote(error)) => error,
+        other => panic!("35 °C should fail as `TooHot` on the new server, got {other:?}"),
+    };
+    assert_eq!(error.name(), "TooHot", "{error}");
+    assert_eq!(error.details(), Some(&serde_json::json!({"limitCelsius": 30.0})), "{error}");
+
+    let client = connect!(declared_error, &servers.old).expect("a new client connects");
+    assert!(within("setTarget", client.set_target(35.0, None)).await.expect("the old server"));
+    let client = connect!(declared_error, &servers.new).expect("same versions connect");
+    match within("setTarget", client.set_target(35.0, None)).await {
+        Err(MethodError::Declared(declared_error::SetTargetError::TooHot(too_hot))) => {
+            assert_eq!(too_hot.limit_celsius, 30.0);
+        }
+        other => panic!("35 °C should fail as the declared `TooHot`, got {other:?}"),
+    }
+}
+
+/// Renaming a method is removing one and adding another: each client connects, and its call
+/// to the name the other side lacks fails, naming it.
+pub(crate) async fn renamed_method(servers: &Servers) {
+    let client = connect!(v1, &servers.new).expect("an old client connects");
+    lacks_method(within("ping", client.ping()).await, "ping");
+    v1_calls_work!(client);
+
+    let client = connect!(renamed_method, &servers.old).expect("a new client connects");
+    lacks_method(within("pong", client.pong()).await, "pong");
+    v1_calls_work!(renamed_method, client);
+}
+
+/// Renaming an enum value, keeping its integer: the wire carries the integer, so each side
+/// reads the value under its own name.
+pub(crate) async fn renamed_enum_value(servers: &Servers) {
+    let client = connect!(v1, &servers.new).expect("an old client connects");
+    assert_eq!(within("mode", client.mode()).await.unwrap(), v1::Mode::Heat);
+
+    let client = connect!(renamed_enum_value, &servers.old).expect("a new client connects");
+    assert_eq!(within("mode", client.mode()).await.unwrap(), renamed_enum_value::Mode::Warm);
+}
+
+/// Rows whose change is safe both ways and changes nothing a call carries: every call works in
+/// both directions.
+macro_rules! works_both_ways {
+    ($($row:ident: $doc:literal),* $(,)?) => {$(
+        #[doc = $doc]
+        pub(crate) async fn $row(servers: &Servers) {
+            let client = connect!(v1, &servers.new).expect("an old client connects");
+            v1_calls_work!(client);
+            within("ping", client.ping()).await.expect("a method both have");
+            let client = connect!($row, &servers.old).expect("a new client connects");
+            v1_calls_work!($row, client);
+            within("ping", client.ping()).await.expect("a method both have");
+        }
+    )*};
+}
+
+works_both_ways!(
+    added_definitions: "Adding an error definition, an enum and a structure nothing uses.",
+    added_constant: "Adding a constant: constants never travel.",
+    timeout_changed: "Changing a method's timeout: it is the client's own.",
+    documentation_changed: "Changing documentation, a title, a description and a method's version.",
+);
+
+/// Serves the two versions of `row` in Rust at endpoints from `endpoint`, and runs `row`'s
+/// body against them.
 macro_rules! rust_row {
-    ($change:ident, $endpoint:expr) => {{
+    ($row:ident, $endpoint:expr) => {{
         let endpoint = $endpoint;
         let servers = super::Servers { old: endpoint("old-server"), new: endpoint("new-server") };
-        let _running = super::serve_rust(stringify!($change), &servers.old, &servers.new).await;
-        super::$change(&servers).await;
+        let _running = super::serve_rust(stringify!($row), &servers.old, &servers.new).await;
+        super::$row(&servers).await;
     }};
 }
 
-/// Every body above, for a transport's instantiating macro.
+/// Every row above, for a transport's instantiating macro.
 macro_rules! every_body {
     ($instantiate:ident) => {
         $instantiate!(
@@ -389,6 +704,24 @@ macro_rules! every_body {
             optional_to_required,
             added_signal,
             enum_value_renumbered,
+            added_property,
+            property_made_read_only,
+            added_action,
+            added_command,
+            added_optional_return_value,
+            added_required_return_value,
+            return_value_made_optional,
+            added_required_argument,
+            reordered_arguments,
+            narrowed_argument,
+            narrowed_return_value,
+            declared_error,
+            renamed_method,
+            renamed_enum_value,
+            added_definitions,
+            added_constant,
+            timeout_changed,
+            documentation_changed,
         );
     };
 }
@@ -485,18 +818,16 @@ mod python {
         ))
     }
 
-    fn args<'a>(
-        role: &'a str,
-        change: &'a str,
-        env: &PyEnv,
-        urls: &'a (String, String),
-    ) -> Vec<String> {
+    /// `evolve_peer.py`'s arguments for `role` in `row`, with the row's two versions.
+    fn args(role: &str, row: &'static str, env: &PyEnv, urls: &(String, String)) -> Vec<String> {
         let generated = env.evolve_packages().display().to_string();
-        vec![role.into(), change.into(), generated, urls.0.clone(), urls.1.clone()]
+        let (old, new) = super::versions(row);
+        [role, row, old, new, &generated, &urls.0, &urls.1].map(str::to_owned).to_vec()
     }
 
-    /// Python clients of v1 and of `change` against Rust servers: they must print PASS.
-    pub(super) async fn python_clients(transport: &str, change: &str) {
+    /// Python clients of the old and the new version of `row` against Rust servers: they must
+    /// print PASS.
+    pub(super) async fn python_clients(transport: &str, change: &'static str) {
         let Some(env) = py() else { return };
         let Some((old, new, instances)) = urls(transport, "clients", change) else { return };
         let servers = super::Servers {
@@ -517,7 +848,7 @@ mod python {
         }
     }
 
-    /// Python servers of v1 and `change`; the body's Rust clients run against them.
+    /// Python servers of the two versions of `change`; the body's Rust clients run against them.
     macro_rules! python_servers {
         ($transport:literal, $change:ident) => {{
             let Some(env) = py() else { return };
