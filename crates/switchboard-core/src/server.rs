@@ -431,33 +431,42 @@ impl ServerCore {
 
     /// Emits a signal whose payload is already encoded.
     pub async fn emit_raw(&self, signal: &str, payload: Bytes) -> Result<(), TransportError> {
+        match self.try_emit_raw(signal, payload).await {
+            Err(error) if error.kind() == TransportErrorKind::NotConnected => {
+                self.state.signals_dropped.fetch_add(1, Ordering::Relaxed);
+                if !self.state.dropping_signals.swap(true, Ordering::Relaxed) {
+                    tracing::warn!(%error, %signal, "the broker is unreachable; dropping signals until it is back");
+                }
+                Ok(())
+            }
+            Err(error) => Err(error),
+            Ok(()) => {
+                if self.state.dropping_signals.load(Ordering::Relaxed)
+                    && self.state.dropping_signals.swap(false, Ordering::Relaxed)
+                {
+                    let dropped = self.signals_dropped();
+                    tracing::info!(dropped, "signals reach the broker again");
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Emits a signal whose payload is already encoded, as [`emit_raw`](Self::emit_raw) does,
+    /// except that a signal dropped because the brokered transport is reconnecting is a
+    /// `NotConnected` error here, neither counted in
+    /// [`signals_dropped`](Self::signals_dropped) nor logged: for a caller that counts and
+    /// reports each message's fate itself (a bridge) while several are on their way at once.
+    pub async fn try_emit_raw(&self, signal: &str, payload: Bytes) -> Result<(), TransportError> {
         let Some(name) = self.state.interface.signal(signal).cloned() else {
             return Err(TransportError::new(
-                crate::error::TransportErrorKind::Protocol,
+                TransportErrorKind::Protocol,
                 format!("interface {} has no signal `{signal}`", self.state.interface.name),
             ));
         };
         let message = ServerMessage::Signal { signal: name.clone(), payload };
         match self.transport().map(|t| (t.fanout(), t)) {
-            Some((Fanout::Broker, transport)) => match transport.publish(message).await {
-                Err(error) if error.kind() == TransportErrorKind::NotConnected => {
-                    self.state.signals_dropped.fetch_add(1, Ordering::Relaxed);
-                    if !self.state.dropping_signals.swap(true, Ordering::Relaxed) {
-                        tracing::warn!(%error, signal = %name, "the broker is unreachable; dropping signals until it is back");
-                    }
-                    Ok(())
-                }
-                Err(error) => Err(error),
-                Ok(()) => {
-                    if self.state.dropping_signals.load(Ordering::Relaxed)
-                        && self.state.dropping_signals.swap(false, Ordering::Relaxed)
-                    {
-                        let dropped = self.signals_dropped();
-                        tracing::info!(dropped, "signals reach the broker again");
-                    }
-                    Ok(())
-                }
-            },
+            Some((Fanout::Broker, transport)) => transport.publish(message).await,
             _ => {
                 let peers = lock(&self.state.signals).get(&name).cloned().unwrap_or_default();
                 // Each peer's send may wait while its queue is full, for as long as the transport

@@ -822,14 +822,10 @@ impl<T: Serialize> Publisher<T> {
     }
 
     /// Publishes an already encoded JSON message, for bridges, which forward what they
-    /// receive without decoding it.
+    /// receive without decoding it and count each message's fate: one published while the
+    /// broker is away is a `NotConnected` error here, not a silent drop.
     pub(crate) async fn publish_raw(&self, payload: bytes::Bytes) -> Result<(), TransportError> {
-        self.server.emit_raw(&self.topic, payload).await
-    }
-
-    /// How many messages were published while the broker was away, and so reached no one.
-    pub(crate) fn dropped(&self) -> u64 {
-        self.server.signals_dropped()
+        self.server.try_emit_raw(&self.topic, payload).await
     }
 }
 
