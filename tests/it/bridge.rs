@@ -54,14 +54,14 @@ fn nodes(a: &Endpoint, b: &Endpoint) -> (Node, Node) {
 }
 
 /// Publishes probes (`seq` 0) until `subscriber` hears one, so every subscription on the way
-/// (the bridge's and the test's) is in force.
-async fn settle(publisher: &Publisher<Reading>, subscriber: &mut Subscriber<Reading>) {
-    for _ in 0..100 {
+/// (the bridge's and the test's) is in force; returns how many it published.
+async fn settle(publisher: &Publisher<Reading>, subscriber: &mut Subscriber<Reading>) -> u64 {
+    for probes in 1..=100 {
         publisher.publish(&Reading { seq: 0 }).await.expect("a probe is published");
         if let Ok(Some(_)) =
             tokio::time::timeout(Duration::from_millis(50), subscriber.next()).await
         {
-            return;
+            return probes;
         }
     }
     panic!("no probe crossed the bridge");
@@ -79,7 +79,8 @@ async fn readings(subscriber: &mut Subscriber<Reading>, n: usize) -> Vec<u64> {
     seen
 }
 
-/// Topic routes both ways, each renaming its topic: every message crosses, in order, once.
+/// Topic routes both ways, each renaming its topic: every message crosses, in order, once,
+/// though the bridge keeps many publishes on their way at once (several windows' worth here).
 pub(crate) async fn topic_routes_carry_messages_in_order(a: Endpoint, b: Endpoint, prefix: String) {
     let (node_a, node_b) = nodes(&a, &b);
     let (up, up_renamed) = (format!("{prefix}.sensors.front"), format!("{prefix}.site1.front"));
@@ -96,17 +97,18 @@ pub(crate) async fn topic_routes_carry_messages_in_order(a: Endpoint, b: Endpoin
     settle(&publisher_a, &mut on_b).await;
     settle(&publisher_b, &mut on_a).await;
 
-    for seq in 1..=30 {
+    const N: u64 = 4 * switchboard::bridge::DEFAULT_IN_FLIGHT as u64;
+    for seq in 1..=N {
         publisher_a.publish(&Reading { seq }).await.expect("published");
-        publisher_b.publish(&Reading { seq: 100 + seq }).await.expect("published");
+        publisher_b.publish(&Reading { seq: 10_000 + seq }).await.expect("published");
     }
-    assert_eq!(readings(&mut on_b, 30).await, (1..=30).collect::<Vec<_>>());
-    assert_eq!(readings(&mut on_a, 30).await, (101..=130).collect::<Vec<_>>());
+    assert_eq!(readings(&mut on_b, N as usize).await, (1..=N).collect::<Vec<_>>());
+    assert_eq!(readings(&mut on_a, N as usize).await, (10_001..=10_000 + N).collect::<Vec<_>>());
     // A route counts a message once its publish returns, which can be after the far side's
     // subscriber has it: wait for the counts to catch up with what arrived.
-    let counts = eventually("the counts of 31 forwarded messages each way", async || {
+    let counts = eventually("the counts of the messages forwarded each way", async || {
         let counts = bridge.counts();
-        (counts[0].forwarded >= 31 && counts[1].forwarded >= 31).then_some(counts)
+        (counts[0].forwarded > N && counts[1].forwarded > N).then_some(counts)
     })
     .await;
     assert_eq!(counts[0].route, format!("topic a:{up} -> b:{up_renamed}"));
@@ -533,7 +535,8 @@ async fn an_unreachable_side_is_a_clear_error() {
 }
 
 /// Side B's broker dies under traffic and comes back empty: messages and calls in the outage
-/// fail and are counted, and both flow again afterwards with nothing restarted by hand.
+/// fail and are counted, each message exactly once, and both flow again afterwards with
+/// nothing restarted by hand.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_side_restarting_is_survived() {
     switchboard_testkit::init_tracing();
@@ -557,7 +560,9 @@ async fn a_side_restarting_is_survived() {
     let mut on_b = node_b.subscriber::<Reading>(&topic).await.expect("a subscriber");
     let client = node_a.rpc_client::<Value, Value>(&add).await.expect("a client");
     let client = client.with_timeout(Duration::from_secs(3));
-    settle(&publisher, &mut on_b).await;
+    // Every message published on A's topic, each of which the route counts once: forwarded or
+    // dropped.
+    let mut published = settle(&publisher, &mut on_b).await;
     assert_eq!(
         within("a call", client.call(&json!({"a": 1}))).await.expect("an answer"),
         json!({"c": 1})
@@ -571,6 +576,7 @@ async fn a_side_restarting_is_survived() {
     assert!(error.message().starts_with("bridge: "), "{error}");
     eventually("a dropped message", async || {
         publisher.publish(&Reading { seq: 1 }).await.expect("published on a");
+        published += 1;
         (bridge.counts()[0].dropped > 0).then_some(())
     })
     .await;
@@ -582,6 +588,7 @@ async fn a_side_restarting_is_survived() {
     assert_eq!(answer, json!({"c": 3}));
     let reading = eventually("a message after the outage", async || {
         publisher.publish(&Reading { seq: 7 }).await.expect("published on a");
+        published += 1;
         match tokio::time::timeout(Duration::from_millis(100), on_b.next()).await {
             Ok(Some(Ok(reading))) if reading.seq == 7 => Some(reading),
             _ => None,
@@ -589,7 +596,15 @@ async fn a_side_restarting_is_survived() {
     })
     .await;
     assert_eq!(reading.seq, 7);
-    let counts = bridge.counts();
+    let counts = eventually("every message counted", async || {
+        let counts = bridge.counts();
+        (counts[0].forwarded + counts[0].dropped >= published).then_some(counts)
+    })
+    .await;
+    let topic_counts = &counts[0];
+    assert_eq!(topic_counts.forwarded + topic_counts.dropped, published, "{counts:?}");
+    assert!(topic_counts.dropped > 0 && topic_counts.forwarded > 0, "{counts:?}");
+    assert_eq!(topic_counts.looped, 0, "{counts:?}");
     assert!(counts[1].failed > 0, "{counts:?}");
 }
 

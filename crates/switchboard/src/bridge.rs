@@ -13,11 +13,13 @@
 //! Messages pass through undecoded. Between the subscription and the publisher of each route
 //! sits a bounded queue; what does not fit, what arrives while the target side is away, and
 //! what a slow bridge misses are dropped and counted ([`Bridge::counts`]), never buffered
-//! without bound. A side's broker may go away and come back: the node endpoints underneath
-//! reconnect and subscribe again by themselves, and a route whose subscription ends opens it
-//! again. Routes in both directions between the same names do not loop: a message a bridge
-//! published on a side is recognised when its own subscription there hears it back, and is not
-//! carried back.
+//! without bound. A route's publisher keeps a bounded window of publishes on their way at once
+//! ([`BridgeOptions::in_flight`]), started in the queue's order and settled in that order, so
+//! that the far side's publish round trip does not pace the route. A side's broker may go
+//! away and come back: the node endpoints underneath reconnect and subscribe again by
+//! themselves, and a route whose subscription ends opens it again. Routes in both directions
+//! between the same names do not loop: a message a bridge published on a side is recognised
+//! when its own subscription there hears it back, and is not carried back.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
@@ -46,10 +48,11 @@ use std::{
 };
 
 use bytes::Bytes;
+use futures_util::{StreamExt, stream::FuturesOrdered};
 use serde_json::Value;
 use switchboard_core::{
-    CallError, ErrorCode, RemoteError, TransportError, backoff::Backoff, client::SubscriptionError,
-    error::names, sync::lock,
+    CallError, ErrorCode, RemoteError, TransportError, TransportErrorKind, backoff::Backoff,
+    client::SubscriptionError, error::names, sync::lock,
 };
 use switchboard_wire::filter::{self, Wildcards};
 use tokio::{sync::mpsc, task::JoinHandle};
@@ -72,6 +75,10 @@ pub const DEFAULT_FORWARD_TIMEOUT: Duration = Duration::from_secs(9);
 /// How many topics a pattern route keeps a publisher open for unless told otherwise; past it,
 /// the publisher opened first is closed.
 pub const DEFAULT_MAX_PUBLISHERS: usize = 256;
+
+/// How many publishes a topic or pattern route keeps on their way at once unless told
+/// otherwise.
+pub const DEFAULT_IN_FLIGHT: usize = 64;
 
 /// How many messages a side remembers having published, to know them when they come back.
 const ECHO_CAPACITY: usize = 4096;
@@ -284,6 +291,11 @@ pub struct BridgeOptions {
     pub forward_timeout: Duration,
     /// Publishers a pattern route keeps open, one per topic ([`DEFAULT_MAX_PUBLISHERS`]).
     pub max_publishers: usize,
+    /// Publishes a topic or pattern route keeps on their way at once ([`DEFAULT_IN_FLIGHT`]);
+    /// at least 1, which publishes one message at a time. They start in the order the route
+    /// read the messages and each transport takes them in that order, so messages still leave
+    /// in order; each one's outcome is counted when its turn comes.
+    pub in_flight: usize,
     /// Whether [`Bridge::start`] starts routes whose side is unreachable anyway, to run them
     /// once it is reachable (`true`), or fails (`false`, the default).
     pub wait: bool,
@@ -295,6 +307,7 @@ impl Default for BridgeOptions {
             queue: DEFAULT_QUEUE,
             forward_timeout: DEFAULT_FORWARD_TIMEOUT,
             max_publishers: DEFAULT_MAX_PUBLISHERS,
+            in_flight: DEFAULT_IN_FLIGHT,
             wait: false,
         }
     }
@@ -316,6 +329,12 @@ impl BridgeOptions {
     /// Sets [`max_publishers`](Self::max_publishers).
     pub fn max_publishers(mut self, max: usize) -> Self {
         self.max_publishers = max.max(1);
+        self
+    }
+
+    /// Sets [`in_flight`](Self::in_flight).
+    pub fn in_flight(mut self, in_flight: usize) -> Self {
+        self.in_flight = in_flight.max(1);
         self
     }
 
@@ -429,16 +448,24 @@ impl SideState {
     }
 
     /// Notes that the bridge publishes `payload` on `topic` here, if one of its routes reads
-    /// that topic here and so will hear it back.
-    fn expect_echo(&self, topic: &str, payload: &[u8]) {
-        if self.readers.iter().any(|reader| matches(reader, topic)) {
+    /// that topic here and so will hear it back; says whether it did.
+    fn expect_echo(&self, topic: &str, payload: &[u8]) -> bool {
+        let heard_back = self.readers.iter().any(|reader| matches(reader, topic));
+        if heard_back {
             lock(&self.echoes).expect(key(topic, payload));
         }
+        heard_back
     }
 
     /// Whether a message heard here is one the bridge published (it is then forgotten).
     fn is_echo(&self, topic: &str, payload: &[u8]) -> bool {
         !self.readers.is_empty() && lock(&self.echoes).take(&key(topic, payload))
+    }
+
+    /// Forgets a message [`expect_echo`](Self::expect_echo) noted that never left, so that the
+    /// same message published later is not taken for its echo.
+    fn forget_echo(&self, topic: &str, payload: &[u8]) {
+        lock(&self.echoes).take(&key(topic, payload));
     }
 }
 
@@ -781,7 +808,9 @@ async fn start_flow(
     let mut publishers = Publishers::new(options.max_publishers);
     if let Rename::Topic(target) = &rename {
         match flow.to.node.publisher::<Value>(target).await {
-            Ok(publisher) => publishers.insert(target.clone(), publisher),
+            Ok(publisher) => {
+                publishers.insert(target.clone(), publisher);
+            }
             Err(error) if !options.wait => return Err(unreachable(&flow.name, &flow.to, error)),
             Err(error) => {
                 tracing::warn!(route = %flow.name, %error, "waiting for the side to publish on");
@@ -791,7 +820,8 @@ async fn start_flow(
     let flow = Arc::new(flow);
     let (queue, messages) = mpsc::channel(options.queue.max(1));
     let reader = tokio::spawn(read(flow.clone(), rename, subscription, queue, counters.clone()));
-    let writer = tokio::spawn(write(flow, publishers, messages, counters.clone()));
+    let in_flight = options.in_flight.max(1);
+    let writer = tokio::spawn(write(flow, publishers, messages, counters.clone(), in_flight));
     Ok(vec![reader, writer])
 }
 
@@ -877,60 +907,135 @@ impl Publishers {
         Publishers { max: max.max(1), open: HashMap::new(), order: VecDeque::new() }
     }
 
-    fn insert(&mut self, topic: String, publisher: Publisher<Value>) {
+    fn insert(&mut self, topic: String, publisher: Publisher<Value>) -> Arc<Publisher<Value>> {
         if self.open.len() >= self.max
             && let Some(oldest) = self.order.pop_front()
         {
             self.open.remove(&oldest);
         }
+        let publisher = Arc::new(publisher);
         self.order.push_back(topic.clone());
-        self.open.insert(topic, Arc::new(publisher));
+        self.open.insert(topic, publisher.clone());
+        publisher
+    }
+
+    /// The publisher of `topic` on `node`, opened now if it is not open.
+    async fn open(
+        &mut self,
+        node: &Node,
+        topic: &str,
+    ) -> Result<Arc<Publisher<Value>>, TransportError> {
+        if let Some(publisher) = self.open.get(topic) {
+            return Ok(publisher.clone());
+        }
+        let publisher = node.publisher::<Value>(topic).await?;
+        Ok(self.insert(topic.to_owned(), publisher))
     }
 }
 
-/// Publishes what the route's queue holds on the far side, counting what reaches it and what
-/// does not.
+/// One publish on its way: its topic and payload, whether its echo is expected, and what
+/// became of it.
+struct Sent {
+    topic: String,
+    payload: Bytes,
+    echo: bool,
+    outcome: Result<(), TransportError>,
+}
+
+/// Publishes what the route's queue holds on the far side, keeping up to `in_flight` publishes
+/// on their way at once, and counts what reaches it and what does not.
+///
+/// The window is a [`FuturesOrdered`]: publishes are pushed in the queue's order, and its
+/// futures are first polled in the order they were pushed. Every transport takes a publish in
+/// the order its future is first polled (it queues the message then, or waits in a first come,
+/// first served queue for room), so messages leave in the order they were read; the outcomes
+/// come back in the same order, and each message is counted once, when its own comes back.
 async fn write(
     flow: Arc<Flow>,
     mut publishers: Publishers,
     mut messages: mpsc::Receiver<(String, Bytes)>,
     counters: Arc<Counters>,
+    in_flight: usize,
 ) {
-    let mut away = false;
-    while let Some((topic, payload)) = messages.recv().await {
-        let publisher = match publishers.open.get(&topic) {
-            Some(publisher) => publisher.clone(),
-            None => match flow.to.node.publisher::<Value>(&topic).await {
-                Ok(publisher) => {
-                    publishers.insert(topic.clone(), publisher);
-                    publishers.open[&topic].clone()
-                }
-                Err(error) => {
-                    if !away {
-                        tracing::warn!(route = %flow.name, %error, "cannot publish; dropping messages");
-                    }
-                    away = true;
-                    Counters::add(&counters.dropped, 1);
-                    continue;
-                }
-            },
-        };
-        flow.to.expect_echo(&topic, &payload);
-        let before = publisher.dropped();
-        let published = publisher.publish_raw(payload).await;
-        match published {
-            Ok(()) if publisher.dropped() == before => {
-                away = false;
-                Counters::add(&counters.forwarded, 1);
+    let mut window = FuturesOrdered::new();
+    let mut outage = Outage::default();
+    loop {
+        tokio::select! {
+            biased;
+            Some(sent) = window.next(), if !window.is_empty() => {
+                settle(&flow, &counters, &mut outage, sent);
             }
-            Ok(()) => Counters::add(&counters.dropped, 1),
-            Err(error) => {
-                if !away {
-                    tracing::warn!(route = %flow.name, %error, "cannot publish; dropping messages");
-                }
-                away = true;
-                Counters::add(&counters.dropped, 1);
+            next = messages.recv(), if window.len() < in_flight => {
+                let Some((topic, payload)) = next else { break };
+                // Opening a publisher for a new topic holds up the window's progress for that
+                // long, never its order: a pattern route does it once per topic. A publisher
+                // that cannot be opened is the message's outcome, settled in its turn.
+                let publisher = publishers.open(&flow.to.node, &topic).await;
+                let echo = publisher.is_ok() && flow.to.expect_echo(&topic, &payload);
+                window.push_back(async move {
+                    let outcome = match publisher {
+                        Ok(publisher) => publisher.publish_raw(payload.clone()).await,
+                        Err(error) => Err(error),
+                    };
+                    Sent { topic, payload, echo, outcome }
+                });
             }
+        }
+    }
+    // The queue closed (the bridge stops): settle what is on its way.
+    while let Some(sent) = window.next().await {
+        settle(&flow, &counters, &mut outage, sent);
+    }
+}
+
+/// Counts one publish once its outcome comes back; a run of failures is logged when it starts,
+/// with its reason, and when it ends, with how many messages it dropped.
+fn settle(flow: &Flow, counters: &Counters, outage: &mut Outage, sent: Sent) {
+    match sent.outcome {
+        Ok(()) => {
+            outage.end(flow);
+            Counters::add(&counters.forwarded, 1);
+        }
+        Err(error) => {
+            // Refused for want of a connection, it never left, so it will not be heard back.
+            if sent.echo && error.kind() == TransportErrorKind::NotConnected {
+                flow.to.forget_echo(&sent.topic, &sent.payload);
+            }
+            let why = match error.kind() {
+                TransportErrorKind::NotConnected
+                | TransportErrorKind::Disconnected
+                | TransportErrorKind::Unreachable => "the side to publish on is away",
+                _ => "the side to publish on refused a message",
+            };
+            outage.begin(flow, why, &error);
+            outage.dropped += 1;
+            Counters::add(&counters.dropped, 1);
+        }
+    }
+}
+
+/// A run of messages a route's writer could not publish.
+#[derive(Default)]
+struct Outage {
+    /// Whether the last message failed.
+    on: bool,
+    /// Messages dropped in this run.
+    dropped: u64,
+}
+
+impl Outage {
+    fn begin(&mut self, flow: &Flow, why: &str, error: &TransportError) {
+        if !self.on {
+            self.on = true;
+            self.dropped = 0;
+            tracing::warn!(route = %flow.name, %error, "{why}; dropping messages");
+        }
+    }
+
+    fn end(&mut self, flow: &Flow) {
+        if self.on {
+            self.on = false;
+            tracing::info!(route = %flow.name, dropped = self.dropped, "publishing again");
         }
     }
 }

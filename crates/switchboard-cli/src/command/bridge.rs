@@ -33,6 +33,8 @@ struct Config {
     forward_timeout: Option<String>,
     /// Publishers each pattern route keeps open.
     max_publishers: Option<usize>,
+    /// Publishes each topic or pattern route keeps on their way at once.
+    in_flight: Option<usize>,
     /// What the bridge carries.
     routes: Vec<RouteConfig>,
 }
@@ -95,6 +97,12 @@ pub(crate) fn parse(text: &str) -> Result<Plan, String> {
             return Err("`max_publishers` must be at least 1".into());
         }
         options = options.max_publishers(max);
+    }
+    if let Some(in_flight) = config.in_flight {
+        if in_flight == 0 {
+            return Err("`in_flight` must be at least 1".into());
+        }
+        options = options.in_flight(in_flight);
     }
     if let Some(timeout) = &config.forward_timeout {
         options = options.forward_timeout(
@@ -229,7 +237,7 @@ mod tests {
     fn a_full_config_is_read() {
         let plan = parse(
             "a: mqtt://127.0.0.1:1883\nb: redis://127.0.0.1:6379\nwait: true\nqueue: 8\n\
-             forward_timeout: 500ms\nroutes:\n  - { topic: x.y, from: both, to: z }\n  \
+             in_flight: 3\nforward_timeout: 500ms\nroutes:\n  - { topic: x.y, from: both, to: z }\n  \
              - { pattern: s.*, from: a, prefix: site.s }\n  - { rpc: r, served_on: b, to: q }\n  \
              - { interface: Thermostat, instance: kitchen, served_on: b }\n  \
              - { interface: Clock, served_on: a }\n",
@@ -248,6 +256,7 @@ mod tests {
             ]
         );
         assert_eq!((plan.options.queue, plan.options.wait), (8, true));
+        assert_eq!(plan.options.in_flight, 3);
         assert_eq!(plan.options.forward_timeout, Duration::from_millis(500));
     }
 
@@ -283,6 +292,10 @@ mod tests {
                 "use ms, s or m",
             ),
             (&format!("{head}queue: 0\nroutes:\n  - {{ rpc: x, served_on: a }}\n"), "at least 1"),
+            (
+                &format!("{head}in_flight: 0\nroutes:\n  - {{ rpc: x, served_on: a }}\n"),
+                "`in_flight` must be at least 1",
+            ),
             ("a: [unclosed\n", "line 1"),
         ];
         for (text, expected) in cases {
