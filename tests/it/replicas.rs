@@ -396,19 +396,26 @@ async fn amqp_shared_queues_survive_a_killed_replica() {
 const GOAL_STEP_MS: u32 = 50;
 
 /// How soon after its replica was killed a goal must have failed: three of the replicas'
-/// 200 ms heartbeats, and generous slack for a busy machine.
+/// 200 ms heartbeats on the brokered layer (on MQTT the broker publishes the replica's last
+/// will at once), and generous slack for a busy machine.
 const GOAL_FAILS_WITHIN: Duration = Duration::from_millis(2500);
+
+/// What the brokered layer's replicas and clients add to their URL: a heartbeat short enough
+/// that a dead replica is missed within [`GOAL_FAILS_WITHIN`]. MQTT needs none (and has no such
+/// parameter): a replica's last will says it is gone.
+const BROKERED_HEARTBEAT: &str = "&heartbeat=200ms";
 
 /// Goals on replicas: three replicas share the goals of one client; one goal on each replica
 /// is cancelled (the cancel must reach the replica that runs it), then one replica is killed
 /// with SIGKILL: its goals fail promptly with a transport error, the others run to their end.
-async fn goals_follow_their_replica(base: &str) {
+/// `liveness` is what the URLs add for a dead replica to be noticed in time.
+async fn goals_follow_their_replica(base: &str, liveness: &str) {
     use switchboard::action::GoalError;
     use switchboard::error::TransportErrorKind;
 
     let dir = SocketDir::new();
     let instance = format!("goals{}", std::process::id());
-    let url = format!("{base}?instance={instance}&heartbeat=200ms");
+    let url = format!("{base}?instance={instance}{liveness}");
     let replica_url = format!("{url}&replicas=shared");
     let mut replicas: Vec<Replica> =
         ["a", "b", "c"].iter().map(|name| Replica::start(dir.dir(), name, &replica_url)).collect();
@@ -504,13 +511,14 @@ async fn goals_follow_their_replica(base: &str) {
 
 /// Failover of calls: three replicas hold slow calls (4 s each) of one client; one replica is
 /// killed with SIGKILL: the calls it had taken fail promptly with a transport error, long before
-/// their deadline, and the others succeed, each having run once.
-async fn calls_of_a_killed_replica_fail_promptly(base: &str) {
+/// their deadline, and the others succeed, each having run once. `liveness` is what the URLs
+/// add for a dead replica to be noticed in time.
+async fn calls_of_a_killed_replica_fail_promptly(base: &str, liveness: &str) {
     use switchboard::error::TransportErrorKind;
 
     let dir = SocketDir::new();
     let instance = format!("failover{}", std::process::id());
-    let url = format!("{base}?instance={instance}&heartbeat=200ms");
+    let url = format!("{base}?instance={instance}{liveness}");
     let replica_url = format!("{url}&replicas=shared");
     let mut replicas: Vec<Replica> =
         ["a", "b", "c"].iter().map(|name| Replica::start(dir.dir(), name, &replica_url)).collect();
@@ -587,28 +595,44 @@ async fn calls_of_a_killed_replica_fail_promptly(base: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nats_calls_of_a_killed_replica_fail_promptly() {
     let Some(nats) = switchboard_testkit::broker::PrivateNats::start() else { return };
-    calls_of_a_killed_replica_fail_promptly(&nats.url()).await;
+    calls_of_a_killed_replica_fail_promptly(&nats.url(), BROKERED_HEARTBEAT).await;
 }
 
 /// [`calls_of_a_killed_replica_fail_promptly`] on a private Redis.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_calls_of_a_killed_replica_fail_promptly() {
     let Some(redis) = switchboard_testkit::broker::PrivateRedis::start() else { return };
-    calls_of_a_killed_replica_fail_promptly(&redis.url()).await;
+    calls_of_a_killed_replica_fail_promptly(&redis.url(), BROKERED_HEARTBEAT).await;
+}
+
+/// [`calls_of_a_killed_replica_fail_promptly`] on a private mosquitto: the replicas say which
+/// calls they took (`Taken`), and the broker publishes a killed replica's last will.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mqtt_calls_of_a_killed_replica_fail_promptly() {
+    let Some(broker) = PrivateMosquitto::start() else { return };
+    calls_of_a_killed_replica_fail_promptly(&broker.url(), "").await;
 }
 
 /// [`goals_follow_their_replica`] on a private nats-server.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nats_goals_follow_their_replica() {
     let Some(nats) = switchboard_testkit::broker::PrivateNats::start() else { return };
-    goals_follow_their_replica(&nats.url()).await;
+    goals_follow_their_replica(&nats.url(), BROKERED_HEARTBEAT).await;
 }
 
 /// [`goals_follow_their_replica`] on a private Redis.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_goals_follow_their_replica() {
     let Some(redis) = switchboard_testkit::broker::PrivateRedis::start() else { return };
-    goals_follow_their_replica(&redis.url()).await;
+    goals_follow_their_replica(&redis.url(), BROKERED_HEARTBEAT).await;
+}
+
+/// [`goals_follow_their_replica`] on a private mosquitto: a goal's cancel goes to its
+/// replica's own topic, and a killed replica's last will fails its goals.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mqtt_goals_follow_their_replica() {
+    let Some(broker) = PrivateMosquitto::start() else { return };
+    goals_follow_their_replica(&broker.url(), "").await;
 }
 
 /// A replica refuses what only one server can own: an interface with properties cannot be

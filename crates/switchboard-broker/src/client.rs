@@ -37,6 +37,7 @@ use crate::{
     log_limit::{LogLimit, limited_warn},
     options::BrokerOptions,
     presence::{DiscoveryFilter, Liveness, Presence, Role},
+    replica_ledger::ReplicaLedger,
     versions::{Verdict, Versions},
 };
 
@@ -82,6 +83,7 @@ pub(crate) async fn connect(
         interface_versions: Mutex::new(Versions::default()),
         closed: AtomicBool::new(false),
         replicated: AtomicBool::new(false),
+        replicas: ReplicaLedger::new(),
         tasks: Mutex::new(Vec::new()),
         log: Arc::new(LogLimit::new()),
         me: me.clone(),
@@ -170,6 +172,9 @@ struct Client {
     /// A server of the instance announced itself as one of several replicas: method calls and
     /// goal requests ask the replica that takes them to say so (`sb-ack`).
     replicated: AtomicBool,
+    /// Which replica (by server id) took each request in flight and runs each goal: a goal's
+    /// cancel and attach go to its replica's own queue, and both fail when it is gone.
+    replicas: ReplicaLedger,
     tasks: Mutex<Vec<JoinHandle<()>>>,
     log: Arc<LogLimit>,
     me: Weak<Client>,
@@ -196,16 +201,7 @@ struct State {
     versions: HashMap<Name, u64>,
     /// The connect call waiting for the first compatible server.
     waiting: Option<oneshot::Sender<Result<(), TransportError>>>,
-    /// The goals a replica (`replicas=shared`) accepted, with the replica's server id: their
-    /// cancel and attach go to its own queue, and they fail when it is gone.
-    goal_replicas: HashMap<GoalId, String>,
-    /// The requests in flight a replica said it took, with the replica's server id: they fail
-    /// at once when it is gone.
-    taken: HashMap<RequestId, String>,
 }
-
-/// How many requests `State::taken` holds before it forgets those no longer awaited.
-const TAKEN_PRUNE_AT: usize = 4096;
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 enum Restore {
@@ -485,36 +481,23 @@ impl Client {
     /// Where a goal's cancel and attach go: the queue of the replica that accepted it, else
     /// the instance's control queue.
     fn goal_queue(&self, goal: &GoalId) -> String {
-        match lock(&self.state).goal_replicas.get(goal) {
-            Some(replica) => self.layout.replica(replica),
+        match self.replicas.goal_replica(goal) {
+            Some(replica) => self.layout.replica(&replica),
             None => self.layout.control(),
         }
     }
 
     /// Notes which replica runs a goal, from an answer about it; an ended goal is forgotten.
     fn note_goal_replica(&self, goal: &GoalId, replica: Option<&str>, ended: bool) {
-        let mut state = lock(&self.state);
-        match replica {
-            Some(replica) if !ended && layout::valid_segment(replica) => {
-                state.goal_replicas.insert(goal.clone(), replica.to_owned());
-            }
-            _ if ended => {
-                state.goal_replicas.remove(goal);
-            }
-            _ => {}
-        }
+        let replica = replica.filter(|replica| layout::valid_segment(replica));
+        self.replicas.goal_answer(goal, replica, ended);
     }
 
     /// Notes that replica `replica` took request `id`, while the request is still awaited.
     fn note_taken(&self, id: RequestId, replica: &str) {
-        if !self.inbox.awaits(id) || !layout::valid_segment(replica) {
-            return;
+        if layout::valid_segment(replica) {
+            self.replicas.taken(&*self.inbox, id, replica);
         }
-        let mut state = lock(&self.state);
-        if state.taken.len() >= TAKEN_PRUNE_AT {
-            state.taken.retain(|id, _| self.inbox.awaits(*id));
-        }
-        state.taken.insert(id, replica.to_owned());
     }
 
     /// Forgets which replica took request `id`: its answer is here.
@@ -522,42 +505,15 @@ impl Client {
         if let Some(id) = id
             && self.replicated.load(Ordering::Relaxed)
         {
-            lock(&self.state).taken.remove(&id);
+            self.replicas.answered(id);
         }
     }
 
     /// Replicas that are gone while the link stays up: the requests they took and the goals
     /// they ran fail at once.
     fn replicas_gone(&self, replicas: &[String], why: &str) {
-        let (requests, lost) = {
-            let mut state = lock(&self.state);
-            let requests: Vec<(RequestId, String)> =
-                state.taken.extract_if(|_, replica| replicas.contains(replica)).collect();
-            let goals: Vec<(GoalId, String)> =
-                state.goal_replicas.extract_if(|_, replica| replicas.contains(replica)).collect();
-            (requests, goals)
-        };
-        for (id, replica) in requests {
-            if self.inbox.awaits(id) {
-                self.inbox.request_failed(
-                    id,
-                    TransportError::disconnected(format!(
-                        "the replica {replica} of {} instance `{}` that took this request is gone: {why}; it may or may not have run",
-                        self.interface.name, self.hello.instance
-                    )),
-                );
-            }
-        }
-        for (goal, replica) in lost {
-            tracing::warn!(%goal, %replica, "the replica running a goal is gone: {why}");
-            self.inbox.goal_lost(
-                &goal,
-                TransportError::disconnected(format!(
-                    "the replica {replica} of {} instance `{}` that ran goal {goal} is gone: {why}; the goal's outcome is unknown",
-                    self.interface.name, self.hello.instance
-                )),
-            );
-        }
+        let service = format!("{} instance `{}`", self.interface.name, self.hello.instance);
+        self.replicas.replicas_gone(&*self.inbox, replicas, &service, why);
     }
 
     async fn send_to(&self, queue: &str, envelope: Envelope) -> Result<(), TransportError> {
@@ -900,7 +856,7 @@ impl Client {
             state.restore = Restore::Needed;
             state.versions.clear();
             // Every request in flight fails below.
-            state.taken.clear();
+            self.replicas.forget_requests();
         }
         tracing::warn!(interface = %self.interface.name, instance = %self.hello.instance, "the server is gone: {why}");
         self.inbox.disconnected(TransportError::disconnected(format!(
@@ -920,7 +876,7 @@ impl Client {
             state.signals.clear();
             state.values.clear();
             state.versions.clear();
-            state.taken.clear();
+            self.replicas.forget_requests();
         }
         tracing::warn!(broker = %self.broker, %error, "lost the broker; reconnecting");
         self.inbox.disconnected(error);

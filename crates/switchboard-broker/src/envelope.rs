@@ -136,9 +136,6 @@ pub mod refusal {
     pub const PAYLOAD_TOO_LARGE: &str = "PayloadTooLarge";
     /// The request was made for another description of the interface (`sb-hash`).
     pub const INCOMPATIBLE_INTERFACE: &str = "IncompatibleInterface";
-    /// A goal was sent to a server that is one of several replicas (`replicas=shared`) and
-    /// cannot route the goal's later requests to itself (MQTT replicas).
-    pub const GOALS_NOT_REPLICATED: &str = "GoalsNotReplicated";
 }
 
 /// What a message says besides its payload.

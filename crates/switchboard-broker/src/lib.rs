@@ -32,6 +32,7 @@ mod node_action;
 mod options;
 mod outbox;
 mod presence;
+pub mod replica_ledger;
 mod server;
 mod versions;
 
@@ -45,4 +46,5 @@ pub use options::{
     with_query,
 };
 pub use presence::DiscoveryFilter;
+pub use replica_ledger::ReplicaLedger;
 pub use switchboard_core::transport::ServiceInfo;

@@ -3,12 +3,16 @@
 
 use std::{
     collections::{HashMap, HashSet},
-    sync::{Arc, Mutex, OnceLock, Weak},
+    sync::{
+        Arc, Mutex, OnceLock, Weak,
+        atomic::{AtomicBool, Ordering},
+    },
 };
 use switchboard_core::sync::lock;
 
 use bytes::Bytes;
-use rumqttc::v5::mqttbytes::v5::Publish;
+use rumqttc::v5::mqttbytes::v5::{Publish, PublishProperties};
+use switchboard_broker::ReplicaLedger;
 use switchboard_core::{
     ErrorCode, InterfaceDescriptor, RemoteError, TransportError, TransportErrorKind,
     action::GoalId,
@@ -20,8 +24,9 @@ use tokio::sync::mpsc;
 
 use crate::{
     conn::{Conn, Handler, JSON, Route, json_properties, offline_properties},
+    topics::valid_level,
     topics::{Kind, Topics},
-    wire::{self, CLIENT_ID, Correlator, GOAL_EVENT, PROPERTY_VERSION},
+    wire::{self, ACK, CLIENT_ID, Correlator, GOAL_EVENT, PROPERTY_VERSION, REPLICA, TAKEN},
 };
 
 /// A discovered interface info message: its topic and payload.
@@ -60,6 +65,14 @@ pub(crate) struct ClientShared {
     known: Mutex<HashMap<Name, (u64, Bytes)>>,
     /// This connection's presence topic.
     pub(crate) lwt: String,
+    /// The instance is served by replicas (its interface info says `"replicas":"shared"`):
+    /// method calls and goal requests ask the replica that takes them to say so (`Ack`).
+    replicated: AtomicBool,
+    /// Which replica (by client id) took each request in flight and runs each goal.
+    replicas: ReplicaLedger,
+    /// The replicas whose presence topic is watched, so that what they took fails once they
+    /// are gone.
+    replica_presences: Mutex<HashSet<String>>,
     me: Weak<ClientShared>,
 }
 
@@ -82,8 +95,67 @@ impl ClientShared {
             gets: Mutex::new(HashMap::new()),
             known: Mutex::new(HashMap::new()),
             lwt,
+            replicated: AtomicBool::new(false),
+            replicas: ReplicaLedger::new(),
+            replica_presences: Mutex::new(HashSet::new()),
             me: me.clone(),
         })
+    }
+
+    /// Notes whether the interface info announces replicas (`"replicas":"shared"`).
+    pub(crate) fn note_replicas(&self, info: &serde_json::Value) {
+        let shared = info.get("replicas").and_then(|v| v.as_str()) == Some("shared");
+        self.replicated.store(shared, Ordering::Relaxed);
+    }
+
+    /// Asks the replica that takes a request to say so (`Ack: 1`), when replicas serve.
+    fn ask_for_ack(&self, properties: &mut PublishProperties) {
+        if self.replicated.load(Ordering::Relaxed) {
+            properties.user_properties.push((ACK.to_owned(), "1".to_owned()));
+        }
+    }
+
+    /// The replica a message names (`Replica`), if it is a usable client id.
+    fn replica_of(properties: &PublishProperties) -> Option<&str> {
+        wire::user_property(properties, REPLICA).filter(|replica| valid_level(replica))
+    }
+
+    /// A replica said it took request `id`: the request fails at once should the replica go.
+    fn note_taken(&self, conn: &Conn, id: u64, properties: &PublishProperties) {
+        let Some(replica) = Self::replica_of(properties) else {
+            tracing::debug!("a taken message that names no replica was ignored");
+            return;
+        };
+        self.replicas.taken(&*self.inbox, id, replica);
+        self.watch_replica(conn, replica);
+    }
+
+    /// Watches the presence topic of `replica` (once): its last will says it is gone.
+    fn watch_replica(&self, conn: &Conn, replica: &str) {
+        if !lock(&self.replica_presences).insert(replica.to_owned()) {
+            return;
+        }
+        let Ok(topics) = self.topics() else { return };
+        let presence = topics.for_client(replica).topic(Kind::Lwt, "");
+        let _ = conn.subscribe(&presence, Route::ReplicaPresence(replica.to_owned()), false);
+    }
+
+    /// A message on a watched replica's presence topic: once it says `{"online":false}` (its
+    /// last will, which the broker publishes when the replica's connection dies, or its
+    /// farewell), what the replica took fails.
+    fn on_replica_presence(&self, conn: &Conn, replica: &str, publish: &Publish) {
+        if crate::presence_state(&publish.payload) != Some(false) {
+            return;
+        }
+        let topic = String::from_utf8_lossy(&publish.topic).into_owned();
+        lock(&self.replica_presences).remove(replica);
+        conn.unsubscribe(&topic);
+        let service = match lock(&self.server).as_ref() {
+            Some(server) => format!("{} instance `{}`", self.interface.name, server.instance),
+            None => self.interface.name.to_string(),
+        };
+        let why = format!("its presence `{topic}` turned {{\"online\":false}}");
+        self.replicas.replicas_gone(&*self.inbox, &[replica.to_owned()], &service, &why);
     }
 
     fn topics(&self) -> Result<&Topics, TransportError> {
@@ -176,6 +248,7 @@ impl ClientShared {
                 return;
             }
         }
+        self.note_replicas(&info);
         let presence = crate::presence_topic(&info).map(str::to_owned);
         // Brokers forward a live publish with the retain flag cleared: only a server that is
         // running right now sends one. A retained copy (after a (re)subscribe) may be stale.
@@ -254,12 +327,14 @@ impl ClientShared {
 
     /// Publishes an action request (`goal`, `cancel` or `attach`) whose reply comes on the
     /// action's event topic, behind any event already sent.
+    /// A goal's cancel and attach go to the replica that runs it, when a replica said so.
     fn action_request(
         &self,
         conn: &Conn,
         id: u64,
         action: &str,
         op: &str,
+        goal: &GoalId,
         payload: Bytes,
     ) -> Result<(), TransportError> {
         let topics = self.topics()?;
@@ -270,12 +345,21 @@ impl ClientShared {
         properties.response_topic = Some(topics.topic(Kind::ActionEvents, action));
         properties.correlation_data = Some(self.correlator.encode(id));
         properties.user_properties.push((CLIENT_ID.to_owned(), conn.client_id().to_owned()));
-        let topic = format!("{}/{op}", topics.topic(Kind::ActionRequests, action));
+        let topic = match self.replicas.goal_replica(goal) {
+            Some(replica) if op != "goal" => topics.replica_action(action, op, &replica),
+            _ => {
+                if op == "goal" {
+                    self.ask_for_ack(&mut properties);
+                }
+                format!("{}/{op}", topics.topic(Kind::ActionRequests, action))
+            }
+        };
         conn.publish_rpc(topic, payload, properties)
     }
 
-    /// A message on an action's event topic: a reply (it has our correlation data) or an event.
-    fn on_action_message(&self, publish: Publish) {
+    /// A message on an action's event topic: a reply (it has our correlation data), a replica's
+    /// taken message (`Taken`), or an event.
+    fn on_action_message(&self, conn: &Conn, publish: Publish) {
         let topic = String::from_utf8_lossy(&publish.topic).into_owned();
         let Some(action) =
             self.topics.get().and_then(|t| t.extract(Kind::ActionEvents, &topic, "action_name"))
@@ -290,6 +374,11 @@ impl ClientShared {
                 tracing::debug!("an action reply with foreign correlation data was ignored");
                 return;
             };
+            if wire::user_property(&properties, TAKEN) == Some("1") {
+                self.note_taken(conn, id, &properties);
+                return;
+            }
+            self.replicas.answered(id);
             let result = match wire::outcome(&properties) {
                 None => goal_payload::decode_state(&publish.payload).map_err(|reason| {
                     RemoteError::new(
@@ -303,7 +392,15 @@ impl ClientShared {
                 Some(error) => Err(error_from_payload(error, &publish.payload)),
             };
             let (goal, result) = match result {
-                Ok((goal, snapshot)) => (goal, Ok(snapshot)),
+                Ok((goal, snapshot)) => {
+                    let replica = Self::replica_of(&properties);
+                    let ended = snapshot.status.is_terminal();
+                    self.replicas.goal_answer(&goal, replica, ended);
+                    if let Some(replica) = replica.filter(|_| !ended) {
+                        self.watch_replica(conn, replica);
+                    }
+                    (goal, Ok(snapshot))
+                }
                 Err(error) => (goal_of(&publish.payload), Err(error)),
             };
             deliver(&*self.inbox, ServerMessage::GoalReply { id, action, goal, result });
@@ -314,6 +411,9 @@ impl ClientShared {
             &publish.payload,
         ) {
             Ok((goal, event)) => {
+                if matches!(event, switchboard_core::action::GoalEvent::Finished(_)) {
+                    self.replicas.goal_answer(&goal, None, true);
+                }
                 deliver(&*self.inbox, ServerMessage::GoalEvent { action, goal, event })
             }
             Err(reason) => tracing::warn!(%action, %reason, "an unreadable goal event was ignored"),
@@ -339,6 +439,7 @@ impl ClientShared {
                 let mut properties = json_properties();
                 properties.response_topic = Some(topics.topic(Kind::MethodResponses, &method));
                 properties.correlation_data = Some(self.correlator.encode(id));
+                self.ask_for_ack(&mut properties);
                 conn.publish_rpc(topics.topic(Kind::MethodRequests, &method), payload, properties)
             }
             ClientMessage::GetProperty { id, property } => {
@@ -427,15 +528,15 @@ impl ClientShared {
             }
             ClientMessage::SendGoal { id, action, goal, payload } => {
                 let payload = goal_payload::encode_request(&goal, Some(&payload), None);
-                self.action_request(conn, id, &action, "goal", payload)
+                self.action_request(conn, id, &action, "goal", &goal, payload)
             }
             ClientMessage::CancelGoal { id, action, goal } => {
                 let payload = goal_payload::encode_request(&goal, None, None);
-                self.action_request(conn, id, &action, "cancel", payload)
+                self.action_request(conn, id, &action, "cancel", &goal, payload)
             }
             ClientMessage::AttachGoal { id, action, goal, follow } => {
                 let payload = goal_payload::encode_request(&goal, None, Some(follow));
-                self.action_request(conn, id, &action, "attach", payload)
+                self.action_request(conn, id, &action, "attach", &goal, payload)
             }
             other => Err(TransportError::new(
                 TransportErrorKind::Protocol,
@@ -628,6 +729,11 @@ impl Handler for ClientShared {
                     tracing::debug!("a method response with foreign correlation data was ignored");
                     return;
                 };
+                if wire::user_property(&properties, TAKEN) == Some("1") {
+                    self.note_taken(conn, id, &properties);
+                    return;
+                }
+                self.replicas.answered(id);
                 let result = match wire::outcome(&properties) {
                     None => Ok(publish.payload),
                     Some(error) => Err(error),
@@ -702,11 +808,13 @@ impl Handler for ClientShared {
                 }
                 deliver(&*self.inbox, ServerMessage::Signal { signal, payload: publish.payload });
             }
-            Route::ActionEvents => self.on_action_message(publish),
+            Route::ActionEvents => self.on_action_message(conn, publish),
+            Route::ReplicaPresence(replica) => self.on_replica_presence(conn, replica, &publish),
             Route::Requests
             | Route::Updates
             | Route::Commands
             | Route::ActionRequests
+            | Route::ReplicaActionRequests
             | Route::ClientPresence
             | Route::OwnPresence
             | Route::Bus(_) => {}
@@ -715,6 +823,8 @@ impl Handler for ClientShared {
 
     fn on_lost(&self, _conn: &Arc<Conn>, error: TransportError) {
         lock(&self.gets).clear();
+        // Every request in flight fails here; goals are attached to again after reconnecting.
+        self.replicas.forget_requests();
         self.inbox.disconnected(error);
     }
 }

@@ -65,6 +65,10 @@ pub(crate) enum Route {
     Commands,
     /// Server: action requests (`…/action/+/+`).
     ActionRequests,
+    /// Server, a replica: action requests to this replica only (`…/action/+/+/{client_id}`).
+    ReplicaActionRequests,
+    /// Client: the presence of a replica that took a request or runs a goal, by its client id.
+    ReplicaPresence(String),
     /// Server: every client's presence (`client/+/online`).
     ClientPresence,
     /// Server: its own presence topic, watched so that a `{"online":false}` someone else

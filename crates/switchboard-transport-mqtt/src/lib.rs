@@ -150,6 +150,9 @@ impl Binder for MqttEndpoint {
                 for (filter, _) in &mut initial {
                     *filter = format!("{SHARE_PREFIX}{filter}");
                 }
+                // A goal's cancel and attach come to the replica that runs it, on its own topic.
+                initial
+                    .push((topics.replica_action_filter(&client_id), Route::ReplicaActionRequests));
             }
             let lwt = topics.topic(Kind::Lwt, "");
             initial.push((lwt.clone(), Route::OwnPresence));
@@ -287,6 +290,7 @@ impl Connector for MqttEndpoint {
             let topics = Topics::new(&interface, &resolved, &client_id, &params)?;
             let info_topic = topics.topic(Kind::InterfaceDiscovery, "");
             let _ = shared.topics.set(topics);
+            shared.note_replicas(&info);
             shared.subscribe_responses(&conn)?;
             let presence = presence_topic(&info).map(str::to_owned);
             shared.watch_server(&conn, resolved, info_topic, presence);

@@ -25,7 +25,9 @@ use switchboard_core::{
 use crate::{
     conn::{Conn, Farewell, Handler, JSON, Route, clean, json_properties, offline_properties},
     topics::{Kind, Topics},
-    wire::{self, CLIENT_ID, ERROR_NAME, GOAL_EVENT, PROPERTY_VERSION, RETURN_CODE},
+    wire::{
+        self, ACK, CLIENT_ID, ERROR_NAME, GOAL_EVENT, PROPERTY_VERSION, REPLICA, RETURN_CODE, TAKEN,
+    },
 };
 
 /// The peer id of requests that name no client: StingerIPC commands, requests without a
@@ -95,7 +97,8 @@ impl ServerShared {
     /// The interface info document, keys in StingerIPC's order, then params, then `hash` and
     /// `description` (the interface description, for clients of another hash to compare
     /// member by member).
-    /// A replica's names no `connection_topic`: no one replica's presence is the service's.
+    /// A replica's names no `connection_topic` (no one replica's presence is the service's) and
+    /// says `"replicas":"shared"`, so that clients ask it to say which requests it took.
     pub(crate) fn interface_info(&self, client_id: &str) -> Bytes {
         let s = |v: &str| serde_json::Value::from(v).to_string();
         let connection = if self.replicated {
@@ -115,6 +118,9 @@ impl ServerShared {
             if let Some(value) = self.params.get(&**param) {
                 out.push_str(&format!(",{}:{}", s(param), s(value)));
             }
+        }
+        if self.replicated {
+            out.push_str(",\"replicas\":\"shared\"");
         }
         out.push_str(&format!(",\"hash\":{}", s(&self.interface.hash)));
         match serde_json::from_str::<serde_json::Value>(&self.interface.description) {
@@ -272,6 +278,7 @@ impl ServerShared {
             peer,
             client,
             reply: ReplyRoute::of(properties),
+            replica: self.replicated,
         }
     }
 
@@ -330,6 +337,44 @@ impl ServerShared {
         );
     }
 
+    /// A replica says at once that it took a request that asks for it (`Ack: 1`): an empty
+    /// message to the request's response topic with its correlation data, `Taken: 1` and
+    /// `Replica` (this replica's client id). A goal request's goes through the ordered queue, as
+    /// the goal's reply does, so it comes first.
+    fn acknowledge(&self, conn: &Conn, properties: &PublishProperties, goal: bool) {
+        if !self.replicated || wire::user_property(properties, ACK) != Some("1") {
+            return;
+        }
+        let Some(topic) = properties.response_topic.clone() else { return };
+        let taken = PublishProperties {
+            correlation_data: properties.correlation_data.clone(),
+            user_properties: vec![
+                (TAKEN.to_owned(), "1".to_owned()),
+                (REPLICA.to_owned(), conn.client_id().to_owned()),
+            ],
+            ..Default::default()
+        };
+        let sent = if goal {
+            conn.publish_ordered(Kind::ActionEvents, topic, Bytes::new(), taken)
+        } else {
+            conn.publish_rpc(topic, Bytes::new(), taken)
+        };
+        if let Err(error) = sent {
+            tracing::debug!(%error, "could not say that a request was taken");
+        }
+    }
+
+    /// An action request on this replica's own topic (`…/action/{action}/{op}/{client_id}`): a
+    /// goal's cancel or attach, sent to the replica that runs the goal.
+    fn handle_replica_action(&self, conn: &Arc<Conn>, topic: &str, publish: Publish) {
+        match topic.rsplit_once('/') {
+            Some((request, replica)) if replica == conn.client_id() => {
+                self.handle_action(conn, request, publish)
+            }
+            _ => tracing::debug!(%topic, "an action request on an unexpected topic was ignored"),
+        }
+    }
+
     fn handle_command(&self, conn: &Arc<Conn>, topic: &str, publish: Publish) {
         let Some(command) = self.topics.extract(Kind::Commands, topic, "command_name") else {
             tracing::debug!(%topic, "a command on an unexpected topic was ignored");
@@ -370,24 +415,8 @@ impl ServerShared {
                     link.send(ServerMessage::GoalReply { id, action, goal, result: Err(error) });
                 return;
             }
-            ("goal", Ok(goal)) if self.replicated => {
-                let error = RemoteError::new(
-                    ErrorCode::NotImplemented,
-                    "GoalsNotReplicated",
-                    format!(
-                        "this server of {} is one of several replicas (`replicas=shared`), which do not run goals: a goal's cancel and attach could reach another replica; serve actions from one server",
-                        self.interface.name
-                    ),
-                );
-                let _ = link.send(ServerMessage::GoalReply {
-                    id,
-                    action,
-                    goal: goal.goal,
-                    result: Err(error),
-                });
-                return;
-            }
             ("goal", Ok(goal)) => {
+                self.acknowledge(conn, &properties, true);
                 ClientMessage::SendGoal { id, action, payload: goal.args, goal: goal.goal }
             }
             ("cancel", Ok(goal)) => ClientMessage::CancelGoal { id, action, goal: goal.goal },
@@ -499,6 +528,7 @@ impl Handler for ServerShared {
                     return;
                 };
                 let link = self.link(conn, &properties);
+                self.acknowledge(conn, &properties, false);
                 let id = self.next_request.fetch_add(1, Ordering::Relaxed);
                 let message =
                     ClientMessage::Call { id, method: method.into(), payload: publish.payload };
@@ -516,6 +546,7 @@ impl Handler for ServerShared {
             }
             Route::Commands => self.handle_command(conn, topic, publish),
             Route::ActionRequests => self.handle_action(conn, topic, publish),
+            Route::ReplicaActionRequests => self.handle_replica_action(conn, topic, publish),
             Route::ClientPresence => self.on_presence(topic, &publish.payload),
             Route::OwnPresence => self.on_own_presence(conn, &publish.payload),
             other => tracing::debug!(?other, "unexpected route on a server connection"),
@@ -547,6 +578,8 @@ struct MqttPeer {
     peer: PeerId,
     client: Option<String>,
     reply: ReplyRoute,
+    /// The server is one of several replicas: its answers to goal requests name it.
+    replica: bool,
 }
 
 /// Where the answer to one request goes: the response topic and correlation data the request
@@ -644,6 +677,11 @@ impl PeerLink for MqttPeer {
             }
             ServerMessage::GoalReply { goal, result, .. } => {
                 let Some((topic, mut properties)) = self.reply.answer() else { return Ok(()) };
+                if self.replica {
+                    // The client sends the goal's cancel and attach to this replica alone.
+                    let replica = self.conn.client_id().to_owned();
+                    properties.user_properties.push((REPLICA.to_owned(), replica));
+                }
                 let payload = match result {
                     Ok(snapshot) => {
                         properties.user_properties.push((RETURN_CODE.to_owned(), "0".to_owned()));

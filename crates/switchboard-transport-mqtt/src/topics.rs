@@ -180,6 +180,18 @@ impl Topics {
         topics
     }
 
+    /// The topic of action request `op` (`goal`, `cancel` or `attach`) of `action` to one
+    /// replica only (`replicas=shared`): the action's request topic, then `op`, then the
+    /// replica's client id. The replicas' shared filter (`…/action/+/+`) does not match it.
+    pub(crate) fn replica_action(&self, action: &str, op: &str, replica: &str) -> String {
+        format!("{}/{op}/{replica}", self.topic(Kind::ActionRequests, action))
+    }
+
+    /// The filter with which replica `client_id` takes the action requests sent to it alone.
+    pub(crate) fn replica_action_filter(&self, client_id: &str) -> String {
+        self.replica_action("+", "+", client_id)
+    }
+
     /// Reads placeholder `wanted` out of `topic`, which was built from template `kind`.
     pub(crate) fn extract(&self, kind: Kind, topic: &str, wanted: &str) -> Option<String> {
         extract(&self.templates[kind.key()], topic, wanted)

@@ -18,6 +18,15 @@ pub(crate) const ERROR_DETAILS: &str = "ErrorDetails";
 pub(crate) const CLIENT_ID: &str = "ClientId";
 /// switchboard's goal event kind: `status`, `feedback` or `finished`.
 pub(crate) const GOAL_EVENT: &str = "GoalEvent";
+/// switchboard's request to replicas (`replicas=shared`), on a method request or a goal request:
+/// `1` asks the replica that takes it to say so at once, with a taken message.
+pub(crate) const ACK: &str = "Ack";
+/// switchboard's taken message: `1` on the empty message with which a replica says it took the
+/// request of the correlation data.
+pub(crate) const TAKEN: &str = "Taken";
+/// switchboard's replica name: the MQTT client id of the replica that sends a taken message or
+/// answers a goal request (its presence is that client id's presence topic).
+pub(crate) const REPLICA: &str = "Replica";
 
 /// The first value of user property `name`.
 pub(crate) fn user_property<'a>(properties: &'a PublishProperties, name: &str) -> Option<&'a str> {
