@@ -476,8 +476,9 @@ async fn goals_follow_their_replica(base: &str, liveness: &str) {
             })
         })
         .collect();
-    replicas[victim].process.kill();
+    // From the moment the signal goes: `kill` also waits for the process to be reaped.
     let killed = Instant::now();
+    replicas[victim].process.kill();
     let mut failed = 0;
     let mut succeeded = 0;
     for waited in waiting {
@@ -558,8 +559,9 @@ async fn calls_of_a_killed_replica_fail_promptly(base: &str, liveness: &str) {
         calls.push((key, call, on));
     }
     let victim = 0;
-    replicas[victim].process.kill();
+    // From the moment the signal goes: `kill` also waits for the process to be reaped.
     let killed = Instant::now();
+    replicas[victim].process.kill();
     let (mut failed, mut succeeded) = (0, 0);
     for (key, call, on) in calls {
         let (result, ended) = within("a slow call", call).await.expect("the call's task");
