@@ -72,6 +72,10 @@ pub mod evolve {
         added_constant,
         timeout_changed,
         documentation_changed,
+        integer_argument,
+        integer_argument_widened,
+        integer_argument_made_unsigned,
+        added_property_value,
     );
 }
 

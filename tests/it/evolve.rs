@@ -26,6 +26,8 @@
 //! | make a return value `optional`; make it required again | `return_value_made_optional` |
 //! | narrow an argument's `format`; widen it | `narrowed_argument` |
 //! | narrow a return value's `format`; widen it | `narrowed_return_value` |
+//! | widen an integer argument's `format`; narrow it | `integer_argument_widened` |
+//! | change an integer's signedness | `integer_argument_made_unsigned` |
 //! | any other change of type | `changed_type` |
 //! | reorder the fields of a list | `reordered_arguments` |
 //! | change a `description`, documentation, a title, or a member's `version` | `documentation_changed` |
@@ -33,6 +35,7 @@
 //! | add a signal, property, command or action; remove one | `added_signal`, `added_property`, `added_command`, `added_action` |
 //! | rename a member (a removal and an addition) | `renamed_method` |
 //! | make a property read-only; make it writable | `property_made_read_only` |
+//! | add a required value to a writable property; remove one | `property_value_added_required` |
 //! | add an error definition, enum or structure; remove one | `added_definitions` |
 //! | declare another error on a method; stop declaring it | `declared_error` |
 //! | add an enum value the server writes; remove one | `added_enum_value` |
@@ -43,11 +46,10 @@
 //!
 //! Rules no row runs, and why:
 //!
-//! - changing an integer's signedness, adding an enum value where the client writes the enum,
-//!   and adding a required member to a structure used both ways or to a writable property's
-//!   value: every row evolves `v1.yaml`, which has no integer, writes `Mode` only in replies
-//!   and has no structure or writable property that travels both ways. Each needs a base
-//!   version of its own; `switchboard diff`'s tests and the classifier test below decide them.
+//! - adding an enum value where the client writes the enum, and adding a required member to a
+//!   structure used both ways: `Mode` and `Reading` travel only in replies, and no base version
+//!   has an enum or a structure that a client writes; `switchboard diff`'s tests and the
+//!   classifier test below decide them.
 //! - renaming the interface and changing `configuration`: the two peers do not meet. The
 //!   generated types are named after the interface (`EvolvingClient`), so a renamed one cannot
 //!   share this module's bodies; over MQTT a client of another name or other topic templates
@@ -67,9 +69,10 @@ use switchboard::{
 };
 use switchboard_tests::evolve::{
     added_action, added_command, added_constant, added_definitions, added_enum_value, added_method,
-    added_optional_argument, added_optional_return_value, added_property, added_read_only_property,
-    added_required_argument, added_required_return_value, added_signal, added_struct_field,
-    changed_type, declared_error, documentation_changed, enum_value_renumbered, narrowed_argument,
+    added_optional_argument, added_optional_return_value, added_property, added_property_value,
+    added_read_only_property, added_required_argument, added_required_return_value, added_signal,
+    added_struct_field, changed_type, declared_error, documentation_changed, enum_value_renumbered,
+    integer_argument, integer_argument_made_unsigned, integer_argument_widened, narrowed_argument,
     narrowed_return_value, optional_to_required, removed_method, renamed_enum_value,
     renamed_method, reordered_arguments, return_value_made_optional, timeout_changed, v1,
 };
@@ -234,6 +237,23 @@ handler!(renamed_enum_value[set_target, read, ping] {
     }
 });
 
+handler!(added_property_value[set_target, read, mode, ping] {});
+handler!(integer_argument[set_target, read, mode, ping] {
+    async fn set_level(&self, _: &CallContext, level: i32) -> Result<bool, RemoteError> {
+        Ok(level > 0)
+    }
+});
+handler!(integer_argument_widened[set_target, read, mode, ping] {
+    async fn set_level(&self, _: &CallContext, level: i64) -> Result<bool, RemoteError> {
+        Ok(level > 0)
+    }
+});
+handler!(integer_argument_made_unsigned[set_target, read, mode, ping] {
+    async fn set_level(&self, _: &CallContext, level: u32) -> Result<bool, RemoteError> {
+        Ok(level > 0)
+    }
+});
+
 /// Serves `version` at `endpoint` with [`Handler`], starting from `properties` when the version
 /// has properties.
 macro_rules! serve {
@@ -322,6 +342,9 @@ pub(crate) struct Servers {
 pub(crate) fn versions(row: &'static str) -> (&'static str, &'static str) {
     match row {
         "property_made_read_only" => ("added_property", "added_read_only_property"),
+        "property_value_added_required" => ("added_property", "added_property_value"),
+        "integer_argument_widened" => ("integer_argument", "integer_argument_widened"),
+        "integer_argument_made_unsigned" => ("integer_argument", "integer_argument_made_unsigned"),
         row => ("v1", row),
     }
 }
@@ -363,6 +386,16 @@ async fn serve_version(version: &str, endpoint: &Endpoint) -> Box<dyn Any + Send
         "documentation_changed" => Box::new(serve!(documentation_changed, endpoint)),
         "renamed_method" => Box::new(serve!(renamed_method, endpoint)),
         "renamed_enum_value" => Box::new(serve!(renamed_enum_value, endpoint)),
+        "added_property_value" => {
+            let limit = added_property_value::LimitProperty { celsius: 25.0, margin: 1.0 };
+            let properties = added_property_value::EvolvingProperties { limit };
+            Box::new(serve!(added_property_value, endpoint, properties))
+        }
+        "integer_argument" => Box::new(serve!(integer_argument, endpoint)),
+        "integer_argument_widened" => Box::new(serve!(integer_argument_widened, endpoint)),
+        "integer_argument_made_unsigned" => {
+            Box::new(serve!(integer_argument_made_unsigned, endpoint))
+        }
         other => panic!("no version `{other}` in tests/interfaces/evolve/"),
     }
 }
@@ -657,6 +690,45 @@ pub(crate) async fn renamed_enum_value(servers: &Servers) {
     assert_eq!(within("mode", client.mode()).await.unwrap(), renamed_enum_value::Mode::Warm);
 }
 
+/// Adding a required value to a writable property: clients and servers both write its values
+/// (reads and updates), and an old one never writes the new value, so each pair is refused,
+/// naming it.
+pub(crate) async fn property_value_added_required(servers: &Servers) {
+    refused_at(connect!(added_property, &servers.new), "properties.limit.values.margin");
+
+    refused_at(connect!(added_property_value, &servers.old), "properties.limit.values.margin");
+    let client = connect!(added_property_value, &servers.new).expect("same versions connect");
+    let limit = within("get", client.get_limit()).await.unwrap();
+    assert_eq!((limit.celsius, limit.margin), (25.0, 1.0));
+}
+
+/// Widening an integer argument's format (`int32` to `int64`): what an old client sends fits a
+/// new server; a new client may send what an old server refuses, so that pair is refused,
+/// naming it. (The other way round: narrowing it.)
+pub(crate) async fn integer_argument_widened(servers: &Servers) {
+    let client = connect!(integer_argument, &servers.new).expect("an old client connects");
+    assert!(within("setLevel", client.set_level(i32::MAX)).await.unwrap());
+    assert!(!within("setLevel", client.set_level(i32::MIN)).await.unwrap());
+    v1_calls_work!(integer_argument, client);
+
+    let refused = connect!(integer_argument_widened, &servers.old);
+    refused_at(refused, "methods.setLevel.arguments.level");
+    let client = connect!(integer_argument_widened, &servers.new).expect("same versions connect");
+    assert!(within("setLevel", client.set_level(i64::MAX)).await.unwrap());
+}
+
+/// Making an integer argument unsigned (`int32` to `uint32`): each side may send what the other
+/// refuses, so each pair is refused, naming it.
+pub(crate) async fn integer_argument_made_unsigned(servers: &Servers) {
+    refused_at(connect!(integer_argument, &servers.new), "methods.setLevel.arguments.level");
+
+    let refused = connect!(integer_argument_made_unsigned, &servers.old);
+    refused_at(refused, "methods.setLevel.arguments.level");
+    // The refusals cost the servers nothing: a client of their own version still works.
+    let client = connect!(integer_argument, &servers.old).expect("the same version connects");
+    assert!(within("setLevel", client.set_level(1)).await.unwrap());
+}
+
 /// Rows whose change is safe both ways and changes nothing a call carries: every call works in
 /// both directions.
 macro_rules! works_both_ways {
@@ -722,6 +794,9 @@ macro_rules! every_body {
             added_constant,
             timeout_changed,
             documentation_changed,
+            property_value_added_required,
+            integer_argument_widened,
+            integer_argument_made_unsigned,
         );
     };
 }

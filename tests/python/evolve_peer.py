@@ -110,6 +110,9 @@ def handler(module: ModuleType, version: str) -> Any:
         async def boost(self, ctx: sb.CallContext) -> None:
             return None
 
+        async def set_level(self, ctx: sb.CallContext, level: int) -> bool:
+            return level > 0
+
         async def ring(self, ctx: sb.CallContext, chime: str) -> None:
             return None
 
@@ -122,6 +125,8 @@ def handler(module: ModuleType, version: str) -> Any:
 def properties(module: ModuleType, version: str) -> Any:
     if version in ("added_property", "added_read_only_property"):
         return module.EvolvingProperties(limit=25.0)
+    if version == "added_property_value":
+        return module.EvolvingProperties(limit=module.LimitProperty(25.0, 1.0))
     return module.EvolvingProperties()
 
 
@@ -400,6 +405,30 @@ async def renamed_enum_value(old: ModuleType, new: ModuleType) -> None:
     check(await step((await connect(new, OLD_URL)).mode()) == new.Mode.WARM, "new name")
 
 
+async def property_value_added_required(old: ModuleType, new: ModuleType) -> None:
+    await refused_at(old, NEW_URL, "properties.limit.values.margin")
+    await refused_at(new, OLD_URL, "properties.limit.values.margin")
+    limit = await step((await connect(new, NEW_URL)).get_limit())
+    check((limit.celsius, limit.margin) == (25.0, 1.0), "same versions read both values")
+
+
+async def integer_argument_widened(old: ModuleType, new: ModuleType) -> None:
+    client = await connect(old, NEW_URL)
+    check(await step(client.set_level(2**31 - 1)) is True, "int32's largest")
+    check(await step(client.set_level(-(2**31))) is False, "int32's smallest")
+    await v1_calls_work(old, client)
+    await refused_at(new, OLD_URL, "methods.setLevel.arguments.level")
+    client = await connect(new, NEW_URL)
+    check(await step(client.set_level(2**63 - 1)) is True, "int64's largest, same versions")
+
+
+async def integer_argument_made_unsigned(old: ModuleType, new: ModuleType) -> None:
+    await refused_at(old, NEW_URL, "methods.setLevel.arguments.level")
+    await refused_at(new, OLD_URL, "methods.setLevel.arguments.level")
+    # The refusals cost the servers nothing: a client of their own version still works.
+    check(await step((await connect(old, OLD_URL)).set_level(1)) is True, "same versions")
+
+
 ROWS = {
     "added_method": added_method,
     "added_optional_argument": added_optional_argument,
@@ -428,6 +457,9 @@ ROWS = {
     "added_constant": works_both_ways,
     "timeout_changed": works_both_ways,
     "documentation_changed": works_both_ways,
+    "property_value_added_required": property_value_added_required,
+    "integer_argument_widened": integer_argument_widened,
+    "integer_argument_made_unsigned": integer_argument_made_unsigned,
 }
 
 
