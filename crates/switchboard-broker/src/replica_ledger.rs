@@ -122,3 +122,86 @@ impl ReplicaLedger {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::{collections::HashSet, sync::Mutex};
+
+    use switchboard_core::{
+        TransportError, TransportErrorKind,
+        action::GoalId,
+        message::{ClientMessage, RequestId, ServerMessage},
+        sync::lock,
+        transport::{Backpressure, ClientInbox},
+    };
+
+    use super::ReplicaLedger;
+
+    /// A core that awaits some requests and records what failed.
+    #[derive(Default)]
+    struct Recorder {
+        awaited: Mutex<HashSet<RequestId>>,
+        failed: Mutex<Vec<(RequestId, TransportError)>>,
+        lost: Mutex<Vec<(GoalId, TransportError)>>,
+    }
+
+    impl ClientInbox for Recorder {
+        fn deliver(&self, _message: ServerMessage) -> Option<Backpressure> {
+            None
+        }
+        fn request_failed(&self, id: RequestId, error: TransportError) {
+            lock(&self.awaited).remove(&id);
+            lock(&self.failed).push((id, error));
+        }
+        fn awaits(&self, id: RequestId) -> bool {
+            lock(&self.awaited).contains(&id)
+        }
+        fn disconnected(&self, _error: TransportError) {}
+        fn goal_lost(&self, goal: &GoalId, error: TransportError) {
+            lock(&self.lost).push((goal.clone(), error));
+        }
+        fn reconnected(&self) -> Vec<ClientMessage> {
+            Vec::new()
+        }
+    }
+
+    #[test]
+    fn a_gone_replica_fails_what_it_took_and_nothing_else() {
+        let core = Recorder::default();
+        lock(&core.awaited).extend([1, 2, 3]);
+        let ledger = ReplicaLedger::new();
+        ledger.taken(&core, 1, "a");
+        ledger.taken(&core, 2, "b");
+        ledger.taken(&core, 3, "a");
+        // Answered: no longer the replica's to fail.
+        ledger.answered(3);
+        lock(&core.awaited).remove(&3);
+        // Not awaited (timed out already): not noted at all.
+        ledger.taken(&core, 4, "a");
+        let (running, ended, elsewhere) =
+            (GoalId::from("g1"), GoalId::from("g2"), GoalId::from("g3"));
+        ledger.goal_answer(&running, Some("a"), false);
+        ledger.goal_answer(&ended, Some("a"), false);
+        ledger.goal_answer(&ended, None, true);
+        ledger.goal_answer(&elsewhere, Some("b"), false);
+        assert_eq!(ledger.goal_replica(&running).as_deref(), Some("a"));
+        assert!(ledger.holds("a") && ledger.holds("b") && !ledger.holds("c"));
+
+        ledger.replicas_gone(&core, &["a".to_owned()], "Jobs instance `x`", "it died");
+
+        let failed = lock(&core.failed);
+        assert_eq!(failed.iter().map(|(id, _)| *id).collect::<Vec<_>>(), [1]);
+        let (_, error) = &failed[0];
+        assert_eq!(error.kind(), TransportErrorKind::Disconnected);
+        assert!(error.to_string().contains("replica a of Jobs instance `x`"), "{error}");
+        assert!(error.to_string().contains("it died"), "{error}");
+        let lost = lock(&core.lost);
+        assert_eq!(lost.iter().map(|(goal, _)| goal.clone()).collect::<Vec<_>>(), [running]);
+        assert!(!ledger.holds("a"), "a gone replica is forgotten");
+        ledger.forget_requests();
+        // Goals outlive a lost link (they are attached to again); requests do not.
+        assert_eq!(ledger.goal_replica(&elsewhere).as_deref(), Some("b"));
+        ledger.goal_answer(&elsewhere, None, true);
+        assert!(!ledger.holds("b"), "request 2 was forgotten with the link");
+    }
+}
