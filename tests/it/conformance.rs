@@ -235,9 +235,11 @@ pub(crate) async fn reattach_within_grace_keeps_goal(endpoint: Endpoint) {
     let mut goal = within("send", owner.count(steps, 50, 0)).await.expect("accepted");
     within("feedback", goal.next_feedback()).await.expect("a feedback");
     let id = goal.id().clone();
+    // Connected first, so the grace period covers only the attach (a brokered connect can
+    // take longer than GRACE on a loaded machine).
+    let other = connect(&endpoint).await;
     owner.close();
 
-    let other = connect(&endpoint).await;
     let mut attached = within("attach", other.attach_count(id)).await.expect("attach");
     let mut last = 0;
     while let Some(feedback) = within("feedback", attached.next_feedback()).await {
