@@ -1,5 +1,6 @@
 // The client of the Unix-socket wire: the handshake, the table of requests in flight with their
-// deadlines, and the reader thread that completes them and delivers signals and watched values.
+// deadlines, and the reader thread that completes them and delivers signals, watched values and
+// the events of the goals it sent.
 #include "switchboard/client.hpp"
 
 #include <fcntl.h>
@@ -20,6 +21,7 @@
 #include <thread>
 #include <vector>
 
+#include "goal_routes.hpp"
 #include "pending.hpp"
 #include "switchboard/wire.hpp"
 
@@ -86,7 +88,9 @@ private:
 }  // namespace
 
 /// The state one connection shares between callers, the reader thread and `Subscription`s.
-class ClientCore final : public ListenerOwner, public std::enable_shared_from_this<ClientCore> {
+class ClientCore final : public ListenerOwner,
+                         public GoalCanceller,
+                         public std::enable_shared_from_this<ClientCore> {
 public:
     ClientCore(Fd socket, ClientOptions options, Json welcome)
         : socket_(std::move(socket)), wake_(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)),
@@ -191,6 +195,33 @@ public:
         }
     }
 
+    /// Routes goal `goal`'s events to `events`, then sends it.
+    void send_goal(const std::string& action, const std::string& goal, Json args,
+                   GoalEvents events, Completion accepted) {
+        goals_.add(goal, std::move(events));
+        wire::Frame frame;
+        frame.kind = static_cast<std::uint8_t>(wire::Kind::SendGoal);
+        frame.name = action;
+        frame.payload = Json{{"goal", goal}, {"args", std::move(args)}}.dump();
+        std::weak_ptr<ClientCore> weak = shared_from_this();
+        request(std::move(frame), options_.call_timeout,
+                [weak, goal, accepted = std::move(accepted)](Outcome outcome) {
+                    if (outcome.error) {
+                        if (auto core = weak.lock()) core->goals_.remove(goal);
+                    }
+                    accepted(std::move(outcome));
+                });
+    }
+
+    void cancel_goal(const std::string& action, const std::string& goal,
+                     Completion done) override {
+        wire::Frame frame;
+        frame.kind = static_cast<std::uint8_t>(wire::Kind::CancelGoal);
+        frame.name = action;
+        frame.payload = Json{{"goal", goal}}.dump();
+        request(std::move(frame), options_.call_timeout, std::move(done));
+    }
+
     bool connected() const {
         std::lock_guard lock(state_);
         return connected_;
@@ -263,6 +294,7 @@ private:
         }
         detail::fail_requests(in_flight,
                               [&why] { return std::make_exception_ptr(TransportError(why)); });
+        goals_.fail_all(why);
     }
 
     std::optional<detail::PendingRequests::Request> take(std::uint64_t id) {
@@ -276,7 +308,12 @@ private:
             body = Json::parse(frame.payload, nullptr, false);
         }
         switch (static_cast<wire::Kind>(frame.kind)) {
+            case wire::Kind::GoalFeedback:
+            case wire::Kind::GoalStatus:
+            case wire::Kind::GoalFinished:
+                return goal_event(frame, body);
             case wire::Kind::Reply:
+            case wire::Kind::GoalReply:
             case wire::Kind::Description:
             case wire::Kind::PropertyReply:
             case wire::Kind::Error: {
@@ -344,6 +381,16 @@ private:
         }
     }
 
+    /// GOAL_FEEDBACK, GOAL_STATUS and GOAL_FINISHED: routed by the goal id in the payload.
+    void goal_event(const wire::Frame& frame, const Json& body) {
+        using Type = detail::GoalEventType;
+        const auto kind = static_cast<wire::Kind>(frame.kind);
+        const Type type = kind == wire::Kind::GoalFinished   ? Type::Finished
+                          : kind == wire::Kind::GoalFeedback ? Type::Feedback
+                                                             : Type::Status;
+        goals_.deliver(type, body, frame.code);
+    }
+
     Fd socket_;
     Fd wake_;
     ClientOptions options_;
@@ -360,6 +407,8 @@ private:
     std::map<std::string, std::uint64_t> versions_;
     std::map<std::string, std::map<std::uint64_t, Listener>> subscribers_;
     std::map<std::string, std::map<std::uint64_t, Listener>> watchers_;
+    /// The goals this client sent and that have not ended.
+    detail::GoalRoutes goals_;
 };
 
 Subscription& Subscription::operator=(Subscription&& other) noexcept {
@@ -518,6 +567,13 @@ Subscription UnixClient::watch(const std::string& property,
                                std::function<void(const Json&, std::uint64_t)> on_value) {
     return core_->add_listener(true, property, std::move(on_value));
 }
+
+void UnixClient::send_goal(const std::string& action, const std::string& goal, Json args,
+                           GoalEvents events, Completion accepted) {
+    core_->send_goal(action, goal, std::move(args), std::move(events), std::move(accepted));
+}
+
+std::weak_ptr<GoalCanceller> UnixClient::goal_canceller() { return core_; }
 
 bool UnixClient::connected() const { return core_->connected(); }
 const Json& UnixClient::server_identity() const { return core_->welcome(); }

@@ -1,6 +1,6 @@
 // MQTT v5 in StingerIPC's wire (docs/wire/mqtt.md) on libmosquitto's C API: URL parsing, one
 // broker link per client or server (presence, will, subscriptions with identifiers, re-subscribe
-// after a reconnect), and the client and server on top of it.
+// after a reconnect), and the client and server on top of it, goals included.
 #include "switchboard/mqtt.hpp"
 
 #include <mosquitto.h>
@@ -25,6 +25,8 @@
 #include <utility>
 #include <vector>
 
+#include "goal_routes.hpp"
+#include "goals.hpp"
 #include "pending.hpp"
 
 namespace switchboard {
@@ -42,6 +44,8 @@ constexpr auto kFarewellWait = std::chrono::seconds(2);
 constexpr const char* kJson = "application/json";
 constexpr int kServerWorkers = 4;
 constexpr std::size_t kServerQueueLimit = 1024;
+/// How many clients' goal followers a server keeps before it forgets idle ones.
+constexpr std::size_t kMaxFollowers = 4096;
 
 bool starts_with(const std::string& text, const std::string& prefix) {
     return text.compare(0, prefix.size(), prefix) == 0;
@@ -653,6 +657,7 @@ MqttUrl MqttUrl::parse(const std::string& url) {
 /// The state of one client: its link, the requests in flight, listeners and the server's
 /// presence.
 class MqttClientCore final : public ListenerOwner,
+                             public GoalCanceller,
                              public std::enable_shared_from_this<MqttClientCore> {
 public:
     using Listener = std::function<void(const Json&, std::uint64_t)>;
@@ -851,6 +856,30 @@ public:
         if (last && !watch) link_->unsubscribe(service_topic("signal/" + name));
     }
 
+    /// Routes goal `goal`'s events to `events`, then sends it (docs/wire/mqtt.md, "Actions").
+    void send_goal(const std::string& action, const std::string& goal, Json args,
+                   GoalEvents events, Completion accepted) {
+        if (!actions_subscribed_.exchange(true)) {
+            // Replies and events of every action come on one filter, subscribed before the
+            // first goal is sent.
+            link_->subscribe(own_topic("action/+/event"), 1, true, options_.call_timeout);
+        }
+        goals_.add(goal, std::move(events));
+        std::weak_ptr<MqttClientCore> weak = shared_from_this();
+        goal_request(action, "goal", Json{{"goal", goal}, {"args", std::move(args)}},
+                     [weak, goal, accepted = std::move(accepted)](Outcome outcome) {
+                         if (outcome.error) {
+                             if (auto core = weak.lock()) core->goals_.remove(goal);
+                         }
+                         accepted(std::move(outcome));
+                     });
+    }
+
+    void cancel_goal(const std::string& action, const std::string& goal,
+                     Completion done) override {
+        goal_request(action, "cancel", Json{{"goal", goal}}, std::move(done));
+    }
+
     bool connected() const {
         std::lock_guard lock(state_);
         return !closed_ && link_->is_connected() && server_online_;
@@ -875,6 +904,48 @@ private:
     }
     std::string value_topic(const std::string& property) const {
         return service_topic("property/" + property + "/value");
+    }
+
+    /// Publishes a goal request (`goal`, `cancel`) whose answer comes on this client's event
+    /// topic of `action`, in order with the goal's events.
+    void goal_request(const std::string& action, const std::string& request, const Json& body,
+                      Completion done) {
+        auto correlation = begin(options_.call_timeout, done, {});
+        if (!correlation) return not_connected(done);
+        Properties props;
+        props.content_type_json()
+            .response_topic(own_topic("action/" + action + "/event"))
+            .correlation(*correlation)
+            .user("ClientId", link_->client_id());
+        if (!link_->publish(service_topic("action/" + action + "/" + request), body.dump(), 0,
+                            false, props)) {
+            if (auto taken = take(*correlation)) not_connected(taken->second);
+        }
+    }
+
+    /// A goal event (a message on an event topic without correlation data).
+    void goal_event(const Message& message) {
+        if (!message.json_content()) return;
+        const Json body = Json::parse(message.payload, nullptr, false);
+        if (!body.is_object()) return;
+        using Type = detail::GoalEventType;
+        Type type = Type::Status;
+        if (const auto* kind = message.user_property("GoalEvent")) {
+            if (*kind == "feedback") type = Type::Feedback;
+            if (*kind == "finished") type = Type::Finished;
+        } else if (body.contains("feedback")) {
+            type = Type::Feedback;
+        } else if (body.contains("result") || body.contains("error") ||
+                   body.value("status", std::string()) == "cancelled") {
+            type = Type::Finished;
+        }
+        std::uint8_t code = 0;
+        if (const auto* text = message.user_property("ReturnCode")) {
+            const unsigned long value = std::strtoul(text->c_str(), nullptr, 10);
+            code = value <= 255 ? static_cast<std::uint8_t>(value)
+                                : static_cast<std::uint8_t>(ErrorCode::UnknownError);
+        }
+        goals_.deliver(type, body, code);
     }
 
     std::uint64_t seen_version(const std::string& property) {
@@ -927,6 +998,10 @@ private:
         // …/signal/{name}
         if (parts.size() >= 5 && parts[0] == "client" && parts[1] == me && parts[2] == identity_.interface) {
             if (parts[3] == "signal" && parts.size() == 5) return deliver(false, parts[4], message, 0);
+            if (parts[3] == "action" && parts.size() == 6 && parts[5] == "event" &&
+                !message.has_correlation) {
+                return goal_event(message);
+            }
             if (!message.has_correlation) return;
             std::string property;
             auto taken = take(message.correlation, &property);
@@ -1082,6 +1157,7 @@ private:
             in_flight = pending_.take_all();
         }
         detail::fail_requests(in_flight, [&why] { return transport_error(why); });
+        goals_.fail_all(why);
     }
 
     void expire_loop() {
@@ -1135,6 +1211,10 @@ private:
     std::map<std::string, std::uint64_t> versions_;
     std::map<std::string, std::map<std::uint64_t, Entry>> subscribers_;
     std::map<std::string, std::map<std::uint64_t, Entry>> watchers_;
+    /// Whether the action event topics are subscribed.
+    std::atomic<bool> actions_subscribed_{false};
+    /// The goals this client sent and that have not ended.
+    detail::GoalRoutes goals_;
 };
 
 std::unique_ptr<MqttClient> MqttClient::connect(const MqttUrl& url, ClientIdentity identity,
@@ -1181,6 +1261,13 @@ Subscription MqttClient::watch(const std::string& property,
                                std::function<void(const Json&, std::uint64_t)> on_value) {
     return core_->add_listener(true, property, std::move(on_value));
 }
+void MqttClient::send_goal(const std::string& action, const std::string& goal, Json args,
+                           GoalEvents events, Completion accepted) {
+    core_->send_goal(action, goal, std::move(args), std::move(events), std::move(accepted));
+}
+
+std::weak_ptr<GoalCanceller> MqttClient::goal_canceller() { return core_; }
+
 bool MqttClient::connected() const { return core_->connected(); }
 const ClientOptions& MqttClient::options() const { return core_->options(); }
 const Json& MqttClient::server_info() const { return core_->info(); }
@@ -1189,13 +1276,47 @@ const std::string& MqttClient::client_id() const { return core_->client_id(); }
 // ---------------------------------------------------------------------------------------------
 // Server
 
-/// The state of one server: its link, property values, and the worker pool that runs calls.
+/// Sends a goal's events to one client's event topic of the goal's action, at QoS 1.
+class TopicFollower final : public detail::GoalFollower {
+public:
+    /// `prefix` is `client/{client_id}/{interface}/action/`; empty for an anonymous client,
+    /// whose events go nowhere.
+    TopicFollower(Link& link, std::string prefix) : link_(link), prefix_(std::move(prefix)) {}
+
+    void goal_event(detail::GoalEventKind kind, const std::string& action, const Json& payload,
+                    ErrorCode code) override {
+        if (prefix_.empty()) return;
+        Properties props;
+        props.content_type_json();
+        switch (kind) {
+            case detail::GoalEventKind::Status:
+                props.user("GoalEvent", "status");
+                break;
+            case detail::GoalEventKind::Feedback:
+                props.user("GoalEvent", "feedback");
+                break;
+            case detail::GoalEventKind::Finished:
+                props.user("GoalEvent", "finished")
+                    .user("ReturnCode", std::to_string(static_cast<int>(code)));
+                break;
+        }
+        link_.publish(prefix_ + action + "/event", payload.dump(), 1, false, props);
+    }
+
+private:
+    Link& link_;
+    std::string prefix_;
+};
+
+/// The state of one server: its link, property values, its goals, and the worker pool that
+/// runs calls and goal requests.
 class MqttServerCore {
 public:
     MqttServerCore(const MqttUrl& url, ServerIdentity identity,
                    std::vector<PropertySpec> properties, Service& service, std::string address)
         : url_(url), identity_(std::move(identity)), service_(service),
-          instance_(url.instance.value_or(identity_.instance)), address_(std::move(address)) {
+          instance_(url.instance.value_or(identity_.instance)), address_(std::move(address)),
+          goals_(service) {
         if (!is_topic_level(instance_)) throw TransportError("bad instance: " + instance_);
         for (auto& spec : properties) {
             properties_.emplace(spec.name, State{std::move(spec.initial), 1, spec.read_only});
@@ -1217,6 +1338,7 @@ public:
         link_->subscribe(prefix + "method/+/request", 1, false);
         link_->subscribe(prefix + "property/+/update", 1, false);
         link_->subscribe(prefix + "command/+", 2, false);
+        link_->subscribe(prefix + "action/+/+", 1, false);
         link_->open(std::chrono::milliseconds(10000));
     }
 
@@ -1228,6 +1350,8 @@ public:
             jobs_ready_.notify_all();
             advert_wake_.notify_all();
         }
+        // Goals end while the link is up, so that their followers hear how they ended.
+        goals_.stop();
         for (auto& worker : workers_) {
             if (worker.joinable()) worker.join();
         }
@@ -1353,6 +1477,61 @@ private:
             return enqueue([this, name = parts[3], message] { handle_command(name, message); },
                            message);
         }
+        if (parts[2] == "action" && parts.size() == 5) {
+            return enqueue([this, action = parts[3], request = parts[4],
+                            message] { handle_goal(action, request, message); },
+                           message);
+        }
+    }
+
+    /// The follower of `client_id`: one per client, so that attaching twice does not double its
+    /// events.
+    std::shared_ptr<detail::GoalFollower> follower_of(const std::string& client_id) {
+        std::lock_guard lock(followers_mutex_);
+        auto& follower = followers_[client_id];
+        if (!follower) {
+            if (followers_.size() > kMaxFollowers) {
+                // Forget the clients that follow no goal any more.
+                std::erase_if(followers_, [](const auto& entry) {
+                    return entry.second && entry.second.use_count() == 1;
+                });
+            }
+            const std::string prefix = client_id.empty() || !is_topic_level(client_id)
+                                           ? std::string()
+                                           : "client/" + client_id + "/" + identity_.interface +
+                                                 "/action/";
+            follower = std::make_shared<TopicFollower>(*link_, prefix);
+        }
+        return follower;
+    }
+
+    /// A goal request (`goal`, `cancel` or `attach`), answered at QoS 1 on its response topic.
+    void handle_goal(const std::string& action, const std::string& request,
+                     const Message& message) {
+        const Json body =
+            message.json_content() ? Json::parse(message.payload, nullptr, false) : Json();
+        const auto context = context_of(message);
+        auto answer = [&](const detail::GoalAnswer& goal_answer) {
+            if (goal_answer.code == ErrorCode::Success) {
+                return respond(message, ErrorCode::Success, "", "", std::nullopt,
+                               &goal_answer.payload, std::nullopt, 1);
+            }
+            std::optional<Json> details;
+            if (auto found = goal_answer.payload.find("details");
+                found != goal_answer.payload.end()) {
+                details = *found;
+            }
+            respond(message, goal_answer.code, goal_answer.name,
+                    goal_answer.payload.value("message", std::string()), details,
+                    &goal_answer.payload, std::nullopt, 1);
+        };
+        if (request == "goal") {
+            goals_.send(action, body, context, follower_of(context.client_id), answer);
+        } else if (request == "cancel") {
+            goals_.cancel(action, body, answer);
+        } else if (request == "attach") {
+            goals_.attach(action, body, follower_of(context.client_id), answer);
+        }
     }
 
     void enqueue(std::function<void()> job, const Message& message) {
@@ -1399,7 +1578,7 @@ private:
     /// Sends a reply to `request`'s response topic; success when `code` is `Success`.
     void respond(const Message& request, ErrorCode code, const std::string& name,
                  const std::string& text, const std::optional<Json>& details, const Json* body,
-                 std::optional<std::uint64_t> version = std::nullopt) {
+                 std::optional<std::uint64_t> version = std::nullopt, int qos = 0) {
         if (!request.has_response_topic) return;
         Properties props;
         props.content_type_json();
@@ -1412,7 +1591,7 @@ private:
             if (details) props.user("ErrorDetails", details->dump());
         }
         const std::string payload = body != nullptr ? body->dump() : "{}";
-        link_->publish(request.response_topic, payload, 0, false, props);
+        link_->publish(request.response_topic, payload, qos, false, props);
     }
 
     void handle_call(const std::string& method, const Message& message) {
@@ -1524,6 +1703,10 @@ private:
     bool stopping_ = false;
     std::vector<std::thread> workers_;
     std::thread advertiser_;
+    std::mutex followers_mutex_;
+    std::map<std::string, std::shared_ptr<detail::GoalFollower>> followers_;
+    /// Declared last, so destroyed first: its goals use the link and the followers.
+    detail::GoalBook goals_;
 };
 
 MqttServer::MqttServer(std::unique_ptr<MqttServerCore> core) : core_(std::move(core)) {}

@@ -1,5 +1,7 @@
 // The server of the Unix-socket wire: the listening socket, the handshake, one reader thread per
-// connection, property values with versions, and signal and property fan-out.
+// connection, property values with versions, signal and property fan-out, and goal requests
+// (run by the transport-independent `GoalBook`) with their events written to the connections
+// following each goal.
 #include "switchboard/server.hpp"
 
 #include <poll.h>
@@ -20,6 +22,7 @@
 #include <system_error>
 #include <thread>
 
+#include "goals.hpp"
 #include "switchboard/wire.hpp"
 
 namespace switchboard {
@@ -127,6 +130,8 @@ struct Connection {
     std::set<std::string> signals;
     /// Guarded by the server's `properties_` mutex.
     std::set<std::string> watches;
+    /// Where the goals this connection follows send their events.
+    std::shared_ptr<detail::GoalFollower> follower;
 
     void send(const wire::Frame& frame) {
         std::string bytes;
@@ -139,6 +144,38 @@ struct Connection {
         std::lock_guard lock(write);
         if (!wire::write_all(fd, bytes)) ::shutdown(fd, SHUT_RDWR);
     }
+};
+
+/// Sends a goal's events to one connection; it holds the connection weakly.
+class ConnectionFollower final : public detail::GoalFollower {
+public:
+    explicit ConnectionFollower(std::weak_ptr<Connection> connection)
+        : connection_(std::move(connection)) {}
+
+    void goal_event(detail::GoalEventKind event, const std::string& action, const Json& payload,
+                    ErrorCode code) override {
+        const auto connection = connection_.lock();
+        if (!connection) return;
+        wire::Frame frame;
+        switch (event) {
+            case detail::GoalEventKind::Status:
+                frame.kind = kind(Kind::GoalStatus);
+                break;
+            case detail::GoalEventKind::Feedback:
+                frame.kind = kind(Kind::GoalFeedback);
+                break;
+            case detail::GoalEventKind::Finished:
+                frame.kind = kind(Kind::GoalFinished);
+                break;
+        }
+        frame.code = static_cast<std::uint8_t>(code);
+        frame.name = action;
+        frame.payload = payload.dump();
+        connection->send(frame);
+    }
+
+private:
+    std::weak_ptr<Connection> connection_;
 };
 
 struct PropertyState {
@@ -154,7 +191,7 @@ public:
     ServerCore(std::string path, ServerIdentity identity, std::vector<PropertySpec> properties,
                Service& service)
         : path_(std::move(path)), identity_(std::move(identity)), service_(service),
-          stop_event_(::eventfd(0, EFD_CLOEXEC)) {
+          stop_event_(::eventfd(0, EFD_CLOEXEC)), goals_(service) {
         for (auto& spec : properties) {
             properties_map_.emplace(spec.name,
                                     PropertyState{std::move(spec.initial), 1, spec.read_only});
@@ -210,6 +247,8 @@ public:
 
     void stop() {
         if (stopped_.exchange(true)) return;
+        // Goals end first, so that their followers still hear how they ended.
+        goals_.stop();
         const std::uint64_t one = 1;
         [[maybe_unused]] auto written = ::write(stop_event_, &one, sizeof one);
         if (acceptor_.joinable()) acceptor_.join();
@@ -298,6 +337,8 @@ private:
             if (fd < 0) continue;
             auto connection = std::make_shared<Connection>();
             connection->fd = fd;
+            connection->follower =
+                std::make_shared<ConnectionFollower>(std::weak_ptr<Connection>(connection));
             ucred credentials{};
             socklen_t size = sizeof credentials;
             if (::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &credentials, &size) == 0) {
@@ -323,6 +364,7 @@ private:
                 connections_.insert(connection);
             }
             read_loop(*connection);
+            goals_.follower_gone(connection->follower.get());
             {
                 std::lock_guard lock(state_);
                 connections_.erase(connection);
@@ -476,16 +518,15 @@ private:
                 connection.send(answer);
                 return;
             }
+            case Kind::SendGoal:
+            case Kind::CancelGoal:
+            case Kind::AttachGoal:
+                return handle_goal(connection, frame);
             case Kind::Error:
                 return;  // a client's report; nothing to do
             case Kind::Hello:
                 return protocol_error(connection, frame.id, "HELLO after the handshake");
             default:
-                if (frame.kind >= 0x40 && frame.kind <= 0x46) {
-                    return protocol_error(connection, frame.id,
-                                          "this server does not serve actions",
-                                          ErrorCode::NotImplemented);
-                }
                 return protocol_error(connection, frame.id,
                                       "unknown or unexpected frame kind " +
                                           std::to_string(frame.kind));
@@ -523,6 +564,33 @@ private:
         } catch (...) {
             reply(connection, frame, ErrorCode::ServerError, error_names::internal,
                   error_body("the handler failed", std::nullopt));
+        }
+    }
+
+    /// SEND_GOAL, CANCEL_GOAL and ATTACH_GOAL: answered with GOAL_REPLY, or with ERROR when the
+    /// request names no valid goal id.
+    void handle_goal(Connection& connection, const wire::Frame& frame) {
+        const Json body = Json::parse(frame.payload, nullptr, false);
+        auto answer = [&](const detail::GoalAnswer& goal_answer) {
+            if (goal_answer.malformed) {
+                return protocol_error(connection, frame.id,
+                                      goal_answer.payload.value("message", std::string()));
+            }
+            wire::Frame reply;
+            reply.kind = kind(Kind::GoalReply);
+            reply.id = frame.id;
+            reply.code = static_cast<std::uint8_t>(goal_answer.code);
+            reply.name = goal_answer.name;
+            reply.payload = goal_answer.payload.dump();
+            connection.send(reply);
+        };
+        switch (static_cast<Kind>(frame.kind)) {
+            case Kind::SendGoal:
+                return goals_.send(frame.name, body, connection.peer, connection.follower, answer);
+            case Kind::CancelGoal:
+                return goals_.cancel(frame.name, body, answer);
+            default:
+                return goals_.attach(frame.name, body, connection.follower, answer);
         }
     }
 
@@ -589,6 +657,7 @@ private:
     std::set<std::shared_ptr<Connection>> connections_;
     mutable std::mutex properties_;
     std::map<std::string, PropertyState> properties_map_;
+    detail::GoalBook goals_;
 };
 
 UnixServer::UnixServer(std::unique_ptr<ServerCore> core) : core_(std::move(core)) {}

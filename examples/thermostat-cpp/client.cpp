@@ -1,6 +1,6 @@
 // The thermostat's client in C++: `thermostat_client [WHERE]` reads the status, boosts, changes
-// the set-point and reads it back from the server at WHERE (as thermostat_server takes it),
-// printing what it got; a refused boost shows a declared refusal.
+// the set-point, reads it back and preheats, from the server at WHERE (as thermostat_server
+// takes it), printing what it got; a refused boost shows a refusal.
 #include <chrono>
 #include <cstdio>
 #include <optional>
@@ -23,6 +23,10 @@ int main(int argc, char** argv) {
         }
         client.set_setpoint(22.5).get();
         std::printf("set-point: %.1f\n", client.get_setpoint().get());
+        auto preheat = client.preheat(23.5, [](const thermostat::PreheatFeedback& progress) {
+            std::printf("preheating: %.2f °C (%d %%)\n", progress.celsius, progress.percent);
+        }).get();
+        std::printf("preheated to %.2f °C\n", preheat.result().get());
     } catch (const std::exception& error) {
         std::fprintf(stderr, "thermostat_client: %s\n", error.what());
         return 1;

@@ -1,6 +1,7 @@
 //! The generated C++ and the `switchboard` C++ runtime (`cpp/`) against Rust and C++ peers (and
 //! a C++ client against our Python runtime's Jobs server) over the Unix socket and over MQTT v5
-//! (the loopback mosquitto), a C++ client's call failing with a
+//! (the loopback mosquitto), methods, signals, properties and actions (goals with feedback,
+//! cancel, results and declared errors), a C++ client's call (and goal) failing with a
 //! transport error when its server is killed, a C++ client calling again after its (private)
 //! broker restarts, malformed frames and answers sent to a C++ server and a C++ client, the
 //! generated C++ of every example interface compiled warning-free with g++ and with clang++, and
@@ -32,6 +33,7 @@ use std::{
 
 use switchboard::{
     Endpoint,
+    action::{GoalError, GoalStatus},
     error::{CallError, ErrorCode, MethodError},
     server::ServerOptions,
     transport::unix::UnixEndpoint,
@@ -42,8 +44,8 @@ use switchboard_testkit::{
     prerequisite, wait_for_path,
 };
 use switchboard_tests::{
-    fixtures::{resets_at, serve_jobs},
-    jobs::{JobsClient, LookupError, NotFound, QuotaExceeded},
+    fixtures::{FAILING_COUNT, PANICKING_COUNT, resets_at, serve_jobs},
+    jobs::{BadInput, CountError, JobsClient, LookupError, NotFound, QuotaExceeded},
     thermostat::{Mode, ThermostatClient},
 };
 
@@ -534,7 +536,8 @@ fn every_cpp_sample_in_the_docs_compiles() {
 /// The C++ thermostat example (examples/thermostat-cpp): the runtime installed with CMake into a
 /// prefix of its own, the example configured against it with `find_package(switchboard)` and
 /// the thermostat's generated C++ and built with warnings as errors; then its client reads,
-/// boosts (and is refused a boost) and sets through its server over the Unix socket.
+/// boosts (and is refused a boost), sets and preheats (with every feedback) through its server
+/// over the Unix socket.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_cpp_thermostat_example_builds_on_the_installed_runtime_and_runs() {
     if sanitized() {
@@ -574,6 +577,9 @@ async fn the_cpp_thermostat_example_builds_on_the_installed_runtime_and_runs() {
         "boosted until 20",
         "refused: ClientError",
         "set-point: 22.5",
+        "preheating: 20.50 °C (25 %)",
+        "preheating: 23.50 °C (100 %)",
+        "preheated to 23.50 °C",
     ] {
         assert!(
             printed.contains(expected),
@@ -778,6 +784,182 @@ async fn rust_client_against_cpp_jobs(endpoint: Endpoint) {
     assert_eq!(notice.text, "hello");
     drop(notices);
     client.close();
+}
+
+/// Goals of `count` from a C++ client (`client_check actions`: acceptance, a declared
+/// rejection, every feedback in order, cancelling before the start, while running and after the
+/// end, a declared error, a failing handler, two goals at once) against the Rust Jobs server.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cpp_client_runs_goals_on_a_rust_server() {
+    let Some(build) = built() else { return };
+    let dir = SocketDir::new();
+    let server = serve_jobs(&dir.endpoint("jobs"), ServerOptions::default()).await;
+    client_check(build, "actions", &dir.path("jobs")).await;
+    server.shutdown().await;
+}
+
+/// The same against the C++ Jobs server (`peer_server jobs`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cpp_client_runs_goals_on_a_cpp_server() {
+    let Some(build) = built() else { return };
+    let dir = SocketDir::new();
+    let socket = dir.path("jobs");
+    let server = CppServer::start(build, "jobs", &socket);
+    client_check(build, "actions", &socket).await;
+    server.stop();
+}
+
+/// The same against our Python runtime's Jobs server (tests/python/jobs_server.py).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cpp_client_runs_goals_on_a_python_server() {
+    let Some(build) = built() else { return };
+    let Some(env) = crate::python::py() else { return };
+    let url = crate::python::socket_url();
+    let mut server = env.spawn("jobs_server.py", &[&url]);
+    crate::python::expect_line(&mut server, "READY").await;
+    client_check(build, "actions", &url).await;
+    crate::python::stop_python_server(&mut server).await;
+}
+
+/// A Rust client's goals on the C++ Jobs server over the Unix socket.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rust_client_runs_goals_on_a_cpp_server() {
+    let Some(build) = built() else { return };
+    let dir = SocketDir::new();
+    let socket = dir.path("jobs");
+    let server = CppServer::start(build, "jobs", &socket);
+    rust_client_runs_goals_on_cpp_jobs(Endpoint::unix(UnixEndpoint::at(&socket))).await;
+    server.stop();
+}
+
+/// A Rust client against `peer_server jobs` at `endpoint`: every feedback in order and the
+/// result, a declared rejection, cancelling while running and before the start, a declared
+/// error while running, and a failing handler's `Internal` without its text.
+async fn rust_client_runs_goals_on_cpp_jobs(endpoint: Endpoint) {
+    let client = within("connect", JobsClient::connect(&endpoint)).await.expect("connect");
+    let mut goal = within("send", client.count(50, 0, 0)).await.expect("accepted");
+    let mut seen = Vec::new();
+    while let Some(feedback) = within("feedback", goal.next_feedback()).await {
+        seen.push(feedback.value);
+    }
+    assert_eq!(seen, (1..=50).collect::<Vec<_>>(), "every feedback, in order");
+    assert_eq!(within("result", goal.result()).await.expect("succeeded"), 50);
+    assert_eq!(goal.status(), GoalStatus::Succeeded);
+
+    match within("send", client.count(-1, 1, 0)).await {
+        Err(MethodError::Declared(CountError::BadInput(BadInput { field, reason }))) => {
+            assert_eq!((field.as_str(), reason.as_str()), ("to", "must not be negative"));
+        }
+        other => panic!("expected a BadInput rejection, got {other:?}"),
+    }
+
+    let mut goal = within("send", client.count(10_000, 10, 0)).await.expect("accepted");
+    assert_eq!(within("feedback", goal.next_feedback()).await.expect("a feedback").value, 1);
+    assert_eq!(within("cancel", goal.cancel()).await.expect("cancel"), GoalStatus::Canceling);
+    assert!(matches!(within("result", goal.result()).await, Err(GoalError::Cancelled)));
+
+    let mut goal = within("send", client.count(5, 10, 30_000)).await.expect("accepted");
+    assert_eq!(within("cancel", goal.cancel()).await.expect("cancel"), GoalStatus::Canceling);
+    assert!(matches!(within("result", goal.result()).await, Err(GoalError::Cancelled)));
+    assert!(within("feedback", goal.next_feedback()).await.is_none(), "no feedback was sent");
+
+    let goal = within("send", client.count(FAILING_COUNT, 1, 0)).await.expect("accepted");
+    match within("result", goal.result()).await {
+        Err(GoalError::Declared(CountError::QuotaExceeded(quota))) => {
+            assert_eq!(quota, QuotaExceeded { used: 1, limit: 1, resets_at: None });
+        }
+        other => panic!("expected QuotaExceeded, got {other:?}"),
+    }
+
+    let goal = within("send", client.count(PANICKING_COUNT, 1, 0)).await.expect("accepted");
+    match within("result", goal.result()).await {
+        Err(GoalError::Call(CallError::Remote(error))) => {
+            assert_eq!((error.name(), error.code()), ("Internal", ErrorCode::ServerError));
+            assert!(!error.message().contains("secret"), "the handler's text is not sent");
+        }
+        other => panic!("expected Internal, got {other:?}"),
+    }
+    client.close();
+}
+
+/// Goals over MQTT (the shared broker, an instance of their own), as above: a C++ client
+/// against the Rust Jobs server.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cpp_client_runs_goals_on_a_rust_server_over_mqtt() {
+    let Some(build) = built() else { return };
+    let Some(broker) = shared_mosquitto() else { return };
+    let instance = unique("rust-goals");
+    let url = format!("{}?instance={instance}", broker.url);
+    let server =
+        serve_jobs(&Endpoint::parse(&url).expect("a valid MQTT URL"), ServerOptions::default())
+            .await;
+    client_check(build, "actions", &url).await;
+    server.shutdown().await;
+    raw::clear_retained(&broker.url, &instance).await;
+}
+
+/// A C++ client against the C++ Jobs server over MQTT.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cpp_client_runs_goals_on_a_cpp_server_over_mqtt() {
+    let Some(build) = built() else { return };
+    let Some(broker) = shared_mosquitto() else { return };
+    let instance = unique("cpp-goals");
+    let url = format!("{}?instance={instance}", broker.url);
+    let server = CppServer::start(build, "jobs", &url);
+    client_check(build, "actions", &url).await;
+    server.stop();
+    raw::clear_retained(&broker.url, &instance).await;
+}
+
+/// A C++ client against our Python runtime's Jobs server over MQTT.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cpp_client_runs_goals_on_a_python_server_over_mqtt() {
+    let Some(build) = built() else { return };
+    let Some(env) = crate::python::py() else { return };
+    let Some(url) = crate::python::mqtt_url() else { return };
+    let mut server = env.spawn("jobs_server.py", &[&url]);
+    crate::python::expect_line(&mut server, "READY").await;
+    client_check(build, "actions", &url).await;
+    crate::python::stop_python_server(&mut server).await;
+}
+
+/// A Rust client's goals on the C++ Jobs server over MQTT.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rust_client_runs_goals_on_a_cpp_server_over_mqtt() {
+    let Some(build) = built() else { return };
+    let Some(broker) = shared_mosquitto() else { return };
+    let instance = unique("cpp-goals-rust");
+    let url = format!("{}?instance={instance}", broker.url);
+    let server = CppServer::start(build, "jobs", &url);
+    rust_client_runs_goals_on_cpp_jobs(Endpoint::parse(&url).expect("a valid MQTT URL")).await;
+    server.stop();
+    raw::clear_retained(&broker.url, &instance).await;
+}
+
+/// A C++ client's goal in flight ends with a transport error once its Unix server is killed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cpp_clients_goal_fails_when_its_unix_server_is_killed() {
+    let Some(build) = built() else { return };
+    let dir = SocketDir::new();
+    let socket = dir.path("jobs");
+    let server = CppServer::start(build, "jobs", &socket);
+    let mut child = Command::new(build.join("client_check"))
+        .arg("action-fault")
+        .arg(&socket)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("client_check starts");
+    first_line(&mut child, "in flight", "client_check", Duration::from_secs(60)).await;
+    drop(server); // kills it
+    let output = finished(child, "client_check", Duration::from_secs(90)).await;
+    assert!(
+        output.status.success(),
+        "the C++ client's goal did not end with a transport error ({}):\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

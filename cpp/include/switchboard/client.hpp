@@ -1,9 +1,11 @@
 // The client side of switchboard: `ClientConnection`, what generated clients call whatever the
 // transport, its Unix-socket implementation `UnixClient` (one connection per client, calls
-// matched to replies by correlation id, deadlines, signal subscriptions and property watches),
-// and `connect`, which picks the transport from a URL.
+// matched to replies by correlation id, deadlines, signal subscriptions, property watches and
+// goals routed by their ids), `Goal`, a goal the client sent, and `connect`, which picks the
+// transport from a URL.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <exception>
@@ -16,6 +18,7 @@
 
 #include "switchboard/codec.hpp"
 #include "switchboard/error.hpp"
+#include "switchboard/goal.hpp"
 
 namespace switchboard {
 
@@ -87,6 +90,27 @@ private:
     std::uint64_t token_ = 0;
 };
 
+/// What a connection does with the events of one goal it sent. Each runs on the client's
+/// thread, one at a time, in the order the server sent them.
+struct GoalEvents {
+    /// Every feedback values object, the first one included.
+    std::function<void(const Json&)> feedback;
+    /// Every change of status, the end status included (before `finished`).
+    std::function<void(GoalStatus)> status;
+    /// Called once when the goal has ended, with the result values object, or the error:
+    /// `GoalCancelled`, a `RemoteError`, or `TransportError` when the connection was lost.
+    Completion finished;
+};
+
+/// What cancels the goals a connection sent; `Goal`s hold it weakly.
+class GoalCanceller {
+public:
+    virtual ~GoalCanceller() = default;
+    /// Asks the server to cancel goal `goal` of `action`; `done` gets the goal's state object.
+    virtual void cancel_goal(const std::string& action, const std::string& goal,
+                             Completion done) = 0;
+};
+
 /// A connection to one server, whatever the transport: what generated clients call.
 ///
 /// Every request function returns at once and calls its `Completion` later, exactly once, on a
@@ -112,6 +136,13 @@ public:
     /// Calls `on_value` with the current value of `property` and then every new one.
     virtual Subscription watch(const std::string& property,
                                std::function<void(const Json&, std::uint64_t)> on_value) = 0;
+    /// Sends goal `goal` of `action` with its arguments object. `events` is in place before
+    /// the goal is sent, so no event is lost; `accepted` gets the goal's state once the server
+    /// accepted it, or the refusal (and then `events` is never called).
+    virtual void send_goal(const std::string& action, const std::string& goal, Json args,
+                           GoalEvents events, Completion accepted) = 0;
+    /// What cancels this connection's goals.
+    [[nodiscard]] virtual std::weak_ptr<GoalCanceller> goal_canceller() = 0;
     /// Whether the connection (and, where the transport can tell, the server) is up.
     [[nodiscard]] virtual bool connected() const = 0;
     /// The options the client was made with.
@@ -171,6 +202,11 @@ public:
     /// Calls `on_value` with the current value of `property` and then every new one.
     Subscription watch(const std::string& property,
                        std::function<void(const Json&, std::uint64_t)> on_value) override;
+    /// Sends a goal; its events are routed by its id from before it is sent.
+    void send_goal(const std::string& action, const std::string& goal, Json args,
+                   GoalEvents events, Completion accepted) override;
+    /// What cancels this connection's goals.
+    [[nodiscard]] std::weak_ptr<GoalCanceller> goal_canceller() override;
     /// Whether the connection is still up.
     [[nodiscard]] bool connected() const override;
     /// What the server said about itself in its WELCOME.
@@ -207,6 +243,100 @@ void settle(std::promise<T>& promise, Outcome outcome, void (*raise_declared)(co
     } catch (...) {
         promise.set_exception(std::current_exception());
     }
+}
+
+/// A goal a client sent and the server accepted: its id, its last status, a way to cancel it
+/// and its result.
+///
+/// Thread safety: every member function may be called from any thread at the same time; a
+/// `Goal` is a cheap copy, and copies share everything. It may outlive its client.
+template <class Result>
+class Goal {
+public:
+    Goal(std::string action, std::string id, std::shared_ptr<std::atomic<GoalStatus>> status,
+         std::weak_ptr<GoalCanceller> canceller, std::shared_future<Result> result)
+        : action_(std::move(action)), id_(std::move(id)), status_(std::move(status)),
+          canceller_(std::move(canceller)), result_(std::move(result)) {}
+
+    /// The goal's id.
+    [[nodiscard]] const std::string& id() const noexcept { return id_; }
+    /// The last status the client heard of.
+    [[nodiscard]] GoalStatus status() const noexcept { return status_->load(); }
+    /// Asks the server to cancel the goal; the future gives the goal's status then (usually
+    /// `Canceling`, or the end status of a goal that had ended). How the goal ends still comes
+    /// through `result()`: usually `GoalCancelled`, but a handler may finish anyway.
+    [[nodiscard]] std::future<GoalStatus> cancel() const {
+        auto promise = std::make_shared<std::promise<GoalStatus>>();
+        auto future = promise->get_future();
+        auto canceller = canceller_.lock();
+        if (!canceller) {
+            promise->set_exception(
+                std::make_exception_ptr(TransportError("the client is closed")));
+            return future;
+        }
+        canceller->cancel_goal(action_, id_, [promise](const Outcome& outcome) {
+            try {
+                if (outcome.error) std::rethrow_exception(outcome.error);
+                const auto status = outcome.value.is_object()
+                                        ? parse_goal_status(outcome.value.value("status", ""))
+                                        : std::nullopt;
+                if (!status) throw DecodeError("status", "not a goal status");
+                promise->set_value(*status);
+            } catch (...) {
+                promise->set_exception(std::current_exception());
+            }
+        });
+        return future;
+    }
+    /// The goal's result: `get()` returns it once the goal has succeeded, or throws
+    /// `GoalCancelled`, the action's declared error, another `RemoteError`, or
+    /// `TransportError` when the connection was lost first.
+    [[nodiscard]] const std::shared_future<Result>& result() const noexcept { return result_; }
+
+private:
+    std::string action_;
+    std::string id_;
+    std::shared_ptr<std::atomic<GoalStatus>> status_;
+    std::weak_ptr<GoalCanceller> canceller_;
+    std::shared_future<Result> result_;
+};
+
+/// Sends a goal of `action` on `connection` with a fresh id: `on_feedback` (if set) gets each
+/// feedback decoded as `Feedback`, the returned future the `Goal` once the server accepted it,
+/// or the refusal (a declared error through `raise_declared`, or another `RemoteError`).
+/// `decode_result` turns the result values object into a `Result`. Generated clients use it.
+template <class Result, class Feedback, class DecodeResult>
+std::future<Goal<Result>> send_goal(ClientConnection& connection, const std::string& action,
+                                    Json&& args, std::function<void(const Feedback&)> on_feedback,
+                                    void (*raise_declared)(const RemoteError&),
+                                    DecodeResult decode_result) {
+    auto id = random_goal_id();
+    auto status = std::make_shared<std::atomic<GoalStatus>>(GoalStatus::Accepted);
+    auto result = std::make_shared<std::promise<Result>>();
+    std::shared_future<Result> result_future = result->get_future().share();
+    auto accepted = std::make_shared<std::promise<Goal<Result>>>();
+    auto future = accepted->get_future();
+    GoalEvents events;
+    if (on_feedback) {
+        events.feedback = [action, on_feedback = std::move(on_feedback)](const Json& values) {
+            on_feedback(decode<Feedback>(values, action));
+        };
+    }
+    events.status = [status](GoalStatus now) { status->store(now); };
+    events.finished = [result, raise_declared,
+                       decode_result = std::move(decode_result)](Outcome outcome) {
+        settle(*result, std::move(outcome), raise_declared,
+               [&decode_result](const Outcome& end) { return decode_result(end.value); });
+    };
+    connection.send_goal(
+        action, id, std::move(args), std::move(events),
+        [accepted, action, id, status, canceller = connection.goal_canceller(), raise_declared,
+         result_future](Outcome outcome) {
+            settle(*accepted, std::move(outcome), raise_declared, [&](const Outcome&) {
+                return Goal<Result>(action, id, status, canceller, result_future);
+            });
+        });
+    return future;
 }
 
 }  // namespace switchboard

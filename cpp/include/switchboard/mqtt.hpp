@@ -66,6 +66,11 @@ public:
                            std::function<void(const Json&)> on_signal) override;
     Subscription watch(const std::string& property,
                        std::function<void(const Json&, std::uint64_t)> on_value) override;
+    /// Sends a goal; its reply and events come on this client's event topic of the action.
+    void send_goal(const std::string& action, const std::string& goal, Json args,
+                   GoalEvents events, Completion accepted) override;
+    /// What cancels this client's goals.
+    [[nodiscard]] std::weak_ptr<GoalCanceller> goal_canceller() override;
     [[nodiscard]] bool connected() const override;
     [[nodiscard]] const ClientOptions& options() const override;
     /// The interface info the server announced (docs/wire/mqtt.md, "Discovery").

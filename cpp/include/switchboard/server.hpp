@@ -1,11 +1,14 @@
 // The server side of switchboard: `Server`, what generated servers call whatever the
-// transport, and its Unix-socket implementation `UnixServer` (a listening socket, the
+// transport, what a goal's handler holds (`GoalControl`, `GoalContext`), and its Unix-socket
+// implementation `UnixServer` (a listening socket, the
 // handshake, calls dispatched to a `Service`, property values and versions, signals and property
 // changes fanned out to the connections that asked for them), and `serve`, which picks the
 // transport from a URL.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <sys/types.h>
@@ -14,6 +17,7 @@
 
 #include "switchboard/codec.hpp"
 #include "switchboard/error.hpp"
+#include "switchboard/goal.hpp"
 
 namespace switchboard {
 
@@ -45,10 +49,66 @@ struct PropertySpec {
     bool read_only = false;
 };
 
+/// One running goal, as the runtime gives it to the goal's handler.
+///
+/// Thread safety: every member function may be called from any thread at the same time; the
+/// object lives until the handler returns.
+class GoalControl {
+public:
+    virtual ~GoalControl() = default;
+    /// The goal's id, which the client chose.
+    [[nodiscard]] virtual const std::string& id() const = 0;
+    /// Who sent the goal.
+    [[nodiscard]] virtual const CallContext& client() const = 0;
+    /// Sends a feedback values object to every client following the goal, in order.
+    virtual void feedback(const Json& values) = 0;
+    /// Whether a client asked to cancel the goal (or the server is stopping).
+    [[nodiscard]] virtual bool cancel_requested() const = 0;
+    /// Waits at most `timeout` for a request to cancel; returns whether one came.
+    [[nodiscard]] virtual bool wait_cancel_requested(std::chrono::nanoseconds timeout) const = 0;
+};
+
+/// What a goal's handler holds: feedback of the action's `Feedback` type and cancellation.
+///
+/// The handler decides how a goal ends: it returns the result (`succeeded`), throws
+/// `GoalCancelled` (`cancelled`, usually after `is_cancelled()`), or throws a declared error or
+/// another `RemoteError` (`failed`); any other exception fails the goal with `Internal`,
+/// without its text.
+///
+/// Thread safety: as `GoalControl`; it must not outlive the handler call it was given to.
+template <class Feedback>
+class GoalContext {
+public:
+    explicit GoalContext(GoalControl& control) noexcept : control_(control) {}
+
+    /// The goal's id, which the client chose.
+    [[nodiscard]] const std::string& id() const { return control_.id(); }
+    /// Who sent the goal.
+    [[nodiscard]] const CallContext& client() const { return control_.client(); }
+    /// Sends `value` to every client following the goal; none is dropped on the server.
+    void feedback(const Feedback& value) { control_.feedback(encode(value)); }
+    /// Whether a client asked to cancel the goal (or the server is stopping).
+    [[nodiscard]] bool is_cancelled() const { return control_.cancel_requested(); }
+    /// Waits `timeout` unless the goal is cancelled first; returns whether it was cancelled.
+    template <class Rep, class Period>
+    bool wait_cancelled(std::chrono::duration<Rep, Period> timeout) const {
+        return control_.wait_cancel_requested(
+            std::chrono::duration_cast<std::chrono::nanoseconds>(timeout));
+    }
+
+private:
+    GoalControl& control_;
+};
+
+/// Runs one accepted goal to its end and returns its result values object (see `GoalContext`
+/// for how a handler ends a goal otherwise).
+using GoalRunner = std::function<Json(GoalControl&)>;
+
 /// The generated glue between the wire and a user's handler.
 ///
-/// Thread safety: `call`, `command` and `check_property` are called from the connections'
-/// threads, several at a time (one at a time per connection).
+/// Thread safety: `call`, `command`, `check_property` and `accept_goal` are called from the
+/// connections' threads, several at a time (one at a time per connection); the `GoalRunner`s
+/// `accept_goal` returns run on threads of their own, one per goal.
 class Service {
 public:
     virtual ~Service() = default;
@@ -61,6 +121,16 @@ public:
     /// Checks a value a client sent for `property` and returns it re-encoded; throws
     /// `DecodeError` when it does not have the property's type.
     virtual Json check_property(const std::string& property, const Json& value) = 0;
+    /// Decides on a goal of `action`: decodes its arguments object, asks the handler whether to
+    /// accept it and returns what runs it. Throws as `call` does to reject the goal; by default
+    /// every action is unknown (`UnknownAction`).
+    virtual GoalRunner accept_goal(const std::string& action, const Json& args,
+                                   const CallContext& context) {
+        (void)args;
+        (void)context;
+        throw RemoteError(ErrorCode::MethodNotFound, error_names::unknown_action,
+                          "this server has no action `" + action + "`");
+    }
 };
 
 /// A running server, whatever the transport: what generated servers call.
@@ -95,7 +165,8 @@ class ServerCore;
 ///
 /// Each connection has a thread of its own that reads its frames and runs its calls one after
 /// another, so calls from different connections run at the same time and a handler must be
-/// thread safe. Signals and property changes are written to each subscribed connection from the
+/// thread safe. Each accepted goal runs on a thread of its own; `stop` asks every running goal
+/// to cancel and waits for its handler to return. Signals and property changes are written to each subscribed connection from the
 /// thread that emits them, each write bounded by a 250 ms send timeout after which that
 /// connection is closed.
 ///

@@ -1,11 +1,13 @@
 // A C++ client for the Rust and C++ servers of tests/it/cpp.rs:
-// `client_check thermostat|jobs|fault|malformed|broker-restart|evolving-newer|evolving-breaking WHERE`, WHERE a socket
-// path or an `mqtt://` URL.
+// `client_check thermostat|jobs|actions|fault|malformed|broker-restart|evolving-newer|evolving-breaking WHERE`,
+// WHERE a socket path or an `mqtt://` URL.
 // Each check prints what it saw on failure; the exit status is the number of failed checks.
 // `fault` starts a long call, prints "in flight" and expects the call to fail with a transport
 // error once the test kills the server.
 #include <atomic>
+#include <cstdint>
 #include <cstdlib>
+#include <functional>
 #include <condition_variable>
 #include <iostream>
 #include <mutex>
@@ -199,6 +201,143 @@ void jobs_checks(const std::string& path) {
     check(!notices.empty() && notices[0] == "hello", "the notice says hello");
 }
 
+/// The feedback values one goal has received, as its `on_feedback` callback records them.
+struct FeedbackLog {
+    std::mutex mutex;
+    std::condition_variable cv;
+    std::vector<std::int64_t> values;
+
+    std::function<void(const jobs::CountFeedback&)> recorder() {
+        return [this](const jobs::CountFeedback& feedback) {
+            std::lock_guard lock(mutex);
+            values.push_back(feedback.value);
+            cv.notify_all();
+        };
+    }
+    std::vector<std::int64_t> seen() {
+        std::lock_guard lock(mutex);
+        return values;
+    }
+};
+
+std::vector<std::int64_t> one_to(std::int64_t last) {
+    std::vector<std::int64_t> values;
+    for (std::int64_t value = 1; value <= last; ++value) values.push_back(value);
+    return values;
+}
+
+/// The `count` action of a Jobs server (the behaviour of the Rust fixture `serve_jobs`):
+/// acceptance and rejection, every feedback in order (the first included), cancelling before
+/// the start, while running and after the end, a declared error and a failing handler.
+void actions_checks(const std::string& where) {
+    using namespace std::chrono_literals;
+    auto client = jobs::JobsClient::connect(where);
+
+    {
+        FeedbackLog log;
+        auto goal = client.count(3, 1, 0, log.recorder()).get();
+        check(goal.result().get() == 3, "count(3) succeeds with 3");
+        check(goal.status() == switchboard::GoalStatus::Succeeded, "a goal that succeeded says so");
+        check(log.seen() == one_to(3), "count(3) sends feedback 1, 2, 3");
+        check(!goal.id().empty(), "a goal has an id");
+    }
+    try {
+        client.count(-1, 1, 0).get();
+        check(false, "count(-1) is rejected");
+    } catch (const jobs::BadInput& error) {
+        check(error.field == "to" && error.reason == "must not be negative",
+              "the rejection is the declared BadInput with its fields");
+    }
+    {
+        FeedbackLog log;
+        auto goal = client.count(200, 0, 0, log.recorder()).get();
+        check(goal.result().get() == 200, "count(200) succeeds");
+        check(log.seen() == one_to(200), "200 feedback back to back arrive in order, none lost");
+    }
+    {
+        FeedbackLog log;
+        auto goal = client.count(5, 10, 30000, log.recorder()).get();
+        check(goal.cancel().get() == switchboard::GoalStatus::Canceling,
+              "cancelling a goal before it starts answers canceling");
+        try {
+            goal.result().get();
+            check(false, "a goal cancelled before it started does not succeed");
+        } catch (const switchboard::GoalCancelled&) {
+        }
+        check(goal.status() == switchboard::GoalStatus::Cancelled, "the goal ended cancelled");
+        check(log.seen().empty(), "a goal cancelled before it started sent no feedback");
+    }
+    {
+        FeedbackLog log;
+        auto goal = client.count(10000, 10, 0, log.recorder()).get();
+        check(wait_for(log.mutex, log.cv, [&] { return !log.values.empty(); }),
+              "a running goal sends feedback");
+        check(goal.status() == switchboard::GoalStatus::Executing, "a running goal is executing");
+        goal.cancel().get();
+        try {
+            goal.result().get();
+            check(false, "a goal cancelled while running does not succeed");
+        } catch (const switchboard::GoalCancelled&) {
+        }
+        const auto seen = log.seen();
+        check(!seen.empty() && seen.front() == 1 && seen == one_to(seen.back()),
+              "the feedback before the cancel arrived in order from 1");
+    }
+    {
+        auto goal = client.count(2, 0, 0).get();
+        check(goal.result().get() == 2, "count(2) succeeds");
+        check(goal.cancel().get() == switchboard::GoalStatus::Succeeded,
+              "cancelling a goal that ended answers its end state");
+        check(goal.result().get() == 2, "and its result stays");
+    }
+    try {
+        client.count(13, 1, 0).get().result().get();
+        check(false, "count(13) fails");
+    } catch (const jobs::QuotaExceeded& error) {
+        check(error.used == 1 && error.limit == 1 && !error.resets_at,
+              "the goal fails with the declared QuotaExceeded and its fields");
+    }
+    try {
+        client.count(99, 1, 0).get().result().get();
+        check(false, "count(99) fails");
+    } catch (const switchboard::RemoteError& error) {
+        check(error.name() == "Internal" && error.code() == switchboard::ErrorCode::ServerError,
+              "a failing handler ends its goal with Internal, got " + error.name());
+        check(std::string(error.what()).find("secret") == std::string::npos,
+              "the handler's text is not sent");
+    }
+    // Goals of one client run at the same time, each with its own feedback.
+    {
+        FeedbackLog first_log;
+        FeedbackLog second_log;
+        auto first = client.count(10000, 10, 0, first_log.recorder()).get();
+        auto second = client.count(10000, 10, 0, second_log.recorder()).get();
+        check(first.id() != second.id(), "two goals have two ids");
+        check(wait_for(first_log.mutex, first_log.cv, [&] { return first_log.values.size() >= 2; }) &&
+                  wait_for(second_log.mutex, second_log.cv,
+                           [&] { return second_log.values.size() >= 2; }),
+              "two goals run at once");
+        first.cancel().get();
+        second.cancel().get();
+        expect_throws([&] { first.result().get(); }, "the first goal ends cancelled");
+        expect_throws([&] { second.result().get(); }, "the second goal ends cancelled");
+    }
+}
+
+/// A goal in flight when the server dies ends with `TransportError`.
+void action_fault_checks(const std::string& where) {
+    auto client = jobs::JobsClient::connect(where);
+    auto goal = client.count(100000, 10, 0).get();
+    std::cout << "in flight" << std::endl;
+    try {
+        goal.result().get();
+        check(false, "a goal whose server died does not succeed");
+    } catch (const switchboard::TransportError&) {
+    } catch (const std::exception& error) {
+        check(false, std::string("expected a TransportError, got: ") + error.what());
+    }
+}
+
 /// A call in flight when the server dies fails with `TransportError`, not a timeout.
 void fault_checks(const std::string& where) {
     using namespace std::chrono_literals;
@@ -319,7 +458,7 @@ void evolving_breaking_checks(const std::string& path) {
 
 int main(int argc, char** argv) {
     if (argc != 3) {
-        std::cerr << "usage: client_check thermostat|jobs|fault|malformed|broker-restart|evolving-newer|evolving-breaking WHERE\n";
+        std::cerr << "usage: client_check thermostat|jobs|actions|action-fault|fault|malformed|broker-restart|evolving-newer|evolving-breaking WHERE\n";
         return 100;
     }
     const std::string role = argv[1];
@@ -328,6 +467,10 @@ int main(int argc, char** argv) {
             thermostat_checks(argv[2]);
         } else if (role == "jobs") {
             jobs_checks(argv[2]);
+        } else if (role == "actions") {
+            actions_checks(argv[2]);
+        } else if (role == "action-fault") {
+            action_fault_checks(argv[2]);
         } else if (role == "fault") {
             fault_checks(argv[2]);
         } else if (role == "malformed") {

@@ -29,6 +29,12 @@ public:
     thermostat::GetStatusReply get_status(const switchboard::CallContext&) override {
         return thermostat::GetStatusReply{thermostat::Mode::heat, 19.5, {19.0, 19.5}};
     }
+
+    double preheat(switchboard::GoalContext<thermostat::PreheatFeedback>& goal,
+                   double target_celsius) override {
+        goal.feedback(thermostat::PreheatFeedback{target_celsius, 100});
+        return target_celsius;
+    }
 };
 
 class Worker final : public jobs::JobsHandler {
@@ -50,6 +56,28 @@ public:
 
     void note(const switchboard::CallContext&, std::string text, bool) override {
         if (auto* serving = server.load()) serving->emit_notice(text);
+    }
+
+    void accept_count(const switchboard::CallContext&, const jobs::CountGoal& goal) override {
+        if (goal.to < 0) throw jobs::BadInput("to", "must not be negative");
+    }
+
+    // As the Rust fixture's `count`: waits `start_after_ms`, then counts to `to` with one
+    // feedback per `step_ms`, failing with QuotaExceeded at 13 and throwing at 99.
+    std::int64_t count(switchboard::GoalContext<jobs::CountFeedback>& goal, std::int64_t to,
+                       std::uint32_t step_ms, std::uint32_t start_after_ms) override {
+        if (goal.wait_cancelled(std::chrono::milliseconds(start_after_ms))) {
+            throw switchboard::GoalCancelled();
+        }
+        for (std::int64_t value = 1; value <= to; ++value) {
+            goal.feedback(jobs::CountFeedback{value});
+            if (to == 13) throw jobs::QuotaExceeded(1, 1, std::nullopt);
+            if (to == 99) throw std::runtime_error("secret detail");
+            if (goal.wait_cancelled(std::chrono::milliseconds(step_ms))) {
+                throw switchboard::GoalCancelled();
+            }
+        }
+        return to;
     }
 
     std::atomic<jobs::JobsServer*> server{nullptr};

@@ -3,7 +3,7 @@
 //!
 //! As for Python, generation has two steps: `lower` (here) restates the interface as a view
 //! model in which every identifier, C++ type and JSON conversion is decided, and the minijinja
-//! template in `templates/cpp/` only interpolates it. Actions are not generated yet.
+//! template in `templates/cpp/` only interpolates it.
 
 pub(crate) mod names;
 
@@ -41,8 +41,7 @@ struct Library {
     signals: Vec<Signal>,
     properties: Vec<Property>,
     commands: Vec<Command>,
-    /// The wire names of the actions, which this version does not generate.
-    actions: Vec<String>,
+    actions: Vec<Action>,
 }
 
 #[derive(Debug, Serialize)]
@@ -145,6 +144,23 @@ struct Command {
     name: String,
     doc: String,
     params: Vec<Field>,
+}
+
+#[derive(Debug, Serialize)]
+struct Action {
+    wire: String,
+    /// The handler's function that runs a goal, and the client's that sends one.
+    name: String,
+    /// The handler's function that decides whether to accept a goal.
+    accept: String,
+    doc: String,
+    /// The structure of the goal's values, and its members.
+    goal_class: String,
+    goal_members: Vec<Field>,
+    feedback_class: String,
+    /// The goal's values as parameters of the handler and the client.
+    params: Vec<Field>,
+    result: Shape,
 }
 
 /// The directory and file name of the generated header: `include/<namespace>/<namespace>.hpp`.
@@ -364,6 +380,7 @@ impl<'a> Lowering<'a> {
         let properties =
             iface.properties.iter().map(|p| self.property(p)).collect::<Result<_, _>>()?;
         let commands = iface.commands.iter().map(|c| self.command(c)).collect::<Result<_, _>>()?;
+        let actions = iface.actions.iter().map(|a| self.action(a)).collect::<Result<_, _>>()?;
         structs.append(&mut self.messages);
         let description = iface.description_json();
         Ok(Library {
@@ -384,7 +401,7 @@ impl<'a> Lowering<'a> {
             signals,
             properties,
             commands,
-            actions: iface.actions.iter().map(|a| a.name.clone()).collect(),
+            actions,
         })
     }
 
@@ -696,6 +713,77 @@ impl<'a> Lowering<'a> {
         let params = self.params(&c.arguments, &format!("the parameters of `{name}`"))?;
         let doc = doc_or(c.documentation.as_deref(), || format!("Sends the `{}` command.", c.name));
         Ok(Command { wire: c.name.clone(), name, doc, params })
+    }
+}
+
+impl Lowering<'_> {
+    fn action(&mut self, a: &idl::Action) -> Result<Action, NameError> {
+        let what = format!("action `{}`", a.name);
+        let name = names::snake(&a.name, &what)?;
+        let accept = names::prefixed_snake("accept", &a.name, &what)?;
+        let (client, handler) = (self.client_scope(), self.handler_scope());
+        self.member(&client, &name, &what)?;
+        self.member(&handler, &name, &what)?;
+        self.member(&handler, &accept, &what)?;
+        // `goal` is the handler's goal context, `on_feedback` the client's feedback callback.
+        let reserved = [
+            "goal",
+            "on_feedback",
+            "context",
+            "timeout",
+            "sb_args",
+            "sb_promise",
+            "sb_outcome",
+            "sb_data",
+        ];
+        let params_scope = format!("the parameters of `{name}`");
+        let params = self.fields(&a.goal, &params_scope, &reserved, &HashSet::new())?;
+        let goal_class =
+            self.message_class(&a.name, &["Goal", "ActionGoal"], &format!("the goal of {what}"))?;
+        let goal_members =
+            self.fields(&a.goal, &format!("the members of `{goal_class}`"), &[], &HashSet::new())?;
+        self.messages.push(Struct {
+            name: goal_class.clone(),
+            doc: format!("The values of a `{}` goal.", a.name),
+            fields: goal_members.clone(),
+        });
+        let feedback_class = self.message_class(
+            &a.name,
+            &["Feedback", "ActionFeedback"],
+            &format!("the feedback of {what}"),
+        )?;
+        let feedback = self.fields(
+            &a.feedback,
+            &format!("the members of `{feedback_class}`"),
+            &[],
+            &HashSet::new(),
+        )?;
+        self.messages.push(Struct {
+            name: feedback_class.clone(),
+            doc: format!("The progress a `{}` goal reports.", a.name),
+            fields: feedback,
+        });
+        let result_scope = format!("the result of `{name}`");
+        let result = self.fields(&a.result, &result_scope, &[], &HashSet::new())?;
+        let result = self.shape(
+            result,
+            &a.name,
+            &["Result", "ActionResult"],
+            &format!("the result of {what}"),
+            format!("What a `{}` goal ends with.", a.name),
+        )?;
+        let doc = doc_or(a.documentation.as_deref(), || format!("The `{}` action.", a.name));
+        Ok(Action {
+            wire: a.name.clone(),
+            name,
+            accept,
+            doc,
+            goal_class,
+            goal_members,
+            feedback_class,
+            params,
+            result,
+        })
     }
 }
 
