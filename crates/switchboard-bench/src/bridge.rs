@@ -1,7 +1,9 @@
 //! Row 17: a bridge (`switchboard::bridge`) between MQTT and Redis. An RPC called on Redis and
 //! answered on MQTT through the bridge, against the two hops measured apart (MQTT alone, Redis
 //! alone); and messages published on MQTT and read on Redis through the bridge, against each
-//! broker alone. Every server and the bridge run as processes of their own.
+//! broker alone and against a second bridge that publishes one message at a time (the
+//! writer's window of publishes on their way set to 1). Every server and each bridge run as
+//! processes of their own.
 
 use std::time::{Duration, Instant};
 
@@ -52,6 +54,20 @@ pub(crate) async fn serve_bridge(tag: &str) {
     std::future::pending::<()>().await;
 }
 
+/// `serve bridge-one-at-a-time TAG`: a bridge from `TAG.topic_serial` on [`A_URL`] to
+/// `TAG.bridged_serial` on [`B_URL`] that publishes one message and waits for it before the
+/// next (`in_flight` 1).
+pub(crate) async fn serve_bridge_one_at_a_time(tag: &str) {
+    let a = Endpoint::parse(A_URL).expect("url");
+    let b = Endpoint::parse(B_URL).expect("url");
+    let routes =
+        vec![Route::topic(Side::A, format!("{tag}.topic_serial"), format!("{tag}.bridged_serial"))];
+    let options = BridgeOptions::default().in_flight(1);
+    let _bridge = Bridge::start(a, b, routes, options).await.expect("a bridge");
+    println!("ready");
+    std::future::pending::<()>().await;
+}
+
 /// A node client's call of an echo RPC.
 pub(crate) struct NodeCall {
     client: RpcClient<Value, Value>,
@@ -91,8 +107,14 @@ pub(crate) struct Throughput {
     pub(crate) direct_a: f64,
     pub(crate) direct_b: f64,
     pub(crate) bridged: f64,
+    /// Through the bridge that publishes one message at a time.
+    pub(crate) bridged_one_at_a_time: f64,
+    /// The bridge's own publishes on their way at once at most (its default).
+    pub(crate) in_flight: usize,
     /// Median over rounds of bridged ÷ the slower broker alone.
     pub(crate) ratio: f64,
+    /// Median over rounds of bridged ÷ bridged one at a time.
+    pub(crate) ratio_to_one_at_a_time: f64,
     pub(crate) lost: u64,
     pub(crate) rounds: usize,
     pub(crate) count: u64,
@@ -104,6 +126,7 @@ pub(crate) async fn run(plan: Plan, count: u64, rounds: usize) -> (Latency, Thro
     let _echo_a = Server::spawn("node-echo", &format!("{A_URL}#{tag}.echo"));
     let _echo_b = Server::spawn("node-echo", &format!("{B_URL}#{tag}.echo"));
     let _bridge = Server::spawn("bridge", &tag);
+    let _bridge_one_at_a_time = Server::spawn("bridge-one-at-a-time", &tag);
     let mut hop_a = NodeCall::connect(A_URL, &format!("{tag}.echo")).await;
     let mut hop_b = NodeCall::connect(B_URL, &format!("{tag}.echo")).await;
     let mut bridged = NodeCall::connect(B_URL, &format!("{tag}.bridged")).await;
@@ -153,24 +176,35 @@ pub(crate) async fn run(plan: Plan, count: u64, rounds: usize) -> (Latency, Thro
         node_a.publisher::<Value>(&format!("{tag}.topic")).await.expect("a publisher");
     let mut sub_bridged =
         node_b.subscriber::<Value>(&format!("{tag}.bridged_topic")).await.expect("a subscriber");
-    let (mut rates_a, mut rates_b, mut rates_bridged, mut ratios) =
+    let pub_serial =
+        node_a.publisher::<Value>(&format!("{tag}.topic_serial")).await.expect("a publisher");
+    let mut sub_serial =
+        node_b.subscriber::<Value>(&format!("{tag}.bridged_serial")).await.expect("a subscriber");
+    let (mut rates_a, mut rates_b, mut rates_bridged, mut rates_serial) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut ratios, mut ratios_to_serial) = (Vec::new(), Vec::new());
     let mut lost = 0;
     for _ in 0..rounds {
         let (a, lost_a) = blast(&pub_a, &mut sub_a, count).await;
         let (b, lost_b) = blast(&pub_b, &mut sub_b, count).await;
         let (through, lost_t) = blast(&pub_bridged, &mut sub_bridged, count).await;
-        lost += lost_a + lost_b + lost_t;
+        let (serial, lost_s) = blast(&pub_serial, &mut sub_serial, count).await;
+        lost += lost_a + lost_b + lost_t + lost_s;
         ratios.push(through / a.min(b));
+        ratios_to_serial.push(through / serial);
         rates_a.push(a);
         rates_b.push(b);
         rates_bridged.push(through);
+        rates_serial.push(serial);
     }
     let throughput = Throughput {
         direct_a: util::median(rates_a),
         direct_b: util::median(rates_b),
         bridged: util::median(rates_bridged),
+        bridged_one_at_a_time: util::median(rates_serial),
+        in_flight: switchboard::bridge::DEFAULT_IN_FLIGHT,
         ratio: util::median(ratios),
+        ratio_to_one_at_a_time: util::median(ratios_to_serial),
         lost,
         rounds,
         count,

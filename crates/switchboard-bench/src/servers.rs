@@ -108,6 +108,7 @@ pub(crate) fn serve(role: &str, addr: &str) {
             }
             "node-echo" => crate::bridge::serve_echo(addr).await,
             "bridge" => crate::bridge::serve_bridge(addr).await,
+            "bridge-one-at-a-time" => crate::bridge::serve_bridge_one_at_a_time(addr).await,
             "thermostat" => crate::soak::serve_thermostat(addr).await,
             "raw-mqtt" => crate::mqtt::raw_responder(addr).await,
             "raw-redis" => crate::raw_redis::responder(addr).await,
