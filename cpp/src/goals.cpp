@@ -229,7 +229,7 @@ void GoalBook::send(const std::string& action, const Json& body, const CallConte
                               error_names::invalid_arguments, error.what()));
     } catch (...) {
         return answer(refusal(*id, ErrorCode::ServerError, error_names::internal,
-                              "the handler failed"));
+                              error_names::internal_message));
     }
     auto goal = std::make_shared<ServerGoal>(*id, action, sender);
     goal->followers.push_back(follower);
@@ -338,7 +338,7 @@ void GoalBook::run(const std::shared_ptr<ServerGoal>& goal, const GoalRunner& ru
     } catch (const RemoteError& error) {
         fail(error.code(), error.name(), error.message(), error.details());
     } catch (...) {
-        fail(ErrorCode::ServerError, error_names::internal, "the handler failed", std::nullopt);
+        fail(ErrorCode::ServerError, error_names::internal, error_names::internal_message, std::nullopt);
     }
     {
         std::lock_guard lock(goal->mutex);

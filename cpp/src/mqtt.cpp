@@ -1612,7 +1612,7 @@ private:
                     "invalid arguments for `" + method + "`: " + error.what(), std::nullopt,
                     nullptr);
         } catch (...) {
-            respond(message, ErrorCode::ServerError, error_names::internal, "the handler failed",
+            respond(message, ErrorCode::ServerError, error_names::internal, error_names::internal_message,
                     std::nullopt, nullptr);
         }
     }

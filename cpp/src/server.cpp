@@ -563,7 +563,7 @@ private:
                   error_names::invalid_arguments, error_body(error.what(), std::nullopt));
         } catch (...) {
             reply(connection, frame, ErrorCode::ServerError, error_names::internal,
-                  error_body("the handler failed", std::nullopt));
+                  error_body(error_names::internal_message, std::nullopt));
         }
     }
 

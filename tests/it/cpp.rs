@@ -936,6 +936,39 @@ async fn a_rust_client_runs_goals_on_a_cpp_server_over_mqtt() {
     raw::clear_retained(&broker.url, &instance).await;
 }
 
+/// Our Python runtime's Jobs client (tests/python/jobs_client.py, the one the Rust and Python
+/// Jobs servers pass) against the C++ Jobs server over the Unix socket: methods with declared,
+/// undeclared and internal errors, goals with feedback, cancel, results, declared errors and a
+/// late attach, and a command's broadcast notice (the C++ server sends no event to one client,
+/// so the client skips that check).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_python_client_passes_against_a_cpp_server() {
+    let Some(build) = built() else { return };
+    let Some(env) = crate::python::py() else { return };
+    let dir = SocketDir::new();
+    let socket = dir.path("jobs");
+    let server = CppServer::start(build, "jobs", &socket);
+    let url = format!("unix://{}", socket.display());
+    let mut client = env.spawn("jobs_client.py", &[&url, "--broadcast-only"]);
+    crate::python::expect_line(&mut client, "PASS").await;
+    server.stop();
+}
+
+/// The same over MQTT (the shared broker, an instance of its own).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_python_client_passes_against_a_cpp_server_over_mqtt() {
+    let Some(build) = built() else { return };
+    let Some(env) = crate::python::py() else { return };
+    let Some(broker) = shared_mosquitto() else { return };
+    let instance = unique("cpp-jobs-python");
+    let url = format!("{}?instance={instance}", broker.url);
+    let server = CppServer::start(build, "jobs", &url);
+    let mut client = env.spawn("jobs_client.py", &[&url, "--broadcast-only"]);
+    crate::python::expect_line(&mut client, "PASS").await;
+    server.stop();
+    raw::clear_retained(&broker.url, &instance).await;
+}
+
 /// A C++ client's goal in flight ends with a transport error once its Unix server is killed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cpp_clients_goal_fails_when_its_unix_server_is_killed() {

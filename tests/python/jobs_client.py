@@ -1,5 +1,7 @@
-"""Drives a Jobs server (Rust or Python) through actions, commands, typed errors and events to
-one client. Usage: jobs_client.py ENDPOINT_URL. Prints PASS when every check passed."""
+"""Drives a Jobs server (Rust, Python or C++) through actions, commands, typed errors and events
+to one client. Usage: jobs_client.py ENDPOINT_URL [--broadcast-only]; with --broadcast-only
+(a server that cannot send an event to one client, as the C++ one) the private notices are not
+checked. Prints PASS when every check passed."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ from jobs import BadInput, JobsClient, NotFound, QuotaExceeded
 import switchboard as sb
 
 URL = sys.argv[1]
+BROADCAST_ONLY = sys.argv[2:] == ["--broadcast-only"]
 STEP = 5.0
 RESETS_AT = dt.datetime(2030, 1, 2, 3, 4, 5, 123456, dt.timezone.utc)
 
@@ -107,12 +110,13 @@ async def main() -> None:
     check(got is not None and got.text == "hello", "command reaches its handler")
     other = await others.next(STEP)
     check(other is not None and other.text == "hello", "broadcast reaches everyone")
-    await late.note("for late only", True)
-    got = await others.next(STEP)
-    check(got is not None and got.text == "for late only", "event to one client reaches it")
-    await client.note("for everyone", False)
-    got = await notices.next(STEP)
-    check(got is not None and got.text == "for everyone", "event to one client skips the others")
+    if not BROADCAST_ONLY:
+        await late.note("for late only", True)
+        got = await others.next(STEP)
+        check(got is not None and got.text == "for late only", "event to one client reaches it")
+        await client.note("for everyone", False)
+        got = await notices.next(STEP)
+        check(got is not None and got.text == "for everyone", "event to one client skips the others")
     await late.close()
     await client.close()
     err = await expect(sb.NotConnectedError, client.lookup("x"))

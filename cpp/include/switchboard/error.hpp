@@ -94,6 +94,8 @@ private:
 /// The stable names of the errors the runtime itself produces.
 namespace error_names {
 inline constexpr const char* internal = "Internal";
+/// The message of an `Internal` error, the same on every switchboard server.
+inline constexpr const char* internal_message = "the server failed while handling the request";
 inline constexpr const char* invalid_arguments = "InvalidArguments";
 inline constexpr const char* unknown_method = "UnknownMethod";
 inline constexpr const char* unknown_property = "UnknownProperty";

@@ -47,6 +47,7 @@ public:
                                            std::chrono::microseconds{123456}};
             throw jobs::QuotaExceeded(7, 5, at);
         }
+        if (key == "panic") throw std::runtime_error("secret detail at /srv/jobs/handler.cpp:42");
         if (key == "other") {
             throw switchboard::RemoteError(switchboard::ErrorCode::ClientError, "RateLimited", "slow down");
         }
