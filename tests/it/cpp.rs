@@ -349,6 +349,20 @@ async fn client_check(build: &Path, role: &str, where_: impl AsRef<std::ffi::OsS
     );
 }
 
+/// Runs `client_check ROLE` against our Python runtime's Jobs server
+/// (`tests/python/jobs_server.py`, the behaviour of the Rust `serve_jobs`) serving at `url`.
+async fn client_check_on_python_jobs(
+    build: &Path,
+    env: &crate::python::PyEnv,
+    role: &str,
+    url: &str,
+) {
+    let mut server = env.spawn("jobs_server.py", &[url]);
+    crate::python::expect_line(&mut server, "READY").await;
+    client_check(build, role, url).await;
+    crate::python::stop_python_server(&mut server).await;
+}
+
 /// Waits (at most `limit`) for the first line a peer prints on its standard output, which must
 /// be `expected`: the peer says it is ready for the test's next step.
 async fn first_line(peer: &mut Child, expected: &str, what: &str, limit: Duration) {
@@ -814,11 +828,7 @@ async fn a_cpp_client_runs_goals_on_a_cpp_server() {
 async fn a_cpp_client_runs_goals_on_a_python_server() {
     let Some(build) = built() else { return };
     let Some(env) = crate::python::py() else { return };
-    let url = crate::python::socket_url();
-    let mut server = env.spawn("jobs_server.py", &[&url]);
-    crate::python::expect_line(&mut server, "READY").await;
-    client_check(build, "actions", &url).await;
-    crate::python::stop_python_server(&mut server).await;
+    client_check_on_python_jobs(build, env, "actions", &crate::python::socket_url()).await;
 }
 
 /// A Rust client's goals on the C++ Jobs server over the Unix socket.
@@ -917,10 +927,7 @@ async fn a_cpp_client_runs_goals_on_a_python_server_over_mqtt() {
     let Some(build) = built() else { return };
     let Some(env) = crate::python::py() else { return };
     let Some(url) = crate::python::mqtt_url() else { return };
-    let mut server = env.spawn("jobs_server.py", &[&url]);
-    crate::python::expect_line(&mut server, "READY").await;
-    client_check(build, "actions", &url).await;
-    crate::python::stop_python_server(&mut server).await;
+    client_check_on_python_jobs(build, env, "actions", &url).await;
 }
 
 /// A Rust client's goals on the C++ Jobs server over MQTT.
@@ -1076,11 +1083,7 @@ async fn a_cpp_server_answers_malformed_frames_and_goes_on() {
 async fn a_cpp_client_catches_the_declared_errors_of_a_python_server() {
     let Some(build) = built() else { return };
     let Some(env) = crate::python::py() else { return };
-    let url = crate::python::socket_url();
-    let mut server = env.spawn("jobs_server.py", &[&url]);
-    crate::python::expect_line(&mut server, "READY").await;
-    client_check(build, "jobs", &url).await;
-    crate::python::stop_python_server(&mut server).await;
+    client_check_on_python_jobs(build, env, "jobs", &crate::python::socket_url()).await;
 }
 
 /// The same over MQTT (the shared broker, an instance of its own).
@@ -1089,10 +1092,7 @@ async fn a_cpp_client_catches_the_declared_errors_of_a_python_server_over_mqtt()
     let Some(build) = built() else { return };
     let Some(env) = crate::python::py() else { return };
     let Some(url) = crate::python::mqtt_url() else { return };
-    let mut server = env.spawn("jobs_server.py", &[&url]);
-    crate::python::expect_line(&mut server, "READY").await;
-    client_check(build, "jobs", &url).await;
-    crate::python::stop_python_server(&mut server).await;
+    client_check_on_python_jobs(build, env, "jobs", &url).await;
 }
 
 /// A C++ client against a fake server that answers badly (`client_check malformed`): an answer

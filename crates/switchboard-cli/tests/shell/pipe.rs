@@ -147,6 +147,22 @@ impl Reader {
         serde_json::from_str(&line).unwrap_or_else(|e| panic!("not JSON: {line:?}: {e}"))
     }
 
+    /// Reads until goal `goal` has ended and request `request` (a cancel, say) is answered,
+    /// which come in either order: the gateway handles requests concurrently. Returns the
+    /// goal's last line and the request's answer; the goal's feedback is skipped.
+    fn goal_end_and_answer(&self, goal: &Value, request: &Value) -> (Value, Value) {
+        let (mut ended, mut answered) = (None, None);
+        while ended.is_none() || answered.is_none() {
+            let line = self.next();
+            if line["id"] == *request {
+                answered = Some(line);
+            } else if line["id"] == *goal && line.get("feedback").is_none() {
+                ended = Some(line);
+            }
+        }
+        (ended.unwrap(), answered.unwrap())
+    }
+
     fn nothing_for(&self, wait: Duration) -> bool {
         self.rx.recv_timeout(wait).is_err()
     }
@@ -231,35 +247,16 @@ fn pipe_serves_every_verb() {
     jobs.send("{\"action\":\"count\",\"args\":{\"to\":100000,\"stepMs\":20,\"startAfterMs\":0},\"id\":9}\n");
     assert_eq!(out.next()["status"], "accepted");
     jobs.send("{\"cancel\":9,\"id\":10}\n");
-    let mut end = out.next();
-    let mut cancel_reply = None;
-    while end.get("status").is_none()
-        || end["status"] == "accepted"
-        || end.get("feedback").is_some()
-    {
-        if end["id"] == 10 {
-            cancel_reply = Some(end.clone());
-        }
-        end = out.next();
-    }
-    assert_eq!(end, json!({"id":9,"status":"cancelled"}));
-    let _ = cancel_reply;
+    let (ended, answered) = out.goal_end_and_answer(&json!(9), &json!(10));
+    assert_eq!(ended, json!({"id":9,"status":"cancelled"}));
+    assert!(answered["result"]["status"].is_string(), "{answered}");
     // Issue 15, defect 16: a goal started with a string id is cancelled by that string, and a
     // watch list of non-names is an error, not a watch of everything.
     jobs.send("{\"action\":\"count\",\"args\":{\"to\":100000,\"stepMs\":20,\"startAfterMs\":0},\"id\":\"goal-a\"}\n");
     assert_eq!(out.next()["status"], "accepted");
     jobs.send("{\"cancel\":\"goal-a\",\"id\":11}\n");
-    let (mut ended, mut answered) = (None, None);
-    while ended.is_none() || answered.is_none() {
-        let line = out.next();
-        if line["id"] == 11 {
-            answered = Some(line);
-        } else if line["id"] == "goal-a" && line.get("feedback").is_none() {
-            ended = Some(line);
-        }
-    }
-    assert_eq!(ended.unwrap(), json!({"id":"goal-a","status":"cancelled"}));
-    let answered = answered.unwrap();
+    let (ended, answered) = out.goal_end_and_answer(&json!("goal-a"), &json!(11));
+    assert_eq!(ended, json!({"id":"goal-a","status":"cancelled"}));
     assert!(answered["result"]["status"].is_string(), "{answered}");
     jobs.send("{\"watch\":[1,2,3],\"id\":12}\n");
     let refused = out.next();

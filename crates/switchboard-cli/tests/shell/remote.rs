@@ -274,7 +274,7 @@ fn shell_md_examples_work() {
     let bin_dir = std::path::Path::new(crate::support::bin()).parent().unwrap().to_owned();
     let path = format!("{}:{}", bin_dir.display(), std::env::var("PATH").unwrap_or_default());
     for block in blocks {
-        let mut command = live.command(&[]);
+        let command = live.command(&[]);
         let mut bash = std::process::Command::new("bash");
         bash.arg("-euo").arg("pipefail").arg("-c").arg(&block).env("PATH", &path);
         for (k, v) in command.get_envs() {
@@ -284,7 +284,6 @@ fn shell_md_examples_work() {
             };
         }
         bash.current_dir(live.dir.path());
-        let _ = &mut command;
         let output = crate::support::run_bounded(bash, Duration::from_secs(60));
         assert!(
             output.status.success(),
