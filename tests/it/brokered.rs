@@ -417,7 +417,8 @@ pub(crate) async fn killed_server_fails_pending_calls_promptly(shared_url: &str)
 /// Without a broker listening, connecting fails at once with `Unreachable`, never `NotFound`,
 /// which would claim the service is missing (`scheme` is the broker's plain URL scheme).
 pub(crate) async fn no_broker_is_unreachable(scheme: &str) {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let closed = switchboard_testkit::broker::ClosedPort::new();
+    let port = closed.port();
     let started = Instant::now();
     let nowhere = endpoint(&format!("{scheme}://127.0.0.1:{port}"), "nobody");
     let error = within("connect", ThermostatClient::connect(&nowhere)).await.unwrap_err();

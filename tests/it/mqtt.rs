@@ -179,7 +179,8 @@ async fn broker_restart_is_survived() {
 /// would claim the service is missing, which an unreachable broker cannot tell.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_broker_is_unreachable() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let closed = switchboard_testkit::broker::ClosedPort::new();
+    let port = closed.port();
     let endpoint = endpoint(&format!("mqtt://127.0.0.1:{port}"), "nobody");
     let error = within("connect", ThermostatClient::connect(&endpoint)).await.unwrap_err();
     assert_eq!(error.kind(), TransportErrorKind::Unreachable, "{error}");

@@ -509,7 +509,8 @@ pub(crate) async fn no_broker_is_unreachable(scheme: &str) {
         action::GoalContext,
         error::{HandlerError, TransportError, TransportErrorKind},
     };
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let closed = switchboard_testkit::broker::ClosedPort::new();
+    let port = closed.port();
     let url = format!("{scheme}://127.0.0.1:{port}");
     let node = Node::new("nowhere", Endpoint::parse(&url).expect("a URL"));
     let check = |what: &str, error: TransportError, started: Instant| {

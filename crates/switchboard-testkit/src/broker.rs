@@ -594,6 +594,41 @@ fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free port").port()
 }
 
+/// A loopback port where no broker is, for as long as this value lives: the port is bound but
+/// never listened on, so a connection to it is refused at once, and no server another test starts
+/// meanwhile can take it. (A port merely found free and released can go to another test's private
+/// server, and a client sent there then waits on a server of another protocol instead of being
+/// refused.)
+#[derive(Debug)]
+pub struct ClosedPort {
+    _reserved: tokio::net::TcpSocket,
+    port: u16,
+}
+
+impl ClosedPort {
+    /// Reserves a loopback port.
+    ///
+    /// # Panics
+    /// If no socket can be bound on 127.0.0.1; a test cannot go on without it.
+    pub fn new() -> Self {
+        let socket = tokio::net::TcpSocket::new_v4().expect("a TCP socket");
+        socket.bind(SocketAddr::from(([127, 0, 0, 1], 0))).expect("a loopback port");
+        let port = socket.local_addr().expect("the bound port").port();
+        ClosedPort { _reserved: socket, port }
+    }
+
+    /// The reserved port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+}
+
+impl Default for ClosedPort {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 /// Writes `ca.pem` (a throwaway CA) plus `server.pem` and `server.key` (a certificate it issued
 /// for `127.0.0.1` and `localhost`) into `dir`, returning their paths in that order.
 fn write_test_certificates(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {

@@ -182,7 +182,8 @@ async fn a_server_waits_for_a_broker_that_starts_later() {
 /// tools) fails at once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_bounded_wait_for_the_broker_gives_up() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let closed = switchboard_testkit::broker::ClosedPort::new();
+    let port = closed.port();
     let url = format!("mqtt://127.0.0.1:{port}");
     for (wait, gave_up) in [(Duration::ZERO, false), (Duration::from_millis(400), true)] {
         let endpoint = with_options(&url, "nobody", |o| o.wait_for_broker = Some(wait));

@@ -87,7 +87,8 @@ fn stinger_python_server_with_interface_file() {
 #[test]
 fn unreachable_broker_exits_with_transport_failure() {
     let live = Live::unix();
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let closed = switchboard_testkit::broker::ClosedPort::new();
+    let port = closed.port();
     let url = format!("mqtt://127.0.0.1:{port}");
     let run = transcript(&live, &["get", "--connect", &url, "Thermostat", "setpoint"]);
     insta::assert_snapshot!("exit_transport_no_broker", run.replace(&port.to_string(), "[port]"));
