@@ -4,8 +4,8 @@
 //! cancel, results and declared errors), a C++ client's call (and goal) failing with a
 //! transport error when its server is killed, a C++ client calling again after its (private)
 //! broker restarts, malformed frames and answers sent to a C++ server and a C++ client, the
-//! generated C++ of every example interface compiled warning-free with g++ and with clang++, and
-//! clang-tidy clean on the runtime.
+//! generated C++ of every example interface (and the C++ snippets of its Markdown reference)
+//! compiled warning-free with g++ and with clang++, and clang-tidy clean on the runtime.
 //!
 //! The first test to need it generates C++ for `examples/interfaces/*.yaml` and the thermostat
 //! with `switchboard_codegen` into the target directory, and builds `cpp/tests/` with CMake
@@ -161,27 +161,38 @@ fn generate() -> Result<PathBuf, String> {
         let files =
             switchboard_codegen::generate_files(iface, &name, switchboard_codegen::Lang::Cpp)
                 .map_err(|e| format!("{}: {e}", file.display()))?;
-        let header = files
-            .iter()
-            .find(|f| f.path.extension().is_some_and(|ext| ext == "hpp"))
-            .ok_or("no header generated")?;
-        // `include/<namespace>/<namespace>.hpp`: the directory is named after the namespace.
-        let namespace = header.path.parent().and_then(Path::file_name).ok_or("header path")?;
-        let dir = generated.join(namespace);
+        let dir = generated.join(namespace(&files)?);
         for f in &files {
             write_if_changed(&dir.join(&f.path), &f.contents)?;
         }
     }
     write_doc_samples()?;
+    write_reference_snippets()?;
     Ok(generated)
+}
+
+/// The namespace of a generated C++ library, which names the directory of its header
+/// (`include/<namespace>/<namespace>.hpp`).
+fn namespace(files: &[switchboard_codegen::GeneratedFile]) -> Result<String, String> {
+    let header = files
+        .iter()
+        .find(|f| f.path.extension().is_some_and(|ext| ext == "hpp"))
+        .ok_or("no header generated")?;
+    let dir = header.path.parent().and_then(Path::file_name).ok_or("header path")?;
+    Ok(dir.to_string_lossy().into_owned())
 }
 
 /// The ```cpp blocks of docs/cpp.md, in order.
 fn doc_samples() -> Vec<String> {
     let doc = std::fs::read_to_string(repo().join("docs/cpp.md")).expect("read docs/cpp.md");
+    cpp_blocks(&doc)
+}
+
+/// The ```cpp blocks of a Markdown text, in order.
+fn cpp_blocks(markdown: &str) -> Vec<String> {
     let mut samples = Vec::new();
     let mut current: Option<String> = None;
-    for line in doc.lines() {
+    for line in markdown.lines() {
         match (&mut current, line.trim_end()) {
             (None, "```cpp") => current = Some(String::new()),
             (Some(_), "```") => samples.extend(current.take()),
@@ -212,6 +223,39 @@ fn write_doc_samples() -> Result<(), String> {
             )
         };
         write_if_changed(&dir.join(format!("sample_{}.cpp", n + 1)), &source)?;
+    }
+    Ok(())
+}
+
+/// Where the C++ snippets of the interfaces' Markdown references are written.
+fn reference_snippets_dir() -> PathBuf {
+    cpp_root().join("reference-snippets")
+}
+
+/// The C++ snippets of each interface's generated Markdown reference (its ```cpp blocks, client
+/// and server, one after the other), with the namespace of the interface's generated C++.
+fn reference_snippets() -> Result<Vec<(String, String)>, String> {
+    let mut snippets = Vec::new();
+    for file in interface_files() {
+        let loaded = switchboard_codegen::load_file(&file).map_err(|e| e.to_string())?;
+        let iface = loaded.parsed.interface.as_ref().ok_or("interface has errors")?;
+        let name = switchboard_codegen::source_name(&file);
+        let files_in = |lang| {
+            switchboard_codegen::generate_files(iface, &name, lang)
+                .map_err(|e| format!("{}: {e}", file.display()))
+        };
+        let namespace = namespace(&files_in(switchboard_codegen::Lang::Cpp)?)?;
+        let reference = files_in(switchboard_codegen::Lang::Markdown)?;
+        snippets.push((namespace, cpp_blocks(&reference[0].contents).concat()));
+    }
+    Ok(snippets)
+}
+
+/// Writes [`reference_snippets`] to `reference-snippets/<namespace>.cpp`, where `cpp/tests`
+/// compiles each against its interface's generated header.
+fn write_reference_snippets() -> Result<(), String> {
+    for (namespace, snippet) in reference_snippets()? {
+        write_if_changed(&reference_snippets_dir().join(format!("{namespace}.cpp")), &snippet)?;
     }
     Ok(())
 }
@@ -248,6 +292,7 @@ fn configure_and_build(build: &Path, options: &[String], targets: &[&str]) -> Re
         .arg(build)
         .arg(format!("-DSB_GENERATED={}", generated.display()))
         .arg(format!("-DSB_DOC_SAMPLES={}", cpp_root().join("doc-samples").display()))
+        .arg(format!("-DSB_REFERENCE_SNIPPETS={}", reference_snippets_dir().display()))
         .arg("-DCMAKE_BUILD_TYPE=Debug")
         .args(options);
     run(&mut configure)
@@ -541,6 +586,40 @@ fn every_cpp_sample_in_the_docs_compiles() {
             assert!(
                 object_in(&dir),
                 "sample {n} of docs/cpp.md was not compiled in {}",
+                build.display()
+            );
+        }
+    }
+}
+
+/// The C++ snippets of the Markdown reference of every example interface and the thermostat
+/// (a client that uses one item of each kind, and a server) compile, with g++ and with clang++,
+/// warnings as errors, against that interface's generated header.
+#[test]
+fn the_cpp_snippets_of_every_markdown_reference_compile() {
+    let Some(build) = built() else { return };
+    if sanitized() {
+        eprintln!("the sanitized build compiles the peers only; the plain build checks this");
+        return;
+    }
+    let snippets = reference_snippets().expect("the references' C++ snippets");
+    assert_eq!(snippets.len(), interface_files().len());
+    for (namespace, snippet) in &snippets {
+        // A reference without them would compile trivially.
+        assert!(snippet.contains("Client::connect(where)"), "no client for {namespace}: {snippet}");
+        assert!(
+            snippet.contains("Server::serve(std::make_shared<My"),
+            "no server for {namespace}: {snippet}"
+        );
+    }
+    let mut builds = vec![build];
+    builds.extend(built_with_clang());
+    for build in builds {
+        for (namespace, _) in &snippets {
+            let dir = build.join(format!("CMakeFiles/reference_{namespace}.dir"));
+            assert!(
+                object_in(&dir),
+                "the C++ snippets of {namespace}'s reference were not compiled in {}",
                 build.display()
             );
         }

@@ -23,144 +23,144 @@ const NAMESPACE: &str = "the generated C++ namespace";
 
 /// The generated library.
 #[derive(Debug, Serialize)]
-struct Library {
-    header: String,
-    namespace: String,
-    target: String,
-    doc: String,
-    name: String,
-    version: String,
-    hash: String,
-    description: String,
-    base: String,
-    consts: Vec<Const>,
-    enums: Vec<Enum>,
-    structs: Vec<Struct>,
-    errors: Vec<ErrorClass>,
-    methods: Vec<Method>,
-    signals: Vec<Signal>,
-    properties: Vec<Property>,
-    commands: Vec<Command>,
-    actions: Vec<Action>,
+pub(crate) struct Library {
+    pub(crate) header: String,
+    pub(crate) namespace: String,
+    pub(crate) target: String,
+    pub(crate) doc: String,
+    pub(crate) name: String,
+    pub(crate) version: String,
+    pub(crate) hash: String,
+    pub(crate) description: String,
+    pub(crate) base: String,
+    pub(crate) consts: Vec<Const>,
+    pub(crate) enums: Vec<Enum>,
+    pub(crate) structs: Vec<Struct>,
+    pub(crate) errors: Vec<ErrorClass>,
+    pub(crate) methods: Vec<Method>,
+    pub(crate) signals: Vec<Signal>,
+    pub(crate) properties: Vec<Property>,
+    pub(crate) commands: Vec<Command>,
+    pub(crate) actions: Vec<Action>,
 }
 
 #[derive(Debug, Serialize)]
-struct Const {
-    name: String,
-    ty: String,
-    value: String,
-    doc: String,
+pub(crate) struct Const {
+    pub(crate) name: String,
+    pub(crate) ty: String,
+    pub(crate) value: String,
+    pub(crate) doc: String,
 }
 
 #[derive(Debug, Serialize)]
-struct Enum {
-    name: String,
-    doc: String,
-    values: Vec<EnumValue>,
+pub(crate) struct Enum {
+    pub(crate) name: String,
+    pub(crate) doc: String,
+    pub(crate) values: Vec<EnumValue>,
 }
 
 #[derive(Debug, Serialize)]
-struct EnumValue {
-    name: String,
-    value: i64,
-    doc: String,
+pub(crate) struct EnumValue {
+    pub(crate) name: String,
+    pub(crate) value: i64,
+    pub(crate) doc: String,
 }
 
 /// A member of a structure or error, or a parameter.
 #[derive(Debug, Serialize, Clone)]
-struct Field {
-    wire: String,
-    name: String,
+pub(crate) struct Field {
+    pub(crate) wire: String,
+    pub(crate) name: String,
     /// The C++ type of the value.
-    ty: String,
+    pub(crate) ty: String,
     /// How a parameter of this type is declared: by value for scalars, `const T&` otherwise.
-    param: String,
-    doc: String,
+    pub(crate) param: String,
+    pub(crate) doc: String,
 }
 
 #[derive(Debug, Serialize)]
-struct Struct {
-    name: String,
-    doc: String,
-    fields: Vec<Field>,
+pub(crate) struct Struct {
+    pub(crate) name: String,
+    pub(crate) doc: String,
+    pub(crate) fields: Vec<Field>,
 }
 
 #[derive(Debug, Serialize)]
-struct ErrorClass {
-    name: String,
-    wire: String,
-    doc: String,
-    fields: Vec<Field>,
-    message: String,
+pub(crate) struct ErrorClass {
+    pub(crate) name: String,
+    pub(crate) wire: String,
+    pub(crate) doc: String,
+    pub(crate) fields: Vec<Field>,
+    pub(crate) message: String,
 }
 
 /// How the values of a reply or property are held in C++ and converted: no value (`void`), one
 /// bare value, or a generated structure. `encode` reads `sb_value`, `decode` reads `sb_data`.
 #[derive(Debug, Serialize)]
-struct Shape {
-    ty: String,
-    param: String,
-    encode: String,
-    decode: String,
+pub(crate) struct Shape {
+    pub(crate) ty: String,
+    pub(crate) param: String,
+    pub(crate) encode: String,
+    pub(crate) decode: String,
 }
 
 #[derive(Debug, Serialize)]
-struct Method {
-    wire: String,
-    name: String,
-    doc: String,
-    params: Vec<Field>,
-    returns: Shape,
-    timeout_ms: Option<u64>,
+pub(crate) struct Method {
+    pub(crate) wire: String,
+    pub(crate) name: String,
+    pub(crate) doc: String,
+    pub(crate) params: Vec<Field>,
+    pub(crate) returns: Shape,
+    pub(crate) timeout_ms: Option<u64>,
 }
 
 #[derive(Debug, Serialize)]
-struct Signal {
-    wire: String,
-    class: String,
-    subscribe: String,
-    emit: String,
-    doc: String,
-    params: Vec<Field>,
+pub(crate) struct Signal {
+    pub(crate) wire: String,
+    pub(crate) class: String,
+    pub(crate) subscribe: String,
+    pub(crate) emit: String,
+    pub(crate) doc: String,
+    pub(crate) params: Vec<Field>,
 }
 
 #[derive(Debug, Serialize)]
-struct Property {
-    wire: String,
-    name: String,
-    get: String,
-    set: String,
-    watch: String,
-    doc: String,
-    read_only: bool,
-    value: Shape,
+pub(crate) struct Property {
+    pub(crate) wire: String,
+    pub(crate) name: String,
+    pub(crate) get: String,
+    pub(crate) set: String,
+    pub(crate) watch: String,
+    pub(crate) doc: String,
+    pub(crate) read_only: bool,
+    pub(crate) value: Shape,
     /// The parameter name of the setters.
-    param_name: String,
+    pub(crate) param_name: String,
 }
 
 #[derive(Debug, Serialize)]
-struct Command {
-    wire: String,
-    name: String,
-    doc: String,
-    params: Vec<Field>,
+pub(crate) struct Command {
+    pub(crate) wire: String,
+    pub(crate) name: String,
+    pub(crate) doc: String,
+    pub(crate) params: Vec<Field>,
 }
 
 #[derive(Debug, Serialize)]
-struct Action {
-    wire: String,
+pub(crate) struct Action {
+    pub(crate) wire: String,
     /// The handler's function that runs a goal, and the client's that sends one.
-    name: String,
+    pub(crate) name: String,
     /// The handler's function that decides whether to accept a goal.
-    accept: String,
-    doc: String,
+    pub(crate) accept: String,
+    pub(crate) doc: String,
     /// The structure of the goal's values, and its members.
-    goal_class: String,
-    goal_members: Vec<Field>,
-    feedback_class: String,
+    pub(crate) goal_class: String,
+    pub(crate) goal_members: Vec<Field>,
+    pub(crate) feedback_class: String,
     /// The goal's values as parameters of the handler and the client.
-    params: Vec<Field>,
-    result: Shape,
+    pub(crate) params: Vec<Field>,
+    pub(crate) result: Shape,
 }
 
 /// The directory and file name of the generated header: `include/<namespace>/<namespace>.hpp`.
@@ -175,7 +175,7 @@ fn header_path(namespace: &str) -> String {
 ///
 /// Fails when names from the interface file cannot become C++ identifiers or would collide.
 pub fn generate(iface: &Interface, source_name: &str) -> Result<Vec<GeneratedFile>, GenerateError> {
-    let library = Lowering::new(iface)?.run(source_name)?;
+    let library = lower(iface, source_name)?;
     let mut env = minijinja::Environment::new();
     env.set_trim_blocks(true);
     env.set_lstrip_blocks(true);
@@ -191,6 +191,12 @@ pub fn generate(iface: &Interface, source_name: &str) -> Result<Vec<GeneratedFil
         GeneratedFile { path: "CMakeLists.txt".into(), contents: cmake },
         GeneratedFile { path: header_path(&library.namespace).into(), contents: header },
     ])
+}
+
+/// The view model of the C++ library for `iface`: every name and C++ type the header has (the
+/// Markdown reference's C++ snippets are written against it).
+pub(crate) fn lower(iface: &Interface, source_name: &str) -> Result<Library, GenerateError> {
+    Ok(Lowering::new(iface)?.run(source_name)?)
 }
 
 /// Collapses runs of blank lines left by template control blocks to one.

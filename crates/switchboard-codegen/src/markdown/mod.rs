@@ -2,13 +2,16 @@
 //!
 //! One file per interface: an overview; every signal, property, method, command, action, error,
 //! struct, enum and constant with tables of names, types and documentation; the topics and
-//! messages on each transport with example payloads; Mermaid sequence diagrams; and short Rust
-//! and Python usage snippets. Example values come from `asyncapi::example`, so they are the same
-//! as the AsyncAPI document's and never change between runs. The Rust snippet is written against
-//! the names the Rust target really generates (its lowered view model). The workspace's tests
-//! compile the Rust snippets of the committed references (`tests/it/reference_docs.rs`) and
-//! type-check their Python snippets with `mypy --strict` (`crates/switchboard-codegen/tests/docs.rs`).
+//! messages on each transport with example payloads; Mermaid sequence diagrams; and short Rust,
+//! Python and C++ usage snippets. Example values come from `asyncapi::example`, so they are the
+//! same as the AsyncAPI document's and never change between runs. The Rust and C++ snippets are
+//! written against the names their targets really generate (each target's lowered view model).
+//! The workspace's tests compile the Rust snippets of the committed references
+//! (`tests/it/reference_docs.rs`), type-check their Python snippets with `mypy --strict`
+//! (`crates/switchboard-codegen/tests/docs.rs`), and compile the C++ snippets of the example
+//! interfaces against their generated headers with g++ and clang++ (`tests/it/cpp.rs`).
 
+mod cpp_snippets;
 mod snippets;
 
 use std::fmt::Write as _;
@@ -44,6 +47,8 @@ pub fn generate(iface: &Interface, source_name: &str) -> Result<String, Generate
     let rust = snippets::rust(iface, source_name)?;
     let rust_server = snippets::rust_server(iface, source_name)?;
     let python = snippets::python(iface);
+    let cpp = cpp_snippets::client(iface, source_name)
+        .and_then(|client| Ok((client, cpp_snippets::server(iface, source_name)?)));
     let mut doc = Doc {
         iface,
         out: String::new(),
@@ -63,7 +68,7 @@ pub fn generate(iface: &Interface, source_name: &str) -> Result<String, Generate
     doc.constants();
     doc.transports();
     doc.diagrams();
-    doc.usage(&rust, &rust_server, &python);
+    doc.usage(&rust, &rust_server, &python, &cpp);
     let mut out = doc.out;
     while out.ends_with("\n\n") {
         out.pop();
@@ -968,7 +973,13 @@ impl Doc<'_> {
         );
     }
 
-    fn usage(&mut self, rust: &str, rust_server: &str, python: &str) {
+    fn usage(
+        &mut self,
+        rust: &str,
+        rust_server: &str,
+        python: &str,
+        cpp: &Result<(String, String), GenerateError>,
+    ) {
         let module = crate::names::snake(&self.iface.name, "the interface")
             .map(|m| crate::names::unraw(&m).to_string())
             .unwrap_or_default();
@@ -995,5 +1006,29 @@ impl Doc<'_> {
              install it next to the `switchboard` Python runtime, then:",
         );
         self.code("python", python);
+        self.line("### C++");
+        self.blank();
+        let (client, server) = match cpp {
+            Ok(snippets) => snippets,
+            Err(error) => {
+                self.para(&format!("There is no C++ for this interface: {error}."));
+                return;
+            }
+        };
+        let namespace =
+            crate::cpp::names::snake(&self.iface.name, "the interface").unwrap_or_default();
+        self.para(&format!(
+            "Generate the header with `switchboard generate FILE --lang cpp --out DIR`; the \
+             directory is one CMake target, `{namespace}::interface`, on the `switchboard` C++ \
+             runtime. Calls return `std::future`s, whose `get()` throws the server's refusal \
+             (a declared error as its own class); callbacks run on the client's thread. \
+             Connect a client to a socket path, `unix:///path` or `mqtt://host?instance=…`:"
+        ));
+        self.code("cpp", client);
+        self.para(
+            "Serve the interface by implementing its handler; a handler refuses a call by \
+             throwing a declared error or a `switchboard::RemoteError`:",
+        );
+        self.code("cpp", server);
     }
 }
