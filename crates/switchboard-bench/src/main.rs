@@ -8,6 +8,7 @@
 //! `SB_PROFILE_SERVERS=DIR` runs every server role under callgrind, one profile per role in `DIR`.
 
 mod bridge;
+mod cpp_peer;
 mod gate;
 mod gateway;
 mod mqtt;

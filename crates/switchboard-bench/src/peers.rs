@@ -34,12 +34,12 @@ fn bench_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).to_path_buf()
 }
 
-fn repo_root() -> PathBuf {
+pub(crate) fn repo_root() -> PathBuf {
     bench_dir().join("../..").canonicalize().expect("repo root")
 }
 
 /// The target directory this binary was built into.
-fn target_dir() -> PathBuf {
+pub(crate) fn target_dir() -> PathBuf {
     let exe = std::env::current_exe().expect("own path");
     exe.parent().and_then(Path::parent).expect("target dir").to_path_buf()
 }

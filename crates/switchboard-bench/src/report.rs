@@ -408,6 +408,46 @@ pub(crate) fn all(args: &[&str]) {
                 Err(e) => notes.push(format!("Row 19: the gateway was not measured: {e}.")),
             }
         }
+        if want(20) {
+            eprintln!("row 20: C++ client RTT vs Rust client");
+            match crate::cpp_peer::build() {
+                Ok(peer) => {
+                    let instance = format!("cpp{}", std::process::id());
+                    let _mqtt_server = Server::spawn("ours-mqtt", &format!("mqtt://127.0.0.1:1883#{instance}"));
+                    let mqtt = Endpoint::parse("mqtt://127.0.0.1:1883").expect("url").with_instance(&instance).expect("id");
+                    let transports = [
+                        ("Unix socket", &ours_endpoint, ours_path.clone(), unix_plan),
+                        ("MQTT (shared mosquitto, QoS 0 request/reply)", &mqtt, format!("mqtt://127.0.0.1:1883?instance={instance}"), mqtt_plan),
+                    ];
+                    for (label, endpoint, cpp_where, plan) in transports {
+                        let measured = match crate::cpp_peer::CppClient::start(&peer, &cpp_where) {
+                            Ok(mut cpp) => {
+                                let mut rust = Ours::connect(endpoint).await;
+                                Ok(scenarios::compare(&mut rust, &mut cpp, plan).await)
+                            }
+                            Err(e) => Err(e),
+                        };
+                        results.push(Row {
+                            number: 20,
+                            scenario: format!("C++ client (generated from bench.yaml, C++ runtime built with CMake in Release) method round trip, 64 B, vs the generated Rust client, the same Rust server, {label}"),
+                            result: match &measured {
+                                Ok(p) => format!(
+                                    "C++ p50 {:.1} µs, p99 {:.1} µs; Rust p50 {:.1} µs, p99 {:.1} µs; ratio p50 **{:.2}×**, p99 {:.2}× ({} rounds × {})",
+                                    p.ours_p50, p.ours_p99, p.base_p50, p.base_p99, p.ratio_p50, p.ratio_p99, p.rounds, p.per_round
+                                ),
+                                Err(e) => format!("not measured: {e}"),
+                            },
+                            goal: "p50 ≤ 1.2×".into(),
+                            verdict: match &measured {
+                                Ok(p) => met(p.ratio_p50 <= 1.2),
+                                Err(_) => "not measured".into(),
+                            },
+                        });
+                    }
+                }
+                Err(e) => notes.push(format!("Row 20: the C++ peer could not be built, so the row was not measured: {e}")),
+            }
+        }
         if want(6) {
             for subscribers in [1usize, 4] {
                 eprintln!("row 6: Unix signal throughput 1 → {subscribers}");
@@ -516,7 +556,7 @@ pub(crate) fn all(args: &[&str]) {
     );
     let _ = writeln!(
         md,
-        "(add `--quick` for a 5× shorter run, `--rows 1,2` for some rows only). Needs mosquitto on 127.0.0.1:1883 and `/usr/sbin/mosquitto` (row 4 starts a private one), nats-server on 127.0.0.1:4222 (rows 11 and 12), Redis on 6379 (rows 9, 13, 14, 17 and 18), RabbitMQ on 5672 with guest/guest (rows 9, 15, 16 and 18), the `switchboard` binary of the same profile for row 19 (the row runs `cargo build -p switchboard-cli` itself), Python 3.12 with PyPI access for row 9, and valgrind for the profile.\n"
+        "(add `--quick` for a 5× shorter run, `--rows 1,2` for some rows only). Needs mosquitto on 127.0.0.1:1883 and `/usr/sbin/mosquitto` (row 4 starts a private one), nats-server on 127.0.0.1:4222 (rows 11 and 12), Redis on 6379 (rows 9, 13, 14, 17 and 18), RabbitMQ on 5672 with guest/guest (rows 9, 15, 16 and 18), the `switchboard` binary of the same profile for row 19 (the row runs `cargo build -p switchboard-cli` itself), CMake, a C++20 compiler, nlohmann-json3-dev and libmosquitto-dev for row 20 (the row builds its C++ peer itself), Python 3.12 with PyPI access for row 9, and valgrind for the profile.\n"
     );
     let _ = writeln!(
         md,

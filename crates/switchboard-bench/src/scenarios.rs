@@ -33,6 +33,14 @@ pub(crate) trait RoundTrip {
     async fn once(&mut self);
     /// Untimed work after each exchange.
     async fn settle(&mut self) {}
+    /// `n` timed exchanges, one after another; a peer in another process that times its own
+    /// exchanges overrides it.
+    async fn timed(&mut self, n: usize) -> Samples
+    where
+        Self: Sized,
+    {
+        round(self, n).await
+    }
 }
 
 /// Runs `plan.rounds` rounds of `base` then `ours` (ABAB…), after a warm-up of each.
@@ -49,8 +57,8 @@ pub(crate) async fn compare<A: RoundTrip, B: RoundTrip>(
     }
     let (mut b, mut o) = (Vec::new(), Vec::new());
     for _ in 0..plan.rounds {
-        b.push(round(base, plan.per_round).await);
-        o.push(round(ours, plan.per_round).await);
+        b.push(base.timed(plan.per_round).await);
+        o.push(ours.timed(plan.per_round).await);
     }
     util::pair(&b, &o)
 }
