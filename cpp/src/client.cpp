@@ -21,6 +21,7 @@
 #include <thread>
 #include <vector>
 
+#include "compat.hpp"
 #include "goal_routes.hpp"
 #include "pending.hpp"
 #include "switchboard/wire.hpp"
@@ -92,9 +93,9 @@ class ClientCore final : public ListenerOwner,
                          public GoalCanceller,
                          public std::enable_shared_from_this<ClientCore> {
 public:
-    ClientCore(Fd socket, ClientOptions options, Json welcome)
+    ClientCore(Fd socket, ClientOptions options, Json welcome, detail::Agreement agreement)
         : socket_(std::move(socket)), wake_(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)),
-          options_(options), welcome_(std::move(welcome)) {
+          options_(options), welcome_(std::move(welcome)), agreement_(std::move(agreement)) {
         if (wake_.get() < 0) throw TransportError(std::string("eventfd: ") + std::generic_category().message(errno));
     }
 
@@ -228,6 +229,8 @@ public:
     }
 
     const Json& welcome() const { return welcome_; }
+    /// What this client and its server agreed on in the handshake.
+    const detail::Agreement& agreement() const { return agreement_; }
     const ClientOptions& options() const { return options_; }
 
 private:
@@ -395,6 +398,7 @@ private:
     Fd wake_;
     ClientOptions options_;
     Json welcome_;
+    const detail::Agreement agreement_;
     std::thread reader_;
     std::atomic<bool> closing_{false};
     std::atomic<Clock::time_point> planned_wake_{Clock::time_point::max()};
@@ -488,9 +492,19 @@ std::unique_ptr<UnixClient> UnixClient::connect(const std::string& path, ClientI
     if (answer.frame.kind != static_cast<std::uint8_t>(wire::Kind::Welcome) || !body.is_object()) {
         throw TransportError("the server at " + path + " answered HELLO with something else");
     }
+    // The server has checked this client already; the same check on this side learns which
+    // members the server lacks (none when the hashes are equal, or when the server sent no
+    // description, which it does only for an equal hash).
+    detail::Agreement agreement;
+    try {
+        agreement = detail::check(detail::Peer::from_identity(identity), detail::Peer::from_hello(body));
+    } catch (const detail::Incompatible&) {
+        // The server admitted this client; its verdict stands, as a Rust client's does.
+    }
     timeval none{0, 0};
     ::setsockopt(socket.get(), SOL_SOCKET, SO_RCVTIMEO, &none, sizeof none);
-    auto core = std::make_shared<ClientCore>(std::move(socket), options, std::move(body));
+    auto core = std::make_shared<ClientCore>(std::move(socket), options, std::move(body),
+                                             std::move(agreement));
     core->start();
     return std::unique_ptr<UnixClient>(new UnixClient(std::move(core)));
 }
@@ -499,6 +513,7 @@ UnixClient::~UnixClient() { core_->close(); }
 
 void UnixClient::call(const std::string& method, Json args, std::chrono::milliseconds timeout,
                       Completion done) {
+    if (core_->agreement().refuse(detail::MemberKind::Method, method, done)) return;
     wire::Frame frame;
     frame.kind = static_cast<std::uint8_t>(wire::Kind::Call);
     frame.name = method;
@@ -507,6 +522,7 @@ void UnixClient::call(const std::string& method, Json args, std::chrono::millise
 }
 
 void UnixClient::get_property(const std::string& name, Completion done) {
+    if (core_->agreement().refuse(detail::MemberKind::Property, name, done)) return;
     wire::Frame frame;
     frame.kind = static_cast<std::uint8_t>(wire::Kind::GetProperty);
     frame.name = name;
@@ -514,6 +530,7 @@ void UnixClient::get_property(const std::string& name, Completion done) {
 }
 
 void UnixClient::set_property(const std::string& name, Json value, Completion done) {
+    if (core_->agreement().refuse(detail::MemberKind::Property, name, done)) return;
     const std::uint64_t version = core_->seen_version(name);
     if (version == 0) {
         // Versions start at 1: learn the current one first, then update.
@@ -543,6 +560,7 @@ void UnixClient::set_property(const std::string& name, Json value, Completion do
 }
 
 void UnixClient::send_command(const std::string& name, Json args) {
+    core_->agreement().require(detail::MemberKind::Command, name);
     wire::Frame frame;
     frame.kind = static_cast<std::uint8_t>(wire::Kind::Command);
     frame.name = name;
@@ -558,6 +576,7 @@ void UnixClient::describe(Completion done) {
 
 Subscription UnixClient::subscribe(const std::string& signal,
                                    std::function<void(const Json&)> on_signal) {
+    core_->agreement().require(detail::MemberKind::Signal, signal);
     return core_->add_listener(false, signal,
                                [on_signal = std::move(on_signal)](const Json& values,
                                                                   std::uint64_t) { on_signal(values); });
@@ -565,11 +584,13 @@ Subscription UnixClient::subscribe(const std::string& signal,
 
 Subscription UnixClient::watch(const std::string& property,
                                std::function<void(const Json&, std::uint64_t)> on_value) {
+    core_->agreement().require(detail::MemberKind::Property, property);
     return core_->add_listener(true, property, std::move(on_value));
 }
 
 void UnixClient::send_goal(const std::string& action, const std::string& goal, Json args,
                            GoalEvents events, Completion accepted) {
+    if (core_->agreement().refuse(detail::MemberKind::Action, action, accepted)) return;
     core_->send_goal(action, goal, std::move(args), std::move(events), std::move(accepted));
 }
 

@@ -25,6 +25,7 @@
 #include <utility>
 #include <vector>
 
+#include "compat.hpp"
 #include "goal_routes.hpp"
 #include "goals.hpp"
 #include "pending.hpp"
@@ -887,6 +888,8 @@ public:
 
     const ClientOptions& options() const { return options_; }
     const Json& info() const { return info_; }
+    /// What this client and its server agreed on when it connected.
+    const detail::Agreement& agreement() const { return agreement_; }
     const std::string& client_id() const { return link_->client_id(); }
 
 private:
@@ -978,16 +981,33 @@ private:
         }
     }
 
-    void check_compatible(const Json& info) const {
-        auto hash = info.find("hash");
-        if (hash == info.end() || !hash->is_string() || !identity_.hash) return;
-        if (hash->get<std::string>() != *identity_.hash) {
-            const std::string version = info.value("version", std::string("?"));
-            throw RemoteError(ErrorCode::ServiceUnavailable, "IncompatibleInterface",
-                              "the server serves " + identity_.interface + " " + version + " (" +
-                                  hash->get<std::string>() + "), this client was generated from " +
-                                  identity_.version + " (" + *identity_.hash +
-                                  "); the C++ runtime does not compare descriptions member by member");
+    /// Compares the announced interface with this client's (docs/interface-format.md,
+    /// "Compatibility between versions"): by hash, and member by member when the hashes differ;
+    /// keeps what the server lacks. Throws `IncompatibleInterface` when it does not fit.
+    void check_compatible(const Json& info) {
+        const std::string topic = service_topic("interface");
+        const auto incompatible = [](const std::string& message) {
+            return RemoteError(ErrorCode::ServiceUnavailable, "IncompatibleInterface", message);
+        };
+        if (const auto name = info.find("interface_name");
+            name != info.end() && name->is_string() && *name != identity_.interface) {
+            throw incompatible("`" + topic + "` announces interface " + name->get<std::string>() +
+                               ", not " + identity_.interface);
+        }
+        const auto hash = info.find("hash");
+        // A StingerIPC server announces no hash; nothing to compare.
+        if (hash == info.end() || !hash->is_string()) return;
+        const auto version = info.find("version");
+        const auto description = info.find("description");
+        const detail::Peer server{
+            identity_.interface,
+            version != info.end() && version->is_string() ? version->get<std::string>() : "?",
+            hash->get<std::string>(), description != info.end() ? *description : Json()};
+        try {
+            agreement_ = detail::check(detail::Peer::from_identity(identity_), server);
+        } catch (const detail::Incompatible& error) {
+            throw incompatible("the service on `" + topic + "` does not fit this client: " +
+                               error.what());
         }
     }
 
@@ -1215,6 +1235,8 @@ private:
     std::atomic<bool> actions_subscribed_{false};
     /// The goals this client sent and that have not ended.
     detail::GoalRoutes goals_;
+    /// Written once, while connecting.
+    detail::Agreement agreement_;
 };
 
 std::unique_ptr<MqttClient> MqttClient::connect(const MqttUrl& url, ClientIdentity identity,
@@ -1240,29 +1262,36 @@ MqttClient::~MqttClient() {
 
 void MqttClient::call(const std::string& method, Json args, std::chrono::milliseconds timeout,
                       Completion done) {
+    if (core_->agreement().refuse(detail::MemberKind::Method, method, done)) return;
     core_->call(method, args, timeout, std::move(done));
 }
 void MqttClient::get_property(const std::string& name, Completion done) {
+    if (core_->agreement().refuse(detail::MemberKind::Property, name, done)) return;
     core_->get_property(name, std::move(done));
 }
 void MqttClient::set_property(const std::string& name, Json value, Completion done) {
+    if (core_->agreement().refuse(detail::MemberKind::Property, name, done)) return;
     core_->set_property(name, std::move(value), std::move(done));
 }
 void MqttClient::send_command(const std::string& name, Json args) {
+    core_->agreement().require(detail::MemberKind::Command, name);
     core_->send_command(name, args);
 }
 Subscription MqttClient::subscribe(const std::string& signal,
                                    std::function<void(const Json&)> on_signal) {
+    core_->agreement().require(detail::MemberKind::Signal, signal);
     return core_->add_listener(false, signal,
                                [on_signal = std::move(on_signal)](const Json& values,
                                                                   std::uint64_t) { on_signal(values); });
 }
 Subscription MqttClient::watch(const std::string& property,
                                std::function<void(const Json&, std::uint64_t)> on_value) {
+    core_->agreement().require(detail::MemberKind::Property, property);
     return core_->add_listener(true, property, std::move(on_value));
 }
 void MqttClient::send_goal(const std::string& action, const std::string& goal, Json args,
                            GoalEvents events, Completion accepted) {
+    if (core_->agreement().refuse(detail::MemberKind::Action, action, accepted)) return;
     core_->send_goal(action, goal, std::move(args), std::move(events), std::move(accepted));
 }
 

@@ -22,6 +22,7 @@
 #include <system_error>
 #include <thread>
 
+#include "compat.hpp"
 #include "goals.hpp"
 #include "switchboard/wire.hpp"
 
@@ -32,12 +33,6 @@ namespace {
 using wire::Kind;
 
 std::uint8_t kind(Kind k) { return static_cast<std::uint8_t>(k); }
-
-std::string short_hash(const std::string& hash) {
-    const std::string prefix = "sha256:";
-    const std::string digits = hash.rfind(prefix, 0) == 0 ? hash.substr(prefix.size()) : hash;
-    return prefix + digits.substr(0, 12);
-}
 
 Json error_body(const std::string& message, const std::optional<Json>& details) {
     Json body = {{"message", message}};
@@ -196,6 +191,11 @@ public:
             properties_map_.emplace(spec.name,
                                     PropertyState{std::move(spec.initial), 1, spec.read_only});
         }
+        welcome_.interface = identity_.interface;
+        welcome_.version = identity_.version;
+        if (!identity_.hash.empty()) welcome_.hash = identity_.hash;
+        welcome_.description = Json::parse(identity_.description, nullptr, false);
+        if (welcome_.description.is_discarded()) welcome_.description = Json();
     }
 
     ~ServerCore() {
@@ -408,30 +408,28 @@ private:
                    "this server speaks protocol 1 only");
             return false;
         }
-        const Json interface = body.value("interface", Json());
-        const Json hash = body.value("hash", Json());
-        if (interface != Json(identity_.interface) ||
-            (!hash.is_null() && hash != Json(identity_.hash))) {
-            const std::string client_hash = hash.is_string() ? short_hash(hash.get<std::string>())
-                                                             : std::string("no hash");
-            const Json version = body.value("version", Json(""));
-            refuse(connection, ErrorCode::PayloadError, "IncompatibleInterface",
-                   "client was generated from " +
-                       (interface.is_string() ? interface.get<std::string>() : std::string("?")) +
-                       " " + (version.is_string() ? version.get<std::string>() : std::string("?")) +
-                       " (" + client_hash + "), server serves " + identity_.interface + " " +
-                       identity_.version + " (" + short_hash(identity_.hash) + ")");
+        // A client of another hash is compared member by member when both sides have a
+        // description, and refused with the first change that breaks it.
+        const auto client = detail::Peer::from_hello(body);
+        try {
+            detail::check(client, welcome_);
+        } catch (const detail::Incompatible& error) {
+            refuse(connection, ErrorCode::PayloadError, "IncompatibleInterface", error.what());
             return false;
+        }
+        Json answer = {{"protocol", wire::kProtocol},
+                       {"interface", identity_.interface},
+                       {"version", identity_.version},
+                       {"hash", identity_.hash},
+                       {"instance", identity_.instance}};
+        // Only a client of another hash compares members, so only it gets the description.
+        if (client.hash && client.hash != welcome_.hash && !welcome_.description.is_null()) {
+            answer["description"] = welcome_.description;
         }
         wire::Frame welcome;
         welcome.kind = kind(Kind::Welcome);
         welcome.name = identity_.interface;
-        welcome.payload = Json{{"protocol", wire::kProtocol},
-                               {"interface", identity_.interface},
-                               {"version", identity_.version},
-                               {"hash", identity_.hash},
-                               {"instance", identity_.instance}}
-                              .dump();
+        welcome.payload = answer.dump();
         connection.send(welcome);
         timeval none{0, 0};
         ::setsockopt(connection.fd, SOL_SOCKET, SO_RCVTIMEO, &none, sizeof none);
@@ -644,6 +642,8 @@ private:
 
     std::string path_;
     ServerIdentity identity_;
+    /// What this server says of itself in the handshake, description included.
+    detail::Peer welcome_;
     Service& service_;
     int stop_event_ = -1;
     int listener_ = -1;

@@ -273,7 +273,11 @@ fn build() -> Result<PathBuf, String> {
         options.push("-DCMAKE_EXE_LINKER_FLAGS=-fsanitize=address,undefined".to_owned());
     }
     // The sanitized build makes the peers only: every header is compiled by the plain build.
-    let targets: &[&str] = if sanitized() { &["client_check", "peer_server"] } else { &[] };
+    let targets: &[&str] = if sanitized() {
+        &["client_check", "peer_server", "compat_check", "member_check"]
+    } else {
+        &[]
+    };
     configure_and_build(&build, &options, targets)?;
     Ok(build)
 }
@@ -372,8 +376,13 @@ fn built() -> Option<&'static Path> {
     }
 }
 
-/// Runs `client_check ROLE WHERE` and fails the test with its report unless every check passed.
-async fn client_check(build: &Path, role: &str, where_: impl AsRef<std::ffi::OsStr>) {
+/// Runs `client_check ROLE WHERE` and fails the test with its report unless every check passed;
+/// returns what it printed.
+async fn client_check(
+    build: &Path,
+    role: &str,
+    where_: impl AsRef<std::ffi::OsStr>,
+) -> std::process::Output {
     let program = build.join("client_check");
     let socket = where_.as_ref().to_os_string();
     let role = role.to_string();
@@ -392,6 +401,7 @@ async fn client_check(build: &Path, role: &str, where_: impl AsRef<std::ffi::OsS
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
     );
+    output
 }
 
 /// Runs `client_check ROLE` against our Python runtime's Jobs server
@@ -1332,26 +1342,255 @@ async fn a_cpp_clients_call_fails_when_its_mqtt_server_is_killed() {
     raw::clear_retained(&broker.url, &instance).await;
 }
 
-/// A C++ client generated from an older version of an interface (tests/interfaces/evolve/v1.yaml)
-/// against Rust servers of newer ones: a compatible server accepts it from the description in its
-/// HELLO, and its decoders ignore the struct member it does not know; a server that a change
-/// breaks it against refuses it, naming the change.
+/// Where a test of versions serves its peers: an endpoint per tag, with the address a C++ peer
+/// takes, on the Unix socket (a fresh directory) or MQTT (the shared broker, an instance per
+/// tag, whose retained messages [`Place::clear`] removes).
+enum Place {
+    Unix(SocketDir),
+    Mqtt { url: String, instances: std::sync::Mutex<Vec<String>> },
+}
+
+impl Place {
+    fn unix() -> Self {
+        Place::Unix(SocketDir::new())
+    }
+
+    fn mqtt(broker_url: &str) -> Self {
+        Place::Mqtt { url: broker_url.to_owned(), instances: std::sync::Mutex::default() }
+    }
+
+    /// The endpoint `tag` names, for Rust peers, and the same place for C++ peers.
+    fn at(&self, tag: &str) -> (Endpoint, String) {
+        match self {
+            Place::Unix(dir) => {
+                (dir.endpoint(tag), dir.path(tag).to_str().expect("a UTF-8 path").to_owned())
+            }
+            Place::Mqtt { url, instances } => {
+                let instance = unique(tag);
+                let at = format!("{url}?instance={instance}");
+                instances.lock().expect("not poisoned").push(instance);
+                (Endpoint::parse(&at).expect("a valid MQTT URL"), at)
+            }
+        }
+    }
+
+    /// Removes what the servers left on the broker.
+    async fn clear(self) {
+        if let Place::Mqtt { url, instances } = self {
+            for instance in instances.into_inner().expect("not poisoned") {
+                raw::clear_retained(&url, &instance).await;
+            }
+        }
+    }
+}
+
+/// The file of `version` of the compatibility matrix.
+fn evolve_file(version: &str) -> PathBuf {
+    repo().join(format!("tests/interfaces/evolve/{version}.yaml"))
+}
+
+/// What `client_check` printed after `prefix` on a line of its own.
+fn said_after<'a>(output: &'a std::process::Output, prefix: &str) -> &'a str {
+    let stdout = std::str::from_utf8(&output.stdout).expect("UTF-8 output");
+    stdout
+        .lines()
+        .find_map(|line| line.strip_prefix(prefix))
+        .unwrap_or_else(|| panic!("client_check printed no `{prefix}` line:\n{stdout}"))
+}
+
+/// A C++ client generated from the base version of the compatibility matrix
+/// (tests/interfaces/evolve/v1.yaml) against Rust servers of newer versions: a compatible server
+/// accepts it, and its decoders ignore the struct member it does not know; against a server
+/// that lacks its method `ping` it connects, and the call fails before it is sent with the
+/// error and text the Rust client of v1 fails it with; a server that a change breaks it against
+/// is refused with the Rust client's words.
+async fn cpp_client_of_v1_meets_newer_rust_servers(build: &Path, place: &Place) {
+    use crate::evolve::serve_version;
+    use switchboard_tests::evolve::v1;
+
+    let (endpoint, where_) = place.at("newer");
+    let _newer = serve_version("added_struct_field", &endpoint).await;
+    client_check(build, "evolving-newer", &where_).await;
+
+    let (endpoint, where_) = place.at("lacking");
+    let _lacking = serve_version("removed_method", &endpoint).await;
+    let rust = within("connect", v1::EvolvingClient::connect(&endpoint))
+        .await
+        .expect("a Rust client of v1 connects to a server without `ping`");
+    let Err(CallError::Remote(expected)) = within("ping", rust.ping()).await else {
+        panic!("the Rust client's call to `ping` should fail as unknown");
+    };
+    let output = client_check(build, "evolving-lacking", &where_).await;
+    assert_eq!(said_after(&output, "unknown: "), expected.message());
+
+    let (endpoint, where_) = place.at("breaking");
+    let _breaking = serve_version("changed_type", &endpoint).await;
+    let Err(expected) = within("connect", v1::EvolvingClient::connect(&endpoint)).await else {
+        panic!("a server of changed_type should refuse a Rust client of v1");
+    };
+    let output = client_check(build, "evolving-breaking", &where_).await;
+    assert_eq!(said_after(&output, "refused: "), expected.message());
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cpp_client_meets_rust_servers_of_newer_versions() {
-    use crate::evolve::Handler;
-    use switchboard_tests::evolve::{added_struct_field, changed_type};
+    let Some(build) = built() else { return };
+    cpp_client_of_v1_meets_newer_rust_servers(build, &Place::unix()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cpp_client_meets_rust_servers_of_newer_versions_over_mqtt() {
+    let Some(build) = built() else { return };
+    let Some(broker) = shared_mosquitto() else { return };
+    let place = Place::mqtt(&broker.url);
+    cpp_client_of_v1_meets_newer_rust_servers(build, &place).await;
+    place.clear().await;
+}
+
+/// A C++ client of a version with one member more than v1 (a method, signal, property, command
+/// or action) against a Rust server of v1, run by `member_check` through the runtime's
+/// `ClientConnection`: it connects, and every use of the member (a call; a subscription; a read,
+/// an update and a watch; a command; a goal) fails before anything is sent, with the error a
+/// Rust client of that version fails it with (`Agreement::refusal`: code 9, `UnknownMethod`,
+/// `UnknownSignal`, ..., and the same message).
+async fn cpp_client_uses_members_a_rust_server_lacks(build: &Path, place: &Place) {
+    use switchboard_core::compat::{self, Member, MemberKind};
+
+    let (endpoint, where_) = place.at("v1");
+    let _server = crate::evolve::serve_version("v1", &endpoint).await;
+    let server = crate::evolve::hello_of(&evolve_file("v1"));
+    for (version, kind, name) in [
+        ("added_method", MemberKind::Method, "boost"),
+        ("added_signal", MemberKind::Signal, "alarm"),
+        ("added_property", MemberKind::Property, "limit"),
+        ("added_command", MemberKind::Command, "ring"),
+        ("added_action", MemberKind::Action, "preheat"),
+    ] {
+        let client = crate::evolve::hello_of(&evolve_file(version));
+        let member = Member { kind, name: name.to_owned() };
+        let expected = compat::check(&client, &server)
+            .unwrap_or_else(|e| panic!("a client of {version} fits a server of v1: {e}"))
+            .refusal(&member);
+        let hello = std::env::temp_dir().join(format!("{}.json", unique(version)));
+        std::fs::write(&hello, serde_json::to_vec(&client).expect("a Hello as JSON"))
+            .expect("write the client's Hello");
+        let mut command = Command::new(build.join("member_check"));
+        command.args([where_.as_str(), hello.to_str().expect("UTF-8"), kind.section(), name]);
+        let output = tokio::task::spawn_blocking(move || command.stdin(Stdio::null()).output());
+        let output = tokio::time::timeout(Duration::from_secs(60), output)
+            .await
+            .expect("member_check finishes within 60 s")
+            .expect("the blocking task runs")
+            .expect("member_check starts");
+        let _ = std::fs::remove_file(&hello);
+        assert!(
+            output.status.success(),
+            "member_check failed ({}): {}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let said: serde_json::Value =
+            serde_json::from_slice(&output.stdout).expect("member_check prints JSON");
+        let uses = said["uses"].as_array().unwrap_or_else(|| panic!("{version}: {said}"));
+        assert!(!uses.is_empty(), "{version}: the member was used");
+        for used in uses {
+            assert_eq!(
+                (&used["code"], &used["name"], &used["message"]),
+                (
+                    &serde_json::json!(expected.code().as_u8()),
+                    &serde_json::json!(expected.name()),
+                    &serde_json::json!(expected.message())
+                ),
+                "{version}: {used}"
+            );
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cpp_client_fails_each_use_of_a_member_its_server_lacks() {
+    let Some(build) = built() else { return };
+    cpp_client_uses_members_a_rust_server_lacks(build, &Place::unix()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cpp_client_fails_each_use_of_a_member_its_server_lacks_over_mqtt() {
+    let Some(build) = built() else { return };
+    let Some(broker) = shared_mosquitto() else { return };
+    let place = Place::mqtt(&broker.url);
+    cpp_client_uses_members_a_rust_server_lacks(build, &place).await;
+    place.clear().await;
+}
+
+/// The rows of the compatibility matrix (tests/it/evolve.rs) whose old version is v1, with a
+/// C++ server of v1 as the old server and a Rust server of the row's new version: Rust clients
+/// of v1 meet the Rust server, and Rust clients of the new version the C++ server, which admits
+/// or refuses them by the rules, and sends its description in its WELCOME (Unix) or interface
+/// info (MQTT) for them to learn what it lacks.
+async fn matrix_rows_against_a_cpp_server_of_v1(build: &Path, place: &Place) {
+    use crate::evolve::{Servers, serve_version, versions};
+
+    macro_rules! rows {
+        ($($row:ident),* $(,)?) => {$(
+            let row = stringify!($row);
+            if let ("v1", new_version) = versions(row) {
+                let (old, old_where) = place.at(&format!("{row}-old"));
+                let (new, _) = place.at(&format!("{row}-new"));
+                let cpp = CppServer::start(build, "evolving", &old_where);
+                let rust = serve_version(new_version, &new).await;
+                crate::evolve::$row(&Servers { old, new }).await;
+                drop(rust);
+                cpp.stop();
+            }
+        )*};
+    }
+    crate::evolve::every_body!(rows);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rust_clients_of_other_versions_meet_a_cpp_server() {
+    use switchboard_tests::evolve::changed_type;
 
     let Some(build) = built() else { return };
-    let dir = SocketDir::new();
-    let newer =
-        within("serve", added_struct_field::EvolvingServer::serve(&dir.endpoint("newer"), Handler))
-            .await
-            .expect("serve added_struct_field");
-    client_check(build, "evolving-newer", &dir.path("newer")).await;
-    let breaking =
-        within("serve", changed_type::EvolvingServer::serve(&dir.endpoint("breaking"), Handler))
-            .await
-            .expect("serve changed_type");
-    client_check(build, "evolving-breaking", &dir.path("breaking")).await;
-    drop((newer, breaking));
+    let place = Place::unix();
+    matrix_rows_against_a_cpp_server_of_v1(build, &place).await;
+    // The C++ server refuses with the words of a Rust server.
+    let expected = switchboard_core::compat::check(
+        &crate::evolve::hello_of(&evolve_file("changed_type")),
+        &crate::evolve::hello_of(&evolve_file("v1")),
+    )
+    .expect_err("changed_type breaks against v1")
+    .to_string();
+    let (endpoint, where_) = place.at("refusing");
+    let cpp = CppServer::start(build, "evolving", &where_);
+    let Err(error) = within("connect", changed_type::EvolvingClient::connect(&endpoint)).await
+    else {
+        panic!("the C++ server of v1 should refuse a client of changed_type");
+    };
+    assert_eq!(error.message(), expected);
+    cpp.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rust_clients_of_other_versions_meet_a_cpp_server_over_mqtt() {
+    let Some(build) = built() else { return };
+    let Some(broker) = shared_mosquitto() else { return };
+    let place = Place::mqtt(&broker.url);
+    matrix_rows_against_a_cpp_server_of_v1(build, &place).await;
+    place.clear().await;
+}
+
+/// The C++ runtime's compatibility check (`cpp/src/compat.cpp`, run by `compat_check`) decides
+/// every pair of [`crate::evolve::ClassifierCases`] as the Rust one does: the same members
+/// lacking, or the same refusal, word for word.
+#[test]
+fn cpp_classifier_agrees_with_rust() {
+    let Some(build) = built() else { return };
+    crate::evolve::ClassifierCases::all().assert_agree("C++", |input| {
+        Command::new(build.join("compat_check"))
+            .arg(input)
+            .stdin(Stdio::null())
+            .output()
+            .expect("compat_check starts")
+    });
 }

@@ -333,8 +333,8 @@ fn undeclared(error: MethodError<std::convert::Infallible>) -> CallError {
 /// version (`old`) and one of its new version (`new`), as [`versions`] names them. The rows
 /// serve them in Rust, or in Python.
 pub(crate) struct Servers {
-    old: Endpoint,
-    new: Endpoint,
+    pub(crate) old: Endpoint,
+    pub(crate) new: Endpoint,
 }
 
 /// The versions (files of `tests/interfaces/evolve/`) a row's servers serve, old and new: `v1`
@@ -350,7 +350,7 @@ pub(crate) fn versions(row: &'static str) -> (&'static str, &'static str) {
 }
 
 /// Serves `version` at `endpoint` in Rust; dropping the result stops it.
-async fn serve_version(version: &str, endpoint: &Endpoint) -> Box<dyn Any + Send> {
+pub(crate) async fn serve_version(version: &str, endpoint: &Endpoint) -> Box<dyn Any + Send> {
     match version {
         "v1" => Box::new(serve!(v1, endpoint)),
         "added_method" => Box::new(serve!(added_method, endpoint)),
@@ -801,6 +801,8 @@ macro_rules! every_body {
     };
 }
 
+pub(crate) use every_body;
+
 mod unix {
     use switchboard_testkit::SocketDir;
 
@@ -1010,7 +1012,7 @@ mod python {
 }
 
 /// The handshake a peer built from `file` sends: its interface with its description.
-fn hello_of(file: &std::path::Path) -> switchboard_core::compat::Hello {
+pub(crate) fn hello_of(file: &std::path::Path) -> switchboard_core::compat::Hello {
     let loaded = switchboard_codegen::load_file(file).expect("a readable file");
     let iface = loaded
         .parsed
@@ -1026,96 +1028,138 @@ fn hello_of(file: &std::path::Path) -> switchboard_core::compat::Hello {
     }
 }
 
-/// The Python runtime's classifier (`python/src/switchboard/_compat.py`, a second implementation
-/// of docs/interface-format.md's rules) decides pairs of peers as `switchboard_core::compat::check`
-/// does: the same members lacking, or the same refusal, word for word. The pairs are every client
-/// and server of `tests/interfaces/evolve/`, and both directions (old client and new server, new
-/// client and old server) of every rule pair of `switchboard diff`'s tests
+/// The pairs of peers every second classifier is held to: every client and server of
+/// `tests/interfaces/evolve/`, and both directions (old client and new server, new client and
+/// old server) of every rule pair of `switchboard diff`'s tests
 /// (`crates/switchboard-idl/tests/data/diff/RULE/{old,new}.yaml`), which hold one pair per rule
 /// of docs/interface-format.md.
+pub(crate) struct ClassifierCases {
+    /// What each pair is, for messages.
+    names: Vec<String>,
+    /// Each pair as JSON, `[client Hello, server Hello]`, the input of a second classifier.
+    pairs: serde_json::Value,
+    /// What `switchboard_core::compat::check` decides for each pair:
+    /// `{"lacking": [[section, name], ...]}` (sorted) or `{"refused": message}`.
+    expected: Vec<serde_json::Value>,
+}
+
+impl ClassifierCases {
+    /// Every pair, with the Rust classifier's decisions.
+    pub(crate) fn all() -> Self {
+        use switchboard_core::compat;
+
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let sorted_entries = |dir: &std::path::Path| {
+            let mut paths: Vec<_> = std::fs::read_dir(dir)
+                .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+                .map(|entry| entry.expect("a directory entry").path())
+                .collect();
+            paths.sort();
+            paths
+        };
+        // (what the pair is, client's file, server's file)
+        let mut cases: Vec<(String, std::path::PathBuf, std::path::PathBuf)> = Vec::new();
+        let versions: Vec<_> = sorted_entries(&root.join("interfaces/evolve"))
+            .into_iter()
+            .filter(|path| path.extension().is_some_and(|e| e == "yaml"))
+            .collect();
+        for client in &versions {
+            for server in &versions {
+                let what = format!(
+                    "a client of {} against a server of {}",
+                    client.display(),
+                    server.display()
+                );
+                cases.push((what, client.clone(), server.clone()));
+            }
+        }
+        let rules = sorted_entries(&root.join("../crates/switchboard-idl/tests/data/diff"));
+        assert!(rules.len() > 50, "the rule pairs of switchboard-idl's diff tests");
+        for rule in &rules {
+            let (old, new) = (rule.join("old.yaml"), rule.join("new.yaml"));
+            let name = rule.file_name().unwrap().to_string_lossy();
+            cases.push((
+                format!("rule {name}: an old client, a new server"),
+                old.clone(),
+                new.clone(),
+            ));
+            cases.push((format!("rule {name}: a new client, an old server"), new, old));
+        }
+        let mut pairs = Vec::new();
+        let mut expected = Vec::new();
+        for (_, client, server) in &cases {
+            let (client, server) = (hello_of(client), hello_of(server));
+            expected.push(match compat::check(&client, &server) {
+                Ok(agreement) => {
+                    let mut lacking: Vec<[String; 2]> = agreement
+                        .lacking
+                        .iter()
+                        .map(|m| [m.kind.section().to_owned(), m.name.clone()])
+                        .collect();
+                    lacking.sort();
+                    serde_json::json!({ "lacking": lacking })
+                }
+                Err(error) => serde_json::json!({ "refused": error.to_string() }),
+            });
+            pairs.push(serde_json::json!([client, server]));
+        }
+        let refusals = expected.iter().filter(|e| e.get("refused").is_some()).count();
+        let lacking =
+            expected.iter().filter(|e| e["lacking"].as_array().is_some_and(|l| !l.is_empty()));
+        assert!(refusals > 0 && refusals < expected.len(), "the pairs cover both outcomes");
+        assert!(lacking.count() > 0, "some pairs connect with members lacking");
+        let names = cases.into_iter().map(|(what, _, _)| what).collect();
+        ClassifierCases { names, pairs: serde_json::Value::Array(pairs), expected }
+    }
+
+    /// Writes the pairs to a JSON file of their own, runs `classifier` on it (a program that
+    /// prints its decisions as one JSON list, in the form of `expected`) and fails the test
+    /// unless `who`'s classifier decided every pair as the Rust one did, word for word.
+    pub(crate) fn assert_agree(
+        &self,
+        who: &str,
+        classifier: impl FnOnce(&std::path::Path) -> std::process::Output,
+    ) {
+        let input =
+            std::env::temp_dir().join(format!("evolve-pairs-{who}-{}.json", std::process::id()));
+        std::fs::write(&input, serde_json::to_vec(&self.pairs).unwrap()).unwrap();
+        let output = classifier(&input);
+        let _ = std::fs::remove_file(&input);
+        assert!(
+            output.status.success(),
+            "{who}'s classifier failed ({}): {}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let got: Vec<serde_json::Value> = serde_json::from_slice(&output.stdout)
+            .unwrap_or_else(|e| panic!("{who}'s classifier prints one JSON list: {e}"));
+        assert_eq!(got.len(), self.expected.len(), "{who} decided every pair");
+        let disagreements: Vec<String> = self
+            .names
+            .iter()
+            .zip(got.iter().zip(&self.expected))
+            .filter(|(_, (got, expected))| got != expected)
+            .map(|(what, (got, expected))| format!("{what}: {who} decided {got}, Rust {expected}"))
+            .collect();
+        assert!(
+            disagreements.is_empty(),
+            "{} disagreements:\n{}",
+            disagreements.len(),
+            disagreements.join("\n")
+        );
+    }
+}
+
+/// The Python runtime's classifier (`python/src/switchboard/_compat.py`, a second implementation
+/// of docs/interface-format.md's rules) decides every pair of [`ClassifierCases`] as
+/// `switchboard_core::compat::check` does: the same members lacking, or the same refusal, word
+/// for word. (`cpp::cpp_classifier_agrees_with_rust` holds the C++ runtime's to the same.)
 #[test]
 fn python_classifier_agrees_with_rust() {
-    use switchboard_core::compat;
-
     let Some(env) = crate::python::py() else { return };
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    let sorted_entries = |dir: &std::path::Path| {
-        let mut paths: Vec<_> = std::fs::read_dir(dir)
-            .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-            .map(|entry| entry.expect("a directory entry").path())
-            .collect();
-        paths.sort();
-        paths
-    };
-    // (what the pair is, client's file, server's file)
-    let mut cases: Vec<(String, std::path::PathBuf, std::path::PathBuf)> = Vec::new();
-    let versions: Vec<_> = sorted_entries(&root.join("interfaces/evolve"))
-        .into_iter()
-        .filter(|path| path.extension().is_some_and(|e| e == "yaml"))
-        .collect();
-    for client in &versions {
-        for server in &versions {
-            let what = format!(
-                "a client of {} against a server of {}",
-                client.display(),
-                server.display()
-            );
-            cases.push((what, client.clone(), server.clone()));
-        }
-    }
-    let rules = sorted_entries(&root.join("../crates/switchboard-idl/tests/data/diff"));
-    assert!(rules.len() > 50, "the rule pairs of switchboard-idl's diff tests");
-    for rule in &rules {
-        let (old, new) = (rule.join("old.yaml"), rule.join("new.yaml"));
-        let name = rule.file_name().unwrap().to_string_lossy();
-        cases.push((format!("rule {name}: an old client, a new server"), old.clone(), new.clone()));
-        cases.push((format!("rule {name}: a new client, an old server"), new, old));
-    }
-    let mut pairs = Vec::new();
-    let mut expected = Vec::new();
-    for (_, client, server) in &cases {
-        let (client, server) = (hello_of(client), hello_of(server));
-        expected.push(match compat::check(&client, &server) {
-            Ok(agreement) => {
-                let mut lacking: Vec<[String; 2]> = agreement
-                    .lacking
-                    .iter()
-                    .map(|m| [m.kind.section().to_owned(), m.name.clone()])
-                    .collect();
-                lacking.sort();
-                serde_json::json!({ "lacking": lacking })
-            }
-            Err(error) => serde_json::json!({ "refused": error.to_string() }),
-        });
-        pairs.push(serde_json::json!([client, server]));
-    }
-    let input = std::env::temp_dir().join(format!("evolve-pairs-{}.json", std::process::id()));
-    std::fs::write(&input, serde_json::to_vec(&pairs).unwrap()).unwrap();
-    let output = env.command("compat_check.py", &[input.to_str().unwrap()]).output().unwrap();
-    let _ = std::fs::remove_file(&input);
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-    let got: Vec<serde_json::Value> =
-        serde_json::from_slice(&output.stdout).expect("compat_check.py prints JSON");
-    assert_eq!(got.len(), expected.len());
-    let refusals = expected.iter().filter(|e| e.get("refused").is_some()).count();
-    let lacking =
-        expected.iter().filter(|e| e["lacking"].as_array().is_some_and(|l| !l.is_empty()));
-    assert!(refusals > 0 && refusals < expected.len(), "the pairs cover both outcomes");
-    assert!(lacking.count() > 0, "some pairs connect with members lacking");
-    let disagreements: Vec<String> = cases
-        .iter()
-        .zip(got.iter().zip(&expected))
-        .filter(|(_, (got, expected))| got != expected)
-        .map(|((what, _, _), (got, expected))| {
-            format!("{what}: Python decided {got}, Rust {expected}")
-        })
-        .collect();
-    assert!(
-        disagreements.is_empty(),
-        "{} disagreements:\n{}",
-        disagreements.len(),
-        disagreements.join("\n")
-    );
+    ClassifierCases::all().assert_agree("Python", |input| {
+        env.command("compat_check.py", &[input.to_str().unwrap()]).output().unwrap()
+    });
 }
 
 /// Versions meeting on the brokered layer (NATS): what a server's heartbeat carries, and a

@@ -116,6 +116,13 @@ public:
 /// Every request function returns at once and calls its `Completion` later, exactly once, on a
 /// thread of the client (or on the calling thread when the client is not connected).
 ///
+/// A server of another version may lack a member of the client's interface (the handshake
+/// compares the two descriptions, docs/interface-format.md "Compatibility between versions"):
+/// each use of one fails at once, before anything is sent, with the `RemoteError` the server
+/// would answer (`UnknownMethod`, `UnknownSignal`, `UnknownProperty`, `UnknownCommand` or
+/// `UnknownAction`, code 9), through the `Completion` on the calling thread, or thrown by
+/// `send_command`, `subscribe` and `watch`.
+///
 /// Thread safety: every member function may be called from any thread at the same time.
 class ClientConnection {
 public:
@@ -128,7 +135,8 @@ public:
     /// Replaces a property's value; the version sent is the last one this client saw (after
     /// reading the property first if it has seen none).
     virtual void set_property(const std::string& name, Json value, Completion done) = 0;
-    /// Sends a command; it is never answered. Throws `TransportError` when not connected.
+    /// Sends a command; it is never answered. Throws `TransportError` when not connected, and
+    /// `RemoteError` (`UnknownCommand`) when the server lacks it.
     virtual void send_command(const std::string& name, Json args) = 0;
     /// Calls `on_signal` with the values object of every `signal` the server emits.
     virtual Subscription subscribe(const std::string& signal,
@@ -177,7 +185,9 @@ public:
     /// Connects to the server listening at `path` and does the handshake.
     ///
     /// Throws `TransportError` when the socket cannot be reached, and `RemoteError` when the
-    /// server refuses the handshake (for example `IncompatibleInterface`).
+    /// server refuses the handshake (for example `IncompatibleInterface`). A server of another
+    /// hash says in its WELCOME what it serves, and this client learns from it which members
+    /// the server lacks.
     static std::unique_ptr<UnixClient> connect(const std::string& path, ClientIdentity identity,
                                                ClientOptions options = {});
     ~UnixClient() override;

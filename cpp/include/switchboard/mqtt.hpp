@@ -50,7 +50,8 @@ public:
     /// Connects to the broker of `url` and discovers the instance (`url`'s `instance`, else
     /// `identity.instance`). Throws `TransportError` when the broker cannot be reached or no
     /// live server announces itself in time, and `RemoteError` (`IncompatibleInterface`) when
-    /// the server announces another interface hash.
+    /// the server announces another interface, or another hash whose description a change
+    /// breaks this client against (docs/interface-format.md, "Compatibility between versions").
     static std::unique_ptr<MqttClient> connect(const MqttUrl& url, ClientIdentity identity,
                                                ClientOptions options = {});
     ~MqttClient() override;

@@ -1,5 +1,5 @@
 // A C++ client for the Rust and C++ servers of tests/it/cpp.rs:
-// `client_check thermostat|jobs|actions|fault|malformed|broker-restart|evolving-newer|evolving-breaking WHERE`,
+// `client_check thermostat|jobs|actions|fault|malformed|broker-restart|evolving-newer|evolving-lacking|evolving-breaking WHERE`,
 // WHERE a socket path or an `mqtt://` URL.
 // Each check prints what it saw on failure; the exit status is the number of failed checks.
 // `fault` starts a long call, prints "in flight" and expects the call to fail with a transport
@@ -442,7 +442,26 @@ void evolving_newer_checks(const std::string& path) {
     client.ping().get();
 }
 
-/// A client of v1.yaml against a server of changed_type.yaml: refused, naming the change.
+/// A client of v1.yaml against a server of removed_method.yaml: it connects, and its call to the
+/// method the server lacks fails before anything is sent with `UnknownMethod` (code 9), whose
+/// message it prints (`unknown: MESSAGE`) for the test to compare with the Rust client's.
+void evolving_lacking_checks(const std::string& path) {
+    auto client = evolving::EvolvingClient::connect(path);
+    check(client.set_target(21.5, std::string("hi")).get(), "setTarget accepted");
+    check(client.read().get().celsius == 21.5, "read");
+    try {
+        client.ping().get();
+        check(false, "a call to a method the server lacks fails");
+    } catch (const switchboard::RemoteError& error) {
+        check(error.code() == switchboard::ErrorCode::MethodNotFound, "code 9");
+        check(error.name() == "UnknownMethod", "UnknownMethod, got " + error.name());
+        std::cout << "unknown: " << error.message() << std::endl;
+    }
+    check(client.mode().get() == evolving::Mode::heat, "the client goes on after the refusal");
+}
+
+/// A client of v1.yaml against a server of changed_type.yaml: refused, naming the change; prints
+/// the refusal (`refused: MESSAGE`) for the test to compare with the Rust client's.
 void evolving_breaking_checks(const std::string& path) {
     try {
         evolving::EvolvingClient::connect(path);
@@ -451,6 +470,7 @@ void evolving_breaking_checks(const std::string& path) {
         check(error.name() == "IncompatibleInterface", "refused as IncompatibleInterface, got " + error.name());
         check(error.message().find("`methods.setTarget.arguments.celsius`") != std::string::npos,
               "the refusal names the change: " + error.message());
+        std::cout << "refused: " << error.message() << std::endl;
     }
 }
 
@@ -458,7 +478,7 @@ void evolving_breaking_checks(const std::string& path) {
 
 int main(int argc, char** argv) {
     if (argc != 3) {
-        std::cerr << "usage: client_check thermostat|jobs|actions|action-fault|fault|malformed|broker-restart|evolving-newer|evolving-breaking WHERE\n";
+        std::cerr << "usage: client_check thermostat|jobs|actions|action-fault|fault|malformed|broker-restart|evolving-newer|evolving-lacking|evolving-breaking WHERE\n";
         return 100;
     }
     const std::string role = argv[1];
@@ -479,6 +499,8 @@ int main(int argc, char** argv) {
             broker_restart_checks(argv[2]);
         } else if (role == "evolving-newer") {
             evolving_newer_checks(argv[2]);
+        } else if (role == "evolving-lacking") {
+            evolving_lacking_checks(argv[2]);
         } else if (role == "evolving-breaking") {
             evolving_breaking_checks(argv[2]);
         } else {

@@ -1,5 +1,6 @@
-// A C++ server for the Rust clients of tests/it/cpp.rs: `peer_server thermostat|jobs WHERE`,
-// WHERE a socket path or an `mqtt://` URL.
+// A C++ server for the Rust clients of tests/it/cpp.rs: `peer_server thermostat|jobs|evolving
+// WHERE`, WHERE a socket path or an `mqtt://` URL; `evolving` serves the base version of the
+// compatibility matrix (tests/interfaces/evolve/v1.yaml) as the Rust matrix's handler does.
 // It prints "ready" once it listens and serves until its standard input closes.
 #include <atomic>
 #include <cctype>
@@ -7,6 +8,7 @@
 #include <string>
 #include <thread>
 
+#include <evolving/evolving.hpp>
 #include <jobs/jobs.hpp>
 #include <thermostat/thermostat.hpp>
 
@@ -84,11 +86,35 @@ public:
     std::atomic<jobs::JobsServer*> server{nullptr};
 };
 
+/// Answers as tests/it/evolve.rs's `Handler` does in v1: `setTarget` accepts a positive
+/// temperature unless the note is `refuse`, `read` is 21.5 °C, `mode` heat.
+class Evolving final : public evolving::EvolvingHandler {
+public:
+    bool set_target(const switchboard::CallContext&, double celsius,
+                    std::optional<std::string> note) override {
+        return celsius > 0.0 && note != std::optional<std::string>("refuse");
+    }
+
+    evolving::Reading read(const switchboard::CallContext&) override { return {21.5}; }
+
+    evolving::Mode mode(const switchboard::CallContext&) override { return evolving::Mode::heat; }
+
+    void ping(const switchboard::CallContext&) override {}
+};
+
+/// Serves until the standard input closes.
+void serve_until_stdin_closes() {
+    std::cout << "ready" << std::endl;
+    std::string line;
+    while (std::getline(std::cin, line)) {
+    }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
     if (argc != 3) {
-        std::cerr << "usage: peer_server thermostat|jobs WHERE\n";
+        std::cerr << "usage: peer_server thermostat|jobs|evolving WHERE\n";
         return 2;
     }
     const std::string role = argv[1];
@@ -110,21 +136,19 @@ int main(int argc, char** argv) {
                     std::this_thread::sleep_for(std::chrono::milliseconds(50));
                 }
             });
-            std::cout << "ready" << std::endl;
-            std::string line;
-            while (std::getline(std::cin, line)) {
-            }
+            serve_until_stdin_closes();
             done = true;
             ticker.join();
         } else if (role == "jobs") {
             auto worker = std::make_shared<Worker>();
             auto server = jobs::JobsServer::serve(worker, jobs::JobsProperties{}, path);
             worker->server = &server;
-            std::cout << "ready" << std::endl;
-            std::string line;
-            while (std::getline(std::cin, line)) {
-            }
+            serve_until_stdin_closes();
             worker->server = nullptr;
+        } else if (role == "evolving") {
+            auto server = evolving::EvolvingServer::serve(std::make_shared<Evolving>(),
+                                                          evolving::EvolvingProperties{}, path);
+            serve_until_stdin_closes();
         } else {
             std::cerr << "unknown role " << role << "\n";
             return 2;
